@@ -1,0 +1,52 @@
+/* The configuration: one JSON file. Lookup order: --config PATH, then
+ * $P11ENROLL_CONFIG, then /etc/p11enroll/config.json; when none of those
+ * exists the built-in defaults apply. An explicit file that cannot be read or
+ * parsed is P11E_CONFIG naming the file and the problem.
+ *
+ *   {
+ *     "module": "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
+ *     "state_dir": "/var/lib/p11enroll",
+ *     "pin_source": "prompt",
+ *     "default_ca": "corp",
+ *     "default_profile": "smime",
+ *     "cas": { "corp": { "type": "local", "dir": "/var/lib/p11enroll/ca" } },
+ *     "profiles": { "staff": { "base": "smime", "subject": "/O=Example",
+ *                              "validity_days": 730, "key": "ec:P-384" } }
+ *   }
+ * See docs/config.md. */
+#ifndef P11ENROLL_CONFIG_H
+#define P11ENROLL_CONFIG_H
+
+#include "p11enroll/error.h"
+#include "p11enroll/profile.h"
+
+struct json_object;
+
+typedef struct p11e_config {
+	char *path;	       /* the file read, or NULL for built-in defaults */
+	char *module;	       /* NULL: P11E_DEFAULT_MODULE */
+	char *state_dir;       /* never NULL after load */
+	char *pin_source;      /* NULL: "prompt" on a terminal */
+	char *default_ca;      /* never NULL after load: a CA name or "local:DIR" */
+	char *default_profile; /* never NULL after load */
+	struct json_object *root; /* the parsed file (NULL without one) */
+} p11e_config;
+
+/* explicit_path may be NULL. Defaults: state_dir $P11ENROLL_STATE_DIR, else
+ * $XDG_STATE_HOME/p11enroll, else $HOME/.local/state/p11enroll;
+ * default_ca "local:<state_dir>/ca"; default_profile "smime". */
+p11e_rc p11e_config_load(const char *explicit_path, p11e_config *out, p11e_err *err);
+void p11e_config_clear(p11e_config *c);
+
+/* A profile by name: the config's "profiles" entry (which may name a
+ * built-in "base" and override its fields), else a built-in one. */
+p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile *out,
+			    p11e_err *err);
+
+/* The CA definition for spec: "local:DIR" becomes {"type":"local","dir":DIR};
+ * another spec is looked up in "cas". *out is a new reference
+ * (json_object_put it). P11E_CONFIG naming the CA if unknown. */
+p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, struct json_object **out,
+		       p11e_err *err);
+
+#endif

@@ -1,0 +1,39 @@
+/* Certificate profiles: what a certificate is for. The CA (not the CSR)
+ * decides key usage, extended key usage, validity and which SANs survive. */
+#ifndef P11ENROLL_PROFILE_H
+#define P11ENROLL_PROFILE_H
+
+#include "p11enroll/error.h"
+#include "p11enroll/token.h"
+
+#define P11E_PURPOSE_SIGN 0x1u	      /* S/MIME signing: digitalSignature, emailProtection */
+#define P11E_PURPOSE_ENCRYPT 0x2u     /* S/MIME encryption: keyEncipherment (RSA) or
+					 keyAgreement (EC), emailProtection */
+#define P11E_PURPOSE_CLIENT_AUTH 0x4u /* TLS client: digitalSignature, clientAuth */
+
+typedef struct p11e_profile {
+	char name[64];
+	unsigned purposes;
+	char subject[256];   /* base DN, OpenSSL slash form: "/O=Example/OU=People"; may be "" */
+	int allow_email_san; /* rfc822Name SANs are requested and copied */
+	int allow_dns_san;
+	int validity_days;
+	char default_key[16]; /* keytype text, e.g. "ec:P-256" */
+	char digest[16];      /* "sha256" */
+} p11e_profile;
+
+/* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",
+ * "smime-encrypt", "client-auth". P11E_NOT_FOUND for another name. */
+p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err);
+const char *const *p11e_profile_builtin_names(void); /* NULL-terminated */
+
+/* X509v3 keyUsage bits (KU_DIGITAL_SIGNATURE, ...) this profile gives a key of
+ * this kind; P11E_USAGE if the kind cannot serve the purpose (Ed25519 cannot
+ * encrypt). */
+p11e_rc p11e_profile_key_usage(const p11e_profile *p, p11e_key_kind kind, unsigned *ku,
+			       p11e_err *err);
+/* P11E_USE_* token attributes this profile needs for a key of this kind. */
+p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsigned *use,
+				 p11e_err *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* Per-identity enrollment records: a JSON file per identity in
+ * STATE_DIR/identities/, written atomically (0600), so a rerun after a crash
+ * knows exactly which steps are done. */
+#ifndef P11ENROLL_RECORD_H
+#define P11ENROLL_RECORD_H
+
+#include <stddef.h>
+#include "p11enroll/error.h"
+
+/* The pipeline's steps in order; a record's step is the last one finished. */
+typedef enum p11e_step {
+	P11E_STEP_NEW = 0,	    /* record created, nothing on the token yet */
+	P11E_STEP_KEY_PENDING,	    /* temp_id chosen; key generation may have run */
+	P11E_STEP_KEY_GENERATED,    /* key pair on the token under key_id */
+	P11E_STEP_CSR_BUILT,	    /* csr_pem saved */
+	P11E_STEP_SUBMITTED,	    /* CA has the request (request_id); may be pending */
+	P11E_STEP_ISSUED,	    /* cert_pem and chain_pem saved */
+	P11E_STEP_STORED,	    /* certificate and chain written to the token */
+	P11E_STEP_DONE,
+} p11e_step;
+
+const char *p11e_step_name(p11e_step s); /* "new", "key-pending", ... */
+int p11e_step_parse(const char *name, p11e_step *out); /* 0 ok, -1 unknown */
+
+typedef struct p11e_record {
+	char *identity;	   /* the email address, lower-cased: the record's key */
+	char *name;	   /* subject CN */
+	char *profile;
+	char *key_type;	   /* "ec:P-256" */
+	char *ca;	   /* CA spec as given ("local:DIR" or a config name) */
+	char *token_uri;   /* token the key lives on */
+	char *token_serial;
+	char *label;	   /* CKA_LABEL */
+	p11e_step step;
+	char *temp_id;	   /* hex: CKA_ID used during generation */
+	char *key_id;	   /* hex: final CKA_ID */
+	char *csr_pem;
+	char *request_key; /* hex SHA-256 of the CSR DER */
+	char *request_id;  /* the CA's id */
+	char *cert_pem;
+	char *chain_pem;   /* concatenated PEM, issuing CA first */
+	char *cert_sha256; /* hex fingerprint of the certificate DER */
+	char *not_after;   /* ISO 8601 UTC */
+	char *last_error;  /* the one-line message of the last failure, or NULL */
+	char *created;	   /* ISO 8601 UTC */
+	char *updated;	   /* ISO 8601 UTC, set by save */
+} p11e_record;
+
+/* The file name for an identity: STATE_DIR/identities/<escaped>.json, where
+ * characters outside [a-z0-9@._+-] are %XX-escaped. malloc'd. */
+char *p11e_record_path(const char *state_dir, const char *identity);
+
+/* P11E_NOT_FOUND if there is no record; P11E_FAIL naming the file if it is
+ * corrupt. */
+p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_record *out,
+			 p11e_err *err);
+/* Creates STATE_DIR/identities (0700) as needed; sets r->updated. */
+p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err);
+/* All records, sorted by identity. */
+p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err);
+void p11e_record_clear(p11e_record *r);
+void p11e_records_free(p11e_record *rs, size_t n);
+
+/* Replaces *field with a malloc'd copy of value (NULL clears it). */
+p11e_rc p11e_record_set(char **field, const char *value, p11e_err *err);
+
+#endif

@@ -1,0 +1,163 @@
+/* The token layer: the only code in p11enroll that speaks PKCS#11.
+ *
+ * A p11e_module owns one loaded PKCS#11 module (raw dlopen + C_Initialize;
+ * it is the only caller of C_Finalize) and, lazily, one libp11 context on the
+ * same module whose lifetime is nested inside it (libp11 is used only for its
+ * EVP_PKEY signing bridge). Tokens are selected by RFC 7512 URI, never by
+ * slot number. */
+#ifndef P11ENROLL_TOKEN_H
+#define P11ENROLL_TOKEN_H
+
+#include <stddef.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "p11enroll/error.h"
+#include "p11enroll/uri.h"
+
+#define P11E_DEFAULT_MODULE "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
+
+typedef struct p11e_module p11e_module;
+typedef struct p11e_token p11e_token;
+
+typedef struct p11e_token_info {
+	char label[33]; /* blank-padded fields of CK_TOKEN_INFO, trimmed */
+	char manufacturer[33];
+	char model[17];
+	char serial[17];
+	char slot_description[65];
+	unsigned long flags; /* CK_TOKEN_INFO.flags as the module said */
+	int initialized;
+	int login_required;
+	int protected_auth_path;
+	int user_pin_initialized;
+	int write_protected;
+	int user_pin_count_low;
+	int user_pin_final_try;
+	int user_pin_locked;
+	int user_pin_to_be_changed;
+	int so_pin_count_low;
+	int so_pin_final_try;
+	int so_pin_locked;
+} p11e_token_info;
+
+typedef enum p11e_key_kind {
+	P11E_KEY_RSA = 1,
+	P11E_KEY_EC = 2,
+	P11E_KEY_ED25519 = 3,
+} p11e_key_kind;
+
+typedef struct p11e_keytype {
+	p11e_key_kind kind;
+	int bits;      /* RSA modulus bits */
+	int curve_nid; /* EC: NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1 */
+	char name[16]; /* canonical spelling: "rsa:2048", "ec:P-256", "ed25519" */
+} p11e_keytype;
+
+/* "rsa:2048|3072|4096", "ec:P-256|P-384|P-521" (also "ec:prime256v1",
+ * "ec:secp384r1", "ec:secp521r1"), "ed25519". P11E_USAGE otherwise. */
+p11e_rc p11e_keytype_parse(const char *text, p11e_keytype *out, p11e_err *err);
+
+/* What the private key may do: only what its profile needs. */
+#define P11E_USE_SIGN 0x1u	/* CKA_SIGN (public: CKA_VERIFY) */
+#define P11E_USE_DECRYPT 0x2u	/* RSA: CKA_DECRYPT+CKA_UNWRAP (public: ENCRYPT+WRAP) */
+#define P11E_USE_DERIVE 0x4u	/* EC: CKA_DERIVE (key agreement) */
+
+typedef struct p11e_id {
+	unsigned char v[P11E_ID_MAX];
+	size_t len;
+} p11e_id;
+
+/* --- modules and tokens --- */
+
+/* path NULL means P11E_DEFAULT_MODULE. */
+p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err);
+void p11e_module_free(p11e_module *m);
+const char *p11e_module_path(const p11e_module *m);
+
+/* Every slot with a token present, initialised or not. *infos malloc'd. */
+p11e_rc p11e_module_tokens(p11e_module *m, p11e_token_info **infos, size_t *n, p11e_err *err);
+
+/* Opens a R/W session on the one token matching uri (token, serial,
+ * manufacturer, model). No match, or several: P11E_TOKEN_NOT_FOUND with a
+ * message listing the candidates' labels and serials. An uninitialised token
+ * is never matched here. */
+p11e_rc p11e_token_open(p11e_module *m, const p11e_uri *uri, p11e_token **out, p11e_err *err);
+void p11e_token_close(p11e_token *t);
+/* Info as read at open (refreshed after a failed login). */
+const p11e_token_info *p11e_token_get_info(const p11e_token *t);
+
+/* Logs the user in once. pin NULL is only valid for a protected
+ * authentication path (pinpad). CKR_PIN_INCORRECT -> P11E_PIN_INCORRECT and
+ * CKR_PIN_LOCKED -> P11E_PIN_LOCKED, with the token's remaining-tries flags in
+ * the message. Never retries. Already logged in is success. */
+p11e_rc p11e_token_login(p11e_token *t, const char *pin, p11e_err *err);
+
+/* Initialises the one uninitialised token matching uri with label, SO PIN,
+ * then logs in as SO and sets the user PIN. An initialised match is
+ * P11E_EXISTS (we never wipe a token). */
+p11e_rc p11e_token_init(p11e_module *m, const p11e_uri *uri, const char *label,
+			const char *so_pin, const char *user_pin, p11e_err *err);
+
+/* --- keys --- */
+
+/* P11E_UNSUPPORTED (naming the mechanism) if the token lacks the key pair
+ * generation mechanism or the size/curve, asked with C_GetMechanismInfo. */
+p11e_rc p11e_token_check_keytype(p11e_token *t, const p11e_keytype *kt, p11e_err *err);
+
+/* Generates a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, !CKA_EXTRACTABLE, with only the usages in `usage`; both
+ * halves get id and label. */
+p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const p11e_id *id,
+				    const char *label, unsigned usage, p11e_err *err);
+
+/* How many objects of class cls (CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
+ * CKO_CERTIFICATE) carry CKA_ID == id. A narrow template: never enumerates. */
+p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
+			 p11e_err *err);
+
+/* Changes CKA_ID from `from` to `to` on every private key, public key and
+ * certificate that has `from`. */
+p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err);
+
+/* The public half of the key pair with CKA_ID id, as an OpenSSL key built from
+ * the public key object's attributes (RSA modulus/exponent, EC params/point,
+ * Ed25519 point). P11E_NOT_FOUND if there is none. */
+p11e_rc p11e_token_public_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, p11e_err *err);
+
+/* An EVP_PKEY whose private operations run on the token (libp11 bridge) for
+ * the RSA or EC private key with CKA_ID id. Valid until the module is freed;
+ * free it with EVP_PKEY_free before p11e_module_free. */
+p11e_rc p11e_token_signing_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, p11e_err *err);
+
+/* Raw C_Sign with mechanism mech (e.g. CKM_EDDSA) by the private key with
+ * CKA_ID id: for key types libp11 0.4.12 cannot bridge. *sig malloc'd. */
+p11e_rc p11e_token_sign_raw(p11e_token *t, const p11e_id *id, unsigned long mech,
+			    const unsigned char *data, size_t len, unsigned char **sig,
+			    size_t *sig_len, p11e_err *err);
+
+/* --- certificates --- */
+
+/* Writes cert as a token object: CLASS, CERTIFICATE_TYPE X.509, TOKEN, ID,
+ * LABEL, SUBJECT, ISSUER, SERIAL_NUMBER, VALUE (what NSS and OpenSC need to
+ * pair it with its key). */
+p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, const char *label,
+			      p11e_err *err);
+/* Writes a CA certificate (CKA_ID = its subject key identifier, label = its
+ * subject CN, CKA_CERTIFICATE_CATEGORY authority) unless an identical
+ * certificate is already there. */
+p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err);
+/* The certificate with CKA_ID id; P11E_NOT_FOUND if none. */
+p11e_rc p11e_token_find_cert(p11e_token *t, const p11e_id *id, X509 **out, p11e_err *err);
+
+/* One entry per CKA_ID that has a private key, public key or certificate. */
+typedef struct p11e_token_object {
+	p11e_id id;
+	char label[129];
+	int has_private;
+	int has_public;
+	X509 *cert; /* NULL if no certificate under this id */
+} p11e_token_object;
+p11e_rc p11e_token_list(p11e_token *t, p11e_token_object **objs, size_t *n, p11e_err *err);
+void p11e_token_objects_free(p11e_token_object *objs, size_t n);
+
+#endif

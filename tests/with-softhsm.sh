@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs one test in a private SoftHSM2 world: its own token directory, one
+# initialised token labelled "test", PINs in 0600 files (never on our
+# command lines), and a fresh HOME/state dir. Cleans up afterwards.
+#
+# Exports for the test: SOFTHSM2_CONF, TEST_TMP, SOFTHSM_MODULE,
+# TEST_PIN_FILE, TEST_SO_PIN_FILE, TEST_TOKEN_URI, P11ENROLL_STATE_DIR.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/p11e-test.XXXXXX")
+trap 'rm -rf "$TEST_TMP"' EXIT
+mkdir -p "$TEST_TMP/tokens" "$TEST_TMP/home"
+sed "s|@TOKENDIR@|$TEST_TMP/tokens|" "$here/../softhsm-conf/softhsm2.conf.in" >"$TEST_TMP/softhsm2.conf"
+export SOFTHSM2_CONF="$TEST_TMP/softhsm2.conf" TEST_TMP
+export SOFTHSM_MODULE=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
+export HOME="$TEST_TMP/home" P11ENROLL_STATE_DIR="$TEST_TMP/state"
+unset P11ENROLL_CONFIG
+umask 077
+printf '%s\n' 123456 >"$TEST_TMP/pin"
+printf '%s\n' 12345678 >"$TEST_TMP/so-pin"
+export TEST_PIN_FILE="$TEST_TMP/pin" TEST_SO_PIN_FILE="$TEST_TMP/so-pin"
+# Fixture only: softhsm2-util takes PINs as arguments; p11enroll never does.
+softhsm2-util --init-token --free --label test --so-pin 12345678 --pin 123456 >/dev/null
+export TEST_TOKEN_URI="pkcs11:token=test"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+"$@"
