@@ -9,15 +9,15 @@
 struct json_object;
 
 typedef enum p11e_ca_state {
-	P11E_CA_ISSUED = 1,
-	P11E_CA_PENDING = 2,
-	P11E_CA_REJECTED = 3,
+	P11E_CA_STATE_ISSUED = 1, /* (STATE_: P11E_CA_REJECTED is a p11e_rc) */
+	P11E_CA_STATE_PENDING = 2,
+	P11E_CA_STATE_REJECTED = 3,
 } p11e_ca_state;
 
 typedef struct p11e_ca_result {
 	p11e_ca_state state;
 	X509 *cert;		/* ISSUED */
-	STACK_OF(X509) *chain;	/* ISSUED: issuing CA first, root last */
+	STACK_OF(X509) * chain; /* ISSUED: issuing CA first, root last */
 	char request_id[128];	/* every state: the CA's handle on this request */
 	int retry_after;	/* PENDING: seconds */
 	char reason[256];	/* REJECTED: the CA's words */
@@ -36,7 +36,7 @@ typedef struct p11e_ca_ops {
 			  const char *request_key, p11e_ca_result *out, p11e_err *err);
 	p11e_rc (*poll)(void *state, const char *request_id, const p11e_profile *profile,
 			p11e_ca_result *out, p11e_err *err);
-	p11e_rc (*chain)(void *state, STACK_OF(X509) **out, p11e_err *err);
+	p11e_rc (*chain)(void *state, STACK_OF(X509) * *out, p11e_err *err);
 	void (*close)(void *state);
 } p11e_ca_ops;
 
@@ -48,7 +48,7 @@ p11e_rc p11e_ca_submit(p11e_ca *ca, X509_REQ *csr, const p11e_profile *profile,
 		       const char *request_key, p11e_ca_result *out, p11e_err *err);
 p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *profile,
 		     p11e_ca_result *out, p11e_err *err);
-p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) **out, p11e_err *err);
+p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err);
 void p11e_ca_close(p11e_ca *ca);
 
 /* The embedded CA's one-time setup: DIR/ca.key (PEM, 0600), DIR/ca.pem
@@ -56,9 +56,9 @@ void p11e_ca_close(p11e_ca *ca);
  * P11E_EXISTS if DIR already holds a CA. */
 typedef struct p11e_ca_local_init_params {
 	const char *dir;
-	const char *subject;   /* NULL: "/CN=p11enroll local CA" */
-	const char *key_type;  /* NULL: "ec:P-256" */
-	int validity_days;     /* 0: 3650 */
+	const char *subject;  /* NULL: "/CN=p11enroll local CA" */
+	const char *key_type; /* NULL: "ec:P-256" */
+	int validity_days;    /* 0: 3650 */
 } p11e_ca_local_init_params;
 p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err);
 

@@ -23,12 +23,12 @@
 struct json_object;
 
 typedef struct p11e_config {
-	char *path;	       /* the file read, or NULL for built-in defaults */
-	char *module;	       /* NULL: P11E_DEFAULT_MODULE */
-	char *state_dir;       /* never NULL after load */
-	char *pin_source;      /* NULL: "prompt" on a terminal */
-	char *default_ca;      /* never NULL after load: a CA name or "local:DIR" */
-	char *default_profile; /* never NULL after load */
+	char *path;		  /* the file read, or NULL for built-in defaults */
+	char *module;		  /* NULL: P11E_DEFAULT_MODULE */
+	char *state_dir;	  /* never NULL after load */
+	char *pin_source;	  /* NULL: "prompt" on a terminal */
+	char *default_ca;	  /* never NULL after load: a CA name or "local:DIR" */
+	char *default_profile;	  /* never NULL after load */
 	struct json_object *root; /* the parsed file (NULL without one) */
 } p11e_config;
 

@@ -9,19 +9,19 @@
 #include "p11enroll/token.h"
 
 typedef struct p11e_csr_params {
-	const char *email;   /* required for S/MIME profiles; becomes the rfc822Name SAN */
-	const char *name;    /* CN; defaults to the email */
+	const char *email; /* required for S/MIME profiles; becomes the rfc822Name SAN */
+	const char *name;  /* CN; defaults to the email */
 	const p11e_profile *profile;
-	const char *digest;  /* NULL: the profile's, else "sha256" */
-	int rsa_pss;	     /* RSA keys: sign with RSASSA-PSS */
+	const char *digest; /* NULL: the profile's, else "sha256" */
+	int rsa_pss;	    /* RSA keys: sign with RSASSA-PSS */
 } p11e_csr_params;
 
 /* Builds and signs a CSR. pubkey is the key to certify. signer signs it:
  * an EVP_PKEY whose private half may live on a token. Subject is the
  * profile's base DN plus CN; extensions requested: subjectAltName (rfc822Name
  * email, never a DNS name for an address), keyUsage, extendedKeyUsage. */
-p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params *p,
-		       X509_REQ **out, p11e_err *err);
+p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params *p, X509_REQ **out,
+		       p11e_err *err);
 
 /* For Ed25519 keys on a token (libp11 0.4.12 has no EdDSA bridge): builds the
  * same request, then signs its to-be-signed bytes with CKM_EDDSA through

@@ -6,8 +6,9 @@
 #include "p11enroll/error.h"
 #include "p11enroll/token.h"
 
-#define P11E_PURPOSE_SIGN 0x1u	      /* S/MIME signing: digitalSignature, emailProtection */
-#define P11E_PURPOSE_ENCRYPT 0x2u     /* S/MIME encryption: keyEncipherment (RSA) or
+#define P11E_PURPOSE_SIGN 0x1u /* S/MIME signing: digitalSignature, emailProtection */
+#define P11E_PURPOSE_ENCRYPT                                                                       \
+	0x2u			      /* S/MIME encryption: keyEncipherment (RSA) or               \
 					 keyAgreement (EC), emailProtection */
 #define P11E_PURPOSE_CLIENT_AUTH 0x4u /* TLS client: digitalSignature, clientAuth */
 

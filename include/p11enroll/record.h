@@ -9,31 +9,31 @@
 
 /* The pipeline's steps in order; a record's step is the last one finished. */
 typedef enum p11e_step {
-	P11E_STEP_NEW = 0,	    /* record created, nothing on the token yet */
-	P11E_STEP_KEY_PENDING,	    /* temp_id chosen; key generation may have run */
-	P11E_STEP_KEY_GENERATED,    /* key pair on the token under key_id */
-	P11E_STEP_CSR_BUILT,	    /* csr_pem saved */
-	P11E_STEP_SUBMITTED,	    /* CA has the request (request_id); may be pending */
-	P11E_STEP_ISSUED,	    /* cert_pem and chain_pem saved */
-	P11E_STEP_STORED,	    /* certificate and chain written to the token */
+	P11E_STEP_NEW = 0,	 /* record created, nothing on the token yet */
+	P11E_STEP_KEY_PENDING,	 /* temp_id chosen; key generation may have run */
+	P11E_STEP_KEY_GENERATED, /* key pair on the token under key_id */
+	P11E_STEP_CSR_BUILT,	 /* csr_pem saved */
+	P11E_STEP_SUBMITTED,	 /* CA has the request (request_id); may be pending */
+	P11E_STEP_ISSUED,	 /* cert_pem and chain_pem saved */
+	P11E_STEP_STORED,	 /* certificate and chain written to the token */
 	P11E_STEP_DONE,
 } p11e_step;
 
-const char *p11e_step_name(p11e_step s); /* "new", "key-pending", ... */
+const char *p11e_step_name(p11e_step s);	       /* "new", "key-pending", ... */
 int p11e_step_parse(const char *name, p11e_step *out); /* 0 ok, -1 unknown */
 
 typedef struct p11e_record {
-	char *identity;	   /* the email address, lower-cased: the record's key */
-	char *name;	   /* subject CN */
+	char *identity; /* the email address, lower-cased: the record's key */
+	char *name;	/* subject CN */
 	char *profile;
-	char *key_type;	   /* "ec:P-256" */
-	char *ca;	   /* CA spec as given ("local:DIR" or a config name) */
-	char *token_uri;   /* token the key lives on */
+	char *key_type;	 /* "ec:P-256" */
+	char *ca;	 /* CA spec as given ("local:DIR" or a config name) */
+	char *token_uri; /* token the key lives on */
 	char *token_serial;
-	char *label;	   /* CKA_LABEL */
+	char *label; /* CKA_LABEL */
 	p11e_step step;
-	char *temp_id;	   /* hex: CKA_ID used during generation */
-	char *key_id;	   /* hex: final CKA_ID */
+	char *temp_id; /* hex: CKA_ID used during generation */
+	char *key_id;  /* hex: final CKA_ID */
 	char *csr_pem;
 	char *request_key; /* hex SHA-256 of the CSR DER */
 	char *request_id;  /* the CA's id */

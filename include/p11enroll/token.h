@@ -58,9 +58,9 @@ typedef struct p11e_keytype {
 p11e_rc p11e_keytype_parse(const char *text, p11e_keytype *out, p11e_err *err);
 
 /* What the private key may do: only what its profile needs. */
-#define P11E_USE_SIGN 0x1u	/* CKA_SIGN (public: CKA_VERIFY) */
-#define P11E_USE_DECRYPT 0x2u	/* RSA: CKA_DECRYPT+CKA_UNWRAP (public: ENCRYPT+WRAP) */
-#define P11E_USE_DERIVE 0x4u	/* EC: CKA_DERIVE (key agreement) */
+#define P11E_USE_SIGN 0x1u    /* CKA_SIGN (public: CKA_VERIFY) */
+#define P11E_USE_DECRYPT 0x2u /* RSA: CKA_DECRYPT+CKA_UNWRAP (public: ENCRYPT+WRAP) */
+#define P11E_USE_DERIVE 0x4u  /* EC: CKA_DERIVE (key agreement) */
 
 typedef struct p11e_id {
 	unsigned char v[P11E_ID_MAX];
@@ -95,8 +95,8 @@ p11e_rc p11e_token_login(p11e_token *t, const char *pin, p11e_err *err);
 /* Initialises the one uninitialised token matching uri with label, SO PIN,
  * then logs in as SO and sets the user PIN. An initialised match is
  * P11E_EXISTS (we never wipe a token). */
-p11e_rc p11e_token_init(p11e_module *m, const p11e_uri *uri, const char *label,
-			const char *so_pin, const char *user_pin, p11e_err *err);
+p11e_rc p11e_token_init(p11e_module *m, const p11e_uri *uri, const char *label, const char *so_pin,
+			const char *user_pin, p11e_err *err);
 
 /* --- keys --- */
 

@@ -1,0 +1,49 @@
+/* The enrollment pipeline: one explicit state machine (src/core/pipeline.c)
+ * that takes an identity from nothing to a certificate on the token, saving
+ * its record after every step so that a rerun resumes where it stopped.
+ *
+ *   new -> key-pending -> key-generated -> csr-built -> submitted -> issued
+ *       -> stored -> done
+ *
+ * Guarantees: never a second key for an identity (the key is generated under
+ * a temporary CKA_ID recorded first, then renamed); never a second request to
+ * the CA for the same key (the CSR is saved, and its hash is the CA's
+ * idempotency key); the certificate is written only if its public key is the
+ * token key's. */
+#ifndef P11ENROLL_PIPELINE_H
+#define P11ENROLL_PIPELINE_H
+
+#include <openssl/x509.h>
+#include "p11enroll/config.h"
+#include "p11enroll/csr.h"
+#include "p11enroll/record.h"
+#include "p11enroll/token.h"
+
+typedef struct p11e_enroll_params {
+	const char *token_uri;
+	const char *email;
+	const char *name;     /* CN; default: the email */
+	const char *profile;  /* default: config default_profile */
+	const char *key_type; /* default: the profile's */
+	const char *ca;	      /* default: config default_ca */
+	const char *label;    /* CKA_LABEL; default: the email */
+	const char *id_hex;   /* CKA_ID; default: SHA-1 of the public key */
+	const char *digest;   /* default: the profile's */
+	int rsa_pss;
+	const char *module;
+	const char *pin_source;
+	p11e_step stop_after; /* 0: run to the end; else stop once this step is done */
+} p11e_enroll_params;
+
+/* Runs (or resumes) one enrollment. On return *rec holds the identity's
+ * record as saved (clear it with p11e_record_clear), also on failure when a
+ * record exists. P11E_PENDING when the CA has not issued yet. */
+p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_record *rec,
+		    p11e_err *err);
+
+/* A CSR for the key pair with CKA_ID id on the token, signed there: through
+ * libp11 for RSA and EC, with raw CKM_EDDSA for Ed25519. */
+p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, X509_REQ **out,
+		       p11e_err *err);
+
+#endif

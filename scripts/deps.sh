@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what p11enroll needs on Debian 12 (only what is missing).
+# Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
+      libjson-c-dev libcurl4-openssl-dev softhsm2 libengine-pkcs11-openssl openssl opensc)
+if [ "${1:-}" = "--test" ]; then
+	pkgs+=(gnutls-bin libnss3-tools jq)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "installing: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds p11enroll with AddressSanitizer,
+# UndefinedBehaviorSanitizer and the failure-injection hooks, and runs every
+# test (ctest) against private SoftHSM2 tokens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh --test
+build=${BUILD_DIR:-build-test}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DP11ENROLL_SANITIZE=ON \
+	-DP11ENROLL_TEST_HOOKS=ON -DP11ENROLL_WERROR=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+cd "$build"
+ctest --output-on-failure -j"$(nproc)" "$@"

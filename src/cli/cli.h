@@ -1,0 +1,64 @@
+/* The command-line tool: a table of subcommands, each in its own file, with
+ * options and help as data (modelled on p11-kit's tool). */
+#ifndef P11ENROLL_CLI_H
+#define P11ENROLL_CLI_H
+
+#include <stddef.h>
+#include "p11enroll/config.h"
+#include "p11enroll/error.h"
+
+#define CLI_MAX_POS 8
+
+typedef struct cli_opt {
+	const char *name; /* long name without "--" */
+	const char *arg;  /* placeholder for its value ("URI"); NULL for a flag */
+	const char *help;
+} cli_opt;
+
+typedef struct cli_command cli_command;
+
+/* The parsed command line of one subcommand. */
+typedef struct cli_args {
+	const cli_command *cmd;
+	const char *values[32]; /* by index: the command's options, then the common ones */
+	int seen[32];
+	const char *pos[CLI_MAX_POS];
+	int npos;
+} cli_args;
+
+/* What every command gets: the config, loaded once, and the common options. */
+typedef struct cli_ctx {
+	p11e_config config;
+	int json;
+	const char *module;
+	const char *pin_source;
+	p11e_err err;
+} cli_ctx;
+
+struct cli_command {
+	const char *name;
+	const char *usage;   /* after "p11enroll NAME " */
+	const char *summary; /* one line for the command list */
+	const char *help;    /* paragraphs for NAME --help */
+	const cli_opt *opts; /* terminated by {NULL} */
+	int min_pos, max_pos;
+	p11e_rc (*run)(cli_ctx *ctx, const cli_args *args);
+};
+
+/* The value of option name, or NULL if not given; cli_flag for flags. */
+const char *cli_value(const cli_args *a, const char *name);
+int cli_flag(const cli_args *a, const char *name);
+
+/* Prints text as a JSON document on stdout (json_object_put's it). */
+struct json_object;
+void cli_print_json(struct json_object *obj);
+
+/* An enrollment record for status and enroll output. */
+struct p11e_record;
+struct json_object *cli_record_json(const struct p11e_record *r);
+void cli_record_print(const struct p11e_record *r);
+
+extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll, cmd_status,
+    cmd_list;
+
+#endif

@@ -1,0 +1,92 @@
+/* p11enroll ca: set up the embedded CA, or print a CA's chain. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cli.h"
+#include "p11enroll/ca.h"
+#include "p11enroll/pem.h"
+
+static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
+{
+	const char *days = cli_value(a, "days");
+	char *end = NULL;
+	long d = 0;
+	p11e_ca_local_init_params p = {
+	    .dir = cli_value(a, "dir"),
+	    .subject = cli_value(a, "subject"),
+	    .key_type = cli_value(a, "key"),
+	};
+	p11e_rc rc;
+
+	if (p.dir == NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE, "dir: --dir DIR is required");
+	if (days != NULL) {
+		d = strtol(days, &end, 10);
+		if (*days == '\0' || *end != '\0' || d < 1 || d > 36500)
+			return p11e_errf(&ctx->err, P11E_USAGE, "days: '%.20s' is not 1 to 36500",
+					 days);
+		p.validity_days = (int)d;
+	}
+	rc = p11e_ca_local_init(&p, &ctx->err);
+	if (rc == P11E_OK && !ctx->json)
+		printf("embedded CA created in %s (certificate %s/ca.pem); use --ca local:%s\n",
+		       p.dir, p.dir, p.dir);
+	else if (rc == P11E_OK)
+		printf("{ \"dir\": \"%s\" }\n", p.dir);
+	return rc;
+}
+
+static p11e_rc ca_cert(cli_ctx *ctx, const cli_args *a)
+{
+	const char *spec = cli_value(a, "ca");
+	struct json_object *conf = NULL;
+	STACK_OF(X509) *chain = NULL;
+	p11e_ca *ca = NULL;
+	char *pem = NULL;
+	p11e_rc rc;
+
+	rc = p11e_config_ca(&ctx->config, spec ? spec : ctx->config.default_ca, &conf, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_open(conf, &ca, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_chain(ca, &chain, &ctx->err);
+	if (rc == P11E_OK && (pem = p11e_chain_to_pem(chain)) == NULL)
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot encode the CA chain");
+	if (rc == P11E_OK)
+		fputs(pem, stdout);
+	free(pem);
+	sk_X509_pop_free(chain, X509_free);
+	if (ca != NULL)
+		p11e_ca_close(ca);
+	json_object_put(conf);
+	return rc;
+}
+
+static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+{
+	if (strcmp(a->pos[0], "init") == 0)
+		return ca_init(ctx, a);
+	if (strcmp(a->pos[0], "cert") == 0)
+		return ca_cert(ctx, a);
+	return p11e_errf(&ctx->err, P11E_USAGE, "ca: unknown action '%.40s' (init or cert)",
+			 a->pos[0]);
+}
+
+const cli_command cmd_ca = {
+    .name = "ca",
+    .usage = "init --dir DIR [--subject DN] [--key TYPE] [--days N] | cert [--ca CA]",
+    .summary = "create the embedded CA, or print a CA's certificate chain",
+    .help = "init: a CA key (DIR/ca.key, mode 0600) and self-signed certificate (DIR/ca.pem);\n"
+	    "then enroll with --ca local:DIR. cert: the chain of the CA (default: the config's\n"
+	    "default_ca) in PEM, for `openssl verify -CAfile`.",
+    .opts = (const cli_opt[]){{"dir", "DIR", "init: where the CA lives"},
+			      {"subject", "DN", "init: subject, e.g. \"/O=Example/CN=Example CA\""},
+			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},
+			      {"days", "N", "init: validity in days (default 3650)"},
+			      {"ca", "CA", "cert: a CA from the config, or local:DIR"},
+			      {NULL, NULL, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run,
+};

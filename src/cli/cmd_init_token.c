@@ -1,0 +1,69 @@
+/* p11enroll init-token: the first step of personalising a blank card. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/session.h"
+#include "p11enroll/util.h"
+
+static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+{
+	const char *label = cli_value(a, "label");
+	p11e_uri uri = {0};
+	p11e_module *m = NULL;
+	char *so_pin = NULL, *pin = NULL;
+	p11e_rc rc;
+
+	if (label == NULL || label[0] == '\0' || strlen(label) > 32)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "label: give --label with 1 to 32 characters");
+	rc = p11e_uri_parse(a->pos[0], &uri, &ctx->err);
+	if (rc != P11E_OK)
+		goto out;
+	rc = p11e_secret_read(cli_value(a, "so-pin-source") ? cli_value(a, "so-pin-source")
+							    : "prompt",
+			      "SO PIN", &so_pin, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_secret_read(ctx->pin_source  ? ctx->pin_source
+				      : uri.pin_source ? uri.pin_source
+						       : "prompt",
+				      "new user PIN", &pin, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_module_load(p11e_session_module_path(&ctx->config, &uri, ctx->module), &m,
+				      &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_token_init(m, &uri, label, so_pin, pin, &ctx->err);
+	if (rc != P11E_OK)
+		goto out;
+	if (ctx->json) {
+		printf("{ \"initialized\": true }\n");
+	} else {
+		char *token_uri = p11e_uri_format(label, NULL, NULL, NULL, NULL, 0, NULL);
+		printf("token initialised: %s\n", token_uri ? token_uri : label);
+		free(token_uri);
+	}
+out:
+	p11e_secret_free(so_pin, (size_t)-1);
+	p11e_secret_free(pin, (size_t)-1);
+	if (m != NULL)
+		p11e_module_free(m);
+	p11e_uri_clear(&uri);
+	return rc;
+}
+
+const cli_command cmd_init_token = {
+    .name = "init-token",
+    .usage = "URI --label LABEL [--so-pin-source SRC] [--pin-source SRC]",
+    .summary = "initialise a blank token: label, SO PIN, then the user PIN",
+    .help = "Selects the one uninitialised token matching URI (serial, manufacturer, model;\n"
+	    "a blank token has no label yet). An initialised token is never wiped.\n"
+	    "Both PINs come from sources (env:VAR, file:PATH, prompt), never from arguments.",
+    .opts =
+	(const cli_opt[]){{"label", "LABEL", "the new token label (1 to 32 characters)"},
+			  {"so-pin-source", "SRC", "where the SO PIN comes from (default: prompt)"},
+			  {NULL, NULL, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run,
+};

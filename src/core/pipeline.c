@@ -1,0 +1,589 @@
+/* The enrollment state machine. Each step moves the record one state on;
+ * the record is saved (atomically) after every step, so a crash anywhere
+ * resumes at the last saved state. See include/p11enroll/pipeline.h. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <json-c/json.h>
+#include "p11enroll/ca.h"
+#include "p11enroll/csr.h"
+#include "p11enroll/pem.h"
+#include "p11enroll/pipeline.h"
+#include "p11enroll/session.h"
+#include "p11enroll/util.h"
+
+/* What one run of the pipeline holds open. */
+typedef struct enroll_run {
+	const p11e_config *cfg;
+	const p11e_enroll_params *p;
+	p11e_record *rec;
+	p11e_profile profile;
+	p11e_keytype kt;
+	p11e_session sess;
+	p11e_ca *ca;
+	int persisted; /* the record exists on disk */
+} enroll_run;
+
+/* Test builds only: simulate a crash (no cleanup at all) at a named point:
+ * after each step's record is saved (the step's name), and in the windows
+ * between a token or CA action and the save that records it ("key-made",
+ * "key-renamed", "ca-answered", "cert-written"). The resume tests prove a
+ * rerun from each finishes with one key and one certificate. */
+static void crash_point(const char *name)
+{
+#ifdef P11ENROLL_TEST_HOOKS
+	const char *at = getenv("P11ENROLL_TEST_CRASH_AFTER");
+	if (at != NULL && strcmp(at, name) == 0)
+		_exit(86);
+#else
+	(void)name;
+#endif
+}
+
+static p11e_rc save(enroll_run *r, p11e_err *err)
+{
+	p11e_rc rc = p11e_record_save(r->cfg->state_dir, r->rec, err);
+
+	if (rc == P11E_OK)
+		r->persisted = 1;
+	return rc;
+}
+
+static p11e_rc parse_id(const char *hex, p11e_id *id, const char *field, p11e_err *err)
+{
+	if (hex == NULL || p11e_hex_decode(hex, id->v, sizeof(id->v), &id->len) != 0 ||
+	    id->len == 0)
+		return p11e_errf(err, P11E_USAGE, "%s: '%.80s' is not 1 to %d bytes of hex", field,
+				 hex != NULL ? hex : "", P11E_ID_MAX);
+	return P11E_OK;
+}
+
+static p11e_rc set_hex(char **field, const p11e_id *id, p11e_err *err)
+{
+	char hex[2 * P11E_ID_MAX + 1];
+
+	p11e_hex_encode(id->v, id->len, hex);
+	return p11e_record_set(field, hex, err);
+}
+
+/* The key's ID as the certificate's subject key identifier will be (RFC 5280
+ * method 1: SHA-1 of the subjectPublicKey bits), so the key, its
+ * certificate's SKI and CKA_ID all agree, as NSS and GnuTLS pair them. */
+static p11e_rc public_key_id(EVP_PKEY *pub, p11e_id *id, p11e_err *err)
+{
+	X509_PUBKEY *xpub = NULL;
+	const unsigned char *bits = NULL;
+	int bits_len = 0;
+	p11e_rc rc = P11E_OK;
+
+	if (X509_PUBKEY_set(&xpub, pub) != 1 ||
+	    X509_PUBKEY_get0_param(NULL, &bits, &bits_len, NULL, xpub) != 1) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the token's public key");
+		goto out;
+	}
+	SHA1(bits, (size_t)bits_len, id->v);
+	id->len = SHA_DIGEST_LENGTH;
+out:
+	X509_PUBKEY_free(xpub);
+	return rc;
+}
+
+static p11e_rc count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *pub, p11e_err *err)
+{
+	p11e_rc rc = p11e_token_count(r->sess.token, 3 /* CKO_PRIVATE_KEY */, id, priv, err);
+	if (rc == P11E_OK)
+		rc = p11e_token_count(r->sess.token, 2 /* CKO_PUBLIC_KEY */, id, pub, err);
+	return rc;
+}
+
+/* new -> key-pending: choose the CKA_ID the key is generated under and
+ * record it before anything touches the token. */
+static p11e_rc step_new(enroll_run *r, p11e_err *err)
+{
+	p11e_id id;
+	size_t priv = 0, pub = 0, certs = 0;
+	p11e_rc rc;
+
+	rc = p11e_token_check_keytype(r->sess.token, &r->kt, err);
+	if (rc != P11E_OK)
+		return rc;
+	if (r->p->id_hex != NULL) {
+		rc = parse_id(r->p->id_hex, &id, "id", err);
+		if (rc == P11E_OK)
+			rc = count_key(r, &id, &priv, &pub, err);
+		if (rc == P11E_OK)
+			rc = p11e_token_count(r->sess.token, 1 /* CKO_CERTIFICATE */, &id, &certs,
+					      err);
+		if (rc != P11E_OK)
+			return rc;
+		if (priv + pub + certs > 0)
+			return p11e_errf(err, P11E_EXISTS,
+					 "id: the token already has objects with CKA_ID %s; choose "
+					 "another --id (nothing was overwritten)",
+					 r->p->id_hex);
+		rc = set_hex(&r->rec->key_id, &id, err);
+	} else {
+		/* A random temporary ID: the final one (a hash of the public key)
+		 * is only known after generation. */
+		id.len = 16;
+		if (RAND_bytes(id.v, (int)id.len) != 1)
+			return p11e_errf_ssl(err, P11E_FAIL, "cannot draw a random key ID");
+	}
+	if (rc == P11E_OK)
+		rc = set_hex(&r->rec->temp_id, &id, err);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_KEY_PENDING;
+	return rc;
+}
+
+/* key-pending -> key-generated: generate under temp_id unless a previous run
+ * already did, then move it to its final ID. Every branch is a state a crash
+ * can leave behind. */
+static p11e_rc step_key(enroll_run *r, p11e_err *err)
+{
+	p11e_id temp, final;
+	size_t priv = 0, pub = 0;
+	unsigned usage = 0;
+	EVP_PKEY *pkey = NULL;
+	p11e_rc rc;
+
+	rc = parse_id(r->rec->temp_id, &temp, "record temp_id", err);
+	if (rc != P11E_OK)
+		return rc;
+	rc = count_key(r, &temp, &priv, &pub, err);
+	if (rc != P11E_OK)
+		return rc;
+	if (priv == 0 && pub == 0 && r->rec->key_id != NULL &&
+	    strcmp(r->rec->key_id, r->rec->temp_id) != 0) {
+		/* Renamed already, crash before the record said so. */
+		rc = parse_id(r->rec->key_id, &final, "record key_id", err);
+		if (rc == P11E_OK)
+			rc = count_key(r, &final, &priv, &pub, err);
+		if (rc != P11E_OK)
+			return rc;
+		if (priv != 1 || pub != 1)
+			return p11e_errf(
+			    err, P11E_NOT_FOUND,
+			    "identity %s: key %s is no longer on the token; remove its "
+			    "record to start over",
+			    r->rec->identity, r->rec->key_id);
+		r->rec->step = P11E_STEP_KEY_GENERATED;
+		return P11E_OK;
+	}
+	if (priv == 0 && pub == 0) {
+		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
+		if (rc == P11E_OK)
+			rc = p11e_token_generate_keypair(r->sess.token, &r->kt, &temp,
+							 r->rec->label, usage, err);
+		if (rc != P11E_OK)
+			return rc;
+		crash_point("key-made");
+	} else if (priv != 1 || pub != 1) {
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the token holds %zu private and %zu public keys "
+				 "under ID %s; expected one of each. Inspect with pkcs11-tool -O",
+				 r->rec->identity, priv, pub, r->rec->temp_id);
+	}
+	if (r->rec->key_id == NULL) {
+		rc = p11e_token_public_key(r->sess.token, &temp, &pkey, err);
+		if (rc == P11E_OK)
+			rc = public_key_id(pkey, &final, err);
+		if (rc == P11E_OK)
+			rc = set_hex(&r->rec->key_id, &final, err);
+		/* Record the final ID before renaming, so a crash between the two is
+		 * recognised above. */
+		if (rc == P11E_OK)
+			rc = save(r, err);
+		if (rc != P11E_OK)
+			goto out;
+	}
+	rc = parse_id(r->rec->key_id, &final, "record key_id", err);
+	if (rc == P11E_OK && (final.len != temp.len || memcmp(final.v, temp.v, temp.len) != 0))
+		rc = p11e_token_set_id(r->sess.token, &temp, &final, err);
+	if (rc == P11E_OK) {
+		crash_point("key-renamed");
+		r->rec->step = P11E_STEP_KEY_GENERATED;
+	}
+out:
+	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+/* key-generated -> csr-built: the CSR is signed on the token and saved, so
+ * every later submission sends the very same request. */
+static p11e_rc step_csr(enroll_run *r, p11e_err *err)
+{
+	p11e_csr_params cp = {
+	    .email = r->rec->identity,
+	    .name = r->rec->name,
+	    .profile = &r->profile,
+	    .digest = r->p->digest,
+	    .rsa_pss = r->p->rsa_pss,
+	};
+	p11e_id id;
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1], *pem = NULL;
+	int der_len;
+	p11e_rc rc;
+
+	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
+	if (rc == P11E_OK)
+		rc = p11e_token_csr(r->sess.token, &id, &cp, &req, err);
+	if (rc != P11E_OK)
+		goto out;
+	der_len = i2d_X509_REQ(req, &der);
+	pem = p11e_csr_to_pem(req);
+	if (der_len <= 0 || pem == NULL) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CSR");
+		goto out;
+	}
+	SHA256(der, (size_t)der_len, md);
+	p11e_hex_encode(md, sizeof(md), hex);
+	rc = p11e_record_set(&r->rec->csr_pem, pem, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->request_key, hex, err);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_CSR_BUILT;
+out:
+	OPENSSL_free(der);
+	free(pem);
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* Takes what the CA answered into the record. */
+static p11e_rc take_result(enroll_run *r, p11e_ca_result *res, p11e_err *err)
+{
+	char *cert_pem = NULL, *chain_pem = NULL;
+	char fp[65], not_after[32];
+	p11e_rc rc = P11E_OK;
+
+	if (res->request_id[0] != '\0')
+		rc = p11e_record_set(&r->rec->request_id, res->request_id, err);
+	if (rc != P11E_OK)
+		return rc;
+	switch (res->state) {
+	case P11E_CA_STATE_PENDING:
+		r->rec->step = P11E_STEP_SUBMITTED;
+		return p11e_errf(err, P11E_PENDING,
+				 "identity %s: the CA has request %s pending; run enroll or poll "
+				 "again later",
+				 r->rec->identity, r->rec->request_id ? r->rec->request_id : "?");
+	case P11E_CA_STATE_REJECTED:
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "identity %s: the CA rejected the request: %s", r->rec->identity,
+				 res->reason);
+	case P11E_CA_STATE_ISSUED:
+		break;
+	}
+	cert_pem = p11e_x509_to_pem(res->cert);
+	chain_pem = p11e_chain_to_pem(res->chain);
+	if (cert_pem == NULL || chain_pem == NULL || p11e_x509_sha256_hex(res->cert, fp) != 0 ||
+	    p11e_asn1_time_iso(X509_get0_notAfter(res->cert), not_after, sizeof(not_after)) != 0) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the issued certificate");
+		goto out;
+	}
+	rc = p11e_record_set(&r->rec->cert_pem, cert_pem, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->chain_pem, chain_pem, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->cert_sha256, fp, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->not_after, not_after, err);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_ISSUED;
+out:
+	free(cert_pem);
+	free(chain_pem);
+	return rc;
+}
+
+/* csr-built -> issued (or submitted, when the CA answers later). */
+static p11e_rc step_submit(enroll_run *r, p11e_err *err)
+{
+	X509_REQ *req = p11e_csr_from_pem(r->rec->csr_pem);
+	p11e_ca_result res;
+	p11e_rc rc;
+
+	memset(&res, 0, sizeof(res));
+	if (req == NULL)
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the saved CSR cannot be read; remove its record to "
+				 "start over",
+				 r->rec->identity);
+	rc = p11e_ca_submit(r->ca, req, &r->profile, r->rec->request_key, &res, err);
+	if (rc == P11E_OK) {
+		crash_point("ca-answered");
+		rc = take_result(r, &res, err);
+	}
+	p11e_ca_result_clear(&res);
+	X509_REQ_free(req);
+	return rc;
+}
+
+/* submitted -> issued: ask about the request the CA already has. */
+static p11e_rc step_poll(enroll_run *r, p11e_err *err)
+{
+	p11e_ca_result res;
+	p11e_rc rc;
+
+	memset(&res, 0, sizeof(res));
+	rc = p11e_ca_poll(r->ca, r->rec->request_id, &r->profile, &res, err);
+	if (rc == P11E_OK)
+		rc = take_result(r, &res, err);
+	p11e_ca_result_clear(&res);
+	return rc;
+}
+
+/* issued -> stored: the certificate goes onto the token under the key's ID,
+ * but only if it certifies that very key; then the chain beside it. */
+static p11e_rc step_store(enroll_run *r, p11e_err *err)
+{
+	X509 *cert = p11e_x509_from_pem(r->rec->cert_pem);
+	STACK_OF(X509) *chain = p11e_chain_from_pem(r->rec->chain_pem);
+	EVP_PKEY *pub = NULL;
+	p11e_id id;
+	p11e_rc rc;
+
+	if (cert == NULL || chain == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "identity %s: the saved certificate cannot be read",
+			       r->rec->identity);
+		goto out;
+	}
+	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
+	if (rc == P11E_OK)
+		rc = p11e_token_public_key(r->sess.token, &id, &pub, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(cert), pub) != 1) {
+		rc =
+		    p11e_errf(err, P11E_FAIL,
+			      "identity %s: the certificate from the CA is not for the token's key "
+			      "%s; it was not written",
+			      r->rec->identity, r->rec->key_id);
+		goto out;
+	}
+	rc = p11e_token_store_cert(r->sess.token, cert, &id, r->rec->label, err);
+	if (rc == P11E_OK)
+		crash_point("cert-written");
+	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++)
+		rc = p11e_token_store_ca_cert(r->sess.token, sk_X509_value(chain, i), err);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_STORED;
+out:
+	EVP_PKEY_free(pub);
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
+static p11e_rc step_finish(enroll_run *r, p11e_err *err)
+{
+	(void)err;
+	r->rec->step = P11E_STEP_DONE;
+	return P11E_OK;
+}
+
+/* The machine: the step that runs in each state. */
+static p11e_rc (*const step_for[])(enroll_run *, p11e_err *) = {
+    [P11E_STEP_NEW] = step_new,		  [P11E_STEP_KEY_PENDING] = step_key,
+    [P11E_STEP_KEY_GENERATED] = step_csr, [P11E_STEP_CSR_BUILT] = step_submit,
+    [P11E_STEP_SUBMITTED] = step_poll,	  [P11E_STEP_ISSUED] = step_store,
+    [P11E_STEP_STORED] = step_finish,
+};
+
+static p11e_rc run_machine(enroll_run *r, p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	while (r->rec->step != P11E_STEP_DONE &&
+	       (r->p->stop_after == 0 || r->rec->step < r->p->stop_after)) {
+		p11e_step before = r->rec->step;
+		p11e_rc saved;
+
+		rc = step_for[before](r, err);
+		if (rc != P11E_OK && rc != P11E_PENDING)
+			break;
+		if (r->rec->step != before) {
+			p11e_record_set(&r->rec->last_error, NULL, NULL);
+			saved = save(r, err);
+			if (saved != P11E_OK)
+				return saved;
+			crash_point(p11e_step_name(r->rec->step));
+		}
+		if (rc != P11E_OK)
+			break;
+	}
+	return rc;
+}
+
+static char *lowercase(const char *s)
+{
+	char *out = strdup(s);
+
+	for (char *c = out; c != NULL && *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	return out;
+}
+
+/* A rerun may omit the options, but must not contradict what the record was
+ * started with. */
+static p11e_rc check_same(const char *field, const char *given, const char *recorded,
+			  const char *identity, p11e_err *err)
+{
+	if (given == NULL || recorded == NULL || strcmp(given, recorded) == 0)
+		return P11E_OK;
+	return p11e_errf(err, P11E_EXISTS,
+			 "%s: identity %s was started with '%s', not '%s'; rerun without --%s to "
+			 "resume, or remove its record to start over",
+			 field, identity, recorded, given, field);
+}
+
+/* Loads or creates the record and settles profile, key type and CA. */
+static p11e_rc prepare(enroll_run *r, p11e_err *err)
+{
+	const p11e_enroll_params *p = r->p;
+	p11e_record *rec = r->rec;
+	p11e_keytype given_kt;
+	char *identity = NULL;
+	p11e_rc rc;
+
+	if (p->email == NULL || !p11e_email_valid(p->email))
+		return p11e_errf(err, P11E_USAGE, "email: '%.100s' is not a valid address",
+				 p->email != NULL ? p->email : "");
+	identity = lowercase(p->email);
+	if (identity == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = P11E_OK;
+		memset(rec, 0, sizeof(*rec));
+		rec->step = P11E_STEP_NEW;
+		if (p11e_record_set(&rec->identity, identity, err) != P11E_OK ||
+		    p11e_record_set(&rec->name, p->name ? p->name : identity, err) != P11E_OK ||
+		    p11e_record_set(&rec->profile,
+				    p->profile ? p->profile : r->cfg->default_profile,
+				    err) != P11E_OK ||
+		    p11e_record_set(&rec->ca, p->ca ? p->ca : r->cfg->default_ca, err) != P11E_OK ||
+		    p11e_record_set(&rec->label, p->label ? p->label : identity, err) != P11E_OK ||
+		    p11e_record_set(&rec->token_uri, p->token_uri, err) != P11E_OK)
+			rc = P11E_FAIL;
+	} else if (rc == P11E_OK) {
+		r->persisted = 1;
+		rc = check_same("profile", p->profile, rec->profile, identity, err);
+		/* Until the CA has seen the request, the CA may still change (the
+		 * CSR may have been made with `p11enroll csr` for a web form). */
+		if (rc == P11E_OK && p->ca != NULL && rec->step < P11E_STEP_SUBMITTED)
+			rc = p11e_record_set(&rec->ca, p->ca, err);
+		else if (rc == P11E_OK)
+			rc = check_same("ca", p->ca, rec->ca, identity, err);
+		if (rc == P11E_OK && p->id_hex != NULL && rec->key_id != NULL) {
+			p11e_id a, b;
+			if (parse_id(p->id_hex, &a, "id", err) != P11E_OK ||
+			    parse_id(rec->key_id, &b, "record key_id", err) != P11E_OK ||
+			    a.len != b.len || memcmp(a.v, b.v, a.len) != 0)
+				rc = check_same("id", p->id_hex, rec->key_id, identity, err);
+		}
+	}
+	if (rc != P11E_OK)
+		goto out;
+	rc = p11e_config_profile(r->cfg, rec->profile, &r->profile, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (rec->key_type == NULL) {
+		rc = p11e_keytype_parse(p->key_type ? p->key_type : r->profile.default_key, &r->kt,
+					err);
+		if (rc == P11E_OK)
+			rc = p11e_record_set(&rec->key_type, r->kt.name, err);
+	} else {
+		rc = p11e_keytype_parse(rec->key_type, &r->kt, err);
+		if (rc == P11E_OK && p->key_type != NULL &&
+		    p11e_keytype_parse(p->key_type, &given_kt, err) == P11E_OK)
+			rc = check_same("key", given_kt.name, r->kt.name, identity, err);
+	}
+	if (rc == P11E_OK) {
+		unsigned ignored;
+		/* Refuse a profile the key cannot serve before any key exists. */
+		rc = p11e_profile_key_usage(&r->profile, r->kt.kind, &ignored, err);
+	}
+out:
+	free(identity);
+	return rc;
+}
+
+static p11e_rc open_token_and_ca(enroll_run *r, p11e_err *err)
+{
+	const p11e_token_info *info;
+	p11e_session_params sp = {
+	    .uri = r->p->token_uri ? r->p->token_uri : r->rec->token_uri,
+	    .module = r->p->module,
+	    .pin_source = r->p->pin_source,
+	    .login = 1,
+	};
+	struct json_object *ca_conf = NULL;
+	p11e_rc rc;
+
+	/* The CA first: a missing CA key must stop us before a key is made.
+	 * A run that stops before submitting needs no CA. */
+	if (r->p->stop_after == 0 || r->p->stop_after >= P11E_STEP_SUBMITTED) {
+		rc = p11e_config_ca(r->cfg, r->rec->ca, &ca_conf, err);
+		if (rc == P11E_OK)
+			rc = p11e_ca_open(ca_conf, &r->ca, err);
+		json_object_put(ca_conf);
+		if (rc != P11E_OK)
+			return rc;
+	}
+	rc = p11e_session_open(r->cfg, &sp, &r->sess, err);
+	if (rc != P11E_OK)
+		return rc;
+	info = p11e_token_get_info(r->sess.token);
+	if (r->rec->token_serial == NULL)
+		return p11e_record_set(&r->rec->token_serial, info->serial, err);
+	if (strcmp(r->rec->token_serial, info->serial) != 0)
+		return p11e_errf(
+		    err, P11E_TOKEN_NOT_FOUND,
+		    "token: identity %s is being enrolled on the token with serial %s, "
+		    "not %s ('%s'); insert that token",
+		    r->rec->identity, r->rec->token_serial, info->serial, info->label);
+	return P11E_OK;
+}
+
+p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_record *rec,
+		    p11e_err *err)
+{
+	enroll_run r;
+	p11e_rc rc;
+
+	memset(&r, 0, sizeof(r));
+	memset(rec, 0, sizeof(*rec));
+	r.cfg = cfg;
+	r.p = p;
+	r.rec = rec;
+	rc = prepare(&r, err);
+	if (rc != P11E_OK || rec->step == P11E_STEP_DONE ||
+	    (p->stop_after != 0 && rec->step >= p->stop_after))
+		goto out;
+	rc = open_token_and_ca(&r, err);
+	if (rc == P11E_OK && rec->step == P11E_STEP_NEW) {
+		rc = save(&r, err);
+		if (rc == P11E_OK)
+			crash_point("new");
+	}
+	if (rc == P11E_OK)
+		rc = run_machine(&r, err);
+	if (rc != P11E_OK && rc != P11E_PENDING && r.persisted && err != NULL) {
+		/* Keep the reason with the record for `p11enroll status`. */
+		p11e_record_set(&rec->last_error, err->msg, NULL);
+		save(&r, NULL);
+	}
+out:
+	if (r.ca != NULL)
+		p11e_ca_close(r.ca);
+	p11e_session_close(&r.sess);
+	return rc;
+}

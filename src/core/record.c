@@ -1,0 +1,290 @@
+/* Enrollment records: one JSON file per identity, saved atomically (0600). */
+#include <dirent.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include "p11enroll/record.h"
+#include "p11enroll/util.h"
+
+#define RECORD_MAX (1024 * 1024)
+
+static const char *const step_names[] = {
+    [P11E_STEP_NEW] = "new",
+    [P11E_STEP_KEY_PENDING] = "key-pending",
+    [P11E_STEP_KEY_GENERATED] = "key-generated",
+    [P11E_STEP_CSR_BUILT] = "csr-built",
+    [P11E_STEP_SUBMITTED] = "submitted",
+    [P11E_STEP_ISSUED] = "issued",
+    [P11E_STEP_STORED] = "stored",
+    [P11E_STEP_DONE] = "done",
+};
+#define NSTEPS (sizeof(step_names) / sizeof(step_names[0]))
+
+const char *p11e_step_name(p11e_step s)
+{
+	return (size_t)s < NSTEPS ? step_names[s] : "unknown";
+}
+
+int p11e_step_parse(const char *name, p11e_step *out)
+{
+	for (size_t i = 0; name != NULL && i < NSTEPS; i++)
+		if (strcmp(name, step_names[i]) == 0) {
+			*out = (p11e_step)i;
+			return 0;
+		}
+	return -1;
+}
+
+/* The string fields, by JSON name: one table serves load, save and clear. */
+typedef struct field {
+	const char *key;
+	size_t offset;
+} field;
+#define F(name)                                                                                    \
+	{                                                                                          \
+#name, offsetof(p11e_record, name)                                                 \
+	}
+static const field fields[] = {
+    F(identity),    F(name),	     F(profile),    F(key_type), F(ca),
+    F(token_uri),   F(token_serial), F(label),	    F(temp_id),	 F(key_id),
+    F(csr_pem),	    F(request_key),  F(request_id), F(cert_pem), F(chain_pem),
+    F(cert_sha256), F(not_after),    F(last_error), F(created),	 F(updated),
+};
+#undef F
+#define NFIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static char **slot(p11e_record *r, size_t i)
+{
+	return (char **)((char *)r + fields[i].offset);
+}
+
+p11e_rc p11e_record_set(char **f, const char *value, p11e_err *err)
+{
+	char *copy = NULL;
+
+	if (value != NULL && (copy = strdup(value)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	free(*f);
+	*f = copy;
+	return P11E_OK;
+}
+
+char *p11e_record_path(const char *state_dir, const char *identity)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(identity);
+	char *name = malloc(3 * len + sizeof(".json")), *out;
+	size_t n = 0;
+
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)identity[i];
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    strchr("@._+-", c) != NULL) {
+			/* A leading dot would make a hidden file, or "..". */
+			if (!(c == '.' && n == 0)) {
+				name[n++] = (char)c;
+				continue;
+			}
+		}
+		name[n++] = '%';
+		name[n++] = hex[c >> 4];
+		name[n++] = hex[c & 0xf];
+	}
+	memcpy(name + n, ".json", sizeof(".json"));
+	{
+		char *dir = p11e_path_join(state_dir, "identities");
+		out = dir ? p11e_path_join(dir, name) : NULL;
+		free(dir);
+	}
+	free(name);
+	return out;
+}
+
+static void now_iso(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
+{
+	char stamp[32], *dir = NULL, *path = NULL;
+	json_object *o = json_object_new_object();
+	const char *text;
+	p11e_rc rc;
+
+	if (o == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	now_iso(stamp);
+	if ((r->created == NULL && p11e_record_set(&r->created, stamp, err) != P11E_OK) ||
+	    p11e_record_set(&r->updated, stamp, err) != P11E_OK) {
+		rc = P11E_FAIL;
+		goto out;
+	}
+	json_object_object_add(o, "version", json_object_new_int(1));
+	json_object_object_add(o, "step", json_object_new_string(p11e_step_name(r->step)));
+	for (size_t i = 0; i < NFIELDS; i++)
+		if (*slot(r, i) != NULL)
+			json_object_object_add(o, fields[i].key,
+					       json_object_new_string(*slot(r, i)));
+	dir = p11e_path_join(state_dir, "identities");
+	path = p11e_record_path(state_dir, r->identity);
+	if (dir == NULL || path == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	rc = p11e_mkdirs(dir, 0700, err);
+	if (rc != P11E_OK)
+		goto out;
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						     JSON_C_TO_STRING_NOSLASHESCAPE);
+	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
+out:
+	json_object_put(o);
+	free(dir);
+	free(path);
+	return rc;
+}
+
+static p11e_rc load_path(const char *path, p11e_record *r, p11e_err *err)
+{
+	char *text = NULL;
+	json_object *o = NULL, *v;
+	p11e_rc rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = p11e_read_file(path, RECORD_MAX, &text, NULL, err);
+	if (rc != P11E_OK)
+		return rc;
+	o = json_tokener_parse(text);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       "record %s is corrupt: not JSON; move it aside to start over", path);
+		goto out;
+	}
+	for (size_t i = 0; i < NFIELDS; i++) {
+		if (!json_object_object_get_ex(o, fields[i].key, &v))
+			continue;
+		if (!json_object_is_type(v, json_type_string)) {
+			rc = p11e_errf(err, P11E_FAIL,
+				       "record %s is corrupt: '%s' is not a string; move it aside "
+				       "to start over",
+				       path, fields[i].key);
+			goto out;
+		}
+		rc = p11e_record_set(slot(r, i), json_object_get_string(v), err);
+		if (rc != P11E_OK)
+			goto out;
+	}
+	if (r->identity == NULL || !json_object_object_get_ex(o, "step", &v) ||
+	    p11e_step_parse(json_object_get_string(v), &r->step) != 0) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       "record %s is corrupt: no identity or unknown step; move it aside "
+			       "to start over",
+			       path);
+		goto out;
+	}
+out:
+	if (rc != P11E_OK)
+		p11e_record_clear(r);
+	json_object_put(o);
+	free(text);
+	return rc;
+}
+
+p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_record *r, p11e_err *err)
+{
+	char *path = p11e_record_path(state_dir, identity);
+	p11e_rc rc;
+
+	memset(r, 0, sizeof(*r));
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = load_path(path, r, err);
+	if (rc == P11E_NOT_FOUND)
+		p11e_errf(err, P11E_NOT_FOUND, "no record for %s", identity);
+	free(path);
+	return rc;
+}
+
+static int by_identity(const void *a, const void *b)
+{
+	return strcmp(((const p11e_record *)a)->identity, ((const p11e_record *)b)->identity);
+}
+
+p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err)
+{
+	char *dir = p11e_path_join(state_dir, "identities");
+	DIR *d = NULL;
+	struct dirent *e;
+	p11e_record *list = NULL;
+	size_t count = 0, cap = 0;
+	p11e_rc rc = P11E_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	d = opendir(dir);
+	if (d == NULL)
+		goto out; /* no records yet */
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		char *path;
+		/* Only finished files: temp files end in .tmp.XXXXXX. */
+		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
+			continue;
+		if (count == cap) {
+			p11e_record *grown = realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
+			if (grown == NULL) {
+				rc = p11e_errf(err, P11E_FAIL, "out of memory");
+				goto out;
+			}
+			list = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		path = p11e_path_join(dir, e->d_name);
+		rc = path ? load_path(path, &list[count], err)
+			  : p11e_errf(err, P11E_FAIL, "out of memory");
+		free(path);
+		if (rc != P11E_OK)
+			goto out;
+		count++;
+	}
+	qsort(list, count, sizeof(*list), by_identity);
+out:
+	if (d != NULL)
+		closedir(d);
+	free(dir);
+	if (rc != P11E_OK) {
+		p11e_records_free(list, count);
+		return rc;
+	}
+	*out = list;
+	*n = count;
+	return P11E_OK;
+}
+
+void p11e_record_clear(p11e_record *r)
+{
+	for (size_t i = 0; i < NFIELDS; i++) {
+		free(*slot(r, i));
+		*slot(r, i) = NULL;
+	}
+	r->step = P11E_STEP_NEW;
+}
+
+void p11e_records_free(p11e_record *rs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p11e_record_clear(&rs[i]);
+	free(rs);
+}

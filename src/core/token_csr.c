@@ -1,0 +1,25 @@
+/* A CSR for a key that lives on a token, signed on the token. */
+#include "p11enroll/pipeline.h"
+
+p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, X509_REQ **out,
+		       p11e_err *err)
+{
+	EVP_PKEY *pub = NULL, *signer = NULL;
+	p11e_rc rc;
+
+	rc = p11e_token_public_key(t, id, &pub, err);
+	if (rc != P11E_OK)
+		goto out;
+	/* libp11 0.4.12 has no EdDSA bridge: Ed25519 is signed with raw C_Sign. */
+	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_ED25519) {
+		rc = p11e_csr_build_ed25519_token(pub, t, id, cp, out, err);
+		goto out;
+	}
+	rc = p11e_token_signing_key(t, id, &signer, err);
+	if (rc == P11E_OK)
+		rc = p11e_csr_build(pub, signer, cp, out, err);
+out:
+	EVP_PKEY_free(signer);
+	EVP_PKEY_free(pub);
+	return rc;
+}

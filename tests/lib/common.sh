@@ -1,0 +1,60 @@
+# Shared by the integration tests (sourced; run inside tests/with-softhsm.sh).
+# Assertions count and go on; finish prints "N passed, M failed" and sets the
+# exit code.
+set -uo pipefail
+PASSED=0
+FAILED=0
+PKCS11_TOOL_MODULE=$SOFTHSM_MODULE
+export TEST_PIN
+TEST_PIN=$(cat "$TEST_PIN_FILE")   # for pkcs11-tool --pin env:TEST_PIN and GNUTLS_PIN
+export GNUTLS_PIN=$TEST_PIN
+PIN_SRC="file:$TEST_PIN_FILE"
+CA_DIR=$TEST_TMP/ca
+
+ok() { PASSED=$((PASSED + 1)); }
+bad() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
+check() { # check "what" cmd...: passes when cmd succeeds
+	local what=$1; shift
+	if "$@" >/dev/null 2>&1; then ok; else bad "$what"; fi
+}
+check_eq() { # check_eq "what" expected actual
+	if [ "$2" = "$3" ]; then ok; else bad "$1: expected '$2', got '$3'"; fi
+}
+check_contains() { # check_contains "what" haystack needle
+	case "$2" in *"$3"*) ok ;; *) bad "$1: '$3' not in: $2" ;; esac
+}
+check_not_contains() {
+	case "$2" in *"$3"*) bad "$1: '$3' found in: $2" ;; *) ok ;; esac
+}
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+p11e() { "$P11ENROLL" "$@"; }
+
+# pkcs11-tool (OpenSC) on the test token, logged in, PIN from the environment.
+p11tool_opensc() {
+	pkcs11-tool --module "$PKCS11_TOOL_MODULE" --token-label test --login --pin env:TEST_PIN "$@" 2>/dev/null
+}
+
+setup_ca() { p11e ca init --dir "$CA_DIR" >/dev/null; }
+
+# The record of an identity, as JSON.
+record() { cat "$P11ENROLL_STATE_DIR/identities/$1.json"; }
+key_id() { record "$1" | jq -r .key_id; }
+
+# The certificate under CKA_ID $1, read back from the token by pkcs11-tool, as PEM in $2.
+token_cert() {
+	p11tool_opensc --read-object --type cert --id "$1" -o "$2.der" &&
+		openssl x509 -inform DER -in "$2.der" -out "$2"
+}
+
+# Objects of a type (privkey, pubkey, cert) under CKA_ID $2.
+count_objects() {
+	p11tool_opensc --list-objects --type "$1" | grep -ci "^ *ID: *$2\$" || true
+}
+
+# RFC 7512 percent-encoding of a hex ID.
+pct_id() { echo "$1" | sed 's/../%&/g'; }
