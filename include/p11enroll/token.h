@@ -74,6 +74,15 @@ p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err);
 void p11e_module_free(p11e_module *m);
 const char *p11e_module_path(const p11e_module *m);
 
+/* The modules registered with p11-kit (what p11-kit-proxy aggregates): name
+ * and file. Loads their descriptions only; initialises nothing. */
+typedef struct p11e_registered_module {
+	char *name;
+	char *path;
+} p11e_registered_module;
+p11e_rc p11e_registered_modules(p11e_registered_module **out, size_t *n, p11e_err *err);
+void p11e_registered_modules_free(p11e_registered_module *mods, size_t n);
+
 /* Every slot with a token present, initialised or not. *infos malloc'd. */
 p11e_rc p11e_module_tokens(p11e_module *m, p11e_token_info **infos, size_t *n, p11e_err *err);
 

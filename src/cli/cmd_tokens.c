@@ -2,6 +2,7 @@
  * before touching a card (initialised? PIN counters low? pinpad?). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/session.h"
@@ -46,61 +47,108 @@ static json_object *token_json(const p11e_token_info *t, const char *uri)
 	return o;
 }
 
-static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+/* One module's tokens: printed, or added to json (an array) when given. A
+ * module that fails to load is reported in its place, not fatal. */
+static p11e_rc list_module(const char *name, const char *path, json_object *json, p11e_err *err)
 {
-	const char *path = p11e_session_module_path(&ctx->config, NULL, ctx->module);
 	p11e_module *m = NULL;
 	p11e_token_info *infos = NULL;
-	json_object *list = NULL;
+	json_object *mod = NULL, *tokens = NULL;
 	size_t n = 0;
 	p11e_rc rc;
 
-	rc = p11e_module_load(path, &m, &ctx->err);
+	rc = p11e_module_load(path, &m, err);
 	if (rc == P11E_OK)
-		rc = p11e_module_tokens(m, &infos, &n, &ctx->err);
-	if (rc != P11E_OK)
-		goto out;
-	if (ctx->json) {
-		json_object *doc = json_object_new_object();
-		list = json_object_new_array();
-		json_object_object_add(doc, "module", json_object_new_string(path));
-		for (size_t i = 0; i < n; i++) {
-			char *uri = p11e_uri_format(infos[i].label, infos[i].manufacturer,
-						    infos[i].serial, infos[i].model, NULL, 0, NULL);
-			json_object_array_add(list, token_json(&infos[i], uri));
-			free(uri);
-		}
-		json_object_object_add(doc, "tokens", list);
-		cli_print_json(doc);
-		goto out;
+		rc = p11e_module_tokens(m, &infos, &n, err);
+	if (json != NULL) {
+		mod = json_object_new_object();
+		tokens = json_object_new_array();
+		if (name != NULL)
+			json_object_object_add(mod, "name", json_object_new_string(name));
+		json_object_object_add(mod, "path", json_object_new_string(path));
+		if (rc != P11E_OK)
+			json_object_object_add(mod, "error", json_object_new_string(err->msg));
+		json_object_object_add(mod, "tokens", tokens);
+		json_object_array_add(json, mod);
+	} else {
+		printf("module: %s%s%s%s\n", name ? name : "", name ? " (" : "", path,
+		       name ? ")" : "");
+		if (rc != P11E_OK)
+			printf("  cannot list: %s\n", err->msg);
+		else if (n == 0)
+			printf("  no tokens present\n");
 	}
-	printf("module: %s\n", path);
-	if (n == 0)
-		printf("no tokens present\n");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; rc == P11E_OK && i < n; i++) {
 		char flags[256];
 		char *uri = p11e_uri_format(infos[i].label, infos[i].manufacturer, infos[i].serial,
 					    infos[i].model, NULL, 0, NULL);
-		flags_text(&infos[i], flags, sizeof(flags));
-		printf("\nslot:   %s\n  token:  %s\n  model:  %s (%s)\n  serial: %s\n  flags:  %s\n"
-		       "  uri:    %s\n",
-		       infos[i].slot_description, infos[i].label, infos[i].model,
-		       infos[i].manufacturer, infos[i].serial, flags, uri ? uri : "");
+		if (tokens != NULL) {
+			json_object_array_add(tokens, token_json(&infos[i], uri));
+		} else {
+			flags_text(&infos[i], flags, sizeof(flags));
+			printf("  slot:   %s\n    token:  %s\n    model:  %s (%s)\n    serial: %s\n"
+			       "    flags:  %s\n    uri:    %s\n",
+			       infos[i].slot_description, infos[i].label, infos[i].model,
+			       infos[i].manufacturer, infos[i].serial, flags, uri ? uri : "");
+		}
 		free(uri);
 	}
-out:
 	free(infos);
 	if (m != NULL)
 		p11e_module_free(m);
 	return rc;
 }
 
+static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+{
+	const char *path = p11e_session_module_path(&ctx->config, NULL, ctx->module);
+	json_object *json = ctx->json ? json_object_new_array() : NULL;
+	p11e_registered_module *mods = NULL;
+	size_t n = 0;
+	p11e_rc rc;
+
+	(void)a;
+	if (strcmp(path, P11E_DEFAULT_MODULE) != 0) {
+		rc = list_module(NULL, path, json, &ctx->err);
+		goto out;
+	}
+	/* Through p11-kit-proxy every registered module's tokens show, but not
+	 * which module has which: list them module by module. */
+	rc = p11e_registered_modules(&mods, &n, &ctx->err);
+	if (rc != P11E_OK)
+		goto out;
+	if (json == NULL)
+		printf("%zu module%s registered with p11-kit (the default module, %s, shows them "
+		       "all)\n\n",
+		       n, n == 1 ? "" : "s", P11E_DEFAULT_MODULE);
+	for (size_t i = 0; i < n; i++) {
+		p11e_err err = {0};
+		list_module(mods[i].name, mods[i].path, json, &err);
+		if (json == NULL && i + 1 < n)
+			printf("\n");
+	}
+	rc = P11E_OK;
+out:
+	if (json != NULL) {
+		json_object *doc = json_object_new_object();
+		json_object_object_add(doc, "modules", json);
+		if (rc == P11E_OK)
+			cli_print_json(doc);
+		else
+			json_object_put(doc);
+	}
+	p11e_registered_modules_free(mods, n);
+	return rc;
+}
+
 const cli_command cmd_tokens = {
     .name = "tokens",
     .usage = "[--module PATH] [--json]",
-    .summary = "list the slots and tokens a PKCS#11 module shows",
-    .help = "Shows every slot with a token, initialised or not, with its label, model, serial,\n"
-	    "flags (login required, PIN pad, PIN counters) and the RFC 7512 URI to select it.",
+    .summary = "list PKCS#11 modules, their slots and tokens",
+    .help = "With the default module (p11-kit-proxy), lists every module registered with\n"
+	    "p11-kit and its tokens; with --module, that module's. Each token, initialised or\n"
+	    "not, with its label, model, serial, flags (login required, PIN pad, PIN counters)\n"
+	    "and the RFC 7512 URI to select it.",
     .opts = (const cli_opt[]){{NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = 0,

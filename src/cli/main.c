@@ -1,4 +1,5 @@
 /* p11enroll: dispatch to the subcommand named by argv[1]. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,10 +101,15 @@ static void usage(FILE *f)
 		   "Exit codes: see p11enroll(1).\n");
 }
 
-static int usage_error(const cli_command *cmd, const char *fmt, const char *what)
+__attribute__((format(printf, 2, 3))) static int usage_error(const cli_command *cmd,
+							     const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "p11enroll %s: ", cmd->name);
-	fprintf(stderr, fmt, what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, " (see p11enroll %s --help)\n", cmd->name);
 	return P11E_USAGE;
 }

@@ -453,6 +453,12 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 	char *identity = NULL;
 	p11e_rc rc;
 
+	if (p->id_hex != NULL) {
+		p11e_id ignored;
+		rc = parse_id(p->id_hex, &ignored, "id", err);
+		if (rc != P11E_OK)
+			return rc;
+	}
 	if (p->email == NULL || !p11e_email_valid(p->email))
 		return p11e_errf(err, P11E_USAGE, "email: '%.100s' is not a valid address",
 				 p->email != NULL ? p->email : "");

@@ -10,13 +10,13 @@ static const struct {
 	const char *name;
 	int nid;
 } curves[] = {
-	{"P-256", "ec:P-256", NID_X9_62_prime256v1},
-	{"prime256v1", "ec:P-256", NID_X9_62_prime256v1},
-	{"secp256r1", "ec:P-256", NID_X9_62_prime256v1},
-	{"P-384", "ec:P-384", NID_secp384r1},
-	{"secp384r1", "ec:P-384", NID_secp384r1},
-	{"P-521", "ec:P-521", NID_secp521r1},
-	{"secp521r1", "ec:P-521", NID_secp521r1},
+    {"P-256", "ec:P-256", NID_X9_62_prime256v1},
+    {"prime256v1", "ec:P-256", NID_X9_62_prime256v1},
+    {"secp256r1", "ec:P-256", NID_X9_62_prime256v1},
+    {"P-384", "ec:P-384", NID_secp384r1},
+    {"secp384r1", "ec:P-384", NID_secp384r1},
+    {"P-521", "ec:P-521", NID_secp521r1},
+    {"secp521r1", "ec:P-521", NID_secp521r1},
 };
 
 p11e_rc p11e_keytype_parse(const char *text, p11e_keytype *out, p11e_err *err)

@@ -42,7 +42,7 @@ p11tool_opensc() {
 setup_ca() { p11e ca init --dir "$CA_DIR" >/dev/null; }
 
 # The record of an identity, as JSON.
-record() { cat "$P11ENROLL_STATE_DIR/identities/$1.json"; }
+record() { cat "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
 key_id() { record "$1" | jq -r .key_id; }
 
 # The certificate under CKA_ID $1, read back from the token by pkcs11-tool, as PEM in $2.

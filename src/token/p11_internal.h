@@ -1,0 +1,60 @@
+/* Private to src/token: the structures behind p11e_module and p11e_token. */
+#ifndef P11ENROLL_TOKEN_INTERNAL_H
+#define P11ENROLL_TOKEN_INTERNAL_H
+
+#include <p11-kit/pkcs11.h>
+#include <libp11.h>
+#include "p11enroll/token.h"
+
+#ifndef CKM_EC_EDWARDS_KEY_PAIR_GEN
+#define CKM_EC_EDWARDS_KEY_PAIR_GEN 0x1055UL
+#endif
+#ifndef CKM_EDDSA
+#define CKM_EDDSA 0x1057UL
+#endif
+#ifndef CKK_EC_EDWARDS
+#define CKK_EC_EDWARDS 0x40UL
+#endif
+#ifndef CKA_CERTIFICATE_CATEGORY
+#define CKA_CERTIFICATE_CATEGORY 0x87UL
+#endif
+
+struct p11e_module {
+	char *path;
+	void *dl;
+	CK_FUNCTION_LIST_PTR f;
+	int owns_init; /* we called C_Initialize first: we call C_Finalize */
+	/* libp11, only for its signing bridge; created on first use, and
+	 * unloaded before our C_Finalize because its unload finalizes a
+	 * directly loaded module too. */
+	PKCS11_CTX *p11;
+	PKCS11_SLOT *p11_slots;
+	unsigned int p11_nslots;
+};
+
+struct p11e_token {
+	p11e_module *m;
+	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE session;
+	p11e_token_info info;
+	char *pin; /* kept only to log libp11's own sessions in; wiped on close */
+};
+
+/* "CKR_PIN_INCORRECT" or "CKR 0x000000a0". */
+const char *p11e_ckr_name(CK_RV rv, char *buf, size_t len);
+#define CKR_TEXT(rv) p11e_ckr_name((rv), (char[48]){0}, 48)
+
+/* Reads C_GetTokenInfo (and the slot description) into info. */
+CK_RV p11e_read_token_info(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, p11e_token_info *info);
+
+/* Handles of objects matching a template; *out malloc'd. */
+p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out,
+		  CK_ULONG *count, p11e_err *err);
+/* The one object of class cls with CKA_ID id: P11E_NOT_FOUND if none. */
+p11e_rc p11e_find_one(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *out,
+		      p11e_err *err);
+/* A variable-length attribute, malloc'd (NULL with *len 0 if empty). */
+CK_RV p11e_get_attr(p11e_token *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **out,
+		    CK_ULONG *len);
+
+#endif

@@ -1,0 +1,347 @@
+/* Key pairs on the token: generation, the public half as an OpenSSL key,
+ * and signing (libp11's EVP_PKEY bridge, or raw C_Sign for EdDSA). */
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/core_names.h>
+#include <openssl/objects.h>
+#include <openssl/param_build.h>
+#include "token/p11_internal.h"
+
+/* PKCS#11 3.0 names Edwards curves by this PrintableString in CKA_EC_PARAMS. */
+static const unsigned char ed25519_params[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r',
+					       'd',  's',  '2', '5', '5', '1', '9'};
+
+static CK_MECHANISM_TYPE keygen_mechanism(const p11e_keytype *kt)
+{
+	switch (kt->kind) {
+	case P11E_KEY_RSA:
+		return CKM_RSA_PKCS_KEY_PAIR_GEN;
+	case P11E_KEY_EC:
+		return CKM_EC_KEY_PAIR_GEN;
+	case P11E_KEY_ED25519:
+		return CKM_EC_EDWARDS_KEY_PAIR_GEN;
+	}
+	return CKM_VENDOR_DEFINED;
+}
+
+static const char *mechanism_name(CK_MECHANISM_TYPE m)
+{
+	return m == CKM_RSA_PKCS_KEY_PAIR_GEN ? "CKM_RSA_PKCS_KEY_PAIR_GEN"
+	       : m == CKM_EC_KEY_PAIR_GEN     ? "CKM_EC_KEY_PAIR_GEN"
+					      : "CKM_EC_EDWARDS_KEY_PAIR_GEN";
+}
+
+p11e_rc p11e_token_check_keytype(p11e_token *t, const p11e_keytype *kt, p11e_err *err)
+{
+	CK_MECHANISM_TYPE mech = keygen_mechanism(kt);
+	CK_MECHANISM_INFO mi;
+	CK_RV rv = t->m->f->C_GetMechanismInfo(t->slot, mech, &mi);
+
+	if (rv != CKR_OK || !(mi.flags & CKF_GENERATE_KEY_PAIR))
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "key type: token '%s' cannot generate %s keys (no %s)",
+				 t->info.label, kt->name, mechanism_name(mech));
+	if (kt->kind == P11E_KEY_RSA &&
+	    ((CK_ULONG)kt->bits < mi.ulMinKeySize || (CK_ULONG)kt->bits > mi.ulMaxKeySize))
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "key type: token '%s' makes RSA keys of %lu to %lu bits, not %d",
+				 t->info.label, (unsigned long)mi.ulMinKeySize,
+				 (unsigned long)mi.ulMaxKeySize, kt->bits);
+	return P11E_OK;
+}
+
+/* DER of the curve's OID (EC) or name (Edwards): CKA_EC_PARAMS. */
+static unsigned char *ec_params(const p11e_keytype *kt, int *len)
+{
+	unsigned char *der = NULL;
+
+	if (kt->kind == P11E_KEY_ED25519) {
+		der = OPENSSL_memdup(ed25519_params, sizeof(ed25519_params));
+		*len = der ? (int)sizeof(ed25519_params) : 0;
+		return der;
+	}
+	*len = i2d_ASN1_OBJECT(OBJ_nid2obj(kt->curve_nid), &der);
+	return *len > 0 ? der : NULL;
+}
+
+p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const p11e_id *id,
+				    const char *label, unsigned usage, p11e_err *err)
+{
+	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+	CK_BBOOL sign = (usage & P11E_USE_SIGN) ? CK_TRUE : CK_FALSE;
+	CK_BBOOL decrypt =
+	    (kt->kind == P11E_KEY_RSA && (usage & P11E_USE_DECRYPT)) ? CK_TRUE : CK_FALSE;
+	CK_BBOOL derive =
+	    (kt->kind == P11E_KEY_EC && (usage & P11E_USE_DERIVE)) ? CK_TRUE : CK_FALSE;
+	CK_ULONG bits = (CK_ULONG)kt->bits;
+	CK_BYTE exponent[] = {0x01, 0x00, 0x01};
+	CK_MECHANISM mech = {keygen_mechanism(kt), NULL, 0};
+	CK_OBJECT_HANDLE pub, priv;
+	unsigned char *params = NULL;
+	int params_len = 0;
+	CK_ULONG npub = 0, npriv = 0;
+	CK_ATTRIBUTE pub_t[10], priv_t[14];
+	CK_RV rv;
+
+#define ADD(arr, n, type, ptr, len) (arr[n++] = (CK_ATTRIBUTE){(type), (void *)(ptr), (len)})
+	ADD(pub_t, npub, CKA_TOKEN, &yes, sizeof(yes));
+	ADD(pub_t, npub, CKA_PRIVATE, &no, sizeof(no));
+	ADD(pub_t, npub, CKA_ID, id->v, id->len);
+	ADD(pub_t, npub, CKA_LABEL, label, strlen(label));
+	ADD(pub_t, npub, CKA_VERIFY, &sign, sizeof(sign));
+	ADD(pub_t, npub, CKA_ENCRYPT, &decrypt, sizeof(decrypt));
+	ADD(pub_t, npub, CKA_WRAP, &decrypt, sizeof(decrypt));
+	ADD(priv_t, npriv, CKA_TOKEN, &yes, sizeof(yes));
+	ADD(priv_t, npriv, CKA_PRIVATE, &yes, sizeof(yes));
+	ADD(priv_t, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
+	ADD(priv_t, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
+	ADD(priv_t, npriv, CKA_ID, id->v, id->len);
+	ADD(priv_t, npriv, CKA_LABEL, label, strlen(label));
+	ADD(priv_t, npriv, CKA_SIGN, &sign, sizeof(sign));
+	ADD(priv_t, npriv, CKA_DECRYPT, &decrypt, sizeof(decrypt));
+	ADD(priv_t, npriv, CKA_UNWRAP, &decrypt, sizeof(decrypt));
+	ADD(priv_t, npriv, CKA_DERIVE, &derive, sizeof(derive));
+	if (kt->kind == P11E_KEY_RSA) {
+		ADD(pub_t, npub, CKA_MODULUS_BITS, &bits, sizeof(bits));
+		ADD(pub_t, npub, CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent));
+	} else {
+		params = ec_params(kt, &params_len);
+		if (params == NULL)
+			return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the curve of %s",
+					     kt->name);
+		ADD(pub_t, npub, CKA_EC_PARAMS, params, (CK_ULONG)params_len);
+	}
+#undef ADD
+	rv = t->m->f->C_GenerateKeyPair(t->session, &mech, pub_t, npub, priv_t, npriv, &pub, &priv);
+	OPENSSL_free(params);
+	if (rv != CKR_OK)
+		return p11e_errf(err, rv == CKR_MECHANISM_INVALID ? P11E_UNSUPPORTED : P11E_FAIL,
+				 "token '%s': %s key generation failed: %s", t->info.label,
+				 kt->name, CKR_TEXT(rv));
+	return P11E_OK;
+}
+
+/* CKA_EC_POINT is a DER OCTET STRING around the point; a few modules give
+ * the bare point. Returns a pointer into buf. */
+static const unsigned char *unwrap_point(const unsigned char *buf, CK_ULONG len, size_t *out)
+{
+	const unsigned char *p = buf;
+	ASN1_OCTET_STRING *os = d2i_ASN1_OCTET_STRING(NULL, &p, (long)len);
+
+	if (os != NULL && p == buf + len) {
+		size_t n = (size_t)ASN1_STRING_length(os);
+		*out = n;
+		ASN1_OCTET_STRING_free(os);
+		return buf + (len - n);
+	}
+	ASN1_OCTET_STRING_free(os);
+	*out = len;
+	return buf;
+}
+
+static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+	OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+	EVP_PKEY *pkey = NULL;
+
+	if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
+		pkey = NULL;
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	return pkey;
+}
+
+static EVP_PKEY *rsa_public(p11e_token *t, CK_OBJECT_HANDLE h)
+{
+	unsigned char *n = NULL, *e = NULL;
+	CK_ULONG nlen = 0, elen = 0;
+	BIGNUM *bn_n = NULL, *bn_e = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if (p11e_get_attr(t, h, CKA_MODULUS, &n, &nlen) != CKR_OK ||
+	    p11e_get_attr(t, h, CKA_PUBLIC_EXPONENT, &e, &elen) != CKR_OK || n == NULL || e == NULL)
+		goto out;
+	bn_n = BN_bin2bn(n, (int)nlen, NULL);
+	bn_e = BN_bin2bn(e, (int)elen, NULL);
+	bld = OSSL_PARAM_BLD_new();
+	if (bn_n == NULL || bn_e == NULL || bld == NULL ||
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n) != 1 ||
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e) != 1)
+		goto out;
+	pkey = from_params("RSA", bld);
+out:
+	OSSL_PARAM_BLD_free(bld);
+	BN_free(bn_n);
+	BN_free(bn_e);
+	free(n);
+	free(e);
+	return pkey;
+}
+
+static EVP_PKEY *ec_public(p11e_token *t, CK_OBJECT_HANDLE h, CK_KEY_TYPE kt)
+{
+	unsigned char *params = NULL, *point = NULL;
+	CK_ULONG plen = 0, ptlen = 0;
+	const unsigned char *p, *raw;
+	size_t rawlen = 0;
+	ASN1_OBJECT *oid = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	EVP_PKEY *pkey = NULL;
+
+	if (p11e_get_attr(t, h, CKA_EC_POINT, &point, &ptlen) != CKR_OK || point == NULL)
+		goto out;
+	raw = unwrap_point(point, ptlen, &rawlen);
+	if (kt == CKK_EC_EDWARDS) {
+		pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen);
+		goto out;
+	}
+	if (p11e_get_attr(t, h, CKA_EC_PARAMS, &params, &plen) != CKR_OK || params == NULL)
+		goto out;
+	p = params;
+	oid = d2i_ASN1_OBJECT(NULL, &p, (long)plen);
+	if (oid == NULL || OBJ_obj2nid(oid) == NID_undef)
+		goto out;
+	bld = OSSL_PARAM_BLD_new();
+	if (bld == NULL ||
+	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
+					    OBJ_nid2sn(OBJ_obj2nid(oid)), 0) != 1 ||
+	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, raw, rawlen) != 1)
+		goto out;
+	pkey = from_params("EC", bld);
+out:
+	OSSL_PARAM_BLD_free(bld);
+	ASN1_OBJECT_free(oid);
+	free(params);
+	free(point);
+	return pkey;
+}
+
+p11e_rc p11e_token_public_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, p11e_err *err)
+{
+	CK_OBJECT_HANDLE h;
+	CK_KEY_TYPE kt = 0;
+	CK_ATTRIBUTE a = {CKA_KEY_TYPE, &kt, sizeof(kt)};
+	p11e_rc rc;
+	CK_RV rv;
+
+	*out = NULL;
+	rc = p11e_find_one(t, CKO_PUBLIC_KEY, id, &h, err);
+	if (rc != P11E_OK)
+		return rc;
+	rv = t->m->f->C_GetAttributeValue(t->session, h, &a, 1);
+	if (rv != CKR_OK)
+		return p11e_errf(err, P11E_FAIL, "token '%s': cannot read the key type: %s",
+				 t->info.label, CKR_TEXT(rv));
+	if (kt == CKK_RSA)
+		*out = rsa_public(t, h);
+	else if (kt == CKK_EC || kt == CKK_EC_EDWARDS)
+		*out = ec_public(t, h, kt);
+	else
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "token '%s': key type 0x%lx is not supported", t->info.label,
+				 (unsigned long)kt);
+	if (*out == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL, "token '%s': cannot read the public key",
+				     t->info.label);
+	return P11E_OK;
+}
+
+/* libp11's view of our token: found once, by serial and label. */
+static p11e_rc p11_slot(p11e_token *t, PKCS11_SLOT **out, p11e_err *err)
+{
+	p11e_module *m = t->m;
+
+	if (m->p11 == NULL) {
+		m->p11 = PKCS11_CTX_new();
+		if (m->p11 == NULL)
+			return p11e_errf(err, P11E_FAIL, "libp11: out of memory");
+		if (PKCS11_CTX_load(m->p11, m->path) != 0 ||
+		    PKCS11_enumerate_slots(m->p11, &m->p11_slots, &m->p11_nslots) != 0) {
+			PKCS11_CTX_free(m->p11);
+			m->p11 = NULL;
+			m->p11_slots = NULL;
+			return p11e_errf_ssl(err, P11E_FAIL, "libp11: cannot load %s", m->path);
+		}
+	}
+	for (unsigned int i = 0; i < m->p11_nslots; i++) {
+		PKCS11_TOKEN *tok = m->p11_slots[i].token;
+		if (tok != NULL && tok->serialnr != NULL && tok->label != NULL &&
+		    strcmp(tok->serialnr, t->info.serial) == 0 &&
+		    strcmp(tok->label, t->info.label) == 0) {
+			*out = &m->p11_slots[i];
+			return P11E_OK;
+		}
+	}
+	return p11e_errf(err, P11E_TOKEN_NOT_FOUND, "libp11 does not see token '%s'",
+			 t->info.label);
+}
+
+p11e_rc p11e_token_signing_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, p11e_err *err)
+{
+	PKCS11_SLOT *slot = NULL;
+	PKCS11_KEY *keys = NULL;
+	unsigned int nkeys = 0;
+	int logged_in = 0;
+	p11e_rc rc;
+
+	*out = NULL;
+	rc = p11_slot(t, &slot, err);
+	if (rc != P11E_OK)
+		return rc;
+	/* libp11 keeps its own sessions: log them in with the PIN that already
+	 * worked (the token answers "already logged in"; no PIN is tried twice). */
+	if (t->pin != NULL && PKCS11_is_logged_in(slot, 0, &logged_in) == 0 && !logged_in &&
+	    PKCS11_login(slot, 0, t->pin) != 0)
+		return p11e_errf_ssl(err, P11E_FAIL, "libp11: cannot log in to token '%s'",
+				     t->info.label);
+	if (PKCS11_enumerate_keys(slot->token, &keys, &nkeys) != 0)
+		return p11e_errf_ssl(err, P11E_FAIL, "libp11: cannot list the keys of token '%s'",
+				     t->info.label);
+	for (unsigned int i = 0; i < nkeys; i++) {
+		if (keys[i].id_len == id->len && memcmp(keys[i].id, id->v, id->len) == 0 &&
+		    keys[i].isPrivate) {
+			*out = PKCS11_get_private_key(&keys[i]);
+			break;
+		}
+	}
+	if (*out == NULL)
+		return p11e_errf_ssl(
+		    err, P11E_NOT_FOUND,
+		    "libp11: no usable private key under that CKA_ID on token '%s'", t->info.label);
+	return P11E_OK;
+}
+
+p11e_rc p11e_token_sign_raw(p11e_token *t, const p11e_id *id, unsigned long mech_type,
+			    const unsigned char *data, size_t len, unsigned char **sig,
+			    size_t *sig_len, p11e_err *err)
+{
+	CK_MECHANISM mech = {mech_type, NULL, 0};
+	CK_OBJECT_HANDLE key;
+	CK_ULONG n = 0;
+	CK_RV rv;
+	p11e_rc rc;
+
+	*sig = NULL;
+	*sig_len = 0;
+	rc = p11e_find_one(t, CKO_PRIVATE_KEY, id, &key, err);
+	if (rc != P11E_OK)
+		return rc;
+	rv = t->m->f->C_SignInit(t->session, &mech, key);
+	if (rv == CKR_OK)
+		rv = t->m->f->C_Sign(t->session, (CK_BYTE_PTR)data, (CK_ULONG)len, NULL, &n);
+	if (rv == CKR_OK && (*sig = malloc(n ? n : 1)) == NULL)
+		rv = CKR_HOST_MEMORY;
+	if (rv == CKR_OK)
+		rv = t->m->f->C_Sign(t->session, (CK_BYTE_PTR)data, (CK_ULONG)len, *sig, &n);
+	if (rv != CKR_OK) {
+		free(*sig);
+		*sig = NULL;
+		return p11e_errf(err, P11E_FAIL, "token '%s': signing failed: %s", t->info.label,
+				 CKR_TEXT(rv));
+	}
+	*sig_len = n;
+	return P11E_OK;
+}

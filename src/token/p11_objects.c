@@ -1,0 +1,140 @@
+/* Finding objects with narrow templates, and reading their attributes. */
+#include <stdlib.h>
+#include <string.h>
+#include "token/p11_internal.h"
+
+p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out,
+		  CK_ULONG *count, p11e_err *err)
+{
+	CK_FUNCTION_LIST_PTR f = t->m->f;
+	CK_OBJECT_HANDLE *list = NULL, batch[64];
+	CK_ULONG got = 0, total = 0;
+	CK_RV rv;
+
+	*out = NULL;
+	*count = 0;
+	rv = f->C_FindObjectsInit(t->session, tmpl, n);
+	if (rv != CKR_OK)
+		return p11e_errf(err, P11E_FAIL, "token '%s': C_FindObjectsInit failed: %s",
+				 t->info.label, CKR_TEXT(rv));
+	do {
+		rv = f->C_FindObjects(t->session, batch, 64, &got);
+		if (rv != CKR_OK)
+			break;
+		if (got > 0) {
+			CK_OBJECT_HANDLE *grown = realloc(list, (total + got) * sizeof(*list));
+			if (grown == NULL) {
+				rv = CKR_HOST_MEMORY;
+				break;
+			}
+			list = grown;
+			memcpy(list + total, batch, got * sizeof(*batch));
+			total += got;
+		}
+	} while (got == 64);
+	f->C_FindObjectsFinal(t->session);
+	if (rv != CKR_OK) {
+		free(list);
+		return p11e_errf(err, P11E_FAIL, "token '%s': C_FindObjects failed: %s",
+				 t->info.label, CKR_TEXT(rv));
+	}
+	*out = list;
+	*count = total;
+	return P11E_OK;
+}
+
+p11e_rc p11e_find_one(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *out,
+		      p11e_err *err)
+{
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_ID, (void *)id->v, id->len},
+	};
+	CK_OBJECT_HANDLE *list = NULL;
+	CK_ULONG n = 0;
+	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &n, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	if (n == 0)
+		rc = p11e_errf(err, P11E_NOT_FOUND, "token '%s': no %s under that CKA_ID",
+			       t->info.label,
+			       cls == CKO_PRIVATE_KEY  ? "private key"
+			       : cls == CKO_PUBLIC_KEY ? "public key"
+						       : "certificate");
+	else
+		*out = list[0];
+	free(list);
+	return rc;
+}
+
+CK_RV p11e_get_attr(p11e_token *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, unsigned char **out,
+		    CK_ULONG *len)
+{
+	CK_ATTRIBUTE a = {type, NULL, 0};
+	CK_RV rv;
+
+	*out = NULL;
+	*len = 0;
+	rv = t->m->f->C_GetAttributeValue(t->session, h, &a, 1);
+	if (rv != CKR_OK)
+		return rv;
+	if (a.ulValueLen == (CK_ULONG)-1)
+		return CKR_ATTRIBUTE_SENSITIVE;
+	if (a.ulValueLen == 0)
+		return CKR_OK;
+	a.pValue = malloc(a.ulValueLen);
+	if (a.pValue == NULL)
+		return CKR_HOST_MEMORY;
+	rv = t->m->f->C_GetAttributeValue(t->session, h, &a, 1);
+	if (rv != CKR_OK) {
+		free(a.pValue);
+		return rv;
+	}
+	*out = a.pValue;
+	*len = a.ulValueLen;
+	return CKR_OK;
+}
+
+p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
+			 p11e_err *err)
+{
+	CK_OBJECT_CLASS c = cls;
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &c, sizeof(c)},
+	    {CKA_ID, (void *)id->v, id->len},
+	};
+	CK_OBJECT_HANDLE *list = NULL;
+	CK_ULONG count = 0;
+	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &count, err);
+
+	free(list);
+	*n = count;
+	return rc;
+}
+
+p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err)
+{
+	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
+	CK_ATTRIBUTE set = {CKA_ID, (void *)to->v, to->len};
+	p11e_rc rc = P11E_OK;
+
+	for (size_t c = 0; rc == P11E_OK && c < 3; c++) {
+		CK_OBJECT_CLASS cls = classes[c];
+		CK_ATTRIBUTE tmpl[] = {
+		    {CKA_CLASS, &cls, sizeof(cls)},
+		    {CKA_ID, (void *)from->v, from->len},
+		};
+		CK_OBJECT_HANDLE *list = NULL;
+		CK_ULONG n = 0;
+		rc = p11e_find(t, tmpl, 2, &list, &n, err);
+		for (CK_ULONG i = 0; rc == P11E_OK && i < n; i++) {
+			CK_RV rv = t->m->f->C_SetAttributeValue(t->session, list[i], &set, 1);
+			if (rv != CKR_OK)
+				rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot set CKA_ID: %s",
+					       t->info.label, CKR_TEXT(rv));
+		}
+		free(list);
+	}
+	return rc;
+}
