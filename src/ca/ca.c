@@ -1,0 +1,102 @@
+/* The CA backend registry: the config's "type" picks a p11e_ca_ops table,
+ * and every call goes through it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "p11enroll/ca.h"
+
+struct p11e_ca {
+	const p11e_ca_ops *ops;
+	void *state;
+};
+
+/* One entry per backend file. */
+static const p11e_ca_ops *const backends[] = {
+    &p11e_ca_local_ops,
+};
+
+#define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
+
+static void known_types(char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < N_BACKENDS && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? ", " : "", backends[i]->type);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+p11e_rc p11e_ca_open(const struct json_object *conf, p11e_ca **out, p11e_err *err)
+{
+	struct json_object *jt = NULL;
+	const char *type = NULL;
+	char known[128];
+	p11e_ca *ca;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (conf != NULL && json_object_is_type(conf, json_type_object) &&
+	    json_object_object_get_ex(conf, "type", &jt) &&
+	    json_object_is_type(jt, json_type_string))
+		type = json_object_get_string(jt);
+	for (size_t i = 0; type != NULL && i < N_BACKENDS; i++) {
+		if (strcmp(type, backends[i]->type) != 0)
+			continue;
+		if ((ca = calloc(1, sizeof(*ca))) == NULL)
+			return p11e_errf(err, P11E_FAIL, "out of memory");
+		ca->ops = backends[i];
+		rc = ca->ops->open(conf, &ca->state, err);
+		if (rc != P11E_OK) {
+			free(ca);
+			return rc;
+		}
+		*out = ca;
+		return P11E_OK;
+	}
+	known_types(known, sizeof(known));
+	return p11e_errf(err, P11E_CONFIG, "ca: unknown type '%.40s' (known: %s)", type ? type : "",
+			 known);
+}
+
+p11e_rc p11e_ca_submit(p11e_ca *ca, X509_REQ *csr, const p11e_profile *profile,
+		       const char *request_key, p11e_ca_result *out, p11e_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return ca->ops->submit(ca->state, csr, profile, request_key, out, err);
+}
+
+p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *profile,
+		     p11e_ca_result *out, p11e_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return ca->ops->poll(ca->state, request_id, profile, out, err);
+}
+
+p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err)
+{
+	*out = NULL;
+	return ca->ops->chain(ca->state, out, err);
+}
+
+void p11e_ca_close(p11e_ca *ca)
+{
+	if (ca == NULL)
+		return;
+	if (ca->ops->close != NULL)
+		ca->ops->close(ca->state);
+	free(ca);
+}
+
+void p11e_ca_result_clear(p11e_ca_result *r)
+{
+	if (r == NULL)
+		return;
+	X509_free(r->cert);
+	sk_X509_pop_free(r->chain, X509_free);
+	memset(r, 0, sizeof(*r));
+}

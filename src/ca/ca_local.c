@@ -1,0 +1,340 @@
+/* The embedded CA: a key and certificate in a directory, issuing at once.
+ *
+ *   DIR/ca.key       PKCS#8 PEM, 0600
+ *   DIR/ca.pem       self-signed CA certificate
+ *   DIR/issued/K.pem the certificate issued for request key K (one per K)
+ *   DIR/index.jsonl  one JSON line per issued certificate
+ *   DIR/lock         flock'd for the whole of a submission
+ *
+ * The profile, not the CSR, decides key usage, extended key usage, validity
+ * and which SANs survive. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/ca.h"
+#include "p11enroll/pem.h"
+#include "p11enroll/util.h"
+#include "ca/ca_local.h"
+
+#define FILE_MAX (1024 * 1024)
+
+/* --- files --- */
+
+static p11e_rc load_cert(const char *path, X509 **out, p11e_err *err)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	p11e_rc rc = p11e_read_file(path, FILE_MAX, &pem, &len, err);
+
+	*out = NULL;
+	if (rc != P11E_OK)
+		return rc;
+	if ((*out = p11e_x509_from_pem(pem)) == NULL)
+		rc = p11e_errf_ssl(err, P11E_FAIL, "%s: not a PEM certificate", path);
+	free(pem);
+	return rc;
+}
+
+static p11e_rc load_key(const char *path, EVP_PKEY **out, p11e_err *err)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	p11e_rc rc = p11e_read_file(path, FILE_MAX, &pem, &len, err);
+
+	*out = NULL;
+	if (rc != P11E_OK)
+		return rc;
+	/* No callback and an empty passphrase: an encrypted key fails instead
+	 * of prompting on the terminal (ca init writes it unencrypted, 0600). */
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (*out = PEM_read_bio_PrivateKey(bio, NULL, NULL, (void *)"")) == NULL)
+		rc = p11e_errf_ssl(err, P11E_FAIL, "%s: not an unencrypted PEM private key", path);
+	BIO_free(bio);
+	p11e_secret_free(pem, len);
+	return rc;
+}
+
+/* Request keys and IDs become file names: allow only what a hex digest (or
+ * a sane handle) can contain. */
+static int safe_name(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL || s[0] == '\0' || s[0] == '.')
+		return 0;
+	for (; s[n] != '\0'; n++)
+		if (!isalnum((unsigned char)s[n]) && s[n] != '-' && s[n] != '_' && s[n] != '.')
+			return 0;
+	return n < 100;
+}
+
+static char *issued_path(const p11e_ca_local *ca, const char *key)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "issued/%s.pem", key);
+	return p11e_path_join(ca->dir, name);
+}
+
+static p11e_rc lock_dir(const p11e_ca_local *ca, int *fd_out, p11e_err *err)
+{
+	char *path = p11e_path_join(ca->dir, "lock");
+	int fd = -1;
+	p11e_rc rc = P11E_OK;
+
+	*fd_out = -1;
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot open the lock: %s", ca->dir,
+			       strerror(errno));
+		goto out;
+	}
+	while (flock(fd, LOCK_EX) != 0) {
+		if (errno == EINTR)
+			continue;
+		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot lock: %s", ca->dir,
+			       strerror(errno));
+		close(fd);
+		goto out;
+	}
+	*fd_out = fd;
+out:
+	free(path);
+	return rc;
+}
+
+/* --- answers --- */
+
+static p11e_rc answer_issued(const p11e_ca_local *ca, X509 *cert, const char *request_id,
+			     p11e_ca_result *out, p11e_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if ((out->chain = sk_X509_new_null()) == NULL || X509_up_ref(ca->cert) != 1)
+		goto fail;
+	if (!sk_X509_push(out->chain, ca->cert)) {
+		X509_free(ca->cert);
+		goto fail;
+	}
+	out->state = P11E_CA_STATE_ISSUED;
+	out->cert = cert;
+	snprintf(out->request_id, sizeof(out->request_id), "%s", request_id);
+	return P11E_OK;
+fail:
+	X509_free(cert);
+	p11e_ca_result_clear(out);
+	return p11e_errf(err, P11E_FAIL, "out of memory");
+}
+
+static p11e_rc reject(p11e_ca_result *out, const char *request_key, const char *reason)
+{
+	memset(out, 0, sizeof(*out));
+	out->state = P11E_CA_STATE_REJECTED;
+	snprintf(out->request_id, sizeof(out->request_id), "%s", request_key);
+	snprintf(out->reason, sizeof(out->reason), "%s", reason);
+	return P11E_OK;
+}
+
+static p11e_rc write_issued(const char *path, X509 *cert, p11e_err *err)
+{
+	char *pem = p11e_x509_to_pem(cert);
+	p11e_rc rc;
+
+	if (pem == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the certificate");
+	/* A certificate is public: 0644. */
+	rc = p11e_write_file_atomic(path, pem, strlen(pem), 0644, err);
+	free(pem);
+	return rc;
+}
+
+/* --- the ops --- */
+
+static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
+{
+	struct json_object *jd = NULL;
+	const char *dir = NULL;
+	char *key_path = NULL, *cert_path = NULL;
+	p11e_ca_local *ca = NULL;
+	p11e_rc rc;
+
+	*state = NULL;
+	if (json_object_object_get_ex(conf, "dir", &jd) &&
+	    json_object_is_type(jd, json_type_string))
+		dir = json_object_get_string(jd);
+	if (dir == NULL || dir[0] == '\0')
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "ca: a local CA needs \"dir\": the directory of `p11enroll ca init`");
+	if ((ca = calloc(1, sizeof(*ca))) == NULL || (ca->dir = strdup(dir)) == NULL ||
+	    (key_path = p11e_path_join(dir, "ca.key")) == NULL ||
+	    (cert_path = p11e_path_join(dir, "ca.pem")) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	rc = load_cert(cert_path, &ca->cert, err);
+	if (rc == P11E_NOT_FOUND)
+		rc =
+		    p11e_errf(err, P11E_NOT_FOUND,
+			      "local CA in %s: ca.pem is missing; run `p11enroll ca init --dir %s`",
+			      dir, dir);
+	if (rc != P11E_OK)
+		goto out;
+	rc = load_key(key_path, &ca->key, err);
+	if (rc == P11E_NOT_FOUND)
+		rc =
+		    p11e_errf(err, P11E_NOT_FOUND,
+			      "local CA in %s: ca.key is missing; run `p11enroll ca init --dir %s`",
+			      dir, dir);
+	if (rc != P11E_OK)
+		goto out;
+	if (X509_check_private_key(ca->cert, ca->key) != 1) {
+		rc = p11e_errf_ssl(err, P11E_CONFIG,
+				   "local CA in %s: ca.key does not belong to ca.pem; restore the "
+				   "pair from backup",
+				   dir);
+		goto out;
+	}
+	*state = ca;
+	ca = NULL;
+out:
+	if (ca != NULL) {
+		X509_free(ca->cert);
+		EVP_PKEY_free(ca->key);
+		free(ca->dir);
+		free(ca);
+	}
+	free(key_path);
+	free(cert_path);
+	return rc;
+}
+
+static p11e_rc local_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
+			    const char *request_key, p11e_ca_result *out, p11e_err *err)
+{
+	p11e_ca_local *ca = state;
+	char *path = NULL, reason[sizeof(out->reason)] = "";
+	X509 *cert = NULL;
+	struct stat st;
+	time_t issued_at = time(NULL);
+	int lock = -1, found = 0;
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!safe_name(request_key))
+		return p11e_errf(err, P11E_USAGE,
+				 "request_key: '%.80s' is not a hex digest; rebuild the CSR",
+				 request_key ? request_key : "");
+	if ((path = issued_path(ca, request_key)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	/* Held from the existence check to the index line, so two runs for one
+	 * request never both issue. */
+	if ((rc = lock_dir(ca, &lock, err)) != P11E_OK)
+		goto out;
+	if (stat(path, &st) == 0) {
+		/* Seen before: the same certificate again, and its index line
+		 * if a crash came between the two writes. */
+		if ((rc = load_cert(path, &cert, err)) != P11E_OK ||
+		    (rc = p11e_ca_local_index_has(ca, request_key, &found, err)) != P11E_OK)
+			goto out;
+		if (!found && (rc = p11e_ca_local_index_append(ca, cert, profile, request_key,
+							       st.st_mtime, err)) != P11E_OK)
+			goto out;
+	} else {
+		if ((rc = p11e_ca_local_issue(ca, csr, profile, &cert, reason, sizeof(reason),
+					      err)) != P11E_OK)
+			goto out;
+		if (cert == NULL) {
+			rc = reject(out, request_key, reason);
+			goto out;
+		}
+		if ((rc = write_issued(path, cert, err)) != P11E_OK ||
+		    (rc = p11e_ca_local_index_append(ca, cert, profile, request_key, issued_at,
+						     err)) != P11E_OK)
+			goto out;
+	}
+	rc = answer_issued(ca, cert, request_key, out, err);
+	cert = NULL;
+out:
+	if (lock >= 0)
+		close(lock); /* releases the flock */
+	X509_free(cert);
+	free(path);
+	return rc;
+}
+
+static p11e_rc local_poll(void *state, const char *request_id, const p11e_profile *profile,
+			  p11e_ca_result *out, p11e_err *err)
+{
+	p11e_ca_local *ca = state;
+	char *path = NULL;
+	X509 *cert = NULL;
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!safe_name(request_id))
+		return p11e_errf(err, P11E_USAGE, "request_id: '%.80s' is not one of this CA's",
+				 request_id ? request_id : "");
+	if ((path = issued_path(ca, request_id)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = load_cert(path, &cert, err);
+	if (rc == P11E_NOT_FOUND)
+		rc =
+		    p11e_errf(err, P11E_NOT_FOUND,
+			      "local CA in %s: no certificate for request %s; submit the CSR again",
+			      ca->dir, request_id);
+	if (rc == P11E_OK)
+		rc = answer_issued(ca, cert, request_id, out, err);
+	free(path);
+	return rc;
+}
+
+static p11e_rc local_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
+{
+	p11e_ca_local *ca = state;
+
+	*out = sk_X509_new_null();
+	if (*out == NULL || X509_up_ref(ca->cert) != 1)
+		goto fail;
+	if (!sk_X509_push(*out, ca->cert)) {
+		X509_free(ca->cert);
+		goto fail;
+	}
+	return P11E_OK;
+fail:
+	sk_X509_pop_free(*out, X509_free);
+	*out = NULL;
+	return p11e_errf(err, P11E_FAIL, "out of memory");
+}
+
+static void local_close(void *state)
+{
+	p11e_ca_local *ca = state;
+
+	if (ca == NULL)
+		return;
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+	free(ca->dir);
+	free(ca);
+}
+
+const p11e_ca_ops p11e_ca_local_ops = {
+    .type = "local",
+    .open = local_open,
+    .submit = local_submit,
+    .poll = local_poll,
+    .chain = local_chain,
+    .close = local_close,
+};

@@ -1,0 +1,42 @@
+/* The embedded CA's pieces shared by src/ca/ca_local*.c. Private. */
+#ifndef P11ENROLL_CA_LOCAL_H
+#define P11ENROLL_CA_LOCAL_H
+
+#include <stddef.h>
+#include <time.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/error.h"
+#include "p11enroll/profile.h"
+
+/* An open local CA: its directory, certificate and key. */
+typedef struct p11e_ca_local {
+	char *dir;
+	X509 *cert;
+	EVP_PKEY *key;
+} p11e_ca_local;
+
+/* A fresh 128-bit random serial (16 bytes from RAND_bytes, positive). */
+p11e_rc p11e_ca_local_set_serial(X509 *cert, p11e_err *err);
+
+/* Adds one extension given in openssl.cnf syntax ("critical,CA:TRUE",
+ * "hash", "keyid:always"); issuer NULL means cert is self-signed. */
+p11e_rc p11e_ca_local_add_ext(X509 *cert, X509 *issuer, int nid, const char *value, p11e_err *err);
+
+/* Signs cert with key: digest by name ("" means sha256), or none for
+ * Ed25519 (which hashes internally). */
+p11e_rc p11e_ca_local_sign(X509 *cert, EVP_PKEY *key, const char *digest, p11e_err *err);
+
+/* The leaf certificate for csr under profile. A request the CA refuses is
+ * P11E_OK with *out NULL and reason filled; errors are the CA's own. */
+p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_profile *profile,
+			    X509 **out, char *reason, size_t reason_len, p11e_err *err);
+
+/* Whether DIR/index.jsonl has a line for request_key. */
+p11e_rc p11e_ca_local_index_has(const p11e_ca_local *ca, const char *request_key, int *found,
+				p11e_err *err);
+/* Appends cert's line (serial, subject, not_after, request_key, sha256,
+ * profile, issued_at) to DIR/index.jsonl and syncs it. */
+p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
+				   const char *request_key, time_t issued_at, p11e_err *err);
+
+#endif

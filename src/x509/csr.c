@@ -1,0 +1,402 @@
+/* Certificate signing requests: subject, requested extensions, signature.
+ * The signer is either an EVP_PKEY (software, or a libp11 token bridge) or,
+ * for Ed25519 on a token, a raw CKM_EDDSA C_Sign over the TBS bytes. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/csr.h"
+#include "p11enroll/util.h"
+#include "x509/x509_internal.h"
+
+#define CKM_EDDSA_ 0x1057UL /* PKCS#11 3.0 CKM_EDDSA */
+
+p11e_rc p11e_x509_name_add_slash(X509_NAME *name, const char *dn, const char *field, p11e_err *err)
+{
+	char *buf = NULL, *p, *w;
+	p11e_rc rc = P11E_OK;
+
+	if (dn == NULL || dn[0] == '\0')
+		return P11E_OK;
+	if (dn[0] != '/')
+		return p11e_errf(err, P11E_USAGE,
+				 "%s: '%.100s' must be in the form /O=Example/OU=People", field,
+				 dn);
+	buf = strdup(dn + 1);
+	if (buf == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	p = buf;
+	while (*p != '\0') {
+		char *key = p, *val = NULL;
+
+		/* Unescape in place up to the next unescaped '/'. */
+		for (w = p; *p != '\0' && *p != '/'; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '=' && val == NULL) {
+				*w++ = '\0';
+				val = w;
+				continue;
+			}
+			*w++ = *p;
+		}
+		if (*p == '/')
+			p++;
+		*w = '\0';
+		if (key[0] == '\0' && val == NULL)
+			continue; /* "//" or a trailing '/' */
+		if (val == NULL || key[0] == '\0' || val[0] == '\0') {
+			rc = p11e_errf(err, P11E_USAGE, "%s: '%.100s': each part must be KEY=VALUE",
+				       field, dn);
+			goto out;
+		}
+		if (X509_NAME_add_entry_by_txt(name, key, MBSTRING_UTF8, (const unsigned char *)val,
+					       -1, -1, 0) != 1) {
+			rc =
+			    p11e_errf_ssl(err, P11E_USAGE,
+					  "%s: '%.100s': '%.40s' is not a known attribute (try CN, "
+					  "O, OU, C, L, ST)",
+					  field, dn, key);
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	return rc;
+}
+
+p11e_key_kind p11e_x509_key_kind(const EVP_PKEY *k)
+{
+	switch (EVP_PKEY_get_base_id(k)) {
+	case EVP_PKEY_RSA:
+	case EVP_PKEY_RSA_PSS:
+		return P11E_KEY_RSA;
+	case EVP_PKEY_EC:
+		return P11E_KEY_EC;
+	case EVP_PKEY_ED25519:
+		return P11E_KEY_ED25519;
+	}
+	return (p11e_key_kind)0;
+}
+
+/* Bit 0 of the BIT STRING is KU_DIGITAL_SIGNATURE (0x80), ..., bit 7 is
+ * KU_ENCIPHER_ONLY (0x01), bit 8 is KU_DECIPHER_ONLY (0x8000). */
+ASN1_BIT_STRING *p11e_x509_key_usage(unsigned ku)
+{
+	ASN1_BIT_STRING *bs = ASN1_BIT_STRING_new();
+
+	if (bs == NULL)
+		return NULL;
+	for (int bit = 0; bit < 9; bit++) {
+		unsigned mask = bit < 8 ? 0x80u >> bit : 0x8000u;
+		if ((ku & mask) && ASN1_BIT_STRING_set_bit(bs, bit, 1) != 1) {
+			ASN1_BIT_STRING_free(bs);
+			return NULL;
+		}
+	}
+	return bs;
+}
+
+EXTENDED_KEY_USAGE *p11e_x509_ext_key_usage(unsigned purposes)
+{
+	EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+
+	if (eku == NULL)
+		return NULL;
+	/* OBJ_nid2obj objects are static: pop_free leaves them alone. */
+	if ((purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) &&
+	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_email_protect)))
+		goto fail;
+	if ((purposes & P11E_PURPOSE_CLIENT_AUTH) &&
+	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))
+		goto fail;
+	return eku;
+fail:
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return NULL;
+}
+
+static int add_eku(STACK_OF(X509_EXTENSION) * *exts, unsigned purposes)
+{
+	EXTENDED_KEY_USAGE *eku = p11e_x509_ext_key_usage(purposes);
+	int ok = eku != NULL &&
+		 X509V3_add1_i2d(exts, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) == 1;
+
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return ok;
+}
+
+static int add_email_san(STACK_OF(X509_EXTENSION) * *exts, const char *email)
+{
+	GENERAL_NAMES *names = GENERAL_NAMES_new();
+	GENERAL_NAME *gn = GENERAL_NAME_new();
+	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+	int ok = 0;
+
+	if (names == NULL || gn == NULL || ia5 == NULL ||
+	    ASN1_STRING_set(ia5, email, (int)strlen(email)) != 1)
+		goto out;
+	GENERAL_NAME_set0_value(gn, GEN_EMAIL, ia5);
+	ia5 = NULL;
+	if (!sk_GENERAL_NAME_push(names, gn))
+		goto out;
+	gn = NULL;
+	ok = X509V3_add1_i2d(exts, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1;
+out:
+	ASN1_IA5STRING_free(ia5);
+	GENERAL_NAME_free(gn);
+	GENERAL_NAMES_free(names);
+	return ok;
+}
+
+/* Everything but the signature: version, subject, public key, extensions. */
+static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_REQ **out,
+			      p11e_err *err)
+{
+	const p11e_profile *prof = p->profile;
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	ASN1_BIT_STRING *ku_bs = NULL;
+	X509_REQ *req = NULL;
+	X509_NAME *name = NULL;
+	int smime, has_email;
+	char field[96];
+	const char *cn;
+	unsigned ku = 0;
+	p11e_key_kind kind;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (prof == NULL)
+		return p11e_errf(err, P11E_USAGE, "csr: no profile given");
+	if (pubkey == NULL)
+		return p11e_errf(err, P11E_USAGE, "csr: no public key given");
+	kind = p11e_x509_key_kind(pubkey);
+	if (kind == 0)
+		return p11e_errf(err, P11E_USAGE,
+				 "csr: the key is not rsa, ec or ed25519; use one of those");
+	smime = (prof->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
+	has_email = p->email != NULL && p->email[0] != '\0';
+	if (smime && !has_email)
+		return p11e_errf(err, P11E_USAGE,
+				 "email: profile '%s' needs an address, e.g. user@example.org",
+				 prof->name);
+	/* Checked for every profile: whatever address is given goes into the SAN. */
+	if (has_email && !p11e_email_valid(p->email))
+		return p11e_errf(err, P11E_USAGE,
+				 "email: '%.100s' is not a valid address; give one like "
+				 "user@example.org",
+				 p->email);
+	cn = p->name != NULL && p->name[0] != '\0' ? p->name : p->email;
+	if (cn == NULL || cn[0] == '\0')
+		return p11e_errf(err, P11E_USAGE,
+				 "name: a name or an email is required for the CN");
+	if ((rc = p11e_profile_key_usage(prof, kind, &ku, err)) != P11E_OK)
+		return rc;
+
+	rc = P11E_FAIL;
+	if ((req = X509_REQ_new()) == NULL || (name = X509_NAME_new()) == NULL)
+		goto ssl_fail;
+	/* PKCS#10 knows only version 1, encoded as 0. */
+	if (X509_REQ_set_version(req, 0) != 1)
+		goto ssl_fail;
+	snprintf(field, sizeof(field), "profile '%.64s': subject", prof->name);
+	if ((rc = p11e_x509_name_add_slash(name, prof->subject, field, err)) != P11E_OK)
+		goto out;
+	rc = P11E_FAIL;
+	if (X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
+				       (const unsigned char *)cn, -1, -1, 0) != 1) {
+		rc = p11e_errf_ssl(err, P11E_USAGE,
+				   "name: '%.64s' cannot be a CN (at most 64 "
+				   "characters)",
+				   cn);
+		goto out;
+	}
+	if (X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, pubkey) != 1)
+		goto ssl_fail;
+
+	if (prof->allow_email_san && has_email && !add_email_san(&exts, p->email))
+		goto ssl_fail;
+	if ((ku_bs = p11e_x509_key_usage(ku)) == NULL ||
+	    X509V3_add1_i2d(&exts, NID_key_usage, ku_bs, 1, X509V3_ADD_DEFAULT) != 1)
+		goto ssl_fail;
+	if (!add_eku(&exts, prof->purposes))
+		goto ssl_fail;
+	if (X509_REQ_add_extensions(req, exts) != 1)
+		goto ssl_fail;
+	*out = req;
+	req = NULL;
+	rc = P11E_OK;
+	goto out;
+ssl_fail:
+	rc = p11e_errf_ssl(err, P11E_FAIL, "csr: cannot build the request");
+out:
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	ASN1_BIT_STRING_free(ku_bs);
+	X509_NAME_free(name);
+	X509_REQ_free(req);
+	return rc;
+}
+
+static p11e_rc pick_digest(const p11e_csr_params *p, const EVP_MD **md, p11e_err *err)
+{
+	const char *name = p->digest;
+
+	if (name == NULL || name[0] == '\0')
+		name = p->profile->digest[0] != '\0' ? p->profile->digest : "sha256";
+	*md = EVP_get_digestbyname(name);
+	if (*md == NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "digest: '%.32s' is unknown (try sha256, sha384, sha512)", name);
+	return P11E_OK;
+}
+
+/* Catches a signer that is not pubkey's private half (a wrong token ID, a
+ * mix-up of keys) before anyone sends the request to a CA. */
+static p11e_rc verify_req(X509_REQ *req, EVP_PKEY *pubkey, p11e_err *err)
+{
+	if (X509_REQ_verify(req, pubkey) != 1)
+		return p11e_errf_ssl(err, P11E_FAIL,
+				     "csr: the signature does not verify with the public key; the "
+				     "signing key is not this key pair's private key");
+	return P11E_OK;
+}
+
+p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params *p, X509_REQ **out,
+		       p11e_err *err)
+{
+	EVP_MD_CTX *mctx = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	X509_REQ *req = NULL;
+	const EVP_MD *md = NULL;
+	p11e_key_kind kind;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (p == NULL || signer == NULL)
+		return p11e_errf(err, P11E_USAGE, "csr: no parameters or signing key given");
+	if ((rc = build_unsigned(pubkey, p, &req, err)) != P11E_OK)
+		goto out;
+	kind = p11e_x509_key_kind(signer);
+	if (p->rsa_pss && kind != P11E_KEY_RSA) {
+		rc = p11e_errf(err, P11E_USAGE, "rsa_pss: only rsa keys can sign with RSA-PSS");
+		goto out;
+	}
+	/* Ed25519 hashes internally: the digest must be NULL. */
+	if (kind != P11E_KEY_ED25519 && (rc = pick_digest(p, &md, err)) != P11E_OK)
+		goto out;
+	rc = P11E_FAIL;
+	if ((mctx = EVP_MD_CTX_new()) == NULL)
+		goto ssl_fail;
+	/* The non-_ex init is the one that also drives legacy ENGINE keys (the
+	 * libp11 token bridge). */
+	if (EVP_DigestSignInit(mctx, &pctx, md, NULL, signer) != 1)
+		goto ssl_fail;
+	if (p->rsa_pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+			   EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, EVP_MD_get_size(md)) <= 0 ||
+			   EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) <= 0))
+		goto ssl_fail;
+	if (X509_REQ_sign_ctx(req, mctx) <= 0)
+		goto ssl_fail;
+	if ((rc = verify_req(req, pubkey, err)) != P11E_OK)
+		goto out;
+	*out = req;
+	req = NULL;
+	rc = P11E_OK;
+	goto out;
+ssl_fail:
+	rc = p11e_errf_ssl(err, P11E_FAIL, "csr: signing the request failed");
+out:
+	EVP_MD_CTX_free(mctx);
+	X509_REQ_free(req);
+	return rc;
+}
+
+p11e_rc p11e_csr_build_ed25519_token(EVP_PKEY *pubkey, p11e_token *t, const p11e_id *id,
+				     const p11e_csr_params *p, X509_REQ **out, p11e_err *err)
+{
+	X509_REQ *req = NULL;
+	X509_ALGOR *alg = NULL;
+	ASN1_BIT_STRING *bs = NULL;
+	unsigned char *tbs = NULL, *sig = NULL;
+	size_t sig_len = 0;
+	int tbs_len;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (p == NULL)
+		return p11e_errf(err, P11E_USAGE, "csr: no parameters given");
+	if (pubkey == NULL || p11e_x509_key_kind(pubkey) != P11E_KEY_ED25519)
+		return p11e_errf(err, P11E_USAGE, "csr: the token key is not an ed25519 key");
+	if ((rc = build_unsigned(pubkey, p, &req, err)) != P11E_OK)
+		goto out;
+	rc = P11E_FAIL;
+	/* RFC 8410: the Ed25519 AlgorithmIdentifier has absent parameters. */
+	if ((alg = X509_ALGOR_new()) == NULL ||
+	    X509_ALGOR_set0(alg, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL) != 1 ||
+	    X509_REQ_set1_signature_algo(req, alg) != 1)
+		goto ssl_fail;
+	if ((tbs_len = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0)
+		goto ssl_fail;
+	rc = p11e_token_sign_raw(t, id, CKM_EDDSA_, tbs, (size_t)tbs_len, &sig, &sig_len, err);
+	if (rc != P11E_OK)
+		goto out;
+	rc = P11E_FAIL;
+	if (sig_len > INT_MAX || (bs = ASN1_BIT_STRING_new()) == NULL ||
+	    ASN1_BIT_STRING_set(bs, sig, (int)sig_len) != 1)
+		goto ssl_fail;
+	/* A signature is whole bytes: say "no unused bits" rather than let the
+	 * encoder trim trailing zero bits off it. */
+	bs->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	X509_REQ_set0_signature(req, bs);
+	bs = NULL;
+	if ((rc = verify_req(req, pubkey, err)) != P11E_OK)
+		goto out;
+	*out = req;
+	req = NULL;
+	rc = P11E_OK;
+	goto out;
+ssl_fail:
+	rc = p11e_errf_ssl(err, P11E_FAIL, "csr: signing the request on the token failed");
+out:
+	ASN1_BIT_STRING_free(bs);
+	X509_ALGOR_free(alg);
+	OPENSSL_free(tbs);
+	free(sig);
+	X509_REQ_free(req);
+	return rc;
+}
+
+char *p11e_csr_to_pem(X509_REQ *req)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	char *data = NULL, *out = NULL;
+	long len;
+
+	if (bio == NULL || PEM_write_bio_X509_REQ(bio, req) != 1)
+		goto out;
+	len = BIO_get_mem_data(bio, &data);
+	if (len < 0 || (out = malloc((size_t)len + 1)) == NULL)
+		goto out;
+	memcpy(out, data, (size_t)len);
+	out[len] = '\0';
+out:
+	BIO_free(bio);
+	return out;
+}
+
+X509_REQ *p11e_csr_from_pem(const char *pem)
+{
+	BIO *bio = pem != NULL ? BIO_new_mem_buf(pem, -1) : NULL;
+	X509_REQ *req = NULL;
+
+	if (bio != NULL)
+		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return req;
+}
