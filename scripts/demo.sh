@@ -26,19 +26,21 @@ step "p11enroll init-token: label 'demo', PINs from files"
 "$p11enroll" init-token "pkcs11:model=SoftHSM%20v2" --label demo \
 	--so-pin-source file:demo/so.pin --pin-source file:demo/user.pin
 step "p11enroll ca init: an embedded CA in demo/ca"
-"$p11enroll" ca init --dir demo/ca --subject "/O=Example/CN=Example S/MIME CA"
+"$p11enroll" ca init --dir demo/ca --subject "/O=Example/CN=Example Mail CA"
 step "p11enroll enroll: key on the token, CSR signed there, certificate back"
 "$p11enroll" enroll "pkcs11:token=demo" --email alice@example.com --name "Alice Example" \
 	--ca local:demo/ca --pin-source file:demo/user.pin
 step "p11enroll list: what the token holds now"
 "$p11enroll" list "pkcs11:token=demo" --pin-source file:demo/user.pin
 step "pkcs11-tool (OpenSC) sees the same objects"
+DEMO_PIN=$(cat demo/user.pin) # to pkcs11-tool through its environment, not its argv
+export DEMO_PIN
 pkcs11-tool --module /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so --token-label demo \
-	--login --pin "$(cat demo/user.pin)" --list-objects 2>/dev/null | sed 's/^/  /'
+	--login --pin env:DEMO_PIN --list-objects 2>/dev/null | sed 's/^/  /'
 step "openssl verify -purpose smimesign, on the certificate read back from the token"
 id=$("$p11enroll" status --json | jq -r '.[0].key_id')
 pkcs11-tool --module /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so --token-label demo \
-	--read-object --type cert --id "$id" -o demo/alice.der 2>/dev/null
+	--read-object --type cert --id "$id" -o demo/alice.der >/dev/null 2>&1
 openssl x509 -inform DER -in demo/alice.der -out demo/alice.pem
 openssl verify -CAfile demo/ca/ca.pem -purpose smimesign demo/alice.pem
 openssl x509 -in demo/alice.pem -noout -subject -ext subjectAltName,keyUsage,extendedKeyUsage

@@ -23,11 +23,13 @@ typedef struct p11e_csr_params {
 p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params *p, X509_REQ **out,
 		       p11e_err *err);
 
-/* For Ed25519 keys on a token (libp11 0.4.12 has no EdDSA bridge): builds the
- * same request, then signs its to-be-signed bytes with CKM_EDDSA through
- * p11e_token_sign_raw(t, id). */
-p11e_rc p11e_csr_build_ed25519_token(EVP_PKEY *pubkey, p11e_token *t, const p11e_id *id,
-				     const p11e_csr_params *p, X509_REQ **out, p11e_err *err);
+/* Builds the same request and signs its to-be-signed bytes on the token with
+ * raw C_Sign through p11e_token_sign_raw(t, id): CKM_EDDSA for Ed25519 (which
+ * libp11 0.4.12 cannot bridge), CKM_ECDSA over the digest for EC,
+ * CKM_SHA*_RSA_PKCS for RSA. The fallback when libp11 cannot use a token's
+ * keys; RSA-PSS is P11E_UNSUPPORTED here. */
+p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id *id,
+				 const p11e_csr_params *p, X509_REQ **out, p11e_err *err);
 
 /* PEM text of req, malloc'd. */
 char *p11e_csr_to_pem(X509_REQ *req);

@@ -11,6 +11,12 @@
 
 static void flags_text(const p11e_token_info *t, char *out, size_t len)
 {
+	/* PIN counters mean nothing before there are PINs (SoftHSM's blank
+	 * token reports its SO PIN locked). */
+	if (!t->initialized) {
+		snprintf(out, len, "NOT initialised%s", t->protected_auth_path ? ", PIN pad" : "");
+		return;
+	}
 	snprintf(out, len, "%s%s%s%s%s%s%s%s", t->initialized ? "initialised" : "NOT initialised",
 		 t->login_required ? ", login required" : "",
 		 t->protected_auth_path ? ", PIN pad" : "",

@@ -55,7 +55,10 @@ p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err)
 		free(m);
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	}
-	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/* RTLD_NODELETE: modules register exit handlers and leave allocations
+	 * behind (SoftHSM, through OpenSSL); unmapping them before exit crashes
+	 * or hides the culprit from leak reports. */
+	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (m->dl == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "module %s: cannot load: %s; check --module", path,
 			       dlerror());

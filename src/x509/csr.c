@@ -15,6 +15,10 @@
 #include "x509/x509_internal.h"
 
 #define CKM_EDDSA_ 0x1057UL /* PKCS#11 3.0 CKM_EDDSA */
+#define CKM_ECDSA_ 0x1041UL
+#define CKM_SHA256_RSA_PKCS_ 0x40UL
+#define CKM_SHA384_RSA_PKCS_ 0x41UL
+#define CKM_SHA512_RSA_PKCS_ 0x42UL
 
 p11e_rc p11e_x509_name_add_slash(X509_NAME *name, const char *dn, const char *field, p11e_err *err)
 {
@@ -316,33 +320,134 @@ out:
 	return rc;
 }
 
-p11e_rc p11e_csr_build_ed25519_token(EVP_PKEY *pubkey, p11e_token *t, const p11e_id *id,
-				     const p11e_csr_params *p, X509_REQ **out, p11e_err *err)
+/* How a key kind signs raw on the token: the signature algorithm written in
+ * the request, the mechanism, and whether we hash first. */
+typedef struct raw_scheme {
+	int sig_nid;
+	int param_type; /* V_ASN1_UNDEF: absent; V_ASN1_NULL for RSA */
+	unsigned long mech;
+	int prehash; /* CKM_ECDSA signs a digest, the others the data */
+} raw_scheme;
+
+static p11e_rc pick_raw_scheme(p11e_key_kind kind, const p11e_csr_params *p, raw_scheme *s,
+			       const EVP_MD **md, p11e_err *err)
+{
+	int md_nid;
+	p11e_rc rc;
+
+	memset(s, 0, sizeof(*s));
+	*md = NULL;
+	if (kind == P11E_KEY_ED25519) {
+		/* RFC 8410: the Ed25519 AlgorithmIdentifier has absent parameters. */
+		*s = (raw_scheme){NID_ED25519, V_ASN1_UNDEF, CKM_EDDSA_, 0};
+		return P11E_OK;
+	}
+	if (kind == P11E_KEY_RSA && p->rsa_pss)
+		return p11e_errf(
+		    err, P11E_UNSUPPORTED,
+		    "csr: RSA-PSS needs libp11's signing bridge, which cannot use this "
+		    "token's keys; sign with PKCS#1 v1.5 (drop --rsa-pss)");
+	rc = pick_digest(p, md, err);
+	if (rc != P11E_OK)
+		return rc;
+	md_nid = EVP_MD_get_type(*md);
+	if (kind == P11E_KEY_EC) {
+		s->mech = CKM_ECDSA_;
+		s->prehash = 1;
+		s->param_type = V_ASN1_UNDEF;
+		if (OBJ_find_sigid_by_algs(&s->sig_nid, md_nid, NID_X9_62_id_ecPublicKey) != 1)
+			s->sig_nid = NID_undef;
+	} else if (kind == P11E_KEY_RSA) {
+		s->mech = md_nid == NID_sha256	 ? CKM_SHA256_RSA_PKCS_
+			  : md_nid == NID_sha384 ? CKM_SHA384_RSA_PKCS_
+			  : md_nid == NID_sha512 ? CKM_SHA512_RSA_PKCS_
+						 : 0;
+		s->param_type = V_ASN1_NULL;
+		if (OBJ_find_sigid_by_algs(&s->sig_nid, md_nid, NID_rsaEncryption) != 1)
+			s->sig_nid = NID_undef;
+	}
+	if (s->sig_nid == NID_undef || (kind == P11E_KEY_RSA && s->mech == 0))
+		return p11e_errf(err, P11E_USAGE, "digest: %s cannot be used to sign on the token",
+				 EVP_MD_get0_name(*md));
+	return P11E_OK;
+}
+
+/* CKM_ECDSA answers r||s; X.509 wants the DER ECDSA-Sig-Value. */
+static p11e_rc ecdsa_to_der(unsigned char **sig, size_t *len, p11e_err *err)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = NULL, *s = NULL;
+	unsigned char *der = NULL;
+	int der_len;
+	size_t half = *len / 2;
+
+	if (es == NULL || *len == 0 || *len % 2 != 0 ||
+	    (r = BN_bin2bn(*sig, (int)half, NULL)) == NULL ||
+	    (s = BN_bin2bn(*sig + half, (int)half, NULL)) == NULL ||
+	    ECDSA_SIG_set0(es, r, s) != 1) {
+		BN_free(r);
+		BN_free(s);
+		ECDSA_SIG_free(es);
+		return p11e_errf_ssl(err, P11E_FAIL,
+				     "csr: the token's ECDSA signature is malformed");
+	}
+	der_len = i2d_ECDSA_SIG(es, &der);
+	ECDSA_SIG_free(es);
+	if (der_len <= 0)
+		return p11e_errf_ssl(err, P11E_FAIL, "csr: cannot encode the ECDSA signature");
+	free(*sig);
+	*sig = malloc((size_t)der_len);
+	if (*sig == NULL) {
+		OPENSSL_free(der);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	memcpy(*sig, der, (size_t)der_len);
+	*len = (size_t)der_len;
+	OPENSSL_free(der);
+	return P11E_OK;
+}
+
+p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id *id,
+				 const p11e_csr_params *p, X509_REQ **out, p11e_err *err)
 {
 	X509_REQ *req = NULL;
 	X509_ALGOR *alg = NULL;
 	ASN1_BIT_STRING *bs = NULL;
-	unsigned char *tbs = NULL, *sig = NULL;
-	size_t sig_len = 0;
+	unsigned char *tbs = NULL, *sig = NULL, digest[EVP_MAX_MD_SIZE];
+	const unsigned char *to_sign;
+	unsigned int digest_len = 0;
+	size_t sig_len = 0, to_sign_len;
+	const EVP_MD *md = NULL;
+	raw_scheme scheme;
 	int tbs_len;
 	p11e_rc rc;
 
 	*out = NULL;
-	if (p == NULL)
+	if (p == NULL || pubkey == NULL)
 		return p11e_errf(err, P11E_USAGE, "csr: no parameters given");
-	if (pubkey == NULL || p11e_x509_key_kind(pubkey) != P11E_KEY_ED25519)
-		return p11e_errf(err, P11E_USAGE, "csr: the token key is not an ed25519 key");
-	if ((rc = build_unsigned(pubkey, p, &req, err)) != P11E_OK)
+	rc = pick_raw_scheme(p11e_x509_key_kind(pubkey), p, &scheme, &md, err);
+	if (rc == P11E_OK)
+		rc = build_unsigned(pubkey, p, &req, err);
+	if (rc != P11E_OK)
 		goto out;
 	rc = P11E_FAIL;
-	/* RFC 8410: the Ed25519 AlgorithmIdentifier has absent parameters. */
 	if ((alg = X509_ALGOR_new()) == NULL ||
-	    X509_ALGOR_set0(alg, OBJ_nid2obj(NID_ED25519), V_ASN1_UNDEF, NULL) != 1 ||
+	    X509_ALGOR_set0(alg, OBJ_nid2obj(scheme.sig_nid), scheme.param_type, NULL) != 1 ||
 	    X509_REQ_set1_signature_algo(req, alg) != 1)
 		goto ssl_fail;
 	if ((tbs_len = i2d_re_X509_REQ_tbs(req, &tbs)) <= 0)
 		goto ssl_fail;
-	rc = p11e_token_sign_raw(t, id, CKM_EDDSA_, tbs, (size_t)tbs_len, &sig, &sig_len, err);
+	to_sign = tbs;
+	to_sign_len = (size_t)tbs_len;
+	if (scheme.prehash) {
+		if (EVP_Digest(tbs, (size_t)tbs_len, digest, &digest_len, md, NULL) != 1)
+			goto ssl_fail;
+		to_sign = digest;
+		to_sign_len = digest_len;
+	}
+	rc = p11e_token_sign_raw(t, id, scheme.mech, to_sign, to_sign_len, &sig, &sig_len, err);
+	if (rc == P11E_OK && scheme.mech == CKM_ECDSA_)
+		rc = ecdsa_to_der(&sig, &sig_len, err);
 	if (rc != P11E_OK)
 		goto out;
 	rc = P11E_FAIL;

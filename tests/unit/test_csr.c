@@ -383,8 +383,8 @@ static void test_token(void)
 		if (pub == NULL)
 			continue;
 		if (kt.kind == P11E_KEY_ED25519) {
-			CHECK_RC(p11e_csr_build_ed25519_token(pub, t, &id, &cp, &req, &err),
-				 P11E_OK, &err);
+			CHECK_RC(p11e_csr_build_token_raw(pub, t, &id, &cp, &req, &err), P11E_OK,
+				 &err);
 		} else {
 			CHECK_RC(p11e_token_signing_key(t, &id, &signer, &err), P11E_OK, &err);
 			cp.rsa_pss = kt.kind == P11E_KEY_RSA;
@@ -400,6 +400,27 @@ static void test_token(void)
 								     : "ecdsa-with-SHA256");
 		}
 		X509_REQ_free(req);
+		req = NULL;
+		/* The raw C_Sign fallback, used when libp11 cannot read the token's
+		 * keys: PKCS#1 v1.5 and ECDSA requests that openssl accepts. */
+		if (kt.kind != P11E_KEY_ED25519) {
+			cp.rsa_pss = 0;
+			CHECK_RC(p11e_csr_build_token_raw(pub, t, &id, &cp, &req, &err), P11E_OK,
+				 &err);
+			if (req != NULL) {
+				snprintf(name, sizeof(name), "token-raw-%zu.csr", i);
+				openssl_checks(req, name,
+					       kt.kind == P11E_KEY_RSA ? "sha256WithRSAEncryption"
+								       : "ecdsa-with-SHA256");
+			}
+			X509_REQ_free(req);
+			req = NULL;
+			cp.rsa_pss = 1;
+			if (kt.kind == P11E_KEY_RSA)
+				CHECK_RC(p11e_csr_build_token_raw(pub, t, &id, &cp, &req, &err),
+					 P11E_UNSUPPORTED, &err);
+			cp.rsa_pss = 0;
+		}
 		EVP_PKEY_free(signer);
 		EVP_PKEY_free(pub);
 	}
