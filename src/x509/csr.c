@@ -480,17 +480,10 @@ out:
 char *p11e_csr_to_pem(X509_REQ *req)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *data = NULL, *out = NULL;
-	long len;
+	char *out = NULL;
 
-	if (bio == NULL || PEM_write_bio_X509_REQ(bio, req) != 1)
-		goto out;
-	len = BIO_get_mem_data(bio, &data);
-	if (len < 0 || (out = malloc((size_t)len + 1)) == NULL)
-		goto out;
-	memcpy(out, data, (size_t)len);
-	out[len] = '\0';
-out:
+	if (bio != NULL && PEM_write_bio_X509_REQ(bio, req) == 1)
+		out = p11e_bio_to_string(bio);
 	BIO_free(bio);
 	return out;
 }

@@ -7,8 +7,9 @@
 #include <openssl/x509v3.h>
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
+#include "x509/x509_internal.h"
 
-static char *bio_to_string(BIO *bio)
+char *p11e_bio_to_string(BIO *bio)
 {
 	char *data = NULL, *out = NULL;
 	long len = BIO_get_mem_data(bio, &data);
@@ -33,7 +34,7 @@ char *p11e_chain_to_pem(STACK_OF(X509) * chain)
 	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++)
 		if (PEM_write_bio_X509(bio, sk_X509_value(chain, i)) != 1)
 			goto out;
-	out = bio_to_string(bio);
+	out = p11e_bio_to_string(bio);
 out:
 	BIO_free(bio);
 	return out;
@@ -45,7 +46,7 @@ char *p11e_x509_to_pem(X509 *cert)
 	char *out = NULL;
 
 	if (bio != NULL && PEM_write_bio_X509(bio, cert) == 1)
-		out = bio_to_string(bio);
+		out = p11e_bio_to_string(bio);
 	BIO_free(bio);
 	return out;
 }

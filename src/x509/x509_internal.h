@@ -23,4 +23,7 @@ ASN1_BIT_STRING *p11e_x509_key_usage(unsigned ku);
  * sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free). */
 EXTENDED_KEY_USAGE *p11e_x509_ext_key_usage(unsigned purposes);
 
+/* What a memory BIO holds, as a malloc'd NUL-terminated string. */
+char *p11e_bio_to_string(BIO *bio);
+
 #endif

@@ -32,4 +32,10 @@ extern int check_passed, check_failed;
 
 int check_done(void);
 
+/* Runs a shell command (a tool no one here wrote: openssl, ...); its exit
+ * status, or -1. */
+int check_sh(const char *cmd);
+/* The first 64 KiB of a shell command's output, malloc'd, or NULL. */
+char *check_capture(const char *cmd);
+
 #endif

@@ -20,30 +20,6 @@
 
 static char ca_dir[512];
 
-static int sh(const char *cmd)
-{
-	int st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
-static char *capture(const char *cmd)
-{
-	FILE *f = popen(cmd, "r");
-	char *buf = calloc(1, 65536);
-	size_t n = 0, r;
-
-	if (f == NULL || buf == NULL) {
-		if (f != NULL)
-			pclose(f);
-		free(buf);
-		return NULL;
-	}
-	while (n < 65535 && (r = fread(buf + n, 1, 65535 - n, f)) > 0)
-		n += r;
-	pclose(f);
-	return buf;
-}
-
 static char *slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -161,15 +137,15 @@ static void test_init(void)
 	CHECK(stat(path, &st) == 0 && st.st_size == 0 && (st.st_mode & 0777) == 0600);
 
 	snprintf(cmd, sizeof(cmd), "openssl pkey -in '%s/ca.key' -noout 2>/dev/null", ca_dir);
-	CHECK(sh(cmd) == 0);
+	CHECK(check_sh(cmd) == 0);
 	snprintf(cmd, sizeof(cmd), "grep -q 'BEGIN PRIVATE KEY' '%s/ca.key'", ca_dir);
-	CHECK(sh(cmd) == 0); /* PKCS#8 */
+	CHECK(check_sh(cmd) == 0); /* PKCS#8 */
 	snprintf(cmd, sizeof(cmd), "openssl verify -CAfile '%s/ca.pem' '%s/ca.pem' >/dev/null 2>&1",
 		 ca_dir, ca_dir);
-	CHECK(sh(cmd) == 0);
+	CHECK(check_sh(cmd) == 0);
 	snprintf(cmd, sizeof(cmd), "openssl x509 -in '%s/ca.pem' -noout -text -subject 2>&1",
 		 ca_dir);
-	text = capture(cmd);
+	text = check_capture(cmd);
 	CHECK(text != NULL && strstr(text, "CA:TRUE") != NULL);
 	CHECK(text != NULL && strstr(text, "Certificate Sign, CRL Sign") != NULL);
 	CHECK(text != NULL && strstr(text, "X509v3 Subject Key Identifier") != NULL);
@@ -269,7 +245,7 @@ static int openssl_verify(X509 *leaf, const char *purpose)
 	snprintf(cmd, sizeof(cmd),
 		 "openssl verify -CAfile '%s/ca.pem' -purpose %s '%s' >/dev/null 2>&1", ca_dir,
 		 purpose, path);
-	return sh(cmd);
+	return check_sh(cmd);
 }
 
 static char *leaf_text(X509 *leaf)
@@ -279,7 +255,7 @@ static char *leaf_text(X509 *leaf)
 	snprintf(path, sizeof(path), "%s/leaf-text.pem", getenv("TEST_TMP"));
 	write_cert(leaf, path);
 	snprintf(cmd, sizeof(cmd), "openssl x509 -in '%s' -noout -text 2>&1", path);
-	return capture(cmd);
+	return check_capture(cmd);
 }
 
 static void test_issue(EVP_PKEY *rsa, EVP_PKEY *ec, EVP_PKEY *ed)

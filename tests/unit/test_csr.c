@@ -19,32 +19,6 @@ static const char *tmpdir(void)
 	return t != NULL ? t : "/tmp";
 }
 
-/* Runs a shell command; its exit status. */
-static int sh(const char *cmd)
-{
-	int st = system(cmd);
-	return st == -1 ? -1 : WEXITSTATUS(st);
-}
-
-/* Output of a shell command, malloc'd. */
-static char *capture(const char *cmd)
-{
-	FILE *f = popen(cmd, "r");
-	char *buf = calloc(1, 65536);
-	size_t n = 0, r;
-
-	if (f == NULL || buf == NULL) {
-		if (f != NULL)
-			pclose(f);
-		free(buf);
-		return NULL;
-	}
-	while (n < 65535 && (r = fread(buf + n, 1, 65535 - n, f)) > 0)
-		n += r;
-	pclose(f);
-	return buf;
-}
-
 static int save_pem(X509_REQ *req, const char *name, char *path, size_t len)
 {
 	char *pem = p11e_csr_to_pem(req);
@@ -67,9 +41,9 @@ static void openssl_checks(X509_REQ *req, const char *name, const char *must_sho
 
 	CHECK(save_pem(req, name, path, sizeof(path)));
 	snprintf(cmd, sizeof(cmd), "openssl req -in '%s' -verify -noout 2>/dev/null", path);
-	CHECK(sh(cmd) == 0);
+	CHECK(check_sh(cmd) == 0);
 	snprintf(cmd, sizeof(cmd), "openssl req -in '%s' -noout -text 2>&1", path);
-	text = capture(cmd);
+	text = check_capture(cmd);
 	CHECK(text != NULL);
 	if (text == NULL)
 		return;
