@@ -27,7 +27,7 @@ void p11e_ca_result_clear(p11e_ca_result *r);
 typedef struct p11e_ca_ops {
 	const char *type; /* "local", "cfssl", ... : the config's "type" */
 	/* conf is the CA's JSON object from the config (or built from
-	 * "local:DIR"); base_dir resolves relative paths in it. */
+	 * "local:DIR"), its paths already absolute (p11e_config_ca). */
 	p11e_rc (*open)(const struct json_object *conf, void **state, p11e_err *err);
 	/* request_key is stable for one CSR (hex SHA-256 of its DER): a backend
 	 * that sees it again must answer for the same request, never issue a

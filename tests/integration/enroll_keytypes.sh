@@ -24,6 +24,10 @@ enroll_and_check() {
 	check_contains "$kt: SAN is the email" "$san" "email:$email"
 	check_not_contains "$kt: no DNS SAN" "$san" "DNS:"
 
+	# CKA_ID is the SHA-1 of the public key bits: the certificate's SKI.
+	check_eq "$kt: CKA_ID == subject key identifier" "$id" \
+		"$(openssl x509 -in "$TEST_TMP/$kt.pem" -noout -ext subjectKeyIdentifier | tail -1 | tr -d ' :' | tr A-F a-f)"
+
 	# One private key, one public key, one certificate under the ID.
 	check_eq "$kt: private keys under $id" 1 "$(count_objects privkey "$id")"
 	check_eq "$kt: public keys under $id" 1 "$(count_objects pubkey "$id")"
