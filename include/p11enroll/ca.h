@@ -51,7 +51,8 @@ p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *pr
 p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err);
 void p11e_ca_close(p11e_ca *ca);
 
-/* The embedded CA's one-time setup: DIR/ca.key (PEM, 0600), DIR/ca.pem
+/* The embedded CA's one-time setup: DIR/ca.key (PEM, 0600) or a key on a
+ * token (see key_uri), DIR/ca.pem
  * (self-signed, CA:TRUE, keyCertSign+cRLSign, SKI), DIR/index.jsonl, DIR/issued/.
  * P11E_EXISTS if DIR already holds a CA. */
 typedef struct p11e_ca_local_init_params {
@@ -59,6 +60,13 @@ typedef struct p11e_ca_local_init_params {
 	const char *subject;  /* NULL: "/CN=p11enroll local CA" */
 	const char *key_type; /* NULL: "ec:P-256" */
 	int validity_days;    /* 0: 3650 */
+	/* A CA key on a token instead of DIR/ca.key: the token (and, with id=,
+	 * an existing key) by PKCS#11 URI. The key is generated there (rsa or
+	 * ec), and DIR/ca-key.json records its URI, module and PIN source (a
+	 * source, never a PIN). */
+	const char *key_uri;
+	const char *module;
+	const char *pin_source;
 } p11e_ca_local_init_params;
 p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err);
 

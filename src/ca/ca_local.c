@@ -161,6 +161,8 @@ static p11e_rc write_issued(const char *path, X509 *cert, p11e_err *err)
 
 /* --- the ops --- */
 
+static void local_close(void *state);
+
 static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
 {
 	struct json_object *jd = NULL;
@@ -193,6 +195,8 @@ static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err
 		goto out;
 	rc = load_key(key_path, &ca->key, err);
 	if (rc == P11E_NOT_FOUND)
+		rc = p11e_ca_local_token_key_open(dir, conf, &ca->session, &ca->key, err);
+	if (rc == P11E_NOT_FOUND)
 		rc =
 		    p11e_errf(err, P11E_NOT_FOUND,
 			      "local CA in %s: ca.key is missing; run `p11enroll ca init --dir %s`",
@@ -209,12 +213,7 @@ static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err
 	*state = ca;
 	ca = NULL;
 out:
-	if (ca != NULL) {
-		X509_free(ca->cert);
-		EVP_PKEY_free(ca->key);
-		free(ca->dir);
-		free(ca);
-	}
+	local_close(ca);
 	free(key_path);
 	free(cert_path);
 	return rc;
@@ -325,7 +324,9 @@ static void local_close(void *state)
 	if (ca == NULL)
 		return;
 	X509_free(ca->cert);
+	/* The key may sign on the token: free it before the session. */
 	EVP_PKEY_free(ca->key);
+	p11e_ca_local_token_key_close(ca->session);
 	free(ca->dir);
 	free(ca);
 }

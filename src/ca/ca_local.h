@@ -7,13 +7,29 @@
 #include <openssl/x509v3.h>
 #include "p11enroll/error.h"
 #include "p11enroll/profile.h"
+#include "p11enroll/token.h"
+
+struct json_object;
+struct p11e_session;
 
 /* An open local CA: its directory, certificate and key. */
 typedef struct p11e_ca_local {
 	char *dir;
 	X509 *cert;
-	EVP_PKEY *key;
+	EVP_PKEY *key;		      /* software, or signing on the token below */
+	struct p11e_session *session; /* NULL unless the key is on a token */
 } p11e_ca_local;
+
+/* A CA key on a token (src/ca/ca_local_token.c). new: generates it (or takes
+ * the URI's id=) and writes DIR/ca-key.json; open: from DIR/ca-key.json, the
+ * CA's config "pin_source"/"module" overriding it. P11E_NOT_FOUND if there is
+ * no ca-key.json. *key signs on the token; free it before the session. */
+p11e_rc p11e_ca_local_token_key_new(const char *dir, const char *key_uri, const char *module,
+				    const char *pin_source, const p11e_keytype *kt,
+				    struct p11e_session **session, EVP_PKEY **key, p11e_err *err);
+p11e_rc p11e_ca_local_token_key_open(const char *dir, const struct json_object *conf,
+				     struct p11e_session **session, EVP_PKEY **key, p11e_err *err);
+void p11e_ca_local_token_key_close(struct p11e_session *session);
 
 /* A fresh 128-bit random serial (16 bytes from RAND_bytes, positive). */
 p11e_rc p11e_ca_local_set_serial(X509 *cert, p11e_err *err);

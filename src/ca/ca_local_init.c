@@ -169,6 +169,7 @@ p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err)
 	const char *subject, *key_type;
 	char *key_path = NULL, *cert_path = NULL, *issued = NULL, *index = NULL;
 	EVP_PKEY *key = NULL;
+	struct p11e_session *session = NULL;
 	X509 *cert = NULL;
 	p11e_keytype kt;
 	int days;
@@ -196,18 +197,31 @@ p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err)
 	    (rc = refuse_existing(p->dir, cert_path, "ca.pem", err)) != P11E_OK ||
 	    (rc = refuse_existing(p->dir, key_path, "ca.key", err)) != P11E_OK)
 		goto out;
-	if ((rc = generate_key(&kt, &key, err)) != P11E_OK ||
-	    (rc = self_signed(key, &kt, subject, days, &cert, err)) != P11E_OK)
+	if (p->key_uri != NULL) {
+		char *token_key = p11e_path_join(p->dir, "ca-key.json");
+		rc = token_key ? refuse_existing(p->dir, token_key, "ca-key.json", err)
+			       : p11e_errf(err, P11E_FAIL, "out of memory");
+		free(token_key);
+		/* The key is made on the token and never leaves it; ca-key.json
+		 * (written here) says where it is. */
+		if (rc == P11E_OK)
+			rc = p11e_ca_local_token_key_new(p->dir, p->key_uri, p->module,
+							 p->pin_source, &kt, &session, &key, err);
+	} else {
+		rc = generate_key(&kt, &key, err);
+	}
+	if (rc != P11E_OK || (rc = self_signed(key, &kt, subject, days, &cert, err)) != P11E_OK)
 		goto out;
 	/* ca.pem last: a certificate on disk always has its key beside it. */
 	if ((rc = p11e_mkdirs(issued, 0700, err)) != P11E_OK ||
 	    (rc = touch_index(index, err)) != P11E_OK ||
-	    (rc = write_key(key_path, key, err)) != P11E_OK ||
+	    (session == NULL && (rc = write_key(key_path, key, err)) != P11E_OK) ||
 	    (rc = write_cert(cert_path, cert, err)) != P11E_OK)
 		goto out;
 out:
 	X509_free(cert);
 	EVP_PKEY_free(key);
+	p11e_ca_local_token_key_close(session);
 	free(key_path);
 	free(cert_path);
 	free(issued);

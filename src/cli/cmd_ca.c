@@ -16,6 +16,9 @@ static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 	    .dir = cli_value(a, "dir"),
 	    .subject = cli_value(a, "subject"),
 	    .key_type = cli_value(a, "key"),
+	    .key_uri = cli_value(a, "key-uri"),
+	    .module = ctx->module,
+	    .pin_source = ctx->pin_source,
 	};
 	p11e_rc rc;
 
@@ -75,14 +78,18 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_ca = {
     .name = "ca",
-    .usage = "init --dir DIR [--subject DN] [--key TYPE] [--days N] | cert [--ca CA]",
+    .usage =
+	"init --dir DIR [--subject DN] [--key TYPE] [--days N] [--key-uri URI] | cert [--ca CA]",
     .summary = "create the embedded CA, or print a CA's certificate chain",
-    .help = "init: a CA key (DIR/ca.key, mode 0600) and self-signed certificate (DIR/ca.pem);\n"
+    .help = "init: a CA key (DIR/ca.key, mode 0600; or generated on a token with --key-uri,\n"
+	    "recorded in DIR/ca-key.json with --module and --pin-source) and a self-signed\n"
+	    "certificate (DIR/ca.pem);\n"
 	    "then enroll with --ca local:DIR. cert: the chain of the CA (default: the config's\n"
 	    "default_ca) in PEM, for `openssl verify -CAfile`.",
     .opts = (const cli_opt[]){{"dir", "DIR", "init: where the CA lives"},
 			      {"subject", "DN", "init: subject, e.g. \"/O=Example/CN=Example CA\""},
 			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},
+			      {"key-uri", "URI", "init: make the CA key on this token (rsa or ec)"},
 			      {"days", "N", "init: validity in days (default 3650)"},
 			      {"ca", "CA", "cert: a CA from the config, or local:DIR"},
 			      {NULL, NULL, NULL}},
