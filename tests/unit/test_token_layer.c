@@ -1,0 +1,192 @@
+/* The token layer against SoftHSM, through the direct module and through
+ * p11-kit-proxy: selection, one-shot login, key generation, IDs, signing,
+ * certificates. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "check.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/token.h"
+#include "p11enroll/util.h"
+
+#define CKO_CERTIFICATE_ 1UL
+#define CKO_PUBLIC_KEY_ 2UL
+#define CKO_PRIVATE_KEY_ 3UL
+#define CKM_EDDSA_ 0x1057UL
+
+static X509 *self_signed(const char *cn)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *c = X509_new();
+
+	ASN1_INTEGER_set(X509_get_serialNumber(c), 7);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(c), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(c, X509_get_subject_name(c));
+	X509_gmtime_adj(X509_getm_notBefore(c), 0);
+	X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+	X509_set_pubkey(c, k);
+	X509_sign(c, k, EVP_sha256());
+	EVP_PKEY_free(k);
+	return c;
+}
+
+/* Signs with the token (bridge) key and verifies with the token's public key. */
+static int sign_verifies(EVP_PKEY *signer, EVP_PKEY *pub)
+{
+	const unsigned char msg[] = "enrollment";
+	unsigned char sig[1024];
+	size_t sig_len = sizeof(sig);
+	EVP_MD_CTX *s = EVP_MD_CTX_new(), *v = EVP_MD_CTX_new();
+	int ok = EVP_DigestSignInit(s, NULL, EVP_sha256(), NULL, signer) == 1 &&
+		 EVP_DigestSign(s, sig, &sig_len, msg, sizeof(msg)) == 1 &&
+		 EVP_DigestVerifyInit(v, NULL, EVP_sha256(), NULL, pub) == 1 &&
+		 EVP_DigestVerify(v, sig, sig_len, msg, sizeof(msg)) == 1;
+
+	EVP_MD_CTX_free(s);
+	EVP_MD_CTX_free(v);
+	return ok;
+}
+
+static void keys(p11e_token *t, const char *type, unsigned char tag)
+{
+	p11e_keytype kt;
+	p11e_id id = {{tag, 1}, 2}, moved = {{tag, 2}, 2};
+	EVP_PKEY *pub = NULL, *signer = NULL;
+	size_t n = 0;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_keytype_parse(type, &kt, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_check_keytype(t, &kt, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_generate_keypair(t, &kt, &id, type, P11E_USE_SIGN, &err), P11E_OK,
+		 &err);
+	CHECK_RC(p11e_token_count(t, CKO_PRIVATE_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 1);
+	CHECK_RC(p11e_token_set_id(t, &id, &moved, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_count(t, CKO_PRIVATE_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+	CHECK_RC(p11e_token_count(t, CKO_PUBLIC_KEY_, &moved, &n, &err), P11E_OK, &err);
+	CHECK(n == 1);
+	CHECK_RC(p11e_token_public_key(t, &moved, &pub, &err), P11E_OK, &err);
+	if (pub == NULL)
+		return;
+	if (kt.kind == P11E_KEY_RSA)
+		CHECK(EVP_PKEY_get_base_id(pub) == EVP_PKEY_RSA &&
+		      EVP_PKEY_get_bits(pub) == kt.bits);
+	if (kt.kind == P11E_KEY_EC)
+		CHECK(EVP_PKEY_get_base_id(pub) == EVP_PKEY_EC);
+	if (kt.kind == P11E_KEY_ED25519) {
+		unsigned char *sig = NULL;
+		size_t sig_len = 0;
+		const unsigned char msg[] = "enrollment";
+		EVP_MD_CTX *v = EVP_MD_CTX_new();
+		CHECK_RC(p11e_token_sign_raw(t, &moved, CKM_EDDSA_, msg, sizeof(msg), &sig,
+					     &sig_len, &err),
+			 P11E_OK, &err);
+		CHECK(sig != NULL && EVP_DigestVerifyInit(v, NULL, NULL, NULL, pub) == 1 &&
+		      EVP_DigestVerify(v, sig, sig_len, msg, sizeof(msg)) == 1);
+		EVP_MD_CTX_free(v);
+		free(sig);
+	} else {
+		CHECK_RC(p11e_token_signing_key(t, &moved, &signer, &err), P11E_OK, &err);
+		CHECK(signer != NULL && sign_verifies(signer, pub));
+	}
+	EVP_PKEY_free(signer);
+	EVP_PKEY_free(pub);
+}
+
+static void certs(p11e_token *t)
+{
+	p11e_id id = {{0xc0, 0x01}, 2};
+	X509 *a = self_signed("a"), *b = self_signed("b"), *back = NULL;
+	p11e_token_object *objs = NULL;
+	size_t n = 0, count = 0;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_token_store_cert(t, a, &id, "cert-a", &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_store_cert(t, a, &id, "cert-a", &err), P11E_OK, &err); /* resume */
+	CHECK_RC(p11e_token_count(t, CKO_CERTIFICATE_, &id, &count, &err), P11E_OK, &err);
+	CHECK(count == 1);
+	CHECK_RC(p11e_token_store_cert(t, b, &id, "cert-b", &err), P11E_EXISTS, &err);
+	CHECK_RC(p11e_token_find_cert(t, &id, &back, &err), P11E_OK, &err);
+	CHECK(back != NULL && X509_cmp(back, a) == 0);
+	X509_free(back);
+	CHECK_RC(p11e_token_store_ca_cert(t, b, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_store_ca_cert(t, b, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_list(t, &objs, &n, &err), P11E_OK, &err);
+	size_t with_b = 0;
+	for (size_t i = 0; i < n; i++)
+		with_b += objs[i].cert != NULL && X509_cmp(objs[i].cert, b) == 0;
+	CHECK(with_b == 1); /* the CA certificate was stored once */
+	p11e_token_objects_free(objs, n);
+	X509_free(a);
+	X509_free(b);
+}
+
+static void run(const char *module, int full)
+{
+	p11e_module *m = NULL;
+	p11e_token *t = NULL;
+	p11e_token_info *infos = NULL;
+	p11e_uri uri = {0};
+	size_t n = 0, found = 0;
+	char *pin = NULL, src[600];
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_module_load(module, &m, &err), P11E_OK, &err);
+	if (m == NULL)
+		return;
+	CHECK_RC(p11e_module_tokens(m, &infos, &n, &err), P11E_OK, &err);
+	for (size_t i = 0; i < n; i++)
+		found += strcmp(infos[i].label, "test") == 0 && infos[i].initialized &&
+			 infos[i].login_required;
+	CHECK(found == 1);
+	free(infos);
+
+	uri.token = "no-such-token";
+	CHECK_RC(p11e_token_open(m, &uri, &t, &err), P11E_TOKEN_NOT_FOUND, &err);
+	CHECK(strstr(err.msg, "'test'") != NULL); /* lists what is there */
+	uri.token = "test";
+	CHECK_RC(p11e_token_open(m, &uri, &t, &err), P11E_OK, &err);
+	if (t == NULL)
+		goto out;
+	CHECK_RC(p11e_token_login(t, "000000", &err), P11E_PIN_INCORRECT, &err);
+	CHECK(strstr(err.msg, "not retried") != NULL && strstr(err.msg, "000000") == NULL);
+	snprintf(src, sizeof(src), "file:%s", getenv("TEST_PIN_FILE"));
+	CHECK_RC(p11e_secret_read(src, "PIN", &pin, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_login(t, pin, &err), P11E_OK, &err);
+	if (full) {
+		keys(t, "ec:P-256", 1);
+		keys(t, "ec:P-384", 2);
+		keys(t, "rsa:2048", 3);
+		certs(t);
+		keys(t, "ed25519", 4);
+		/* Measured on libp11 0.4.12: with an Ed25519 key on the token its
+		 * bridge can no longer list keys (pipeline CSRs then sign raw). If
+		 * this starts passing, libp11 got better: drop the fallback. */
+		p11e_id ec = {{1, 2}, 2};
+		EVP_PKEY *signer = NULL;
+		CHECK(p11e_token_signing_key(t, &ec, &signer, &err) != P11E_OK);
+		EVP_PKEY_free(signer);
+	} else {
+		keys(t, "ec:P-521", 5);
+	}
+out:
+	p11e_secret_free(pin, (size_t)-1);
+	p11e_token_close(t);
+	p11e_module_free(m);
+}
+
+int main(void)
+{
+	p11e_module *m = NULL;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_module_load("/nonexistent/module.so", &m, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "/nonexistent/module.so") != NULL);
+	run(P11E_DEFAULT_MODULE, 0);
+	run(getenv("SOFTHSM_MODULE"), 1);
+	return check_done();
+}
