@@ -16,6 +16,10 @@ check_eq "wrong PIN: exit code" 3 $?
 one_line "wrong PIN" "$out"
 check_contains "wrong PIN: says so" "$out" "PIN incorrect"
 check_not_contains "wrong PIN: PIN not echoed" "$out" 999999
+# SoftHSM marks the user PIN count low after a failure: the message carries it.
+check_contains "wrong PIN: token's tries state reported" "$out" "token reports: count low"
+check_contains "tokens shows the PIN counter flag" \
+	"$(p11e tokens --module "$SOFTHSM_MODULE")" "user PIN count low"
 # The right PIN still works afterwards: we did not burn tries by retrying.
 check_eq "right PIN after a wrong one" 0 \
 	"$(p11e list "$TEST_TOKEN_URI" --pin-source "$PIN_SRC" >/dev/null 2>&1; echo $?)"
