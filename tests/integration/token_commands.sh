@@ -55,6 +55,11 @@ check_eq "list --json: private key present" true \
 	"$(jq -r --arg id "$id" '.[] | select(.id==$id) | .private_key' <<<"$lj")"
 check_contains "list: human table" "$(p11e list "$TEST_TOKEN_URI" --pin-source "$PIN_SRC")" carol@example.com
 
+# The URI alone can carry the module and the PIN source (RFC 7512 query attributes).
+out=$(p11e list "pkcs11:token=test?module-path=$SOFTHSM_MODULE&pin-source=file:$TEST_PIN_FILE" --json 2>&1)
+check_eq "URI with module-path and pin-source: exit code" 0 $?
+check_contains "URI with module-path and pin-source: lists keys" "$out" carol@example.com
+
 # status
 sj=$(p11e status --json)
 check_eq "status --json: two records" 2 "$(jq length <<<"$sj")"
