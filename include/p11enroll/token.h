@@ -124,6 +124,10 @@ p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const
 p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
 			 p11e_err *err);
 
+/* The CKA_ID of the one private key labelled `label` (a URI's object=).
+ * P11E_NOT_FOUND if none; P11E_USAGE if several share the label. */
+p11e_rc p11e_token_key_id_by_label(p11e_token *t, const char *label, p11e_id *id, p11e_err *err);
+
 /* Changes CKA_ID from `from` to `to` on every private key, public key and
  * certificate that has `from`. */
 p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err);

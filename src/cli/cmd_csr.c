@@ -6,7 +6,8 @@
 #include "p11enroll/pipeline.h"
 #include "p11enroll/session.h"
 
-/* The URI names an existing key (id=...): certify that key, record nothing. */
+/* The URI names an existing key (id=... or object=LABEL): certify that key,
+ * record nothing. */
 static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_uri *uri)
 {
 	p11e_session_params sp = {
@@ -33,7 +34,10 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	rc = p11e_session_open(&ctx->config, &sp, &s, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
-	rc = p11e_token_csr(s.token, &id, &cp, &req, &ctx->err);
+	if (!uri->has_id)
+		rc = p11e_token_key_id_by_label(s.token, uri->object, &id, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_token_csr(s.token, &id, &cp, &req, &ctx->err);
 	if (rc == P11E_OK && (pem = p11e_csr_to_pem(req)) == NULL)
 		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot encode the CSR");
 	if (rc == P11E_OK)
@@ -68,7 +72,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	rc = p11e_uri_parse(a->pos[0], &uri, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
-	if (uri.has_id) {
+	if (uri.has_id || uri.object != NULL) {
 		rc = csr_for_existing_key(ctx, a, &uri);
 		p11e_uri_clear(&uri);
 		return rc;
@@ -87,7 +91,8 @@ const cli_command cmd_csr = {
     .name = "csr",
     .usage = "URI --email EMAIL [--name NAME] [--profile P] [--key TYPE]",
     .summary = "print a token-signed PEM CSR, for CAs that take a web form",
-    .help = "With id=... in the URI, certifies that existing key. Otherwise runs the enrollment\n"
+    .help = "With id=... or object=LABEL in the URI, certifies that existing key. Otherwise runs\n"
+	    "the enrollment\n"
 	    "pipeline up to the CSR (generating the key on the token if the identity has none):\n"
 	    "a later `p11enroll enroll` with the same email continues with that key.",
     .opts = (const cli_opt[]){{"email", "EMAIL", "the address: rfc822Name SAN"},

@@ -138,3 +138,38 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
 	}
 	return rc;
 }
+
+p11e_rc p11e_token_key_id_by_label(p11e_token *t, const char *label, p11e_id *id, p11e_err *err)
+{
+	CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_LABEL, (void *)label, strlen(label)},
+	};
+	CK_OBJECT_HANDLE *list = NULL;
+	CK_ULONG n = 0, len = 0;
+	unsigned char *value = NULL;
+	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &n, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	if (n != 1) {
+		rc = p11e_errf(err, n == 0 ? P11E_NOT_FOUND : P11E_USAGE,
+			       "object: %s private key labelled '%s' on token '%s'%s",
+			       n == 0 ? "no" : "more than one", label, t->info.label,
+			       n == 0 ? "" : "; select it by id= instead");
+		goto out;
+	}
+	if (p11e_get_attr(t, list[0], CKA_ID, &value, &len) != CKR_OK || len == 0 ||
+	    len > P11E_ID_MAX) {
+		rc = p11e_errf(err, P11E_FAIL, "object: the key labelled '%s' has no usable CKA_ID",
+			       label);
+		goto out;
+	}
+	memcpy(id->v, value, len);
+	id->len = len;
+out:
+	free(value);
+	free(list);
+	return rc;
+}

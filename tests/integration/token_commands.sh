@@ -46,6 +46,19 @@ check_eq "the certificate certifies the CSR's key" \
 # csr for an existing key by id in the URI.
 p11e csr "pkcs11:token=test;id=$(pct_id "$id")" --email carol@example.com --pin-source "$PIN_SRC" >"$TEST_TMP/again.csr"
 check "csr for an existing key: verifies" openssl req -verify -noout -in "$TEST_TMP/again.csr"
+check_eq "csr for an existing key: same key" \
+	"$(openssl req -in "$TEST_TMP/carol.csr" -noout -pubkey | sha256sum)" \
+	"$(openssl req -in "$TEST_TMP/again.csr" -noout -pubkey | sha256sum)"
+# ... or by its label (object=), with another digest.
+p11e csr "pkcs11:token=test;object=carol@example.com" --email carol@example.com --digest sha512 \
+	--pin-source "$PIN_SRC" >"$TEST_TMP/by-label.csr"
+check_eq "csr by object=: exit code" 0 $?
+check_contains "csr --digest sha512" "$(openssl req -in "$TEST_TMP/by-label.csr" -noout -text)" ecdsa-with-SHA512
+check_eq "csr by object=: same key" \
+	"$(openssl req -in "$TEST_TMP/carol.csr" -noout -pubkey | sha256sum)" \
+	"$(openssl req -in "$TEST_TMP/by-label.csr" -noout -pubkey | sha256sum)"
+out=$(p11e csr "pkcs11:token=test;object=nobody" --email carol@example.com --pin-source "$PIN_SRC" 2>&1)
+check_eq "csr by an unknown label: not found" 10 $?
 
 # list: pairs with email and expiry.
 lj=$(p11e list "$TEST_TOKEN_URI" --pin-source "$PIN_SRC" --json)
