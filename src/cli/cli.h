@@ -53,6 +53,13 @@ int cli_flag(const cli_args *a, const char *name);
 struct json_object;
 void cli_print_json(struct json_object *obj);
 
+/* The enrollment parameters from a command line: enroll and csr share the
+ * options (an option a command does not declare reads as absent).
+ * P11E_USAGE without --email. */
+struct p11e_enroll_params;
+p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, struct p11e_enroll_params *p,
+			  p11e_err *err);
+
 /* An enrollment record for status and enroll output. */
 struct p11e_record;
 struct json_object *cli_record_json(const struct p11e_record *r);

@@ -50,25 +50,15 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
-	p11e_enroll_params p = {
-	    .token_uri = a->pos[0],
-	    .email = cli_value(a, "email"),
-	    .name = cli_value(a, "name"),
-	    .profile = cli_value(a, "profile"),
-	    .key_type = cli_value(a, "key"),
-	    .label = cli_value(a, "label"),
-	    .digest = cli_value(a, "digest"),
-	    .rsa_pss = cli_flag(a, "rsa-pss"),
-	    .module = ctx->module,
-	    .pin_source = ctx->pin_source,
-	    .stop_after = P11E_STEP_CSR_BUILT,
-	};
+	p11e_enroll_params p;
 	p11e_uri uri = {0};
 	p11e_record rec;
 	p11e_rc rc;
 
-	if (p.email == NULL)
-		return p11e_errf(&ctx->err, P11E_USAGE, "email: --email is required");
+	rc = cli_enroll_params(ctx, a, &p, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
+	p.stop_after = P11E_STEP_CSR_BUILT;
 	rc = p11e_uri_parse(a->pos[0], &uri, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;

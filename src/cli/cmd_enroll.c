@@ -7,25 +7,13 @@
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
-	p11e_enroll_params p = {
-	    .token_uri = a->pos[0],
-	    .email = cli_value(a, "email"),
-	    .name = cli_value(a, "name"),
-	    .profile = cli_value(a, "profile"),
-	    .key_type = cli_value(a, "key"),
-	    .ca = cli_value(a, "ca"),
-	    .label = cli_value(a, "label"),
-	    .id_hex = cli_value(a, "id"),
-	    .digest = cli_value(a, "digest"),
-	    .rsa_pss = cli_flag(a, "rsa-pss"),
-	    .module = ctx->module,
-	    .pin_source = ctx->pin_source,
-	};
+	p11e_enroll_params p;
 	p11e_record rec;
 	p11e_rc rc;
 
-	if (p.email == NULL)
-		return p11e_errf(&ctx->err, P11E_USAGE, "email: --email is required");
+	rc = cli_enroll_params(ctx, a, &p, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
 	rc = p11e_enroll(&ctx->config, &p, &rec, &ctx->err);
 	if (rc == P11E_OK || rc == P11E_PENDING) {
 		if (ctx->json) {
