@@ -71,5 +71,6 @@ typedef struct p11e_ca_local_init_params {
 p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err);
 
 extern const p11e_ca_ops p11e_ca_local_ops;
+extern const p11e_ca_ops p11e_ca_cfssl_ops;
 
 #endif

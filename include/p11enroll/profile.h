@@ -3,6 +3,7 @@
 #ifndef P11ENROLL_PROFILE_H
 #define P11ENROLL_PROFILE_H
 
+#include <openssl/x509.h>
 #include "p11enroll/error.h"
 #include "p11enroll/token.h"
 
@@ -36,5 +37,13 @@ p11e_rc p11e_profile_key_usage(const p11e_profile *p, p11e_key_kind kind, unsign
 /* P11E_USE_* token attributes this profile needs for a key of this kind. */
 p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsigned *use,
 				 p11e_err *err);
+
+/* Whether a certificate a CA issued fits the profile: extendedKeyUsage has
+ * emailProtection for S/MIME purposes and clientAuth for client-auth, and an
+ * S/MIME certificate names `email` as an rfc822Name. P11E_CA_REJECTED saying
+ * what is missing (a CA may ignore what was asked, e.g. CFSSL falls back to
+ * its default profile for one it does not know). */
+p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *email,
+				p11e_err *err);
 
 #endif

@@ -14,6 +14,7 @@ struct p11e_ca {
 /* One entry per backend file. */
 static const p11e_ca_ops *const backends[] = {
     &p11e_ca_local_ops,
+    &p11e_ca_cfssl_ops,
 };
 
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))

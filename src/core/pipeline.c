@@ -281,6 +281,10 @@ static p11e_rc take_result(enroll_run *r, p11e_ca_result *res, p11e_err *err)
 	case P11E_CA_STATE_ISSUED:
 		break;
 	}
+	/* Whatever the CA was asked, it must have issued what the profile says. */
+	rc = p11e_profile_check_cert(&r->profile, res->cert, r->rec->identity, err);
+	if (rc != P11E_OK)
+		return rc;
 	cert_pem = p11e_x509_to_pem(res->cert);
 	chain_pem = p11e_chain_to_pem(res->chain);
 	if (cert_pem == NULL || chain_pem == NULL || p11e_x509_sha256_hex(res->cert, fp) != 0 ||

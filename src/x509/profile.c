@@ -2,6 +2,7 @@
  * a given kind. The CA applies these, whatever a CSR asks for. */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/profile.h"
 
@@ -116,5 +117,55 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
 		v |= kind == P11E_KEY_RSA ? P11E_USE_DECRYPT : P11E_USE_DERIVE;
 	}
 	*use = v;
+	return P11E_OK;
+}
+
+static int has_eku(X509 *cert, int nid)
+{
+	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
+		found |= OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == nid;
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+	return found;
+}
+
+static int names_email(X509 *cert, const char *email)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
+		if (gn->type == GEN_EMAIL &&
+		    (size_t)ASN1_STRING_length(gn->d.rfc822Name) == strlen(email) &&
+		    strncasecmp((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name), email,
+				strlen(email)) == 0)
+			found = 1;
+	}
+	GENERAL_NAMES_free(names);
+	return found;
+}
+
+p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *email, p11e_err *err)
+{
+	int smime = (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
+
+	if (smime && !has_eku(cert, NID_email_protect))
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "the CA issued a certificate without emailProtection for profile "
+				 "'%s': does the CA know this profile?",
+				 p->name);
+	if ((p->purposes & P11E_PURPOSE_CLIENT_AUTH) && !has_eku(cert, NID_client_auth))
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "the CA issued a certificate without clientAuth for profile '%s': "
+				 "does the CA know this profile?",
+				 p->name);
+	if (smime && p->allow_email_san && email != NULL && !names_email(cert, email))
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "the CA issued a certificate that does not name %s as an "
+				 "rfc822Name",
+				 email);
 	return P11E_OK;
 }

@@ -201,7 +201,7 @@ static void test_open_errors(void)
 	CHECK_RC(p11e_ca_open(conf, &ca, &err), P11E_CONFIG, &err);
 	json_object_object_add(conf, "type", json_object_new_string("bogus"));
 	CHECK_RC(p11e_ca_open(conf, &ca, &err), P11E_CONFIG, &err);
-	CHECK(strcmp(err.msg, "ca: unknown type 'bogus' (known: local)") == 0);
+	CHECK(strcmp(err.msg, "ca: unknown type 'bogus' (known: local, cfssl)") == 0);
 	json_object_put(conf);
 	/* local without a dir. */
 	conf = json_object_new_object();
