@@ -104,4 +104,22 @@ out=$(p11e enroll "$TEST_TOKEN_URI" --email down@example.com --ca cfssl --pin-so
 check_eq "CA back: enroll finishes ($out)" 0 $?
 check_eq "CA back: same key" "$key_before" "$(key_id down@example.com)"
 check_eq "CA back: one private key" 1 "$(count_objects privkey "$key_before")"
+# CFSSL killed, then restarted while an enrollment is backing off between
+# retries (1 s, 2 s, 4 s): the enrollment finishes, one key, one certificate.
+kill "$pid"
+wait "$pid" 2>/dev/null
+jq --arg url "$url" '.cas["cfssl-retry"] = (.cas.cfssl + {"retries": 4})' p11enroll.json >p.json &&
+	mv p.json p11enroll.json
+p11e enroll "$TEST_TOKEN_URI" --email restart@example.com --ca cfssl-retry --pin-source "$PIN_SRC" \
+	>"$TEST_TMP/restart.out" 2>&1 &
+enroll_pid=$!
+sleep 1.5
+cfssl serve -address 127.0.0.1 -port "$port" -ca ca.pem -ca-key ca-key.pem -config config.json \
+	-tls-cert tls.pem -tls-key tls.key >>serve.log 2>&1 &
+pid=$!
+wait "$enroll_pid"
+check_eq "CA restarted during retries: enroll finishes ($(cat "$TEST_TMP/restart.out"))" 0 $?
+id=$(key_id restart@example.com)
+check_eq "CA restarted: one private key" 1 "$(count_objects privkey "$id")"
+check_eq "CA restarted: one certificate" 1 "$(count_objects cert "$id")"
 finish
