@@ -9,5 +9,9 @@ build=${BUILD_DIR:-build-test}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DP11ENROLL_SANITIZE=ON \
 	-DP11ENROLL_TEST_HOOKS=ON -DP11ENROLL_WERROR=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# Optimised builds see warnings the debug build does not (-Wmaybe-uninitialized).
+cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DP11ENROLL_WERROR=ON \
+	-DBUILD_TESTING=OFF >/dev/null
+cmake --build "$build-release" -j"$(nproc)"
 cd "$build"
 ctest --output-on-failure -j"$(nproc)" "$@"

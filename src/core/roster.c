@@ -133,7 +133,7 @@ static p11e_rc parse_csv(const char *path, char *text, p11e_roster *r, p11e_err 
 		char *l = next, *end = strchr(l, '\n');
 		char *fields[MAX_FIELDS];
 		size_t n = 0;
-		p11e_roster_row *row;
+		p11e_roster_row *row = NULL;
 
 		if (end != NULL)
 			*end = '\0';
@@ -206,7 +206,7 @@ static p11e_rc parse_jsonl(const char *path, char *text, p11e_roster *r, p11e_er
 	(void)path;
 	while (*p != '\0') {
 		char *end = strchr(p, '\n');
-		p11e_roster_row *row;
+		p11e_roster_row *row = NULL;
 		json_object *o;
 
 		if (end != NULL)
