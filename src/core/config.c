@@ -1,7 +1,10 @@
 /* The JSON configuration file: found, parsed, validated (unknown keys are
- * errors, so typos never pass silently), defaults filled in. */
+ * errors, so typos never pass silently), defaults filled in. Relative paths
+ * in the file are resolved against its directory here, once, so nothing
+ * downstream depends on the working directory. */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,9 @@
 static const char *const top_keys[] = {"module",	  "state_dir", "pin_source", "default_ca",
 				       "default_profile", "cas",       "profiles",   NULL};
 
+static const char *const profile_keys[] = {
+    "base", "subject", "validity_days", "key", "digest", "purposes", "email_san", "dns_san", NULL};
+
 static int in_list(const char *key, const char *const *list)
 {
 	for (size_t i = 0; list[i] != NULL; i++)
@@ -25,14 +31,23 @@ static int in_list(const char *key, const char *const *list)
 	return 0;
 }
 
-/* A path in the file is relative to the file's directory. */
+/* A path in the file is relative to the file's directory ("config.json"
+ * alone: the working directory, made absolute so the result does not
+ * depend on where a later step runs). */
 static char *resolve(const char *config_path, const char *value)
 {
 	const char *slash;
 	char *dir, *out;
 
-	if (value[0] == '/' || config_path == NULL || (slash = strrchr(config_path, '/')) == NULL)
+	if (value[0] == '/' || value[0] == '\0' || config_path == NULL)
 		return strdup(value);
+	slash = strrchr(config_path, '/');
+	if (slash == NULL) {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return strdup(value);
+		return p11e_path_join(cwd, value);
+	}
 	dir = strndup(config_path, (size_t)(slash - config_path));
 	if (dir == NULL)
 		return NULL;
@@ -41,7 +56,54 @@ static char *resolve(const char *config_path, const char *value)
 	return out;
 }
 
-static p11e_rc get_string(const p11e_config *c, const char *key, char **out, int is_path,
+/* "scheme:REL" with a relative path after the scheme, resolved the same way;
+ * anything else unchanged. */
+static char *resolve_prefixed(const char *config_path, const char *prefix, const char *value)
+{
+	size_t pl = strlen(prefix);
+	char *path, *out;
+
+	if (strncmp(value, prefix, pl) != 0)
+		return strdup(value);
+	path = resolve(config_path, value + pl);
+	if (path == NULL)
+		return NULL;
+	out = malloc(pl + strlen(path) + 1);
+	if (out != NULL) {
+		memcpy(out, prefix, pl);
+		strcpy(out + pl, path);
+	}
+	free(path);
+	return out;
+}
+
+/* A module named without a '/' ("p11-kit-proxy.so") is for dlopen's search
+ * path; one with a '/' is a file. */
+static char *resolve_module(const char *config_path, const char *value)
+{
+	return strchr(value, '/') ? resolve(config_path, value) : strdup(value);
+}
+
+typedef enum str_kind { S_PLAIN, S_PATH, S_MODULE, S_PIN_SOURCE, S_CA_SPEC } str_kind;
+
+static char *resolve_kind(const char *config_path, str_kind kind, const char *value)
+{
+	switch (kind) {
+	case S_PATH:
+		return resolve(config_path, value);
+	case S_MODULE:
+		return resolve_module(config_path, value);
+	case S_PIN_SOURCE:
+		return resolve_prefixed(config_path, "file:", value);
+	case S_CA_SPEC:
+		return resolve_prefixed(config_path, "local:", value);
+	case S_PLAIN:
+		break;
+	}
+	return strdup(value);
+}
+
+static p11e_rc get_string(const p11e_config *c, const char *key, str_kind kind, char **out,
 			  p11e_err *err)
 {
 	json_object *v;
@@ -51,9 +113,12 @@ static p11e_rc get_string(const p11e_config *c, const char *key, char **out, int
 	if (!json_object_is_type(v, json_type_string))
 		return p11e_errf(err, P11E_CONFIG, "config %s: '%s' must be a string", c->path,
 				 key);
-	*out = is_path ? resolve(c->path, json_object_get_string(v))
-		       : strdup(json_object_get_string(v));
-	return *out ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
+	if (json_object_get_string_len(v) == 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: '%s' is empty (remove it to use the default)", c->path,
+				 key);
+	*out = resolve_kind(c->path, kind, json_object_get_string(v));
+	return *out ? P11E_OK : p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
 }
 
 static char *default_state_dir(void)
@@ -62,84 +127,70 @@ static char *default_state_dir(void)
 	const char *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
 	char buf[PATH_MAX];
+	int n;
 
 	if (env != NULL && env[0] != '\0')
 		return strdup(env);
-	if (xdg != NULL && xdg[0] == '/')
-		snprintf(buf, sizeof(buf), "%s/p11enroll", xdg);
-	else
-		snprintf(buf, sizeof(buf), "%s/.local/state/p11enroll",
-			 home != NULL && home[0] != '\0' ? home : ".");
-	return strdup(buf);
+	/* The XDG spec says a relative XDG_STATE_HOME is invalid: ignore it. */
+	if (xdg != NULL && xdg[0] == '/') {
+		n = snprintf(buf, sizeof(buf), "%s/p11enroll", xdg);
+	} else {
+		if (home == NULL || home[0] == '\0') {
+			/* Cron and systemd services may run without HOME. */
+			const struct passwd *pw = getpwuid(getuid());
+			home = pw != NULL ? pw->pw_dir : NULL;
+		}
+		if (home == NULL || home[0] == '\0')
+			return NULL;
+		n = snprintf(buf, sizeof(buf), "%s/.local/state/p11enroll", home);
+	}
+	return n > 0 && (size_t)n < sizeof(buf) ? strdup(buf) : NULL;
 }
 
+/* Reads and parses c->path into c->root: a JSON object, nothing after it. */
 static p11e_rc parse_file(p11e_config *c, p11e_err *err)
 {
 	char *text = NULL;
 	size_t len = 0;
 	json_tokener *tok = NULL;
+	enum json_tokener_error jerr;
 	p11e_rc rc;
 
-	errno = 0;
 	rc = p11e_read_file(c->path, CONFIG_MAX, &text, &len, NULL);
 	if (rc != P11E_OK)
 		return p11e_errf(err, P11E_CONFIG, "config %s: cannot read: %s", c->path,
-				 errno ? strerror(errno) : "too large");
-	tok = json_tokener_new();
-	if (tok == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+				 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+	if (len > INT_MAX) {
+		rc = p11e_errf(err, P11E_CONFIG, "config %s: too large", c->path);
 		goto out;
 	}
+	tok = json_tokener_new();
+	if (tok == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
+		goto out;
+	}
+	/* Standard JSON only: json-c would otherwise take 'single quotes',
+	 * which other tools reading the same file would not. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	c->root = json_tokener_parse_ex(tok, text, (int)len);
-	if (c->root == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	jerr = json_tokener_get_error(tok);
+	if (c->root == NULL || jerr != json_tokener_success ||
 	    json_tokener_get_parse_end(tok) < len) {
 		size_t at = json_tokener_get_parse_end(tok), line = 1;
 		for (size_t i = 0; i < at && i < len; i++)
 			line += text[i] == '\n';
-		rc = p11e_errf(err, P11E_CONFIG, "config %s: not valid JSON near line %zu: %s",
-			       c->path, line,
-			       json_tokener_get_error(tok) == json_tokener_continue
-				   ? "unexpected end of file"
-				   : json_tokener_error_desc(json_tokener_get_error(tok)));
+		rc = p11e_errf(err, P11E_CONFIG, "config %s: parse error at line %zu: %s", c->path,
+			       line,
+			       c->root != NULL && jerr == json_tokener_success
+				   ? "text after the end of the JSON object"
+			       : jerr == json_tokener_continue ? "unexpected end of file"
+							       : json_tokener_error_desc(jerr));
 		goto out;
 	}
 	if (!json_object_is_type(c->root, json_type_object)) {
-		rc = p11e_errf(err, P11E_CONFIG, "config %s: must be a JSON object", c->path);
+		rc = p11e_errf(err, P11E_CONFIG, "config %s: must be a JSON object ({ ... })",
+			       c->path);
 		goto out;
-	}
-	json_object_object_foreach(c->root, key, val)
-	{
-		(void)val;
-		if (!in_list(key, top_keys)) {
-			rc = p11e_errf(err, P11E_CONFIG, "config %s: unknown key '%s'", c->path,
-				       key);
-			goto out;
-		}
-	}
-	const char *objects[] = {"cas", "profiles"};
-	for (size_t i = 0; i < 2; i++) {
-		json_object *v;
-		if (json_object_object_get_ex(c->root, objects[i], &v) &&
-		    !json_object_is_type(v, json_type_object)) {
-			rc = p11e_errf(err, P11E_CONFIG, "config %s: '%s' must be an object",
-				       c->path, objects[i]);
-			goto out;
-		}
-	}
-	json_object *cas;
-	if (json_object_object_get_ex(c->root, "cas", &cas)) {
-		json_object_object_foreach(cas, name, ca)
-		{
-			json_object *type;
-			if (!json_object_is_type(ca, json_type_object) ||
-			    !json_object_object_get_ex(ca, "type", &type) ||
-			    !json_object_is_type(type, json_type_string)) {
-				rc = p11e_errf(err, P11E_CONFIG,
-					       "config %s: cas.%s needs a string \"type\"", c->path,
-					       name);
-				goto out;
-			}
-		}
 	}
 	rc = P11E_OK;
 out:
@@ -147,6 +198,102 @@ out:
 		json_tokener_free(tok);
 	free(text);
 	return rc;
+}
+
+/* Rewrites the relative paths of a CA entry in place. */
+static p11e_rc resolve_ca(const p11e_config *c, const char *name, json_object *ca, p11e_err *err)
+{
+	static const struct {
+		const char *key;
+		str_kind kind;
+	} keys[] = {{"dir", S_PATH},
+		    {"ca_bundle", S_PATH},
+		    {"auth_key_file", S_PATH},
+		    {"module", S_MODULE},
+		    {"pin_source", S_PIN_SOURCE}};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_object *v;
+		char *resolved;
+		if (!json_object_object_get_ex(ca, keys[i].key, &v))
+			continue;
+		if (!json_object_is_type(v, json_type_string))
+			return p11e_errf(err, P11E_CONFIG, "config %s: cas.%s.%s must be a string",
+					 c->path, name, keys[i].key);
+		resolved = resolve_kind(c->path, keys[i].kind, json_object_get_string(v));
+		if (resolved == NULL)
+			return p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
+		json_object_object_add(ca, keys[i].key, json_object_new_string(resolved));
+		free(resolved);
+	}
+	return P11E_OK;
+}
+
+/* The shape of the file: known keys, right types, every CA with a type. */
+static p11e_rc validate(p11e_config *c, p11e_err *err)
+{
+	json_object *v;
+	p11e_rc rc;
+
+	json_object_object_foreach(c->root, key, val)
+	{
+		(void)val;
+		if (!in_list(key, top_keys))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: unknown key '%s' (known: module, state_dir, "
+					 "pin_source, default_ca, default_profile, cas, profiles)",
+					 c->path, key);
+	}
+	if (json_object_object_get_ex(c->root, "profiles", &v) &&
+	    !json_object_is_type(v, json_type_object))
+		return p11e_errf(err, P11E_CONFIG, "config %s: 'profiles' must be an object",
+				 c->path);
+	if (!json_object_object_get_ex(c->root, "cas", &v))
+		return P11E_OK;
+	if (!json_object_is_type(v, json_type_object))
+		return p11e_errf(err, P11E_CONFIG, "config %s: 'cas' must be an object", c->path);
+	json_object_object_foreach(v, name, ca)
+	{
+		json_object *type;
+		if (!json_object_is_type(ca, json_type_object) ||
+		    !json_object_object_get_ex(ca, "type", &type) ||
+		    !json_object_is_type(type, json_type_string))
+			return p11e_errf(
+			    err, P11E_CONFIG,
+			    "config %s: cas.%s needs a string \"type\" (local or cfssl)", c->path,
+			    name);
+		rc = resolve_ca(c, name, ca, err);
+		if (rc != P11E_OK)
+			return rc;
+	}
+	return P11E_OK;
+}
+
+/* Every profile and the two defaults are checked at load, so a typo is
+ * reported whichever command runs, not only when the profile is first used. */
+static p11e_rc check_names(const p11e_config *c, p11e_err *err)
+{
+	json_object *profiles, *ca = NULL;
+	p11e_profile prof;
+	p11e_err inner = {0};
+	p11e_rc rc;
+
+	if (json_object_object_get_ex(c->root, "profiles", &profiles)) {
+		json_object_object_foreach(profiles, name, def)
+		{
+			(void)def;
+			if ((rc = p11e_config_profile(c, name, &prof, err)) != P11E_OK)
+				return rc;
+		}
+	}
+	if (p11e_config_profile(c, c->default_profile, &prof, &inner) != P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "config %s: default_profile: %s", c->path,
+				 inner.msg);
+	rc = p11e_config_ca(c, c->default_ca, &ca, &inner);
+	json_object_put(ca);
+	if (rc != P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "config %s: default_ca: %s", c->path, inner.msg);
+	return P11E_OK;
 }
 
 p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *err)
@@ -158,6 +305,7 @@ p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *er
 	memset(c, 0, sizeof(*c));
 	if (path == NULL && env != NULL && env[0] != '\0')
 		path = env;
+	/* Only the system file may be absent: a named one was meant to exist. */
 	if (path == NULL && access(SYSTEM_CONFIG, F_OK) == 0)
 		path = SYSTEM_CONFIG;
 	if (path != NULL) {
@@ -167,32 +315,38 @@ p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *er
 			goto out;
 		}
 		rc = parse_file(c, err);
+		if (rc == P11E_OK)
+			rc = validate(c, err);
 		if (rc != P11E_OK)
 			goto out;
 	}
-	rc = get_string(c, "module", &c->module, 1, err);
-	if (rc == P11E_OK)
-		rc = get_string(c, "state_dir", &c->state_dir, 1, err);
-	if (rc == P11E_OK)
-		rc = get_string(c, "pin_source", &c->pin_source, 0, err);
-	if (rc == P11E_OK)
-		rc = get_string(c, "default_ca", &c->default_ca, 0, err);
-	if (rc == P11E_OK)
-		rc = get_string(c, "default_profile", &c->default_profile, 0, err);
-	if (rc != P11E_OK)
+	if ((rc = get_string(c, "module", S_MODULE, &c->module, err)) != P11E_OK ||
+	    (rc = get_string(c, "state_dir", S_PATH, &c->state_dir, err)) != P11E_OK ||
+	    (rc = get_string(c, "pin_source", S_PIN_SOURCE, &c->pin_source, err)) != P11E_OK ||
+	    (rc = get_string(c, "default_ca", S_CA_SPEC, &c->default_ca, err)) != P11E_OK ||
+	    (rc = get_string(c, "default_profile", S_PLAIN, &c->default_profile, err)) != P11E_OK)
 		goto out;
-	if (c->state_dir == NULL)
-		c->state_dir = default_state_dir();
-	if (c->default_profile == NULL)
-		c->default_profile = strdup("smime");
-	if (c->default_ca == NULL && c->state_dir != NULL) {
+	if (c->state_dir == NULL && (c->state_dir = default_state_dir()) == NULL) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "no state directory: set P11ENROLL_STATE_DIR, HOME or \"state_dir\" "
+			       "in the config");
+		goto out;
+	}
+	if (c->default_profile == NULL && (c->default_profile = strdup("smime")) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if (c->default_ca == NULL) {
 		size_t len = strlen(c->state_dir) + sizeof("local:/ca");
 		c->default_ca = malloc(len);
-		if (c->default_ca != NULL)
-			snprintf(c->default_ca, len, "local:%s/ca", c->state_dir);
+		if (c->default_ca == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		snprintf(c->default_ca, len, "local:%s/ca", c->state_dir);
 	}
-	if (c->state_dir == NULL || c->default_profile == NULL || c->default_ca == NULL)
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	if (c->root != NULL)
+		rc = check_names(c, err);
 out:
 	if (rc != P11E_OK)
 		p11e_config_clear(c);
@@ -201,6 +355,8 @@ out:
 
 void p11e_config_clear(p11e_config *c)
 {
+	if (c == NULL)
+		return;
 	free(c->path);
 	free(c->module);
 	free(c->state_dir);
@@ -219,7 +375,8 @@ static p11e_rc profile_string(const char *path, const char *name, json_object *d
 
 	if (!json_object_object_get_ex(def, field, &v))
 		return P11E_OK;
-	if (!json_object_is_type(v, json_type_string) || strlen(json_object_get_string(v)) >= cap)
+	if (!json_object_is_type(v, json_type_string) ||
+	    (size_t)json_object_get_string_len(v) >= cap)
 		return p11e_errf(err, P11E_CONFIG,
 				 "config %s: profiles.%s.%s must be a string of at most %zu "
 				 "characters",
@@ -246,6 +403,12 @@ static p11e_rc profile_bool(const char *path, const char *name, json_object *def
 static p11e_rc profile_purposes(const char *path, const char *name, json_object *def, unsigned *out,
 				p11e_err *err)
 {
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} known[] = {{"sign", P11E_PURPOSE_SIGN},
+		     {"encrypt", P11E_PURPOSE_ENCRYPT},
+		     {"client-auth", P11E_PURPOSE_CLIENT_AUTH}};
 	json_object *v;
 	unsigned purposes = 0;
 
@@ -254,28 +417,25 @@ static p11e_rc profile_purposes(const char *path, const char *name, json_object 
 	if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0)
 		goto bad;
 	for (size_t i = 0; i < json_object_array_length(v); i++) {
-		const char *s = json_object_get_string(json_object_array_get_idx(v, i));
-		if (s == NULL)
+		json_object *e = json_object_array_get_idx(v, i);
+		size_t k;
+		if (!json_object_is_type(e, json_type_string))
 			goto bad;
-		if (strcmp(s, "sign") == 0)
-			purposes |= P11E_PURPOSE_SIGN;
-		else if (strcmp(s, "encrypt") == 0)
-			purposes |= P11E_PURPOSE_ENCRYPT;
-		else if (strcmp(s, "client-auth") == 0)
-			purposes |= P11E_PURPOSE_CLIENT_AUTH;
-		else
+		for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+			if (strcmp(json_object_get_string(e), known[k].name) == 0)
+				break;
+		if (k == sizeof(known) / sizeof(known[0]))
 			goto bad;
+		purposes |= known[k].bit;
 	}
 	*out = purposes;
 	return P11E_OK;
 bad:
 	return p11e_errf(err, P11E_CONFIG,
-			 "config %s: profiles.%s.purposes must list sign, encrypt or client-auth",
+			 "config %s: profiles.%s.purposes must be a list of \"sign\", "
+			 "\"encrypt\" and \"client-auth\"",
 			 path, name);
 }
-
-static const char *const profile_keys[] = {
-    "base", "subject", "validity_days", "key", "digest", "purposes", "email_san", "dns_san", NULL};
 
 p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile *out,
 			    p11e_err *err)
@@ -285,6 +445,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 	p11e_keytype kt;
 	p11e_rc rc;
 
+	if (name == NULL || name[0] == '\0')
+		return p11e_errf(err, P11E_USAGE, "profile: no name given");
 	if (c->root != NULL && json_object_object_get_ex(c->root, "profiles", &profiles))
 		json_object_object_get_ex(profiles, name, &def);
 	if (def == NULL) {
@@ -300,92 +462,118 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 	if (!json_object_is_type(def, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: profiles.%s must be an object",
 				 c->path, name);
+	if (strlen(name) >= sizeof(out->name))
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profile name '%.40s...' is longer than %zu characters",
+				 c->path, name, sizeof(out->name) - 1);
 	json_object_object_foreach(def, key, val)
 	{
 		(void)val;
 		if (!in_list(key, profile_keys))
-			return p11e_errf(err, P11E_CONFIG,
-					 "config %s: profiles.%s: unknown key '%s'", c->path, name,
-					 key);
+			return p11e_errf(
+			    err, P11E_CONFIG,
+			    "config %s: profiles.%s: unknown key '%s' (known: base, "
+			    "subject, validity_days, key, digest, purposes, email_san, "
+			    "dns_san)",
+			    c->path, name, key);
 	}
-	if (json_object_object_get_ex(def, "base", &v))
+	if (json_object_object_get_ex(def, "base", &v)) {
+		if (!json_object_is_type(v, json_type_string))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: profiles.%s.base must be a string", c->path,
+					 name);
 		base = json_object_get_string(v);
+	}
 	rc = p11e_profile_builtin(base, out, err);
 	if (rc != P11E_OK)
 		return p11e_errf(err, P11E_CONFIG,
-				 "config %s: profiles.%s.base '%s' is not a built-in profile",
+				 "config %s: profiles.%s.base '%s' is not a built-in profile "
+				 "(smime, smime-sign, smime-encrypt, client-auth)",
 				 c->path, name, base);
 	snprintf(out->name, sizeof(out->name), "%s", name);
-	rc = profile_string(c->path, name, def, "subject", out->subject, sizeof(out->subject), err);
-	if (rc == P11E_OK)
-		rc = profile_string(c->path, name, def, "key", out->default_key,
-				    sizeof(out->default_key), err);
-	if (rc == P11E_OK)
-		rc = profile_string(c->path, name, def, "digest", out->digest, sizeof(out->digest),
-				    err);
-	if (rc == P11E_OK)
-		rc = profile_bool(c->path, name, def, "email_san", &out->allow_email_san, err);
-	if (rc == P11E_OK)
-		rc = profile_bool(c->path, name, def, "dns_san", &out->allow_dns_san, err);
-	if (rc == P11E_OK)
-		rc = profile_purposes(c->path, name, def, &out->purposes, err);
-	if (rc != P11E_OK)
+	if ((rc = profile_string(c->path, name, def, "subject", out->subject, sizeof(out->subject),
+				 err)) != P11E_OK ||
+	    (rc = profile_string(c->path, name, def, "key", out->default_key,
+				 sizeof(out->default_key), err)) != P11E_OK ||
+	    (rc = profile_string(c->path, name, def, "digest", out->digest, sizeof(out->digest),
+				 err)) != P11E_OK ||
+	    (rc = profile_bool(c->path, name, def, "email_san", &out->allow_email_san, err)) !=
+		P11E_OK ||
+	    (rc = profile_bool(c->path, name, def, "dns_san", &out->allow_dns_san, err)) !=
+		P11E_OK ||
+	    (rc = profile_purposes(c->path, name, def, &out->purposes, err)) != P11E_OK)
 		return rc;
 	if (json_object_object_get_ex(def, "validity_days", &v)) {
 		int64_t days = json_object_get_int64(v);
 		if (!json_object_is_type(v, json_type_int) || days < 1 || days > 3650)
 			return p11e_errf(err, P11E_CONFIG,
-					 "config %s: profiles.%s.validity_days must be 1 to 3650",
+					 "config %s: profiles.%s.validity_days must be a whole "
+					 "number from 1 to 3650",
 					 c->path, name);
 		out->validity_days = (int)days;
 	}
 	if (p11e_keytype_parse(out->default_key, &kt, NULL) != P11E_OK)
 		return p11e_errf(err, P11E_CONFIG,
-				 "config %s: profiles.%s.key '%s' is not a key type", c->path, name,
-				 out->default_key);
+				 "config %s: profiles.%s.key '%s' is not a key type (rsa:2048, "
+				 "rsa:3072, rsa:4096, ec:P-256, ec:P-384, ec:P-521, ed25519)",
+				 c->path, name, out->default_key);
 	if (EVP_get_digestbyname(out->digest) == NULL)
-		return p11e_errf(err, P11E_CONFIG, "config %s: profiles.%s.digest '%s' is unknown",
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s.digest '%s' is unknown (sha256, sha384, "
+				 "sha512)",
 				 c->path, name, out->digest);
 	return P11E_OK;
 }
 
 p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, json_object **out, p11e_err *err)
 {
-	json_object *cas, *def, *copy = NULL, *dir;
-	char *resolved = NULL;
+	json_object *cas, *def, *o = NULL;
+	char *dir = NULL;
+	p11e_rc rc = P11E_OK;
 
 	*out = NULL;
 	if (spec == NULL || spec[0] == '\0')
 		return p11e_errf(err, P11E_CONFIG, "ca: none given (use --ca NAME or local:DIR)");
 	if (strncmp(spec, "local:", 6) == 0) {
-		char abs[PATH_MAX];
 		const char *d = spec + 6;
 		if (d[0] == '\0')
-			return p11e_errf(err, P11E_USAGE, "ca: local: needs a directory");
-		if (d[0] != '/' && getcwd(abs, sizeof(abs)) != NULL) {
-			resolved = p11e_path_join(abs, d);
-			d = resolved;
+			return p11e_errf(err, P11E_USAGE,
+					 "ca: local: needs a directory (local:DIR)");
+		/* Given on the command line: relative to where the user is. A
+		 * relative one from the file was resolved when it was loaded. */
+		if (d[0] != '/') {
+			char cwd[PATH_MAX];
+			if (getcwd(cwd, sizeof(cwd)) == NULL)
+				return p11e_errf(err, P11E_FAIL,
+						 "ca %s: cannot resolve the directory: %s", spec,
+						 strerror(errno));
+			dir = p11e_path_join(cwd, d);
+		} else {
+			dir = strdup(d);
 		}
-		copy = json_object_new_object();
-		json_object_object_add(copy, "type", json_object_new_string("local"));
-		json_object_object_add(copy, "dir", json_object_new_string(d ? d : spec + 6));
-		free(resolved);
-		*out = copy;
-		return P11E_OK;
+		o = json_object_new_object();
+		if (dir == NULL || o == NULL ||
+		    json_object_object_add(o, "type", json_object_new_string("local")) != 0 ||
+		    json_object_object_add(o, "dir", json_object_new_string(dir)) != 0) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		goto out;
 	}
 	if (c->root == NULL || !json_object_object_get_ex(c->root, "cas", &cas) ||
 	    !json_object_object_get_ex(cas, spec, &def))
 		return p11e_errf(err, P11E_CONFIG,
 				 "ca '%s' is not defined in the config (or use local:DIR)", spec);
-	if (json_object_deep_copy(def, &copy, NULL) != 0)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if (json_object_object_get_ex(copy, "dir", &dir) &&
-	    json_object_is_type(dir, json_type_string)) {
-		resolved = resolve(c->path, json_object_get_string(dir));
-		if (resolved != NULL)
-			json_object_object_add(copy, "dir", json_object_new_string(resolved));
-		free(resolved);
+	/* Paths in the entry were made absolute by p11e_config_load; a copy
+	 * lets the caller keep it past p11e_config_clear. */
+	if (json_object_deep_copy(def, &o, NULL) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+out:
+	free(dir);
+	if (rc != P11E_OK) {
+		json_object_put(o);
+		o = NULL;
 	}
-	*out = copy;
-	return P11E_OK;
+	*out = o;
+	return rc;
 }

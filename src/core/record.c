@@ -1,5 +1,6 @@
 /* Enrollment records: one JSON file per identity, saved atomically (0600). */
 #include <dirent.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,9 @@
 #include "p11enroll/util.h"
 
 #define RECORD_MAX (1024 * 1024)
+/* The file format; a newer p11enroll may write a higher one, which this one
+ * must not half-understand and then overwrite. */
+#define RECORD_VERSION 1
 
 static const char *const step_names[] = {
     [P11E_STEP_NEW] = "new",
@@ -117,10 +121,13 @@ static void now_iso(char out[32])
 p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
 {
 	char stamp[32], *dir = NULL, *path = NULL;
-	json_object *o = json_object_new_object();
+	json_object *o;
 	const char *text;
 	p11e_rc rc;
 
+	if (r->identity == NULL || r->identity[0] == '\0')
+		return p11e_errf(err, P11E_USAGE, "record: no identity to save it under");
+	o = json_object_new_object();
 	if (o == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	now_iso(stamp);
@@ -129,7 +136,7 @@ p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
 		rc = P11E_FAIL;
 		goto out;
 	}
-	json_object_object_add(o, "version", json_object_new_int(1));
+	json_object_object_add(o, "version", json_object_new_int(RECORD_VERSION));
 	json_object_object_add(o, "step", json_object_new_string(p11e_step_name(r->step)));
 	for (size_t i = 0; i < NFIELDS; i++)
 		if (*slot(r, i) != NULL)
@@ -154,9 +161,15 @@ out:
 	return rc;
 }
 
-static p11e_rc load_path(const char *path, p11e_record *r, p11e_err *err)
+#define CORRUPT "record %s is corrupt: "
+#define MOVE_ASIDE "; move it aside to start over"
+
+/* Loads the record at path, which must be the one p11e_record_path gives for
+ * its identity in state_dir: a file renamed by hand would otherwise stand in
+ * for another identity. */
+static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r, p11e_err *err)
 {
-	char *text = NULL;
+	char *text = NULL, *expected = NULL;
 	json_object *o = NULL, *v;
 	p11e_rc rc;
 
@@ -166,17 +179,27 @@ static p11e_rc load_path(const char *path, p11e_record *r, p11e_err *err)
 		return rc;
 	o = json_tokener_parse(text);
 	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "not a JSON object" MOVE_ASIDE, path);
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "version", &v) ||
+	    !json_object_is_type(v, json_type_int)) {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no \"version\"" MOVE_ASIDE, path);
+		goto out;
+	}
+	if (json_object_get_int64(v) != RECORD_VERSION) {
 		rc = p11e_errf(err, P11E_FAIL,
-			       "record %s is corrupt: not JSON; move it aside to start over", path);
+			       "record %s has version %lld; this p11enroll reads version %d: use "
+			       "the p11enroll that wrote it",
+			       path, (long long)json_object_get_int64(v), RECORD_VERSION);
 		goto out;
 	}
 	for (size_t i = 0; i < NFIELDS; i++) {
-		if (!json_object_object_get_ex(o, fields[i].key, &v))
+		if (!json_object_object_get_ex(o, fields[i].key, &v) ||
+		    json_object_is_type(v, json_type_null))
 			continue;
 		if (!json_object_is_type(v, json_type_string)) {
-			rc = p11e_errf(err, P11E_FAIL,
-				       "record %s is corrupt: '%s' is not a string; move it aside "
-				       "to start over",
+			rc = p11e_errf(err, P11E_FAIL, CORRUPT "'%s' is not a string" MOVE_ASIDE,
 				       path, fields[i].key);
 			goto out;
 		}
@@ -184,18 +207,35 @@ static p11e_rc load_path(const char *path, p11e_record *r, p11e_err *err)
 		if (rc != P11E_OK)
 			goto out;
 	}
-	if (r->identity == NULL || !json_object_object_get_ex(o, "step", &v) ||
+	if (r->identity == NULL || r->identity[0] == '\0') {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no identity" MOVE_ASIDE, path);
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "step", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
 	    p11e_step_parse(json_object_get_string(v), &r->step) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "unknown step '%.40s'" MOVE_ASIDE, path,
+			       v != NULL && json_object_is_type(v, json_type_string)
+				   ? json_object_get_string(v)
+				   : "(none)");
+		goto out;
+	}
+	expected = p11e_record_path(state_dir, r->identity);
+	if (expected == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if (strcmp(expected, path) != 0) {
 		rc = p11e_errf(err, P11E_FAIL,
-			       "record %s is corrupt: no identity or unknown step; move it aside "
-			       "to start over",
-			       path);
+			       CORRUPT "it is the record of %.100s, which belongs in %s" MOVE_ASIDE,
+			       path, r->identity, expected);
 		goto out;
 	}
 out:
 	if (rc != P11E_OK)
 		p11e_record_clear(r);
 	json_object_put(o);
+	free(expected);
 	free(text);
 	return rc;
 }
@@ -208,7 +248,7 @@ p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_recor
 	memset(r, 0, sizeof(*r));
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = load_path(path, r, err);
+	rc = load_path(state_dir, path, r, err);
 	if (rc == P11E_NOT_FOUND)
 		p11e_errf(err, P11E_NOT_FOUND, "no record for %s", identity);
 	free(path);
@@ -234,8 +274,11 @@ p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p1
 	if (dir == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	d = opendir(dir);
-	if (d == NULL)
-		goto out; /* no records yet */
+	if (d == NULL) {
+		if (errno != ENOENT)
+			rc = p11e_errf(err, P11E_FAIL, "cannot list %s: %s", dir, strerror(errno));
+		goto out; /* ENOENT: no records yet */
+	}
 	while ((e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
 		char *path;
@@ -252,7 +295,7 @@ p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p1
 			cap = cap ? cap * 2 : 16;
 		}
 		path = p11e_path_join(dir, e->d_name);
-		rc = path ? load_path(path, &list[count], err)
+		rc = path ? load_path(state_dir, path, &list[count], err)
 			  : p11e_errf(err, P11E_FAIL, "out of memory");
 		free(path);
 		if (rc != P11E_OK)

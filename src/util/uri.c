@@ -1,25 +1,71 @@
-/* RFC 7512 PKCS#11 URIs. */
-#include <ctype.h>
+/* RFC 7512 PKCS#11 URIs: "pkcs11:" path-attributes ['?' query-attributes],
+ * path attributes separated by ';', query attributes by '&'. */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "p11enroll/uri.h"
 
-static int hexval(int c)
+typedef enum attr_kind {
+	A_STRING,    /* a percent-decoded string stored at offset */
+	A_ID,	     /* bytes into id/id_len */
+	A_IGNORED,   /* valid, but nothing here uses it */
+	A_SLOT,	     /* refused: slot numbers are not stable */
+	A_PIN_VALUE, /* refused: a PIN in a URI ends up in shell history */
+} attr_kind;
+
+typedef struct attr_def {
+	const char *name;
+	int query; /* 1: after '?' */
+	attr_kind kind;
+	size_t offset; /* A_STRING: where the char * lives in p11e_uri */
+} attr_def;
+
+static const attr_def attrs[] = {
+    {"token", 0, A_STRING, offsetof(p11e_uri, token)},
+    {"serial", 0, A_STRING, offsetof(p11e_uri, serial)},
+    {"manufacturer", 0, A_STRING, offsetof(p11e_uri, manufacturer)},
+    {"model", 0, A_STRING, offsetof(p11e_uri, model)},
+    {"object", 0, A_STRING, offsetof(p11e_uri, object)},
+    {"type", 0, A_STRING, offsetof(p11e_uri, type)},
+    {"id", 0, A_ID, 0},
+    {"library-manufacturer", 0, A_IGNORED, 0},
+    {"library-description", 0, A_IGNORED, 0},
+    {"library-version", 0, A_IGNORED, 0},
+    {"slot-id", 0, A_SLOT, 0},
+    {"slot-description", 0, A_SLOT, 0},
+    {"slot-manufacturer", 0, A_SLOT, 0},
+    {"module-path", 1, A_STRING, offsetof(p11e_uri, module_path)},
+    {"pin-source", 1, A_STRING, offsetof(p11e_uri, pin_source)},
+    {"module-name", 1, A_IGNORED, 0},
+    {"pin-value", 1, A_PIN_VALUE, 0},
+};
+#define NATTRS (sizeof(attrs) / sizeof(attrs[0]))
+_Static_assert(NATTRS <= 32, "a uint32_t tracks which attributes were seen");
+
+static const char *const types[] = {"private", "public", "cert", "secret-key", "data", NULL};
+
+static int hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
 }
 
-/* Percent-decodes [s, s+len) into a malloc'd buffer; NULL on bad encoding. */
-static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len)
+/* Percent-decodes [s, s+len) into a malloc'd, NUL-terminated buffer. NULL
+ * with *bad set on bad encoding, without it when out of memory. */
+static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len, int *bad)
 {
 	unsigned char *out = malloc(len + 1);
 	size_t n = 0;
 
+	*bad = 0;
 	if (out == NULL)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
@@ -31,6 +77,7 @@ static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len)
 		int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
 		if (hi < 0 || lo < 0) {
 			free(out);
+			*bad = 1;
 			return NULL;
 		}
 		out[n++] = (unsigned char)(hi << 4 | lo);
@@ -41,118 +88,105 @@ static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len)
 	return out;
 }
 
-/* Where a string attribute goes in the struct, by name. */
-static char **string_slot(p11e_uri *u, const char *name, int query)
+static const attr_def *lookup(const char *name, size_t len)
 {
-	if (!query) {
-		if (strcmp(name, "token") == 0)
-			return &u->token;
-		if (strcmp(name, "serial") == 0)
-			return &u->serial;
-		if (strcmp(name, "manufacturer") == 0)
-			return &u->manufacturer;
-		if (strcmp(name, "model") == 0)
-			return &u->model;
-		if (strcmp(name, "object") == 0)
-			return &u->object;
-		if (strcmp(name, "type") == 0)
-			return &u->type;
-	} else {
-		if (strcmp(name, "module-path") == 0)
-			return &u->module_path;
-		if (strcmp(name, "pin-source") == 0)
-			return &u->pin_source;
-	}
+	for (size_t i = 0; i < NATTRS; i++)
+		if (strlen(attrs[i].name) == len && memcmp(attrs[i].name, name, len) == 0)
+			return &attrs[i];
 	return NULL;
 }
 
-static int ignored(const char *name, int query)
-{
-	static const char *const path_ignored[] = {"library-manufacturer", "library-description",
-						   "library-version", NULL};
-	if (query)
-		return strcmp(name, "module-name") == 0;
-	for (size_t i = 0; path_ignored[i] != NULL; i++)
-		if (strcmp(name, path_ignored[i]) == 0)
-			return 1;
-	return 0;
-}
+/* Shown in messages: an attribute name, cut short. A URI is not a secret
+ * (pin-value is refused by name, its value never shown). */
+#define NAME_SHOWN(len) ((int)((len) > 40 ? 40 : (len)))
 
-static p11e_rc attribute(p11e_uri *u, const char *attr, size_t len, int query, p11e_err *err)
+/* One "name=value" of the path (query == 0) or the query. *seen has a bit
+ * per attrs[] entry, so a repeated attribute is caught. */
+static p11e_rc attribute(p11e_uri *u, const char *attr, size_t len, int query, uint32_t *seen,
+			 p11e_err *err)
 {
 	const char *eq = memchr(attr, '=', len);
-	char name[32];
-	size_t nlen, vlen;
+	const attr_def *def;
 	unsigned char *value = NULL;
-	char **slot;
+	size_t nlen, vlen = 0;
+	int bad;
+	p11e_rc rc = P11E_OK;
 
+	/* "pkcs11:token=a;" and "?&x=y" have empty attributes: harmless. */
 	if (len == 0)
 		return P11E_OK;
 	if (eq == NULL)
-		return p11e_errf(err, P11E_USAGE, "URI: attribute '%.*s' has no '='",
-				 (int)(len > 40 ? 40 : len), attr);
+		return p11e_errf(err, P11E_USAGE, "URI: attribute '%.*s' has no '=' (name=value)",
+				 NAME_SHOWN(len), attr);
 	nlen = (size_t)(eq - attr);
-	if (nlen == 0 || nlen >= sizeof(name))
-		return p11e_errf(err, P11E_USAGE, "URI: bad attribute name '%.*s'",
-				 (int)(nlen > 40 ? 40 : nlen), attr);
-	memcpy(name, attr, nlen);
-	name[nlen] = '\0';
-	if (strcmp(name, "pin-value") == 0)
+	def = lookup(attr, nlen);
+	if (def == NULL)
+		return p11e_errf(err, P11E_USAGE, "URI: unknown attribute '%.*s'", NAME_SHOWN(nlen),
+				 attr);
+	if (def->kind == A_PIN_VALUE)
 		return p11e_errf(err, P11E_USAGE,
 				 "URI: pin-value is refused: a PIN in a URI ends up in shell "
 				 "history; use pin-source");
-	if (!query && strncmp(name, "slot-", 5) == 0)
+	if (def->kind == A_SLOT)
 		return p11e_errf(
 		    err, P11E_USAGE,
 		    "URI: %s is not supported: select tokens by token label or serial, "
 		    "slot numbers change",
-		    name);
-	if (ignored(name, query))
+		    def->name);
+	if (def->query != query)
+		return p11e_errf(err, P11E_USAGE, "URI: '%s' belongs %s", def->name,
+				 def->query ? "in the query, after '?'"
+					    : "in the path, before '?'");
+	if (*seen & (UINT32_C(1) << (def - attrs)))
+		return p11e_errf(err, P11E_USAGE, "URI: attribute '%s' appears twice", def->name);
+	*seen |= UINT32_C(1) << (def - attrs);
+	if (def->kind == A_IGNORED)
 		return P11E_OK;
-	value = pct_decode(eq + 1, len - nlen - 1, &vlen);
+	value = pct_decode(eq + 1, len - nlen - 1, &vlen, &bad);
 	if (value == NULL)
-		return p11e_errf(err, P11E_USAGE, "URI: bad percent-encoding in '%s'", name);
-	if (!query && strcmp(name, "id") == 0) {
-		if (u->has_id) {
-			free(value);
-			return p11e_errf(err, P11E_USAGE, "URI: attribute 'id' appears twice");
-		}
+		return p11e_errf(err, bad ? P11E_USAGE : P11E_FAIL,
+				 bad ? "URI: bad percent-encoding in '%s' (use %%XX)"
+				     : "URI: out of memory reading '%s'",
+				 def->name);
+	if (def->kind == A_ID) {
+		/* An empty id would select objects without one: never what is meant. */
 		if (vlen == 0 || vlen > P11E_ID_MAX) {
-			free(value);
-			return p11e_errf(err, P11E_USAGE, "URI: id must be 1 to %d bytes",
-					 P11E_ID_MAX);
+			rc = p11e_errf(err, P11E_USAGE, "URI: id must be 1 to %d bytes",
+				       P11E_ID_MAX);
+			goto out;
 		}
 		memcpy(u->id, value, vlen);
 		u->id_len = vlen;
 		u->has_id = 1;
-		free(value);
-		return P11E_OK;
+		goto out;
 	}
-	slot = string_slot(u, name, query);
-	if (slot == NULL) {
-		free(value);
-		return p11e_errf(err, P11E_USAGE, "URI: unknown attribute '%s'", name);
-	}
-	if (*slot != NULL) {
-		free(value);
-		return p11e_errf(err, P11E_USAGE, "URI: attribute '%s' appears twice", name);
-	}
+	/* Labels and paths are C strings: a %00 would silently cut them. */
 	if (strlen((char *)value) != vlen) {
-		free(value);
-		return p11e_errf(err, P11E_USAGE, "URI: '%s' contains a NUL byte", name);
+		rc = p11e_errf(err, P11E_USAGE, "URI: '%s' contains a NUL byte (%%00)", def->name);
+		goto out;
 	}
-	*slot = (char *)value;
-	if (slot == &u->type && strcmp(u->type, "private") != 0 && strcmp(u->type, "public") != 0 &&
-	    strcmp(u->type, "cert") != 0 && strcmp(u->type, "secret-key") != 0 &&
-	    strcmp(u->type, "data") != 0)
-		return p11e_errf(err, P11E_USAGE,
-				 "URI: type must be private, public, cert, secret-key or data");
-	return P11E_OK;
+	if (strcmp(def->name, "type") == 0) {
+		size_t i;
+		for (i = 0; types[i] != NULL && strcmp(types[i], (char *)value) != 0; i++)
+			;
+		if (types[i] == NULL) {
+			rc = p11e_errf(err, P11E_USAGE,
+				       "URI: type must be private, public, cert, secret-key or "
+				       "data");
+			goto out;
+		}
+	}
+	*(char **)((char *)u + def->offset) = (char *)value;
+	value = NULL;
+out:
+	free(value);
+	return rc;
 }
 
 p11e_rc p11e_uri_parse(const char *text, p11e_uri *out, p11e_err *err)
 {
-	const char *p, *query;
+	const char *p, *query, *end;
+	uint32_t seen = 0;
 	p11e_rc rc = P11E_OK;
 
 	memset(out, 0, sizeof(*out));
@@ -162,17 +196,19 @@ p11e_rc p11e_uri_parse(const char *text, p11e_uri *out, p11e_err *err)
 				 "pkcs11:token=NAME");
 	p = text + 7;
 	query = strchr(p, '?');
-	for (const char *end = query ? query : p + strlen(p); rc == P11E_OK && p < end;) {
+	end = query ? query : p + strlen(p);
+	while (rc == P11E_OK && p < end) {
 		const char *semi = memchr(p, ';', (size_t)(end - p));
 		const char *stop = semi ? semi : end;
-		rc = attribute(out, p, (size_t)(stop - p), 0, err);
+		rc = attribute(out, p, (size_t)(stop - p), 0, &seen, err);
 		p = stop + 1;
 	}
-	if (rc == P11E_OK && query != NULL) {
-		for (p = query + 1; rc == P11E_OK && *p;) {
+	if (query != NULL) {
+		p = query + 1;
+		while (rc == P11E_OK && *p != '\0') {
 			const char *amp = strchr(p, '&');
 			const char *stop = amp ? amp : p + strlen(p);
-			rc = attribute(out, p, (size_t)(stop - p), 1, err);
+			rc = attribute(out, p, (size_t)(stop - p), 1, &seen, err);
 			p = *stop ? stop + 1 : stop;
 		}
 	}
@@ -183,6 +219,8 @@ p11e_rc p11e_uri_parse(const char *text, p11e_uri *out, p11e_err *err)
 
 void p11e_uri_clear(p11e_uri *u)
 {
+	if (u == NULL)
+		return;
 	free(u->token);
 	free(u->serial);
 	free(u->manufacturer);
@@ -194,24 +232,30 @@ void p11e_uri_clear(p11e_uri *u)
 	memset(u, 0, sizeof(*u));
 }
 
-/* RFC 7512 pchar without the separators ';' '?' '&' '/' and '%'. */
+/* RFC 7512 pk11-pchar for path values: unreserved and
+ * ":[]@!$'()*+,=&"; ';', '?', '/', '%' and all else are %XX. */
 static int plain(unsigned char c)
 {
-	return isalnum(c) || strchr("-._~:[]@!$'()*+,=", c) != NULL;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("-._~:[]@!$'()*+,=&", c) != NULL);
 }
 
+/* Appends ";name=value" (no ';' first) at out+at, or only counts when out is
+ * NULL, so one function both sizes and fills the buffer. */
 static size_t put(char *out, size_t at, const char *name, const unsigned char *v, size_t len,
 		  int always_pct)
 {
 	static const char digits[] = "0123456789ABCDEF";
+	size_t nl = strlen(name);
+	int sep = at > 7; /* after "pkcs11:" */
 
 	if (out != NULL) {
-		if (at > 7)
+		if (sep)
 			out[at] = ';';
-		memcpy(out + at + (at > 7), name, strlen(name));
-		out[at + (at > 7) + strlen(name)] = '=';
+		memcpy(out + at + sep, name, nl);
+		out[at + sep + nl] = '=';
 	}
-	at += (at > 7) + strlen(name) + 1;
+	at += (size_t)sep + nl + 1;
 	for (size_t i = 0; i < len; i++) {
 		if (!always_pct && plain(v[i])) {
 			if (out != NULL)
@@ -229,6 +273,11 @@ static size_t put(char *out, size_t at, const char *name, const unsigned char *v
 	return at;
 }
 
+static size_t put_str(char *out, size_t at, const char *name, const char *v)
+{
+	return v == NULL ? at : put(out, at, name, (const unsigned char *)v, strlen(v), 0);
+}
+
 static size_t format(char *out, const char *token, const char *manufacturer, const char *serial,
 		     const char *model, const unsigned char *id, size_t id_len, const char *type)
 {
@@ -236,19 +285,16 @@ static size_t format(char *out, const char *token, const char *manufacturer, con
 
 	if (out != NULL)
 		memcpy(out, "pkcs11:", 7);
-	if (model != NULL)
-		at = put(out, at, "model", (const unsigned char *)model, strlen(model), 0);
-	if (manufacturer != NULL)
-		at = put(out, at, "manufacturer", (const unsigned char *)manufacturer,
-			 strlen(manufacturer), 0);
-	if (serial != NULL)
-		at = put(out, at, "serial", (const unsigned char *)serial, strlen(serial), 0);
-	if (token != NULL)
-		at = put(out, at, "token", (const unsigned char *)token, strlen(token), 0);
+	/* The order p11tool and p11-kit print, so URIs compare by eye. */
+	at = put_str(out, at, "model", model);
+	at = put_str(out, at, "manufacturer", manufacturer);
+	at = put_str(out, at, "serial", serial);
+	at = put_str(out, at, "token", token);
+	/* id bytes are always %XX: they are binary, and "%41" reads as a byte
+	 * where "A" might read as a character. */
 	if (id != NULL && id_len > 0)
 		at = put(out, at, "id", id, id_len, 1);
-	if (type != NULL)
-		at = put(out, at, "type", (const unsigned char *)type, strlen(type), 0);
+	at = put_str(out, at, "type", type);
 	if (out != NULL)
 		out[at] = '\0';
 	return at;

@@ -1,6 +1,5 @@
 /* Files written so a crash leaves the old or the new content, never half;
  * hex; secrets wiped before free; a conservative email check. */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,14 +10,26 @@
 #include <openssl/crypto.h>
 #include "p11enroll/util.h"
 
+/* ASCII classes by hand: <ctype.h> follows the locale, and what we accept in
+ * an address or a hex string must not change with LANG. */
+static int is_alnum(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
 static int write_all(int fd, const unsigned char *p, size_t len)
 {
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0)
 			return -1;
+		if (n == 0) {
+			/* write(2) returning 0 for len > 0 would spin forever. */
+			errno = EIO;
+			return -1;
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -29,7 +40,7 @@ static int write_all(int fd, const unsigned char *p, size_t len)
 static int fsync_parent(const char *path)
 {
 	char *dir = strdup(path), *slash;
-	int fd, rc = -1;
+	int fd, rc = -1, saved;
 
 	if (dir == NULL)
 		return -1;
@@ -40,10 +51,12 @@ static int fsync_parent(const char *path)
 		slash[1] = '\0';
 	else
 		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		rc = fsync(fd);
+		saved = errno;
 		close(fd);
+		errno = saved;
 	}
 	free(dir);
 	return rc;
@@ -54,11 +67,12 @@ p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, m
 {
 	size_t tlen = strlen(path) + sizeof(".tmp.XXXXXX");
 	char *tmp = malloc(tlen);
-	int fd = -1, saved;
+	int fd = -1, saved = 0, renamed = 0;
 	p11e_rc rc = P11E_OK;
 
 	if (tmp == NULL)
 		return p11e_errf(err, P11E_FAIL, "cannot write %s: out of memory", path);
+	/* Same directory as the target, so rename() is atomic (no EXDEV). */
 	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
 	fd = mkstemp(tmp);
 	if (fd < 0) {
@@ -66,70 +80,99 @@ p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, m
 		free(tmp);
 		return rc;
 	}
+	/* mkstemp made it 0600; fchmod before any byte is written so a
+	 * secret is never readable by others, even briefly. */
 	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		saved = errno;
-		close(fd);
-		fd = -1;
-		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
-		goto out;
+		goto fail;
 	}
+	/* close() can report a deferred write error (NFS): check it. */
 	if (close(fd) != 0) {
 		fd = -1;
-		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
-		goto out;
+		saved = errno;
+		goto fail;
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
-		goto out;
+		saved = errno;
+		goto fail;
 	}
-	if (fsync_parent(path) != 0)
-		rc = p11e_errf(err, P11E_FAIL, "cannot sync the directory of %s: %s", path,
-			       strerror(errno));
-out:
-	if (rc != P11E_OK)
+	renamed = 1;
+	if (fsync_parent(path) != 0) {
+		saved = errno;
+		goto fail;
+	}
+	goto out;
+fail:
+	rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
+	if (fd >= 0)
+		close(fd);
+	if (!renamed)
 		unlink(tmp);
+out:
 	free(tmp);
 	return rc;
 }
 
 p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err)
 {
-	FILE *f = fopen(path, "rb");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
+	int saved = 0;
 	p11e_rc rc = P11E_OK;
 
 	*out = NULL;
 	if (out_len != NULL)
 		*out_len = 0;
-	if (f == NULL)
-		return p11e_errf(err, errno == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
-				 "cannot read %s: %s", path, strerror(errno));
+	if (fd < 0) {
+		saved = errno;
+		rc = p11e_errf(err, saved == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
+			       "cannot read %s: %s", path, strerror(saved));
+		goto out;
+	}
 	for (;;) {
+		ssize_t n;
 		if (len + 1 >= cap) {
+			/* Grow to at most max + 2, enough to see that a file is
+			 * larger than max without reading all of it. */
+			size_t want = cap ? cap * 2 : 4096;
 			char *grown;
-			cap = cap ? cap * 2 : 4096;
-			grown = realloc(buf, cap);
+			if (max < (size_t)-1 - 2 && want > max + 2)
+				want = max + 2;
+			if (want <= cap)
+				want = cap + 1;
+			grown = realloc(buf, want);
 			if (grown == NULL) {
+				saved = ENOMEM;
 				rc = p11e_errf(err, P11E_FAIL, "cannot read %s: out of memory",
 					       path);
 				goto out;
 			}
 			buf = grown;
+			cap = want;
 		}
-		size_t n = fread(buf + len, 1, cap - len - 1, f);
-		len += n;
-		if (len > max) {
-			rc = p11e_errf(err, P11E_FAIL, "cannot read %s: larger than %zu bytes",
-				       path, max);
+		n = read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			saved = errno;
+			rc = p11e_errf(err, P11E_FAIL, "cannot read %s: %s", path, strerror(saved));
 			goto out;
 		}
 		if (n == 0)
 			break;
+		len += (size_t)n;
+		if (len > max) {
+			saved = EFBIG;
+			rc = p11e_errf(err, P11E_FAIL, "cannot read %s: larger than %zu bytes",
+				       path, max);
+			goto out;
+		}
 	}
-	if (ferror(f)) {
-		rc = p11e_errf(err, P11E_FAIL, "cannot read %s: %s", path, strerror(errno));
+	if (buf == NULL && (buf = malloc(1)) == NULL) {
+		saved = ENOMEM;
+		rc = p11e_errf(err, P11E_FAIL, "cannot read %s: out of memory", path);
 		goto out;
 	}
 	buf[len] = '\0';
@@ -139,17 +182,26 @@ p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len
 		*out_len = len;
 out:
 	free(buf);
-	fclose(f);
+	if (fd >= 0)
+		close(fd);
+	/* Callers (the config loader) word their own message from errno. */
+	errno = saved;
 	return rc;
 }
 
 p11e_rc p11e_mkdirs(const char *path, mode_t mode, p11e_err *err)
 {
-	char *copy = strdup(path);
+	char *copy;
+	struct stat st;
 	p11e_rc rc = P11E_OK;
 
+	if (path == NULL || path[0] == '\0')
+		return p11e_errf(err, P11E_FAIL, "cannot create a directory with an empty name");
+	copy = strdup(path);
 	if (copy == NULL)
-		return p11e_errf(err, P11E_FAIL, "cannot create %s: out of memory", path);
+		return p11e_errf(err, P11E_FAIL, "cannot create directory %s: out of memory", path);
+	/* Each prefix ending at a '/' (and the whole path) in turn; EEXIST is
+	 * fine, whether it was there before or a concurrent run made it. */
 	for (char *p = copy + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
@@ -158,18 +210,15 @@ p11e_rc p11e_mkdirs(const char *path, mode_t mode, p11e_err *err)
 		if (mkdir(copy, mode) != 0 && errno != EEXIST) {
 			rc = p11e_errf(err, P11E_FAIL, "cannot create directory %s: %s", copy,
 				       strerror(errno));
-			break;
+			goto out;
 		}
 		*p = c;
 		if (c == '\0')
 			break;
 	}
-	if (rc == P11E_OK) {
-		struct stat st;
-		if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-			rc = p11e_errf(err, P11E_FAIL,
-				       "cannot create directory %s: not a directory", path);
-	}
+	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+		rc = p11e_errf(err, P11E_FAIL, "cannot create directory %s: not a directory", path);
+out:
 	free(copy);
 	return rc;
 }
@@ -189,9 +238,10 @@ static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
-	c = (char)tolower((unsigned char)c);
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
 	return -1;
 }
 
@@ -202,6 +252,7 @@ int p11e_hex_decode(const char *hex, unsigned char *out, size_t cap, size_t *out
 
 	for (const char *p = hex; *p; p++) {
 		int v;
+		/* ':' only between bytes ("00:ab"), never inside one ("0:0ab"). */
 		if (*p == ':' && hi < 0)
 			continue;
 		v = hexval(*p);
@@ -232,10 +283,16 @@ void p11e_secret_free(char *s, size_t len)
 
 char *p11e_path_join(const char *dir, const char *name)
 {
-	size_t dl = strlen(dir), nl = strlen(name);
-	int slash = dl > 0 && dir[dl - 1] != '/';
-	char *out = malloc(dl + (size_t)slash + nl + 1);
+	size_t dl = strlen(dir), nl;
+	int slash;
+	char *out;
 
+	/* One '/' between them, however they were written. */
+	while (dl > 0 && name[0] == '/')
+		name++;
+	nl = strlen(name);
+	slash = dl > 0 && dir[dl - 1] != '/';
+	out = malloc(dl + (size_t)slash + nl + 1);
 	if (out == NULL)
 		return NULL;
 	memcpy(out, dir, dl);
@@ -245,9 +302,10 @@ char *p11e_path_join(const char *dir, const char *name)
 	return out;
 }
 
+/* RFC 5322 atext plus '.', whose placement is checked separately. */
 static int local_char_ok(unsigned char c)
 {
-	return isalnum(c) || strchr("!#$%&'*+/=?^_`{|}~.-", c) != NULL;
+	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c) != NULL);
 }
 
 int p11e_email_valid(const char *email)
@@ -277,7 +335,7 @@ int p11e_email_valid(const char *email)
 				break;
 			dots++;
 			label = p + 1;
-		} else if (!isalnum((unsigned char)*p) && *p != '-') {
+		} else if (!is_alnum((unsigned char)*p) && *p != '-') {
 			return 0;
 		}
 	}
