@@ -46,6 +46,10 @@ typedef struct p11e_record {
 	char *updated;	   /* ISO 8601 UTC, set by save */
 } p11e_record;
 
+/* The identity an email is recorded under: the address lower-cased.
+ * malloc'd; NULL on allocation failure. */
+char *p11e_record_identity(const char *email);
+
 /* The file name for an identity: STATE_DIR/identities/<escaped>.json, where
  * characters outside [a-z0-9@._+-] are %XX-escaped. malloc'd. */
 char *p11e_record_path(const char *state_dir, const char *identity);

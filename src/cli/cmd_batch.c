@@ -1,6 +1,5 @@
 /* p11enroll batch: one roster, every row through the same pipeline as enroll,
  * so a rerun skips what is done and resumes what is not. */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +70,7 @@ static outcome run_row(cli_ctx *ctx, const cli_args *a, const p11e_roster_row *r
 		return FAILED;
 	}
 	if (p11e_email_valid(p.email)) {
-		char *lower = strdup(p.email);
-		for (char *c = lower; c != NULL && *c; c++)
-			*c = (char)tolower((unsigned char)*c);
+		char *lower = p11e_record_identity(p.email);
 		rc = lower ? p11e_record_load(ctx->config.state_dir, lower, &rec, NULL) : P11E_FAIL;
 		free(lower);
 		if (rc == P11E_OK) {

@@ -1,7 +1,6 @@
 /* The enrollment state machine. Each step moves the record one state on;
  * the record is saved (atomically) after every step, so a crash anywhere
  * resumes at the last saved state. See include/p11enroll/pipeline.h. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -426,15 +425,6 @@ static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 	return rc;
 }
 
-static char *lowercase(const char *s)
-{
-	char *out = strdup(s);
-
-	for (char *c = out; c != NULL && *c; c++)
-		*c = (char)tolower((unsigned char)*c);
-	return out;
-}
-
 /* A rerun may omit the options, but must not contradict what the record was
  * started with. */
 static p11e_rc check_same(const char *field, const char *given, const char *recorded,
@@ -466,7 +456,7 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 	if (p->email == NULL || !p11e_email_valid(p->email))
 		return p11e_errf(err, P11E_USAGE, "email: '%.100s' is not a valid address",
 				 p->email != NULL ? p->email : "");
-	identity = lowercase(p->email);
+	identity = p11e_record_identity(p->email);
 	if (identity == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);

@@ -76,6 +76,16 @@ p11e_rc p11e_record_set(char **f, const char *value, p11e_err *err)
 	return P11E_OK;
 }
 
+char *p11e_record_identity(const char *email)
+{
+	char *out = strdup(email);
+
+	for (char *c = out; c != NULL && *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return out;
+}
+
 char *p11e_record_path(const char *state_dir, const char *identity)
 {
 	static const char hex[] = "0123456789ABCDEF";

@@ -270,6 +270,18 @@ static p11e_rc verify_req(X509_REQ *req, EVP_PKEY *pubkey, p11e_err *err)
 	return P11E_OK;
 }
 
+/* Verifies the signed request and moves it to *out (req becomes NULL). */
+static p11e_rc hand_out_verified(X509_REQ **req, EVP_PKEY *pubkey, X509_REQ **out, p11e_err *err)
+{
+	p11e_rc rc = verify_req(*req, pubkey, err);
+
+	if (rc == P11E_OK) {
+		*out = *req;
+		*req = NULL;
+	}
+	return rc;
+}
+
 p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params *p, X509_REQ **out,
 		       p11e_err *err)
 {
@@ -306,11 +318,7 @@ p11e_rc p11e_csr_build(EVP_PKEY *pubkey, EVP_PKEY *signer, const p11e_csr_params
 		goto ssl_fail;
 	if (X509_REQ_sign_ctx(req, mctx) <= 0)
 		goto ssl_fail;
-	if ((rc = verify_req(req, pubkey, err)) != P11E_OK)
-		goto out;
-	*out = req;
-	req = NULL;
-	rc = P11E_OK;
+	rc = hand_out_verified(&req, pubkey, out, err);
 	goto out;
 ssl_fail:
 	rc = p11e_errf_ssl(err, P11E_FAIL, "csr: signing the request failed");
@@ -460,11 +468,7 @@ p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id 
 	bs->flags |= ASN1_STRING_FLAG_BITS_LEFT;
 	X509_REQ_set0_signature(req, bs);
 	bs = NULL;
-	if ((rc = verify_req(req, pubkey, err)) != P11E_OK)
-		goto out;
-	*out = req;
-	req = NULL;
-	rc = P11E_OK;
+	rc = hand_out_verified(&req, pubkey, out, err);
 	goto out;
 ssl_fail:
 	rc = p11e_errf_ssl(err, P11E_FAIL, "csr: signing the request on the token failed");

@@ -244,9 +244,20 @@ static void corrupt(void)
 	free(path);
 }
 
+/* One spelling per address, whoever asks (enroll, batch). */
+static void identity_spelling(void)
+{
+	char *id = p11e_record_identity("Alice.Example+Tag@Example.COM");
+
+	CHECK(id != NULL && strcmp(id, "alice.example+tag@example.com") == 0);
+	free(id);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TEST_TMP");
+
+	identity_spelling();
 
 	if (tmp == NULL) {
 		fprintf(stderr, "TEST_TMP is not set: run under tests/with-softhsm.sh\n");
