@@ -21,6 +21,39 @@ typedef struct p11e_http {
 p11e_rc p11e_http_from_config(const struct json_object *conf, const char *ca_name, p11e_http *h,
 			      p11e_err *err);
 
+/* One HTTP exchange. method NULL: POST when body is set, else GET. */
+typedef struct p11e_http_req {
+	const char *method; /* "GET", "POST", "HEAD" */
+	const char *url;
+	const char *content_type; /* NULL with a body: application/json */
+	const void *body;	  /* may hold NULs: body_len counts */
+	size_t body_len;
+	const char *const *headers; /* extra header lines, NULL-terminated, or NULL */
+	int no_retry;		    /* a request that must not be sent twice (ACME nonces) */
+} p11e_http_req;
+
+typedef struct p11e_http_resp {
+	long status;
+	char *body; /* malloc'd, NUL-terminated (body_len excludes the NUL) */
+	size_t body_len;
+	char *headers; /* the last response's header block, "Name: value\r\n"... */
+} p11e_http_resp;
+
+/* Sends req; on a transfer failure after the retries, P11E_FAIL naming the
+ * url (never the body or headers: they may hold a secret). An HTTP error
+ * status is not a failure here: the caller reads resp->status. */
+p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_http_resp *resp,
+			  p11e_err *err);
+void p11e_http_resp_free(p11e_http_resp *resp);
+
+/* The value of header name (case-insensitive) in resp, malloc'd and trimmed,
+ * or NULL. With several, the first. */
+char *p11e_http_resp_header(const p11e_http_resp *resp, const char *name);
+
+/* Retry-After as seconds (delta or HTTP date, not below 0), or def when
+ * absent or unreadable. */
+long p11e_http_retry_after(const p11e_http_resp *resp, long def);
+
 /* POSTs body (JSON) to url; *status is the HTTP status, *out the response
  * body (malloc'd, NUL-terminated). Plain http:// is refused unless the host is
  * loopback. A transfer failure after the retries is P11E_FAIL naming url
