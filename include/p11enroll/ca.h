@@ -38,6 +38,11 @@ typedef struct p11e_ca_ops {
 			p11e_ca_result *out, p11e_err *err);
 	p11e_rc (*chain)(void *state, STACK_OF(X509) * *out, p11e_err *err);
 	void (*close)(void *state);
+	/* Optional, for protocols whose messages the requester signs with the
+	 * key being certified (SCEP): called before submit and poll with that
+	 * key (private operations on the token, or a software key) and the
+	 * identity. The backend does not own key. NULL: not needed. */
+	p11e_rc (*set_requester)(void *state, EVP_PKEY *key, const char *identity, p11e_err *err);
 } p11e_ca_ops;
 
 typedef struct p11e_ca p11e_ca;
@@ -50,6 +55,9 @@ p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *pr
 		     p11e_ca_result *out, p11e_err *err);
 p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err);
 void p11e_ca_close(p11e_ca *ca);
+/* Whether this backend wants the requester's key (ops->set_requester). */
+int p11e_ca_needs_requester(const p11e_ca *ca);
+p11e_rc p11e_ca_set_requester(p11e_ca *ca, EVP_PKEY *key, const char *identity, p11e_err *err);
 
 /* The embedded CA's one-time setup: DIR/ca.key (PEM, 0600) or a key on a
  * token (see key_uri), DIR/ca.pem

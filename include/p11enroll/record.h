@@ -44,6 +44,11 @@ typedef struct p11e_record {
 	char *last_error;  /* the one-line message of the last failure, or NULL */
 	char *created;	   /* ISO 8601 UTC */
 	char *updated;	   /* ISO 8601 UTC, set by save */
+	char *key_store;   /* NULL or "token": key made on the token; "software": key made
+			      in memory, delivered as a PFX; "archived": made in software,
+			      escrowed, then imported onto the token */
+	char *pfx_path;	   /* software and archived: the PKCS#12 file written */
+	char *dns_name;	   /* a server identity (TLS, ACME): the DNS name; else NULL */
 } p11e_record;
 
 /* The identity an email is recorded under: the address lower-cased.

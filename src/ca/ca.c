@@ -84,6 +84,18 @@ p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err)
 	return ca->ops->chain(ca->state, out, err);
 }
 
+int p11e_ca_needs_requester(const p11e_ca *ca)
+{
+	return ca->ops->set_requester != NULL;
+}
+
+p11e_rc p11e_ca_set_requester(p11e_ca *ca, EVP_PKEY *key, const char *identity, p11e_err *err)
+{
+	if (ca->ops->set_requester == NULL)
+		return P11E_OK;
+	return ca->ops->set_requester(ca->state, key, identity, err);
+}
+
 void p11e_ca_close(p11e_ca *ca)
 {
 	if (ca == NULL)

@@ -18,7 +18,8 @@
 #define CONFIG_MAX (1024 * 1024)
 
 static const char *const top_keys[] = {"module",	  "state_dir", "pin_source", "default_ca",
-				       "default_profile", "cas",       "profiles",   NULL};
+				       "default_profile", "cas",       "profiles",   "vault",
+				       "audit_log",	  NULL};
 
 static const char *const profile_keys[] = {
     "base", "subject", "validity_days", "key", "digest", "purposes", "email_san", "dns_san", NULL};
@@ -200,30 +201,42 @@ out:
 	return rc;
 }
 
-/* Rewrites the relative paths of a CA entry in place. */
-static p11e_rc resolve_ca(const p11e_config *c, const char *name, json_object *ca, p11e_err *err)
+/* What kind of string a backend key holds, by naming rule, so that every
+ * backend (CA or vault) gets its relative paths resolved against the config
+ * file the same way: "dir", "webroot", "ca_bundle" and every "*_file" are
+ * paths; "module" a module; "pin_source" a PIN source. */
+static str_kind backend_key_kind(const char *key)
 {
-	static const struct {
-		const char *key;
-		str_kind kind;
-	} keys[] = {{"dir", S_PATH},
-		    {"ca_bundle", S_PATH},
-		    {"auth_key_file", S_PATH},
-		    {"module", S_MODULE},
-		    {"pin_source", S_PIN_SOURCE}};
+	size_t n = strlen(key);
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		json_object *v;
+	if (strcmp(key, "dir") == 0 || strcmp(key, "webroot") == 0 ||
+	    strcmp(key, "ca_bundle") == 0 || (n > 5 && strcmp(key + n - 5, "_file") == 0))
+		return S_PATH;
+	if (strcmp(key, "module") == 0)
+		return S_MODULE;
+	if (strcmp(key, "pin_source") == 0)
+		return S_PIN_SOURCE;
+	return S_PLAIN;
+}
+
+/* Rewrites the relative paths of a backend entry (cas.NAME, vault) in place. */
+static p11e_rc resolve_backend(const p11e_config *c, const char *where, json_object *obj,
+			       p11e_err *err)
+{
+	json_object_object_foreach(obj, key, v)
+	{
+		str_kind kind = backend_key_kind(key);
 		char *resolved;
-		if (!json_object_object_get_ex(ca, keys[i].key, &v))
+
+		if (kind == S_PLAIN)
 			continue;
 		if (!json_object_is_type(v, json_type_string))
-			return p11e_errf(err, P11E_CONFIG, "config %s: cas.%s.%s must be a string",
-					 c->path, name, keys[i].key);
-		resolved = resolve_kind(c->path, keys[i].kind, json_object_get_string(v));
+			return p11e_errf(err, P11E_CONFIG, "config %s: %s.%s must be a string",
+					 c->path, where, key);
+		resolved = resolve_kind(c->path, kind, json_object_get_string(v));
 		if (resolved == NULL)
 			return p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
-		json_object_object_add(ca, keys[i].key, json_object_new_string(resolved));
+		json_object_object_add(obj, key, json_object_new_string(resolved));
 		free(resolved);
 	}
 	return P11E_OK;
@@ -239,15 +252,29 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 	{
 		(void)val;
 		if (!in_list(key, top_keys))
-			return p11e_errf(err, P11E_CONFIG,
-					 "config %s: unknown key '%s' (known: module, state_dir, "
-					 "pin_source, default_ca, default_profile, cas, profiles)",
-					 c->path, key);
+			return p11e_errf(
+			    err, P11E_CONFIG,
+			    "config %s: unknown key '%s' (known: module, state_dir, "
+			    "pin_source, default_ca, default_profile, cas, profiles, vault, "
+			    "audit_log)",
+			    c->path, key);
 	}
 	if (json_object_object_get_ex(c->root, "profiles", &v) &&
 	    !json_object_is_type(v, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: 'profiles' must be an object",
 				 c->path);
+	if (json_object_object_get_ex(c->root, "vault", &v)) {
+		json_object *type;
+		if (!json_object_is_type(v, json_type_object) ||
+		    !json_object_object_get_ex(v, "type", &type) ||
+		    !json_object_is_type(type, json_type_string))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: 'vault' needs a string \"type\" (file or "
+					 "vault-kv2)",
+					 c->path);
+		if ((rc = resolve_backend(c, "vault", v, err)) != P11E_OK)
+			return rc;
+	}
 	if (!json_object_object_get_ex(c->root, "cas", &v))
 		return P11E_OK;
 	if (!json_object_is_type(v, json_type_object))
@@ -260,9 +287,11 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 		    !json_object_is_type(type, json_type_string))
 			return p11e_errf(
 			    err, P11E_CONFIG,
-			    "config %s: cas.%s needs a string \"type\" (local or cfssl)", c->path,
-			    name);
-		rc = resolve_ca(c, name, ca, err);
+			    "config %s: cas.%s needs a string \"type\" (see docs/config.md)",
+			    c->path, name);
+		char where[160];
+		snprintf(where, sizeof(where), "cas.%s", name);
+		rc = resolve_backend(c, where, ca, err);
 		if (rc != P11E_OK)
 			return rc;
 	}

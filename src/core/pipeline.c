@@ -306,10 +306,30 @@ out:
 	return rc;
 }
 
+/* Hands the CA the requester's key when its protocol signs with it (SCEP):
+ * the token key through libp11's bridge. *key stays ours (free it after the
+ * call that used it). */
+static p11e_rc give_requester(enroll_run *r, EVP_PKEY **key, p11e_err *err)
+{
+	p11e_id id;
+	p11e_rc rc;
+
+	*key = NULL;
+	if (!p11e_ca_needs_requester(r->ca))
+		return P11E_OK;
+	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
+	if (rc == P11E_OK)
+		rc = p11e_token_signing_key(r->sess.token, &id, key, err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_set_requester(r->ca, *key, r->rec->identity, err);
+	return rc;
+}
+
 /* csr-built -> issued (or submitted, when the CA answers later). */
 static p11e_rc step_submit(enroll_run *r, p11e_err *err)
 {
 	X509_REQ *req = p11e_csr_from_pem(r->rec->csr_pem);
+	EVP_PKEY *key = NULL;
 	p11e_ca_result res;
 	p11e_rc rc;
 
@@ -319,12 +339,15 @@ static p11e_rc step_submit(enroll_run *r, p11e_err *err)
 				 "identity %s: the saved CSR cannot be read; remove its record to "
 				 "start over",
 				 r->rec->identity);
-	rc = p11e_ca_submit(r->ca, req, &r->profile, r->rec->request_key, &res, err);
+	rc = give_requester(r, &key, err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_submit(r->ca, req, &r->profile, r->rec->request_key, &res, err);
 	if (rc == P11E_OK) {
 		crash_point("ca-answered");
 		rc = take_result(r, &res, err);
 	}
 	p11e_ca_result_clear(&res);
+	EVP_PKEY_free(key);
 	X509_REQ_free(req);
 	return rc;
 }
@@ -332,14 +355,18 @@ static p11e_rc step_submit(enroll_run *r, p11e_err *err)
 /* submitted -> issued: ask about the request the CA already has. */
 static p11e_rc step_poll(enroll_run *r, p11e_err *err)
 {
+	EVP_PKEY *key = NULL;
 	p11e_ca_result res;
 	p11e_rc rc;
 
 	memset(&res, 0, sizeof(res));
-	rc = p11e_ca_poll(r->ca, r->rec->request_id, &r->profile, &res, err);
+	rc = give_requester(r, &key, err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_poll(r->ca, r->rec->request_id, &r->profile, &res, err);
 	if (rc == P11E_OK)
 		rc = take_result(r, &res, err);
 	p11e_ca_result_clear(&res);
+	EVP_PKEY_free(key);
 	return rc;
 }
 

@@ -1,0 +1,60 @@
+/* The vault: where generated secrets (a PFX's password) are escrowed. One
+ * vtable, one file per backend, chosen by the config's "vault" object:
+ *
+ *   "vault": { "type": "file", "dir": "/var/lib/p11enroll/escrow",
+ *              "officer_certs_file": "/etc/p11enroll/officers.pem" }
+ *   "vault": { "type": "vault-kv2", "url": "https://vault:8200", "mount": "secret",
+ *              "path": "p11enroll", ... }
+ *
+ * A secret is named by the identity it belongs to. Nothing in this API ever
+ * puts a secret in a message. */
+#ifndef P11ENROLL_VAULT_H
+#define P11ENROLL_VAULT_H
+
+#include <stddef.h>
+#include "p11enroll/config.h"
+#include "p11enroll/error.h"
+
+struct json_object;
+
+/* What opening a vault may need beyond its config entry: for reading the
+ * file vault, an escrow officer's private key (a PEM file or a PKCS#11 URI)
+ * and where its PIN or passphrase comes from. NULL where not needed (put). */
+typedef struct p11e_vault_open_params {
+	const char *officer_key; /* "file:PATH", a path, or "pkcs11:..." */
+	const char *officer_pin_source;
+	const char *module; /* for a pkcs11: officer key; NULL: as for tokens */
+} p11e_vault_open_params;
+
+typedef struct p11e_vault_ops {
+	const char *type; /* "file", "vault-kv2": the config's "type" */
+	p11e_rc (*open)(const p11e_config *cfg, const struct json_object *conf,
+			const p11e_vault_open_params *p, void **state, p11e_err *err);
+	/* Stores secret under name. Never overwrites: P11E_EXISTS if name
+	 * already holds a secret. */
+	p11e_rc (*put)(void *state, const char *name, const unsigned char *secret, size_t len,
+		       p11e_err *err);
+	/* *out is malloc'd with a NUL after *len bytes; wipe it with
+	 * p11e_secret_free(*out, *len). P11E_NOT_FOUND if name holds none. */
+	p11e_rc (*get)(void *state, const char *name, unsigned char **out, size_t *len,
+		       p11e_err *err);
+	/* *names: malloc'd array of malloc'd names. */
+	p11e_rc (*list)(void *state, char ***names, size_t *n, p11e_err *err);
+	p11e_rc (*del)(void *state, const char *name, p11e_err *err);
+	void (*close)(void *state);
+} p11e_vault_ops;
+
+typedef struct p11e_vault p11e_vault;
+
+/* Opens the vault the config names (P11E_CONFIG when there is none). */
+p11e_rc p11e_vault_open(const p11e_config *cfg, const p11e_vault_open_params *p, p11e_vault **out,
+			p11e_err *err);
+p11e_rc p11e_vault_put(p11e_vault *v, const char *name, const unsigned char *secret, size_t len,
+		       p11e_err *err);
+p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, size_t *len,
+		       p11e_err *err);
+p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err);
+p11e_rc p11e_vault_delete(p11e_vault *v, const char *name, p11e_err *err);
+void p11e_vault_close(p11e_vault *v);
+
+#endif
