@@ -1,0 +1,85 @@
+/* The vault backend registry: the config's "vault" object picks a
+ * p11e_vault_ops table by its "type", and every call goes through it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "p11enroll/vault.h"
+
+struct p11e_vault {
+	const p11e_vault_ops *ops;
+	void *state;
+};
+
+/* One entry per backend file (src/vault/vault_*.c). */
+static const p11e_vault_ops *const backends[] = {
+    NULL,
+};
+
+p11e_rc p11e_vault_open(const p11e_config *cfg, const p11e_vault_open_params *p, p11e_vault **out,
+			p11e_err *err)
+{
+	struct json_object *conf = NULL, *jt = NULL;
+	const char *type = NULL;
+	p11e_vault *v;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (cfg->root == NULL || !json_object_object_get_ex(cfg->root, "vault", &conf))
+		return p11e_errf(err, P11E_CONFIG,
+				 "vault: none configured; add a \"vault\" object to the config "
+				 "(see docs/config.md)");
+	if (json_object_object_get_ex(conf, "type", &jt))
+		type = json_object_get_string(jt);
+	for (size_t i = 0; type != NULL && backends[i] != NULL; i++) {
+		if (strcmp(type, backends[i]->type) != 0)
+			continue;
+		if ((v = calloc(1, sizeof(*v))) == NULL)
+			return p11e_errf(err, P11E_FAIL, "out of memory");
+		v->ops = backends[i];
+		rc = v->ops->open(cfg, conf, p, &v->state, err);
+		if (rc != P11E_OK) {
+			free(v);
+			return rc;
+		}
+		*out = v;
+		return P11E_OK;
+	}
+	return p11e_errf(err, P11E_CONFIG, "vault: unknown type '%.40s' (known: file, vault-kv2)",
+			 type ? type : "");
+}
+
+p11e_rc p11e_vault_put(p11e_vault *v, const char *name, const unsigned char *secret, size_t len,
+		       p11e_err *err)
+{
+	return v->ops->put(v->state, name, secret, len, err);
+}
+
+p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, size_t *len,
+		       p11e_err *err)
+{
+	*out = NULL;
+	*len = 0;
+	return v->ops->get(v->state, name, out, len, err);
+}
+
+p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err)
+{
+	*names = NULL;
+	*n = 0;
+	return v->ops->list(v->state, names, n, err);
+}
+
+p11e_rc p11e_vault_delete(p11e_vault *v, const char *name, p11e_err *err)
+{
+	return v->ops->del(v->state, name, err);
+}
+
+void p11e_vault_close(p11e_vault *v)
+{
+	if (v == NULL)
+		return;
+	if (v->ops->close != NULL)
+		v->ops->close(v->state);
+	free(v);
+}
