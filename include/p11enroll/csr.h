@@ -10,6 +10,7 @@
 
 typedef struct p11e_csr_params {
 	const char *email; /* required for S/MIME profiles; becomes the rfc822Name SAN */
+	const char *dns;   /* required for tls-server profiles; becomes the dNSName SAN */
 	const char *name;  /* CN; defaults to the email */
 	const p11e_profile *profile;
 	const char *digest; /* NULL: the profile's, else "sha256" */

@@ -21,8 +21,9 @@
 
 typedef struct p11e_enroll_params {
 	const char *token_uri;
-	const char *email;
-	const char *name;     /* CN; default: the email */
+	const char *email;    /* a person: the identity is the address ... */
+	const char *dns;      /* ... or a server (profile tls-server): its host name */
+	const char *name;     /* CN; default: the email or host name */
 	const char *profile;  /* default: config default_profile */
 	const char *key_type; /* default: the profile's */
 	const char *ca;	      /* default: config default_ca */

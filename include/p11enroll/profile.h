@@ -12,6 +12,7 @@
 	0x2u			      /* S/MIME encryption: keyEncipherment (RSA) or               \
 					 keyAgreement (EC), emailProtection */
 #define P11E_PURPOSE_CLIENT_AUTH 0x4u /* TLS client: digitalSignature, clientAuth */
+#define P11E_PURPOSE_SERVER_AUTH 0x8u /* TLS server: digitalSignature, serverAuth, dNSName */
 
 typedef struct p11e_profile {
 	char name[64];
@@ -25,7 +26,8 @@ typedef struct p11e_profile {
 } p11e_profile;
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",
- * "smime-encrypt", "client-auth". P11E_NOT_FOUND for another name. */
+ * "smime-encrypt", "client-auth", "tls-server" (a host named by dNSName, as
+ * ACME CAs issue). P11E_NOT_FOUND for another name. */
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err);
 const char *const *p11e_profile_builtin_names(void); /* NULL-terminated */
 
@@ -39,11 +41,13 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
 				 p11e_err *err);
 
 /* Whether a certificate a CA issued fits the profile: extendedKeyUsage has
- * emailProtection for S/MIME purposes and clientAuth for client-auth, and an
- * S/MIME certificate names `email` as an rfc822Name. P11E_CA_REJECTED saying
- * what is missing (a CA may ignore what was asked, e.g. CFSSL falls back to
- * its default profile for one it does not know). */
-p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *email,
+ * emailProtection for S/MIME purposes, clientAuth for client-auth and
+ * serverAuth for tls-server; an S/MIME certificate names `identity` (the
+ * email) as an rfc822Name, a tls-server one names it (the host) as a
+ * dNSName. P11E_CA_REJECTED saying what is missing (a CA may ignore what was
+ * asked, e.g. CFSSL falls back to its default profile for one it does not
+ * know). */
+p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *identity,
 				p11e_err *err);
 
 #endif

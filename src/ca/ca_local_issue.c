@@ -70,13 +70,14 @@ p11e_rc p11e_ca_local_sign(X509 *cert, EVP_PKEY *key, const char *digest, p11e_e
  * allow_email_san) and dNSName (if allow_dns_san); everything else is
  * dropped. *reason is set (and *kept NULL) for a request to refuse. */
 static p11e_rc filter_san(X509_REQ *csr, const p11e_profile *profile, GENERAL_NAMES **kept,
-			  int *n_email, char *reason, size_t reason_len, p11e_err *err)
+			  int *n_email, int *n_dns, char *reason, size_t reason_len, p11e_err *err)
 {
 	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
 	GENERAL_NAMES *req = NULL;
 	p11e_rc rc = P11E_OK;
 
 	*n_email = 0;
+	*n_dns = 0;
 	if ((*kept = GENERAL_NAMES_new()) == NULL)
 		goto oom;
 	req = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
@@ -96,7 +97,9 @@ static p11e_rc filter_san(X509_REQ *csr, const p11e_profile *profile, GENERAL_NA
 				goto out;
 			}
 			(*n_email)++;
-		} else if (!(gn->type == GEN_DNS && profile->allow_dns_san)) {
+		} else if (gn->type == GEN_DNS && profile->allow_dns_san) {
+			(*n_dns)++;
+		} else {
 			continue;
 		}
 		if ((dup = GENERAL_NAME_dup(gn)) == NULL)
@@ -129,7 +132,7 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 	X509 *cert = NULL;
 	X509_NAME *subject = X509_REQ_get_subject_name(csr);
 	unsigned ku = 0;
-	int n_email = 0, empty_subject;
+	int n_email = 0, n_dns = 0, empty_subject;
 	p11e_key_kind kind;
 	p11e_err kerr;
 	p11e_rc rc;
@@ -152,12 +155,17 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 		snprintf(reason, reason_len, "%s", kerr.msg);
 		return P11E_OK;
 	}
-	if ((rc = filter_san(csr, profile, &san, &n_email, reason, reason_len, err)) != P11E_OK ||
+	if ((rc = filter_san(csr, profile, &san, &n_email, &n_dns, reason, reason_len, err)) !=
+		P11E_OK ||
 	    san == NULL)
 		return rc;
 	empty_subject = subject == NULL || X509_NAME_entry_count(subject) == 0;
 	if ((profile->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) && n_email == 0) {
 		snprintf(reason, reason_len, "no rfc822Name subjectAltName");
+		goto out;
+	}
+	if ((profile->purposes & P11E_PURPOSE_SERVER_AUTH) && n_dns == 0) {
+		snprintf(reason, reason_len, "no dNSName subjectAltName");
 		goto out;
 	}
 	if (empty_subject && sk_GENERAL_NAME_num(san) == 0) {

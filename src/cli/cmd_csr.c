@@ -18,6 +18,9 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	X509_REQ *req = NULL;
 	char *pem = NULL;
 	const char *pname = cli_value(a, "profile");
+
+	if (pname == NULL && cli_value(a, "dns") != NULL)
+		pname = "tls-server";
 	p11e_rc rc;
 
 	rc = p11e_config_profile(&ctx->config, pname ? pname : ctx->config.default_profile,
@@ -25,6 +28,7 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	if (rc != P11E_OK)
 		return rc;
 	p11e_csr_params cp = {.email = cli_value(a, "email"),
+			      .dns = cli_value(a, "dns"),
 			      .name = cli_value(a, "name"),
 			      .profile = &profile,
 			      .digest = cli_value(a, "digest"),
@@ -79,13 +83,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_csr = {
     .name = "csr",
-    .usage = "URI --email EMAIL [--name NAME] [--profile P] [--key TYPE]",
+    .usage = "URI (--email EMAIL | --dns HOST) [--name NAME] [--profile P] [--key TYPE]",
     .summary = "print a token-signed PEM CSR, for CAs that take a web form",
     .help = "With id=... or object=LABEL in the URI, certifies that existing key. Otherwise runs\n"
 	    "the enrollment\n"
 	    "pipeline up to the CSR (generating the key on the token if the identity has none):\n"
 	    "a later `p11enroll enroll` with the same email continues with that key.",
     .opts = (const cli_opt[]){{"email", "EMAIL", "the address: rfc822Name SAN"},
+			      {"dns", "HOST", "a server's host name: dNSName SAN"},
 			      {"name", "NAME", "subject common name (default: the email)"},
 			      {"profile", "P", "certificate profile"},
 			      {"key", "TYPE", "key type for a new key"},

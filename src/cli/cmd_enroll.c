@@ -31,7 +31,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_enroll = {
     .name = "enroll",
-    .usage = "URI --email EMAIL [--name NAME] [--profile P] [--key TYPE] [--ca CA] [OPTIONS]",
+    .usage = "URI (--email EMAIL | --dns HOST) [--name NAME] [--profile P] [--key TYPE] [--ca CA] "
+	     "[OPTIONS]",
     .summary = "generate a key on the token, get it certified, write the certificate back",
     .help = "Runs, or resumes, the enrollment of one identity: key pair generated on the token\n"
 	    "(sensitive, never extractable), CSR signed on the token, issued by the CA,\n"
@@ -42,8 +43,11 @@ const cli_command cmd_enroll = {
     .opts =
 	(const cli_opt[]){
 	    {"email", "EMAIL", "the address: rfc822Name SAN and the record's key"},
-	    {"name", "NAME", "subject common name (default: the email)"},
-	    {"profile", "P", "smime, smime-sign, smime-encrypt, client-auth or a config profile"},
+	    {"dns", "HOST",
+	     "a server instead: dNSName SAN and the record's key (profile tls-server)"},
+	    {"name", "NAME", "subject common name (default: the email or host)"},
+	    {"profile", "P",
+	     "smime, smime-sign, smime-encrypt, client-auth, tls-server or a config profile"},
 	    {"key", "TYPE", "key type (default: the profile's)"},
 	    {"ca", "CA", "a CA from the config, or local:DIR"},
 	    {"label", "LABEL", "CKA_LABEL (default: the email)"},

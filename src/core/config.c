@@ -437,7 +437,8 @@ static p11e_rc profile_purposes(const char *path, const char *name, json_object 
 		unsigned bit;
 	} known[] = {{"sign", P11E_PURPOSE_SIGN},
 		     {"encrypt", P11E_PURPOSE_ENCRYPT},
-		     {"client-auth", P11E_PURPOSE_CLIENT_AUTH}};
+		     {"client-auth", P11E_PURPOSE_CLIENT_AUTH},
+		     {"server-auth", P11E_PURPOSE_SERVER_AUTH}};
 	json_object *v;
 	unsigned purposes = 0;
 
@@ -462,7 +463,7 @@ static p11e_rc profile_purposes(const char *path, const char *name, json_object 
 bad:
 	return p11e_errf(err, P11E_CONFIG,
 			 "config %s: profiles.%s.purposes must be a list of \"sign\", "
-			 "\"encrypt\" and \"client-auth\"",
+			 "\"encrypt\", \"client-auth\" and \"server-auth\"",
 			 path, name);
 }
 
@@ -484,7 +485,7 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 			return p11e_errf(
 			    err, P11E_NOT_FOUND,
 			    "profile '%s' is not defined (built-in: smime, smime-sign, "
-			    "smime-encrypt, client-auth)",
+			    "smime-encrypt, client-auth, tls-server)",
 			    name);
 		return rc;
 	}
@@ -517,7 +518,7 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 	if (rc != P11E_OK)
 		return p11e_errf(err, P11E_CONFIG,
 				 "config %s: profiles.%s.base '%s' is not a built-in profile "
-				 "(smime, smime-sign, smime-encrypt, client-auth)",
+				 "(smime, smime-sign, smime-encrypt, client-auth, tls-server)",
 				 c->path, name, base);
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	if ((rc = profile_string(c->path, name, def, "subject", out->subject, sizeof(out->subject),

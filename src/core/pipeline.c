@@ -217,7 +217,8 @@ out:
 static p11e_rc step_csr(enroll_run *r, p11e_err *err)
 {
 	p11e_csr_params cp = {
-	    .email = r->rec->identity,
+	    .email = r->rec->dns_name != NULL ? NULL : r->rec->identity,
+	    .dns = r->rec->dns_name,
 	    .name = r->rec->name,
 	    .profile = &r->profile,
 	    .digest = r->p->digest,
@@ -465,6 +466,24 @@ static p11e_rc check_same(const char *field, const char *given, const char *reco
 			 field, identity, recorded, given, field);
 }
 
+/* A profile names a person by address or a server by host: refuse the other
+ * kind of identity before any key exists. */
+static p11e_rc check_identity_kind(const p11e_profile *prof, const p11e_record *rec, p11e_err *err)
+{
+	int smime = (prof->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
+
+	if (smime && rec->dns_name != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "email: profile '%s' certifies an address; enroll with --email, "
+				 "not --dns",
+				 prof->name);
+	if ((prof->purposes & P11E_PURPOSE_SERVER_AUTH) && rec->dns_name == NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "dns: profile '%s' certifies a server; enroll with --dns HOST",
+				 prof->name);
+	return P11E_OK;
+}
+
 /* Loads or creates the record and settles profile, key type and CA. */
 static p11e_rc prepare(enroll_run *r, p11e_err *err)
 {
@@ -480,10 +499,17 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 		if (rc != P11E_OK)
 			return rc;
 	}
-	if (p->email == NULL || !p11e_email_valid(p->email))
+	/* One identity: a person by address, or a server by host name. */
+	if (p->dns != NULL && p->email != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "dns: give --email for a person or --dns for a server, not both");
+	if (p->dns != NULL && !p11e_dns_name_valid(p->dns))
+		return p11e_errf(err, P11E_USAGE,
+				 "dns: '%.100s' is not a host name like www.example.org", p->dns);
+	if (p->dns == NULL && (p->email == NULL || !p11e_email_valid(p->email)))
 		return p11e_errf(err, P11E_USAGE, "email: '%.100s' is not a valid address",
 				 p->email != NULL ? p->email : "");
-	identity = p11e_record_identity(p->email);
+	identity = p11e_record_identity(p->dns != NULL ? p->dns : p->email);
 	if (identity == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);
@@ -498,7 +524,8 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 				    err) != P11E_OK ||
 		    p11e_record_set(&rec->ca, p->ca ? p->ca : r->cfg->default_ca, err) != P11E_OK ||
 		    p11e_record_set(&rec->label, p->label ? p->label : identity, err) != P11E_OK ||
-		    p11e_record_set(&rec->token_uri, p->token_uri, err) != P11E_OK)
+		    p11e_record_set(&rec->token_uri, p->token_uri, err) != P11E_OK ||
+		    (p->dns != NULL && p11e_record_set(&rec->dns_name, identity, err) != P11E_OK))
 			rc = P11E_FAIL;
 	} else if (rc == P11E_OK) {
 		r->persisted = 1;
@@ -538,6 +565,8 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 		/* Refuse a profile the key cannot serve before any key exists. */
 		rc = p11e_profile_key_usage(&r->profile, r->kt.kind, &ignored, err);
 	}
+	if (rc == P11E_OK)
+		rc = check_identity_kind(&r->profile, rec, err);
 out:
 	free(identity);
 	return rc;

@@ -308,25 +308,16 @@ static int local_char_ok(unsigned char c)
 	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c) != NULL);
 }
 
-int p11e_email_valid(const char *email)
+/* A host name: LDH labels of 1 to 63 characters, no leading or trailing
+ * hyphen, at least two labels, at most 253 characters. */
+int p11e_dns_name_valid(const char *name)
 {
-	const char *at, *label;
-	size_t local_len, domain_len;
+	const char *label = name;
 	int dots = 0;
 
-	if (email == NULL || (at = strchr(email, '@')) == NULL || strchr(at + 1, '@') != NULL)
+	if (name == NULL || strlen(name) < 1 || strlen(name) > 253)
 		return 0;
-	local_len = (size_t)(at - email);
-	domain_len = strlen(at + 1);
-	if (local_len < 1 || local_len > 64 || domain_len < 1 || domain_len > 253)
-		return 0;
-	if (email[0] == '.' || at[-1] == '.')
-		return 0;
-	for (const char *p = email; p < at; p++)
-		if (!local_char_ok((unsigned char)*p) || (p[0] == '.' && p[1] == '.'))
-			return 0;
-	label = at + 1;
-	for (const char *p = at + 1;; p++) {
+	for (const char *p = name;; p++) {
 		if (*p == '.' || *p == '\0') {
 			size_t ll = (size_t)(p - label);
 			if (ll < 1 || ll > 63 || label[0] == '-' || p[-1] == '-')
@@ -340,4 +331,22 @@ int p11e_email_valid(const char *email)
 		}
 	}
 	return dots > 0;
+}
+
+int p11e_email_valid(const char *email)
+{
+	const char *at;
+	size_t local_len;
+
+	if (email == NULL || (at = strchr(email, '@')) == NULL || strchr(at + 1, '@') != NULL)
+		return 0;
+	local_len = (size_t)(at - email);
+	if (local_len < 1 || local_len > 64)
+		return 0;
+	if (email[0] == '.' || at[-1] == '.')
+		return 0;
+	for (const char *p = email; p < at; p++)
+		if (!local_char_ok((unsigned char)*p) || (p[0] == '.' && p[1] == '.'))
+			return 0;
+	return p11e_dns_name_valid(at + 1);
 }

@@ -119,6 +119,9 @@ EXTENDED_KEY_USAGE *p11e_x509_ext_key_usage(unsigned purposes)
 	if ((purposes & P11E_PURPOSE_CLIENT_AUTH) &&
 	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))
 		goto fail;
+	if ((purposes & P11E_PURPOSE_SERVER_AUTH) &&
+	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)))
+		goto fail;
 	return eku;
 fail:
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
@@ -135,7 +138,8 @@ static int add_eku(STACK_OF(X509_EXTENSION) * *exts, unsigned purposes)
 	return ok;
 }
 
-static int add_email_san(STACK_OF(X509_EXTENSION) * *exts, const char *email)
+/* A subjectAltName with one name: GEN_EMAIL (rfc822Name) or GEN_DNS. */
+static int add_san(STACK_OF(X509_EXTENSION) * *exts, int type, const char *value)
 {
 	GENERAL_NAMES *names = GENERAL_NAMES_new();
 	GENERAL_NAME *gn = GENERAL_NAME_new();
@@ -143,9 +147,9 @@ static int add_email_san(STACK_OF(X509_EXTENSION) * *exts, const char *email)
 	int ok = 0;
 
 	if (names == NULL || gn == NULL || ia5 == NULL ||
-	    ASN1_STRING_set(ia5, email, (int)strlen(email)) != 1)
+	    ASN1_STRING_set(ia5, value, (int)strlen(value)) != 1)
 		goto out;
-	GENERAL_NAME_set0_value(gn, GEN_EMAIL, ia5);
+	GENERAL_NAME_set0_value(gn, type, ia5);
 	ia5 = NULL;
 	if (!sk_GENERAL_NAME_push(names, gn))
 		goto out;
@@ -167,7 +171,7 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 	ASN1_BIT_STRING *ku_bs = NULL;
 	X509_REQ *req = NULL;
 	X509_NAME *name = NULL;
-	int smime, has_email;
+	int smime, server, has_email;
 	char field[96];
 	const char *cn;
 	unsigned ku = 0;
@@ -184,7 +188,13 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 		return p11e_errf(err, P11E_USAGE,
 				 "csr: the key is not rsa, ec or ed25519; use one of those");
 	smime = (prof->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
+	server = (prof->purposes & P11E_PURPOSE_SERVER_AUTH) != 0;
 	has_email = p->email != NULL && p->email[0] != '\0';
+	if (server && !p11e_dns_name_valid(p->dns))
+		return p11e_errf(err, P11E_USAGE,
+				 "dns: profile '%s' needs a host name, e.g. www.example.org; "
+				 "'%.100s' is not one",
+				 prof->name, p->dns != NULL ? p->dns : "");
 	if (smime && !has_email)
 		return p11e_errf(err, P11E_USAGE,
 				 "email: profile '%s' needs an address, e.g. user@example.org",
@@ -195,7 +205,7 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 				 "email: '%.100s' is not a valid address; give one like "
 				 "user@example.org",
 				 p->email);
-	cn = p->name != NULL && p->name[0] != '\0' ? p->name : p->email;
+	cn = p->name != NULL && p->name[0] != '\0' ? p->name : server ? p->dns : p->email;
 	if (cn == NULL || cn[0] == '\0')
 		return p11e_errf(err, P11E_USAGE,
 				 "name: a name or an email is required for the CN");
@@ -223,8 +233,13 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 	if (X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, pubkey) != 1)
 		goto ssl_fail;
 
-	if (prof->allow_email_san && has_email && !add_email_san(&exts, p->email))
+	/* One subjectAltName extension: the host for a server, else the address. */
+	if (server && prof->allow_dns_san) {
+		if (!add_san(&exts, GEN_DNS, p->dns))
+			goto ssl_fail;
+	} else if (prof->allow_email_san && has_email && !add_san(&exts, GEN_EMAIL, p->email)) {
 		goto ssl_fail;
+	}
 	if ((ku_bs = p11e_x509_key_usage(ku)) == NULL ||
 	    X509V3_add1_i2d(&exts, NID_key_usage, ku_bs, 1, X509V3_ADD_DEFAULT) != 1)
 		goto ssl_fail;

@@ -14,10 +14,11 @@ static const struct {
     {"smime-sign", P11E_PURPOSE_SIGN},
     {"smime-encrypt", P11E_PURPOSE_ENCRYPT},
     {"client-auth", P11E_PURPOSE_CLIENT_AUTH},
+    {"tls-server", P11E_PURPOSE_SERVER_AUTH},
 };
 
-static const char *const builtin_names[] = {"smime", "smime-sign", "smime-encrypt", "client-auth",
-					    NULL};
+static const char *const builtin_names[] = {"smime",	   "smime-sign", "smime-encrypt",
+					    "client-auth", "tls-server", NULL};
 
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 {
@@ -30,8 +31,8 @@ p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 		snprintf(out->name, sizeof(out->name), "%s", builtins[i].name);
 		out->purposes = builtins[i].purposes;
 		out->subject[0] = '\0';
-		out->allow_email_san = 1;
-		out->allow_dns_san = 0;
+		out->allow_email_san = !(out->purposes & P11E_PURPOSE_SERVER_AUTH);
+		out->allow_dns_san = (out->purposes & P11E_PURPOSE_SERVER_AUTH) != 0;
 		out->validity_days = 365;
 		snprintf(out->default_key, sizeof(out->default_key), "ec:P-256");
 		snprintf(out->digest, sizeof(out->digest), "sha256");
@@ -39,7 +40,7 @@ p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 	}
 	return p11e_errf(err, P11E_NOT_FOUND,
 			 "profile: '%.64s' is unknown (built-in: smime, smime-sign, smime-encrypt, "
-			 "client-auth)",
+			 "client-auth, tls-server)",
 			 name);
 }
 
@@ -84,7 +85,7 @@ p11e_rc p11e_profile_key_usage(const p11e_profile *p, p11e_key_kind kind, unsign
 	*ku = 0;
 	if (p->purposes == 0)
 		return p11e_errf(err, P11E_USAGE, "profile '%s': no purposes", p->name);
-	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH))
+	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH))
 		v |= KU_DIGITAL_SIGNATURE;
 	if (p->purposes & P11E_PURPOSE_ENCRYPT) {
 		if ((rc = check_encrypt(p, kind, err)) != P11E_OK)
@@ -109,7 +110,7 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
 	if (kind != P11E_KEY_RSA && kind != P11E_KEY_EC && kind != P11E_KEY_ED25519)
 		return p11e_errf(err, P11E_USAGE, "profile '%s': unknown key kind %s", p->name,
 				 kind_name(kind));
-	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH))
+	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH))
 		v |= P11E_USE_SIGN;
 	if (p->purposes & P11E_PURPOSE_ENCRYPT) {
 		if ((rc = check_encrypt(p, kind, err)) != P11E_OK)
@@ -131,24 +132,27 @@ static int has_eku(X509 *cert, int nid)
 	return found;
 }
 
-static int names_email(X509 *cert, const char *email)
+/* Whether the SAN has a name of this type (GEN_EMAIL, GEN_DNS) equal to
+ * value, ignoring case (both are case-insensitive in practice). */
+static int names_san(X509 *cert, int type, const char *value)
 {
 	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	int found = 0;
 
 	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names); i++) {
 		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-		if (gn->type == GEN_EMAIL &&
-		    (size_t)ASN1_STRING_length(gn->d.rfc822Name) == strlen(email) &&
-		    strncasecmp((const char *)ASN1_STRING_get0_data(gn->d.rfc822Name), email,
-				strlen(email)) == 0)
+		/* rfc822Name and dNSName are both IA5Strings. */
+		if (gn->type == type && (size_t)ASN1_STRING_length(gn->d.ia5) == strlen(value) &&
+		    strncasecmp((const char *)ASN1_STRING_get0_data(gn->d.ia5), value,
+				strlen(value)) == 0)
 			found = 1;
 	}
 	GENERAL_NAMES_free(names);
 	return found;
 }
 
-p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *email, p11e_err *err)
+p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *identity,
+				p11e_err *err)
 {
 	int smime = (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
 
@@ -162,10 +166,21 @@ p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *e
 				 "the CA issued a certificate without clientAuth for profile '%s': "
 				 "does the CA know this profile?",
 				 p->name);
-	if (smime && p->allow_email_san && email != NULL && !names_email(cert, email))
+	if ((p->purposes & P11E_PURPOSE_SERVER_AUTH) && !has_eku(cert, NID_server_auth))
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "the CA issued a certificate without serverAuth for profile '%s': "
+				 "does the CA know this profile?",
+				 p->name);
+	if (smime && p->allow_email_san && identity != NULL &&
+	    !names_san(cert, GEN_EMAIL, identity))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate that does not name %s as an "
 				 "rfc822Name",
-				 email);
+				 identity);
+	if ((p->purposes & P11E_PURPOSE_SERVER_AUTH) && identity != NULL &&
+	    !names_san(cert, GEN_DNS, identity))
+		return p11e_errf(err, P11E_CA_REJECTED,
+				 "the CA issued a certificate that does not name %s as a dNSName",
+				 identity);
 	return P11E_OK;
 }

@@ -7,23 +7,26 @@
 static void test_builtins(void)
 {
 	const char *const *names = p11e_profile_builtin_names();
-	const char *want[] = {"smime", "smime-sign", "smime-encrypt", "client-auth"};
+	const char *want[] = {"smime", "smime-sign", "smime-encrypt", "client-auth", "tls-server"};
 	const unsigned purposes[] = {P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT, P11E_PURPOSE_SIGN,
-				     P11E_PURPOSE_ENCRYPT, P11E_PURPOSE_CLIENT_AUTH};
+				     P11E_PURPOSE_ENCRYPT, P11E_PURPOSE_CLIENT_AUTH,
+				     P11E_PURPOSE_SERVER_AUTH};
 	p11e_profile p;
 	p11e_err err = {0};
 	size_t n = 0;
 
 	while (names[n] != NULL)
 		n++;
-	CHECK(n == 4);
-	for (size_t i = 0; i < 4; i++) {
-		CHECK(n == 4 && strcmp(names[i], want[i]) == 0);
+	CHECK(n == 5);
+	for (size_t i = 0; i < 5; i++) {
+		int server = strcmp(want[i], "tls-server") == 0;
+		CHECK(n == 5 && strcmp(names[i], want[i]) == 0);
 		CHECK_RC(p11e_profile_builtin(want[i], &p, &err), P11E_OK, &err);
 		CHECK(strcmp(p.name, want[i]) == 0);
 		CHECK(p.purposes == purposes[i]);
-		CHECK(p.allow_email_san == 1);
-		CHECK(p.allow_dns_san == 0);
+		/* A server is named by host, a person by address: never both. */
+		CHECK(p.allow_email_san == !server);
+		CHECK(p.allow_dns_san == server);
 		CHECK(p.validity_days == 365);
 		CHECK(strcmp(p.default_key, "ec:P-256") == 0);
 		CHECK(strcmp(p.digest, "sha256") == 0);

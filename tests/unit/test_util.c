@@ -302,6 +302,30 @@ static void emails(void)
 	CHECK(!p11e_email_valid(NULL));
 }
 
+static void dns_names(void)
+{
+	const char *good[] = {"www.example.org", "a.b", "x-1.example.co.uk",
+			      "XN--BCHER-KVA.example"};
+	const char *bad[] = {"localhost", "",	     ".example.org",	 "example.org.",
+			     "a..b",	  "-a.org",  "a-.org",		 "*.example.org",
+			     "a_b.org",	  "a b.org", "host@example.org", NULL};
+	char long_label[80], long_name[300];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(p11e_dns_name_valid(good[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(!p11e_dns_name_valid(bad[i]));
+	memset(long_label, 'a', 64);
+	memcpy(long_label + 64, ".org", 5); /* a 64-character label */
+	CHECK(!p11e_dns_name_valid(long_label));
+	CHECK(p11e_dns_name_valid(long_label + 1)); /* 63 characters are allowed */
+	for (size_t i = 0; i < 254; i++)
+		long_name[i] = i % 2 ? '.' : 'a';
+	long_name[253] = 'a';
+	long_name[254] = '\0'; /* 254 characters: one too many */
+	CHECK(!p11e_dns_name_valid(long_name));
+}
+
 int main(void)
 {
 	tmp = getenv("TEST_TMP");
@@ -315,5 +339,6 @@ int main(void)
 	hex();
 	secret_free_and_join();
 	emails();
+	dns_names();
 	return check_done();
 }
