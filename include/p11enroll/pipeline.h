@@ -34,7 +34,20 @@ typedef struct p11e_enroll_params {
 	const char *module;
 	const char *pin_source;
 	p11e_step stop_after; /* 0: run to the end; else stop once this step is done */
+	/* Batch: what one worker keeps open across enrollments, or NULL. */
+	struct p11e_enroll_shared *shared;
 } p11e_enroll_params;
+
+/* Handles a caller keeps open across many enrollments (batch): a session on
+ * the row's token, already logged in (the pipeline neither opens nor closes
+ * it), and a CA. When ca is NULL the pipeline leaves the CA it opens here
+ * (with its spec) for the next enrollment; the caller closes both. With
+ * shared set, CSRs are signed by CKA_ID with raw C_Sign (by_id above). */
+typedef struct p11e_enroll_shared {
+	p11e_token *token;
+	struct p11e_ca *ca;
+	char *ca_spec; /* malloc'd: the record's "ca" that ca was opened for */
+} p11e_enroll_shared;
 
 /* Runs (or resumes) one enrollment. On return *rec holds the identity's
  * record as saved (clear it with p11e_record_clear), also on failure when a
@@ -43,8 +56,10 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		    p11e_err *err);
 
 /* A CSR for the key pair with CKA_ID id on the token, signed there: through
- * libp11 for RSA and EC, with raw CKM_EDDSA for Ed25519. */
-p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, X509_REQ **out,
-		       p11e_err *err);
+ * libp11 for RSA and EC, with raw CKM_EDDSA for Ed25519. by_id: always raw
+ * C_Sign on the key found by its CKA_ID, because libp11 0.4.12 reads every
+ * key of the token to find one (batch; RSA-PSS is then unsupported). */
+p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, int by_id,
+		       X509_REQ **out, p11e_err *err);
 
 #endif

@@ -92,6 +92,16 @@ p11e_rc p11e_module_tokens(p11e_module *m, p11e_token_info **infos, size_t *n, p
  * is never matched here. */
 p11e_rc p11e_token_open(p11e_module *m, const p11e_uri *uri, p11e_token **out, p11e_err *err);
 void p11e_token_close(p11e_token *t);
+
+/* For threads that each have their own session on tokens of one module
+ * (batch --jobs): holds the module's lock while one enrollment does its
+ * token work. Needed because SoftHSM 2.6 fails C_GenerateKeyPair and
+ * C_CreateObject with CKR_GENERAL_ERROR or CKR_TEMPLATE_INCONSISTENT when
+ * other sessions of the process use the token at the same time (measured
+ * here with batch --jobs 4; SoftHSMv2 issue 573), and a smartcard does one
+ * thing at a time anyway. Not reentrant. */
+void p11e_token_lock(p11e_token *t);
+void p11e_token_unlock(p11e_token *t);
 /* Info as read at open (refreshed after a failed login). */
 const p11e_token_info *p11e_token_get_info(const p11e_token *t);
 

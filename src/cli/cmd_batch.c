@@ -7,19 +7,17 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "cli.h"
-#include "p11enroll/pipeline.h"
+#include "p11enroll/batch.h"
 #include "p11enroll/roster.h"
 #include "p11enroll/util.h"
 
-typedef enum outcome { ENROLLED, ALREADY_DONE, PENDING, FAILED, NOT_TRIED } outcome;
-static const char *const outcome_names[] = {"enrolled", "already-done", "pending", "failed",
-					    "not-tried"};
-
-typedef struct tally {
-	size_t count[5];
+typedef struct view {
+	const p11e_roster *roster;
 	struct timespec start;
-	int progress; /* a terminal is watching */
-} tally;
+	int progress;	   /* a terminal is watching */
+	json_object *rows; /* --json: the report's rows, in roster order */
+	json_object **by_index;
+} view;
 
 static double seconds_since(const struct timespec *start)
 {
@@ -29,151 +27,160 @@ static double seconds_since(const struct timespec *start)
 	return (double)(now.tv_sec - start->tv_sec) + (double)(now.tv_nsec - start->tv_nsec) / 1e9;
 }
 
-static void show_progress(const tally *t, size_t done, size_t total)
+static void show_progress(const view *v, const size_t *counts)
 {
-	double secs = seconds_since(&t->start);
-	double rate = secs > 0 ? (double)done / secs : 0;
-	long eta = rate > 0 ? (long)((double)(total - done) / rate) : 0;
-	int width = 30, filled = total ? (int)(width * done / total) : width;
+	size_t done = 0, total = v->roster->n;
+	double secs = seconds_since(&v->start), rate;
+	int width = 30, filled;
+	long eta;
 
+	for (int k = 0; k < P11E_BATCH_OUTCOMES; k++)
+		done += counts[k];
+	rate = secs > 0 ? (double)done / secs : 0;
+	eta = rate > 0 ? (long)((double)(total - done) / rate) : 0;
+	filled = total ? (int)(width * done / total) : width;
 	fprintf(stderr, "\r[%.*s%*s] %zu/%zu  %.1f/s  ETA %lds  failed %zu ", filled,
 		"##############################", width - filled, "", done, total, rate, eta,
-		t->count[FAILED]);
+		counts[P11E_BATCH_FAILED]);
 	fflush(stderr);
 }
 
-/* Enrolls one row; a PIN failure is returned so the batch stops: trying the
- * same PIN on the next row would be an automatic retry. */
-static outcome run_row(cli_ctx *ctx, const cli_args *a, const p11e_roster_row *row, p11e_rc *pin_rc,
-		       p11e_err *err)
+/* Called by the batch after each row, one call at a time. */
+static void on_row(void *user, size_t i, const p11e_batch_row_result *res, const size_t *counts)
 {
-	p11e_enroll_params p = {
-	    .token_uri = row->token ? row->token : cli_value(a, "token"),
-	    .email = row->email,
-	    .name = row->name,
-	    .profile = row->profile ? row->profile : cli_value(a, "profile"),
-	    .key_type = row->key ? row->key : cli_value(a, "key"),
-	    .ca = row->ca ? row->ca : cli_value(a, "ca"),
-	    .module = ctx->module,
-	    .pin_source = ctx->pin_source,
-	};
-	p11e_record rec;
-	p11e_rc rc;
-	outcome result;
+	view *v = user;
+	const p11e_roster_row *row = &v->roster->rows[i];
+	int bad = res->outcome == P11E_BATCH_FAILED || res->outcome == P11E_BATCH_NOT_TRIED;
 
-	if (row->error != NULL) {
-		p11e_errf(err, P11E_USAGE, "%s", row->error);
-		return FAILED;
+	if (v->by_index != NULL) {
+		json_object *j = json_object_new_object();
+		json_object_object_add(j, "line", json_object_new_int64((int64_t)row->line));
+		if (row->email != NULL)
+			json_object_object_add(j, "email", json_object_new_string(row->email));
+		json_object_object_add(
+		    j, "result", json_object_new_string(p11e_batch_outcome_name(res->outcome)));
+		if (bad || res->outcome == P11E_BATCH_PENDING)
+			json_object_object_add(j, "error", json_object_new_string(res->msg));
+		v->by_index[i] = j;
+	} else if (bad) {
+		/* On a terminal, clear the progress line first. */
+		fprintf(stderr, "%sline %zu (%s): %s\n", v->progress ? "\r\033[K" : "", row->line,
+			row->email ? row->email : "no email", res->msg);
 	}
-	if (p.token_uri == NULL) {
-		p11e_errf(err, P11E_USAGE, "token: no token column and no --token");
-		return FAILED;
-	}
-	if (p11e_email_valid(p.email)) {
-		char *lower = p11e_record_identity(p.email);
-		rc = lower ? p11e_record_load(ctx->config.state_dir, lower, &rec, NULL) : P11E_FAIL;
-		free(lower);
-		if (rc == P11E_OK) {
-			int done = rec.step == P11E_STEP_DONE;
-			p11e_record_clear(&rec);
-			if (done)
-				return ALREADY_DONE;
-		}
-	}
-	rc = p11e_enroll(&ctx->config, &p, &rec, err);
-	p11e_record_clear(&rec);
-	result = rc == P11E_OK ? ENROLLED : rc == P11E_PENDING ? PENDING : FAILED;
-	if (rc == P11E_PIN_INCORRECT || rc == P11E_PIN_LOCKED)
-		*pin_rc = rc;
-	return result;
+	if (v->progress)
+		show_progress(v, counts);
+}
+
+static p11e_rc parse_jobs(const char *text, int *jobs, p11e_err *err)
+{
+	char *end;
+	long n;
+
+	*jobs = 1;
+	if (text == NULL)
+		return P11E_OK;
+	n = strtol(text, &end, 10);
+	if (end == text || *end != '\0' || n < 1 || n > P11E_BATCH_MAX_JOBS)
+		return p11e_errf(err, P11E_USAGE, "jobs: '%.20s' is not a number from 1 to %d",
+				 text, P11E_BATCH_MAX_JOBS);
+	*jobs = (int)n;
+	return P11E_OK;
 }
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
+	p11e_batch_params bp = {
+	    .token = cli_value(a, "token"),
+	    .ca = cli_value(a, "ca"),
+	    .profile = cli_value(a, "profile"),
+	    .key = cli_value(a, "key"),
+	    .module = ctx->module,
+	    .pin_source = ctx->pin_source,
+	    .on_row = on_row,
+	};
+	p11e_batch_row_result *results = NULL;
+	size_t counts[P11E_BATCH_OUTCOMES] = {0};
 	p11e_roster roster;
-	json_object *rows = NULL;
-	p11e_rc rc, pin_rc = P11E_OK;
-	tally t = {{0}, {0, 0}, 0};
-	size_t total;
+	view v = {0};
+	p11e_rc rc, batch_rc;
 
+	if ((rc = parse_jobs(cli_value(a, "jobs"), &bp.jobs, &ctx->err)) != P11E_OK)
+		return rc;
 	rc = p11e_roster_load(a->pos[0], &roster, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
-	total = roster.n;
-	clock_gettime(CLOCK_MONOTONIC, &t.start);
-	t.progress = !ctx->json && isatty(STDERR_FILENO);
+	v.roster = &roster;
+	clock_gettime(CLOCK_MONOTONIC, &v.start);
+	v.progress = !ctx->json && isatty(STDERR_FILENO);
+	bp.user = &v;
+	results = calloc(roster.n + 1, sizeof(*results));
 	if (ctx->json)
-		rows = json_object_new_array();
-	for (size_t i = 0; i < roster.n; i++) {
-		const p11e_roster_row *row = &roster.rows[i];
-		p11e_err err = {0};
-		outcome o = NOT_TRIED;
-
-		if (pin_rc == P11E_OK)
-			o = run_row(ctx, a, row, &pin_rc, &err);
-		else
-			p11e_errf(&err, P11E_FAIL, "not tried: the batch stopped at a PIN failure");
-		t.count[o]++;
-		if (rows != NULL) {
-			json_object *j = json_object_new_object();
-			json_object_object_add(j, "line",
-					       json_object_new_int64((int64_t)row->line));
-			if (row->email != NULL)
-				json_object_object_add(j, "email",
-						       json_object_new_string(row->email));
-			json_object_object_add(j, "result",
-					       json_object_new_string(outcome_names[o]));
-			if (o == FAILED || o == NOT_TRIED || o == PENDING)
-				json_object_object_add(j, "error", json_object_new_string(err.msg));
-			json_object_array_add(rows, j);
-		} else if (o == FAILED || o == NOT_TRIED) {
-			/* On a terminal, clear the progress line first. */
-			fprintf(stderr, "%sline %zu (%s): %s\n", t.progress ? "\r\033[K" : "",
-				row->line, row->email ? row->email : "no email", err.msg);
-		}
-		if (t.progress)
-			show_progress(&t, i + 1, roster.n);
+		v.by_index = calloc(roster.n + 1, sizeof(*v.by_index));
+	if (results == NULL || (ctx->json && v.by_index == NULL)) {
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
+		goto out;
 	}
-	if (t.progress)
+	batch_rc = p11e_batch_run(&ctx->config, &roster, &bp, results, &ctx->err);
+	if (batch_rc == P11E_USAGE || batch_rc == P11E_FAIL) {
+		rc = batch_rc;
+		goto out;
+	}
+	for (size_t i = 0; i < roster.n; i++)
+		counts[results[i].outcome]++;
+	if (v.progress)
 		fprintf(stderr, "\n");
-	if (rows != NULL) {
-		json_object *doc = json_object_new_object();
-		for (int k = 0; k < 5; k++)
-			json_object_object_add(doc, outcome_names[k],
-					       json_object_new_int64((int64_t)t.count[k]));
+	if (ctx->json) {
+		json_object *doc = json_object_new_object(), *rows = json_object_new_array();
+		for (int k = 0; k < P11E_BATCH_OUTCOMES; k++)
+			json_object_object_add(doc, p11e_batch_outcome_name(k),
+					       json_object_new_int64((int64_t)counts[k]));
+		for (size_t i = 0; i < roster.n; i++) {
+			json_object_array_add(rows, v.by_index[i]);
+			v.by_index[i] = NULL;
+		}
 		json_object_object_add(doc, "rows", rows);
 		cli_print_json(doc);
 	} else {
 		printf("batch %s: %zu rows: %zu enrolled, %zu already done, %zu pending, %zu "
 		       "failed%s\n",
-		       a->pos[0], roster.n, t.count[ENROLLED], t.count[ALREADY_DONE],
-		       t.count[PENDING], t.count[FAILED],
-		       t.count[NOT_TRIED] ? ", the rest not tried" : "");
+		       a->pos[0], roster.n, counts[P11E_BATCH_ENROLLED],
+		       counts[P11E_BATCH_ALREADY_DONE], counts[P11E_BATCH_PENDING],
+		       counts[P11E_BATCH_FAILED],
+		       counts[P11E_BATCH_NOT_TRIED] ? ", the rest not tried" : "");
 	}
+	if (batch_rc != P11E_OK)
+		rc = p11e_errf(&ctx->err, batch_rc,
+			       "batch stopped at a PIN failure (%.200s): a PIN is never tried "
+			       "twice; fix the pin source and rerun (done rows are skipped)",
+			       ctx->err.msg);
+	else if (counts[P11E_BATCH_FAILED] > 0)
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "%zu of %zu rows failed; rerun to resume them",
+			       counts[P11E_BATCH_FAILED], roster.n);
+	else
+		rc = counts[P11E_BATCH_PENDING] > 0 ? P11E_PENDING : P11E_OK;
+out:
+	for (size_t i = 0; v.by_index != NULL && i < roster.n; i++)
+		json_object_put(v.by_index[i]);
+	free(v.by_index);
+	free(results);
 	p11e_roster_clear(&roster);
-	if (pin_rc != P11E_OK)
-		return p11e_errf(&ctx->err, pin_rc,
-				 "batch stopped at a PIN failure: a PIN is never tried twice; fix "
-				 "the pin source and rerun (done rows are skipped)");
-	if (t.count[FAILED] > 0)
-		return p11e_errf(&ctx->err, P11E_FAIL,
-				 "%zu of %zu rows failed; rerun to resume them", t.count[FAILED],
-				 total);
-	return t.count[PENDING] > 0 ? P11E_PENDING : P11E_OK;
+	return rc;
 }
 
 const cli_command cmd_batch = {
     .name = "batch",
-    .usage = "ROSTER [--token URI] [--ca CA] [--profile P] [--key TYPE] [--json]",
+    .usage = "ROSTER [--jobs N] [--token URI] [--ca CA] [--profile P] [--key TYPE] [--json]",
     .summary = "enroll every identity of a roster (CSV or JSON lines), resumable",
     .help = "ROSTER: CSV with a header row (columns email, name, profile, token, key, ca; only\n"
 	    "email is required) or JSON lines with those keys. token is a PKCS#11 URI or a\n"
 	    "serial; the options give the defaults for missing columns. Each row runs the\n"
 	    "enroll pipeline: a rerun skips rows already done and resumes the others. A bad\n"
 	    "row is reported with its line number and the batch goes on; a PIN failure stops\n"
-	    "it (a PIN is never tried twice). Exit: 0 all done, 1 a row failed, 3/4 PIN,\n"
-	    "7 some pending.",
-    .opts = (const cli_opt[]){{"token", "URI", "token for rows without a token column"},
+	    "it (a PIN is never tried twice). With --jobs N, N workers enroll at once, each\n"
+	    "with its own session on each token (logged in once for the whole batch).\n"
+	    "Exit: 0 all done, 1 a row failed, 3/4 PIN, 7 some pending.",
+    .opts = (const cli_opt[]){{"jobs", "N", "enrollments at once (default 1, at most 64)"},
+			      {"token", "URI", "token for rows without a token column"},
 			      {"ca", "CA", "CA for rows without a ca column"},
 			      {"profile", "P", "profile for rows without a profile column"},
 			      {"key", "TYPE", "key type for rows without a key column"},

@@ -41,7 +41,7 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	if (!uri->has_id)
 		rc = p11e_token_key_id_by_label(s.token, uri->object, &id, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_token_csr(s.token, &id, &cp, &req, &ctx->err);
+		rc = p11e_token_csr(s.token, &id, &cp, 0, &req, &ctx->err);
 	if (rc == P11E_OK && (pem = p11e_csr_to_pem(req)) == NULL)
 		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot encode the CSR");
 	if (rc == P11E_OK)

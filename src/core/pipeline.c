@@ -22,8 +22,10 @@ typedef struct enroll_run {
 	p11e_record *rec;
 	p11e_profile profile;
 	p11e_keytype kt;
-	p11e_session sess;
+	p11e_session sess; /* ours, unless the caller shares a token */
+	p11e_token *token; /* sess.token or the shared one */
 	p11e_ca *ca;
+	int ca_shared; /* ca belongs to p->shared: never closed here */
 	int persisted; /* the record exists on disk */
 } enroll_run;
 
@@ -93,9 +95,9 @@ out:
 
 static p11e_rc count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *pub, p11e_err *err)
 {
-	p11e_rc rc = p11e_token_count(r->sess.token, 3 /* CKO_PRIVATE_KEY */, id, priv, err);
+	p11e_rc rc = p11e_token_count(r->token, 3 /* CKO_PRIVATE_KEY */, id, priv, err);
 	if (rc == P11E_OK)
-		rc = p11e_token_count(r->sess.token, 2 /* CKO_PUBLIC_KEY */, id, pub, err);
+		rc = p11e_token_count(r->token, 2 /* CKO_PUBLIC_KEY */, id, pub, err);
 	return rc;
 }
 
@@ -107,7 +109,7 @@ static p11e_rc step_new(enroll_run *r, p11e_err *err)
 	size_t priv = 0, pub = 0, certs = 0;
 	p11e_rc rc;
 
-	rc = p11e_token_check_keytype(r->sess.token, &r->kt, err);
+	rc = p11e_token_check_keytype(r->token, &r->kt, err);
 	if (rc != P11E_OK)
 		return rc;
 	if (r->p->id_hex != NULL) {
@@ -115,8 +117,7 @@ static p11e_rc step_new(enroll_run *r, p11e_err *err)
 		if (rc == P11E_OK)
 			rc = count_key(r, &id, &priv, &pub, err);
 		if (rc == P11E_OK)
-			rc = p11e_token_count(r->sess.token, 1 /* CKO_CERTIFICATE */, &id, &certs,
-					      err);
+			rc = p11e_token_count(r->token, 1 /* CKO_CERTIFICATE */, &id, &certs, err);
 		if (rc != P11E_OK)
 			return rc;
 		if (priv + pub + certs > 0)
@@ -176,8 +177,8 @@ static p11e_rc step_key(enroll_run *r, p11e_err *err)
 	if (priv == 0 && pub == 0) {
 		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
 		if (rc == P11E_OK)
-			rc = p11e_token_generate_keypair(r->sess.token, &r->kt, &temp,
-							 r->rec->label, usage, err);
+			rc = p11e_token_generate_keypair(r->token, &r->kt, &temp, r->rec->label,
+							 usage, err);
 		if (rc != P11E_OK)
 			return rc;
 		crash_point("key-made");
@@ -188,7 +189,7 @@ static p11e_rc step_key(enroll_run *r, p11e_err *err)
 				 r->rec->identity, priv, pub, r->rec->temp_id);
 	}
 	if (r->rec->key_id == NULL) {
-		rc = p11e_token_public_key(r->sess.token, &temp, &pkey, err);
+		rc = p11e_token_public_key(r->token, &temp, &pkey, err);
 		if (rc == P11E_OK)
 			rc = public_key_id(pkey, &final, err);
 		if (rc == P11E_OK)
@@ -202,7 +203,7 @@ static p11e_rc step_key(enroll_run *r, p11e_err *err)
 	}
 	rc = parse_id(r->rec->key_id, &final, "record key_id", err);
 	if (rc == P11E_OK && (final.len != temp.len || memcmp(final.v, temp.v, temp.len) != 0))
-		rc = p11e_token_set_id(r->sess.token, &temp, &final, err);
+		rc = p11e_token_set_id(r->token, &temp, &final, err);
 	if (rc == P11E_OK) {
 		crash_point("key-renamed");
 		r->rec->step = P11E_STEP_KEY_GENERATED;
@@ -233,7 +234,7 @@ static p11e_rc step_csr(enroll_run *r, p11e_err *err)
 
 	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
 	if (rc == P11E_OK)
-		rc = p11e_token_csr(r->sess.token, &id, &cp, &req, err);
+		rc = p11e_token_csr(r->token, &id, &cp, r->p->shared != NULL, &req, err);
 	if (rc != P11E_OK)
 		goto out;
 	der_len = i2d_X509_REQ(req, &der);
@@ -320,7 +321,7 @@ static p11e_rc give_requester(enroll_run *r, EVP_PKEY **key, p11e_err *err)
 		return P11E_OK;
 	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
 	if (rc == P11E_OK)
-		rc = p11e_token_signing_key(r->sess.token, &id, key, err);
+		rc = p11e_token_signing_key(r->token, &id, key, err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_set_requester(r->ca, *key, r->rec->identity, err);
 	return rc;
@@ -388,7 +389,7 @@ static p11e_rc step_store(enroll_run *r, p11e_err *err)
 	}
 	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
 	if (rc == P11E_OK)
-		rc = p11e_token_public_key(r->sess.token, &id, &pub, err);
+		rc = p11e_token_public_key(r->token, &id, &pub, err);
 	if (rc != P11E_OK)
 		goto out;
 	if (EVP_PKEY_eq(X509_get0_pubkey(cert), pub) != 1) {
@@ -399,11 +400,11 @@ static p11e_rc step_store(enroll_run *r, p11e_err *err)
 			      r->rec->identity, r->rec->key_id);
 		goto out;
 	}
-	rc = p11e_token_store_cert(r->sess.token, cert, &id, r->rec->label, err);
+	rc = p11e_token_store_cert(r->token, cert, &id, r->rec->label, err);
 	if (rc == P11E_OK)
 		crash_point("cert-written");
 	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++)
-		rc = p11e_token_store_ca_cert(r->sess.token, sk_X509_value(chain, i), err);
+		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);
 	if (rc == P11E_OK)
 		r->rec->step = P11E_STEP_STORED;
 out:
@@ -428,6 +429,15 @@ static p11e_rc (*const step_for[])(enroll_run *, p11e_err *) = {
     [P11E_STEP_STORED] = step_finish,
 };
 
+/* Whether the step in this state does token work: in a batch, token work of
+ * the workers takes turns (p11e_token_lock); CA work and saves overlap. */
+static int uses_token(const enroll_run *r, p11e_step s)
+{
+	if (s == P11E_STEP_CSR_BUILT || s == P11E_STEP_SUBMITTED)
+		return r->ca != NULL && p11e_ca_needs_requester(r->ca); /* signs with the key */
+	return s != P11E_STEP_STORED;
+}
+
 static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 {
 	p11e_rc rc = P11E_OK;
@@ -435,9 +445,14 @@ static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 	while (r->rec->step != P11E_STEP_DONE &&
 	       (r->p->stop_after == 0 || r->rec->step < r->p->stop_after)) {
 		p11e_step before = r->rec->step;
+		int lock = r->p->shared != NULL && uses_token(r, before);
 		p11e_rc saved;
 
+		if (lock)
+			p11e_token_lock(r->token);
 		rc = step_for[before](r, err);
+		if (lock)
+			p11e_token_unlock(r->token);
 		if (rc != P11E_OK && rc != P11E_PENDING)
 			break;
 		if (r->rec->step != before) {
@@ -572,8 +587,36 @@ out:
 	return rc;
 }
 
+/* The record's CA: the shared one when it was opened for the same spec;
+ * else opened here, and left to the sharer when it has none yet. */
+static p11e_rc open_ca(enroll_run *r, p11e_err *err)
+{
+	p11e_enroll_shared *shared = r->p->shared;
+	struct json_object *ca_conf = NULL;
+	p11e_rc rc;
+
+	if (shared != NULL && shared->ca != NULL && shared->ca_spec != NULL &&
+	    strcmp(shared->ca_spec, r->rec->ca) == 0) {
+		r->ca = shared->ca;
+		r->ca_shared = 1;
+		return P11E_OK;
+	}
+	rc = p11e_config_ca(r->cfg, r->rec->ca, &ca_conf, err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_open(ca_conf, &r->ca, err);
+	json_object_put(ca_conf);
+	if (rc != P11E_OK || shared == NULL || shared->ca != NULL)
+		return rc;
+	if ((shared->ca_spec = strdup(r->rec->ca)) != NULL) {
+		shared->ca = r->ca;
+		r->ca_shared = 1;
+	}
+	return P11E_OK;
+}
+
 static p11e_rc open_token_and_ca(enroll_run *r, p11e_err *err)
 {
+	p11e_enroll_shared *shared = r->p->shared;
 	const p11e_token_info *info;
 	p11e_session_params sp = {
 	    .uri = r->p->token_uri ? r->p->token_uri : r->rec->token_uri,
@@ -581,23 +624,24 @@ static p11e_rc open_token_and_ca(enroll_run *r, p11e_err *err)
 	    .pin_source = r->p->pin_source,
 	    .login = 1,
 	};
-	struct json_object *ca_conf = NULL;
 	p11e_rc rc;
 
 	/* The CA first: a missing CA key must stop us before a key is made.
 	 * A run that stops before submitting needs no CA. */
 	if (r->p->stop_after == 0 || r->p->stop_after >= P11E_STEP_SUBMITTED) {
-		rc = p11e_config_ca(r->cfg, r->rec->ca, &ca_conf, err);
-		if (rc == P11E_OK)
-			rc = p11e_ca_open(ca_conf, &r->ca, err);
-		json_object_put(ca_conf);
+		rc = open_ca(r, err);
 		if (rc != P11E_OK)
 			return rc;
 	}
-	rc = p11e_session_open(r->cfg, &sp, &r->sess, err);
-	if (rc != P11E_OK)
-		return rc;
-	info = p11e_token_get_info(r->sess.token);
+	if (shared != NULL && shared->token != NULL) {
+		r->token = shared->token;
+	} else {
+		rc = p11e_session_open(r->cfg, &sp, &r->sess, err);
+		if (rc != P11E_OK)
+			return rc;
+		r->token = r->sess.token;
+	}
+	info = p11e_token_get_info(r->token);
 	if (r->rec->token_serial == NULL)
 		return p11e_record_set(&r->rec->token_serial, info->serial, err);
 	if (strcmp(r->rec->token_serial, info->serial) != 0)
@@ -638,7 +682,7 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		save(&r, NULL);
 	}
 out:
-	if (r.ca != NULL)
+	if (r.ca != NULL && !r.ca_shared)
 		p11e_ca_close(r.ca);
 	p11e_session_close(&r.sess);
 	return rc;

@@ -2,8 +2,8 @@
 #include <stdio.h>
 #include "p11enroll/pipeline.h"
 
-p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, X509_REQ **out,
-		       p11e_err *err)
+p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *cp, int by_id,
+		       X509_REQ **out, p11e_err *err)
 {
 	EVP_PKEY *pub = NULL, *signer = NULL;
 	p11e_err bridge_err = {0};
@@ -12,8 +12,9 @@ p11e_rc p11e_token_csr(p11e_token *t, const p11e_id *id, const p11e_csr_params *
 	rc = p11e_token_public_key(t, id, &pub, err);
 	if (rc != P11E_OK)
 		goto out;
-	/* libp11 0.4.12 has no EdDSA bridge: Ed25519 is signed with raw C_Sign. */
-	if (EVP_PKEY_get_base_id(pub) == EVP_PKEY_ED25519) {
+	/* libp11 0.4.12 has no EdDSA bridge: Ed25519 is signed with raw C_Sign;
+	 * so is every key when the caller wants no key enumeration (by_id). */
+	if (by_id || EVP_PKEY_get_base_id(pub) == EVP_PKEY_ED25519) {
 		rc = p11e_csr_build_token_raw(pub, t, id, cp, out, err);
 		goto out;
 	}

@@ -2,6 +2,7 @@
 #ifndef P11ENROLL_TOKEN_INTERNAL_H
 #define P11ENROLL_TOKEN_INTERNAL_H
 
+#include <pthread.h>
 #include <p11-kit/pkcs11.h>
 #include <libp11.h>
 #include "p11enroll/token.h"
@@ -24,6 +25,9 @@ struct p11e_module {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
 	int owns_init; /* we called C_Initialize first: we call C_Finalize */
+	/* p11e_token_lock: token work of concurrent enrollments, one at a time
+	 * per module (see token.h). */
+	pthread_mutex_t serial;
 	/* libp11, only for its signing bridge; created on first use, and
 	 * unloaded before our C_Finalize because its unload finalizes a
 	 * directly loaded module too. */

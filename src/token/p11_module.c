@@ -58,6 +58,7 @@ p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err)
 	/* RTLD_NODELETE: modules register exit handlers and leave allocations
 	 * behind (SoftHSM, through OpenSSL); unmapping them before exit crashes
 	 * or hides the culprit from leak reports. */
+	pthread_mutex_init(&m->serial, NULL);
 	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (m->dl == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "module %s: cannot load: %s; check --module", path,
@@ -82,6 +83,7 @@ out:
 	if (rc != P11E_OK) {
 		if (m->dl != NULL)
 			dlclose(m->dl);
+		pthread_mutex_destroy(&m->serial);
 		free(m->path);
 		free(m);
 		return rc;
@@ -106,8 +108,19 @@ void p11e_module_free(p11e_module *m)
 		m->f->C_Finalize(NULL);
 	if (m->dl != NULL)
 		dlclose(m->dl);
+	pthread_mutex_destroy(&m->serial);
 	free(m->path);
 	free(m);
+}
+
+void p11e_token_lock(p11e_token *t)
+{
+	pthread_mutex_lock(&t->m->serial);
+}
+
+void p11e_token_unlock(p11e_token *t)
+{
+	pthread_mutex_unlock(&t->m->serial);
 }
 
 const char *p11e_module_path(const p11e_module *m)

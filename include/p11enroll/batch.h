@@ -1,0 +1,52 @@
+/* Batch enrollment: every row of a roster through the enroll pipeline, by
+ * several workers at once. Each token is opened and logged in once, by one
+ * worker, under a lock (a wrong PIN is tried once, then the batch stops);
+ * each worker then opens its own PKCS#11 session on it and keeps that
+ * session and its CA for all its rows. CSRs are signed by CKA_ID with raw
+ * C_Sign, so no enrollment reads every key of the token. */
+#ifndef P11ENROLL_BATCH_H
+#define P11ENROLL_BATCH_H
+
+#include <stddef.h>
+#include "p11enroll/config.h"
+#include "p11enroll/error.h"
+#include "p11enroll/roster.h"
+
+#define P11E_BATCH_MAX_JOBS 64
+
+typedef enum p11e_batch_outcome {
+	P11E_BATCH_ENROLLED,
+	P11E_BATCH_ALREADY_DONE,
+	P11E_BATCH_PENDING,
+	P11E_BATCH_FAILED,
+	P11E_BATCH_NOT_TRIED,
+	P11E_BATCH_OUTCOMES
+} p11e_batch_outcome;
+const char *p11e_batch_outcome_name(p11e_batch_outcome o); /* "enrolled", ... */
+
+typedef struct p11e_batch_row_result {
+	p11e_batch_outcome outcome;
+	p11e_rc rc;
+	char msg[P11E_ERR_MAX]; /* why, for failed, pending and not-tried rows */
+} p11e_batch_row_result;
+
+typedef struct p11e_batch_params {
+	/* Defaults for rows without the column. */
+	const char *token, *ca, *profile, *key;
+	const char *module, *pin_source;
+	int jobs; /* workers, 1 to P11E_BATCH_MAX_JOBS */
+	/* Called after each row, one call at a time (under the batch's lock):
+	 * index into the roster, its result, and the counts so far. */
+	void (*on_row)(void *user, size_t index, const p11e_batch_row_result *res,
+		       const size_t counts[P11E_BATCH_OUTCOMES]);
+	void *user;
+} p11e_batch_params;
+
+/* Runs the roster; results has roster->n entries. P11E_OK when every row was
+ * tried (look at the results), the PIN error when a login failed and the
+ * batch stopped (the rows not reached are not-tried), P11E_USAGE for bad
+ * params. */
+p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
+		       const p11e_batch_params *bp, p11e_batch_row_result *results, p11e_err *err);
+
+#endif

@@ -1,0 +1,345 @@
+/* Batch enrollment with worker threads. Rows are handed out one at a time
+ * from a shared index; each worker keeps, per token, its own PKCS#11 session
+ * and CA (p11e_enroll_shared), so the module is loaded and logged in once per
+ * token for the whole batch. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include "p11enroll/batch.h"
+#include "p11enroll/ca.h"
+#include "p11enroll/pipeline.h"
+#include "p11enroll/record.h"
+#include "p11enroll/session.h"
+#include "p11enroll/util.h"
+
+static const char *const outcome_names[] = {"enrolled", "already-done", "pending", "failed",
+					    "not-tried"};
+
+const char *p11e_batch_outcome_name(p11e_batch_outcome o)
+{
+	return o < P11E_BATCH_OUTCOMES ? outcome_names[o] : "?";
+}
+
+/* One token of the batch, logged in once by whichever worker needs it first. */
+typedef struct batch_token {
+	const char *uri;
+	int tried;
+	size_t opened_as; /* 1 for the first token opened, 2 for the next... */
+	p11e_rc rc;	  /* of the open and login */
+	p11e_err err;
+	p11e_session sess;
+} batch_token;
+
+typedef struct batch {
+	const p11e_config *cfg;
+	const p11e_roster *roster;
+	const p11e_batch_params *bp;
+	p11e_batch_row_result *results;
+	const char **row_uri; /* the row's token URI, or NULL */
+	size_t *row_token;    /* index into tokens */
+	batch_token *tokens;
+	size_t n_tokens;
+	pthread_mutex_t lock; /* guards next, stop, counts, tokens and on_row */
+	size_t next;
+	size_t n_opened;
+	p11e_rc stop; /* a PIN failure: no further row starts */
+	size_t counts[P11E_BATCH_OUTCOMES];
+} batch;
+
+/* What one worker holds open: per token, its session and its CA. */
+typedef struct worker {
+	batch *b;
+	p11e_enroll_shared *shared; /* n_tokens entries */
+} worker;
+
+static void finish_row(batch *b, size_t i, p11e_batch_outcome o, p11e_rc rc, const p11e_err *err)
+{
+	p11e_batch_row_result *res = &b->results[i];
+
+	res->outcome = o;
+	res->rc = rc;
+	if (err != NULL && o != P11E_BATCH_ENROLLED && o != P11E_BATCH_ALREADY_DONE)
+		snprintf(res->msg, sizeof(res->msg), "%s", err->msg);
+	pthread_mutex_lock(&b->lock);
+	b->counts[o]++;
+	if (b->bp->on_row != NULL)
+		b->bp->on_row(b->bp->user, i, res, b->counts);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int is_pin_failure(p11e_rc rc)
+{
+	return rc == P11E_PIN_INCORRECT || rc == P11E_PIN_LOCKED;
+}
+
+/* The token logged in (once for the whole batch), or its failure. */
+static p11e_rc token_ready(batch *b, size_t t, p11e_err *err)
+{
+	batch_token *bt = &b->tokens[t];
+	p11e_rc rc;
+
+	pthread_mutex_lock(&b->lock);
+	if (!bt->tried) {
+		p11e_session_params sp = {.uri = bt->uri,
+					  .module = b->bp->module,
+					  .pin_source = b->bp->pin_source,
+					  .login = 1};
+		bt->tried = 1;
+		bt->opened_as = ++b->n_opened;
+		bt->rc = p11e_session_open(b->cfg, &sp, &bt->sess, &bt->err);
+		/* Never try a PIN twice: no row starts after a failed login. */
+		if (is_pin_failure(bt->rc) && b->stop == P11E_OK)
+			b->stop = bt->rc;
+	}
+	rc = bt->rc;
+	if (rc != P11E_OK)
+		*err = bt->err;
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* The worker's own session on token t, opened beside the logged-in one (a
+ * login holds for every session of the application on that token). */
+static p11e_rc worker_session(worker *w, size_t t, p11e_err *err)
+{
+	batch_token *bt = &w->b->tokens[t];
+	p11e_rc rc;
+
+	if (w->shared[t].token != NULL)
+		return P11E_OK;
+	rc = token_ready(w->b, t, err);
+	if (rc == P11E_OK)
+		rc = p11e_token_open(bt->sess.module, &bt->sess.uri, &w->shared[t].token, err);
+	return rc;
+}
+
+static int already_done(const batch *b, const char *email)
+{
+	char *identity;
+	p11e_record rec;
+	int done = 0;
+
+	if (!p11e_email_valid(email) || (identity = p11e_record_identity(email)) == NULL)
+		return 0;
+	if (p11e_record_load(b->cfg->state_dir, identity, &rec, NULL) == P11E_OK) {
+		done = rec.step == P11E_STEP_DONE;
+		p11e_record_clear(&rec);
+	}
+	free(identity);
+	return done;
+}
+
+static void run_row(worker *w, size_t i)
+{
+	batch *b = w->b;
+	const p11e_roster_row *row = &b->roster->rows[i];
+	const p11e_batch_params *bp = b->bp;
+	p11e_enroll_params p = {
+	    .token_uri = b->row_uri[i],
+	    .email = row->email,
+	    .name = row->name,
+	    .profile = row->profile ? row->profile : bp->profile,
+	    .key_type = row->key ? row->key : bp->key,
+	    .ca = row->ca ? row->ca : bp->ca,
+	    .module = bp->module,
+	    .pin_source = bp->pin_source,
+	};
+	p11e_err err = {0};
+	p11e_record rec;
+	p11e_rc rc;
+
+	if (row->error != NULL) {
+		p11e_errf(&err, P11E_USAGE, "%s", row->error);
+		finish_row(b, i, P11E_BATCH_FAILED, P11E_USAGE, &err);
+		return;
+	}
+	if (already_done(b, row->email)) {
+		finish_row(b, i, P11E_BATCH_ALREADY_DONE, P11E_OK, NULL);
+		return;
+	}
+	if (p.token_uri == NULL) {
+		p11e_errf(&err, P11E_USAGE, "token: no token column and no --token");
+		finish_row(b, i, P11E_BATCH_FAILED, P11E_USAGE, &err);
+		return;
+	}
+	rc = worker_session(w, b->row_token[i], &err);
+	if (rc == P11E_OK) {
+		p.shared = &w->shared[b->row_token[i]];
+		rc = p11e_enroll(b->cfg, &p, &rec, &err);
+		p11e_record_clear(&rec);
+	}
+	if (is_pin_failure(rc)) {
+		pthread_mutex_lock(&b->lock);
+		if (b->stop == P11E_OK)
+			b->stop = rc;
+		pthread_mutex_unlock(&b->lock);
+	}
+	finish_row(b, i,
+		   rc == P11E_OK	? P11E_BATCH_ENROLLED
+		   : rc == P11E_PENDING ? P11E_BATCH_PENDING
+					: P11E_BATCH_FAILED,
+		   rc, &err);
+}
+
+static void *work(void *arg)
+{
+	worker *w = arg;
+	batch *b = w->b;
+
+	for (;;) {
+		size_t i;
+
+		pthread_mutex_lock(&b->lock);
+		i = b->next < b->roster->n && b->stop == P11E_OK ? b->next++ : b->roster->n;
+		pthread_mutex_unlock(&b->lock);
+		if (i >= b->roster->n)
+			break;
+		run_row(w, i);
+	}
+	for (size_t t = 0; t < b->n_tokens; t++) {
+		if (w->shared[t].ca != NULL)
+			p11e_ca_close(w->shared[t].ca);
+		free(w->shared[t].ca_spec);
+		p11e_token_close(w->shared[t].token);
+	}
+	return NULL;
+}
+
+/* Each row's token URI, the distinct tokens, and rows that repeat an
+ * identity (two workers must never enroll one identity at once). */
+static p11e_rc plan(batch *b, p11e_err *err)
+{
+	const p11e_roster *r = b->roster;
+
+	b->row_uri = calloc(r->n + 1, sizeof(*b->row_uri));
+	b->row_token = calloc(r->n + 1, sizeof(*b->row_token));
+	b->tokens = calloc(r->n + 1, sizeof(*b->tokens));
+	if (b->row_uri == NULL || b->row_token == NULL || b->tokens == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	for (size_t i = 0; i < r->n; i++) {
+		const char *uri = r->rows[i].token ? r->rows[i].token : b->bp->token;
+		size_t t;
+
+		b->row_uri[i] = uri;
+		if (uri == NULL)
+			continue;
+		for (t = 0; t < b->n_tokens && strcmp(b->tokens[t].uri, uri) != 0; t++)
+			;
+		if (t == b->n_tokens)
+			b->tokens[b->n_tokens++].uri = uri;
+		b->row_token[i] = t;
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		const p11e_roster_row *row = &r->rows[i];
+		for (size_t j = 0; row->error == NULL && row->email != NULL && j < i; j++) {
+			const p11e_roster_row *prev = &r->rows[j];
+			if (prev->email != NULL && strcasecmp(prev->email, row->email) == 0) {
+				p11e_err dup;
+				p11e_errf(&dup, P11E_USAGE,
+					  "email: %s is already on line %zu of the roster; each "
+					  "identity once",
+					  row->email, prev->line);
+				/* Marked now, reported when the row's turn comes. */
+				b->results[i].rc = P11E_EXISTS;
+				snprintf(b->results[i].msg, sizeof(b->results[i].msg), "%s",
+					 dup.msg);
+				break;
+			}
+		}
+	}
+	return P11E_OK;
+}
+
+p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
+		       const p11e_batch_params *bp, p11e_batch_row_result *results, p11e_err *err)
+{
+	batch b = {.cfg = cfg, .roster = roster, .bp = bp, .results = results};
+	p11e_roster dup_view = *roster;
+	p11e_roster_row *rows = NULL;
+	pthread_t *threads = NULL;
+	worker *workers = NULL;
+	int jobs = bp->jobs, started = 0;
+	p11e_rc rc = P11E_OK;
+
+	if (jobs < 1 || jobs > P11E_BATCH_MAX_JOBS)
+		return p11e_errf(err, P11E_USAGE, "jobs: %d is not 1 to %d", jobs,
+				 P11E_BATCH_MAX_JOBS);
+	memset(results, 0, roster->n * sizeof(*results));
+	pthread_mutex_init(&b.lock, NULL);
+	/* libcurl's global setup is not thread-safe: done here, once. */
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((rc = plan(&b, err)) != P11E_OK)
+		goto out;
+	/* A repeated identity becomes a bad row (its error set) in a private
+	 * copy of the row table, so the workers treat it as any bad line. */
+	if ((rows = calloc(roster->n + 1, sizeof(*rows))) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	memcpy(rows, roster->rows, roster->n * sizeof(*rows));
+	for (size_t i = 0; i < roster->n; i++)
+		if (results[i].rc == P11E_EXISTS)
+			rows[i].error = results[i].msg;
+	dup_view.rows = rows;
+	b.roster = &dup_view;
+	if ((size_t)jobs > roster->n)
+		jobs = roster->n > 0 ? (int)roster->n : 1;
+	threads = calloc((size_t)jobs, sizeof(*threads));
+	workers = calloc((size_t)jobs, sizeof(*workers));
+	if (threads == NULL || workers == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	for (int k = 0; k < jobs; k++) {
+		workers[k].b = &b;
+		workers[k].shared = calloc(b.n_tokens + 1, sizeof(*workers[k].shared));
+		if (workers[k].shared == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			break;
+		}
+		if (pthread_create(&threads[k], NULL, work, &workers[k]) != 0) {
+			free(workers[k].shared);
+			workers[k].shared = NULL;
+			if (k == 0)
+				rc = p11e_errf(err, P11E_FAIL, "cannot start a worker thread");
+			break;
+		}
+		started++;
+	}
+	for (int k = 0; k < started; k++)
+		pthread_join(threads[k], NULL);
+	if (rc != P11E_OK)
+		goto out;
+	/* Rows never reached because the batch stopped. */
+	for (size_t i = b.next; i < roster->n; i++) {
+		p11e_err why;
+		p11e_errf(&why, P11E_FAIL, "not tried: the batch stopped at a PIN failure");
+		finish_row(&b, i, P11E_BATCH_NOT_TRIED, P11E_FAIL, &why);
+	}
+	if (b.stop != P11E_OK) {
+		for (size_t t = 0; t < b.n_tokens; t++)
+			if (is_pin_failure(b.tokens[t].rc))
+				*err = b.tokens[t].err;
+		rc = b.stop;
+	}
+out:
+	for (int k = 0; k < jobs && workers != NULL; k++)
+		free(workers[k].shared);
+	/* Last opened, first closed: the first session's module owns C_Finalize. */
+	for (size_t seq = b.n_opened; seq > 0; seq--)
+		for (size_t t = 0; t < b.n_tokens; t++)
+			if (b.tokens[t].opened_as == seq)
+				p11e_session_close(&b.tokens[t].sess);
+	curl_global_cleanup();
+	pthread_mutex_destroy(&b.lock);
+	free(threads);
+	free(workers);
+	free(rows);
+	free(b.row_uri);
+	free(b.row_token);
+	free(b.tokens);
+	return rc;
+}
