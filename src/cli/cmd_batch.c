@@ -61,6 +61,11 @@ static void on_row(void *user, size_t i, const p11e_batch_row_result *res, const
 		    j, "result", json_object_new_string(p11e_batch_outcome_name(res->outcome)));
 		if (bad || res->outcome == P11E_BATCH_PENDING)
 			json_object_object_add(j, "error", json_object_new_string(res->msg));
+		/* When the row finished, from the start of the batch: the cost of
+		 * the first and the last hundred rows (bench/run.sh). */
+		json_object_object_add(
+		    j, "finished_ms",
+		    json_object_new_int64((int64_t)(seconds_since(&v->start) * 1000)));
 		v->by_index[i] = j;
 	} else if (bad) {
 		/* On a terminal, clear the progress line first. */

@@ -26,6 +26,7 @@ typedef struct enroll_run {
 	p11e_token *token; /* sess.token or the shared one */
 	p11e_ca *ca;
 	int ca_shared; /* ca belongs to p->shared: never closed here */
+	int chose_id;  /* this run chose temp_id: no earlier run can have used it */
 	int persisted; /* the record exists on disk */
 } enroll_run;
 
@@ -135,8 +136,10 @@ static p11e_rc step_new(enroll_run *r, p11e_err *err)
 	}
 	if (rc == P11E_OK)
 		rc = set_hex(&r->rec->temp_id, &id, err);
-	if (rc == P11E_OK)
+	if (rc == P11E_OK) {
 		r->rec->step = P11E_STEP_KEY_PENDING;
+		r->chose_id = 1;
+	}
 	return rc;
 }
 
@@ -154,7 +157,10 @@ static p11e_rc step_key(enroll_run *r, p11e_err *err)
 	rc = parse_id(r->rec->temp_id, &temp, "record temp_id", err);
 	if (rc != P11E_OK)
 		return rc;
-	rc = count_key(r, &temp, &priv, &pub, err);
+	/* Only a resumed run must look for what an earlier one left (and only
+	 * a random ID is sure to be unused: a given --id was checked in new). */
+	if (!r->chose_id)
+		rc = count_key(r, &temp, &priv, &pub, err);
 	if (rc != P11E_OK)
 		return rc;
 	if (priv == 0 && pub == 0 && r->rec->key_id != NULL &&

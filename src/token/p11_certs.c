@@ -29,10 +29,22 @@ static int der_encode(X509 *cert, der *d)
 	return d->value_len > 0 && d->subject_len > 0 && d->issuer_len > 0 && d->serial_len > 0;
 }
 
+static int same_value(p11e_token *t, CK_OBJECT_HANDLE h, const der *d)
+{
+	unsigned char *val = NULL;
+	CK_ULONG vlen = 0;
+	int same = p11e_get_attr(t, h, CKA_VALUE, &val, &vlen) == CKR_OK &&
+		   vlen == (CK_ULONG)d->value_len && memcmp(val, d->value, vlen) == 0;
+
+	free(val);
+	return same;
+}
+
 /* Certificates matching {CKO_CERTIFICATE, attr}: how many, and whether one
  * of them has exactly this DER value. */
 static p11e_rc find_certs(p11e_token *t, CK_ATTRIBUTE_TYPE type, const void *v, CK_ULONG len,
-			  const der *d, CK_ULONG *n, int *same, p11e_err *err)
+			  const der *d, CK_ULONG *n, int *same, CK_OBJECT_HANDLE *match,
+			  p11e_err *err)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {type, (void *)v, len}};
@@ -40,20 +52,17 @@ static p11e_rc find_certs(p11e_token *t, CK_ATTRIBUTE_TYPE type, const void *v, 
 	p11e_rc rc = p11e_find(t, tmpl, 2, &list, n, err);
 
 	*same = 0;
-	for (CK_ULONG i = 0; rc == P11E_OK && i < *n && !*same; i++) {
-		unsigned char *val = NULL;
-		CK_ULONG vlen = 0;
-		if (p11e_get_attr(t, list[i], CKA_VALUE, &val, &vlen) == CKR_OK &&
-		    vlen == (CK_ULONG)d->value_len && memcmp(val, d->value, vlen) == 0)
+	for (CK_ULONG i = 0; rc == P11E_OK && i < *n && !*same; i++)
+		if (same_value(t, list[i], d)) {
 			*same = 1;
-		free(val);
-	}
+			*match = list[i];
+		}
 	free(list);
 	return rc;
 }
 
 static CK_RV create(p11e_token *t, const der *d, const unsigned char *id, size_t id_len,
-		    const char *label, int authority)
+		    const char *label, int authority, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
 	CK_CERTIFICATE_TYPE type = CKC_X_509;
@@ -72,20 +81,22 @@ static CK_RV create(p11e_token *t, const der *d, const unsigned char *id, size_t
 	    {CKA_VALUE, d->value, (CK_ULONG)d->value_len},
 	    {CKA_CERTIFICATE_CATEGORY, &category, sizeof(category)},
 	};
-	CK_OBJECT_HANDLE h;
 	CK_ULONG n = authority ? 11 : 10;
-	CK_RV rv = t->m->f->C_CreateObject(t->session, tmpl, n, &h);
+	CK_RV rv = t->m->f->C_CreateObject(t->session, tmpl, n, out);
 
 	/* Not every module knows CKA_CERTIFICATE_CATEGORY: it is only a hint. */
 	if (authority && (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
 			  rv == CKR_ATTRIBUTE_VALUE_INVALID))
-		rv = t->m->f->C_CreateObject(t->session, tmpl, 10, &h);
+		rv = t->m->f->C_CreateObject(t->session, tmpl, 10, out);
+	if (rv == CKR_OK)
+		p11e_known_add(t, CKO_CERTIFICATE, id, id_len, *out);
 	return rv;
 }
 
 p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, const char *label,
 			      p11e_err *err)
 {
+	CK_OBJECT_HANDLE h;
 	der d;
 	CK_ULONG n = 0;
 	int same = 0;
@@ -96,7 +107,7 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
 		der_free(&d);
 		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the certificate");
 	}
-	rc = find_certs(t, CKA_ID, id->v, id->len, &d, &n, &same, err);
+	rc = find_certs(t, CKA_ID, id->v, id->len, &d, &n, &same, &h, err);
 	if (rc != P11E_OK || same) /* already there: writing it again is a no-op */
 		goto out;
 	if (n > 0) {
@@ -106,7 +117,7 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
 			       t->info.label);
 		goto out;
 	}
-	rv = create(t, &d, id->v, id->len, label, 0);
+	rv = create(t, &d, id->v, id->len, label, 0, &h);
 	if (rv != CKR_OK)
 		rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot store the certificate: %s",
 			       t->info.label, CKR_TEXT(rv));
@@ -122,6 +133,8 @@ p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err)
 	const unsigned char *idp = id;
 	size_t id_len = sizeof(id);
 	char label[129] = "";
+	CK_OBJECT_HANDLE h;
+	p11e_id known_id;
 	der d;
 	CK_ULONG n = 0;
 	int same = 0;
@@ -132,19 +145,33 @@ p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err)
 		der_free(&d);
 		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CA certificate");
 	}
-	rc = find_certs(t, CKA_VALUE, d.value, (CK_ULONG)d.value_len, &d, &n, &same, err);
-	if (rc != P11E_OK || same)
-		goto out;
 	if (ski != NULL) {
 		idp = ASN1_STRING_get0_data(ski);
 		id_len = (size_t)ASN1_STRING_length(ski);
 	} else {
 		X509_pubkey_digest(cert, EVP_sha1(), id, NULL);
 	}
+	/* The CA certificate a previous enrollment of this session stored or
+	 * found: compared by value, without a search. */
+	if (id_len <= P11E_ID_MAX) {
+		memcpy(known_id.v, idp, id_len);
+		known_id.len = id_len;
+		if (p11e_known_get(t, CKO_CERTIFICATE, &known_id, &h) && same_value(t, h, &d)) {
+			rc = P11E_OK;
+			goto out;
+		}
+	}
+	rc = find_certs(t, CKA_VALUE, d.value, (CK_ULONG)d.value_len, &d, &n, &same, &h, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (same) {
+		p11e_known_add(t, CKO_CERTIFICATE, idp, id_len, h);
+		goto out;
+	}
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, label,
 				      sizeof(label)) <= 0)
 		X509_NAME_oneline(X509_get_subject_name(cert), label, sizeof(label));
-	rv = create(t, &d, idp, id_len, label, 1);
+	rv = create(t, &d, idp, id_len, label, 1, &h);
 	if (rv != CKR_OK)
 		rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot store the CA certificate: %s",
 			       t->info.label, CKR_TEXT(rv));

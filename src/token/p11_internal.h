@@ -36,13 +36,36 @@ struct p11e_module {
 	unsigned int p11_nslots;
 };
 
+/* An object this session made or found lately, by class and CKA_ID. */
+typedef struct p11e_known {
+	CK_OBJECT_CLASS cls;
+	p11e_id id;
+	CK_OBJECT_HANDLE h;
+	int used;
+} p11e_known;
+#define P11E_KNOWN_MAX 8
+
 struct p11e_token {
 	p11e_module *m;
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE session;
 	p11e_token_info info;
 	char *pin; /* kept only to log libp11's own sessions in; wiped on close */
+	/* The last few objects made or found: an enrollment finds its own key
+	 * again without C_FindObjects, whose cost grows with the number of
+	 * objects on the token (SoftHSM re-reads every object file). */
+	p11e_known known[P11E_KNOWN_MAX];
+	size_t known_next;
 };
+
+/* Remembers h as the object of class cls under CKA_ID id. */
+void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+		    CK_OBJECT_HANDLE h);
+/* A remembered handle, checked to still be that object (C_GetAttributeValue
+ * of class and ID: one object, not the whole token); 0 if none. */
+int p11e_known_get(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *h);
+/* After C_SetAttributeValue(CKA_ID) on h. */
+void p11e_known_set_id(p11e_token *t, CK_OBJECT_HANDLE h, const p11e_id *id);
 
 /* "CKR_PIN_INCORRECT" or "CKR 0x000000a0". */
 const char *p11e_ckr_name(CK_RV rv, char *buf, size_t len);

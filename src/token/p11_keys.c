@@ -118,6 +118,8 @@ p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const
 		return p11e_errf(err, rv == CKR_MECHANISM_INVALID ? P11E_UNSUPPORTED : P11E_FAIL,
 				 "token '%s': %s key generation failed: %s", t->info.label,
 				 kt->name, CKR_TEXT(rv));
+	p11e_known_add(t, CKO_PUBLIC_KEY, id->v, id->len, pub);
+	p11e_known_add(t, CKO_PRIVATE_KEY, id->v, id->len, priv);
 	return P11E_OK;
 }
 

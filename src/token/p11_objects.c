@@ -43,6 +43,52 @@ p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDL
 	return P11E_OK;
 }
 
+void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+		    CK_OBJECT_HANDLE h)
+{
+	p11e_known *k = &t->known[t->known_next];
+
+	if (id_len > P11E_ID_MAX)
+		return;
+	t->known_next = (t->known_next + 1) % P11E_KNOWN_MAX;
+	k->cls = cls;
+	memcpy(k->id.v, id, id_len);
+	k->id.len = id_len;
+	k->h = h;
+	k->used = 1;
+}
+
+int p11e_known_get(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *h)
+{
+	for (size_t i = 0; i < P11E_KNOWN_MAX; i++) {
+		p11e_known *k = &t->known[i];
+		CK_OBJECT_CLASS got_cls = 0;
+		unsigned char got_id[P11E_ID_MAX];
+		CK_ATTRIBUTE a[] = {{CKA_CLASS, &got_cls, sizeof(got_cls)},
+				    {CKA_ID, got_id, sizeof(got_id)}};
+
+		if (!k->used || k->cls != cls || k->id.len != id->len ||
+		    memcmp(k->id.v, id->v, id->len) != 0)
+			continue;
+		/* Another program may have deleted or changed it meanwhile. */
+		if (t->m->f->C_GetAttributeValue(t->session, k->h, a, 2) == CKR_OK &&
+		    got_cls == cls && a[1].ulValueLen == id->len &&
+		    memcmp(got_id, id->v, id->len) == 0) {
+			*h = k->h;
+			return 1;
+		}
+		k->used = 0;
+	}
+	return 0;
+}
+
+void p11e_known_set_id(p11e_token *t, CK_OBJECT_HANDLE h, const p11e_id *id)
+{
+	for (size_t i = 0; i < P11E_KNOWN_MAX; i++)
+		if (t->known[i].used && t->known[i].h == h)
+			t->known[i].id = *id;
+}
+
 p11e_rc p11e_find_one(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *out,
 		      p11e_err *err)
 {
@@ -52,10 +98,15 @@ p11e_rc p11e_find_one(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_
 	};
 	CK_OBJECT_HANDLE *list = NULL;
 	CK_ULONG n = 0;
-	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &n, err);
+	p11e_rc rc;
 
+	if (p11e_known_get(t, cls, id, out))
+		return P11E_OK;
+	rc = p11e_find(t, tmpl, 2, &list, &n, err);
 	if (rc != P11E_OK)
 		return rc;
+	if (n == 1)
+		p11e_known_add(t, cls, id->v, id->len, list[0]);
 	if (n == 0)
 		rc = p11e_errf(err, P11E_NOT_FOUND, "token '%s': no %s under that CKA_ID",
 			       t->info.label,
@@ -125,16 +176,25 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
 		    {CKA_CLASS, &cls, sizeof(cls)},
 		    {CKA_ID, (void *)from->v, from->len},
 		};
-		CK_OBJECT_HANDLE *list = NULL;
+		CK_OBJECT_HANDLE *list = NULL, known;
 		CK_ULONG n = 0;
-		rc = p11e_find(t, tmpl, 2, &list, &n, err);
+		/* The key halves this session just made need no search. */
+		if (cls != CKO_CERTIFICATE && p11e_known_get(t, cls, from, &known)) {
+			list = &known;
+			n = 1;
+		} else {
+			rc = p11e_find(t, tmpl, 2, &list, &n, err);
+		}
 		for (CK_ULONG i = 0; rc == P11E_OK && i < n; i++) {
 			CK_RV rv = t->m->f->C_SetAttributeValue(t->session, list[i], &set, 1);
 			if (rv != CKR_OK)
 				rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot set CKA_ID: %s",
 					       t->info.label, CKR_TEXT(rv));
+			else
+				p11e_known_set_id(t, list[i], to);
 		}
-		free(list);
+		if (list != &known)
+			free(list);
 	}
 	return rc;
 }

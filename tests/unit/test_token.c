@@ -169,6 +169,60 @@ static void keys(p11e_token *t)
 	CHECK_RC(p11e_token_key_id_by_label(t, "dup-label", &got, &err), P11E_USAGE, &err);
 }
 
+/* The handles a session remembers (p11e_known_*) save searches, but never
+ * outlive the object: destroyed or renamed by another session, they are
+ * dropped and the token is searched again. */
+static void known_handles(p11e_token *t, p11e_module *m, const p11e_uri *uri)
+{
+	p11e_id id = {{0x6b, 1}, 2}, moved = {{0x6b, 2}, 2};
+	p11e_token *other = NULL;
+	p11e_keytype kt;
+	EVP_PKEY *pub = NULL;
+	CK_OBJECT_HANDLE h = 0;
+	CK_OBJECT_CLASS cls = CKO_PUBLIC_KEY;
+	CK_ATTRIBUTE find[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_ID, id.v, id.len}};
+	CK_ATTRIBUTE set = {CKA_ID, moved.v, moved.len};
+	CK_ULONG n = 0;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_keytype_parse("ec:P-256", &kt, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_generate_keypair(t, &kt, &id, "known", P11E_USE_SIGN, &err), P11E_OK,
+		 &err);
+	CHECK(p11e_known_get(t, CKO_PUBLIC_KEY, &id, &h) && h != 0);
+	CHECK(p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
+	CHECK(!p11e_known_get(t, CKO_CERTIFICATE, &id, &h));
+	/* Renamed through our own call: known under the new ID only. */
+	CHECK_RC(p11e_token_set_id(t, &id, &moved, &err), P11E_OK, &err);
+	CHECK(p11e_known_get(t, CKO_PRIVATE_KEY, &moved, &h));
+	CHECK(!p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
+	CHECK_RC(p11e_token_set_id(t, &moved, &id, &err), P11E_OK, &err);
+	/* Another session renames the public key: the remembered handle no
+	 * longer has that ID, so the lookup searches and finds nothing. */
+	CHECK_RC(p11e_token_open(m, uri, &other, &err), P11E_OK, &err);
+	if (other == NULL)
+		return;
+	CHECK(m->f->C_FindObjectsInit(other->session, find, 2) == CKR_OK);
+	CHECK(m->f->C_FindObjects(other->session, &h, 1, &n) == CKR_OK && n == 1);
+	m->f->C_FindObjectsFinal(other->session);
+	CHECK(m->f->C_SetAttributeValue(other->session, h, &set, 1) == CKR_OK);
+	CHECK_RC(p11e_token_public_key(t, &id, &pub, &err), P11E_NOT_FOUND, &err);
+	CHECK(pub == NULL);
+	/* ... and finds it under its new ID by searching. */
+	CHECK_RC(p11e_token_public_key(t, &moved, &pub, &err), P11E_OK, &err);
+	EVP_PKEY_free(pub);
+	/* Destroyed by the other session: the private key is gone for us too. */
+	cls = CKO_PRIVATE_KEY;
+	CHECK(m->f->C_FindObjectsInit(other->session, find, 2) == CKR_OK);
+	CHECK(m->f->C_FindObjects(other->session, &h, 1, &n) == CKR_OK && n == 1);
+	m->f->C_FindObjectsFinal(other->session);
+	CHECK(m->f->C_DestroyObject(other->session, h) == CKR_OK);
+	CHECK(!p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
+	CHECK_RC(p11e_token_sign_raw(t, &id, CKM_ECDSA, (const unsigned char *)"x", 1,
+				     &(unsigned char *){NULL}, &(size_t){0}, &err),
+		 P11E_NOT_FOUND, &err);
+	p11e_token_close(other);
+}
+
 static const p11e_token_object *by_id(const p11e_token_object *objs, size_t n, const void *id,
 				      size_t len)
 {
@@ -255,6 +309,7 @@ static void direct(const char *module, const char *pin, const char *so_pin)
 	CHECK_RC(p11e_token_login(t, pin, &err), P11E_OK, &err); /* already logged in */
 	keys(t);
 	certs(t);
+	known_handles(t, m, &uri);
 	p11e_token_close(t);
 	t = NULL;
 
