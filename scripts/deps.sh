@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
       libjson-c-dev libcurl4-openssl-dev softhsm2 libengine-pkcs11-openssl openssl opensc)
 if [ "${1:-}" = "--test" ]; then
-	pkgs+=(gnutls-bin libnss3-tools jq golang-cfssl pebble scep iproute2 python3 python3-cryptography)
+	pkgs+=(gnutls-bin libnss3-tools jq curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -18,7 +18,8 @@ typedef struct p11e_ca_result {
 	p11e_ca_state state;
 	X509 *cert;		/* ISSUED */
 	STACK_OF(X509) * chain; /* ISSUED: issuing CA first, root last */
-	char request_id[128];	/* every state: the CA's handle on this request */
+	char request_id[512];	/* every state: the CA's handle on this request (SCEP's
+				   carries the subject) */
 	int retry_after;	/* PENDING: seconds */
 	char reason[256];	/* REJECTED: the CA's words */
 } p11e_ca_result;
@@ -80,5 +81,8 @@ p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err);
 
 extern const p11e_ca_ops p11e_ca_local_ops;
 extern const p11e_ca_ops p11e_ca_cfssl_ops;
+extern const p11e_ca_ops p11e_ca_acme_ops;
+extern const p11e_ca_ops p11e_ca_digicert_ops;
+extern const p11e_ca_ops p11e_ca_scep_ops;
 
 #endif

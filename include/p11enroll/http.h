@@ -54,6 +54,11 @@ char *p11e_http_resp_header(const p11e_http_resp *resp, const char *name);
  * absent or unreadable. */
 long p11e_http_retry_after(const p11e_http_resp *resp, long def);
 
+/* libcurl's process-wide setup, which is not thread-safe: for a program
+ * about to start threads that may speak HTTP (batch). 0 on success. */
+int p11e_http_global_init(void);
+void p11e_http_global_cleanup(void);
+
 /* POSTs body (JSON) to url; *status is the HTTP status, *out the response
  * body (malloc'd, NUL-terminated). Plain http:// is refused unless the host is
  * loopback. A transfer failure after the retries is P11E_FAIL naming url

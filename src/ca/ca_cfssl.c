@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/conf.h"
 #include "p11enroll/csr.h"
 #include "p11enroll/http.h"
 #include "p11enroll/pem.h"
@@ -26,15 +27,6 @@ typedef struct cfssl {
 	p11e_http http;
 } cfssl;
 
-static const char *conf_string(const json_object *conf, const char *key)
-{
-	json_object *v;
-
-	if (json_object_object_get_ex(conf, key, &v) && json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
 static p11e_rc cfssl_open(const json_object *conf, void **state, p11e_err *err)
 {
 	cfssl *c = calloc(1, sizeof(*c));
@@ -44,9 +36,9 @@ static p11e_rc cfssl_open(const json_object *conf, void **state, p11e_err *err)
 	if (c == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	c->conf = json_object_get((json_object *)conf);
-	c->url = conf_string(conf, "url");
-	c->auth_key_file = conf_string(conf, "auth_key_file");
-	c->label = conf_string(conf, "label");
+	c->url = p11e_conf_string(conf, "url");
+	c->auth_key_file = p11e_conf_string(conf, "auth_key_file");
+	c->label = p11e_conf_string(conf, "label");
 	if (c->url == NULL) {
 		rc = p11e_errf(err, P11E_CONFIG,
 			       "ca cfssl: \"url\" is required (https://HOST:PORT)");
@@ -82,7 +74,8 @@ static const char *server_profile(const cfssl *c, const p11e_profile *p)
 	if (json_object_object_get_ex(c->conf, "profiles", &map) &&
 	    json_object_object_get_ex(map, p->name, &v) && json_object_is_type(v, json_type_string))
 		return json_object_get_string(v);
-	return conf_string(c->conf, "profile") ? conf_string(c->conf, "profile") : p->name;
+	return p11e_conf_string(c->conf, "profile") ? p11e_conf_string(c->conf, "profile")
+						    : p->name;
 }
 
 static char *base64(const unsigned char *in, size_t len)

@@ -3,6 +3,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <dlfcn.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include "p11enroll/http.h"
@@ -35,18 +36,42 @@ static size_t collect(char *ptr, size_t size, size_t n, void *user)
 	return add;
 }
 
+/* Whether host (up to len characters) is this machine: localhost, [::1] or
+ * an IPv4 address in 127.0.0.0/8 (not a name that merely starts "127."). */
+static int loopback_host(const char *host, size_t len)
+{
+	int parts = 0, digits = 0;
+
+	if ((len == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (len == 5 && strncmp(host, "[::1]", 5) == 0))
+		return 1;
+	if (len < 9 || strncmp(host, "127.", 4) != 0)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		if (host[i] >= '0' && host[i] <= '9') {
+			if (++digits > 3)
+				return 0;
+		} else if (host[i] == '.' && digits > 0) {
+			parts++;
+			digits = 0;
+		} else {
+			return 0;
+		}
+	}
+	return parts == 3 && digits > 0;
+}
+
 /* Secrets travel in TLS, so https is required, except to this very machine. */
 static int transport_ok(const char *url)
 {
-	static const char *const loopback[] = {
-	    "http://127.", "http://localhost:", "http://localhost/", "http://[::1]", NULL};
+	const char *host = url + 7;
 
 	if (strncasecmp(url, "https://", 8) == 0)
 		return 1;
-	for (size_t i = 0; loopback[i] != NULL; i++)
-		if (strncasecmp(url, loopback[i], strlen(loopback[i])) == 0)
-			return 1;
-	return 0;
+	if (strncasecmp(url, "http://", 7) != 0)
+		return 0;
+	/* The host ends at the port, the path, or the end. */
+	return loopback_host(host, host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#"));
 }
 
 static long get_long(const json_object *conf, const char *key, long def, long min, long max,
@@ -101,6 +126,62 @@ static int transient(CURLcode cc, long status)
 	       cc == CURLE_COULDNT_RESOLVE_HOST;
 }
 
+/* libcurl is opened on first use, not linked: its two dozen dependencies
+ * cost about 20 ms at every start of the process (measured on the CI kind
+ * of machine), and most runs (the embedded CA) never speak HTTP. The table
+ * lives with each call; dlopen hands back the same mapping every time. */
+typedef struct curl_api {
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	time_t (*getdate)(const char *, const time_t *);
+	CURLcode (*global_init)(long);
+	void (*global_cleanup)(void);
+} curl_api;
+
+static int load_curl(curl_api *api)
+{
+	static const char *const names[] = {
+	    "curl_easy_init",	 "curl_easy_setopt",   "curl_easy_perform",  "curl_easy_getinfo",
+	    "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",  "curl_slist_free_all",
+	    "curl_getdate",	 "curl_global_init",   "curl_global_cleanup"};
+	void **slots[] = {(void **)&api->easy_init,	(void **)&api->easy_setopt,
+			  (void **)&api->easy_perform,	(void **)&api->easy_getinfo,
+			  (void **)&api->easy_cleanup,	(void **)&api->easy_strerror,
+			  (void **)&api->slist_append,	(void **)&api->slist_free_all,
+			  (void **)&api->getdate,	(void **)&api->global_init,
+			  (void **)&api->global_cleanup};
+	/* Never unmapped (RTLD_NODELETE): libcurl and OpenSSL keep state. */
+	void *dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+	if (dl == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
+			return -1;
+	return 0;
+}
+
+int p11e_http_global_init(void)
+{
+	curl_api api;
+
+	return load_curl(&api) == 0 && api.global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void p11e_http_global_cleanup(void)
+{
+	curl_api api;
+
+	if (load_curl(&api) == 0)
+		api.global_cleanup();
+}
+
 /* Keeps only the last response's headers: after a redirect or a 100
  * Continue, the block starts again at its status line. */
 static size_t collect_header(char *ptr, size_t size, size_t n, void *user)
@@ -128,6 +209,7 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 {
 	struct curl_slist *headers = NULL;
 	char curl_err[CURL_ERROR_SIZE] = "";
+	curl_api api;
 	char ctype[128];
 	const char *method = req->method;
 	CURLcode cc = CURLE_OK;
@@ -143,7 +225,12 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		return p11e_errf(err, P11E_CONFIG,
 				 "url %s: use https:// (plain http only to this machine)",
 				 req->url);
-	c = curl_easy_init();
+	if (load_curl(&api) != 0)
+		return p11e_errf(err, P11E_FAIL,
+				 "cannot load libcurl.so.4 for %s; install libcurl4-openssl-dev "
+				 "or libcurl4",
+				 req->url);
+	c = api.easy_init();
 	if (c == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "cannot start an HTTP request");
 		goto out;
@@ -151,53 +238,53 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	if (req->body != NULL) {
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 			 req->content_type ? req->content_type : "application/json");
-		headers = curl_slist_append(headers, ctype);
+		headers = api.slist_append(headers, ctype);
 	}
 	if (h->header != NULL)
-		headers = curl_slist_append(headers, h->header);
+		headers = api.slist_append(headers, h->header);
 	for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
-		headers = curl_slist_append(headers, req->headers[i]);
-	headers = curl_slist_append(headers, "Expect:"); /* no 100-continue round trip */
+		headers = api.slist_append(headers, req->headers[i]);
+	headers = api.slist_append(headers, "Expect:"); /* no 100-continue round trip */
 	if (headers == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, req->url);
+	api.easy_setopt(c, CURLOPT_URL, req->url);
 	if (strcmp(method, "HEAD") == 0) {
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		api.easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (req->body != NULL) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
+		api.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
+		api.easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
 		if (strcmp(method, "POST") != 0)
-			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+			api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	} else if (strcmp(method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+		api.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hb);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L); /* never switched off */
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	api.easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	api.easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	api.easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	api.easy_setopt(c, CURLOPT_HEADERFUNCTION, collect_header);
+	api.easy_setopt(c, CURLOPT_HEADERDATA, &hb);
+	api.easy_setopt(c, CURLOPT_ERRORBUFFER, curl_err);
+	api.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L); /* never switched off */
+	api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (h->ca_bundle != NULL)
-		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_bundle);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
-			 h->connect_timeout_s ? h->connect_timeout_s : 10L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);
+		api.easy_setopt(c, CURLOPT_CAINFO, h->ca_bundle);
+	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
+			h->connect_timeout_s ? h->connect_timeout_s : 10L);
+	api.easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);
 	for (int attempt = 0;; attempt++) {
 		free(b.data);
 		free(hb.data);
 		b = (buffer){0};
 		hb = (buffer){0};
 		curl_err[0] = '\0';
-		cc = curl_easy_perform(c);
+		cc = api.easy_perform(c);
 		resp->status = 0;
 		if (cc == CURLE_OK)
-			curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+			api.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
 		if (!transient(cc, resp->status) || attempt >= retries)
 			break;
 		backoff(attempt);
@@ -207,7 +294,7 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		rc = p11e_errf(err, P11E_FAIL, "%s: %s; is the CA up?", req->url,
 			       b.too_big     ? "answer too large"
 			       : curl_err[0] ? curl_err
-					     : curl_easy_strerror(cc));
+					     : api.easy_strerror(cc));
 		goto out;
 	}
 	resp->body = b.data ? b.data : strdup("");
@@ -221,9 +308,9 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 out:
 	free(b.data);
 	free(hb.data);
-	curl_slist_free_all(headers);
+	api.slist_free_all(headers);
 	if (c != NULL)
-		curl_easy_cleanup(c);
+		api.easy_cleanup(c);
 	return rc;
 }
 
@@ -270,7 +357,8 @@ long p11e_http_retry_after(const p11e_http_resp *resp, long def)
 		return def;
 	secs = strtol(v, &end, 10);
 	if (end == v || *end != '\0') {
-		time_t when = curl_getdate(v, NULL);
+		curl_api api;
+		time_t when = load_curl(&api) == 0 ? api.getdate(v, NULL) : -1;
 
 		secs = when < 0 ? def : (long)(when - time(NULL));
 	}

@@ -66,6 +66,15 @@ static void transport(void)
 	/* Plain http leaves this machine: refused before any connection. */
 	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
 	CHECK(strstr(err.msg, "https://") != NULL);
+	/* Names that only look like this machine leave it too. */
+	req.url = "http://127.example.com/x";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	req.url = "http://localhost.example.com/x";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	req.url = "http://127.0.0.1.example.com/x";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	req.url = "ftp://127.0.0.1/x";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
 	/* A closed port: a one-line failure naming the url; no_retry means one try. */
 	req.url = "http://127.0.0.1:1/nothing";
 	req.no_retry = 1;

@@ -1,0 +1,138 @@
+/* Private to the acme backend (src/ca/ca_acme*.c): RFC 8555.
+ *
+ *   ca_acme.c          the vtable: config, submit, poll, chain, close
+ *   ca_acme_jws.c      base64url, the account key's JWK and thumbprint, JWS
+ *                      (ES256/ES384/ES512/RS256, software or token), EAB (HS256)
+ *   ca_acme_key.c      the account key: a PEM file (made 0600 when absent) or
+ *                      a token key by PKCS#11 URI (made when absent)
+ *   ca_acme_proto.c    directory, nonces, signed POSTs (badNonce and transport
+ *                      retries), problem documents
+ *   ca_acme_account.c  the account: reused from DIR/account.json, else newAccount
+ *   ca_acme_order.c    identifiers from the CSR, the order driven to a certificate
+ *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot */
+#ifndef P11ENROLL_CA_ACME_H
+#define P11ENROLL_CA_ACME_H
+
+#include <stddef.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include "p11enroll/ca.h"
+#include "p11enroll/http.h"
+#include "p11enroll/session.h"
+#include "p11enroll/token.h"
+
+typedef struct acme_key {
+	EVP_PKEY *pkey; /* software: the private key; token: its public half */
+	int on_token;
+	p11e_session sess; /* token: open while the backend is */
+	p11e_id id;
+	const char *alg; /* "ES256", "ES384", "ES512", "RS256" */
+	const EVP_MD *md;
+	size_t coord;	     /* EC: bytes per coordinate in r||s */
+	char *jwk;	     /* canonical JSON, members sorted (RFC 7638) */
+	char thumbprint[48]; /* base64url SHA-256 of jwk */
+} acme_key;
+
+typedef struct acme {
+	json_object *conf; /* our reference: the strings below point into it */
+	const char *url;   /* the directory */
+	const char *account_key_file, *account_key_uri, *account_key_type;
+	const char *module, *pin_source;
+	const char *eab_kid, *eab_hmac_key_file;
+	const char *http01_listen, *webroot;
+	json_object *contact; /* array of strings, or NULL */
+	int terms_agreed;
+	int email_identifiers;
+	long wait_s;
+	p11e_http http;
+	char *dir; /* account and order state */
+
+	json_object *directory;
+	char *nonce;
+	acme_key key;
+	int key_loaded;
+	char *kid; /* the account URL */
+	int responder_held;
+	char **webroot_files; /* written for this order, removed after it */
+	size_t n_webroot_files;
+} acme;
+
+/* --- ca_acme_jws.c --- */
+char *acme_b64url(const unsigned char *in, size_t len);
+/* Decodes base64url (padding and whitespace tolerated); *out malloc'd, with a
+ * NUL after the *out_len bytes. -1 on bad input. */
+int acme_b64url_decode(const char *in, unsigned char **out, size_t *out_len);
+/* Fills alg, md, coord, jwk and thumbprint from k->pkey (EC P-256/384/521 or RSA). */
+p11e_rc acme_key_describe(acme_key *k, p11e_err *err);
+/* A flattened JWS (RFC 7515) for url: "kid" when kid is set, else "jwk".
+ * payload NULL is POST-as-GET (empty payload). *out malloc'd. */
+p11e_rc acme_jws(acme_key *k, const char *url, const char *nonce, const char *kid,
+		 const char *payload, char **out, p11e_err *err);
+/* The externalAccountBinding object (RFC 8555 7.3.4): an HS256 JWS over the
+ * account key's JWK, keyed by the CA-issued MAC key. */
+p11e_rc acme_eab(const char *eab_kid, const unsigned char *mac, size_t mac_len, const char *url,
+		 const char *jwk, json_object **out, p11e_err *err);
+
+/* --- ca_acme_key.c --- */
+p11e_rc acme_key_load(acme *a, p11e_err *err);
+void acme_key_clear(acme_key *k);
+
+/* --- ca_acme_proto.c --- */
+p11e_rc acme_directory(acme *a, p11e_err *err);
+/* A URL named in the directory ("newNonce", ...), or NULL. */
+const char *acme_dir_url(acme *a, const char *name);
+/* A signed POST to url (payload NULL: POST-as-GET), with the account's kid
+ * (or the JWK when use_jwk). A fresh nonce is fetched when none is kept; a
+ * badNonce answer is retried with the nonce it brings; connection errors and
+ * 5xx are retried (the CA config's "retries", backoff 1 s, 2 s, 4 s...) with
+ * new nonces; an unknown account is registered again once. accept: an Accept
+ * header value or NULL. resp->status tells the rest. */
+p11e_rc acme_post(acme *a, const char *url, const char *payload, int use_jwk, const char *accept,
+		  p11e_http_resp *resp, p11e_err *err);
+/* "TYPE: DETAIL" of an RFC 7807 problem document in resp (and of its first
+ * subproblems), else "HTTP STATUS". */
+void acme_problem(const p11e_http_resp *resp, char *buf, size_t len);
+/* The same, for a problem object found inside an order or a challenge. */
+void acme_problem_obj(const json_object *prob, char *buf, size_t len);
+/* The response body as JSON (new reference), or NULL. */
+json_object *acme_json(const p11e_http_resp *resp);
+const char *acme_str(const json_object *o, const char *key);
+/* A malloc'd formatted string, or NULL. */
+char *acme_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sleeps ms milliseconds. */
+void acme_sleep_ms(long ms);
+
+/* --- ca_acme_account.c --- */
+/* Key loaded and account known: from DIR/account.json if it names this
+ * directory and key, else by newAccount (a CA answers 200 with the existing
+ * account for a key it knows). */
+p11e_rc acme_account_ready(acme *a, p11e_err *err);
+p11e_rc acme_account_register(acme *a, p11e_err *err);
+
+/* --- ca_acme_order.c --- */
+/* The newOrder identifiers for csr's subjectAltNames (dNSName -> dns,
+ * iPAddress -> ip, rfc822Name -> email if a->email_identifiers), or the CN
+ * as a dns identifier when there are none. NULL and reason set when the CSR
+ * names what this CA cannot be asked for. */
+json_object *acme_identifiers(const acme *a, X509_REQ *csr, char *reason, size_t reason_len,
+			      p11e_err *err);
+p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e_ca_result *out,
+		       p11e_err *err);
+/* Drives the order at url until it is valid (ISSUED), invalid (REJECTED), or
+ * a->wait_s has passed (PENDING with retry_after). csr_der may be NULL if the
+ * order is past finalize. P11E_NOT_FOUND: the CA no longer knows the order. */
+p11e_rc acme_drive(acme *a, const char *order_url, const unsigned char *csr_der, size_t csr_len,
+		   p11e_ca_result *out, p11e_err *err);
+
+/* --- ca_acme_http01.c --- */
+/* Makes TOKEN answer key_auth: on the built-in responder (a->http01_listen)
+ * and/or as WEBROOT/.well-known/acme-challenge/TOKEN. P11E_CONFIG if
+ * neither is configured. */
+p11e_rc acme_http01_serve(acme *a, const char *token, const char *key_auth, p11e_err *err);
+/* Withdraws every answer this backend put up (responder entries, webroot files). */
+void acme_http01_withdraw(acme *a);
+/* Stops using the responder (its thread ends with its last user). */
+void acme_http01_release(acme *a);
+
+#endif

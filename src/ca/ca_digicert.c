@@ -1,0 +1,896 @@
+/* DigiCert CertCentral, Services API v2: an S/MIME (secure email) order with
+ * the CSR, the order polled until DigiCert issues it, the certificate and its
+ * chain downloaded as PEM. Every request carries the API key in X-DC-DEVKEY;
+ * the key is read from its source for each operation and wiped after it.
+ *
+ *   { "type": "digicert", "api_key_source": "file:/etc/p11enroll/digicert.key",
+ *     "product": "secure_email_mailbox", "organization_id": 123456,
+ *     "url": "https://www.digicert.com/services/v2" }
+ *
+ *   POST {url}/order/certificate/{product}        the order: {"id": ORDER, ...}
+ *   GET  {url}/order/certificate/{ORDER}          status, certificate.id
+ *   GET  {url}/certificate/{CERT}/download/format/pem_all   leaf, intermediates, root
+ *   GET  {url}/order/certificate?filters[search]=EMAIL      an order already placed
+ *
+ * The request id is DigiCert's order id. CertCentral takes no idempotency
+ * key, so before ordering (and before ordering again after a transfer that
+ * may or may not have reached DigiCert) the orders for the address are
+ * searched for one carrying this very CSR (or our request key in its
+ * comments): a crash, a timeout or a 5xx after DigiCert took the order never
+ * makes a second one. */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/ca.h"
+#include "p11enroll/conf.h"
+#include "p11enroll/csr.h"
+#include "p11enroll/http.h"
+#include "p11enroll/pem.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/util.h"
+
+#define DEFAULT_URL "https://www.digicert.com/services/v2"
+#define DEFAULT_PRODUCT "secure_email_mailbox"
+#define DEFAULT_POLL_INTERVAL 600
+/* Orders looked at when searching for one already placed. */
+#define LOOKUP_MAX 20
+
+typedef struct digicert {
+	json_object *conf; /* our reference: the strings below point into it */
+	char base[512];	   /* url without a trailing '/' */
+	const char *key_source;
+	const char *product;
+	const char *payment_method;
+	const char *profile_type;
+	const char *cn_indicator;
+	int64_t organization_id; /* 0: none */
+	int64_t container_id;	 /* 0: none */
+	int skip_approval;	 /* -1: not sent */
+	int poll_interval;
+	p11e_http http;
+} digicert;
+
+static const char *const known_keys[] = {
+    "type",
+    "url",
+    "api_key_source",
+    "product",
+    "organization_id",
+    "container_id",
+    "payment_method",
+    "skip_approval",
+    "profile_type",
+    "common_name_indicator",
+    "poll_interval",
+    "ca_bundle",
+    "timeout",
+    "connect_timeout",
+    "retries",
+    NULL,
+};
+
+/* What goes into a URL path: DigiCert's names are [a-z0-9_]. */
+static int is_name(const char *s)
+{
+	if (s == NULL || *s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
+			return 0;
+	return 1;
+}
+
+static int is_order_id(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL)
+		return 0;
+	for (; s[n]; n++)
+		if (!isdigit((unsigned char)s[n]))
+			return 0;
+	return n > 0 && n < 20;
+}
+
+/* The CA's words, made safe for a terminal: control characters become '?'. */
+static void sanitize(char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			*s = '?';
+}
+
+static p11e_rc get_int_key(const json_object *conf, const char *key, int64_t min, int64_t max,
+			   int64_t *out, p11e_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(conf, key, &v))
+		return P11E_OK;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < min ||
+	    json_object_get_int64(v) > max)
+		return p11e_errf(err, P11E_CONFIG,
+				 "ca digicert: \"%s\" must be a number from %" PRId64
+				 " to %" PRId64,
+				 key, min, max);
+	*out = json_object_get_int64(v);
+	return P11E_OK;
+}
+
+/* "X-DC-DEVKEY: KEY", malloc'd; free it with p11e_secret_free. The key must
+ * be one printable word: a line break would inject headers. */
+static p11e_rc devkey_header(const digicert *d, char **out, p11e_err *err)
+{
+	static const char name[] = "X-DC-DEVKEY: ";
+	p11e_err inner = {0};
+	char *key = NULL;
+	size_t len;
+	p11e_rc rc;
+
+	*out = NULL;
+	rc = p11e_secret_read(d->key_source, "DigiCert API key", &key, &inner);
+	if (rc != P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "ca digicert: api_key_source: %s", inner.msg);
+	len = strlen(key);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)key[i] <= 0x20 || (unsigned char)key[i] >= 0x7f) {
+			p11e_secret_free(key, len);
+			return p11e_errf(err, P11E_CONFIG,
+					 "ca digicert: the API key from %s holds spaces or control "
+					 "characters; it must be the key alone",
+					 d->key_source);
+		}
+	*out = malloc(sizeof(name) + len);
+	if (*out == NULL) {
+		p11e_secret_free(key, len);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	memcpy(*out, name, sizeof(name) - 1);
+	memcpy(*out + sizeof(name) - 1, key, len + 1);
+	p11e_secret_free(key, len);
+	return P11E_OK;
+}
+
+static p11e_rc digicert_open(const json_object *conf, void **state, p11e_err *err)
+{
+	digicert *d = calloc(1, sizeof(*d));
+	const char *url;
+	char *hdr = NULL;
+	json_object *v;
+	int64_t poll = DEFAULT_POLL_INTERVAL;
+	size_t n;
+	p11e_rc rc = P11E_OK;
+
+	*state = NULL;
+	if (d == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	d->conf = json_object_get((json_object *)conf);
+	if ((rc = p11e_conf_check_keys(conf, known_keys, "ca digicert", err)) != P11E_OK)
+		goto fail;
+	url = p11e_conf_string(conf, "url") ? p11e_conf_string(conf, "url") : DEFAULT_URL;
+	n = strlen(url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	if (n == 0 || n >= sizeof(d->base)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "ca digicert: \"url\" must be the API's base, like " DEFAULT_URL);
+		goto fail;
+	}
+	memcpy(d->base, url, n);
+	d->base[n] = '\0';
+	d->key_source = p11e_conf_string(conf, "api_key_source");
+	if (d->key_source == NULL ||
+	    (strncmp(d->key_source, "env:", 4) != 0 && strncmp(d->key_source, "file:", 5) != 0)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "ca digicert: \"api_key_source\" is required: env:VAR or file:PATH "
+			       "holding the CertCentral API key (never the key itself)");
+		goto fail;
+	}
+	d->product =
+	    p11e_conf_string(conf, "product") ? p11e_conf_string(conf, "product") : DEFAULT_PRODUCT;
+	if (!is_name(d->product)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "ca digicert: \"product\" '%.60s' is not a CertCentral product name "
+			       "id like secure_email_mailbox",
+			       d->product);
+		goto fail;
+	}
+	d->payment_method = p11e_conf_string(conf, "payment_method");
+	d->profile_type = p11e_conf_string(conf, "profile_type");
+	d->cn_indicator = p11e_conf_string(conf, "common_name_indicator");
+	d->skip_approval = -1;
+	if (json_object_object_get_ex(conf, "skip_approval", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			rc = p11e_errf(err, P11E_CONFIG,
+				       "ca digicert: \"skip_approval\" must be true or false");
+			goto fail;
+		}
+		d->skip_approval = json_object_get_boolean(v);
+	}
+	rc = get_int_key(conf, "organization_id", 1, INT64_MAX, &d->organization_id, err);
+	if (rc == P11E_OK)
+		rc = get_int_key(conf, "container_id", 1, INT64_MAX, &d->container_id, err);
+	if (rc == P11E_OK)
+		rc = get_int_key(conf, "poll_interval", 1, 86400, &poll, err);
+	if (rc == P11E_OK)
+		rc = p11e_http_from_config(conf, "digicert", &d->http, err);
+	/* The key must be there before any token key is made. */
+	if (rc == P11E_OK)
+		rc = devkey_header(d, &hdr, err);
+	p11e_secret_free(hdr, (size_t)-1);
+	if (rc != P11E_OK)
+		goto fail;
+	d->poll_interval = (int)poll;
+	*state = d;
+	return P11E_OK;
+fail:
+	json_object_put(d->conf);
+	free(d);
+	return rc;
+}
+
+static void digicert_close(void *state)
+{
+	digicert *d = state;
+
+	if (d == NULL)
+		return;
+	json_object_put(d->conf);
+	free(d);
+}
+
+/* One exchange with the API. json: the parsed body when it is JSON. */
+typedef struct exchange {
+	p11e_http_resp resp;
+	json_object *json;
+} exchange;
+
+static void exchange_free(exchange *x)
+{
+	p11e_http_resp_free(&x->resp);
+	json_object_put(x->json);
+	memset(x, 0, sizeof(*x));
+}
+
+static p11e_rc api(const digicert *d, const char *devkey, const char *method, const char *path,
+		   const char *body, int no_retry, exchange *x, p11e_err *err)
+{
+	const char *headers[] = {devkey, "Accept: application/json", NULL};
+	char url[1024];
+	p11e_http_req req = {
+	    .method = method,
+	    .url = url,
+	    .body = body,
+	    .body_len = body ? strlen(body) : 0,
+	    .headers = headers,
+	    .no_retry = no_retry,
+	};
+	p11e_rc rc;
+
+	memset(x, 0, sizeof(*x));
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", d->base, path) >= sizeof(url))
+		return p11e_errf(err, P11E_FAIL, "ca digicert: url too long");
+	/* The download is PEM, not JSON. */
+	if (strstr(path, "/download/") != NULL)
+		headers[1] = "Accept: */*";
+	rc = p11e_http_request(&d->http, &req, &x->resp, err);
+	if (rc == P11E_OK && x->resp.body_len > 0 && x->resp.body[0] == '{')
+		x->json = json_tokener_parse(x->resp.body);
+	return rc;
+}
+
+/* DigiCert's error envelope, {"errors":[{"code","message"}, ...]}, as one
+ * line: "HTTP 400: invalid_csr: The CSR is invalid.; ..." */
+static void api_reason(const exchange *x, char *out, size_t len)
+{
+	json_object *errs, *e, *code, *msg;
+	size_t used;
+	int n;
+
+	n = snprintf(out, len, "HTTP %ld", x->resp.status);
+	used = n > 0 && (size_t)n < len ? (size_t)n : len - 1;
+	if (x->json != NULL && json_object_object_get_ex(x->json, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(errs) && i < 4 && used + 1 < len;
+		     i++) {
+			e = json_object_array_get_idx(errs, i);
+			code = msg = NULL;
+			json_object_object_get_ex(e, "code", &code);
+			json_object_object_get_ex(e, "message", &msg);
+			n = snprintf(out + used, len - used, "%s %s: %s", i ? ";" : ":",
+				     code ? json_object_get_string(code) : "error",
+				     msg ? json_object_get_string(msg) : "(no message)");
+			used = n > 0 && (size_t)n < len - used ? used + (size_t)n : len - 1;
+		}
+	} else if (x->resp.body != NULL && x->resp.body_len > 0) {
+		snprintf(out + used, len - used, ": %.120s", x->resp.body);
+	}
+	sanitize(out);
+}
+
+/* The statuses every call treats alike: a refused key is the config's
+ * problem, a 5xx or a rate limit the CA's (rerun later). P11E_OK otherwise,
+ * the caller reading resp.status. */
+static p11e_rc common_status(const exchange *x, const char *what, p11e_err *err)
+{
+	char reason[300];
+	long s = x->resp.status;
+
+	if (s != 401 && s != 403 && s != 429 && s < 500)
+		return P11E_OK;
+	api_reason(x, reason, sizeof(reason));
+	if (s == 401 || s == 403)
+		return p11e_errf(err, P11E_CONFIG,
+				 "ca digicert: %s: the API key was refused (%s); check "
+				 "api_key_source and the key's permissions in CertCentral",
+				 what, reason);
+	return p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s; rerun later", what, reason);
+}
+
+static int final_refusal(const char *status)
+{
+	static const char *const bad[] = {"rejected", "denied",	 "canceled", "cancelled",
+					  "revoked",  "expired", NULL};
+
+	for (size_t i = 0; status != NULL && bad[i] != NULL; i++)
+		if (strcmp(status, bad[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *obj_string(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o != NULL && json_object_object_get_ex(o, key, &v) &&
+	    json_object_is_type(v, json_type_string))
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static int64_t obj_id(json_object *o, const char *key)
+{
+	json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_int))
+		return json_object_get_int64(v);
+	if (json_object_is_type(v, json_type_string) && is_order_id(json_object_get_string(v)))
+		return strtoll(json_object_get_string(v), NULL, 10);
+	return 0;
+}
+
+/* Why an order was refused: a request's processor_comment (the approver's
+ * words), else the order's, else its status. */
+static void refusal_reason(json_object *order, const char *status, char *out, size_t len)
+{
+	json_object *reqs;
+	const char *why = NULL;
+
+	if (json_object_object_get_ex(order, "requests", &reqs) &&
+	    json_object_is_type(reqs, json_type_array))
+		for (size_t i = json_object_array_length(reqs); i > 0 && why == NULL; i--) {
+			json_object *r = json_object_array_get_idx(reqs, i - 1);
+			why = obj_string(r, "processor_comment");
+			if (why != NULL && why[0] == '\0')
+				why = NULL;
+		}
+	if (why == NULL)
+		why = obj_string(order, "processor_comment");
+	if (why != NULL && why[0] != '\0')
+		snprintf(out, len, "DigiCert order %s: %s", status, why);
+	else
+		snprintf(out, len, "DigiCert order %s", status);
+	sanitize(out);
+}
+
+/* pem_all: the leaf (the one certificate that is not a CA) and the chain in
+ * the order given, issuing CA first, root last. */
+static p11e_rc take_pem(const char *pem, const char *where, p11e_ca_result *out, p11e_err *err)
+{
+	STACK_OF(X509) *all = p11e_chain_from_pem(pem);
+	X509 *leaf = NULL;
+
+	if (all == NULL || sk_X509_num(all) == 0) {
+		sk_X509_pop_free(all, X509_free);
+		return p11e_errf(err, P11E_FAIL, "ca digicert: %s holds no PEM certificate", where);
+	}
+	for (int i = 0; i < sk_X509_num(all); i++)
+		if (X509_check_ca(sk_X509_value(all, i)) == 0) {
+			leaf = sk_X509_delete(all, i);
+			break;
+		}
+	if (leaf == NULL) {
+		sk_X509_pop_free(all, X509_free);
+		return p11e_errf(err, P11E_FAIL, "ca digicert: %s holds only CA certificates",
+				 where);
+	}
+	out->cert = leaf;
+	out->chain = all;
+	out->state = P11E_CA_STATE_ISSUED;
+	return P11E_OK;
+}
+
+static void set_pending(const digicert *d, const exchange *x, p11e_ca_result *out)
+{
+	out->state = P11E_CA_STATE_PENDING;
+	out->retry_after = (int)p11e_http_retry_after(&x->resp, d->poll_interval);
+}
+
+static p11e_rc download(const digicert *d, const char *devkey, int64_t cert_id, p11e_ca_result *out,
+			p11e_err *err)
+{
+	char path[128], what[96];
+	exchange x;
+	p11e_rc rc;
+
+	snprintf(path, sizeof(path), "/certificate/%" PRId64 "/download/format/pem_all", cert_id);
+	snprintf(what, sizeof(what), "certificate %" PRId64 " download", cert_id);
+	rc = api(d, devkey, "GET", path, NULL, 0, &x, err);
+	if (rc == P11E_OK)
+		rc = common_status(&x, what, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (x.resp.status == 404) {
+		/* Issued, not yet downloadable: ask again soon. */
+		set_pending(d, &x, out);
+		if (out->retry_after > 60)
+			out->retry_after = 60;
+	} else if (x.resp.status / 100 != 2) {
+		char reason[300];
+		api_reason(&x, reason, sizeof(reason));
+		rc = p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s", what, reason);
+	} else {
+		rc = take_pem(x.resp.body, what, out, err);
+	}
+out:
+	exchange_free(&x);
+	return rc;
+}
+
+/* The order's state now: issued (and downloaded), pending or refused. */
+static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_id,
+			   p11e_ca_result *out, p11e_err *err)
+{
+	char path[64], what[64];
+	json_object *cert;
+	const char *status;
+	exchange x;
+	p11e_rc rc;
+
+	snprintf(path, sizeof(path), "/order/certificate/%" PRId64, order_id);
+	snprintf(what, sizeof(what), "order %" PRId64, order_id);
+	snprintf(out->request_id, sizeof(out->request_id), "%" PRId64, order_id);
+	rc = api(d, devkey, "GET", path, NULL, 0, &x, err);
+	if (rc == P11E_OK)
+		rc = common_status(&x, what, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (x.resp.status == 404) {
+		rc = p11e_errf(err, P11E_NOT_FOUND,
+			       "ca digicert: order %" PRId64 " is unknown to DigiCert (HTTP 404); "
+			       "is it the account the API key belongs to?",
+			       order_id);
+		goto out;
+	}
+	if (x.resp.status / 100 != 2 || x.json == NULL) {
+		char reason[300];
+		api_reason(&x, reason, sizeof(reason));
+		rc = p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s", what, reason);
+		goto out;
+	}
+	status = obj_string(x.json, "status");
+	if (status == NULL)
+		status = "unknown";
+	if (strcmp(status, "issued") == 0) {
+		int64_t cert_id = 0;
+		if (json_object_object_get_ex(x.json, "certificate", &cert))
+			cert_id = obj_id(cert, "id");
+		if (cert_id <= 0)
+			rc = p11e_errf(err, P11E_FAIL,
+				       "ca digicert: order %" PRId64 " is issued but names no "
+				       "certificate id",
+				       order_id);
+		else
+			rc = download(d, devkey, cert_id, out, err);
+	} else if (final_refusal(status)) {
+		out->state = P11E_CA_STATE_REJECTED;
+		refusal_reason(x.json, status, out->reason, sizeof(out->reason));
+	} else {
+		/* pending, processing, needs_approval, waiting_pickup, ...: later. */
+		set_pending(d, &x, out);
+	}
+out:
+	exchange_free(&x);
+	return rc;
+}
+
+/* Percent-encodes s for a query string. */
+static void query_escape(const char *s, char *out, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t used = 0;
+
+	for (; *s && used + 4 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			out[used++] = (char)c;
+		} else {
+			out[used++] = '%';
+			out[used++] = hex[c >> 4];
+			out[used++] = hex[c & 15];
+		}
+	}
+	out[used] = '\0';
+}
+
+static int same_csr(const char *pem, const unsigned char *der, int der_len)
+{
+	X509_REQ *req;
+	unsigned char *their = NULL;
+	int n, same;
+
+	if (pem == NULL || strstr(pem, "-----BEGIN") == NULL)
+		return 0;
+	if ((req = p11e_csr_from_pem(pem)) == NULL)
+		return 0;
+	n = i2d_X509_REQ(req, &their);
+	same = n == der_len && memcmp(their, der, (size_t)n) == 0;
+	OPENSSL_free(their);
+	X509_REQ_free(req);
+	return same;
+}
+
+/* An order DigiCert already has for this request: one of the address's
+ * orders (newest first) for our product, still alive, with the same CSR or
+ * our request key in its comments. *order_id 0: none. A search the API
+ * refuses (4xx) finds none; a CA that fails (5xx, down) is an error, so that
+ * no second order is placed blind. */
+static p11e_rc find_order(const digicert *d, const char *devkey, const char *email,
+			  const unsigned char *der, int der_len, const char *request_key,
+			  int64_t *order_id, p11e_err *err)
+{
+	char path[512], esc[300];
+	json_object *orders;
+	exchange list;
+	int looked = 0;
+	p11e_rc rc;
+
+	*order_id = 0;
+	query_escape(email, esc, sizeof(esc));
+	snprintf(path, sizeof(path),
+		 "/order/certificate?filters%%5Bsearch%%5D=%s&sort=-date_created&limit=100", esc);
+	rc = api(d, devkey, "GET", path, NULL, 0, &list, err);
+	if (rc == P11E_OK)
+		rc = common_status(&list, "order search", err);
+	if (rc != P11E_OK || list.resp.status / 100 != 2 || list.json == NULL ||
+	    !json_object_object_get_ex(list.json, "orders", &orders) ||
+	    !json_object_is_type(orders, json_type_array))
+		goto out;
+	for (size_t i = 0; i < json_object_array_length(orders) && looked < LOOKUP_MAX; i++) {
+		json_object *o = json_object_array_get_idx(orders, i), *prod, *cert;
+		const char *name_id = NULL, *comments;
+		int64_t id = obj_id(o, "id");
+		char opath[64];
+		exchange info;
+
+		if (json_object_object_get_ex(o, "product", &prod))
+			name_id = obj_string(prod, "name_id");
+		if (id <= 0 || final_refusal(obj_string(o, "status")) ||
+		    (name_id != NULL && strcmp(name_id, d->product) != 0))
+			continue;
+		looked++;
+		snprintf(opath, sizeof(opath), "/order/certificate/%" PRId64, id);
+		rc = api(d, devkey, "GET", opath, NULL, 0, &info, err);
+		if (rc == P11E_OK)
+			rc = common_status(&info, "order search", err);
+		if (rc != P11E_OK) {
+			exchange_free(&info);
+			goto out;
+		}
+		comments = obj_string(info.json, "comments");
+		if (info.resp.status / 100 == 2 && info.json != NULL &&
+		    ((comments != NULL && request_key != NULL && strstr(comments, request_key)) ||
+		     (json_object_object_get_ex(info.json, "certificate", &cert) &&
+		      same_csr(obj_string(cert, "csr"), der, der_len))))
+			*order_id = id;
+		exchange_free(&info);
+		if (*order_id != 0)
+			break;
+	}
+out:
+	exchange_free(&list);
+	return rc;
+}
+
+/* The first rfc822Name the CSR asks for: the mailbox DigiCert validates. */
+static char *csr_email(X509_REQ *csr)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+	GENERAL_NAMES *names = NULL;
+	char *email = NULL;
+
+	for (int i = 0; exts != NULL && i < sk_X509_EXTENSION_num(exts) && names == NULL; i++) {
+		X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
+		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) == NID_subject_alt_name)
+			names = X509V3_EXT_d2i(e);
+	}
+	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && email == NULL; i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		if (g->type == GEN_EMAIL)
+			email = strndup((const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
+					(size_t)ASN1_STRING_length(g->d.rfc822Name));
+	}
+	GENERAL_NAMES_free(names);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return email;
+}
+
+/* The order's body: the CSR, the mailbox, what the key is for, validity. */
+static char *order_body(const digicert *d, const p11e_profile *p, const char *csr_pem,
+			const char *email, const char *request_key)
+{
+	int sign = (p->purposes & P11E_PURPOSE_SIGN) != 0;
+	int encrypt = (p->purposes & P11E_PURPOSE_ENCRYPT) != 0;
+	json_object *o = json_object_new_object(), *cert = json_object_new_object();
+	json_object *emails = json_object_new_array(), *usage = json_object_new_object();
+	json_object *validity = json_object_new_object();
+	char comments[160];
+	char *body = NULL;
+
+	if (o == NULL || cert == NULL || emails == NULL || usage == NULL || validity == NULL) {
+		json_object_put(o);
+		json_object_put(cert);
+		json_object_put(emails);
+		json_object_put(usage);
+		json_object_put(validity);
+		return NULL;
+	}
+	json_object_array_add(emails, json_object_new_string(email));
+	json_object_object_add(cert, "csr", json_object_new_string(csr_pem));
+	json_object_object_add(cert, "emails", emails);
+	json_object_object_add(cert, "signature_hash",
+			       json_object_new_string(p->digest[0] ? p->digest : "sha256"));
+	json_object_object_add(usage, "primary_usage",
+			       json_object_new_string(sign && encrypt ? "dual_use"
+						      : sign	      ? "signing"
+								      : "key_management"));
+	json_object_object_add(cert, "usage_designation", usage);
+	if (d->profile_type != NULL)
+		json_object_object_add(cert, "profile_type",
+				       json_object_new_string(d->profile_type));
+	if (d->cn_indicator != NULL)
+		json_object_object_add(cert, "common_name_indicator",
+				       json_object_new_string(d->cn_indicator));
+	json_object_object_add(o, "certificate", cert);
+	if (p->validity_days > 0 && p->validity_days % 365 == 0)
+		json_object_object_add(validity, "years",
+				       json_object_new_int(p->validity_days / 365));
+	else
+		json_object_object_add(
+		    validity, "days",
+		    json_object_new_int(p->validity_days > 0 ? p->validity_days : 365));
+	json_object_object_add(o, "order_validity", validity);
+	if (d->organization_id > 0) {
+		json_object *org = json_object_new_object();
+		json_object_object_add(org, "id", json_object_new_int64(d->organization_id));
+		json_object_object_add(o, "organization", org);
+	}
+	if (d->container_id > 0) {
+		json_object *c = json_object_new_object();
+		json_object_object_add(c, "id", json_object_new_int64(d->container_id));
+		json_object_object_add(o, "container", c);
+	}
+	if (d->payment_method != NULL)
+		json_object_object_add(o, "payment_method",
+				       json_object_new_string(d->payment_method));
+	if (d->skip_approval >= 0)
+		json_object_object_add(o, "skip_approval",
+				       json_object_new_boolean(d->skip_approval));
+	/* Ours to find the order again (find_order). */
+	snprintf(comments, sizeof(comments), "p11enroll request %s", request_key);
+	json_object_object_add(o, "comments", json_object_new_string(comments));
+	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return body;
+}
+
+/* An order answered with its certificate_chain (immediate issuance): the
+ * PEMs joined, leaf first. */
+static p11e_rc take_chain(json_object *answer, p11e_ca_result *out, int *taken, p11e_err *err)
+{
+	json_object *chain;
+	size_t total = 1;
+	char *pem;
+	p11e_rc rc;
+
+	*taken = 0;
+	if (!json_object_object_get_ex(answer, "certificate_chain", &chain) ||
+	    !json_object_is_type(chain, json_type_array) || json_object_array_length(chain) == 0)
+		return P11E_OK;
+	for (size_t i = 0; i < json_object_array_length(chain); i++) {
+		const char *p = obj_string(json_object_array_get_idx(chain, i), "pem");
+		total += (p ? strlen(p) : 0) + 1;
+	}
+	if ((pem = malloc(total)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	pem[0] = '\0';
+	for (size_t i = 0; i < json_object_array_length(chain); i++) {
+		const char *p = obj_string(json_object_array_get_idx(chain, i), "pem");
+		if (p != NULL) {
+			strcat(pem, p);
+			strcat(pem, "\n");
+		}
+	}
+	rc = take_pem(pem, "the order's certificate_chain", out, err);
+	free(pem);
+	*taken = rc == P11E_OK;
+	return rc;
+}
+
+static void pause_before(int attempt)
+{
+	struct timespec ts = {1L << (attempt < 3 ? attempt : 3), 0};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Places the order, unless DigiCert already has one for this request. The
+ * POST is never resent blind: after a transfer failure or a 5xx the orders
+ * are searched again first. */
+static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_profile *profile,
+			   const char *csr_pem, const unsigned char *der, int der_len,
+			   const char *email, const char *request_key, p11e_ca_result *out,
+			   p11e_err *err)
+{
+	char path[160], *body = NULL;
+	int64_t order_id = 0;
+	int taken = 0;
+	exchange x = {0};
+	p11e_rc rc = P11E_OK;
+
+	snprintf(path, sizeof(path), "/order/certificate/%s", d->product);
+	for (int attempt = 0;; attempt++) {
+		rc = find_order(d, devkey, email, der, der_len, request_key, &order_id, err);
+		if (rc != P11E_OK || order_id != 0)
+			break;
+		if (body == NULL &&
+		    (body = order_body(d, profile, csr_pem, email, request_key)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			break;
+		}
+		exchange_free(&x);
+		rc = api(d, devkey, "POST", path, body, 1, &x, err);
+		if (rc == P11E_OK && x.resp.status / 100 == 2) {
+			order_id = x.json ? obj_id(x.json, "id") : 0;
+			if (order_id <= 0)
+				rc =
+				    p11e_errf(err, P11E_FAIL,
+					      "ca digicert: the order was taken (HTTP %ld) but the "
+					      "answer names no order id",
+					      x.resp.status);
+			break;
+		}
+		if (rc == P11E_OK && x.resp.status < 500)
+			break; /* DigiCert's answer: a refusal, or the key's */
+		/* Down, slow, or failing: DigiCert may have the order or not. */
+		if (attempt >= (d->http.retries < 0 ? 0 : d->http.retries)) {
+			if (rc == P11E_OK)
+				rc = common_status(&x, "order", err);
+			break;
+		}
+		pause_before(attempt);
+	}
+	free(body);
+	if (rc != P11E_OK)
+		goto out;
+	if (order_id == 0) {
+		/* 4xx: DigiCert refused the order, in its words. */
+		rc = common_status(&x, "order", err);
+		if (rc == P11E_OK) {
+			char reason[200];
+			api_reason(&x, reason, sizeof(reason));
+			out->state = P11E_CA_STATE_REJECTED;
+			snprintf(out->reason, sizeof(out->reason),
+				 "DigiCert refused the order (%s)", reason);
+		}
+		goto out;
+	}
+	snprintf(out->request_id, sizeof(out->request_id), "%" PRId64, order_id);
+	if (x.json != NULL)
+		rc = take_chain(x.json, out, &taken, err);
+	if (rc == P11E_OK && !taken)
+		rc = order_state(d, devkey, order_id, out, err);
+out:
+	exchange_free(&x);
+	return rc;
+}
+
+static p11e_rc digicert_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
+			       const char *request_key, p11e_ca_result *out, p11e_err *err)
+{
+	digicert *d = state;
+	char *devkey = NULL, *csr_pem = NULL, *email = NULL;
+	unsigned char *der = NULL;
+	int der_len;
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((profile->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) == 0 ||
+	    (profile->purposes & P11E_PURPOSE_SERVER_AUTH) != 0)
+		return p11e_errf(err, P11E_USAGE,
+				 "ca digicert: orders secure email (S/MIME) certificates; profile "
+				 "'%s' is not an S/MIME profile",
+				 profile->name);
+	if ((email = csr_email(csr)) == NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "ca digicert: the CSR names no email address (rfc822Name); a "
+				 "secure email order needs one");
+	csr_pem = p11e_csr_to_pem(csr);
+	der_len = i2d_X509_REQ(csr, &der);
+	if (csr_pem == NULL || der_len <= 0) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "ca digicert: cannot encode the CSR");
+		goto out;
+	}
+	rc = devkey_header(d, &devkey, err);
+	if (rc == P11E_OK)
+		rc = place_order(d, devkey, profile, csr_pem, der, der_len, email, request_key, out,
+				 err);
+out:
+	if (rc != P11E_OK)
+		p11e_ca_result_clear(out);
+	p11e_secret_free(devkey, (size_t)-1);
+	OPENSSL_free(der);
+	free(csr_pem);
+	free(email);
+	return rc;
+}
+
+static p11e_rc digicert_poll(void *state, const char *request_id, const p11e_profile *profile,
+			     p11e_ca_result *out, p11e_err *err)
+{
+	digicert *d = state;
+	char *devkey = NULL;
+	p11e_rc rc;
+
+	(void)profile;
+	memset(out, 0, sizeof(*out));
+	if (!is_order_id(request_id))
+		return p11e_errf(err, P11E_FAIL,
+				 "ca digicert: request '%.40s' is not a DigiCert order id; was it "
+				 "submitted to another CA?",
+				 request_id ? request_id : "");
+	rc = devkey_header(d, &devkey, err);
+	if (rc == P11E_OK)
+		rc = order_state(d, devkey, strtoll(request_id, NULL, 10), out, err);
+	if (rc != P11E_OK)
+		p11e_ca_result_clear(out);
+	p11e_secret_free(devkey, (size_t)-1);
+	return rc;
+}
+
+static p11e_rc digicert_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
+{
+	(void)state;
+	*out = NULL;
+	return p11e_errf(err, P11E_UNSUPPORTED,
+			 "ca digicert: DigiCert's chain comes with each certificate (pem_all); "
+			 "see the chain stored on the token, or the enrollment record");
+}
+
+const p11e_ca_ops p11e_ca_digicert_ops = {
+    .type = "digicert",
+    .open = digicert_open,
+    .submit = digicert_submit,
+    .poll = digicert_poll,
+    .chain = digicert_chain,
+    .close = digicert_close,
+};
