@@ -12,6 +12,17 @@
 p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			       p11e_err *err);
 
+/* write(2) until all of data is written (EINTR retried); 0, or -1 with
+ * errno set. */
+int p11e_write_all(int fd, const void *data, size_t len);
+
+/* Creates path with data, never replacing anything: the same temp file, then
+ * link(2) to path, which fails if path exists (P11E_EXISTS), then the
+ * directory fsync'd. A crash leaves no file or the whole one at path. For
+ * the file vault, PFX files and `export --out`. */
+p11e_rc p11e_write_file_new(const char *path, const void *data, size_t len, mode_t mode,
+			    p11e_err *err);
+
 /* Reads a whole file (at most max bytes) into a NUL-terminated malloc'd
  * buffer. P11E_NOT_FOUND if it does not exist. */
 p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err);

@@ -31,7 +31,8 @@ typedef struct p11e_vault_ops {
 	p11e_rc (*open)(const p11e_config *cfg, const struct json_object *conf,
 			const p11e_vault_open_params *p, void **state, p11e_err *err);
 	/* Stores secret under name. Never overwrites: P11E_EXISTS if name
-	 * already holds a secret. */
+	 * already holds a secret (vault-kv2: unless it is this very secret, as
+	 * when a retried request's first answer was lost: then P11E_OK). */
 	p11e_rc (*put)(void *state, const char *name, const unsigned char *secret, size_t len,
 		       p11e_err *err);
 	/* *out is malloc'd with a NUL after *len bytes; wipe it with
@@ -42,6 +43,9 @@ typedef struct p11e_vault_ops {
 	p11e_rc (*list)(void *state, char ***names, size_t *n, p11e_err *err);
 	p11e_rc (*del)(void *state, const char *name, p11e_err *err);
 	void (*close)(void *state);
+	/* Who reads, for the audit log (the file vault: the subject of the
+	 * officer certificate that matched the key), or NULL. May be NULL. */
+	const char *(*reader)(void *state);
 } p11e_vault_ops;
 
 typedef struct p11e_vault p11e_vault;
@@ -56,5 +60,12 @@ p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, siz
 p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err);
 p11e_rc p11e_vault_delete(p11e_vault *v, const char *name, p11e_err *err);
 void p11e_vault_close(p11e_vault *v);
+/* The backend's "type" ("file", "vault-kv2"). */
+const char *p11e_vault_type(const p11e_vault *v);
+/* The backend's reader() (for the audit log), or NULL. */
+const char *p11e_vault_reader(const p11e_vault *v);
+
+/* The backends (src/vault/vault_*.c). */
+extern const p11e_vault_ops p11e_vault_file_ops, p11e_vault_kv2_ops;
 
 #endif

@@ -17,8 +17,10 @@ static int is_alnum(unsigned char c)
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-static int write_all(int fd, const unsigned char *p, size_t len)
+int p11e_write_all(int fd, const void *data, size_t len)
 {
+	const unsigned char *p = data;
+
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -62,54 +64,88 @@ static int fsync_parent(const char *path)
 	return rc;
 }
 
-p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-			       p11e_err *err)
+/* Writes data to a new temp file beside path (*tmp, malloc'd): created
+ * 0600 by mkstemp, then given `mode` before any byte is written so a secret
+ * is never readable by others, even briefly; fsync'd and closed. */
+static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
+			  p11e_err *err)
 {
 	size_t tlen = strlen(path) + sizeof(".tmp.XXXXXX");
-	char *tmp = malloc(tlen);
-	int fd = -1, saved = 0, renamed = 0;
-	p11e_rc rc = P11E_OK;
+	int fd, saved;
 
-	if (tmp == NULL)
+	*tmp = malloc(tlen);
+	if (*tmp == NULL)
 		return p11e_errf(err, P11E_FAIL, "cannot write %s: out of memory", path);
-	/* Same directory as the target, so rename() is atomic (no EXDEV). */
-	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp);
+	/* Same directory as the target, so rename() and link() stay atomic. */
+	snprintf(*tmp, tlen, "%s.tmp.XXXXXX", path);
+	fd = mkstemp(*tmp);
 	if (fd < 0) {
-		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
-		free(tmp);
-		return rc;
-	}
-	/* mkstemp made it 0600; fchmod before any byte is written so a
-	 * secret is never readable by others, even briefly. */
-	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
 		saved = errno;
+		free(*tmp);
+		*tmp = NULL;
+		return p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
+	}
+	if (fchmod(fd, mode) != 0 || p11e_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		saved = errno;
+		close(fd);
 		goto fail;
 	}
 	/* close() can report a deferred write error (NFS): check it. */
 	if (close(fd) != 0) {
-		fd = -1;
 		saved = errno;
 		goto fail;
 	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		saved = errno;
-		goto fail;
-	}
-	renamed = 1;
-	if (fsync_parent(path) != 0) {
-		saved = errno;
-		goto fail;
-	}
-	goto out;
+	return P11E_OK;
 fail:
-	rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
-	if (fd >= 0)
-		close(fd);
-	if (!renamed)
+	unlink(*tmp);
+	free(*tmp);
+	*tmp = NULL;
+	return p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
+}
+
+p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+			       p11e_err *err)
+{
+	char *tmp = NULL;
+	p11e_rc rc = write_temp(path, data, len, mode, &tmp, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	if (rename(tmp, path) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
-out:
+	} else if (fsync_parent(path) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
+	}
+	free(tmp);
+	return rc;
+}
+
+p11e_rc p11e_write_file_new(const char *path, const void *data, size_t len, mode_t mode,
+			    p11e_err *err)
+{
+	char *tmp = NULL;
+	p11e_rc rc;
+
+	/* Checked first only to spare the work; link() below is the real test. */
+	if (access(path, F_OK) == 0)
+		return p11e_errf(err, P11E_EXISTS, "%s already exists: it is never overwritten",
+				 path);
+	rc = write_temp(path, data, len, mode, &tmp, err);
+	if (rc != P11E_OK)
+		return rc;
+	/* link(2), unlike rename(2), refuses an existing target: two writers
+	 * racing for one name cannot both win. */
+	if (link(tmp, path) != 0)
+		rc = errno == EEXIST
+			 ? p11e_errf(err, P11E_EXISTS, "%s already exists: it is never overwritten",
+				     path)
+			 : p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
+	else if (fsync_parent(path) != 0)
+		/* The file is complete; only its durability is in doubt. */
+		rc = p11e_errf(err, P11E_FAIL, "cannot sync the directory of %s: %s", path,
+			       strerror(errno));
+	unlink(tmp);
 	free(tmp);
 	return rc;
 }

@@ -13,6 +13,8 @@ struct p11e_vault {
 
 /* One entry per backend file (src/vault/vault_*.c). */
 static const p11e_vault_ops *const backends[] = {
+    &p11e_vault_file_ops,
+    &p11e_vault_kv2_ops,
     NULL,
 };
 
@@ -73,6 +75,16 @@ p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err)
 p11e_rc p11e_vault_delete(p11e_vault *v, const char *name, p11e_err *err)
 {
 	return v->ops->del(v->state, name, err);
+}
+
+const char *p11e_vault_type(const p11e_vault *v)
+{
+	return v->ops->type;
+}
+
+const char *p11e_vault_reader(const p11e_vault *v)
+{
+	return v->ops->reader != NULL ? v->ops->reader(v->state) : NULL;
 }
 
 void p11e_vault_close(p11e_vault *v)

@@ -1,0 +1,171 @@
+/* p11enroll escrow: the escrowed PFX passwords. `show` prints one ("show me
+ * my password"), `list` names the escrowed identities. Every `show` leaves an
+ * audit record, and the password is printed only once that record is on
+ * disk. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "cli.h"
+#include "p11enroll/audit.h"
+#include "p11enroll/record.h"
+#include "p11enroll/util.h"
+#include "p11enroll/vault.h"
+
+/* The config's vault type, for the audit record even when opening fails. */
+static const char *config_vault_type(const p11e_config *cfg)
+{
+	json_object *v, *t;
+
+	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "vault", &v) &&
+	    json_object_object_get_ex(v, "type", &t) && json_object_is_type(t, json_type_string))
+		return json_object_get_string(t);
+	return NULL;
+}
+
+/* A record that says the key was made on the token has nothing escrowed.
+ * No record at all is fine: an officer's station may hold only the vault. */
+static p11e_rc check_record(cli_ctx *ctx, const char *identity)
+{
+	p11e_record r = {0};
+	p11e_err inner = {0};
+	p11e_rc rc = P11E_OK;
+
+	if (p11e_record_load(ctx->config.state_dir, identity, &r, &inner) != P11E_OK)
+		return P11E_OK;
+	if (r.key_store == NULL || strcmp(r.key_store, "token") == 0)
+		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
+			       "'%.200s' has its key on the token: no password was escrowed",
+			       identity);
+	p11e_record_clear(&r);
+	return rc;
+}
+
+static p11e_rc show(cli_ctx *ctx, const cli_args *a)
+{
+	const char *officer_key = cli_value(a, "officer-key");
+	p11e_vault_open_params p = {
+	    .officer_key = officer_key,
+	    .officer_pin_source = cli_value(a, "officer-pin-source"),
+	    .module = ctx->module,
+	};
+	char *logged_key = officer_key ? strdup(officer_key) : NULL;
+	const char *extra[] = {
+	    "vault", config_vault_type(&ctx->config), "officer", NULL, "officer_key", logged_key,
+	    NULL};
+	p11e_vault *v = NULL;
+	unsigned char *secret = NULL;
+	size_t len = 0;
+	char *identity = NULL;
+	p11e_err audit_err = {0};
+	p11e_rc rc;
+
+	/* A URI's query may carry a PIN (pin-value, refused later): the log
+	 * gets the path part only. */
+	if (logged_key != NULL && strncmp(logged_key, "pkcs11:", 7) == 0 &&
+	    strchr(logged_key, '?') != NULL)
+		*strchr(logged_key, '?') = '\0';
+	if (a->npos != 2 || a->pos[1][0] == '\0' ||
+	    (identity = p11e_record_identity(a->pos[1])) == NULL) {
+		free(logged_key);
+		return p11e_errf(&ctx->err, P11E_USAGE, "escrow show: give one IDENTITY");
+	}
+	rc = check_record(ctx, identity);
+	if (rc == P11E_OK)
+		rc = p11e_vault_open(&ctx->config, &p, &v, &ctx->err);
+	if (rc == P11E_OK) {
+		extra[3] = p11e_vault_reader(v);
+		if (officer_key != NULL && strcmp(p11e_vault_type(v), "file") != 0)
+			fprintf(stderr,
+				"p11enroll escrow: --officer-key is not used by a %s vault (its "
+				"policies decide who reads)\n",
+				p11e_vault_type(v));
+		rc = p11e_vault_get(v, identity, &secret, &len, &ctx->err);
+	}
+	/* The record first; without it, nothing is shown. */
+	if (p11e_audit_write(&ctx->config, "escrow-show", identity, extra, rc, &ctx->err,
+			     &audit_err) != P11E_OK) {
+		if (rc == P11E_OK)
+			rc = p11e_errf(&ctx->err, P11E_FAIL, "%s; the password was not shown",
+				       audit_err.msg);
+		else
+			fprintf(stderr, "p11enroll escrow: %s\n", audit_err.msg);
+	}
+	if (rc == P11E_OK && ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "identity", json_object_new_string(identity));
+		json_object_object_add(o, "password",
+				       json_object_new_string_len((const char *)secret, (int)len));
+		cli_print_json(o);
+	} else if (rc == P11E_OK) {
+		fwrite(secret, 1, len, stdout);
+		fputc('\n', stdout);
+	}
+	if (rc == P11E_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot write to stdout");
+	p11e_secret_free((char *)secret, len);
+	p11e_vault_close(v);
+	free(identity);
+	free(logged_key);
+	return rc;
+}
+
+static p11e_rc list(cli_ctx *ctx, const cli_args *a)
+{
+	p11e_vault *v = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	p11e_rc rc;
+
+	if (a->npos != 1)
+		return p11e_errf(&ctx->err, P11E_USAGE, "escrow list takes no argument");
+	rc = p11e_vault_open(&ctx->config, NULL, &v, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_vault_list(v, &names, &n, &ctx->err);
+	if (rc == P11E_OK && ctx->json) {
+		json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < n; i++)
+			json_object_array_add(arr, json_object_new_string(names[i]));
+		cli_print_json(arr);
+	} else if (rc == P11E_OK) {
+		for (size_t i = 0; i < n; i++)
+			puts(names[i]);
+	}
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	p11e_vault_close(v);
+	return rc;
+}
+
+static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+{
+	if (strcmp(a->pos[0], "show") == 0)
+		return show(ctx, a);
+	if (strcmp(a->pos[0], "list") == 0)
+		return list(ctx, a);
+	return p11e_errf(&ctx->err, P11E_USAGE, "escrow: unknown action '%.40s' (show or list)",
+			 a->pos[0]);
+}
+
+const cli_command cmd_escrow = {
+    .name = "escrow",
+    .usage = "show IDENTITY [--officer-key FILE|URI] [--officer-pin-source SRC] | list",
+    .summary = "print an escrowed PFX password, or list the escrowed identities",
+    .help = "show: fetches the password of IDENTITY's PFX from the vault (the config's \"vault\")\n"
+	    "and prints it alone on stdout. With the file vault it needs an escrow officer's\n"
+	    "private key: a PEM or DER file (its passphrase from --officer-pin-source, else the\n"
+	    "terminal) or a key on a token by PKCS#11 URI with id= or object= (its PIN from\n"
+	    "--officer-pin-source, the URI's pin-source, else the terminal; never the config's\n"
+	    "pin_source). Each show is recorded in the audit log (the config's audit_log, else\n"
+	    "STATE_DIR/audit.jsonl) before the password is printed; if the record cannot be\n"
+	    "written, nothing is shown. list: the names in the vault, one a line.",
+    .opts =
+	(const cli_opt[]){
+	    {"officer-key", "KEY", "show, file vault: officer key, FILE or pkcs11: URI"},
+	    {"officer-pin-source", "SRC", "where the officer key's PIN or passphrase comes from"},
+	    {NULL, NULL, NULL}},
+    .min_pos = 1,
+    .max_pos = 2,
+    .run = run,
+};

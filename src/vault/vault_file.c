@@ -1,0 +1,732 @@
+/* The "file" vault, the embedded default: each secret is one file,
+ * DIR/<escaped name>.cms (0600, DIR 0700), holding DER CMS encrypted to every
+ * escrow officer's certificate in "officer_certs_file":
+ *
+ *   RSA officer: KeyTransRecipientInfo, RSAES-OAEP (SHA-256, MGF1-SHA-256)
+ *   EC officer:  KeyAgreeRecipientInfo, ephemeral-static ECDH, X9.63 KDF
+ *                with SHA-256, AES key wrap
+ *   content:     AES-256-GCM in AuthEnvelopedData (RFC 5083/5084), or with
+ *                "cipher": "aes-256-cbc" plain EnvelopedData for readers
+ *                that lack AuthEnvelopedData (OpenSSL < 3.0)
+ *
+ * Writing needs only the certificates. Reading needs one officer's private
+ * key: a PEM/DER file (passphrase from a secret source) or a key on a token
+ * by PKCS#11 URI, whose private operation (RSA decryption, ECDH) runs on the
+ * token through libp11. The key must match one of the officer certificates,
+ * and the secret must have been encrypted to that officer: nobody else can
+ * read it, and an entry is never replaced (P11E_EXISTS). Any CMS tool reads
+ * an entry: openssl cms -decrypt -inform DER -in F.cms -recip O.pem -inkey O.key */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <openssl/bio.h>
+#include <openssl/cms.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/secret.h"
+#include "p11enroll/session.h"
+#include "p11enroll/util.h"
+#include "p11enroll/conf.h"
+#include "p11enroll/vault.h"
+
+#define SUFFIX ".cms"
+#define NAME_MAX_LEN 200    /* escaped three-fold, it still fits a file name */
+#define ENTRY_MAX (1 << 20) /* a password in CMS is a few KiB at most */
+#define KEY_FILE_MAX (1 << 20)
+
+typedef struct file_vault {
+	char *dir;
+	char *certs_path;
+	STACK_OF(X509) * officers;
+	const EVP_CIPHER *cipher;
+	/* the reading officer, when a key was given */
+	EVP_PKEY *key;
+	X509 *key_cert; /* the officer certificate that matches key */
+	char key_subject[128];
+	p11e_session *session; /* an officer key on a token */
+} file_vault;
+
+static const char *const known_keys[] = {"type", "dir", "officer_certs_file", "cipher", NULL};
+
+static const char *conf_string(const json_object *conf, const char *key)
+{
+	json_object *v;
+
+	if (conf != NULL && json_object_object_get_ex(conf, key, &v) &&
+	    json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
+		return json_object_get_string(v);
+	return NULL;
+}
+
+static void subject_of(X509 *cert, char *out, size_t len)
+{
+	X509_NAME_oneline(X509_get_subject_name(cert), out, (int)len);
+}
+
+/* --- names --- */
+
+/* Like record file names: [a-z0-9@._+-] kept, the rest %XX, no leading dot. */
+static char *escape_name(const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(name), n = 0;
+	char *out = malloc(3 * len + sizeof(SUFFIX));
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     strchr("@._+-", c) != NULL) &&
+		    !(c == '.' && n == 0)) {
+			out[n++] = (char)c;
+			continue;
+		}
+		out[n++] = '%';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	memcpy(out + n, SUFFIX, sizeof(SUFFIX));
+	return out;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The name a file stands for, or NULL if it is not an entry. */
+static char *unescape_name(const char *file)
+{
+	size_t len = strlen(file), slen = strlen(SUFFIX), n = 0;
+	char *out;
+
+	if (len <= slen || strcmp(file + len - slen, SUFFIX) != 0 || file[0] == '.')
+		return NULL;
+	len -= slen;
+	if ((out = malloc(len + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		if (file[i] == '%' && i + 2 < len && hexval(file[i + 1]) >= 0 &&
+		    hexval(file[i + 2]) >= 0) {
+			out[n++] = (char)(hexval(file[i + 1]) << 4 | hexval(file[i + 2]));
+			i += 2;
+		} else {
+			out[n++] = file[i];
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+static p11e_rc entry_path(const file_vault *v, const char *name, char **out, p11e_err *err)
+{
+	char *file;
+
+	*out = NULL;
+	if (name == NULL || name[0] == '\0' || strlen(name) > NAME_MAX_LEN)
+		return p11e_errf(err, P11E_USAGE,
+				 "vault: a secret's name must be 1 to %d characters", NAME_MAX_LEN);
+	if ((file = escape_name(name)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	*out = p11e_path_join(v->dir, file);
+	free(file);
+	return *out ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
+}
+
+/* --- officer certificates --- */
+
+static p11e_rc load_officers(file_vault *v, p11e_err *err)
+{
+	BIO *bio = BIO_new_file(v->certs_path, "r");
+	X509 *cert;
+	p11e_rc rc = P11E_OK;
+
+	if (bio == NULL)
+		return p11e_errf(err, P11E_CONFIG, "vault: officer_certs_file %s: %s",
+				 v->certs_path, errno ? strerror(errno) : "cannot open");
+	if ((v->officers = sk_X509_new_null()) == NULL) {
+		BIO_free(bio);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		int id = EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
+		if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
+			char subj[128];
+			subject_of(cert, subj, sizeof(subj));
+			X509_free(cert);
+			rc = p11e_errf(err, P11E_CONFIG,
+				       "vault: officer certificate %s in %s has neither an RSA nor "
+				       "an EC key: it cannot receive an escrowed secret",
+				       subj, v->certs_path);
+			break;
+		}
+		if (!sk_X509_push(v->officers, cert)) {
+			X509_free(cert);
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			break;
+		}
+	}
+	/* The loop ends on "no start line" after the last certificate. */
+	ERR_clear_error();
+	BIO_free(bio);
+	if (rc == P11E_OK && sk_X509_num(v->officers) == 0)
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: officer_certs_file %s holds no PEM certificate",
+			       v->certs_path);
+	return rc;
+}
+
+/* Every officer must be able to receive a secret today: a put that quietly
+ * left one out would hide the secret from that officer. */
+static p11e_rc check_officers_for_put(const file_vault *v, p11e_err *err)
+{
+	for (int i = 0; i < sk_X509_num(v->officers); i++) {
+		X509 *cert = sk_X509_value(v->officers, i);
+		int rsa = EVP_PKEY_get_base_id(X509_get0_pubkey(cert)) == EVP_PKEY_RSA;
+		uint32_t ku = X509_get_key_usage(cert);
+		char subj[128];
+
+		subject_of(cert, subj, sizeof(subj));
+		if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0 ||
+		    X509_cmp_current_time(X509_get0_notBefore(cert)) > 0)
+			return p11e_errf(err, P11E_CONFIG,
+					 "vault: officer certificate %s in %s is not valid now "
+					 "(expired or not yet valid): replace it",
+					 subj, v->certs_path);
+		/* X509_get_key_usage: UINT32_MAX when there is no keyUsage. */
+		if (ku != UINT32_MAX && !(ku & (rsa ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT)))
+			return p11e_errf(err, P11E_CONFIG,
+					 "vault: officer certificate %s in %s lacks keyUsage %s",
+					 subj, v->certs_path,
+					 rsa ? "keyEncipherment" : "keyAgreement");
+	}
+	return P11E_OK;
+}
+
+/* --- the officer's key --- */
+
+typedef struct pass_ctx {
+	const char *source;
+	const char *path;
+	int asked;
+	p11e_rc rc;
+	p11e_err *err;
+} pass_ctx;
+
+/* OpenSSL asks only for an encrypted key. */
+static int pass_cb(char *buf, int size, int rwflag, void *u)
+{
+	pass_ctx *c = u;
+	char *pass = NULL;
+	char what[160];
+	size_t len;
+
+	(void)rwflag;
+	c->asked = 1;
+	snprintf(what, sizeof(what), "passphrase of officer key %.120s", c->path);
+	c->rc = p11e_secret_read(c->source ? c->source : "prompt", what, &pass, c->err);
+	if (c->rc != P11E_OK)
+		return -1;
+	len = strlen(pass);
+	if (len > (size_t)size)
+		len = (size_t)size;
+	memcpy(buf, pass, len);
+	p11e_secret_free(pass, (size_t)-1);
+	return (int)len;
+}
+
+static p11e_rc load_key_file(file_vault *v, const char *path, const char *pin_source, p11e_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	pass_ctx pc = {.source = pin_source, .path = path, .rc = P11E_OK, .err = err};
+	p11e_rc rc;
+
+	rc = p11e_read_file(path, KEY_FILE_MAX, &data, &len, err);
+	if (rc != P11E_OK)
+		return p11e_errf(err, P11E_USAGE, "officer key %s: cannot read: %s", path,
+				 rc == P11E_NOT_FOUND ? "no such file" : strerror(errno));
+	if ((bio = BIO_new_mem_buf(data, (int)len)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	v->key = PEM_read_bio_PrivateKey(bio, NULL, pass_cb, &pc);
+	if (v->key == NULL && pc.rc == P11E_OK && !pc.asked) {
+		/* Not PEM: DER PKCS#8 (maybe encrypted), then traditional DER. */
+		BIO_free(bio);
+		bio = BIO_new_mem_buf(data, (int)len);
+		if (bio != NULL)
+			v->key = d2i_PKCS8PrivateKey_bio(bio, NULL, pass_cb, &pc);
+		if (v->key == NULL && bio != NULL && pc.rc == P11E_OK && !pc.asked) {
+			BIO_free(bio);
+			bio = BIO_new_mem_buf(data, (int)len);
+			if (bio != NULL)
+				v->key = d2i_PrivateKey_bio(bio, NULL);
+		}
+	}
+	if (v->key == NULL) {
+		if (pc.rc != P11E_OK)
+			rc = pc.rc; /* the passphrase source failed; err says how */
+		else if (pc.asked)
+			rc = p11e_errf(err, P11E_PIN_INCORRECT,
+				       "officer key %s: cannot decrypt it: wrong passphrase", path);
+		else
+			rc = p11e_errf(err, P11E_USAGE,
+				       "officer key %s: not a private key (PEM or DER)", path);
+	}
+	ERR_clear_error();
+out:
+	BIO_free(bio);
+	p11e_secret_free(data, len);
+	return rc;
+}
+
+/* The officer certificate whose public key is pub. */
+static p11e_rc match_officer(file_vault *v, EVP_PKEY *pub, const char *what, p11e_err *err)
+{
+	for (int i = 0; i < sk_X509_num(v->officers); i++) {
+		X509 *cert = sk_X509_value(v->officers, i);
+		if (EVP_PKEY_eq(X509_get0_pubkey(cert), pub) == 1) {
+			v->key_cert = cert;
+			subject_of(cert, v->key_subject, sizeof(v->key_subject));
+			return P11E_OK;
+		}
+	}
+	ERR_clear_error();
+	return p11e_errf(err, P11E_USAGE,
+			 "officer key %.200s is not an escrow officer's: it matches none of the %d "
+			 "certificates in %s",
+			 what, sk_X509_num(v->officers), v->certs_path);
+}
+
+static p11e_rc load_key_token(file_vault *v, const p11e_config *cfg,
+			      const p11e_vault_open_params *p, p11e_err *err)
+{
+	p11e_config tcfg = *cfg;
+	p11e_session_params sp = {.uri = p->officer_key,
+				  .module = p->module,
+				  .pin_source = p->officer_pin_source,
+				  .login = 1};
+	EVP_PKEY *pub = NULL;
+	X509 *cert = NULL;
+	p11e_id id = {0};
+	p11e_rc rc;
+
+	/* The config's pin_source is the enrolling tokens' PIN: never try it
+	 * on the officer's token (a wrong PIN costs a try). */
+	tcfg.pin_source = NULL;
+	if ((v->session = calloc(1, sizeof(*v->session))) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_session_open(&tcfg, &sp, v->session, err);
+	if (rc != P11E_OK) {
+		free(v->session);
+		v->session = NULL;
+		return rc;
+	}
+	if (v->session->uri.has_id) {
+		memcpy(id.v, v->session->uri.id, v->session->uri.id_len);
+		id.len = v->session->uri.id_len;
+	} else if (v->session->uri.object != NULL) {
+		rc =
+		    p11e_token_key_id_by_label(v->session->token, v->session->uri.object, &id, err);
+		if (rc != P11E_OK)
+			return rc;
+	} else {
+		return p11e_errf(err, P11E_USAGE,
+				 "officer key %.200s: the URI must name the key (id= or object=)",
+				 p->officer_key);
+	}
+	/* Which officer: by the public key object, else the certificate beside it. */
+	rc = p11e_token_public_key(v->session->token, &id, &pub, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = p11e_token_find_cert(v->session->token, &id, &cert, err);
+		if (rc == P11E_OK && (pub = X509_get_pubkey(cert)) == NULL)
+			rc = p11e_errf_ssl(err, P11E_FAIL, "officer key: unreadable certificate");
+		X509_free(cert);
+		if (rc == P11E_NOT_FOUND)
+			rc = p11e_errf(err, P11E_NOT_FOUND,
+				       "officer key %.200s: no key (public key or certificate) "
+				       "under that id on the token",
+				       p->officer_key);
+	}
+	if (rc == P11E_OK)
+		rc = match_officer(v, pub, p->officer_key, err);
+	EVP_PKEY_free(pub);
+	if (rc == P11E_OK)
+		rc = p11e_token_signing_key(v->session->token, &id, &v->key, err);
+	return rc;
+}
+
+static p11e_rc load_key(file_vault *v, const p11e_config *cfg, const p11e_vault_open_params *p,
+			p11e_err *err)
+{
+	const char *path = p->officer_key;
+	p11e_rc rc;
+
+	if (strncmp(path, "pkcs11:", 7) == 0)
+		return load_key_token(v, cfg, p, err);
+	if (strncmp(path, "file:", 5) == 0)
+		path += 5;
+	rc = load_key_file(v, path, p->officer_pin_source, err);
+	if (rc == P11E_OK)
+		rc = match_officer(v, v->key, path, err);
+	return rc;
+}
+
+/* --- the vtable --- */
+
+static void file_close(void *state)
+{
+	file_vault *v = state;
+
+	if (v == NULL)
+		return;
+	/* A token key lives in the module: free it before the session. */
+	EVP_PKEY_free(v->key);
+	if (v->session != NULL) {
+		p11e_session_close(v->session);
+		free(v->session);
+	}
+	sk_X509_pop_free(v->officers, X509_free);
+	free(v->dir);
+	free(v->certs_path);
+	free(v);
+}
+
+static p11e_rc file_open(const p11e_config *cfg, const json_object *conf,
+			 const p11e_vault_open_params *p, void **state, p11e_err *err)
+{
+	file_vault *v;
+	const char *s;
+	p11e_rc rc;
+
+	*state = NULL;
+	if ((rc = p11e_conf_check_keys(conf, known_keys, "vault (type file)", err)) != P11E_OK)
+		return rc;
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	s = conf_string(conf, "dir");
+	v->dir = s ? strdup(s) : p11e_path_join(cfg->state_dir, "escrow");
+	s = conf_string(conf, "officer_certs_file");
+	if (s == NULL) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: type file needs \"officer_certs_file\" (PEM with the escrow "
+			       "officers' certificates)");
+		goto fail;
+	}
+	v->certs_path = strdup(s);
+	if (v->dir == NULL || v->certs_path == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto fail;
+	}
+	s = conf_string(conf, "cipher");
+	if (s == NULL || strcmp(s, "aes-256-gcm") == 0) {
+		v->cipher = EVP_aes_256_gcm();
+	} else if (strcmp(s, "aes-256-cbc") == 0) {
+		v->cipher = EVP_aes_256_cbc();
+	} else {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: cipher '%.40s' is unknown (aes-256-gcm or aes-256-cbc)", s);
+		goto fail;
+	}
+	if ((rc = load_officers(v, err)) != P11E_OK)
+		goto fail;
+	if (p != NULL && p->officer_key != NULL && (rc = load_key(v, cfg, p, err)) != P11E_OK)
+		goto fail;
+	*state = v;
+	return P11E_OK;
+fail:
+	file_close(v);
+	return rc;
+}
+
+static p11e_rc set_recipient_params(CMS_RecipientInfo *ri, int rsa)
+{
+	EVP_PKEY_CTX *pctx = CMS_RecipientInfo_get0_pkey_ctx(ri);
+
+	if (pctx == NULL)
+		return P11E_FAIL;
+	if (rsa)
+		return EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
+			       EVP_PKEY_CTX_set_rsa_oaep_md(pctx, EVP_sha256()) > 0 &&
+			       EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) > 0
+			   ? P11E_OK
+			   : P11E_FAIL;
+	return EVP_PKEY_CTX_set_ecdh_kdf_md(pctx, EVP_sha256()) > 0 ? P11E_OK : P11E_FAIL;
+}
+
+static p11e_rc file_put(void *state, const char *name, const unsigned char *secret, size_t len,
+			p11e_err *err)
+{
+	file_vault *v = state;
+	CMS_ContentInfo *cms = NULL;
+	BIO *in = NULL;
+	unsigned char *der = NULL;
+	char *path = NULL;
+	int der_len;
+	p11e_rc rc;
+
+	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+		return rc;
+	if (access(path, F_OK) == 0) {
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "vault: a secret for '%.200s' is already escrowed (%s); it is never "
+			       "overwritten",
+			       name, path);
+		goto out;
+	}
+	if ((rc = check_officers_for_put(v, err)) != P11E_OK)
+		goto out;
+	if (len > INT32_MAX || (in = BIO_new_mem_buf(secret, (int)len)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	cms = CMS_encrypt(NULL, NULL, v->cipher, CMS_BINARY | CMS_PARTIAL);
+	if (cms == NULL) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "vault: cannot start the CMS envelope");
+		goto out;
+	}
+	for (int i = 0; i < sk_X509_num(v->officers); i++) {
+		X509 *cert = sk_X509_value(v->officers, i);
+		int rsa = EVP_PKEY_get_base_id(X509_get0_pubkey(cert)) == EVP_PKEY_RSA;
+		CMS_RecipientInfo *ri = CMS_add1_recipient_cert(cms, cert, CMS_KEY_PARAM);
+		if (ri == NULL || set_recipient_params(ri, rsa) != P11E_OK) {
+			char subj[128];
+			subject_of(cert, subj, sizeof(subj));
+			rc = p11e_errf_ssl(err, P11E_FAIL,
+					   "vault: cannot encrypt to officer certificate %s", subj);
+			goto out;
+		}
+	}
+	if (!CMS_final(cms, in, NULL, CMS_BINARY) ||
+	    (der_len = i2d_CMS_ContentInfo(cms, &der)) <= 0) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "vault: cannot encrypt the secret for '%.200s'",
+				   name);
+		goto out;
+	}
+	if ((rc = p11e_mkdirs(v->dir, 0700, err)) != P11E_OK)
+		goto out;
+	rc = p11e_write_file_new(path, der, (size_t)der_len, 0600, err);
+	if (rc == P11E_EXISTS)
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "vault: a secret for '%.200s' is already escrowed (%s); it is never "
+			       "overwritten",
+			       name, path);
+out:
+	OPENSSL_free(der);
+	CMS_ContentInfo_free(cms);
+	BIO_free(in);
+	free(path);
+	return rc;
+}
+
+/* Whether the envelope has a recipient for cert. */
+static int has_recipient(CMS_ContentInfo *cms, X509 *cert)
+{
+	STACK_OF(CMS_RecipientInfo) *ris = CMS_get0_RecipientInfos(cms);
+
+	for (int i = 0; i < sk_CMS_RecipientInfo_num(ris); i++) {
+		CMS_RecipientInfo *ri = sk_CMS_RecipientInfo_value(ris, i);
+		int type = CMS_RecipientInfo_type(ri);
+		if (type == CMS_RECIPINFO_TRANS && CMS_RecipientInfo_ktri_cert_cmp(ri, cert) == 0)
+			return 1;
+		if (type == CMS_RECIPINFO_AGREE) {
+			STACK_OF(CMS_RecipientEncryptedKey) *reks =
+			    CMS_RecipientInfo_kari_get0_reks(ri);
+			for (int j = 0; j < sk_CMS_RecipientEncryptedKey_num(reks); j++)
+				if (CMS_RecipientEncryptedKey_cert_cmp(
+					sk_CMS_RecipientEncryptedKey_value(reks, j), cert) == 0)
+					return 1;
+		}
+	}
+	return 0;
+}
+
+static p11e_rc file_get(void *state, const char *name, unsigned char **out, size_t *len,
+			p11e_err *err)
+{
+	file_vault *v = state;
+	CMS_ContentInfo *cms = NULL;
+	BIO *plain = NULL;
+	BUF_MEM *mem = NULL;
+	char *path = NULL, *data = NULL;
+	const unsigned char *p;
+	size_t dlen = 0;
+	int nid;
+	p11e_rc rc;
+
+	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+		return rc;
+	if (v->key == NULL) {
+		rc = p11e_errf(err, P11E_USAGE,
+			       "vault: the file vault opens only with an escrow officer's key: "
+			       "give --officer-key FILE or a pkcs11: URI");
+		goto out;
+	}
+	rc = p11e_read_file(path, ENTRY_MAX, &data, &dlen, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
+		goto out;
+	}
+	if (rc != P11E_OK)
+		goto out;
+	p = (const unsigned char *)data;
+	cms = d2i_CMS_ContentInfo(NULL, &p, (long)dlen);
+	nid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
+	if (cms == NULL || p != (const unsigned char *)data + dlen ||
+	    (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData)) {
+		ERR_clear_error();
+		rc = p11e_errf(err, P11E_FAIL, "vault: %s is not a CMS EnvelopedData: corrupt?",
+			       path);
+		goto out;
+	}
+	if (!has_recipient(cms, v->key_cert)) {
+		rc = p11e_errf(err, P11E_USAGE,
+			       "vault: the secret for '%.200s' was not escrowed to officer %s "
+			       "(made before that officer was added?): use another officer's key",
+			       name, v->key_subject);
+		goto out;
+	}
+	if ((plain = BIO_new(BIO_s_secmem())) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if (!CMS_decrypt(cms, v->key, v->key_cert, NULL, plain, CMS_BINARY)) {
+		rc = p11e_errf_ssl(err, P11E_FAIL,
+				   "vault: officer %s cannot decrypt the secret for '%.200s'",
+				   v->key_subject, name);
+		goto out;
+	}
+	BIO_get_mem_ptr(plain, &mem);
+	if (mem == NULL || (*out = malloc(mem->length + 1)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	memcpy(*out, mem->data, mem->length);
+	(*out)[mem->length] = '\0';
+	*len = mem->length;
+	rc = P11E_OK;
+out:
+	BIO_free(plain);
+	CMS_ContentInfo_free(cms);
+	free(data); /* ciphertext: nothing to wipe */
+	free(path);
+	return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static p11e_rc file_list(void *state, char ***names, size_t *n, p11e_err *err)
+{
+	file_vault *v = state;
+	DIR *d = opendir(v->dir);
+	struct dirent *de;
+	size_t cap = 0;
+	p11e_rc rc = P11E_OK;
+
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return P11E_OK; /* nothing escrowed yet */
+		return p11e_errf(err, P11E_FAIL, "vault: cannot read %s: %s", v->dir,
+				 strerror(errno));
+	}
+	while ((de = readdir(d)) != NULL) {
+		char *name = unescape_name(de->d_name);
+		if (name == NULL)
+			continue;
+		if (*n == cap) {
+			char **grown = realloc(*names, (cap = cap ? 2 * cap : 16) * sizeof(char *));
+			if (grown == NULL) {
+				free(name);
+				rc = p11e_errf(err, P11E_FAIL, "out of memory");
+				break;
+			}
+			*names = grown;
+		}
+		(*names)[(*n)++] = name;
+	}
+	closedir(d);
+	if (rc != P11E_OK) {
+		for (size_t i = 0; i < *n; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		*n = 0;
+		return rc;
+	}
+	if (*n > 1)
+		qsort(*names, *n, sizeof(char *), by_name);
+	return P11E_OK;
+}
+
+static int sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, saved;
+
+	if (fd >= 0) {
+		rc = fsync(fd);
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return rc;
+}
+
+static p11e_rc file_del(void *state, const char *name, p11e_err *err)
+{
+	file_vault *v = state;
+	char *path = NULL;
+	p11e_rc rc;
+
+	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+		return rc;
+	if (unlink(path) != 0)
+		rc = errno == ENOENT ? p11e_errf(err, P11E_NOT_FOUND,
+						 "vault: no secret escrowed for '%.200s'", name)
+				     : p11e_errf(err, P11E_FAIL, "vault: cannot delete %s: %s",
+						 path, strerror(errno));
+	else if (sync_dir(v->dir) != 0)
+		rc =
+		    p11e_errf(err, P11E_FAIL, "vault: cannot sync %s: %s", v->dir, strerror(errno));
+	free(path);
+	return rc;
+}
+
+static const char *file_reader(void *state)
+{
+	file_vault *v = state;
+
+	return v->key_cert != NULL ? v->key_subject : NULL;
+}
+
+const p11e_vault_ops p11e_vault_file_ops = {
+    .type = "file",
+    .open = file_open,
+    .put = file_put,
+    .get = file_get,
+    .list = file_list,
+    .del = file_del,
+    .close = file_close,
+    .reader = file_reader,
+};

@@ -1,0 +1,779 @@
+/* The "vault-kv2" vault: HashiCorp Vault / OpenBao, KV secrets engine version
+ * 2, over HTTPS (libcurl through util/http.c: TLS always verified, against
+ * "ca_bundle" when given).
+ *
+ *   "vault": { "type": "vault-kv2", "url": "https://vault.example:8200",
+ *              "mount": "secret", "path": "p11enroll", "namespace": "pki",
+ *              "ca_bundle": "vault-ca.pem",
+ *              "token_source": "file:/etc/p11enroll/vault-token" }
+ *   or, instead of token_source,
+ *              "approle": { "role_id": "...", "secret_id_source": "env:SECRET_ID",
+ *                           "mount": "approle" }
+ *
+ * A secret named NAME is the KV entry PATH/NAME of MOUNT, data
+ * {"secret": "..."} (printable ASCII) or {"secret_base64": "..."}:
+ *   put    POST   /v1/MOUNT/data/PATH/NAME  {"options":{"cas":0},"data":{...}}
+ *          cas 0 = write only if absent: Vault answers 400 "check-and-set
+ *          parameter did not match the current version" if NAME exists.
+ *   get    GET    /v1/MOUNT/data/PATH/NAME  -> {"data":{"data":{...},"metadata":{...}}}
+ *   list   GET    /v1/MOUNT/metadata/PATH?list=true -> {"data":{"keys":[...]}}
+ *   delete DELETE /v1/MOUNT/metadata/PATH/NAME (every version)
+ *   login  POST   /v1/auth/APPROLE/login {"role_id","secret_id"} -> auth.client_token
+ * with X-Vault-Token and, for Vault Enterprise / OpenBao namespaces,
+ * X-Vault-Namespace. Errors come as {"errors":["..."]}; a 404 with an empty
+ * list is "no such secret", one with a message is "no such mount/route".
+ *
+ * Secrets in request and response bodies and the token are wiped after use
+ * (json-c's own parse buffers are beyond reach). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include "p11enroll/http.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/util.h"
+#include "p11enroll/conf.h"
+#include "p11enroll/vault.h"
+
+#define NAME_MAX_LEN 200
+
+typedef struct kv2 {
+	char *url;	    /* without a trailing '/' */
+	char *mount;	    /* URL-escaped segments, no outer '/' */
+	char *prefix;	    /* URL-escaped segments, no outer '/'; may be "" */
+	char *mount_plain;  /* for messages */
+	char *prefix_plain; /* for messages */
+	char *ns_header;    /* "X-Vault-Namespace: NS" or NULL */
+	char *ns;
+	char *token_header; /* "X-Vault-Token: ..." (a secret) */
+	char *ca_bundle;
+	p11e_http http;
+} kv2;
+
+static const char *const known_keys[] = {"type",      "url",	      "mount",	 "path",
+					 "namespace", "ca_bundle",    "timeout", "connect_timeout",
+					 "retries",   "token_source", "approle", NULL};
+static const char *const approle_keys[] = {"role_id", "secret_id_source", "mount", NULL};
+
+/* --- small helpers --- */
+
+/* A header value must not end the header: no CR, LF or other controls. */
+static int header_safe(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/* "file:REL" relative to the config file's directory, as config.c does for
+ * the keys it knows; anything else as is. */
+static char *resolve_source(const p11e_config *cfg, const char *src)
+{
+	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+	char *dir, *path, *out;
+
+	if (strncmp(src, "file:", 5) != 0 || src[5] == '/' || slash == NULL)
+		return strdup(src);
+	if ((dir = strndup(cfg->path, (size_t)(slash - cfg->path))) == NULL)
+		return NULL;
+	path = p11e_path_join(dir[0] ? dir : "/", src + 5);
+	free(dir);
+	if (path == NULL || (out = malloc(strlen(path) + 6)) == NULL) {
+		free(path);
+		return NULL;
+	}
+	strcpy(out, "file:");
+	strcat(out, path);
+	free(path);
+	return out;
+}
+
+/* Percent-encodes s, keeping unreserved characters, '@' and (with
+ * keep_slash) '/'; outer slashes are dropped. */
+static char *escape_path(const char *s, int keep_slash)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(s), n = 0;
+	char *out = malloc(3 * len + 1);
+
+	if (out == NULL)
+		return NULL;
+	while (keep_slash && *s == '/')
+		s++;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-._~@", c) != NULL || (keep_slash && c == '/')) {
+			out[n++] = (char)c;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 0xf];
+		}
+	}
+	while (keep_slash && n > 0 && out[n - 1] == '/')
+		n--;
+	out[n] = '\0';
+	return out;
+}
+
+static p11e_rc check_name(const char *name, p11e_err *err)
+{
+	if (name == NULL || name[0] == '\0' || strlen(name) > NAME_MAX_LEN ||
+	    strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 ||
+	    !header_safe(name))
+		return p11e_errf(err, P11E_USAGE,
+				 "vault: a secret's name must be 1 to %d printable characters "
+				 "without '/'",
+				 NAME_MAX_LEN);
+	return P11E_OK;
+}
+
+/* A growing buffer for request bodies that may hold a secret. */
+typedef struct sbuf {
+	char *p;
+	size_t len, cap;
+	int failed;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *grown = malloc(cap);
+		if (grown == NULL) {
+			b->failed = 1;
+			return;
+		}
+		if (b->p != NULL) {
+			memcpy(grown, b->p, b->len);
+			OPENSSL_cleanse(b->p, b->cap);
+			free(b->p);
+		}
+		b->p = grown;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
+/* A JSON string of printable ASCII (the callers check). */
+static void sb_json(sbuf *b, const char *s, size_t n)
+{
+	sb_add(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			sb_add(b, "\\", 1);
+		sb_add(b, s + i, 1);
+	}
+	sb_add(b, "\"", 1);
+}
+
+static void sb_free(sbuf *b)
+{
+	if (b->p != NULL) {
+		OPENSSL_cleanse(b->p, b->cap);
+		free(b->p);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+static int printable(const unsigned char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static void wipe_resp(p11e_http_resp *r)
+{
+	if (r->body != NULL)
+		OPENSSL_cleanse(r->body, r->body_len);
+	p11e_http_resp_free(r);
+}
+
+/* Wipes a string held by a json-c object in place. */
+static void wipe_json_string(json_object *s)
+{
+	if (s != NULL && json_object_is_type(s, json_type_string))
+		OPENSSL_cleanse((char *)json_object_get_string(s),
+				(size_t)json_object_get_string_len(s));
+}
+
+/* The first of Vault's {"errors":[...]} on one line, or "". */
+static void vault_error_text(const p11e_http_resp *r, char *out, size_t cap)
+{
+	json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *errs, *first;
+	const char *s = NULL;
+	size_t n = 0;
+
+	out[0] = '\0';
+	if (o != NULL && json_object_object_get_ex(o, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0 &&
+	    (first = json_object_array_get_idx(errs, 0)) != NULL &&
+	    json_object_is_type(first, json_type_string))
+		s = json_object_get_string(first);
+	for (; s != NULL && *s && n + 1 < cap; s++) {
+		/* "1 error occurred:\n\t* permission denied\n\n" -> one line */
+		char c = (unsigned char)*s < 0x20 ? ' ' : *s;
+		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
+			continue;
+		out[n++] = c;
+	}
+	while (n > 0 && out[n - 1] == ' ')
+		n--;
+	out[n] = '\0';
+	json_object_put(o);
+}
+
+/* Whether a 404 names no secret ({"errors":[]}) rather than no route. */
+static int plain_404(const p11e_http_resp *r)
+{
+	char text[8];
+
+	vault_error_text(r, text, sizeof(text));
+	return r->status == 404 && text[0] == '\0';
+}
+
+/* The one-line error for an answer that is not success. */
+static p11e_rc status_error(const kv2 *k, const p11e_http_resp *r, const char *doing, p11e_err *err)
+{
+	char text[200], ns[160] = "";
+
+	vault_error_text(r, text, sizeof(text));
+	if (k->ns != NULL)
+		snprintf(ns, sizeof(ns), " in namespace '%.100s'", k->ns);
+	else
+		snprintf(ns, sizeof(ns), " (and \"namespace\", if it lives in one)");
+	if (r->status == 401 || r->status == 403)
+		return p11e_errf(err, P11E_FAIL,
+				 "vault %s: permission denied %s (HTTP %ld%s%s): check the token's "
+				 "policy%s",
+				 k->url, doing, r->status, text[0] ? ": " : "", text, ns);
+	if (r->status == 404)
+		return p11e_errf(
+		    err, P11E_CONFIG, "vault %s: no such mount or route %s (%s): check \"mount\"%s",
+		    k->url, doing, text[0] ? text : "HTTP 404", k->ns ? " and \"namespace\"" : "");
+	if (r->status >= 500)
+		return p11e_errf(err, P11E_FAIL,
+				 "vault %s failed %s (HTTP %ld: %s); try again later", k->url,
+				 doing, r->status,
+				 text[0]	    ? text
+				 : r->status == 503 ? "sealed or in maintenance?"
+						    : "server error");
+	return p11e_errf(err, P11E_FAIL, "vault %s refused %s (HTTP %ld%s%s)", k->url, doing,
+			 r->status, text[0] ? ": " : "", text);
+}
+
+/* One request to /v1/PATH. A transfer failure is "unreachable". */
+static p11e_rc call(const kv2 *k, const char *method, const char *path, const sbuf *body,
+		    int with_token, p11e_http_resp *resp, p11e_err *err)
+{
+	const char *headers[4];
+	size_t nh = 0;
+	size_t ulen = strlen(k->url) + strlen(path) + 8;
+	char *url = malloc(ulen);
+	p11e_http_req req = {.method = method};
+	p11e_rc rc;
+
+	if (url == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	snprintf(url, ulen, "%s/v1/%s", k->url, path);
+	if (with_token)
+		headers[nh++] = k->token_header;
+	if (k->ns_header != NULL)
+		headers[nh++] = k->ns_header;
+	headers[nh++] = "X-Vault-Request: true";
+	headers[nh] = NULL;
+	req.url = url;
+	req.headers = headers;
+	if (body != NULL) {
+		req.body = body->p;
+		req.body_len = body->len;
+	}
+	rc = p11e_http_request(&k->http, &req, resp, err);
+	if (rc == P11E_FAIL && err != NULL) {
+		/* http.c speaks of CAs; say what is down here. */
+		char msg[P11E_ERR_MAX];
+		char *tail = strstr(err->msg, "; is the CA up?");
+		if (tail != NULL)
+			*tail = '\0';
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		if (strstr(msg, "SSL") != NULL || strstr(msg, "certificate") != NULL)
+			p11e_errf(err, P11E_FAIL,
+				  "vault TLS check failed: %.400s; check \"ca_bundle\"", msg);
+		else
+			p11e_errf(err, P11E_FAIL, "vault unreachable: %.400s", msg);
+	}
+	free(url);
+	return rc;
+}
+
+/* "MOUNT/KIND/PREFIX/NAME" (NAME and PREFIX optional), escaped. */
+static char *api_path(const kv2 *k, const char *kind, const char *name, const char *query)
+{
+	char *ename = name ? escape_path(name, 0) : strdup("");
+	size_t len;
+	char *out;
+
+	if (ename == NULL)
+		return NULL;
+	len = strlen(k->mount) + strlen(kind) + strlen(k->prefix) + strlen(ename) +
+	      (query ? strlen(query) : 0) + 8;
+	if ((out = malloc(len)) != NULL)
+		snprintf(out, len, "%s/%s%s%s%s%s%s", k->mount, kind, k->prefix[0] ? "/" : "",
+			 k->prefix, ename[0] ? "/" : "", ename, query ? query : "");
+	free(ename);
+	return out;
+}
+
+/* --- login --- */
+
+static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *ar, p11e_err *err)
+{
+	const char *role_id = p11e_conf_string(ar, "role_id");
+	const char *sid_src = p11e_conf_string(ar, "secret_id_source");
+	const char *mount = p11e_conf_string(ar, "mount");
+	char *src = NULL, *secret_id = NULL, *emount = NULL, *path = NULL;
+	json_object *o = NULL, *auth, *tok = NULL;
+	p11e_http_resp resp = {0};
+	sbuf body = {0};
+	p11e_rc rc;
+
+	if ((rc = p11e_conf_check_keys(ar, approle_keys, "vault.approle", err)) != P11E_OK)
+		return rc;
+	if (role_id == NULL || role_id[0] == '\0' || sid_src == NULL || sid_src[0] == '\0')
+		return p11e_errf(err, P11E_CONFIG,
+				 "vault: approle needs \"role_id\" and \"secret_id_source\" "
+				 "(env:VAR or file:PATH)");
+	if (!printable((const unsigned char *)role_id, strlen(role_id)))
+		return p11e_errf(err, P11E_CONFIG, "vault: approle role_id is not printable");
+	if ((src = resolve_source(cfg, sid_src)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_secret_read(src, "vault AppRole secret_id", &secret_id, err);
+	free(src);
+	if (rc != P11E_OK)
+		return rc;
+	if (!printable((const unsigned char *)secret_id, strlen(secret_id))) {
+		rc = p11e_errf(err, P11E_CONFIG, "vault: the AppRole secret_id is not printable");
+		goto out;
+	}
+	emount = escape_path(mount && mount[0] ? mount : "approle", 1);
+	if (emount == NULL || (path = malloc(strlen(emount) + 16)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	sprintf(path, "auth/%s/login", emount);
+	sb_str(&body, "{\"role_id\":");
+	sb_json(&body, role_id, strlen(role_id));
+	sb_str(&body, ",\"secret_id\":");
+	sb_json(&body, secret_id, strlen(secret_id));
+	sb_str(&body, "}");
+	if (body.failed) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if ((rc = call(k, "POST", path, &body, 0, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status != 200) {
+		rc = status_error(k, &resp, "the AppRole login (check role_id and secret_id)", err);
+		goto out;
+	}
+	o = json_tokener_parse(resp.body);
+	if (o == NULL || !json_object_object_get_ex(o, "auth", &auth) ||
+	    !json_object_object_get_ex(auth, "client_token", &tok) ||
+	    !json_object_is_type(tok, json_type_string) || json_object_get_string_len(tok) == 0 ||
+	    !header_safe(json_object_get_string(tok))) {
+		rc = p11e_errf(err, P11E_FAIL, "vault %s: the AppRole login answer has no token",
+			       k->url);
+		goto out;
+	}
+	if ((k->token_header = malloc((size_t)json_object_get_string_len(tok) + 16)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	sprintf(k->token_header, "X-Vault-Token: %s", json_object_get_string(tok));
+	rc = P11E_OK;
+out:
+	wipe_json_string(tok);
+	json_object_put(o);
+	wipe_resp(&resp);
+	sb_free(&body);
+	p11e_secret_free(secret_id, (size_t)-1);
+	free(emount);
+	free(path);
+	return rc;
+}
+
+static p11e_rc token_login(kv2 *k, const p11e_config *cfg, const char *source, p11e_err *err)
+{
+	char *src = resolve_source(cfg, source), *token = NULL;
+	p11e_rc rc;
+
+	if (src == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_secret_read(src, "vault token", &token, err);
+	free(src);
+	if (rc != P11E_OK)
+		return rc;
+	if (!header_safe(token))
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: the token from token_source is not printable");
+	else if ((k->token_header = malloc(strlen(token) + 16)) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	else
+		sprintf(k->token_header, "X-Vault-Token: %s", token);
+	p11e_secret_free(token, (size_t)-1);
+	return rc;
+}
+
+/* --- the vtable --- */
+
+static void kv2_close(void *state)
+{
+	kv2 *k = state;
+
+	if (k == NULL)
+		return;
+	p11e_secret_free(k->token_header, (size_t)-1);
+	free(k->url);
+	free(k->mount);
+	free(k->prefix);
+	free(k->mount_plain);
+	free(k->prefix_plain);
+	free(k->ns_header);
+	free(k->ns);
+	free(k->ca_bundle);
+	free(k);
+}
+
+static p11e_rc kv2_open(const p11e_config *cfg, const json_object *conf,
+			const p11e_vault_open_params *p, void **state, p11e_err *err)
+{
+	const char *url = p11e_conf_string(conf, "url"), *mount = p11e_conf_string(conf, "mount");
+	const char *prefix = p11e_conf_string(conf, "path"),
+		   *ns = p11e_conf_string(conf, "namespace");
+	const char *token_source = p11e_conf_string(conf, "token_source");
+	json_object *approle = NULL;
+	kv2 *k;
+	size_t len;
+	p11e_rc rc;
+
+	(void)p; /* no officer key: Vault's policies decide who reads */
+	*state = NULL;
+	if ((rc = p11e_conf_check_keys(conf, known_keys, "vault (type vault-kv2)", err)) != P11E_OK)
+		return rc;
+	json_object_object_get_ex(conf, "approle", &approle);
+	if (url == NULL || url[0] == '\0')
+		return p11e_errf(err, P11E_CONFIG,
+				 "vault: type vault-kv2 needs \"url\" (https://HOST:8200)");
+	if ((token_source == NULL) == (approle == NULL))
+		return p11e_errf(err, P11E_CONFIG,
+				 "vault: give exactly one of \"token_source\" (env:VAR or "
+				 "file:PATH) and \"approle\" {role_id, secret_id_source}");
+	if (approle != NULL && !json_object_is_type(approle, json_type_object))
+		return p11e_errf(err, P11E_CONFIG, "vault: \"approle\" must be an object");
+	if (ns != NULL && (ns[0] == '\0' || !header_safe(ns)))
+		return p11e_errf(err, P11E_CONFIG, "vault: \"namespace\" must be printable");
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((rc = p11e_http_from_config(conf, "vault", &k->http, err)) != P11E_OK)
+		goto fail;
+	k->url = strdup(url);
+	k->mount_plain = strdup(mount && mount[0] ? mount : "secret");
+	k->prefix_plain = strdup(prefix ? prefix : "p11enroll");
+	k->mount = k->mount_plain ? escape_path(k->mount_plain, 1) : NULL;
+	k->prefix = k->prefix_plain ? escape_path(k->prefix_plain, 1) : NULL;
+	if (k->http.ca_bundle != NULL)
+		k->http.ca_bundle = k->ca_bundle = strdup(k->http.ca_bundle);
+	if (ns != NULL) {
+		k->ns = strdup(ns);
+		if ((k->ns_header = malloc(strlen(ns) + 24)) != NULL)
+			sprintf(k->ns_header, "X-Vault-Namespace: %s", ns);
+	}
+	if (k->url == NULL || k->mount == NULL || k->prefix == NULL ||
+	    (ns != NULL && (k->ns == NULL || k->ns_header == NULL)) ||
+	    (k->http.ca_bundle != NULL && k->ca_bundle == NULL)) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto fail;
+	}
+	if (k->mount[0] == '\0') {
+		rc = p11e_errf(err, P11E_CONFIG, "vault: \"mount\" is empty");
+		goto fail;
+	}
+	len = strlen(k->url);
+	while (len > 0 && k->url[len - 1] == '/')
+		k->url[--len] = '\0';
+	rc = token_source ? token_login(k, cfg, token_source, err)
+			  : approle_login(k, cfg, approle, err);
+	if (rc != P11E_OK)
+		goto fail;
+	*state = k;
+	return P11E_OK;
+fail:
+	kv2_close(k);
+	return rc;
+}
+
+static p11e_rc kv2_get(void *state, const char *name, unsigned char **out, size_t *len,
+		       p11e_err *err)
+{
+	kv2 *k = state;
+	p11e_http_resp resp = {0};
+	json_object *o = NULL, *d1, *d2, *v = NULL;
+	char *path = NULL, doing[300];
+	int b64 = 0;
+	p11e_rc rc;
+
+	if ((rc = check_name(name, err)) != P11E_OK)
+		return rc;
+	if ((path = api_path(k, "data", name, NULL)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	snprintf(doing, sizeof(doing), "reading '%.200s'", name);
+	if ((rc = call(k, "GET", path, NULL, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (plain_404(&resp)) {
+		rc = p11e_errf(
+		    err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s' (%s/data/%s%s%s)",
+		    name, k->mount_plain, k->prefix_plain, k->prefix_plain[0] ? "/" : "", name);
+		goto out;
+	}
+	if (resp.status != 200) {
+		rc = status_error(k, &resp, doing, err);
+		goto out;
+	}
+	o = json_tokener_parse(resp.body);
+	if (o != NULL && json_object_object_get_ex(o, "data", &d1) &&
+	    json_object_object_get_ex(d1, "data", &d2) && d2 != NULL) {
+		if (!json_object_object_get_ex(d2, "secret", &v) &&
+		    json_object_object_get_ex(d2, "secret_base64", &v))
+			b64 = 1;
+	}
+	if (v == NULL || !json_object_is_type(v, json_type_string)) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       "vault %s: the entry for '%.200s' has no \"secret\" field (not "
+			       "written by p11enroll?)",
+			       k->url, name);
+		goto out;
+	}
+	{
+		const char *s = json_object_get_string(v);
+		size_t slen = (size_t)json_object_get_string_len(v);
+		if ((*out = malloc(slen + 1)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		if (!b64) {
+			memcpy(*out, s, slen);
+			*len = slen;
+		} else {
+			int n = slen % 4 == 0 && slen <= INT32_MAX
+				    ? EVP_DecodeBlock(*out, (const unsigned char *)s, (int)slen)
+				    : -1;
+			if (n < 0) {
+				p11e_secret_free((char *)*out, slen);
+				*out = NULL;
+				rc = p11e_errf(err, P11E_FAIL,
+					       "vault %s: the entry for '%.200s' is not base64",
+					       k->url, name);
+				goto out;
+			}
+			/* EVP_DecodeBlock counts the '=' padding as zero bytes. */
+			while (slen > 0 && s[slen - 1] == '=' && n > 0) {
+				slen--;
+				n--;
+			}
+			*len = (size_t)n;
+		}
+		(*out)[*len] = '\0';
+	}
+	rc = P11E_OK;
+out:
+	wipe_json_string(v);
+	json_object_put(o);
+	wipe_resp(&resp);
+	free(path);
+	return rc;
+}
+
+static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secret, size_t len,
+		       p11e_err *err)
+{
+	kv2 *k = state;
+	p11e_http_resp resp = {0};
+	sbuf body = {0};
+	char *path = NULL, *b64 = NULL, doing[300], text[200];
+	unsigned char *have = NULL;
+	size_t have_len = 0;
+	p11e_err inner = {0};
+	p11e_rc rc;
+
+	if ((rc = check_name(name, err)) != P11E_OK)
+		return rc;
+	if (len == 0 || len > 64 * 1024)
+		return p11e_errf(err, P11E_USAGE, "vault: a secret must be 1 byte to 64 KiB");
+	if ((path = api_path(k, "data", name, NULL)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	snprintf(doing, sizeof(doing), "writing '%.200s'", name);
+	sb_str(&body, "{\"options\":{\"cas\":0},\"data\":{");
+	if (printable(secret, len)) {
+		sb_str(&body, "\"secret\":");
+		sb_json(&body, (const char *)secret, len);
+	} else {
+		size_t blen = 4 * ((len + 2) / 3) + 1;
+		if ((b64 = malloc(blen)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		EVP_EncodeBlock((unsigned char *)b64, secret, (int)len);
+		sb_str(&body, "\"secret_base64\":");
+		sb_json(&body, b64, strlen(b64));
+	}
+	sb_str(&body, "}}");
+	if (body.failed) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if ((rc = call(k, "POST", path, &body, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status == 200 || resp.status == 204)
+		goto out;
+	vault_error_text(&resp, text, sizeof(text));
+	if (resp.status == 400 && strstr(text, "check-and-set") != NULL) {
+		/* Already there. If it is this very secret (a retried request whose
+		 * first answer was lost), the put is done; otherwise refuse. */
+		if (kv2_get(k, name, &have, &have_len, &inner) == P11E_OK && have_len == len &&
+		    CRYPTO_memcmp(have, secret, len) == 0) {
+			rc = P11E_OK;
+			goto out;
+		}
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "vault: a secret for '%.200s' is already escrowed (%s/data/%s%s%s); "
+			       "it is never overwritten",
+			       name, k->mount_plain, k->prefix_plain, k->prefix_plain[0] ? "/" : "",
+			       name);
+		goto out;
+	}
+	rc = status_error(k, &resp, doing, err);
+out:
+	p11e_secret_free((char *)have, have_len);
+	p11e_secret_free(b64, (size_t)-1);
+	sb_free(&body);
+	wipe_resp(&resp);
+	free(path);
+	return rc;
+}
+
+static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
+{
+	kv2 *k = state;
+	p11e_http_resp resp = {0};
+	json_object *o = NULL, *d, *keys;
+	char *path = api_path(k, "metadata", NULL, "?list=true");
+	size_t cnt;
+	p11e_rc rc;
+
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((rc = call(k, "GET", path, NULL, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (plain_404(&resp))
+		goto out; /* nothing under the path yet */
+	if (resp.status != 200) {
+		rc = status_error(k, &resp, "listing the escrowed secrets", err);
+		goto out;
+	}
+	o = json_tokener_parse(resp.body);
+	if (o == NULL || !json_object_object_get_ex(o, "data", &d) ||
+	    !json_object_object_get_ex(d, "keys", &keys) ||
+	    !json_object_is_type(keys, json_type_array)) {
+		rc =
+		    p11e_errf(err, P11E_FAIL, "vault %s: the list answer has no data.keys", k->url);
+		goto out;
+	}
+	cnt = json_object_array_length(keys);
+	if (cnt > 0 && (*names = calloc(cnt, sizeof(char *))) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		json_object *e = json_object_array_get_idx(keys, i);
+		const char *s = json_object_get_string(e);
+		size_t sl = s ? strlen(s) : 0;
+		if (!json_object_is_type(e, json_type_string) || sl == 0 || s[sl - 1] == '/')
+			continue; /* a folder below the path is not a secret */
+		if (((*names)[*n] = strdup(s)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			break;
+		}
+		(*n)++;
+	}
+	if (rc != P11E_OK) {
+		for (size_t i = 0; i < *n; i++)
+			free((*names)[i]);
+		free(*names);
+		*names = NULL;
+		*n = 0;
+	}
+out:
+	json_object_put(o);
+	p11e_http_resp_free(&resp);
+	free(path);
+	return rc;
+}
+
+static p11e_rc kv2_del(void *state, const char *name, p11e_err *err)
+{
+	kv2 *k = state;
+	p11e_http_resp resp = {0};
+	char *path = NULL, doing[300];
+	p11e_rc rc;
+
+	if ((rc = check_name(name, err)) != P11E_OK)
+		return rc;
+	if ((path = api_path(k, "metadata", name, NULL)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	snprintf(doing, sizeof(doing), "deleting '%.200s'", name);
+	/* Vault deletes a missing entry without complaint: ask first. */
+	if ((rc = call(k, "GET", path, NULL, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (plain_404(&resp)) {
+		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
+		goto out;
+	}
+	if (resp.status != 200) {
+		rc = status_error(k, &resp, doing, err);
+		goto out;
+	}
+	p11e_http_resp_free(&resp);
+	if ((rc = call(k, "DELETE", path, NULL, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status != 204 && resp.status != 200)
+		rc = status_error(k, &resp, doing, err);
+out:
+	p11e_http_resp_free(&resp);
+	free(path);
+	return rc;
+}
+
+const p11e_vault_ops p11e_vault_kv2_ops = {
+    .type = "vault-kv2",
+    .open = kv2_open,
+    .put = kv2_put,
+    .get = kv2_get,
+    .list = kv2_list,
+    .del = kv2_del,
+    .close = kv2_close,
+};
