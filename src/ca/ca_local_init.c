@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/software.h"
 #include "p11enroll/token.h"
 #include "p11enroll/util.h"
 #include "ca/ca_local.h"
@@ -28,26 +29,6 @@ static p11e_rc refuse_existing(const char *dir, const char *path, const char *wh
 	if (errno != ENOENT)
 		return p11e_errf(err, P11E_FAIL, "local CA in %s: cannot check %s: %s", dir, what,
 				 strerror(errno));
-	return P11E_OK;
-}
-
-static p11e_rc generate_key(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err)
-{
-	switch (kt->kind) {
-	case P11E_KEY_RSA:
-		*out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)kt->bits);
-		break;
-	case P11E_KEY_EC:
-		*out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", OBJ_nid2sn(kt->curve_nid));
-		break;
-	case P11E_KEY_ED25519:
-		*out = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-		break;
-	default:
-		*out = NULL;
-	}
-	if (*out == NULL)
-		return p11e_errf_ssl(err, P11E_FAIL, "key: cannot generate a %s CA key", kt->name);
 	return P11E_OK;
 }
 
@@ -208,7 +189,7 @@ p11e_rc p11e_ca_local_init(const p11e_ca_local_init_params *p, p11e_err *err)
 			rc = p11e_ca_local_token_key_new(p->dir, p->key_uri, p->module,
 							 p->pin_source, &kt, &session, &key, err);
 	} else {
-		rc = generate_key(&kt, &key, err);
+		rc = p11e_soft_keygen(&kt, &key, err); /* the same as a software identity's */
 	}
 	if (rc != P11E_OK || (rc = self_signed(key, &kt, subject, days, &cert, err)) != P11E_OK)
 		goto out;

@@ -1,0 +1,64 @@
+/* Software keys: generated in memory with OpenSSL, delivered in a PFX.
+ *
+ * Between generation and the PFX, a key exists only as an encrypted PKCS#8
+ * file in the state dir, STATE_DIR/keys/<identity>.p8 (PEM "ENCRYPTED
+ * PRIVATE KEY": PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256; 0600, directory
+ * 0700), under the very password the PFX will have. That password is
+ * generated first and escrowed in the vault before the key file is written,
+ * so no key exists whose password could be lost; the state dir never holds
+ * it. A run that must read the key again (a rerun after a crash) fetches the
+ * password back from the vault: for the file vault with an escrow officer's
+ * key, for vault-kv2 with the configured Vault credentials. */
+#ifndef P11ENROLL_SOFTWARE_H
+#define P11ENROLL_SOFTWARE_H
+
+#include <openssl/evp.h>
+#include "p11enroll/config.h"
+#include "p11enroll/error.h"
+#include "p11enroll/pkcs12.h"
+#include "p11enroll/token.h"
+#include "p11enroll/vault.h"
+
+/* PBKDF2 iterations of the key file: as many as the PFX's (the same
+ * password guards both, so more here would protect nothing). */
+#define P11E_SOFT_KEY_ITER P11E_PFX_ITER
+
+/* A new key pair of type kt (the token path's types: rsa:2048..4096,
+ * ec:P-256..P-521 as named curves, ed25519). */
+p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err);
+
+/* STATE_DIR/keys/<identity>.p8, the identity escaped as for its record
+ * file. malloc'd; NULL when out of memory. */
+char *p11e_soft_key_path(const char *state_dir, const char *identity);
+
+/* Where a PFX goes without --out: STATE_DIR/pfx/<identity>.p12. malloc'd. */
+char *p11e_soft_pfx_path(const char *state_dir, const char *identity);
+
+/* Writes key encrypted under password to path (creating its directory
+ * 0700): atomically and never over an existing file (P11E_EXISTS). */
+p11e_rc p11e_soft_key_save(const char *path, EVP_PKEY *key, const char *password, p11e_err *err);
+
+/* Reads and decrypts the key file. P11E_NOT_FOUND without one;
+ * P11E_PIN_INCORRECT when password does not open it. */
+p11e_rc p11e_soft_key_load(const char *path, const char *password, EVP_PKEY **out, p11e_err *err);
+
+/* Deletes the key file (an absent one is fine) and syncs its directory. */
+p11e_rc p11e_soft_key_remove(const char *path, p11e_err *err);
+
+/* Whether the vault holds a secret named identity (listed by name: needs no
+ * officer key). */
+p11e_rc p11e_soft_escrowed(const p11e_config *cfg, const char *identity, int *found, p11e_err *err);
+
+/* Generates a password (length characters from alphabet; NULL alphabet:
+ * the default) and escrows it under identity. *out: free with
+ * p11e_secret_free(*out, (size_t)-1). P11E_EXISTS if the vault already holds
+ * one for identity (nothing is replaced). */
+p11e_rc p11e_soft_password_escrow(const p11e_config *cfg, const char *identity, size_t length,
+				  const char *alphabet, char **out, p11e_err *err);
+
+/* The password escrowed under identity, from the vault opened with vp (the
+ * officer key for the file vault). */
+p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_params *vp,
+				 const char *identity, char **out, p11e_err *err);
+
+#endif

@@ -1,0 +1,257 @@
+/* Software keys and their escrowed password (see include/p11enroll/software.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/pkcs12.h>
+#include <openssl/x509.h>
+#include "p11enroll/password.h"
+#include "p11enroll/record.h"
+#include "p11enroll/software.h"
+#include "p11enroll/util.h"
+
+#define KEY_FILE_MAX (64 * 1024)
+
+p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err)
+{
+	*out = NULL;
+	switch (kt->kind) {
+	case P11E_KEY_RSA:
+		*out = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)kt->bits);
+		break;
+	case P11E_KEY_EC:
+		*out = EVP_PKEY_Q_keygen(NULL, NULL, "EC", OBJ_nid2sn(kt->curve_nid));
+		break;
+	case P11E_KEY_ED25519:
+		*out = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		break;
+	}
+	if (*out == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL, "key: cannot generate a %s key", kt->name);
+	return P11E_OK;
+}
+
+/* STATE_DIR/SUB/<identity>EXT: the record's file name, escaped the same
+ * way, with EXT (at most 5 characters) for ".json". */
+static char *state_file(const char *state_dir, const char *sub, const char *ext,
+			const char *identity)
+{
+	char *rec = p11e_record_path(state_dir, identity), *base, *dir, *out = NULL;
+	size_t n;
+
+	if (rec == NULL)
+		return NULL;
+	base = strrchr(rec, '/');
+	base = base != NULL ? base + 1 : rec;
+	n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".json") == 0 && strlen(ext) <= 5)
+		strcpy(base + n - 5, ext);
+	if ((dir = p11e_path_join(state_dir, sub)) != NULL)
+		out = p11e_path_join(dir, base);
+	free(dir);
+	free(rec);
+	return out;
+}
+
+char *p11e_soft_key_path(const char *state_dir, const char *identity)
+{
+	return state_file(state_dir, "keys", ".p8", identity);
+}
+
+char *p11e_soft_pfx_path(const char *state_dir, const char *identity)
+{
+	return state_file(state_dir, "pfx", ".p12", identity);
+}
+
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+p11e_rc p11e_soft_key_save(const char *path, EVP_PKEY *key, const char *password, p11e_err *err)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	X509_ALGOR *pbe = NULL;
+	X509_SIG *enc = NULL;
+	BIO *mem = NULL;
+	BUF_MEM *buf = NULL;
+	char *dir = NULL;
+	p11e_rc rc = P11E_FAIL;
+
+	if (strlen(password) > INT_MAX)
+		return p11e_errf(err, P11E_USAGE, "key file: password too long");
+	if ((p8 = EVP_PKEY2PKCS8(key)) == NULL ||
+	    (pbe = PKCS5_pbe2_set_iv_ex(EVP_aes_256_cbc(), P11E_SOFT_KEY_ITER, NULL, 0, NULL,
+					NID_hmacWithSHA256, NULL)) == NULL ||
+	    (enc = PKCS8_set0_pbe(password, (int)strlen(password), p8, pbe)) == NULL) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "key file: cannot encrypt the key");
+		goto out;
+	}
+	pbe = NULL; /* enc owns it */
+	if ((mem = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PKCS8(mem, enc) != 1) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "key file: cannot encode the key");
+		goto out;
+	}
+	BIO_get_mem_ptr(mem, &buf);
+	if ((dir = parent_of(path)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if ((rc = p11e_mkdirs(dir, 0700, err)) != P11E_OK)
+		goto out;
+	rc = p11e_write_file_new(path, buf->data, buf->length, 0600, err);
+out:
+	free(dir);
+	BIO_free(mem);
+	X509_SIG_free(enc);
+	X509_ALGOR_free(pbe);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* clears the key material */
+	return rc;
+}
+
+p11e_rc p11e_soft_key_load(const char *path, const char *password, EVP_PKEY **out, p11e_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	X509_SIG *enc = NULL;
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	p11e_rc rc;
+
+	*out = NULL;
+	rc = p11e_read_file(path, KEY_FILE_MAX, &text, &len, err);
+	if (rc == P11E_NOT_FOUND)
+		return p11e_errf(err, P11E_NOT_FOUND, "key file %s does not exist", path);
+	if (rc != P11E_OK)
+		return rc;
+	if (len > INT_MAX || (bio = BIO_new_mem_buf(text, (int)len)) == NULL ||
+	    (enc = PEM_read_bio_PKCS8(bio, NULL, NULL, NULL)) == NULL) {
+		ERR_clear_error();
+		rc = p11e_errf(err, P11E_FAIL, "key file %s: not an encrypted PKCS#8 key", path);
+		goto out;
+	}
+	if ((p8 = PKCS8_decrypt(enc, password, (int)strlen(password))) == NULL) {
+		ERR_clear_error();
+		rc = p11e_errf(err, P11E_PIN_INCORRECT,
+			       "key file %s: the escrowed password does not open it", path);
+		goto out;
+	}
+	if ((*out = EVP_PKCS82PKEY(p8)) == NULL)
+		rc = p11e_errf_ssl(err, P11E_FAIL, "key file %s: unusable key", path);
+out:
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	X509_SIG_free(enc);
+	BIO_free(bio);
+	free(text);
+	return rc;
+}
+
+p11e_rc p11e_soft_key_remove(const char *path, p11e_err *err)
+{
+	char *dir;
+	int fd;
+
+	if (unlink(path) != 0 && errno != ENOENT)
+		return p11e_errf(err, P11E_FAIL, "cannot delete the key file %s: %s", path,
+				 strerror(errno));
+	if ((dir = parent_of(path)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) != 0) {
+			int saved = errno;
+			close(fd);
+			free(dir);
+			return p11e_errf(err, P11E_FAIL, "cannot sync the key directory: %s",
+					 strerror(saved));
+		}
+		close(fd);
+	}
+	free(dir);
+	return P11E_OK;
+}
+
+p11e_rc p11e_soft_escrowed(const p11e_config *cfg, const char *identity, int *found, p11e_err *err)
+{
+	p11e_vault *v = NULL;
+	char **names = NULL;
+	size_t n = 0;
+	p11e_rc rc;
+
+	*found = 0;
+	rc = p11e_vault_open(cfg, NULL, &v, err);
+	if (rc == P11E_OK)
+		rc = p11e_vault_list(v, &names, &n, err);
+	for (size_t i = 0; i < n; i++) {
+		*found |= strcmp(names[i], identity) == 0;
+		free(names[i]);
+	}
+	free(names);
+	p11e_vault_close(v);
+	return rc;
+}
+
+p11e_rc p11e_soft_password_escrow(const p11e_config *cfg, const char *identity, size_t length,
+				  const char *alphabet, char **out, p11e_err *err)
+{
+	p11e_vault *v = NULL;
+	char *pw = NULL;
+	p11e_rc rc;
+
+	*out = NULL;
+	rc = p11e_vault_open(cfg, NULL, &v, err);
+	if (rc == P11E_OK)
+		rc = p11e_password_generate(length, alphabet, &pw, err);
+	if (rc == P11E_OK)
+		rc = p11e_vault_put(v, identity, (const unsigned char *)pw, strlen(pw), err);
+	p11e_vault_close(v);
+	if (rc != P11E_OK) {
+		p11e_secret_free(pw, (size_t)-1);
+		return rc;
+	}
+	*out = pw;
+	return P11E_OK;
+}
+
+p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_params *vp,
+				 const char *identity, char **out, p11e_err *err)
+{
+	p11e_vault *v = NULL;
+	unsigned char *secret = NULL;
+	size_t len = 0;
+	p11e_rc rc;
+
+	*out = NULL;
+	rc = p11e_vault_open(cfg, vp, &v, err);
+	if (rc == P11E_OK)
+		rc = p11e_vault_get(v, identity, &secret, &len, err);
+	p11e_vault_close(v);
+	if (rc != P11E_OK)
+		return rc;
+	/* What we escrow is printable ASCII; anything else is not ours. */
+	for (size_t i = 0; i < len; i++)
+		if (secret[i] <= 0x20 || secret[i] >= 0x7f)
+			rc = P11E_FAIL;
+	if (len == 0 || rc != P11E_OK) {
+		p11e_secret_free((char *)secret, len);
+		return p11e_errf(err, P11E_FAIL,
+				 "vault: the secret escrowed for '%.200s' is not a PFX password "
+				 "p11enroll made",
+				 identity);
+	}
+	*out = (char *)secret;
+	return P11E_OK;
+}
