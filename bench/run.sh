@@ -32,8 +32,14 @@ echo 1234 >"$W/pin"
 printf 1234 >"$W/pin.nonl"   # the pkcs11 engine reads pin-source files verbatim
 export BENCH_PIN=1234        # pkcs11-tool --pin env:BENCH_PIN
 
+# The software path escrows each PFX password in a file vault for one officer.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/officer.key" -out "$W/officer.pem" \
+	-subj "/CN=bench officer" -days 2 -addext keyUsage=critical,keyEncipherment 2>/dev/null
+printf '{"vault": {"type": "file", "dir": "%s", "officer_certs_file": "%s"}}\n' \
+	"$W/escrow" "$W/officer.pem" >"$W/soft.json"
+
 fresh() { # a new token directory, one token "bench", a new state dir and CA
-	rm -rf "$W/tok" "$W/state" "$W/ca"
+	rm -rf "$W/tok" "$W/state" "$W/ca" "$W/escrow"
 	mkdir -p "$W/tok"
 	softhsm2-util --init-token --free --label bench --so-pin 12345678 --pin 1234 >/dev/null
 	"$P" ca init --dir "$W/ca" >/dev/null
@@ -65,6 +71,15 @@ usual() { # count -> per-enrollment ms for the four-process chain (EC P-256)
 			-copy_extensions copy -outform DER -out "$W/c.der" >/dev/null 2>&1
 		pkcs11-tool --module "$MOD" --token-label bench --login --pin env:BENCH_PIN \
 			--write-object "$W/c.der" --type cert --id "$id" --label "u$i" >/dev/null 2>&1
+		ms "$t0" "$(now)"
+	done
+}
+
+software() { # count -> per-enrollment ms: enroll --software (key in memory, PFX, escrow)
+	for i in $(seq "$1"); do
+		t0=$(now)
+		P11ENROLL_CONFIG=$W/soft.json "$P" enroll --software --email "s$i@example.com" \
+			--ca "local:$W/ca" >/dev/null
 		ms "$t0" "$(now)"
 	done
 }
@@ -105,6 +120,14 @@ fresh
 a2j_rsa=$(batch_ms "$W/rr.csv" "$N_RSA" "$(nproc)" rsa:3072)
 fresh
 c_rsa=$("$FLOOR" "$MOD" bench "$W/pin" "$N_RSA" rsa3072 | awk '/^floor/ {print $5}')
+fresh
+s1=$(software "$N" | median)
+fresh
+roster 1 "$N" >"$W/s.csv"
+t0=$(now)
+P11ENROLL_CONFIG=$W/soft.json "$P" batch "$W/s.csv" --software --jobs "$(nproc)" \
+	--ca "local:$W/ca" >/dev/null
+s2=$(awk -v a="$t0" -v b="$(now)" -v n="$N" 'BEGIN {printf "%.1f", (b-a)/1e6/n}')
 
 echo "| measurement (median ms per enrollment) | EC P-256 | RSA-3072 |"
 echo "| --- | --- | --- |"
@@ -113,6 +136,8 @@ echo "| (a) p11enroll batch, one worker (mean) | $a2 | $a2_rsa |"
 echo "| (a) p11enroll batch --jobs $(nproc) (wall clock / rows) | $a2j | $a2j_rsa |"
 echo "| (b) pkcs11-tool + openssl req -engine + openssl x509 + pkcs11-tool | $b | |"
 echo "| (c) floor: login, keygen, sign, create object | $c | $c_rsa (n=$N_RSA) |"
+echo "| software key + PFX + escrow: enroll --software, one process each | $s1 | |"
+echo "| software: batch --software --jobs $(nproc) (wall clock / rows) | $s2 | |"
 awk -v a="$a1" -v b="$b" -v c="$c" 'BEGIN {printf "\n(b)/(a) = %.1f (target >= 5)   (a)/(c) = %.1f (target <= 1.3)   batch (a)/(c) = ", b/a, a/c}'
 awk -v a="$a2" -v c="$c" 'BEGIN {printf "%.1f\n", a/c}'
 
@@ -134,4 +159,9 @@ if [ "$BATCH" -gt 0 ]; then
 			"peak RSS $((rss / 1024)) MB (target < 32 MB)"
 		echo "  per enrollment, first hundred: $first ms, last hundred: $last ms"
 	done
+	# The module's own growth and memory: the floor loop over as many identities.
+	fresh
+	/usr/bin/time -f "%M" -o "$W/time" "$FLOOR" "$MOD" bench "$W/pin" "$BATCH" >"$W/floor.txt"
+	echo "floor over $BATCH: $(grep 'first hundred' "$W/floor.txt" | sed 's/^floor //'), peak RSS" \
+		"$(($(cat "$W/time") / 1024)) MB"
 fi

@@ -34,6 +34,10 @@ typedef struct p11e_batch_params {
 	/* Defaults for rows without the column. */
 	const char *token, *ca, *profile, *key;
 	const char *module, *pin_source;
+	/* Rows without a token: software keys delivered as PFX files (the
+	 * pipeline's software path); the officer key only to resume them. */
+	int software;
+	const char *officer_key, *officer_pin_source;
 	int jobs; /* workers, 1 to P11E_BATCH_MAX_JOBS */
 	/* Called after each row, one call at a time (under the batch's lock):
 	 * index into the roster, its result, and the counts so far. */

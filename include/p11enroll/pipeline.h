@@ -9,7 +9,11 @@
  * a temporary CKA_ID recorded first, then renamed); never a second request to
  * the CA for the same key (the CSR is saved, and its hash is the CA's
  * idempotency key); the certificate is written only if its public key is the
- * token key's. */
+ * token key's.
+ *
+ * A software key (--software, or a profile's key_store "software") runs the
+ * same machine without a token: key made in memory, kept encrypted under its
+ * escrowed PFX password until the PKCS#12 file is written (software.h). */
 #ifndef P11ENROLL_PIPELINE_H
 #define P11ENROLL_PIPELINE_H
 
@@ -34,6 +38,22 @@ typedef struct p11e_enroll_params {
 	const char *module;
 	const char *pin_source;
 	p11e_step stop_after; /* 0: run to the end; else stop once this step is done */
+	/* Software key (also when the profile's key_store is "software"): made
+	 * in memory, delivered as a PKCS#12 file at pfx_out (default
+	 * STATE_DIR/pfx/<identity>.p12) with an escrowed password (see
+	 * include/p11enroll/software.h); no token. */
+	int software;
+	/* Key archival (record key_store "archived"): the software key's steps
+	 * and its PFX (the escrow copy), then the key imported onto the token at
+	 * token_uri, sensitive and not extractable, with the certificate under
+	 * the same CKA_ID (include/p11enroll/recover.h). Encryption profiles only. */
+	int archive;
+	int pfx_legacy; /* 3DES and SHA-1 MAC instead of AES-256 and SHA-256 */
+	const char *pfx_out;
+	/* Resuming a software key reads its password back from the vault: the
+	 * file vault needs an escrow officer's key (file or pkcs11: URI). */
+	const char *officer_key;
+	const char *officer_pin_source;
 	/* Batch: what one worker keeps open across enrollments, or NULL. */
 	struct p11e_enroll_shared *shared;
 } p11e_enroll_params;

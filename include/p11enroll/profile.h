@@ -23,6 +23,13 @@ typedef struct p11e_profile {
 	int validity_days;
 	char default_key[16]; /* keytype text, e.g. "ec:P-256" */
 	char digest[16];      /* "sha256" */
+	/* Where keys are made: "token" (default), or "software": in memory,
+	 * delivered as a PKCS#12 file whose password is generated with
+	 * pfx_password_length characters from pfx_password_alphabet
+	 * (defaults: 24 from P11E_PASSWORD_ALPHABET, 139.9 bits). */
+	char key_store[16];
+	int pfx_password_length;
+	char pfx_password_alphabet[96];
 } p11e_profile;
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",

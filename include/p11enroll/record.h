@@ -48,6 +48,7 @@ typedef struct p11e_record {
 			      in memory, delivered as a PFX; "archived": made in software,
 			      escrowed, then imported onto the token */
 	char *pfx_path;	   /* software and archived: the PKCS#12 file written */
+	char *pfx_format;  /* software: "aes-256" or "legacy" (include/p11enroll/pkcs12.h) */
 	char *dns_name;	   /* a server identity (TLS, ACME): the DNS name; else NULL */
 } p11e_record;
 

@@ -101,6 +101,12 @@ void p11e_token_close(p11e_token *t);
  * here with batch --jobs 4; SoftHSMv2 issue 573), and a smartcard does one
  * thing at a time anyway. Not reentrant. */
 void p11e_token_lock(p11e_token *t);
+
+/* Clears CKA_SIGN on the private key (and CKA_VERIFY on the public one)
+ * under id: an encryption key signed its CSR and is certified for nothing
+ * else. A module that will not change the attribute keeps the key as it is
+ * (CKR_ATTRIBUTE_READ_ONLY is not an error: the certificate still limits it). */
+p11e_rc p11e_token_forbid_signing(p11e_token *t, const p11e_id *id, p11e_err *err);
 void p11e_token_unlock(p11e_token *t);
 /* Info as read at open (refreshed after a failed login). */
 const p11e_token_info *p11e_token_get_info(const p11e_token *t);
@@ -128,6 +134,17 @@ p11e_rc p11e_token_check_keytype(p11e_token *t, const p11e_keytype *kt, p11e_err
  * halves get id and label. */
 p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const p11e_id *id,
 				    const char *label, unsigned usage, p11e_err *err);
+
+/* Imports a key made elsewhere (an archived software key: RSA or named-curve
+ * EC) with C_CreateObject: the private key CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, !CKA_EXTRACTABLE (RSA with every CRT component, EC with
+ * CKA_EC_PARAMS and CKA_VALUE), the public key beside it; only the usages in
+ * `usage`; both under id and label. Each call creates one object: the caller
+ * checks first what is already there (src/token/p11_import.c). */
+p11e_rc p11e_token_import_private_key(p11e_token *t, EVP_PKEY *key, const p11e_id *id,
+				      const char *label, unsigned usage, p11e_err *err);
+p11e_rc p11e_token_import_public_key(p11e_token *t, EVP_PKEY *key, const p11e_id *id,
+				     const char *label, unsigned usage, p11e_err *err);
 
 /* How many objects of class cls (CKO_PRIVATE_KEY, CKO_PUBLIC_KEY,
  * CKO_CERTIFICATE) carry CKA_ID == id. A narrow template: never enumerates. */

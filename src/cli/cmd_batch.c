@@ -101,6 +101,9 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	    .key = cli_value(a, "key"),
 	    .module = ctx->module,
 	    .pin_source = ctx->pin_source,
+	    .software = cli_flag(a, "software"),
+	    .officer_key = cli_value(a, "officer-key"),
+	    .officer_pin_source = cli_value(a, "officer-pin-source"),
 	    .on_row = on_row,
 	};
 	p11e_batch_row_result *results = NULL;
@@ -174,7 +177,8 @@ out:
 
 const cli_command cmd_batch = {
     .name = "batch",
-    .usage = "ROSTER [--jobs N] [--token URI] [--ca CA] [--profile P] [--key TYPE] [--json]",
+    .usage = "ROSTER [--jobs N] [--token URI | --software] [--ca CA] [--profile P] [--key TYPE] "
+	     "[--json]",
     .summary = "enroll every identity of a roster (CSV or JSON lines), resumable",
     .help = "ROSTER: CSV with a header row (columns email, name, profile, token, key, ca; only\n"
 	    "email is required) or JSON lines with those keys. token is a PKCS#11 URI or a\n"
@@ -189,6 +193,11 @@ const cli_command cmd_batch = {
 			      {"ca", "CA", "CA for rows without a ca column"},
 			      {"profile", "P", "profile for rows without a profile column"},
 			      {"key", "TYPE", "key type for rows without a key column"},
+			      {"software", NULL,
+			       "rows without a token: software keys, each delivered as a PFX"},
+			      {"officer-key", "KEY",
+			       "escrow officer key (file or pkcs11: URI), to resume software rows"},
+			      {"officer-pin-source", "SRC", "its PIN or passphrase source"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,

@@ -18,6 +18,22 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (rc == P11E_OK || rc == P11E_PENDING) {
 		if (ctx->json) {
 			cli_print_json(cli_record_json(&rec));
+		} else if (rc == P11E_OK && rec.key_store != NULL &&
+			   strcmp(rec.key_store, "archived") == 0) {
+			printf("enrolled %s: key %s (%s) archived in %s (PKCS#12, its password "
+			       "escrowed in the vault) and imported onto token serial %s with "
+			       "certificate %s, valid until %s\n",
+			       rec.identity, rec.key_id, rec.key_type, rec.pfx_path,
+			       rec.token_serial ? rec.token_serial : "?", rec.cert_sha256,
+			       rec.not_after);
+		} else if (rc == P11E_OK && rec.pfx_path != NULL) {
+			/* Never the password: `p11enroll escrow show` hands it out. */
+			printf("enrolled %s: software key %s (%s) and certificate %s in %s "
+			       "(PKCS#12, %s; its password is escrowed in the vault), valid "
+			       "until %s\n",
+			       rec.identity, rec.key_id, rec.key_type, rec.cert_sha256,
+			       rec.pfx_path, rec.pfx_format ? rec.pfx_format : "aes-256",
+			       rec.not_after);
 		} else if (rc == P11E_OK) {
 			printf("enrolled %s: key %s (%s) and certificate %s on token serial %s, "
 			       "valid until %s\n",
@@ -31,15 +47,32 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_enroll = {
     .name = "enroll",
-    .usage = "URI (--email EMAIL | --dns HOST) [--name NAME] [--profile P] [--key TYPE] [--ca CA] "
-	     "[OPTIONS]",
-    .summary = "generate a key on the token, get it certified, write the certificate back",
+    .usage = "(URI [--archive] | --software [--out FILE] [--pfx-legacy]) (--email EMAIL | --dns "
+	     "HOST) "
+	     "[--name NAME] [--profile P] [--key TYPE] [--ca CA] [OPTIONS]",
+    .summary = "generate a key on the token (or in a PKCS#12 file), get it certified, write the "
+	       "certificate back",
     .help = "Runs, or resumes, the enrollment of one identity: key pair generated on the token\n"
 	    "(sensitive, never extractable), CSR signed on the token, issued by the CA,\n"
 	    "certificate and chain written to the token under the key's CKA_ID. Every step is\n"
 	    "recorded in the state dir: rerun the same command after any failure to resume.\n"
 	    "Key types: rsa:2048 rsa:3072 rsa:4096 ec:P-256 ec:P-384 ec:P-521 ed25519.\n"
-	    "CA: a name from the config, or local:DIR for an embedded CA.",
+	    "CA: a name from the config, or local:DIR for an embedded CA.\n"
+	    "\n"
+	    "With --software (or a profile whose key_store is \"software\") there is no token:\n"
+	    "the key is made in memory and delivered with its certificate and chain in a\n"
+	    "PKCS#12 file (--out, default STATE_DIR/pfx/IDENTITY.p12, 0600): AES-256 with\n"
+	    "PBKDF2-HMAC-SHA256 and a SHA-256 MAC, or with --pfx-legacy 3DES and SHA-1 for\n"
+	    "older Windows and macOS. Its password is generated and escrowed in the\n"
+	    "configured vault, never printed (`p11enroll escrow show` hands it out). Until\n"
+	    "the PFX exists the key waits in the state dir encrypted under that password, so\n"
+	    "a rerun after a failure reads the password back from the vault: with the file\n"
+	    "vault, give --officer-key.\n"
+	    "\n"
+	    "With URI --archive (encryption profiles: smime-encrypt, smime) the key is made in\n"
+	    "software as with --software, its PFX kept in the state dir as the escrow copy,\n"
+	    "then imported onto the token (sensitive, not extractable) with its certificate\n"
+	    "under the same CKA_ID. `p11enroll recover` puts it onto another token.",
     .opts =
 	(const cli_opt[]){
 	    {"email", "EMAIL", "the address: rfc822Name SAN and the record's key"},
@@ -50,12 +83,24 @@ const cli_command cmd_enroll = {
 	     "smime, smime-sign, smime-encrypt, client-auth, tls-server or a config profile"},
 	    {"key", "TYPE", "key type (default: the profile's)"},
 	    {"ca", "CA", "a CA from the config, or local:DIR"},
-	    {"label", "LABEL", "CKA_LABEL (default: the email)"},
+	    {"label", "LABEL",
+	     "CKA_LABEL (default: the email); software: the PFX's friendly name (default: the "
+	     "name)"},
 	    {"id", "HEX", "CKA_ID (default: SHA-1 of the public key)"},
 	    {"digest", "MD", "CSR digest: sha256 (default), sha384, sha512"},
 	    {"rsa-pss", NULL, "sign the CSR with RSASSA-PSS"},
+	    {"software", NULL, "make the key in software and deliver a PKCS#12 file; no URI"},
+	    {"archive", NULL,
+	     "encryption key: made in software, escrowed as a PKCS#12 file, imported onto the "
+	     "token"},
+	    {"out", "FILE", "software: where the PKCS#12 goes (default STATE_DIR/pfx/)"},
+	    {"pfx-legacy", NULL, "software: 3DES and a SHA-1 MAC instead of AES-256/SHA-256"},
+	    {"officer-key", "KEY",
+	     "software, resuming with the file vault: an escrow officer's key, FILE or pkcs11: "
+	     "URI"},
+	    {"officer-pin-source", "SRC", "where the officer key's PIN or passphrase comes from"},
 	    {NULL, NULL, NULL}},
-    .min_pos = 1,
+    .min_pos = 0,
     .max_pos = 1,
     .run = run,
 };

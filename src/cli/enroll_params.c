@@ -7,7 +7,7 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 			  p11e_err *err)
 {
 	memset(p, 0, sizeof(*p));
-	p->token_uri = a->pos[0];
+	p->token_uri = a->npos > 0 ? a->pos[0] : NULL;
 	p->email = cli_value(a, "email");
 	p->dns = cli_value(a, "dns");
 	p->name = cli_value(a, "name");
@@ -20,9 +20,25 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	p->rsa_pss = cli_flag(a, "rsa-pss");
 	p->module = ctx->module;
 	p->pin_source = ctx->pin_source;
+	p->software = cli_flag(a, "software");
+	p->pfx_legacy = cli_flag(a, "pfx-legacy");
+	p->archive = cli_flag(a, "archive");
+	p->pfx_out = cli_value(a, "out");
+	p->officer_key = cli_value(a, "officer-key");
+	p->officer_pin_source = cli_value(a, "officer-pin-source");
 	if (p->email == NULL && p->dns == NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "email: --email (a person) or --dns (a server) is required");
+	if (p->software && p->archive)
+		return p11e_errf(err, P11E_USAGE,
+				 "archive: --archive puts the software key onto the token as well: "
+				 "give the token's URI instead of --software");
+	if (p->software && p->token_uri != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "software: a software key uses no token: give no token URI");
+	/* Without a URI the key store must be software: --software, or the
+	 * profile's key_store (settled by the pipeline, which then refuses a
+	 * token profile). */
 	/* A server's certificate is a TLS server's unless another profile is named. */
 	if (p->dns != NULL && p->profile == NULL)
 		p->profile = "tls-server";

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_list, NULL,
+    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_poll, &cmd_list, &cmd_escrow, &cmd_export, &cmd_recover, NULL,
 };
 
 /* Options every command takes. */

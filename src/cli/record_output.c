@@ -22,6 +22,9 @@ json_object *cli_record_json(const p11e_record *r)
 	add(o, "ca", r->ca);
 	add(o, "token_serial", r->token_serial);
 	add(o, "label", r->label);
+	add(o, "key_store", r->key_store);
+	add(o, "pfx_path", r->pfx_path);
+	add(o, "pfx_format", r->pfx_format);
 	add(o, "key_id", r->key_id);
 	add(o, "request_id", r->request_id);
 	add(o, "cert_sha256", r->cert_sha256);

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <curl/curl.h>
 #include "p11enroll/batch.h"
 #include "p11enroll/ca.h"
+#include "p11enroll/http.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/session.h"
@@ -146,6 +146,8 @@ static void run_row(worker *w, size_t i)
 	    .ca = row->ca ? row->ca : bp->ca,
 	    .module = bp->module,
 	    .pin_source = bp->pin_source,
+	    .officer_key = bp->officer_key,
+	    .officer_pin_source = bp->officer_pin_source,
 	};
 	p11e_err err = {0};
 	p11e_record rec;
@@ -160,16 +162,24 @@ static void run_row(worker *w, size_t i)
 		finish_row(b, i, P11E_BATCH_ALREADY_DONE, P11E_OK, NULL);
 		return;
 	}
-	if (p.token_uri == NULL) {
-		p11e_errf(&err, P11E_USAGE, "token: no token column and no --token");
+	if (p.token_uri == NULL && !bp->software) {
+		p11e_errf(&err, P11E_USAGE,
+			  "token: no token column and no --token (or --software)");
 		finish_row(b, i, P11E_BATCH_FAILED, P11E_USAGE, &err);
 		return;
 	}
-	rc = worker_session(w, b->row_token[i], &err);
-	if (rc == P11E_OK) {
-		p.shared = &w->shared[b->row_token[i]];
+	if (p.token_uri == NULL) {
+		/* A software key: nothing of the token to share. */
+		p.software = 1;
 		rc = p11e_enroll(b->cfg, &p, &rec, &err);
 		p11e_record_clear(&rec);
+	} else {
+		rc = worker_session(w, b->row_token[i], &err);
+		if (rc == P11E_OK) {
+			p.shared = &w->shared[b->row_token[i]];
+			rc = p11e_enroll(b->cfg, &p, &rec, &err);
+			p11e_record_clear(&rec);
+		}
 	}
 	if (is_pin_failure(rc)) {
 		pthread_mutex_lock(&b->lock);
@@ -270,7 +280,7 @@ p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
 	memset(results, 0, roster->n * sizeof(*results));
 	pthread_mutex_init(&b.lock, NULL);
 	/* libcurl's global setup is not thread-safe: done here, once. */
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	p11e_http_global_init();
 	if ((rc = plan(&b, err)) != P11E_OK)
 		goto out;
 	/* A repeated identity becomes a bad row (its error set) in a private
@@ -333,7 +343,7 @@ out:
 		for (size_t t = 0; t < b.n_tokens; t++)
 			if (b.tokens[t].opened_as == seq)
 				p11e_session_close(&b.tokens[t].sess);
-	curl_global_cleanup();
+	p11e_http_global_cleanup();
 	pthread_mutex_destroy(&b.lock);
 	free(threads);
 	free(workers);

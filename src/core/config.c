@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include "p11enroll/config.h"
+#include "p11enroll/password.h"
 #include "p11enroll/util.h"
 
 #define SYSTEM_CONFIG "/etc/p11enroll/config.json"
@@ -21,8 +22,18 @@ static const char *const top_keys[] = {"module",	  "state_dir", "pin_source", "d
 				       "default_profile", "cas",       "profiles",   "vault",
 				       "audit_log",	  NULL};
 
-static const char *const profile_keys[] = {
-    "base", "subject", "validity_days", "key", "digest", "purposes", "email_san", "dns_san", NULL};
+static const char *const profile_keys[] = {"base",
+					   "subject",
+					   "validity_days",
+					   "key",
+					   "digest",
+					   "purposes",
+					   "email_san",
+					   "dns_san",
+					   "key_store",
+					   "pfx_password_length",
+					   "pfx_password_alphabet",
+					   NULL};
 
 static int in_list(const char *key, const char *const *list)
 {
@@ -204,7 +215,8 @@ out:
 /* What kind of string a backend key holds, by naming rule, so that every
  * backend (CA or vault) gets its relative paths resolved against the config
  * file the same way: "dir", "webroot", "ca_bundle" and every "*_file" are
- * paths; "module" a module; "pin_source" a PIN source. */
+ * paths; "module" a module; "pin_source" and every "*_source" (API keys,
+ * passwords: file:PATH, env:VAR) a secret source. */
 static str_kind backend_key_kind(const char *key)
 {
 	size_t n = strlen(key);
@@ -214,7 +226,7 @@ static str_kind backend_key_kind(const char *key)
 		return S_PATH;
 	if (strcmp(key, "module") == 0)
 		return S_MODULE;
-	if (strcmp(key, "pin_source") == 0)
+	if (n > 7 && strcmp(key + n - 7, "_source") == 0)
 		return S_PIN_SOURCE;
 	return S_PLAIN;
 }
@@ -504,7 +516,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 			    err, P11E_CONFIG,
 			    "config %s: profiles.%s: unknown key '%s' (known: base, "
 			    "subject, validity_days, key, digest, purposes, email_san, "
-			    "dns_san)",
+			    "dns_san, key_store, pfx_password_length, "
+			    "pfx_password_alphabet)",
 			    c->path, name, key);
 	}
 	if (json_object_object_get_ex(def, "base", &v)) {
@@ -531,8 +544,35 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 		P11E_OK ||
 	    (rc = profile_bool(c->path, name, def, "dns_san", &out->allow_dns_san, err)) !=
 		P11E_OK ||
-	    (rc = profile_purposes(c->path, name, def, &out->purposes, err)) != P11E_OK)
+	    (rc = profile_purposes(c->path, name, def, &out->purposes, err)) != P11E_OK ||
+	    (rc = profile_string(c->path, name, def, "key_store", out->key_store,
+				 sizeof(out->key_store), err)) != P11E_OK ||
+	    (rc = profile_string(c->path, name, def, "pfx_password_alphabet",
+				 out->pfx_password_alphabet, sizeof(out->pfx_password_alphabet),
+				 err)) != P11E_OK)
 		return rc;
+	if (strcmp(out->key_store, "token") != 0 && strcmp(out->key_store, "software") != 0)
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "config %s: profiles.%s.key_store must be \"token\" or \"software\"", c->path,
+		    name);
+	if (json_object_object_get_ex(def, "pfx_password_length", &v)) {
+		int64_t n = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || n < 1 || n > P11E_PASSWORD_LENGTH_MAX)
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: profiles.%s.pfx_password_length must be a "
+					 "whole number from 1 to %d",
+					 c->path, name, P11E_PASSWORD_LENGTH_MAX);
+		out->pfx_password_length = (int)n;
+	}
+	{
+		char where[128];
+		p11e_err inner = {0};
+		snprintf(where, sizeof(where), "profiles.%s", name);
+		if (p11e_password_check((size_t)out->pfx_password_length,
+					out->pfx_password_alphabet, where, &inner) != P11E_OK)
+			return p11e_errf(err, P11E_CONFIG, "config %s: %s", c->path, inner.msg);
+	}
 	if (json_object_object_get_ex(def, "validity_days", &v)) {
 		int64_t days = json_object_get_int64(v);
 		if (!json_object_is_type(v, json_type_int) || days < 1 || days > 3650)
@@ -597,6 +637,10 @@ p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, json_object **out
 	/* Paths in the entry were made absolute by p11e_config_load; a copy
 	 * lets the caller keep it past p11e_config_clear. */
 	if (json_object_deep_copy(def, &o, NULL) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	/* Where a backend keeps its own state when its entry does not say
+	 * (ACME's account and orders). */
+	else if (json_object_object_add(o, "_state_dir", json_object_new_string(c->state_dir)) != 0)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 out:
 	free(dir);

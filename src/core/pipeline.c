@@ -1,6 +1,10 @@
 /* The enrollment state machine. Each step moves the record one state on;
  * the record is saved (atomically) after every step, so a crash anywhere
- * resumes at the last saved state. See include/p11enroll/pipeline.h. */
+ * resumes at the last saved state. See include/p11enroll/pipeline.h. A
+ * software key (record key_store "software") runs the same machine with its
+ * own key and store steps (step_*_software). */
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +16,10 @@
 #include "p11enroll/csr.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/pipeline.h"
+#include "p11enroll/pkcs12.h"
+#include "p11enroll/recover.h"
 #include "p11enroll/session.h"
+#include "p11enroll/software.h"
 #include "p11enroll/util.h"
 
 /* What one run of the pipeline holds open. */
@@ -28,6 +35,14 @@ typedef struct enroll_run {
 	int ca_shared; /* ca belongs to p->shared: never closed here */
 	int chose_id;  /* this run chose temp_id: no earlier run can have used it */
 	int persisted; /* the record exists on disk */
+	/* Software key store (record key_store "software"): no token; the key
+	 * and its escrowed PFX password, once made or read back. */
+	int software;
+	/* Archived (record key_store "archived"): a software key whose run
+	 * ends by importing it onto the token (step_store_archived). */
+	int archived;
+	EVP_PKEY *skey;
+	char *pfx_pass; /* wiped at the end of the run */
 } enroll_run;
 
 /* Test builds only: simulate a crash (no cleanup at all) at a named point:
@@ -182,9 +197,14 @@ static p11e_rc step_key(enroll_run *r, p11e_err *err)
 	}
 	if (priv == 0 && pub == 0) {
 		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
+		/* SCEP encrypts the CA's answer to the key being certified (RSA). */
+		if (rc == P11E_OK && r->ca != NULL && p11e_ca_needs_requester(r->ca))
+			usage |= P11E_USE_DECRYPT;
+		/* Every key signs its own CSR (proof of possession); an
+		 * encryption-only key loses CKA_SIGN once certified (step_store). */
 		if (rc == P11E_OK)
 			rc = p11e_token_generate_keypair(r->token, &r->kt, &temp, r->rec->label,
-							 usage, err);
+							 usage | P11E_USE_SIGN, err);
 		if (rc != P11E_OK)
 			return rc;
 		crash_point("key-made");
@@ -219,8 +239,314 @@ out:
 	return rc;
 }
 
-/* key-generated -> csr-built: the CSR is signed on the token and saved, so
- * every later submission sends the very same request. */
+/* --- The software key store: the same machine, with the key made in
+ * memory (software.h). Until its PFX exists the key is kept only as an
+ * encrypted PKCS#8 file under its PFX password, which is escrowed in the
+ * vault before that file is written and never stored in the state dir. A
+ * run that did not make the key reads the password back from the vault
+ * (the file vault: with --officer-key). --- */
+
+/* The escrowed PFX password: made by this run, or fetched from the vault. */
+static p11e_rc soft_password(enroll_run *r, p11e_err *err)
+{
+	p11e_vault_open_params vp = {
+	    .officer_key = r->p->officer_key,
+	    .officer_pin_source = r->p->officer_pin_source,
+	    .module = r->p->module,
+	};
+	p11e_err inner = {0};
+	p11e_rc rc;
+
+	if (r->pfx_pass != NULL)
+		return P11E_OK;
+	rc = p11e_soft_password_fetch(r->cfg, &vp, r->rec->identity, &r->pfx_pass, &inner);
+	if (rc != P11E_OK)
+		return p11e_errf(err, rc,
+				 "identity %s: resuming a software key needs its escrowed PFX "
+				 "password: %s",
+				 r->rec->identity, inner.msg);
+	return P11E_OK;
+}
+
+#define PFX_MAX (1 << 20)
+
+/* The key from the PFX an earlier run wrote, opened with the password. */
+static p11e_rc archived_pfx_key(enroll_run *r, p11e_err *err)
+{
+	char *data = NULL;
+	size_t len = 0;
+	p11e_rc rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+
+	if (rc == P11E_OK)
+		rc = p11e_pfx_open((unsigned char *)data, len, r->pfx_pass, &r->skey, NULL, NULL,
+				   err);
+	if (rc == P11E_OK && r->skey == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "%s holds no private key", r->rec->pfx_path);
+	free(data); /* encrypted: nothing to wipe */
+	return rc;
+}
+
+/* The key: made by this run, or read back from its encrypted file. */
+static p11e_rc soft_key(enroll_run *r, p11e_err *err)
+{
+	char *path;
+	p11e_id id;
+	char hex[2 * P11E_ID_MAX + 1];
+	p11e_err inner = {0};
+	p11e_rc rc;
+
+	if (r->skey != NULL)
+		return P11E_OK;
+	if ((rc = soft_password(r, err)) != P11E_OK)
+		return rc;
+	if ((path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_soft_key_load(path, r->pfx_pass, &r->skey, &inner);
+	free(path);
+	/* An archived key whose PFX is written: its key file is gone, the PFX
+	 * holds it (a rerun of the import). */
+	if (rc == P11E_NOT_FOUND && r->archived && r->rec->step >= P11E_STEP_ISSUED &&
+	    access(r->rec->pfx_path, F_OK) == 0)
+		rc = archived_pfx_key(r, &inner);
+	if (rc == P11E_NOT_FOUND)
+		return p11e_errf(err, rc,
+				 "identity %s: %s and no PFX holds the key yet; remove its record "
+				 "to start over",
+				 r->rec->identity, inner.msg);
+	if (rc != P11E_OK)
+		return p11e_errf(err, rc, "identity %s: %s", r->rec->identity, inner.msg);
+	/* The very key the record was made for. */
+	if (r->rec->key_id != NULL) {
+		rc = public_key_id(r->skey, &id, err);
+		if (rc != P11E_OK)
+			return rc;
+		p11e_hex_encode(id.v, id.len, hex);
+		if (strcmp(hex, r->rec->key_id) != 0)
+			return p11e_errf(err, P11E_FAIL,
+					 "identity %s: the key file holds key %s, not %s; remove "
+					 "its record to start over",
+					 r->rec->identity, hex, r->rec->key_id);
+	}
+	return P11E_OK;
+}
+
+/* new -> key-pending: nothing may be in the way of what this enrollment
+ * will make: an escrowed password, a key file or the PFX. */
+static p11e_rc step_new_software(enroll_run *r, p11e_err *err)
+{
+	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	int escrowed = 0;
+	p11e_rc rc;
+
+	if (key_path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	/* An archived key must fit its token: one that cannot make such keys
+	 * is refused before anything is escrowed. */
+	rc = r->archived ? p11e_token_check_keytype(r->token, &r->kt, err) : P11E_OK;
+	if (rc == P11E_OK)
+		rc = p11e_soft_escrowed(r->cfg, r->rec->identity, &escrowed, err);
+	if (rc == P11E_OK && escrowed)
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "identity %s: the vault already holds a PFX password for it (from "
+			       "an earlier enrollment); an escrowed password is never replaced: "
+			       "an escrow officer must retire that entry first",
+			       r->rec->identity);
+	else if (rc == P11E_OK && access(key_path, F_OK) == 0)
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "identity %s: a key file from an earlier enrollment is in the way "
+			       "(%s); it was left alone",
+			       r->rec->identity, key_path);
+	else if (rc == P11E_OK && access(r->rec->pfx_path, F_OK) == 0)
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "out: %s already exists; it is never overwritten (choose another "
+			       "--out)",
+			       r->rec->pfx_path);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_KEY_PENDING;
+	free(key_path);
+	return rc;
+}
+
+/* key-pending -> key-generated: password escrowed, then the key made and
+ * written encrypted under it. A rerun takes whatever a stopped run left:
+ * the key file (its key), or only the escrowed password (a key is made for
+ * it). */
+static p11e_rc step_key_software(enroll_run *r, p11e_err *err)
+{
+	char *path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	EVP_PKEY *key = NULL;
+	p11e_id id;
+	int escrowed = 0;
+	p11e_rc rc;
+
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (access(path, F_OK) == 0) {
+		rc = soft_key(r, err); /* written by a run that stopped */
+	} else {
+		rc = p11e_soft_escrowed(r->cfg, r->rec->identity, &escrowed, err);
+		if (rc == P11E_OK && escrowed) {
+			rc = soft_password(r, err); /* escrowed by a run that stopped */
+		} else if (rc == P11E_OK) {
+			rc = p11e_soft_password_escrow(
+			    r->cfg, r->rec->identity, (size_t)r->profile.pfx_password_length,
+			    r->profile.pfx_password_alphabet, &r->pfx_pass, err);
+			if (rc == P11E_OK)
+				crash_point("password-escrowed");
+		}
+		if (rc == P11E_OK)
+			rc = p11e_soft_keygen(&r->kt, &key, err);
+		if (rc == P11E_OK)
+			rc = p11e_soft_key_save(path, key, r->pfx_pass, err);
+		if (rc == P11E_OK) {
+			r->skey = key;
+			key = NULL;
+			crash_point("key-made");
+		}
+	}
+	if (rc == P11E_OK)
+		rc = public_key_id(r->skey, &id, err);
+	if (rc == P11E_OK)
+		rc = set_hex(&r->rec->key_id, &id, err);
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_KEY_GENERATED;
+	EVP_PKEY_free(key);
+	free(path);
+	return rc;
+}
+
+/* issued -> stored: the PFX (key, certificate, chain, friendly name) written
+ * 0600 and never over another file, read back and opened with the escrowed
+ * password; only then is the key file deleted. A PFX a stopped run wrote is
+ * taken if it passes the same check. */
+static p11e_rc step_store_software(enroll_run *r, p11e_err *err)
+{
+	X509 *cert = p11e_x509_from_pem(r->rec->cert_pem);
+	STACK_OF(X509) *chain = p11e_chain_from_pem(r->rec->chain_pem);
+	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	char *dir = NULL, *data = NULL;
+	unsigned char *der = NULL;
+	size_t der_len = 0, len = 0;
+	p11e_pfx_format fmt = P11E_PFX_AES256;
+	int wrote = 0;
+	p11e_err inner = {0};
+	p11e_rc rc;
+
+	if (cert == NULL || chain == NULL || key_path == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "identity %s: the saved certificate cannot be read",
+			       r->rec->identity);
+		goto out;
+	}
+	if (r->rec->pfx_format != NULL && p11e_pfx_format_parse(r->rec->pfx_format, &fmt) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, "identity %s: record pfx_format '%.40s' is unknown",
+			       r->rec->identity, r->rec->pfx_format);
+		goto out;
+	}
+	if ((rc = soft_password(r, err)) != P11E_OK)
+		goto out;
+	rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = soft_key(r, err);
+		if (rc == P11E_OK && EVP_PKEY_eq(X509_get0_pubkey(cert), r->skey) != 1)
+			rc =
+			    p11e_errf(err, P11E_FAIL,
+				      "identity %s: the certificate from the CA is not for its key "
+				      "%s; no PFX was written",
+				      r->rec->identity, r->rec->key_id);
+		if (rc == P11E_OK)
+			rc = p11e_pfx_build(r->skey, cert, chain, r->rec->label, r->pfx_pass, fmt,
+					    &der, &der_len, err);
+		if (rc == P11E_OK && (dir = strdup(r->rec->pfx_path)) == NULL)
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		if (rc == P11E_OK && strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
+			*strrchr(dir, '/') = '\0';
+			rc = p11e_mkdirs(dir, 0700, err);
+		}
+		if (rc == P11E_OK)
+			rc = p11e_write_file_new(r->rec->pfx_path, der, der_len, 0600, err);
+		if (rc == P11E_OK) {
+			wrote = 1;
+			crash_point("pfx-written");
+			/* Check what is on disk, not what was meant to be. */
+			rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+		}
+	}
+	if (rc != P11E_OK)
+		goto out;
+	if (p11e_pfx_verify((unsigned char *)data, len, r->pfx_pass, cert, &inner) != P11E_OK) {
+		rc = wrote ? p11e_errf(err, P11E_FAIL, "identity %s: the PFX written to %s: %s",
+				       r->rec->identity, r->rec->pfx_path, inner.msg)
+			   : p11e_errf(err, P11E_EXISTS,
+				       "identity %s: %s is in the way and is not this enrollment's "
+				       "PFX (%s); it was left alone: move it and rerun",
+				       r->rec->identity, r->rec->pfx_path, inner.msg);
+		goto out;
+	}
+	rc = p11e_soft_key_remove(key_path, err);
+	if (rc == P11E_OK) {
+		crash_point("key-deleted");
+		/* An archived key goes on to the token first (step_store_archived). */
+		if (!r->archived)
+			r->rec->step = P11E_STEP_STORED;
+	}
+out:
+	OPENSSL_free(der);
+	free(data); /* the PFX is encrypted: nothing to wipe */
+	free(dir);
+	free(key_path);
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
+/* issued -> stored, archived: the PFX as for a software key (the escrow
+ * copy, which stays), then the key imported onto the token, sensitive and
+ * not extractable, and the certificate and chain beside it. Whatever a
+ * stopped run put on the token is found by CKA_ID and kept: never a second
+ * key. */
+static p11e_rc step_store_archived(enroll_run *r, p11e_err *err)
+{
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	p11e_id id;
+	char hex[2 * P11E_ID_MAX + 1];
+	p11e_rc rc = step_store_software(r, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	cert = p11e_x509_from_pem(r->rec->cert_pem);
+	chain = p11e_chain_from_pem(r->rec->chain_pem);
+	if (cert == NULL || chain == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "identity %s: the saved certificate cannot be read",
+			       r->rec->identity);
+		goto out;
+	}
+	rc = soft_key(r, err);
+	if (rc == P11E_OK)
+		rc = p11e_archive_import(r->token, r->skey, cert, chain, r->rec->label, crash_point,
+					 NULL, &id, err);
+	/* The token has it and the PFX keeps it: no copy stays in memory. */
+	EVP_PKEY_free(r->skey);
+	r->skey = NULL;
+	if (rc == P11E_OK) {
+		p11e_hex_encode(id.v, id.len, hex);
+		if (strcmp(hex, r->rec->key_id) != 0)
+			rc = p11e_errf(
+			    err, P11E_FAIL,
+			    "identity %s: the imported key has ID %s, not the recorded %s",
+			    r->rec->identity, hex, r->rec->key_id);
+	}
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_STORED;
+out:
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
+}
+
+/* key-generated -> csr-built: the CSR is signed on the token (or by the
+ * software key) and saved, so every later submission sends the very same
+ * request. */
 static p11e_rc step_csr(enroll_run *r, p11e_err *err)
 {
 	p11e_csr_params cp = {
@@ -238,9 +564,15 @@ static p11e_rc step_csr(enroll_run *r, p11e_err *err)
 	int der_len;
 	p11e_rc rc;
 
-	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
-	if (rc == P11E_OK)
-		rc = p11e_token_csr(r->token, &id, &cp, r->p->shared != NULL, &req, err);
+	if (r->software) {
+		rc = soft_key(r, err);
+		if (rc == P11E_OK)
+			rc = p11e_csr_build(r->skey, r->skey, &cp, &req, err);
+	} else {
+		rc = parse_id(r->rec->key_id, &id, "record key_id", err);
+		if (rc == P11E_OK)
+			rc = p11e_token_csr(r->token, &id, &cp, r->p->shared != NULL, &req, err);
+	}
 	if (rc != P11E_OK)
 		goto out;
 	der_len = i2d_X509_REQ(req, &der);
@@ -315,7 +647,7 @@ out:
 }
 
 /* Hands the CA the requester's key when its protocol signs with it (SCEP):
- * the token key through libp11's bridge. *key stays ours (free it after the
+ * the token key through libp11's bridge, or the software key. *key stays ours (free it after the
  * call that used it). */
 static p11e_rc give_requester(enroll_run *r, EVP_PKEY **key, p11e_err *err)
 {
@@ -325,6 +657,13 @@ static p11e_rc give_requester(enroll_run *r, EVP_PKEY **key, p11e_err *err)
 	*key = NULL;
 	if (!p11e_ca_needs_requester(r->ca))
 		return P11E_OK;
+	if (r->software) {
+		/* The key in memory, freed with the run (not through *key). */
+		rc = soft_key(r, err);
+		if (rc == P11E_OK)
+			rc = p11e_ca_set_requester(r->ca, r->skey, r->rec->identity, err);
+		return rc;
+	}
 	rc = parse_id(r->rec->key_id, &id, "record key_id", err);
 	if (rc == P11E_OK)
 		rc = p11e_token_signing_key(r->token, &id, key, err);
@@ -382,6 +721,7 @@ static p11e_rc step_poll(enroll_run *r, p11e_err *err)
  * but only if it certifies that very key; then the chain beside it. */
 static p11e_rc step_store(enroll_run *r, p11e_err *err)
 {
+	unsigned usage = 0;
 	X509 *cert = p11e_x509_from_pem(r->rec->cert_pem);
 	STACK_OF(X509) *chain = p11e_chain_from_pem(r->rec->chain_pem);
 	EVP_PKEY *pub = NULL;
@@ -411,6 +751,12 @@ static p11e_rc step_store(enroll_run *r, p11e_err *err)
 		crash_point("cert-written");
 	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++)
 		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);
+	/* The CSR is signed: a key the profile gives no signing use signs no
+	 * more (repeating this after a crash is harmless). */
+	if (rc == P11E_OK)
+		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
+	if (rc == P11E_OK && !(usage & P11E_USE_SIGN))
+		rc = p11e_token_forbid_signing(r->token, &id, err);
 	if (rc == P11E_OK)
 		r->rec->step = P11E_STEP_STORED;
 out:
@@ -435,10 +781,28 @@ static p11e_rc (*const step_for[])(enroll_run *, p11e_err *) = {
     [P11E_STEP_STORED] = step_finish,
 };
 
+/* A software key's own steps; the others (CSR, submit, poll, finish) are
+ * shared and take the key from soft_key. */
+static p11e_rc (*const software_step_for[P11E_STEP_DONE])(enroll_run *, p11e_err *) = {
+    [P11E_STEP_NEW] = step_new_software,
+    [P11E_STEP_KEY_PENDING] = step_key_software,
+    [P11E_STEP_ISSUED] = step_store_software,
+};
+
+/* An archived key: the software steps, and the store step that ends on the
+ * token. */
+static p11e_rc (*const archived_step_for[P11E_STEP_DONE])(enroll_run *, p11e_err *) = {
+    [P11E_STEP_NEW] = step_new_software,
+    [P11E_STEP_KEY_PENDING] = step_key_software,
+    [P11E_STEP_ISSUED] = step_store_archived,
+};
+
 /* Whether the step in this state does token work: in a batch, token work of
  * the workers takes turns (p11e_token_lock); CA work and saves overlap. */
 static int uses_token(const enroll_run *r, p11e_step s)
 {
+	if (r->software)
+		return 0;
 	if (s == P11E_STEP_CSR_BUILT || s == P11E_STEP_SUBMITTED)
 		return r->ca != NULL && p11e_ca_needs_requester(r->ca); /* signs with the key */
 	return s != P11E_STEP_STORED;
@@ -456,7 +820,12 @@ static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 
 		if (lock)
 			p11e_token_lock(r->token);
-		rc = step_for[before](r, err);
+		if (r->archived && archived_step_for[before] != NULL)
+			rc = archived_step_for[before](r, err);
+		else if (r->software && software_step_for[before] != NULL)
+			rc = software_step_for[before](r, err);
+		else
+			rc = step_for[before](r, err);
 		if (lock)
 			p11e_token_unlock(r->token);
 		if (rc != P11E_OK && rc != P11E_PENDING)
@@ -503,6 +872,120 @@ static p11e_rc check_identity_kind(const p11e_profile *prof, const p11e_record *
 				 "dns: profile '%s' certifies a server; enroll with --dns HOST",
 				 prof->name);
 	return P11E_OK;
+}
+
+/* The key store: a new record takes --software or the profile's key_store;
+ * a resumed one keeps what it was started with. A software key has no token
+ * and gets its PFX path (absolute) and format recorded; until its first step
+ * is done (nothing made yet) a rerun may still change them. */
+static p11e_rc settle_key_store(enroll_run *r, int is_new, p11e_err *err)
+{
+	const p11e_enroll_params *p = r->p;
+	p11e_record *rec = r->rec;
+	int settled = !is_new && rec->step > P11E_STEP_NEW;
+	char *out = NULL;
+	p11e_rc rc = P11E_OK;
+
+	if (is_new) {
+		int soft_profile = strcmp(r->profile.key_store, "software") == 0;
+		r->archived = p->archive && !soft_profile;
+		r->software = p->software || soft_profile || r->archived;
+	} else {
+		r->archived = rec->key_store != NULL && strcmp(rec->key_store, "archived") == 0;
+		r->software = r->archived ||
+			      (rec->key_store != NULL && strcmp(rec->key_store, "software") == 0);
+	}
+	if (p->archive && !r->archived)
+		return p11e_errf(err, is_new ? P11E_USAGE : P11E_EXISTS,
+				 is_new
+				     ? "archive: profile '%s' makes software keys; --archive is "
+				       "for a key that goes onto a token"
+				     : "archive: identity %s was started without --archive; rerun "
+				       "without it to resume, or remove its record to start over",
+				 is_new ? r->profile.name : rec->identity);
+	if (r->archived) {
+		if (p->software)
+			return p11e_errf(err, is_new ? P11E_USAGE : P11E_EXISTS,
+					 "software: identity %s is archived onto a token "
+					 "(--archive); give no --software",
+					 rec->identity);
+		/* Escrowing a signing key would let others sign as its holder:
+		 * only an encryption key is archived. */
+		if (!(r->profile.purposes & P11E_PURPOSE_ENCRYPT))
+			return p11e_errf(err, P11E_USAGE,
+					 "archive: profile '%s' certifies no encryption; only "
+					 "encryption keys are archived (smime-encrypt or smime)",
+					 r->profile.name);
+		if (is_new && p->token_uri == NULL)
+			return p11e_errf(err, P11E_USAGE,
+					 "archive: give the token's URI (pkcs11:token=...) the key "
+					 "goes onto");
+	}
+	if (!r->software) {
+		if (!is_new && p->software)
+			return p11e_errf(err, P11E_EXISTS,
+					 "software: identity %s was started with its key on the "
+					 "token; rerun without --software to resume, or remove its "
+					 "record to start over",
+					 rec->identity);
+		if (p->pfx_out != NULL || p->pfx_legacy)
+			return p11e_errf(err, P11E_USAGE,
+					 "%s: only for a software key (--software, or a profile "
+					 "with key_store \"software\")",
+					 p->pfx_out != NULL ? "out" : "pfx-legacy");
+		if (is_new && p->token_uri == NULL)
+			return p11e_errf(err, P11E_USAGE,
+					 "token: give the token's URI (pkcs11:token=...), or "
+					 "--software for a key delivered as a PKCS#12 file");
+		return P11E_OK;
+	}
+	if (p->token_uri != NULL && !r->archived)
+		return p11e_errf(err, P11E_USAGE,
+				 "software: identity %s gets a software key (profile '%s'): give "
+				 "no token URI",
+				 rec->identity, r->profile.name);
+	if (p->id_hex != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "id: a software or archived key's CKA_ID is the SHA-1 of its "
+				 "public key; give no --id");
+	if (settled && p->pfx_legacy &&
+	    (rec->pfx_format == NULL || strcmp(rec->pfx_format, "legacy") != 0))
+		return check_same("pfx-legacy", "legacy",
+				  rec->pfx_format ? rec->pfx_format : "aes-256", rec->identity,
+				  err);
+	if (!is_new && p->pfx_out == NULL && (settled || !p->pfx_legacy))
+		return P11E_OK;
+	/* The PFX's path, absolute, so a rerun from elsewhere finds it. */
+	if (p->pfx_out == NULL) {
+		out = rec->pfx_path != NULL ? strdup(rec->pfx_path)
+					    : p11e_soft_pfx_path(r->cfg->state_dir, rec->identity);
+	} else if (p->pfx_out[0] == '\0') {
+		return p11e_errf(err, P11E_USAGE, "out: an empty file name");
+	} else if (p->pfx_out[0] == '/') {
+		out = strdup(p->pfx_out);
+	} else {
+		char cwd[PATH_MAX];
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return p11e_errf(err, P11E_FAIL, "out: cannot resolve %s: %s", p->pfx_out,
+					 strerror(errno));
+		out = p11e_path_join(cwd, p->pfx_out);
+	}
+	if (out == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (settled) {
+		rc = check_same("out", out, rec->pfx_path, rec->identity, err);
+	} else if ((rc = p11e_record_set(&rec->key_store, r->archived ? "archived" : "software",
+					 err)) == P11E_OK &&
+		   (rc = p11e_record_set(&rec->pfx_path, out, err)) == P11E_OK &&
+		   (p->pfx_legacy || rec->pfx_format == NULL)) {
+		rc = p11e_record_set(&rec->pfx_format, p->pfx_legacy ? "legacy" : "aes-256", err);
+	}
+	/* The PFX's friendly name: --label, else the name, else the email (an
+	 * archived key keeps the token path's label, the email). */
+	if (rc == P11E_OK && is_new && p->label == NULL && !r->archived)
+		rc = p11e_record_set(&rec->label, rec->name, err);
+	free(out);
+	return rc;
 }
 
 /* Loads or creates the record and settles profile, key type and CA. */
@@ -568,6 +1051,8 @@ static p11e_rc prepare(enroll_run *r, p11e_err *err)
 	if (rc != P11E_OK)
 		goto out;
 	rc = p11e_config_profile(r->cfg, rec->profile, &r->profile, err);
+	if (rc == P11E_OK)
+		rc = settle_key_store(r, !r->persisted, err);
 	if (rc != P11E_OK)
 		goto out;
 	if (rec->key_type == NULL) {
@@ -639,6 +1124,18 @@ static p11e_rc open_token_and_ca(enroll_run *r, p11e_err *err)
 		if (rc != P11E_OK)
 			return rc;
 	}
+	if (r->software && r->rec->step == P11E_STEP_NEW) {
+		/* Without a vault to escrow the password there is no software
+		 * key: refused before the record is written. */
+		p11e_vault *v = NULL;
+		rc = p11e_vault_open(r->cfg, NULL, &v, err);
+		p11e_vault_close(v);
+		if (rc != P11E_OK)
+			return rc;
+	}
+	/* A software key has no token; an archived one goes onto one. */
+	if (r->software && !r->archived)
+		return P11E_OK;
 	if (shared != NULL && shared->token != NULL) {
 		r->token = shared->token;
 	} else {
@@ -691,5 +1188,7 @@ out:
 	if (r.ca != NULL && !r.ca_shared)
 		p11e_ca_close(r.ca);
 	p11e_session_close(&r.sess);
+	EVP_PKEY_free(r.skey);
+	p11e_secret_free(r.pfx_pass, (size_t)-1);
 	return rc;
 }

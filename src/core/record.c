@@ -55,7 +55,7 @@ static const field fields[] = {
     F(identity),     F(name),	  F(profile),	F(key_type),	F(ca),	      F(token_uri),
     F(token_serial), F(label),	  F(temp_id),	F(key_id),	F(csr_pem),   F(request_key),
     F(request_id),   F(cert_pem), F(chain_pem), F(cert_sha256), F(not_after), F(last_error),
-    F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),
+    F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),  F(pfx_format),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

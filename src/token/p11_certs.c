@@ -101,13 +101,15 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
 	CK_ULONG n = 0;
 	int same = 0;
 	CK_RV rv;
-	p11e_rc rc;
+	p11e_rc rc = P11E_OK;
 
 	if (!der_encode(cert, &d)) {
 		der_free(&d);
 		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the certificate");
 	}
-	rc = find_certs(t, CKA_ID, id->v, id->len, &d, &n, &same, &h, err);
+	/* A key this session made has no certificate yet: no search. */
+	if (!p11e_known_made_key(t, id))
+		rc = find_certs(t, CKA_ID, id->v, id->len, &d, &n, &same, &h, err);
 	if (rc != P11E_OK || same) /* already there: writing it again is a no-op */
 		goto out;
 	if (n > 0) {
@@ -118,6 +120,8 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
 		goto out;
 	}
 	rv = create(t, &d, id->v, id->len, label, 0, &h);
+	if (rv == CKR_OK)
+		p11e_known_unmade(t, id); /* it has a certificate now */
 	if (rv != CKR_OK)
 		rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot store the certificate: %s",
 			       t->info.label, CKR_TEXT(rv));

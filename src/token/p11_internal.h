@@ -42,6 +42,7 @@ typedef struct p11e_known {
 	p11e_id id;
 	CK_OBJECT_HANDLE h;
 	int used;
+	int made; /* created by this session (key generation), not found */
 } p11e_known;
 #define P11E_KNOWN_MAX 8
 
@@ -58,9 +59,17 @@ struct p11e_token {
 	size_t known_next;
 };
 
-/* Remembers h as the object of class cls under CKA_ID id. */
+/* Remembers h as the object of class cls under CKA_ID id (made: this
+ * session generated it, so nothing else can carry its fresh ID). */
 void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
 		    CK_OBJECT_HANDLE h);
+void p11e_known_add_made(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE h);
+/* Whether this session generated the key pair now under id: then no
+ * certificate can be under that ID yet unless this session stored one (or
+ * another program wrote one meanwhile, which the searches of a resumed run
+ * would see). */
+int p11e_known_made_key(p11e_token *t, const p11e_id *id);
+void p11e_known_unmade(p11e_token *t, const p11e_id *id);
 /* A remembered handle, checked to still be that object (C_GetAttributeValue
  * of class and ID: one object, not the whole token); 0 if none. */
 int p11e_known_get(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *h);

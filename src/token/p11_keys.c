@@ -118,8 +118,8 @@ p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const
 		return p11e_errf(err, rv == CKR_MECHANISM_INVALID ? P11E_UNSUPPORTED : P11E_FAIL,
 				 "token '%s': %s key generation failed: %s", t->info.label,
 				 kt->name, CKR_TEXT(rv));
-	p11e_known_add(t, CKO_PUBLIC_KEY, id->v, id->len, pub);
-	p11e_known_add(t, CKO_PRIVATE_KEY, id->v, id->len, priv);
+	p11e_known_add_made(t, CKO_PUBLIC_KEY, id, pub);
+	p11e_known_add_made(t, CKO_PRIVATE_KEY, id, priv);
 	return P11E_OK;
 }
 
@@ -345,5 +345,31 @@ p11e_rc p11e_token_sign_raw(p11e_token *t, const p11e_id *id, unsigned long mech
 				 CKR_TEXT(rv));
 	}
 	*sig_len = n;
+	return P11E_OK;
+}
+
+p11e_rc p11e_token_forbid_signing(p11e_token *t, const p11e_id *id, p11e_err *err)
+{
+	static const struct {
+		CK_OBJECT_CLASS cls;
+		CK_ATTRIBUTE_TYPE attr;
+	} halves[] = {{CKO_PRIVATE_KEY, CKA_SIGN}, {CKO_PUBLIC_KEY, CKA_VERIFY}};
+	CK_BBOOL no = CK_FALSE;
+
+	for (size_t i = 0; i < 2; i++) {
+		CK_ATTRIBUTE a = {halves[i].attr, &no, sizeof(no)};
+		CK_OBJECT_HANDLE h;
+		p11e_rc rc = p11e_find_one(t, halves[i].cls, id, &h, err);
+		CK_RV rv;
+
+		if (rc != P11E_OK)
+			return rc;
+		rv = t->m->f->C_SetAttributeValue(t->session, h, &a, 1);
+		if (rv != CKR_OK && rv != CKR_ATTRIBUTE_READ_ONLY)
+			return p11e_errf(err, P11E_FAIL,
+					 "token '%s': cannot withdraw the signing use of an "
+					 "encryption key: %s",
+					 t->info.label, CKR_TEXT(rv));
+	}
 	return P11E_OK;
 }

@@ -56,6 +56,35 @@ void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id,
 	k->id.len = id_len;
 	k->h = h;
 	k->used = 1;
+	k->made = 0;
+}
+
+void p11e_known_add_made(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE h)
+{
+	size_t slot = t->known_next;
+
+	p11e_known_add(t, cls, id->v, id->len, h);
+	t->known[slot].made = 1;
+}
+
+int p11e_known_made_key(p11e_token *t, const p11e_id *id)
+{
+	CK_OBJECT_HANDLE h;
+
+	for (size_t i = 0; i < P11E_KNOWN_MAX; i++) {
+		p11e_known *k = &t->known[i];
+		if (k->used && k->made && k->cls == CKO_PRIVATE_KEY && k->id.len == id->len &&
+		    memcmp(k->id.v, id->v, id->len) == 0)
+			return p11e_known_get(t, CKO_PRIVATE_KEY, id, &h);
+	}
+	return 0;
+}
+
+void p11e_known_unmade(p11e_token *t, const p11e_id *id)
+{
+	for (size_t i = 0; i < P11E_KNOWN_MAX; i++)
+		if (t->known[i].id.len == id->len && memcmp(t->known[i].id.v, id->v, id->len) == 0)
+			t->known[i].made = 0;
 }
 
 int p11e_known_get(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE *h)
@@ -170,6 +199,9 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
 	CK_ATTRIBUTE set = {CKA_ID, (void *)to->v, to->len};
 	p11e_rc rc = P11E_OK;
 
+	/* Asked before the key halves below take their new ID. */
+	int made_here = p11e_known_made_key(t, from);
+
 	for (size_t c = 0; rc == P11E_OK && c < 3; c++) {
 		CK_OBJECT_CLASS cls = classes[c];
 		CK_ATTRIBUTE tmpl[] = {
@@ -178,10 +210,13 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
 		};
 		CK_OBJECT_HANDLE *list = NULL, known;
 		CK_ULONG n = 0;
-		/* The key halves this session just made need no search. */
+		/* The key halves this session just made need no search, and
+		 * no certificate can carry their fresh ID yet. */
 		if (cls != CKO_CERTIFICATE && p11e_known_get(t, cls, from, &known)) {
 			list = &known;
 			n = 1;
+		} else if (cls == CKO_CERTIFICATE && made_here) {
+			n = 0;
 		} else {
 			rc = p11e_find(t, tmpl, 2, &list, &n, err);
 		}

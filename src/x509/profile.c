@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/x509v3.h>
+#include "p11enroll/password.h"
 #include "p11enroll/profile.h"
 
 static const struct {
@@ -36,6 +37,10 @@ p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 		out->validity_days = 365;
 		snprintf(out->default_key, sizeof(out->default_key), "ec:P-256");
 		snprintf(out->digest, sizeof(out->digest), "sha256");
+		snprintf(out->key_store, sizeof(out->key_store), "token");
+		out->pfx_password_length = P11E_PASSWORD_LENGTH;
+		snprintf(out->pfx_password_alphabet, sizeof(out->pfx_password_alphabet), "%s",
+			 P11E_PASSWORD_ALPHABET);
 		return P11E_OK;
 	}
 	return p11e_errf(err, P11E_NOT_FOUND,

@@ -262,7 +262,10 @@ static void cas_and_paths(void)
 		     "           \"abs\": { \"type\": \"local\", \"dir\": \"/srv/ca\" },\n"
 		     "           \"remote\": { \"type\": \"cfssl\", \"url\": \"https://ca:8888\",\n"
 		     "                         \"ca_bundle\": \"tls/ca.pem\",\n"
-		     "                         \"auth_key_file\": \"/etc/key\", \"retries\": 3 } } "
+		     "                         \"auth_key_file\": \"/etc/key\", \"retries\": 3 },\n"
+		     "           \"dc\": { \"type\": \"digicert\",\n"
+		     "                     \"api_key_source\": \"file:keys/dc\",\n"
+		     "                     \"webroot\": \"www\", \"product\": \"a/b\" } } "
 		     "}\n"));
 	CHECK_RC(p11e_config_load(path, &c, &err), P11E_OK, &err);
 	CHECK(eq(c.path, path));
@@ -295,6 +298,17 @@ static void cas_and_paths(void)
 	CHECK(eq(str(again, "type"), "cfssl") && eq(str(again, "ca_bundle"), want) &&
 	      eq(str(again, "auth_key_file"), "/etc/key") &&
 	      eq(str(again, "url"), "https://ca:8888"));
+	json_object_put(again);
+
+	/* By naming rule, for every backend: "*_source" is a secret source,
+	 * "webroot" a path; other strings are left alone. */
+	CHECK_RC(p11e_config_ca(&c, "dc", &again, &err), P11E_OK, &err);
+	snprintf(want, sizeof(want), "file:%s/keys/dc", dir);
+	CHECK(eq(str(again, "api_key_source"), want));
+	snprintf(want, sizeof(want), "%s/www", dir);
+	CHECK(eq(str(again, "webroot"), want) && eq(str(again, "product"), "a/b"));
+	/* ... and the state dir, for a backend's own state (ACME's account). */
+	CHECK(eq(str(again, "_state_dir"), c.state_dir));
 	json_object_put(again);
 
 	CHECK_RC(p11e_config_ca(&c, "local:/srv/ca", &again, &err), P11E_OK, &err);

@@ -191,10 +191,12 @@ static void known_handles(p11e_token *t, p11e_module *m, const p11e_uri *uri)
 	CHECK(p11e_known_get(t, CKO_PUBLIC_KEY, &id, &h) && h != 0);
 	CHECK(p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
 	CHECK(!p11e_known_get(t, CKO_CERTIFICATE, &id, &h));
+	CHECK(p11e_known_made_key(t, &id)); /* made here: no certificate search needed */
 	/* Renamed through our own call: known under the new ID only. */
 	CHECK_RC(p11e_token_set_id(t, &id, &moved, &err), P11E_OK, &err);
 	CHECK(p11e_known_get(t, CKO_PRIVATE_KEY, &moved, &h));
 	CHECK(!p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
+	CHECK(p11e_known_made_key(t, &moved) && !p11e_known_made_key(t, &id));
 	CHECK_RC(p11e_token_set_id(t, &moved, &id, &err), P11E_OK, &err);
 	/* Another session renames the public key: the remembered handle no
 	 * longer has that ID, so the lookup searches and finds nothing. */
@@ -217,6 +219,7 @@ static void known_handles(p11e_token *t, p11e_module *m, const p11e_uri *uri)
 	m->f->C_FindObjectsFinal(other->session);
 	CHECK(m->f->C_DestroyObject(other->session, h) == CKR_OK);
 	CHECK(!p11e_known_get(t, CKO_PRIVATE_KEY, &id, &h));
+	CHECK(!p11e_known_made_key(t, &id)); /* gone: searches again */
 	CHECK_RC(p11e_token_sign_raw(t, &id, CKM_ECDSA, (const unsigned char *)"x", 1,
 				     &(unsigned char *){NULL}, &(size_t){0}, &err),
 		 P11E_NOT_FOUND, &err);
