@@ -27,7 +27,7 @@ for i in 1 2 3 4 5; do
 	pass=$(openssl cms -decrypt -inform DER -in "$W/escrow/$e.cms" -recip "$W/officers.pem" \
 		-inkey "$W/officer.key" 2>/dev/null)
 	check "$e: the escrowed password opens its PFX" \
-		openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/$e.p12" -noout -passin "pass:$pass"
+		env PW="$pass" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/$e.p12" -noout -passin env:PW
 done
 check_eq "card1 on the token" 1 "$(count_objects cert "$(key_id card1@example.com)")"
 check_eq "no software key reached the token" 0 \

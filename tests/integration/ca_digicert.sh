@@ -199,6 +199,6 @@ check_eq "software identity done" done "$(record soft@example.com | jq -r .step)
 pass=$(openssl cms -decrypt -inform DER -in "$TEST_TMP/escrow/soft@example.com.cms" \
 	-recip "$TEST_TMP/officers.pem" -inkey "$TEST_TMP/officer.key" 2>/dev/null)
 check "the PFX opens with the escrowed password" \
-	openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/soft@example.com.p12" -noout -passin "pass:$pass"
+	env PW="$pass" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/soft@example.com.p12" -noout -passin env:PW
 check_eq "one order for it" 1 "$(dc_orders soft@example.com)"
 finish
