@@ -317,6 +317,25 @@ static p11e_rc need_key(const scep *s, p11e_err *err)
 	return P11E_OK;
 }
 
+/* Signs req's content with the requester's key through a transient
+ * self-signed certificate for subject and public key pub (RFC 8894 3.1),
+ * and sends it. */
+static p11e_rc send_signed(scep *s, scep_request *req, const X509_NAME *subject, EVP_PKEY *pub,
+			   p11e_ca_result *out, p11e_err *err)
+{
+	p11e_rc rc;
+
+	req->key = s->key;
+	req->signer = scep_transient_cert(subject, pub, s->key, EVP_sha256());
+	if (req->signer == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL,
+				     "ca scep: cannot make the signing certificate");
+	rc = exchange(s, req, out, err);
+	X509_free(req->signer);
+	req->signer = NULL;
+	return rc;
+}
+
 static p11e_rc scep_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
 			   const char *request_key, p11e_ca_result *out, p11e_err *err)
 {
@@ -340,18 +359,12 @@ static p11e_rc scep_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 	}
 	if ((rc = inner_csr(s, csr, &inner, &inner_len, err)) != P11E_OK)
 		goto out;
-	req.key = s->key;
-	req.signer = scep_transient_cert(subject, X509_REQ_get0_pubkey(csr), s->key, EVP_sha256());
 	req.content = inner;
 	req.content_len = (size_t)inner_len;
-	if (req.signer == NULL)
-		rc = p11e_errf_ssl(err, P11E_FAIL, "ca scep: cannot make the signing certificate");
-	else
-		rc = exchange(s, &req, out, err);
+	rc = send_signed(s, &req, subject, X509_REQ_get0_pubkey(csr), out, err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
-	X509_free(req.signer);
 	OPENSSL_clear_free(inner, inner_len > 0 ? (size_t)inner_len : 0);
 	s->key = NULL; /* the caller's, freed after this call */
 	return rc;
@@ -386,18 +399,12 @@ static p11e_rc scep_poll(void *state, const char *request_id, const p11e_profile
 	    scep_issuer_and_subject(X509_get_subject_name(s->issuer), subject, &ias, &ias_len, err);
 	if (rc != P11E_OK)
 		goto out;
-	req.key = s->key;
-	req.signer = scep_transient_cert(subject, s->key, s->key, EVP_sha256());
 	req.content = ias;
 	req.content_len = ias_len;
-	if (req.signer == NULL)
-		rc = p11e_errf_ssl(err, P11E_FAIL, "ca scep: cannot make the signing certificate");
-	else
-		rc = exchange(s, &req, out, err);
+	rc = send_signed(s, &req, subject, s->key, out, err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
-	X509_free(req.signer);
 	X509_NAME_free(subject);
 	free(ias);
 	s->key = NULL;
