@@ -16,21 +16,7 @@ LOG=$W/p11enroll.log # every p11enroll output, searched for passwords at the end
 : >"$LOG"
 PASSWORDS=()
 S=$P11ENROLL_STATE_DIR
-openssl req -x509 -newkey rsa:3072 -nodes -keyout "$W/officer.key" -out "$W/officers.pem" \
-	-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
-cat >"$W/config.json" <<EOF
-{
-  "default_ca": "local:$CA_DIR",
-  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" }
-}
-EOF
-export P11ENROLL_CONFIG=$W/config.json
-p11e_logged() {
-	OUT=$(p11e "$@" 2>&1)
-	local rc=$?
-	printf '%s\n' "$OUT" >>"$LOG"
-	return $rc
-}
+file_vault "$W"
 printf '%s' "$TEST_PIN" >"$W/engine.pin" # the engine reads it verbatim
 echo "for the archive's eyes only" >"$W/msg.txt"
 # on_token LABEL ARGS...: pkcs11-tool logged in to the token labelled LABEL.

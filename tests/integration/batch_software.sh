@@ -6,13 +6,7 @@
 setup_ca
 W=$TEST_TMP/sw
 mkdir -p "$W"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$W/officer.key" -out "$W/officers.pem" \
-	-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
-cat >"$W/config.json" <<EOF
-{ "default_ca": "local:$CA_DIR",
-  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" } }
-EOF
-export P11ENROLL_CONFIG=$W/config.json
+file_vault "$W"
 {
 	echo "email,name,token"
 	for i in 1 2 3 4 5; do echo "soft$i@example.com,Soft $i,"; done
@@ -24,8 +18,7 @@ check_eq "6 enrolled" 6 "$(jq .enrolled <<<"$json")"
 for i in 1 2 3 4 5; do
 	e=soft$i@example.com
 	check_eq "$e: software" software "$(record $e | jq -r .key_store)"
-	pass=$(openssl cms -decrypt -inform DER -in "$W/escrow/$e.cms" -recip "$W/officers.pem" \
-		-inkey "$W/officer.key" 2>/dev/null)
+	pass=$(escrowed "$e")
 	check "$e: the escrowed password opens its PFX" \
 		env PW="$pass" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/$e.p12" -noout -passin env:PW
 done

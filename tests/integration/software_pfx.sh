@@ -15,35 +15,12 @@ LOG=$W/p11enroll.log # every p11enroll stdout and stderr, searched for passwords
 : >"$LOG"
 PASSWORDS=()
 
-openssl req -x509 -newkey rsa:3072 -nodes -keyout "$W/officer.key" -out "$W/officers.pem" \
-	-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
-cat >"$W/config.json" <<EOF
-{
-  "default_ca": "local:$CA_DIR",
-  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" },
-  "profiles": {
+file_vault "$W" '"profiles": {
     "soft": { "base": "smime", "key_store": "software" },
     "soft-long": { "base": "smime", "key_store": "software", "pfx_password_length": 40,
                    "pfx_password_alphabet": "ABCDEFGHJKLMNPQRSTUVWXYZ23456789" },
-    "soft-sign": { "base": "smime-sign", "key_store": "software" }
-  }
-}
-EOF
-export P11ENROLL_CONFIG=$W/config.json
-
-# p11e_logged ARGS...: p11enroll with its output kept in $OUT and the log.
-p11e_logged() {
-	OUT=$(p11e "$@" 2>&1)
-	local rc=$?
-	printf '%s\n' "$OUT" >>"$LOG"
-	return $rc
-}
+    "soft-sign": { "base": "smime-sign", "key_store": "software" } }'
 pfx_of() { echo "$P11ENROLL_STATE_DIR/pfx/${1,,}.p12"; }
-# The escrowed password, as an officer reads it: any CMS tool, the officer's key.
-escrowed() {
-	openssl cms -decrypt -inform DER -in "$W/escrow/${1,,}.cms" -recip "$W/officers.pem" \
-		-inkey "$W/officer.key" 2>/dev/null
-}
 mode_of() { stat -c %a "$1"; }
 
 # --- the default PFX: AES-256, PBKDF2-HMAC-SHA256, SHA-256 MAC ---

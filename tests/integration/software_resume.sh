@@ -16,20 +16,8 @@ W=$TEST_TMP/sw
 mkdir -p "$W"
 LOG=$W/p11enroll.log
 : >"$LOG"
-openssl req -x509 -newkey rsa:3072 -nodes -keyout "$W/officer.key" -out "$W/officers.pem" \
-	-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
-cat >"$W/config.json" <<EOF
-{
-  "default_ca": "local:$CA_DIR",
-  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" }
-}
-EOF
-export P11ENROLL_CONFIG=$W/config.json
+file_vault "$W"
 S=$P11ENROLL_STATE_DIR
-escrowed() {
-	openssl cms -decrypt -inform DER -in "$W/escrow/$1.cms" -recip "$W/officers.pem" \
-		-inkey "$W/officer.key" 2>/dev/null
-}
 pfx_pub() { # pfx_pub PFX PASSWORD: the certificate's public key
 	PW=$2 openssl pkcs12 -in "$1" -passin env:PW -clcerts -nokeys 2>/dev/null |
 		openssl x509 -pubkey -noout 2>/dev/null

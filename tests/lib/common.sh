@@ -58,3 +58,29 @@ count_objects() {
 
 # RFC 7512 percent-encoding of a hex ID.
 pct_id() { echo "$1" | sed 's/../%&/g'; }
+
+# file_vault DIR [MEMBERS]: an escrow officer (DIR/officer.key, DIR/officers.pem) and a
+# config DIR/config.json, exported as P11ENROLL_CONFIG: the embedded CA by default and
+# the file vault in DIR/escrow, plus MEMBERS (more top-level JSON, e.g. "profiles").
+file_vault() {
+	VAULT_DIR=$1
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/officer.key" -out "$1/officers.pem" \
+		-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
+	printf '{ "default_ca": "local:%s",\n  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" }%s }\n' \
+		"$CA_DIR" "${2:+,
+  $2}" >"$1/config.json"
+	export P11ENROLL_CONFIG=$1/config.json
+}
+# escrowed IDENTITY: its PFX password as an officer reads it, with any CMS tool.
+escrowed() {
+	openssl cms -decrypt -inform DER -in "$VAULT_DIR/escrow/${1,,}.cms" \
+		-recip "$VAULT_DIR/officers.pem" -inkey "$VAULT_DIR/officer.key" 2>/dev/null
+}
+# p11e_logged ARGS...: p11enroll with its output in $OUT and appended to $LOG (which the
+# tests search for secrets at the end).
+p11e_logged() {
+	OUT=$(p11e "$@" 2>&1)
+	local rc=$?
+	printf '%s\n' "$OUT" >>"$LOG"
+	return $rc
+}
