@@ -36,10 +36,9 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	if (p->software && p->token_uri != NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "software: a software key uses no token: give no token URI");
-	/* Without a URI the key store must be software: --software, or the
-	 * profile's key_store (settled by the pipeline, which then refuses a
-	 * token profile). */
-	/* A server's certificate is a TLS server's unless another profile is named. */
+	/* Without a URI the key store must be software (--software, or the
+	 * profile's key_store): the pipeline settles that, once the profile is
+	 * known. A server's certificate is a TLS server's unless another profile is named. */
 	if (p->dns != NULL && p->profile == NULL)
 		p->profile = "tls-server";
 	return P11E_OK;
