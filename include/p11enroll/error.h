@@ -22,6 +22,7 @@ typedef enum p11e_rc {
 	P11E_EXISTS = 9,	  /* would overwrite an object or record */
 	P11E_NOT_FOUND = 10,	  /* key, certificate, record or CA missing */
 	P11E_UNSUPPORTED = 11,	  /* the token lacks a mechanism we need */
+	P11E_BUSY = 12,		  /* another process holds the identity's lock */
 } p11e_rc;
 
 #define P11E_ERR_MAX 512

@@ -5,7 +5,8 @@
 #include <openssl/err.h>
 #include "p11enroll/error.h"
 
-static void vset(p11e_err *err, p11e_rc rc, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vset(p11e_err *err, p11e_rc rc, const char *fmt,
+						       va_list ap)
 {
 	err->rc = rc;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
@@ -75,6 +76,8 @@ const char *p11e_rc_name(p11e_rc rc)
 		return "not-found";
 	case P11E_UNSUPPORTED:
 		return "unsupported";
+	case P11E_BUSY:
+		return "busy";
 	}
 	return "unknown";
 }
