@@ -1,0 +1,67 @@
+/* Inside the enrollment pipeline (src/core/pipeline.c): what one run holds
+ * open, and the steps the machine's tables name. The steps live by key store:
+ * steps_token.c (a key made on the token), steps_software.c (a key made in
+ * memory, delivered as a PKCS#12 file), steps_archived.c (a software key
+ * imported onto the token) and steps_ca.c (CSR, submit, poll: shared by all).
+ * Each step moves r->rec->step on by one; the machine saves the record. */
+#ifndef P11ENROLL_PIPELINE_STEPS_H
+#define P11ENROLL_PIPELINE_STEPS_H
+
+#include <openssl/evp.h>
+#include "p11enroll/ca.h"
+#include "p11enroll/pipeline.h"
+#include "p11enroll/profile.h"
+#include "p11enroll/session.h"
+
+/* What one run of the pipeline holds open. */
+typedef struct enroll_run {
+	const p11e_config *cfg;
+	const p11e_enroll_params *p;
+	p11e_record *rec;
+	p11e_profile profile;
+	p11e_keytype kt;
+	p11e_session sess; /* ours, unless the caller shares a token */
+	p11e_token *token; /* sess.token or the shared one */
+	p11e_ca *ca;
+	int ca_shared; /* ca belongs to p->shared: never closed here */
+	int chose_id;  /* this run chose temp_id: no earlier run can have used it */
+	int persisted; /* the record exists on disk */
+	/* Software key store (record key_store "software"): no token; the key
+	 * and its escrowed PFX password, once made or read back. */
+	int software;
+	/* Archived (record key_store "archived"): a software key whose run
+	 * ends by importing it onto the token (pipe_step_store_archived). */
+	int archived;
+	EVP_PKEY *skey;
+	char *pfx_pass; /* wiped at the end of the run */
+} enroll_run;
+
+/* Shared helpers (pipeline.c). */
+void pipe_crash_point(const char *name);
+p11e_rc pipe_save(enroll_run *r, p11e_err *err);
+p11e_rc pipe_parse_id(const char *hex, p11e_id *id, const char *field, p11e_err *err);
+p11e_rc pipe_set_hex(char **field, const p11e_id *id, p11e_err *err);
+p11e_rc pipe_public_key_id(EVP_PKEY *pub, p11e_id *id, p11e_err *err);
+p11e_rc pipe_count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *pub, p11e_err *err);
+
+/* steps_token.c */
+p11e_rc pipe_step_new(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_key(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_store(enroll_run *r, p11e_err *err);
+
+/* steps_software.c */
+p11e_rc pipe_soft_password(enroll_run *r, p11e_err *err);
+p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err);
+
+/* steps_archived.c */
+p11e_rc pipe_step_store_archived(enroll_run *r, p11e_err *err);
+
+/* steps_ca.c */
+p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_submit(enroll_run *r, p11e_err *err);
+p11e_rc pipe_step_poll(enroll_run *r, p11e_err *err);
+
+#endif
