@@ -61,19 +61,6 @@ static int loopback_host(const char *host, size_t len)
 	return parts == 3 && digits > 0;
 }
 
-/* Secrets travel in TLS, so https is required, except to this very machine. */
-static int transport_ok(const char *url)
-{
-	const char *host = url + 7;
-
-	if (strncasecmp(url, "https://", 8) == 0)
-		return 1;
-	if (strncasecmp(url, "http://", 7) != 0)
-		return 0;
-	/* The host ends at the port, the path, or the end. */
-	return loopback_host(host, host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#"));
-}
-
 static long get_long(const json_object *conf, const char *key, long def, long min, long max,
 		     int *bad)
 {
@@ -142,20 +129,28 @@ typedef struct curl_api {
 	time_t (*getdate)(const char *, const time_t *);
 	CURLcode (*global_init)(long);
 	void (*global_cleanup)(void);
+	CURLU *(*url)(void);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+	CURLUcode (*url_get)(CURLU *, CURLUPart, char **, unsigned int);
+	void (*url_cleanup)(CURLU *);
+	void (*free)(void *);
 } curl_api;
 
 static int load_curl(curl_api *api)
 {
 	static const char *const names[] = {
-	    "curl_easy_init",	 "curl_easy_setopt",   "curl_easy_perform",  "curl_easy_getinfo",
-	    "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",  "curl_slist_free_all",
-	    "curl_getdate",	 "curl_global_init",   "curl_global_cleanup"};
-	void **slots[] = {(void **)&api->easy_init,	(void **)&api->easy_setopt,
-			  (void **)&api->easy_perform,	(void **)&api->easy_getinfo,
-			  (void **)&api->easy_cleanup,	(void **)&api->easy_strerror,
-			  (void **)&api->slist_append,	(void **)&api->slist_free_all,
-			  (void **)&api->getdate,	(void **)&api->global_init,
-			  (void **)&api->global_cleanup};
+	    "curl_easy_init",	 "curl_easy_setopt",   "curl_easy_perform",   "curl_easy_getinfo",
+	    "curl_easy_cleanup", "curl_easy_strerror", "curl_slist_append",   "curl_slist_free_all",
+	    "curl_getdate",	 "curl_global_init",   "curl_global_cleanup", "curl_url",
+	    "curl_url_set",	 "curl_url_get",       "curl_url_cleanup",    "curl_free"};
+	void **slots[] = {(void **)&api->easy_init,	 (void **)&api->easy_setopt,
+			  (void **)&api->easy_perform,	 (void **)&api->easy_getinfo,
+			  (void **)&api->easy_cleanup,	 (void **)&api->easy_strerror,
+			  (void **)&api->slist_append,	 (void **)&api->slist_free_all,
+			  (void **)&api->getdate,	 (void **)&api->global_init,
+			  (void **)&api->global_cleanup, (void **)&api->url,
+			  (void **)&api->url_set,	 (void **)&api->url_get,
+			  (void **)&api->url_cleanup,	 (void **)&api->free};
 	/* Never unmapped (RTLD_NODELETE): libcurl and OpenSSL keep state. */
 	void *dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 
@@ -165,6 +160,56 @@ static int load_curl(curl_api *api)
 		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
 			return -1;
 	return 0;
+}
+
+/* Parses url with libcurl's own parser into *out, the handle the transfer
+ * then uses (CURLOPT_CURLU), so the host checked here is the host curl
+ * connects to: a hand-written split misread "http://localhost:80@evil/".
+ * Secrets travel in TLS, so https is required, except to this very machine;
+ * user info is refused everywhere (credentials belong in the config, and a
+ * URL an ACME server sends must not smuggle a host past the check). */
+static p11e_rc parse_url(const curl_api *api, const char *url, CURLU **out, p11e_err *err)
+{
+	CURLU *u = api->url();
+	char *scheme = NULL, *host = NULL, *user = NULL, *password = NULL;
+	p11e_rc rc = P11E_OK;
+
+	*out = NULL;
+	if (u == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (api->url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    api->url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    api->url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		/* Not shown: what does not parse may hold anything, a password too. */
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "url: not a valid http(s) URL (not shown); use https://HOST/PATH");
+		goto out;
+	}
+	/* CURLUE_NO_USER / CURLUE_NO_PASSWORD when absent: anything else is there. */
+	if (api->url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    api->url_get(u, CURLUPART_PASSWORD, &password, 0) == CURLUE_OK) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "url for host %s: user info (\"user@\" before the host) is not "
+			       "allowed; remove it (credentials go in the config)",
+			       host);
+		goto out;
+	}
+	if (strcasecmp(scheme, "https") != 0 &&
+	    (strcasecmp(scheme, "http") != 0 || !loopback_host(host, strlen(host)))) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "url %s: use https:// (plain http only to this machine)", url);
+		goto out;
+	}
+	*out = u;
+	u = NULL;
+out:
+	api->free(scheme);
+	api->free(host);
+	api->free(user);
+	api->free(password);
+	if (u != NULL)
+		api->url_cleanup(u);
+	return rc;
 }
 
 int p11e_http_global_init(void)
@@ -215,21 +260,20 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	CURLcode cc = CURLE_OK;
 	buffer b = {0}, hb = {0};
 	CURL *c = NULL;
+	CURLU *url = NULL;
 	p11e_rc rc = P11E_OK;
 	int retries = req->no_retry ? 0 : (h->retries < 0 ? 0 : h->retries);
 
 	memset(resp, 0, sizeof(*resp));
 	if (method == NULL)
 		method = req->body != NULL ? "POST" : "GET";
-	if (!transport_ok(req->url))
-		return p11e_errf(err, P11E_CONFIG,
-				 "url %s: use https:// (plain http only to this machine)",
-				 req->url);
 	if (load_curl(&api) != 0)
 		return p11e_errf(err, P11E_FAIL,
 				 "cannot load libcurl.so.4 for %s; install libcurl4-openssl-dev "
 				 "or libcurl4",
 				 req->url);
+	if ((rc = parse_url(&api, req->url, &url, err)) != P11E_OK)
+		return rc;
 	c = api.easy_init();
 	if (c == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "cannot start an HTTP request");
@@ -249,7 +293,7 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
-	api.easy_setopt(c, CURLOPT_URL, req->url);
+	api.easy_setopt(c, CURLOPT_CURLU, url);
 	if (strcmp(method, "HEAD") == 0) {
 		api.easy_setopt(c, CURLOPT_NOBODY, 1L);
 	} else if (req->body != NULL) {
@@ -270,8 +314,13 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	api.easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	api.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L); /* never switched off */
 	api.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (h->ca_bundle != NULL)
+	if (h->ca_bundle != NULL) {
+		/* Exactly this bundle: Debian's libcurl also has a default CA
+		 * directory (/etc/ssl/certs), through which any public CA could
+		 * otherwise stand in for a private Vault, CFSSL or SCEP server. */
 		api.easy_setopt(c, CURLOPT_CAINFO, h->ca_bundle);
+		api.easy_setopt(c, CURLOPT_CAPATH, (char *)NULL);
+	}
 	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			h->connect_timeout_s ? h->connect_timeout_s : 10L);
 	api.easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);
@@ -311,6 +360,8 @@ out:
 	api.slist_free_all(headers);
 	if (c != NULL)
 		api.easy_cleanup(c);
+	if (url != NULL)
+		api.url_cleanup(url); /* after the easy handle that uses it */
 	return rc;
 }
 

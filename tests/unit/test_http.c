@@ -1,10 +1,16 @@
-/* http.c: response header lookup, Retry-After forms, the transport rule and
- * a refused connection (a closed loopback port, no retries). Real requests
+/* http.c: response header lookup, Retry-After forms, the transport rule
+ * (user info refused), ca_bundle as the only trust, and a refused
+ * connection (a closed loopback port, no retries). Real requests
  * are proven against CFSSL, Pebble, scepserver and the stubs in
  * tests/integration. */
+#define _GNU_SOURCE /* unshare(2) */
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/mount.h>
 #include "check.h"
 #include "p11enroll/http.h"
 
@@ -75,6 +81,18 @@ static void transport(void)
 	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
 	req.url = "ftp://127.0.0.1/x";
 	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	/* User info: curl connects to the host after the '@', never to the
+	 * "localhost" before it (finding 19); https too, and no password shown. */
+	req.url = "http://localhost:80@evil.example/";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	CHECK(strstr(err.msg, "user info") != NULL && strstr(err.msg, "evil.example") != NULL);
+	req.url = "http://127.0.0.1@evil.example/";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	req.url = "https://alice:s3cret@ca.example.com/";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
+	CHECK(strstr(err.msg, "s3cret") == NULL);
+	req.url = "not a url";
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_CONFIG, &err);
 	/* A closed port: a one-line failure naming the url; no_retry means one try. */
 	req.url = "http://127.0.0.1:1/nothing";
 	req.no_retry = 1;
@@ -84,10 +102,91 @@ static void transport(void)
 	CHECK(resp.body == NULL && resp.status == 0);
 }
 
+/* An `openssl s_server -www` on 127.0.0.1 with dir/srv.pem, on a port the
+ * kernel picks (no race); its port, or 0. It ends after `accepts` clients. */
+static int start_tls_server(const char *dir, int accepts)
+{
+	char cmd[1024], *out = NULL;
+	int port = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && (timeout 300 openssl s_server -accept 127.0.0.1:0 -cert srv.pem "
+		 "-key srv.key -www -naccept %d >server.log 2>&1 &)",
+		 dir, accepts);
+	if (check_sh(cmd) != 0)
+		return 0;
+	/* Generous: a loaded CI machine starts openssl slowly. */
+	for (int i = 0; i < 600 && port == 0; i++) {
+		const char *a;
+		snprintf(cmd, sizeof(cmd), "cat %s/server.log", dir);
+		free(out);
+		out = check_capture(cmd);
+		if (out != NULL && (a = strstr(out, "ACCEPT 127.0.0.1:")) != NULL)
+			port = atoi(a + strlen("ACCEPT 127.0.0.1:"));
+		else
+			check_sh("sleep 0.1");
+	}
+	free(out);
+	return port;
+}
+
+/* With ca_bundle, exactly that bundle is trusted (finding 18). Debian's
+ * libcurl also trusts its CA directory /etc/ssl/certs: in a private mount
+ * namespace (root only) a directory trusting the test server's CA is
+ * mounted there (with another CA as its default bundle file). Without
+ * ca_bundle the request then succeeds (the directory is in use); with a
+ * bundle of another CA it must fail. */
+static void ca_bundle_is_exact(void)
+{
+	char dir[] = "/tmp/p11e-http-XXXXXX", cmd[2048], url[64];
+	p11e_http h = {.retries = 0, .connect_timeout_s = 30, .total_timeout_s = 60};
+	p11e_http_req req = {.url = url, .no_retry = 1};
+	p11e_http_resp resp;
+	p11e_err err;
+	int port;
+
+	if (geteuid() != 0 || unshare(CLONE_NEWNS) != 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+		fprintf(stderr, "ca_bundle_is_exact: skipped (needs root and mount namespaces)\n");
+		return;
+	}
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && mkdir certs && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		 "-keyout ca.key -out certs/ca.pem -subj /CN=trusted-by-directory -days 2 && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+		 "-keyout other.key -out other.pem -subj /CN=the-bundle -days 2 && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key "
+		 "-subj /CN=127.0.0.1 -out srv.csr && "
+		 "printf 'subjectAltName=IP:127.0.0.1\\n' >ext && "
+		 "openssl x509 -req -in srv.csr -CA certs/ca.pem -CAkey ca.key -CAcreateserial "
+		 "-days 2 -extfile ext -out srv.pem && cp other.pem certs/ca-certificates.crt && "
+		 "openssl rehash certs",
+		 dir);
+	CHECK(check_sh(cmd) == 0);
+	snprintf(cmd, sizeof(cmd), "%s/certs", dir);
+	CHECK(mount(cmd, "/etc/ssl/certs", NULL, MS_BIND, NULL) == 0);
+	port = start_tls_server(dir, 2);
+	CHECK(port > 0);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d/", port);
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_OK, &err);
+	CHECK(resp.status == 200);
+	p11e_http_resp_free(&resp);
+	snprintf(cmd, sizeof(cmd), "%s/other.pem", dir);
+	h.ca_bundle = cmd;
+	CHECK_RC(p11e_http_request(&h, &req, &resp, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "certificate") != NULL);
+	umount("/etc/ssl/certs");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	check_sh(cmd);
+}
+
 int main(void)
 {
 	header_lookup();
 	retry_after();
 	transport();
+	ca_bundle_is_exact();
 	return check_done();
 }
