@@ -5,6 +5,7 @@
  *   { "type": "cfssl", "url": "https://ca.example:8888", "ca_bundle": "tls-ca.pem",
  *     "auth_key_file": "/etc/p11enroll/cfssl.key", "profile": "smime",
  *     "profiles": { "client-auth": "client" }, "label": "" } */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,12 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include "ca/ca_cfssl.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/csr.h"
 #include "p11enroll/http.h"
+#include "p11enroll/peer.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
 
@@ -135,43 +138,71 @@ out:
 	return rc;
 }
 
-/* CFSSL's envelope: {"success": bool, "result": ..., "errors": [{code, message}]}.
- * *result is a new reference on success; otherwise reason holds the CA's words. */
-static p11e_rc call(const cfssl *c, const char *path, const char *body, json_object **result,
-		    char *reason, size_t reason_len, p11e_err *err)
+void cfssl_answer_clear(cfssl_answer *a)
+{
+	X509_free(a->cert);
+	memset(a, 0, sizeof(*a));
+}
+
+void cfssl_parse_answer(const char *body, size_t len, cfssl_answer *out)
+{
+	json_object *o = p11e_peer_json_object(body, len), *v, *result, *errs;
+
+	memset(out, 0, sizeof(*out));
+	if (o == NULL)
+		return;
+	if (json_object_object_get_ex(o, "success", &v) &&
+	    json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) &&
+	    json_object_object_get_ex(o, "result", &result) &&
+	    json_object_is_type(result, json_type_object)) {
+		out->success = 1;
+		if (json_object_object_get_ex(result, "certificate", &v) &&
+		    json_object_is_type(v, json_type_string))
+			out->cert = p11e_x509_from_pem(json_object_get_string(v));
+	}
+	if (json_object_object_get_ex(o, "errors", &errs) &&
+	    json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0) {
+		json_object *e = json_object_array_get_idx(errs, 0), *code = NULL, *msg = NULL;
+		char text[200];
+
+		if (!json_object_object_get_ex(e, "code", &code) ||
+		    !json_object_is_type(code, json_type_int))
+			code = NULL;
+		if (!json_object_object_get_ex(e, "message", &msg) ||
+		    !json_object_is_type(msg, json_type_string))
+			msg = NULL;
+		p11e_peer_copy(text, sizeof(text),
+			       msg ? json_object_get_string(msg) : "(no message)");
+		snprintf(out->reason, sizeof(out->reason), "cfssl error %" PRId64 ": %s",
+			 code ? json_object_get_int64(code) : (int64_t)0, text);
+	}
+	json_object_put(o);
+}
+
+/* One call. P11E_OK with the parsed answer in out (out->success says whether
+ * CFSSL gave a result; out->reason always holds words for a refusal); a 5xx
+ * without a result is P11E_FAIL (rerun later). */
+static p11e_rc call(const cfssl *c, const char *path, const char *body, cfssl_answer *out,
+		    p11e_err *err)
 {
 	char url[1024], *answer = NULL;
-	json_object *o = NULL, *v, *errs;
 	long status = 0;
 	p11e_rc rc;
 
-	*result = NULL;
-	reason[0] = '\0';
+	memset(out, 0, sizeof(*out));
 	snprintf(url, sizeof(url), "%s%s", c->url, path);
 	rc = p11e_http_post(&c->http, url, body, &status, &answer, err);
 	if (rc != P11E_OK)
 		return rc;
-	o = json_tokener_parse(answer);
-	if (o != NULL && json_object_object_get_ex(o, "success", &v) &&
-	    json_object_get_boolean(v) && json_object_object_get_ex(o, "result", &v)) {
-		*result = json_object_get(v);
-		goto out;
-	}
-	if (o != NULL && json_object_object_get_ex(o, "errors", &errs) &&
-	    json_object_array_length(errs) > 0) {
-		json_object *e = json_object_array_get_idx(errs, 0), *code = NULL, *msg = NULL;
-		json_object_object_get_ex(e, "code", &code);
-		json_object_object_get_ex(e, "message", &msg);
-		snprintf(reason, reason_len, "cfssl error %d: %s", json_object_get_int(code),
-			 msg ? json_object_get_string(msg) : "(no message)");
-	} else {
-		snprintf(reason, reason_len, "cfssl answered HTTP %ld without a result", status);
-	}
-	if (status >= 500)
-		rc = p11e_errf(err, P11E_FAIL, "%s: %s", url, reason);
-out:
-	json_object_put(o);
+	cfssl_parse_answer(answer, answer ? strlen(answer) : 0, out);
 	free(answer);
+	if (out->success)
+		return P11E_OK;
+	if (out->reason[0] == '\0')
+		snprintf(out->reason, sizeof(out->reason),
+			 "cfssl answered HTTP %ld without a result", status);
+	if (status >= 500)
+		rc = p11e_errf(err, P11E_FAIL, "%s: %s; rerun later", url, out->reason);
 	return rc;
 }
 
@@ -179,9 +210,8 @@ out:
 static p11e_rc cfssl_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 {
 	cfssl *c = state;
-	json_object *req = json_object_new_object(), *result = NULL, *pem;
-	char reason[256];
-	X509 *cert = NULL;
+	json_object *req = json_object_new_object();
+	cfssl_answer ans = {0};
 	p11e_rc rc;
 
 	*out = NULL;
@@ -189,25 +219,24 @@ static p11e_rc cfssl_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	json_object_object_add(req, "label", json_object_new_string(c->label ? c->label : ""));
 	rc = call(c, "/api/v1/cfssl/info",
-		  json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &result, reason,
-		  sizeof(reason), err);
-	if (rc == P11E_OK && result == NULL)
-		rc = p11e_errf(err, P11E_FAIL, "%s: info: %s", c->url, reason);
+		  json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN), &ans, err);
+	if (rc == P11E_OK && !ans.success)
+		rc = p11e_errf(err, P11E_FAIL, "%s: info: %s", c->url, ans.reason);
 	if (rc != P11E_OK)
 		goto out;
-	if (!json_object_object_get_ex(result, "certificate", &pem) ||
-	    (cert = p11e_x509_from_pem(json_object_get_string(pem))) == NULL) {
+	if (ans.cert == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "%s: info holds no CA certificate", c->url);
 		goto out;
 	}
-	if ((*out = sk_X509_new_null()) == NULL || sk_X509_push(*out, cert) == 0) {
+	if ((*out = sk_X509_new_null()) == NULL || sk_X509_push(*out, ans.cert) == 0) {
 		sk_X509_free(*out);
 		*out = NULL;
-		X509_free(cert);
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
 	}
+	ans.cert = NULL; /* the stack's now */
 out:
-	json_object_put(result);
+	cfssl_answer_clear(&ans);
 	json_object_put(req);
 	return rc;
 }
@@ -216,7 +245,8 @@ static p11e_rc cfssl_submit(void *state, X509_REQ *csr, const p11e_profile *prof
 			    const char *request_key, p11e_ca_result *out, p11e_err *err)
 {
 	cfssl *c = state;
-	json_object *inner = json_object_new_object(), *result = NULL, *pem;
+	json_object *inner = json_object_new_object();
+	cfssl_answer ans = {0};
 	char *csr_pem = p11e_csr_to_pem(csr), *body = NULL;
 	const char *inner_text;
 	p11e_rc rc;
@@ -239,27 +269,29 @@ static p11e_rc cfssl_submit(void *state, X509_REQ *csr, const p11e_profile *prof
 						 : p11e_errf(err, P11E_FAIL, "out of memory");
 	if (rc == P11E_OK)
 		rc = call(c, c->auth_key_file ? "/api/v1/cfssl/authsign" : "/api/v1/cfssl/sign",
-			  body, &result, out->reason, sizeof(out->reason), err);
+			  body, &ans, err);
 	if (rc != P11E_OK)
 		goto out;
 	/* CFSSL has no request ids: ours names the request. */
 	snprintf(out->request_id, sizeof(out->request_id), "%s", request_key);
-	if (result == NULL) {
+	if (!ans.success) {
 		out->state = P11E_CA_STATE_REJECTED;
+		snprintf(out->reason, sizeof(out->reason), "%s", ans.reason);
 		goto out;
 	}
-	if (!json_object_object_get_ex(result, "certificate", &pem) ||
-	    (out->cert = p11e_x509_from_pem(json_object_get_string(pem))) == NULL) {
+	if (ans.cert == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "%s: the answer holds no certificate", c->url);
 		goto out;
 	}
+	out->cert = ans.cert;
+	ans.cert = NULL;
 	rc = cfssl_chain(c, &out->chain, err);
 	if (rc == P11E_OK)
 		out->state = P11E_CA_STATE_ISSUED;
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
-	json_object_put(result);
+	cfssl_answer_clear(&ans);
 	json_object_put(inner);
 	free(csr_pem);
 	free(body);
