@@ -1,0 +1,93 @@
+/* Every path under STATE_DIR in one place: see core/state_paths.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/sha.h>
+#include "core/state_paths.h"
+#include "p11enroll/util.h"
+
+char *p11e_state_base_name(const char *name)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(name), n = 0;
+	char *out = malloc(3 * len + 1);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		/* A leading dot would make a hidden file, or "..". */
+		if (((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     strchr("@._+-", c) != NULL) &&
+		    !(c == '.' && n == 0)) {
+			out[n++] = (char)c;
+			continue;
+		}
+		out[n++] = '%';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	out[n] = '\0';
+	if (n > P11E_STATE_BASE_MAX) {
+		/* Too long for a file name: a hash, which fits any name. */
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		SHA256((const unsigned char *)name, len, md);
+		memcpy(out, "SHA256-", 7);
+		p11e_hex_encode(md, sizeof(md), out + 7);
+	}
+	return out;
+}
+
+char *p11e_state_dir(const char *state_dir, const char *sub)
+{
+	return p11e_path_join(state_dir, sub);
+}
+
+/* STATE_DIR/SUB/<base>EXT */
+static char *state_file(const char *state_dir, const char *sub, const char *name, const char *ext)
+{
+	char *dir = p11e_path_join(state_dir, sub), *base = p11e_state_base_name(name);
+	char *file = NULL, *out = NULL;
+	size_t len;
+
+	if (dir == NULL || base == NULL)
+		goto out;
+	len = strlen(base) + strlen(ext) + 1;
+	if ((file = malloc(len)) == NULL)
+		goto out;
+	snprintf(file, len, "%s%s", base, ext);
+	out = p11e_path_join(dir, file);
+out:
+	free(file);
+	free(base);
+	free(dir);
+	return out;
+}
+
+char *p11e_state_record_path(const char *state_dir, const char *identity)
+{
+	return state_file(state_dir, "identities", identity, ".json");
+}
+
+char *p11e_state_key_path(const char *state_dir, const char *identity)
+{
+	return state_file(state_dir, "keys", identity, ".p8");
+}
+
+char *p11e_state_pfx_path(const char *state_dir, const char *identity)
+{
+	return state_file(state_dir, "pfx", identity, ".p12");
+}
+
+char *p11e_state_lock_path(const char *state_dir, const char *kind, const char *name)
+{
+	char *sub = NULL, *out;
+	size_t len = strlen("locks/") + strlen(kind) + 1;
+
+	if ((sub = malloc(len)) == NULL)
+		return NULL;
+	snprintf(sub, len, "locks/%s", kind);
+	out = state_file(state_dir, sub, name, ".lock");
+	free(sub);
+	return out;
+}
