@@ -2,10 +2,14 @@
 # Installs what p11enroll needs on Debian 12 (only what is missing).
 # Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
 set -euo pipefail
+# jq: scripts/demo.sh reads `p11enroll status --json` with it.
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
-      libjson-c-dev libcurl4-openssl-dev softhsm2 libengine-pkcs11-openssl openssl opensc)
+      libjson-c-dev libcurl4-openssl-dev softhsm2 libengine-pkcs11-openssl openssl opensc jq)
 if [ "${1:-}" = "--test" ]; then
-	pkgs+=(gnutls-bin libnss3-tools jq curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
+	pkgs+=(gnutls-bin libnss3-tools curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
+	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
+	# Recommends of clang on Debian 12.
+	pkgs+=(clang libclang-rt-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

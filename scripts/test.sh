@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds p11enroll with AddressSanitizer,
 # UndefinedBehaviorSanitizer and the failure-injection hooks, and runs every
-# test (ctest) against private SoftHSM2 tokens.
+# test (ctest) against private SoftHSM2 tokens, then fuzzes each parser for 30 s
+# (clang, libFuzzer; scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh --test
@@ -13,5 +14,5 @@ cmake --build "$build" -j"$(nproc)"
 cmake -S . -B "$build-release" -DCMAKE_BUILD_TYPE=Release -DP11ENROLL_WERROR=ON \
 	-DBUILD_TESTING=OFF >/dev/null
 cmake --build "$build-release" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" "$@"
+(cd "$build" && ctest --output-on-failure -j"$(nproc)" "$@")
+bash scripts/fuzz.sh 30

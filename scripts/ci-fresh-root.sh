@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# CI's proof that the README's two commands work on a fresh Debian 12: builds a
+# minimal root with mmdebstrap (minbase plus git and ca-certificates, nothing
+# else from this machine), clones this checkout's commit into it and runs, as
+# root inside it, `bash scripts/demo.sh` and then `bash scripts/test.sh`.
+# The root is unmounted and removed afterwards, also when a step fails.
+#
+# Downloaded .deb files are kept in $P11E_CI_APT_CACHE (default
+# /var/cache/p11enroll-ci), seeded from the host's apt cache: a later run
+# downloads only what changed. Without it (a new machine) everything is
+# fetched from the mirror; nothing else is reused.
+# Usage (as root): bash scripts/ci-fresh-root.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+src=$PWD
+mirror=${P11E_CI_MIRROR:-http://deb.debian.org/debian}
+cache=${P11E_CI_APT_CACHE:-/var/cache/p11enroll-ci}
+[ "$(id -u)" -eq 0 ] || { echo "ci-fresh-root: run as root (chroot, mount)" >&2; exit 1; }
+
+now() { date +%s; }
+t0=$(now)
+stamp() { printf '\n== %s (%ds)\n' "$*" $(($(now) - t0)); }
+
+if ! command -v mmdebstrap >/dev/null; then
+	stamp "installing mmdebstrap"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		mmdebstrap >/dev/null
+fi
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/p11e-ci.XXXXXX")
+fs=$work/root
+
+# Everything mounted under $fs, deepest first.
+mounts_under() { awk -v r="$fs" '$5 == r || index($5, r "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r; }
+cleanup() {
+	local rc=$? pid
+	set +e
+	# Servers a failed test left running inside the root keep its mounts busy:
+	# end exactly those processes (their root directory is ours).
+	for pid in $(ls /proc | grep -E '^[0-9]+$'); do
+		[ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$fs" ] && kill -KILL "$pid" 2>/dev/null
+	done
+	sleep 1
+	for m in $(mounts_under); do umount "$m" 2>/dev/null || umount -l "$m"; done
+	if [ -n "$(mounts_under)" ]; then
+		# Never rm -rf a tree that still has /dev or /sys inside it.
+		echo "ci-fresh-root: still mounted under $fs, left in place:" $(mounts_under) >&2
+	else
+		rm -rf --one-file-system "$work"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stamp "mmdebstrap: minbase + git, ca-certificates (bookworm, $mirror)"
+mkdir -p "$cache"
+# The host's own downloads are the same archive's packages: hard links, no copies.
+cp -n -l /var/cache/apt/archives/*.deb "$cache/" 2>/dev/null ||
+	cp -n /var/cache/apt/archives/*.deb "$cache/" 2>/dev/null || true
+mmdebstrap --variant=minbase --include=git,ca-certificates --skip=essential/unlink \
+	--setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
+	--setup-hook="sync-in $cache /var/cache/apt/archives/" \
+	--customize-hook="sync-out /var/cache/apt/archives $cache" \
+	bookworm "$fs" "$mirror"
+
+stamp "cloning $(git -C "$src" rev-parse --short HEAD) into the root"
+git clone -q --no-checkout "$src" "$fs/root/p11enroll"
+git -C "$fs/root/p11enroll" checkout -q --detach "$(git -C "$src" rev-parse HEAD)"
+
+# What the tests need from a running system: /proc, /sys, /dev, /dev/pts (and
+# /dev/shm, inside /dev). rslave: nothing unmounted here reaches the host.
+mount -t proc proc "$fs/proc"
+mount --rbind /sys "$fs/sys" && mount --make-rslave "$fs/sys"
+mount --rbind /dev "$fs/dev" && mount --make-rslave "$fs/dev"
+mountpoint -q "$fs/dev/pts" || mount --bind /dev/pts "$fs/dev/pts"
+# apt inside the root downloads into (and reuses) the cache.
+mount --bind "$cache" "$fs/var/cache/apt/archives"
+cp -L /etc/resolv.conf "$fs/etc/resolv.conf"
+
+in_root() {
+	chroot "$fs" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/root LANG=C.UTF-8 CI=true DEBIAN_FRONTEND=noninteractive \
+		bash -c "cd /root/p11enroll && $1" </dev/null
+}
+stamp "README: bash scripts/demo.sh"
+in_root "bash scripts/demo.sh"
+stamp "README: bash scripts/test.sh"
+in_root "bash scripts/test.sh"
+stamp "fresh root: both README commands passed"
