@@ -43,11 +43,7 @@ void p11e_secret_free(char *s, size_t len);
 /* Joins dir and name with one '/', malloc'd. */
 char *p11e_path_join(const char *dir, const char *name);
 
-/* A conservative check of an email address (local@domain, printable ASCII,
- * one '@', a dot-free-or-dotted domain with no empty labels). */
-int p11e_email_valid(const char *email);
-/* Whether name is a host name fit for a dNSName SAN (LDH labels, at least
- * one dot, no wildcard). */
-int p11e_dns_name_valid(const char *name);
+/* p11e_email_valid, p11e_dns_name_valid: moved to validate.h. */
+#include "p11enroll/validate.h"
 
 #endif

@@ -1,5 +1,6 @@
 /* Files written so a crash leaves the old or the new content, never half;
- * hex; secrets wiped before free; a conservative email check. */
+ * hex; secrets wiped before free. Address and host name
+ * checks: validate.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,13 +10,6 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "p11enroll/util.h"
-
-/* ASCII classes by hand: <ctype.h> follows the locale, and what we accept in
- * an address or a hex string must not change with LANG. */
-static int is_alnum(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
 
 int p11e_write_all(int fd, const void *data, size_t len)
 {
@@ -336,53 +330,4 @@ char *p11e_path_join(const char *dir, const char *name)
 		out[dl] = '/';
 	memcpy(out + dl + (size_t)slash, name, nl + 1);
 	return out;
-}
-
-/* RFC 5322 atext plus '.', whose placement is checked separately. */
-static int local_char_ok(unsigned char c)
-{
-	return is_alnum(c) || (c != '\0' && strchr("!#$%&'*+/=?^_`{|}~.-", c) != NULL);
-}
-
-/* A host name: LDH labels of 1 to 63 characters, no leading or trailing
- * hyphen, at least two labels, at most 253 characters. */
-int p11e_dns_name_valid(const char *name)
-{
-	const char *label = name;
-	int dots = 0;
-
-	if (name == NULL || strlen(name) < 1 || strlen(name) > 253)
-		return 0;
-	for (const char *p = name;; p++) {
-		if (*p == '.' || *p == '\0') {
-			size_t ll = (size_t)(p - label);
-			if (ll < 1 || ll > 63 || label[0] == '-' || p[-1] == '-')
-				return 0;
-			if (*p == '\0')
-				break;
-			dots++;
-			label = p + 1;
-		} else if (!is_alnum((unsigned char)*p) && *p != '-') {
-			return 0;
-		}
-	}
-	return dots > 0;
-}
-
-int p11e_email_valid(const char *email)
-{
-	const char *at;
-	size_t local_len;
-
-	if (email == NULL || (at = strchr(email, '@')) == NULL || strchr(at + 1, '@') != NULL)
-		return 0;
-	local_len = (size_t)(at - email);
-	if (local_len < 1 || local_len > 64)
-		return 0;
-	if (email[0] == '.' || at[-1] == '.')
-		return 0;
-	for (const char *p = email; p < at; p++)
-		if (!local_char_ok((unsigned char)*p) || (p[0] == '.' && p[1] == '.'))
-			return 0;
-	return p11e_dns_name_valid(at + 1);
 }
