@@ -44,9 +44,16 @@ typedef struct p11e_ca_ops {
 	 * key (private operations on the token, or a software key) and the
 	 * identity. The backend does not own key. NULL: not needed. */
 	p11e_rc (*set_requester)(void *state, EVP_PKEY *key, const char *identity, p11e_err *err);
+	/* The keys this backend's config entry may hold, NULL-terminated, in
+	 * the form include/p11enroll/conf.h describes; the config is checked
+	 * against it at load (an unknown key is exit 8, naming its path). */
+	const char *const *config_keys;
 } p11e_ca_ops;
 
 typedef struct p11e_ca p11e_ca;
+
+/* The i-th CA backend, NULL past the last: for the config check. */
+const p11e_ca_ops *p11e_ca_backend(size_t i);
 
 /* Opens the backend named by conf's "type". */
 p11e_rc p11e_ca_open(const struct json_object *conf, p11e_ca **out, p11e_err *err);

@@ -1,7 +1,10 @@
 /* The configuration: one JSON file. Lookup order: --config PATH, then
  * $P11ENROLL_CONFIG, then /etc/p11enroll/config.json; when none of those
  * exists the built-in defaults apply. An explicit file that cannot be read or
- * parsed is P11E_CONFIG naming the file and the problem.
+ * parsed is P11E_CONFIG naming the file and the problem; so is a key that
+ * appears twice in one object, or one that is not known where it is (at the
+ * top, in a profile, a CA or the vault: each backend lists its own keys),
+ * named by its full path ("cas.corp.auth_key_fil").
  *
  *   {
  *     "module": "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so",
@@ -17,6 +20,7 @@
 #ifndef P11ENROLL_CONFIG_H
 #define P11ENROLL_CONFIG_H
 
+#include <stddef.h>
 #include "p11enroll/error.h"
 #include "p11enroll/profile.h"
 
@@ -25,6 +29,7 @@ struct json_object;
 typedef struct p11e_config {
 	char *path;		  /* the file read, or NULL for built-in defaults */
 	char *module;		  /* NULL: P11E_DEFAULT_MODULE */
+	char *module_args;	  /* init arguments of module (p11e_session_module_args) */
 	char *state_dir;	  /* never NULL after load */
 	char *pin_source;	  /* NULL: "prompt" on a terminal */
 	char *default_ca;	  /* never NULL after load: a CA name or "local:DIR" */
@@ -36,6 +41,11 @@ typedef struct p11e_config {
  * $XDG_STATE_HOME/p11enroll, else $HOME/.local/state/p11enroll;
  * default_ca "local:<state_dir>/ca"; default_profile "smime". */
 p11e_rc p11e_config_load(const char *explicit_path, p11e_config *out, p11e_err *err);
+/* The same from a buffer: text (len bytes, no NUL needed) is the file's
+ * content, name stands for its path (in messages, and the directory that
+ * relative paths are resolved against). */
+p11e_rc p11e_config_parse(const char *name, const char *text, size_t len, p11e_config *out,
+			  p11e_err *err);
 void p11e_config_clear(p11e_config *c);
 
 /* A profile by name: the config's "profiles" entry (which may name a

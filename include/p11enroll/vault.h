@@ -46,9 +46,15 @@ typedef struct p11e_vault_ops {
 	/* Who reads, for the audit log (the file vault: the subject of the
 	 * officer certificate that matched the key), or NULL. May be NULL. */
 	const char *(*reader)(void *state);
+	/* The keys the "vault" object may hold for this backend (the form is
+	 * in include/p11enroll/conf.h); checked at config load. */
+	const char *const *config_keys;
 } p11e_vault_ops;
 
 typedef struct p11e_vault p11e_vault;
+
+/* The i-th vault backend, NULL past the last: for the config check. */
+const p11e_vault_ops *p11e_vault_backend(size_t i);
 
 /* Opens the vault the config names (P11E_CONFIG when there is none). */
 p11e_rc p11e_vault_open(const p11e_config *cfg, const p11e_vault_open_params *p, p11e_vault **out,

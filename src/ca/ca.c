@@ -116,3 +116,8 @@ void p11e_ca_result_clear(p11e_ca_result *r)
 	sk_X509_pop_free(r->chain, X509_free);
 	memset(r, 0, sizeof(*r));
 }
+
+const p11e_ca_ops *p11e_ca_backend(size_t i)
+{
+	return i < N_BACKENDS ? backends[i] : NULL;
+}

@@ -502,4 +502,5 @@ const p11e_ca_ops p11e_ca_acme_ops = {
     .poll = acme_poll,
     .chain = acme_chain,
     .close = acme_close,
+    .config_keys = known_keys,
 };

@@ -309,6 +309,12 @@ static p11e_rc cfssl_poll(void *state, const char *request_id, const p11e_profil
 			 "ca cfssl: CFSSL never leaves a request pending; nothing to poll");
 }
 
+/* "profiles" maps p11enroll profile names (the user's) to CFSSL's; ca_bundle
+ * and the timeouts are p11e_http_from_config's. */
+static const char *const cfssl_config_keys[] = {
+    "type",    "url",	  "ca_bundle", "timeout", "connect_timeout", "retries",
+    "profile", "profiles", "profiles.*", "auth_key_file", "label",	     NULL};
+
 const p11e_ca_ops p11e_ca_cfssl_ops = {
     .type = "cfssl",
     .open = cfssl_open,
@@ -316,4 +322,5 @@ const p11e_ca_ops p11e_ca_cfssl_ops = {
     .poll = cfssl_poll,
     .chain = cfssl_chain,
     .close = cfssl_close,
+    .config_keys = cfssl_config_keys,
 };

@@ -893,4 +893,5 @@ const p11e_ca_ops p11e_ca_digicert_ops = {
     .poll = digicert_poll,
     .chain = digicert_chain,
     .close = digicert_close,
+    .config_keys = known_keys,
 };

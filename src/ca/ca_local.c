@@ -331,6 +331,10 @@ static void local_close(void *state)
 	free(ca);
 }
 
+/* module and pin_source: how this station reaches a CA key on a token
+ * (ca_local_token.c). */
+static const char *const local_config_keys[] = {"type", "dir", "module", "pin_source", NULL};
+
 const p11e_ca_ops p11e_ca_local_ops = {
     .type = "local",
     .open = local_open,
@@ -338,4 +342,5 @@ const p11e_ca_ops p11e_ca_local_ops = {
     .poll = local_poll,
     .chain = local_chain,
     .close = local_close,
+    .config_keys = local_config_keys,
 };

@@ -419,4 +419,5 @@ const p11e_ca_ops p11e_ca_scep_ops = {
     .chain = scep_chain,
     .close = scep_close,
     .set_requester = scep_set_requester,
+    .config_keys = known_keys,
 };

@@ -11,16 +11,14 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include "p11enroll/conf.h"
 #include "p11enroll/config.h"
 #include "p11enroll/password.h"
 #include "p11enroll/util.h"
+#include "config_check.h"
 
 #define SYSTEM_CONFIG "/etc/p11enroll/config.json"
 #define CONFIG_MAX (1024 * 1024)
-
-static const char *const top_keys[] = {"module",	  "state_dir", "pin_source", "default_ca",
-				       "default_profile", "cas",       "profiles",   "vault",
-				       "audit_log",	  NULL};
 
 static const char *const profile_keys[] = {"base",
 					   "subject",
@@ -34,14 +32,6 @@ static const char *const profile_keys[] = {"base",
 					   "pfx_password_length",
 					   "pfx_password_alphabet",
 					   NULL};
-
-static int in_list(const char *key, const char *const *list)
-{
-	for (size_t i = 0; list[i] != NULL; i++)
-		if (strcmp(key, list[i]) == 0)
-			return 1;
-	return 0;
-}
 
 /* A path in the file is relative to the file's directory ("config.json"
  * alone: the working directory, made absolute so the result does not
@@ -159,28 +149,19 @@ static char *default_state_dir(void)
 	return n > 0 && (size_t)n < sizeof(buf) ? strdup(buf) : NULL;
 }
 
-/* Reads and parses c->path into c->root: a JSON object, nothing after it. */
-static p11e_rc parse_file(p11e_config *c, p11e_err *err)
+/* Parses text (len bytes) into c->root: a JSON object, nothing after it,
+ * then checks it strictly (config_check.c). c->path names it. */
+static p11e_rc parse_text(p11e_config *c, const char *text, size_t len, p11e_err *err)
 {
-	char *text = NULL;
-	size_t len = 0;
 	json_tokener *tok = NULL;
 	enum json_tokener_error jerr;
 	p11e_rc rc;
 
-	rc = p11e_read_file(c->path, CONFIG_MAX, &text, &len, NULL);
-	if (rc != P11E_OK)
-		return p11e_errf(err, P11E_CONFIG, "config %s: cannot read: %s", c->path,
-				 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
-	if (len > INT_MAX) {
-		rc = p11e_errf(err, P11E_CONFIG, "config %s: too large", c->path);
-		goto out;
-	}
+	if (len > INT_MAX)
+		return p11e_errf(err, P11E_CONFIG, "config %s: too large", c->path);
 	tok = json_tokener_new();
-	if (tok == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
-		goto out;
-	}
+	if (tok == NULL)
+		return p11e_errf(err, P11E_FAIL, "config %s: out of memory", c->path);
 	/* Standard JSON only: json-c would otherwise take 'single quotes',
 	 * which other tools reading the same file would not. */
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -204,10 +185,24 @@ static p11e_rc parse_file(p11e_config *c, p11e_err *err)
 			       c->path);
 		goto out;
 	}
-	rc = P11E_OK;
+	rc = p11e_config_check_strict(c->path, text, len, c->root, err);
 out:
-	if (tok != NULL)
-		json_tokener_free(tok);
+	json_tokener_free(tok);
+	return rc;
+}
+
+/* Reads c->path and parses it. */
+static p11e_rc parse_file(p11e_config *c, p11e_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	p11e_rc rc;
+
+	rc = p11e_read_file(c->path, CONFIG_MAX, &text, &len, NULL);
+	if (rc != P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "config %s: cannot read: %s", c->path,
+				 errno == EFBIG ? "larger than 1 MiB" : strerror(errno));
+	rc = parse_text(c, text, len, err);
 	free(text);
 	return rc;
 }
@@ -254,23 +249,13 @@ static p11e_rc resolve_backend(const p11e_config *c, const char *where, json_obj
 	return P11E_OK;
 }
 
-/* The shape of the file: known keys, right types, every CA with a type. */
+/* The shape of the file: right types, every CA with a type (the known keys:
+ * config_check.c). */
 static p11e_rc validate(p11e_config *c, p11e_err *err)
 {
 	json_object *v;
 	p11e_rc rc;
 
-	json_object_object_foreach(c->root, key, val)
-	{
-		(void)val;
-		if (!in_list(key, top_keys))
-			return p11e_errf(
-			    err, P11E_CONFIG,
-			    "config %s: unknown key '%s' (known: module, state_dir, "
-			    "pin_source, default_ca, default_profile, cas, profiles, vault, "
-			    "audit_log)",
-			    c->path, key);
-	}
 	if (json_object_object_get_ex(c->root, "profiles", &v) &&
 	    !json_object_is_type(v, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: 'profiles' must be an object",
@@ -337,6 +322,41 @@ static p11e_rc check_names(const p11e_config *c, p11e_err *err)
 	return P11E_OK;
 }
 
+/* After the file (or none): its top strings, the defaults, and the names
+ * every command may use. */
+static p11e_rc complete(p11e_config *c, p11e_err *err)
+{
+	p11e_rc rc;
+
+	if ((rc = get_string(c, "module", S_MODULE, &c->module, err)) != P11E_OK ||
+	    (rc = get_string(c, "module_args", S_PLAIN, &c->module_args, err)) != P11E_OK ||
+	    (rc = get_string(c, "state_dir", S_PATH, &c->state_dir, err)) != P11E_OK ||
+	    (rc = get_string(c, "pin_source", S_PIN_SOURCE, &c->pin_source, err)) != P11E_OK ||
+	    (rc = get_string(c, "default_ca", S_CA_SPEC, &c->default_ca, err)) != P11E_OK ||
+	    (rc = get_string(c, "default_profile", S_PLAIN, &c->default_profile, err)) != P11E_OK)
+		return rc;
+	if (c->state_dir == NULL && (c->state_dir = default_state_dir()) == NULL) {
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "no state directory: set P11ENROLL_STATE_DIR, HOME or \"state_dir\" "
+		    "in the config");
+	}
+	if (c->default_profile == NULL && (c->default_profile = strdup("smime")) == NULL) {
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	if (c->default_ca == NULL) {
+		size_t len = strlen(c->state_dir) + sizeof("local:/ca");
+		c->default_ca = malloc(len);
+		if (c->default_ca == NULL) {
+			return p11e_errf(err, P11E_FAIL, "out of memory");
+		}
+		snprintf(c->default_ca, len, "local:%s/ca", c->state_dir);
+	}
+	if (c->root != NULL)
+		rc = check_names(c, err);
+	return rc;
+}
+
 p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *err)
 {
 	const char *env = getenv("P11ENROLL_CONFIG");
@@ -361,34 +381,24 @@ p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *er
 		if (rc != P11E_OK)
 			goto out;
 	}
-	if ((rc = get_string(c, "module", S_MODULE, &c->module, err)) != P11E_OK ||
-	    (rc = get_string(c, "state_dir", S_PATH, &c->state_dir, err)) != P11E_OK ||
-	    (rc = get_string(c, "pin_source", S_PIN_SOURCE, &c->pin_source, err)) != P11E_OK ||
-	    (rc = get_string(c, "default_ca", S_CA_SPEC, &c->default_ca, err)) != P11E_OK ||
-	    (rc = get_string(c, "default_profile", S_PLAIN, &c->default_profile, err)) != P11E_OK)
-		goto out;
-	if (c->state_dir == NULL && (c->state_dir = default_state_dir()) == NULL) {
-		rc = p11e_errf(err, P11E_CONFIG,
-			       "no state directory: set P11ENROLL_STATE_DIR, HOME or \"state_dir\" "
-			       "in the config");
-		goto out;
-	}
-	if (c->default_profile == NULL && (c->default_profile = strdup("smime")) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	if (c->default_ca == NULL) {
-		size_t len = strlen(c->state_dir) + sizeof("local:/ca");
-		c->default_ca = malloc(len);
-		if (c->default_ca == NULL) {
-			rc = p11e_errf(err, P11E_FAIL, "out of memory");
-			goto out;
-		}
-		snprintf(c->default_ca, len, "local:%s/ca", c->state_dir);
-	}
-	if (c->root != NULL)
-		rc = check_names(c, err);
+	rc = complete(c, err);
 out:
+	if (rc != P11E_OK)
+		p11e_config_clear(c);
+	return rc;
+}
+
+p11e_rc p11e_config_parse(const char *name, const char *text, size_t len, p11e_config *c,
+			  p11e_err *err)
+{
+	p11e_rc rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((c->path = strdup(name)) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	else if ((rc = parse_text(c, text, len, err)) == P11E_OK &&
+		 (rc = validate(c, err)) == P11E_OK)
+		rc = complete(c, err);
 	if (rc != P11E_OK)
 		p11e_config_clear(c);
 	return rc;
@@ -400,6 +410,7 @@ void p11e_config_clear(p11e_config *c)
 		return;
 	free(c->path);
 	free(c->module);
+	free(c->module_args);
 	free(c->state_dir);
 	free(c->pin_source);
 	free(c->default_ca);
@@ -508,17 +519,15 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 		return p11e_errf(err, P11E_CONFIG,
 				 "config %s: profile name '%.40s...' is longer than %zu characters",
 				 c->path, name, sizeof(out->name) - 1);
-	json_object_object_foreach(def, key, val)
 	{
-		(void)val;
-		if (!in_list(key, profile_keys))
-			return p11e_errf(
-			    err, P11E_CONFIG,
-			    "config %s: profiles.%s: unknown key '%s' (known: base, "
-			    "subject, validity_days, key, digest, purposes, email_san, "
-			    "dns_san, key_store, pfx_password_length, "
-			    "pfx_password_alphabet)",
-			    c->path, name, key);
+		char path[100], list[300];
+		if (p11e_conf_unknown_key(def, profile_keys, 0, path, sizeof(path))) {
+			p11e_conf_known_list(profile_keys, "", list, sizeof(list));
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: unknown key 'profiles.%.60s.%s' (a profile "
+					 "takes: %s)",
+					 c->path, name, path, list);
+		}
 	}
 	if (json_object_object_get_ex(def, "base", &v)) {
 		if (!json_object_is_type(v, json_type_string))

@@ -95,3 +95,11 @@ void p11e_vault_close(p11e_vault *v)
 		v->ops->close(v->state);
 	free(v);
 }
+
+const p11e_vault_ops *p11e_vault_backend(size_t i)
+{
+	for (size_t k = 0; backends[k] != NULL; k++)
+		if (k == i)
+			return backends[k];
+	return NULL;
+}

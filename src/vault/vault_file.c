@@ -729,4 +729,5 @@ const p11e_vault_ops p11e_vault_file_ops = {
     .del = file_del,
     .close = file_close,
     .reader = file_reader,
+    .config_keys = known_keys,
 };

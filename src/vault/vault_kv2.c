@@ -54,7 +54,8 @@ typedef struct kv2 {
 
 static const char *const known_keys[] = {"type",      "url",	      "mount",	 "path",
 					 "namespace", "ca_bundle",    "timeout", "connect_timeout",
-					 "retries",   "token_source", "approle", NULL};
+					 "retries",   "token_source", "approle", "approle.role_id",
+					 "approle.secret_id_source", "approle.mount", NULL};
 static const char *const approle_keys[] = {"role_id", "secret_id_source", "mount", NULL};
 
 /* --- small helpers --- */
@@ -776,4 +777,5 @@ const p11e_vault_ops p11e_vault_kv2_ops = {
     .list = kv2_list,
     .del = kv2_del,
     .close = kv2_close,
+    .config_keys = known_keys,
 };

@@ -177,7 +177,7 @@ static void profile_errors(void)
 	    {"{ \"dns_san\": 1 }", "profiles.p.dns_san must be true or false"},
 	    {"{ \"base\": \"nope\" }", "profiles.p.base 'nope' is not a built-in profile"},
 	    {"{ \"base\": 5 }", "profiles.p.base must be a string"},
-	    {"{ \"colour\": \"red\" }", "profiles.p: unknown key 'colour'"},
+	    {"{ \"colour\": \"red\" }", "unknown key 'profiles.p.colour' (a profile takes: base,"},
 	    {"\"smime\"", "profiles.p must be an object"},
 	};
 	char text[300];
@@ -265,7 +265,8 @@ static void cas_and_paths(void)
 		     "                         \"auth_key_file\": \"/etc/key\", \"retries\": 3 },\n"
 		     "           \"dc\": { \"type\": \"digicert\",\n"
 		     "                     \"api_key_source\": \"file:keys/dc\",\n"
-		     "                     \"webroot\": \"www\", \"product\": \"a/b\" } } "
+		     "                     \"product\": \"a/b\" },\n"
+		     "           \"acme\": { \"type\": \"acme\", \"webroot\": \"www\" } } "
 		     "}\n"));
 	CHECK_RC(p11e_config_load(path, &c, &err), P11E_OK, &err);
 	CHECK(eq(c.path, path));
@@ -304,11 +305,13 @@ static void cas_and_paths(void)
 	 * "webroot" a path; other strings are left alone. */
 	CHECK_RC(p11e_config_ca(&c, "dc", &again, &err), P11E_OK, &err);
 	snprintf(want, sizeof(want), "file:%s/keys/dc", dir);
-	CHECK(eq(str(again, "api_key_source"), want));
-	snprintf(want, sizeof(want), "%s/www", dir);
-	CHECK(eq(str(again, "webroot"), want) && eq(str(again, "product"), "a/b"));
+	CHECK(eq(str(again, "api_key_source"), want) && eq(str(again, "product"), "a/b"));
 	/* ... and the state dir, for a backend's own state (ACME's account). */
 	CHECK(eq(str(again, "_state_dir"), c.state_dir));
+	json_object_put(again);
+	CHECK_RC(p11e_config_ca(&c, "acme", &again, &err), P11E_OK, &err);
+	snprintf(want, sizeof(want), "%s/www", dir);
+	CHECK(eq(str(again, "webroot"), want));
 	json_object_put(again);
 
 	CHECK_RC(p11e_config_ca(&c, "local:/srv/ca", &again, &err), P11E_OK, &err);
@@ -355,6 +358,128 @@ static void cas_and_paths(void)
 	unsetenv("P11ENROLL_CONFIG");
 }
 
+/* Finding 7: unknown keys inside CA and vault entries, each named by its
+ * full path, against the backend's own list; duplicate keys at any depth. */
+static void strict_keys(void)
+{
+	static const struct {
+		const char *text, *needle;
+	} bad[] = {
+	    {"{\"cas\":{\"c\":{\"type\":\"local\",\"dir\":\"ca\",\"dri\":\"x\"}}}",
+	     "unknown key 'cas.c.dri' (a local CA takes: type, dir, module, pin_source"},
+	    {"{\"cas\":{\"corp\":{\"type\":\"cfssl\",\"url\":\"https://ca:8888\",\n"
+	     "  \"auth_key_fil\":\"k\"}}}",
+	     "unknown key 'cas.corp.auth_key_fil' (a cfssl CA takes: type, url,"},
+	    {"{\"cas\":{\"a\":{\"type\":\"acme\",\"http01_listne\":\"x\"}}}",
+	     "unknown key 'cas.a.http01_listne'"},
+	    {"{\"cas\":{\"s\":{\"type\":\"scep\",\"challange_password_file\":\"x\"}}}",
+	     "unknown key 'cas.s.challange_password_file'"},
+	    {"{\"cas\":{\"d\":{\"type\":\"digicert\",\"api_key\":\"x\"}}}",
+	     "unknown key 'cas.d.api_key'"},
+	    {"{\"cas\":{\"x\":{\"type\":\"bogus\"}}}",
+	     "cas.x.type 'bogus' is not a CA type (known: local, cfssl, acme, digicert, scep"},
+	    {"{\"cas\":{\"c\":{\"type\":\"local\",\"dir\":\"ca\",\"_state_dir\":\"/x\"}}}",
+	     "cas.c._state_dir: keys starting with '_' are reserved"},
+	    {"{\"vault\":{\"type\":\"file\",\"officer_certs_file\":\"o.pem\",\"dri\":\"x\"}}",
+	     "unknown key 'vault.dri' (a file vault takes: type, dir, officer_certs_file, cipher"},
+	    {"{\"vault\":{\"type\":\"vault-kv2\",\"url\":\"https://v\",\n"
+	     " \"approle\":{\"role_id\":\"r\",\"mont\":\"a\"}}}",
+	     "unknown key 'vault.approle.mont' (vault.approle takes: role_id, secret_id_source, "
+	     "mount;"},
+	    /* A dotted key must not pass for a nested one of the list. */
+	    {"{\"vault\":{\"type\":\"vault-kv2\",\"approle.mount\":\"a\"}}",
+	     "unknown key 'vault.approle.mount'"},
+	    {"{\"vault\":{\"type\":\"hsm\"}}", "vault.type 'hsm' is not a vault type (known: "
+					       "file, vault-kv2)"},
+	    {"{\"module\":\"/a.so\",\"module\":\"/b.so\"}", "duplicate key 'module'"},
+	    {"{\"cas\":{\"c\":{\"type\":\"local\",\"dir\":\"a\",\"dir\":\"b\"}}}",
+	     "duplicate key 'cas.c.dir'"},
+	    {"{\"cas\":{\"c\":{\"type\":\"local\",\"dir\":\"a\"},\"c\":{\"type\":\"local\"}}}",
+	     "duplicate key 'cas.c'"},
+	    /* Equal once decoded, as the parser sees them. */
+	    {"{\"profiles\":{\"p\":{\"key\":\"ec:P-256\",\"\\u006bey\":\"rsa:2048\"}}}",
+	     "duplicate key 'profiles.p.key'"},
+	    {"{\"cas\":{\"a\":{\"type\":\"acme\",\"contact\":[\"x\",{\"m\":1,\"m\":2}]}}}",
+	     "duplicate key 'cas.a.contact[1].m'"},
+	    {"{\"cas\":{\"c\":{\"type\":\"cfssl\",\"url\":\"https://c\",\n"
+	     " \"profiles\":{\"smime\":\"a\",\"smime\":\"b\"}}}}",
+	     "duplicate key 'cas.c.profiles.smime'"},
+	};
+	p11e_config c;
+	p11e_err err = {0};
+	const char *path;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_error(bad[i].text, P11E_CONFIG, bad[i].needle);
+
+	/* Every documented key of every backend passes; a cfssl "profiles" map
+	 * takes names of the user's choosing. */
+	path = write_config(
+	    "all.json",
+	    "{ \"state_dir\": \"/tmp/s\", \"audit_log\": \"a.jsonl\",\n"
+	    "  \"cas\": {\n"
+	    "   \"l\": "
+	    "{\"type\":\"local\",\"dir\":\"ca\",\"module\":\"m.so\",\"pin_source\":\"env:P\"},\n"
+	    "   \"c\": {\"type\":\"cfssl\",\"url\":\"https://c\",\"ca_bundle\":\"b.pem\",\n"
+	    "         \"profile\":\"p\",\"profiles\":{\"smime\":\"a\",\"staff\":\"b\"},\n"
+	    "         \"auth_key_file\":\"k\",\"label\":\"\",\"timeout\":5,\"connect_timeout\":5,\n"
+	    "         \"retries\":1},\n"
+	    "   \"d\": {\"type\":\"digicert\",\"url\":\"https://d\",\"api_key_source\":\"env:K\",\n"
+	    "         \"product\":\"p\",\"organization_id\":1,\"container_id\":2,\n"
+	    "         "
+	    "\"payment_method\":\"balance\",\"skip_approval\":true,\"profile_type\":\"strict\",\n"
+	    "         \"common_name_indicator\":\"email_address\",\"poll_interval\":60},\n"
+	    "   \"s\": "
+	    "{\"type\":\"scep\",\"url\":\"https://s\",\"challenge_password_file\":\"f\",\n"
+	    "         \"challenge_password_source\":\"env:C\",\"ca_fingerprint\":\"AA\",\n"
+	    "         \"ca_identifier\":\"i\",\"poll_interval\":60},\n"
+	    "   \"a\": "
+	    "{\"type\":\"acme\",\"url\":\"https://a\",\"terms_agreed\":true,\"dir\":\"d\",\n"
+	    "         \"account_key_file\":\"k\",\"account_key_uri\":\"pkcs11:id=%01\",\n"
+	    "         "
+	    "\"account_key_type\":\"ec:P-256\",\"module\":\"m\",\"pin_source\":\"env:P\",\n"
+	    "         \"eab_kid\":\"k\",\"eab_hmac_key_file\":\"h\",\"contact\":[\"a@b\"],\n"
+	    "         "
+	    "\"http01_listen\":\"127.0.0.1:80\",\"webroot\":\"w\",\"email_identifiers\":false,\n"
+	    "         \"wait\":10} },\n"
+	    "  \"vault\": "
+	    "{\"type\":\"vault-kv2\",\"url\":\"https://v\",\"mount\":\"m\",\"path\":\"p\",\n"
+	    "         "
+	    "\"namespace\":\"n\",\"ca_bundle\":\"b\",\"timeout\":5,\"connect_timeout\":5,\n"
+	    "         "
+	    "\"retries\":1,\"approle\":{\"role_id\":\"r\",\"secret_id_source\":\"env:S\",\n"
+	    "         \"mount\":\"approle\"}} }\n");
+	CHECK_RC(p11e_config_load(path, &c, &err), P11E_OK, &err);
+	p11e_config_clear(&c);
+	path = write_config(
+	    "file-vault.json",
+	    "{\"vault\":{\"type\":\"file\",\"dir\":\"e\",\"officer_certs_file\":\"o\",\n"
+	    "  \"cipher\":\"aes-256-cbc\"}}");
+	CHECK_RC(p11e_config_load(path, &c, &err), P11E_OK, &err);
+	p11e_config_clear(&c);
+}
+
+/* p11e_config_parse: the loader without a file (the fuzz harness's way in). */
+static void from_buffer(void)
+{
+	static const char text[] = "{ \"state_dir\": \"st\", \"default_profile\": \"p\",\n"
+				   "  \"profiles\": { \"p\": { \"validity_days\": 10 } } }";
+	p11e_config c;
+	p11e_profile p;
+	p11e_err err = {0};
+
+	/* No NUL needed at the end: only len bytes are read. */
+	CHECK_RC(p11e_config_parse("/etc/x/config.json", text, sizeof(text) - 1, &c, &err), P11E_OK,
+		 &err);
+	CHECK(eq(c.path, "/etc/x/config.json") && eq(c.state_dir, "/etc/x/st"));
+	CHECK_RC(p11e_config_profile(&c, "p", &p, &err), P11E_OK, &err);
+	CHECK(p.validity_days == 10);
+	p11e_config_clear(&c);
+	CHECK_RC(p11e_config_parse("mem", text, 10, &c, &err), P11E_CONFIG, &err);
+	CHECK(strstr(err.msg, "config mem: parse error at line 1") != NULL);
+	CHECK(c.path == NULL && c.root == NULL);
+}
+
 int main(void)
 {
 	tmp = getenv("TEST_TMP");
@@ -369,5 +494,7 @@ int main(void)
 	profile_errors();
 	profiles();
 	cas_and_paths();
+	strict_keys();
+	from_buffer();
 	return check_done();
 }
