@@ -64,6 +64,11 @@ char *p11e_record_path(const char *state_dir, const char *identity);
  * corrupt. */
 p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_record *out,
 			 p11e_err *err);
+/* The same from a buffer (len bytes, no NUL needed), name standing for the
+ * file in messages: P11E_FAIL if it is not a record. Where it lies is not
+ * checked (p11e_record_load does). */
+p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_record *out,
+			  p11e_err *err);
 /* Creates STATE_DIR/identities (0700) as needed; sets r->updated. */
 p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err);
 /* All records, sorted by identity. */

@@ -23,10 +23,23 @@ typedef struct p11e_roster {
 	size_t n;
 } p11e_roster;
 
+/* Columns (CSV) or keys (JSON lines) other than the six: ignored, instead
+ * of refused (an HR export with a "department" column). */
+#define P11E_ROSTER_ALLOW_EXTRA_COLUMNS 1u
+
 /* Reads path (".jsonl"/".json" or a first non-blank character '{' means JSON
- * lines, else CSV). A bad file (unreadable, no email column) is an error; a
- * bad line is a row with .error set. */
-p11e_rc p11e_roster_load(const char *path, p11e_roster *out, p11e_err *err);
+ * lines, else CSV; a leading UTF-8 byte-order mark is skipped). A bad file is
+ * P11E_USAGE naming the line and what is wrong: unreadable, a NUL byte, a
+ * header with an unknown, unnamed or repeated column or no email column, a
+ * quote that does not close on its line or text after a closing quote. A bad
+ * row (wrong number of fields, an unknown or repeated JSON key, a value that
+ * is not a string, no email) is a row with .error set: the batch reports it
+ * and goes on. flags: P11E_ROSTER_*. */
+p11e_rc p11e_roster_load(const char *path, unsigned flags, p11e_roster *out, p11e_err *err);
+/* The same from a buffer (len bytes, no NUL needed); name stands for the
+ * path (in messages, and its extension picks the format). */
+p11e_rc p11e_roster_parse(const char *name, const char *text, size_t len, unsigned flags,
+			  p11e_roster *out, p11e_err *err);
 void p11e_roster_clear(p11e_roster *r);
 
 #endif

@@ -114,7 +114,9 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 	if ((rc = parse_jobs(cli_value(a, "jobs"), &bp.jobs, &ctx->err)) != P11E_OK)
 		return rc;
-	rc = p11e_roster_load(a->pos[0], &roster, &ctx->err);
+	rc = p11e_roster_load(a->pos[0],
+			      cli_flag(a, "allow-extra-columns") ? P11E_ROSTER_ALLOW_EXTRA_COLUMNS : 0,
+			      &roster, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
 	v.roster = &roster;
@@ -198,6 +200,8 @@ const cli_command cmd_batch = {
 			      {"officer-key", "KEY",
 			       "escrow officer key (file or pkcs11: URI), to resume software rows"},
 			      {"officer-pin-source", "SRC", "its PIN or passphrase source"},
+			      {"allow-extra-columns", NULL,
+			       "ignore roster columns (JSON keys) other than the six"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,

@@ -1,6 +1,7 @@
 /* Enrollment records: one JSON file per identity, saved atomically (0600). */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,34 +175,37 @@ out:
 #define CORRUPT "record %s is corrupt: "
 #define MOVE_ASIDE "; move it aside to start over"
 
-/* Loads the record at path, which must be the one p11e_record_path gives for
- * its identity in state_dir: a file renamed by hand would otherwise stand in
- * for another identity. */
-static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r, p11e_err *err)
+/* The record in text (len bytes; no NUL needed), name standing for its file
+ * in messages. Checks the shape (version, string fields, identity, step), not
+ * where the file lies: load_path does that. */
+p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_record *r,
+			  p11e_err *err)
 {
-	char *text = NULL, *expected = NULL;
-	json_object *o = NULL, *v;
-	p11e_rc rc;
+	json_tokener *tok = NULL;
+	json_object *o = NULL, *v = NULL;
+	p11e_rc rc = P11E_OK;
 
 	memset(r, 0, sizeof(*r));
-	rc = p11e_read_file(path, RECORD_MAX, &text, NULL, err);
-	if (rc != P11E_OK)
-		return rc;
-	o = json_tokener_parse(text);
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		rc = p11e_errf(err, P11E_FAIL, CORRUPT "not a JSON object" MOVE_ASIDE, path);
+	if (len > INT_MAX || (tok = json_tokener_new()) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "too large" MOVE_ASIDE, name);
+		goto out;
+	}
+	o = json_tokener_parse_ex(tok, text, (int)len);
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object)) {
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "not a JSON object" MOVE_ASIDE, name);
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "version", &v) ||
 	    !json_object_is_type(v, json_type_int)) {
-		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no \"version\"" MOVE_ASIDE, path);
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no \"version\"" MOVE_ASIDE, name);
 		goto out;
 	}
 	if (json_object_get_int64(v) != RECORD_VERSION) {
 		rc = p11e_errf(err, P11E_FAIL,
 			       "record %s has version %lld; this p11enroll reads version %d: use "
 			       "the p11enroll that wrote it",
-			       path, (long long)json_object_get_int64(v), RECORD_VERSION);
+			       name, (long long)json_object_get_int64(v), RECORD_VERSION);
 		goto out;
 	}
 	for (size_t i = 0; i < NFIELDS; i++) {
@@ -210,7 +214,7 @@ static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r
 			continue;
 		if (!json_object_is_type(v, json_type_string)) {
 			rc = p11e_errf(err, P11E_FAIL, CORRUPT "'%s' is not a string" MOVE_ASIDE,
-				       path, fields[i].key);
+				       name, fields[i].key);
 			goto out;
 		}
 		rc = p11e_record_set(slot(r, i), json_object_get_string(v), err);
@@ -218,18 +222,42 @@ static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r
 			goto out;
 	}
 	if (r->identity == NULL || r->identity[0] == '\0') {
-		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no identity" MOVE_ASIDE, path);
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no identity" MOVE_ASIDE, name);
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "step", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
 	    p11e_step_parse(json_object_get_string(v), &r->step) != 0) {
-		rc = p11e_errf(err, P11E_FAIL, CORRUPT "unknown step '%.40s'" MOVE_ASIDE, path,
+		rc = p11e_errf(err, P11E_FAIL, CORRUPT "unknown step '%.40s'" MOVE_ASIDE, name,
 			       v != NULL && json_object_is_type(v, json_type_string)
 				   ? json_object_get_string(v)
 				   : "(none)");
 		goto out;
 	}
+out:
+	if (rc != P11E_OK)
+		p11e_record_clear(r);
+	json_object_put(o);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return rc;
+}
+
+/* Loads the record at path, which must be the one p11e_record_path gives for
+ * its identity in state_dir: a file renamed by hand would otherwise stand in
+ * for another identity. */
+static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r, p11e_err *err)
+{
+	char *text = NULL, *expected = NULL;
+	size_t len = 0;
+	p11e_rc rc;
+
+	memset(r, 0, sizeof(*r));
+	rc = p11e_read_file(path, RECORD_MAX, &text, &len, err);
+	if (rc != P11E_OK)
+		return rc;
+	if ((rc = p11e_record_parse(path, text, len, r, err)) != P11E_OK)
+		goto out;
 	expected = p11e_record_path(state_dir, r->identity);
 	if (expected == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
@@ -244,7 +272,6 @@ static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r
 out:
 	if (rc != P11E_OK)
 		p11e_record_clear(r);
-	json_object_put(o);
 	free(expected);
 	free(text);
 	return rc;

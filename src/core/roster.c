@@ -1,22 +1,32 @@
-/* Roster files: CSV (RFC 4180 quoting) or JSON lines, one identity a row. */
+/* Roster files: CSV (RFC 4180 quoting, one record a line) or JSON lines, one
+ * identity a row. Bad rows are reported by the batch and the rest goes on;
+ * a file whose structure is broken (a header that is wrong, quoting that
+ * does not close) is refused whole, since nothing after it can be trusted to
+ * be what the writer meant. */
 #include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <json-c/json.h>
+#include "p11enroll/conf.h"
 #include "p11enroll/roster.h"
 #include "p11enroll/uri.h"
 #include "p11enroll/util.h"
 
 #define ROSTER_MAX (64 * 1024 * 1024)
-#define MAX_FIELDS 16
+/* HR exports run to a few dozen columns; more is not a roster. */
+#define MAX_FIELDS 256
+#define KNOWN "email, name, profile, token, key, ca"
 
 static const char *const columns[] = {"email", "name", "profile", "token", "key", "ca", NULL};
+#define NCOLUMNS 6
 
 static char **column_slot(p11e_roster_row *r, size_t col)
 {
-	char **slots[] = {&r->email, &r->name, &r->profile, &r->token, &r->key, &r->ca};
+	char **slots[NCOLUMNS] = {&r->email, &r->name, &r->profile, &r->token, &r->key, &r->ca};
 	return slots[col];
 }
 
@@ -28,10 +38,32 @@ static int column_index(const char *name)
 	return -1;
 }
 
-static void set_error(p11e_roster_row *r, const char *msg)
+/* A name from the file, fit for a one-line message: at most 40 bytes, no
+ * control characters (a terminal escape in a CSV header stays inert). */
+static const char *shown(const char *s, char buf[48])
 {
-	if (r->error == NULL)
-		r->error = strdup(msg);
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < 40; i++)
+		buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+__attribute__((format(printf, 2, 3))) static void set_error(p11e_roster_row *r, const char *fmt,
+							    ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (r->error != NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Out of memory leaves the row without its reason; the load fails
+	 * below when no row can be added at all. */
+	r->error = strdup(msg);
 }
 
 /* A serial alone is shorthand for its token URI. */
@@ -39,70 +71,13 @@ static void normalise_token(p11e_roster_row *r)
 {
 	char *uri;
 
-	if (r->token == NULL || r->token[0] == '\0' || strncasecmp(r->token, "pkcs11:", 7) == 0)
+	if (r->token == NULL || strncasecmp(r->token, "pkcs11:", 7) == 0)
 		return;
 	uri = p11e_uri_format(NULL, NULL, r->token, NULL, NULL, 0, NULL);
 	if (uri != NULL) {
 		free(r->token);
 		r->token = uri;
 	}
-}
-
-/* Splits one CSV record (line, without its newline) into at most MAX_FIELDS
- * malloc'd fields. -1 on an unterminated quote. */
-static int csv_split(const char *line, char **fields, size_t *n)
-{
-	size_t count = 0;
-	const char *p = line;
-
-	for (;;) {
-		size_t cap = strlen(p) + 1, len = 0;
-		char *f = malloc(cap);
-		if (f == NULL) {
-			while (count > 0)
-				free(fields[--count]);
-			return -1;
-		}
-		if (*p == '"') {
-			p++;
-			for (;;) {
-				if (*p == '\0') {
-					free(f);
-					while (count > 0)
-						free(fields[--count]);
-					return -1;
-				}
-				if (*p == '"' && p[1] == '"') {
-					f[len++] = '"';
-					p += 2;
-				} else if (*p == '"') {
-					p++;
-					break;
-				} else {
-					f[len++] = *p++;
-				}
-			}
-			while (*p != ',' && *p != '\0')
-				p++;
-		} else {
-			while (*p != ',' && *p != '\0')
-				f[len++] = *p++;
-			while (len > 0 && isspace((unsigned char)f[len - 1]))
-				len--;
-		}
-		f[len] = '\0';
-		if (count < MAX_FIELDS)
-			fields[count++] = f;
-		else
-			free(f);
-		if (*p != ',')
-			break;
-		p++;
-		while (*p == ' ')
-			p++;
-	}
-	*n = count;
-	return 0;
 }
 
 static p11e_rc push(p11e_roster *r, size_t *cap, p11e_roster_row **row, size_t line, p11e_err *err)
@@ -121,151 +96,351 @@ static p11e_rc push(p11e_roster *r, size_t *cap, p11e_roster_row **row, size_t l
 	return P11E_OK;
 }
 
-static p11e_rc parse_csv(const char *path, char *text, p11e_roster *r, p11e_err *err)
-{
-	int map[MAX_FIELDS];
-	size_t ncols = 0, line = 0, cap = 0;
-	int have_email = 0, header = 1;
-	char *next = text;
-	p11e_rc rc = P11E_OK;
+/* --- CSV --- */
 
-	while (next != NULL && *next != '\0') {
-		char *l = next, *end = strchr(l, '\n');
-		char *fields[MAX_FIELDS];
-		size_t n = 0;
+typedef struct csv {
+	const char *p, *end;
+	size_t line; /* of the character at p */
+	const char *name;
+	char *fields[MAX_FIELDS];
+	size_t n;
+} csv;
+
+static void csv_free_fields(csv *c)
+{
+	while (c->n > 0)
+		free(c->fields[--c->n]);
+}
+
+static int at_line_end(const csv *c)
+{
+	return c->p >= c->end || *c->p == '\n' || *c->p == '\r';
+}
+
+/* Past the line end at p: "\n", "\r\n" or a lone "\r" (old Mac exports). */
+static void next_line(csv *c)
+{
+	if (c->p < c->end && *c->p == '\r')
+		c->p++;
+	if (c->p < c->end && *c->p == '\n')
+		c->p++;
+	c->line++;
+}
+
+/* One field at p, malloc'd, into c->fields. */
+static p11e_rc csv_field(csv *c, p11e_err *err)
+{
+	size_t cap = 64, len = 0, k = c->n + 1;
+	char *f;
+
+	if (c->n == MAX_FIELDS)
+		return p11e_errf(err, P11E_USAGE, "roster %s: line %zu: more than %d fields",
+				 c->name, c->line, MAX_FIELDS);
+	if ((f = malloc(cap)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	c->fields[c->n++] = f;
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
+		c->p++;
+	if (c->p < c->end && *c->p == '"') {
+		c->p++;
+		for (;;) {
+			if (at_line_end(c))
+				return p11e_errf(err, P11E_USAGE,
+						 "roster %s: line %zu: unterminated quote in field "
+						 "%zu (a quoted field must end on its own line)",
+						 c->name, c->line, k);
+			if (*c->p == '"' && (c->p + 1 >= c->end || c->p[1] != '"')) {
+				c->p++;
+				break;
+			}
+			if (*c->p == '"')
+				c->p++; /* "" is one quote */
+			if (len + 1 >= cap) {
+				char *grown = realloc(f, cap *= 2);
+				if (grown == NULL)
+					return p11e_errf(err, P11E_FAIL, "out of memory");
+				c->fields[c->n - 1] = f = grown;
+			}
+			f[len++] = *c->p++;
+		}
+		while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
+			c->p++;
+		if (!at_line_end(c) && *c->p != ',')
+			return p11e_errf(err, P11E_USAGE,
+					 "roster %s: line %zu: text after the closing quote of "
+					 "field %zu (quote the whole field, and double a quote "
+					 "inside it: \"\")",
+					 c->name, c->line, k);
+	} else {
+		while (!at_line_end(c) && *c->p != ',') {
+			if (len + 1 >= cap) {
+				char *grown = realloc(f, cap *= 2);
+				if (grown == NULL)
+					return p11e_errf(err, P11E_FAIL, "out of memory");
+				c->fields[c->n - 1] = f = grown;
+			}
+			f[len++] = *c->p++;
+		}
+		while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t'))
+			len--;
+	}
+	f[len] = '\0';
+	return P11E_OK;
+}
+
+/* The next record into c->fields (c->n of them, 0 at the end of the text);
+ * blank lines and lines starting with '#' are skipped. *line: where it is. */
+static p11e_rc csv_record(csv *c, size_t *line, p11e_err *err)
+{
+	p11e_rc rc;
+
+	csv_free_fields(c);
+	for (;;) {
+		const char *q = c->p;
+		while (q < c->end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (c->p >= c->end)
+			return P11E_OK;
+		if (q < c->end && *q == '#') {
+			while (!at_line_end(c))
+				c->p++;
+		} else if (q < c->end && *q != '\n' && *q != '\r') {
+			break;
+		} else {
+			c->p = q;
+		}
+		next_line(c);
+	}
+	*line = c->line;
+	for (;;) {
+		if ((rc = csv_field(c, err)) != P11E_OK)
+			return rc;
+		if (at_line_end(c))
+			break;
+		c->p++; /* the comma */
+	}
+	next_line(c);
+	return P11E_OK;
+}
+
+/* map[i]: the column field i goes to, or -1 (an extra column, ignored). */
+static p11e_rc csv_header(csv *c, size_t line, unsigned flags, int *map, p11e_err *err)
+{
+	int seen[NCOLUMNS] = {0};
+	char buf[48];
+
+	for (size_t i = 0; i < c->n; i++) {
+		map[i] = column_index(c->fields[i]);
+		if (map[i] >= 0 && seen[map[i]]++)
+			return p11e_errf(err, P11E_USAGE,
+					 "roster %s: line %zu: column '%s' appears twice in the "
+					 "header; keep one",
+					 c->name, line, columns[map[i]]);
+		if (map[i] >= 0 || (flags & P11E_ROSTER_ALLOW_EXTRA_COLUMNS))
+			continue;
+		if (c->fields[i][0] == '\0')
+			return p11e_errf(
+			    err, P11E_USAGE,
+			    "roster %s: line %zu: column %zu of the header has no name "
+			    "(known: " KNOWN "; --allow-extra-columns ignores others)",
+			    c->name, line, i + 1);
+		return p11e_errf(err, P11E_USAGE,
+				 "roster %s: line %zu: unknown column '%s' (known: " KNOWN
+				 "; --allow-extra-columns ignores others)",
+				 c->name, line, shown(c->fields[i], buf));
+	}
+	if (!seen[0])
+		return p11e_errf(err, P11E_USAGE,
+				 "roster %s: line %zu: the header has no email column", c->name,
+				 line);
+	return P11E_OK;
+}
+
+static p11e_rc parse_csv(const char *name, const char *text, size_t len, unsigned flags,
+			 p11e_roster *r, p11e_err *err)
+{
+	csv c = {.p = text, .end = text + len, .line = 1, .name = name};
+	int map[MAX_FIELDS];
+	size_t ncols = 0, cap = 0, line = 0;
+	p11e_rc rc;
+
+	if ((rc = csv_record(&c, &line, err)) != P11E_OK)
+		goto out;
+	if (c.n == 0) {
+		rc =
+		    p11e_errf(err, P11E_USAGE, "roster %s: empty (a header row is required)", name);
+		goto out;
+	}
+	if ((rc = csv_header(&c, line, flags, map, err)) != P11E_OK)
+		goto out;
+	ncols = c.n;
+	for (;;) {
 		p11e_roster_row *row = NULL;
 
-		if (end != NULL)
-			*end = '\0';
-		next = end ? end + 1 : NULL;
-		line++;
-		l[strcspn(l, "\r")] = '\0';
-		if (l[0] == '\0' || l[0] == '#')
-			continue;
-		if (csv_split(l, fields, &n) != 0) {
-			if (header)
-				return p11e_errf(err, P11E_USAGE,
-						 "roster %s: line %zu: bad quoting", path, line);
-			rc = push(r, &cap, &row, line, err);
-			if (rc != P11E_OK)
-				return rc;
-			set_error(row, "bad quoting");
-			continue;
-		}
-		if (header) {
-			for (size_t i = 0; i < n; i++) {
-				map[i] = column_index(fields[i]);
-				if (map[i] < 0) {
-					rc = p11e_errf(err, P11E_USAGE,
-						       "roster %s: unknown column '%.40s' (known: "
-						       "email, name, profile, token, key, ca)",
-						       path, fields[i]);
-					for (size_t j = 0; j < n; j++)
-						free(fields[j]);
-					return rc;
-				}
-				have_email |= map[i] == 0;
-				free(fields[i]);
-			}
-			ncols = n;
-			header = 0;
-			if (!have_email)
-				return p11e_errf(err, P11E_USAGE,
-						 "roster %s: the header has no email column", path);
-			continue;
-		}
-		rc = push(r, &cap, &row, line, err);
-		if (rc != P11E_OK) {
-			for (size_t j = 0; j < n; j++)
-				free(fields[j]);
-			return rc;
-		}
-		if (n != ncols)
-			set_error(row, "wrong number of columns");
-		for (size_t i = 0; i < n; i++) {
-			if (i < ncols && fields[i][0] != '\0' &&
-			    *column_slot(row, (size_t)map[i]) == NULL)
-				*column_slot(row, (size_t)map[i]) = fields[i];
-			else
-				free(fields[i]);
+		if ((rc = csv_record(&c, &line, err)) != P11E_OK || c.n == 0)
+			goto out;
+		if ((rc = push(r, &cap, &row, line, err)) != P11E_OK)
+			goto out;
+		if (c.n != ncols)
+			set_error(row, "%zu field%s where the header has %zu", c.n,
+				  c.n == 1 ? "" : "s", ncols);
+		for (size_t i = 0; i < c.n && i < ncols; i++) {
+			char **slot;
+			if (map[i] < 0 || c.fields[i][0] == '\0')
+				continue;
+			slot = column_slot(row, (size_t)map[i]);
+			*slot = c.fields[i];
+			c.fields[i] = NULL; /* the row owns it now */
 		}
 		normalise_token(row);
 	}
-	if (header)
-		return p11e_errf(err, P11E_USAGE, "roster %s: empty (a header row is required)",
-				 path);
-	return P11E_OK;
+out:
+	csv_free_fields(&c);
+	return rc;
 }
 
-static p11e_rc parse_jsonl(const char *path, char *text, p11e_roster *r, p11e_err *err)
+/* --- JSON lines --- */
+
+static void jsonl_row(const char *line, size_t len, unsigned flags, p11e_roster_row *row)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *o = NULL;
+	char dup[64], buf[48];
+	size_t end;
+
+	if (tok == NULL) {
+		set_error(row, "out of memory");
+		return;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	o = json_tokener_parse_ex(tok, line, (int)len);
+	end = json_tokener_get_parse_end(tok);
+	while (end < len && isspace((unsigned char)line[end]))
+		end++;
+	if (o == NULL || json_tokener_get_error(tok) != json_tokener_success || end < len ||
+	    !json_object_is_type(o, json_type_object)) {
+		set_error(row, "not a JSON object (one {...} a line)");
+		goto out;
+	}
+	/* json-c keeps the last of two equal keys: which email was meant? */
+	if (p11e_json_duplicate_key(line, len, dup, sizeof(dup)) == 1) {
+		set_error(row, "key '%s' appears twice; keep one", shown(dup, buf));
+		goto out;
+	}
+	json_object_object_foreach(o, key, val)
+	{
+		int col = column_index(key);
+		char **slot;
+
+		if (col < 0) {
+			if (!(flags & P11E_ROSTER_ALLOW_EXTRA_COLUMNS))
+				set_error(row,
+					  "unknown key '%s' (known: " KNOWN
+					  "; --allow-extra-columns ignores others)",
+					  shown(key, buf));
+			continue;
+		}
+		if (json_object_is_type(val, json_type_null))
+			continue;
+		if (!json_object_is_type(val, json_type_string)) {
+			set_error(row, "key '%s' must be a string", columns[col]);
+			continue;
+		}
+		slot = column_slot(row, (size_t)col);
+		if (*slot == NULL && json_object_get_string_len(val) > 0 &&
+		    (*slot = strdup(json_object_get_string(val))) == NULL)
+			set_error(row, "out of memory");
+	}
+	normalise_token(row);
+out:
+	json_object_put(o);
+	json_tokener_free(tok);
+}
+
+static p11e_rc parse_jsonl(const char *text, size_t len, unsigned flags, p11e_roster *r,
+			   p11e_err *err)
 {
 	size_t line = 0, cap = 0;
-	char *p = text;
+	const char *p = text, *end = text + len;
 	p11e_rc rc;
 
-	(void)path;
-	while (*p != '\0') {
-		char *end = strchr(p, '\n');
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		const char *stop = nl ? nl : end;
 		p11e_roster_row *row = NULL;
-		json_object *o;
 
-		if (end != NULL)
-			*end = '\0';
 		line++;
-		while (isspace((unsigned char)*p))
+		while (p < stop && isspace((unsigned char)*p))
 			p++;
-		if (*p != '\0') {
-			rc = push(r, &cap, &row, line, err);
-			if (rc != P11E_OK)
+		if (p < stop) {
+			const char *last = stop;
+			while (last > p && isspace((unsigned char)last[-1]))
+				last--;
+			if ((rc = push(r, &cap, &row, line, err)) != P11E_OK)
 				return rc;
-			o = json_tokener_parse(p);
-			if (o == NULL || !json_object_is_type(o, json_type_object)) {
-				set_error(row, "not a JSON object");
-			} else {
-				json_object_object_foreach(o, key, val)
-				{
-					int col = column_index(key);
-					if (col < 0) {
-						set_error(row, "unknown key");
-					} else if (!json_object_is_type(val, json_type_string)) {
-						set_error(row, "values must be strings");
-					} else if (*column_slot(row, (size_t)col) == NULL) {
-						*column_slot(row, (size_t)col) =
-						    strdup(json_object_get_string(val));
-					}
-				}
-				normalise_token(row);
-			}
-			json_object_put(o);
+			if ((size_t)(last - p) > INT_MAX)
+				set_error(row, "line too long");
+			else
+				jsonl_row(p, (size_t)(last - p), flags, row);
 		}
-		if (end == NULL)
-			break;
-		p = end + 1;
+		p = nl ? nl + 1 : end;
 	}
 	return P11E_OK;
 }
 
-p11e_rc p11e_roster_load(const char *path, p11e_roster *out, p11e_err *err)
+/* --- the file --- */
+
+p11e_rc p11e_roster_parse(const char *name, const char *text, size_t len, unsigned flags,
+			  p11e_roster *out, p11e_err *err)
 {
-	char *text = NULL, *first;
-	size_t len = 0, plen = strlen(path);
+	static const char bom[] = "\xEF\xBB\xBF";
+	size_t nlen = strlen(name), skip;
+	const char *nul;
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	/* Excel's "CSV UTF-8" starts with a byte-order mark. */
+	if (len >= 3 && memcmp(text, bom, 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
+	if ((nul = memchr(text, '\0', len)) != NULL) {
+		size_t line = 1;
+		for (const char *q = text; q < nul; q++)
+			line += *q == '\n';
+		return p11e_errf(err, P11E_USAGE,
+				 "roster %s: line %zu: a NUL byte: save it as CSV or JSON lines "
+				 "text (UTF-8)",
+				 name, line);
+	}
+	for (skip = 0; skip < len && isspace((unsigned char)text[skip]); skip++)
+		;
+	if ((skip < len && text[skip] == '{') ||
+	    (nlen > 6 && strcmp(name + nlen - 6, ".jsonl") == 0) ||
+	    (nlen > 5 && strcmp(name + nlen - 5, ".json") == 0))
+		rc = parse_jsonl(text, len, flags, out, err);
+	else
+		rc = parse_csv(name, text, len, flags, out, err);
+	for (size_t i = 0; rc == P11E_OK && i < out->n; i++)
+		if (out->rows[i].error == NULL && out->rows[i].email == NULL)
+			set_error(&out->rows[i], "no email");
+	if (rc != P11E_OK)
+		p11e_roster_clear(out);
+	return rc;
+}
+
+p11e_rc p11e_roster_load(const char *path, unsigned flags, p11e_roster *out, p11e_err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = p11e_read_file(path, ROSTER_MAX, &text, &len, err);
 	if (rc != P11E_OK)
 		return p11e_errf(err, P11E_USAGE, "roster %s: cannot read it", path);
-	first = text + strspn(text, " \t\r\n");
-	if (*first == '{' || (plen > 6 && strcmp(path + plen - 6, ".jsonl") == 0))
-		rc = parse_jsonl(path, text, out, err);
-	else
-		rc = parse_csv(path, text, out, err);
+	rc = p11e_roster_parse(path, text, len, flags, out, err);
 	free(text);
-	for (size_t i = 0; rc == P11E_OK && i < out->n; i++)
-		if (out->rows[i].error == NULL && out->rows[i].email == NULL)
-			set_error(&out->rows[i], "no email");
-	if (rc != P11E_OK)
-		p11e_roster_clear(out);
 	return rc;
 }
 

@@ -50,7 +50,7 @@ json=$(p11e batch "$TEST_TMP/roster.jsonl" --token "$TEST_TOKEN_URI" --ca "local
 check_eq "jsonl: exit code 1" 1 $?
 check_eq "jsonl: one enrolled" 1 "$(jq .enrolled <<<"$json")"
 check_eq "jsonl: bad line 2" failed "$(jq -r '.rows[] | select(.line==2) | .result' <<<"$json")"
-check_eq "jsonl: unknown key on line 3" "unknown key" "$(jq -r '.rows[] | select(.line==3) | .error' <<<"$json")"
+check_contains "jsonl: unknown key on line 3, named" "$(jq -r '.rows[] | select(.line==3) | .error' <<<"$json")" "unknown key 'colour'"
 
 # A wrong PIN stops the batch at the first row: one attempt, the rest not tried.
 echo 000000 >"$TEST_TMP/wrong.pin"
