@@ -14,9 +14,10 @@
 long p11e_peer_wait_s(long seconds);
 
 /* Makes a peer's text (already copied into s) safe for a terminal, a log
- * line and a one-line error: every control character (C0, DEL, and the
- * 8-bit C1 range 0x80-0x9f when it is not part of UTF-8) becomes '?', so no
- * escape sequence and no line break survives. Returns s. */
+ * line and a one-line error: line breaks and tabs become spaces, every
+ * other control character (C0, DEL, C1 as raw bytes or as UTF-8, bytes that
+ * are not UTF-8) becomes '?', so no escape sequence and no line break
+ * survives. Returns s. */
 char *p11e_peer_clean(char *s);
 
 /* The JSON object a peer sent in body (len bytes, no NUL needed), or NULL

@@ -9,7 +9,9 @@
  *                      retries), problem documents
  *   ca_acme_account.c  the account: reused from DIR/account.json, else newAccount
  *   ca_acme_order.c    identifiers from the CSR, the order driven to a certificate
- *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot */
+ *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot
+ *   ca_acme_parse.c    the parsers of the server's answers (directory, account,
+ *                      order, authorization and challenges, problem documents) */
 #ifndef P11ENROLL_CA_ACME_H
 #define P11ENROLL_CA_ACME_H
 
@@ -124,6 +126,51 @@ p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e
  * order is past finalize. P11E_NOT_FOUND: the CA no longer knows the order. */
 p11e_rc acme_drive(acme *a, const char *order_url, const unsigned char *csr_der, size_t csr_len,
 		   p11e_ca_result *out, p11e_err *err);
+
+/* --- ca_acme_parse.c --- */
+/* Each parser takes one answer's bytes (len of them, no NUL needed) and
+ * never fails on a hostile one but by saying so. */
+#define ACME_AUTHZ_MAX 100
+
+/* Whether s can be used as a URL the server gave: http(s)://, printable
+ * ASCII without spaces, shorter than 2 KiB. */
+int acme_url_ok(const char *s);
+/* The directory (new reference) when newNonce, newAccount and newOrder are
+ * URLs and "meta", if there, is well-typed; else NULL. */
+json_object *acme_parse_directory(const char *body, size_t len);
+/* An account object's "status" (cleaned, "" if absent). -1: not an object. */
+int acme_parse_account(const char *body, size_t len, char *status, size_t status_len);
+/* 1 and "TYPE: DETAIL..." (cleaned) in buf when body is an RFC 7807 problem
+ * document; else 0 and buf "". */
+int acme_parse_problem(const char *body, size_t len, char *buf, size_t buf_len);
+
+typedef struct acme_order_doc {
+	char status[16]; /* "" never: malformed says so */
+	char **authz;	 /* the authorization URLs */
+	size_t n_authz;
+	char *finalize;	     /* NULL if absent */
+	char *certificate;   /* NULL if absent */
+	char error[300];     /* the order's problem, cleaned, or "" */
+	char malformed[120]; /* what is wrong with the order, or "" */
+} acme_order_doc;
+/* 0: out filled (check out->malformed); -1: not a JSON object (or no memory). */
+int acme_parse_order(const char *body, size_t len, acme_order_doc *out);
+void acme_order_doc_clear(acme_order_doc *d);
+
+typedef struct acme_authz_doc {
+	char status[16];
+	char itype[16], ivalue[256]; /* the identifier, cleaned; "?" if absent */
+	char offered[160];	     /* the challenge types offered, for messages */
+	char error[260];	     /* the first challenge's error, "TYPE: PROBLEM", or "" */
+	int has_http01;
+	char http01_status[16];
+	char *http01_token; /* NULL unless a string */
+	char *http01_url;   /* NULL unless a URL */
+	char malformed[200];
+} acme_authz_doc;
+/* 0: out filled (check out->malformed); -1: not a JSON object. */
+int acme_parse_authz(const char *body, size_t len, acme_authz_doc *out);
+void acme_authz_doc_clear(acme_authz_doc *d);
 
 /* --- ca_acme_http01.c --- */
 /* Makes TOKEN answer key_auth: on the built-in responder (a->http01_listen)

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 #include "ca/ca_acme.h"
+#include "p11enroll/peer.h"
 #include "p11enroll/pem.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -156,7 +157,12 @@ p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e
 		return rc;
 	if (resp.status == 201 && (*order_url = p11e_http_resp_header(&resp, "Location")) != NULL) {
 		p11e_http_resp_free(&resp);
-		return P11E_OK;
+		if (acme_url_ok(*order_url))
+			return P11E_OK;
+		free(*order_url);
+		*order_url = NULL;
+		return p11e_errf(err, P11E_FAIL,
+				 "ca acme: newOrder: the order's Location is not a URL");
 	}
 	if (resp.status >= 400 && resp.status < 500) {
 		out->state = P11E_CA_STATE_REJECTED;
@@ -170,35 +176,40 @@ p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e
 	return rc;
 }
 
-/* POST-as-GET of an ACME resource as JSON; *retry_after_s from its header
- * (0 if none). A 4xx is REJECTED in out (reason = the problem) with *obj NULL;
- * a 404 without a problem document is P11E_NOT_FOUND. */
-static p11e_rc fetch(acme *a, const char *url, json_object **obj, long *retry_after_s,
+/* POST-as-GET of an ACME resource: *resp holds a 200 answer (free it), and
+ * *retry_after_s its Retry-After, bounded (0 if none). A 4xx is REJECTED in
+ * out (reason = the problem) with resp freed; a 404 without a problem
+ * document is P11E_NOT_FOUND. */
+static p11e_rc fetch(acme *a, const char *url, p11e_http_resp *resp, long *retry_after_s,
 		     p11e_ca_result *out, p11e_err *err)
 {
-	p11e_http_resp resp;
 	char why[300];
 	p11e_rc rc;
 
-	*obj = NULL;
-	rc = acme_post(a, url, NULL, 0, NULL, &resp, err);
+	rc = acme_post(a, url, NULL, 0, NULL, resp, err);
 	if (rc != P11E_OK)
 		return rc;
 	if (retry_after_s != NULL)
-		*retry_after_s = p11e_http_retry_after(&resp, 0);
-	if (resp.status == 200 && (*obj = acme_json(&resp)) != NULL) {
-		p11e_http_resp_free(&resp);
+		*retry_after_s = p11e_peer_wait_s(p11e_http_retry_after(resp, 0));
+	if (resp->status == 200)
 		return P11E_OK;
-	}
-	acme_problem(&resp, why, sizeof(why));
-	if (resp.status == 404)
+	acme_problem(resp, why, sizeof(why));
+	if (resp->status == 404)
 		rc = p11e_errf(err, P11E_NOT_FOUND, "ca acme: %s: %s", url, why);
-	else if (resp.status >= 400 && resp.status < 500) {
+	else if (resp->status >= 400 && resp->status < 500) {
 		reject(out, "%s", why);
 	} else
 		rc = p11e_errf(err, P11E_FAIL, "ca acme: %s: %s", url, why);
-	p11e_http_resp_free(&resp);
+	p11e_http_resp_free(resp);
 	return rc;
+}
+
+/* A malformed answer is the CA's fault, not the request's: P11E_FAIL keeps
+ * the identity where it is, so a rerun after the CA is fixed goes on. */
+static p11e_rc malformed(const char *url, const char *what, p11e_err *err)
+{
+	return p11e_errf(err, P11E_FAIL, "ca acme: %s: %s; ask the CA's operator, then rerun", url,
+			 what);
 }
 
 /* One authorization: nothing to do when valid; for a pending one the http-01
@@ -206,103 +217,84 @@ static p11e_rc fetch(acme *a, const char *url, json_object **obj, long *retry_af
  * REJECTED with the challenge's own error. */
 static p11e_rc authorize(acme *a, const char *url, p11e_ca_result *out, p11e_err *err)
 {
-	json_object *authz = NULL, *chals = NULL, *ident = NULL, *http01 = NULL;
-	const char *status, *itype, *ivalue;
-	char offered[160] = "";
+	acme_authz_doc az;
+	p11e_http_resp got;
 	p11e_rc rc;
 
-	rc = fetch(a, url, &authz, NULL, out, err);
-	if (rc != P11E_OK || authz == NULL)
+	rc = fetch(a, url, &got, NULL, out, err);
+	if (rc != P11E_OK || out->state == P11E_CA_STATE_REJECTED)
 		return rc;
-	status = acme_str(authz, "status");
-	json_object_object_get_ex(authz, "identifier", &ident);
-	itype = acme_str(ident, "type") ? acme_str(ident, "type") : "?";
-	ivalue = acme_str(ident, "value") ? acme_str(ident, "value") : "?";
-	json_object_object_get_ex(authz, "challenges", &chals);
-	for (size_t i = 0; chals != NULL && i < json_object_array_length(chals); i++) {
-		json_object *c = json_object_array_get_idx(chals, i), *e;
-		const char *t = acme_str(c, "type");
-		size_t used = strlen(offered);
-		if (t != NULL && strcmp(t, "http-01") == 0)
-			http01 = c;
-		snprintf(offered + used, sizeof(offered) - used, "%s%s", used ? ", " : "",
-			 t ? t : "?");
-		/* The first challenge error explains an invalid authorization. */
-		if (status != NULL && strcmp(status, "invalid") == 0 &&
-		    out->state != P11E_CA_STATE_REJECTED &&
-		    json_object_object_get_ex(c, "error", &e)) {
-			char why[220];
-			acme_problem_obj(e, why, sizeof(why));
-			reject(out, "%s %s: %s: %s", itype, ivalue, t ? t : "?", why);
-		}
+	if (acme_parse_authz(got.body, got.body_len, &az) != 0) {
+		p11e_http_resp_free(&got);
+		return malformed(url, "the answer is not an ACME authorization", err);
 	}
-	if (status == NULL || strcmp(status, "valid") == 0)
-		goto out;
-	if (strcmp(status, "pending") != 0) {
-		if (out->state != P11E_CA_STATE_REJECTED) {
-			reject(out, "authorization for %s %s is %s", itype, ivalue, status);
-		}
+	p11e_http_resp_free(&got);
+	if (az.malformed[0] != '\0') {
+		rc = malformed(url, az.malformed, err);
 		goto out;
 	}
-	if (http01 == NULL) {
+	if (strcmp(az.status, "invalid") == 0 && az.error[0] != '\0') {
+		reject(out, "%s %s: %s", az.itype, az.ivalue, az.error);
+		goto out;
+	}
+	if (strcmp(az.status, "valid") == 0)
+		goto out;
+	if (strcmp(az.status, "pending") != 0) {
+		reject(out, "authorization for %s %s is %s", az.itype, az.ivalue, az.status);
+		goto out;
+	}
+	if (!az.has_http01) {
 		/* RFC 8823's email-reply-00 is answered by the mailbox's owner. */
-		if (strcmp(itype, "email") != 0) {
+		if (strcmp(az.itype, "email") != 0) {
 			reject(out, "the CA offers no http-01 challenge for %s %s (offered: %s)",
-			       itype, ivalue, offered[0] ? offered : "none");
+			       az.itype, az.ivalue, az.offered[0] ? az.offered : "none");
 		}
 		goto out;
 	}
 	{
-		const char *token = acme_str(http01, "token"), *curl = acme_str(http01, "url");
-		const char *cstatus = acme_str(http01, "status");
 		char *key_auth = NULL;
 		p11e_http_resp resp;
 
-		if (token == NULL || curl == NULL) {
-			rc = p11e_errf(err, P11E_FAIL,
-				       "ca acme: %s: an http-01 challenge without "
-				       "token or url",
-				       url);
+		if (az.http01_token == NULL || az.http01_url == NULL) {
+			rc = malformed(url, "an http-01 challenge without token or url", err);
 			goto out;
 		}
-		if ((key_auth = acme_fmt("%s.%s", token, a->key.thumbprint)) == NULL) {
+		if ((key_auth = acme_fmt("%s.%s", az.http01_token, a->key.thumbprint)) == NULL) {
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			goto out;
 		}
-		rc = acme_http01_serve(a, token, key_auth, err);
+		rc = acme_http01_serve(a, az.http01_token, key_auth, err);
 		free(key_auth);
-		if (rc != P11E_OK || cstatus == NULL || strcmp(cstatus, "pending") != 0)
+		if (rc != P11E_OK || strcmp(az.http01_status, "pending") != 0)
 			goto out;
 		/* "Ready, check now": the empty object, once. */
-		rc = acme_post(a, curl, "{}", 0, NULL, &resp, err);
+		rc = acme_post(a, az.http01_url, "{}", 0, NULL, &resp, err);
 		if (rc != P11E_OK)
 			goto out;
 		if (resp.status >= 400) {
 			char why[300];
 			acme_problem(&resp, why, sizeof(why));
 			if (resp.status < 500) {
-				reject(out, "http-01 for %s: %s", ivalue, why);
+				reject(out, "http-01 for %s: %s", az.ivalue, why);
 			} else {
-				rc = p11e_errf(err, P11E_FAIL, "ca acme: %s: %s", curl, why);
+				rc = p11e_errf(err, P11E_FAIL, "ca acme: %s: %s", az.http01_url,
+					       why);
 			}
 		}
 		p11e_http_resp_free(&resp);
 	}
 out:
-	json_object_put(authz);
+	acme_authz_doc_clear(&az);
 	return rc;
 }
 
-static p11e_rc finalize(acme *a, const json_object *order, const unsigned char *csr_der,
-			size_t csr_len, p11e_ca_result *out, p11e_err *err)
+static p11e_rc finalize(acme *a, const char *url, const unsigned char *csr_der, size_t csr_len,
+			p11e_ca_result *out, p11e_err *err)
 {
-	const char *url = acme_str(order, "finalize");
 	char *b64 = NULL, *payload = NULL;
 	p11e_http_resp resp;
 	p11e_rc rc;
 
-	if (url == NULL)
-		return p11e_errf(err, P11E_FAIL, "ca acme: the order has no finalize URL");
 	if (csr_der == NULL)
 		return p11e_errf(err, P11E_FAIL,
 				 "ca acme: the order is ready but its CSR is not in %s/orders; "
@@ -372,57 +364,60 @@ p11e_rc acme_drive(acme *a, const char *order_url, const unsigned char *csr_der,
 	p11e_rc rc = P11E_OK;
 
 	for (;;) {
-		json_object *order = NULL, *auths = NULL, *e;
+		acme_order_doc order;
+		p11e_http_resp got;
 		long retry_after = 0, wait_ms, left;
 		const char *status;
 
-		rc = fetch(a, order_url, &order, &retry_after, out, err);
-		if (rc != P11E_OK || order == NULL)
+		rc = fetch(a, order_url, &got, &retry_after, out, err);
+		if (rc != P11E_OK || out->state == P11E_CA_STATE_REJECTED)
 			break;
-		status = acme_str(order, "status") ? acme_str(order, "status") : "";
+		if (acme_parse_order(got.body, got.body_len, &order) != 0) {
+			p11e_http_resp_free(&got);
+			rc = malformed(order_url, "the answer is not an ACME order", err);
+			break;
+		}
+		p11e_http_resp_free(&got);
+		if (order.malformed[0] != '\0') {
+			rc = malformed(order_url, order.malformed, err);
+			acme_order_doc_clear(&order);
+			break;
+		}
+		status = order.status;
 		if (strcmp(status, "valid") == 0) {
-			const char *cert = acme_str(order, "certificate");
-			rc = cert ? download(a, cert, out, err)
-				  : p11e_errf(err, P11E_FAIL,
-					      "ca acme: a valid order without a certificate URL");
-			json_object_put(order);
+			rc = order.certificate
+				 ? download(a, order.certificate, out, err)
+				 : p11e_errf(err, P11E_FAIL,
+					     "ca acme: a valid order without a certificate URL");
+			acme_order_doc_clear(&order);
 			break;
 		}
 		if (strcmp(status, "invalid") == 0) {
-			out->state = P11E_CA_STATE_REJECTED;
-			if (json_object_object_get_ex(order, "error", &e))
-				acme_problem_obj(e, out->reason, sizeof(out->reason));
-			else
-				snprintf(out->reason, sizeof(out->reason), "the order is invalid");
+			reject(out, "%s", order.error[0] ? order.error : "the order is invalid");
 			/* The failed authorization says why. */
-			json_object_object_get_ex(order, "authorizations", &auths);
-			for (size_t i = 0; auths != NULL && i < json_object_array_length(auths);
-			     i++) {
+			for (size_t i = 0; i < order.n_authz; i++) {
 				p11e_ca_result probe = {0};
-				const char *u =
-				    json_object_get_string(json_object_array_get_idx(auths, i));
-				if (authorize(a, u, &probe, NULL) == P11E_OK &&
+				if (authorize(a, order.authz[i], &probe, NULL) == P11E_OK &&
 				    probe.state == P11E_CA_STATE_REJECTED) {
 					snprintf(out->reason, sizeof(out->reason), "%s",
 						 probe.reason);
 					break;
 				}
 			}
-			json_object_put(order);
+			acme_order_doc_clear(&order);
 			break;
 		}
 		if (strcmp(status, "pending") == 0) {
-			json_object_object_get_ex(order, "authorizations", &auths);
-			for (size_t i = 0; rc == P11E_OK && out->state == 0 && auths != NULL &&
-					   i < json_object_array_length(auths);
+			for (size_t i = 0; rc == P11E_OK && out->state == 0 && i < order.n_authz;
 			     i++)
-				rc = authorize(
-				    a, json_object_get_string(json_object_array_get_idx(auths, i)),
-				    out, err);
+				rc = authorize(a, order.authz[i], out, err);
 		} else if (strcmp(status, "ready") == 0 && !finalized) {
-			rc = finalize(a, order, csr_der, csr_len, out, err);
+			rc = order.finalize
+				 ? finalize(a, order.finalize, csr_der, csr_len, out, err)
+				 : p11e_errf(err, P11E_FAIL,
+					     "ca acme: the order has no finalize URL");
 			finalized = 1;
-			json_object_put(order);
+			acme_order_doc_clear(&order);
 			if (rc != P11E_OK || out->state != 0)
 				break;
 			continue; /* read the order again at once */
@@ -430,10 +425,11 @@ p11e_rc acme_drive(acme *a, const char *order_url, const unsigned char *csr_der,
 			rc =
 			    p11e_errf(err, P11E_FAIL, "ca acme: the order has status '%s'", status);
 		}
-		json_object_put(order);
+		acme_order_doc_clear(&order);
 		if (rc != P11E_OK || out->state != 0)
 			break;
-		/* Wait as the CA asks (Retry-After), else a little longer each time. */
+		/* Wait as the CA asks (Retry-After, at most a day: fetch bounds it),
+		 * else a little longer each time. */
 		wait_ms = retry_after > 0 ? retry_after * 1000L : step_ms;
 		left = deadline - now_ms();
 		if (wait_ms > left) {

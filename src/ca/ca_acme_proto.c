@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 #include "ca/ca_acme.h"
+#include "p11enroll/peer.h"
 
 #define BAD_NONCE_TRIES 10
 
@@ -37,16 +38,7 @@ void acme_sleep_ms(long ms)
 
 json_object *acme_json(const p11e_http_resp *resp)
 {
-	json_object *o;
-
-	if (resp->body == NULL || resp->body_len == 0)
-		return NULL;
-	o = json_tokener_parse(resp->body);
-	if (o != NULL && !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		o = NULL;
-	}
-	return o;
+	return p11e_peer_json_object(resp->body, resp->body_len);
 }
 
 const char *acme_str(const json_object *o, const char *key)
@@ -60,7 +52,7 @@ const char *acme_str(const json_object *o, const char *key)
 }
 
 /* One line: "TYPE: DETAIL" and, for up to three subproblems,
- * "; IDENTIFIER: TYPE: DETAIL". Control characters from the CA are blanked. */
+ * "; IDENTIFIER: TYPE: DETAIL". Control characters from the CA become '?'. */
 void acme_problem_obj(const json_object *prob, char *buf, size_t len)
 {
 	const char *type = acme_str(prob, "type"), *detail = acme_str(prob, "detail");
@@ -80,24 +72,19 @@ void acme_problem_obj(const json_object *prob, char *buf, size_t len)
 				 sd ? sd : "?");
 		}
 	}
-	for (char *p = buf; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
+	p11e_peer_clean(buf);
 }
 
 void acme_problem(const p11e_http_resp *resp, char *buf, size_t len)
 {
-	json_object *o = acme_json(resp);
 	size_t used;
 
-	if (o != NULL && acme_str(o, "type") != NULL) {
-		acme_problem_obj(o, buf, len);
+	if (acme_parse_problem(resp->body, resp->body_len, buf, len)) {
 		used = strlen(buf);
 		snprintf(buf + used, len - used, " (HTTP %ld)", resp->status);
 	} else {
 		snprintf(buf, len, "HTTP %ld", resp->status);
 	}
-	json_object_put(o);
 }
 
 static int problem_is(const p11e_http_resp *resp, const char *short_type)
@@ -128,10 +115,8 @@ p11e_rc acme_directory(acme *a, p11e_err *err)
 	rc = p11e_http_request(&a->http, &req, &resp, err);
 	if (rc != P11E_OK)
 		return rc;
-	if (resp.status != 200 || (a->directory = acme_json(&resp)) == NULL ||
-	    acme_str(a->directory, "newNonce") == NULL ||
-	    acme_str(a->directory, "newAccount") == NULL ||
-	    acme_str(a->directory, "newOrder") == NULL) {
+	if (resp.status != 200 ||
+	    (a->directory = acme_parse_directory(resp.body, resp.body_len)) == NULL) {
 		json_object_put(a->directory);
 		a->directory = NULL;
 		acme_problem(&resp, why, sizeof(why));

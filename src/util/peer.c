@@ -50,7 +50,9 @@ char *p11e_peer_clean(char *s)
 	while (*p) {
 		size_t n;
 
-		if (*p < 0x20 || *p == 0x7f) {
+		if (*p == '\n' || *p == '\r' || *p == '\t') {
+			*p++ = ' '; /* a CA's multi-line message, made one line */
+		} else if (*p < 0x20 || *p == 0x7f) {
 			*p++ = '?';
 		} else if (*p < 0x80) {
 			p++;
