@@ -26,8 +26,9 @@ static p11e_rc lock_dir(const acme *a, int *fd, p11e_err *err)
 		return rc;
 	if ((path = p11e_path_join(a->dir, ".lock")) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0 || flock(*fd, LOCK_EX) != 0)
+	/* Never through a planted symlink or FIFO, never another user's file. */
+	rc = p11e_open_private(path, O_RDWR | O_CREAT, 0600, fd, err);
+	if (rc == P11E_OK && flock(*fd, LOCK_EX) != 0)
 		rc =
 		    p11e_errf(err, P11E_FAIL, "ca acme: cannot lock %s: %s", path, strerror(errno));
 	free(path);

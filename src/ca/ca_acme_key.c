@@ -98,12 +98,10 @@ static p11e_rc load_file(acme *a, p11e_err *err)
 	}
 	if (rc != P11E_OK)
 		goto out;
-	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0) {
-		rc = p11e_errf(err, P11E_CONFIG,
-			       "ca acme: the account key %s is readable by others; chmod 600 it",
-			       path);
+	if (stat(path, &st) == 0 &&
+	    (rc = p11e_check_private_stat(&st, path, "ca acme: the account key", 0, P11E_CONFIG,
+					  err)) != P11E_OK)
 		goto out;
-	}
 	mem = BIO_new_mem_buf(text, (int)len);
 	if (mem == NULL || (a->key.pkey = PEM_read_bio_PrivateKey(mem, NULL, NULL, NULL)) == NULL)
 		rc = p11e_errf_ssl(err, P11E_CONFIG,

@@ -96,11 +96,9 @@ static p11e_rc lock_dir(const p11e_ca_local *ca, int *fd_out, p11e_err *err)
 	*fd_out = -1;
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot open the lock: %s", ca->dir,
-			       strerror(errno));
+	/* Never through a planted symlink or FIFO, never another user's file. */
+	if ((rc = p11e_open_private(path, O_RDWR | O_CREAT, 0600, &fd, err)) != P11E_OK)
 		goto out;
-	}
 	while (flock(fd, LOCK_EX) != 0) {
 		if (errno == EINTR)
 			continue;

@@ -29,7 +29,7 @@ p11e_rc p11e_ca_local_index_has(const p11e_ca_local *ca, const char *request_key
 	*found = 0;
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_file(path, INDEX_MAX, &data, &len, err);
+	rc = p11e_read_private(path, INDEX_MAX, &data, &len, err);
 	if (rc == P11E_NOT_FOUND) {
 		rc = P11E_OK;
 		goto out;
@@ -104,9 +104,11 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	memcpy(line, text, n);
 	line[n++] = '\n';
 	/* O_APPEND with one write per line: lines never interleave, and we
-	 * hold the lock anyway. */
-	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
-	    write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
+	 * hold the lock anyway. Never through a planted symlink or FIFO. */
+	if ((rc = p11e_open_private(path, O_WRONLY | O_APPEND | O_CREAT, 0600, &fd, err)) !=
+	    P11E_OK)
+		goto out;
+	if (write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot append to index.jsonl: %s",
 			       ca->dir, strerror(errno));
 		goto out;

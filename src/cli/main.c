@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
+#include "p11enroll/util.h"
 
 static const cli_command *const commands[] = {
     &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_poll, &cmd_list, &cmd_escrow, &cmd_export, &cmd_recover, NULL,
@@ -196,6 +197,11 @@ int main(int argc, char **argv)
 		return usage_error(cmd, "%s", "missing arguments");
 
 	memset(&ctx, 0, sizeof(ctx));
+	/* Before anything touches a secret: no core dumps, secure heap. */
+	if ((rc = p11e_process_harden(&ctx.err)) != P11E_OK) {
+		fprintf(stderr, "p11enroll: %s\n", ctx.err.msg);
+		return (int)rc;
+	}
 	ctx.json = cli_flag(&args, "json");
 	ctx.module = cli_value(&args, "module");
 	ctx.pin_source = cli_value(&args, "pin-source");

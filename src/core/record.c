@@ -253,7 +253,7 @@ static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r
 	p11e_rc rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = p11e_read_file(path, RECORD_MAX, &text, &len, err);
+	rc = p11e_read_private(path, RECORD_MAX, &text, &len, err);
 	if (rc != P11E_OK)
 		return rc;
 	if ((rc = p11e_record_parse(path, text, len, r, err)) != P11E_OK)

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <termios.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "p11enroll/secret.h"
@@ -28,7 +29,9 @@ static p11e_rc take(const char *buf, size_t len, const char *what, const char *w
 {
 	if (len == 0)
 		return p11e_errf(err, P11E_USAGE, "%s: %s is empty", what, where);
-	*out = malloc(len + 1);
+	/* In the secure heap once main has set it up (p11e_process_harden):
+	 * out of core dumps and swap. Freed by p11e_secret_free. */
+	*out = OPENSSL_secure_malloc(len + 1);
 	if (*out == NULL)
 		return p11e_errf(err, P11E_FAIL, "%s: out of memory", what);
 	memcpy(*out, buf, len);
@@ -76,6 +79,7 @@ static p11e_rc from_file(const char *path, const char *what, char **out, p11e_er
 {
 	char buf[SECRET_MAX + 2];
 	size_t len = 0, n;
+	struct stat st;
 	int fd, complete;
 	p11e_rc rc;
 
@@ -85,6 +89,20 @@ static p11e_rc from_file(const char *path, const char *what, char **out, p11e_er
 	if (fd < 0)
 		return p11e_errf(err, P11E_USAGE, "%s: cannot read %s: %s", what, path,
 				 strerror(errno));
+	/* A secret others can read is no longer a secret, and one others can
+	 * write is not the owner's: refused before a byte is read. Mode bits
+	 * only: a pipe (file:/dev/fd/3) is fine, and root may read a PIN file
+	 * that an operator owns. */
+	if (fstat(fd, &st) != 0) {
+		rc = p11e_errf(err, P11E_USAGE, "%s: cannot read %s: %s", what, path,
+			       strerror(errno));
+		close(fd);
+		return rc;
+	}
+	if ((rc = p11e_check_private_stat(&st, path, what, 0, P11E_USAGE, err)) != P11E_OK) {
+		close(fd);
+		return rc;
+	}
 	/* Only as much as a first line can hold: the rest of the file is not
 	 * ours to read. */
 	while (len < sizeof(buf) && memchr(buf, '\n', len) == NULL) {

@@ -1,6 +1,6 @@
 /* Files written so a crash leaves the old or the new content, never half;
- * hex; secrets wiped before free. Address and host name
- * checks: validate.c. */
+ * state files and directories no one else can plant or swap; hex; secrets
+ * wiped before free. Address and host name checks: validate.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -144,23 +144,16 @@ p11e_rc p11e_write_file_new(const char *path, const void *data, size_t len, mode
 	return rc;
 }
 
-p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err)
+/* Reads all of fd (at most max bytes; path names it in messages) into a
+ * NUL-terminated malloc'd buffer; errno is left as the cause of a failure. */
+static p11e_rc read_fd(int fd, const char *path, size_t max, char **out, size_t *out_len,
+		       p11e_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int saved = 0;
 	p11e_rc rc = P11E_OK;
 
-	*out = NULL;
-	if (out_len != NULL)
-		*out_len = 0;
-	if (fd < 0) {
-		saved = errno;
-		rc = p11e_errf(err, saved == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
-			       "cannot read %s: %s", path, strerror(saved));
-		goto out;
-	}
 	for (;;) {
 		ssize_t n;
 		if (len + 1 >= cap) {
@@ -212,17 +205,165 @@ p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len
 		*out_len = len;
 out:
 	free(buf);
-	if (fd >= 0)
-		close(fd);
-	/* Callers (the config loader) word their own message from errno. */
 	errno = saved;
 	return rc;
+}
+
+p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int saved;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	if (fd < 0) {
+		saved = errno;
+		rc = p11e_errf(err, saved == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
+			       "cannot read %s: %s", path, strerror(saved));
+		/* Callers (the config loader) word their own message from errno. */
+		errno = saved;
+		return rc;
+	}
+	rc = read_fd(fd, path, max, out, out_len, err);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+p11e_rc p11e_check_private_stat(const struct stat *st, const char *path, const char *what,
+				unsigned checks, p11e_rc rc_bad, p11e_err *err)
+{
+	unsigned long euid = (unsigned long)geteuid();
+	const char *sep = what != NULL && what[0] != '\0' ? ": " : "";
+
+	if (what == NULL)
+		what = "";
+	if ((checks & P11E_PRIVATE_REGULAR) && !S_ISREG(st->st_mode))
+		return p11e_errf(err, rc_bad,
+				 "%s%s%s is not a regular file (a FIFO, device or directory "
+				 "planted there?); remove it",
+				 what, sep, path);
+	if ((checks & P11E_PRIVATE_OWNER) && (unsigned long)st->st_uid != euid)
+		return p11e_errf(err, rc_bad,
+				 "%s%s%s is owned by uid %lu, not by uid %lu that runs p11enroll "
+				 "(planted by someone else?); remove it or chown it",
+				 what, sep, path, (unsigned long)st->st_uid, euid);
+	if ((st->st_mode & 077) != 0)
+		return p11e_errf(err, rc_bad,
+				 "%s%s%s is readable or writable by group or others; chmod 600 %s",
+				 what, sep, path, path);
+	return P11E_OK;
+}
+
+p11e_rc p11e_open_private(const char *path, int flags, mode_t mode, int *fd_out, p11e_err *err)
+{
+	struct stat st;
+	int fd, saved;
+	p11e_rc rc;
+
+	*fd_out = -1;
+	/* O_NOFOLLOW: a symlink planted as the name is refused, not followed.
+	 * O_NONBLOCK: a FIFO planted there cannot hang us in open(2); the
+	 * check below then refuses it. (No effect on a regular file.) */
+	fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode);
+	if (fd < 0) {
+		saved = errno;
+		if (saved == ENOENT)
+			rc = p11e_errf(err, P11E_NOT_FOUND, "cannot open %s: %s", path,
+				       strerror(saved));
+		else if (saved == ELOOP)
+			rc = p11e_errf(err, P11E_FAIL,
+				       "%s is a symbolic link, which p11enroll never follows "
+				       "for its own files; remove it",
+				       path);
+		else if (saved == ENXIO)
+			rc = p11e_errf(err, P11E_FAIL,
+				       "%s is not a regular file (a FIFO planted there?); "
+				       "remove it",
+				       path);
+		else
+			rc = p11e_errf(err, P11E_FAIL, "cannot open %s: %s", path, strerror(saved));
+		errno = saved;
+		return rc;
+	}
+	if (fstat(fd, &st) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, "cannot check %s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	rc = p11e_check_private_stat(&st, path, NULL, P11E_PRIVATE_REGULAR | P11E_PRIVATE_OWNER,
+				     P11E_FAIL, err);
+	if (rc != P11E_OK || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+		if (rc == P11E_OK)
+			rc = p11e_errf(err, P11E_FAIL, "cannot open %s: %s", path, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return P11E_OK;
+}
+
+p11e_rc p11e_read_private(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err)
+{
+	int fd, saved;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
+	rc = p11e_open_private(path, O_RDONLY, 0, &fd, err);
+	if (rc != P11E_OK)
+		return rc;
+	rc = read_fd(fd, path, max, out, out_len, err);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* Whether the directory at path can be trusted with our files. Every one on
+ * the way must be owned by root or by us, and not writable by group or
+ * others unless sticky (/tmp): else someone else could swap a directory
+ * under us. The last one (the one we use) must be ours and writable by
+ * nobody else. A symbolic link is followed only if root or we made it: one
+ * planted by another user (STATE_DIR/identities -> their directory) is
+ * refused. */
+static p11e_rc trusted_dir(const char *path, int last, p11e_err *err)
+{
+	unsigned long euid = (unsigned long)geteuid();
+	struct stat lst, st;
+
+	if (lstat(path, &lst) != 0 || stat(path, &st) != 0)
+		return p11e_errf(err, P11E_FAIL, "cannot check directory %s: %s", path,
+				 strerror(errno));
+	if (S_ISLNK(lst.st_mode) && lst.st_uid != 0 && (unsigned long)lst.st_uid != euid)
+		return p11e_errf(err, P11E_FAIL,
+				 "%s is a symbolic link owned by uid %lu (planted by someone "
+				 "else?); remove it",
+				 path, (unsigned long)lst.st_uid);
+	if (!S_ISDIR(st.st_mode))
+		return p11e_errf(err, P11E_FAIL, "cannot create directory %s: not a directory",
+				 path);
+	if (last ? (unsigned long)st.st_uid != euid
+		 : st.st_uid != 0 && (unsigned long)st.st_uid != euid)
+		return p11e_errf(err, P11E_FAIL,
+				 "directory %s is owned by uid %lu, not by uid %lu that runs "
+				 "p11enroll%s; chown it or use another directory",
+				 path, (unsigned long)st.st_uid, euid, last ? "" : " or root");
+	if ((st.st_mode & 022) != 0 && (last || !(st.st_mode & S_ISVTX)))
+		return p11e_errf(err, P11E_FAIL,
+				 "directory %s is writable by group or others; chmod go-w it "
+				 "(700 for a state directory)",
+				 path);
+	return P11E_OK;
 }
 
 p11e_rc p11e_mkdirs(const char *path, mode_t mode, p11e_err *err)
 {
 	char *copy;
-	struct stat st;
 	p11e_rc rc = P11E_OK;
 
 	if (path == NULL || path[0] == '\0')
@@ -242,12 +383,14 @@ p11e_rc p11e_mkdirs(const char *path, mode_t mode, p11e_err *err)
 				       strerror(errno));
 			goto out;
 		}
+		/* Checked after mkdir, whoever made it: the directory we
+		 * would use is the one that is there now. */
+		if ((rc = trusted_dir(copy, c == '\0', err)) != P11E_OK)
+			goto out;
 		*p = c;
 		if (c == '\0')
 			break;
 	}
-	if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-		rc = p11e_errf(err, P11E_FAIL, "cannot create directory %s: not a directory", path);
 out:
 	free(copy);
 	return rc;
@@ -307,8 +450,9 @@ void p11e_secret_free(char *s, size_t len)
 {
 	if (s == NULL)
 		return;
-	OPENSSL_cleanse(s, len == (size_t)-1 ? strlen(s) : len);
-	free(s);
+	/* Cleanses, then frees from the secure heap or, for anything else,
+	 * with free(): OpenSSL tells them apart. */
+	OPENSSL_secure_clear_free(s, len == (size_t)-1 ? strlen(s) : len);
 }
 
 char *p11e_path_join(const char *dir, const char *name)

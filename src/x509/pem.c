@@ -19,7 +19,10 @@ char *p11e_bio_to_string(BIO *bio)
 	out = malloc((size_t)len + 1);
 	if (out == NULL)
 		return NULL;
-	memcpy(out, data, (size_t)len);
+	/* An empty BIO (an empty chain) may hand back data == NULL, and
+	 * memcpy from NULL is undefined even for 0 bytes. */
+	if (len > 0)
+		memcpy(out, data, (size_t)len);
 	out[len] = '\0';
 	return out;
 }

@@ -8,9 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include "check.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
@@ -26,6 +30,7 @@ static void write_file(const char *path, const char *text, size_t len)
 		return;
 	fwrite(text, 1, len, f);
 	fclose(f);
+	chmod(path, 0600); /* whatever the umask: PIN files must be private */
 }
 
 /* Reads src; returns rc and, on success, checks the secret is want. On
@@ -120,6 +125,58 @@ static void files(void)
 	expect("/nonexistent/pin", P11E_USAGE, NULL, "/nonexistent/pin", NULL);
 	expect(tmp, P11E_USAGE, NULL, "Is a directory", NULL);
 	expect("file:", P11E_USAGE, NULL, "file:PATH", NULL);
+}
+
+/* A PIN file others can read or write is refused (exit 2), naming the file
+ * and the fix, never showing the PIN (finding 24); a pipe still works. */
+static void file_modes(void)
+{
+	static const mode_t open_modes[] = {0640, 0604, 0620, 0602, 0644, 0666};
+	char path[512], src[600];
+	int fds[2];
+
+	snprintf(path, sizeof(path), "%s/mode.pin", tmp);
+	snprintf(src, sizeof(src), "file:%s", path);
+	write_file(path, "135790\n", 7);
+	expect(src, P11E_OK, "135790", NULL, NULL);
+	chmod(path, 0400);
+	expect(src, P11E_OK, "135790", NULL, NULL);
+	for (size_t i = 0; i < sizeof(open_modes) / sizeof(open_modes[0]); i++) {
+		chmod(path, open_modes[i]);
+		expect(src, P11E_USAGE, NULL, "chmod 600", "135790");
+		expect(src, P11E_USAGE, NULL, path, NULL);
+	}
+	/* A pipe (a shell's file:/dev/fd/N) has no group or other bits. */
+	CHECK(pipe(fds) == 0);
+	CHECK(write(fds[1], "97531\n", 6) == 6);
+	close(fds[1]);
+	snprintf(src, sizeof(src), "file:/dev/fd/%d", fds[0]);
+	expect(src, P11E_OK, "97531", NULL, NULL);
+	close(fds[0]);
+}
+
+/* After p11e_process_harden (finding 17): no core dumps, not dumpable, and
+ * the secrets p11e_secret_read returns live in OpenSSL's secure heap (kept
+ * out of core dumps and swap); p11e_secret_free frees both kinds. */
+static void hardened(void)
+{
+	char path[512], src[600], *pin = NULL, *plain = strdup("not secret");
+	struct rlimit rl;
+	p11e_err err;
+
+	CHECK_RC(p11e_process_harden(&err), P11E_OK, &err);
+	CHECK_RC(p11e_process_harden(&err), P11E_OK, &err); /* twice is fine */
+	CHECK(getrlimit(RLIMIT_CORE, &rl) == 0 && rl.rlim_cur == 0 && rl.rlim_max == 0);
+	CHECK(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0);
+	CHECK(CRYPTO_secure_malloc_initialized() == 1);
+	snprintf(path, sizeof(path), "%s/heap.pin", tmp);
+	snprintf(src, sizeof(src), "file:%s", path);
+	write_file(path, "8642\n", 5);
+	CHECK_RC(p11e_secret_read(src, "PIN", &pin, &err), P11E_OK, &err);
+	CHECK(pin != NULL && strcmp(pin, "8642") == 0 && CRYPTO_secure_allocated(pin));
+	p11e_secret_free(pin, (size_t)-1);
+	CHECK(plain != NULL && !CRYPTO_secure_allocated(plain));
+	p11e_secret_free(plain, (size_t)-1);
 }
 
 static void unknown(void)
@@ -264,8 +321,10 @@ int main(void)
 	}
 	env();
 	files();
+	file_modes();
 	unknown();
 	prompt_without_tty();
 	prompt_on_pty();
+	hardened(); /* last: it changes the process for good */
 	return check_done();
 }

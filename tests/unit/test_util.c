@@ -1,11 +1,14 @@
-/* Atomic files, reading, mkdir -p, hex, path joining, emails. */
+/* Atomic files, reading, mkdir -p and which directories it trusts, private
+ * state files, hex, path joining, an empty PEM chain, emails. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
+#include "p11enroll/pem.h"
 #include "p11enroll/util.h"
 
 static const char *tmp;
@@ -160,6 +163,124 @@ static void mkdirs(void)
 	snprintf(bad, sizeof(bad), "%s/atomic/secret/x/y", tmp);
 	CHECK_RC(p11e_mkdirs(bad, 0700, &err), P11E_FAIL, &err);
 	CHECK(strstr(err.msg, "cannot create directory") != NULL);
+}
+
+/* A state directory someone else planted or can write is refused
+ * (finding 20): a symlink another user made, a directory another user owns,
+ * one writable by group or others, an ancestor writable by others without
+ * the sticky bit. "Someone else" is uid 65534 (nobody): root only. */
+static void untrusted_dirs(void)
+{
+	char base[400], path[600], target[600];
+	p11e_err err;
+	const uid_t nobody = 65534;
+
+	snprintf(base, sizeof(base), "%s/trust/state", tmp);
+	CHECK_RC(p11e_mkdirs(base, 0700, &err), P11E_OK, &err);
+	/* Ours, made by the caller, group-writable: refused, named. */
+	snprintf(path, sizeof(path), "%s/wide", base);
+	CHECK(mkdir(path, 0700) == 0 && chmod(path, 0770) == 0);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, path) != NULL && strstr(err.msg, "writable by group or others"));
+	/* ... and as an ancestor too (no sticky bit), but not with it (/tmp). */
+	snprintf(path, sizeof(path), "%s/wide/sub", base);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	snprintf(path, sizeof(path), "%s/wide", base);
+	CHECK(chmod(path, 01777) == 0);
+	snprintf(path, sizeof(path), "%s/wide/sub", base);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_OK, &err);
+	/* Our own symlink to our own directory is fine. */
+	snprintf(path, sizeof(path), "%s/mine", base);
+	snprintf(target, sizeof(target), "%s/wide/sub", base);
+	CHECK(symlink(target, path) == 0);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_OK, &err);
+	if (geteuid() != 0) {
+		fprintf(stderr, "untrusted_dirs: other owners skipped (not root)\n");
+		return;
+	}
+	/* Another user's directory, planted as STATE/identities by a symlink
+	 * of theirs, or by one of ours, or in place. */
+	snprintf(target, sizeof(target), "%s/trust/theirs", tmp);
+	CHECK(mkdir(target, 0700) == 0 && chown(target, nobody, nobody) == 0);
+	snprintf(path, sizeof(path), "%s/identities", base);
+	CHECK(symlink(target, path) == 0 && lchown(path, nobody, nobody) == 0);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "symbolic link owned by uid 65534") != NULL);
+	CHECK(lchown(path, 0, 0) == 0);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "owned by uid 65534") != NULL);
+	snprintf(path, sizeof(path), "%s/identities/sub", base);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	snprintf(path, sizeof(path), "%s/keys", base);
+	CHECK(mkdir(path, 0700) == 0 && chown(path, nobody, nobody) == 0);
+	CHECK_RC(p11e_mkdirs(path, 0700, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "chown") != NULL);
+}
+
+/* Records, locks, indexes and the audit log (finding 20): a regular file of
+ * ours, 0600, never through a symlink, never a FIFO (and never a hang on
+ * one), never another user's. */
+static void private_files(void)
+{
+	char dir[400], path[600], link[600], *text = NULL;
+	p11e_err err;
+	size_t len = 0;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "%s/private", tmp);
+	CHECK_RC(p11e_mkdirs(dir, 0700, &err), P11E_OK, &err);
+	snprintf(path, sizeof(path), "%s/rec.json", dir);
+	CHECK_RC(p11e_read_private(path, 100, &text, &len, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_open_private(path, O_WRONLY | O_CREAT | O_APPEND, 0600, &fd, &err), P11E_OK,
+		 &err);
+	CHECK(fd >= 0 && write(fd, "{}", 2) == 2);
+	close(fd);
+	CHECK_RC(p11e_read_private(path, 100, &text, &len, &err), P11E_OK, &err);
+	CHECK(text != NULL && strcmp(text, "{}") == 0 && len == 2);
+	free(text);
+	text = NULL;
+	/* 0666 / 0644: refused, naming the file and the fix. */
+	CHECK(chmod(path, 0666) == 0);
+	CHECK_RC(p11e_read_private(path, 100, &text, &len, &err), P11E_FAIL, &err);
+	CHECK(text == NULL && strstr(err.msg, "chmod 600") != NULL && strstr(err.msg, path));
+	CHECK(chmod(path, 0644) == 0);
+	CHECK_RC(p11e_open_private(path, O_RDWR | O_CREAT, 0600, &fd, &err), P11E_FAIL, &err);
+	CHECK(fd == -1);
+	CHECK(chmod(path, 0600) == 0);
+	/* A symlink as the name, even to a good file of ours. */
+	snprintf(link, sizeof(link), "%s/link.json", dir);
+	CHECK(symlink(path, link) == 0);
+	CHECK_RC(p11e_read_private(link, 100, &text, &len, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "symbolic link") != NULL);
+	CHECK_RC(p11e_open_private(link, O_WRONLY | O_CREAT | O_APPEND, 0600, &fd, &err), P11E_FAIL,
+		 &err);
+	/* A FIFO: refused at once, for reading and for appending. */
+	snprintf(link, sizeof(link), "%s/fifo", dir);
+	CHECK(mkfifo(link, 0600) == 0);
+	CHECK_RC(p11e_read_private(link, 100, &text, &len, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "not a regular file") != NULL);
+	CHECK_RC(p11e_open_private(link, O_WRONLY | O_APPEND | O_CREAT, 0600, &fd, &err), P11E_FAIL,
+		 &err);
+	CHECK(strstr(err.msg, "not a regular file") != NULL);
+	if (geteuid() == 0) {
+		CHECK(chown(path, 65534, 65534) == 0);
+		CHECK_RC(p11e_read_private(path, 100, &text, &len, &err), P11E_FAIL, &err);
+		CHECK(strstr(err.msg, "owned by uid 65534") != NULL);
+	}
+}
+
+/* An empty chain is "" (memcpy from a NULL buffer aborted a UBSan build). */
+static void empty_chain(void)
+{
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	char *pem = p11e_chain_to_pem(chain);
+
+	CHECK(pem != NULL && pem[0] == '\0');
+	free(pem);
+	pem = p11e_chain_to_pem(NULL);
+	CHECK(pem != NULL && pem[0] == '\0');
+	free(pem);
+	sk_X509_free(chain);
 }
 
 static void hex(void)
@@ -336,6 +457,9 @@ int main(void)
 	atomic_write();
 	read_file();
 	mkdirs();
+	untrusted_dirs();
+	private_files();
+	empty_chain();
 	hex();
 	secret_free_and_join();
 	emails();
