@@ -380,15 +380,12 @@ int main(void)
 	CHECK(load_config("{ \"type\": \"file\" }", &cfg2) == 0);
 	CHECK_RC(p11e_vault_open(&cfg2, NULL, &v, &err), P11E_CONFIG, &err);
 	p11e_config_clear(&cfg2);
+	/* An unknown key or type is refused when the config is loaded
+	 * (tests/unit/test_config.c checks the message). */
 	CHECK(load_config("{ \"type\": \"file\", \"officer_certs_file\": \"officers.pem\", "
 			  "\"dirr\": \"x\" }",
-			  &cfg2) == 0);
-	CHECK_RC(p11e_vault_open(&cfg2, NULL, &v, &err), P11E_CONFIG, &err);
-	CHECK(strstr(err.msg, "dirr") != NULL);
-	p11e_config_clear(&cfg2);
-	CHECK(load_config("{ \"type\": \"nope\" }", &cfg2) == 0);
-	CHECK_RC(p11e_vault_open(&cfg2, NULL, &v, &err), P11E_CONFIG, &err);
-	p11e_config_clear(&cfg2);
+			  &cfg2) == -1);
+	CHECK(load_config("{ \"type\": \"nope\" }", &cfg2) == -1);
 
 	/* default dir (STATE_DIR/escrow) and the CBC variant, which openssl reads */
 	CHECK(load_config("{ \"type\": \"file\", \"officer_certs_file\": \"officers.pem\", "
