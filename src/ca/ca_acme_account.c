@@ -101,6 +101,7 @@ p11e_rc acme_account_register(acme *a, p11e_err *err)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	if (json_object_object_get_ex(a->directory, "meta", &meta)) {
 		tos = acme_str(meta, "termsOfService");
+		/* acme_parse_directory checked the type. */
 		eab_required = json_object_object_get_ex(meta, "externalAccountRequired", &v) &&
 			       json_object_get_boolean(v);
 	}
@@ -137,9 +138,28 @@ p11e_rc acme_account_register(acme *a, p11e_err *err)
 		       1, NULL, &resp, err);
 	if (rc != P11E_OK)
 		goto out;
-	if ((resp.status == 200 || resp.status == 201) &&
-	    (a->kid = p11e_http_resp_header(&resp, "Location")) != NULL) {
-		rc = save_account(a, err);
+	if (resp.status == 200 || resp.status == 201) {
+		char status[32];
+		/* A key the CA deactivated or revoked gets its old account back. */
+		if (acme_parse_account(resp.body, resp.body_len, status, sizeof(status)) == 0 &&
+		    status[0] != '\0' && strcmp(status, "valid") != 0) {
+			rc = p11e_errf(err, P11E_CA_REJECTED,
+				       "ca acme: the CA's account for this key is %s; use another "
+				       "account key",
+				       status);
+			goto out;
+		}
+		a->kid = p11e_http_resp_header(&resp, "Location");
+		if (acme_url_ok(a->kid)) {
+			rc = save_account(a, err);
+			goto out;
+		}
+		free(a->kid);
+		a->kid = NULL;
+		rc = p11e_errf(err, P11E_FAIL,
+			       "ca acme: the CA's newAccount answer (HTTP %ld) names no account "
+			       "URL (Location)",
+			       resp.status);
 		goto out;
 	}
 	acme_problem(&resp, why, sizeof(why));

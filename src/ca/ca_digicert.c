@@ -27,10 +27,12 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/x509v3.h>
+#include "ca/ca_digicert.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/csr.h"
 #include "p11enroll/http.h"
+#include "p11enroll/peer.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
@@ -38,20 +40,13 @@
 #define DEFAULT_URL "https://www.digicert.com/services/v2"
 #define DEFAULT_PRODUCT "secure_email_mailbox"
 #define DEFAULT_POLL_INTERVAL 600
-/* Orders looked at when searching for one already placed. */
-#define LOOKUP_MAX 20
 
 typedef struct digicert {
 	json_object *conf; /* our reference: the strings below point into it */
 	char base[512];	   /* url without a trailing '/' */
 	const char *key_source;
 	const char *product;
-	const char *payment_method;
-	const char *profile_type;
-	const char *cn_indicator;
-	int64_t organization_id; /* 0: none */
-	int64_t container_id;	 /* 0: none */
-	int skip_approval;	 /* -1: not sent */
+	digicert_order_opts opts;
 	int poll_interval;
 	p11e_http http;
 } digicert;
@@ -84,26 +79,6 @@ static int is_name(const char *s)
 		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '_')
 			return 0;
 	return 1;
-}
-
-static int is_order_id(const char *s)
-{
-	size_t n = 0;
-
-	if (s == NULL)
-		return 0;
-	for (; s[n]; n++)
-		if (!isdigit((unsigned char)s[n]))
-			return 0;
-	return n > 0 && n < 20;
-}
-
-/* The CA's words, made safe for a terminal: control characters become '?'. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
 }
 
 static p11e_rc get_int_key(const json_object *conf, const char *key, int64_t min, int64_t max,
@@ -201,21 +176,21 @@ static p11e_rc digicert_open(const json_object *conf, void **state, p11e_err *er
 			       d->product);
 		goto fail;
 	}
-	d->payment_method = p11e_conf_string(conf, "payment_method");
-	d->profile_type = p11e_conf_string(conf, "profile_type");
-	d->cn_indicator = p11e_conf_string(conf, "common_name_indicator");
-	d->skip_approval = -1;
+	d->opts.payment_method = p11e_conf_string(conf, "payment_method");
+	d->opts.profile_type = p11e_conf_string(conf, "profile_type");
+	d->opts.cn_indicator = p11e_conf_string(conf, "common_name_indicator");
+	d->opts.skip_approval = -1;
 	if (json_object_object_get_ex(conf, "skip_approval", &v)) {
 		if (!json_object_is_type(v, json_type_boolean)) {
 			rc = p11e_errf(err, P11E_CONFIG,
 				       "ca digicert: \"skip_approval\" must be true or false");
 			goto fail;
 		}
-		d->skip_approval = json_object_get_boolean(v);
+		d->opts.skip_approval = json_object_get_boolean(v);
 	}
-	rc = get_int_key(conf, "organization_id", 1, INT64_MAX, &d->organization_id, err);
+	rc = get_int_key(conf, "organization_id", 1, INT64_MAX, &d->opts.organization_id, err);
 	if (rc == P11E_OK)
-		rc = get_int_key(conf, "container_id", 1, INT64_MAX, &d->container_id, err);
+		rc = get_int_key(conf, "container_id", 1, INT64_MAX, &d->opts.container_id, err);
 	if (rc == P11E_OK)
 		rc = get_int_key(conf, "poll_interval", 1, 86400, &poll, err);
 	if (rc == P11E_OK)
@@ -245,16 +220,14 @@ static void digicert_close(void *state)
 	free(d);
 }
 
-/* One exchange with the API. json: the parsed body when it is JSON. */
+/* One exchange with the API. */
 typedef struct exchange {
 	p11e_http_resp resp;
-	json_object *json;
 } exchange;
 
 static void exchange_free(exchange *x)
 {
 	p11e_http_resp_free(&x->resp);
-	json_object_put(x->json);
 	memset(x, 0, sizeof(*x));
 }
 
@@ -271,7 +244,6 @@ static p11e_rc api(const digicert *d, const char *devkey, const char *method, co
 	    .headers = headers,
 	    .no_retry = no_retry,
 	};
-	p11e_rc rc;
 
 	memset(x, 0, sizeof(*x));
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", d->base, path) >= sizeof(url))
@@ -279,39 +251,12 @@ static p11e_rc api(const digicert *d, const char *devkey, const char *method, co
 	/* The download is PEM, not JSON. */
 	if (strstr(path, "/download/") != NULL)
 		headers[1] = "Accept: */*";
-	rc = p11e_http_request(&d->http, &req, &x->resp, err);
-	if (rc == P11E_OK && x->resp.body_len > 0 && x->resp.body[0] == '{')
-		x->json = json_tokener_parse(x->resp.body);
-	return rc;
+	return p11e_http_request(&d->http, &req, &x->resp, err);
 }
 
-/* DigiCert's error envelope, {"errors":[{"code","message"}, ...]}, as one
- * line: "HTTP 400: invalid_csr: The CSR is invalid.; ..." */
 static void api_reason(const exchange *x, char *out, size_t len)
 {
-	json_object *errs, *e, *code, *msg;
-	size_t used;
-	int n;
-
-	n = snprintf(out, len, "HTTP %ld", x->resp.status);
-	used = n > 0 && (size_t)n < len ? (size_t)n : len - 1;
-	if (x->json != NULL && json_object_object_get_ex(x->json, "errors", &errs) &&
-	    json_object_is_type(errs, json_type_array)) {
-		for (size_t i = 0; i < json_object_array_length(errs) && i < 4 && used + 1 < len;
-		     i++) {
-			e = json_object_array_get_idx(errs, i);
-			code = msg = NULL;
-			json_object_object_get_ex(e, "code", &code);
-			json_object_object_get_ex(e, "message", &msg);
-			n = snprintf(out + used, len - used, "%s %s: %s", i ? ";" : ":",
-				     code ? json_object_get_string(code) : "error",
-				     msg ? json_object_get_string(msg) : "(no message)");
-			used = n > 0 && (size_t)n < len - used ? used + (size_t)n : len - 1;
-		}
-	} else if (x->resp.body != NULL && x->resp.body_len > 0) {
-		snprintf(out + used, len - used, ": %.120s", x->resp.body);
-	}
-	sanitize(out);
+	digicert_parse_errors(x->resp.body, x->resp.body_len, x->resp.status, out, len);
 }
 
 /* The statuses every call treats alike: a refused key is the config's
@@ -331,64 +276,6 @@ static p11e_rc common_status(const exchange *x, const char *what, p11e_err *err)
 				 "api_key_source and the key's permissions in CertCentral",
 				 what, reason);
 	return p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s; rerun later", what, reason);
-}
-
-static int final_refusal(const char *status)
-{
-	static const char *const bad[] = {"rejected", "denied",	 "canceled", "cancelled",
-					  "revoked",  "expired", NULL};
-
-	for (size_t i = 0; status != NULL && bad[i] != NULL; i++)
-		if (strcmp(status, bad[i]) == 0)
-			return 1;
-	return 0;
-}
-
-static const char *obj_string(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o != NULL && json_object_object_get_ex(o, key, &v) &&
-	    json_object_is_type(v, json_type_string))
-		return json_object_get_string(v);
-	return NULL;
-}
-
-static int64_t obj_id(json_object *o, const char *key)
-{
-	json_object *v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v))
-		return 0;
-	if (json_object_is_type(v, json_type_int))
-		return json_object_get_int64(v);
-	if (json_object_is_type(v, json_type_string) && is_order_id(json_object_get_string(v)))
-		return strtoll(json_object_get_string(v), NULL, 10);
-	return 0;
-}
-
-/* Why an order was refused: a request's processor_comment (the approver's
- * words), else the order's, else its status. */
-static void refusal_reason(json_object *order, const char *status, char *out, size_t len)
-{
-	json_object *reqs;
-	const char *why = NULL;
-
-	if (json_object_object_get_ex(order, "requests", &reqs) &&
-	    json_object_is_type(reqs, json_type_array))
-		for (size_t i = json_object_array_length(reqs); i > 0 && why == NULL; i--) {
-			json_object *r = json_object_array_get_idx(reqs, i - 1);
-			why = obj_string(r, "processor_comment");
-			if (why != NULL && why[0] == '\0')
-				why = NULL;
-		}
-	if (why == NULL)
-		why = obj_string(order, "processor_comment");
-	if (why != NULL && why[0] != '\0')
-		snprintf(out, len, "DigiCert order %s: %s", status, why);
-	else
-		snprintf(out, len, "DigiCert order %s", status);
-	sanitize(out);
 }
 
 /* pem_all: the leaf (the one certificate that is not a CA) and the chain in
@@ -421,7 +308,8 @@ static p11e_rc take_pem(const char *pem, const char *where, p11e_ca_result *out,
 static void set_pending(const digicert *d, const exchange *x, p11e_ca_result *out)
 {
 	out->state = P11E_CA_STATE_PENDING;
-	out->retry_after = (int)p11e_http_retry_after(&x->resp, d->poll_interval);
+	/* Bounded before the cast: a huge Retry-After must not wrap negative. */
+	out->retry_after = (int)p11e_peer_wait_s(p11e_http_retry_after(&x->resp, d->poll_interval));
 }
 
 static p11e_rc download(const digicert *d, const char *devkey, int64_t cert_id, p11e_ca_result *out,
@@ -460,8 +348,7 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 			   p11e_ca_result *out, p11e_err *err)
 {
 	char path[64], what[64];
-	json_object *cert;
-	const char *status;
+	digicert_order_doc doc = {0};
 	exchange x;
 	p11e_rc rc;
 
@@ -480,19 +367,15 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 			       order_id);
 		goto out;
 	}
-	if (x.resp.status / 100 != 2 || x.json == NULL) {
+	if (x.resp.status / 100 != 2 ||
+	    digicert_parse_order(x.resp.body, x.resp.body_len, NULL, &doc) != 0) {
 		char reason[300];
 		api_reason(&x, reason, sizeof(reason));
 		rc = p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s", what, reason);
 		goto out;
 	}
-	status = obj_string(x.json, "status");
-	if (status == NULL)
-		status = "unknown";
-	if (strcmp(status, "issued") == 0) {
-		int64_t cert_id = 0;
-		if (json_object_object_get_ex(x.json, "certificate", &cert))
-			cert_id = obj_id(cert, "id");
+	if (strcmp(doc.status, "issued") == 0) {
+		int64_t cert_id = doc.cert_id;
 		if (cert_id <= 0)
 			rc = p11e_errf(err, P11E_FAIL,
 				       "ca digicert: order %" PRId64 " is issued but names no "
@@ -500,35 +383,17 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 				       order_id);
 		else
 			rc = download(d, devkey, cert_id, out, err);
-	} else if (final_refusal(status)) {
+	} else if (digicert_final_refusal(doc.status)) {
 		out->state = P11E_CA_STATE_REJECTED;
-		refusal_reason(x.json, status, out->reason, sizeof(out->reason));
+		snprintf(out->reason, sizeof(out->reason), "%s", doc.reason);
 	} else {
 		/* pending, processing, needs_approval, waiting_pickup, ...: later. */
 		set_pending(d, &x, out);
 	}
 out:
+	digicert_order_doc_clear(&doc);
 	exchange_free(&x);
 	return rc;
-}
-
-/* Percent-encodes s for a query string. */
-static void query_escape(const char *s, char *out, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	size_t used = 0;
-
-	for (; *s && used + 4 < len; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-			out[used++] = (char)c;
-		} else {
-			out[used++] = '%';
-			out[used++] = hex[c >> 4];
-			out[used++] = hex[c & 15];
-		}
-	}
-	out[used] = '\0';
 }
 
 static int same_csr(const char *pem, const unsigned char *der, int der_len)
@@ -558,36 +423,28 @@ static p11e_rc find_order(const digicert *d, const char *devkey, const char *ema
 			  int64_t *order_id, p11e_err *err)
 {
 	char path[512], esc[300];
-	json_object *orders;
+	int64_t ids[DIGICERT_LOOKUP_MAX];
+	size_t n = 0;
 	exchange list;
-	int looked = 0;
 	p11e_rc rc;
 
 	*order_id = 0;
-	query_escape(email, esc, sizeof(esc));
+	digicert_query_escape(email, esc, sizeof(esc));
 	snprintf(path, sizeof(path),
 		 "/order/certificate?filters%%5Bsearch%%5D=%s&sort=-date_created&limit=100", esc);
 	rc = api(d, devkey, "GET", path, NULL, 0, &list, err);
 	if (rc == P11E_OK)
 		rc = common_status(&list, "order search", err);
-	if (rc != P11E_OK || list.resp.status / 100 != 2 || list.json == NULL ||
-	    !json_object_object_get_ex(list.json, "orders", &orders) ||
-	    !json_object_is_type(orders, json_type_array))
+	if (rc != P11E_OK || list.resp.status / 100 != 2 ||
+	    digicert_parse_order_list(list.resp.body, list.resp.body_len, d->product, ids,
+				      DIGICERT_LOOKUP_MAX, &n) != 0)
 		goto out;
-	for (size_t i = 0; i < json_object_array_length(orders) && looked < LOOKUP_MAX; i++) {
-		json_object *o = json_object_array_get_idx(orders, i), *prod, *cert;
-		const char *name_id = NULL, *comments;
-		int64_t id = obj_id(o, "id");
+	for (size_t i = 0; i < n && *order_id == 0; i++) {
+		digicert_order_doc doc;
 		char opath[64];
 		exchange info;
 
-		if (json_object_object_get_ex(o, "product", &prod))
-			name_id = obj_string(prod, "name_id");
-		if (id <= 0 || final_refusal(obj_string(o, "status")) ||
-		    (name_id != NULL && strcmp(name_id, d->product) != 0))
-			continue;
-		looked++;
-		snprintf(opath, sizeof(opath), "/order/certificate/%" PRId64, id);
+		snprintf(opath, sizeof(opath), "/order/certificate/%" PRId64, ids[i]);
 		rc = api(d, devkey, "GET", opath, NULL, 0, &info, err);
 		if (rc == P11E_OK)
 			rc = common_status(&info, "order search", err);
@@ -595,144 +452,17 @@ static p11e_rc find_order(const digicert *d, const char *devkey, const char *ema
 			exchange_free(&info);
 			goto out;
 		}
-		comments = obj_string(info.json, "comments");
-		if (info.resp.status / 100 == 2 && info.json != NULL &&
-		    ((comments != NULL && request_key != NULL && strstr(comments, request_key)) ||
-		     (json_object_object_get_ex(info.json, "certificate", &cert) &&
-		      same_csr(obj_string(cert, "csr"), der, der_len))))
-			*order_id = id;
+		if (info.resp.status / 100 == 2 &&
+		    digicert_parse_order(info.resp.body, info.resp.body_len, request_key, &doc) ==
+			0) {
+			if (doc.has_comment || same_csr(doc.csr, der, der_len))
+				*order_id = ids[i];
+			digicert_order_doc_clear(&doc);
+		}
 		exchange_free(&info);
-		if (*order_id != 0)
-			break;
 	}
 out:
 	exchange_free(&list);
-	return rc;
-}
-
-/* The first rfc822Name the CSR asks for: the mailbox DigiCert validates. */
-static char *csr_email(X509_REQ *csr)
-{
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
-	GENERAL_NAMES *names = NULL;
-	char *email = NULL;
-
-	for (int i = 0; exts != NULL && i < sk_X509_EXTENSION_num(exts) && names == NULL; i++) {
-		X509_EXTENSION *e = sk_X509_EXTENSION_value(exts, i);
-		if (OBJ_obj2nid(X509_EXTENSION_get_object(e)) == NID_subject_alt_name)
-			names = X509V3_EXT_d2i(e);
-	}
-	for (int i = 0; names != NULL && i < sk_GENERAL_NAME_num(names) && email == NULL; i++) {
-		GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
-		if (g->type == GEN_EMAIL)
-			email = strndup((const char *)ASN1_STRING_get0_data(g->d.rfc822Name),
-					(size_t)ASN1_STRING_length(g->d.rfc822Name));
-	}
-	GENERAL_NAMES_free(names);
-	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	return email;
-}
-
-/* The order's body: the CSR, the mailbox, what the key is for, validity. */
-static char *order_body(const digicert *d, const p11e_profile *p, const char *csr_pem,
-			const char *email, const char *request_key)
-{
-	int sign = (p->purposes & P11E_PURPOSE_SIGN) != 0;
-	int encrypt = (p->purposes & P11E_PURPOSE_ENCRYPT) != 0;
-	json_object *o = json_object_new_object(), *cert = json_object_new_object();
-	json_object *emails = json_object_new_array(), *usage = json_object_new_object();
-	json_object *validity = json_object_new_object();
-	char comments[160];
-	char *body = NULL;
-
-	if (o == NULL || cert == NULL || emails == NULL || usage == NULL || validity == NULL) {
-		json_object_put(o);
-		json_object_put(cert);
-		json_object_put(emails);
-		json_object_put(usage);
-		json_object_put(validity);
-		return NULL;
-	}
-	json_object_array_add(emails, json_object_new_string(email));
-	json_object_object_add(cert, "csr", json_object_new_string(csr_pem));
-	json_object_object_add(cert, "emails", emails);
-	json_object_object_add(cert, "signature_hash",
-			       json_object_new_string(p->digest[0] ? p->digest : "sha256"));
-	json_object_object_add(usage, "primary_usage",
-			       json_object_new_string(sign && encrypt ? "dual_use"
-						      : sign	      ? "signing"
-								      : "key_management"));
-	json_object_object_add(cert, "usage_designation", usage);
-	if (d->profile_type != NULL)
-		json_object_object_add(cert, "profile_type",
-				       json_object_new_string(d->profile_type));
-	if (d->cn_indicator != NULL)
-		json_object_object_add(cert, "common_name_indicator",
-				       json_object_new_string(d->cn_indicator));
-	json_object_object_add(o, "certificate", cert);
-	if (p->validity_days > 0 && p->validity_days % 365 == 0)
-		json_object_object_add(validity, "years",
-				       json_object_new_int(p->validity_days / 365));
-	else
-		json_object_object_add(
-		    validity, "days",
-		    json_object_new_int(p->validity_days > 0 ? p->validity_days : 365));
-	json_object_object_add(o, "order_validity", validity);
-	if (d->organization_id > 0) {
-		json_object *org = json_object_new_object();
-		json_object_object_add(org, "id", json_object_new_int64(d->organization_id));
-		json_object_object_add(o, "organization", org);
-	}
-	if (d->container_id > 0) {
-		json_object *c = json_object_new_object();
-		json_object_object_add(c, "id", json_object_new_int64(d->container_id));
-		json_object_object_add(o, "container", c);
-	}
-	if (d->payment_method != NULL)
-		json_object_object_add(o, "payment_method",
-				       json_object_new_string(d->payment_method));
-	if (d->skip_approval >= 0)
-		json_object_object_add(o, "skip_approval",
-				       json_object_new_boolean(d->skip_approval));
-	/* Ours to find the order again (find_order). */
-	snprintf(comments, sizeof(comments), "p11enroll request %s", request_key);
-	json_object_object_add(o, "comments", json_object_new_string(comments));
-	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return body;
-}
-
-/* An order answered with its certificate_chain (immediate issuance): the
- * PEMs joined, leaf first. */
-static p11e_rc take_chain(json_object *answer, p11e_ca_result *out, int *taken, p11e_err *err)
-{
-	json_object *chain;
-	size_t total = 1;
-	char *pem;
-	p11e_rc rc;
-
-	*taken = 0;
-	if (!json_object_object_get_ex(answer, "certificate_chain", &chain) ||
-	    !json_object_is_type(chain, json_type_array) || json_object_array_length(chain) == 0)
-		return P11E_OK;
-	for (size_t i = 0; i < json_object_array_length(chain); i++) {
-		const char *p = obj_string(json_object_array_get_idx(chain, i), "pem");
-		total += (p ? strlen(p) : 0) + 1;
-	}
-	if ((pem = malloc(total)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	pem[0] = '\0';
-	for (size_t i = 0; i < json_object_array_length(chain); i++) {
-		const char *p = obj_string(json_object_array_get_idx(chain, i), "pem");
-		if (p != NULL) {
-			strcat(pem, p);
-			strcat(pem, "\n");
-		}
-	}
-	rc = take_pem(pem, "the order's certificate_chain", out, err);
-	free(pem);
-	*taken = rc == P11E_OK;
 	return rc;
 }
 
@@ -751,7 +481,7 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 			   const char *email, const char *request_key, p11e_ca_result *out,
 			   p11e_err *err)
 {
-	char path[160], *body = NULL;
+	char path[160], *body = NULL, *chain_pem = NULL;
 	int64_t order_id = 0;
 	int taken = 0;
 	exchange x = {0};
@@ -762,15 +492,18 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 		rc = find_order(d, devkey, email, der, der_len, request_key, &order_id, err);
 		if (rc != P11E_OK || order_id != 0)
 			break;
-		if (body == NULL &&
-		    (body = order_body(d, profile, csr_pem, email, request_key)) == NULL) {
+		if (body == NULL && (body = digicert_order_body(&d->opts, profile, csr_pem, email,
+								request_key)) == NULL) {
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			break;
 		}
 		exchange_free(&x);
 		rc = api(d, devkey, "POST", path, body, 1, &x, err);
 		if (rc == P11E_OK && x.resp.status / 100 == 2) {
-			order_id = x.json ? obj_id(x.json, "id") : 0;
+			free(chain_pem);
+			if (digicert_parse_new_order(x.resp.body, x.resp.body_len, &order_id,
+						     &chain_pem) != 0)
+				order_id = 0;
 			if (order_id <= 0)
 				rc =
 				    p11e_errf(err, P11E_FAIL,
@@ -805,11 +538,15 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 		goto out;
 	}
 	snprintf(out->request_id, sizeof(out->request_id), "%" PRId64, order_id);
-	if (x.json != NULL)
-		rc = take_chain(x.json, out, &taken, err);
+	/* Issued at once: the order's certificate_chain, leaf first. */
+	if (chain_pem != NULL && strstr(chain_pem, "-----BEGIN") != NULL) {
+		rc = take_pem(chain_pem, "the order's certificate_chain", out, err);
+		taken = rc == P11E_OK;
+	}
 	if (rc == P11E_OK && !taken)
 		rc = order_state(d, devkey, order_id, out, err);
 out:
+	free(chain_pem);
 	exchange_free(&x);
 	return rc;
 }
@@ -830,7 +567,7 @@ static p11e_rc digicert_submit(void *state, X509_REQ *csr, const p11e_profile *p
 				 "ca digicert: orders secure email (S/MIME) certificates; profile "
 				 "'%s' is not an S/MIME profile",
 				 profile->name);
-	if ((email = csr_email(csr)) == NULL)
+	if ((email = digicert_csr_email(csr)) == NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "ca digicert: the CSR names no email address (rfc822Name); a "
 				 "secure email order needs one");
@@ -863,7 +600,7 @@ static p11e_rc digicert_poll(void *state, const char *request_id, const p11e_pro
 
 	(void)profile;
 	memset(out, 0, sizeof(*out));
-	if (!is_order_id(request_id))
+	if (!digicert_is_id(request_id))
 		return p11e_errf(err, P11E_FAIL,
 				 "ca digicert: request '%.40s' is not a DigiCert order id; was it "
 				 "submitted to another CA?",

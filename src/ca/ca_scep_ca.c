@@ -10,14 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include "ca/ca_scep.h"
-
-/* The CA's words, made safe for a terminal. */
-static void sanitize(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = ' ';
-}
+#include "p11enroll/peer.h"
 
 /* Percent-encoding for a query value. */
 static char *url_escape(const char *in)
@@ -69,7 +62,7 @@ p11e_rc scep_call(const scep *s, const char *op, const char *message, const void
 		char text[160];
 
 		snprintf(text, sizeof(text), "%s", resp->body ? resp->body : "");
-		sanitize(text);
+		p11e_peer_clean(text);
 		rc = p11e_errf(err, P11E_FAIL, "ca scep: %s at %s: HTTP %ld%s%s", op, s->url,
 			       resp->status, text[0] ? ": " : "", text);
 		p11e_http_resp_free(resp);

@@ -9,6 +9,7 @@
 #include <openssl/provider.h>
 #include <openssl/rand.h>
 #include "ca/ca_scep.h"
+#include "p11enroll/peer.h"
 
 /* SCEP's attributes (RFC 8894 3.2.1), by OID: never registered as NIDs, so
  * the library adds nothing to OpenSSL's global object table. */
@@ -299,9 +300,7 @@ p11e_rc scep_reply_decode(const scep_request *req, const unsigned char *der, siz
 			snprintf(out->fail_text, sizeof(out->fail_text), "%.*s",
 				 ASN1_STRING_length(text),
 				 (const char *)ASN1_STRING_get0_data(text));
-		for (char *c = out->fail_text; *c; c++)
-			if ((unsigned char)*c < 0x20 || *c == 0x7f)
-				*c = '?';
+		p11e_peer_clean(out->fail_text);
 		rc = P11E_OK;
 		break;
 	default:

@@ -36,6 +36,7 @@
 #include "p11enroll/util.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/vault.h"
+#include "vault/vault_kv2.h"
 
 #define NAME_MAX_LEN 200
 
@@ -52,10 +53,21 @@ typedef struct kv2 {
 	p11e_http http;
 } kv2;
 
-static const char *const known_keys[] = {"type",      "url",	      "mount",	 "path",
-					 "namespace", "ca_bundle",    "timeout", "connect_timeout",
-					 "retries",   "token_source", "approle", "approle.role_id",
-					 "approle.secret_id_source", "approle.mount", NULL};
+static const char *const known_keys[] = {"type",
+					 "url",
+					 "mount",
+					 "path",
+					 "namespace",
+					 "ca_bundle",
+					 "timeout",
+					 "connect_timeout",
+					 "retries",
+					 "token_source",
+					 "approle",
+					 "approle.role_id",
+					 "approle.secret_id_source",
+					 "approle.mount",
+					 NULL};
 static const char *const approle_keys[] = {"role_id", "secret_id_source", "mount", NULL};
 
 /* --- small helpers --- */
@@ -205,46 +217,12 @@ static void wipe_resp(p11e_http_resp *r)
 	p11e_http_resp_free(r);
 }
 
-/* Wipes a string held by a json-c object in place. */
-static void wipe_json_string(json_object *s)
-{
-	if (s != NULL && json_object_is_type(s, json_type_string))
-		OPENSSL_cleanse((char *)json_object_get_string(s),
-				(size_t)json_object_get_string_len(s));
-}
-
-/* The first of Vault's {"errors":[...]} on one line, or "". */
-static void vault_error_text(const p11e_http_resp *r, char *out, size_t cap)
-{
-	json_object *o = r->body ? json_tokener_parse(r->body) : NULL, *errs, *first;
-	const char *s = NULL;
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (o != NULL && json_object_object_get_ex(o, "errors", &errs) &&
-	    json_object_is_type(errs, json_type_array) && json_object_array_length(errs) > 0 &&
-	    (first = json_object_array_get_idx(errs, 0)) != NULL &&
-	    json_object_is_type(first, json_type_string))
-		s = json_object_get_string(first);
-	for (; s != NULL && *s && n + 1 < cap; s++) {
-		/* "1 error occurred:\n\t* permission denied\n\n" -> one line */
-		char c = (unsigned char)*s < 0x20 ? ' ' : *s;
-		if (c == ' ' && (n == 0 || out[n - 1] == ' '))
-			continue;
-		out[n++] = c;
-	}
-	while (n > 0 && out[n - 1] == ' ')
-		n--;
-	out[n] = '\0';
-	json_object_put(o);
-}
-
 /* Whether a 404 names no secret ({"errors":[]}) rather than no route. */
 static int plain_404(const p11e_http_resp *r)
 {
 	char text[8];
 
-	vault_error_text(r, text, sizeof(text));
+	kv2_parse_error(r->body, r->body_len, text, sizeof(text));
 	return r->status == 404 && text[0] == '\0';
 }
 
@@ -253,7 +231,7 @@ static p11e_rc status_error(const kv2 *k, const p11e_http_resp *r, const char *d
 {
 	char text[200], ns[160] = "";
 
-	vault_error_text(r, text, sizeof(text));
+	kv2_parse_error(r->body, r->body_len, text, sizeof(text));
 	if (k->ns != NULL)
 		snprintf(ns, sizeof(ns), " in namespace '%.100s'", k->ns);
 	else
@@ -347,8 +325,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 	const char *role_id = p11e_conf_string(ar, "role_id");
 	const char *sid_src = p11e_conf_string(ar, "secret_id_source");
 	const char *mount = p11e_conf_string(ar, "mount");
-	char *src = NULL, *secret_id = NULL, *emount = NULL, *path = NULL;
-	json_object *o = NULL, *auth, *tok = NULL;
+	char *src = NULL, *secret_id = NULL, *emount = NULL, *path = NULL, *token = NULL;
 	p11e_http_resp resp = {0};
 	sbuf body = {0};
 	p11e_rc rc;
@@ -392,24 +369,19 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 		rc = status_error(k, &resp, "the AppRole login (check role_id and secret_id)", err);
 		goto out;
 	}
-	o = json_tokener_parse(resp.body);
-	if (o == NULL || !json_object_object_get_ex(o, "auth", &auth) ||
-	    !json_object_object_get_ex(auth, "client_token", &tok) ||
-	    !json_object_is_type(tok, json_type_string) || json_object_get_string_len(tok) == 0 ||
-	    !header_safe(json_object_get_string(tok))) {
+	if (kv2_parse_login(resp.body, resp.body_len, &token) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "vault %s: the AppRole login answer has no token",
 			       k->url);
 		goto out;
 	}
-	if ((k->token_header = malloc((size_t)json_object_get_string_len(tok) + 16)) == NULL) {
+	if ((k->token_header = malloc(strlen(token) + 16)) == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
-	sprintf(k->token_header, "X-Vault-Token: %s", json_object_get_string(tok));
+	sprintf(k->token_header, "X-Vault-Token: %s", token);
 	rc = P11E_OK;
 out:
-	wipe_json_string(tok);
-	json_object_put(o);
+	p11e_secret_free(token, (size_t)-1);
 	wipe_resp(&resp);
 	sb_free(&body);
 	p11e_secret_free(secret_id, (size_t)-1);
@@ -533,9 +505,7 @@ static p11e_rc kv2_get(void *state, const char *name, unsigned char **out, size_
 {
 	kv2 *k = state;
 	p11e_http_resp resp = {0};
-	json_object *o = NULL, *d1, *d2, *v = NULL;
 	char *path = NULL, doing[300];
-	int b64 = 0;
 	p11e_rc rc;
 
 	if ((rc = check_name(name, err)) != P11E_OK)
@@ -555,55 +525,25 @@ static p11e_rc kv2_get(void *state, const char *name, unsigned char **out, size_
 		rc = status_error(k, &resp, doing, err);
 		goto out;
 	}
-	o = json_tokener_parse(resp.body);
-	if (o != NULL && json_object_object_get_ex(o, "data", &d1) &&
-	    json_object_object_get_ex(d1, "data", &d2) && d2 != NULL) {
-		if (!json_object_object_get_ex(d2, "secret", &v) &&
-		    json_object_object_get_ex(d2, "secret_base64", &v))
-			b64 = 1;
-	}
-	if (v == NULL || !json_object_is_type(v, json_type_string)) {
+	switch (kv2_parse_secret(resp.body, resp.body_len, out, len)) {
+	case 0:
+		break;
+	case -2:
+		rc = p11e_errf(err, P11E_FAIL, "vault %s: the entry for '%.200s' is not base64",
+			       k->url, name);
+		goto out;
+	case -3:
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	default:
 		rc = p11e_errf(err, P11E_FAIL,
 			       "vault %s: the entry for '%.200s' has no \"secret\" field (not "
 			       "written by p11enroll?)",
 			       k->url, name);
 		goto out;
 	}
-	{
-		const char *s = json_object_get_string(v);
-		size_t slen = (size_t)json_object_get_string_len(v);
-		if ((*out = malloc(slen + 1)) == NULL) {
-			rc = p11e_errf(err, P11E_FAIL, "out of memory");
-			goto out;
-		}
-		if (!b64) {
-			memcpy(*out, s, slen);
-			*len = slen;
-		} else {
-			int n = slen % 4 == 0 && slen <= INT32_MAX
-				    ? EVP_DecodeBlock(*out, (const unsigned char *)s, (int)slen)
-				    : -1;
-			if (n < 0) {
-				p11e_secret_free((char *)*out, slen);
-				*out = NULL;
-				rc = p11e_errf(err, P11E_FAIL,
-					       "vault %s: the entry for '%.200s' is not base64",
-					       k->url, name);
-				goto out;
-			}
-			/* EVP_DecodeBlock counts the '=' padding as zero bytes. */
-			while (slen > 0 && s[slen - 1] == '=' && n > 0) {
-				slen--;
-				n--;
-			}
-			*len = (size_t)n;
-		}
-		(*out)[*len] = '\0';
-	}
 	rc = P11E_OK;
 out:
-	wipe_json_string(v);
-	json_object_put(o);
 	wipe_resp(&resp);
 	free(path);
 	return rc;
@@ -651,7 +591,7 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 		goto out;
 	if (resp.status == 200 || resp.status == 204)
 		goto out;
-	vault_error_text(&resp, text, sizeof(text));
+	kv2_parse_error(resp.body, resp.body_len, text, sizeof(text));
 	if (resp.status == 400 && strstr(text, "check-and-set") != NULL) {
 		/* Already there. If it is this very secret (a retried request whose
 		 * first answer was lost), the put is done; otherwise refuse. */
@@ -681,9 +621,7 @@ static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
 {
 	kv2 *k = state;
 	p11e_http_resp resp = {0};
-	json_object *o = NULL, *d, *keys;
 	char *path = api_path(k, "metadata", NULL, "?list=true");
-	size_t cnt;
 	p11e_rc rc;
 
 	if (path == NULL)
@@ -696,40 +634,17 @@ static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
 		rc = status_error(k, &resp, "listing the escrowed secrets", err);
 		goto out;
 	}
-	o = json_tokener_parse(resp.body);
-	if (o == NULL || !json_object_object_get_ex(o, "data", &d) ||
-	    !json_object_object_get_ex(d, "keys", &keys) ||
-	    !json_object_is_type(keys, json_type_array)) {
+	switch (kv2_parse_list(resp.body, resp.body_len, names, n)) {
+	case 0:
+		break;
+	case -3:
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		break;
+	default:
 		rc =
 		    p11e_errf(err, P11E_FAIL, "vault %s: the list answer has no data.keys", k->url);
-		goto out;
-	}
-	cnt = json_object_array_length(keys);
-	if (cnt > 0 && (*names = calloc(cnt, sizeof(char *))) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < cnt; i++) {
-		json_object *e = json_object_array_get_idx(keys, i);
-		const char *s = json_object_get_string(e);
-		size_t sl = s ? strlen(s) : 0;
-		if (!json_object_is_type(e, json_type_string) || sl == 0 || s[sl - 1] == '/')
-			continue; /* a folder below the path is not a secret */
-		if (((*names)[*n] = strdup(s)) == NULL) {
-			rc = p11e_errf(err, P11E_FAIL, "out of memory");
-			break;
-		}
-		(*n)++;
-	}
-	if (rc != P11E_OK) {
-		for (size_t i = 0; i < *n; i++)
-			free((*names)[i]);
-		free(*names);
-		*names = NULL;
-		*n = 0;
 	}
 out:
-	json_object_put(o);
 	p11e_http_resp_free(&resp);
 	free(path);
 	return rc;

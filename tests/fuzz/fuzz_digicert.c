@@ -1,0 +1,38 @@
+/* Fuzz harness: DigiCert CertCentral's answers (src/ca/ca_digicert_parse.c).
+ * The first byte picks the parser (0 error envelope, 1 order, 2 order list,
+ * 3 new order); the rest is the answer. */
+#include <stdint.h>
+#include <stdlib.h>
+#include "ca/ca_digicert.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *body = (const char *)data + 1;
+	char buf[300];
+	int64_t ids[DIGICERT_LOOKUP_MAX], id;
+	size_t n;
+	char *pem;
+	digicert_order_doc doc;
+
+	if (size < 1)
+		return 0;
+	size--;
+	switch (data[0] % 4) {
+	case 0:
+		digicert_parse_errors(body, size, 400, buf, sizeof(buf));
+		break;
+	case 1:
+		if (digicert_parse_order(body, size, "0123abcd", &doc) == 0)
+			digicert_order_doc_clear(&doc);
+		break;
+	case 2:
+		digicert_parse_order_list(body, size, "secure_email_mailbox", ids,
+					  DIGICERT_LOOKUP_MAX, &n);
+		break;
+	default:
+		if (digicert_parse_new_order(body, size, &id, &pem) == 0)
+			free(pem);
+		break;
+	}
+	return 0;
+}
