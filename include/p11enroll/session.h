@@ -30,6 +30,17 @@ p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, 
 /* Picks the module the same way, for commands that need no token. */
 const char *p11e_session_module_path(const p11e_config *cfg, const p11e_uri *uri,
 				     const char *module);
+/* The init arguments for the module at path: the config's module_args,
+ * which belong to the config's module (cfg->module) and to no other; NULL
+ * for none. */
+const char *p11e_session_module_args(const p11e_config *cfg, const char *path);
+/* The command line over the config, once after loading it: --module-args
+ * (module_args, may be NULL) replaces the config's module_args and, with
+ * --module (module, may be NULL), names that module as the one they belong
+ * to. Checks the arguments (P11E_USAGE for --module-args, P11E_CONFIG for
+ * the config's; with no module for them to go to, too). */
+p11e_rc p11e_session_module_options(p11e_config *cfg, const char *module, const char *module_args,
+				    p11e_err *err);
 void p11e_session_close(p11e_session *s);
 
 #endif

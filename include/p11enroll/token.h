@@ -71,14 +71,30 @@ typedef struct p11e_id {
 
 /* path NULL means P11E_DEFAULT_MODULE. */
 p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err);
+/* The same with init arguments (CK_C_INITIALIZE_ARGS.pReserved; NSS
+ * softokn: "configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db'
+ * flags="), NULL for none. P11E_USAGE for arguments that fail
+ * p11e_module_args_check or are given to p11-kit-proxy. */
+p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_module **out,
+			      p11e_err *err);
+/* Init arguments are one line of printable ASCII, 1 to P11E_MODULE_ARGS_MAX
+ * characters; P11E_USAGE naming field ("--module-args") otherwise. */
+#define P11E_MODULE_ARGS_MAX 4096
+p11e_rc p11e_module_args_check(const char *field, const char *args, p11e_err *err);
 void p11e_module_free(p11e_module *m);
 const char *p11e_module_path(const p11e_module *m);
 
 /* The modules registered with p11-kit (what p11-kit-proxy aggregates): name
- * and file. Loads their descriptions only; initialises nothing. */
+ * and file, each initialised the way p11-kit-proxy does it (through p11-kit,
+ * with its module file's arguments such as x-init-reserved). One that fails
+ * has module NULL and error saying why (the CKR code by name); the others
+ * are listed all the same. Such a module is for listing (p11e_module_tokens):
+ * p11-kit owns its C_Initialize and C_Finalize. */
 typedef struct p11e_registered_module {
 	char *name;
 	char *path;
+	p11e_module *module; /* NULL if it failed to initialise */
+	char *error;	     /* why module is NULL */
 } p11e_registered_module;
 p11e_rc p11e_registered_modules(p11e_registered_module **out, size_t *n, p11e_err *err);
 void p11e_registered_modules_free(p11e_registered_module *mods, size_t n);

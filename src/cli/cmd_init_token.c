@@ -29,9 +29,11 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				      : uri.pin_source ? uri.pin_source
 						       : "prompt",
 				      "new user PIN", &pin, &ctx->err);
-	if (rc == P11E_OK)
-		rc = p11e_module_load(p11e_session_module_path(&ctx->config, &uri, ctx->module), &m,
-				      &ctx->err);
+	if (rc == P11E_OK) {
+		const char *path = p11e_session_module_path(&ctx->config, &uri, ctx->module);
+		rc = p11e_module_load_args(path, p11e_session_module_args(&ctx->config, path), &m,
+					   &ctx->err);
+	}
 	if (rc == P11E_OK)
 		rc = p11e_token_init(m, &uri, label, so_pin, pin, &ctx->err);
 	if (rc != P11E_OK)

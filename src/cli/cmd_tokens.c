@@ -53,19 +53,21 @@ static json_object *token_json(const p11e_token_info *t, const char *uri)
 	return o;
 }
 
-/* One module's tokens: printed, or added to json (an array) when given. A
- * module that fails to load is reported in its place, not fatal. */
-static p11e_rc list_module(const char *name, const char *path, json_object *json, p11e_err *err)
+/* One module's tokens: printed, or added to json (an array) when given. m is
+ * the loaded module, or NULL with failed saying why: a module that fails to
+ * load or initialise is reported in its place, not fatal. */
+static p11e_rc list_module(const char *name, const char *path, p11e_module *m, const char *failed,
+			   json_object *json, p11e_err *err)
 {
-	p11e_module *m = NULL;
 	p11e_token_info *infos = NULL;
 	json_object *mod = NULL, *tokens = NULL;
 	size_t n = 0;
-	p11e_rc rc;
+	p11e_rc rc = P11E_FAIL;
 
-	rc = p11e_module_load(path, &m, err);
-	if (rc == P11E_OK)
+	if (m != NULL)
 		rc = p11e_module_tokens(m, &infos, &n, err);
+	else
+		p11e_errf(err, P11E_FAIL, "%s", failed);
 	if (json != NULL) {
 		mod = json_object_new_object();
 		tokens = json_object_new_array();
@@ -100,8 +102,29 @@ static p11e_rc list_module(const char *name, const char *path, json_object *json
 		free(uri);
 	}
 	free(infos);
-	if (m != NULL)
-		p11e_module_free(m);
+	return rc;
+}
+
+/* A module named with --module or the config: loaded directly, with the
+ * init arguments of --module-args or the config's module_args. */
+static p11e_rc list_direct(cli_ctx *ctx, const char *path, json_object *json)
+{
+	p11e_module *m = NULL;
+	p11e_rc rc;
+
+	rc = p11e_module_load_args(path, p11e_session_module_args(&ctx->config, path), &m,
+				   &ctx->err);
+	if (rc == P11E_USAGE)
+		return rc;
+	if (rc != P11E_OK) {
+		/* The error says it all: listed in the module's place. */
+		char why[sizeof(ctx->err.msg)];
+		snprintf(why, sizeof(why), "%s", ctx->err.msg);
+		list_module(NULL, path, NULL, why, json, &ctx->err);
+		return rc;
+	}
+	rc = list_module(NULL, path, m, NULL, json, &ctx->err);
+	p11e_module_free(m);
 	return rc;
 }
 
@@ -114,12 +137,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	p11e_rc rc;
 
 	(void)a;
-	if (strcmp(path, P11E_DEFAULT_MODULE) != 0) {
-		rc = list_module(NULL, path, json, &ctx->err);
+	if (strcmp(path, P11E_DEFAULT_MODULE) != 0 ||
+	    p11e_session_module_args(&ctx->config, path) != NULL) {
+		rc = list_direct(ctx, path, json);
 		goto out;
 	}
 	/* Through p11-kit-proxy every registered module's tokens show, but not
-	 * which module has which: list them module by module. */
+	 * which module has which: list them module by module, each initialised
+	 * by p11-kit as the proxy would. */
 	rc = p11e_registered_modules(&mods, &n, &ctx->err);
 	if (rc != P11E_OK)
 		goto out;
@@ -129,7 +154,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		       n, n == 1 ? "" : "s", P11E_DEFAULT_MODULE);
 	for (size_t i = 0; i < n; i++) {
 		p11e_err err = {0};
-		list_module(mods[i].name, mods[i].path, json, &err);
+		list_module(mods[i].name, mods[i].path, mods[i].module, mods[i].error, json, &err);
 		if (json == NULL && i + 1 < n)
 			printf("\n");
 	}
@@ -138,7 +163,9 @@ out:
 	if (json != NULL) {
 		json_object *doc = json_object_new_object();
 		json_object_object_add(doc, "modules", json);
-		if (rc == P11E_OK)
+		/* A module that failed is listed with its error: the
+		 * document is printed (and the exit code says it failed). */
+		if (rc == P11E_OK || json_object_array_length(json) > 0)
 			cli_print_json(doc);
 		else
 			json_object_put(doc);
@@ -149,12 +176,14 @@ out:
 
 const cli_command cmd_tokens = {
     .name = "tokens",
-    .usage = "[--module PATH] [--json]",
+    .usage = "[--module PATH [--module-args ARGS]] [--json]",
     .summary = "list PKCS#11 modules, their slots and tokens",
     .help = "With the default module (p11-kit-proxy), lists every module registered with\n"
 	    "p11-kit and its tokens; with --module, that module's. Each token, initialised or\n"
 	    "not, with its label, model, serial, flags (login required, PIN pad, PIN counters)\n"
-	    "and the RFC 7512 URI to select it.",
+	    "and the RFC 7512 URI to select it. Registered modules are initialised through\n"
+	    "p11-kit with their module files' arguments (x-init-reserved); one that fails is\n"
+	    "listed with its error. A module given with --module gets --module-args.",
     .opts = (const cli_opt[]){{NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = 0,

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
+#include "p11enroll/session.h"
 #include "p11enroll/util.h"
 
 static const cli_command *const commands[] = {
@@ -15,6 +16,7 @@ static const cli_command *const commands[] = {
 static const cli_opt common_opts[] = {
     {"config", "FILE", "configuration file (else $P11ENROLL_CONFIG, /etc/p11enroll/config.json)"},
     {"module", "PATH", "PKCS#11 module (default: p11-kit-proxy, every registered module)"},
+    {"module-args", "ARGS", "init arguments of the --module (NSS softokn: configdir=...)"},
     {"pin-source", "SRC", "where the PIN comes from: env:VAR, file:PATH or prompt"},
     {"json", NULL, "machine-readable output"},
     {"help", NULL, "this help"},
@@ -206,6 +208,9 @@ int main(int argc, char **argv)
 	ctx.module = cli_value(&args, "module");
 	ctx.pin_source = cli_value(&args, "pin-source");
 	rc = p11e_config_load(cli_value(&args, "config"), &ctx.config, &ctx.err);
+	if (rc == P11E_OK)
+		rc = p11e_session_module_options(&ctx.config, ctx.module,
+						 cli_value(&args, "module-args"), &ctx.err);
 	if (rc == P11E_OK)
 		rc = cmd->run(&ctx, &args);
 	if (rc != P11E_OK && ctx.err.msg[0] != '\0')

@@ -1,6 +1,7 @@
 /* Module, token and login in the order every command wants them. */
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 #include "p11enroll/secret.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
@@ -15,6 +16,62 @@ const char *p11e_session_module_path(const p11e_config *cfg, const p11e_uri *uri
 	if (cfg != NULL && cfg->module != NULL)
 		return cfg->module;
 	return P11E_DEFAULT_MODULE;
+}
+
+const char *p11e_session_module_args(const p11e_config *cfg, const char *path)
+{
+	if (cfg == NULL || cfg->module_args == NULL || cfg->module == NULL || path == NULL)
+		return NULL;
+	return strcmp(path, cfg->module) == 0 ? cfg->module_args : NULL;
+}
+
+static p11e_rc replace(char **field, const char *value, p11e_err *err)
+{
+	char *copy = strdup(value);
+
+	if (copy == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	free(*field);
+	*field = copy;
+	return P11E_OK;
+}
+
+p11e_rc p11e_session_module_options(p11e_config *cfg, const char *module, const char *module_args,
+				    p11e_err *err)
+{
+	p11e_err inner = {0};
+	json_object *v;
+	p11e_rc rc;
+
+	if (module_args != NULL) {
+		if ((rc = p11e_module_args_check("--module-args", module_args, err)) != P11E_OK)
+			return rc;
+		if (module == NULL && cfg->module == NULL)
+			return p11e_errf(err, P11E_USAGE,
+					 "--module-args: give --module PATH (or the config's "
+					 "module) for them to go to");
+		if ((rc = replace(&cfg->module_args, module_args, err)) != P11E_OK ||
+		    (module != NULL && (rc = replace(&cfg->module, module, err)) != P11E_OK))
+			return rc;
+		return P11E_OK;
+	}
+	if (cfg->module_args == NULL)
+		return P11E_OK;
+	if (cfg->module == NULL)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: module_args needs \"module\" (the module they are "
+				 "for)",
+				 cfg->path);
+	/* The file's string may hold a \u0000 that C's copy cut short. */
+	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "module_args", &v) &&
+	    (size_t)json_object_get_string_len(v) != strlen(cfg->module_args))
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: module_args holds a NUL character; give the module's "
+				 "arguments as one line of printable text",
+				 cfg->path);
+	if (p11e_module_args_check("module_args", cfg->module_args, &inner) != P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "config %s: %s", cfg->path, inner.msg);
+	return P11E_OK;
 }
 
 static const char *pin_source(const p11e_config *cfg, const p11e_uri *uri, const char *given)
@@ -54,6 +111,7 @@ static p11e_rc login(const p11e_config *cfg, const p11e_session_params *p, p11e_
 p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, p11e_session *s,
 			  p11e_err *err)
 {
+	const char *path;
 	p11e_rc rc;
 
 	memset(s, 0, sizeof(*s));
@@ -63,7 +121,8 @@ p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, 
 	rc = p11e_uri_parse(p->uri, &s->uri, err);
 	if (rc != P11E_OK)
 		goto out;
-	rc = p11e_module_load(p11e_session_module_path(cfg, &s->uri, p->module), &s->module, err);
+	path = p11e_session_module_path(cfg, &s->uri, p->module);
+	rc = p11e_module_load_args(path, p11e_session_module_args(cfg, path), &s->module, err);
 	if (rc != P11E_OK)
 		goto out;
 	rc = p11e_token_open(s->module, &s->uri, &s->token, err);

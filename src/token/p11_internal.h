@@ -25,6 +25,11 @@ struct p11e_module {
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
 	int owns_init; /* we called C_Initialize first: we call C_Finalize */
+	char *init_args; /* CK_C_INITIALIZE_ARGS.pReserved (NULL: none), libp11's too */
+	/* Set for a module from p11-kit's registry: p11-kit initialised it
+	 * (with its module file's x-init-reserved) and finalizes it; f is
+	 * p11-kit's managed function list. Listing only: no libp11 context. */
+	CK_FUNCTION_LIST_PTR kit;
 	/* p11e_token_lock: token work of concurrent enrollments, one at a time
 	 * per module (see token.h). */
 	pthread_mutex_t serial;
@@ -76,9 +81,20 @@ int p11e_known_get(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJ
 /* After C_SetAttributeValue(CKA_ID) on h. */
 void p11e_known_set_id(p11e_token *t, CK_OBJECT_HANDLE h, const p11e_id *id);
 
-/* "CKR_PIN_INCORRECT" or "CKR 0x000000a0". */
+/* "CKR_PIN_INCORRECT", "CKR_VENDOR_DEFINED+0x12" (src/token/p11_rv.c). */
 const char *p11e_ckr_name(CK_RV rv, char *buf, size_t len);
 #define CKR_TEXT(rv) p11e_ckr_name((rv), (char[48]){0}, 48)
+/* What to do about rv from function ("C_Initialize", ...), or NULL. */
+const char *p11e_ckr_hint(CK_RV rv, const char *function);
+/* "C_Initialize failed: NAME; hint" into out; how the module was
+ * initialised decides the hint. */
+#define P11E_INIT_DIRECT 0     /* loaded directly, no init arguments */
+#define P11E_INIT_WITH_ARGS 1  /* loaded directly with --module-args */
+#define P11E_INIT_REGISTERED 2 /* through p11-kit, its module file's */
+void p11e_init_failure(CK_RV rv, int how, char *out, size_t len);
+/* A p11e_module around a module p11-kit loaded and initialised (kit);
+ * p11e_module_free finalizes and releases it through p11-kit. */
+p11e_module *p11e_module_adopt_kit(const char *path, CK_FUNCTION_LIST_PTR kit, p11e_err *err);
 
 /* Reads C_GetTokenInfo (and the slot description) into info. */
 CK_RV p11e_read_token_info(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, p11e_token_info *info);

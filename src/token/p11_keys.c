@@ -260,6 +260,8 @@ static p11e_rc p11_slot(p11e_token *t, PKCS11_SLOT **out, p11e_err *err)
 		m->p11 = PKCS11_CTX_new();
 		if (m->p11 == NULL)
 			return p11e_errf(err, P11E_FAIL, "libp11: out of memory");
+		/* libp11 initialises the module again after a fork: with ours. */
+		PKCS11_CTX_init_args(m->p11, m->init_args);
 		if (PKCS11_CTX_load(m->p11, m->path) != 0 ||
 		    PKCS11_enumerate_slots(m->p11, &m->p11_slots, &m->p11_nslots) != 0) {
 			PKCS11_CTX_free(m->p11);

@@ -1,64 +1,108 @@
-/* Loading a PKCS#11 module, and the libp11 context nested inside it. */
+/* Loading a PKCS#11 module, and the libp11 context nested inside it.
+ *
+ * Who initialises and finalizes a module, exactly once each:
+ * - loaded directly (p11e_module_load_args): we dlopen it and call
+ *   C_Initialize with the given init arguments; if that succeeded, we are
+ *   the one caller of C_Finalize. libp11's context on the same module is
+ *   created later (p11_keys.c) with the same arguments, finds the module
+ *   initialised, and is unloaded before our C_Finalize.
+ * - from p11-kit's registry (registry.c, for `tokens`): p11-kit loads the
+ *   module, initialises it with its module file's arguments (x-init-reserved)
+ *   and finalizes it; we only ask through p11_kit_module_initialize/
+ *   _finalize and never call the module's C_Initialize/C_Finalize. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <p11-kit/p11-kit.h>
 #include "token/p11_internal.h"
 
-const char *p11e_ckr_name(CK_RV rv, char *buf, size_t len)
+p11e_rc p11e_module_args_check(const char *field, const char *args, p11e_err *err)
 {
-	static const struct {
-		CK_RV rv;
-		const char *name;
-	} names[] = {
-	    {CKR_OK, "CKR_OK"},
-	    {CKR_PIN_INCORRECT, "CKR_PIN_INCORRECT"},
-	    {CKR_PIN_LOCKED, "CKR_PIN_LOCKED"},
-	    {CKR_PIN_LEN_RANGE, "CKR_PIN_LEN_RANGE"},
-	    {CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN"},
-	    {CKR_TOKEN_NOT_PRESENT, "CKR_TOKEN_NOT_PRESENT"},
-	    {CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED"},
-	    {CKR_MECHANISM_INVALID, "CKR_MECHANISM_INVALID"},
-	    {CKR_ATTRIBUTE_TYPE_INVALID, "CKR_ATTRIBUTE_TYPE_INVALID"},
-	    {CKR_ATTRIBUTE_VALUE_INVALID, "CKR_ATTRIBUTE_VALUE_INVALID"},
-	    {CKR_TEMPLATE_INCOMPLETE, "CKR_TEMPLATE_INCOMPLETE"},
-	    {CKR_TEMPLATE_INCONSISTENT, "CKR_TEMPLATE_INCONSISTENT"},
-	    {CKR_DEVICE_MEMORY, "CKR_DEVICE_MEMORY"},
-	    {CKR_DEVICE_ERROR, "CKR_DEVICE_ERROR"},
-	    {CKR_SESSION_READ_ONLY, "CKR_SESSION_READ_ONLY"},
-	    {CKR_KEY_TYPE_INCONSISTENT, "CKR_KEY_TYPE_INCONSISTENT"},
-	    {CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED"},
-	    {CKR_GENERAL_ERROR, "CKR_GENERAL_ERROR"},
-	    {CKR_FUNCTION_FAILED, "CKR_FUNCTION_FAILED"},
-	};
+	size_t len = strlen(args);
 
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].rv == rv)
-			return names[i].name;
-	snprintf(buf, len, "CKR 0x%08lx", (unsigned long)rv);
-	return buf;
+	if (len == 0 || len > P11E_MODULE_ARGS_MAX)
+		return p11e_errf(err, P11E_USAGE,
+				 "%s: give 1 to %d characters (the module's init "
+				 "arguments, e.g. NSS's configdir='sql:DIR' ...)",
+				 field, P11E_MODULE_ARGS_MAX);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)args[i] < 0x20 || (unsigned char)args[i] > 0x7e)
+			return p11e_errf(err, P11E_USAGE,
+					 "%s: character %zu is not printable ASCII; give the "
+					 "arguments as one line of printable text",
+					 field, i + 1);
+	return P11E_OK;
 }
 
-p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err)
+/* p11-kit-proxy gives each registered module the arguments of its module
+ * file; arguments meant for one module must not reach all of them. */
+static int is_proxy(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	return strncmp(base ? base + 1 : path, "p11-kit-proxy", 13) == 0;
+}
+
+static p11e_module *module_new(const char *path, p11e_err *err)
+{
+	p11e_module *m = calloc(1, sizeof(*m));
+
+	if (m == NULL || (m->path = strdup(path)) == NULL) {
+		free(m);
+		p11e_errf(err, P11E_FAIL, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&m->serial, NULL);
+	return m;
+}
+
+/* "C_Initialize failed: CKR_ARGUMENTS_BAD; this module needs init arguments: ..." */
+void p11e_init_failure(CK_RV rv, int how, char *out, size_t len)
+{
+	const char *hint = p11e_ckr_hint(rv, "C_Initialize");
+
+	if (rv == CKR_ARGUMENTS_BAD && how == P11E_INIT_WITH_ARGS)
+		hint = "the module refused these init arguments: check --module-args or the "
+		       "config's module_args";
+	else if (rv == CKR_ARGUMENTS_BAD && how == P11E_INIT_REGISTERED)
+		hint = "this module needs init arguments: add x-init-reserved to its p11-kit "
+		       "module file, or use --module PATH --module-args";
+	snprintf(out, len, "C_Initialize failed: %s%s%s", CKR_TEXT(rv), hint ? "; " : "",
+		 hint ? hint : "");
+}
+
+p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_module **out,
+			      p11e_err *err)
 {
 	CK_C_GetFunctionList get_list;
 	CK_C_INITIALIZE_ARGS args;
 	p11e_module *m;
+	char why[256];
 	CK_RV rv;
 	p11e_rc rc = P11E_OK;
 
 	*out = NULL;
 	if (path == NULL)
 		path = P11E_DEFAULT_MODULE;
-	m = calloc(1, sizeof(*m));
-	if (m == NULL || (m->path = strdup(path)) == NULL) {
-		free(m);
-		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (init_args != NULL) {
+		if ((rc = p11e_module_args_check("module_args", init_args, err)) != P11E_OK)
+			return rc;
+		if (is_proxy(path))
+			return p11e_errf(err, P11E_USAGE,
+					 "module_args: p11-kit-proxy passes each registered module "
+					 "the arguments of its module file (x-init-reserved); give "
+					 "--module PATH with --module-args");
+	}
+	if ((m = module_new(path, err)) == NULL)
+		return P11E_FAIL;
+	if (init_args != NULL && (m->init_args = strdup(init_args)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
 	}
 	/* RTLD_NODELETE: modules register exit handlers and leave allocations
 	 * behind (SoftHSM, through OpenSSL); unmapping them before exit crashes
 	 * or hides the culprit from leak reports. */
-	pthread_mutex_init(&m->serial, NULL);
 	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (m->dl == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "module %s: cannot load: %s; check --module", path,
@@ -73,23 +117,41 @@ p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err)
 	}
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
+	args.pReserved = m->init_args;
 	rv = m->f->C_Initialize(&args);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK) {
 		m->owns_init = 1;
-	else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-		rc = p11e_errf(err, P11E_FAIL, "module %s: C_Initialize failed: %s", path,
-			       CKR_TEXT(rv));
+	} else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+		p11e_init_failure(rv, init_args ? P11E_INIT_WITH_ARGS : P11E_INIT_DIRECT, why,
+				  sizeof(why));
+		rc = p11e_errf(err, P11E_FAIL, "module %s: %s", path, why);
+	}
 out:
 	if (rc != P11E_OK) {
 		if (m->dl != NULL)
 			dlclose(m->dl);
-		pthread_mutex_destroy(&m->serial);
-		free(m->path);
-		free(m);
+		m->dl = NULL;
+		p11e_module_free(m);
 		return rc;
 	}
 	*out = m;
 	return P11E_OK;
+}
+
+p11e_rc p11e_module_load(const char *path, p11e_module **out, p11e_err *err)
+{
+	return p11e_module_load_args(path, NULL, out, err);
+}
+
+p11e_module *p11e_module_adopt_kit(const char *path, CK_FUNCTION_LIST_PTR kit, p11e_err *err)
+{
+	p11e_module *m = module_new(path, err);
+
+	if (m == NULL)
+		return NULL;
+	m->kit = kit;
+	m->f = kit;
+	return m;
 }
 
 void p11e_module_free(p11e_module *m)
@@ -102,13 +164,22 @@ void p11e_module_free(p11e_module *m)
 		PKCS11_CTX_unload(m->p11);
 		PKCS11_CTX_free(m->p11);
 	}
-	/* libp11's unload may have finalized a shared module already: then
-	 * this answers CKR_CRYPTOKI_NOT_INITIALIZED, which is fine. */
-	if (m->owns_init)
+	if (m->kit != NULL) {
+		/* p11-kit initialised it (with the module file's arguments)
+		 * and keeps count: it finalizes the module itself when no
+		 * other user of the same module remains. */
+		p11_kit_module_finalize(m->kit);
+		p11_kit_module_release(m->kit);
+	} else if (m->owns_init) {
+		/* libp11's unload may have finalized a shared module already:
+		 * then this answers CKR_CRYPTOKI_NOT_INITIALIZED, which is
+		 * fine. */
 		m->f->C_Finalize(NULL);
+	}
 	if (m->dl != NULL)
 		dlclose(m->dl);
 	pthread_mutex_destroy(&m->serial);
+	free(m->init_args);
 	free(m->path);
 	free(m);
 }

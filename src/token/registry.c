@@ -1,20 +1,48 @@
-/* Which modules p11-kit knows about: the ones p11-kit-proxy would show. */
+/* Which modules p11-kit knows about: the ones p11-kit-proxy would show,
+ * initialised the way the proxy does it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <p11-kit/p11-kit.h>
-#include "p11enroll/token.h"
+#include "token/p11_internal.h"
+
+/* Initialises one registered module through p11-kit: managed, so p11-kit
+ * hands C_Initialize the module file's x-init-reserved (NSS softokn needs
+ * its configdir that way). On failure, entry->error says why and the module
+ * is released; the next module is tried all the same. */
+static p11e_rc open_one(CK_FUNCTION_LIST_PTR kit, p11e_registered_module *entry, p11e_err *err)
+{
+	char why[256], text[sizeof(why) + 4096];
+	CK_RV rv = p11_kit_module_initialize(kit);
+
+	if (rv != CKR_OK) {
+		p11e_init_failure(rv, P11E_INIT_REGISTERED, why, sizeof(why));
+		p11_kit_module_release(kit);
+		snprintf(text, sizeof(text), "module %s: %s", entry->path, why);
+		entry->error = strdup(text);
+		return entry->error ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	entry->module = p11e_module_adopt_kit(entry->path, kit, err);
+	if (entry->module == NULL) {
+		p11_kit_module_finalize(kit);
+		p11_kit_module_release(kit);
+		return P11E_FAIL;
+	}
+	return P11E_OK;
+}
 
 p11e_rc p11e_registered_modules(p11e_registered_module **out, size_t *n, p11e_err *err)
 {
 	CK_FUNCTION_LIST **mods;
 	p11e_registered_module *list = NULL;
-	size_t count = 0;
+	size_t count = 0, i = 0;
 	p11e_rc rc = P11E_OK;
 
 	*out = NULL;
 	*n = 0;
-	/* Unmanaged and not initialised: we only read names and file names. */
-	mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+	/* Managed (flags 0), as p11-kit-proxy loads them: each caller gets its
+	 * own view of a module and p11-kit counts initialisations. */
+	mods = p11_kit_modules_load(NULL, 0);
 	if (mods == NULL)
 		return p11e_errf(err, P11E_FAIL, "p11-kit: cannot read the module registry: %s",
 				 p11_kit_message() ? p11_kit_message() : "unknown error");
@@ -25,7 +53,7 @@ p11e_rc p11e_registered_modules(p11e_registered_module **out, size_t *n, p11e_er
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < count; i++) {
+	for (; i < count; i++) {
 		char *name = p11_kit_module_get_name(mods[i]);
 		char *path = p11_kit_module_get_filename(mods[i]);
 		list[i].name = strdup(name ? name : "?");
@@ -33,22 +61,35 @@ p11e_rc p11e_registered_modules(p11e_registered_module **out, size_t *n, p11e_er
 		free(name);
 		free(path);
 		if (list[i].name == NULL || list[i].path == NULL) {
-			p11e_registered_modules_free(list, count);
-			list = NULL;
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			goto out;
 		}
+		/* From here the entry owns mods[i] (or has released it). */
+		if ((rc = open_one(mods[i], &list[i], err)) != P11E_OK) {
+			i++;
+			goto out;
+		}
+	}
+out:
+	/* The modules not yet handed to an entry; then the array itself (what
+	 * p11_kit_modules_release does after releasing each). */
+	for (size_t j = i; j < count; j++)
+		p11_kit_module_release(mods[j]);
+	free(mods);
+	if (rc != P11E_OK) {
+		p11e_registered_modules_free(list, count);
+		return rc;
 	}
 	*out = list;
 	*n = count;
-out:
-	p11_kit_modules_release(mods);
-	return rc;
+	return P11E_OK;
 }
 
 void p11e_registered_modules_free(p11e_registered_module *mods, size_t n)
 {
 	for (size_t i = 0; mods != NULL && i < n; i++) {
+		p11e_module_free(mods[i].module);
+		free(mods[i].error);
 		free(mods[i].name);
 		free(mods[i].path);
 	}
