@@ -1,15 +1,27 @@
 /* The audit log: one JSON object per line, appended, for every action that
- * hands out something escrowed or exported (`escrow show`, `export`):
+ * hands out or reads back something escrowed (`escrow show`, `export`,
+ * `recover`, and the escrowed-password fetch of a resumed software
+ * enrollment, "escrow-fetch"):
  *
- *   {"time":"2026-11-22T09:00:00Z","user":"alice","uid":1000,"host":"ws1",
- *    "pid":4242,"action":"escrow-show","identity":"bob@example.com",
- *    "outcome":"ok"}
+ *   {"seq":7,"prev":"<sha256 hex of line 6>","time":"2026-11-22T09:00:00Z",
+ *    "user":"alice","uid":1000,"host":"ws1","pid":4242,
+ *    "action":"escrow-show","identity":"bob@example.com","outcome":"ok"}
+ *
+ * Hash-chained: "seq" counts from 1 and "prev" is the SHA-256 of the line
+ * before (64 zeros for the first line), so an edited, inserted or removed
+ * entry breaks the chain at the next line. STATE_DIR/audit.head (written
+ * atomically after each append) keeps the last seq and hash, so a log cut at
+ * its end, or deleted whole, is noticed: it is never recreated silently.
+ * Every append first verifies the whole chain and refuses a broken one.
+ * Each entry also goes to syslog (LOG_AUTHPRIV), out of the local user's
+ * reach. Lines from before the chain (no "seq") may only come first.
  *
  * The file is the config's "audit_log" (relative to the config file), else
- * STATE_DIR/audit.jsonl; created 0600 (its directory 0700), opened
- * O_APPEND, each line written with one write(2) under an exclusive lock and
- * fsync'd. The API takes no secret, so none can reach the log: only names,
- * outcomes and the one-line error messages (which never hold one). */
+ * STATE_DIR/audit.jsonl; created 0600 (its directory 0700), opened without
+ * following a symlink (p11e_open_private), each line written with one
+ * write(2) under an exclusive lock and fsync'd. The API takes no secret, so
+ * none can reach the log: only names, outcomes and the one-line error
+ * messages (which never hold one). */
 #ifndef P11ENROLL_AUDIT_H
 #define P11ENROLL_AUDIT_H
 
@@ -30,6 +42,23 @@ p11e_rc p11e_audit_path(const p11e_config *cfg, char **out, p11e_err *err);
 p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char *identity,
 			 const char *const *extra, p11e_rc outcome, const p11e_err *outcome_err,
 			 p11e_err *err);
+
+/* What p11e_audit_verify found. */
+typedef struct p11e_audit_report {
+	char *path;	   /* the log (malloc'd) */
+	int exists;	   /* 0: no log, and none expected */
+	long long entries; /* chained entries verified */
+	size_t lines;	   /* lines read */
+	size_t bad_line;   /* the first bad line (1-based), 0 if none */
+	char sha256[65];   /* hash of the last line */
+} p11e_audit_report;
+
+/* Verifies the whole chain and the head: P11E_OK when intact (or when there
+ * is no log and none is expected), else P11E_FAIL naming the first bad line
+ * (also in rep->bad_line) or the missing log. Free rep with
+ * p11e_audit_report_free, whatever the outcome. */
+p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
+void p11e_audit_report_free(p11e_audit_report *rep);
 
 /* The same without extra fields. */
 p11e_rc p11e_audit(const p11e_config *cfg, const char *action, const char *identity,

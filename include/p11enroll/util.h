@@ -47,6 +47,11 @@ p11e_rc p11e_check_private_stat(const struct stat *st, const char *path, const c
  * and the fix. *fd is -1 on failure. */
 p11e_rc p11e_open_private(const char *path, int flags, mode_t mode, int *fd, p11e_err *err);
 
+/* Reads fd from its offset to the end as p11e_read_file reads a file (path
+ * names it in messages). */
+p11e_rc p11e_read_fd(int fd, const char *path, size_t max, char **out, size_t *out_len,
+		     p11e_err *err);
+
 /* p11e_read_file through p11e_open_private: for records and state files. */
 p11e_rc p11e_read_private(const char *path, size_t max, char **out, size_t *out_len, p11e_err *err);
 

@@ -5,11 +5,12 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
+#include "p11enroll/util.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
 
 static const cli_command *const commands[] = {
-    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_poll, &cmd_list, &cmd_escrow, &cmd_export, &cmd_recover, NULL,
+    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_poll, &cmd_list, &cmd_escrow, &cmd_export, &cmd_recover, &cmd_audit, NULL,
 };
 
 /* Options every command takes. */

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include "p11enroll/password.h"
 #include "p11enroll/record.h"
+#include "p11enroll/audit.h"
 #include "p11enroll/software.h"
 #include "p11enroll/util.h"
 
@@ -232,6 +233,7 @@ p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_p
 	p11e_vault *v = NULL;
 	unsigned char *secret = NULL;
 	size_t len = 0;
+	p11e_err audit_err;
 	p11e_rc rc;
 
 	*out = NULL;
@@ -239,6 +241,12 @@ p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_p
 	if (rc == P11E_OK)
 		rc = p11e_vault_get(v, identity, &secret, &len, err);
 	p11e_vault_close(v);
+	/* Audited like `escrow show`: no line in the audit log, no password. */
+	if (p11e_audit(cfg, "escrow-fetch", identity, rc, err, &audit_err) != P11E_OK &&
+	    rc == P11E_OK) {
+		p11e_secret_free((char *)secret, len);
+		return p11e_errf(err, audit_err.rc, "%s", audit_err.msg);
+	}
 	if (rc != P11E_OK)
 		return rc;
 	/* What we escrow is printable ASCII; anything else is not ours. */

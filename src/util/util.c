@@ -144,16 +144,18 @@ p11e_rc p11e_write_file_new(const char *path, const void *data, size_t len, mode
 	return rc;
 }
 
-/* Reads all of fd (at most max bytes; path names it in messages) into a
- * NUL-terminated malloc'd buffer; errno is left as the cause of a failure. */
-static p11e_rc read_fd(int fd, const char *path, size_t max, char **out, size_t *out_len,
-		       p11e_err *err)
+/* errno is left as the cause of a failure. */
+p11e_rc p11e_read_fd(int fd, const char *path, size_t max, char **out, size_t *out_len,
+		     p11e_err *err)
 {
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int saved = 0;
 	p11e_rc rc = P11E_OK;
 
+	*out = NULL;
+	if (out_len != NULL)
+		*out_len = 0;
 	for (;;) {
 		ssize_t n;
 		if (len + 1 >= cap) {
@@ -226,7 +228,7 @@ p11e_rc p11e_read_file(const char *path, size_t max, char **out, size_t *out_len
 		errno = saved;
 		return rc;
 	}
-	rc = read_fd(fd, path, max, out, out_len, err);
+	rc = p11e_read_fd(fd, path, max, out, out_len, err);
 	saved = errno;
 	close(fd);
 	errno = saved;
@@ -317,7 +319,7 @@ p11e_rc p11e_read_private(const char *path, size_t max, char **out, size_t *out_
 	rc = p11e_open_private(path, O_RDONLY, 0, &fd, err);
 	if (rc != P11E_OK)
 		return rc;
-	rc = read_fd(fd, path, max, out, out_len, err);
+	rc = p11e_read_fd(fd, path, max, out, out_len, err);
 	saved = errno;
 	close(fd);
 	errno = saved;

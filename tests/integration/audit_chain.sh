@@ -1,0 +1,117 @@
+# The audit log cannot be edited or deleted without a trace (finding 21):
+# `audit verify` checks the hash chain and names the first bad line (exit 1);
+# `escrow show` refuses to append to a broken chain and never recreates a
+# deleted log; the escrowed-password fetch of a resumed software enrollment is
+# audited; each entry also goes to syslog (a stub /dev/log socket in a private
+# mount namespace, root only). No password reaches the log.
+. "$TESTS_DIR/lib/common.sh"
+setup_ca
+W=$TEST_TMP/audit
+mkdir -p "$W"
+file_vault "$W"
+AUDIT=$P11ENROLL_STATE_DIR/audit.jsonl
+HEAD=$P11ENROLL_STATE_DIR/audit.head
+
+out=$(p11e audit verify 2>&1)
+check_eq "verify without a log: exit 0 ($out)" 0 $?
+check_contains "  says there is none" "$out" "no audit log yet"
+
+out=$(p11e enroll --software --email sam@example.com 2>&1)
+check_eq "a software identity ($out)" 0 $?
+PW=$(escrowed sam@example.com)
+show() { p11e escrow show sam@example.com --officer-key "$W/officer.key" 2>&1; }
+for _ in 1 2 3; do
+	out=$(show)
+	check_eq "escrow show" "$PW" "$out"
+done
+out=$(p11e audit verify 2>&1)
+check_eq "verify: exit 0 ($out)" 0 $?
+check_contains "  three entries" "$out" "3 chained entries"
+json=$(p11e audit verify --json)
+check_eq "verify --json: intact" true "$(jq -r .intact <<<"$json")"
+check_eq "  entries" 3 "$(jq -r .entries <<<"$json")"
+check_eq "seq counts from 1" "1 2 3" "$(jq -r .seq "$AUDIT" | tr '\n' ' ' | sed 's/ $//')"
+check_eq "the first prev is zeros" "$(printf '0%.0s' $(seq 64))" "$(head -1 "$AUDIT" | jq -r .prev)"
+check_eq "line 2's prev is line 1's SHA-256" \
+	"$(head -1 "$AUDIT" | tr -d '\n' | sha256sum | cut -d' ' -f1)" "$(sed -n 2p "$AUDIT" | jq -r .prev)"
+check_eq "head file 0600" 600 "$(stat -c %a "$HEAD")"
+
+# An entry edited: verify names the line after it; show refuses; nothing appended.
+cp "$AUDIT" "$W/good.jsonl"
+sed -i '2s/"outcome":"ok"/"outcome":"usage"/' "$AUDIT"
+out=$(p11e audit verify 2>&1)
+check_eq "edited: verify exit 1" 1 $?
+check_contains "  names line 3" "$out" "line 3"
+json=$(p11e audit verify --json 2>/dev/null)
+check_eq "  --json: not intact" false "$(jq -r .intact <<<"$json")"
+check_eq "  --json: bad_line" 3 "$(jq -r .bad_line <<<"$json")"
+before=$(md5sum <"$AUDIT")
+out=$(show)
+check_eq "edited: escrow show refused" 1 $?
+check_not_contains "  no password shown" "$out" "$PW"
+check_eq "  log unchanged" "$before" "$(md5sum <"$AUDIT")"
+# Entries deleted from the end.
+head -1 "$W/good.jsonl" >"$AUDIT"
+out=$(p11e audit verify 2>&1)
+check_eq "cut at the end: verify exit 1" 1 $?
+check_contains "  says entries were removed" "$out" "held 3"
+# Deleted whole: never recreated silently.
+rm "$AUDIT"
+out=$(show)
+check_eq "deleted: escrow show refused" 1 $?
+check_contains "  says the log is missing" "$out" "missing"
+check "  not recreated" test ! -e "$AUDIT"
+out=$(p11e audit verify 2>&1)
+check_eq "deleted: verify exit 1" 1 $?
+cp -p "$W/good.jsonl" "$AUDIT"
+out=$(show)
+check_eq "restored: show works again" "$PW" "$out"
+
+# A resumed software enrollment fetches the escrowed password: audited.
+if [ "${TEST_HOOKS:-0}" = 1 ]; then
+	P11ENROLL_TEST_CRASH_AFTER=key-deleted p11e enroll --software --email rita@example.com \
+		>/dev/null 2>&1
+	check_eq "crash after key-deleted" 86 $?
+	out=$(p11e enroll --software --email rita@example.com --officer-key "$W/officer.key" 2>&1)
+	check_eq "resumed with --officer-key ($out)" 0 $?
+	check_eq "the fetch is audited" "escrow-fetch rita@example.com ok" \
+		"$(jq -r 'select(.action == "escrow-fetch") | "\(.action) \(.identity) \(.outcome)"' "$AUDIT")"
+	check "  chain intact" p11e audit verify
+fi
+check_eq "no password in the log" 0 "$(grep -cF "$PW" "$AUDIT")"
+
+# syslog: a stub /dev/log (a Unix datagram socket, read by python3) in a private
+# mount namespace whose /dev is a small tmpfs with the few device nodes bound in.
+if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then
+	D=$TEST_TMP/devlog
+	mkdir -p "$D"
+	unshare -m bash -c '
+		set -e
+		D=$1; shift
+		mount --make-rprivate /
+		mount -t tmpfs -o mode=755 tmpfs "$D"
+		mkdir "$D/dev"
+		for n in null zero random urandom; do
+			touch "$D/dev/$n" && mount --bind "/dev/$n" "$D/dev/$n"
+		done
+		python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1] + \"/dev/log\")
+s.settimeout(120)
+open(sys.argv[1] + \"/ready\", \"w\").close()
+open(sys.argv[1] + \"/got\", \"wb\").write(s.recv(65536))
+" "$D" &
+		for _ in $(seq 1200); do [ -e "$D/ready" ] && break; sleep 0.1; done
+		mount --rbind "$D/dev" /dev
+		"$@" >/dev/null 2>&1 || true
+		wait
+		cp "$D/got" "$D/../syslog.got"
+	' _ "$D" "$P11ENROLL" escrow show sam@example.com --officer-key "$W/officer.key"
+	got=$(cat "$TEST_TMP/syslog.got" 2>/dev/null)
+	check_contains "syslog got the entry" "$got" '"action":"escrow-show"'
+	# <85> is LOG_AUTHPRIV (10 << 3) | LOG_NOTICE (5).
+	check_contains "  as authpriv.notice" "$got" "<85>"
+	check_not_contains "  without the password" "$got" "$PW"
+fi
+finish
