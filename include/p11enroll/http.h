@@ -1,5 +1,7 @@
-/* HTTP for CA backends (libcurl): TLS verification always on, timeouts,
- * retries with backoff on connection errors and 5xx. */
+/* HTTP for CA backends (libcurl): TLS verification always on (with
+ * ca_bundle, against that bundle only), URLs parsed by libcurl (user info
+ * refused, plain http only to this machine), timeouts, retries with backoff
+ * on connection errors and 5xx. */
 #ifndef P11ENROLL_HTTP_H
 #define P11ENROLL_HTTP_H
 
@@ -9,7 +11,7 @@
 struct json_object;
 
 typedef struct p11e_http {
-	const char *ca_bundle;	/* PEM file of CAs trusted for https; NULL: the system's */
+	const char *ca_bundle;	/* PEM file of the only CAs trusted for https; NULL: the system's */
 	long connect_timeout_s; /* 0: 10 */
 	long total_timeout_s;	/* 0: 60 */
 	int retries;		/* further attempts on connection errors and 5xx; <0: none */
@@ -50,8 +52,8 @@ void p11e_http_resp_free(p11e_http_resp *resp);
  * or NULL. With several, the first. */
 char *p11e_http_resp_header(const p11e_http_resp *resp, const char *name);
 
-/* Retry-After as seconds (delta or HTTP date, not below 0), or def when
- * absent or unreadable. */
+/* Retry-After as seconds (delta or HTTP date, 0 to P11E_PEER_WAIT_MAX_S: a
+ * day), or def when absent or unreadable. */
 long p11e_http_retry_after(const p11e_http_resp *resp, long def);
 
 /* libcurl's process-wide setup, which is not thread-safe: for a program

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <json-c/json.h>
 #include "p11enroll/http.h"
+#include "p11enroll/peer.h"
 
 #define BODY_MAX (4 * 1024 * 1024)
 
@@ -414,7 +415,9 @@ long p11e_http_retry_after(const p11e_http_resp *resp, long def)
 		secs = when < 0 ? def : (long)(when - time(NULL));
 	}
 	free(v);
-	return secs < 0 ? 0 : secs;
+	/* A peer's number: at most a day, so callers' "* 1000" cannot overflow
+	 * into a negative wait (a tight polling loop). */
+	return p11e_peer_wait_s(secs);
 }
 
 p11e_rc p11e_http_post(const p11e_http *h, const char *url, const char *body, long *status,

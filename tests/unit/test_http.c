@@ -60,6 +60,13 @@ static void retry_after(void)
 	r.headers = future;
 	s = p11e_http_retry_after(&r, 5);
 	CHECK(s > 100 && s <= 120);
+	/* A huge delta or a date centuries away: a day at most (finding 22). */
+	char huge[] = "HTTP/1.1 200 OK\r\nRetry-After: 99999999999999999999999\r\n\r\n";
+	char far[] = "HTTP/1.1 200 OK\r\nRetry-After: Fri, 01 Jan 2100 00:00:00 GMT\r\n\r\n";
+	r.headers = huge;
+	CHECK(p11e_http_retry_after(&r, 5) == 86400);
+	r.headers = far;
+	CHECK(p11e_http_retry_after(&r, 5) == 86400);
 }
 
 static void transport(void)
