@@ -35,9 +35,45 @@ static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 	if (rc == P11E_OK && !ctx->json)
 		printf("embedded CA created in %s (certificate %s/ca.pem); use --ca local:%s\n",
 		       p.dir, p.dir, p.dir);
-	else if (rc == P11E_OK)
-		printf("{ \"dir\": \"%s\" }\n", p.dir);
+	else if (rc == P11E_OK) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "dir", json_object_new_string(p.dir));
+		cli_print_json(o);
+	}
 	return rc;
+}
+
+/* One certificate of a chain for --json: what it is, and its PEM. */
+static json_object *cert_json(X509 *cert)
+{
+	json_object *o = json_object_new_object();
+	char *subject = cli_x509_name(X509_get_subject_name(cert));
+	char *issuer = cli_x509_name(X509_get_issuer_name(cert));
+	char *pem = p11e_x509_to_pem(cert);
+	char not_after[32] = "", sha256[65] = "";
+
+	p11e_asn1_time_iso(X509_get0_notAfter(cert), not_after, sizeof(not_after));
+	p11e_x509_sha256_hex(cert, sha256);
+	json_object_object_add(o, "subject", json_object_new_string(subject ? subject : ""));
+	json_object_object_add(o, "issuer", json_object_new_string(issuer ? issuer : ""));
+	json_object_object_add(o, "not_after", json_object_new_string(not_after));
+	json_object_object_add(o, "sha256", json_object_new_string(sha256));
+	json_object_object_add(o, "pem", json_object_new_string(pem ? pem : ""));
+	free(subject);
+	free(issuer);
+	free(pem);
+	return o;
+}
+
+/* --json: {"certificates": [...]}, the CA's own certificate first as in the PEM. */
+static void print_chain_json(STACK_OF(X509) * chain)
+{
+	json_object *doc = json_object_new_object(), *list = json_object_new_array();
+
+	for (int i = 0; i < sk_X509_num(chain); i++)
+		json_object_array_add(list, cert_json(sk_X509_value(chain, i)));
+	json_object_object_add(doc, "certificates", list);
+	cli_print_json(doc);
 }
 
 static p11e_rc ca_cert(cli_ctx *ctx, const cli_args *a)
@@ -54,9 +90,11 @@ static p11e_rc ca_cert(cli_ctx *ctx, const cli_args *a)
 		rc = p11e_ca_open(conf, &ca, &ctx->err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_chain(ca, &chain, &ctx->err);
-	if (rc == P11E_OK && (pem = p11e_chain_to_pem(chain)) == NULL)
+	if (rc == P11E_OK && ctx->json)
+		print_chain_json(chain);
+	else if (rc == P11E_OK && (pem = p11e_chain_to_pem(chain)) == NULL)
 		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot encode the CA chain");
-	if (rc == P11E_OK)
+	else if (rc == P11E_OK)
 		fputs(pem, stdout);
 	free(pem);
 	sk_X509_pop_free(chain, X509_free);
@@ -85,7 +123,8 @@ const cli_command cmd_ca = {
 	    "recorded in DIR/ca-key.json with --module and --pin-source) and a self-signed\n"
 	    "certificate (DIR/ca.pem);\n"
 	    "then enroll with --ca local:DIR. cert: the chain of the CA (default: the config's\n"
-	    "default_ca) in PEM, for `openssl verify -CAfile`.",
+	    "default_ca) in PEM, for `openssl verify -CAfile`; with --json, {\"certificates\":\n"
+	    "[{subject, issuer, not_after, sha256, pem}, ...]}.",
     .opts = (const cli_opt[]){{"dir", "DIR", "init: where the CA lives"},
 			      {"subject", "DN", "init: subject, e.g. \"/O=Example/CN=Example CA\""},
 			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},

@@ -7,6 +7,20 @@
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
 
+/* The new user PIN comes from where every other command reads the PIN (the
+ * same order as session.c): --pin-source, the URI's pin-source, the config's
+ * "pin_source", else a prompt. */
+static const char *new_pin_source(const cli_ctx *ctx, const p11e_uri *uri)
+{
+	if (ctx->pin_source != NULL)
+		return ctx->pin_source;
+	if (uri->pin_source != NULL)
+		return uri->pin_source;
+	if (ctx->config.pin_source != NULL)
+		return ctx->config.pin_source;
+	return "prompt";
+}
+
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	const char *label = cli_value(a, "label");
@@ -25,10 +39,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 							    : "prompt",
 			      "SO PIN", &so_pin, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_secret_read(ctx->pin_source  ? ctx->pin_source
-				      : uri.pin_source ? uri.pin_source
-						       : "prompt",
-				      "new user PIN", &pin, &ctx->err);
+		rc = p11e_secret_read(new_pin_source(ctx, &uri), "new user PIN", &pin, &ctx->err);
 	if (rc == P11E_OK) {
 		const char *path = p11e_session_module_path(&ctx->config, &uri, ctx->module);
 		rc = p11e_module_load_args(path, p11e_session_module_args(&ctx->config, path), &m,
@@ -60,7 +71,9 @@ const cli_command cmd_init_token = {
     .summary = "initialise a blank token: label, SO PIN, then the user PIN",
     .help = "Selects the one uninitialised token matching URI (serial, manufacturer, model;\n"
 	    "a blank token has no label yet). An initialised token is never wiped.\n"
-	    "Both PINs come from sources (env:VAR, file:PATH, prompt), never from arguments.",
+	    "Both PINs come from sources (env:VAR, file:PATH, prompt), never from arguments:\n"
+	    "the user PIN from --pin-source, else the URI's pin-source, else the config's\n"
+	    "pin_source, else a prompt.",
     .opts =
 	(const cli_opt[]){{"label", "LABEL", "the new token label (1 to 32 characters)"},
 			  {"so-pin-source", "SRC", "where the SO PIN comes from (default: prompt)"},

@@ -8,22 +8,43 @@
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
 
+/* What is shown of one pair: the label, subject and email come from the token
+ * and the certificate, whoever wrote them, so each is made safe to print
+ * (UTF-8 kept, control characters escaped: cli_safe_text). */
 typedef struct pair_view {
 	char id[2 * P11E_ID_MAX + 1];
-	char subject[256];
 	char not_after[32];
+	char *label;
+	char *subject;
 	char *email;
 } pair_view;
+
+static void safe_string(char **s)
+{
+	char *safe = *s != NULL ? cli_safe_text(*s, strlen(*s)) : NULL;
+
+	free(*s);
+	*s = safe;
+}
 
 static void describe(const p11e_token_object *o, pair_view *v)
 {
 	memset(v, 0, sizeof(*v));
 	p11e_hex_encode(o->id.v, o->id.len, v->id);
+	v->label = cli_safe_text(o->label, strlen(o->label));
 	if (o->cert == NULL)
 		return;
-	X509_NAME_oneline(X509_get_subject_name(o->cert), v->subject, sizeof(v->subject));
+	v->subject = cli_x509_name(X509_get_subject_name(o->cert));
 	p11e_asn1_time_iso(X509_get0_notAfter(o->cert), v->not_after, sizeof(v->not_after));
 	v->email = p11e_x509_first_email(o->cert);
+	safe_string(&v->email);
+}
+
+static void pair_view_clear(pair_view *v)
+{
+	free(v->label);
+	free(v->subject);
+	free(v->email);
 }
 
 static json_object *pair_json(const p11e_token_object *o, const pair_view *v)
@@ -31,12 +52,13 @@ static json_object *pair_json(const p11e_token_object *o, const pair_view *v)
 	json_object *j = json_object_new_object();
 
 	json_object_object_add(j, "id", json_object_new_string(v->id));
-	json_object_object_add(j, "label", json_object_new_string(o->label));
+	json_object_object_add(j, "label", json_object_new_string(v->label ? v->label : ""));
 	json_object_object_add(j, "private_key", json_object_new_boolean(o->has_private));
 	json_object_object_add(j, "public_key", json_object_new_boolean(o->has_public));
 	json_object_object_add(j, "certificate", json_object_new_boolean(o->cert != NULL));
 	if (o->cert != NULL) {
-		json_object_object_add(j, "subject", json_object_new_string(v->subject));
+		json_object_object_add(j, "subject",
+				       json_object_new_string(v->subject ? v->subject : ""));
 		json_object_object_add(j, "not_after", json_object_new_string(v->not_after));
 		if (v->email != NULL)
 			json_object_object_add(j, "email", json_object_new_string(v->email));
@@ -76,8 +98,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 			printf("%-42s %s%s   %-24s %-20s %s %s\n", v.id,
 			       objs[i].has_private ? "k" : "-", objs[i].has_public ? "p" : "-",
 			       v.email ? v.email : "-", v.not_after[0] ? v.not_after : "-",
-			       objs[i].label, v.subject);
-		free(v.email);
+			       v.label ? v.label : "", v.subject ? v.subject : "");
+		pair_view_clear(&v);
 	}
 	if (list != NULL)
 		cli_print_json(list);

@@ -7,10 +7,10 @@
 #include "cli.h"
 #include "p11enroll/util.h"
 #include "p11enroll/session.h"
-#include "p11enroll/util.h"
 
 static const cli_command *const commands[] = {
-    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch, &cmd_csr, &cmd_ca, &cmd_status, &cmd_poll, &cmd_list, &cmd_escrow, &cmd_export, &cmd_recover, &cmd_audit, NULL,
+    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch,  &cmd_csr,	  &cmd_ca,    &cmd_status,
+    &cmd_poll,	 &cmd_list,	  &cmd_escrow, &cmd_export, &cmd_recover, &cmd_audit, NULL,
 };
 
 /* Options every command takes. */
@@ -98,27 +98,55 @@ static void command_help(FILE *f, const cli_command *cmd)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: p11enroll COMMAND [OPTIONS]\n\nCommands:\n");
+	fprintf(f, "usage: p11enroll [GLOBAL OPTIONS] COMMAND [OPTIONS]\n\nCommands:\n");
 	for (size_t i = 0; commands[i] != NULL; i++)
 		fprintf(f, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(f, "\nGlobal options (before or after the command):\n");
+	print_opts(f, common_opts);
 	fprintf(f, "\nRun `p11enroll COMMAND --help` for a command's options. "
 		   "Exit codes: see p11enroll(1).\n");
 }
 
-__attribute__((format(printf, 2, 3))) static int usage_error(const cli_command *cmd,
-							     const char *fmt, ...)
+void cli_report_error(const char *cmd, int json, p11e_rc rc, const char *msg)
 {
-	va_list ap;
+	/* A message may quote a peer's or a file's words: no terminal escapes. */
+	char *safe = cli_safe_text(msg, strlen(msg));
+	const char *text = safe != NULL ? safe : "(out of memory)";
 
-	fprintf(stderr, "p11enroll %s: ", cmd->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see p11enroll %s --help)\n", cmd->name);
-	return P11E_USAGE;
+	if (json) {
+		/* On stderr, one line, in place of the plain one: stdout holds only
+		 * the command's own document, which a batch or poll report still is
+		 * when the run fails, so a script never gets two documents there. */
+		json_object *e = json_object_new_object(), *doc = json_object_new_object();
+		json_object_object_add(e, "code", json_object_new_int((int)rc));
+		json_object_object_add(e, "name", json_object_new_string(p11e_rc_name(rc)));
+		if (cmd != NULL)
+			json_object_object_add(e, "command", json_object_new_string(cmd));
+		json_object_object_add(e, "message", json_object_new_string(text));
+		json_object_object_add(doc, "error", e);
+		fprintf(stderr, "%s\n",
+			json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN |
+								JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(doc);
+	} else {
+		fprintf(stderr, "p11enroll%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", text);
+	}
+	free(safe);
 }
 
-static int parse_args(const cli_command *cmd, int argc, char **argv, cli_args *a)
+__attribute__((format(printf, 3, 4))) static p11e_rc
+usage_error(const cli_command *cmd, p11e_err *err, const char *fmt, ...)
+{
+	char what[P11E_ERR_MAX - 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return p11e_errf(err, P11E_USAGE, "%s (see p11enroll %s --help)", what, cmd->name);
+}
+
+static p11e_rc parse_args(const cli_command *cmd, int argc, char **argv, cli_args *a, p11e_err *err)
 {
 	int only_pos = 0;
 
@@ -134,70 +162,92 @@ static int parse_args(const cli_command *cmd, int argc, char **argv, cli_args *a
 			const cli_opt *o = NULL;
 			int idx = find_opt(cmd, name, len, &o);
 			if (idx < 0 || idx >= 32)
-				return usage_error(cmd, "unknown option '%s'", arg);
+				return usage_error(cmd, err, "unknown option '%.100s'", arg);
 			if (o->arg == NULL && eq != NULL)
-				return usage_error(cmd, "option '%s' takes no value", arg);
+				return usage_error(cmd, err, "option '%.100s' takes no value", arg);
 			if (o->arg != NULL) {
 				if (eq != NULL)
 					a->values[idx] = eq + 1;
 				else if (i + 1 < argc)
 					a->values[idx] = argv[++i];
 				else
-					return usage_error(cmd, "option '%s' needs a value", arg);
+					return usage_error(cmd, err,
+							   "option '%.100s' needs a value", arg);
 			}
 			a->seen[idx] = 1;
 		} else if (!only_pos && arg[0] == '-' && arg[1] != '\0') {
 			if (strcmp(arg, "-h") == 0) {
-				a->seen[count_opts(cmd->opts) + 4] = 1; /* --help */
+				const cli_opt *help = NULL;
+				a->seen[find_opt(cmd, "help", 4, &help)] = 1;
 				continue;
 			}
-			return usage_error(cmd, "unknown option '%s'", arg);
+			return usage_error(cmd, err, "unknown option '%.100s'", arg);
 		} else {
 			if (a->npos >= cmd->max_pos || a->npos >= CLI_MAX_POS)
-				return usage_error(cmd, "unexpected argument '%s'", arg);
+				return usage_error(cmd, err, "unexpected argument '%.100s'", arg);
 			a->pos[a->npos++] = arg;
 		}
 	}
 	return P11E_OK;
 }
 
+/* Whether --json is among args (up to a "--"): a usage error is then reported
+ * as JSON too, though the command line did not parse. */
+static int wants_json(int argc, char **argv)
+{
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	return 0;
+}
+
+/* The global options, which may also come before the command as git and curl
+ * users type them (`p11enroll --config FILE enroll ...`). Returns the index of
+ * the command word in argv (argc when there is none), or -1 with err set.
+ * Nothing is copied: parse_args reads argv[1..index-1] with the command's own
+ * arguments, so a global option means the same wherever it stands. */
+static int skip_global_opts(int argc, char **argv, p11e_err *err)
+{
+	static const char *const with_value[] = {"config", "module", "module-args", "pin-source"};
+	int i = 1;
+
+	while (i < argc && strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0') {
+		const char *name = argv[i] + 2, *eq = strchr(name, '=');
+		size_t len = eq ? (size_t)(eq - name) : strlen(name);
+		int known = 0;
+
+		if (len == 4 && strncmp(name, "json", 4) == 0 && eq == NULL) {
+			i++;
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+			known |=
+			    strlen(with_value[k]) == len && strncmp(with_value[k], name, len) == 0;
+		if (!known) {
+			p11e_errf(err, P11E_USAGE,
+				  "unknown option '%.100s' before the command (there: --config, "
+				  "--module, --module-args, --pin-source, --json; see p11enroll "
+				  "--help)",
+				  argv[i]);
+			return -1;
+		}
+		if (eq == NULL && i + 1 >= argc) {
+			p11e_errf(err, P11E_USAGE, "option '%.100s' needs a value", argv[i]);
+			return -1;
+		}
+		i += eq != NULL ? 1 : 2;
+	}
+	return i;
+}
+
 int main(int argc, char **argv)
 {
 	const cli_command *cmd = NULL;
+	char **cmd_argv = NULL;
+	int verb, cmd_argc, json;
 	cli_args args;
 	cli_ctx ctx;
-	int rc;
-
-	if (argc < 2) {
-		usage(stderr);
-		return P11E_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return P11E_OK;
-	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("p11enroll %s\n", P11ENROLL_VERSION);
-		return P11E_OK;
-	}
-	for (size_t i = 0; commands[i] != NULL; i++)
-		if (strcmp(argv[1], commands[i]->name) == 0)
-			cmd = commands[i];
-	if (cmd == NULL) {
-		fprintf(stderr, "p11enroll: unknown command '%s' (see p11enroll --help)\n",
-			argv[1]);
-		return P11E_USAGE;
-	}
-	rc = parse_args(cmd, argc - 2, argv + 2, &args);
-	if (rc != P11E_OK)
-		return rc;
-	if (cli_flag(&args, "help")) {
-		command_help(stdout, cmd);
-		return P11E_OK;
-	}
-	if (args.npos < cmd->min_pos)
-		return usage_error(cmd, "%s", "missing arguments");
+	p11e_rc rc;
 
 	memset(&ctx, 0, sizeof(ctx));
 	/* Before anything touches a secret: no core dumps, secure heap. */
@@ -205,6 +255,58 @@ int main(int argc, char **argv)
 		fprintf(stderr, "p11enroll: %s\n", ctx.err.msg);
 		return (int)rc;
 	}
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+			  strcmp(argv[1], "help") == 0)) {
+		usage(stdout);
+		return P11E_OK;
+	}
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		printf("p11enroll %s\n", P11ENROLL_VERSION);
+		return P11E_OK;
+	}
+	json = wants_json(argc - 1, argv + 1);
+	verb = skip_global_opts(argc, argv, &ctx.err);
+	if (verb < 0) {
+		cli_report_error(NULL, json, ctx.err.rc, ctx.err.msg);
+		return ctx.err.rc;
+	}
+	if (verb >= argc) {
+		usage(stderr);
+		return P11E_USAGE;
+	}
+	for (size_t i = 0; commands[i] != NULL; i++)
+		if (strcmp(argv[verb], commands[i]->name) == 0)
+			cmd = commands[i];
+	if (cmd == NULL) {
+		p11e_errf(&ctx.err, P11E_USAGE, "unknown command '%.100s' (see p11enroll --help)",
+			  argv[verb]);
+		cli_report_error(NULL, json, ctx.err.rc, ctx.err.msg);
+		return P11E_USAGE;
+	}
+	/* The global options before the command, then the command's arguments. */
+	cmd_argc = argc - 2;
+	cmd_argv = malloc(((size_t)argc + 1) * sizeof(*cmd_argv));
+	if (cmd_argv == NULL) {
+		cli_report_error(cmd->name, json, P11E_FAIL, "out of memory");
+		return P11E_FAIL;
+	}
+	memcpy(cmd_argv, argv + 1, (size_t)(verb - 1) * sizeof(*cmd_argv));
+	memcpy(cmd_argv + verb - 1, argv + verb + 1, (size_t)(argc - verb - 1) * sizeof(*cmd_argv));
+	rc = parse_args(cmd, cmd_argc, cmd_argv, &args, &ctx.err);
+	if (rc != P11E_OK) {
+		cli_report_error(cmd->name, json, rc, ctx.err.msg);
+		goto out;
+	}
+	if (cli_flag(&args, "help")) {
+		command_help(stdout, cmd);
+		goto out;
+	}
+	if (args.npos < cmd->min_pos) {
+		rc = usage_error(cmd, &ctx.err, "%s", "missing arguments");
+		cli_report_error(cmd->name, json, rc, ctx.err.msg);
+		goto out;
+	}
+
 	ctx.json = cli_flag(&args, "json");
 	ctx.module = cli_value(&args, "module");
 	ctx.pin_source = cli_value(&args, "pin-source");
@@ -214,8 +316,12 @@ int main(int argc, char **argv)
 						 cli_value(&args, "module-args"), &ctx.err);
 	if (rc == P11E_OK)
 		rc = cmd->run(&ctx, &args);
+	/* An empty message: the command said it all itself (a pending request's
+	 * record, a batch's rows), on stdout as JSON with --json. */
 	if (rc != P11E_OK && ctx.err.msg[0] != '\0')
-		fprintf(stderr, "p11enroll %s: %s\n", cmd->name, ctx.err.msg);
+		cli_report_error(cmd->name, ctx.json, rc, ctx.err.msg);
 	p11e_config_clear(&ctx.config);
+out:
+	free(cmd_argv);
 	return rc;
 }
