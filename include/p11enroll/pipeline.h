@@ -9,7 +9,8 @@
  * a temporary CKA_ID recorded first, then renamed); never a second request to
  * the CA for the same key (the CSR is saved, and its hash is the CA's
  * idempotency key); the certificate is written only if its public key is the
- * token key's.
+ * token key's; one run of an identity at a time (its lock, held from loading
+ * the record to the last save).
  *
  * A software key (--software, or a profile's key_store "software") runs the
  * same machine without a token: key made in memory, kept encrypted under its
@@ -23,11 +24,13 @@
 #include "p11enroll/record.h"
 #include "p11enroll/token.h"
 
+#define P11E_WAIT_NONE (-1L)
+
 typedef struct p11e_enroll_params {
 	const char *token_uri;
 	const char *email;    /* a person: the identity is the address ... */
 	const char *dns;      /* ... or a server (profile tls-server): its host name */
-	const char *name;     /* CN; default: the email or host name */
+	const char *name;     /* CN; default: p11e_default_cn (validate.h) */
 	const char *profile;  /* default: config default_profile */
 	const char *key_type; /* default: the profile's */
 	const char *ca;	      /* default: config default_ca */
@@ -54,6 +57,10 @@ typedef struct p11e_enroll_params {
 	 * file vault needs an escrow officer's key (file or pkcs11: URI). */
 	const char *officer_key;
 	const char *officer_pin_source;
+	/* How long to wait for the identity's lock while another run holds it
+	 * (include/p11enroll/lock.h): 0 means P11E_LOCK_WAIT_DEFAULT_MS,
+	 * P11E_WAIT_NONE (or any negative) not at all; then P11E_BUSY. */
+	long wait_ms;
 	/* Batch: what one worker keeps open across enrollments, or NULL. */
 	struct p11e_enroll_shared *shared;
 } p11e_enroll_params;
@@ -71,7 +78,10 @@ typedef struct p11e_enroll_shared {
 
 /* Runs (or resumes) one enrollment. On return *rec holds the identity's
  * record as saved (clear it with p11e_record_clear), also on failure when a
- * record exists. P11E_PENDING when the CA has not issued yet. */
+ * record exists. P11E_PENDING when the CA has not issued yet; P11E_BUSY when
+ * another run holds the identity past wait_ms. While nothing exists for the
+ * record (step new, or a token key's key-pending with no key under its IDs)
+ * the parameters given replace the recorded ones. */
 p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_record *rec,
 		    p11e_err *err);
 

@@ -57,7 +57,8 @@ typedef struct p11e_record {
 char *p11e_record_identity(const char *email);
 
 /* The file name for an identity: STATE_DIR/identities/<escaped>.json, where
- * characters outside [a-z0-9@._+-] are %XX-escaped. malloc'd. */
+ * characters outside [a-z0-9@._+-] are %XX-escaped; an identity too long for
+ * that is named SHA256-<hex>.json (src/core/state_paths.h). malloc'd. */
 char *p11e_record_path(const char *state_dir, const char *identity);
 
 /* P11E_NOT_FOUND if there is no record; P11E_FAIL naming the file if it is
@@ -71,6 +72,9 @@ p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_r
 			  p11e_err *err);
 /* Creates STATE_DIR/identities (0700) as needed; sets r->updated. */
 p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err);
+/* Deletes the identity's record file (P11E_NOT_FOUND without one), the
+ * directory synced: for `p11enroll forget` (include/p11enroll/forget.h). */
+p11e_rc p11e_record_remove(const char *state_dir, const char *identity, p11e_err *err);
 /* All records, sorted by identity. */
 p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err);
 void p11e_record_clear(p11e_record *r);

@@ -56,6 +56,11 @@ const cli_command cmd_enroll = {
 	    "(sensitive, never extractable), CSR signed on the token, issued by the CA,\n"
 	    "certificate and chain written to the token under the key's CKA_ID. Every step is\n"
 	    "recorded in the state dir: rerun the same command after any failure to resume.\n"
+	    "One run of an identity at a time: another waits (--wait), then exits 12. While\n"
+	    "nothing exists yet (step new, or a key generation that made nothing), a rerun\n"
+	    "with other options starts over; else `p11enroll forget` discards the record.\n"
+	    "Without --name the CN is the identity, or if longer than 64 characters the\n"
+	    "address's local part (a host name's first label).\n"
 	    "Key types: rsa:2048 rsa:3072 rsa:4096 ec:P-256 ec:P-384 ec:P-521 ed25519.\n"
 	    "CA: a name from the config, or local:DIR for an embedded CA.\n"
 	    "\n"
@@ -78,7 +83,7 @@ const cli_command cmd_enroll = {
 	    {"email", "EMAIL", "the address: rfc822Name SAN and the record's key"},
 	    {"dns", "HOST",
 	     "a server instead: dNSName SAN and the record's key (profile tls-server)"},
-	    {"name", "NAME", "subject common name (default: the email or host)"},
+	    {"name", "NAME", "subject common name, UTF-8, at most 64 characters"},
 	    {"profile", "P",
 	     "smime, smime-sign, smime-encrypt, client-auth, tls-server or a config profile"},
 	    {"key", "TYPE", "key type (default: the profile's)"},
@@ -99,6 +104,9 @@ const cli_command cmd_enroll = {
 	     "software, resuming with the file vault: an escrow officer's key, FILE or pkcs11: "
 	     "URI"},
 	    {"officer-pin-source", "SRC", "where the officer key's PIN or passphrase comes from"},
+	    {"wait", "SECONDS",
+	     "wait this long while another run enrolls the identity (default 5; 0: not), then "
+	     "exit 12"},
 	    {NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = 1,

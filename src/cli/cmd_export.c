@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 #include "cli.h"
 #include "p11enroll/audit.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
@@ -150,6 +151,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	blob b = {0};
 	char *identity = NULL;
 	p11e_err audit_err = {0};
+	p11e_lock lock = P11E_LOCK_INIT;
+	long wait_ms = 0;
 	p11e_rc rc;
 
 	if (a->pos[0][0] == '\0' || (identity = p11e_record_identity(a->pos[0])) == NULL)
@@ -160,7 +163,16 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "format: '%.20s' is not pfx, pem, der or p7b", format);
 	}
-	rc = p11e_record_load(ctx->config.state_dir, identity, &r, &ctx->err);
+	/* Not while a run of the identity changes its record or its PFX. */
+	rc = cli_wait_ms(a, &wait_ms, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_lock_acquire(ctx->config.state_dir, "identity", identity,
+				       wait_ms < 0   ? 0
+				       : wait_ms > 0 ? wait_ms
+						     : P11E_LOCK_WAIT_DEFAULT_MS,
+				       &lock, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_record_load(ctx->config.state_dir, identity, &r, &ctx->err);
 	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
 			       "no identity '%.200s' in %s (see p11enroll status)", identity,
@@ -196,6 +208,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	else
 		free(b.data);
 	p11e_record_clear(&r);
+	p11e_lock_release(&lock);
 	free(identity);
 	return rc;
 }
@@ -213,6 +226,8 @@ const cli_command cmd_export = {
 	    "anything is written; if the record cannot be written, nothing is exported.",
     .opts = (const cli_opt[]){{"format", "F", "pfx, pem, der or p7b"},
 			      {"out", "FILE", "write here instead of stdout"},
+			      {"wait", "SECONDS",
+			       "wait this long for a run of the identity (default 5; 0: not)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/ca.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 
@@ -121,10 +122,11 @@ static int prepoll(cli_ctx *ctx, ca_cache *cas, p11e_record *rec, report *r)
 	case P11E_CA_STATE_REJECTED:
 		r->what = O_REJECTED;
 		r->rc = P11E_CA_REJECTED;
-		snprintf(
-		    r->msg, sizeof(r->msg),
-		    "the CA rejected request %s: %s; remove the identity's record to start over",
-		    rec->request_id, res.reason);
+		snprintf(r->msg, sizeof(r->msg),
+			 "the CA rejected request %s: %s; 'p11enroll forget --abandon-request' it "
+			 "to start "
+			 "over",
+			 rec->request_id, res.reason);
 		note_error(&ctx->config, rec, r->msg);
 		break;
 	}
@@ -150,6 +152,7 @@ static void resume(cli_ctx *ctx, const cli_args *a, p11e_record *rec, report *r)
 	/* A software key's PFX step needs its escrowed password back. */
 	p.officer_key = cli_value(a, "officer-key");
 	p.officer_pin_source = cli_value(a, "officer-pin-source");
+	cli_wait_ms(a, &p.wait_ms, NULL);
 	rc = p11e_enroll(&ctx->config, &p, &after, &err);
 	if (after.identity != NULL) {
 		/* What the pipeline saved is what we report. */
@@ -184,15 +187,51 @@ static void resume(cli_ctx *ctx, const cli_args *a, p11e_record *rec, report *r)
 	}
 }
 
+static int poll_locked(cli_ctx *ctx, ca_cache *cas, p11e_record *rec, report *r);
+
 static void poll_one(cli_ctx *ctx, const cli_args *a, ca_cache *cas, p11e_record *rec, report *r)
 {
+	p11e_lock lock = P11E_LOCK_INIT;
+	p11e_record now;
+	p11e_err err = {0};
+	long wait_ms = 0;
+	int answered;
+
 	memset(r, 0, sizeof(*r));
 	r->retry_after = -1;
+	/* Under the identity's lock, from its record as it is now: a run that
+	 * held it may have moved it on, and a stale copy must not be saved. */
+	cli_wait_ms(a, &wait_ms, NULL);
+	if (p11e_lock_acquire(ctx->config.state_dir, "identity", rec->identity,
+			      wait_ms < 0   ? 0
+			      : wait_ms > 0 ? wait_ms
+					    : P11E_LOCK_WAIT_DEFAULT_MS,
+			      &lock, &err) != P11E_OK ||
+	    p11e_record_load(ctx->config.state_dir, rec->identity, &now, &err) != P11E_OK) {
+		p11e_lock_release(&lock);
+		r->what = O_FAILED;
+		r->rc = err.rc;
+		snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
+		return;
+	}
+	p11e_record_clear(rec);
+	*rec = now;
+	answered = poll_locked(ctx, cas, rec, r);
+	/* The pipeline takes the lock itself (a second flock of one process
+	 * on another open file would wait for the first). */
+	p11e_lock_release(&lock);
+	if (!answered)
+		resume(ctx, a, rec, r);
+}
+
+/* 1: answered without the pipeline. */
+static int poll_locked(cli_ctx *ctx, ca_cache *cas, p11e_record *rec, report *r)
+{
 	if (rec->step == P11E_STEP_DONE) {
 		r->what = O_ENROLLED;
 		snprintf(r->msg, sizeof(r->msg), "already enrolled (certificate %s)",
 			 rec->cert_sha256 ? rec->cert_sha256 : "?");
-		return;
+		return 1;
 	}
 	if (rec->step < P11E_STEP_SUBMITTED) {
 		r->what = O_FAILED;
@@ -201,10 +240,9 @@ static void poll_one(cli_ctx *ctx, const cli_args *a, ca_cache *cas, p11e_record
 			 "identity %s is at step %s: no CA has its request yet; run p11enroll "
 			 "enroll to resume it",
 			 rec->identity, p11e_step_name(rec->step));
-		return;
+		return 1;
 	}
-	if (!prepoll(ctx, cas, rec, r))
-		resume(ctx, a, rec, r);
+	return prepoll(ctx, cas, rec, r);
 }
 
 static void iso_after(int seconds, char *out, size_t len)
@@ -301,8 +339,11 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	p11e_record *recs = NULL;
 	ca_cache cas = {0};
 	int pin_stop = 0;
+	long wait_ms;
 
-	rc = select_records(ctx, a, &recs, &n);
+	rc = cli_wait_ms(a, &wait_ms, &ctx->err);
+	if (rc == P11E_OK)
+		rc = select_records(ctx, a, &recs, &n);
 	if (rc != P11E_OK) {
 		json_object_put(list);
 		return rc;
@@ -356,6 +397,9 @@ const cli_command cmd_poll = {
 			       "escrow officer key (file or pkcs11: URI): software keys with "
 			       "the file vault"},
 			      {"officer-pin-source", "SRC", "its PIN or passphrase source"},
+			      {"wait", "SECONDS",
+			       "wait this long for another run of an identity (default 5; 0: "
+			       "not)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = CLI_MAX_POS,

@@ -1,4 +1,6 @@
 /* The options enroll and csr share, turned into pipeline parameters once. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include "cli.h"
 #include "p11enroll/pipeline.h"
@@ -26,6 +28,8 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	p->pfx_out = cli_value(a, "out");
 	p->officer_key = cli_value(a, "officer-key");
 	p->officer_pin_source = cli_value(a, "officer-pin-source");
+	if (cli_wait_ms(a, &p->wait_ms, err) != P11E_OK)
+		return P11E_USAGE;
 	if (p->email == NULL && p->dns == NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "email: --email (a person) or --dns (a server) is required");
@@ -41,5 +45,24 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	 * known. A server's certificate is a TLS server's unless another profile is named. */
 	if (p->dns != NULL && p->profile == NULL)
 		p->profile = "tls-server";
+	return P11E_OK;
+}
+
+p11e_rc cli_wait_ms(const cli_args *a, long *ms, p11e_err *err)
+{
+	const char *text = cli_value(a, "wait");
+	char *end = NULL;
+	long seconds;
+
+	*ms = 0; /* the library's default */
+	if (text == NULL)
+		return P11E_OK;
+	errno = 0;
+	seconds = strtol(text, &end, 10);
+	/* A day is longer than any enrollment waits for another. */
+	if (errno != 0 || end == text || *end != '\0' || seconds < 0 || seconds > 86400)
+		return p11e_errf(err, P11E_USAGE,
+				 "wait: '%.20s' is not a number of seconds from 0 to 86400", text);
+	*ms = seconds == 0 ? P11E_WAIT_NONE : seconds * 1000;
 	return P11E_OK;
 }

@@ -2,12 +2,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <json-c/json.h>
+#include "core/state_paths.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 
@@ -89,35 +92,7 @@ char *p11e_record_identity(const char *email)
 
 char *p11e_record_path(const char *state_dir, const char *identity)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(identity);
-	char *name = malloc(3 * len + sizeof(".json")), *out;
-	size_t n = 0;
-
-	if (name == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)identity[i];
-		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    strchr("@._+-", c) != NULL) {
-			/* A leading dot would make a hidden file, or "..". */
-			if (!(c == '.' && n == 0)) {
-				name[n++] = (char)c;
-				continue;
-			}
-		}
-		name[n++] = '%';
-		name[n++] = hex[c >> 4];
-		name[n++] = hex[c & 0xf];
-	}
-	memcpy(name + n, ".json", sizeof(".json"));
-	{
-		char *dir = p11e_path_join(state_dir, "identities");
-		out = dir ? p11e_path_join(dir, name) : NULL;
-		free(dir);
-	}
-	free(name);
-	return out;
+	return p11e_state_record_path(state_dir, identity);
 }
 
 static void now_iso(char out[32])
@@ -153,7 +128,7 @@ p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
 		if (*slot(r, i) != NULL)
 			json_object_object_add(o, fields[i].key,
 					       json_object_new_string(*slot(r, i)));
-	dir = p11e_path_join(state_dir, "identities");
+	dir = p11e_state_dir(state_dir, "identities");
 	path = p11e_record_path(state_dir, r->identity);
 	if (dir == NULL || path == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
@@ -292,6 +267,34 @@ p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_recor
 	return rc;
 }
 
+p11e_rc p11e_record_remove(const char *state_dir, const char *identity, p11e_err *err)
+{
+	char *path = p11e_record_path(state_dir, identity);
+	char *dir = p11e_state_dir(state_dir, "identities");
+	p11e_rc rc = P11E_OK;
+	int fd;
+
+	if (path == NULL || dir == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if (unlink(path) != 0) {
+		rc = p11e_errf(err, errno == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
+			       "cannot remove record %s: %s", path, strerror(errno));
+		goto out;
+	}
+	/* Gone for good only once the directory says so. */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "cannot sync %s: %s", dir, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+out:
+	free(path);
+	free(dir);
+	return rc;
+}
+
 static int by_identity(const void *a, const void *b)
 {
 	return strcmp(((const p11e_record *)a)->identity, ((const p11e_record *)b)->identity);
@@ -299,7 +302,7 @@ static int by_identity(const void *a, const void *b)
 
 p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err)
 {
-	char *dir = p11e_path_join(state_dir, "identities");
+	char *dir = p11e_state_dir(state_dir, "identities");
 	DIR *d = NULL;
 	struct dirent *e;
 	p11e_record *list = NULL;

@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/audit.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/pkcs12.h"
 #include "p11enroll/record.h"
@@ -174,6 +175,7 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 	char fp[65];
 	p11e_id id;
 	p11e_err audit_err = {0};
+	p11e_lock lock = P11E_LOCK_INIT;
 	p11e_rc rc;
 
 	memset(res, 0, sizeof(*res));
@@ -186,7 +188,11 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 	if (p->officer_key != NULL && (logged_key = strdup(p->officer_key)) != NULL &&
 	    strncmp(logged_key, "pkcs11:", 7) == 0 && strchr(logged_key, '?') != NULL)
 		*strchr(logged_key, '?') = '\0';
-	rc = archived_record(cfg, identity, &rec, err);
+	/* Not beside a run of the identity (an enroll storing its PFX). */
+	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
+			       &lock, err);
+	if (rc == P11E_OK)
+		rc = archived_record(cfg, identity, &rec, err);
 	if (rc != P11E_OK)
 		goto audit;
 	pfx_path = p->pfx_path != NULL ? p->pfx_path : rec.pfx_path;
@@ -282,6 +288,7 @@ out:
 	free(data); /* the PFX is encrypted: nothing to wipe */
 	free(reader);
 	free(logged_key);
+	p11e_lock_release(&lock);
 	free(identity);
 	return rc;
 }

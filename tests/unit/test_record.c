@@ -195,6 +195,54 @@ static void paths(void)
 	free(p);
 }
 
+/* finding 8: the longest valid identities get a record file; names that
+ * fitted before keep theirs. */
+static void long_paths(void)
+{
+	p11e_err err = {0};
+	p11e_record r, back;
+	char id[300], *p, *base;
+
+	/* 239 characters escaped: the longest kept as is. */
+	memset(id, 'a', 239);
+	id[239] = '\0';
+	p = p11e_record_path("/s", id);
+	base = p ? strrchr(p, '/') + 1 : NULL;
+	CHECK(base != NULL && strlen(base) == 239 + 5 && strncmp(base, id, 239) == 0);
+	free(p);
+	/* 240: hashed, as is a 254-character address. */
+	memset(id, 'a', 240);
+	id[240] = '\0';
+	p = p11e_record_path("/s", id);
+	base = p ? strrchr(p, '/') + 1 : NULL;
+	CHECK(base != NULL && strncmp(base, "SHA256-", 7) == 0 && strlen(base) == 7 + 64 + 5);
+	free(p);
+	memset(id, 'l', 64);
+	id[64] = '@';
+	memset(id + 65, 'd', 185);
+	memcpy(id + 65 + 185, ".org", 5); /* 254 characters */
+	memset(&r, 0, sizeof(r));
+	CHECK(p11e_record_set(&r.identity, id, &err) == P11E_OK);
+	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(state, id, &back, &err), P11E_OK, &err);
+	CHECK(back.identity != NULL && strcmp(back.identity, id) == 0);
+	p11e_record_clear(&back);
+	/* Another identity's record under this name is refused. */
+	{
+		char *path = p11e_record_path(state, id),
+		     *other = p11e_record_path(state, "x@y.org");
+		CHECK(path != NULL && other != NULL && rename(path, other) == 0);
+		CHECK_RC(p11e_record_load(state, "x@y.org", &back, &err), P11E_FAIL, &err);
+		CHECK(rename(other, path) == 0);
+		free(path);
+		free(other);
+	}
+	CHECK_RC(p11e_record_remove(state, id, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(state, id, &back, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_record_remove(state, id, &err), P11E_NOT_FOUND, &err);
+	p11e_record_clear(&r);
+}
+
 static void corrupt(void)
 {
 	static const struct {
@@ -288,6 +336,7 @@ int main(void)
 	snprintf(state, sizeof(state), "%s/rec-state", tmp);
 	steps();
 	paths();
+	long_paths();
 	round_trip();
 	listing();
 	corrupt();
