@@ -53,6 +53,10 @@ int cli_flag(const cli_args *a, const char *name);
 struct json_object;
 void cli_print_json(struct json_object *obj);
 
+/* --wait SECONDS as the library's wait_ms (0 if not given: the default;
+ * --wait 0: P11E_WAIT_NONE). P11E_USAGE for anything but 0 to 86400. */
+p11e_rc cli_wait_ms(const cli_args *a, long *ms, p11e_err *err);
+
 /* The enrollment parameters from a command line: enroll and csr share the
  * options (an option a command does not declare reads as absent).
  * P11E_USAGE without --email. */
