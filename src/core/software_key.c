@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
+#include "core/state_paths.h"
 #include "p11enroll/password.h"
 #include "p11enroll/record.h"
 #include "p11enroll/audit.h"
@@ -39,36 +40,14 @@ p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err)
 	return P11E_OK;
 }
 
-/* STATE_DIR/SUB/<identity>EXT: the record's file name, escaped the same
- * way, with EXT (at most 5 characters) for ".json". */
-static char *state_file(const char *state_dir, const char *sub, const char *ext,
-			const char *identity)
-{
-	char *rec = p11e_record_path(state_dir, identity), *base, *dir, *out = NULL;
-	size_t n;
-
-	if (rec == NULL)
-		return NULL;
-	base = strrchr(rec, '/');
-	base = base != NULL ? base + 1 : rec;
-	n = strlen(base);
-	if (n > 5 && strcmp(base + n - 5, ".json") == 0 && strlen(ext) <= 5)
-		strcpy(base + n - 5, ext);
-	if ((dir = p11e_path_join(state_dir, sub)) != NULL)
-		out = p11e_path_join(dir, base);
-	free(dir);
-	free(rec);
-	return out;
-}
-
 char *p11e_soft_key_path(const char *state_dir, const char *identity)
 {
-	return state_file(state_dir, "keys", ".p8", identity);
+	return p11e_state_key_path(state_dir, identity);
 }
 
 char *p11e_soft_pfx_path(const char *state_dir, const char *identity)
 {
-	return state_file(state_dir, "pfx", ".p12", identity);
+	return p11e_state_pfx_path(state_dir, identity);
 }
 
 static char *parent_of(const char *path)
