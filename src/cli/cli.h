@@ -4,6 +4,7 @@
 #define P11ENROLL_CLI_H
 
 #include <stddef.h>
+#include <openssl/types.h>
 #include "p11enroll/config.h"
 #include "p11enroll/error.h"
 
@@ -53,9 +54,17 @@ int cli_flag(const cli_args *a, const char *name);
 struct json_object;
 void cli_print_json(struct json_object *obj);
 
-/* --wait SECONDS as the library's wait_ms (0 if not given: the default;
- * --wait 0: P11E_WAIT_NONE). P11E_USAGE for anything but 0 to 86400. */
-p11e_rc cli_wait_ms(const cli_args *a, long *ms, p11e_err *err);
+/* Text from a token or a certificate, safe to print on a terminal and to put in
+ * JSON: valid UTF-8 is kept; C0/C1 controls (ESC), DEL, bidi overrides and
+ * invalid bytes become \xHH or \uHHHH. malloc'd; NULL when out of memory. */
+char *cli_safe_text(const char *text, size_t len);
+/* A certificate name as "/O=Example/CN=Renée", values in UTF-8, made safe
+ * by cli_safe_text. malloc'd; NULL on error. */
+char *cli_x509_name(const X509_NAME *name);
+
+/* Prints a failure on stderr: the line "p11enroll CMD: message" or, with --json,
+ * {"error":{"code":N,"name":"...","command":"CMD","message":"..."}} on one line. */
+void cli_report_error(const char *cmd, int json, p11e_rc rc, const char *msg);
 
 /* The enrollment parameters from a command line: enroll and csr share the
  * options (an option a command does not declare reads as absent).
@@ -73,7 +82,8 @@ struct p11e_record;
 struct json_object *cli_record_json(const struct p11e_record *r);
 void cli_record_print(const struct p11e_record *r);
 
-extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll, cmd_batch, cmd_status,
-    cmd_list, cmd_escrow, cmd_export, cmd_poll, cmd_recover;
+extern const cli_command cmd_audit; /* cmd_audit.c */
+extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll, cmd_batch,
+    cmd_status, cmd_list, cmd_escrow, cmd_export, cmd_poll, cmd_recover;
 
 #endif
