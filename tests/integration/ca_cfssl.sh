@@ -32,8 +32,10 @@ for try in 1 2 3 4 5; do
 	cfssl serve -address 127.0.0.1 -port "$p" -ca ca.pem -ca-key ca-key.pem -config config.json \
 		-tls-cert tls.pem -tls-key tls.key >serve.log 2>&1 &
 	pid=$!
-	for _ in $(seq 50); do
-		curl -s --cacert tls-ca.pem -d '{"label":""}' "https://127.0.0.1:$p/api/v1/cfssl/info" >/dev/null 2>&1 && { port=$p; break; }
+	# Up to a minute: Go programs start slowly on a loaded CI machine.
+	for _ in $(seq 600); do
+		curl -s --max-time 10 --cacert tls-ca.pem -d '{"label":""}' \
+			"https://127.0.0.1:$p/api/v1/cfssl/info" >/dev/null 2>&1 && { port=$p; break; }
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -44,6 +46,11 @@ trap 'kill $pid 2>/dev/null' EXIT
 [ -n "$port" ] || { bad "cfssl serve did not start: $(tail -3 serve.log)"; finish; }
 url="https://127.0.0.1:$port"
 
+# cfssl-notls trusts the system's CA bundle (about 140 certificates). curl's
+# connect timeout (default 10 s) covers loading it, and the test builds' ASan
+# (fast_unwind_on_malloc=0, tests/with-softhsm.sh) makes OpenSSL's PEM decoding
+# slow: 8-9 s on a loaded 2-core machine, measured. Past 10 s the case failed
+# with "SSL connection timeout" instead of the certificate error it checks.
 cat >p11enroll.json <<JSON
 { "cas": {
     "cfssl":       { "type": "cfssl", "url": "$url", "ca_bundle": "$CF/tls-ca.pem", "profile": "smime" },
@@ -52,7 +59,7 @@ cat >p11enroll.json <<JSON
     "cfssl-wrong": { "type": "cfssl", "url": "$url", "ca_bundle": "$CF/tls-ca.pem", "profile": "smime-auth",
                      "auth_key_file": "$CF/wrong.key" },
     "cfssl-typo":  { "type": "cfssl", "url": "$url", "ca_bundle": "$CF/tls-ca.pem", "profile": "smiem" },
-    "cfssl-notls": { "type": "cfssl", "url": "$url", "retries": 0 },
+    "cfssl-notls": { "type": "cfssl", "url": "$url", "retries": 0, "connect_timeout": 300, "timeout": 300 },
     "cfssl-http":  { "type": "cfssl", "url": "http://ca.example.com:8888" },
     "cfssl-down":  { "type": "cfssl", "url": "https://127.0.0.1:1", "retries": 0 } } }
 JSON
@@ -105,14 +112,22 @@ check_eq "CA back: enroll finishes ($out)" 0 $?
 check_eq "CA back: same key" "$key_before" "$(key_id down@example.com)"
 check_eq "CA back: one private key" 1 "$(count_objects privkey "$key_before")"
 # CFSSL killed, then restarted while an enrollment is backing off between
-# retries (1 s, 2 s, 4 s): the enrollment finishes, one key, one certificate.
+# retries (1 s, 2 s, 4 s ... 32 s: a minute for the server to come back, however
+# slow the machine): the enrollment finishes, one key, one certificate.
 kill "$pid"
 wait "$pid" 2>/dev/null
-jq --arg url "$url" '.cas["cfssl-retry"] = (.cas.cfssl + {"retries": 4})' p11enroll.json >p.json &&
+jq --arg url "$url" '.cas["cfssl-retry"] = (.cas.cfssl + {"retries": 6})' p11enroll.json >p.json &&
 	mv p.json p11enroll.json
 p11e enroll "$TEST_TOKEN_URI" --email restart@example.com --ca cfssl-retry --pin-source "$PIN_SRC" \
 	>"$TEST_TMP/restart.out" 2>&1 &
 enroll_pid=$!
+# The CSR is recorded just before it is sent: from then on the enrollment is
+# trying the CA (a fixed sleep could end before a slow process got there).
+for _ in $(seq 1200); do
+	[ "$(record restart@example.com 2>/dev/null | jq -r .step 2>/dev/null)" = csr-built ] && break
+	kill -0 "$enroll_pid" 2>/dev/null || break
+	sleep 0.1
+done
 sleep 1.5
 cfssl serve -address 127.0.0.1 -port "$port" -ca ca.pem -ca-key ca-key.pem -config config.json \
 	-tls-cert tls.pem -tls-key tls.key >>serve.log 2>&1 &

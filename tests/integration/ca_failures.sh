@@ -9,16 +9,20 @@
 . "$TESTS_DIR/stubs/digicert.sh"
 dc_start || { bad "the digicert stub did not start"; finish; }
 
+# Timeouts with room for a loaded CI machine: an answer the stub does not
+# delay must come within "timeout" however slow the machine is (the "slow" CAs:
+# 6 s), and a delayed one well after it (12 s, 15 s). "dc" retries for a minute
+# (1 s, 2 s ... 32 s) while the stub is restarted.
 cat >"$TEST_TMP/p11enroll.json" <<JSON
 { "cas": {
     "dc0":        { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$DC/api.key",
-                    "retries": 0, "connect_timeout": 2, "timeout": 5 },
+                    "retries": 0, "connect_timeout": 60, "timeout": 120 },
     "dc":         { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$DC/api.key",
-                    "retries": 4, "timeout": 10 },
+                    "retries": 6, "timeout": 120 },
     "slow":       { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$DC/api.key",
-                    "retries": 0, "timeout": 2 },
+                    "retries": 0, "timeout": 6 },
     "slow-retry": { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$DC/api.key",
-                    "retries": 2, "timeout": 2 } } }
+                    "retries": 2, "timeout": 6 } } }
 JSON
 export P11ENROLL_CONFIG=$TEST_TMP/p11enroll.json
 
@@ -81,7 +85,7 @@ check_eq "500 after the order was taken, with retries: finishes in one run ($out
 one_of_each taken500r@example.com "500 after the order was taken, with retries"
 
 # Slower than "timeout": the order is taken, the answer comes too late.
-dc_mode '{"delay_order": 4}'
+dc_mode '{"delay_order": 15}'
 enroll slow@example.com slow
 check_eq "slow CA past the timeout: exit 1" 1 "$rc"
 check_contains "slow CA past the timeout: says it timed out" "$out" "timed out"
@@ -89,18 +93,18 @@ dc_mode '{}'
 enroll slow@example.com slow
 check_eq "slow CA: rerun finishes with the order already taken ($out)" 0 "$rc"
 one_of_each slow@example.com "slow CA, then rerun"
-dc_mode '{"delay_order": 4}'
+dc_mode '{"delay_order": 15}'
 enroll slowr@example.com slow-retry
 check_eq "slow CA, with retries: finishes in one run ($out)" 0 "$rc"
 one_of_each slowr@example.com "slow CA, with retries"
 # Every answer too late: nothing ordered, the rerun orders once.
-dc_mode '{"delay": 3}'
+dc_mode '{"delay": 12}'
 enroll slowall@example.com slow
 check_eq "every answer past the timeout: exit 1" 1 "$rc"
 check_eq "every answer past the timeout: identity waits at csr-built" csr-built \
 	"$(record slowall@example.com | jq -r .step)"
 dc_mode '{}'
-sleep 3 # the stub's late answers drain
+sleep 12 # the stub's late answers drain
 enroll slowall@example.com slow
 check_eq "every answer past the timeout: rerun finishes ($out)" 0 "$rc"
 one_of_each slowall@example.com "every answer past the timeout"

@@ -28,8 +28,10 @@ port=18080
 start_server() {
 	scepserver -depot depot -port "$port" -challenge "$(cat challenge)" >>server.log 2>&1 &
 	server=$!
-	for _ in $(seq 50); do
-		curl -sf "http://127.0.0.1:$port/scep?operation=GetCACaps" >/dev/null 2>&1 && return 0
+	# Up to a minute: Go programs start slowly on a loaded CI machine.
+	for _ in $(seq 600); do
+		curl -sf --max-time 10 "http://127.0.0.1:$port/scep?operation=GetCACaps" >/dev/null 2>&1 &&
+			return 0
 		kill -0 "$server" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -52,8 +54,8 @@ python3 "$TESTS_DIR/stubs/scep_pending_stub.py" --dir stub-ra --port $stub_ra_po
 stub_ra=$!
 trap 'kill $server $stub $stub_ra 2>/dev/null' EXIT
 for p in $stub_port $stub_ra_port; do
-	for _ in $(seq 100); do
-		curl -sf "http://127.0.0.1:$p/scep?operation=GetCACaps" >/dev/null 2>&1 && break
+	for _ in $(seq 600); do
+		curl -sf --max-time 10 "http://127.0.0.1:$p/scep?operation=GetCACaps" >/dev/null 2>&1 && break
 		sleep 0.1
 	done
 done

@@ -56,9 +56,11 @@ pebble_start() {
 		PEBBLE_PID=$!
 		PEBBLE_URL=https://127.0.0.1:$port/dir
 		PEBBLE_MGMT=https://127.0.0.1:$mgmt
-		for _ in $(seq 100); do
-			if curl -sf --cacert "$d/tls-ca.pem" "$PEBBLE_URL" >/dev/null 2>&1 &&
-				curl -sf --cacert "$d/tls-ca.pem" "$PEBBLE_MGMT/roots/0" >/dev/null 2>&1; then
+		# Up to a minute: Go programs start slowly on a loaded CI machine.
+		for _ in $(seq 600); do
+			if curl -sf --max-time 10 --cacert "$d/tls-ca.pem" "$PEBBLE_URL" >/dev/null 2>&1 &&
+				curl -sf --max-time 10 --cacert "$d/tls-ca.pem" "$PEBBLE_MGMT/roots/0" \
+					>/dev/null 2>&1; then
 				return 0
 			fi
 			kill -0 "$PEBBLE_PID" 2>/dev/null || break

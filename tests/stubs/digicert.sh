@@ -16,7 +16,8 @@ dc_start() {
 	python3 "$TESTS_DIR/stubs/digicert_stub.py" --dir "$DC" --api-key-file "$DC/api.key" \
 		--port "$port" >>"$DC/stub.out" 2>&1 &
 	DC_PID=$!
-	for _ in $(seq 200); do
+	# Up to a minute: Python starts slowly on a loaded CI machine.
+	for _ in $(seq 1200); do
 		if [ -s "$DC/port" ]; then
 			DC_PORT=$(cat "$DC/port")
 			return 0
