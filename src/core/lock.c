@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "core/state_paths.h"
@@ -35,25 +34,11 @@ static void sleep_ms(long ms)
 }
 
 /* Opens the lock file: created 0600 if missing, never through a symlink, and
- * only a regular file of ours (another user's file could be held forever). */
+ * only a regular file of ours with no permission for others (another user's
+ * file could be held forever): util.c's one check of p11enroll's own files. */
 static p11e_rc open_lock_file(const char *path, int *fd_out, p11e_err *err)
 {
-	struct stat st;
-	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-
-	*fd_out = -1;
-	if (fd < 0)
-		return p11e_errf(err, P11E_FAIL,
-				 errno == ELOOP ? "lock %s is a symbolic link: remove it"
-						: "cannot open lock %s: %s",
-				 path, strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
-		close(fd);
-		return p11e_errf(err, P11E_FAIL,
-				 "lock %s is not a regular file of this user: remove it", path);
-	}
-	*fd_out = fd;
-	return P11E_OK;
+	return p11e_open_private(path, O_RDWR | O_CREAT | O_NOCTTY, 0600, fd_out, err);
 }
 
 /* "pid P on host H" from the holder's note, or a neutral phrase while the
