@@ -44,12 +44,23 @@ typedef struct p11e_batch_params {
 	void (*on_row)(void *user, size_t index, const p11e_batch_row_result *res,
 		       const size_t counts[P11E_BATCH_OUTCOMES]);
 	void *user;
+	/* The tool's batch: SIGINT and SIGTERM stop it from starting rows; the
+	 * rows in flight finish, the others are not-tried, and *interrupted_by
+	 * (if set) gets the signal; a second one ends the process at once,
+	 * after giving the terminal its echo back (src/core/batch.c). */
+	int catch_signals;
+	int *interrupted_by;
 } p11e_batch_params;
 
+/* Whether a rerun can finish a row that ended with rc (a failure of the
+ * moment: I/O, the network, a busy lock, a token not inserted), as opposed
+ * to one that needs its row, the config or the token fixed first. */
+int p11e_batch_resumable(p11e_rc rc);
+
 /* Runs the roster; results has roster->n entries. P11E_OK when every row was
- * tried (look at the results), the PIN error when a login failed and the
- * batch stopped (the rows not reached are not-tried), P11E_USAGE for bad
- * params. */
+ * tried or a signal stopped it (look at the results), the PIN error when a
+ * login failed and the batch stopped (the rows not reached are not-tried),
+ * P11E_USAGE for bad params. */
 p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
 		       const p11e_batch_params *bp, p11e_batch_row_result *results, p11e_err *err);
 

@@ -167,6 +167,20 @@ p11e_rc p11e_token_import_public_key(p11e_token *t, EVP_PKEY *key, const p11e_id
 p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
 			 p11e_err *err);
 
+/* Destroys every object of class cls under CKA_ID id; *n how many. Only
+ * for objects p11enroll itself made under an ID of its own (half a key pair
+ * that a kill inside C_GenerateKeyPair left): never a user's objects. */
+p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
+			   p11e_err *err);
+
+/* Whether the key pair under id, one private and one public key, is whole:
+ * both halves say CKA_LOCAL (PKCS#11 sets it only on keys C_GenerateKeyPair
+ * finished) and the public key can be read. SoftHSM writes each half twice,
+ * its template first and then the key itself with CKA_LOCAL: a kill between
+ * the writes leaves a key object without its key. A module that has no
+ * CKA_LOCAL is taken at its word. P11E_NOT_FOUND if a half is missing. */
+p11e_rc p11e_token_key_pair_whole(p11e_token *t, const p11e_id *id, int *whole, p11e_err *err);
+
 /* The CKA_ID of the one private key labelled `label` (a URI's object=).
  * P11E_NOT_FOUND if none; P11E_USAGE if several share the label. */
 p11e_rc p11e_token_key_id_by_label(p11e_token *t, const char *label, p11e_id *id, p11e_err *err);

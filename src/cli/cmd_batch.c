@@ -1,5 +1,6 @@
 /* p11enroll batch: one roster, every row through the same pipeline as enroll,
  * so a rerun skips what is done and resumes what is not. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,12 @@ static void on_row(void *user, size_t i, const p11e_batch_row_result *res, const
 		    j, "result", json_object_new_string(p11e_batch_outcome_name(res->outcome)));
 		if (bad || res->outcome == P11E_BATCH_PENDING)
 			json_object_object_add(j, "error", json_object_new_string(res->msg));
+		/* Whether a rerun can finish it, or its row needs fixing first. */
+		if (bad)
+			json_object_object_add(
+			    j, "resumable",
+			    json_object_new_boolean(res->outcome == P11E_BATCH_NOT_TRIED ||
+						    p11e_batch_resumable(res->rc)));
 		/* When the row finished, from the start of the batch: the cost of
 		 * the first and the last hundred rows (bench/run.sh). */
 		json_object_object_add(
@@ -94,6 +101,7 @@ static p11e_rc parse_jobs(const char *text, int *jobs, p11e_err *err)
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
+	int signo = 0; /* the signal that stopped the batch */
 	p11e_batch_params bp = {
 	    .token = cli_value(a, "token"),
 	    .ca = cli_value(a, "ca"),
@@ -105,18 +113,20 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	    .officer_key = cli_value(a, "officer-key"),
 	    .officer_pin_source = cli_value(a, "officer-pin-source"),
 	    .on_row = on_row,
+	    .catch_signals = 1,
+	    .interrupted_by = &signo,
 	};
 	p11e_batch_row_result *results = NULL;
-	size_t counts[P11E_BATCH_OUTCOMES] = {0};
+	size_t counts[P11E_BATCH_OUTCOMES] = {0}, resumable = 0;
 	p11e_roster roster;
 	view v = {0};
 	p11e_rc rc, batch_rc;
 
 	if ((rc = parse_jobs(cli_value(a, "jobs"), &bp.jobs, &ctx->err)) != P11E_OK)
 		return rc;
-	rc = p11e_roster_load(a->pos[0],
-			      cli_flag(a, "allow-extra-columns") ? P11E_ROSTER_ALLOW_EXTRA_COLUMNS : 0,
-			      &roster, &ctx->err);
+	rc = p11e_roster_load(
+	    a->pos[0], cli_flag(a, "allow-extra-columns") ? P11E_ROSTER_ALLOW_EXTRA_COLUMNS : 0,
+	    &roster, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
 	v.roster = &roster;
@@ -135,8 +145,11 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		rc = batch_rc;
 		goto out;
 	}
-	for (size_t i = 0; i < roster.n; i++)
+	for (size_t i = 0; i < roster.n; i++) {
 		counts[results[i].outcome]++;
+		resumable +=
+		    results[i].outcome == P11E_BATCH_FAILED && p11e_batch_resumable(results[i].rc);
+	}
 	if (v.progress)
 		fprintf(stderr, "\n");
 	if (ctx->json) {
@@ -152,19 +165,42 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		cli_print_json(doc);
 	} else {
 		printf("batch %s: %zu rows: %zu enrolled, %zu already done, %zu pending, %zu "
-		       "failed%s\n",
+		       "failed",
 		       a->pos[0], roster.n, counts[P11E_BATCH_ENROLLED],
 		       counts[P11E_BATCH_ALREADY_DONE], counts[P11E_BATCH_PENDING],
-		       counts[P11E_BATCH_FAILED],
-		       counts[P11E_BATCH_NOT_TRIED] ? ", the rest not tried" : "");
+		       counts[P11E_BATCH_FAILED]);
+		if (counts[P11E_BATCH_NOT_TRIED] > 0)
+			printf(", %zu not tried%s", counts[P11E_BATCH_NOT_TRIED],
+			       signo != 0 ? " (interrupted)" : "");
+		printf("\n");
 	}
-	if (batch_rc != P11E_OK)
+	fflush(stdout);
+	if (signo != 0)
+		/* The shell's convention for a process a signal ended: 128 + the
+		 * signal (130 SIGINT, 143 SIGTERM); docs/p11enroll.1 EXIT STATUS. */
+		rc =
+		    p11e_errf(&ctx->err, (p11e_rc)(128 + signo),
+			      "interrupted by %s: %zu rows not finished; rerun to resume them "
+			      "(done rows are skipped)",
+			      signo == SIGINT ? "SIGINT" : "SIGTERM", counts[P11E_BATCH_NOT_TRIED]);
+	else if (batch_rc != P11E_OK)
 		rc = p11e_errf(&ctx->err, batch_rc,
 			       "batch stopped at a PIN failure (%.200s): a PIN is never tried "
 			       "twice; fix the pin source and rerun (done rows are skipped)",
 			       ctx->err.msg);
-	else if (counts[P11E_BATCH_FAILED] > 0)
+	else if (counts[P11E_BATCH_FAILED] > 0 && resumable == counts[P11E_BATCH_FAILED])
 		rc = p11e_errf(&ctx->err, P11E_FAIL, "%zu of %zu rows failed; rerun to resume them",
+			       counts[P11E_BATCH_FAILED], roster.n);
+	else if (counts[P11E_BATCH_FAILED] > 0 && resumable > 0)
+		rc = p11e_errf(&ctx->err, P11E_FAIL,
+			       "%zu of %zu rows failed: %zu can be resumed by a rerun, %zu need "
+			       "what their line says fixed first",
+			       counts[P11E_BATCH_FAILED], roster.n, resumable,
+			       counts[P11E_BATCH_FAILED] - resumable);
+	else if (counts[P11E_BATCH_FAILED] > 0)
+		rc = p11e_errf(&ctx->err, P11E_FAIL,
+			       "%zu of %zu rows failed; a rerun alone will not finish them: fix "
+			       "what their lines say, then rerun (done rows are skipped)",
 			       counts[P11E_BATCH_FAILED], roster.n);
 	else
 		rc = counts[P11E_BATCH_PENDING] > 0 ? P11E_PENDING : P11E_OK;
@@ -190,19 +226,19 @@ const cli_command cmd_batch = {
 	    "it (a PIN is never tried twice). With --jobs N, N workers enroll at once, each\n"
 	    "with its own session on each token (logged in once for the whole batch).\n"
 	    "Exit: 0 all done, 1 a row failed, 3/4 PIN, 7 some pending.",
-    .opts = (const cli_opt[]){{"jobs", "N", "enrollments at once (default 1, at most 64)"},
-			      {"token", "URI", "token for rows without a token column"},
-			      {"ca", "CA", "CA for rows without a ca column"},
-			      {"profile", "P", "profile for rows without a profile column"},
-			      {"key", "TYPE", "key type for rows without a key column"},
-			      {"software", NULL,
-			       "rows without a token: software keys, each delivered as a PFX"},
-			      {"officer-key", "KEY",
-			       "escrow officer key (file or pkcs11: URI), to resume software rows"},
-			      {"officer-pin-source", "SRC", "its PIN or passphrase source"},
-			      {"allow-extra-columns", NULL,
-			       "ignore roster columns (JSON keys) other than the six"},
-			      {NULL, NULL, NULL}},
+    .opts =
+	(const cli_opt[]){
+	    {"jobs", "N", "enrollments at once (default 1, at most 64)"},
+	    {"token", "URI", "token for rows without a token column"},
+	    {"ca", "CA", "CA for rows without a ca column"},
+	    {"profile", "P", "profile for rows without a profile column"},
+	    {"key", "TYPE", "key type for rows without a key column"},
+	    {"software", NULL, "rows without a token: software keys, each delivered as a PFX"},
+	    {"officer-key", "KEY",
+	     "escrow officer key (file or pkcs11: URI), to resume software rows"},
+	    {"officer-pin-source", "SRC", "its PIN or passphrase source"},
+	    {"allow-extra-columns", NULL, "ignore roster columns (JSON keys) other than the six"},
+	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
     .run = run,

@@ -2,11 +2,16 @@
  * from a shared index; each worker keeps, per token, its own PKCS#11 session
  * and CA (p11e_enroll_shared), so the module is loaded and logged in once per
  * token for the whole batch. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
+#include <unistd.h>
 #include "p11enroll/batch.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/http.h"
@@ -21,6 +26,19 @@ static const char *const outcome_names[] = {"enrolled", "already-done", "pending
 const char *p11e_batch_outcome_name(p11e_batch_outcome o)
 {
 	return o < P11E_BATCH_OUTCOMES ? outcome_names[o] : "?";
+}
+
+int p11e_batch_resumable(p11e_rc rc)
+{
+	switch (rc) {
+	case P11E_FAIL:		   /* I/O, the module, the network: of the moment */
+	case P11E_BUSY:		   /* another process had the identity */
+	case P11E_TOKEN_NOT_FOUND: /* insert it and rerun */
+	case P11E_PENDING:
+		return 1;
+	default: /* bad input, a conflict, a refusal: the same again */
+		return 0;
+	}
 }
 
 /* One token of the batch, logged in once by whichever worker needs it first. */
@@ -47,6 +65,23 @@ typedef struct batch {
 	size_t n_opened;
 	p11e_rc stop; /* a PIN failure: no further row starts */
 	size_t counts[P11E_BATCH_OUTCOMES];
+	/* Signals (bp->catch_signals): the first SIGINT or SIGTERM, and how
+	 * many came. Atomics, not the lock: a worker may hold the lock through
+	 * a PIN prompt, and a second Ctrl-C must get through at once. */
+	atomic_int interrupted;
+	atomic_int signals;
+	sigset_t watched; /* SIGINT and SIGTERM, unless ignored at start */
+	/* The worker in p11e_session_open (which may prompt for the PIN), so
+	 * the first signal reaches the prompt too; forwarded: that copy is not
+	 * a second signal. */
+	pthread_t prompter;
+	atomic_int prompting;
+	atomic_int forwarded;
+	/* The terminal as the batch found it, given back before a second
+	 * signal ends the process while a prompt has echo off. */
+	int tty;
+	int tty_saved;
+	struct termios tty_mode;
 } batch;
 
 /* What one worker holds open: per token, its session and its CA. */
@@ -70,6 +105,95 @@ static void finish_row(batch *b, size_t i, p11e_batch_outcome o, p11e_rc rc, con
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* Signals. A batch of hundreds of rows must not die half-way on Ctrl-C with
+ * no word of what it did: the first SIGINT or SIGTERM stops rows from
+ * starting, the rows in flight finish, the summary is printed; a second one
+ * ends the process at once (every state a kill leaves is resumable). The
+ * signals are blocked in every thread and taken by one thread in sigwait,
+ * which writes the batch's atomics: no handler, so no global state, and
+ * the thread may do what a handler may not (restore the terminal). A PIN
+ * prompt (src/util/secret.c) reads the same signals from a signalfd while
+ * it has echo off; if it gets one first it restores the terminal and
+ * raises it again on its own thread, where it stays pending until the
+ * worker hands it over (take_thread_signal). */
+static const int batch_signals[] = {SIGINT, SIGTERM};
+#define N_BATCH_SIGNALS (sizeof(batch_signals) / sizeof(batch_signals[0]))
+
+/* The second signal: the terminal back as it was, then the signal's own
+ * default action (the exit status shows it), from this thread. */
+static void abort_now(batch *b, int sig)
+{
+	static const char msg[] = "\np11enroll batch: aborted by a second signal; rerun to "
+				  "resume (every row is resumable)\n";
+	struct termios now;
+	sigset_t one;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	if (b->tty_saved && tcgetattr(b->tty, &now) == 0 &&
+	    (now.c_lflag & ECHO) != (b->tty_mode.c_lflag & ECHO))
+		tcsetattr(b->tty, TCSANOW, &b->tty_mode);
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	signal(sig, SIG_DFL);
+	sigemptyset(&one);
+	sigaddset(&one, sig);
+	pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+	raise(sig);
+	_exit(128 + sig); /* not reached: the default action ends the process */
+}
+
+static void note_signal(batch *b, int sig)
+{
+	int expected = 0;
+
+	if (atomic_fetch_add(&b->signals, 1) != 0)
+		abort_now(b, sig);
+	atomic_compare_exchange_strong(&b->interrupted, &expected, sig);
+	/* A prompt waiting for the PIN would wait on: it gets the signal too,
+	 * restores the terminal and gives up. */
+	if (atomic_load(&b->prompting) && !pthread_equal(pthread_self(), b->prompter)) {
+		atomic_store(&b->forwarded, 1);
+		pthread_kill(b->prompter, sig);
+	}
+}
+
+static void *signal_thread(void *arg)
+{
+	batch *b = arg;
+	int sig;
+
+	for (;;)
+		if (sigwait(&b->watched, &sig) == 0) /* a cancellation point: how it ends */
+			note_signal(b, sig);
+	return NULL;
+}
+
+/* A signal the PIN prompt raised again on this worker's thread (blocked
+ * here, so pending), or one pending for the process: taken and noted. */
+static void take_thread_signal(batch *b)
+{
+	const struct timespec now = {0, 0};
+	sigset_t pending, set;
+	int sig;
+
+	if (!b->bp->catch_signals || sigpending(&pending) != 0)
+		return;
+	for (size_t i = 0; i < N_BATCH_SIGNALS; i++) {
+		if (!sigismember(&pending, batch_signals[i]) ||
+		    !sigismember(&b->watched, batch_signals[i]))
+			continue;
+		sigemptyset(&set);
+		sigaddset(&set, batch_signals[i]);
+		if ((sig = sigtimedwait(&set, NULL, &now)) > 0 &&
+		    !atomic_exchange(&b->forwarded, 0))
+			note_signal(b, sig);
+	}
+}
+
+static int interrupted(batch *b)
+{
+	return atomic_load(&b->interrupted) != 0;
+}
+
 static int is_pin_failure(p11e_rc rc)
 {
 	return rc == P11E_PIN_INCORRECT || rc == P11E_PIN_LOCKED;
@@ -89,7 +213,12 @@ static p11e_rc token_ready(batch *b, size_t t, p11e_err *err)
 					  .login = 1};
 		bt->tried = 1;
 		bt->opened_as = ++b->n_opened;
+		b->prompter = pthread_self();
+		atomic_store(&b->prompting, 1);
 		bt->rc = p11e_session_open(b->cfg, &sp, &bt->sess, &bt->err);
+		atomic_store(&b->prompting, 0);
+		/* Ctrl-C at the PIN prompt. */
+		take_thread_signal(b);
 		/* Never try a PIN twice: no row starts after a failed login. */
 		if (is_pin_failure(bt->rc) && b->stop == P11E_OK)
 			b->stop = bt->rc;
@@ -181,6 +310,17 @@ static void run_row(worker *w, size_t i)
 			p11e_record_clear(&rec);
 		}
 	}
+	/* Ctrl-C at a prompt of the row (an officer's passphrase). */
+	take_thread_signal(b);
+	if (rc != P11E_OK && rc != P11E_PENDING && interrupted(b)) {
+		/* Cut short by the signal (a prompt it ended): as resumable as a
+		 * row never started. */
+		p11e_errf(&err, P11E_FAIL,
+			  "not finished: the batch was interrupted; rerun to "
+			  "resume");
+		finish_row(b, i, P11E_BATCH_NOT_TRIED, P11E_FAIL, &err);
+		return;
+	}
 	if (is_pin_failure(rc)) {
 		pthread_mutex_lock(&b->lock);
 		if (b->stop == P11E_OK)
@@ -203,7 +343,8 @@ static void *work(void *arg)
 		size_t i;
 
 		pthread_mutex_lock(&b->lock);
-		i = b->next < b->roster->n && b->stop == P11E_OK ? b->next++ : b->roster->n;
+		i = b->next < b->roster->n && b->stop == P11E_OK && !interrupted(b) ? b->next++
+										    : b->roster->n;
 		pthread_mutex_unlock(&b->lock);
 		if (i >= b->roster->n)
 			break;
@@ -263,22 +404,74 @@ static p11e_rc plan(batch *b, p11e_err *err)
 	return P11E_OK;
 }
 
+/* Blocks the signals (every worker inherits that) and starts the thread
+ * that takes them. 0 if it cannot: the batch then runs as before, and a
+ * signal does what it always does. */
+static int watch_signals(batch *b, pthread_t *th, sigset_t *saved)
+{
+	struct sigaction was;
+	int any = 0;
+
+	/* A signal ignored when the batch started (nohup, a background job of
+	 * a script) stays ignored, as the shell conventions want. */
+	sigemptyset(&b->watched);
+	for (size_t i = 0; i < N_BATCH_SIGNALS; i++)
+		if (sigaction(batch_signals[i], NULL, &was) == 0 && was.sa_handler != SIG_IGN) {
+			sigaddset(&b->watched, batch_signals[i]);
+			any = 1;
+		}
+	if (!any || pthread_sigmask(SIG_BLOCK, &b->watched, saved) != 0)
+		return 0;
+	b->tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	b->tty_saved = b->tty >= 0 && tcgetattr(b->tty, &b->tty_mode) == 0;
+	if (pthread_create(th, NULL, signal_thread, b) == 0)
+		return 1;
+	if (b->tty >= 0)
+		close(b->tty);
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+	return 0;
+}
+
+static void unwatch_signals(batch *b, pthread_t th, const sigset_t *saved)
+{
+	const struct timespec now = {0, 0};
+
+	pthread_cancel(th);
+	pthread_join(th, NULL);
+	/* One that came after the last row is dropped: the batch is over, and
+	 * unblocked it would end the process before the summary. */
+	while (sigtimedwait(&b->watched, NULL, &now) > 0)
+		;
+	if (b->tty >= 0)
+		close(b->tty);
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
 p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
 		       const p11e_batch_params *bp, p11e_batch_row_result *results, p11e_err *err)
 {
-	batch b = {.cfg = cfg, .roster = roster, .bp = bp, .results = results};
+	batch b = {.cfg = cfg, .roster = roster, .bp = bp, .results = results, .tty = -1};
 	p11e_roster dup_view = *roster;
 	p11e_roster_row *rows = NULL;
-	pthread_t *threads = NULL;
+	pthread_t *threads = NULL, watcher;
+	sigset_t saved_mask;
 	worker *workers = NULL;
-	int jobs = bp->jobs, started = 0;
+	int jobs = bp->jobs, started = 0, watching = 0;
 	p11e_rc rc = P11E_OK;
 
 	if (jobs < 1 || jobs > P11E_BATCH_MAX_JOBS)
 		return p11e_errf(err, P11E_USAGE, "jobs: %d is not 1 to %d", jobs,
 				 P11E_BATCH_MAX_JOBS);
 	memset(results, 0, roster->n * sizeof(*results));
+	if (bp->interrupted_by != NULL)
+		*bp->interrupted_by = 0;
+	atomic_init(&b.interrupted, 0);
+	atomic_init(&b.signals, 0);
+	atomic_init(&b.prompting, 0);
+	atomic_init(&b.forwarded, 0);
 	pthread_mutex_init(&b.lock, NULL);
+	if (bp->catch_signals)
+		watching = watch_signals(&b, &watcher, &saved_mask);
 	/* libcurl's global setup is not thread-safe: done here, once. */
 	p11e_http_global_init();
 	if ((rc = plan(&b, err)) != P11E_OK)
@@ -326,7 +519,11 @@ p11e_rc p11e_batch_run(const p11e_config *cfg, const p11e_roster *roster,
 	/* Rows never reached because the batch stopped. */
 	for (size_t i = b.next; i < roster->n; i++) {
 		p11e_err why;
-		p11e_errf(&why, P11E_FAIL, "not tried: the batch stopped at a PIN failure");
+		if (b.stop != P11E_OK)
+			p11e_errf(&why, P11E_FAIL, "not tried: the batch stopped at a PIN failure");
+		else
+			p11e_errf(&why, P11E_FAIL,
+				  "not tried: the batch was interrupted; rerun to resume");
 		finish_row(&b, i, P11E_BATCH_NOT_TRIED, P11E_FAIL, &why);
 	}
 	if (b.stop != P11E_OK) {
@@ -344,6 +541,10 @@ out:
 			if (b.tokens[t].opened_as == seq)
 				p11e_session_close(&b.tokens[t].sess);
 	p11e_http_global_cleanup();
+	if (watching)
+		unwatch_signals(&b, watcher, &saved_mask);
+	if (bp->interrupted_by != NULL)
+		*bp->interrupted_by = atomic_load(&b.interrupted);
 	pthread_mutex_destroy(&b.lock);
 	free(threads);
 	free(workers);

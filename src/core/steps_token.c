@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include "p11enroll/ca.h"
 #include "p11enroll/csr.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/pkcs12.h"
@@ -62,6 +63,106 @@ p11e_rc pipe_step_new(enroll_run *r, p11e_err *err)
 	return rc;
 }
 
+/* Test builds only: P11ENROLL_TEST_PAUSE_MS holds the run for that long in
+ * each window between two token actions (a key made, renamed, a certificate
+ * written), so the kill tests (tests/integration/batch_kill.sh) land there
+ * and the signal tests have rows in flight. */
+static void test_pause(void)
+{
+#ifdef P11ENROLL_TEST_HOOKS
+	const char *ms = getenv("P11ENROLL_TEST_PAUSE_MS");
+	if (ms != NULL && atoi(ms) > 0)
+		usleep((useconds_t)atoi(ms) * 1000);
+#endif
+}
+
+/* Generates the key pair under temp (the usages of the profile, and always
+ * signing: every key signs its own CSR as proof of possession). */
+static p11e_rc generate(enroll_run *r, const p11e_id *temp, p11e_err *err)
+{
+	unsigned usage = 0;
+	p11e_rc rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
+
+	/* SCEP encrypts the CA's answer to the key being certified (RSA). */
+	if (rc == P11E_OK && r->ca != NULL && p11e_ca_needs_requester(r->ca))
+		usage |= P11E_USE_DECRYPT;
+	/* An encryption-only key loses CKA_SIGN once certified (pipe_step_store). */
+	if (rc == P11E_OK)
+		rc = p11e_token_generate_keypair(r->token, &r->kt, temp, r->rec->label,
+						 usage | P11E_USE_SIGN, err);
+	if (rc == P11E_OK) {
+		pipe_crash_point("key-made");
+		test_pause();
+	}
+	return rc;
+}
+
+/* Before the final ID is recorded, whatever is under the temporary one is a
+ * key this identity's own runs made (new checked that the ID was free; the
+ * identity's lock keeps every other run out). A kill inside
+ * C_GenerateKeyPair can leave half of it: one half alone, or both with a
+ * half that never got its key (p11e_token_key_pair_whole). That half-made
+ * pair is deleted and made again, which is safe because no certificate, CSR
+ * or record names it yet. *ready: a whole pair is there. */
+static p11e_rc settle_temp_key(enroll_run *r, const p11e_id *temp, size_t priv, size_t pub,
+			       int *ready, p11e_err *err)
+{
+	size_t gone = 0;
+	int whole = 0;
+	p11e_rc rc = P11E_OK;
+
+	*ready = 0;
+	if (priv == 1 && pub == 1) {
+		rc = p11e_token_key_pair_whole(r->token, temp, &whole, err);
+		if (rc != P11E_OK || whole) {
+			*ready = whole;
+			return rc;
+		}
+	} else if (priv > 1 || pub > 1) {
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the token holds %zu private and %zu public keys "
+				 "under ID %s; expected one of each. Inspect with pkcs11-tool -O",
+				 r->rec->identity, priv, pub, r->rec->temp_id);
+	}
+	if (priv + pub == 0)
+		return P11E_OK;
+	rc = p11e_token_destroy(r->token, 3 /* CKO_PRIVATE_KEY */, temp, &gone, err);
+	if (rc == P11E_OK)
+		rc = p11e_token_destroy(r->token, 2 /* CKO_PUBLIC_KEY */, temp, &gone, err);
+	return rc;
+}
+
+/* The final ID is recorded, so the pair was whole then: it is under the
+ * temporary ID, the final one, or (a kill inside p11e_token_set_id, which
+ * renames the private key first) split between them. */
+static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e_id *final,
+				  size_t priv, size_t pub, p11e_err *err)
+{
+	size_t fpriv = 0, fpub = 0;
+	p11e_rc rc = pipe_count_key(r, final, &fpriv, &fpub, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	if (priv + fpriv != 1 || pub + fpub != 1) {
+		if (priv + pub + fpriv + fpub == 0)
+			return p11e_errf(err, P11E_NOT_FOUND,
+					 "identity %s: key %s is no longer on the token; remove "
+					 "its record to start over",
+					 r->rec->identity, r->rec->key_id);
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the token holds %zu private and %zu public keys "
+				 "under IDs %s and %s; expected one of each. Inspect with "
+				 "pkcs11-tool -O",
+				 r->rec->identity, priv + fpriv, pub + fpub, r->rec->temp_id,
+				 r->rec->key_id);
+	}
+	/* Whatever is still under the temporary ID moves on (set_id renames
+	 * only what it finds there). */
+	if (priv + pub > 0)
+		rc = p11e_token_set_id(r->token, temp, final, err);
+	return rc;
+}
+
 /* key-pending -> key-generated: generate under temp_id unless a previous run
  * already did, then move it to its final ID. Every branch is a state a crash
  * can leave behind. */
@@ -69,7 +170,7 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 {
 	p11e_id temp, final;
 	size_t priv = 0, pub = 0;
-	unsigned usage = 0;
+	int ready = 0;
 	EVP_PKEY *pkey = NULL;
 	p11e_rc rc;
 
@@ -82,42 +183,21 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 		rc = pipe_count_key(r, &temp, &priv, &pub, err);
 	if (rc != P11E_OK)
 		return rc;
-	if (priv == 0 && pub == 0 && r->rec->key_id != NULL &&
-	    strcmp(r->rec->key_id, r->rec->temp_id) != 0) {
-		/* Renamed already, crash before the record said so. */
+	if (r->rec->key_id != NULL && strcmp(r->rec->key_id, r->rec->temp_id) != 0) {
 		rc = pipe_parse_id(r->rec->key_id, &final, "record key_id", err);
 		if (rc == P11E_OK)
-			rc = pipe_count_key(r, &final, &priv, &pub, err);
+			rc = settle_renamed_key(r, &temp, &final, priv, pub, err);
 		if (rc != P11E_OK)
 			return rc;
-		if (priv != 1 || pub != 1)
-			return p11e_errf(
-			    err, P11E_NOT_FOUND,
-			    "identity %s: key %s is no longer on the token; remove its "
-			    "record to start over",
-			    r->rec->identity, r->rec->key_id);
 		r->rec->step = P11E_STEP_KEY_GENERATED;
 		return P11E_OK;
 	}
-	if (priv == 0 && pub == 0) {
-		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
-		/* SCEP encrypts the CA's answer to the key being certified (RSA). */
-		if (rc == P11E_OK && r->ca != NULL && p11e_ca_needs_requester(r->ca))
-			usage |= P11E_USE_DECRYPT;
-		/* Every key signs its own CSR (proof of possession); an
-		 * encryption-only key loses CKA_SIGN once certified (pipe_step_store). */
-		if (rc == P11E_OK)
-			rc = p11e_token_generate_keypair(r->token, &r->kt, &temp, r->rec->label,
-							 usage | P11E_USE_SIGN, err);
-		if (rc != P11E_OK)
-			return rc;
-		pipe_crash_point("key-made");
-	} else if (priv != 1 || pub != 1) {
-		return p11e_errf(err, P11E_FAIL,
-				 "identity %s: the token holds %zu private and %zu public keys "
-				 "under ID %s; expected one of each. Inspect with pkcs11-tool -O",
-				 r->rec->identity, priv, pub, r->rec->temp_id);
-	}
+	if (!r->chose_id)
+		rc = settle_temp_key(r, &temp, priv, pub, &ready, err);
+	if (rc == P11E_OK && !ready)
+		rc = generate(r, &temp, err);
+	if (rc != P11E_OK)
+		return rc;
 	if (r->rec->key_id == NULL) {
 		rc = p11e_token_public_key(r->token, &temp, &pkey, err);
 		if (rc == P11E_OK)
@@ -130,16 +210,41 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 			rc = pipe_save(r, err);
 		if (rc != P11E_OK)
 			goto out;
-	}
-	rc = pipe_parse_id(r->rec->key_id, &final, "record key_id", err);
-	if (rc == P11E_OK && (final.len != temp.len || memcmp(final.v, temp.v, temp.len) != 0))
+		test_pause();
 		rc = p11e_token_set_id(r->token, &temp, &final, err);
-	if (rc == P11E_OK) {
-		pipe_crash_point("key-renamed");
-		r->rec->step = P11E_STEP_KEY_GENERATED;
+		if (rc != P11E_OK)
+			goto out;
 	}
+	pipe_crash_point("key-renamed");
+	test_pause();
+	r->rec->step = P11E_STEP_KEY_GENERATED;
 out:
 	EVP_PKEY_free(pkey);
+	return rc;
+}
+
+/* The CA certificates beside the key. Every enrollment onto the token
+ * writes them, so concurrent processes would each look, find nothing and
+ * write one: the token's lock (kind "token", by serial) makes the look and
+ * the write one step, and the look compares by value, so an identical
+ * certificate, whoever wrote it, is never written twice. */
+static p11e_rc store_chain(enroll_run *r, STACK_OF(X509) * chain, p11e_err *err)
+{
+	p11e_lock lock = P11E_LOCK_INIT;
+	p11e_rc rc;
+
+	if (sk_X509_num(chain) == 0)
+		return P11E_OK;
+	/* Generous: a loaded machine runs many enrollments at once, and each
+	 * holds it for a few object writes only. */
+	rc = p11e_lock_acquire(r->cfg->state_dir, "token", p11e_token_get_info(r->token)->serial,
+			       60000, &lock, err);
+	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++) {
+		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);
+		if (rc == P11E_OK && i == 0)
+			test_pause();
+	}
+	p11e_lock_release(&lock);
 	return rc;
 }
 
@@ -173,10 +278,12 @@ p11e_rc pipe_step_store(enroll_run *r, p11e_err *err)
 		goto out;
 	}
 	rc = p11e_token_store_cert(r->token, cert, &id, r->rec->label, err);
-	if (rc == P11E_OK)
+	if (rc == P11E_OK) {
 		pipe_crash_point("cert-written");
-	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++)
-		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);
+		test_pause();
+	}
+	if (rc == P11E_OK)
+		rc = store_chain(r, chain, err);
 	/* The CSR is signed: a key the profile gives no signing use signs no
 	 * more (repeating this after a crash is harmless). */
 	if (rc == P11E_OK)

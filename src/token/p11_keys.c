@@ -350,6 +350,40 @@ p11e_rc p11e_token_sign_raw(p11e_token *t, const p11e_id *id, unsigned long mech
 	return P11E_OK;
 }
 
+/* CKA_LOCAL of h: 1 true, 0 false, -1 the module has no such attribute. */
+static int local_flag(p11e_token *t, CK_OBJECT_HANDLE h)
+{
+	CK_BBOOL local = CK_FALSE;
+	CK_ATTRIBUTE a = {CKA_LOCAL, &local, sizeof(local)};
+	CK_RV rv = t->m->f->C_GetAttributeValue(t->session, h, &a, 1);
+
+	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || (rv == CKR_OK && a.ulValueLen != sizeof(local)))
+		return -1;
+	return rv == CKR_OK && local == CK_TRUE;
+}
+
+p11e_rc p11e_token_key_pair_whole(p11e_token *t, const p11e_id *id, int *whole, p11e_err *err)
+{
+	CK_OBJECT_HANDLE priv, pub;
+	EVP_PKEY *pkey = NULL;
+	p11e_rc rc;
+
+	*whole = 0;
+	rc = p11e_find_one(t, CKO_PRIVATE_KEY, id, &priv, err);
+	if (rc == P11E_OK)
+		rc = p11e_find_one(t, CKO_PUBLIC_KEY, id, &pub, err);
+	if (rc != P11E_OK)
+		return rc;
+	if (local_flag(t, priv) == 0 || local_flag(t, pub) == 0)
+		return P11E_OK;
+	/* A public key without its modulus or point is half made too. */
+	p11e_err ignored;
+	if (p11e_token_public_key(t, id, &pkey, &ignored) == P11E_OK)
+		*whole = 1;
+	EVP_PKEY_free(pkey);
+	return P11E_OK;
+}
+
 p11e_rc p11e_token_forbid_signing(p11e_token *t, const p11e_id *id, p11e_err *err)
 {
 	static const struct {

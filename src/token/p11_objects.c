@@ -193,6 +193,37 @@ p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, si
 	return rc;
 }
 
+p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
+			   p11e_err *err)
+{
+	CK_OBJECT_CLASS c = cls;
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &c, sizeof(c)},
+	    {CKA_ID, (void *)id->v, id->len},
+	};
+	CK_OBJECT_HANDLE *list = NULL;
+	CK_ULONG count = 0;
+	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &count, err);
+
+	*n = 0;
+	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
+		CK_RV rv = t->m->f->C_DestroyObject(t->session, list[i]);
+		if (rv != CKR_OK) {
+			rc = p11e_errf(err, P11E_FAIL,
+				       "token '%s': cannot delete a half-made key object: %s",
+				       t->info.label, CKR_TEXT(rv));
+			break;
+		}
+		(*n)++;
+		/* A remembered handle of it must not be handed out again. */
+		for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
+			if (t->known[k].used && t->known[k].h == list[i])
+				t->known[k].used = 0;
+	}
+	free(list);
+	return rc;
+}
+
 p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err)
 {
 	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};

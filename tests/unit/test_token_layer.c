@@ -125,6 +125,77 @@ static void certs(p11e_token *t)
 	X509_free(b);
 }
 
+/* What a kill inside C_GenerateKeyPair leaves, and how the pipeline tells
+ * and clears it (src/core/steps_token.c settle_temp_key). */
+static void half_pairs(p11e_token *t)
+{
+	p11e_keytype kt;
+	p11e_id id = {{0x4a, 0x1f}, 2}, imported = {{0x4a, 0x20}, 2};
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	size_t n = 9;
+	int whole = -1;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_keytype_parse("ec:P-256", &kt, &err), P11E_OK, &err);
+	CHECK_RC(p11e_token_generate_keypair(t, &kt, &id, "half", P11E_USE_SIGN, &err), P11E_OK,
+		 &err);
+	CHECK_RC(p11e_token_key_pair_whole(t, &id, &whole, &err), P11E_OK, &err);
+	CHECK(whole == 1);
+	/* The private half gone: what SoftHSM leaves when killed between its
+	 * two objects. */
+	CHECK_RC(p11e_token_destroy(t, CKO_PRIVATE_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 1);
+	CHECK_RC(p11e_token_count(t, CKO_PRIVATE_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+	CHECK_RC(p11e_token_key_pair_whole(t, &id, &whole, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_token_destroy(t, CKO_PUBLIC_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 1);
+	CHECK_RC(p11e_token_count(t, CKO_PUBLIC_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+	CHECK_RC(p11e_token_destroy(t, CKO_PUBLIC_KEY_, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+	/* Both halves there, but no C_GenerateKeyPair finished them (CKA_LOCAL
+	 * false): as a pair whose second write never happened looks. */
+	CHECK_RC(p11e_token_import_private_key(t, k, &imported, "half", P11E_USE_SIGN, &err),
+		 P11E_OK, &err);
+	CHECK_RC(p11e_token_import_public_key(t, k, &imported, "half", P11E_USE_SIGN, &err),
+		 P11E_OK, &err);
+	CHECK_RC(p11e_token_key_pair_whole(t, &imported, &whole, &err), P11E_OK, &err);
+	CHECK(whole == 0);
+	EVP_PKEY_free(k);
+}
+
+/* Another session (another process, as far as the token is concerned) finds
+ * the CA certificate by value and does not write it again. */
+static void ca_cert_other_session(p11e_module *m)
+{
+	p11e_uri uri = {.token = "test"};
+	p11e_token *t = NULL;
+	X509 *ca = self_signed("ca twice");
+	p11e_id id;
+	size_t copies = 0;
+	p11e_err err = {0};
+
+	for (int round = 0; round < 2; round++) {
+		CHECK_RC(p11e_token_open(m, &uri, &t, &err), P11E_OK, &err);
+		if (t == NULL)
+			break;
+		CHECK_RC(p11e_token_store_ca_cert(t, ca, &err), P11E_OK, &err);
+		p11e_token_close(t);
+		t = NULL;
+	}
+	/* Counted under its CKA_ID (the key's SHA-1 without an SKI): a listing
+	 * shows one certificate per ID and would hide a second copy. */
+	X509_pubkey_digest(ca, EVP_sha1(), id.v, NULL);
+	id.len = 20;
+	CHECK_RC(p11e_token_open(m, &uri, &t, &err), P11E_OK, &err);
+	if (t != NULL)
+		CHECK_RC(p11e_token_count(t, CKO_CERTIFICATE_, &id, &copies, &err), P11E_OK, &err);
+	CHECK(copies == 1);
+	p11e_token_close(t);
+	X509_free(ca);
+}
+
 static void run(const char *module, int full)
 {
 	p11e_module *m = NULL;
@@ -162,6 +233,8 @@ static void run(const char *module, int full)
 		keys(t, "ec:P-384", 2);
 		keys(t, "rsa:2048", 3);
 		certs(t);
+		half_pairs(t);
+		ca_cert_other_session(m);
 		keys(t, "ed25519", 4);
 		/* Measured on libp11 0.4.12: with an Ed25519 key on the token its
 		 * bridge can no longer list keys (pipeline CSRs then sign raw). If
