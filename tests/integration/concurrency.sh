@@ -54,6 +54,8 @@ out=$(enroll slow@example.org --wait 1 2>&1)
 check_eq "held: --wait 1 gives up with 12" 12 $?
 check_not_contains "held: the waiter wrote no record" \
 	"$(cat "$P11ENROLL_STATE_DIR/identities/slow@example.org.json" 2>/dev/null)" "busy"
+out=$(p11e forget slow@example.org --wait 0 2>&1)
+check_eq "held: forget waits for it too (12)" 12 $?
 # The holder dies holding the lock: the kernel releases it.
 kill -9 "$holder"
 wait "$holder" 2>/dev/null
