@@ -77,7 +77,6 @@ cat >p11enroll.json <<JSON
   "pebble-notos": { "type": "acme", "url": "$URL1", "ca_bundle": "pb1/tls-ca.pem", "dir": "state/notos" },
   "pebble-notls": { "type": "acme", "url": "$URL1", "terms_agreed": true, "retries": 0, "dir": "state/notls" },
   "pebble-down":  { "type": "acme", "url": "https://127.0.0.1:1/dir", "retries": 0, "dir": "state/down" },
-  "pebble-typo":  { "type": "acme", "url": "$URL1", "http01_listne": "$LISTEN" },
   "eab":        { "type": "acme", "url": "$URL2", "ca_bundle": "pb2/tls-ca.pem", "terms_agreed": true,
                   "dir": "state/eab", "http01_listen": "$LISTEN",
                   "eab_kid": "kid-1", "eab_hmac_key_file": "eab.key" },
@@ -173,9 +172,12 @@ check_contains "Pebble's problem shown" "$out" "urn:ietf:params:acme:error:malfo
 out=$(enr --dns tos.example.org --ca pebble-notos 2>&1)
 check_eq "terms of service not agreed: config error" 8 $?
 check_contains "names the setting" "$out" "terms_agreed"
-out=$(enr --dns typo.example.org --ca pebble-typo 2>&1)
+# A typo is refused when the config is loaded, whatever CA is used: a file of its own.
+printf '{ "cas": { "pebble-typo": { "type": "acme", "url": "%s", "http01_listne": "%s" } } }\n' \
+	"$URL1" "$LISTEN" >"$W/typo.json"
+out=$(export P11ENROLL_CONFIG=$W/typo.json; enr --dns typo.example.org --ca pebble-typo 2>&1)
 check_eq "unknown key: config error" 8 $?
-check_contains "names the key" "$out" "http01_listne"
+check_contains "names the key" "$out" "cas.pebble-typo.http01_listne"
 out=$(enr --dns notls.example.org --ca pebble-notls 2>&1)
 check_eq "Pebble's TLS certificate not trusted: failure" 1 $?
 check_contains "says so" "$out" "certificate"

@@ -28,9 +28,7 @@ cat >"$TEST_TMP/p11enroll.json" <<JSON
                   "product": "secure_email_sponsor" },
     "dc-wrong": { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$TEST_TMP/wrong.key",
                   "retries": 0 },
-    "dc-unset": { "type": "digicert", "url": "$(dc_url)", "api_key_source": "env:DC_NO_SUCH_VAR" },
-    "dc-typo":  { "type": "digicert", "url": "$(dc_url)", "api_key_source": "env:DC_TEST_KEY",
-                  "api_key": "never here" } } }
+    "dc-unset": { "type": "digicert", "url": "$(dc_url)", "api_key_source": "env:DC_NO_SUCH_VAR" } } }
 JSON
 export P11ENROLL_CONFIG=$TEST_TMP/p11enroll.json
 export DC_TEST_KEY=$DC_KEY
@@ -158,7 +156,12 @@ check_eq "API key source unset: exit 8" 8 "$rc"
 check_contains "API key source unset: names the variable" "$out" "DC_NO_SUCH_VAR"
 check_eq "API key source unset: no key made" "$keys_before" \
 	"$(p11tool_opensc --list-objects --type privkey | grep -c '^Private Key Object')"
+# A typo is refused when the config is loaded, whatever CA is used: a file of its own.
+printf '{ "cas": { "dc-typo": { "type": "digicert", "url": "%s", "api_key_source": "env:DC_TEST_KEY", "api_key": "never here" } } }\n' \
+	"$(dc_url)" >"$TEST_TMP/typo.json"
+P11ENROLL_CONFIG=$TEST_TMP/typo.json
 run enroll "$TEST_TOKEN_URI" --email typo@example.com --ca dc-typo --pin-source "$PIN_SRC"
+P11ENROLL_CONFIG=$TEST_TMP/p11enroll.json
 check_eq "unknown config key: exit 8" 8 "$rc"
 check_contains "unknown config key: named" "$out" "api_key"
 run ca cert --ca dc

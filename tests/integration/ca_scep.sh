@@ -72,7 +72,6 @@ cat >p11enroll.json <<JSON
     "scep-127":   { "type": "scep", "url": "http://127.example.com/scep",
                     "challenge_password_file": "challenge" },
     "scep-nopw":  { "type": "scep", "url": "$url", "challenge_password_file": "missing" },
-    "scep-typo":  { "type": "scep", "url": "$url", "challange_password_file": "challenge" },
     "stub":       { "type": "scep", "url": "http://127.0.0.1:$stub_port/scep",
                     "challenge_password_source": "env:SCEP_CHALLENGE", "poll_interval": 42 },
     "stub-wrong": { "type": "scep", "url": "http://127.0.0.1:$stub_port/scep",
@@ -132,7 +131,12 @@ enroll carol@example.com scep-127
 check_eq "plain http to a host named 127.*: exit 8 ($out)" 8 "$rc"
 enroll carol@example.com scep-nopw
 check_eq "missing challenge password file: exit 8 ($out)" 8 "$rc"
+# A typo is refused when the config is loaded, whatever CA is used: a file of its own.
+printf '{ "cas": { "scep-typo": { "type": "scep", "url": "%s", "challange_password_file": "challenge" } } }\n' \
+	"$url" >"$SC/typo.json"
+P11ENROLL_CONFIG=$SC/typo.json
 enroll carol@example.com scep-typo
+P11ENROLL_CONFIG=$SC/p11enroll.json
 check_eq "unknown config key: exit 8 ($out)" 8 "$rc"
 check_contains "unknown key named" "$out" "challange_password_file"
 check_eq "no key made for them" "$before" "$(keys_total)"
