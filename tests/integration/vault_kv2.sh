@@ -39,10 +39,13 @@ stub() { curl -sf --cacert "$W/vault-ca.pem" "$@"; }
 mode() { stub -X POST -d "{\"mode\":\"$1\"}" "$URL/_stub/mode"; }
 
 # config: token from a file named relative to the config, namespace, CA bundle
-conf() { # conf FILE EXTRA-JSON
+conf() { # conf FILE EXTRA-JSON (which may set mount or retries: a key appears once)
+	local mount='"mount": "secret", ' retries='"retries": 0, '
+	[[ $2 == *'"mount"'* ]] && mount=
+	[[ $2 == *'"retries"'* ]] && retries=
 	cat >"$1" <<EOF
-{ "vault": { "type": "vault-kv2", "url": "$URL", "mount": "secret", "path": "p11enroll",
-             "retries": 0, "timeout": 10 $2 },
+{ "vault": { "type": "vault-kv2", "url": "$URL", ${mount}"path": "p11enroll",
+             ${retries}"timeout": 10 $2 },
   "audit_log": "audit.jsonl" }
 EOF
 }
