@@ -63,6 +63,9 @@ git -C "$fs/root/p11enroll" checkout -q --detach "$(git -C "$src" rev-parse HEAD
 
 # What the tests need from a running system: /proc, /sys, /dev, /dev/pts (and
 # /dev/shm, inside /dev). rslave: nothing unmounted here reaches the host.
+# The root a mount point of its own: `unshare -m` (tests/integration/nss_softokn.sh)
+# sets the propagation of / and fails with EINVAL on a plain directory.
+mount --bind "$fs" "$fs" && mount --make-private "$fs"
 mount -t proc proc "$fs/proc"
 mount --rbind /sys "$fs/sys" && mount --make-rslave "$fs/sys"
 mount --rbind /dev "$fs/dev" && mount --make-rslave "$fs/dev"
