@@ -76,6 +76,11 @@ void p11e_secret_free(char *s, size_t len);
 /* Joins dir and name with one '/', malloc'd. */
 char *p11e_path_join(const char *dir, const char *name);
 
+/* A name as a file name: [a-z0-9@._+-] kept, every other byte %XX (upper-case
+ * hex), no leading dot (no hidden file, no ".."). malloc'd with extra spare
+ * bytes after the terminating NUL's place, for a suffix; NULL on no memory. */
+char *p11e_name_escape(const char *name, size_t extra);
+
 /* p11e_email_valid, p11e_dns_name_valid: moved to validate.h. */
 #include "p11enroll/validate.h"
 

@@ -8,26 +8,12 @@
 
 char *p11e_state_base_name(const char *name)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(name), n = 0;
-	char *out = malloc(3 * len + 1);
+	size_t len = strlen(name), n;
+	char *out = p11e_name_escape(name, 0);
 
 	if (out == NULL)
 		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		/* A leading dot would make a hidden file, or "..". */
-		if (((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		     strchr("@._+-", c) != NULL) &&
-		    !(c == '.' && n == 0)) {
-			out[n++] = (char)c;
-			continue;
-		}
-		out[n++] = '%';
-		out[n++] = hex[c >> 4];
-		out[n++] = hex[c & 0xf];
-	}
-	out[n] = '\0';
+	n = strlen(out);
 	if (n > P11E_STATE_BASE_MAX) {
 		/* Too long for a file name: a hash, which fits any name. */
 		unsigned char md[SHA256_DIGEST_LENGTH];

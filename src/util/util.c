@@ -477,3 +477,27 @@ char *p11e_path_join(const char *dir, const char *name)
 	memcpy(out + dl + (size_t)slash, name, nl + 1);
 	return out;
 }
+
+char *p11e_name_escape(const char *name, size_t extra)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(name), n = 0;
+	char *out = malloc(3 * len + 1 + extra);
+
+	if (out == NULL)
+		return NULL;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		     strchr("@._+-", c) != NULL) &&
+		    !(c == '.' && n == 0)) {
+			out[n++] = (char)c;
+			continue;
+		}
+		out[n++] = '%';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	out[n] = '\0';
+	return out;
+}

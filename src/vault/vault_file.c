@@ -78,25 +78,10 @@ static void subject_of(X509 *cert, char *out, size_t len)
 /* Like record file names: [a-z0-9@._+-] kept, the rest %XX, no leading dot. */
 static char *escape_name(const char *name)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t len = strlen(name), n = 0;
-	char *out = malloc(3 * len + sizeof(SUFFIX));
+	char *out = p11e_name_escape(name, sizeof(SUFFIX));
 
-	if (out == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		     strchr("@._+-", c) != NULL) &&
-		    !(c == '.' && n == 0)) {
-			out[n++] = (char)c;
-			continue;
-		}
-		out[n++] = '%';
-		out[n++] = hex[c >> 4];
-		out[n++] = hex[c & 0xf];
-	}
-	memcpy(out + n, SUFFIX, sizeof(SUFFIX));
+	if (out != NULL)
+		strcat(out, SUFFIX);
 	return out;
 }
 
