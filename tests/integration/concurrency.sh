@@ -126,4 +126,8 @@ done
 serials=$(jq -r .serial "$CA_DIR/index.jsonl" | sort)
 check_eq "every serial in the index is distinct" "$(sort -u <<<"$serials")" "$serials"
 check_eq "the index holds every issuance once" 15 "$(wc -l <"$CA_DIR/index.jsonl")"
+# Every enrollment writes the CA certificate beside its key; the token's lock
+# and the look by value keep it there once, also from processes at once.
+check_eq "the token holds each issued certificate and the CA's, once each" 16 \
+	"$(p11tool_opensc --list-objects --type cert | grep -c '^Certificate Object')"
 finish
