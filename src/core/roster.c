@@ -127,6 +127,20 @@ static void next_line(csv *c)
 	c->line++;
 }
 
+/* Appends the character at p to the field f being read (the last of
+ * c->fields), growing it as needed. */
+static p11e_rc push_char(csv *c, char **f, size_t *cap, size_t *len, p11e_err *err)
+{
+	if (*len + 1 >= *cap) {
+		char *grown = realloc(*f, *cap *= 2);
+		if (grown == NULL)
+			return p11e_errf(err, P11E_FAIL, "out of memory");
+		c->fields[c->n - 1] = *f = grown;
+	}
+	(*f)[(*len)++] = *c->p++;
+	return P11E_OK;
+}
+
 /* One field at p, malloc'd, into c->fields. */
 static p11e_rc csv_field(csv *c, p11e_err *err)
 {
@@ -155,13 +169,8 @@ static p11e_rc csv_field(csv *c, p11e_err *err)
 			}
 			if (*c->p == '"')
 				c->p++; /* "" is one quote */
-			if (len + 1 >= cap) {
-				char *grown = realloc(f, cap *= 2);
-				if (grown == NULL)
-					return p11e_errf(err, P11E_FAIL, "out of memory");
-				c->fields[c->n - 1] = f = grown;
-			}
-			f[len++] = *c->p++;
+			if (push_char(c, &f, &cap, &len, err) != P11E_OK)
+				return P11E_FAIL;
 		}
 		while (c->p < c->end && (*c->p == ' ' || *c->p == '\t'))
 			c->p++;
@@ -173,13 +182,8 @@ static p11e_rc csv_field(csv *c, p11e_err *err)
 					 c->name, c->line, k);
 	} else {
 		while (!at_line_end(c) && *c->p != ',') {
-			if (len + 1 >= cap) {
-				char *grown = realloc(f, cap *= 2);
-				if (grown == NULL)
-					return p11e_errf(err, P11E_FAIL, "out of memory");
-				c->fields[c->n - 1] = f = grown;
-			}
-			f[len++] = *c->p++;
+			if (push_char(c, &f, &cap, &len, err) != P11E_OK)
+				return P11E_FAIL;
 		}
 		while (len > 0 && (f[len - 1] == ' ' || f[len - 1] == '\t'))
 			len--;

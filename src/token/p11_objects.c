@@ -176,17 +176,25 @@ CK_RV p11e_get_attr(p11e_token *t, CK_OBJECT_HANDLE h, CK_ATTRIBUTE_TYPE type, u
 	return CKR_OK;
 }
 
-p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
-			 p11e_err *err)
+/* The objects of class cls under CKA_ID id (free *list). */
+static p11e_rc find_by_id(p11e_token *t, unsigned long cls, const p11e_id *id,
+			  CK_OBJECT_HANDLE **list, CK_ULONG *count, p11e_err *err)
 {
 	CK_OBJECT_CLASS c = cls;
 	CK_ATTRIBUTE tmpl[] = {
 	    {CKA_CLASS, &c, sizeof(c)},
 	    {CKA_ID, (void *)id->v, id->len},
 	};
+
+	return p11e_find(t, tmpl, 2, list, count, err);
+}
+
+p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
+			 p11e_err *err)
+{
 	CK_OBJECT_HANDLE *list = NULL;
 	CK_ULONG count = 0;
-	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &count, err);
+	p11e_rc rc = find_by_id(t, cls, id, &list, &count, err);
 
 	free(list);
 	*n = count;
@@ -196,14 +204,9 @@ p11e_rc p11e_token_count(p11e_token *t, unsigned long cls, const p11e_id *id, si
 p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, size_t *n,
 			   p11e_err *err)
 {
-	CK_OBJECT_CLASS c = cls;
-	CK_ATTRIBUTE tmpl[] = {
-	    {CKA_CLASS, &c, sizeof(c)},
-	    {CKA_ID, (void *)id->v, id->len},
-	};
 	CK_OBJECT_HANDLE *list = NULL;
 	CK_ULONG count = 0;
-	p11e_rc rc = p11e_find(t, tmpl, 2, &list, &count, err);
+	p11e_rc rc = find_by_id(t, cls, id, &list, &count, err);
 
 	*n = 0;
 	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
