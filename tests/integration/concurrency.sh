@@ -34,17 +34,24 @@ for i in 1 2 3; do
 	check_contains "race: run $i reports the one key" "$(cat "$TEST_TMP/race$i.out")" "key $id"
 done
 
-# A slow holder (test hook: it sleeps once it holds the lock).
-# (The binary itself in the background, so that $! is its pid.)
-P11ENROLL_TEST_SLEEP_AT=locked P11ENROLL_TEST_SLEEP_MS=600000 "$P11ENROLL" enroll \
-	"$TEST_TOKEN_URI" --email slow@example.org --key ec:P-256 --ca "local:$CA_DIR" \
-	--pin-source "$PIN_SRC" >/dev/null 2>&1 &
-holder=$!
-lockfile=$P11ENROLL_STATE_DIR/locks/identity/slow@example.org.lock
-for _ in $(seq 1 600); do
-	grep -q "^pid $holder " "$lockfile" 2>/dev/null && break
-	sleep 0.1
-done
+# start_holder EMAIL SLEEP_AT SLEEP_MS: an enrollment that sleeps (test hook)
+# at SLEEP_AT while it holds the identity's lock, started in the background
+# (the binary itself, so that $holder is its pid); returns once the lock file
+# names it. Sets holder and lockfile.
+start_holder() {
+	P11ENROLL_TEST_SLEEP_AT=$2 P11ENROLL_TEST_SLEEP_MS=$3 "$P11ENROLL" enroll \
+		"$TEST_TOKEN_URI" --email "$1" --key ec:P-256 --ca "local:$CA_DIR" \
+		--pin-source "$PIN_SRC" >/dev/null 2>&1 &
+	holder=$!
+	lockfile=$P11ENROLL_STATE_DIR/locks/identity/$1.lock
+	for _ in $(seq 1 600); do
+		grep -q "^pid $holder " "$lockfile" 2>/dev/null && break
+		sleep 0.1
+	done
+}
+
+# A slow holder: it sleeps once it holds the lock.
+start_holder slow@example.org locked 600000
 check_contains "the lock file names its holder" "$(cat "$lockfile" 2>/dev/null)" "pid $holder host "
 out=$(enroll slow@example.org --wait 0 2>&1)
 check_eq "held: --wait 0 exits 12" 12 $?
@@ -64,15 +71,7 @@ check_eq "after the holder was killed: no stale lock ($out)" 0 $?
 check_eq "slow: one key" 1 "$(count_objects privkey "$(key_id slow@example.org)")"
 
 # A waiter that gets the lock after the holder finished reports the identity done.
-P11ENROLL_TEST_SLEEP_AT=key-pending P11ENROLL_TEST_SLEEP_MS=3000 "$P11ENROLL" enroll \
-	"$TEST_TOKEN_URI" --email late@example.org --key ec:P-256 --ca "local:$CA_DIR" \
-	--pin-source "$PIN_SRC" >/dev/null 2>&1 &
-holder=$!
-lockfile=$P11ENROLL_STATE_DIR/locks/identity/late@example.org.lock
-for _ in $(seq 1 600); do
-	grep -q "^pid $holder " "$lockfile" 2>/dev/null && break
-	sleep 0.1
-done
+start_holder late@example.org key-pending 3000
 out=$(enroll late@example.org --wait 300 2>&1)
 check_eq "waiter: exit 0 ($out)" 0 $?
 wait "$holder"
