@@ -50,6 +50,15 @@ typedef struct p11e_record {
 	char *pfx_path;	   /* software and archived: the PKCS#12 file written */
 	char *pfx_format;  /* software: "aes-256" or "legacy" (include/p11enroll/pkcs12.h) */
 	char *dns_name;	   /* a server identity (TLS, ACME): the DNS name; else NULL */
+	char *key_id_note; /* why key_id is temp_id (a token that does not change CKA_ID) */
+	char *chain_note;  /* why the CA certificates are not on the token, or NULL */
+	/* A key for a fixed slot (--slot-id, --piv-slot; docs/tokens.md): */
+	char *slot_id;		    /* hex: the slot's CKA_ID */
+	char *slot_kind;	    /* "free": made under temp_id, moved in once stored;
+				       "fixed": made in the slot (the card allows no other ID) */
+	char *slot_old_key_sha256;  /* hex SHA-256 of the replaced public key (SPKI DER) */
+	char *slot_old_cert_sha256; /* hex SHA-256 of the replaced certificate (DER) */
+	char *slot_phase; /* "free" slots once stored: "clearing" the old objects, "moving" in */
 } p11e_record;
 
 /* The identity an email is recorded under: the address lower-cased.

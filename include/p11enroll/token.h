@@ -38,6 +38,8 @@ typedef struct p11e_token_info {
 	int so_pin_count_low;
 	int so_pin_final_try;
 	int so_pin_locked;
+	unsigned long min_pin_len; /* ulMinPinLen, ulMaxPinLen: what C_SetPIN and */
+	unsigned long max_pin_len; /* C_InitPIN accept (CKR_PIN_LEN_RANGE otherwise) */
 } p11e_token_info;
 
 typedef enum p11e_key_kind {
@@ -133,6 +135,22 @@ const p11e_token_info *p11e_token_get_info(const p11e_token *t);
  * the message. Never retries. Already logged in is success. */
 p11e_rc p11e_token_login(p11e_token *t, const char *pin, p11e_err *err);
 
+/* --- PINs (src/token/p11_pin.c) --- */
+
+/* Changes the user PIN with C_SetPIN in t's session, which must be logged in
+ * as the user (p11e_token_login): the old PIN is the one that login used, so
+ * a wrong old PIN was refused there, once. new_pin NULL (and a login without
+ * PIN) on a protected authentication path: the reader asks for both.
+ * CKR_PIN_LEN_RANGE and CKR_PIN_INVALID: P11E_USAGE naming the token's
+ * length range. */
+p11e_rc p11e_token_set_pin(p11e_token *t, const char *new_pin, p11e_err *err);
+/* Unblocks (or resets) the user PIN: C_Login as the SO (exactly once, never
+ * retried), C_InitPIN(new_pin), C_Logout. t's session must not be logged in.
+ * so_pin and new_pin NULL on a protected authentication path. A wrong SO
+ * PIN: P11E_PIN_INCORRECT naming the SO PIN; a locked one P11E_PIN_LOCKED. */
+p11e_rc p11e_token_unblock_pin(p11e_token *t, const char *so_pin, const char *new_pin,
+			       p11e_err *err);
+
 /* Initialises the one uninitialised token matching uri with label, SO PIN,
  * then logs in as SO and sets the user PIN. An initialised match is
  * P11E_EXISTS (we never wipe a token). */
@@ -186,8 +204,16 @@ p11e_rc p11e_token_key_pair_whole(p11e_token *t, const p11e_id *id, int *whole, 
 p11e_rc p11e_token_key_id_by_label(p11e_token *t, const char *label, p11e_id *id, p11e_err *err);
 
 /* Changes CKA_ID from `from` to `to` on every private key, public key and
- * certificate that has `from`. */
+ * certificate that has `from`. A token that refuses to change CKA_ID
+ * (CKR_ATTRIBUTE_READ_ONLY, CKR_ACTION_PROHIBITED, CKR_ATTRIBUTE_VALUE_INVALID,
+ * ...: a card whose IDs are fixed at generation): P11E_UNSUPPORTED with
+ * everything left under `from` (what this call had moved is moved back), and
+ * the handle remembers it (p11e_token_ids_read_only): later calls fail at once. */
 p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err);
+/* Capabilities found by use on this handle: CKA_ID refused (above); a
+ * C_CreateObject answered CKR_DEVICE_MEMORY (the token has no room). */
+int p11e_token_ids_read_only(const p11e_token *t);
+int p11e_token_out_of_room(const p11e_token *t);
 
 /* The public half of the key pair with CKA_ID id, as an OpenSSL key built from
  * the public key object's attributes (RSA modulus/exponent, EC params/point,

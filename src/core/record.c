@@ -60,6 +60,8 @@ static const field fields[] = {
     F(token_serial), F(label),	  F(temp_id),	F(key_id),	F(csr_pem),   F(request_key),
     F(request_id),   F(cert_pem), F(chain_pem), F(cert_sha256), F(not_after), F(last_error),
     F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),  F(pfx_format),
+    F(key_id_note), F(chain_note), F(slot_id), F(slot_kind), F(slot_old_key_sha256),
+    F(slot_old_cert_sha256), F(slot_phase),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

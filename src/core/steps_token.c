@@ -132,6 +132,29 @@ static p11e_rc settle_temp_key(enroll_run *r, const p11e_id *temp, size_t priv, 
 	return rc;
 }
 
+/* Moves the key pair from temp to final. A token that does not change
+ * CKA_ID (a card whose IDs are fixed at generation: p11e_token_set_id says
+ * P11E_UNSUPPORTED and leaves everything under temp) keeps it where it was
+ * made: key_id becomes temp_id, and the record says why. Nothing else needs
+ * a change of the key (no CKA_LABEL is ever changed either), and a crash
+ * before that is saved is met again here: the recorded final ID finds
+ * nothing, the rename is refused again. */
+static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final, p11e_err *err)
+{
+	p11e_err refused = {0};
+	p11e_rc rc = p11e_token_set_id(r->token, temp, final, &refused);
+
+	if (rc != P11E_UNSUPPORTED) {
+		if (rc != P11E_OK)
+			*err = refused;
+		return rc;
+	}
+	rc = p11e_record_set(&r->rec->key_id, r->rec->temp_id, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->key_id_note, refused.msg, err);
+	return rc;
+}
+
 /* The final ID is recorded, so the pair was whole then: it is under the
  * temporary ID, the final one, or (a kill inside p11e_token_set_id, which
  * renames the private key first) split between them. */
@@ -159,7 +182,12 @@ static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e
 	/* Whatever is still under the temporary ID moves on (set_id renames
 	 * only what it finds there). */
 	if (priv + pub > 0)
-		rc = p11e_token_set_id(r->token, temp, final, err);
+		rc = move_key(r, temp, final, err);
+	if (rc == P11E_OK && fpriv + fpub > 0 && strcmp(r->rec->key_id, r->rec->temp_id) == 0)
+		rc = p11e_errf(err, P11E_FAIL,
+			       "identity %s: the token moved half of key %s to ID %s and then "
+			       "refused the other half. Inspect with pkcs11-tool -O",
+			       r->rec->identity, r->rec->temp_id, r->rec->key_id);
 	return rc;
 }
 
@@ -211,7 +239,7 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 		if (rc != P11E_OK)
 			goto out;
 		test_pause();
-		rc = p11e_token_set_id(r->token, &temp, &final, err);
+		rc = move_key(r, &temp, &final, err);
 		if (rc != P11E_OK)
 			goto out;
 	}

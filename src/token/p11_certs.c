@@ -90,6 +90,8 @@ static CK_RV create(p11e_token *t, const der *d, const unsigned char *id, size_t
 		rv = t->m->f->C_CreateObject(t->session, tmpl, 10, out);
 	if (rv == CKR_OK)
 		p11e_known_add(t, CKO_CERTIFICATE, id, id_len, *out);
+	if (rv == CKR_DEVICE_MEMORY)
+		t->out_of_room = 1; /* a card with no room for it: p11e_token_out_of_room */
 	return rv;
 }
 

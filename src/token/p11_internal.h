@@ -24,7 +24,7 @@ struct p11e_module {
 	char *path;
 	void *dl;
 	CK_FUNCTION_LIST_PTR f;
-	int owns_init; /* we called C_Initialize first: we call C_Finalize */
+	int owns_init;	 /* we called C_Initialize first: we call C_Finalize */
 	char *init_args; /* CK_C_INITIALIZE_ARGS.pReserved (NULL: none), libp11's too */
 	/* Set for a module from p11-kit's registry: p11-kit initialised it
 	 * (with its module file's x-init-reserved) and finalizes it; f is
@@ -62,6 +62,11 @@ struct p11e_token {
 	 * objects on the token (SoftHSM re-reads every object file). */
 	p11e_known known[P11E_KNOWN_MAX];
 	size_t known_next;
+	/* What this token was found to refuse (probed by use, never by the
+	 * module's name): C_SetAttributeValue(CKA_ID) on its keys, and room
+	 * for one more object (CKR_DEVICE_MEMORY from C_CreateObject). */
+	int ids_read_only;
+	int out_of_room;
 };
 
 /* Remembers h as the object of class cls under CKA_ID id (made: this
@@ -95,6 +100,10 @@ void p11e_init_failure(CK_RV rv, int how, char *out, size_t len);
 /* A p11e_module around a module p11-kit loaded and initialised (kit);
  * p11e_module_free finalizes and releases it through p11-kit. */
 p11e_module *p11e_module_adopt_kit(const char *path, CK_FUNCTION_LIST_PTR kit, p11e_err *err);
+
+/* P11E_PIN_LOCKED for t's user PIN, the message naming the next step
+ * (`p11enroll pin unblock URI`). */
+p11e_rc p11e_token_locked_error(const p11e_token *t, p11e_err *err);
 
 /* Reads C_GetTokenInfo (and the slot description) into info. */
 CK_RV p11e_read_token_info(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, p11e_token_info *info);

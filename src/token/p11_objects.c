@@ -227,45 +227,103 @@ p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, 
 	return rc;
 }
 
+/* Refusals that say "this token does not change CKA_ID" (a card whose IDs are
+ * fixed at generation), as opposed to a failure of the call. */
+static int refuses_id_change(CK_RV rv)
+{
+	return rv == CKR_ATTRIBUTE_READ_ONLY || rv == CKR_ACTION_PROHIBITED ||
+	       rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+	       rv == CKR_FUNCTION_NOT_SUPPORTED || rv == CKR_TEMPLATE_INCONSISTENT;
+}
+
+int p11e_token_ids_read_only(const p11e_token *t)
+{
+	return t->ids_read_only;
+}
+
+int p11e_token_out_of_room(const p11e_token *t)
+{
+	return t->out_of_room;
+}
+
+/* The handles of class cls under `from`: the key halves this session just
+ * made need no search, and no certificate can carry their fresh ID yet. */
+static p11e_rc ids_to_change(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *from, int made_here,
+			     CK_OBJECT_HANDLE **list, CK_ULONG *n, p11e_err *err)
+{
+	CK_OBJECT_HANDLE known;
+	CK_ATTRIBUTE tmpl[] = {
+	    {CKA_CLASS, &cls, sizeof(cls)},
+	    {CKA_ID, (void *)from->v, from->len},
+	};
+
+	*list = NULL;
+	*n = 0;
+	if (cls != CKO_CERTIFICATE && p11e_known_get(t, cls, from, &known)) {
+		*list = malloc(sizeof(**list));
+		if (*list == NULL)
+			return p11e_errf(err, P11E_FAIL, "out of memory");
+		**list = known;
+		*n = 1;
+		return P11E_OK;
+	}
+	if (cls == CKO_CERTIFICATE && made_here)
+		return P11E_OK;
+	return p11e_find(t, tmpl, 2, list, n, err);
+}
+
 p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to, p11e_err *err)
 {
 	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_CERTIFICATE};
 	CK_ATTRIBUTE set = {CKA_ID, (void *)to->v, to->len};
+	CK_ATTRIBUTE back = {CKA_ID, (void *)from->v, from->len};
+	CK_OBJECT_HANDLE done[16];
+	size_t n_done = 0;
+	CK_RV refused = CKR_OK;
 	p11e_rc rc = P11E_OK;
 
+	if (t->ids_read_only)
+		return p11e_errf(
+		    err, P11E_UNSUPPORTED,
+		    "token '%s' does not change CKA_ID (found earlier in this session)",
+		    t->info.label);
 	/* Asked before the key halves below take their new ID. */
 	int made_here = p11e_known_made_key(t, from);
 
-	for (size_t c = 0; rc == P11E_OK && c < 3; c++) {
-		CK_OBJECT_CLASS cls = classes[c];
-		CK_ATTRIBUTE tmpl[] = {
-		    {CKA_CLASS, &cls, sizeof(cls)},
-		    {CKA_ID, (void *)from->v, from->len},
-		};
-		CK_OBJECT_HANDLE *list = NULL, known;
+	for (size_t c = 0; rc == P11E_OK && refused == CKR_OK && c < 3; c++) {
+		CK_OBJECT_HANDLE *list = NULL;
 		CK_ULONG n = 0;
-		/* The key halves this session just made need no search, and
-		 * no certificate can carry their fresh ID yet. */
-		if (cls != CKO_CERTIFICATE && p11e_known_get(t, cls, from, &known)) {
-			list = &known;
-			n = 1;
-		} else if (cls == CKO_CERTIFICATE && made_here) {
-			n = 0;
-		} else {
-			rc = p11e_find(t, tmpl, 2, &list, &n, err);
-		}
-		for (CK_ULONG i = 0; rc == P11E_OK && i < n; i++) {
+		rc = ids_to_change(t, classes[c], from, made_here, &list, &n, err);
+		for (CK_ULONG i = 0; rc == P11E_OK && refused == CKR_OK && i < n; i++) {
 			CK_RV rv = t->m->f->C_SetAttributeValue(t->session, list[i], &set, 1);
-			if (rv != CKR_OK)
+			if (refuses_id_change(rv))
+				refused = rv;
+			else if (rv != CKR_OK)
 				rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot set CKA_ID: %s",
 					       t->info.label, CKR_TEXT(rv));
-			else
+			else if (n_done < sizeof(done) / sizeof(done[0]))
+				done[n_done++] = list[i];
+			if (rv == CKR_OK)
 				p11e_known_set_id(t, list[i], to);
 		}
-		if (list != &known)
-			free(list);
+		free(list);
 	}
-	return rc;
+	if (refused == CKR_OK)
+		return rc;
+	/* A token that changes some objects' IDs but not others': what moved
+	 * goes back, so the pair stays under one ID. */
+	for (size_t i = 0; i < n_done; i++) {
+		if (t->m->f->C_SetAttributeValue(t->session, done[i], &back, 1) != CKR_OK)
+			return p11e_errf(err, P11E_FAIL,
+					 "token '%s' changed the CKA_ID of some objects and then "
+					 "refused (%s); they could not be moved back. Inspect with "
+					 "pkcs11-tool -O",
+					 t->info.label, CKR_TEXT(refused));
+		p11e_known_set_id(t, done[i], from);
+	}
+	t->ids_read_only = 1;
+	return p11e_errf(err, P11E_UNSUPPORTED, "token '%s' does not change CKA_ID (%s)",
+			 t->info.label, CKR_TEXT(refused));
 }
 
 p11e_rc p11e_token_key_id_by_label(p11e_token *t, const char *label, p11e_id *id, p11e_err *err)
