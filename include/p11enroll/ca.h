@@ -48,7 +48,42 @@ typedef struct p11e_ca_ops {
 	 * the form include/p11enroll/conf.h describes; the config is checked
 	 * against it at load (an unknown key is exit 8, naming its path). */
 	const char *const *config_keys;
+	/* Optional (NULL: this CA cannot revoke through p11enroll): revokes the
+	 * certificate with serial (lower-case hex, no leading zero byte) for
+	 * reason (enum p11e_revoke_reason); cert is the certificate itself when
+	 * the caller has it (protocols that send it), else NULL. Revoking a
+	 * revoked certificate again is success, *already set. */
+	p11e_rc (*revoke)(void *state, const char *serial, X509 *cert, int reason, int *already,
+			  p11e_err *err);
+	/* Optional: a CRL (v2, CRL number, authority key identifier) of every
+	 * certificate this CA revoked, valid for days. Only CAs that sign their
+	 * own lists (the embedded one) have it. */
+	p11e_rc (*crl)(void *state, int days, X509_CRL **out, p11e_err *err);
 } p11e_ca_ops;
+
+/* RFC 5280 CRLReason codes, by their ASN.1 names (keyCompromise, ...). */
+enum p11e_revoke_reason {
+	P11E_REASON_UNSPECIFIED = 0,
+	P11E_REASON_KEY_COMPROMISE = 1,
+	P11E_REASON_CA_COMPROMISE = 2,
+	P11E_REASON_AFFILIATION_CHANGED = 3,
+	P11E_REASON_SUPERSEDED = 4,
+	P11E_REASON_CESSATION_OF_OPERATION = 5,
+	P11E_REASON_CERTIFICATE_HOLD = 6,
+	P11E_REASON_PRIVILEGE_WITHDRAWN = 9,
+	P11E_REASON_AA_COMPROMISE = 10,
+};
+/* The code for an RFC 5280 name ("keyCompromise", case as written there);
+ * -1 if unknown. removeFromCRL (8) is not a reason to revoke: -1. */
+int p11e_revoke_reason_parse(const char *name);
+/* The RFC 5280 name of code, NULL if none. */
+const char *p11e_revoke_reason_name(int code);
+/* The serial in the canonical form the CAs compare: lower-case hex of the
+ * positive integer, two digits a byte, no leading zero byte. Takes hex with
+ * or without colons or a 0x prefix (what `openssl x509 -serial` prints
+ * after "serial="). P11E_USAGE naming field if it is not such a number. */
+p11e_rc p11e_serial_canonical(const char *field, const char *text, char *out, size_t cap,
+			      p11e_err *err);
 
 typedef struct p11e_ca p11e_ca;
 
@@ -63,6 +98,10 @@ p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *pr
 		     p11e_ca_result *out, p11e_err *err);
 p11e_rc p11e_ca_chain(p11e_ca *ca, STACK_OF(X509) * *out, p11e_err *err);
 void p11e_ca_close(p11e_ca *ca);
+/* Through the ops above; P11E_UNSUPPORTED naming the CA type if it has none. */
+p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, int *already,
+		       p11e_err *err);
+p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err);
 /* Whether this backend wants the requester's key (ops->set_requester). */
 int p11e_ca_needs_requester(const p11e_ca *ca);
 p11e_rc p11e_ca_set_requester(p11e_ca *ca, EVP_PKEY *key, const char *identity, p11e_err *err);

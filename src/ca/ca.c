@@ -13,11 +13,8 @@ struct p11e_ca {
 
 /* One entry per backend file. */
 static const p11e_ca_ops *const backends[] = {
-    &p11e_ca_local_ops,
-    &p11e_ca_cfssl_ops,
-    &p11e_ca_acme_ops,
-    &p11e_ca_digicert_ops,
-    &p11e_ca_scep_ops,
+    &p11e_ca_local_ops,	   &p11e_ca_cfssl_ops, &p11e_ca_acme_ops,
+    &p11e_ca_digicert_ops, &p11e_ca_scep_ops,
 };
 
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -97,6 +94,29 @@ p11e_rc p11e_ca_set_requester(p11e_ca *ca, EVP_PKEY *key, const char *identity, 
 	if (ca->ops->set_requester == NULL)
 		return P11E_OK;
 	return ca->ops->set_requester(ca->state, key, identity, err);
+}
+
+p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, int *already,
+		       p11e_err *err)
+{
+	*already = 0;
+	if (ca->ops->revoke == NULL)
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "ca: a %s CA cannot revoke through p11enroll; revoke at the CA "
+				 "itself",
+				 ca->ops->type);
+	return ca->ops->revoke(ca->state, serial, cert, reason, already, err);
+}
+
+p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err)
+{
+	*out = NULL;
+	if (ca->ops->crl == NULL)
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "ca: a %s CA publishes its own CRLs; p11enroll makes them only "
+				 "for the embedded (local) CA",
+				 ca->ops->type);
+	return ca->ops->crl(ca->state, days, out, err);
 }
 
 void p11e_ca_close(p11e_ca *ca)

@@ -87,7 +87,7 @@ static char *issued_path(const p11e_ca_local *ca, const char *key)
 	return p11e_path_join(ca->dir, name);
 }
 
-static p11e_rc lock_dir(const p11e_ca_local *ca, int *fd_out, p11e_err *err)
+p11e_rc p11e_ca_local_lock(const p11e_ca_local *ca, int *fd_out, p11e_err *err)
 {
 	char *path = p11e_path_join(ca->dir, "lock");
 	int fd = -1;
@@ -161,6 +161,31 @@ static p11e_rc write_issued(const char *path, X509 *cert, p11e_err *err)
 
 static void local_close(void *state);
 
+/* crl_url goes into each certificate's CRL distribution point through
+ * OpenSSL's "URI:..." syntax, where a comma would start a second name: only
+ * http(s) and ldap URLs of printable ASCII without commas or blanks. */
+static p11e_rc read_crl_url(const struct json_object *conf, char **out, p11e_err *err)
+{
+	struct json_object *ju = NULL;
+	const char *url;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(conf, "crl_url", &ju))
+		return P11E_OK;
+	url = json_object_is_type(ju, json_type_string) ? json_object_get_string(ju) : "";
+	if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0 &&
+	    strncmp(url, "ldap://", 7) != 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "ca: crl_url must be an http://, https:// or ldap:// URL");
+	for (const char *c = url; *c; c++)
+		if (*c <= ' ' || *c > '~' || *c == ',')
+			return p11e_errf(err, P11E_CONFIG,
+					 "ca: crl_url: no blanks, commas or control characters");
+	if (strlen(url) > 1024 || (*out = strdup(url)) == NULL)
+		return p11e_errf(err, P11E_CONFIG, "ca: crl_url is too long (at most 1024)");
+	return P11E_OK;
+}
+
 static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
 {
 	struct json_object *jd = NULL;
@@ -183,6 +208,8 @@ static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
+	if ((rc = read_crl_url(conf, &ca->crl_url, err)) != P11E_OK)
+		goto out;
 	rc = load_cert(cert_path, &ca->cert, err);
 	if (rc == P11E_NOT_FOUND)
 		rc =
@@ -237,7 +264,7 @@ static p11e_rc local_submit(void *state, X509_REQ *csr, const p11e_profile *prof
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	/* Held from the existence check to the index line, so two runs for one
 	 * request never both issue. */
-	if ((rc = lock_dir(ca, &lock, err)) != P11E_OK)
+	if ((rc = p11e_ca_local_lock(ca, &lock, err)) != P11E_OK)
 		goto out;
 	if (stat(path, &st) == 0) {
 		/* Seen before: the same certificate again, and its index line
@@ -326,12 +353,14 @@ static void local_close(void *state)
 	EVP_PKEY_free(ca->key);
 	p11e_ca_local_token_key_close(ca->session);
 	free(ca->dir);
+	free(ca->crl_url);
 	free(ca);
 }
 
 /* module and pin_source: how this station reaches a CA key on a token
  * (ca_local_token.c). */
-static const char *const local_config_keys[] = {"type", "dir", "module", "pin_source", NULL};
+static const char *const local_config_keys[] = {"type",	      "dir",	 "module",
+						"pin_source", "crl_url", NULL};
 
 const p11e_ca_ops p11e_ca_local_ops = {
     .type = "local",
@@ -341,4 +370,6 @@ const p11e_ca_ops p11e_ca_local_ops = {
     .chain = local_chain,
     .close = local_close,
     .config_keys = local_config_keys,
+    .revoke = p11e_ca_local_revoke,
+    .crl = p11e_ca_local_crl,
 };

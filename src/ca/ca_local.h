@@ -18,7 +18,42 @@ typedef struct p11e_ca_local {
 	X509 *cert;
 	EVP_PKEY *key;		      /* software, or signing on the token below */
 	struct p11e_session *session; /* NULL unless the key is on a token */
+	char *crl_url;		      /* the config's crl_url: a CRL distribution point, or NULL */
 } p11e_ca_local;
+
+/* Takes DIR/lock (flock, exclusive): one submission, revocation or CRL at a
+ * time. Close *fd to release it. */
+p11e_rc p11e_ca_local_lock(const p11e_ca_local *ca, int *fd, p11e_err *err);
+
+/* What DIR/index.jsonl says, for revocation and CRLs (ca_local_revoke.c).
+ * Issued lines carry "serial"; revocation lines {"revoked": serial,
+ * "reason": RFC 5280 name, "revoked_at": ISO 8601 UTC}. */
+typedef struct p11e_ca_local_revocation {
+	char serial[65];
+	int reason;
+	time_t at;
+} p11e_ca_local_revocation;
+typedef struct p11e_ca_local_index {
+	char (*issued)[65];
+	size_t n_issued;
+	p11e_ca_local_revocation *revoked;
+	size_t n_revoked;
+	int torn_tail; /* the last line has no newline: a crash cut an append */
+} p11e_ca_local_index;
+/* Parses the index text (len bytes, no NUL needed). A last line without
+ * its newline that is not JSON is a torn append and ignored; any other line
+ * that is not an issued or revocation line is P11E_FAIL naming its number
+ * (a revocation must never be lost silently). */
+p11e_rc p11e_ca_local_index_parse(const char *text, size_t len, p11e_ca_local_index *out,
+				  p11e_err *err);
+void p11e_ca_local_index_clear(p11e_ca_local_index *ix);
+/* Appends one line (with its newline) to DIR/index.jsonl and syncs it,
+ * first cutting off a torn last line (a crash inside an earlier append). */
+p11e_rc p11e_ca_local_index_write_line(const p11e_ca_local *ca, const char *line, size_t len,
+				       p11e_err *err);
+p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
+			     p11e_err *err);
+p11e_rc p11e_ca_local_crl(void *state, int days, X509_CRL **out, p11e_err *err);
 
 /* A CA key on a token (src/ca/ca_local_token.c). new: generates it (or takes
  * the URI's id=) and writes DIR/ca-key.json; open: from DIR/ca-key.json, the

@@ -62,7 +62,6 @@ static void iso_time(time_t t, char *out, size_t len)
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
 				   const char *request_key, time_t issued_at, p11e_err *err)
 {
-	char *path = p11e_path_join(ca->dir, "index.jsonl");
 	struct json_object *o = json_object_new_object();
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -70,11 +69,9 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	char not_after[32], fp[65], at[32];
 	const char *text;
 	size_t n;
-	int fd = -1;
 	p11e_rc rc = P11E_FAIL;
 
-	if (path == NULL || o == NULL || bn == NULL || bio == NULL ||
-	    (serial = BN_bn2hex(bn)) == NULL ||
+	if (o == NULL || bn == NULL || bio == NULL || (serial = BN_bn2hex(bn)) == NULL ||
 	    X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0,
 			       XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0 ||
 	    BIO_write(bio, "", 1) != 1 || BIO_get_mem_data(bio, &subject) <= 0 ||
@@ -103,25 +100,12 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	}
 	memcpy(line, text, n);
 	line[n++] = '\n';
-	/* O_APPEND with one write per line: lines never interleave, and we
-	 * hold the lock anyway. Never through a planted symlink or FIFO. */
-	if ((rc = p11e_open_private(path, O_WRONLY | O_APPEND | O_CREAT, 0600, &fd, err)) !=
-	    P11E_OK)
-		goto out;
-	if (write(fd, line, n) != (ssize_t)n || fsync(fd) != 0) {
-		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot append to index.jsonl: %s",
-			       ca->dir, strerror(errno));
-		goto out;
-	}
-	rc = P11E_OK;
+	rc = p11e_ca_local_index_write_line(ca, line, n, err);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(line);
 	OPENSSL_free(serial);
 	BIO_free(bio);
 	BN_free(bn);
 	json_object_put(o);
-	free(path);
 	return rc;
 }

@@ -196,6 +196,14 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 	    (rc = p11e_ca_local_add_ext(cert, ca->cert, NID_authority_key_identifier, "keyid",
 					err)) != P11E_OK)
 		goto out;
+	if (ca->crl_url != NULL) {
+		char dp[1100];
+
+		snprintf(dp, sizeof(dp), "URI:%s", ca->crl_url);
+		if ((rc = p11e_ca_local_add_ext(cert, ca->cert, NID_crl_distribution_points, dp,
+						err)) != P11E_OK)
+			goto out;
+	}
 	/* RFC 5280 4.2.1.6: with an empty subject the SAN must be critical. */
 	rc = P11E_FAIL;
 	if (sk_GENERAL_NAME_num(san) > 0 &&

@@ -1,11 +1,15 @@
-/* p11enroll ca: set up the embedded CA, or print a CA's chain. */
+/* p11enroll ca: set up the embedded CA, print a CA's chain, revoke a
+ * certificate at the CA, or have the embedded CA sign a CRL. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/pem.h>
 #include "cli.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/pem.h"
+#include "p11enroll/util.h"
 
 static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 {
@@ -104,33 +108,188 @@ static p11e_rc ca_cert(cli_ctx *ctx, const cli_args *a)
 	return rc;
 }
 
+/* The CA a revoke or crl speaks to: --dir DIR (the embedded CA there),
+ * --ca CA, or the config's default_ca. */
+static p11e_rc open_ca(cli_ctx *ctx, const cli_args *a, p11e_ca **ca)
+{
+	const char *dir = cli_value(a, "dir"), *spec = cli_value(a, "ca");
+	struct json_object *conf = NULL;
+	char *local = NULL;
+	p11e_rc rc;
+
+	*ca = NULL;
+	if (dir != NULL && spec != NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE, "ca: give --dir or --ca, not both");
+	if (dir != NULL && (local = malloc(strlen(dir) + 7)) != NULL)
+		sprintf(local, "local:%s", dir);
+	if (dir != NULL && local == NULL)
+		return p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
+	rc = p11e_config_ca(&ctx->config,
+			    local  ? local
+			    : spec ? spec
+				   : ctx->config.default_ca,
+			    &conf, &ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_ca_open(conf, ca, &ctx->err);
+	json_object_put(conf);
+	free(local);
+	return rc;
+}
+
+static p11e_rc read_cert_file(cli_ctx *ctx, const char *path, X509 **out)
+{
+	char *pem = NULL;
+	size_t len = 0;
+	BIO *bio = NULL;
+	p11e_rc rc = p11e_read_file(path, 1024 * 1024, &pem, &len, &ctx->err);
+
+	*out = NULL;
+	if (rc != P11E_OK)
+		return rc;
+	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (*out = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL)
+		rc = p11e_errf(&ctx->err, P11E_USAGE, "cert: %s holds no PEM certificate", path);
+	BIO_free(bio);
+	free(pem);
+	return rc;
+}
+
+/* The serial to revoke, from --serial or from the certificate in --cert. */
+static p11e_rc revoke_target(cli_ctx *ctx, const cli_args *a, char serial[65], X509 **cert)
+{
+	const char *given = cli_value(a, "serial"), *path = cli_value(a, "cert");
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	p11e_rc rc;
+
+	*cert = NULL;
+	if ((given == NULL) == (path == NULL))
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "revoke: give the certificate by --serial HEX or --cert FILE");
+	if (given != NULL)
+		return p11e_serial_canonical("serial", given, serial, 65, &ctx->err);
+	if ((rc = read_cert_file(ctx, path, cert)) != P11E_OK)
+		return rc;
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(*cert), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL)
+		rc = p11e_errf(&ctx->err, P11E_USAGE, "cert: %s has no usable serial number", path);
+	else
+		rc = p11e_serial_canonical("cert", hex, serial, 65, &ctx->err);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return rc;
+}
+
+static p11e_rc ca_revoke(cli_ctx *ctx, const cli_args *a)
+{
+	const char *reason_name = cli_value(a, "reason");
+	int reason = p11e_revoke_reason_parse(reason_name), already = 0;
+	char serial[65];
+	X509 *cert = NULL;
+	p11e_ca *ca = NULL;
+	p11e_rc rc;
+
+	if (reason_name == NULL || reason < 0)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "reason: --reason is one of keyCompromise, cACompromise, "
+				 "affiliationChanged, superseded, cessationOfOperation, "
+				 "certificateHold, privilegeWithdrawn, aACompromise, unspecified");
+	if ((rc = revoke_target(ctx, a, serial, &cert)) == P11E_OK &&
+	    (rc = open_ca(ctx, a, &ca)) == P11E_OK)
+		rc = p11e_ca_revoke(ca, serial, cert, reason, &already, &ctx->err);
+	if (rc == P11E_OK && ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "serial", json_object_new_string(serial));
+		json_object_object_add(o, "reason",
+				       json_object_new_string(p11e_revoke_reason_name(reason)));
+		json_object_object_add(o, "already_revoked", json_object_new_boolean(already));
+		cli_print_json(o);
+	} else if (rc == P11E_OK)
+		printf("serial %s %s\n", serial,
+		       already ? "was already revoked (nothing changed)" : "revoked");
+	X509_free(cert);
+	p11e_ca_close(ca);
+	return rc;
+}
+
+static p11e_rc ca_crl(cli_ctx *ctx, const cli_args *a)
+{
+	const char *days_text = cli_value(a, "days"), *out = cli_value(a, "out");
+	char *end = NULL, *pem = NULL;
+	long days = 7;
+	X509_CRL *crl = NULL;
+	p11e_ca *ca = NULL;
+	BIO *bio = NULL;
+	long len = 0;
+	p11e_rc rc;
+
+	if (days_text != NULL) {
+		days = strtol(days_text, &end, 10);
+		if (*days_text == '\0' || *end != '\0' || days < 1 || days > 3650)
+			return p11e_errf(&ctx->err, P11E_USAGE, "days: '%.20s' is not 1 to 3650",
+					 days_text);
+	}
+	if ((rc = open_ca(ctx, a, &ca)) != P11E_OK ||
+	    (rc = p11e_ca_crl(ca, (int)days, &crl, &ctx->err)) != P11E_OK)
+		goto out;
+	if ((bio = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509_CRL(bio, crl) != 1 ||
+	    (len = BIO_get_mem_data(bio, &pem)) <= 0) {
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "cannot encode the CRL");
+		goto out;
+	}
+	/* A CRL is public: 0644, but written whole or not at all. */
+	if (out != NULL)
+		rc = p11e_write_file_atomic(out, pem, (size_t)len, 0644, &ctx->err);
+	else
+		fwrite(pem, 1, (size_t)len, stdout);
+out:
+	BIO_free(bio);
+	X509_CRL_free(crl);
+	p11e_ca_close(ca);
+	return rc;
+}
+
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	if (strcmp(a->pos[0], "init") == 0)
 		return ca_init(ctx, a);
 	if (strcmp(a->pos[0], "cert") == 0)
 		return ca_cert(ctx, a);
-	return p11e_errf(&ctx->err, P11E_USAGE, "ca: unknown action '%.40s' (init or cert)",
-			 a->pos[0]);
+	if (strcmp(a->pos[0], "revoke") == 0)
+		return ca_revoke(ctx, a);
+	if (strcmp(a->pos[0], "crl") == 0)
+		return ca_crl(ctx, a);
+	return p11e_errf(&ctx->err, P11E_USAGE,
+			 "ca: unknown action '%.40s' (init, cert, revoke or crl)", a->pos[0]);
 }
 
 const cli_command cmd_ca = {
     .name = "ca",
     .usage =
-	"init --dir DIR [--subject DN] [--key TYPE] [--days N] [--key-uri URI] | cert [--ca CA]",
-    .summary = "create the embedded CA, or print a CA's certificate chain",
+	"init --dir DIR [--subject DN] [--key TYPE] [--days N] [--key-uri URI] | cert [--ca CA]\n"
+	"       | revoke [--dir DIR|--ca CA] (--serial HEX|--cert FILE) --reason R\n"
+	"       | crl [--dir DIR|--ca CA] [--out FILE] [--days N]",
+    .summary = "create the embedded CA, print a CA's chain, revoke, sign a CRL",
     .help = "init: a CA key (DIR/ca.key, mode 0600; or generated on a token with --key-uri,\n"
 	    "recorded in DIR/ca-key.json with --module and --pin-source) and a self-signed\n"
 	    "certificate (DIR/ca.pem);\n"
 	    "then enroll with --ca local:DIR. cert: the chain of the CA (default: the config's\n"
 	    "default_ca) in PEM, for `openssl verify -CAfile`; with --json, {\"certificates\":\n"
-	    "[{subject, issuer, not_after, sha256, pem}, ...]}.",
+	    "[{subject, issuer, not_after, sha256, pem}, ...]}.\n"
+	    "revoke: the CA takes the certificate back (RFC 5280 reason, e.g. keyCompromise,\n"
+	    "superseded); the embedded CA logs it in DIR/index.jsonl; again is no change.\n"
+	    "crl: the embedded CA signs a CRL (v2, CRL number, authority key identifier)\n"
+	    "of what it revoked, valid --days N (default 7), PEM to stdout or --out FILE.",
     .opts = (const cli_opt[]){{"dir", "DIR", "init: where the CA lives"},
 			      {"subject", "DN", "init: subject, e.g. \"/O=Example/CN=Example CA\""},
 			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},
 			      {"key-uri", "URI", "init: make the CA key on this token (rsa or ec)"},
-			      {"days", "N", "init: validity in days (default 3650)"},
-			      {"ca", "CA", "cert: a CA from the config, or local:DIR"},
+			      {"days", "N", "init: validity in days (default 3650); crl: (7)"},
+			      {"ca", "CA", "cert, revoke, crl: a CA from the config, or local:DIR"},
+			      {"serial", "HEX", "revoke: the certificate's serial number"},
+			      {"cert", "FILE", "revoke: the certificate (PEM)"},
+			      {"reason", "R", "revoke: RFC 5280 reason (keyCompromise, ...)"},
+			      {"out", "FILE", "crl: write the CRL here (PEM, atomically)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
