@@ -503,4 +503,5 @@ const p11e_ca_ops p11e_ca_acme_ops = {
     .chain = acme_chain,
     .close = acme_close,
     .config_keys = known_keys,
+    .revoke = acme_revoke,
 };

@@ -10,6 +10,7 @@
  *   ca_acme_account.c  the account: reused from DIR/account.json, else newAccount
  *   ca_acme_order.c    identifiers from the CSR, the order driven to a certificate
  *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot
+ *   ca_acme_revoke.c   revokeCert (RFC 8555 7.6) with the account key
  *   ca_acme_parse.c    the parsers of the server's answers (directory, account,
  *                      order, authorization and challenges, problem documents) */
 #ifndef P11ENROLL_CA_ACME_H
@@ -60,6 +61,10 @@ typedef struct acme {
 	size_t n_webroot_files;
 } acme;
 
+/* --- ca_acme_revoke.c --- */
+p11e_rc acme_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
+		    p11e_err *err);
+
 /* --- ca_acme_jws.c --- */
 char *acme_b64url(const unsigned char *in, size_t len);
 /* Decodes base64url (padding and whitespace tolerated); *out malloc'd, with a
@@ -95,6 +100,8 @@ p11e_rc acme_post(acme *a, const char *url, const char *payload, int use_jwk, co
 /* "TYPE: DETAIL" of an RFC 7807 problem document in resp (and of its first
  * subproblems), else "HTTP STATUS". */
 void acme_problem(const p11e_http_resp *resp, char *buf, size_t len);
+/* Whether resp is a 4xx problem of type urn:ietf:params:acme:error:short_type. */
+int acme_problem_is(const p11e_http_resp *resp, const char *short_type);
 /* The same, for a problem object found inside an order or a challenge. */
 void acme_problem_obj(const json_object *prob, char *buf, size_t len);
 /* The response body as JSON (new reference), or NULL. */

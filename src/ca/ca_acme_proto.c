@@ -87,7 +87,7 @@ void acme_problem(const p11e_http_resp *resp, char *buf, size_t len)
 	}
 }
 
-static int problem_is(const p11e_http_resp *resp, const char *short_type)
+int acme_problem_is(const p11e_http_resp *resp, const char *short_type)
 {
 	json_object *o;
 	const char *t;
@@ -200,7 +200,7 @@ p11e_rc acme_post(acme *a, const char *url, const char *payload, int use_jwk, co
 		free(jws);
 		if (rc == P11E_OK)
 			keep_nonce(a, resp);
-		if (rc == P11E_OK && problem_is(resp, "badNonce") &&
+		if (rc == P11E_OK && acme_problem_is(resp, "badNonce") &&
 		    ++bad_nonce < BAD_NONCE_TRIES) {
 			p11e_http_resp_free(resp);
 			continue;
@@ -208,7 +208,7 @@ p11e_rc acme_post(acme *a, const char *url, const char *payload, int use_jwk, co
 		/* The CA forgot the account (a test CA restarted): register the
 		 * same key again, once, and resend. */
 		if (rc == P11E_OK && !use_jwk && !reregistered &&
-		    problem_is(resp, "accountDoesNotExist")) {
+		    acme_problem_is(resp, "accountDoesNotExist")) {
 			p11e_http_resp_free(resp);
 			reregistered = 1;
 			free(a->kid);
