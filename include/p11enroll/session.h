@@ -27,6 +27,14 @@ typedef struct p11e_session {
  * source logs in on its pinpad. */
 p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, p11e_session *s,
 			  p11e_err *err);
+/* The login of p11e_session_open, for a session opened without one (the
+ * PIN verbs open first, then log in): PIN source chosen as above, exactly
+ * one C_Login. */
+p11e_rc p11e_session_login(const p11e_config *cfg, const p11e_session_params *p, p11e_session *s,
+			   p11e_err *err);
+/* Tells the user on stderr to enter `what` ("the PIN", "the SO PIN") on the
+ * reader's pinpad: once, just before the call that makes the reader ask. */
+void p11e_session_pinpad_note(const p11e_session *s, const char *what);
 /* Picks the module the same way, for commands that need no token. */
 const char *p11e_session_module_path(const p11e_config *cfg, const p11e_uri *uri,
 				     const char *module);

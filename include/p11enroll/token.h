@@ -214,6 +214,20 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
  * C_CreateObject answered CKR_DEVICE_MEMORY (the token has no room). */
 int p11e_token_ids_read_only(const p11e_token *t);
 int p11e_token_out_of_room(const p11e_token *t);
+/* A card that makes keys only in its fixed slots (it refused a key pair under
+ * another CKA_ID): noted by the caller that found it, remembered on the handle. */
+int p11e_token_fixed_slots(const p11e_token *t);
+void p11e_token_note_fixed_slots(p11e_token *t);
+
+/* The CKA_ID OpenSC gives a PIV key slot: "9a" 01, "9c" 02, "9d" 03, "9e" 04,
+ * the retired key-management slots "82" to "95" 05 to 18 (hex); NULL for
+ * anything else. */
+const char *p11e_piv_slot_id(const char *piv_slot);
+
+/* Destroys every certificate under CKA_ID id except one equal to keep (NULL:
+ * all); *n how many. For a key slot's certificate once it is replaced. */
+p11e_rc p11e_token_destroy_certs_except(p11e_token *t, const p11e_id *id, X509 *keep, size_t *n,
+					p11e_err *err);
 
 /* The public half of the key pair with CKA_ID id, as an OpenSSL key built from
  * the public key object's attributes (RSA modulus/exponent, EC params/point,

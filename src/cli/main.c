@@ -9,8 +9,9 @@
 #include "p11enroll/session.h"
 
 static const cli_command *const commands[] = {
-    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch,  &cmd_csr,	  &cmd_ca,     &cmd_status,
-    &cmd_poll,	 &cmd_list,	  &cmd_escrow, &cmd_export, &cmd_recover, &cmd_forget, &cmd_audit, NULL,
+    &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch,  &cmd_csr,	 &cmd_ca,
+    &cmd_status, &cmd_poll,	  &cmd_list,   &cmd_escrow, &cmd_export, &cmd_recover,
+    &cmd_forget, &cmd_audit,	  &cmd_pin,    NULL,
 };
 
 /* Options every command takes. */

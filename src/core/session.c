@@ -1,4 +1,5 @@
 /* Module, token and login in the order every command wants them. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
@@ -85,8 +86,22 @@ static const char *pin_source(const p11e_config *cfg, const p11e_uri *uri, const
 	return NULL;
 }
 
-static p11e_rc login(const p11e_config *cfg, const p11e_session_params *p, p11e_session *s,
-		     p11e_err *err)
+void p11e_session_pinpad_note(const p11e_session *s, const char *what)
+{
+	char label[33];
+	size_t i;
+
+	/* A token's label is the token's word: nothing but printable ASCII
+	 * reaches the terminal. */
+	snprintf(label, sizeof(label), "%s", p11e_token_get_info(s->token)->label);
+	for (i = 0; label[i] != '\0'; i++)
+		if (label[i] < 0x20 || label[i] > 0x7e)
+			label[i] = '?';
+	fprintf(stderr, "p11enroll: enter %s of token '%s' on the reader's pinpad\n", what, label);
+}
+
+p11e_rc p11e_session_login(const p11e_config *cfg, const p11e_session_params *p, p11e_session *s,
+			   p11e_err *err)
 {
 	const p11e_token_info *info = p11e_token_get_info(s->token);
 	const char *source = pin_source(cfg, &s->uri, p->pin_source);
@@ -97,8 +112,10 @@ static p11e_rc login(const p11e_config *cfg, const p11e_session_params *p, p11e_
 	if (!info->login_required)
 		return P11E_OK;
 	/* A pinpad reader asks the holder itself: no PIN passes through us. */
-	if (info->protected_auth_path && source == NULL)
+	if (info->protected_auth_path && source == NULL) {
+		p11e_session_pinpad_note(s, "the PIN");
 		return p11e_token_login(s->token, NULL, err);
+	}
 	snprintf(what, sizeof(what), "user PIN for token '%s'", info->label);
 	rc = p11e_secret_read(source != NULL ? source : "prompt", what, &pin, err);
 	if (rc != P11E_OK)
@@ -129,7 +146,7 @@ p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, 
 	if (rc != P11E_OK)
 		goto out;
 	if (p->login)
-		rc = login(cfg, p, s, err);
+		rc = p11e_session_login(cfg, p, s, err);
 out:
 	if (rc != P11E_OK)
 		p11e_session_close(s);

@@ -67,6 +67,9 @@ struct p11e_token {
 	 * for one more object (CKR_DEVICE_MEMORY from C_CreateObject). */
 	int ids_read_only;
 	int out_of_room;
+	/* Keys only in its fixed slots (a key under another CKA_ID refused):
+	 * p11e_token_note_fixed_slots. */
+	int fixed_slots;
 };
 
 /* Remembers h as the object of class cls under CKA_ID id (made: this

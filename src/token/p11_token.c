@@ -56,6 +56,8 @@ CK_RV p11e_read_token_info(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, p11e_token_i
 	info->so_pin_count_low = !!(ti.flags & CKF_SO_PIN_COUNT_LOW);
 	info->so_pin_final_try = !!(ti.flags & CKF_SO_PIN_FINAL_TRY);
 	info->so_pin_locked = !!(ti.flags & CKF_SO_PIN_LOCKED);
+	info->min_pin_len = ti.ulMinPinLen;
+	info->max_pin_len = ti.ulMaxPinLen;
 	return CKR_OK;
 }
 
@@ -219,6 +221,18 @@ static void counter_flags(const p11e_token_info *i, char *out, size_t cap)
 		out[strlen(out) - 1] = '\0';
 }
 
+p11e_rc p11e_token_locked_error(const p11e_token *t, p11e_err *err)
+{
+	char *uri = p11e_uri_format(t->info.label, NULL, t->info.serial, NULL, NULL, 0, NULL);
+	p11e_rc rc = p11e_errf(err, P11E_PIN_LOCKED,
+			       "token '%s': user PIN locked; unblock it with the SO PIN: "
+			       "p11enroll pin unblock '%s'",
+			       t->info.label, uri != NULL ? uri : "pkcs11:token=LABEL");
+
+	free(uri);
+	return rc;
+}
+
 p11e_rc p11e_token_login(p11e_token *t, const char *pin, p11e_err *err)
 {
 	char flags[64];
@@ -246,10 +260,7 @@ p11e_rc p11e_token_login(p11e_token *t, const char *pin, p11e_err *err)
 		    "the pin source",
 		    t->info.label, flags);
 	if (rv == CKR_PIN_LOCKED)
-		return p11e_errf(err, P11E_PIN_LOCKED,
-				 "token '%s': PIN locked; unblock it with the SO PIN (e.g. "
-				 "pkcs11-tool --unlock-pin)",
-				 t->info.label);
+		return p11e_token_locked_error(t, err);
 	return p11e_errf(err, P11E_FAIL, "token '%s': login failed: %s (token reports: %s)",
 			 t->info.label, CKR_TEXT(rv), flags);
 }
