@@ -2,6 +2,7 @@
 # 127.0.0.1 over TLS: sign and authsign for RSA and EC token keys, the chain
 # from /info, and the CA's refusals as clear errors.
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/cfssl.sh"
 CF=$TEST_TMP/cfssl
 mkdir -p "$CF"
 cd "$CF" || exit 1
@@ -26,24 +27,11 @@ cat >config.json <<JSON
   "smime-auth":{"expiry":"8760h","usages":["digital signature","email protection"],"auth_key":"k1"}}},
  "auth_keys":{"k1":{"type":"standard","key":"$(cat auth.key)"}}}
 JSON
-port=""
-for try in 1 2 3 4 5; do
-	p=$((20000 + RANDOM % 20000))
-	cfssl serve -address 127.0.0.1 -port "$p" -ca ca.pem -ca-key ca-key.pem -config config.json \
-		-tls-cert tls.pem -tls-key tls.key >serve.log 2>&1 &
-	pid=$!
-	# Up to a minute: Go programs start slowly on a loaded CI machine.
-	for _ in $(seq 600); do
-		curl -s --max-time 10 --cacert tls-ca.pem -d '{"label":""}' \
-			"https://127.0.0.1:$p/api/v1/cfssl/info" >/dev/null 2>&1 && { port=$p; break; }
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$port" ] && break
-	kill "$pid" 2>/dev/null
-done
+cfssl_start serve.log tls-ca.pem -ca ca.pem -ca-key ca-key.pem -config config.json \
+	-tls-cert tls.pem -tls-key tls.key || { bad "cfssl serve"; finish; }
+port=$CFSSL_PORT
+pid=$CFSSL_PID # restarted below
 trap 'kill $pid 2>/dev/null' EXIT
-[ -n "$port" ] || { bad "cfssl serve did not start: $(tail -3 serve.log)"; finish; }
 url="https://127.0.0.1:$port"
 
 # cfssl-notls trusts the system's CA bundle (about 140 certificates). curl's

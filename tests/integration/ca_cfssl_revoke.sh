@@ -3,6 +3,7 @@
 # and `--serial` mark the row revoked with the RFC 5280 reason code, as the
 # database itself shows; a serial CFSSL never issued is exit 10.
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/cfssl.sh"
 CF=$TEST_TMP/cfssl
 mkdir -p "$CF"
 cd "$CF" || exit 1
@@ -25,24 +26,10 @@ CREATE TABLE ocsp_responses (serial_number blob NOT NULL, authority_key_identifi
 c.commit()
 PY
 echo "{\"driver\":\"sqlite3\",\"data_source\":\"$CF/certs.db\"}" >db.json
-port=""
-for try in 1 2 3 4 5; do
-	p=$((20000 + RANDOM % 20000))
-	cfssl serve -address 127.0.0.1 -port "$p" -ca ca.pem -ca-key ca-key.pem -config config.json \
-		-db-config db.json >serve.log 2>&1 &
-	pid=$!
-	# Up to a minute: Go programs start slowly on a loaded CI machine.
-	for _ in $(seq 600); do
-		curl -s --max-time 10 -d '{"label":""}' "http://127.0.0.1:$p/api/v1/cfssl/info" \
-			>/dev/null 2>&1 && { port=$p; break; }
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$port" ] && break
-	kill "$pid" 2>/dev/null
-done
-trap 'kill $pid 2>/dev/null' EXIT
-[ -n "$port" ] || { bad "cfssl serve did not start: $(tail -3 serve.log)"; finish; }
+trap 'kill $CFSSL_PID 2>/dev/null' EXIT
+cfssl_start serve.log "" -ca ca.pem -ca-key ca-key.pem -config config.json -db-config db.json ||
+	{ bad "cfssl serve"; finish; }
+port=$CFSSL_PORT
 cat >p11enroll.json <<JSON
 { "cas": { "cfssl": { "type": "cfssl", "url": "http://127.0.0.1:$port" } } }
 JSON

@@ -4,8 +4,9 @@
 # string or [null], an authorization whose challenges are an object, and a
 # Retry-After of 2^63. enroll must end with a documented code and one clean
 # line, never an abort (134); after the CA is fixed (a real CFSSL server),
-# the rerun enrolls with the same key.
+# the rerun enrolls with the same key. `ca revoke` meets the same answers.
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/cfssl.sh"
 H=$TEST_TMP/hostile
 mkdir -p "$H"
 python3 "$TESTS_DIR/stubs/hostile_ca_stub.py" --dir "$H" >"$H/stub.out" 2>&1 &
@@ -74,6 +75,21 @@ check_eq "acme Retry-After 2^63: pending ($out)" 7 $?
 check_eq "acme Retry-After 2^63: the order was read once, not polled in a loop" 1 \
 	"$(awk '/^POST \/new-order/ { n = 0 } /^POST \/order\/1/ { n++ } END { print n }' "$H/requests.log")"
 
+# --- revocation: the same hostile answers to ca revoke ---
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=r \
+	-keyout "$H/r.key" -out "$H/r.pem" 2>/dev/null
+revoke_case() { # revoke_case MODE CA WHAT
+	echo "$1" >"$H/mode"
+	out=$(p11e ca revoke --ca "$2" --cert "$H/r.pem" --reason superseded 2>&1)
+	check_eq "revoke, $3: refused, not aborted ($out)" 6 $?
+	one_clean_line "revoke, $3" "$out"
+}
+revoke_case cfssl-errors-int cf 'cfssl {"errors":1}'
+revoke_case cfssl-escapes cf "cfssl escapes"
+revoke_case acme-revoke-escapes acme "acme escapes in the problem"
+check_contains "revoke, acme escapes: the CA's words, cleaned" "$out" "not yours"
+revoke_case acme-revoke-typeless acme "acme problem of the wrong types"
+
 # --- the CA fixed: a real CFSSL server (plain HTTP on 127.0.0.1) ---
 if command -v cfssl >/dev/null; then
 	(
@@ -85,24 +101,12 @@ if command -v cfssl >/dev/null; then
  "profiles":{"smime":{"expiry":"8760h","usages":["digital signature","key encipherment","email protection"]}}}}
 JSON
 	)
-	port=""
-	for try in 1 2 3 4 5; do
-		p=$((20000 + RANDOM % 20000))
-		cfssl serve -address 127.0.0.1 -port "$p" -ca "$H/ca.pem" -ca-key "$H/ca-key.pem" \
-			-config "$H/config.json" >"$H/serve.log" 2>&1 &
-		cf=$!
-		for _ in $(seq 600); do
-			curl -s --max-time 10 -d '{"label":""}' "http://127.0.0.1:$p/api/v1/cfssl/info" \
-				>/dev/null 2>&1 && { port=$p; break; }
-			kill -0 "$cf" 2>/dev/null || break
-			sleep 0.1
-		done
-		[ -n "$port" ] && break
-		kill "$cf" 2>/dev/null
-	done
-	if [ -z "$port" ]; then
-		bad "cfssl serve did not start: $(tail -3 "$H/serve.log")"
+	if ! cfssl_start "$H/serve.log" "" -ca "$H/ca.pem" -ca-key "$H/ca-key.pem" \
+		-config "$H/config.json"; then
+		bad "cfssl serve did not start"
 	else
+		cf=$CFSSL_PID
+		port=$CFSSL_PORT
 		sed -i "s|\"url\": \"$url\", \"profile\"|\"url\": \"http://127.0.0.1:$port\", \"profile\"|" \
 			"$H/p11enroll.json"
 		keys_before=$(keys)

@@ -15,6 +15,8 @@ and reads DIR/mode (one word) at each request to pick its answers:
   acme-authz-null      ACME: an order whose "authorizations" is [null]
   acme-challenges-obj  ACME: an authorization whose "challenges" is an object
   acme-retry-huge      ACME: a processing order with Retry-After 2^63
+  acme-revoke-escapes  ACME: revokeCert refused (403) with terminal escapes in "detail"
+  acme-revoke-typeless ACME: revokeCert refused (400) with "type" a number, "detail" a list
 Every request is logged to DIR/requests.log.
 """
 import argparse
@@ -62,7 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             b = self.base()
             return self.answer(200, json.dumps({
                 "newNonce": b + "/nonce", "newAccount": b + "/account",
-                "newOrder": b + "/new-order"}))
+                "newOrder": b + "/new-order", "revokeCert": b + "/revoke"}))
         self.answer(404, "{}")
 
     def do_POST(self):
@@ -96,6 +98,14 @@ class Handler(BaseHTTPRequestHandler):
                     {"Retry-After": "9223372036854775807"})
             return self.answer(200, json.dumps({
                 "status": "pending", "authorizations": b + "/authz/1"}))
+        if self.path == "/revoke":
+            if mode == "acme-revoke-escapes":
+                return self.answer(403, json.dumps({
+                    "type": "urn:ietf:params:acme:error:unauthorized",
+                    "detail": "not yours " + ESC + "[2J" + ESC + "]0;pwned\x07\nsecond line"}),
+                    ctype="application/problem+json")
+            return self.answer(400, '{"type": 5, "detail": [1]}',
+                               ctype="application/problem+json")
         if self.path == "/authz/1":
             return self.answer(200, json.dumps({
                 "status": "pending", "identifier": {"type": "dns", "value": "h.example.org"},
