@@ -15,6 +15,7 @@
 #include <openssl/bn.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/clock.h"
 #include "p11enroll/util.h"
 #include "ca/ca_local.h"
 
@@ -35,25 +36,6 @@ static const char *string_field(struct json_object *o, const char *key)
 	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
-}
-
-/* "2026-11-29T15:30:09Z" -> seconds since the epoch; -1 if not that form. */
-static time_t parse_iso(const char *s)
-{
-	struct tm tm;
-	char z = 0, end = 0;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &z, &end) != 7 ||
-	    z != 'Z' || tm.tm_year < 1970 || tm.tm_year > 9999 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-	    tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
-	    tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return timegm(&tm);
 }
 
 static int push_serial(p11e_ca_local_index *ix, const char *serial)
@@ -103,7 +85,7 @@ static p11e_rc parse_line(const char *line, size_t len, p11e_ca_local_index *ix,
 		memset(&r, 0, sizeof(r));
 		reason = string_field(o, "reason");
 		r.reason = p11e_revoke_reason_parse(reason);
-		r.at = parse_iso(string_field(o, "revoked_at"));
+		r.at = p11e_iso_parse(string_field(o, "revoked_at"));
 		if (r.reason < 0 || r.at < 0 ||
 		    p11e_serial_canonical("revoked", serial, r.serial, sizeof(r.serial),
 					  &ignored) != P11E_OK)

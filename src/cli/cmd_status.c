@@ -1,29 +1,55 @@
-/* p11enroll status: every enrollment record in the state dir. */
+/* p11enroll status: every enrollment record in the state dir, or those
+ * whose certificate expires soon (--expiring DAYS: what renewal is for). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <json-c/json.h>
 #include "cli.h"
+#include "p11enroll/clock.h"
 #include "p11enroll/record.h"
+
+#define EXPIRING_MAX_DAYS 36500
+
+/* Whether r holds a certificate that ends before limit (expired ones too). */
+static int expiring(const p11e_record *r, time_t limit)
+{
+	time_t end = p11e_iso_parse(r->not_after);
+
+	return r->cert_pem != NULL && end >= 0 && end < limit;
+}
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
+	const char *days_text = cli_value(a, "expiring");
 	p11e_record *recs = NULL;
 	size_t n = 0;
+	time_t limit = 0;
 	p11e_rc rc;
 
-	(void)a;
+	if (days_text != NULL) {
+		char *end = NULL;
+		long days = strtol(days_text, &end, 10);
+
+		if (*days_text == '\0' || *end != '\0' || days < 0 || days > EXPIRING_MAX_DAYS)
+			return p11e_errf(&ctx->err, P11E_USAGE,
+					 "expiring: '%.20s' is not 0 to %d days", days_text,
+					 EXPIRING_MAX_DAYS);
+		limit = p11e_now() + (time_t)days * 86400;
+	}
 	rc = p11e_record_list(ctx->config.state_dir, &recs, &n, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
 	if (ctx->json) {
 		json_object *list = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
-			json_object_array_add(list, cli_record_json(&recs[i]));
+			if (days_text == NULL || expiring(&recs[i], limit))
+				json_object_array_add(list, cli_record_json(&recs[i]));
 		cli_print_json(list);
 	} else {
 		printf("%-32s %-14s %-9s %-20s %s\n", "IDENTITY", "STEP", "KEY", "NOT AFTER",
 		       "LAST ERROR");
 		for (size_t i = 0; i < n; i++)
-			cli_record_print(&recs[i]);
+			if (days_text == NULL || expiring(&recs[i], limit))
+				cli_record_print(&recs[i]);
 	}
 	p11e_records_free(recs, n);
 	return P11E_OK;
@@ -31,12 +57,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_status = {
     .name = "status",
-    .usage = "[--json]",
+    .usage = "[--expiring DAYS] [--json]",
     .summary = "list enrollment records: step reached, key, expiry, last error",
     .help =
 	"Reads the state dir (config state_dir, else $P11ENROLL_STATE_DIR, else\n"
-	"$XDG_STATE_HOME/p11enroll). An identity not at step 'done' resumes on the next enroll.",
-    .opts = (const cli_opt[]){{NULL, NULL, NULL}},
+	"$XDG_STATE_HOME/p11enroll). An identity not at step 'done' resumes on the next enroll.\n"
+	"--expiring DAYS: only identities whose certificate ends within DAYS (or has ended).",
+    .opts = (const cli_opt[]){{"expiring", "DAYS", "only certificates ending within DAYS"},
+			      {NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = 0,
     .run = run,
