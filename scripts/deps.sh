@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what p11enroll needs on Debian 12 (only what is missing).
-# Usage: scripts/deps.sh [--test]   (--test adds what the test suite uses)
+# Usage: scripts/deps.sh [--test|--package]   (--test adds what the test suite
+# uses, --package what scripts/package.sh uses)
 set -euo pipefail
 # jq: scripts/demo.sh reads `p11enroll status --json` with it.
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
@@ -10,6 +11,13 @@ if [ "${1:-}" = "--test" ]; then
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
 	# Recommends of clang on Debian 12.
 	pkgs+=(clang libclang-rt-14-dev)
+	# tests/integration/completion.sh drives the completion through bash-completion.
+	pkgs+=(bash-completion)
+fi
+if [ "${1:-}" = "--package" ]; then
+	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's
+	# dependencies, lintian checks the package.
+	pkgs+=(dpkg-dev file lintian)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

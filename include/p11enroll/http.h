@@ -48,6 +48,10 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 			  p11e_err *err);
 void p11e_http_resp_free(p11e_http_resp *resp);
 
+/* libcurl's own version line ("libcurl/7.88.1 OpenSSL/3.0.x ..."), from
+ * the library this process would load; NULL if it cannot be loaded. */
+const char *p11e_http_curl_version(void);
+
 /* The value of header name (case-insensitive) in resp, malloc'd and trimmed,
  * or NULL. With several, the first. */
 char *p11e_http_resp_header(const p11e_http_resp *resp, const char *name);

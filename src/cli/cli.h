@@ -53,6 +53,8 @@ int cli_flag(const cli_args *a, const char *name);
 /* Prints text as a JSON document on stdout (json_object_put's it). */
 struct json_object;
 void cli_print_json(struct json_object *obj);
+/* --version (src/cli/version.c): text, or one JSON object; returns 0. */
+int cli_version(int json);
 
 /* Text from a token or a certificate, safe to print on a terminal and to put in
  * JSON: valid UTF-8 is kept; C0/C1 controls (ESC), DEL, bidi overrides and
@@ -86,6 +88,7 @@ extern const cli_command cmd_audit; /* cmd_audit.c */
 extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll, cmd_batch,
     cmd_status, cmd_list, cmd_escrow, cmd_export, cmd_poll, cmd_recover;
 extern const cli_command cmd_forget;
+extern const cli_command cmd_config; /* cmd_config.c */
 extern const cli_command cmd_pin, cmd_wipe; /* cmd_pin.c, cmd_wipe.c */
 
 #endif

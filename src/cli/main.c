@@ -11,7 +11,7 @@
 static const cli_command *const commands[] = {
     &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch,  &cmd_csr,	 &cmd_ca,
     &cmd_status, &cmd_poll,	  &cmd_list,   &cmd_escrow, &cmd_export, &cmd_recover,
-    &cmd_forget, &cmd_audit,	  &cmd_pin,    NULL,
+    &cmd_forget, &cmd_audit,	  &cmd_config, &cmd_pin,    NULL,
 };
 
 /* Options every command takes. */
@@ -261,11 +261,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return P11E_OK;
 	}
-	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-		printf("p11enroll %s\n", P11ENROLL_VERSION);
-		return P11E_OK;
-	}
 	json = wants_json(argc - 1, argv + 1);
+	if ((argc >= 2 && strcmp(argv[1], "--version") == 0) ||
+	    (argc >= 3 && json && strcmp(argv[2], "--version") == 0))
+		return cli_version(json);
 	verb = skip_global_opts(argc, argv, &ctx.err);
 	if (verb < 0) {
 		cli_report_error(NULL, json, ctx.err.rc, ctx.err.msg);

@@ -163,6 +163,15 @@ static int load_curl(curl_api *api)
 	return 0;
 }
 
+const char *p11e_http_curl_version(void)
+{
+	/* Its own dlopen: --version must not set up the whole table. */
+	void *dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	char *(*version)(void) = dl ? (char *(*)(void))dlsym(dl, "curl_version") : NULL;
+
+	return version ? version() : NULL;
+}
+
 /* Parses url with libcurl's own parser into *out, the handle the transfer
  * then uses (CURLOPT_CURLU), so the host checked here is the host curl
  * connects to: a hand-written split misread "http://localhost:80@evil/".
