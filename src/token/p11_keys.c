@@ -64,63 +64,235 @@ static unsigned char *ec_params(const p11e_keytype *kt, int *len)
 	return *len > 0 ? der : NULL;
 }
 
+/* The usage attributes of a key pair, each on its half, and the use that
+ * asks for it. */
+static const struct usage_attr {
+	CK_ATTRIBUTE_TYPE type;
+	const char *name;
+	int on_private;
+	unsigned use;
+} usage_attrs[] = {
+    {CKA_VERIFY, "CKA_VERIFY", 0, P11E_USE_SIGN},
+    {CKA_ENCRYPT, "CKA_ENCRYPT", 0, P11E_USE_DECRYPT},
+    {CKA_WRAP, "CKA_WRAP", 0, P11E_USE_DECRYPT},
+    {CKA_SIGN, "CKA_SIGN", 1, P11E_USE_SIGN},
+    {CKA_DECRYPT, "CKA_DECRYPT", 1, P11E_USE_DECRYPT},
+    {CKA_UNWRAP, "CKA_UNWRAP", 1, P11E_USE_DECRYPT},
+    {CKA_DERIVE, "CKA_DERIVE", 1, P11E_USE_DERIVE},
+};
+#define N_USAGE_ATTRS (sizeof(usage_attrs) / sizeof(usage_attrs[0]))
+
+/* The other attributes of the templates; boolean ones show their value in
+ * messages. */
+static const struct {
+	CK_ATTRIBUTE_TYPE type;
+	const char *name;
+	int boolean;
+} fixed_attrs[] = {
+    {CKA_TOKEN, "CKA_TOKEN", 1},
+    {CKA_PRIVATE, "CKA_PRIVATE", 1},
+    {CKA_SENSITIVE, "CKA_SENSITIVE", 1},
+    {CKA_EXTRACTABLE, "CKA_EXTRACTABLE", 1},
+    {CKA_ID, "CKA_ID", 0},
+    {CKA_LABEL, "CKA_LABEL", 0},
+    {CKA_MODULUS_BITS, "CKA_MODULUS_BITS", 0},
+    {CKA_PUBLIC_EXPONENT, "CKA_PUBLIC_EXPONENT", 0},
+    {CKA_EC_PARAMS, "CKA_EC_PARAMS", 0},
+};
+
+/* The name of attribute type, and whether it is a CK_BBOOL. */
+static const char *attr_name(CK_ATTRIBUTE_TYPE type, int *boolean)
+{
+	for (size_t i = 0; i < N_USAGE_ATTRS; i++)
+		if (usage_attrs[i].type == type) {
+			*boolean = 1;
+			return usage_attrs[i].name;
+		}
+	for (size_t i = 0; i < sizeof(fixed_attrs) / sizeof(fixed_attrs[0]); i++)
+		if (fixed_attrs[i].type == type) {
+			*boolean = fixed_attrs[i].boolean;
+			return fixed_attrs[i].name;
+		}
+	*boolean = 0;
+	return "CKA_?";
+}
+
+/* "CKA_TOKEN=true CKA_ID ...": what a template holds, for a message a user
+ * compares with the module's log (no value but the booleans'). */
+static void describe(const CK_ATTRIBUTE *a, CK_ULONG n, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (CK_ULONG i = 0; i < n && used < len; i++) {
+		int boolean = 0;
+		const char *name = attr_name(a[i].type, &boolean);
+		int w = snprintf(out + used, len - used, "%s%s%s", i ? " " : "", name,
+				 !boolean			  ? ""
+				 : *(const CK_BBOOL *)a[i].pValue ? "=true"
+								  : "=false");
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+}
+
+/* The uses a key of this kind can have: decryption is RSA's, key agreement
+ * EC's (an Ed25519 key only signs). */
+static unsigned usable(const p11e_keytype *kt, unsigned usage)
+{
+	unsigned mask = P11E_USE_SIGN;
+
+	if (kt->kind == P11E_KEY_RSA)
+		mask |= P11E_USE_DECRYPT;
+	else if (kt->kind == P11E_KEY_EC)
+		mask |= P11E_USE_DERIVE;
+	return usage & mask;
+}
+
+typedef struct keygen_templates {
+	CK_ATTRIBUTE pub[12], priv[16];
+	CK_ULONG npub, npriv;
+	CK_ULONG bits;
+} keygen_templates;
+
+static const CK_BBOOL bool_true = CK_TRUE, bool_false = CK_FALSE;
+static const CK_BYTE rsa_exponent[] = {0x01, 0x00, 0x01};
+
+/* The two templates: what the key is (a private, sensitive, unextractable
+ * token object, its ID, label, size or curve) and the uses wanted, as
+ * CK_TRUE; the uses not wanted as explicit CK_FALSE only if state_unwanted. */
+static void build_templates(keygen_templates *k, const p11e_keytype *kt, const p11e_id *id,
+			    const char *label, unsigned usage, const unsigned char *params,
+			    int params_len, int state_unwanted)
+{
+#define ADD(arr, n, type, ptr, len) (k->arr[k->n++] = (CK_ATTRIBUTE){(type), (void *)(ptr), (len)})
+	k->npub = k->npriv = 0;
+	ADD(pub, npub, CKA_TOKEN, &bool_true, sizeof(CK_BBOOL));
+	ADD(pub, npub, CKA_PRIVATE, &bool_false, sizeof(CK_BBOOL));
+	ADD(pub, npub, CKA_ID, id->v, id->len);
+	ADD(pub, npub, CKA_LABEL, label, strlen(label));
+	ADD(priv, npriv, CKA_TOKEN, &bool_true, sizeof(CK_BBOOL));
+	ADD(priv, npriv, CKA_PRIVATE, &bool_true, sizeof(CK_BBOOL));
+	ADD(priv, npriv, CKA_SENSITIVE, &bool_true, sizeof(CK_BBOOL));
+	ADD(priv, npriv, CKA_EXTRACTABLE, &bool_false, sizeof(CK_BBOOL));
+	ADD(priv, npriv, CKA_ID, id->v, id->len);
+	ADD(priv, npriv, CKA_LABEL, label, strlen(label));
+	for (size_t i = 0; i < N_USAGE_ATTRS; i++) {
+		const CK_BBOOL *v = (usage & usage_attrs[i].use) ? &bool_true : &bool_false;
+		if (v == &bool_false && !state_unwanted)
+			continue;
+		if (usage_attrs[i].on_private)
+			ADD(priv, npriv, usage_attrs[i].type, v, sizeof(CK_BBOOL));
+		else
+			ADD(pub, npub, usage_attrs[i].type, v, sizeof(CK_BBOOL));
+	}
+	if (kt->kind == P11E_KEY_RSA) {
+		k->bits = (CK_ULONG)kt->bits;
+		ADD(pub, npub, CKA_MODULUS_BITS, &k->bits, sizeof(k->bits));
+		ADD(pub, npub, CKA_PUBLIC_EXPONENT, rsa_exponent, sizeof(rsa_exponent));
+	} else {
+		ADD(pub, npub, CKA_EC_PARAMS, params, (CK_ULONG)params_len);
+	}
+#undef ADD
+}
+
+/* The codes with which modules refuse a template they could otherwise
+ * make a key for (tpm2-pkcs11 says CKR_GENERAL_ERROR). */
+static int template_refused(CK_RV rv)
+{
+	return rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_ATTRIBUTE_VALUE_INVALID ||
+	       rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCOMPLETE ||
+	       rv == CKR_GENERAL_ERROR;
+}
+
+/* Sets every use the profile does not want that the module gave the key
+ * pair by default to CK_FALSE. */
+static p11e_rc withdraw_defaults(p11e_token *t, const p11e_keytype *kt, CK_OBJECT_HANDLE pub,
+				 CK_OBJECT_HANDLE priv, unsigned usage, p11e_err *err)
+{
+	for (size_t i = 0; i < N_USAGE_ATTRS; i++) {
+		CK_OBJECT_HANDLE h = usage_attrs[i].on_private ? priv : pub;
+		CK_BBOOL v = CK_FALSE;
+		CK_ATTRIBUTE a = {usage_attrs[i].type, &v, sizeof(v)};
+		CK_RV rv;
+
+		if (usage & usage_attrs[i].use)
+			continue;
+		rv = t->m->f->C_GetAttributeValue(t->session, h, &a, 1);
+		if (rv == CKR_ATTRIBUTE_TYPE_INVALID || (rv == CKR_OK && v != CK_TRUE))
+			continue;
+		v = CK_FALSE;
+		if (rv == CKR_OK)
+			rv = t->m->f->C_SetAttributeValue(t->session, h, &a, 1);
+		if (rv != CKR_OK)
+			return p11e_errf(err, P11E_UNSUPPORTED,
+					 "token '%s': its %s key has %s true, which the profile "
+					 "does not want, and the module refuses to clear it (%s)",
+					 t->info.label, kt->name, usage_attrs[i].name,
+					 CKR_TEXT(rv));
+	}
+	return P11E_OK;
+}
+
 p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const p11e_id *id,
 				    const char *label, unsigned usage, p11e_err *err)
 {
-	CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
-	CK_BBOOL sign = (usage & P11E_USE_SIGN) ? CK_TRUE : CK_FALSE;
-	CK_BBOOL decrypt =
-	    (kt->kind == P11E_KEY_RSA && (usage & P11E_USE_DECRYPT)) ? CK_TRUE : CK_FALSE;
-	CK_BBOOL derive =
-	    (kt->kind == P11E_KEY_EC && (usage & P11E_USE_DERIVE)) ? CK_TRUE : CK_FALSE;
-	CK_ULONG bits = (CK_ULONG)kt->bits;
-	CK_BYTE exponent[] = {0x01, 0x00, 0x01};
 	CK_MECHANISM mech = {keygen_mechanism(kt), NULL, 0};
-	CK_OBJECT_HANDLE pub, priv;
+	CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, priv = CK_INVALID_HANDLE;
 	unsigned char *params = NULL;
 	int params_len = 0;
-	CK_ULONG npub = 0, npriv = 0;
-	CK_ATTRIBUTE pub_t[10], priv_t[14];
+	keygen_templates k;
+	size_t npriv = 0, npub = 0;
+	char pub_text[200], priv_text[240];
+	p11e_rc rc = P11E_OK;
 	CK_RV rv;
 
-#define ADD(arr, n, type, ptr, len) (arr[n++] = (CK_ATTRIBUTE){(type), (void *)(ptr), (len)})
-	ADD(pub_t, npub, CKA_TOKEN, &yes, sizeof(yes));
-	ADD(pub_t, npub, CKA_PRIVATE, &no, sizeof(no));
-	ADD(pub_t, npub, CKA_ID, id->v, id->len);
-	ADD(pub_t, npub, CKA_LABEL, label, strlen(label));
-	ADD(pub_t, npub, CKA_VERIFY, &sign, sizeof(sign));
-	ADD(pub_t, npub, CKA_ENCRYPT, &decrypt, sizeof(decrypt));
-	ADD(pub_t, npub, CKA_WRAP, &decrypt, sizeof(decrypt));
-	ADD(priv_t, npriv, CKA_TOKEN, &yes, sizeof(yes));
-	ADD(priv_t, npriv, CKA_PRIVATE, &yes, sizeof(yes));
-	ADD(priv_t, npriv, CKA_SENSITIVE, &yes, sizeof(yes));
-	ADD(priv_t, npriv, CKA_EXTRACTABLE, &no, sizeof(no));
-	ADD(priv_t, npriv, CKA_ID, id->v, id->len);
-	ADD(priv_t, npriv, CKA_LABEL, label, strlen(label));
-	ADD(priv_t, npriv, CKA_SIGN, &sign, sizeof(sign));
-	ADD(priv_t, npriv, CKA_DECRYPT, &decrypt, sizeof(decrypt));
-	ADD(priv_t, npriv, CKA_UNWRAP, &decrypt, sizeof(decrypt));
-	ADD(priv_t, npriv, CKA_DERIVE, &derive, sizeof(derive));
-	if (kt->kind == P11E_KEY_RSA) {
-		ADD(pub_t, npub, CKA_MODULUS_BITS, &bits, sizeof(bits));
-		ADD(pub_t, npub, CKA_PUBLIC_EXPONENT, exponent, sizeof(exponent));
-	} else {
-		params = ec_params(kt, &params_len);
-		if (params == NULL)
-			return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the curve of %s",
-					     kt->name);
-		ADD(pub_t, npub, CKA_EC_PARAMS, params, (CK_ULONG)params_len);
+	usage = usable(kt, usage);
+	if (kt->kind != P11E_KEY_RSA && (params = ec_params(kt, &params_len)) == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the curve of %s", kt->name);
+	/* Every use stated, wanted or not: the key has exactly the profile's
+	 * uses from its first moment, whatever the module's defaults. */
+	build_templates(&k, kt, id, label, usage, params, params_len, 1);
+	rv = t->m->f->C_GenerateKeyPair(t->session, &mech, k.pub, k.npub, k.priv, k.npriv, &pub,
+					&priv);
+	/* A module that refuses those (tpm2-pkcs11 wants no usage stated that
+	 * differs from the TPM object it makes) gets only the wanted uses; the
+	 * rest are withdrawn below. Only if the refusal left nothing behind. */
+	if (template_refused(rv) &&
+	    p11e_token_count(t, CKO_PRIVATE_KEY, id, &npriv, err) == P11E_OK &&
+	    p11e_token_count(t, CKO_PUBLIC_KEY, id, &npub, err) == P11E_OK && npriv + npub == 0) {
+		build_templates(&k, kt, id, label, usage, params, params_len, 0);
+		rv = t->m->f->C_GenerateKeyPair(t->session, &mech, k.pub, k.npub, k.priv, k.npriv,
+						&pub, &priv);
+		if (rv == CKR_OK)
+			rc = withdraw_defaults(t, kt, pub, priv, usage, err);
+		/* A key with a use the profile forbids is not kept: it is this
+		 * call's own, just made under the caller's fresh ID. */
+		if (rc != P11E_OK) {
+			t->m->f->C_DestroyObject(t->session, priv);
+			t->m->f->C_DestroyObject(t->session, pub);
+			OPENSSL_free(params);
+			return rc;
+		}
 	}
-#undef ADD
-	rv = t->m->f->C_GenerateKeyPair(t->session, &mech, pub_t, npub, priv_t, npriv, &pub, &priv);
 	OPENSSL_free(params);
+	if (rv != CKR_OK && template_refused(rv)) {
+		describe(k.pub, k.npub, pub_text, sizeof(pub_text));
+		describe(k.priv, k.npriv, priv_text, sizeof(priv_text));
+		return p11e_errf(err, P11E_FAIL,
+				 "token '%s': %s key generation failed: %s, with every use "
+				 "stated and with only the wanted ones (last sent: public: %s; "
+				 "private: %s); the module's log may name the attribute",
+				 t->info.label, kt->name, CKR_TEXT(rv), pub_text, priv_text);
+	}
 	if (rv != CKR_OK)
 		return p11e_errf(err, rv == CKR_MECHANISM_INVALID ? P11E_UNSUPPORTED : P11E_FAIL,
 				 "token '%s': %s key generation failed: %s", t->info.label,
 				 kt->name, CKR_TEXT(rv));
 	p11e_known_add_made(t, CKO_PUBLIC_KEY, id, pub);
 	p11e_known_add_made(t, CKO_PRIVATE_KEY, id, priv);
-	return P11E_OK;
+	return rc;
 }
 
 /* CKA_EC_POINT is a DER OCTET STRING around the point; a few modules give

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/obj_mac.h>
 #include "check.h"
+#include "token/p11_internal.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/token.h"
 #include "p11enroll/util.h"
@@ -196,6 +198,89 @@ static void ca_cert_other_session(p11e_module *m)
 	X509_free(ca);
 }
 
+/* A boolean attribute of the object of class cls under id: 1, 0, or -1
+ * if it cannot be read. */
+static int attr_bool(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_ATTRIBUTE_TYPE type)
+{
+	CK_OBJECT_HANDLE h;
+	CK_BBOOL v = CK_FALSE;
+	CK_ATTRIBUTE a = {type, &v, sizeof(v)};
+	p11e_err err = {0};
+
+	if (p11e_find_one(t, cls, id, &h, &err) != P11E_OK ||
+	    t->m->f->C_GetAttributeValue(t->session, h, &a, 1) != CKR_OK)
+		return -1;
+	return v == CK_TRUE;
+}
+
+/* A generated key pair has the uses asked for and no other, read back from
+ * the token: the module's defaults (SoftHSM: sign, decrypt, unwrap, encrypt,
+ * verify, wrap all true when not stated) never add one. */
+static void usages(p11e_token *t, const char *module_name)
+{
+	static const struct {
+		const char *type;
+		unsigned use;
+		int sign, decrypt, derive;
+	} cases[] = {
+	    {"ec:P-256", P11E_USE_SIGN, 1, 0, 0},
+	    {"rsa:2048", P11E_USE_SIGN, 1, 0, 0},
+	    {"rsa:2048", P11E_USE_DECRYPT, 0, 1, 0},
+	    {"ec:P-256", P11E_USE_DERIVE, 0, 0, 1},
+	    {"rsa:2048", P11E_USE_SIGN | P11E_USE_DECRYPT, 1, 1, 0},
+	};
+	p11e_err err = {0};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		p11e_keytype kt;
+		p11e_id id = {{0x55, (unsigned char)i}, 2};
+		size_t n = 0;
+		int ok;
+
+		CHECK_RC(p11e_keytype_parse(cases[i].type, &kt, &err), P11E_OK, &err);
+		CHECK_RC(p11e_token_generate_keypair(t, &kt, &id, "usage", cases[i].use, &err),
+			 P11E_OK, &err);
+		ok = attr_bool(t, CKO_PRIVATE_KEY, &id, CKA_SIGN) == cases[i].sign &&
+		     attr_bool(t, CKO_PUBLIC_KEY, &id, CKA_VERIFY) == cases[i].sign &&
+		     attr_bool(t, CKO_PRIVATE_KEY, &id, CKA_DECRYPT) == cases[i].decrypt &&
+		     attr_bool(t, CKO_PRIVATE_KEY, &id, CKA_UNWRAP) == cases[i].decrypt &&
+		     attr_bool(t, CKO_PUBLIC_KEY, &id, CKA_ENCRYPT) == cases[i].decrypt &&
+		     attr_bool(t, CKO_PUBLIC_KEY, &id, CKA_WRAP) == cases[i].decrypt &&
+		     attr_bool(t, CKO_PRIVATE_KEY, &id, CKA_DERIVE) == cases[i].derive;
+		if (!ok)
+			fprintf(stderr, "%s: %s case %zu: usages differ from the ones asked for\n",
+				module_name, cases[i].type, i);
+		CHECK(ok);
+		CHECK_RC(p11e_token_destroy(t, CKO_PRIVATE_KEY, &id, &n, &err), P11E_OK, &err);
+		CHECK_RC(p11e_token_destroy(t, CKO_PUBLIC_KEY, &id, &n, &err), P11E_OK, &err);
+	}
+}
+
+/* A template the module refuses (SoftHSM 2.6 makes no CKK_EC key on the X25519 OID):
+ * the message names the code and every attribute sent, booleans with their
+ * values, so the user can compare it with the module's log; nothing is left. */
+static void refused_template(p11e_token *t)
+{
+	p11e_keytype kt = {P11E_KEY_EC, 0, NID_X25519, "ec:X25519"};
+	p11e_id id = {{0x66, 1}, 2};
+	size_t n = 1;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_token_generate_keypair(t, &kt, &id, "refused", P11E_USE_SIGN, &err),
+		 P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "ec:X25519 key generation failed: CKR_") != NULL);
+	CHECK(strstr(err.msg, "public: CKA_TOKEN=true CKA_PRIVATE=false CKA_ID CKA_LABEL "
+			      "CKA_VERIFY=true CKA_EC_PARAMS;") != NULL);
+	CHECK(strstr(err.msg, "private: CKA_TOKEN=true CKA_PRIVATE=true CKA_SENSITIVE=true "
+			      "CKA_EXTRACTABLE=false CKA_ID CKA_LABEL CKA_SIGN=true)") != NULL);
+	if (strstr(err.msg, "CKA_SIGN=true)") == NULL)
+		fprintf(stderr, "message: %s\n", err.msg);
+	CHECK_RC(p11e_token_count(t, CKO_PRIVATE_KEY, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+	CHECK_RC(p11e_token_count(t, CKO_PUBLIC_KEY, &id, &n, &err), P11E_OK, &err);
+	CHECK(n == 0);
+}
+
 static void run(const char *module, int full)
 {
 	p11e_module *m = NULL;
@@ -232,6 +317,8 @@ static void run(const char *module, int full)
 		keys(t, "ec:P-256", 1);
 		keys(t, "ec:P-384", 2);
 		keys(t, "rsa:2048", 3);
+		usages(t, "SoftHSM");
+		refused_template(t);
 		certs(t);
 		half_pairs(t);
 		ca_cert_other_session(m);
