@@ -36,6 +36,11 @@ typedef struct p11e_enroll_params {
 	const char *ca;	      /* default: config default_ca */
 	const char *label;    /* CKA_LABEL; default: the email */
 	const char *id_hex;   /* CKA_ID; default: SHA-1 of the public key */
+	/* A card's key slot (hex CKA_ID; --slot-id, --piv-slot mapped; default:
+	 * the profile's): the key goes there; an occupied slot only with
+	 * replace (docs/tokens.md, Fixed-slot cards). */
+	const char *slot_id_hex;
+	int replace;
 	const char *digest;   /* default: the profile's */
 	int rsa_pss;
 	const char *module;

@@ -30,6 +30,9 @@ typedef struct p11e_profile {
 	char key_store[16];
 	int pfx_password_length;
 	char pfx_password_alphabet[96];
+	/* Hex CKA_ID of the card slot its keys go to ("slot_id", or "piv_slot"
+	 * mapped), or "": docs/tokens.md, Fixed-slot cards. */
+	char slot_id[2 * P11E_ID_MAX + 1];
 } p11e_profile;
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",

@@ -92,6 +92,9 @@ const cli_command cmd_enroll = {
 	     "CKA_LABEL (default: the email); software: the PFX's friendly name (default: the "
 	     "name)"},
 	    {"id", "HEX", "CKA_ID (default: SHA-1 of the public key)"},
+	    {"slot-id", "HEX", "a card's key slot: the key goes under this CKA_ID"},
+	    {"piv-slot", "SLOT", "a PIV slot: 9a, 9c, 9d, 9e, 82..95 (CKA_ID 01 to 18 hex)"},
+	    {"replace", NULL, "replace the key and certificate in an occupied slot"},
 	    {"digest", "MD", "CSR digest: sha256 (default), sha384, sha512"},
 	    {"rsa-pss", NULL, "sign the CSR with RSASSA-PSS"},
 	    {"software", NULL, "make the key in software and deliver a PKCS#12 file; no URI"},

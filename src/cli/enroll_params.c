@@ -18,6 +18,8 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	p->ca = cli_value(a, "ca");
 	p->label = cli_value(a, "label");
 	p->id_hex = cli_value(a, "id");
+	p->slot_id_hex = cli_value(a, "slot-id");
+	p->replace = cli_flag(a, "replace");
 	p->digest = cli_value(a, "digest");
 	p->rsa_pss = cli_flag(a, "rsa-pss");
 	p->module = ctx->module;
@@ -33,6 +35,28 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	if (p->email == NULL && p->dns == NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "email: --email (a person) or --dns (a server) is required");
+	if (cli_value(a, "piv-slot") != NULL) {
+		if (p->slot_id_hex != NULL)
+			return p11e_errf(err, P11E_USAGE,
+					 "piv-slot: --slot-id and --piv-slot both name the slot; "
+					 "give one");
+		p->slot_id_hex = p11e_piv_slot_id(cli_value(a, "piv-slot"));
+		if (p->slot_id_hex == NULL)
+			return p11e_errf(
+			    err, P11E_USAGE,
+			    "piv-slot: '%.10s' is not a PIV slot (9a, 9c, 9d, 9e, 82 to "
+			    "95)",
+			    cli_value(a, "piv-slot"));
+	}
+	if (p->slot_id_hex != NULL && p->id_hex != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "slot-id: --id and a slot (--slot-id, --piv-slot) both name the "
+				 "key's CKA_ID; give one");
+	if (p->replace && p->slot_id_hex == NULL)
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "replace: --replace is for a key slot: give --slot-id or --piv-slot "
+		    "(or a profile with slot_id)");
 	if (p->software && p->archive)
 		return p11e_errf(err, P11E_USAGE,
 				 "archive: --archive puts the software key onto the token as well: "

@@ -26,6 +26,9 @@ json_object *cli_record_json(const p11e_record *r)
 	add(o, "pfx_path", r->pfx_path);
 	add(o, "pfx_format", r->pfx_format);
 	add(o, "key_id", r->key_id);
+	add(o, "key_id_note", r->key_id_note);
+	add(o, "slot_id", r->slot_id);
+	add(o, "chain_note", r->chain_note);
 	add(o, "request_id", r->request_id);
 	add(o, "cert_sha256", r->cert_sha256);
 	add(o, "not_after", r->not_after);
@@ -38,5 +41,8 @@ void cli_record_print(const p11e_record *r)
 {
 	printf("%-32s %-14s %-9s %-20s %s\n", r->identity ? r->identity : "?",
 	       p11e_step_name(r->step), r->key_type ? r->key_type : "-",
-	       r->not_after ? r->not_after : "-", r->last_error ? r->last_error : "");
+	       r->not_after ? r->not_after : "-",
+	       r->last_error   ? r->last_error
+	       : r->chain_note ? r->chain_note
+			       : "");
 }

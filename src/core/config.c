@@ -31,6 +31,8 @@ static const char *const profile_keys[] = {"base",
 					   "key_store",
 					   "pfx_password_length",
 					   "pfx_password_alphabet",
+					   "slot_id",
+					   "piv_slot",
 					   NULL};
 
 /* A path in the file is relative to the file's directory ("config.json"
@@ -437,6 +439,37 @@ static p11e_rc profile_string(const char *path, const char *name, json_object *d
 	return P11E_OK;
 }
 
+/* "slot_id": "03" (hex, 1 to P11E_ID_MAX bytes) or "piv_slot": "9d" (mapped
+ * as OpenSC maps PIV slots), not both: the CKA_ID of the card slot keys go to. */
+static p11e_rc profile_slot(const char *path, const char *name, json_object *def, p11e_profile *out,
+			    p11e_err *err)
+{
+	char slot[2 * P11E_ID_MAX + 1] = "", piv[8] = "";
+	unsigned char bytes[P11E_ID_MAX];
+	size_t len = 0;
+	p11e_rc rc = profile_string(path, name, def, "slot_id", slot, sizeof(slot), err);
+
+	if (rc == P11E_OK)
+		rc = profile_string(path, name, def, "piv_slot", piv, sizeof(piv), err);
+	if (rc != P11E_OK)
+		return rc;
+	if (slot[0] != '\0' && piv[0] != '\0')
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s: give slot_id or piv_slot, not both", path,
+				 name);
+	if (piv[0] != '\0' && p11e_piv_slot_id(piv) == NULL)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s.piv_slot '%s' is not a PIV slot (9a, 9c, "
+				 "9d, 9e, 82 to 95)",
+				 path, name, piv);
+	if (slot[0] != '\0' && (p11e_hex_decode(slot, bytes, sizeof(bytes), &len) != 0 || len == 0))
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s.slot_id must be 1 to %d bytes of hex",
+				 path, name, P11E_ID_MAX);
+	snprintf(out->slot_id, sizeof(out->slot_id), "%s", piv[0] ? p11e_piv_slot_id(piv) : slot);
+	return P11E_OK;
+}
+
 static p11e_rc profile_bool(const char *path, const char *name, json_object *def, const char *field,
 			    int *out, p11e_err *err)
 {
@@ -558,7 +591,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 				 sizeof(out->key_store), err)) != P11E_OK ||
 	    (rc = profile_string(c->path, name, def, "pfx_password_alphabet",
 				 out->pfx_password_alphabet, sizeof(out->pfx_password_alphabet),
-				 err)) != P11E_OK)
+				 err)) != P11E_OK ||
+	    (rc = profile_slot(c->path, name, def, out, err)) != P11E_OK)
 		return rc;
 	if (strcmp(out->key_store, "token") != 0 && strcmp(out->key_store, "software") != 0)
 		return p11e_errf(

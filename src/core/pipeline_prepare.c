@@ -179,6 +179,15 @@ p11e_rc pipe_check_params(const p11e_config *cfg, const p11e_enroll_params *p, c
 		if (rc != P11E_OK)
 			return rc;
 	}
+	if (p->slot_id_hex != NULL) {
+		p11e_id ignored;
+		rc = pipe_parse_id(p->slot_id_hex, &ignored, "slot-id", err);
+		if (rc != P11E_OK)
+			return rc;
+		if (p->software)
+			return p11e_errf(err, P11E_USAGE,
+					 "slot-id: a software key goes into no token slot");
+	}
 	/* One identity: a person by address, or a server by host name. */
 	if (p->dns != NULL && p->email != NULL)
 		return p11e_errf(err, P11E_USAGE,

@@ -48,6 +48,15 @@ p11e_rc pipe_count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *p
 p11e_rc pipe_step_new(enroll_run *r, p11e_err *err);
 p11e_rc pipe_step_key(enroll_run *r, p11e_err *err);
 p11e_rc pipe_step_store(enroll_run *r, p11e_err *err);
+/* The key pair made under id with the profile's usages (crash point key-made). */
+p11e_rc pipe_token_generate(enroll_run *r, const p11e_id *id, p11e_err *err);
+
+/* pipeline_slot.c: a key for a card's slot (record slot_id) */
+int pipe_slot_fixed(const enroll_run *r); /* slot_kind "fixed": made in the slot */
+p11e_rc pipe_slot_new(enroll_run *r, const char *slot_hex, p11e_err *err);
+p11e_rc pipe_slot_key(enroll_run *r, p11e_err *err);
+p11e_rc pipe_slot_drop_old_cert(enroll_run *r, X509 *cert, p11e_err *err);
+p11e_rc pipe_slot_move(enroll_run *r, p11e_err *err);
 
 /* steps_software.c */
 p11e_rc pipe_soft_password(enroll_run *r, p11e_err *err);

@@ -30,8 +30,15 @@ p11e_rc pipe_step_new(enroll_run *r, p11e_err *err)
 	size_t priv = 0, pub = 0, certs = 0;
 	p11e_rc rc;
 
+	const char *slot = r->p->slot_id_hex;
+
 	rc = p11e_token_check_keytype(r->token, &r->kt, err);
 	if (rc != P11E_OK)
+		return rc;
+	/* A profile's slot, unless the command line names the key's ID. */
+	if (slot == NULL && r->p->id_hex == NULL && r->profile.slot_id[0] != '\0')
+		slot = r->profile.slot_id;
+	if (slot != NULL && (rc = pipe_slot_new(r, slot, err)) != P11E_OK)
 		return rc;
 	if (r->p->id_hex != NULL) {
 		rc = pipe_parse_id(r->p->id_hex, &id, "id", err);
@@ -78,7 +85,7 @@ static void test_pause(void)
 
 /* Generates the key pair under temp (the usages of the profile, and always
  * signing: every key signs its own CSR as proof of possession). */
-static p11e_rc generate(enroll_run *r, const p11e_id *temp, p11e_err *err)
+p11e_rc pipe_token_generate(enroll_run *r, const p11e_id *temp, p11e_err *err)
 {
 	unsigned usage = 0;
 	p11e_rc rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
@@ -191,6 +198,55 @@ static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e
 	return rc;
 }
 
+/* A key for a slot, made under temp_id: it moves into the slot once stored
+ * (pipe_slot_move), which needs a token that changes CKA_ID. One that does
+ * not (asked by setting the ID it has) is a fixed-slot card after all: the
+ * key, which nothing names yet, goes, and the key is made in the slot. */
+static p11e_rc slot_key_free(enroll_run *r, const p11e_id *temp, p11e_err *err)
+{
+	p11e_err refused = {0};
+	size_t gone = 0;
+	p11e_rc rc = p11e_token_set_id(r->token, temp, temp, &refused);
+
+	if (rc == P11E_UNSUPPORTED) {
+		rc = p11e_token_destroy(r->token, 3 /* CKO_PRIVATE_KEY */, temp, &gone, err);
+		if (rc == P11E_OK)
+			rc = p11e_token_destroy(r->token, 2 /* CKO_PUBLIC_KEY */, temp, &gone, err);
+		return rc == P11E_OK ? pipe_slot_key(r, err) : rc;
+	}
+	if (rc != P11E_OK) {
+		*err = refused;
+		return rc;
+	}
+	rc = p11e_record_set(&r->rec->key_id, r->rec->temp_id, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->slot_kind, "free", err);
+	return rc;
+}
+
+/* Generation under temp_id for a slot's key: a card that makes keys only in
+ * its slots refuses it (and makes nothing): then the key is made in the slot,
+ * and the handle remembers the card is one of those. */
+static p11e_rc slot_generate(enroll_run *r, const p11e_id *temp, int *in_slot, p11e_err *err)
+{
+	p11e_err refused = {0};
+	size_t priv = 0, pub = 0;
+	p11e_rc rc = P11E_FAIL;
+
+	*in_slot = p11e_token_fixed_slots(r->token);
+	if (!*in_slot)
+		rc = pipe_token_generate(r, temp, &refused);
+	if (rc == P11E_OK || *in_slot)
+		return rc;
+	if (rc != P11E_UNSUPPORTED && pipe_count_key(r, temp, &priv, &pub, err) == P11E_OK &&
+	    priv + pub == 0) {
+		*in_slot = 1;
+		return P11E_OK;
+	}
+	*err = refused;
+	return rc;
+}
+
 /* key-pending -> key-generated: generate under temp_id unless a previous run
  * already did, then move it to its final ID. Every branch is a state a crash
  * can leave behind. */
@@ -203,8 +259,10 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 	p11e_rc rc;
 
 	rc = pipe_parse_id(r->rec->temp_id, &temp, "record temp_id", err);
-	if (rc != P11E_OK)
-		return rc;
+	if (rc == P11E_OK && pipe_slot_fixed(r))
+		rc = pipe_slot_key(r, err);
+	if (rc != P11E_OK || pipe_slot_fixed(r))
+		goto slot_done;
 	/* Only a resumed run must look for what an earlier one left (and only
 	 * a random ID is sure to be unused: a given --id was checked in new). */
 	if (!r->chose_id)
@@ -222,8 +280,16 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 	}
 	if (!r->chose_id)
 		rc = settle_temp_key(r, &temp, priv, pub, &ready, err);
+	if (rc == P11E_OK && r->rec->slot_id != NULL) {
+		int in_slot = 0;
+		if (!ready)
+			rc = slot_generate(r, &temp, &in_slot, err);
+		if (rc == P11E_OK)
+			rc = in_slot ? pipe_slot_key(r, err) : slot_key_free(r, &temp, err);
+		goto slot_done;
+	}
 	if (rc == P11E_OK && !ready)
-		rc = generate(r, &temp, err);
+		rc = pipe_token_generate(r, &temp, err);
 	if (rc != P11E_OK)
 		return rc;
 	if (r->rec->key_id == NULL) {
@@ -249,6 +315,10 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 out:
 	EVP_PKEY_free(pkey);
 	return rc;
+slot_done:
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_KEY_GENERATED;
+	return rc;
 }
 
 /* The CA certificates beside the key. Every enrollment onto the token
@@ -273,6 +343,14 @@ static p11e_rc store_chain(enroll_run *r, STACK_OF(X509) * chain, p11e_err *err)
 			test_pause();
 	}
 	p11e_lock_release(&lock);
+	/* A card with no room for the chain (CKR_DEVICE_MEMORY) still gets its
+	 * certificate, which is what signs and decrypts: the record says so. */
+	if (rc != P11E_OK && p11e_token_out_of_room(r->token))
+		return p11e_record_set(&r->rec->chain_note,
+				       "chain not stored on token: no room (CKR_DEVICE_MEMORY)",
+				       err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->chain_note, NULL, err);
 	return rc;
 }
 
@@ -292,6 +370,12 @@ p11e_rc pipe_step_store(enroll_run *r, p11e_err *err)
 			       r->rec->identity);
 		goto out;
 	}
+	/* A free token's slot being cleared or moved into: the certificate and
+	 * chain are stored already; the move finishes. */
+	if (r->rec->slot_id != NULL && r->rec->slot_phase != NULL) {
+		rc = pipe_slot_move(r, err);
+		goto stored;
+	}
 	rc = pipe_parse_id(r->rec->key_id, &id, "record key_id", err);
 	if (rc == P11E_OK)
 		rc = p11e_token_public_key(r->token, &id, &pub, err);
@@ -305,7 +389,12 @@ p11e_rc pipe_step_store(enroll_run *r, p11e_err *err)
 			      r->rec->identity, r->rec->key_id);
 		goto out;
 	}
-	rc = p11e_token_store_cert(r->token, cert, &id, r->rec->label, err);
+	/* A fixed slot's old certificate goes just before the new one is
+	 * written (a card's slot has room for one). */
+	if (pipe_slot_fixed(r))
+		rc = pipe_slot_drop_old_cert(r, cert, err);
+	if (rc == P11E_OK)
+		rc = p11e_token_store_cert(r->token, cert, &id, r->rec->label, err);
 	if (rc == P11E_OK) {
 		pipe_crash_point("cert-written");
 		test_pause();
@@ -318,6 +407,9 @@ p11e_rc pipe_step_store(enroll_run *r, p11e_err *err)
 		rc = p11e_profile_token_usage(&r->profile, r->kt.kind, &usage, err);
 	if (rc == P11E_OK && !(usage & P11E_USE_SIGN))
 		rc = p11e_token_forbid_signing(r->token, &id, err);
+	if (rc == P11E_OK && r->rec->slot_id != NULL && !pipe_slot_fixed(r))
+		rc = pipe_slot_move(r, err);
+stored:
 	if (rc == P11E_OK)
 		r->rec->step = P11E_STEP_STORED;
 out:

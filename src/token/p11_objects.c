@@ -1,6 +1,9 @@
 /* Finding objects with narrow templates, and reading their attributes. */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
 #include "token/p11_internal.h"
 
 p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out,
@@ -244,6 +247,70 @@ int p11e_token_ids_read_only(const p11e_token *t)
 int p11e_token_out_of_room(const p11e_token *t)
 {
 	return t->out_of_room;
+}
+
+int p11e_token_fixed_slots(const p11e_token *t)
+{
+	return t->fixed_slots;
+}
+
+void p11e_token_note_fixed_slots(p11e_token *t)
+{
+	t->fixed_slots = 1;
+}
+
+const char *p11e_piv_slot_id(const char *piv_slot)
+{
+	/* OpenSC's PIV driver: the four standard slots, then the twenty retired
+	 * key-management slots in order. */
+	static const char *const slots[][2] = {
+	    {"9a", "01"}, {"9c", "02"}, {"9d", "03"}, {"9e", "04"}, {"82", "05"}, {"83", "06"},
+	    {"84", "07"}, {"85", "08"}, {"86", "09"}, {"87", "0a"}, {"88", "0b"}, {"89", "0c"},
+	    {"8a", "0d"}, {"8b", "0e"}, {"8c", "0f"}, {"8d", "10"}, {"8e", "11"}, {"8f", "12"},
+	    {"90", "13"}, {"91", "14"}, {"92", "15"}, {"93", "16"}, {"94", "17"}, {"95", "18"},
+	};
+	for (size_t i = 0; piv_slot != NULL && i < sizeof(slots) / sizeof(slots[0]); i++)
+		if (strcasecmp(piv_slot, slots[i][0]) == 0)
+			return slots[i][1];
+	return NULL;
+}
+
+p11e_rc p11e_token_destroy_certs_except(p11e_token *t, const p11e_id *id, X509 *keep, size_t *n,
+					p11e_err *err)
+{
+	CK_OBJECT_HANDLE *list = NULL;
+	CK_ULONG count = 0;
+	unsigned char *keep_der = NULL;
+	int keep_len = keep != NULL ? i2d_X509(keep, &keep_der) : 0;
+	p11e_rc rc = find_by_id(t, CKO_CERTIFICATE, id, &list, &count, err);
+
+	*n = 0;
+	if (keep != NULL && keep_len <= 0)
+		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the certificate");
+	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
+		unsigned char *value = NULL;
+		CK_ULONG len = 0;
+		CK_RV rv = p11e_get_attr(t, list[i], CKA_VALUE, &value, &len);
+		int same = rv == CKR_OK && keep_der != NULL && len == (CK_ULONG)keep_len &&
+			   memcmp(value, keep_der, len) == 0;
+		free(value);
+		if (same)
+			continue;
+		rv = t->m->f->C_DestroyObject(t->session, list[i]);
+		if (rv != CKR_OK) {
+			rc = p11e_errf(err, P11E_FAIL,
+				       "token '%s': cannot delete the slot's old certificate: %s",
+				       t->info.label, CKR_TEXT(rv));
+			break;
+		}
+		(*n)++;
+		for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
+			if (t->known[k].used && t->known[k].h == list[i])
+				t->known[k].used = 0;
+	}
+	OPENSSL_free(keep_der);
+	free(list);
+	return rc;
 }
 
 /* The handles of class cls under `from`: the key halves this session just
