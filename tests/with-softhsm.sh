@@ -22,6 +22,12 @@ export TEST_PIN_FILE="$TEST_TMP/pin" TEST_SO_PIN_FILE="$TEST_TMP/so-pin"
 # Fixture only: softhsm2-util takes PINs as arguments; p11enroll never does.
 softhsm2-util --init-token --free --label test --so-pin 12345678 --pin 123456 >/dev/null
 export TEST_TOKEN_URI="pkcs11:token=test"
+# tpm2-pkcs11 (libtpm2-pkcs11-1 registers it with p11-kit) looks for a TPM at
+# every p11-kit-proxy load: /dev/tpmrm0, a tabrmd on the session bus, a
+# simulator on 127.0.0.1:2321, each failure printed. Point it at no TPM, with
+# the TSS quiet; tests/integration/tpm2.sh sets its own TPM.
+export TPM2_PKCS11_TCTI=device:/nonexistent/tpm TSS2_LOG=all+none
+unset DBUS_SESSION_BUS_ADDRESS TPM2TOOLS_TCTI TPM2_PKCS11_STORE
 # Slow unwinding, so a leak inside a module is seen as the module's and suppressed.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}"
