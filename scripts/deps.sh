@@ -11,6 +11,10 @@ if [ "${1:-}" = "--test" ]; then
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
 	# Recommends of clang on Debian 12.
 	pkgs+=(clang libclang-rt-14-dev)
+	# tests/integration/tpm2.sh: tpm2-pkcs11 on swtpm through tpm2-abrmd on a private
+	# D-Bus (libtss2-tcti-tabrmd0 is how clients reach abrmd: not a Depends of it).
+	pkgs+=(swtpm tpm2-abrmd libtss2-tcti-tabrmd0 libtpm2-pkcs11-1 libtpm2-pkcs11-tools
+	       tpm2-tools dbus-daemon)
 	# tests/integration/completion.sh drives the completion through bash-completion.
 	pkgs+=(bash-completion)
 fi
