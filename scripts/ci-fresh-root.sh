@@ -2,7 +2,9 @@
 # CI's proof that the README's two commands work on a fresh Debian 12: builds a
 # minimal root with mmdebstrap (minbase plus git and ca-certificates, nothing
 # else from this machine), clones this checkout's commit into it and runs, as
-# root inside it, `bash scripts/demo.sh` and then `bash scripts/test.sh`.
+# root inside it, `bash scripts/demo.sh`, `bash scripts/test.sh`, then builds
+# the Debian package (`bash scripts/package.sh`), installs it, runs
+# `bash scripts/demo.sh --installed` against it and removes it.
 # The root is unmounted and removed afterwards, also when a step fails.
 #
 # Nothing is cached between runs: measured on the 2-core CI machine, mmdebstrap
@@ -81,4 +83,17 @@ stamp "README: bash scripts/demo.sh"
 in_root "bash scripts/demo.sh"
 stamp "README: bash scripts/test.sh"
 in_root "bash scripts/test.sh"
-stamp "fresh root: both README commands passed"
+# The package route (README "Install"): build the .deb (lintian errors fail
+# it), install it with apt, run the demo against /usr/bin/p11enroll, remove it.
+stamp "README: bash scripts/package.sh"
+in_root "bash scripts/package.sh"
+stamp "apt-get install ./build-pkg/p11enroll_*.deb"
+in_root "apt-get install -y -qq ./build-pkg/p11enroll_*.deb >/dev/null &&
+	test -x /usr/bin/p11enroll && test -s /usr/share/man/man1/p11enroll.1.gz &&
+	test -s /usr/share/bash-completion/completions/p11enroll &&
+	p11enroll --config /usr/share/doc/p11enroll/examples/config.json config check"
+stamp "README: bash scripts/demo.sh --installed"
+in_root "bash scripts/demo.sh --installed"
+stamp "apt-get remove p11enroll"
+in_root "apt-get remove -y -qq p11enroll >/dev/null && ! test -e /usr/bin/p11enroll"
+stamp "fresh root: the README's commands passed, and the package installs and runs"

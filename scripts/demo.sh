@@ -3,17 +3,29 @@
 # p11enroll, creates a SoftHSM token (from softhsm-conf/) and an embedded CA in
 # ./demo, enrolls alice@example.com onto the token and shows what landed there.
 # Rerunning starts from a fresh ./demo.
+#
+# With --installed it builds nothing: it runs the p11enroll on the PATH (the
+# Debian package's /usr/bin/p11enroll, scripts/package.sh) with the SoftHSM
+# template the package installs, and needs only the demo's own tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" >/dev/null
-p11enroll=$PWD/build/p11enroll
+if [ "${1:-}" = "--installed" ]; then
+	bash scripts/deps.sh --demo-tools
+	p11enroll=$(command -v p11enroll) || { echo "demo: no p11enroll installed" >&2; exit 1; }
+	conf_template=/usr/share/p11enroll/softhsm-conf/softhsm2.conf.in
+	echo "demo: the installed $p11enroll ($("$p11enroll" --version | head -1))"
+else
+	bash scripts/deps.sh
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j"$(nproc)" >/dev/null
+	p11enroll=$PWD/build/p11enroll
+	conf_template=softhsm-conf/softhsm2.conf.in
+fi
 
 rm -rf demo
 mkdir -p demo/tokens
 umask 077
-sed "s|@TOKENDIR@|$PWD/demo/tokens|" softhsm-conf/softhsm2.conf.in >demo/softhsm2.conf
+sed "s|@TOKENDIR@|$PWD/demo/tokens|" "$conf_template" >demo/softhsm2.conf
 export SOFTHSM2_CONF=$PWD/demo/softhsm2.conf P11ENROLL_STATE_DIR=$PWD/demo/state
 # Demo PINs, random, in 0600 files: p11enroll never takes a PIN as an argument.
 openssl rand -hex 4 >demo/user.pin

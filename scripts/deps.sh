@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what p11enroll needs on Debian 12 (only what is missing).
-# Usage: scripts/deps.sh [--test|--package]   (--test adds what the test suite
-# uses, --package what scripts/package.sh uses)
+# Usage: scripts/deps.sh [--test|--package|--demo-tools]   (--test adds what the
+# test suite uses, --package what scripts/package.sh uses; --demo-tools is only
+# what scripts/demo.sh --installed runs besides p11enroll)
 set -euo pipefail
 # jq: scripts/demo.sh reads `p11enroll status --json` with it.
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
@@ -22,6 +23,10 @@ if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's
 	# dependencies, lintian checks the package.
 	pkgs+=(dpkg-dev file lintian)
+fi
+if [ "${1:-}" = "--demo-tools" ]; then
+	# scripts/demo.sh --installed: p11enroll from its package, only the demo's tools.
+	pkgs=(softhsm2 p11-kit p11-kit-modules opensc openssl jq)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
