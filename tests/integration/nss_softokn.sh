@@ -21,18 +21,11 @@ if [ ! -e "$SOFTOKN" ] || ! command -v certutil >/dev/null; then
 fi
 
 REG=$TEST_TMP/p11-kit-modules
-EMPTY=$TEST_TMP/empty
-mkdir -p "$REG" "$EMPTY"
-mount --bind "$REG" /usr/share/p11-kit/modules || { bad "cannot bind-mount a private p11-kit registry"; finish; }
-if [ -d /etc/pkcs11/modules ]; then
-	mount --bind "$EMPTY" /etc/pkcs11/modules || { bad "cannot hide /etc/pkcs11/modules"; finish; }
-fi
+private_p11kit_registry "$REG" || finish
 
 # softokn and the NSS libraries keep allocations until exit: theirs, not ours.
-cat "$TESTS_DIR/lsan.supp" >"$TEST_TMP/lsan.supp"
-printf 'leak:%s\n' libsoftokn3 libnss3 libnssutil3 libnspr4 libplc4 libplds4 libsqlite3 \
-	libfreeblpriv3 libfreebl3 >>"$TEST_TMP/lsan.supp"
-export LSAN_OPTIONS="suppressions=$TEST_TMP/lsan.supp:print_suppressions=0"
+lsan_suppress libsoftokn3 libnss3 libnssutil3 libnspr4 libplc4 libplds4 libsqlite3 \
+	libfreeblpriv3 libfreebl3
 
 NSSDB=$TEST_TMP/nssdb
 mkdir -p "$NSSDB"

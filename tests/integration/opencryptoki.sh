@@ -46,8 +46,7 @@ fi
 # store, /run (pid file, socket, lock directories), /dev/shm, a p11-kit
 # registry holding only opencryptoki (for the pkcs11 engine and the proxy).
 OCK=$TEST_TMP/ock
-mkdir -p "$OCK/etc" "$OCK/lib/swtok/TOK_OBJ" "$OCK/run/lock/opencryptoki/swtok" \
-	"$OCK/p11-kit" "$OCK/empty"
+mkdir -p "$OCK/etc" "$OCK/lib/swtok/TOK_OBJ" "$OCK/run/lock/opencryptoki/swtok"
 cat >"$OCK/etc/opencryptoki.conf" <<'EOF'
 version opencryptoki-3.1
 slot 0
@@ -59,13 +58,10 @@ EOF
 chmod 0755 "$OCK/etc" && chmod 0644 "$OCK/etc/opencryptoki.conf"
 chgrp -R pkcs11 "$OCK/lib" "$OCK/run/lock/opencryptoki" &&
 	chmod -R 0770 "$OCK/lib" "$OCK/run/lock/opencryptoki" && chmod 0755 "$OCK/run" "$OCK/run/lock"
-for m in "$OCK/etc:/etc/opencryptoki" "$OCK/lib:/var/lib/opencryptoki" "$OCK/run:/run" \
-	"$OCK/p11-kit:/usr/share/p11-kit/modules"; do
+for m in "$OCK/etc:/etc/opencryptoki" "$OCK/lib:/var/lib/opencryptoki" "$OCK/run:/run"; do
 	mount --bind "${m%%:*}" "${m#*:}" || { bad "cannot bind-mount a private ${m#*:}"; finish; }
 done
-if [ -d /etc/pkcs11/modules ]; then
-	mount --bind "$OCK/empty" /etc/pkcs11/modules || { bad "cannot hide /etc/pkcs11/modules"; finish; }
-fi
+private_p11kit_registry "$OCK/p11-kit" || finish
 mount -t tmpfs -o mode=1777 ock-shm /dev/shm || { bad "cannot mount a private /dev/shm"; finish; }
 
 stop_slotd() {
@@ -87,9 +83,7 @@ done
 [ -S /run/pkcsslotd.socket ] || { bad "pkcsslotd made no socket within a minute"; finish; }
 
 # opencryptoki keeps allocations until exit: theirs, not ours.
-cat "$TESTS_DIR/lsan.supp" >"$TEST_TMP/lsan.supp"
-printf 'leak:%s\n' libopencryptoki libpkcs11_sw >>"$TEST_TMP/lsan.supp"
-export LSAN_OPTIONS="suppressions=$TEST_TMP/lsan.supp:print_suppressions=0"
+lsan_suppress libopencryptoki libpkcs11_sw
 
 # ASan's leak check costs much here: opencryptoki 3.8 leaks allocations for
 # every object of the token (suppressed below), and slow unwinding (set by

@@ -84,3 +84,25 @@ p11e_logged() {
 	printf '%s\n' "$OUT" >>"$LOG"
 	return $rc
 }
+
+# lsan_suppress LIB...: LeakSanitizer also ignores leaks inside these libraries
+# (a module that keeps allocations until exit), on top of tests/lsan.supp.
+lsan_suppress() {
+	cat "$TESTS_DIR/lsan.supp" >"$TEST_TMP/lsan.supp"
+	printf 'leak:%s\n' "$@" >>"$TEST_TMP/lsan.supp"
+	export LSAN_OPTIONS="suppressions=$TEST_TMP/lsan.supp:print_suppressions=0"
+}
+
+# private_p11kit_registry DIR: inside a private mount namespace (unshare -m),
+# p11-kit's registry (/usr/share/p11-kit/modules) becomes DIR and
+# /etc/pkcs11/modules, where it exists, an empty directory: p11-kit-proxy then
+# loads only the module files the test puts in DIR. Says why and fails if not.
+private_p11kit_registry() {
+	mkdir -p "$1" "$TEST_TMP/p11-kit-empty"
+	mount --bind "$1" /usr/share/p11-kit/modules ||
+		{ bad "cannot bind-mount a private p11-kit registry"; return 1; }
+	if [ -d /etc/pkcs11/modules ]; then
+		mount --bind "$TEST_TMP/p11-kit-empty" /etc/pkcs11/modules ||
+			{ bad "cannot hide /etc/pkcs11/modules"; return 1; }
+	fi
+}
