@@ -18,6 +18,9 @@ if [ "${1:-}" = "--test" ]; then
 	       tpm2-tools dbus-daemon)
 	# tests/integration/completion.sh drives the completion through bash-completion.
 	pkgs+=(bash-completion)
+	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
+	# unshare, already in every Debian, gives the test its private namespaces).
+	pkgs+=(opencryptoki)
 fi
 if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's
