@@ -65,6 +65,17 @@ static p11e_rc slot_key_sha256(enroll_run *r, const p11e_id *slot, char *hex, p1
 	return rc;
 }
 
+static p11e_rc clear_slot(p11e_record *rec, p11e_err *err)
+{
+	char **fields[] = {&rec->slot_id, &rec->slot_kind, &rec->slot_old_key_sha256,
+			   &rec->slot_old_cert_sha256, &rec->slot_phase};
+	p11e_rc rc = P11E_OK;
+
+	for (size_t i = 0; rc == P11E_OK && i < sizeof(fields) / sizeof(fields[0]); i++)
+		rc = p11e_record_set(fields[i], NULL, err);
+	return rc;
+}
+
 /* Step new: an occupied slot only with --replace, and then what is there is
  * recorded before anything is made. */
 p11e_rc pipe_slot_new(enroll_run *r, const char *slot_hex, p11e_err *err)
@@ -74,8 +85,11 @@ p11e_rc pipe_slot_new(enroll_run *r, const char *slot_hex, p11e_err *err)
 	size_t priv = 0, pub = 0, certs = 0;
 	X509 *cert = NULL;
 	p11e_id slot;
-	p11e_rc rc = pipe_parse_id(slot_hex, &slot, "slot-id", err);
+	p11e_rc rc;
 
+	if (slot_hex == NULL) /* a record started over without a slot */
+		return clear_slot(r->rec, err);
+	rc = pipe_parse_id(slot_hex, &slot, "slot-id", err);
 	if (rc == P11E_OK)
 		rc = pipe_count_key(r, &slot, &priv, &pub, err);
 	if (rc == P11E_OK)

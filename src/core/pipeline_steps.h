@@ -53,6 +53,7 @@ p11e_rc pipe_token_generate(enroll_run *r, const p11e_id *id, p11e_err *err);
 
 /* pipeline_slot.c: a key for a card's slot (record slot_id) */
 int pipe_slot_fixed(const enroll_run *r); /* slot_kind "fixed": made in the slot */
+/* slot_hex NULL: no slot (the record's slot fields cleared). */
 p11e_rc pipe_slot_new(enroll_run *r, const char *slot_hex, p11e_err *err);
 p11e_rc pipe_slot_key(enroll_run *r, p11e_err *err);
 p11e_rc pipe_slot_drop_old_cert(enroll_run *r, X509 *cert, p11e_err *err);

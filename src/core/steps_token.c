@@ -38,7 +38,7 @@ p11e_rc pipe_step_new(enroll_run *r, p11e_err *err)
 	/* A profile's slot, unless the command line names the key's ID. */
 	if (slot == NULL && r->p->id_hex == NULL && r->profile.slot_id[0] != '\0')
 		slot = r->profile.slot_id;
-	if (slot != NULL && (rc = pipe_slot_new(r, slot, err)) != P11E_OK)
+	if ((rc = pipe_slot_new(r, slot, err)) != P11E_OK)
 		return rc;
 	if (r->p->id_hex != NULL) {
 		rc = pipe_parse_id(r->p->id_hex, &id, "id", err);

@@ -156,6 +156,15 @@ for point in key-made key-generated issued cert-written slot-cleared slot-moved 
 	check_eq "free slot, $point: no key pair more than before" "$keys" "$(privkeys)"
 done
 
+# Started over before anything was made, without a slot: the record forgets the slot.
+P11ENROLL_TEST_CRASH_AFTER=key-pending shim_enroll over@example.com --slot-id 0707
+OUT=$(p11e --module "$P11SHIM" enroll "$TEST_TOKEN_URI" --email over@example.com --key rsa:2048 \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "started over without a slot: enrolled ($OUT)" 0 $?
+check_eq "started over without a slot: no slot in the record" null "$(record over@example.com | jq .slot_id)"
+check_eq "started over without a slot: nothing in slot 0707" 0 "$(count_objects privkey 0707)"
+one_pair "started over without a slot" "$(key_id over@example.com)"
+
 # A CA that fails after the key is made: the old key and certificate stay in the slot.
 before=$(slot_pub 0505)
 P11ENROLL_TEST_CRASH_AFTER=key-generated shim_enroll free-ca@example.com --slot-id 0505 --replace
