@@ -215,8 +215,7 @@ p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, 
 	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
 		CK_RV rv = t->m->f->C_DestroyObject(t->session, list[i]);
 		if (rv != CKR_OK) {
-			rc = p11e_errf(err, P11E_FAIL,
-				       "token '%s': cannot delete a half-made key object: %s",
+			rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot delete a key object: %s",
 				       t->info.label, CKR_TEXT(rv));
 			break;
 		}
