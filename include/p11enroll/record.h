@@ -50,6 +50,9 @@ typedef struct p11e_record {
 	char *pfx_path;	   /* software and archived: the PKCS#12 file written */
 	char *pfx_format;  /* software: "aes-256" or "legacy" (include/p11enroll/pkcs12.h) */
 	char *dns_name;	   /* a server identity (TLS, ACME): the DNS name; else NULL */
+	char *retired;	   /* NULL: in use; "retiring": `p11enroll wipe` began removing its
+			      token objects (a rerun of wipe finishes); "retired": they are
+			      gone, and a new enroll of the identity starts afresh */
 	char *key_id_note; /* why key_id is temp_id (a token that does not change CKA_ID) */
 	char *chain_note;  /* why the CA certificates are not on the token, or NULL */
 	/* A key for a fixed slot (--slot-id, --piv-slot; docs/tokens.md): */

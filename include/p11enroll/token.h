@@ -256,6 +256,10 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
  * subject CN, CKA_CERTIFICATE_CATEGORY authority) unless an identical
  * certificate is already there. */
 p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err);
+/* Destroys every certificate object whose CKA_VALUE is cert's DER (a CA
+ * certificate p11enroll wrote, found by value: `p11enroll wipe`); *n how
+ * many (src/token/p11_wipe.c). */
+p11e_rc p11e_token_destroy_cert_value(p11e_token *t, X509 *cert, size_t *n, p11e_err *err);
 /* The certificate with CKA_ID id; P11E_NOT_FOUND if none. */
 p11e_rc p11e_token_find_cert(p11e_token *t, const p11e_id *id, X509 **out, p11e_err *err);
 

@@ -295,7 +295,8 @@ static p11e_rc select_records(cli_ctx *ctx, const cli_args *a, p11e_record **out
 		if (rc != P11E_OK)
 			return rc;
 		for (size_t i = 0; i < count; i++) {
-			if (all[i].step >= P11E_STEP_SUBMITTED && all[i].step < P11E_STEP_DONE)
+			if (all[i].step >= P11E_STEP_SUBMITTED && all[i].step < P11E_STEP_DONE &&
+			    all[i].retired == NULL)
 				all[kept++] = all[i];
 			else
 				p11e_record_clear(&all[i]);

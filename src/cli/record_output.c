@@ -33,6 +33,7 @@ json_object *cli_record_json(const p11e_record *r)
 	add(o, "cert_sha256", r->cert_sha256);
 	add(o, "not_after", r->not_after);
 	add(o, "last_error", r->last_error);
+	add(o, "retired", r->retired);
 	add(o, "updated", r->updated);
 	return o;
 }
@@ -40,8 +41,8 @@ json_object *cli_record_json(const p11e_record *r)
 void cli_record_print(const p11e_record *r)
 {
 	printf("%-32s %-14s %-9s %-20s %s\n", r->identity ? r->identity : "?",
-	       p11e_step_name(r->step), r->key_type ? r->key_type : "-",
-	       r->not_after ? r->not_after : "-",
+	       r->retired != NULL ? r->retired : p11e_step_name(r->step),
+	       r->key_type ? r->key_type : "-", r->not_after ? r->not_after : "-",
 	       r->last_error   ? r->last_error
 	       : r->chain_note ? r->chain_note
 			       : "");

@@ -254,7 +254,7 @@ static int already_done(const batch *b, const char *email)
 	if (!p11e_email_valid(email) || (identity = p11e_record_identity(email)) == NULL)
 		return 0;
 	if (p11e_record_load(b->cfg->state_dir, identity, &rec, NULL) == P11E_OK) {
-		done = rec.step == P11E_STEP_DONE;
+		done = rec.step == P11E_STEP_DONE && rec.retired == NULL; /* wiped: anew */
 		p11e_record_clear(&rec);
 	}
 	free(identity);

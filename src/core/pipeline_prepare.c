@@ -293,6 +293,18 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 	*check_token = 0;
 	*new_store = 0;
 	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);
+	/* A wiped identity (`p11enroll wipe`) starts afresh, on any token: its
+	 * old record is replaced at the first save. One being wiped is not
+	 * resumed: the wipe finishes first. */
+	if (rc == P11E_OK && rec->retired != NULL) {
+		if (strcmp(rec->retired, "retired") != 0)
+			return p11e_errf(err, P11E_EXISTS,
+					 "identity %s is being wiped from its token (record "
+					 "'%s'): rerun p11enroll wipe to finish, then enroll",
+					 identity, rec->retired);
+		p11e_record_clear(rec);
+		rc = P11E_NOT_FOUND;
+	}
 	if (rc == P11E_NOT_FOUND) {
 		rc = P11E_OK;
 		memset(rec, 0, sizeof(*rec));

@@ -62,6 +62,7 @@ static const field fields[] = {
     F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),  F(pfx_format),
     F(key_id_note), F(chain_note), F(slot_id), F(slot_kind), F(slot_old_key_sha256),
     F(slot_old_cert_sha256), F(slot_phase),
+    F(retired),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -1,0 +1,66 @@
+/* p11enroll wipe: remove what p11enroll put on a token, for re-issue on a
+ * fresh card (include/p11enroll/wipe.h). */
+#include <stdio.h>
+#include <json-c/json.h>
+#include "cli.h"
+#include "p11enroll/wipe.h"
+
+static p11e_rc run(cli_ctx *ctx, const cli_args *a)
+{
+	p11e_wipe_params p = {
+	    .uri = a->pos[0],
+	    .module = ctx->module,
+	    .pin_source = ctx->pin_source,
+	    .confirm = cli_value(a, "confirm"),
+	};
+	p11e_wipe_result res;
+	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
+
+	if (rc == P11E_OK)
+		rc = p11e_wipe(&ctx->config, &p, &res, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "identities_retired",
+				       json_object_new_int64((int64_t)res.identities));
+		json_object_object_add(o, "key_objects_destroyed",
+				       json_object_new_int64((int64_t)res.key_objects));
+		json_object_object_add(o, "certificates_destroyed",
+				       json_object_new_int64((int64_t)res.certificates));
+		json_object_object_add(o, "ca_certificates_destroyed",
+				       json_object_new_int64((int64_t)res.ca_certificates));
+		json_object_object_add(o, "ca_certificates_kept",
+				       json_object_new_int64((int64_t)res.ca_kept));
+		cli_print_json(o);
+		return P11E_OK;
+	}
+	printf("wiped: %zu identities retired, %zu key objects, %zu certificates and %zu CA "
+	       "certificates removed",
+	       res.identities, res.key_objects, res.certificates, res.ca_certificates);
+	if (res.ca_kept > 0)
+		printf(" (%zu CA certificates kept: certificates on the token still need them)",
+		       res.ca_kept);
+	printf("\n");
+	return P11E_OK;
+}
+
+const cli_command cmd_wipe = {
+    .name = "wipe",
+    .usage = "URI --confirm LABEL [--wait SECONDS]",
+    .summary = "remove what p11enroll put on a token, and retire its records",
+    .help = "For re-issue on a fresh card: removes the keys and certificates of every\n"
+	    "identity whose key p11enroll made on (or imported onto) this token, under the\n"
+	    "records' IDs only, then the CA certificates of their chains that no certificate\n"
+	    "left on the token needs; objects no record names (a user's own) stay. The\n"
+	    "records are marked retired (status and list show it); the next enroll of such\n"
+	    "an identity starts afresh. --confirm must repeat the token's label exactly.\n"
+	    "A wipe cut short is finished by running it again. Each identity is audited.",
+    .opts = (const cli_opt[]){{"confirm", "LABEL", "the token's label, exactly (required)"},
+			      {"wait", "SECONDS",
+			       "wait this long for runs of its identities (default 5; 0: not)"},
+			      {NULL, NULL, NULL}},
+    .min_pos = 1,
+    .max_pos = 1,
+    .run = run,
+};
