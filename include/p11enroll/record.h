@@ -62,6 +62,13 @@ typedef struct p11e_record {
 	char *slot_old_key_sha256;  /* hex SHA-256 of the replaced public key (SPKI DER) */
 	char *slot_old_cert_sha256; /* hex SHA-256 of the replaced certificate (DER) */
 	char *slot_phase; /* "free" slots once stored: "clearing" the old objects, "moving" in */
+	/* Publishing cert_pem (include/p11enroll/publish.h): publishers still to
+	 * do and those done, names separated by single spaces; both NULL before
+	 * publishing started; publish_sha256 is the cert_sha256 they are for
+	 * (another certificate starts them afresh). */
+	char *publish_pending;
+	char *published;
+	char *publish_sha256;
 } p11e_record;
 
 /* The identity an email is recorded under: the address lower-cased.

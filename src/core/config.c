@@ -33,6 +33,7 @@ static const char *const profile_keys[] = {"base",
 					   "pfx_password_alphabet",
 					   "slot_id",
 					   "piv_slot",
+					   "publish",
 					   NULL};
 
 /* A path in the file is relative to the file's directory ("config.json"
@@ -251,6 +252,36 @@ static p11e_rc resolve_backend(const p11e_config *c, const char *where, json_obj
 	return P11E_OK;
 }
 
+/* "publishers": an object of entries, each with a string "type" (its keys:
+ * config_check.c), relative paths resolved like a CA's. */
+static p11e_rc validate_publishers(p11e_config *c, p11e_err *err)
+{
+	json_object *v;
+	p11e_rc rc;
+
+	if (!json_object_object_get_ex(c->root, "publishers", &v))
+		return P11E_OK;
+	if (!json_object_is_type(v, json_type_object))
+		return p11e_errf(err, P11E_CONFIG, "config %s: 'publishers' must be an object",
+				 c->path);
+	json_object_object_foreach(v, name, pub)
+	{
+		json_object *type;
+		char where[160];
+		if (!json_object_is_type(pub, json_type_object) ||
+		    !json_object_object_get_ex(pub, "type", &type) ||
+		    !json_object_is_type(type, json_type_string))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: publishers.%.60s needs a string \"type\" "
+					 "(ldap; see docs/config.md)",
+					 c->path, name);
+		snprintf(where, sizeof(where), "publishers.%.100s", name);
+		if ((rc = resolve_backend(c, where, pub, err)) != P11E_OK)
+			return rc;
+	}
+	return P11E_OK;
+}
+
 /* The shape of the file: right types, every CA with a type (the known keys:
  * config_check.c). */
 static p11e_rc validate(p11e_config *c, p11e_err *err)
@@ -274,6 +305,8 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 		if ((rc = resolve_backend(c, "vault", v, err)) != P11E_OK)
 			return rc;
 	}
+	if ((rc = validate_publishers(c, err)) != P11E_OK)
+		return rc;
 	if (!json_object_object_get_ex(c->root, "cas", &v))
 		return P11E_OK;
 	if (!json_object_is_type(v, json_type_object))
@@ -523,6 +556,32 @@ bad:
 			 path, name);
 }
 
+/* "publish": a list of names from "publishers" (include/p11enroll/publish.h). */
+static p11e_rc profile_publish(const p11e_config *c, const char *name, json_object *def,
+			       p11e_err *err)
+{
+	json_object *list, *pubs = NULL;
+
+	if (def == NULL || !json_object_object_get_ex(def, "publish", &list))
+		return P11E_OK;
+	if (!json_object_is_type(list, json_type_array))
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s.publish must be a list of publisher names "
+				 "([] for none)",
+				 c->path, name);
+	json_object_object_get_ex(c->root, "publishers", &pubs);
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *n = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(n, json_type_string) || pubs == NULL ||
+		    !json_object_object_get_ex(pubs, json_object_get_string(n), NULL))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: profiles.%s.publish[%zu] is not the name of "
+					 "an entry in \"publishers\"",
+					 c->path, name, i);
+	}
+	return P11E_OK;
+}
+
 p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile *out,
 			    p11e_err *err)
 {
@@ -592,7 +651,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 	    (rc = profile_string(c->path, name, def, "pfx_password_alphabet",
 				 out->pfx_password_alphabet, sizeof(out->pfx_password_alphabet),
 				 err)) != P11E_OK ||
-	    (rc = profile_slot(c->path, name, def, out, err)) != P11E_OK)
+	    (rc = profile_slot(c->path, name, def, out, err)) != P11E_OK ||
+	    (rc = profile_publish(c, name, def, err)) != P11E_OK)
 		return rc;
 	if (strcmp(out->key_store, "token") != 0 && strcmp(out->key_store, "software") != 0)
 		return p11e_errf(

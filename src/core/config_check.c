@@ -8,12 +8,13 @@
 #include <json-c/json.h>
 #include "p11enroll/ca.h"
 #include "p11enroll/conf.h"
+#include "p11enroll/publish.h"
 #include "p11enroll/vault.h"
 #include "config_check.h"
 
 static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "default_ca",
 				       "default_profile", "cas",	 "profiles",   "vault",
-				       "audit_log",	  "module_args", NULL};
+				       "audit_log",	  "module_args", "publishers",  NULL};
 
 /* The type of a backend entry, or NULL if it has none that is a string. */
 static const char *entry_type(json_object *entry)
@@ -108,6 +109,36 @@ static p11e_rc check_vault(const char *file, json_object *vault, p11e_err *err)
 	return check_entry(file, "vault", what, vault, ops->config_keys, err);
 }
 
+static p11e_rc check_publishers(const char *file, json_object *pubs, p11e_err *err)
+{
+	json_object_object_foreach(pubs, name, entry)
+	{
+		const char *type = entry_type(entry);
+		const p11e_publish_ops *ops = NULL;
+		char where[120], what[80], types[120] = "";
+
+		if (type == NULL)
+			continue; /* config.c says what is missing */
+		for (size_t i = 0; (ops = p11e_publish_backend(i)) != NULL; i++) {
+			if (strcmp(ops->type, type) == 0)
+				break;
+			snprintf(types + strlen(types), sizeof(types) - strlen(types), "%s%s",
+				 i ? ", " : "", ops->type);
+		}
+		if (ops == NULL)
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: publishers.%.60s.type '%.40s' is not a "
+					 "publisher type (known: %s)",
+					 file, name, type, types);
+		snprintf(where, sizeof(where), "publishers.%.100s", name);
+		snprintf(what, sizeof(what), "an %s publisher", ops->type);
+		p11e_rc rc = check_entry(file, where, what, entry, ops->config_keys, err);
+		if (rc != P11E_OK)
+			return rc;
+	}
+	return P11E_OK;
+}
+
 p11e_rc p11e_config_check_strict(const char *file, const char *text, size_t len, json_object *root,
 				 p11e_err *err)
 {
@@ -130,6 +161,10 @@ p11e_rc p11e_config_check_strict(const char *file, const char *text, size_t len,
 		return rc;
 	if (json_object_object_get_ex(root, "vault", &v) &&
 	    (rc = check_vault(file, v, err)) != P11E_OK)
+		return rc;
+	if (json_object_object_get_ex(root, "publishers", &v) &&
+	    json_object_is_type(v, json_type_object) &&
+	    (rc = check_publishers(file, v, err)) != P11E_OK)
 		return rc;
 	return P11E_OK;
 }

@@ -62,6 +62,7 @@ static const field fields[] = {
     F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),  F(pfx_format),
     F(key_id_note), F(chain_note), F(slot_id), F(slot_kind), F(slot_old_key_sha256),
     F(slot_old_cert_sha256), F(slot_phase),
+    F(publish_pending), F(published), F(publish_sha256),
     F(retired),
 };
 #undef F
