@@ -16,9 +16,7 @@
 
 #define CKM_EDDSA_ 0x1057UL /* PKCS#11 3.0 CKM_EDDSA */
 #define CKM_ECDSA_ 0x1041UL
-#define CKM_SHA256_RSA_PKCS_ 0x40UL
-#define CKM_SHA384_RSA_PKCS_ 0x41UL
-#define CKM_SHA512_RSA_PKCS_ 0x42UL
+#define CKM_RSA_PKCS_ 0x1UL
 
 p11e_rc p11e_x509_name_add_slash(X509_NAME *name, const char *dn, const char *field, p11e_err *err)
 {
@@ -349,8 +347,22 @@ typedef struct raw_scheme {
 	int sig_nid;
 	int param_type; /* V_ASN1_UNDEF: absent; V_ASN1_NULL for RSA */
 	unsigned long mech;
-	int prehash; /* CKM_ECDSA signs a digest, the others the data */
+	int prehash; /* CKM_ECDSA and CKM_RSA_PKCS sign a digest, CKM_EDDSA the data */
+	const unsigned char *digest_info; /* RSA: the DER DigestInfo before the digest */
+	size_t digest_info_len;
 } raw_scheme;
+
+/* RFC 8017 section 9.2, note 1: the DER DigestInfo of PKCS#1 v1.5 up to the
+ * digest itself, for each digest we sign with. */
+static const unsigned char digest_info_sha256[] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60,
+						   0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+						   0x01, 0x05, 0x00, 0x04, 0x20};
+static const unsigned char digest_info_sha384[] = {0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60,
+						   0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+						   0x02, 0x05, 0x00, 0x04, 0x30};
+static const unsigned char digest_info_sha512[] = {0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60,
+						   0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+						   0x03, 0x05, 0x00, 0x04, 0x40};
 
 static p11e_rc pick_raw_scheme(p11e_key_kind kind, const p11e_csr_params *p, raw_scheme *s,
 			       const EVP_MD **md, p11e_err *err)
@@ -362,7 +374,7 @@ static p11e_rc pick_raw_scheme(p11e_key_kind kind, const p11e_csr_params *p, raw
 	*md = NULL;
 	if (kind == P11E_KEY_ED25519) {
 		/* RFC 8410: the Ed25519 AlgorithmIdentifier has absent parameters. */
-		*s = (raw_scheme){NID_ED25519, V_ASN1_UNDEF, CKM_EDDSA_, 0};
+		*s = (raw_scheme){NID_ED25519, V_ASN1_UNDEF, CKM_EDDSA_, 0, NULL, 0};
 		return P11E_OK;
 	}
 	if (kind == P11E_KEY_RSA && p->rsa_pss)
@@ -381,15 +393,27 @@ static p11e_rc pick_raw_scheme(p11e_key_kind kind, const p11e_csr_params *p, raw
 		if (OBJ_find_sigid_by_algs(&s->sig_nid, md_nid, NID_X9_62_id_ecPublicKey) != 1)
 			s->sig_nid = NID_undef;
 	} else if (kind == P11E_KEY_RSA) {
-		s->mech = md_nid == NID_sha256	 ? CKM_SHA256_RSA_PKCS_
-			  : md_nid == NID_sha384 ? CKM_SHA384_RSA_PKCS_
-			  : md_nid == NID_sha512 ? CKM_SHA512_RSA_PKCS_
-						 : 0;
+		/* CKM_RSA_PKCS over a DigestInfo hashed here, not CKM_SHA256_RSA_PKCS:
+		 * the same signature, and the mechanism libp11's bridge uses, so a
+		 * token that enrolls one at a time also signs a batch's CSRs;
+		 * opencryptoki 3.8's soft token has no CKM_SHA*_RSA_PKCS at all. */
+		s->mech = CKM_RSA_PKCS_;
+		s->prehash = 1;
+		if (md_nid == NID_sha256) {
+			s->digest_info = digest_info_sha256;
+			s->digest_info_len = sizeof(digest_info_sha256);
+		} else if (md_nid == NID_sha384) {
+			s->digest_info = digest_info_sha384;
+			s->digest_info_len = sizeof(digest_info_sha384);
+		} else if (md_nid == NID_sha512) {
+			s->digest_info = digest_info_sha512;
+			s->digest_info_len = sizeof(digest_info_sha512);
+		}
 		s->param_type = V_ASN1_NULL;
 		if (OBJ_find_sigid_by_algs(&s->sig_nid, md_nid, NID_rsaEncryption) != 1)
 			s->sig_nid = NID_undef;
 	}
-	if (s->sig_nid == NID_undef || (kind == P11E_KEY_RSA && s->mech == 0))
+	if (s->sig_nid == NID_undef || (kind == P11E_KEY_RSA && s->digest_info == NULL))
 		return p11e_errf(err, P11E_USAGE, "digest: %s cannot be used to sign on the token",
 				 EVP_MD_get0_name(*md));
 	return P11E_OK;
@@ -436,7 +460,7 @@ p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id 
 	X509_REQ *req = NULL;
 	X509_ALGOR *alg = NULL;
 	ASN1_BIT_STRING *bs = NULL;
-	unsigned char *tbs = NULL, *sig = NULL, digest[EVP_MAX_MD_SIZE];
+	unsigned char *tbs = NULL, *sig = NULL, digest[32 + EVP_MAX_MD_SIZE];
 	const unsigned char *to_sign;
 	unsigned int digest_len = 0;
 	size_t sig_len = 0, to_sign_len;
@@ -463,10 +487,16 @@ p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id 
 	to_sign = tbs;
 	to_sign_len = (size_t)tbs_len;
 	if (scheme.prehash) {
-		if (EVP_Digest(tbs, (size_t)tbs_len, digest, &digest_len, md, NULL) != 1)
+		/* RSA: the DigestInfo's prefix (at most 19 bytes), then the digest. */
+		size_t pre = scheme.digest_info_len;
+
+		if (pre > sizeof(digest) - EVP_MAX_MD_SIZE ||
+		    EVP_Digest(tbs, (size_t)tbs_len, digest + pre, &digest_len, md, NULL) != 1)
 			goto ssl_fail;
+		if (pre > 0)
+			memcpy(digest, scheme.digest_info, pre);
 		to_sign = digest;
-		to_sign_len = digest_len;
+		to_sign_len = pre + digest_len;
 	}
 	rc = p11e_token_sign_raw(t, id, scheme.mech, to_sign, to_sign_len, &sig, &sig_len, err);
 	if (rc == P11E_OK && scheme.mech == CKM_ECDSA_)

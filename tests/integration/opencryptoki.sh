@@ -74,6 +74,14 @@ stop_slotd() {
 	done
 	kill -KILL "$pid" 2>/dev/null
 }
+# opencryptoki keeps allocations until exit: theirs, not ours.
+lsan_suppress libopencryptoki libpkcs11_sw
+
+# Without its daemon the module cannot initialise.
+out=$(p11e tokens --module "$OCK_MODULE" 2>&1)
+check_eq "no pkcsslotd: tokens fails" 1 $?
+check_contains "no pkcsslotd: the code by name" "$out" "C_Initialize failed: CKR_FUNCTION_FAILED"
+
 trap stop_slotd EXIT
 /usr/sbin/pkcsslotd || { bad "pkcsslotd did not start"; finish; }
 for i in $(seq 120); do
@@ -82,11 +90,8 @@ for i in $(seq 120); do
 done
 [ -S /run/pkcsslotd.socket ] || { bad "pkcsslotd made no socket within a minute"; finish; }
 
-# opencryptoki keeps allocations until exit: theirs, not ours.
-lsan_suppress libopencryptoki libpkcs11_sw
-
 # ASan's leak check costs much here: opencryptoki 3.8 leaks allocations for
-# every object of the token (suppressed below), and slow unwinding (set by
+# every object of the token (suppressed above), and slow unwinding (set by
 # with-softhsm.sh, so that a leak's stack shows the module) slows every
 # allocation of its OpenSSL keygen. Measured: rsa:2048 enrollments took 10 s
 # on a fresh token and 38 s with 20 keys on it, against 0.5-1 s without the
@@ -184,6 +189,29 @@ for bits in 2048 3072 4096; do
 		leak_checks_off # after the first enrollment (see above)
 	done
 done
+
+echo "== batch: its CSRs signed by CKA_ID with raw C_Sign"
+# The token has CKM_RSA_PKCS but no CKM_SHA256_RSA_PKCS (nor 384, 512): the
+# raw path hashes in software and signs a DigestInfo (before, every RSA row
+# failed with CKR_MECHANISM_INVALID).
+printf 'email,key\nbatch-1@example.com,rsa:2048\nbatch-2@example.com,rsa:3072\n' >"$TEST_TMP/roster.csv"
+out=$(ock batch "$TEST_TMP/roster.csv" --jobs 2 --token "$OCK_URI" --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "batch --jobs 2 of RSA rows ($out)" 0 $?
+for who in batch-1@example.com batch-2@example.com; do
+	paired "$who"
+	enrolled+=("$who")
+done
+printf 'email,key\nbatch-384@example.com,rsa:2048\n' >"$TEST_TMP/roster384.csv"
+jq -n '{profiles: {sha384: {base: "smime", digest: "sha384"}}}' >"$TEST_TMP/sha384.json"
+out=$(ock batch "$TEST_TMP/roster384.csv" --config "$TEST_TMP/sha384.json" --profile sha384 \
+	--token "$OCK_URI" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "batch with a SHA-384 profile ($out)" 0 $?
+check_contains "... its CSR signed with SHA-384" \
+	"$(record batch-384@example.com | jq -r .csr_pem | openssl req -noout -text 2>&1)" \
+	"sha384WithRSAEncryption"
+paired batch-384@example.com
+enrolled+=(batch-384@example.com)
 
 echo "== openssl: signs with the token key, verifies with its certificate"
 # Through p11-kit's proxy (the pkcs11 engine's default module) and this
