@@ -457,23 +457,27 @@ static int holds(ldap_pub *p, LDAPMessage *entry, const char *attr, const struct
 	return found;
 }
 
-/* The entry's values of attr without value: for an attribute the server
- * has no equality rule for (userSMIMECertificate in OpenLDAP's schema), so
- * it cannot delete one value by itself. NULL-terminated, in a malloc'd
- * array of pointers into vals' storage (get_values_len's, freed by caller). */
-static struct berval **others(struct berval **vals, const struct berval *value)
+/* The entry's values of an attribute without value, and with it when add
+ * is set: for an attribute the server has no equality rule for
+ * (userSMIMECertificate in OpenLDAP's schema), which it can neither pick
+ * one value out of nor add a second value to by itself (slapd 2.5:
+ * "modify/add: no equality matching rule", measured). NULL-terminated, a
+ * malloc'd array of pointers into vals' storage and value. */
+static struct berval **rewritten(struct berval **vals, struct berval *value, int add)
 {
 	size_t n = 0, o = 0;
 	struct berval **out;
 
 	while (vals != NULL && vals[n] != NULL)
 		n++;
-	if ((out = calloc(n + 1, sizeof(*out))) == NULL)
+	if ((out = calloc(n + 2, sizeof(*out))) == NULL)
 		return NULL;
 	for (size_t k = 0; k < n; k++)
 		if (!(vals[k]->bv_len == value->bv_len &&
 		      memcmp(vals[k]->bv_val, value->bv_val, value->bv_len) == 0))
 			out[o++] = vals[k];
+	if (add)
+		out[o] = value;
 	return out;
 }
 
@@ -493,18 +497,18 @@ static p11e_rc modify_one(ldap_pub *p, const char *dn, LDAPMessage *entry, size_
 	if (*already)
 		return P11E_OK;
 	code = p->api.modify_ext_s(p->ld, dn, mods, NULL, NULL);
-	if (code == LDAP_INAPPROPRIATE_MATCHING && remove) {
-		/* No equality rule: the server cannot pick the value out, so the
-		 * others are written back without it. */
+	if (code == LDAP_INAPPROPRIATE_MATCHING) {
+		/* No equality rule: the values read are written back, with or
+		 * without this one, in one replace. */
 		struct berval **old = p->api.get_values_len(p->ld, entry, p->attrs[i]);
-		struct berval **rest = others(old, value);
+		struct berval **next = rewritten(old, value, !remove);
 		LDAPMod rep = {.mod_op = LDAP_MOD_REPLACE | LDAP_MOD_BVALUES,
 			       .mod_type = (char *)p->attrs[i],
-			       .mod_vals.modv_bvals = rest};
+			       .mod_vals.modv_bvals = next};
 		LDAPMod *reps[2] = {&rep, NULL};
-		code = rest == NULL ? LDAP_NO_MEMORY
+		code = next == NULL ? LDAP_NO_MEMORY
 				    : p->api.modify_ext_s(p->ld, dn, reps, NULL, NULL);
-		free(rest);
+		free(next);
 		if (old != NULL)
 			p->api.value_free_len(old);
 	}

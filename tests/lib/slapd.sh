@@ -87,7 +87,7 @@ slapd_start() {
 	mkdir -p "$SLAPD_DIR/db"
 	slapd_tls "$SLAPD_DIR" && slapd_conf "$SLAPD_DIR" || return 1
 	# ldap-utils read bind passwords from a file (-y): none on a command line.
-	printf admin >"$SLAPD_DIR/admin.pw"
+	(umask 077 && printf admin >"$SLAPD_DIR/admin.pw")
 	for _ in 1 2 3 4 5; do
 		SLAPD_PORT=$(slapd_free_port)
 		SLAPD_TLS_PORT=$(slapd_free_port)
