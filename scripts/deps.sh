@@ -6,7 +6,7 @@
 set -euo pipefail
 # jq: scripts/demo.sh reads `p11enroll status --json` with it.
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
-      libjson-c-dev libcurl4-openssl-dev softhsm2 libengine-pkcs11-openssl openssl opensc jq)
+      libjson-c-dev libcurl4-openssl-dev libldap-dev softhsm2 libengine-pkcs11-openssl openssl opensc jq)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(gnutls-bin libnss3-tools curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
@@ -18,6 +18,8 @@ if [ "${1:-}" = "--test" ]; then
 	       tpm2-tools dbus-daemon)
 	# tests/integration/completion.sh drives the completion through bash-completion.
 	pkgs+=(bash-completion)
+	# tests/integration/publish_ldap.sh: a private OpenLDAP slapd, read back with ldapsearch.
+	pkgs+=(slapd ldap-utils)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)
