@@ -623,6 +623,60 @@ static p11e_rc digicert_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 			 "see the chain stored on the token, or the enrollment record");
 }
 
+/* A revocation request for one certificate, named by its serial number
+ * (CertCentral takes a certificate id or serial in the path), with the
+ * reason in "comments" (the documented request has no reason field) and
+ * skip_approval as configured. DigiCert revokes once an administrator
+ * approves: a request left pending is P11E_PENDING, not done. */
+static p11e_rc digicert_revoke(void *state, const char *serial, X509 *cert, int reason,
+			       int *already, p11e_err *err)
+{
+	digicert *d = state;
+	json_object *body = json_object_new_object();
+	char path[128], why[300], status[32], upper[65];
+	char *devkey = NULL;
+	int64_t request_id = 0;
+	exchange x = {0};
+	p11e_rc rc;
+
+	(void)cert;
+	*already = 0;
+	for (size_t i = 0; i < sizeof(upper) && (upper[i] = (char)toupper(serial[i])); i++)
+		;
+	upper[sizeof(upper) - 1] = '\0';
+	snprintf(path, sizeof(path), "/certificate/%s/revoke", upper);
+	json_object_object_add(body, "comments",
+			       json_object_new_string(p11e_revoke_reason_name(reason)));
+	if (d->opts.skip_approval == 1)
+		json_object_object_add(body, "skip_approval", json_object_new_boolean(1));
+	if ((rc = devkey_header(d, &devkey, err)) != P11E_OK ||
+	    (rc = api(d, devkey, "PUT", path, json_object_to_json_string(body), 1, &x, err)) !=
+		P11E_OK ||
+	    (rc = common_status(&x, "revoke", err)) != P11E_OK)
+		goto out;
+	api_reason(&x, why, sizeof(why));
+	if (x.resp.status == 404)
+		rc = p11e_errf(err, P11E_NOT_FOUND, "ca digicert: no certificate %s: %s", upper,
+			       why);
+	else if (x.resp.status >= 400)
+		rc = p11e_errf(err, P11E_CA_REJECTED, "ca digicert: revoke %s refused: %s", upper,
+			       why);
+	else if (digicert_parse_revoke(x.resp.body, x.resp.body_len, &request_id, status,
+				       sizeof(status)) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "ca digicert: revoke %s: the answer is not JSON",
+			       upper);
+	else if (strcmp(status, "pending") == 0)
+		rc = p11e_errf(err, P11E_PENDING,
+			       "ca digicert: revocation request %" PRId64
+			       " for %s awaits an administrator's approval in CertCentral",
+			       request_id, upper);
+out:
+	exchange_free(&x);
+	p11e_secret_free(devkey, (size_t)-1);
+	json_object_put(body);
+	return rc;
+}
+
 const p11e_ca_ops p11e_ca_digicert_ops = {
     .type = "digicert",
     .open = digicert_open,
@@ -631,4 +685,5 @@ const p11e_ca_ops p11e_ca_digicert_ops = {
     .chain = digicert_chain,
     .close = digicert_close,
     .config_keys = known_keys,
+    .revoke = digicert_revoke,
 };

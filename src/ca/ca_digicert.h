@@ -47,6 +47,11 @@ int digicert_parse_order_list(const char *body, size_t len, const char *product,
  * NULL). -1: not a JSON object (or no memory). */
 int digicert_parse_new_order(const char *body, size_t len, int64_t *order_id, char **chain_pem);
 
+/* PUT certificate/ID/revoke: the revocation request's id (0 if none) and
+ * status ("pending", "approved", ...; "unknown" when absent), cleaned. -1:
+ * not a JSON object. */
+int digicert_parse_revoke(const char *body, size_t len, int64_t *request_id, char *status,
+			  size_t status_len);
 /* --- ca_digicert_req.c: what is sent --- */
 typedef struct digicert_order_opts {
 	const char *payment_method;

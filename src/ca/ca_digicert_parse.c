@@ -208,3 +208,20 @@ int digicert_parse_new_order(const char *body, size_t len, int64_t *order_id, ch
 	json_object_put(o);
 	return 0;
 }
+
+int digicert_parse_revoke(const char *body, size_t len, int64_t *request_id, char *status,
+			  size_t status_len)
+{
+	json_object *o = p11e_peer_json_object(body, len);
+	const char *s;
+
+	*request_id = 0;
+	p11e_peer_copy(status, status_len, "unknown");
+	if (o == NULL)
+		return -1;
+	*request_id = obj_id(o, "id");
+	if ((s = obj_string(o, "status")) != NULL)
+		p11e_peer_copy(status, status_len, s);
+	json_object_put(o);
+	return 0;
+}

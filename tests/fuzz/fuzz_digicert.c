@@ -1,6 +1,6 @@
 /* Fuzz harness: DigiCert CertCentral's answers (src/ca/ca_digicert_parse.c).
  * The first byte picks the parser (0 error envelope, 1 order, 2 order list,
- * 3 new order); the rest is the answer. */
+ * 3 new order, 4 revocation request); the rest is the answer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "ca/ca_digicert.h"
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	size--;
-	switch (data[0] % 4) {
+	switch (data[0] % 5) {
 	case 0:
 		digicert_parse_errors(body, size, 400, buf, sizeof(buf));
 		break;
@@ -29,9 +29,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		digicert_parse_order_list(body, size, "secure_email_mailbox", ids,
 					  DIGICERT_LOOKUP_MAX, &n);
 		break;
-	default:
+	case 3:
 		if (digicert_parse_new_order(body, size, &id, &pem) == 0)
 			free(pem);
+		break;
+	default:
+		digicert_parse_revoke(body, size, &id, buf, sizeof(buf));
 		break;
 	}
 	return 0;

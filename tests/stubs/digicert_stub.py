@@ -9,6 +9,9 @@ documentation describes it (https://dev.digicert.com/certcentral-apis/):
   GET  /services/v2/order/certificate/{order_id}          order info: status, certificate.id
   GET  /services/v2/order/certificate?filters[search]=... list orders
   GET  /services/v2/certificate/{id}/download/format/pem_all   leaf, intermediate, root
+  PUT  /services/v2/certificate/{id or serial}/revoke     a revocation request: "comments",
+                                                          "skip_approval"; 201 {"id", "date",
+                                                          "type": "revoke", "status"}
 
 Every request needs the X-DC-DEVKEY header with the API key (401 and a
 CertCentral error body otherwise); errors are {"errors":[{"code","message"}]}.
@@ -255,6 +258,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.dispatch()
 
+    def do_PUT(self):
+        self.dispatch()
+
     def dispatch(self):
         stub = self.stub
         mode = stub.mode()
@@ -284,7 +290,42 @@ class Handler(BaseHTTPRequestHandler):
         if (self.command == "GET" and len(parts) == 5 and parts[0] == "certificate"
                 and parts[2:4] == ["download", "format"]):
             return self.download(parts[1], parts[4])
+        if self.command == "PUT" and len(parts) == 3 and parts[0] == "certificate" and parts[2] == "revoke":
+            return self.revoke(parts[1])
         return self.answer(404, error("not_found", "No such endpoint."))
+
+    def revoke(self, ident):
+        """A revocation request for one certificate, by its id or its serial
+        number (hex, any case). Pending an administrator's approval unless
+        skip_approval; the order then says "revoked"."""
+        stub = self.stub
+        req = self.body()
+        if not isinstance(req, dict):
+            return self.answer(400, error("invalid_json", "The request body is not a JSON object."))
+        with lock:
+            target = None
+            for o in stub.orders["orders"]:
+                if "cert_pem" not in o:
+                    continue
+                cert = x509.load_pem_x509_certificate(o["cert_pem"].encode())
+                if (ident.isdigit() and o["certificate"].get("id") == int(ident)) or \
+                        ident.lower() == "%x" % cert.serial_number or \
+                        ident.lower().lstrip("0") == ("%x" % cert.serial_number).lstrip("0"):
+                    target = o
+                    break
+            if target is None:
+                return self.answer(404, error("not_found", "Certificate not found."))
+            if target["status"] == "revoked":
+                return self.answer(400, error("invalid_status", "The certificate is already revoked."))
+            status = "approved" if req.get("skip_approval") is True else "pending"
+            if status == "approved":
+                target["status"] = "revoked"
+            target.setdefault("revocations", []).append(
+                {"comments": req.get("comments", ""), "status": status})
+            rid = stub.new_id()
+            stub.save()
+        return self.answer(201, {"id": rid, "date": now().isoformat(), "type": "revoke",
+                                 "status": status, "comments": req.get("comments", "")})
 
     def body(self):
         n = int(self.headers.get("Content-Length") or 0)
