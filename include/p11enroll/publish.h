@@ -59,6 +59,13 @@ void p11e_publisher_close(p11e_publisher *p);
 p11e_rc p11e_publish_targets(const p11e_config *cfg, const char *profile, char **out,
 			     p11e_err *err);
 
+/* Whether publisher name keeps retired encryption certificates (its
+ * "keep_encryption_history", default true), for a renewal retiring the
+ * previous certificate: a signing one is always removed (p11e_publish_cert
+ * with remove), an encryption one only when this is 0. -1 if name is not in
+ * "publishers". */
+int p11e_publish_keeps_encryption_history(const p11e_config *cfg, const char *name);
+
 /* The publish step and `p11enroll publish` (src/core/publish_step.c).
  *
  * Record fields: publish_pending holds the names (space-separated) still to

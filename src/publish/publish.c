@@ -77,6 +77,18 @@ void p11e_publisher_close(p11e_publisher *p)
 	free(p);
 }
 
+int p11e_publish_keeps_encryption_history(const p11e_config *cfg, const char *name)
+{
+	json_object *pubs, *conf, *v;
+
+	if (cfg->root == NULL || !json_object_object_get_ex(cfg->root, "publishers", &pubs) ||
+	    !json_object_object_get_ex(pubs, name, &conf))
+		return -1;
+	if (!json_object_object_get_ex(conf, "keep_encryption_history", &v))
+		return 1;
+	return json_object_get_boolean(v) ? 1 : 0;
+}
+
 /* Appends name to the space-separated list in buf. */
 static int append_name(char **buf, const char *name)
 {

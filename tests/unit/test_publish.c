@@ -135,7 +135,9 @@ static void test_config(void)
 	char *t = NULL;
 
 	CHECK_RC(parse("{\"publishers\": {" GAL ", \"alt\": {\"type\": \"ldap\", \"url\": "
-		       "\"ldap://127.0.0.1:389/\", \"base_dn\": \"o=x\"}}, \"profiles\": {"
+		       "\"ldap://127.0.0.1:389/\", \"base_dn\": \"o=x\"}, \"nohist\": {\"type\": "
+		       "\"ldap\", \"url\": \"ldaps://h/\", \"base_dn\": \"o=x\", "
+		       "\"keep_encryption_history\": false}}, \"profiles\": {"
 		       "\"none\": {\"publish\": []}, \"one\": {\"publish\": [\"alt\"]},"
 		       "\"tls\": {\"base\": \"client-auth\"}}}",
 		       &c, &err),
@@ -150,12 +152,16 @@ static void test_config(void)
 		CHECK(json_object_object_get_ex(gal, "bind_password_source", &v) &&
 		      strcmp(json_object_get_string(v), "file:/etc/t/pw") == 0);
 	}
+	/* Encryption history kept unless an entry says not. */
+	CHECK(p11e_publish_keeps_encryption_history(&c, "gal") == 1);
+	CHECK(p11e_publish_keeps_encryption_history(&c, "nohist") == 0);
+	CHECK(p11e_publish_keeps_encryption_history(&c, "nosuch") == -1);
 	/* S/MIME profiles: every publisher, sorted; an explicit list; [] none. */
 	CHECK_RC(p11e_publish_targets(&c, "smime", &t, &err), P11E_OK, &err);
-	CHECK(t != NULL && strcmp(t, "alt gal") == 0);
+	CHECK(t != NULL && strcmp(t, "alt gal nohist") == 0);
 	free(t);
 	CHECK_RC(p11e_publish_targets(&c, "smime-sign", &t, &err), P11E_OK, &err);
-	CHECK(t != NULL && strcmp(t, "alt gal") == 0);
+	CHECK(t != NULL && strcmp(t, "alt gal nohist") == 0);
 	free(t);
 	CHECK_RC(p11e_publish_targets(&c, "one", &t, &err), P11E_OK, &err);
 	CHECK(t != NULL && strcmp(t, "alt") == 0);
