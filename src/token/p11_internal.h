@@ -39,6 +39,10 @@ struct p11e_module {
 	PKCS11_CTX *p11;
 	PKCS11_SLOT *p11_slots;
 	unsigned int p11_nslots;
+	/* This module refused a key template that states unwanted usages as
+	 * CK_FALSE (p11_keys.c): ask it for the wanted ones only from now on
+	 * (tpm2-pkcs11 refuses after comparing it with the TPM key it made). */
+	int keygen_wanted_only;
 };
 
 /* An object this session made or found lately, by class and CKA_ID. */

@@ -253,20 +253,26 @@ p11e_rc p11e_token_generate_keypair(p11e_token *t, const p11e_keytype *kt, const
 		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the curve of %s", kt->name);
 	/* Every use stated, wanted or not: the key has exactly the profile's
 	 * uses from its first moment, whatever the module's defaults. */
-	build_templates(&k, kt, id, label, usage, params, params_len, 1);
-	rv = t->m->f->C_GenerateKeyPair(t->session, &mech, k.pub, k.npub, k.priv, k.npriv, &pub,
-					&priv);
+	rv = CKR_GENERAL_ERROR;
+	if (!t->m->keygen_wanted_only) {
+		build_templates(&k, kt, id, label, usage, params, params_len, 1);
+		rv = t->m->f->C_GenerateKeyPair(t->session, &mech, k.pub, k.npub, k.priv, k.npriv,
+						&pub, &priv);
+	}
 	/* A module that refuses those (tpm2-pkcs11 wants no usage stated that
 	 * differs from the TPM object it makes) gets only the wanted uses; the
 	 * rest are withdrawn below. Only if the refusal left nothing behind. */
-	if (template_refused(rv) &&
-	    p11e_token_count(t, CKO_PRIVATE_KEY, id, &npriv, err) == P11E_OK &&
-	    p11e_token_count(t, CKO_PUBLIC_KEY, id, &npub, err) == P11E_OK && npriv + npub == 0) {
+	if (t->m->keygen_wanted_only ||
+	    (template_refused(rv) &&
+	     p11e_token_count(t, CKO_PRIVATE_KEY, id, &npriv, err) == P11E_OK &&
+	     p11e_token_count(t, CKO_PUBLIC_KEY, id, &npub, err) == P11E_OK && npriv + npub == 0)) {
 		build_templates(&k, kt, id, label, usage, params, params_len, 0);
 		rv = t->m->f->C_GenerateKeyPair(t->session, &mech, k.pub, k.npub, k.priv, k.npriv,
 						&pub, &priv);
-		if (rv == CKR_OK)
+		if (rv == CKR_OK) {
+			t->m->keygen_wanted_only = 1;
 			rc = withdraw_defaults(t, kt, pub, priv, usage, err);
+		}
 		/* A key with a use the profile forbids is not kept: it is this
 		 * call's own, just made under the caller's fresh ID. */
 		if (rc != P11E_OK) {

@@ -214,6 +214,18 @@ for key in ec:P-256 rsa:2048 ec:P-384 rsa:3072; do
 	done
 done
 
+# tpm2-pkcs11 refuses the template that states unwanted usages (it says so on
+# stderr, "attr mismatch"), after the TPM made the key: a process asks it so
+# once, then for the wanted usages only.
+printf '%s\n' email,profile,key batch-1@example.com,smime-sign,ec:P-256 \
+	batch-2@example.com,smime-sign,ec:P-256 batch-3@example.com,client-auth,rsa:2048 \
+	>"$TEST_TMP/roster.csv"
+out=$(tpm batch "$TEST_TMP/roster.csv" --token "$TPM_URI" --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "batch of three rows on the TPM ($out)" 0 $?
+check_eq "batch: the every-usage template was tried once" 1 "$(grep -c 'attr mismatch' <<<"$out")"
+ENROLLED+=(batch-1@example.com batch-2@example.com batch-3@example.com)
+
 # The others: a clear exit 11 where the mechanism says no.
 out=$(enroll_tpm rsa:4096 smime-sign --email big@example.com)
 check_eq "rsa:4096: the TPM makes RSA keys up to 3072 bits: exit 11" 11 $?
