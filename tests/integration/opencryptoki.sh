@@ -4,7 +4,8 @@
 # every built-in profile and every RSA size; EC and Ed25519 refused by
 # mechanism (the 3.8 soft token has no EC code at all: it came in 3.15);
 # key and certificate paired as pkcs11-tool, p11tool and openssl see them;
-# a crash at each token step, then a rerun: one key and one certificate.
+# `batch`, whose CSRs are signed by raw C_Sign; a crash at each token step,
+# then a rerun: one key and one certificate.
 #
 # opencryptoki's paths cannot be redirected: pkcsslotd reads
 # /etc/opencryptoki/opencryptoki.conf and writes /run/pkcsslotd.{pid,socket};
@@ -18,8 +19,9 @@
 # registry are neither used nor changed.
 #
 # Root only: pkcsslotd refuses to run unless its effective uid is 0 and gives
-# its directories and shared memory to the group pkcs11, which a user
-# namespace cannot map. CI runs as root; any other user gets a failure.
+# its directories and shared memory to the group pkcs11 (measured in a user
+# namespace: "Failed to set group ownership for shm", then a segfault). CI
+# runs as root; any other user gets a failure, never a skip.
 OCK_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libopencryptoki.so
 if [ -z "${OCK_NS:-}" ]; then
 	if [ "$(id -u)" -ne 0 ]; then
