@@ -318,7 +318,7 @@ static int set_opt(ldap_pub *p, int option, const void *value)
 
 /* Connects, TLS as configured (certificate and host name always verified),
  * binds. A failed bind is never tried again: the password is wrong. */
-static p11e_rc connect_bind(ldap_pub *p, p11e_err *err)
+static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 {
 	int version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, code;
 	struct timeval tv = {.tv_sec = p->timeout_s};
@@ -326,8 +326,6 @@ static p11e_rc connect_bind(ldap_pub *p, p11e_err *err)
 	struct berval cred = {0, NULL};
 	p11e_rc rc;
 
-	if (p->ld != NULL)
-		return P11E_OK;
 	if (load_ldap(&p->api) != 0)
 		return p11e_errf(err, P11E_UNSUPPORTED,
 				 "publisher %s: cannot load libldap (libldap-2.5.so.0); install "
@@ -377,6 +375,22 @@ static p11e_rc connect_bind(ldap_pub *p, p11e_err *err)
 			 "publisher %s: cannot reach or bind to %s: %s; nothing was changed, "
 			 "run p11enroll publish --retry later",
 			 p->name, p->url, why);
+}
+
+/* p->ld set means bound: a connection that failed half-way is dropped, so
+ * a later call starts over instead of using an unbound handle. */
+static p11e_rc connect_bind(ldap_pub *p, p11e_err *err)
+{
+	p11e_rc rc;
+
+	if (p->ld != NULL)
+		return P11E_OK;
+	rc = connect_bind_once(p, err);
+	if (rc != P11E_OK && p->ld != NULL) {
+		p->api.unbind_ext_s(p->ld, NULL, NULL);
+		p->ld = NULL;
+	}
+	return rc;
 }
 
 /* The one entry for address, its DN into *dn (ldap_memfree) and the search
