@@ -56,6 +56,13 @@ p11e_rc p11e_soft_escrowed(const p11e_config *cfg, const char *identity, int *fo
 p11e_rc p11e_soft_password_escrow(const p11e_config *cfg, const char *identity, size_t length,
 				  const char *alphabet, char **out, p11e_err *err);
 
+/* The certificate's expiry and SHA-256 beside the password escrowed under
+ * identity (the escrow's creation date was stored with it); repeating it is
+ * harmless. */
+struct x509_st;
+p11e_rc p11e_soft_escrow_meta(const p11e_config *cfg, const char *identity, struct x509_st *cert,
+			      p11e_err *err);
+
 /* The password escrowed under identity, from the vault opened with vp (the
  * officer key for the file vault). */
 p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_params *vp,

@@ -5,6 +5,7 @@
  *              "officer_certs_file": "/etc/p11enroll/officers.pem" }
  *   "vault": { "type": "vault-kv2", "url": "https://vault:8200", "mount": "secret",
  *              "path": "p11enroll", ... }
+ *   "vault": { "type": "cyberark", "url": "https://pvwa.example", "safe": "PKI", ... }
  *
  * A secret is named by the identity it belongs to. Nothing in this API ever
  * puts a secret in a message. */
@@ -26,21 +27,43 @@ typedef struct p11e_vault_open_params {
 	const char *module; /* for a pkcs11: officer key; NULL: as for tokens */
 } p11e_vault_open_params;
 
+/* What is kept beside an escrowed secret (issue 12): when it was escrowed
+ * and, once the certificate exists, its expiry and SHA-256. Empty strings
+ * are unknown (an escrow made before this existed, or before issuance).
+ * Times are ISO 8601 UTC ("2026-11-29T16:00:00Z"). */
+typedef struct p11e_vault_meta {
+	char created[32];
+	char not_after[32];
+	char cert_sha256[65]; /* lowercase hex of the DER */
+} p11e_vault_meta;
+
+/* One escrowed secret as list shows it. */
+typedef struct p11e_vault_entry {
+	char *name;
+	p11e_vault_meta meta;
+} p11e_vault_entry;
+
 typedef struct p11e_vault_ops {
-	const char *type; /* "file", "vault-kv2": the config's "type" */
+	const char *type; /* "file", "vault-kv2", "cyberark": the config's "type" */
 	p11e_rc (*open)(const p11e_config *cfg, const struct json_object *conf,
 			const p11e_vault_open_params *p, void **state, p11e_err *err);
 	/* Stores secret under name. Never overwrites: P11E_EXISTS if name
 	 * already holds a secret (vault-kv2: unless it is this very secret, as
-	 * when a retried request's first answer was lost: then P11E_OK). */
+	 * when a retried request's first answer was lost: then P11E_OK).
+	 * meta (may be NULL) is stored beside it. */
 	p11e_rc (*put)(void *state, const char *name, const unsigned char *secret, size_t len,
-		       p11e_err *err);
+		       const p11e_vault_meta *meta, p11e_err *err);
+	/* Replaces the metadata of name's secret (the secret is untouched):
+	 * the non-empty fields of meta, the others kept. Repeating it is
+	 * harmless. P11E_NOT_FOUND if name holds no secret. */
+	p11e_rc (*set_meta)(void *state, const char *name, const p11e_vault_meta *meta,
+			    p11e_err *err);
 	/* *out is malloc'd with a NUL after *len bytes; wipe it with
 	 * p11e_secret_free(*out, *len). P11E_NOT_FOUND if name holds none. */
 	p11e_rc (*get)(void *state, const char *name, unsigned char **out, size_t *len,
 		       p11e_err *err);
-	/* *names: malloc'd array of malloc'd names. */
-	p11e_rc (*list)(void *state, char ***names, size_t *n, p11e_err *err);
+	/* *entries: malloc'd array (free with p11e_vault_entries_free). */
+	p11e_rc (*list)(void *state, p11e_vault_entry **entries, size_t *n, p11e_err *err);
 	p11e_rc (*del)(void *state, const char *name, p11e_err *err);
 	void (*close)(void *state);
 	/* Who reads, for the audit log (the file vault: the subject of the
@@ -61,6 +84,17 @@ p11e_rc p11e_vault_open(const p11e_config *cfg, const p11e_vault_open_params *p,
 			p11e_err *err);
 p11e_rc p11e_vault_put(p11e_vault *v, const char *name, const unsigned char *secret, size_t len,
 		       p11e_err *err);
+/* put with metadata (meta NULL: none). */
+p11e_rc p11e_vault_put_meta(p11e_vault *v, const char *name, const unsigned char *secret,
+			    size_t len, const p11e_vault_meta *meta, p11e_err *err);
+p11e_rc p11e_vault_set_meta(p11e_vault *v, const char *name, const p11e_vault_meta *meta,
+			    p11e_err *err);
+/* The secrets' names with their metadata, sorted by name. */
+p11e_rc p11e_vault_list_entries(p11e_vault *v, p11e_vault_entry **entries, size_t *n,
+				p11e_err *err);
+void p11e_vault_entries_free(p11e_vault_entry *entries, size_t n);
+/* meta->created set to now (p11e_now); the rest empty. */
+void p11e_vault_meta_now(p11e_vault_meta *meta);
 p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, size_t *len,
 		       p11e_err *err);
 p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err);
@@ -72,6 +106,6 @@ const char *p11e_vault_type(const p11e_vault *v);
 const char *p11e_vault_reader(const p11e_vault *v);
 
 /* The backends (src/vault/vault_*.c). */
-extern const p11e_vault_ops p11e_vault_file_ops, p11e_vault_kv2_ops;
+extern const p11e_vault_ops p11e_vault_file_ops, p11e_vault_kv2_ops, p11e_vault_cyberark_ops;
 
 #endif

@@ -113,7 +113,7 @@ static p11e_rc show(cli_ctx *ctx, const cli_args *a)
 static p11e_rc list(cli_ctx *ctx, const cli_args *a)
 {
 	p11e_vault *v = NULL;
-	char **names = NULL;
+	p11e_vault_entry *entries = NULL;
 	size_t n = 0;
 	p11e_rc rc;
 
@@ -121,19 +121,33 @@ static p11e_rc list(cli_ctx *ctx, const cli_args *a)
 		return p11e_errf(&ctx->err, P11E_USAGE, "escrow list takes no argument");
 	rc = p11e_vault_open(&ctx->config, NULL, &v, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_vault_list(v, &names, &n, &ctx->err);
+		rc = p11e_vault_list_entries(v, &entries, &n, &ctx->err);
 	if (rc == P11E_OK && ctx->json) {
+		/* Each with what is known of it: an escrow older than the
+		 * metadata, or not yet issued, has fields absent. */
 		json_object *arr = json_object_new_array();
-		for (size_t i = 0; i < n; i++)
-			json_object_array_add(arr, json_object_new_string(names[i]));
+		for (size_t i = 0; i < n; i++) {
+			const p11e_vault_meta *m = &entries[i].meta;
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "identity",
+					       json_object_new_string(entries[i].name));
+			if (m->created[0])
+				json_object_object_add(o, "created",
+						       json_object_new_string(m->created));
+			if (m->not_after[0])
+				json_object_object_add(o, "not_after",
+						       json_object_new_string(m->not_after));
+			if (m->cert_sha256[0])
+				json_object_object_add(o, "cert_sha256",
+						       json_object_new_string(m->cert_sha256));
+			json_object_array_add(arr, o);
+		}
 		cli_print_json(arr);
 	} else if (rc == P11E_OK) {
 		for (size_t i = 0; i < n; i++)
-			puts(names[i]);
+			puts(entries[i].name);
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	p11e_vault_entries_free(entries, n);
 	p11e_vault_close(v);
 	return rc;
 }
@@ -159,7 +173,8 @@ const cli_command cmd_escrow = {
 	    "--officer-pin-source, the URI's pin-source, else the terminal; never the config's\n"
 	    "pin_source). Each show is recorded in the audit log (the config's audit_log, else\n"
 	    "STATE_DIR/audit.jsonl) before the password is printed; if the record cannot be\n"
-	    "written, nothing is shown. list: the names in the vault, one a line.",
+	    "written, nothing is shown. list: the names in the vault, one a line; with --json\n"
+	    "objects {identity, created, not_after, cert_sha256}, fields unknown absent.",
     .opts =
 	(const cli_opt[]){
 	    {"officer-key", "KEY", "show, file vault: officer key, FILE or pkcs11: URI"},

@@ -14,6 +14,8 @@
 #include <openssl/x509.h>
 #include "core/state_paths.h"
 #include "p11enroll/password.h"
+#include "p11enroll/pem.h"
+#include "p11enroll/vault.h"
 #include "p11enroll/record.h"
 #include "p11enroll/audit.h"
 #include "p11enroll/software.h"
@@ -195,8 +197,13 @@ p11e_rc p11e_soft_password_escrow(const p11e_config *cfg, const char *identity, 
 	rc = p11e_vault_open(cfg, NULL, &v, err);
 	if (rc == P11E_OK)
 		rc = p11e_password_generate(length, alphabet, &pw, err);
-	if (rc == P11E_OK)
-		rc = p11e_vault_put(v, identity, (const unsigned char *)pw, strlen(pw), err);
+	if (rc == P11E_OK) {
+		/* The certificate does not exist yet: its dates follow at store. */
+		p11e_vault_meta meta;
+		p11e_vault_meta_now(&meta);
+		rc = p11e_vault_put_meta(v, identity, (const unsigned char *)pw, strlen(pw), &meta,
+					 err);
+	}
 	p11e_vault_close(v);
 	if (rc != P11E_OK) {
 		p11e_secret_free(pw, (size_t)-1);
@@ -204,6 +211,25 @@ p11e_rc p11e_soft_password_escrow(const p11e_config *cfg, const char *identity, 
 	}
 	*out = pw;
 	return P11E_OK;
+}
+
+p11e_rc p11e_soft_escrow_meta(const p11e_config *cfg, const char *identity, X509 *cert,
+			      p11e_err *err)
+{
+	p11e_vault_meta meta = {.created = ""};
+	p11e_vault *v = NULL;
+	p11e_rc rc;
+
+	if (p11e_asn1_time_iso(X509_get0_notAfter(cert), meta.not_after, sizeof(meta.not_after)) !=
+		0 ||
+	    p11e_x509_sha256_hex(cert, meta.cert_sha256) != 0)
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the certificate's dates cannot be read", identity);
+	rc = p11e_vault_open(cfg, NULL, &v, err);
+	if (rc == P11E_OK)
+		rc = p11e_vault_set_meta(v, identity, &meta, err);
+	p11e_vault_close(v);
+	return rc;
 }
 
 p11e_rc p11e_soft_password_fetch(const p11e_config *cfg, const p11e_vault_open_params *vp,

@@ -263,7 +263,13 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 				       r->rec->identity, r->rec->pfx_path, inner.msg);
 		goto out;
 	}
-	rc = p11e_soft_key_remove(key_path, err);
+	/* The certificate's dates beside the escrowed password (issue 12);
+	 * before the key file goes, so a rerun after a crash sets them again. */
+	rc = p11e_soft_escrow_meta(r->cfg, r->rec->identity, cert, err);
+	if (rc == P11E_OK) {
+		pipe_crash_point("escrow-meta");
+		rc = p11e_soft_key_remove(key_path, err);
+	}
 	if (rc == P11E_OK) {
 		pipe_crash_point("key-deleted");
 		/* An archived key goes on to the token first (pipe_step_store_archived). */

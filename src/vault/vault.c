@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <json-c/json.h>
+#include "p11enroll/clock.h"
 #include "p11enroll/vault.h"
 
 struct p11e_vault {
@@ -15,6 +17,7 @@ struct p11e_vault {
 static const p11e_vault_ops *const backends[] = {
     &p11e_vault_file_ops,
     &p11e_vault_kv2_ops,
+    &p11e_vault_cyberark_ops,
     NULL,
 };
 
@@ -47,14 +50,64 @@ p11e_rc p11e_vault_open(const p11e_config *cfg, const p11e_vault_open_params *p,
 		*out = v;
 		return P11E_OK;
 	}
-	return p11e_errf(err, P11E_CONFIG, "vault: unknown type '%.40s' (known: file, vault-kv2)",
+	return p11e_errf(err, P11E_CONFIG,
+			 "vault: unknown type '%.40s' (known: file, vault-kv2, cyberark)",
 			 type ? type : "");
 }
 
 p11e_rc p11e_vault_put(p11e_vault *v, const char *name, const unsigned char *secret, size_t len,
 		       p11e_err *err)
 {
-	return v->ops->put(v->state, name, secret, len, err);
+	return v->ops->put(v->state, name, secret, len, NULL, err);
+}
+
+p11e_rc p11e_vault_put_meta(p11e_vault *v, const char *name, const unsigned char *secret,
+			    size_t len, const p11e_vault_meta *meta, p11e_err *err)
+{
+	return v->ops->put(v->state, name, secret, len, meta, err);
+}
+
+p11e_rc p11e_vault_set_meta(p11e_vault *v, const char *name, const p11e_vault_meta *meta,
+			    p11e_err *err)
+{
+	if (v->ops->set_meta == NULL)
+		return p11e_errf(err, P11E_UNSUPPORTED, "vault: a %s vault keeps no metadata",
+				 v->ops->type);
+	return v->ops->set_meta(v->state, name, meta, err);
+}
+
+void p11e_vault_meta_now(p11e_vault_meta *meta)
+{
+	time_t now = p11e_now();
+	struct tm tm;
+
+	memset(meta, 0, sizeof(*meta));
+	if (gmtime_r(&now, &tm) != NULL)
+		strftime(meta->created, sizeof(meta->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static int by_entry_name(const void *a, const void *b)
+{
+	return strcmp(((const p11e_vault_entry *)a)->name, ((const p11e_vault_entry *)b)->name);
+}
+
+p11e_rc p11e_vault_list_entries(p11e_vault *v, p11e_vault_entry **entries, size_t *n, p11e_err *err)
+{
+	p11e_rc rc;
+
+	*entries = NULL;
+	*n = 0;
+	rc = v->ops->list(v->state, entries, n, err);
+	if (rc == P11E_OK && *n > 1)
+		qsort(*entries, *n, sizeof(**entries), by_entry_name);
+	return rc;
+}
+
+void p11e_vault_entries_free(p11e_vault_entry *entries, size_t n)
+{
+	for (size_t i = 0; entries != NULL && i < n; i++)
+		free(entries[i].name);
+	free(entries);
 }
 
 p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, size_t *len,
@@ -67,9 +120,24 @@ p11e_rc p11e_vault_get(p11e_vault *v, const char *name, unsigned char **out, siz
 
 p11e_rc p11e_vault_list(p11e_vault *v, char ***names, size_t *n, p11e_err *err)
 {
+	p11e_vault_entry *entries = NULL;
+	size_t count = 0;
+	p11e_rc rc;
+
 	*names = NULL;
 	*n = 0;
-	return v->ops->list(v->state, names, n, err);
+	if ((rc = p11e_vault_list_entries(v, &entries, &count, err)) != P11E_OK)
+		return rc;
+	if (count > 0 && (*names = calloc(count, sizeof(char *))) == NULL) {
+		p11e_vault_entries_free(entries, count);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	/* The names move over; the entries array goes. */
+	for (size_t i = 0; i < count; i++)
+		(*names)[i] = entries[i].name;
+	*n = count;
+	free(entries);
+	return P11E_OK;
 }
 
 p11e_rc p11e_vault_delete(p11e_vault *v, const char *name, p11e_err *err)

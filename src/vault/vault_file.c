@@ -15,7 +15,9 @@
  * token through libp11. The key must match one of the officer certificates,
  * and the secret must have been encrypted to that officer: nobody else can
  * read it, and an entry is never replaced (P11E_EXISTS). Any CMS tool reads
- * an entry: openssl cms -decrypt -inform DER -in F.cms -recip O.pem -inkey O.key */
+ * an entry: openssl cms -decrypt -inform DER -in F.cms -recip O.pem -inkey O.key
+ * Beside each entry, DIR/<escaped name>.meta (JSON, 0600, written before the
+ * entry and replaced atomically) holds its p11e_vault_meta: no secret. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@
 #include "p11enroll/util.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/vault.h"
+#include "vault/vault_meta.h"
 
 #define SUFFIX ".cms"
 #define NAME_MAX_LEN 200    /* escaped three-fold, it still fits a file name */
@@ -459,7 +462,7 @@ static p11e_rc set_recipient_params(CMS_RecipientInfo *ri, int rsa)
 }
 
 static p11e_rc file_put(void *state, const char *name, const unsigned char *secret, size_t len,
-			p11e_err *err)
+			const p11e_vault_meta *meta, p11e_err *err)
 {
 	file_vault *v = state;
 	CMS_ContentInfo *cms = NULL;
@@ -508,6 +511,9 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 		goto out;
 	}
 	if ((rc = p11e_mkdirs(v->dir, 0700, err)) != P11E_OK)
+		goto out;
+	/* The metadata first: once the entry exists, a put is never repeated. */
+	if (meta != NULL && (rc = vault_meta_file_write(path, meta, err)) != P11E_OK)
 		goto out;
 	rc = p11e_write_file_new(path, der, (size_t)der_len, 0600, err);
 	if (rc == P11E_EXISTS)
@@ -617,12 +623,38 @@ out:
 	return rc;
 }
 
-static int by_name(const void *a, const void *b)
+static void meta_read(const file_vault *v, const char *name, p11e_vault_meta *meta)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	char *path = NULL;
+	p11e_err ignored = {0};
+
+	if (entry_path(v, name, &path, &ignored) == P11E_OK)
+		vault_meta_file_read(path, meta);
+	free(path);
 }
 
-static p11e_rc file_list(void *state, char ***names, size_t *n, p11e_err *err)
+static p11e_rc file_set_meta(void *state, const char *name, const p11e_vault_meta *meta,
+			     p11e_err *err)
+{
+	file_vault *v = state;
+	p11e_vault_meta merged = {.created = ""};
+	char *path = NULL;
+	p11e_rc rc;
+
+	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+		return rc;
+	if (access(path, F_OK) != 0)
+		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
+	if (rc == P11E_OK) {
+		vault_meta_file_read(path, &merged);
+		vault_meta_merge(&merged, meta);
+		rc = vault_meta_file_write(path, &merged, err);
+	}
+	free(path);
+	return rc;
+}
+
+static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_err *err)
 {
 	file_vault *v = state;
 	DIR *d = opendir(v->dir);
@@ -641,28 +673,27 @@ static p11e_rc file_list(void *state, char ***names, size_t *n, p11e_err *err)
 		if (name == NULL)
 			continue;
 		if (*n == cap) {
-			char **grown = realloc(*names, (cap = cap ? 2 * cap : 16) * sizeof(char *));
+			p11e_vault_entry *grown =
+			    realloc(*entries, (cap = cap ? 2 * cap : 16) * sizeof(**entries));
 			if (grown == NULL) {
 				free(name);
 				rc = p11e_errf(err, P11E_FAIL, "out of memory");
 				break;
 			}
-			*names = grown;
+			*entries = grown;
 		}
-		(*names)[(*n)++] = name;
+		memset(&(*entries)[*n], 0, sizeof(**entries));
+		(*entries)[*n].name = name;
+		meta_read(v, name, &(*entries)[*n].meta);
+		(*n)++;
 	}
 	closedir(d);
 	if (rc != P11E_OK) {
-		for (size_t i = 0; i < *n; i++)
-			free((*names)[i]);
-		free(*names);
-		*names = NULL;
+		p11e_vault_entries_free(*entries, *n);
+		*entries = NULL;
 		*n = 0;
-		return rc;
 	}
-	if (*n > 1)
-		qsort(*names, *n, sizeof(char *), by_name);
-	return P11E_OK;
+	return rc;
 }
 
 static int sync_dir(const char *dir)
@@ -691,7 +722,7 @@ static p11e_rc file_del(void *state, const char *name, p11e_err *err)
 						 "vault: no secret escrowed for '%.200s'", name)
 				     : p11e_errf(err, P11E_FAIL, "vault: cannot delete %s: %s",
 						 path, strerror(errno));
-	else if (sync_dir(v->dir) != 0)
+	else if ((rc = vault_meta_file_remove(path, err)) == P11E_OK && sync_dir(v->dir) != 0)
 		rc =
 		    p11e_errf(err, P11E_FAIL, "vault: cannot sync %s: %s", v->dir, strerror(errno));
 	free(path);
@@ -709,6 +740,7 @@ const p11e_vault_ops p11e_vault_file_ops = {
     .type = "file",
     .open = file_open,
     .put = file_put,
+    .set_meta = file_set_meta,
     .get = file_get,
     .list = file_list,
     .del = file_del,

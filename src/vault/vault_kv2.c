@@ -37,6 +37,7 @@
 #include "p11enroll/conf.h"
 #include "p11enroll/vault.h"
 #include "vault/vault_kv2.h"
+#include "vault/vault_meta.h"
 
 #define NAME_MAX_LEN 200
 
@@ -549,8 +550,71 @@ out:
 	return rc;
 }
 
+/* The custom metadata of name's entry (GET MOUNT/metadata/PATH/NAME). */
+static p11e_rc read_meta(kv2 *k, const char *name, p11e_vault_meta *meta, p11e_err *err)
+{
+	p11e_http_resp resp = {0};
+	char *path = api_path(k, "metadata", name, NULL), doing[300];
+	p11e_rc rc;
+
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	snprintf(doing, sizeof(doing), "reading the metadata of '%.200s'", name);
+	if ((rc = call(k, "GET", path, NULL, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (plain_404(&resp))
+		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
+	else if (resp.status != 200)
+		rc = status_error(k, &resp, doing, err);
+	else if (kv2_parse_meta(resp.body, resp.body_len, meta) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "vault %s: the metadata of '%.200s' has no data",
+			       k->url, name);
+out:
+	p11e_http_resp_free(&resp);
+	free(path);
+	return rc;
+}
+
+/* Vault replaces custom_metadata as a whole: read, merge, write. */
+static p11e_rc kv2_set_meta(void *state, const char *name, const p11e_vault_meta *meta,
+			    p11e_err *err)
+{
+	kv2 *k = state;
+	p11e_vault_meta merged = {.created = ""};
+	p11e_http_resp resp = {0};
+	json_object *o = NULL, *custom = NULL;
+	char *path = NULL, doing[300];
+	sbuf body = {0};
+	p11e_rc rc;
+
+	if ((rc = check_name(name, err)) != P11E_OK ||
+	    (rc = read_meta(k, name, &merged, err)) != P11E_OK)
+		return rc;
+	vault_meta_merge(&merged, meta);
+	if ((path = api_path(k, "metadata", name, NULL)) == NULL ||
+	    (o = json_object_new_object()) == NULL || (custom = json_object_new_object()) == NULL) {
+		json_object_put(custom);
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	vault_meta_to_json(&merged, custom);
+	json_object_object_add(o, "custom_metadata", custom);
+	sb_str(&body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	snprintf(doing, sizeof(doing), "writing the metadata of '%.200s'", name);
+	if ((rc = call(k, "POST", path, &body, 1, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status != 200 && resp.status != 204)
+		rc = status_error(k, &resp, doing, err);
+out:
+	sb_free(&body);
+	json_object_put(o);
+	p11e_http_resp_free(&resp);
+	free(path);
+	return rc;
+}
+
 static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secret, size_t len,
-		       p11e_err *err)
+		       const p11e_vault_meta *meta, p11e_err *err)
 {
 	kv2 *k = state;
 	p11e_http_resp resp = {0};
@@ -589,15 +653,18 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 	}
 	if ((rc = call(k, "POST", path, &body, 1, &resp, err)) != P11E_OK)
 		goto out;
-	if (resp.status == 200 || resp.status == 204)
+	if (resp.status == 200 || resp.status == 204) {
+		if (meta != NULL)
+			rc = kv2_set_meta(k, name, meta, err);
 		goto out;
+	}
 	kv2_parse_error(resp.body, resp.body_len, text, sizeof(text));
 	if (resp.status == 400 && strstr(text, "check-and-set") != NULL) {
 		/* Already there. If it is this very secret (a retried request whose
 		 * first answer was lost), the put is done; otherwise refuse. */
 		if (kv2_get(k, name, &have, &have_len, &inner) == P11E_OK && have_len == len &&
 		    CRYPTO_memcmp(have, secret, len) == 0) {
-			rc = P11E_OK;
+			rc = meta != NULL ? kv2_set_meta(k, name, meta, err) : P11E_OK;
 			goto out;
 		}
 		rc = p11e_errf(err, P11E_EXISTS,
@@ -617,11 +684,35 @@ out:
 	return rc;
 }
 
-static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
+/* Each name with its custom metadata (one read each): names move into
+ * *entries. */
+static p11e_rc list_entries(kv2 *k, char **names, size_t n, p11e_vault_entry **entries,
+			    p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	if (n > 0 && (*entries = calloc(n, sizeof(**entries))) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		if (rc == P11E_OK) {
+			(*entries)[i].name = names[i];
+			rc = read_meta(k, names[i], &(*entries)[i].meta, err);
+			if (rc == P11E_NOT_FOUND) /* deleted since the list */
+				rc = P11E_OK;
+		} else if (*entries == NULL || (*entries)[i].name != names[i]) {
+			free(names[i]);
+		}
+	}
+	free(names);
+	return rc;
+}
+
+static p11e_rc kv2_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_err *err)
 {
 	kv2 *k = state;
 	p11e_http_resp resp = {0};
 	char *path = api_path(k, "metadata", NULL, "?list=true");
+	char **names = NULL;
 	p11e_rc rc;
 
 	if (path == NULL)
@@ -634,8 +725,9 @@ static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
 		rc = status_error(k, &resp, "listing the escrowed secrets", err);
 		goto out;
 	}
-	switch (kv2_parse_list(resp.body, resp.body_len, names, n)) {
+	switch (kv2_parse_list(resp.body, resp.body_len, &names, n)) {
 	case 0:
+		rc = list_entries(k, names, *n, entries, err);
 		break;
 	case -3:
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
@@ -645,6 +737,11 @@ static p11e_rc kv2_list(void *state, char ***names, size_t *n, p11e_err *err)
 		    p11e_errf(err, P11E_FAIL, "vault %s: the list answer has no data.keys", k->url);
 	}
 out:
+	if (rc != P11E_OK) {
+		p11e_vault_entries_free(*entries, *n);
+		*entries = NULL;
+		*n = 0;
+	}
 	p11e_http_resp_free(&resp);
 	free(path);
 	return rc;
@@ -688,6 +785,7 @@ const p11e_vault_ops p11e_vault_kv2_ops = {
     .type = "vault-kv2",
     .open = kv2_open,
     .put = kv2_put,
+    .set_meta = kv2_set_meta,
     .get = kv2_get,
     .list = kv2_list,
     .del = kv2_del,

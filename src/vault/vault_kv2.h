@@ -25,4 +25,9 @@ int kv2_parse_list(const char *body, size_t len, char ***names, size_t *n);
  * (malloc'd, a secret: p11e_secret_free), fit for a header line. 0 or -1. */
 int kv2_parse_login(const char *body, size_t len, char **token);
 
+/* A metadata read, {"data":{"custom_metadata":{...}|null}}: the escrow
+ * metadata p11enroll keeps there (vault_meta.h's fields). 0; -1 no data. */
+#include "p11enroll/vault.h"
+int kv2_parse_meta(const char *body, size_t len, p11e_vault_meta *meta);
+
 #endif

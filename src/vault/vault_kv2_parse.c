@@ -8,6 +8,7 @@
 #include "p11enroll/peer.h"
 #include "p11enroll/util.h"
 #include "vault/vault_kv2.h"
+#include "vault/vault_meta.h"
 
 /* Wipes a string held by a json-c object in place. */
 static void wipe_json_string(json_object *s)
@@ -169,4 +170,19 @@ int kv2_parse_login(const char *body, size_t len, char **token)
 	wipe_json_string(tok);
 	json_object_put(o);
 	return rc;
+}
+
+int kv2_parse_meta(const char *body, size_t len, p11e_vault_meta *meta)
+{
+	json_object *o = p11e_peer_json_object(body, len);
+	json_object *d = member_object(o, "data");
+
+	memset(meta, 0, sizeof(*meta));
+	if (d == NULL) {
+		json_object_put(o);
+		return -1;
+	}
+	vault_meta_from_json(member_object(d, "custom_metadata"), meta);
+	json_object_put(o);
+	return 0;
 }

@@ -12,7 +12,11 @@ the AppRole auth method answer them:
                                           or 404 {"errors":[]}
   LIST     /v1/MOUNT/metadata/PATH     (or GET ...?list=true)
            -> 200 {"data":{"keys":[...]}} or 404 {"errors":[]}
-  GET      /v1/MOUNT/metadata/PATH     -> 200 {"data":{"current_version":N,...}} or 404
+  GET      /v1/MOUNT/metadata/PATH     -> 200 {"data":{"current_version":N,
+                                          "custom_metadata":{...}|null,...}} or 404
+  POST     /v1/MOUNT/metadata/PATH     {"custom_metadata":{"k":"v",...}} -> 204; the map
+           is replaced as a whole; values strings (else 400), at most 64 keys,
+           keys 128 and values 512 bytes
   DELETE   /v1/MOUNT/metadata/PATH     -> 204 (also when absent, as Vault does)
   DELETE   /v1/MOUNT/data/PATH         -> 204 (soft delete of the latest version)
   POST     /v1/auth/APPROLE/login      {"role_id","secret_id"}
@@ -145,6 +149,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.list(key)
         if kind == "metadata" and method == "GET" and key:
             return self.metadata(key)
+        if kind == "metadata" and method in ("POST", "PUT") and key:
+            return self.write_metadata(key)
         if kind == "metadata" and method == "DELETE" and key:
             with LOCK:
                 STATE["kv"].pop(key.strip("/"), None)
@@ -253,9 +259,21 @@ class Handler(BaseHTTPRequestHandler):
             versions = {str(i + 1): v["metadata"] for i, v in enumerate(entry["versions"])}
         self.answer(200, {"request_id": secrets.token_hex(8), "data": {
             "cas_required": False, "created_time": entry["created"],
-            "current_version": len(versions), "custom_metadata": None,
+            "current_version": len(versions), "custom_metadata": entry.get("custom"),
             "delete_version_after": "0s", "max_versions": 0, "oldest_version": 0,
             "updated_time": now(), "versions": versions}})
+
+    def write_metadata(self, key):
+        req = self.body_json()
+        custom = (req or {}).get("custom_metadata")
+        if not isinstance(custom, dict) or len(custom) > 64 or any(
+                not isinstance(v, str) or len(k) > 128 or len(v) > 512
+                for k, v in custom.items()):
+            return self.errors(400, "custom_metadata: values must be strings, 64 keys at most")
+        with LOCK:
+            entry = STATE["kv"].setdefault(key.strip("/"), {"versions": [], "created": now()})
+            entry["custom"] = custom
+        self.answer(204)
 
     # --- test controls ---
     def control(self, method, path):

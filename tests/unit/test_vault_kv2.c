@@ -246,6 +246,31 @@ int main(void)
 		const char *want[] = {"Odd Name+%?#", "alice@example.com"};
 		names_are(v, want, 2);
 	}
+	/* metadata as custom_metadata: at put, merged by set_meta, listed;
+	 * an entry written without it lists with the fields empty */
+	{
+		p11e_vault_meta m = {.created = "2026-11-29T16:00:00Z"};
+		p11e_vault_meta later = {.not_after = "2027-11-29T16:00:00Z"};
+		p11e_vault_entry *e = NULL;
+		size_t n = 0;
+		CHECK_RC(p11e_vault_put_meta(v, "carol@example.com", (const unsigned char *)"c", 1,
+					     &m, &err),
+			 P11E_OK, &err);
+		CHECK_RC(p11e_vault_set_meta(v, "carol@example.com", &later, &err), P11E_OK, &err);
+		CHECK_RC(p11e_vault_set_meta(v, "nobody@example.com", &later, &err), P11E_NOT_FOUND,
+			 &err);
+		CHECK_RC(p11e_vault_list_entries(v, &e, &n, &err), P11E_OK, &err);
+		CHECK(n == 3);
+		if (n == 3) {
+			CHECK(strcmp(e[1].name, "alice@example.com") == 0 &&
+			      e[1].meta.created[0] == '\0');
+			CHECK(strcmp(e[2].name, "carol@example.com") == 0);
+			CHECK(strcmp(e[2].meta.created, "2026-11-29T16:00:00Z") == 0);
+			CHECK(strcmp(e[2].meta.not_after, "2027-11-29T16:00:00Z") == 0);
+		}
+		p11e_vault_entries_free(e, n);
+		CHECK_RC(p11e_vault_delete(v, "carol@example.com", &err), P11E_OK, &err);
+	}
 	p11e_vault_close(v);
 	p11e_config_clear(&cfg);
 	/* an empty path lists as empty, not as an error */

@@ -1,0 +1,422 @@
+/* The cyberark vault's conversation with the PVWA (vault_cyberark.h): the
+ * request helper, logon and its one renewal, finding an account by name,
+ * retrieving its password. The vtable is vault_cyberark.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include "p11enroll/http.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/util.h"
+#include "vault/vault_cyberark.h"
+
+/* --- small helpers --- */
+
+static void cyberark_sb_add(sbuf *b, const char *s, size_t n)
+{
+	if (b->failed)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *grown = malloc(cap);
+		if (grown == NULL) {
+			b->failed = 1;
+			return;
+		}
+		if (b->p != NULL) {
+			memcpy(grown, b->p, b->len);
+			OPENSSL_cleanse(b->p, b->cap); /* it may hold a secret */
+			free(b->p);
+		}
+		b->p = grown;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+void cyberark_sb_str(sbuf *b, const char *s)
+{
+	cyberark_sb_add(b, s, strlen(s));
+}
+
+/* A JSON string of printable ASCII (the callers check). */
+void cyberark_sb_json(sbuf *b, const char *s)
+{
+	cyberark_sb_add(b, "\"", 1);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			cyberark_sb_add(b, "\\", 1);
+		cyberark_sb_add(b, s, 1);
+	}
+	cyberark_sb_add(b, "\"", 1);
+}
+
+void cyberark_sb_free(sbuf *b)
+{
+	if (b->p != NULL) {
+		OPENSSL_cleanse(b->p, b->cap);
+		free(b->p);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
+int cyberark_printable(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+char *cyberark_url_escape(const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *out = malloc(3 * strlen(s) + 1), *o = out;
+
+	if (out == NULL)
+		return NULL;
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    strchr("-._~@", c) != NULL) {
+			*o++ = (char)c;
+		} else {
+			*o++ = '%';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0xf];
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* The account name for identity (see the top of the file): out holds 129. */
+void cyberark_account_name(const char *identity, char out[ACCOUNT_NAME_MAX + 1])
+{
+	size_t n = strlen(identity), i;
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	for (i = 0; i < n; i++) {
+		char c = identity[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("@._-", c) != NULL))
+			break;
+	}
+	if (n > 0 && n <= ACCOUNT_NAME_MAX && i == n) {
+		memcpy(out, identity, n + 1);
+		return;
+	}
+	SHA256((const unsigned char *)identity, n, md);
+	memcpy(out, "SHA256-", 7);
+	p11e_hex_encode(md, sizeof(md), out + 7);
+}
+
+p11e_rc cyberark_check_name(const char *name, p11e_err *err)
+{
+	if (name == NULL || name[0] == '\0' || strlen(name) > IDENTITY_MAX ||
+	    !cyberark_printable(name, strlen(name)))
+		return p11e_errf(err, P11E_USAGE,
+				 "vault: a secret's name must be 1 to %d printable characters",
+				 IDENTITY_MAX);
+	return P11E_OK;
+}
+
+void cyberark_wipe_resp(p11e_http_resp *r)
+{
+	if (r->body != NULL)
+		OPENSSL_cleanse(r->body, r->body_len);
+	p11e_http_resp_free(r);
+}
+
+/* "file:REL" relative to the config file's directory, as for other keys. */
+char *cyberark_resolve_source(const p11e_config *cfg, const char *src)
+{
+	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+	char *dir, *path, *out;
+
+	if (strncmp(src, "file:", 5) != 0 || src[5] == '/' || slash == NULL)
+		return strdup(src);
+	if ((dir = strndup(cfg->path, (size_t)(slash - cfg->path))) == NULL)
+		return NULL;
+	path = p11e_path_join(dir[0] ? dir : "/", src + 5);
+	free(dir);
+	if (path == NULL || (out = malloc(strlen(path) + 6)) == NULL) {
+		free(path);
+		return NULL;
+	}
+	snprintf(out, strlen(path) + 6, "file:%s", path);
+	free(path);
+	return out;
+}
+
+/* The one-line error for an answer that is not success. */
+p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const char *doing,
+			      p11e_err *err)
+{
+	char text[300];
+
+	cyberark_parse_error(r->body, r->body_len, text, sizeof(text));
+	if (r->status == 401)
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "cyberark %s: session refused %s after a fresh logon (HTTP 401%s%s): "
+		    "check \"username\" and \"auth\"",
+		    k->url, doing, text[0] ? ": " : "", text);
+	if (r->status == 403)
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "cyberark %s: '%s' may not %s in safe '%s' (HTTP 403%s%s): make it "
+		    "a member of the safe with List, Add, Retrieve and Update accounts",
+		    k->url, k->username, doing, k->safe, text[0] ? ": " : "", text);
+	if (r->status == 404)
+		return p11e_errf(
+		    err, P11E_CONFIG,
+		    "cyberark %s: not found %s (HTTP 404%s%s): check \"url\" (the PVWA, "
+		    "without /PasswordVault) and \"safe\"",
+		    k->url, doing, text[0] ? ": " : "", text);
+	if (r->status >= 500)
+		return p11e_errf(err, P11E_FAIL,
+				 "cyberark %s failed %s (HTTP %ld%s%s); try again later", k->url,
+				 doing, r->status, text[0] ? ": " : "", text);
+	return p11e_errf(err, P11E_FAIL, "cyberark %s refused %s (HTTP %ld%s%s)", k->url, doing,
+			 r->status, text[0] ? ": " : "", text);
+}
+
+/* One request to /PasswordVault/API/PATH. A transfer failure (after
+ * http.c's retries, none with no_retry) is "unreachable". */
+static p11e_rc call(const cyberark *k, const char *method, const char *path, const sbuf *body,
+		    int no_retry, p11e_http_resp *resp, p11e_err *err)
+{
+	const char *headers[2] = {k->auth_header, NULL};
+	size_t ulen = strlen(k->url) + strlen(path) + 24;
+	char *url = malloc(ulen);
+	p11e_http_req req = {.method = method, .no_retry = no_retry};
+	p11e_rc rc;
+
+	if (url == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	memset(resp, 0, sizeof(*resp));
+	snprintf(url, ulen, "%s/PasswordVault/API/%s", k->url, path);
+	req.url = url;
+	req.headers = k->auth_header ? headers : NULL;
+	if (body != NULL) {
+		req.body = body->p;
+		req.body_len = body->len;
+	}
+	rc = p11e_http_request(&k->http, &req, resp, err);
+	if (rc == P11E_FAIL && err != NULL) {
+		char msg[P11E_ERR_MAX];
+		char *tail = strstr(err->msg, "; is the CA up?");
+		if (tail != NULL)
+			*tail = '\0';
+		snprintf(msg, sizeof(msg), "%s", err->msg);
+		p11e_errf(err, P11E_FAIL, "cyberark unreachable: %.400s%s", msg,
+			  strstr(msg, "SSL") || strstr(msg, "certificate") ? "; check \"ca_bundle\""
+									   : "");
+	}
+	free(url);
+	return rc;
+}
+
+/* --- logon --- */
+
+p11e_rc cyberark_logon(cyberark *k, p11e_err *err)
+{
+	char *password = NULL, *token = NULL, path[64];
+	p11e_http_resp resp = {0};
+	sbuf body = {0};
+	p11e_rc rc;
+
+	p11e_secret_free(k->auth_header, (size_t)-1);
+	k->auth_header = NULL;
+	rc = p11e_secret_read(k->password_source, "cyberark logon password", &password, err);
+	if (rc != P11E_OK)
+		return rc;
+	if (!cyberark_printable(password, strlen(password))) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: the password from \"password_source\" is not printable");
+		goto out;
+	}
+	snprintf(path, sizeof(path), "auth/%s/Logon", k->auth);
+	cyberark_sb_str(&body, "{\"username\":");
+	cyberark_sb_json(&body, k->username);
+	cyberark_sb_str(&body, ",\"password\":");
+	cyberark_sb_json(&body, password);
+	cyberark_sb_str(&body, ",\"concurrentSession\":true}");
+	if (body.failed) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if ((rc = call(k, "POST", path, &body, 0, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status == 401 || resp.status == 403) {
+		char text[300];
+		cyberark_parse_error(resp.body, resp.body_len, text, sizeof(text));
+		rc =
+		    p11e_errf(err, P11E_CONFIG,
+			      "cyberark %s: logon of '%s' (%s) refused (HTTP %ld%s%s): check "
+			      "\"username\", \"auth\" and \"password_source\"",
+			      k->url, k->username, k->auth, resp.status, text[0] ? ": " : "", text);
+		goto out;
+	}
+	if (resp.status != 200) {
+		rc = cyberark_status_error(k, &resp, "at logon", err);
+		goto out;
+	}
+	if (cyberark_parse_token(resp.body, resp.body_len, &token) != 0) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       "cyberark %s: the logon answer holds no session token", k->url);
+		goto out;
+	}
+	if ((k->auth_header = malloc(strlen(token) + 16)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	snprintf(k->auth_header, strlen(token) + 16, "Authorization: %s", token);
+out:
+	p11e_secret_free(token, (size_t)-1);
+	p11e_secret_free(password, (size_t)-1);
+	cyberark_sb_free(&body);
+	cyberark_wipe_resp(&resp);
+	return rc;
+}
+
+/* call() with the session; a 401 (the token expired) renews it once per
+ * vault and sends the request again: a 401 is a refusal, nothing was done. */
+p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const sbuf *body,
+			int no_retry, p11e_http_resp *resp, p11e_err *err)
+{
+	p11e_rc rc = call(k, method, path, body, no_retry, resp, err);
+
+	if (rc != P11E_OK || resp->status != 401 || k->renewed)
+		return rc;
+	k->renewed = 1;
+	cyberark_wipe_resp(resp);
+	if ((rc = cyberark_logon(k, err)) != P11E_OK)
+		return rc;
+	return call(k, method, path, body, no_retry, resp, err);
+}
+
+/* --- finding an account --- */
+
+/* The account named acct in the safe: *found is 1 and *out filled, or 0. */
+p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int *found,
+		      p11e_err *err)
+{
+	p11e_http_resp resp = {0};
+	cyberark_account *list = NULL;
+	size_t n = 0, seen = 0, plen = strlen(acct) + strlen(k->safe_q) + 96;
+	char *path = malloc(plen), doing[200];
+	p11e_rc rc;
+
+	*found = 0;
+	memset(out, 0, sizeof(*out));
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	/* acct is [A-Za-z0-9@._-] or SHA256-hex: nothing to escape. */
+	snprintf(path, plen, "Accounts?search=%s&filter=safeName%%20eq%%20%s&limit=%d", acct,
+		 k->safe_q, PAGE);
+	snprintf(doing, sizeof(doing), "searching for account '%.128s'", acct);
+	if ((rc = cyberark_authed(k, "GET", path, NULL, 0, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status != 200) {
+		rc = cyberark_status_error(k, &resp, doing, err);
+		goto out;
+	}
+	switch (cyberark_parse_accounts(resp.body, resp.body_len, k->safe, &list, &n, &seen)) {
+	case 0:
+		break;
+	case -3:
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	default:
+		rc =
+		    p11e_errf(err, P11E_FAIL, "cyberark %s: the answer to %s has no \"value\" list",
+			      k->url, doing);
+		goto out;
+	}
+	/* search matches words anywhere: only the exact name counts. */
+	for (size_t i = 0; i < n && !*found; i++) {
+		if (strcasecmp(list[i].name, acct) != 0)
+			continue;
+		*out = list[i];
+		memset(&list[i], 0, sizeof(list[i]));
+		*found = 1;
+	}
+out:
+	cyberark_accounts_free(list, n);
+	p11e_http_resp_free(&resp);
+	free(path);
+	return rc;
+}
+
+void cyberark_account_clear(cyberark_account *a)
+{
+	free(a->id);
+	free(a->name);
+	free(a->identity);
+	memset(a, 0, sizeof(*a));
+}
+
+p11e_rc cyberark_retrieve(cyberark *k, const cyberark_account *a, unsigned char **out, size_t *len,
+			  p11e_err *err)
+{
+	p11e_http_resp resp = {0};
+	sbuf body = {0};
+	char path[128], doing[200];
+	p11e_rc rc;
+
+	snprintf(path, sizeof(path), "Accounts/%s/Password/Retrieve", a->id);
+	snprintf(doing, sizeof(doing), "retrieving the password of account '%.128s'", a->name);
+	cyberark_sb_str(&body, "{\"reason\":");
+	cyberark_sb_json(&body, k->reason);
+	cyberark_sb_str(&body, "}");
+	if (body.failed)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((rc = cyberark_authed(k, "POST", path, &body, 0, &resp, err)) != P11E_OK)
+		goto out;
+	if (resp.status != 200) {
+		rc = cyberark_status_error(k, &resp, doing, err);
+		goto out;
+	}
+	switch (cyberark_parse_password(resp.body, resp.body_len, out, len)) {
+	case 0:
+		break;
+	case -3:
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		break;
+	default:
+		rc = p11e_errf(err, P11E_FAIL, "cyberark %s: the answer to %s is not a password",
+			       k->url, doing);
+	}
+out:
+	cyberark_sb_free(&body);
+	cyberark_wipe_resp(&resp);
+	return rc;
+}
+
+/* An existing account for name: this very secret (P11E_OK) or not
+ * (P11E_EXISTS, never overwritten). */
+p11e_rc cyberark_same_or_exists(cyberark *k, const char *name, const cyberark_account *a,
+				const unsigned char *secret, size_t len, p11e_err *err)
+{
+	unsigned char *have = NULL;
+	size_t have_len = 0;
+	p11e_rc rc = cyberark_retrieve(k, a, &have, &have_len, err);
+
+	if (rc != P11E_OK)
+		return rc;
+	if (have_len == len && CRYPTO_memcmp(have, secret, len) == 0)
+		rc = P11E_OK;
+	else
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "vault: a secret for '%.200s' is already escrowed (cyberark safe "
+			       "'%s', account '%s'); it is never overwritten",
+			       name, k->safe, a->name);
+	p11e_secret_free((char *)have, have_len);
+	return rc;
+}

@@ -1,0 +1,167 @@
+# The cyberark vault through the CLI, over HTTPS to tests/stubs/cyberark_stub.py
+# (a stub of CyberArk's documented PVWA REST API; no CyberArk server can run
+# here): `enroll --software` escrows the PFX password as an account of the
+# safe with the P11eIdentity and CertCreated properties, the certificate's
+# CertExpires and CertSHA256 added after issuance, `escrow show` retrieves it
+# with the reason, `escrow list --json` shows the dates; an expired session is
+# renewed once; 403, 5xx, bad logon and hostile answers are one clean line
+# with documented exit codes; a lost or slow Add answer never makes a second
+# account; the logon password and token appear in no output.
+. "$TESTS_DIR/lib/common.sh"
+setup_ca
+W=$TEST_TMP/w
+mkdir -p "$W"
+LOG=$W/p11enroll.log
+: >"$LOG"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/tls-ca.key" \
+	-out "$W/pvwa-ca.pem" -days 2 -subj "/CN=Stub PVWA CA" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/tls.key" \
+	-out "$W/tls.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+openssl x509 -req -in "$W/tls.csr" -CA "$W/pvwa-ca.pem" -CAkey "$W/tls-ca.key" -CAcreateserial \
+	-days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$W/tls.pem" 2>/dev/null
+
+LOGON_PW='Pvwa-Logon-7f3a!x'
+printf '%s\n' "$LOGON_PW" >"$W/pvwa-password"
+chmod 600 "$W/pvwa-password"
+python3 "$TESTS_DIR/stubs/cyberark_stub.py" --port-file "$W/port" --user svc-p11e \
+	--password-file "$W/pvwa-password" --safe PKI-Escrow \
+	--tls-cert "$W/tls.pem" --tls-key "$W/tls.key" &
+STUB=$!
+trap 'kill $STUB 2>/dev/null' EXIT
+for _ in $(seq 600); do [ -s "$W/port" ] || ! kill -0 $STUB 2>/dev/null && break; sleep 0.1; done
+[ -s "$W/port" ] || { echo "FAIL: the stub did not start" >&2; exit 1; }
+URL=https://127.0.0.1:$(cat "$W/port")
+stub() { curl -sf --cacert "$W/pvwa-ca.pem" "$@"; }
+mode() { stub -X POST -d "{\"mode\":\"$1\"}" "$URL/_stub/mode" >/dev/null; }
+accounts() { stub "$URL/_stub/accounts"; }
+
+conf() { # conf EXTRA-JSON
+	cat >"$W/config.json" <<JSON
+{ "default_ca": "local:$CA_DIR",
+
+  "vault": { "type": "cyberark", "url": "$URL", "auth": "CyberArk", "username": "svc-p11e",
+             "password_source": "file:pvwa-password", "safe": "PKI-Escrow",
+             "platform_id": "P11EnrollPFX", "ca_bundle": "pvwa-ca.pem",
+             "timeout": 4, "retries": 1 $1 } }
+JSON
+}
+conf ''
+export P11ENROLL_CONFIG=$W/config.json
+
+# --- escrow at enrollment; dates beside it ---
+A=alice@example.com
+p11e_logged enroll --software --email "$A"
+check_eq "enroll --software with the cyberark vault: exit 0 ($OUT)" 0 $?
+check_eq "one account" 1 "$(accounts | jq length)"
+check_eq "its name is the identity" "$A" "$(accounts | jq -r '.[0].name')"
+check_eq "secretType password" password "$(accounts | jq -r '.[0].secretType')"
+check_eq "CPM management off" false "$(accounts | jq -r '.[0].secretManagement.automaticManagementEnabled')"
+props=$(accounts | jq -c '.[0].platformAccountProperties')
+check_eq "P11eIdentity" "$A" "$(jq -r .P11eIdentity <<<"$props")"
+check "CertCreated is an ISO time" grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' <<<"$(jq -r .CertCreated <<<"$props")"
+PFX=$(record $A | jq -r .pfx_path)
+want_na=$(date -u -d "$(openssl pkcs12 -in "$PFX" -nokeys -passin "pass:$(p11e escrow show $A)" 2>/dev/null |
+	openssl x509 -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
+check_eq "CertExpires is the certificate's notAfter" "$want_na" "$(jq -r .CertExpires <<<"$props")"
+want_sha=$(openssl pkcs12 -in "$PFX" -nokeys -passin "pass:$(p11e escrow show $A)" 2>/dev/null |
+	openssl x509 -outform DER | sha256sum | cut -d' ' -f1)
+check_eq "CertSHA256 is the certificate's" "$want_sha" "$(jq -r .CertSHA256 <<<"$props")"
+
+PW=$(p11e escrow show $A)
+check_eq "escrow show: exit 0" 0 $?
+check "the PFX opens with the retrieved password" openssl pkcs12 -in "$PFX" -noout -passin "pass:$PW"
+check_contains "Retrieve was asked with a reason" "$(stub "$URL/_stub/log" | jq -r '.[].path')" \
+	"/Password/Retrieve"
+lj=$(p11e escrow list --json)
+check_eq "escrow list --json: identity" "$A" "$(jq -r '.[0].identity' <<<"$lj")"
+check_eq "escrow list --json: not_after" "$want_na" "$(jq -r '.[0].not_after' <<<"$lj")"
+check_eq "escrow list --json: cert_sha256" "$want_sha" "$(jq -r '.[0].cert_sha256' <<<"$lj")"
+check_eq "escrow list --json: created" "$(jq -r .CertCreated <<<"$props")" "$(jq -r '.[0].created' <<<"$lj")"
+check_eq "escrow list (text)" "$A" "$(p11e escrow list)"
+
+# --- an expired session is renewed once ---
+mode expire-session
+check_eq "after the session expired: show still works" "$PW" "$(p11e escrow show $A)"
+n_logon=$(stub "$URL/_stub/log" | jq '[.[] | select(.path | test("Logon$"))] | length')
+
+# --- a lost Add answer: searched before any retry, never a second account ---
+B=bob@example.com
+mode lose-next-add
+p11e_logged enroll --software --email "$B"
+check_eq "lost Add answer: enroll still succeeds ($OUT)" 0 $?
+check_eq "lost Add answer: one account for bob" 1 "$(accounts | jq "[.[] | select(.name == \"$B\")] | length")"
+C=carol@example.com
+mode slow-next-add
+p11e_logged enroll --software --email "$C"
+check_eq "Add answer too slow (timeout): enroll still succeeds ($OUT)" 0 $?
+check_eq "timeout: one account for carol" 1 "$(accounts | jq "[.[] | select(.name == \"$C\")] | length")"
+PWC=$(p11e escrow show $C)
+check "carol's PFX opens with the escrowed password" openssl pkcs12 -in "$(record $C | jq -r .pfx_path)" -noout -passin "pass:$PWC"
+
+# --- a crash right after the dates were set: the rerun sets them again, once ---
+if [ -n "${TEST_HOOKS:-}" ]; then
+	D=dave@example.com
+	P11ENROLL_TEST_CRASH_AFTER=escrow-meta p11e enroll --software --email "$D" >/dev/null 2>&1
+	check_eq "crash after escrow-meta: exit 86" 86 $?
+	p11e_logged enroll --software --email "$D"
+	check_eq "rerun after escrow-meta: exit 0 ($OUT)" 0 $?
+	check_eq "rerun: done" done "$(record $D | jq -r .step)"
+	check_eq "rerun: one account for dave" 1 "$(accounts | jq "[.[] | select(.name == \"$D\")] | length")"
+	check "rerun: CertExpires set" grep -qE '^20[0-9]{2}-' <<<"$(accounts | jq -r ".[] | select(.name == \"$D\") | .platformAccountProperties.CertExpires")"
+fi
+
+# --- a long identity: hashed account name, the identity kept as a property ---
+L="$(printf 'l%.0s' $(seq 150))@example.com"
+p11e_logged enroll --software --email "$L"
+rc=$?
+if [ $rc -eq 0 ]; then
+	check_eq "long identity: SHA256 account name" \
+		"SHA256-$(printf '%s' "$L" | sha256sum | cut -d' ' -f1)" \
+		"$(accounts | jq -r ".[] | select(.platformAccountProperties.P11eIdentity == \"$L\") | .name")"
+	check "long identity: listed by identity" grep -qx "$L" <<<"$(p11e escrow list)"
+else
+	# an address longer than RFC 5321 allows is refused before the vault
+	check_eq "long identity refused as usage (exit 2: $OUT)" 2 $rc
+fi
+
+# --- errors: one line, documented exit codes ---
+mode 403
+p11e_logged escrow show $A
+check_eq "403: exit 8" 8 $?
+check_contains "403 names the safe and membership" "$OUT" "member of the safe"
+check_eq "403: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+mode 500
+p11e_logged escrow show $A
+check_eq "500: exit 1" 1 $?
+check_contains "500 says try again" "$OUT" "try again"
+mode hostile
+p11e_logged escrow list --json
+check_eq "hostile list (wrong types skipped): exit 0" 0 $?
+mode hostile-403
+p11e_logged escrow show $A
+check_eq "hostile 403: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+check_not_contains "hostile 403: no escape character" "$OUT" $'\x1b'
+mode normal
+p11e_logged escrow show nobody@example.com
+check_eq "no such account: exit 10" 10 $?
+printf 'wrong\n' >"$W/wrong-pw"; chmod 600 "$W/wrong-pw"
+conf ''
+sed -i 's/file:pvwa-password/file:wrong-pw/' "$W/config.json"
+p11e_logged escrow list
+check_eq "logon refused: exit 8" 8 $?
+check_contains "logon refused names the user and password_source" "$OUT" "password_source"
+conf ''
+sed -i 's/"safe": "PKI-Escrow"/"safe": "PKI-Escrow", "colour": "red"/' "$W/config.json"
+p11e_logged escrow list
+check_eq "unknown vault key: exit 8" 8 $?
+conf ''
+kill $STUB; wait $STUB 2>/dev/null
+p11e_logged escrow show $A
+check_eq "nobody listening: exit 1" 1 $?
+check_contains "says unreachable" "$OUT" "unreachable"
+
+# --- no secret in any output ---
+check_eq "logon password in no output" 0 "$(grep -cF "$LOGON_PW" "$LOG")"
+for p in "$PW" "$PWC"; do check_eq "a PFX password in no logged output" 0 "$(grep -cF "$p" "$LOG")"; done
+finish

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""cyberark_stub.py: a STUB of CyberArk's PVWA REST API for p11enroll's tests.
+
+It is not CyberArk. It answers the requests p11enroll's "cyberark" vault
+sends the way CyberArk's published PVWA REST API documentation (Privilege
+Access Manager Self-Hosted, "REST APIs": Logon, Logoff, Add account, Get
+accounts with search and filter, Retrieve password, Update account (JSON
+Patch), Delete account, and its return codes) describes them; written from
+those pages, no text or code copied:
+
+  POST /PasswordVault/API/auth/{CyberArk|LDAP}/Logon {"username","password",...}
+       -> 200 "TOKEN" (a JSON string), or 401 {"ErrorCode":"ITATS004E",...}
+  POST /PasswordVault/API/Auth/Logoff -> 200
+  GET  /PasswordVault/API/Accounts?search=W&filter=safeName eq S&limit=N&offset=K
+       -> 200 {"value":[account...],"count":N} (search: every word contained
+          in the name, user name or address; no search: all of the safe)
+  POST /PasswordVault/API/Accounts {name,userName,safeName,platformId,secretType,
+       secret,platformAccountProperties,secretManagement}
+       -> 201 account (without the secret); the name taken in the safe -> 409
+          {"ErrorCode":"PASWS027E"}; unknown platform -> 400
+  POST /PasswordVault/API/Accounts/ID/Password/Retrieve {"reason"}
+       -> 200 "SECRET" (a JSON string)
+  PATCH /PasswordVault/API/Accounts/ID [{"op":"add|replace","path","value"}] -> 200
+  DELETE /PasswordVault/API/Accounts/ID -> 204
+Every request but Logon needs the Authorization header with a live token,
+else 401 {"ErrorCode":"PASWS006E",...}. A safe the user is not a member of:
+403 {"ErrorCode":"PASWS013E",...}.
+
+Test controls, outside the API:
+  POST /_stub/mode {"mode": M}: normal | expire-session (every token dies now)
+       | 403 | 500 | lose-next-add (the next Add is committed, then answered
+       500) | slow-next-add (committed, answered after 8 s) | dup-race (the
+       next Add finds the account made by someone else: 409) | hostile
+       (wrong JSON types in lists) | hostile-403 (a 403 whose message holds
+       escapes and line breaks)
+  GET  /_stub/log       every request: method, path, query (never a body or header)
+  GET  /_stub/accounts  the accounts (name, safe, properties; never a secret)
+
+Usage: cyberark_stub.py --port-file F --user U --password-file P --safe S
+       [--platform ID] [--tls-cert PEM --tls-key PEM]
+"""
+import argparse
+import json
+import secrets
+import ssl
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOCK = threading.Lock()
+STATE = {"mode": "normal", "log": [], "accounts": {}, "tokens": set(), "next_id": 1}
+ARGS = None
+API = "/PasswordVault/API/"
+
+
+def public(a):
+    return {k: v for k, v in a.items() if k != "secret"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def answer(self, status, obj=None):
+        body = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def error(self, status, code, msg):
+        if STATE["mode"].startswith("hostile"):
+            msg = "\x1b[31mred\nsecond line\r\x07" + msg
+        return self.answer(status, {"ErrorCode": code, "ErrorMessage": msg})
+
+    def body_json(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            return json.loads(raw) if raw else None
+        except ValueError:
+            return None
+
+    def do_GET(self):
+        self.route("GET")
+
+    def do_POST(self):
+        self.route("POST")
+
+    def do_PATCH(self):
+        self.route("PATCH")
+
+    def do_DELETE(self):
+        self.route("DELETE")
+
+    def route(self, method):
+        url = urllib.parse.urlsplit(self.path)
+        path, query = url.path, urllib.parse.parse_qs(url.query)
+        body = self.body_json()
+        with LOCK:
+            STATE["log"].append({"method": method, "path": path, "query": url.query})
+        if path.startswith("/_stub/"):
+            return self.control(method, path, body)
+        if not path.lower().startswith(API.lower()):
+            return self.answer(404, {"Message": "No HTTP resource was found"})
+        rest = path[len(API):].strip("/")
+        parts = rest.split("/")
+        if method == "POST" and len(parts) == 3 and parts[0].lower() == "auth" and \
+                parts[2].lower() == "logon":
+            return self.logon(parts[1], body)
+        if not self.authorized():
+            return self.error(401, "PASWS006E", "Your session has expired. Please log on again.")
+        if STATE["mode"] == "500":
+            return self.error(500, "PASWS999E", "Internal error")
+        if method == "POST" and rest.lower() == "auth/logoff":
+            with LOCK:
+                STATE["tokens"].discard(self.headers.get("Authorization"))
+            return self.answer(200, None)
+        if parts[0].lower() != "accounts":
+            return self.answer(404, {"Message": "No HTTP resource was found"})
+        if STATE["mode"] in ("403", "hostile-403"):
+            return self.error(403, "PASWS013E", "You are not authorized to perform this action.")
+        if method == "GET" and len(parts) == 1:
+            return self.get_accounts(query)
+        if method == "POST" and len(parts) == 1:
+            return self.add(body)
+        with LOCK:
+            acct = STATE["accounts"].get(parts[1]) if len(parts) > 1 else None
+        if acct is None:
+            return self.error(404, "PASWS204E", "Account was not found.")
+        if method == "POST" and len(parts) == 4 and parts[2].lower() == "password" and \
+                parts[3].lower() == "retrieve":
+            if not isinstance(body, dict) or not isinstance(body.get("reason"), str):
+                return self.error(400, "PASWS167E", "A reason is required.")
+            return self.answer(200, acct["secret"])
+        if method == "PATCH" and len(parts) == 2:
+            return self.patch(acct, body)
+        if method == "DELETE" and len(parts) == 2:
+            with LOCK:
+                del STATE["accounts"][parts[1]]
+            return self.answer(204, None)
+        return self.answer(405, {"Message": "method not allowed"})
+
+    def authorized(self):
+        tok = self.headers.get("Authorization")
+        with LOCK:
+            return tok is not None and tok in STATE["tokens"]
+
+    def logon(self, method, body):
+        if method not in ("CyberArk", "LDAP"):
+            return self.error(400, "PASWS043E", "Unknown authentication method.")
+        with open(ARGS.password_file) as f:
+            want = f.read().strip()
+        if not isinstance(body, dict) or body.get("username") != ARGS.user or \
+                body.get("password") != want:
+            return self.error(401, "ITATS004E", "Authentication failure for User [%s]." %
+                              (body or {}).get("username"))
+        tok = secrets.token_urlsafe(24)
+        with LOCK:
+            STATE["tokens"].add(tok)
+        return self.answer(200, tok)
+
+    def safe_of(self, filt):
+        # "safeName eq NAME" is the one filter this stub knows.
+        f = (filt or [""])[0]
+        if f.lower().startswith("safename eq "):
+            return f[len("safeName eq "):]
+        return None
+
+    def get_accounts(self, query):
+        safe = self.safe_of(query.get("filter"))
+        if safe is not None and safe.lower() != ARGS.safe.lower():
+            return self.error(403, "PASWS013E", "You are not authorized to view safe %s." % safe)
+        words = (query.get("search") or [""])[0].split()
+        limit = int((query.get("limit") or ["50"])[0])
+        offset = int((query.get("offset") or ["0"])[0])
+        with LOCK:
+            found = [public(a) for a in STATE["accounts"].values()
+                     if (safe is None or a["safeName"].lower() == safe.lower()) and
+                     all(w.lower() in (a["name"] + " " + a["userName"]).lower() for w in words)]
+        found.sort(key=lambda a: int(a["id"].split("_")[1]))
+        page = found[offset:offset + limit]
+        if STATE["mode"] == "hostile":
+            page = [{"id": 7, "name": ["x"], "safeName": None}] + page + ["junk", 3]
+        return self.answer(200, {"value": page, "count": len(found)})
+
+    def add(self, body):
+        if not isinstance(body, dict):
+            return self.error(400, "PASWS167E", "The request body is not valid JSON.")
+        need = ("name", "safeName", "platformId", "secretType", "secret")
+        if any(not isinstance(body.get(k), str) for k in need):
+            return self.error(400, "PASWS167E", "A mandatory parameter is missing.")
+        if body["platformId"] != ARGS.platform:
+            return self.error(400, "PASWS165E", "Platform %s was not found." % body["platformId"])
+        if body["safeName"].lower() != ARGS.safe.lower():
+            return self.error(403, "PASWS013E", "You are not a member of safe %s." % body["safeName"])
+        mode = STATE["mode"]
+        with LOCK:
+            for a in STATE["accounts"].values():
+                if a["safeName"].lower() == body["safeName"].lower() and \
+                        a["name"].lower() == body["name"].lower():
+                    return self.error(409, "PASWS027E", "The account already exists.")
+            acct = {
+                "id": "12_%d" % STATE["next_id"],
+                "name": body["name"],
+                "userName": body.get("userName", ""),
+                "safeName": body["safeName"],
+                "platformId": body["platformId"],
+                "secretType": body["secretType"],
+                "secret": body["secret"],
+                "platformAccountProperties": body.get("platformAccountProperties") or {},
+                "secretManagement": body.get("secretManagement") or {},
+                "createdTime": int(time.time()),
+            }
+            STATE["next_id"] += 1
+            STATE["accounts"][acct["id"]] = acct
+            if mode in ("lose-next-add", "slow-next-add"):
+                STATE["mode"] = "normal"
+        if mode == "lose-next-add":
+            return self.error(500, "PASWS999E", "Internal error")
+        if mode == "slow-next-add":
+            time.sleep(8)
+        return self.answer(201, public(acct))
+
+    def patch(self, acct, ops):
+        if not isinstance(ops, list):
+            return self.error(400, "PASWS167E", "The request body is not a JSON Patch.")
+        prefix = "/platformAccountProperties/"
+        with LOCK:
+            for op in ops:
+                if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or \
+                        not str(op.get("path", "")).startswith(prefix):
+                    return self.error(400, "PASWS167E", "Unsupported patch operation.")
+                acct["platformAccountProperties"][op["path"][len(prefix):]] = op.get("value")
+        return self.answer(200, public(acct))
+
+    def control(self, method, path, body):
+        if method == "POST" and path == "/_stub/mode":
+            with LOCK:
+                STATE["mode"] = body["mode"]
+                if body["mode"] == "expire-session":
+                    STATE["tokens"].clear()
+                    STATE["mode"] = "normal"
+            return self.answer(200, {})
+        if path == "/_stub/log":
+            with LOCK:
+                return self.answer(200, STATE["log"])
+        if path == "/_stub/accounts":
+            with LOCK:
+                return self.answer(200, [public(a) for a in STATE["accounts"].values()])
+        return self.answer(404, {})
+
+
+def main():
+    global ARGS
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--user", required=True)
+    ap.add_argument("--password-file", required=True)
+    ap.add_argument("--safe", required=True)
+    ap.add_argument("--platform", default="P11EnrollPFX")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
+    ARGS = ap.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    if ARGS.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    with open(ARGS.port_file + ".tmp", "w") as f:
+        f.write(str(server.server_address[1]))
+    import os
+    os.rename(ARGS.port_file + ".tmp", ARGS.port_file)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
