@@ -99,6 +99,12 @@ typedef struct p11e_publish_result {
 p11e_rc p11e_publish_identity(const p11e_config *cfg, const p11e_publish_params *p,
 			      p11e_publish_result *out, p11e_err *err);
 
+/* The same on a record the caller loaded and holds the identity's lock for
+ * (the pipeline's publish step, which already holds it: taking it again
+ * would wait for itself); saves rec after each change. */
+p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry, int remove,
+			    p11e_publish_result *out, p11e_err *err);
+
 /* Publishes (remove: unpublishes) cert for address to each of the
  * space-separated names, each audited; for a caller that holds a
  * certificate the record no longer does (a renewal retiring a signing

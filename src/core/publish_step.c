@@ -199,14 +199,37 @@ static p11e_rc run_locked(const p11e_config *cfg, const p11e_publish_params *p, 
 	return rc;
 }
 
+p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry, int remove,
+			    p11e_publish_result *out, p11e_err *err)
+{
+	p11e_publish_params p = {.identity = rec->identity, .retry = retry, .remove = remove};
+	X509 *cert = NULL;
+	char sha[65];
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if (rec->step < P11E_STEP_ISSUED || rec->cert_pem == NULL)
+		return p11e_errf(err, P11E_NOT_FOUND,
+				 "identity %s has no certificate yet (step %s): enroll it first",
+				 rec->identity, p11e_step_name(rec->step));
+	if ((cert = p11e_x509_from_pem(rec->cert_pem)) == NULL ||
+	    p11e_x509_sha256_hex(cert, sha) != 0)
+		rc =
+		    p11e_errf(err, P11E_FAIL, "identity %s: its record's certificate is unreadable",
+			      rec->identity);
+	else
+		rc = run_locked(cfg, &p, rec, cert, sha, out, err);
+	X509_free(cert);
+	return rc;
+}
+
 p11e_rc p11e_publish_identity(const p11e_config *cfg, const p11e_publish_params *p,
 			      p11e_publish_result *out, p11e_err *err)
 {
 	p11e_lock lock = P11E_LOCK_INIT;
 	p11e_record rec;
-	char *identity = NULL, sha[65];
+	char *identity = NULL;
 	long wait = p->wait_ms < 0 ? 0 : p->wait_ms > 0 ? p->wait_ms : P11E_LOCK_WAIT_DEFAULT_MS;
-	X509 *cert = NULL;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -220,21 +243,8 @@ p11e_rc p11e_publish_identity(const p11e_config *cfg, const p11e_publish_params 
 		rc = p11e_record_load(cfg->state_dir, identity, &rec, err);
 	if (rc != P11E_OK)
 		goto out;
-	if (rec.step < P11E_STEP_ISSUED || rec.cert_pem == NULL) {
-		rc = p11e_errf(err, P11E_NOT_FOUND,
-			       "identity %s has no certificate yet (step %s): enroll it first",
-			       identity, p11e_step_name(rec.step));
-		goto out;
-	}
-	if ((cert = p11e_x509_from_pem(rec.cert_pem)) == NULL ||
-	    p11e_x509_sha256_hex(cert, sha) != 0) {
-		rc = p11e_errf(err, P11E_FAIL,
-			       "identity %s: its record's certificate is unreadable", identity);
-		goto out;
-	}
-	rc = run_locked(cfg, p, &rec, cert, sha, out, err);
+	rc = p11e_publish_record(cfg, &rec, p->retry, p->remove, out, err);
 out:
-	X509_free(cert);
 	p11e_record_clear(&rec);
 	p11e_lock_release(&lock);
 	free(identity);
