@@ -33,6 +33,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/secret.h"
@@ -43,7 +44,9 @@
 #include "vault/vault_meta.h"
 
 #define SUFFIX ".cms"
-#define NAME_MAX_LEN 200    /* escaped three-fold, it still fits a file name */
+#define NAME_MAX_LEN 1024   /* past FILE_NAME_MAX escaped: a hash as file name */
+#define FILE_NAME_MAX 240   /* the escaped name and SUFFIX within NAME_MAX (255) */
+#define HASHED "SHA256-"    /* never an escaped name: that spells 'S' %53 */
 #define ENTRY_MAX (1 << 20) /* a password in CMS is a few KiB at most */
 #define KEY_FILE_MAX (1 << 20)
 
@@ -78,14 +81,27 @@ static void subject_of(X509 *cert, char *out, size_t len)
 
 /* --- names --- */
 
-/* Like record file names: [a-z0-9@._+-] kept, the rest %XX, no leading dot. */
+/* Like record file names: [a-z0-9@._+-] kept, the rest %XX, no leading dot;
+ * a name too long for that is SHA256-<hex> (as state_paths.c does), its
+ * real name kept in its metadata file. */
 static char *escape_name(const char *name)
 {
-	char *out = p11e_name_escape(name, sizeof(SUFFIX));
+	char *out = p11e_name_escape(name, sizeof(SUFFIX) + 72);
 
+	if (out != NULL && strlen(out) + strlen(SUFFIX) > FILE_NAME_MAX) {
+		unsigned char md[SHA256_DIGEST_LENGTH];
+		SHA256((const unsigned char *)name, strlen(name), md);
+		strcpy(out, HASHED);
+		p11e_hex_encode(md, sizeof(md), out + strlen(HASHED));
+	}
 	if (out != NULL)
 		strcat(out, SUFFIX);
 	return out;
+}
+
+static int hashed_file(const char *file)
+{
+	return strncmp(file, HASHED, strlen(HASHED)) == 0;
 }
 
 static int hexval(char c)
@@ -512,9 +528,17 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 	}
 	if ((rc = p11e_mkdirs(v->dir, 0700, err)) != P11E_OK)
 		goto out;
-	/* The metadata first: once the entry exists, a put is never repeated. */
-	if (meta != NULL && (rc = vault_meta_file_write(path, meta, err)) != P11E_OK)
-		goto out;
+	/* The metadata first: once the entry exists, a put is never repeated.
+	 * A hashed file name needs it for its name. */
+	{
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+		const p11e_vault_meta none = {.created = ""};
+		int hashed = hashed_file(base);
+		if ((meta != NULL || hashed) &&
+		    (rc = vault_meta_file_write(path, hashed ? name : NULL, meta ? meta : &none,
+						err)) != P11E_OK)
+			goto out;
+	}
 	rc = p11e_write_file_new(path, der, (size_t)der_len, 0600, err);
 	if (rc == P11E_EXISTS)
 		rc = p11e_errf(err, P11E_EXISTS,
@@ -646,9 +670,10 @@ static p11e_rc file_set_meta(void *state, const char *name, const p11e_vault_met
 	if (access(path, F_OK) != 0)
 		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
 	if (rc == P11E_OK) {
+		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 		vault_meta_file_read(path, &merged);
 		vault_meta_merge(&merged, meta);
-		rc = vault_meta_file_write(path, &merged, err);
+		rc = vault_meta_file_write(path, hashed_file(base) ? name : NULL, &merged, err);
 	}
 	free(path);
 	return rc;
@@ -670,6 +695,12 @@ static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11
 	}
 	while ((de = readdir(d)) != NULL) {
 		char *name = unescape_name(de->d_name);
+		if (name != NULL && hashed_file(de->d_name)) {
+			char *path = p11e_path_join(v->dir, de->d_name);
+			free(name);
+			name = path ? vault_meta_file_name(path) : NULL;
+			free(path);
+		}
 		if (name == NULL)
 			continue;
 		if (*n == cap) {

@@ -39,7 +39,7 @@
 #include "vault/vault_kv2.h"
 #include "vault/vault_meta.h"
 
-#define NAME_MAX_LEN 200
+#define NAME_MAX_LEN 1024 /* identities reach 254 (RFC 5321); Vault takes long keys */
 
 typedef struct kv2 {
 	char *url;	    /* without a trailing '/' */

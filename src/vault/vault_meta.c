@@ -88,7 +88,26 @@ void vault_meta_file_read(const char *cms_path, p11e_vault_meta *meta)
 	free(path);
 }
 
-p11e_rc vault_meta_file_write(const char *cms_path, const p11e_vault_meta *meta, p11e_err *err)
+char *vault_meta_file_name(const char *cms_path)
+{
+	char *path = meta_path(cms_path), *data = NULL, *out = NULL;
+	size_t len = 0;
+	p11e_err ignored = {0};
+
+	if (path != NULL && p11e_read_private(path, META_MAX, &data, &len, &ignored) == P11E_OK) {
+		json_object *o = json_tokener_parse(data);
+		const char *name = string_of(o, "name");
+		if (name != NULL && name[0] != '\0')
+			out = strdup(name);
+		json_object_put(o);
+	}
+	free(data);
+	free(path);
+	return out;
+}
+
+p11e_rc vault_meta_file_write(const char *cms_path, const char *name, const p11e_vault_meta *meta,
+			      p11e_err *err)
 {
 	char *path = meta_path(cms_path);
 	json_object *o = json_object_new_object();
@@ -100,6 +119,8 @@ p11e_rc vault_meta_file_write(const char *cms_path, const p11e_vault_meta *meta,
 		json_object_put(o);
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	}
+	if (name != NULL)
+		json_object_object_add(o, "name", json_object_new_string(name));
 	vault_meta_to_json(meta, o);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);

@@ -20,7 +20,12 @@ void vault_meta_merge(p11e_vault_meta *dst, const p11e_vault_meta *src);
  * read (absent or unreadable: meta left empty) and written atomically, 0600,
  * by rename (which replaces a planted link, never follows it). */
 void vault_meta_file_read(const char *cms_path, p11e_vault_meta *meta);
-p11e_rc vault_meta_file_write(const char *cms_path, const p11e_vault_meta *meta, p11e_err *err);
+/* name (may be NULL) is kept in the file too: the only record of the name of
+ * an entry whose file name is a hash (a name too long for a file name). */
+p11e_rc vault_meta_file_write(const char *cms_path, const char *name, const p11e_vault_meta *meta,
+			      p11e_err *err);
+/* The name kept by vault_meta_file_write (malloc'd), or NULL. */
+char *vault_meta_file_name(const char *cms_path);
 p11e_rc vault_meta_file_remove(const char *cms_path, p11e_err *err);
 
 #endif

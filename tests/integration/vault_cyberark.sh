@@ -112,7 +112,7 @@ if [ -n "${TEST_HOOKS:-}" ]; then
 fi
 
 # --- a long identity: hashed account name, the identity kept as a property ---
-L="$(printf 'l%.0s' $(seq 150))@example.com"
+L="lee@$(printf 'a%.0s' $(seq 63)).$(printf 'b%.0s' $(seq 63)).example.com" # 143 characters
 p11e_logged enroll --software --email "$L"
 rc=$?
 if [ $rc -eq 0 ]; then

@@ -169,6 +169,23 @@ static void file_meta(void)
 	CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0600);
 	CHECK_RC(p11e_vault_delete(v, "old@example.com", &err), P11E_OK, &err);
 	CHECK(lstat(path, &st) != 0); /* its metadata goes with it */
+	/* a name too long for a file name (issue 9: 201 to 254 characters
+	 * failed): a hashed file name, the name kept in its metadata */
+	{
+		char longname[260];
+		memset(longname, 'x', 240);
+		strcpy(longname + 240, "@example.com");
+		CHECK_RC(p11e_vault_put(v, longname, (const unsigned char *)"pw-l", 4, &err),
+			 P11E_OK, &err);
+		CHECK_RC(p11e_vault_put(v, longname, (const unsigned char *)"pw-2", 4, &err),
+			 P11E_EXISTS, &err);
+		CHECK_RC(p11e_vault_set_meta(v, longname, &m2, &err), P11E_OK, &err);
+		CHECK_RC(p11e_vault_list_entries(v, &e, &n, &err), P11E_OK, &err);
+		CHECK(n == 2 && strcmp(e[1].name, longname) == 0 &&
+		      strcmp(e[1].meta.not_after, "2027-01-02T03:04:05Z") == 0);
+		p11e_vault_entries_free(e, n);
+		CHECK_RC(p11e_vault_delete(v, longname, &err), P11E_OK, &err);
+	}
 	p11e_vault_close(v);
 	p11e_config_clear(&cfg);
 }
