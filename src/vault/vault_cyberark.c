@@ -59,7 +59,9 @@ static void ca_close(void *state)
 	if (k == NULL)
 		return;
 	/* Logoff ends the session at once rather than at its timeout; its
-	 * failure changes nothing for what was done. */
+	 * failure changes nothing for what was done, and an expired session
+	 * is not worth a new logon just to end it. */
+	k->renewed = 1;
 	if (k->auth_header != NULL &&
 	    cyberark_authed(k, "POST", "Auth/Logoff", NULL, 0, &resp, &ignored) == P11E_OK)
 		cyberark_wipe_resp(&resp);
