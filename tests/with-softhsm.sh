@@ -5,13 +5,41 @@
 #
 # Exports for the test: SOFTHSM2_CONF, TEST_TMP, SOFTHSM_MODULE,
 # TEST_PIN_FILE, TEST_SO_PIN_FILE, TEST_TOKEN_URI, P11ENROLL_STATE_DIR.
+#
+# The p11-kit registry a test sees is its own: the machine's module files less
+# tpm2-pkcs11's (P11KIT_TEST_MODULES, a directory of TEST_TMP). Debian's
+# libtpm2-pkcs11-1 registers that module, and without a TPM every load of
+# p11-kit-proxy then prints "Could not initialize tpm ctx" on stderr, which no
+# option of the module silences (measured). As root (CI) the test runs in a
+# private mount namespace with that directory bound over
+# /usr/share/p11-kit/modules; otherwise a user config (~/.config/pkcs11,
+# which p11-kit reads only when not root) keeps the module out of the proxy.
+# tests/integration/tpm2.sh puts the module back in for itself.
 set -euo pipefail
+if [ -z "${P11E_TEST_MNTNS:-}" ] && [ "$(id -u)" -eq 0 ] && unshare --mount true 2>/dev/null; then
+	exec unshare --mount --propagation private env P11E_TEST_MNTNS=1 bash "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/p11e-test.XXXXXX")
 trap 'rm -rf "$TEST_TMP"' EXIT
 mkdir -p "$TEST_TMP/tokens" "$TEST_TMP/home"
 sed "s|@TOKENDIR@|$TEST_TMP/tokens|" "$here/../softhsm-conf/softhsm2.conf.in" >"$TEST_TMP/softhsm2.conf"
 export SOFTHSM2_CONF="$TEST_TMP/softhsm2.conf" TEST_TMP
+export P11KIT_TEST_MODULES=$TEST_TMP/p11kit-registry
+mkdir -p "$P11KIT_TEST_MODULES"
+for f in /usr/share/p11-kit/modules/*.module; do
+	[ -e "$f" ] && [ "${f##*/}" != tpm2_pkcs11.module ] && cp "$f" "$P11KIT_TEST_MODULES/"
+done
+if [ -n "${P11E_TEST_MNTNS:-}" ]; then
+	mount --bind "$P11KIT_TEST_MODULES" /usr/share/p11-kit/modules
+	# /etc/pkcs11/modules is read too: empty for the tests.
+	[ -d /etc/pkcs11/modules ] && mkdir -p "$TEST_TMP/etc-pkcs11-modules" &&
+		mount --bind "$TEST_TMP/etc-pkcs11-modules" /etc/pkcs11/modules
+else
+	mkdir -p "$TEST_TMP/home/.config/pkcs11/modules"
+	printf 'disable-in: p11-kit-proxy p11enroll\n' \
+		>"$TEST_TMP/home/.config/pkcs11/modules/tpm2_pkcs11.module"
+fi
 export SOFTHSM_MODULE=/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so
 export HOME="$TEST_TMP/home" P11ENROLL_STATE_DIR="$TEST_TMP/state"
 unset P11ENROLL_CONFIG
