@@ -390,7 +390,7 @@ static void strict_keys(void)
 	    {"{\"vault\":{\"type\":\"vault-kv2\",\"approle.mount\":\"a\"}}",
 	     "unknown key 'vault.approle.mount'"},
 	    {"{\"vault\":{\"type\":\"hsm\"}}", "vault.type 'hsm' is not a vault type (known: "
-					       "file, vault-kv2)"},
+					       "file, vault-kv2, cyberark)"},
 	    {"{\"module\":\"/a.so\",\"module\":\"/b.so\"}", "duplicate key 'module'"},
 	    {"{\"cas\":{\"c\":{\"type\":\"local\",\"dir\":\"a\",\"dir\":\"b\"}}}",
 	     "duplicate key 'cas.c.dir'"},
