@@ -84,7 +84,7 @@ static p11e_rc need(const json_object *conf, const char *key, size_t max, const 
 {
 	const char *s = p11e_conf_string(conf, key);
 
-	if (s == NULL || s[0] == '\0' || strlen(s) > max || !cyberark_printable(s, strlen(s)))
+	if (s == NULL || s[0] == '\0' || strlen(s) > max || !p11e_printable_ascii(s, strlen(s)))
 		return p11e_errf(err, P11E_CONFIG,
 				 "vault: type cyberark needs \"%s\" (%s), printable, at most %zu "
 				 "characters",
@@ -119,7 +119,8 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 	    (rc = need(conf, "platform_id", 100, "a platform defining the P11e* properties",
 		       &k->platform_id, err)) != P11E_OK)
 		goto fail;
-	if (reason != NULL && (reason[0] == '\0' || !cyberark_printable(reason, strlen(reason)))) {
+	if (reason != NULL &&
+	    (reason[0] == '\0' || !p11e_printable_ascii(reason, strlen(reason)))) {
 		rc = p11e_errf(err, P11E_CONFIG, "vault: cyberark \"reason\" must be printable");
 		goto fail;
 	}
@@ -153,18 +154,18 @@ fail:
 }
 
 /* "CertCreated":"...",... for the non-empty fields of meta. */
-static void add_props(sbuf *b, const p11e_vault_meta *meta, const char *lead)
+static void add_props(p11e_sbuf *b, const p11e_vault_meta *meta, const char *lead)
 {
 	const char *keys[] = {CYBERARK_PROP_CREATED, CYBERARK_PROP_NOT_AFTER, CYBERARK_PROP_SHA256};
 	const char *vals[] = {meta->created, meta->not_after, meta->cert_sha256};
 
 	for (size_t i = 0; i < 3; i++) {
-		if (vals[i][0] == '\0' || !cyberark_printable(vals[i], strlen(vals[i])))
+		if (vals[i][0] == '\0' || !p11e_printable_ascii(vals[i], strlen(vals[i])))
 			continue;
-		cyberark_sb_str(b, lead);
-		cyberark_sb_json(b, keys[i]);
-		cyberark_sb_str(b, ":");
-		cyberark_sb_json(b, vals[i]);
+		p11e_sbuf_str(b, lead);
+		p11e_sbuf_json(b, keys[i]);
+		p11e_sbuf_str(b, ":");
+		p11e_sbuf_json(b, vals[i]);
 	}
 }
 
@@ -199,13 +200,13 @@ static p11e_rc ca_put(void *state, const char *name, const unsigned char *secret
 	char acct[ACCOUNT_NAME_MAX + 1], doing[200];
 	cyberark_account a = {0};
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	int found = 0;
 	p11e_rc rc;
 
 	if ((rc = cyberark_check_name(name, err)) != P11E_OK)
 		return rc;
-	if (len == 0 || len > 4096 || !cyberark_printable((const char *)secret, len) ||
+	if (len == 0 || len > 4096 || !p11e_printable_ascii((const char *)secret, len) ||
 	    memchr(secret, '\0', len) != NULL)
 		return p11e_errf(err, P11E_USAGE,
 				 "vault: a cyberark secret must be 1 to 4096 printable characters");
@@ -220,24 +221,24 @@ static p11e_rc ca_put(void *state, const char *name, const unsigned char *secret
 			rc = ca_set_meta(k, name, meta, err);
 		return rc;
 	}
-	cyberark_sb_str(&body, "{\"name\":");
-	cyberark_sb_json(&body, acct);
-	cyberark_sb_str(&body, ",\"userName\":");
-	cyberark_sb_json(&body, acct);
-	cyberark_sb_str(&body, ",\"safeName\":");
-	cyberark_sb_json(&body, k->safe);
-	cyberark_sb_str(&body, ",\"platformId\":");
-	cyberark_sb_json(&body, k->platform_id);
-	cyberark_sb_str(&body, ",\"secretType\":\"password\",\"secret\":");
-	cyberark_sb_json(&body, (const char *)secret); /* printable, NUL-terminated: checked */
-	cyberark_sb_str(&body, ",\"platformAccountProperties\":{\"" CYBERARK_PROP_IDENTITY "\":");
-	cyberark_sb_json(&body, name);
+	p11e_sbuf_str(&body, "{\"name\":");
+	p11e_sbuf_json(&body, acct);
+	p11e_sbuf_str(&body, ",\"userName\":");
+	p11e_sbuf_json(&body, acct);
+	p11e_sbuf_str(&body, ",\"safeName\":");
+	p11e_sbuf_json(&body, k->safe);
+	p11e_sbuf_str(&body, ",\"platformId\":");
+	p11e_sbuf_json(&body, k->platform_id);
+	p11e_sbuf_str(&body, ",\"secretType\":\"password\",\"secret\":");
+	p11e_sbuf_json(&body, (const char *)secret); /* printable, NUL-terminated: checked */
+	p11e_sbuf_str(&body, ",\"platformAccountProperties\":{\"" CYBERARK_PROP_IDENTITY "\":");
+	p11e_sbuf_json(&body, name);
 	if (meta != NULL)
 		add_props(&body, meta, ",");
 	/* The CPM must never change it: the PFX opens with this password only. */
-	cyberark_sb_str(&body, "},\"secretManagement\":{\"automaticManagementEnabled\":false,"
-			       "\"manualManagementReason\":\"PFX password escrowed by p11enroll: "
-			       "it must not change\"}}");
+	p11e_sbuf_str(&body, "},\"secretManagement\":{\"automaticManagementEnabled\":false,"
+			     "\"manualManagementReason\":\"PFX password escrowed by p11enroll: "
+			     "it must not change\"}}");
 	if (body.failed) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
@@ -271,7 +272,7 @@ static p11e_rc ca_put(void *state, const char *name, const unsigned char *secret
 		}
 	}
 out:
-	cyberark_sb_free(&body);
+	p11e_sbuf_free(&body);
 	cyberark_wipe_resp(&resp);
 	return rc;
 }
@@ -316,7 +317,7 @@ static p11e_rc ca_set_meta(void *state, const char *name, const p11e_vault_meta 
 	cyberark *k = state;
 	cyberark_account a = {0};
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	char path[128], doing[200];
 	p11e_rc rc = find_named(k, name, &a, err);
 
@@ -325,23 +326,23 @@ static p11e_rc ca_set_meta(void *state, const char *name, const p11e_vault_meta 
 	snprintf(path, sizeof(path), "Accounts/%s", a.id);
 	snprintf(doing, sizeof(doing), "updating the properties of account '%.128s'", a.name);
 	/* JSON Patch; "add" sets a property whether or not it is there. */
-	cyberark_sb_str(&body, "[");
+	p11e_sbuf_str(&body, "[");
 	for (size_t i = 0; i < 3; i++) {
 		const char *keys[] = {CYBERARK_PROP_CREATED, CYBERARK_PROP_NOT_AFTER,
 				      CYBERARK_PROP_SHA256};
 		const char *vals[] = {meta->created, meta->not_after, meta->cert_sha256};
-		if (vals[i][0] == '\0' || !cyberark_printable(vals[i], strlen(vals[i])))
+		if (vals[i][0] == '\0' || !p11e_printable_ascii(vals[i], strlen(vals[i])))
 			continue;
-		cyberark_sb_str(&body, body.len > 1 ? "," : "");
-		cyberark_sb_str(&body, "{\"op\":\"add\",\"path\":\"/platformAccountProperties/");
-		cyberark_sb_str(&body, keys[i]);
-		cyberark_sb_str(&body, "\",\"value\":");
-		cyberark_sb_json(&body, vals[i]);
-		cyberark_sb_str(&body, "}");
+		p11e_sbuf_str(&body, body.len > 1 ? "," : "");
+		p11e_sbuf_str(&body, "{\"op\":\"add\",\"path\":\"/platformAccountProperties/");
+		p11e_sbuf_str(&body, keys[i]);
+		p11e_sbuf_str(&body, "\",\"value\":");
+		p11e_sbuf_json(&body, vals[i]);
+		p11e_sbuf_str(&body, "}");
 	}
 	if (body.len == 1)
 		goto out; /* nothing to set */
-	cyberark_sb_str(&body, "]");
+	p11e_sbuf_str(&body, "]");
 	if (body.failed) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
@@ -351,7 +352,7 @@ static p11e_rc ca_set_meta(void *state, const char *name, const p11e_vault_meta 
 	if (resp.status != 200 && resp.status != 204)
 		rc = cyberark_status_error(k, &resp, doing, err);
 out:
-	cyberark_sb_free(&body);
+	p11e_sbuf_free(&body);
 	cyberark_wipe_resp(&resp);
 	cyberark_account_clear(&a);
 	return rc;

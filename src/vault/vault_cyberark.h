@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include "p11enroll/config.h"
 #include "p11enroll/http.h"
+#include "p11enroll/sbuf.h"
 #include "p11enroll/vault.h"
 
 #define ACCOUNT_NAME_MAX 128
@@ -73,17 +74,6 @@ typedef struct cyberark {
 	p11e_http http;
 } cyberark;
 
-/* A growing buffer for request bodies that may hold a secret (wiped). */
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	int failed;
-} sbuf;
-
-void cyberark_sb_str(sbuf *b, const char *s);
-void cyberark_sb_json(sbuf *b, const char *s); /* printable ASCII */
-void cyberark_sb_free(sbuf *b);
-int cyberark_printable(const char *s, size_t n);
 char *cyberark_url_escape(const char *s);
 /* The account name for an identity: itself, or SHA256-<hex>. */
 void cyberark_account_name(const char *identity, char out[ACCOUNT_NAME_MAX + 1]);
@@ -95,7 +85,7 @@ p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const 
 p11e_rc cyberark_logon(cyberark *k, p11e_err *err);
 /* A request to /PasswordVault/API/PATH in the session, renewed once on 401.
  * no_retry: a request that must not be sent twice unseen (Add account). */
-p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const sbuf *body,
+p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const p11e_sbuf *body,
 			int no_retry, p11e_http_resp *resp, p11e_err *err);
 p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int *found,
 		      p11e_err *err);

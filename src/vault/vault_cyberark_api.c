@@ -14,64 +14,6 @@
 
 /* --- small helpers --- */
 
-static void cyberark_sb_add(sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *grown = malloc(cap);
-		if (grown == NULL) {
-			b->failed = 1;
-			return;
-		}
-		if (b->p != NULL) {
-			memcpy(grown, b->p, b->len);
-			OPENSSL_cleanse(b->p, b->cap); /* it may hold a secret */
-			free(b->p);
-		}
-		b->p = grown;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void cyberark_sb_str(sbuf *b, const char *s)
-{
-	cyberark_sb_add(b, s, strlen(s));
-}
-
-/* A JSON string of printable ASCII (the callers check). */
-void cyberark_sb_json(sbuf *b, const char *s)
-{
-	cyberark_sb_add(b, "\"", 1);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			cyberark_sb_add(b, "\\", 1);
-		cyberark_sb_add(b, s, 1);
-	}
-	cyberark_sb_add(b, "\"", 1);
-}
-
-void cyberark_sb_free(sbuf *b)
-{
-	if (b->p != NULL) {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-int cyberark_printable(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 char *cyberark_url_escape(const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
@@ -118,7 +60,7 @@ void cyberark_account_name(const char *identity, char out[ACCOUNT_NAME_MAX + 1])
 p11e_rc cyberark_check_name(const char *name, p11e_err *err)
 {
 	if (name == NULL || name[0] == '\0' || strlen(name) > IDENTITY_MAX ||
-	    !cyberark_printable(name, strlen(name)))
+	    !p11e_printable_ascii(name, strlen(name)))
 		return p11e_errf(err, P11E_USAGE,
 				 "vault: a secret's name must be 1 to %d printable characters",
 				 IDENTITY_MAX);
@@ -188,7 +130,7 @@ p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const 
 
 /* One request to /PasswordVault/API/PATH. A transfer failure (after
  * http.c's retries, none with no_retry) is "unreachable". */
-static p11e_rc call(const cyberark *k, const char *method, const char *path, const sbuf *body,
+static p11e_rc call(const cyberark *k, const char *method, const char *path, const p11e_sbuf *body,
 		    int no_retry, p11e_http_resp *resp, p11e_err *err)
 {
 	const char *headers[2] = {k->auth_header, NULL};
@@ -228,7 +170,7 @@ p11e_rc cyberark_logon(cyberark *k, p11e_err *err)
 {
 	char *password = NULL, *token = NULL, path[64];
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	p11e_rc rc;
 
 	p11e_secret_free(k->auth_header, (size_t)-1);
@@ -236,17 +178,17 @@ p11e_rc cyberark_logon(cyberark *k, p11e_err *err)
 	rc = p11e_secret_read(k->password_source, "cyberark logon password", &password, err);
 	if (rc != P11E_OK)
 		return rc;
-	if (!cyberark_printable(password, strlen(password))) {
+	if (!p11e_printable_ascii(password, strlen(password))) {
 		rc = p11e_errf(err, P11E_CONFIG,
 			       "vault: the password from \"password_source\" is not printable");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "auth/%s/Logon", k->auth);
-	cyberark_sb_str(&body, "{\"username\":");
-	cyberark_sb_json(&body, k->username);
-	cyberark_sb_str(&body, ",\"password\":");
-	cyberark_sb_json(&body, password);
-	cyberark_sb_str(&body, ",\"concurrentSession\":true}");
+	p11e_sbuf_str(&body, "{\"username\":");
+	p11e_sbuf_json(&body, k->username);
+	p11e_sbuf_str(&body, ",\"password\":");
+	p11e_sbuf_json(&body, password);
+	p11e_sbuf_str(&body, ",\"concurrentSession\":true}");
 	if (body.failed) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
@@ -280,14 +222,14 @@ p11e_rc cyberark_logon(cyberark *k, p11e_err *err)
 out:
 	p11e_secret_free(token, (size_t)-1);
 	p11e_secret_free(password, (size_t)-1);
-	cyberark_sb_free(&body);
+	p11e_sbuf_free(&body);
 	cyberark_wipe_resp(&resp);
 	return rc;
 }
 
 /* call() with the session; a 401 (the token expired) renews it once per
  * vault and sends the request again: a 401 is a refusal, nothing was done. */
-p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const sbuf *body,
+p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const p11e_sbuf *body,
 			int no_retry, p11e_http_resp *resp, p11e_err *err)
 {
 	p11e_rc rc = call(k, method, path, body, no_retry, resp, err);
@@ -366,15 +308,15 @@ p11e_rc cyberark_retrieve(cyberark *k, const cyberark_account *a, unsigned char 
 			  p11e_err *err)
 {
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	char path[128], doing[200];
 	p11e_rc rc;
 
 	snprintf(path, sizeof(path), "Accounts/%s/Password/Retrieve", a->id);
 	snprintf(doing, sizeof(doing), "retrieving the password of account '%.128s'", a->name);
-	cyberark_sb_str(&body, "{\"reason\":");
-	cyberark_sb_json(&body, k->reason);
-	cyberark_sb_str(&body, "}");
+	p11e_sbuf_str(&body, "{\"reason\":");
+	p11e_sbuf_json(&body, k->reason);
+	p11e_sbuf_str(&body, "}");
 	if (body.failed)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	if ((rc = cyberark_authed(k, "POST", path, &body, 0, &resp, err)) != P11E_OK)
@@ -394,7 +336,7 @@ p11e_rc cyberark_retrieve(cyberark *k, const cyberark_account *a, unsigned char 
 			       k->url, doing);
 	}
 out:
-	cyberark_sb_free(&body);
+	p11e_sbuf_free(&body);
 	cyberark_wipe_resp(&resp);
 	return rc;
 }

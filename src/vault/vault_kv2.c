@@ -32,6 +32,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include "p11enroll/http.h"
+#include "p11enroll/sbuf.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
 #include "p11enroll/conf.h"
@@ -147,70 +148,6 @@ static p11e_rc check_name(const char *name, p11e_err *err)
 }
 
 /* A growing buffer for request bodies that may hold a secret. */
-typedef struct sbuf {
-	char *p;
-	size_t len, cap;
-	int failed;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *grown = malloc(cap);
-		if (grown == NULL) {
-			b->failed = 1;
-			return;
-		}
-		if (b->p != NULL) {
-			memcpy(grown, b->p, b->len);
-			OPENSSL_cleanse(b->p, b->cap);
-			free(b->p);
-		}
-		b->p = grown;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-/* A JSON string of printable ASCII (the callers check). */
-static void sb_json(sbuf *b, const char *s, size_t n)
-{
-	sb_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			sb_add(b, "\\", 1);
-		sb_add(b, s + i, 1);
-	}
-	sb_add(b, "\"", 1);
-}
-
-static void sb_free(sbuf *b)
-{
-	if (b->p != NULL) {
-		OPENSSL_cleanse(b->p, b->cap);
-		free(b->p);
-	}
-	memset(b, 0, sizeof(*b));
-}
-
-static int printable(const unsigned char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < 0x20 || s[i] > 0x7e)
-			return 0;
-	return 1;
-}
-
 static void wipe_resp(p11e_http_resp *r)
 {
 	if (r->body != NULL)
@@ -258,7 +195,7 @@ static p11e_rc status_error(const kv2 *k, const p11e_http_resp *r, const char *d
 }
 
 /* One request to /v1/PATH. A transfer failure is "unreachable". */
-static p11e_rc call(const kv2 *k, const char *method, const char *path, const sbuf *body,
+static p11e_rc call(const kv2 *k, const char *method, const char *path, const p11e_sbuf *body,
 		    int with_token, p11e_http_resp *resp, p11e_err *err)
 {
 	const char *headers[4];
@@ -328,7 +265,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 	const char *mount = p11e_conf_string(ar, "mount");
 	char *src = NULL, *secret_id = NULL, *emount = NULL, *path = NULL, *token = NULL;
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	p11e_rc rc;
 
 	if ((rc = p11e_conf_check_keys(ar, approle_keys, "vault.approle", err)) != P11E_OK)
@@ -337,7 +274,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 		return p11e_errf(err, P11E_CONFIG,
 				 "vault: approle needs \"role_id\" and \"secret_id_source\" "
 				 "(env:VAR or file:PATH)");
-	if (!printable((const unsigned char *)role_id, strlen(role_id)))
+	if (!p11e_printable_ascii(role_id, strlen(role_id)))
 		return p11e_errf(err, P11E_CONFIG, "vault: approle role_id is not printable");
 	if ((src = resolve_source(cfg, sid_src)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
@@ -345,7 +282,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 	free(src);
 	if (rc != P11E_OK)
 		return rc;
-	if (!printable((const unsigned char *)secret_id, strlen(secret_id))) {
+	if (!p11e_printable_ascii(secret_id, strlen(secret_id))) {
 		rc = p11e_errf(err, P11E_CONFIG, "vault: the AppRole secret_id is not printable");
 		goto out;
 	}
@@ -355,11 +292,11 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 		goto out;
 	}
 	sprintf(path, "auth/%s/login", emount);
-	sb_str(&body, "{\"role_id\":");
-	sb_json(&body, role_id, strlen(role_id));
-	sb_str(&body, ",\"secret_id\":");
-	sb_json(&body, secret_id, strlen(secret_id));
-	sb_str(&body, "}");
+	p11e_sbuf_str(&body, "{\"role_id\":");
+	p11e_sbuf_json_n(&body, role_id, strlen(role_id));
+	p11e_sbuf_str(&body, ",\"secret_id\":");
+	p11e_sbuf_json_n(&body, secret_id, strlen(secret_id));
+	p11e_sbuf_str(&body, "}");
 	if (body.failed) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
@@ -384,7 +321,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 out:
 	p11e_secret_free(token, (size_t)-1);
 	wipe_resp(&resp);
-	sb_free(&body);
+	p11e_sbuf_free(&body);
 	p11e_secret_free(secret_id, (size_t)-1);
 	free(emount);
 	free(path);
@@ -584,7 +521,7 @@ static p11e_rc kv2_set_meta(void *state, const char *name, const p11e_vault_meta
 	p11e_http_resp resp = {0};
 	json_object *o = NULL, *custom = NULL;
 	char *path = NULL, doing[300];
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	p11e_rc rc;
 
 	if ((rc = check_name(name, err)) != P11E_OK ||
@@ -599,14 +536,14 @@ static p11e_rc kv2_set_meta(void *state, const char *name, const p11e_vault_meta
 	}
 	vault_meta_to_json(&merged, custom);
 	json_object_object_add(o, "custom_metadata", custom);
-	sb_str(&body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	p11e_sbuf_str(&body, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	snprintf(doing, sizeof(doing), "writing the metadata of '%.200s'", name);
 	if ((rc = call(k, "POST", path, &body, 1, &resp, err)) != P11E_OK)
 		goto out;
 	if (resp.status != 200 && resp.status != 204)
 		rc = status_error(k, &resp, doing, err);
 out:
-	sb_free(&body);
+	p11e_sbuf_free(&body);
 	json_object_put(o);
 	p11e_http_resp_free(&resp);
 	free(path);
@@ -618,7 +555,7 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 {
 	kv2 *k = state;
 	p11e_http_resp resp = {0};
-	sbuf body = {0};
+	p11e_sbuf body = {0};
 	char *path = NULL, *b64 = NULL, doing[300], text[200];
 	unsigned char *have = NULL;
 	size_t have_len = 0;
@@ -632,10 +569,10 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 	if ((path = api_path(k, "data", name, NULL)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	snprintf(doing, sizeof(doing), "writing '%.200s'", name);
-	sb_str(&body, "{\"options\":{\"cas\":0},\"data\":{");
-	if (printable(secret, len)) {
-		sb_str(&body, "\"secret\":");
-		sb_json(&body, (const char *)secret, len);
+	p11e_sbuf_str(&body, "{\"options\":{\"cas\":0},\"data\":{");
+	if (p11e_printable_ascii((const char *)secret, len)) {
+		p11e_sbuf_str(&body, "\"secret\":");
+		p11e_sbuf_json_n(&body, (const char *)secret, len);
 	} else {
 		size_t blen = 4 * ((len + 2) / 3) + 1;
 		if ((b64 = malloc(blen)) == NULL) {
@@ -643,10 +580,10 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 			goto out;
 		}
 		EVP_EncodeBlock((unsigned char *)b64, secret, (int)len);
-		sb_str(&body, "\"secret_base64\":");
-		sb_json(&body, b64, strlen(b64));
+		p11e_sbuf_str(&body, "\"secret_base64\":");
+		p11e_sbuf_json_n(&body, b64, strlen(b64));
 	}
-	sb_str(&body, "}}");
+	p11e_sbuf_str(&body, "}}");
 	if (body.failed) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
@@ -678,7 +615,7 @@ static p11e_rc kv2_put(void *state, const char *name, const unsigned char *secre
 out:
 	p11e_secret_free((char *)have, have_len);
 	p11e_secret_free(b64, (size_t)-1);
-	sb_free(&body);
+	p11e_sbuf_free(&body);
 	wipe_resp(&resp);
 	free(path);
 	return rc;
