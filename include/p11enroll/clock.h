@@ -15,4 +15,7 @@ time_t p11e_now(void);
  * the text is not such a time. */
 time_t p11e_iso_parse(const char *text);
 
+/* t as "YYYY-MM-DDTHH:MM:SSZ" (UTC) into out. */
+void p11e_iso_format(time_t t, char out[21]);
+
 #endif

@@ -47,10 +47,9 @@ typedef struct p11e_ca_local_index {
 p11e_rc p11e_ca_local_index_parse(const char *text, size_t len, p11e_ca_local_index *out,
 				  p11e_err *err);
 void p11e_ca_local_index_clear(p11e_ca_local_index *ix);
-/* Appends one line (with its newline) to DIR/index.jsonl and syncs it,
- * first cutting off a torn last line (a crash inside an earlier append). */
-p11e_rc p11e_ca_local_index_write_line(const p11e_ca_local *ca, const char *line, size_t len,
-				       p11e_err *err);
+/* Appends o as one line to DIR/index.jsonl and syncs it, first cutting off
+ * a torn last line (a crash inside an earlier append). */
+p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o, p11e_err *err);
 p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
 			     p11e_err *err);
 p11e_rc p11e_ca_local_crl(void *state, int days, X509_CRL **out, p11e_err *err);

@@ -12,6 +12,7 @@
 #include <openssl/bn.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/clock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
 #include "ca/ca_local.h"
@@ -50,14 +51,6 @@ out:
 	return rc;
 }
 
-static void iso_time(time_t t, char *out, size_t len)
-{
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 /* One JSON line, appended and synced: the log of every certificate issued. */
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
 				   const char *request_key, time_t issued_at, p11e_err *err)
@@ -65,10 +58,8 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	struct json_object *o = json_object_new_object();
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
 	BIO *bio = BIO_new(BIO_s_mem());
-	char *serial = NULL, *subject = NULL, *line = NULL;
+	char *serial = NULL, *subject = NULL;
 	char not_after[32], fp[65], at[32];
-	const char *text;
-	size_t n;
 	p11e_rc rc = P11E_FAIL;
 
 	if (o == NULL || bn == NULL || bio == NULL || (serial = BN_bn2hex(bn)) == NULL ||
@@ -83,7 +74,7 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	}
 	for (char *c = serial; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
-	iso_time(issued_at, at, sizeof(at));
+	p11e_iso_format(issued_at, at);
 	json_object_object_add(o, "serial", json_object_new_string(serial));
 	json_object_object_add(o, "subject", json_object_new_string(subject));
 	json_object_object_add(o, "not_after", json_object_new_string(not_after));
@@ -91,18 +82,8 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	json_object_object_add(o, "sha256", json_object_new_string(fp));
 	json_object_object_add(o, "profile", json_object_new_string(profile->name));
 	json_object_object_add(o, "issued_at", json_object_new_string(at));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	n = text != NULL ? strlen(text) : 0;
-	if (n == 0 || (line = malloc(n + 2)) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	memcpy(line, text, n);
-	line[n++] = '\n';
-	rc = p11e_ca_local_index_write_line(ca, line, n, err);
+	rc = p11e_ca_local_index_write(ca, o, err);
 out:
-	free(line);
 	OPENSSL_free(serial);
 	BIO_free(bio);
 	BN_free(bn);

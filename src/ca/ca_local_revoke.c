@@ -186,16 +186,22 @@ static int whole_lines_end(int fd, off_t size, off_t *end)
 	return 0;
 }
 
-p11e_rc p11e_ca_local_index_write_line(const p11e_ca_local *ca, const char *line, size_t len,
-				       p11e_err *err)
+p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o, p11e_err *err)
 {
-	char *path = p11e_path_join(ca->dir, "index.jsonl");
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+								 JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = text != NULL ? strlen(text) : 0;
+	char *path = p11e_path_join(ca->dir, "index.jsonl"), *line = NULL;
 	off_t size, end = 0;
 	int fd = -1;
 	p11e_rc rc;
 
-	if (path == NULL)
+	if (path == NULL || len == 0 || (line = malloc(len + 1)) == NULL) {
+		free(path);
 		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	memcpy(line, text, len);
+	line[len++] = '\n'; /* one write a line: the newline goes with it */
 	/* O_APPEND with one write per line: lines never interleave, and the
 	 * caller holds DIR/lock anyway. Never through a planted symlink. */
 	if ((rc = p11e_open_private(path, O_RDWR | O_APPEND | O_CREAT, 0600, &fd, err)) != P11E_OK)
@@ -210,6 +216,7 @@ p11e_rc p11e_ca_local_index_write_line(const p11e_ca_local *ca, const char *line
 out:
 	if (fd >= 0)
 		close(fd);
+	free(line);
 	free(path);
 	return rc;
 }
@@ -218,32 +225,17 @@ static p11e_rc append_revocation(const p11e_ca_local *ca, const char *serial, in
 				 p11e_err *err)
 {
 	struct json_object *o = json_object_new_object();
-	char at[32], *line = NULL;
-	const char *text;
-	time_t now = time(NULL);
-	struct tm tm;
-	size_t n;
+	char at[21];
 	p11e_rc rc;
 
-	gmtime_r(&now, &tm);
-	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (o == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
+	p11e_iso_format(time(NULL), at);
 	json_object_object_add(o, "revoked", json_object_new_string(serial));
 	json_object_object_add(o, "reason",
 			       json_object_new_string(p11e_revoke_reason_name(reason)));
 	json_object_object_add(o, "revoked_at", json_object_new_string(at));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	n = text != NULL ? strlen(text) : 0;
-	if (n == 0 || (line = malloc(n + 1)) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	memcpy(line, text, n);
-	line[n++] = '\n';
-	rc = p11e_ca_local_index_write_line(ca, line, n, err);
-out:
-	free(line);
+	rc = p11e_ca_local_index_write(ca, o, err);
 	json_object_put(o);
 	return rc;
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "p11enroll/clock.h"
 
 time_t p11e_iso_parse(const char *s)
@@ -21,6 +22,14 @@ time_t p11e_iso_parse(const char *s)
 	tm.tm_year -= 1900;
 	tm.tm_mon -= 1;
 	return timegm(&tm);
+}
+
+void p11e_iso_format(time_t t, char out[21])
+{
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 21, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 time_t p11e_now(void)
