@@ -115,6 +115,10 @@ p11e_rc p11e_token_locked_error(const p11e_token *t, p11e_err *err);
 /* Reads C_GetTokenInfo (and the slot description) into info. */
 CK_RV p11e_read_token_info(CK_FUNCTION_LIST_PTR f, CK_SLOT_ID slot, p11e_token_info *info);
 
+/* C_DestroyObject of h, and h forgotten from the known handles; what names
+ * the object in the message ("a certificate"). */
+p11e_rc p11e_destroy_handle(p11e_token *t, CK_OBJECT_HANDLE h, const char *what, p11e_err *err);
+
 /* Handles of objects matching a template; *out malloc'd. */
 p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE **out,
 		  CK_ULONG *count, p11e_err *err);

@@ -212,21 +212,25 @@ p11e_rc p11e_token_destroy(p11e_token *t, unsigned long cls, const p11e_id *id, 
 	p11e_rc rc = find_by_id(t, cls, id, &list, &count, err);
 
 	*n = 0;
-	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
-		CK_RV rv = t->m->f->C_DestroyObject(t->session, list[i]);
-		if (rv != CKR_OK) {
-			rc = p11e_errf(err, P11E_FAIL, "token '%s': cannot delete a key object: %s",
-				       t->info.label, CKR_TEXT(rv));
-			break;
-		}
-		(*n)++;
-		/* A remembered handle of it must not be handed out again. */
-		for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
-			if (t->known[k].used && t->known[k].h == list[i])
-				t->known[k].used = 0;
-	}
+	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++)
+		if ((rc = p11e_destroy_handle(t, list[i], "a key object", err)) == P11E_OK)
+			(*n)++;
 	free(list);
 	return rc;
+}
+
+p11e_rc p11e_destroy_handle(p11e_token *t, CK_OBJECT_HANDLE h, const char *what, p11e_err *err)
+{
+	CK_RV rv = t->m->f->C_DestroyObject(t->session, h);
+
+	if (rv != CKR_OK)
+		return p11e_errf(err, P11E_FAIL, "token '%s': cannot delete %s: %s", t->info.label,
+				 what, CKR_TEXT(rv));
+	/* A remembered handle of it must not be handed out again. */
+	for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
+		if (t->known[k].used && t->known[k].h == h)
+			t->known[k].used = 0;
+	return P11E_OK;
 }
 
 /* Refusals that say "this token does not change CKA_ID" (a card whose IDs are
@@ -295,17 +299,10 @@ p11e_rc p11e_token_destroy_certs_except(p11e_token *t, const p11e_id *id, X509 *
 		free(value);
 		if (same)
 			continue;
-		rv = t->m->f->C_DestroyObject(t->session, list[i]);
-		if (rv != CKR_OK) {
-			rc = p11e_errf(err, P11E_FAIL,
-				       "token '%s': cannot delete the slot's old certificate: %s",
-				       t->info.label, CKR_TEXT(rv));
+		if ((rc = p11e_destroy_handle(t, list[i], "the slot's old certificate", err)) !=
+		    P11E_OK)
 			break;
-		}
 		(*n)++;
-		for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
-			if (t->known[k].used && t->known[k].h == list[i])
-				t->known[k].used = 0;
 	}
 	OPENSSL_free(keep_der);
 	free(list);

@@ -20,19 +20,9 @@ p11e_rc p11e_token_destroy_cert_value(p11e_token *t, X509 *cert, size_t *n, p11e
 		return p11e_errf_ssl(err, P11E_FAIL, "certificate: cannot encode it");
 	CK_ATTRIBUTE tmpl[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_VALUE, der, (CK_ULONG)der_len}};
 	rc = p11e_find(t, tmpl, 2, &list, &count, err);
-	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
-		CK_RV rv = t->m->f->C_DestroyObject(t->session, list[i]);
-		if (rv != CKR_OK) {
-			rc =
-			    p11e_errf(err, P11E_FAIL, "token '%s': cannot delete a certificate: %s",
-				      t->info.label, CKR_TEXT(rv));
-			break;
-		}
-		(*n)++;
-		for (size_t k = 0; k < P11E_KNOWN_MAX; k++)
-			if (t->known[k].used && t->known[k].h == list[i])
-				t->known[k].used = 0;
-	}
+	for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++)
+		if ((rc = p11e_destroy_handle(t, list[i], "a certificate", err)) == P11E_OK)
+			(*n)++;
 	free(list);
 	OPENSSL_free(der);
 	return rc;

@@ -111,7 +111,9 @@ check_eq "forget of an unknown identity: exit 10" 10 $?
 file_vault "$TEST_TMP"
 P11ENROLL_TEST_CRASH_AFTER=key-made p11e enroll --software --email soft@example.org \
 	--ca "local:$CA_DIR" >/dev/null 2>&1
-check_eq "software key-made: escrowed" 1 "$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org')"
+check_eq "software key-made: escrowed" 1 "$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org\.cms$')"
+check_eq "software key-made: its dates beside it" 1 \
+	"$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org\.meta$')"
 check_eq "software key-made: a key file" 1 "$(ls "$S/keys" | grep -c '^soft@example.org')"
 out=$(p11e forget soft@example.org 2>&1)
 check_eq "forget software: exit 0 ($out)" 0 $?
