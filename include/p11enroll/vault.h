@@ -105,6 +105,11 @@ const char *p11e_vault_type(const p11e_vault *v);
 /* The backend's reader() (for the audit log), or NULL. */
 const char *p11e_vault_reader(const p11e_vault *v);
 
+/* A secret source for a backend: "file:REL" made relative to the config
+ * file's directory, as config.c does for the keys it knows; anything else as
+ * is. malloc'd; NULL on no memory. */
+char *p11e_vault_resolve_source(const p11e_config *cfg, const char *src);
+
 /* The backends (src/vault/vault_*.c). */
 extern const p11e_vault_ops p11e_vault_file_ops, p11e_vault_kv2_ops, p11e_vault_cyberark_ops;
 

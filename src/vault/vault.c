@@ -6,6 +6,7 @@
 #include <time.h>
 #include <json-c/json.h>
 #include "p11enroll/clock.h"
+#include "p11enroll/util.h"
 #include "p11enroll/vault.h"
 
 struct p11e_vault {
@@ -170,4 +171,24 @@ const p11e_vault_ops *p11e_vault_backend(size_t i)
 		if (k == i)
 			return backends[k];
 	return NULL;
+}
+
+char *p11e_vault_resolve_source(const p11e_config *cfg, const char *src)
+{
+	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
+	char *dir, *path, *out;
+
+	if (strncmp(src, "file:", 5) != 0 || src[5] == '/' || slash == NULL)
+		return strdup(src);
+	if ((dir = strndup(cfg->path, (size_t)(slash - cfg->path))) == NULL)
+		return NULL;
+	path = p11e_path_join(dir[0] ? dir : "/", src + 5);
+	free(dir);
+	if (path == NULL || (out = malloc(strlen(path) + 6)) == NULL) {
+		free(path);
+		return NULL;
+	}
+	snprintf(out, strlen(path) + 6, "file:%s", path);
+	free(path);
+	return out;
 }

@@ -131,7 +131,7 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 	k->auth = strdup(auth ? auth : "CyberArk");
 	k->reason = strdup(reason ? reason : "p11enroll escrow");
 	k->safe_q = cyberark_url_escape(k->safe);
-	k->password_source = cyberark_resolve_source(cfg, source);
+	k->password_source = p11e_vault_resolve_source(cfg, source);
 	if (k->http.ca_bundle != NULL)
 		k->http.ca_bundle = k->ca_bundle = strdup(k->http.ca_bundle);
 	if (k->auth == NULL || k->reason == NULL || k->safe_q == NULL ||

@@ -79,7 +79,6 @@ char *cyberark_url_escape(const char *s);
 void cyberark_account_name(const char *identity, char out[ACCOUNT_NAME_MAX + 1]);
 p11e_rc cyberark_check_name(const char *name, p11e_err *err);
 void cyberark_wipe_resp(p11e_http_resp *r);
-char *cyberark_resolve_source(const p11e_config *cfg, const char *src);
 p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const char *doing,
 			      p11e_err *err);
 p11e_rc cyberark_logon(cyberark *k, p11e_err *err);

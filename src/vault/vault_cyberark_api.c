@@ -74,27 +74,6 @@ void cyberark_wipe_resp(p11e_http_resp *r)
 	p11e_http_resp_free(r);
 }
 
-/* "file:REL" relative to the config file's directory, as for other keys. */
-char *cyberark_resolve_source(const p11e_config *cfg, const char *src)
-{
-	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
-	char *dir, *path, *out;
-
-	if (strncmp(src, "file:", 5) != 0 || src[5] == '/' || slash == NULL)
-		return strdup(src);
-	if ((dir = strndup(cfg->path, (size_t)(slash - cfg->path))) == NULL)
-		return NULL;
-	path = p11e_path_join(dir[0] ? dir : "/", src + 5);
-	free(dir);
-	if (path == NULL || (out = malloc(strlen(path) + 6)) == NULL) {
-		free(path);
-		return NULL;
-	}
-	snprintf(out, strlen(path) + 6, "file:%s", path);
-	free(path);
-	return out;
-}
-
 /* The one-line error for an answer that is not success. */
 p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const char *doing,
 			      p11e_err *err)

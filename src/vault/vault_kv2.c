@@ -83,29 +83,6 @@ static int header_safe(const char *s)
 	return 1;
 }
 
-/* "file:REL" relative to the config file's directory, as config.c does for
- * the keys it knows; anything else as is. */
-static char *resolve_source(const p11e_config *cfg, const char *src)
-{
-	const char *slash = cfg->path ? strrchr(cfg->path, '/') : NULL;
-	char *dir, *path, *out;
-
-	if (strncmp(src, "file:", 5) != 0 || src[5] == '/' || slash == NULL)
-		return strdup(src);
-	if ((dir = strndup(cfg->path, (size_t)(slash - cfg->path))) == NULL)
-		return NULL;
-	path = p11e_path_join(dir[0] ? dir : "/", src + 5);
-	free(dir);
-	if (path == NULL || (out = malloc(strlen(path) + 6)) == NULL) {
-		free(path);
-		return NULL;
-	}
-	strcpy(out, "file:");
-	strcat(out, path);
-	free(path);
-	return out;
-}
-
 /* Percent-encodes s, keeping unreserved characters, '@' and (with
  * keep_slash) '/'; outer slashes are dropped. */
 static char *escape_path(const char *s, int keep_slash)
@@ -276,7 +253,7 @@ static p11e_rc approle_login(kv2 *k, const p11e_config *cfg, const json_object *
 				 "(env:VAR or file:PATH)");
 	if (!p11e_printable_ascii(role_id, strlen(role_id)))
 		return p11e_errf(err, P11E_CONFIG, "vault: approle role_id is not printable");
-	if ((src = resolve_source(cfg, sid_src)) == NULL)
+	if ((src = p11e_vault_resolve_source(cfg, sid_src)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_secret_read(src, "vault AppRole secret_id", &secret_id, err);
 	free(src);
@@ -330,7 +307,7 @@ out:
 
 static p11e_rc token_login(kv2 *k, const p11e_config *cfg, const char *source, p11e_err *err)
 {
-	char *src = resolve_source(cfg, source), *token = NULL;
+	char *src = p11e_vault_resolve_source(cfg, source), *token = NULL;
 	p11e_rc rc;
 
 	if (src == NULL)
