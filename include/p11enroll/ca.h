@@ -7,6 +7,7 @@
 #include "p11enroll/profile.h"
 
 struct json_object;
+struct p11e_ca_renewal;
 
 typedef enum p11e_ca_state {
 	P11E_CA_STATE_ISSUED = 1, /* (STATE_: P11E_CA_REJECTED is a p11e_rc) */
@@ -59,7 +60,32 @@ typedef struct p11e_ca_ops {
 	 * certificate this CA revoked, valid for days. Only CAs that sign their
 	 * own lists (the embedded one) have it. */
 	p11e_rc (*crl)(void *state, int days, X509_CRL **out, p11e_err *err);
+	/* Optional: the next submit (and its polls) renews renewal->old_cert
+	 * (ACME: the order "replaces" it; SCEP: a RenewalReq signed with the
+	 * old key and certificate where GetCACaps offers "Renewal"; DigiCert:
+	 * a reissue of the old order). NULL renewal: a first enrollment again.
+	 * The backend does not own what renewal points to and must not keep
+	 * the pointers past the next submit or poll. NULL op: a renewal is an
+	 * ordinary request to this CA. */
+	p11e_rc (*set_renewal)(void *state, const struct p11e_ca_renewal *renewal,
+			       p11e_err *err);
+	/* Optional: the window in which the CA wants cert renewed (ACME
+	 * renewalInfo, RFC 9773), as UTC seconds. P11E_NOT_FOUND when this CA
+	 * offers none (the configured renew_within_days then applies). */
+	p11e_rc (*renewal_window)(void *state, X509 *cert, long long *start, long long *end,
+				  p11e_err *err);
 } p11e_ca_ops;
+
+/* What a renewal tells the CA about the certificate it replaces. */
+typedef struct p11e_ca_renewal {
+	X509 *old_cert;		    /* the certificate being renewed */
+	STACK_OF(X509) * old_chain; /* its issuing CA first, or NULL */
+	/* Its private key (on the token through libp11, or a software key),
+	 * for protocols that prove possession of the old key (SCEP
+	 * RenewalReq); NULL when the caller cannot reach it. */
+	EVP_PKEY *old_key;
+	const char *old_request_id; /* the CA's handle on the old request, or NULL */
+} p11e_ca_renewal;
 
 /* RFC 5280 CRLReason codes, by their ASN.1 names (keyCompromise, ...). */
 enum p11e_revoke_reason {
@@ -102,6 +128,11 @@ void p11e_ca_close(p11e_ca *ca);
 p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, int *already,
 		       p11e_err *err);
 p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err);
+/* Through ops->set_renewal; P11E_OK doing nothing when the backend has none. */
+p11e_rc p11e_ca_set_renewal(p11e_ca *ca, const p11e_ca_renewal *renewal, p11e_err *err);
+/* Through ops->renewal_window; P11E_NOT_FOUND when the backend has none. */
+p11e_rc p11e_ca_renewal_window(p11e_ca *ca, X509 *cert, long long *start, long long *end,
+			       p11e_err *err);
 /* Whether this backend wants the requester's key (ops->set_requester). */
 int p11e_ca_needs_requester(const p11e_ca *ca);
 p11e_rc p11e_ca_set_requester(p11e_ca *ca, EVP_PKEY *key, const char *identity, p11e_err *err);

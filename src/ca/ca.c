@@ -119,6 +119,22 @@ p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err)
 	return ca->ops->crl(ca->state, days, out, err);
 }
 
+p11e_rc p11e_ca_set_renewal(p11e_ca *ca, const p11e_ca_renewal *renewal, p11e_err *err)
+{
+	if (ca->ops->set_renewal == NULL)
+		return P11E_OK;
+	return ca->ops->set_renewal(ca->state, renewal, err);
+}
+
+p11e_rc p11e_ca_renewal_window(p11e_ca *ca, X509 *cert, long long *start, long long *end,
+			       p11e_err *err)
+{
+	*start = *end = 0;
+	if (ca->ops->renewal_window == NULL)
+		return P11E_NOT_FOUND;
+	return ca->ops->renewal_window(ca->state, cert, start, end, err);
+}
+
 void p11e_ca_close(p11e_ca *ca)
 {
 	if (ca == NULL)
