@@ -207,8 +207,10 @@ static p11e_rc scep_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 	return P11E_OK;
 }
 
-/* One PKIOperation and what came of it. */
-static p11e_rc exchange(scep *s, scep_request *req, p11e_ca_result *out, p11e_err *err)
+/* One PKIOperation and what came of it; an issued certificate must be for
+ * the public key want (the key being certified, whoever signed). */
+static p11e_rc exchange(scep *s, scep_request *req, const EVP_PKEY *want, p11e_ca_result *out,
+			p11e_err *err)
 {
 	unsigned char *der = NULL;
 	size_t der_len = 0;
@@ -251,8 +253,7 @@ static p11e_rc exchange(scep *s, scep_request *req, p11e_ca_result *out, p11e_er
 		for (int i = 0; i < sk_X509_num(reply.certs) && out->cert == NULL; i++) {
 			X509 *c = sk_X509_value(reply.certs, i);
 
-			if (EVP_PKEY_eq(X509_get0_pubkey(c), X509_get0_pubkey(req->signer)) == 1 &&
-			    X509_up_ref(c))
+			if (EVP_PKEY_eq(X509_get0_pubkey(c), want) == 1 && X509_up_ref(c))
 				out->cert = c;
 		}
 		ERR_clear_error();
@@ -317,23 +318,28 @@ static p11e_rc need_key(const scep *s, p11e_err *err)
 	return P11E_OK;
 }
 
-/* Signs req's content with the requester's key through a transient
- * self-signed certificate for subject and public key pub (RFC 8894 3.1),
- * and sends it. */
-static p11e_rc send_signed(scep *s, scep_request *req, const X509_NAME *subject, EVP_PKEY *pub,
-			   p11e_ca_result *out, p11e_err *err)
+/* Signs req's content (scep_request_signer) and sends it; the certificate
+ * issued must be for pub. */
+static p11e_rc send_signed(scep *s, scep_request *req, int renewal, const X509_NAME *subject,
+			   EVP_PKEY *pub, p11e_ca_result *out, p11e_err *err)
 {
-	p11e_rc rc;
+	X509 *transient = NULL;
+	p11e_rc rc = scep_request_signer(s, req, renewal, subject, pub, &transient, err);
 
-	req->key = s->key;
-	req->signer = scep_transient_cert(subject, pub, s->key, EVP_sha256());
-	if (req->signer == NULL)
-		return p11e_errf_ssl(err, P11E_FAIL,
-				     "ca scep: cannot make the signing certificate");
-	rc = exchange(s, req, out, err);
-	X509_free(req->signer);
+	if (rc == P11E_OK)
+		rc = exchange(s, req, pub, out, err);
+	X509_free(transient);
 	req->signer = NULL;
+	req->key = NULL;
 	return rc;
+}
+
+/* What set_renewal gave is the caller's, for one submit or poll only. */
+static void forget_keys(scep *s)
+{
+	s->key = NULL;
+	s->old_cert = NULL;
+	s->old_key = NULL;
 }
 
 static p11e_rc scep_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
@@ -343,15 +349,20 @@ static p11e_rc scep_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 	scep_request req = {.message_type = SCEP_PKCSREQ, .transaction_id = request_key};
 	const X509_NAME *subject = X509_REQ_get_subject_name(csr);
 	unsigned char *inner = NULL;
-	int inner_len = 0;
+	int inner_len = 0, renewal = 0;
 	p11e_rc rc;
 
 	(void)profile;
 	memset(out, 0, sizeof(*out));
 	if ((rc = need_key(s, err)) != P11E_OK || (rc = scep_fetch_ca(s, err)) != P11E_OK)
 		goto out;
-	if (scep_request_id_make(request_key, subject, out->request_id, sizeof(out->request_id)) !=
-	    0) {
+	/* The same CSR is the same transaction: a RenewalReq resent after a
+	 * crash stays one, as long as the old certificate is given again. */
+	renewal = scep_use_renewal(s);
+	if (renewal)
+		req.message_type = SCEP_RENEWALREQ;
+	if (scep_request_id_make(request_key, subject, renewal, out->request_id,
+				 sizeof(out->request_id)) != 0) {
 		rc = p11e_errf(err, P11E_USAGE,
 			       "ca scep: the subject is too long to be polled for; shorten the "
 			       "profile's subject or --name");
@@ -361,12 +372,12 @@ static p11e_rc scep_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 		goto out;
 	req.content = inner;
 	req.content_len = (size_t)inner_len;
-	rc = send_signed(s, &req, subject, X509_REQ_get0_pubkey(csr), out, err);
+	rc = send_signed(s, &req, renewal, subject, X509_REQ_get0_pubkey(csr), out, err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
 	OPENSSL_clear_free(inner, inner_len > 0 ? (size_t)inner_len : 0);
-	s->key = NULL; /* the caller's, freed after this call */
+	forget_keys(s); /* the caller's, freed after this call */
 	return rc;
 }
 
@@ -379,12 +390,13 @@ static p11e_rc scep_poll(void *state, const char *request_id, const p11e_profile
 	X509_NAME *subject = NULL;
 	unsigned char *ias = NULL;
 	size_t ias_len = 0;
+	int renewal = 0;
 	p11e_rc rc;
 
 	(void)profile;
 	memset(out, 0, sizeof(*out));
 	if (strlen(request_id) >= sizeof(out->request_id) ||
-	    scep_request_id_parse(request_id, tid, sizeof(tid), &subject) != 0) {
+	    scep_request_id_parse(request_id, tid, sizeof(tid), &subject, &renewal) != 0) {
 		rc = p11e_errf(err, P11E_FAIL,
 			       "ca scep: request id '%.80s' is not one of ours; remove the "
 			       "identity's record to start over",
@@ -395,20 +407,44 @@ static p11e_rc scep_poll(void *state, const char *request_id, const p11e_profile
 	req.transaction_id = tid;
 	if ((rc = need_key(s, err)) != P11E_OK || (rc = scep_fetch_ca(s, err)) != P11E_OK)
 		goto out;
+	/* The CA knows a RenewalReq's transaction by the old certificate's
+	 * signature: its polls need that key, whatever the CA offers now. */
+	if (renewal && (s->old_cert == NULL || s->old_key == NULL)) {
+		rc = p11e_errf(
+		    err, P11E_FAIL,
+		    "ca scep: request %.40s... is a renewal (RenewalReq): its poll must "
+		    "be signed with the renewed certificate's key, which this run did not give; "
+		    "rerun `p11enroll renew` for the identity",
+		    tid);
+		goto out;
+	}
 	rc =
 	    scep_issuer_and_subject(X509_get_subject_name(s->issuer), subject, &ias, &ias_len, err);
 	if (rc != P11E_OK)
 		goto out;
 	req.content = ias;
 	req.content_len = ias_len;
-	rc = send_signed(s, &req, subject, s->key, out, err);
+	rc = send_signed(s, &req, renewal, subject, s->key, out, err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
 	X509_NAME_free(subject);
 	free(ias);
-	s->key = NULL;
+	forget_keys(s);
 	return rc;
+}
+
+/* The certificate the next request renews and its key (both the
+ * caller's): a RenewalReq where scep_use_renewal allows one. NULL: a first
+ * request again. */
+static p11e_rc scep_set_renewal(void *state, const p11e_ca_renewal *renewal, p11e_err *err)
+{
+	scep *s = state;
+
+	(void)err;
+	s->old_cert = renewal ? renewal->old_cert : NULL;
+	s->old_key = renewal ? renewal->old_key : NULL;
+	return P11E_OK;
 }
 
 const p11e_ca_ops p11e_ca_scep_ops = {
@@ -420,4 +456,5 @@ const p11e_ca_ops p11e_ca_scep_ops = {
     .close = scep_close,
     .set_requester = scep_set_requester,
     .config_keys = known_keys,
+    .set_renewal = scep_set_renewal,
 };

@@ -25,12 +25,16 @@ typedef struct scep {
 	int poll_interval;
 	p11e_http http;
 	/* What the CA said, asked once per open. */
-	int fetched, post, aes;
+	int fetched, post, aes, renewal;
 	STACK_OF(X509) * ca_certs; /* everything GetCACert returned */
 	X509 *issuer;		   /* the issuing CA (IssuerAndSubject) */
 	X509 *recipient;	   /* whom requests are enveloped to: an RA, else the CA */
 	/* set_requester's key: not ours. */
 	EVP_PKEY *key;
+	/* set_renewal's certificate being renewed and its key: not ours, kept
+	 * until the next submit or poll. */
+	X509 *old_cert;
+	EVP_PKEY *old_key;
 } scep;
 
 /* One SCEP operation: GET url?operation=OP[&message=M], or with a body a POST
@@ -46,13 +50,16 @@ STACK_OF(X509) * scep_chain_for(const scep *s, X509 *leaf);
 
 /* messageType values (RFC 8894 3.2.1.2) */
 #define SCEP_CERTREP "3"
+#define SCEP_RENEWALREQ "17"
 #define SCEP_PKCSREQ "19"
 #define SCEP_CERTPOLL "20" /* GetCertInitial */
 
 /* One request: its inner content is enveloped to `recipient` (the CA or its
- * RA), then signed by `key` through the self-signed `signer`. */
+ * RA), then signed by `key` through `signer`: a self-signed certificate for
+ * the key being certified, or for a RenewalReq (and its polls) the
+ * certificate being renewed, whose key the CA's answer is encrypted to. */
 typedef struct scep_request {
-	const char *message_type; /* SCEP_PKCSREQ, SCEP_CERTPOLL */
+	const char *message_type; /* SCEP_PKCSREQ, SCEP_RENEWALREQ, SCEP_CERTPOLL */
 	const char *transaction_id;
 	unsigned char nonce[SCEP_NONCE_LEN]; /* senderNonce, filled by scep_request_encode */
 	X509 *signer;
@@ -99,13 +106,28 @@ X509 *scep_transient_cert(const X509_NAME *subject, EVP_PKEY *pub, EVP_PKEY *key
 p11e_rc scep_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subject,
 				unsigned char **der, size_t *der_len, p11e_err *err);
 
-/* The request id: "TRANSACTIONID:SUBJECT" (the subject's DER, base64url), all
- * a poll needs after a restart besides the key. 0, or -1 when out is too small. */
-int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, char *out,
-			 size_t out_len);
-/* Splits one back; *subject is new. 0 or -1. */
+/* The request id: "TRANSACTIONID:SUBJECT" (the subject's DER, base64url),
+ * with ":renewal" after it for a RenewalReq (its polls are signed with the
+ * old key too): all a poll needs after a restart besides the keys. 0, or -1
+ * when out is too small. */
+int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, int renewal,
+			 char *out, size_t out_len);
+/* Splits one back; *subject is new, *renewal 1 for a RenewalReq. 0 or -1. */
 int scep_request_id_parse(const char *request_id, char *transaction_id, size_t tid_len,
-			  X509_NAME **subject);
+			  X509_NAME **subject, int *renewal);
+
+/* Whether a request for s is a RenewalReq: set_renewal gave the old
+ * certificate and its key, the CA offers "Renewal" (GetCACaps), issued the
+ * old certificate, and the key is the certificate's and an RSA key (the
+ * CA's answer is encrypted to it). Else a PKCSReq, as for a first request. */
+int scep_use_renewal(const scep *s);
+/* Who signs req: for a RenewalReq and its polls (renewal) the certificate
+ * being renewed and its key (RFC 8894 3.3.1.2), which the CA's answer is
+ * then encrypted to; else the requester's key through a transient
+ * self-signed certificate for subject and pub (RFC 8894 3.1), returned in
+ * *transient for the caller to free. */
+p11e_rc scep_request_signer(const scep *s, scep_request *req, int renewal, const X509_NAME *subject,
+			    EVP_PKEY *pub, X509 **transient, p11e_err *err);
 
 /* The certificates of a GetCACert answer: one DER certificate, or a
  * degenerate PKCS#7 (certs-only). NULL if neither. */

@@ -213,6 +213,8 @@ p11e_rc scep_fetch_ca(scep *s, p11e_err *err)
 		s->post =
 		    has_cap(resp.body, "POSTPKIOperation") || has_cap(resp.body, "SCEPStandard");
 		s->aes = has_cap(resp.body, "AES") || has_cap(resp.body, "SCEPStandard");
+		/* RFC 8894 3.5.2: "Renewal" is never implied by SCEPStandard. */
+		s->renewal = has_cap(resp.body, "Renewal");
 	}
 	p11e_http_resp_free(&resp);
 	rc = scep_call(s, "GetCACert", s->ca_identifier, NULL, 0, 0, &resp, err);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include "ca/ca_scep.h"
@@ -77,8 +78,10 @@ p11e_rc scep_issuer_and_subject(const X509_NAME *issuer, const X509_NAME *subjec
 
 static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
-int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, char *out,
-			 size_t out_len)
+static const char renewal_suffix[] = ":renewal";
+
+int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, int renewal,
+			 char *out, size_t out_len)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509_NAME(subject, &der);
@@ -86,7 +89,8 @@ int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, c
 	unsigned v = 0;
 	int bits = 0;
 
-	need = pos + 1 + ((size_t)(len > 0 ? len : 0) * 4 + 2) / 3 + 1;
+	need = pos + 1 + ((size_t)(len > 0 ? len : 0) * 4 + 2) / 3 + 1 +
+	       (renewal ? sizeof(renewal_suffix) - 1 : 0);
 	if (len <= 0 || need > out_len) {
 		OPENSSL_free(der);
 		return -1;
@@ -104,14 +108,16 @@ int scep_request_id_make(const char *transaction_id, const X509_NAME *subject, c
 	if (bits > 0)
 		out[pos++] = b64url[(v << (6 - bits)) & 0x3f];
 	out[pos] = '\0';
+	if (renewal)
+		memcpy(out + pos, renewal_suffix, sizeof(renewal_suffix));
 	OPENSSL_free(der);
 	return 0;
 }
 
 int scep_request_id_parse(const char *request_id, char *transaction_id, size_t tid_len,
-			  X509_NAME **subject)
+			  X509_NAME **subject, int *renewal)
 {
-	const char *colon = strchr(request_id, ':'), *s;
+	const char *colon = strchr(request_id, ':'), *s, *end;
 	unsigned char *der;
 	const unsigned char *p;
 	size_t n = 0;
@@ -119,8 +125,15 @@ int scep_request_id_parse(const char *request_id, char *transaction_id, size_t t
 	int bits = 0;
 
 	*subject = NULL;
+	*renewal = 0;
 	if (colon == NULL || colon == request_id || (size_t)(colon - request_id) >= tid_len)
 		return -1;
+	end = colon + strlen(colon);
+	if ((size_t)(end - colon) > sizeof(renewal_suffix) &&
+	    strcmp(end - (sizeof(renewal_suffix) - 1), renewal_suffix) == 0) {
+		end -= sizeof(renewal_suffix) - 1;
+		*renewal = 1;
+	}
 	for (s = request_id; s < colon; s++)
 		if (*s < 0x20 || *s > 0x7e)
 			return -1;
@@ -129,10 +142,10 @@ int scep_request_id_parse(const char *request_id, char *transaction_id, size_t t
 	der = malloc(strlen(colon) * 3 / 4 + 1);
 	if (der == NULL)
 		return -1;
-	for (s = colon + 1; *s; s++) {
+	for (s = colon + 1; s < end; s++) {
 		const char *at = strchr(b64url, *s);
 
-		if (at == NULL) {
+		if (*s == '\0' || at == NULL) {
 			free(der);
 			return -1;
 		}
@@ -180,4 +193,36 @@ STACK_OF(X509) * scep_parse_ca_certs(const unsigned char *der, size_t len)
 		certs = NULL;
 	}
 	return certs;
+}
+
+int scep_use_renewal(const scep *s)
+{
+	int use;
+
+	if (s->old_cert == NULL || s->old_key == NULL || !s->renewal || s->issuer == NULL)
+		return 0;
+	/* A certificate from another CA (the CA was changed) is renewed by a
+	 * first request to this one: it could not check the old signature. */
+	use = EVP_PKEY_get_base_id(s->old_key) == EVP_PKEY_RSA &&
+	      X509_check_issued(s->issuer, s->old_cert) == X509_V_OK &&
+	      EVP_PKEY_eq(X509_get0_pubkey(s->old_cert), s->old_key) == 1;
+	ERR_clear_error();
+	return use;
+}
+
+p11e_rc scep_request_signer(const scep *s, scep_request *req, int renewal, const X509_NAME *subject,
+			    EVP_PKEY *pub, X509 **transient, p11e_err *err)
+{
+	*transient = NULL;
+	if (renewal) {
+		req->key = s->old_key;
+		req->signer = s->old_cert;
+		return P11E_OK;
+	}
+	req->key = s->key;
+	req->signer = *transient = scep_transient_cert(subject, pub, s->key, EVP_sha256());
+	if (*transient == NULL)
+		return p11e_errf_ssl(err, P11E_FAIL,
+				     "ca scep: cannot make the signing certificate");
+	return P11E_OK;
 }
