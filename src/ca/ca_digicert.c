@@ -41,16 +41,6 @@
 #define DEFAULT_PRODUCT "secure_email_mailbox"
 #define DEFAULT_POLL_INTERVAL 600
 
-typedef struct digicert {
-	json_object *conf; /* our reference: the strings below point into it */
-	char base[512];	   /* url without a trailing '/' */
-	const char *key_source;
-	const char *product;
-	digicert_order_opts opts;
-	int poll_interval;
-	p11e_http http;
-} digicert;
-
 static const char *const known_keys[] = {
     "type",
     "url",
@@ -69,6 +59,12 @@ static const char *const known_keys[] = {
     "retries",
     NULL,
 };
+
+void digicert_exchange_free(digicert_exchange *x)
+{
+	p11e_http_resp_free(&x->resp);
+	memset(x, 0, sizeof(*x));
+}
 
 /* What goes into a URL path: DigiCert's names are [a-z0-9_]. */
 static int is_name(const char *s)
@@ -100,7 +96,7 @@ static p11e_rc get_int_key(const json_object *conf, const char *key, int64_t min
 
 /* "X-DC-DEVKEY: KEY", malloc'd; free it with p11e_secret_free. The key must
  * be one printable word: a line break would inject headers. */
-static p11e_rc devkey_header(const digicert *d, char **out, p11e_err *err)
+p11e_rc digicert_devkey_header(const digicert *d, char **out, p11e_err *err)
 {
 	static const char name[] = "X-DC-DEVKEY: ";
 	p11e_err inner = {0};
@@ -197,7 +193,7 @@ static p11e_rc digicert_open(const json_object *conf, void **state, p11e_err *er
 		rc = p11e_http_from_config(conf, "digicert", &d->http, err);
 	/* The key must be there before any token key is made. */
 	if (rc == P11E_OK)
-		rc = devkey_header(d, &hdr, err);
+		rc = digicert_devkey_header(d, &hdr, err);
 	p11e_secret_free(hdr, (size_t)-1);
 	if (rc != P11E_OK)
 		goto fail;
@@ -220,19 +216,8 @@ static void digicert_close(void *state)
 	free(d);
 }
 
-/* One exchange with the API. */
-typedef struct exchange {
-	p11e_http_resp resp;
-} exchange;
-
-static void exchange_free(exchange *x)
-{
-	p11e_http_resp_free(&x->resp);
-	memset(x, 0, sizeof(*x));
-}
-
-static p11e_rc api(const digicert *d, const char *devkey, const char *method, const char *path,
-		   const char *body, int no_retry, exchange *x, p11e_err *err)
+p11e_rc digicert_api(const digicert *d, const char *devkey, const char *method, const char *path,
+		     const char *body, int no_retry, digicert_exchange *x, p11e_err *err)
 {
 	const char *headers[] = {devkey, "Accept: application/json", NULL};
 	char url[1024];
@@ -254,7 +239,7 @@ static p11e_rc api(const digicert *d, const char *devkey, const char *method, co
 	return p11e_http_request(&d->http, &req, &x->resp, err);
 }
 
-static void api_reason(const exchange *x, char *out, size_t len)
+void digicert_api_reason(const digicert_exchange *x, char *out, size_t len)
 {
 	digicert_parse_errors(x->resp.body, x->resp.body_len, x->resp.status, out, len);
 }
@@ -262,14 +247,14 @@ static void api_reason(const exchange *x, char *out, size_t len)
 /* The statuses every call treats alike: a refused key is the config's
  * problem, a 5xx or a rate limit the CA's (rerun later). P11E_OK otherwise,
  * the caller reading resp.status. */
-static p11e_rc common_status(const exchange *x, const char *what, p11e_err *err)
+p11e_rc digicert_common_status(const digicert_exchange *x, const char *what, p11e_err *err)
 {
 	char reason[300];
 	long s = x->resp.status;
 
 	if (s != 401 && s != 403 && s != 429 && s < 500)
 		return P11E_OK;
-	api_reason(x, reason, sizeof(reason));
+	digicert_api_reason(x, reason, sizeof(reason));
 	if (s == 401 || s == 403)
 		return p11e_errf(err, P11E_CONFIG,
 				 "ca digicert: %s: the API key was refused (%s); check "
@@ -280,7 +265,7 @@ static p11e_rc common_status(const exchange *x, const char *what, p11e_err *err)
 
 /* pem_all: the leaf (the one certificate that is not a CA) and the chain in
  * the order given, issuing CA first, root last. */
-static p11e_rc take_pem(const char *pem, const char *where, p11e_ca_result *out, p11e_err *err)
+p11e_rc digicert_take_pem(const char *pem, const char *where, p11e_ca_result *out, p11e_err *err)
 {
 	STACK_OF(X509) *all = p11e_chain_from_pem(pem);
 	X509 *leaf = NULL;
@@ -305,41 +290,41 @@ static p11e_rc take_pem(const char *pem, const char *where, p11e_ca_result *out,
 	return P11E_OK;
 }
 
-static void set_pending(const digicert *d, const exchange *x, p11e_ca_result *out)
+void digicert_set_pending(const digicert *d, const digicert_exchange *x, p11e_ca_result *out)
 {
 	out->state = P11E_CA_STATE_PENDING;
 	/* Bounded before the cast: a huge Retry-After must not wrap negative. */
 	out->retry_after = (int)p11e_peer_wait_s(p11e_http_retry_after(&x->resp, d->poll_interval));
 }
 
-static p11e_rc download(const digicert *d, const char *devkey, int64_t cert_id, p11e_ca_result *out,
-			p11e_err *err)
+p11e_rc digicert_download(const digicert *d, const char *devkey, int64_t cert_id,
+			  p11e_ca_result *out, p11e_err *err)
 {
 	char path[128], what[96];
-	exchange x;
+	digicert_exchange x;
 	p11e_rc rc;
 
 	snprintf(path, sizeof(path), "/certificate/%" PRId64 "/download/format/pem_all", cert_id);
 	snprintf(what, sizeof(what), "certificate %" PRId64 " download", cert_id);
-	rc = api(d, devkey, "GET", path, NULL, 0, &x, err);
+	rc = digicert_api(d, devkey, "GET", path, NULL, 0, &x, err);
 	if (rc == P11E_OK)
-		rc = common_status(&x, what, err);
+		rc = digicert_common_status(&x, what, err);
 	if (rc != P11E_OK)
 		goto out;
 	if (x.resp.status == 404) {
 		/* Issued, not yet downloadable: ask again soon. */
-		set_pending(d, &x, out);
+		digicert_set_pending(d, &x, out);
 		if (out->retry_after > 60)
 			out->retry_after = 60;
 	} else if (x.resp.status / 100 != 2) {
 		char reason[300];
-		api_reason(&x, reason, sizeof(reason));
+		digicert_api_reason(&x, reason, sizeof(reason));
 		rc = p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s", what, reason);
 	} else {
-		rc = take_pem(x.resp.body, what, out, err);
+		rc = digicert_take_pem(x.resp.body, what, out, err);
 	}
 out:
-	exchange_free(&x);
+	digicert_exchange_free(&x);
 	return rc;
 }
 
@@ -349,15 +334,15 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 {
 	char path[64], what[64];
 	digicert_order_doc doc = {0};
-	exchange x;
+	digicert_exchange x;
 	p11e_rc rc;
 
 	snprintf(path, sizeof(path), "/order/certificate/%" PRId64, order_id);
 	snprintf(what, sizeof(what), "order %" PRId64, order_id);
 	snprintf(out->request_id, sizeof(out->request_id), "%" PRId64, order_id);
-	rc = api(d, devkey, "GET", path, NULL, 0, &x, err);
+	rc = digicert_api(d, devkey, "GET", path, NULL, 0, &x, err);
 	if (rc == P11E_OK)
-		rc = common_status(&x, what, err);
+		rc = digicert_common_status(&x, what, err);
 	if (rc != P11E_OK)
 		goto out;
 	if (x.resp.status == 404) {
@@ -370,7 +355,7 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 	if (x.resp.status / 100 != 2 ||
 	    digicert_parse_order(x.resp.body, x.resp.body_len, NULL, &doc) != 0) {
 		char reason[300];
-		api_reason(&x, reason, sizeof(reason));
+		digicert_api_reason(&x, reason, sizeof(reason));
 		rc = p11e_errf(err, P11E_FAIL, "ca digicert: %s: %s", what, reason);
 		goto out;
 	}
@@ -382,21 +367,21 @@ static p11e_rc order_state(const digicert *d, const char *devkey, int64_t order_
 				       "certificate id",
 				       order_id);
 		else
-			rc = download(d, devkey, cert_id, out, err);
+			rc = digicert_download(d, devkey, cert_id, out, err);
 	} else if (digicert_final_refusal(doc.status)) {
 		out->state = P11E_CA_STATE_REJECTED;
 		snprintf(out->reason, sizeof(out->reason), "%s", doc.reason);
 	} else {
 		/* pending, processing, needs_approval, waiting_pickup, ...: later. */
-		set_pending(d, &x, out);
+		digicert_set_pending(d, &x, out);
 	}
 out:
 	digicert_order_doc_clear(&doc);
-	exchange_free(&x);
+	digicert_exchange_free(&x);
 	return rc;
 }
 
-static int same_csr(const char *pem, const unsigned char *der, int der_len)
+int digicert_same_csr(const char *pem, const unsigned char *der, int der_len)
 {
 	X509_REQ *req;
 	unsigned char *their = NULL;
@@ -425,16 +410,16 @@ static p11e_rc find_order(const digicert *d, const char *devkey, const char *ema
 	char path[512], esc[300];
 	int64_t ids[DIGICERT_LOOKUP_MAX];
 	size_t n = 0;
-	exchange list;
+	digicert_exchange list;
 	p11e_rc rc;
 
 	*order_id = 0;
 	digicert_query_escape(email, esc, sizeof(esc));
 	snprintf(path, sizeof(path),
 		 "/order/certificate?filters%%5Bsearch%%5D=%s&sort=-date_created&limit=100", esc);
-	rc = api(d, devkey, "GET", path, NULL, 0, &list, err);
+	rc = digicert_api(d, devkey, "GET", path, NULL, 0, &list, err);
 	if (rc == P11E_OK)
-		rc = common_status(&list, "order search", err);
+		rc = digicert_common_status(&list, "order search", err);
 	if (rc != P11E_OK || list.resp.status / 100 != 2 ||
 	    digicert_parse_order_list(list.resp.body, list.resp.body_len, d->product, ids,
 				      DIGICERT_LOOKUP_MAX, &n) != 0)
@@ -442,31 +427,31 @@ static p11e_rc find_order(const digicert *d, const char *devkey, const char *ema
 	for (size_t i = 0; i < n && *order_id == 0; i++) {
 		digicert_order_doc doc;
 		char opath[64];
-		exchange info;
+		digicert_exchange info;
 
 		snprintf(opath, sizeof(opath), "/order/certificate/%" PRId64, ids[i]);
-		rc = api(d, devkey, "GET", opath, NULL, 0, &info, err);
+		rc = digicert_api(d, devkey, "GET", opath, NULL, 0, &info, err);
 		if (rc == P11E_OK)
-			rc = common_status(&info, "order search", err);
+			rc = digicert_common_status(&info, "order search", err);
 		if (rc != P11E_OK) {
-			exchange_free(&info);
+			digicert_exchange_free(&info);
 			goto out;
 		}
 		if (info.resp.status / 100 == 2 &&
 		    digicert_parse_order(info.resp.body, info.resp.body_len, request_key, &doc) ==
 			0) {
-			if (doc.has_comment || same_csr(doc.csr, der, der_len))
+			if (doc.has_comment || digicert_same_csr(doc.csr, der, der_len))
 				*order_id = ids[i];
 			digicert_order_doc_clear(&doc);
 		}
-		exchange_free(&info);
+		digicert_exchange_free(&info);
 	}
 out:
-	exchange_free(&list);
+	digicert_exchange_free(&list);
 	return rc;
 }
 
-static void pause_before(int attempt)
+void digicert_pause_before(int attempt)
 {
 	struct timespec ts = {1L << (attempt < 3 ? attempt : 3), 0};
 
@@ -484,7 +469,7 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 	char path[160], *body = NULL, *chain_pem = NULL;
 	int64_t order_id = 0;
 	int taken = 0;
-	exchange x = {0};
+	digicert_exchange x = {0};
 	p11e_rc rc = P11E_OK;
 
 	snprintf(path, sizeof(path), "/order/certificate/%s", d->product);
@@ -497,8 +482,8 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			break;
 		}
-		exchange_free(&x);
-		rc = api(d, devkey, "POST", path, body, 1, &x, err);
+		digicert_exchange_free(&x);
+		rc = digicert_api(d, devkey, "POST", path, body, 1, &x, err);
 		if (rc == P11E_OK && x.resp.status / 100 == 2) {
 			free(chain_pem);
 			if (digicert_parse_new_order(x.resp.body, x.resp.body_len, &order_id,
@@ -517,20 +502,20 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 		/* Down, slow, or failing: DigiCert may have the order or not. */
 		if (attempt >= (d->http.retries < 0 ? 0 : d->http.retries)) {
 			if (rc == P11E_OK)
-				rc = common_status(&x, "order", err);
+				rc = digicert_common_status(&x, "order", err);
 			break;
 		}
-		pause_before(attempt);
+		digicert_pause_before(attempt);
 	}
 	free(body);
 	if (rc != P11E_OK)
 		goto out;
 	if (order_id == 0) {
 		/* 4xx: DigiCert refused the order, in its words. */
-		rc = common_status(&x, "order", err);
+		rc = digicert_common_status(&x, "order", err);
 		if (rc == P11E_OK) {
 			char reason[200];
-			api_reason(&x, reason, sizeof(reason));
+			digicert_api_reason(&x, reason, sizeof(reason));
 			out->state = P11E_CA_STATE_REJECTED;
 			snprintf(out->reason, sizeof(out->reason),
 				 "DigiCert refused the order (%s)", reason);
@@ -540,14 +525,14 @@ static p11e_rc place_order(const digicert *d, const char *devkey, const p11e_pro
 	snprintf(out->request_id, sizeof(out->request_id), "%" PRId64, order_id);
 	/* Issued at once: the order's certificate_chain, leaf first. */
 	if (chain_pem != NULL && strstr(chain_pem, "-----BEGIN") != NULL) {
-		rc = take_pem(chain_pem, "the order's certificate_chain", out, err);
+		rc = digicert_take_pem(chain_pem, "the order's certificate_chain", out, err);
 		taken = rc == P11E_OK;
 	}
 	if (rc == P11E_OK && !taken)
 		rc = order_state(d, devkey, order_id, out, err);
 out:
 	free(chain_pem);
-	exchange_free(&x);
+	digicert_exchange_free(&x);
 	return rc;
 }
 
@@ -577,13 +562,16 @@ static p11e_rc digicert_submit(void *state, X509_REQ *csr, const p11e_profile *p
 		rc = p11e_errf_ssl(err, P11E_FAIL, "ca digicert: cannot encode the CSR");
 		goto out;
 	}
-	rc = devkey_header(d, &devkey, err);
-	if (rc == P11E_OK)
+	rc = digicert_devkey_header(d, &devkey, err);
+	if (rc == P11E_OK && d->renew_order > 0)
+		rc = digicert_reissue(d, devkey, csr_pem, request_key, out, err);
+	else if (rc == P11E_OK)
 		rc = place_order(d, devkey, profile, csr_pem, der, der_len, email, request_key, out,
 				 err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
+	d->renew_order = 0; /* set_renewal is for one submit: a batch's next row is its own */
 	p11e_secret_free(devkey, (size_t)-1);
 	OPENSSL_free(der);
 	free(csr_pem);
@@ -595,17 +583,27 @@ static p11e_rc digicert_poll(void *state, const char *request_id, const p11e_pro
 			     p11e_ca_result *out, p11e_err *err)
 {
 	digicert *d = state;
-	char *devkey = NULL;
+	char *devkey = NULL, key[65];
+	int64_t order_id;
 	p11e_rc rc;
 
 	(void)profile;
 	memset(out, 0, sizeof(*out));
+	if (digicert_reissue_id_parse(request_id, &order_id, key, sizeof(key))) {
+		rc = digicert_devkey_header(d, &devkey, err);
+		if (rc == P11E_OK)
+			rc = digicert_reissue_state(d, devkey, order_id, key, out, err);
+		if (rc != P11E_OK)
+			p11e_ca_result_clear(out);
+		p11e_secret_free(devkey, (size_t)-1);
+		return rc;
+	}
 	if (!digicert_is_id(request_id))
 		return p11e_errf(err, P11E_FAIL,
 				 "ca digicert: request '%.40s' is not a DigiCert order id; was it "
 				 "submitted to another CA?",
 				 request_id ? request_id : "");
-	rc = devkey_header(d, &devkey, err);
+	rc = digicert_devkey_header(d, &devkey, err);
 	if (rc == P11E_OK)
 		rc = order_state(d, devkey, strtoll(request_id, NULL, 10), out, err);
 	if (rc != P11E_OK)
@@ -636,7 +634,7 @@ static p11e_rc digicert_revoke(void *state, const char *serial, X509 *cert, int 
 	char path[128], why[300], status[32], upper[65];
 	char *devkey = NULL;
 	int64_t request_id = 0;
-	exchange x = {0};
+	digicert_exchange x = {0};
 	p11e_rc rc;
 
 	(void)cert;
@@ -649,12 +647,12 @@ static p11e_rc digicert_revoke(void *state, const char *serial, X509 *cert, int 
 			       json_object_new_string(p11e_revoke_reason_name(reason)));
 	if (d->opts.skip_approval == 1)
 		json_object_object_add(body, "skip_approval", json_object_new_boolean(1));
-	if ((rc = devkey_header(d, &devkey, err)) != P11E_OK ||
-	    (rc = api(d, devkey, "PUT", path, json_object_to_json_string(body), 1, &x, err)) !=
-		P11E_OK ||
-	    (rc = common_status(&x, "revoke", err)) != P11E_OK)
+	if ((rc = digicert_devkey_header(d, &devkey, err)) != P11E_OK ||
+	    (rc = digicert_api(d, devkey, "PUT", path, json_object_to_json_string(body), 1, &x,
+			       err)) != P11E_OK ||
+	    (rc = digicert_common_status(&x, "revoke", err)) != P11E_OK)
 		goto out;
-	api_reason(&x, why, sizeof(why));
+	digicert_api_reason(&x, why, sizeof(why));
 	if (x.resp.status == 404)
 		rc = p11e_errf(err, P11E_NOT_FOUND, "ca digicert: no certificate %s: %s", upper,
 			       why);
@@ -671,7 +669,7 @@ static p11e_rc digicert_revoke(void *state, const char *serial, X509 *cert, int 
 			       " for %s awaits an administrator's approval in CertCentral",
 			       request_id, upper);
 out:
-	exchange_free(&x);
+	digicert_exchange_free(&x);
 	p11e_secret_free(devkey, (size_t)-1);
 	json_object_put(body);
 	return rc;
@@ -686,4 +684,5 @@ const p11e_ca_ops p11e_ca_digicert_ops = {
     .close = digicert_close,
     .config_keys = known_keys,
     .revoke = digicert_revoke,
+    .set_renewal = digicert_set_renewal,
 };

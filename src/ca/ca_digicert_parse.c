@@ -4,9 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include "ca/ca_digicert.h"
+#include "p11enroll/csr.h"
 #include "p11enroll/peer.h"
+#include "p11enroll/util.h"
 
 int digicert_is_id(const char *s)
 {
@@ -224,4 +228,53 @@ int digicert_parse_revoke(const char *body, size_t len, int64_t *request_id, cha
 		p11e_peer_copy(status, status_len, s);
 	json_object_put(o);
 	return 0;
+}
+
+/* Whether a PEM CSR's DER has the SHA-256 key (hex). */
+static int csr_has_key(const char *pem, const char *key)
+{
+	X509_REQ *req = pem && strstr(pem, "-----BEGIN") ? p11e_csr_from_pem(pem) : NULL;
+	unsigned char *der = NULL, md[32];
+	unsigned int md_len = 0;
+	char hex[2 * sizeof(md) + 1];
+	int n = req ? i2d_X509_REQ(req, &der) : 0, same = 0;
+
+	if (n > 0 && EVP_Digest(der, (size_t)n, md, &md_len, EVP_sha256(), NULL) == 1 &&
+	    md_len == sizeof(md)) {
+		p11e_hex_encode(md, sizeof(md), hex);
+		same = strcasecmp(hex, key) == 0;
+	}
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	return same;
+}
+
+int digicert_parse_reissues(const char *body, size_t len, const char *key, int64_t *cert_id,
+			    char *status, size_t status_len)
+{
+	json_object *o = p11e_peer_json_object(body, len), *certs;
+	int found = 0;
+
+	*cert_id = 0;
+	p11e_peer_copy(status, status_len, "unknown");
+	if (o == NULL || !json_object_object_get_ex(o, "certificates", &certs) ||
+	    !json_object_is_type(certs, json_type_array)) {
+		json_object_put(o);
+		return -1;
+	}
+	/* Newest last or first: the one with our CSR, whichever it is. */
+	for (size_t i = 0; i < json_object_array_length(certs) && !found; i++) {
+		json_object *c = json_object_array_get_idx(certs, i);
+		const char *st;
+
+		if (!json_object_is_type(c, json_type_object) ||
+		    !csr_has_key(obj_string(c, "csr"), key))
+			continue;
+		found = 1;
+		*cert_id = obj_id(c, "id");
+		st = obj_string(c, "status");
+		p11e_peer_copy(status, status_len, st ? st : "unknown");
+	}
+	json_object_put(o);
+	return found;
 }

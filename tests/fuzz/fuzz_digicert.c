@@ -1,6 +1,7 @@
 /* Fuzz harness: DigiCert CertCentral's answers (src/ca/ca_digicert_parse.c).
  * The first byte picks the parser (0 error envelope, 1 order, 2 order list,
- * 3 new order, 4 revocation request); the rest is the answer. */
+ * 3 new order or reissue, 4 revocation request, 5 list of reissues); the rest
+ * is the answer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include "ca/ca_digicert.h"
@@ -17,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	size--;
-	switch (data[0] % 5) {
+	switch (data[0] % 6) {
 	case 0:
 		digicert_parse_errors(body, size, 400, buf, sizeof(buf));
 		break;
@@ -33,8 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (digicert_parse_new_order(body, size, &id, &pem) == 0)
 			free(pem);
 		break;
-	default:
+	case 4:
 		digicert_parse_revoke(body, size, &id, buf, sizeof(buf));
+		break;
+	default:
+		digicert_parse_reissues(
+		    body, size, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		    &id, buf, sizeof(buf));
 		break;
 	}
 	return 0;

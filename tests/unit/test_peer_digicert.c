@@ -4,9 +4,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 #include "check.h"
 #include "ca/ca_digicert.h"
+#include "p11enroll/csr.h"
 #include "p11enroll/peer.h"
+#include "p11enroll/util.h"
 
 #define LEN(s) s, strlen(s)
 
@@ -119,6 +123,111 @@ static void new_order(void)
 	CHECK(digicert_parse_new_order(LEN("nope"), &id, &pem) == -1);
 }
 
+/* A CSR (PEM, as JSON string content: its newlines escaped) and its key,
+ * the hex SHA-256 of its DER. */
+static char *csr_json_pem(char key[65])
+{
+	EVP_PKEY *pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509_REQ *req = X509_REQ_new();
+	unsigned char *der = NULL, md[32];
+	unsigned int md_len;
+	char *pem, *out, *o;
+	int n;
+
+	X509_REQ_set_pubkey(req, pk);
+	X509_REQ_sign(req, pk, EVP_sha256());
+	n = i2d_X509_REQ(req, &der);
+	EVP_Digest(der, (size_t)n, md, &md_len, EVP_sha256(), NULL);
+	p11e_hex_encode(md, sizeof(md), key);
+	pem = p11e_csr_to_pem(req);
+	out = o = malloc(2 * strlen(pem) + 1);
+	for (const char *p = pem; *p; p++) {
+		if (*p == '\n') {
+			*o++ = '\\';
+			*o++ = 'n';
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o = '\0';
+	free(pem);
+	OPENSSL_free(der);
+	X509_REQ_free(req);
+	EVP_PKEY_free(pk);
+	return out;
+}
+
+/* List reissues: the one with our CSR, whatever else the list holds. */
+static void reissues(void)
+{
+	char key[65], other_key[65], status[32], body[4096];
+	char *csr = csr_json_pem(key), *other = csr_json_pem(other_key);
+	int64_t id;
+
+	snprintf(body, sizeof(body),
+		 "{\"certificates\":[{\"id\":7,\"status\":\"issued\",\"csr\":\"%s\"},"
+		 "{\"id\":8,\"status\":\"pending\",\"csr\":\"%s\"}]}",
+		 other, csr);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1);
+	CHECK(id == 8 && strcmp(status, "pending") == 0);
+	CHECK(digicert_parse_reissues(body, strlen(body), other_key, &id, status, sizeof(status)) ==
+		  1 &&
+	      id == 7 && strcmp(status, "issued") == 0);
+	/* Ours is not there: none, not the newest. */
+	snprintf(body, sizeof(body),
+		 "{\"certificates\":[{\"id\":7,\"status\":\"issued\",\"csr\":\"%s\"}]}", other);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 0 &&
+	      id == 0);
+	/* Wrong types: a string id, a numeric status, a csr that is no CSR. */
+	snprintf(body, sizeof(body),
+		 "{\"certificates\":[5,null,{\"csr\":7},{\"csr\":\"-----BEGIN x\"},"
+		 "{\"id\":\"x9\",\"status\":3,\"csr\":\"%s\"}]}",
+		 csr);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1 &&
+	      id == 0 && strcmp(status, "unknown") == 0);
+	/* A status that would reach a terminal: cleaned. */
+	snprintf(body, sizeof(body),
+		 "{\"certificates\":[{\"id\":1,\"status\":\"\\u001b[2J\",\"csr\":\"%s\"}]}", csr);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1 &&
+	      strchr(status, 0x1b) == NULL);
+	/* Not a list of certificates. */
+	CHECK(digicert_parse_reissues(LEN("{\"certificates\":{}}"), key, &id, status,
+				      sizeof(status)) == -1);
+	CHECK(digicert_parse_reissues(LEN("[]"), key, &id, status, sizeof(status)) == -1);
+	CHECK(digicert_parse_reissues(LEN("<html>"), key, &id, status, sizeof(status)) == -1);
+	free(csr);
+	free(other);
+}
+
+/* The reissue's request id, and the order in any of ours. */
+static void reissue_ids(void)
+{
+	char id[128], key[65];
+	const char *k64 = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	int64_t order;
+
+	CHECK(digicert_reissue_id_make(1000001, k64, id, sizeof(id)) == 0);
+	CHECK(strcmp(id, "1000001:reissue:0123456789abcdef0123456789abcdef0123456789abcdef0123456"
+			 "789abcdef") == 0);
+	CHECK(digicert_reissue_id_parse(id, &order, key, sizeof(key)) == 1 && order == 1000001 &&
+	      strcmp(key, k64) == 0);
+	CHECK(digicert_reissue_id_make(1000001, k64, id, 40) == -1);
+	CHECK(digicert_request_order("1000001") == 1000001);
+	CHECK(digicert_request_order("1000001:reissue:ab") == 1000001);
+	/* Not ours: another CA's ids, no digits, too many digits, a short key. */
+	CHECK(digicert_request_order("abc:1") == 0);
+	CHECK(digicert_request_order("12x") == 0);
+	CHECK(digicert_request_order("12345678901234567890") == 0);
+	CHECK(digicert_request_order(NULL) == 0);
+	CHECK(digicert_reissue_id_parse("1000001", &order, key, sizeof(key)) == 0);
+	CHECK(digicert_reissue_id_parse("1000001:reissue:abc", &order, key, sizeof(key)) == 0);
+	CHECK(digicert_reissue_id_parse("x:reissue:0123456789abcdef0123456789abcdef0123456789abcdef"
+					"0123456789abcdef",
+					&order, key, sizeof(key)) == 0);
+	snprintf(id, sizeof(id), "1:reissue:%s:x", k64);
+	CHECK(digicert_reissue_id_parse(id, &order, key, sizeof(key)) == 0);
+}
+
 /* Finding 22: what a huge Retry-After becomes before (int) and *1000. */
 static void waits(void)
 {
@@ -133,6 +242,8 @@ int main(void)
 	order();
 	order_list();
 	new_order();
+	reissues();
+	reissue_ids();
 	waits();
 	return check_done();
 }
