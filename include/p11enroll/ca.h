@@ -70,8 +70,16 @@ typedef struct p11e_ca_ops {
 	p11e_rc (*set_renewal)(void *state, const struct p11e_ca_renewal *renewal,
 			       p11e_err *err);
 	/* Optional: the window in which the CA wants cert renewed (ACME
-	 * renewalInfo, RFC 9773), as UTC seconds. P11E_NOT_FOUND when this CA
-	 * offers none (the configured renew_within_days then applies). */
+	 * renewalInfo, RFC 9773), as UTC seconds, start < end. P11E_NOT_FOUND
+	 * when this CA offers none (the configured renew_within_days then
+	 * applies). The caller renews when now >= start: RFC 9773 4.2 lets a
+	 * client pick its time in the window, and its recommended uniform
+	 * random pick only spreads clients that wake at that exact time; a run
+	 * that comes later renews at once. Any other error (the CA unreachable,
+	 * an invalid answer: RFC 9773 4.3.3 says to treat it as no answer) is
+	 * also "fall back to renew_within_days", with err worth a warning. On
+	 * P11E_OK, err->msg may hold the CA's explanationURL for the operator
+	 * (else ""). */
 	p11e_rc (*renewal_window)(void *state, X509 *cert, long long *start, long long *end,
 				  p11e_err *err);
 } p11e_ca_ops;

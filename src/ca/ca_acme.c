@@ -148,6 +148,7 @@ static void acme_close(void *state)
 	free(a->nonce);
 	free(a->kid);
 	free(a->dir);
+	free(a->replaces);
 	free(a);
 }
 
@@ -419,6 +420,9 @@ out:
 		p11e_ca_result_clear(out);
 	else if (out->request_id[0] == '\0')
 		snprintf(out->request_id, sizeof(out->request_id), "%s", request_key);
+	/* The renewal (set_renewal) was for this request only. */
+	free(a->replaces);
+	a->replaces = NULL;
 	json_object_put(ids);
 	OPENSSL_free(der);
 	free(saved_der);
@@ -504,4 +508,6 @@ const p11e_ca_ops p11e_ca_acme_ops = {
     .close = acme_close,
     .config_keys = known_keys,
     .revoke = acme_revoke,
+    .set_renewal = acme_set_renewal,
+    .renewal_window = acme_renewal_window,
 };

@@ -12,7 +12,9 @@
  *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot
  *   ca_acme_revoke.c   revokeCert (RFC 8555 7.6) with the account key
  *   ca_acme_parse.c    the parsers of the server's answers (directory, account,
- *                      order, authorization and challenges, problem documents) */
+ *                      order, authorization and challenges, problem documents)
+ *   ca_acme_ari.c      renewal information (RFC 9773): certID, the renewalInfo
+ *                      answer's parser, renewal_window and set_renewal */
 #ifndef P11ENROLL_CA_ACME_H
 #define P11ENROLL_CA_ACME_H
 
@@ -59,6 +61,10 @@ typedef struct acme {
 	int responder_held;
 	char **webroot_files; /* written for this order, removed after it */
 	size_t n_webroot_files;
+	/* The certID (RFC 9773) of the certificate the next newOrder renews, from
+	 * set_renewal; sent as "replaces" only when the directory offers
+	 * renewalInfo, and used up by that submit. NULL: a first enrollment. */
+	char *replaces;
 } acme;
 
 /* --- ca_acme_revoke.c --- */
@@ -178,6 +184,31 @@ typedef struct acme_authz_doc {
 /* 0: out filled (check out->malformed); -1: not a JSON object. */
 int acme_parse_authz(const char *body, size_t len, acme_authz_doc *out);
 void acme_authz_doc_clear(acme_authz_doc *d);
+
+/* --- ca_acme_ari.c --- */
+/* An RFC 3339 date-time (fractions dropped, "Z" or a +hh:mm/-hh:mm offset,
+ * T and Z in either case) as UTC seconds; -1 if it is not one, names a day
+ * that does not exist, or lies before 1970. */
+int acme_rfc3339_parse(const char *s, long long *out);
+/* cert's RFC 9773 certID, malloc'd in *out: base64url of its AKI
+ * keyIdentifier, ".", base64url of its serial's DER content octets.
+ * P11E_NOT_FOUND when cert has no AKI keyIdentifier. */
+p11e_rc acme_ari_cert_id(X509 *cert, char **out, p11e_err *err);
+
+typedef struct acme_ari_doc {
+	long long start, end;  /* UTC seconds, start < end */
+	char explanation[512]; /* explanationURL, cleaned, if it is a URL; else "" */
+	char malformed[160];   /* what is wrong with the answer, or "" */
+} acme_ari_doc;
+/* A RenewalInfo object (RFC 9773 4.2). 0: out filled (check out->malformed:
+ * a window that ends before it starts, a bound that is not an RFC 3339
+ * time, a body over 64 KiB); -1: not a JSON object. */
+int acme_parse_renewal_info(const char *body, size_t len, acme_ari_doc *out);
+/* The ops (ca.h): the CA's suggested window for cert, and the certificate
+ * the next submit renews. */
+p11e_rc acme_renewal_window(void *state, X509 *cert, long long *start, long long *end,
+			    p11e_err *err);
+p11e_rc acme_set_renewal(void *state, const p11e_ca_renewal *renewal, p11e_err *err);
 
 /* --- ca_acme_http01.c --- */
 /* Makes TOKEN answer key_auth: on the built-in responder (a->http01_listen)

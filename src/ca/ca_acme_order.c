@@ -139,20 +139,42 @@ json_object *acme_identifiers(const acme *a, X509_REQ *csr, char *reason, size_t
 	return arr;
 }
 
+/* One newOrder; "replaces" names the certificate it renews when not NULL. */
+static p11e_rc post_new_order(acme *a, json_object *identifiers, const char *replaces,
+			      p11e_http_resp *resp, p11e_err *err)
+{
+	json_object *payload = json_object_new_object();
+	p11e_rc rc;
+
+	if (payload == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	json_object_object_add(payload, "identifiers", json_object_get(identifiers));
+	if (replaces != NULL)
+		json_object_object_add(payload, "replaces", json_object_new_string(replaces));
+	rc = acme_post(a, acme_dir_url(a, "newOrder"),
+		       json_object_to_json_string_ext(payload, JSON_FLAGS), 0, NULL, resp, err);
+	json_object_put(payload);
+	return rc;
+}
+
 p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e_ca_result *out,
 		       p11e_err *err)
 {
-	json_object *payload = json_object_new_object();
+	/* RFC 9773 5: "replaces" only to a server that offers renewalInfo. */
+	const char *replaces = acme_dir_url(a, "renewalInfo") != NULL ? a->replaces : NULL;
 	p11e_http_resp resp;
 	p11e_rc rc;
 
 	*order_url = NULL;
-	if (payload == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	json_object_object_add(payload, "identifiers", json_object_get(identifiers));
-	rc = acme_post(a, acme_dir_url(a, "newOrder"),
-		       json_object_to_json_string_ext(payload, JSON_FLAGS), 0, NULL, &resp, err);
-	json_object_put(payload);
+	rc = post_new_order(a, identifiers, replaces, &resp, err);
+	/* 409 alreadyReplaced: another live order already names the old
+	 * certificate, most often our own from a run that died before saving
+	 * it. "replaces" is a SHOULD, not a condition of renewing: the renewal
+	 * is ordered again once, without it, rather than left undone. */
+	if (rc == P11E_OK && replaces != NULL && acme_problem_is(&resp, "alreadyReplaced")) {
+		p11e_http_resp_free(&resp);
+		rc = post_new_order(a, identifiers, NULL, &resp, err);
+	}
 	if (rc != P11E_OK)
 		return rc;
 	if (resp.status == 201 && (*order_url = p11e_http_resp_header(&resp, "Location")) != NULL) {
@@ -165,8 +187,15 @@ p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e
 				 "ca acme: newOrder: the order's Location is not a URL");
 	}
 	if (resp.status >= 400 && resp.status < 500) {
+		char why[200];
 		out->state = P11E_CA_STATE_REJECTED;
-		acme_problem(&resp, out->reason, sizeof(out->reason));
+		acme_problem(&resp, why, sizeof(why));
+		snprintf(out->reason, sizeof(out->reason), "%s%s",
+			 acme_problem_is(&resp, "alreadyReplaced")
+			     ? "the CA says the certificate this renews was already replaced "
+			       "(RFC 9773), even when asked without \"replaces\": "
+			     : "",
+			 why);
 	} else {
 		char why[300];
 		acme_problem(&resp, why, sizeof(why));

@@ -51,6 +51,11 @@ json_object *acme_parse_directory(const char *body, size_t len)
 		json_object_put(o);
 		return NULL;
 	}
+	/* RFC 9773's renewalInfo is optional: one that is not a URL is dropped,
+	 * so the CA reads as offering none, and enrollment goes on. */
+	if (o != NULL && json_object_object_get_ex(o, "renewalInfo", &v) &&
+	    !acme_url_ok(acme_str(o, "renewalInfo")))
+		json_object_object_del(o, "renewalInfo");
 	return o;
 }
 
