@@ -20,6 +20,10 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(bash-completion)
 	# tests/integration/publish_ldap.sh: a private OpenLDAP slapd, read back with ldapsearch.
 	pkgs+=(slapd ldap-utils)
+	# tests/integration/publish_ad.sh: a Samba AD DC (samba-tool and samba are in
+	# samba; a DC's ldb modules in samba-dsdb-modules, provisioning's templates in
+	# samba-ad-provision: both only Recommends of samba on Debian 12).
+	pkgs+=(samba samba-dsdb-modules samba-ad-provision)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)
