@@ -12,6 +12,16 @@ documentation describes it (https://dev.digicert.com/certcentral-apis/):
   PUT  /services/v2/certificate/{id or serial}/revoke     a revocation request: "comments",
                                                           "skip_approval"; 201 {"id", "date",
                                                           "type": "revoke", "status"}
+  POST /services/v2/order/certificate/{order_id}/reissue  "Reissue certificate": certificate.csr;
+                                                          201 {"id": order_id, "requests": [...]},
+                                                          with certificate_chain when issued at once
+  GET  /services/v2/order/certificate/{order_id}/reissue  "List reissues": {"certificates":
+                                                          [{"id", "status", "csr", ...}]}
+
+A reissue is pending (pending_polls, reject and immediate apply to it as to
+an order, counted by "List reissues" requests); the order keeps its issued
+certificate until the reissue is issued, then its certificate is the new one.
+Only an issued order is reissued (an order with another status answers 400).
 
 Every request needs the X-DC-DEVKEY header with the API key (401 and a
 CertCentral error body otherwise); errors are {"errors":[{"code","message"}]}.
@@ -215,6 +225,14 @@ class Stub:
         o["requests"][0]["status"] = "approved"
         o["date_issued"] = now().isoformat()
 
+    def issue_reissue(self, o, r):
+        """The reissue issued: the order's certificate is now the new one."""
+        o["certificate"]["csr"] = r["csr"]
+        o["certificate"]["id"] = r["id"]
+        o["cert_pem"] = self.ca.issue(o)
+        r["status"] = "issued"
+        r["date_issued"] = now().isoformat()
+
     def chain(self, o, with_root=True):
         out = [(o["certificate"]["emails"][0], o["cert_pem"]),
                (self.ca.int.subject.rfc4514_string(), self.ca.pem("int"))]
@@ -283,6 +301,11 @@ class Handler(BaseHTTPRequestHandler):
         query = urllib.parse.parse_qs(url.query)
         if self.command == "POST" and len(parts) == 3 and parts[:2] == ["order", "certificate"]:
             return self.order(parts[2], mode)
+        if len(parts) == 4 and parts[:2] == ["order", "certificate"] and parts[3] == "reissue":
+            if self.command == "POST":
+                return self.reissue(parts[2], mode)
+            if self.command == "GET":
+                return self.list_reissues(parts[2])
         if self.command == "GET" and parts == ["order", "certificate"]:
             return self.list_orders(query)
         if self.command == "GET" and len(parts) == 3 and parts[:2] == ["order", "certificate"]:
@@ -405,6 +428,68 @@ class Handler(BaseHTTPRequestHandler):
                                      "certificate_chain": chain})
         return self.answer(201, {"id": order["id"],
                                  "requests": [{"id": order["requests"][0]["id"], "status": "pending"}]})
+
+    def reissue(self, order_id, mode):
+        """Reissue certificate: the order's certificate again, for a new CSR."""
+        stub = self.stub
+        req = self.body()
+        if not isinstance(req, dict):
+            return self.answer(400, error("invalid_json", "The request body is not a JSON object."))
+        csr_pem = (req.get("certificate") or {}).get("csr")
+        if not isinstance(csr_pem, str) or not csr_pem:
+            return self.answer(400, error("missing_param", "certificate.csr is required."))
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem.encode())
+            if not csr.is_signature_valid:
+                raise ValueError("bad signature")
+        except ValueError:
+            return self.answer(400, error("invalid_csr", "The CSR could not be read or its signature is invalid."))
+        with lock:
+            o = stub.find(int(order_id)) if order_id.isdigit() else None
+            if o is None:
+                return self.answer(404, error("not_found", "Order %s was not found." % order_id))
+            if o["status"] != "issued":
+                return self.answer(400, error("invalid_order_status",
+                                              "Order %s is %s and cannot be reissued." % (order_id, o["status"])))
+            r = {"id": stub.new_id(), "status": "pending", "csr": csr_pem, "date_created": now().isoformat(),
+                 "polls_left": int(mode.get("pending_polls", 0) or 0), "reject": mode.get("reject")}
+            o.setdefault("reissues", []).append(r)
+            rid = stub.new_id()
+            immediate = mode.get("immediate") and not r["reject"]
+            if immediate:
+                stub.issue_reissue(o, r)
+            stub.save()
+            fail = stub.count_down("fail_after_create")
+        if fail:
+            return self.answer(500, error("internal_error", "stub: the reissue was taken, then the server failed"))
+        body = {"id": o["id"], "requests": [{"id": rid, "status": "pending"}]}
+        if immediate:
+            body = {"id": o["id"], "certificate_chain": [{"subject_common_name": cn, "pem": pem}
+                                                         for cn, pem in stub.chain(o)]}
+        return self.answer(201, body)
+
+    def list_reissues(self, order_id):
+        """List reissues: each pending one counts down to its issue (or rejection)."""
+        stub = self.stub
+        with lock:
+            o = stub.find(int(order_id)) if order_id.isdigit() else None
+            if o is None:
+                return self.answer(404, error("not_found", "Order %s was not found." % order_id))
+            out = []
+            for r in o.get("reissues", []):
+                if r["status"] == "pending":
+                    if r["polls_left"] > 0:
+                        r["polls_left"] -= 1
+                    elif r["reject"]:
+                        r["status"] = "rejected"
+                    else:
+                        stub.issue_reissue(o, r)
+                c = {"id": r["id"], "status": r["status"], "csr": r["csr"], "date_created": r["date_created"]}
+                if "date_issued" in r:
+                    c["date_issued"] = r["date_issued"]
+                out.append(c)
+            stub.save()
+            return self.answer(200, {"certificates": out})
 
     def summary(self, o, full):
         cert = {k: v for k, v in o["certificate"].items() if v is not None and (full or k != "csr")}

@@ -6,7 +6,8 @@ at once: it never answers a PKCSReq with a PENDING CertRep, so it cannot
 exercise GetCertInitial polling. This stub stands in for a CA that holds a
 request for manual approval, following RFC 8894:
 
-  GET  ?operation=GetCACaps        POSTPKIOperation, AES, SHA-256, SCEPStandard
+  GET  ?operation=GetCACaps        POSTPKIOperation, AES, SHA-256, SCEPStandard,
+                                   Renewal (not with --no-renewal)
   GET  ?operation=GetCACert        the CA certificate (DER), or with --ra the CA
                                    and an RA certificate (certs-only PKCS#7)
   POST ?operation=PKIOperation     a pkiMessage (GET with message= as well)
@@ -20,14 +21,22 @@ IssuerAndSubject must match. The first --pending-polls polls are answered
 PENDING again, the next one SUCCESS with a clientAuth certificate (signed by
 the stub's CA) in an envelope for the poll's signer certificate. An unknown
 transaction is a FAILURE with badCertId. PENDING and FAILURE answers carry no
-content. The requests live in DIR/requests.json, so a restarted client finds
+content.
+
+A RenewalReq (17, RFC 8894 3.3.1.2) is a PKCSReq signed with the certificate
+being renewed, which must be one this stub's CA issued (the challenge
+password is then optional); its polls must be signed with that same
+certificate (else FAILURE badMessageCheck), and the SUCCESS envelope is for
+it. With --wrong-key-cert the certificate issued is for the signer's key
+instead of the CSR's (a hostile answer to a renewal). The requests live in DIR/requests.json, so a restarted client finds
 them.
 
 It is a stub, not a CA: a hand-written DER codec and python3-cryptography's
 primitives (RSA PKCS#1 v1.5, AES-CBC), nothing more.
 
 Usage: scep_pending_stub.py --dir DIR --port N --challenge-file FILE
-                            [--pending-polls N] [--ra] [--get-only]
+                            [--pending-polls N] [--ra] [--get-only] [--no-renewal]
+                            [--wrong-key-cert]
 It listens on 127.0.0.1 and logs each operation to DIR/requests.log (never a
 message's content); a message it cannot read is kept in DIR/bad-message.der
 for debugging (it is encrypted to the stub's key).
@@ -215,6 +224,8 @@ class Stub:
         self.pending_polls = args.pending_polls
         self.ra = args.ra
         self.get_only = args.get_only
+        self.no_renewal = args.no_renewal
+        self.wrong_key_cert = args.wrong_key_cert
         self.ca_key, self.ca_cert, self.ra_key, self.ra_cert = load_or_make(args.dir)
         self.db = os.path.join(args.dir, "requests.json")
 
@@ -234,7 +245,7 @@ class Stub:
         os.replace(self.db + ".tmp", self.db)
 
     def caps(self):
-        caps = ["AES", "SHA-256", "Renewal"]
+        caps = ["AES", "SHA-256"] + ([] if self.no_renewal else ["Renewal"])
         if not self.get_only:
             caps += ["POSTPKIOperation", "SCEPStandard"]
         return "\n".join(caps).encode()
@@ -303,17 +314,38 @@ class Stub:
         nonce = attrs[SENDER_NONCE]
         with lock:
             db = self.load()
+            renewed = self.issued_here(signer)
             if mtype == "19":
                 status, info, text, cert = self.pkcsreq(db, tid, inner)
+            elif mtype == "17" and not self.no_renewal and renewed:
+                status, info, text, cert = self.pkcsreq(db, tid, inner, signer)
+            elif mtype == "17":
+                status, info, text, cert = "2", "1", "the signer is not a certificate of this CA", None
             elif mtype == "20":
-                status, info, text, cert = self.certpoll(db, tid, inner)
+                status, info, text, cert = self.certpoll(db, tid, inner, signer)
             else:
                 status, info, text, cert = "2", "2", "message type not supported", None
             self.save(db)
-        log(self.dir, "PKIOperation type=%s status=%s" % (mtype, status))
+        log(self.dir, "PKIOperation type=%s status=%s signer=%s" %
+            (mtype, status, "issued-by-ca" if renewed else "self-signed"))
         return self.certrep(tid, nonce, status, info, text, cert, signer)
 
-    def pkcsreq(self, db, tid, csr_der):
+    def issued_here(self, cert):
+        """Whether cert is one of this stub's CA's, and valid now."""
+        try:
+            self.ca_cert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                             padding.PKCS1v15(), cert.signature_hash_algorithm)
+        except Exception:
+            return False
+        # python3-cryptography before 42 (Debian 12's 38) has the naive UTC dates only.
+        before = getattr(cert, "not_valid_before_utc", None) or \
+            cert.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+        after = getattr(cert, "not_valid_after_utc", None) or \
+            cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+        return cert.issuer == self.ca_cert.subject and before <= now() <= after
+
+    def pkcsreq(self, db, tid, csr_der, renewed=None):
+        """A PKCSReq, or with renewed (the certificate that signed it) a RenewalReq."""
         csr = x509.load_der_x509_csr(csr_der)
         pw = None
         for a in csr.attributes:
@@ -321,31 +353,37 @@ class Stub:
                 pw = a.value.decode()
         if not csr.is_signature_valid:
             return "2", "1", "the CSR's signature does not verify", None
-        if pw != self.challenge:
+        if pw != self.challenge and (renewed is None or pw is not None):
             return "2", "2", "challenge password not accepted", None
         if tid not in db:
             db[tid] = {"csr": csr_der.hex(), "polls": 0,
                        "subject": csr.subject.public_bytes().hex()}
+            if renewed is not None:
+                db[tid]["renewed"] = renewed.public_bytes(serialization.Encoding.DER).hex()
         return "3", None, None, None
 
-    def certpoll(self, db, tid, ias):
+    def certpoll(self, db, tid, ias, signer):
         r = db.get(tid)
         _, s, e = read(ias)
         issuer, subject = [c[3] for c in children(ias, s, e)]
         if r is None:
             return "2", "4", "no request with this transactionID", None
+        if "renewed" in r and \
+                signer.public_bytes(serialization.Encoding.DER).hex() != r["renewed"]:
+            return "2", "1", "a renewal's poll must be signed by the renewed certificate", None
         if issuer != self.ca_cert.subject.public_bytes() or subject.hex() != r["subject"]:
             return "2", "4", "issuer and subject do not match the request", None
         r["polls"] += 1
         if r["polls"] <= self.pending_polls:
             return "3", None, None, None
         if "cert" not in r:
-            r["cert"] = self.issue(x509.load_der_x509_csr(bytes.fromhex(r["csr"])))
+            r["cert"] = self.issue(x509.load_der_x509_csr(bytes.fromhex(r["csr"])),
+                                   signer.public_key() if self.wrong_key_cert else None)
         return "0", None, None, x509.load_der_x509_certificate(bytes.fromhex(r["cert"]))
 
-    def issue(self, csr):
+    def issue(self, csr, key=None):
         b = (x509.CertificateBuilder().subject_name(csr.subject)
-             .issuer_name(self.ca_cert.subject).public_key(csr.public_key())
+             .issuer_name(self.ca_cert.subject).public_key(key or csr.public_key())
              .serial_number(x509.random_serial_number())
              .not_valid_before(now() - datetime.timedelta(minutes=10))
              .not_valid_after(now() + datetime.timedelta(days=30))
@@ -474,6 +512,8 @@ def main():
     ap.add_argument("--pending-polls", type=int, default=1)
     ap.add_argument("--ra", action="store_true")
     ap.add_argument("--get-only", action="store_true")
+    ap.add_argument("--no-renewal", action="store_true")
+    ap.add_argument("--wrong-key-cert", action="store_true")
     args = ap.parse_args()
     Handler.stub = Stub(args)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
