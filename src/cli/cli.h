@@ -91,5 +91,6 @@ extern const cli_command cmd_forget;
 extern const cli_command cmd_publish; /* cmd_publish.c */
 extern const cli_command cmd_config; /* cmd_config.c */
 extern const cli_command cmd_pin, cmd_wipe; /* cmd_pin.c, cmd_wipe.c */
+extern const cli_command cmd_serve, cmd_invite; /* cmd_serve.c, cmd_invite.c: the portal */
 
 #endif

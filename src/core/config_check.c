@@ -14,7 +14,11 @@
 
 static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "default_ca",
 				       "default_profile", "cas",	 "profiles",   "vault",
-				       "audit_log",	  "module_args", "publishers",  NULL};
+				       "audit_log",	  "module_args", "publishers",  "portal", NULL};
+/* `serve`'s section (src/portal/portal_conf.c reads it; docs/config.md). */
+static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
+					  "client_cas",	 "client_crl",	"self_service_profiles",
+					  "session_minutes", "officer_key", "workers", NULL};
 
 /* The type of a backend entry, or NULL if it has none that is a string. */
 static const char *entry_type(json_object *entry)
@@ -161,6 +165,9 @@ p11e_rc p11e_config_check_strict(const char *file, const char *text, size_t len,
 		return rc;
 	if (json_object_object_get_ex(root, "vault", &v) &&
 	    (rc = check_vault(file, v, err)) != P11E_OK)
+		return rc;
+	if (json_object_object_get_ex(root, "portal", &v) &&
+	    (rc = check_entry(file, "portal", "the portal", v, portal_keys, err)) != P11E_OK)
 		return rc;
 	if (json_object_object_get_ex(root, "publishers", &v) &&
 	    json_object_is_type(v, json_type_object) &&

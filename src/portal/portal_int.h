@@ -1,0 +1,129 @@
+/* What the portal's files share (src/portal/): not public. */
+#ifndef P11ENROLL_PORTAL_INT_H
+#define P11ENROLL_PORTAL_INT_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+#include <openssl/types.h>
+#include "p11enroll/error.h"
+#include "p11enroll/portal.h"
+
+struct evhttp_request;
+struct p11e_session;
+
+#define PORTAL_MAX_SESSIONS 1024
+#define PORTAL_MAX_ATTEMPTS 1024
+/* Failed sign-ins allowed in one window per email address, and per client
+ * address (higher: many users may share one address behind a NAT). */
+#define PORTAL_ATTEMPTS_PER_USER 5
+#define PORTAL_ATTEMPTS_PER_CLIENT 20
+#define PORTAL_ATTEMPTS_WINDOW (15 * 60)
+#define PORTAL_TOKEN_LEN 44 /* 43 characters and the NUL */
+
+typedef struct portal_session {
+	char token[PORTAL_TOKEN_LEN]; /* "" : a free slot */
+	char user[P11E_PORTAL_ID_MAX];
+	time_t expires;
+} portal_session;
+
+typedef struct portal_attempts {
+	char key[P11E_PORTAL_ID_MAX + 8]; /* "addr:1.2.3.4", "user:a@b" */
+	int failures;
+	time_t since;
+} portal_attempts;
+
+typedef struct portal_worker {
+	struct p11e_portal *portal;
+	struct event_base *base;
+	struct evhttp *http;
+	struct event *stop_ev;
+	pthread_t thread;
+	int started;
+} portal_worker;
+
+struct p11e_portal {
+	const p11e_config *cfg;
+	const p11e_portal_conf *conf;
+	SSL_CTX *ssl;
+	X509_STORE *client_store;	/* client_cas: the only trust anchors */
+	struct p11e_session *tls_token; /* a tls_key on a token, else NULL */
+	EVP_PKEY *tls_key;
+	unsigned char csrf_key[32]; /* per process: CSRF tokens are HMACs under it */
+	pthread_mutex_t mu;	    /* sessions and attempts */
+	portal_session sessions[PORTAL_MAX_SESSIONS];
+	portal_attempts attempts[PORTAL_MAX_ATTEMPTS];
+	int listen_fd;
+	int stop_pipe[2];
+	char address[80];
+	int nworkers;
+	portal_worker *workers;
+};
+
+/* One request as the handlers see it. */
+typedef struct portal_req {
+	struct p11e_portal *p;
+	struct evhttp_request *req;
+	char client[64];		/* the peer's address */
+	char user[P11E_PORTAL_ID_MAX];	/* "" : not signed in */
+	const char *auth;		/* "certificate" or "code" */
+	char session[PORTAL_TOKEN_LEN]; /* the session cookie's token, or "" */
+	char cert_problem[160];		/* why a presented certificate was refused */
+	char csrf[PORTAL_TOKEN_LEN];	/* the token the user's forms must carry */
+} portal_req;
+
+/* portal_tls.c: the server's SSL_CTX (TLS 1.2+, a client certificate asked
+ * for, never required: the application decides) and the client store. */
+p11e_rc portal_tls_setup(struct p11e_portal *p, p11e_err *err);
+void portal_tls_free(struct p11e_portal *p);
+/* The verified client certificate's rfc822Name (lower-cased) into user:
+ * 1 signed in, 0 no certificate, -1 refused (why into problem). */
+int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
+			   size_t pcap);
+
+/* portal_state.c: sessions, attempts, CSRF tokens (under p->mu). */
+p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token, p11e_err *err);
+int portal_session_user(struct p11e_portal *p, const char *token, char *user, size_t cap);
+/* 1 when key may try again, 0 when its max failures in the window are used. */
+int portal_attempt_allowed(struct p11e_portal *p, const char *key, int max);
+void portal_attempt_failed(struct p11e_portal *p, const char *key);
+void portal_attempt_forget(struct p11e_portal *p, const char *key);
+/* The CSRF token for a request's sign-in (r->csrf). */
+void portal_csrf_for(struct p11e_portal *p, const char *who, char out[PORTAL_TOKEN_LEN]);
+int portal_csrf_ok(const portal_req *r, const char *given);
+
+/* portal_http.c: answers. Every one carries no-store, CSP and HSTS. */
+void portal_send(portal_req *r, int code, const char *type, const void *body, size_t len,
+		 const char *extra_name, const char *extra_value);
+void portal_send_json(portal_req *r, int code, struct json_object *doc);
+void portal_send_error(portal_req *r, int code, const char *msg);
+/* The request body as a NUL-terminated string (at most max): malloc'd. */
+char *portal_body(portal_req *r, size_t max, size_t *len);
+const char *portal_header(portal_req *r, const char *name);
+
+/* portal_api.c and portal_html.c: the handlers. */
+void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post,
+			 const char *query);
+void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post);
+
+/* Shared by both: the operations, each audited before anything is sent. */
+struct p11e_record;
+/* r->user's record for id: 0 ok; else an answer was sent (401/403/404). */
+int portal_own_record(portal_req *r, const char *id, struct p11e_record *rec);
+p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size_t *len,
+		      p11e_err *err);
+/* Sign-in with a code: 0 signed in (cookie into r->session), else the HTTP
+ * code to answer with and msg. */
+int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err *err);
+void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
+		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
+
+/* 32 random bytes as base64url without padding (43 characters) into out
+ * (>= 44 bytes): session ids, invitation codes. */
+p11e_rc portal_random_token(char *out, size_t cap, p11e_err *err);
+/* base64url without padding of len bytes into out (cap >= 4*len/3+2). */
+void portal_base64url(const unsigned char *in, size_t len, char *out, size_t cap);
+/* Lowercase hex SHA-256 of text into out[65]. */
+void portal_sha256_hex(const char *text, size_t len, char out[65]);
+
+#endif

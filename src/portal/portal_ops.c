@@ -1,0 +1,118 @@
+/* What the JSON API and the HTML pages share: whose record a request may
+ * touch, the audit line written before anything is sent, the password
+ * reveal and the sign-in with an invitation code. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "p11enroll/audit.h"
+#include "p11enroll/record.h"
+#include "p11enroll/util.h"
+#include "p11enroll/vault.h"
+#include "portal_int.h"
+
+void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
+		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err)
+{
+	const char *extra[] = {
+	    "portal_user", r->user[0] ? r->user : NULL, "client", r->client, "auth", r->auth, NULL};
+
+	*audit_rc = p11e_audit_write(r->p->cfg, action, identity, extra, outcome, outcome_err, err);
+	if (*audit_rc != P11E_OK)
+		fprintf(stderr, "p11enroll serve: audit log: %s\n", err->msg);
+}
+
+int portal_own_record(portal_req *r, const char *id, p11e_record *rec)
+{
+	char *identity;
+	p11e_err err;
+	p11e_rc rc;
+
+	memset(rec, 0, sizeof(*rec));
+	if (r->user[0] == '\0') {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "not signed in: %s",
+			 r->cert_problem[0] ? r->cert_problem
+					    : "present your client certificate or sign in with "
+					      "your invitation code (POST /api/v1/session)");
+		portal_send_error(r, 401, msg);
+		return 401;
+	}
+	/* Another user's identity is refused whether or not it exists. */
+	if ((identity = p11e_record_identity(id)) == NULL || strcmp(identity, r->user) != 0) {
+		free(identity);
+		portal_send_error(r, 403, "not yours: you may only reach your own identity");
+		return 403;
+	}
+	rc = p11e_record_load(r->p->cfg->state_dir, identity, rec, &err);
+	free(identity);
+	if (rc == P11E_OK && rec->retired == NULL)
+		return 0;
+	p11e_record_clear(rec);
+	if (rc == P11E_OK || rc == P11E_NOT_FOUND) {
+		portal_send_error(r, 404, "you have no identity yet");
+		return 404;
+	}
+	fprintf(stderr, "p11enroll serve: %s\n", err.msg);
+	portal_send_error(r, 500, "your record cannot be read now; try again later");
+	return 500;
+}
+
+p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size_t *len,
+		      p11e_err *err)
+{
+	p11e_vault_open_params vp = {.officer_key = r->p->conf->officer_key};
+	p11e_vault *v = NULL;
+	unsigned char *secret = NULL;
+	p11e_rc rc;
+
+	*password = NULL;
+	*len = 0;
+	if ((rc = p11e_vault_open(r->p->cfg, &vp, &v, err)) != P11E_OK)
+		return rc;
+	rc = p11e_vault_get(v, identity, &secret, len, err);
+	p11e_vault_close(v);
+	if (rc == P11E_OK)
+		*password = (char *)secret;
+	return rc;
+}
+
+int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err *err)
+{
+	char addr_key[80], user_key[P11E_PORTAL_ID_MAX + 8], *identity;
+	char token[PORTAL_TOKEN_LEN];
+	p11e_err audit_err;
+	p11e_rc rc, arc;
+
+	snprintf(addr_key, sizeof(addr_key), "addr:%s", r->client);
+	if (email == NULL || code == NULL || (identity = p11e_record_identity(email)) == NULL) {
+		p11e_errf(err, P11E_USAGE, "session: send {\"email\": ..., \"code\": ...}");
+		return 400;
+	}
+	snprintf(user_key, sizeof(user_key), "user:%.250s", identity);
+	/* Counted before the code is looked at: during a lockout even the right
+	 * code is refused, so a flood learns nothing. */
+	if (!portal_attempt_allowed(r->p, addr_key, PORTAL_ATTEMPTS_PER_CLIENT) ||
+	    !portal_attempt_allowed(r->p, user_key, PORTAL_ATTEMPTS_PER_USER)) {
+		free(identity);
+		p11e_errf(err, P11E_BUSY, "too many failed sign-ins; wait %d minutes and try again",
+			  PORTAL_ATTEMPTS_WINDOW / 60);
+		return 429;
+	}
+	rc = p11e_portal_invite_redeem(r->p->cfg, identity, code, err);
+	if (rc == P11E_OK)
+		rc = portal_session_new(r->p, identity, token, err);
+	snprintf(r->user, sizeof(r->user), "%s", rc == P11E_OK ? identity : "");
+	r->auth = "code";
+	portal_audit(r, "portal-sign-in", identity, rc, err, &arc, &audit_err);
+	free(identity);
+	if (rc != P11E_OK) {
+		r->user[0] = '\0';
+		portal_attempt_failed(r->p, addr_key);
+		portal_attempt_failed(r->p, user_key);
+		return rc == P11E_NOT_FOUND ? 401 : 500;
+	}
+	portal_attempt_forget(r->p, user_key);
+	snprintf(r->session, sizeof(r->session), "%s", token);
+	return 0;
+}

@@ -1,0 +1,221 @@
+/* TLS for the portal: OpenSSL, as everywhere else in p11enroll. TLS 1.2 and
+ * up; the client certificate is asked for but never required by the
+ * handshake (a user with an invitation code has none), so the handshake's
+ * own verdict is ignored and the application verifies what was presented:
+ * X509_verify_cert against client_cas alone, at p11e_now(), the purpose
+ * sslclient, an extended key usage that names clientAuth, and the CRL file
+ * when one is configured (re-read on every request: a revocation counts at
+ * once). The identity is the certificate's rfc822Name. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include "p11enroll/clock.h"
+#include "p11enroll/session.h"
+#include "p11enroll/token.h"
+#include "p11enroll/validate.h"
+#include "portal_int.h"
+
+/* The handshake never fails over the client certificate. */
+static int accept_any(int preverify, X509_STORE_CTX *ctx)
+{
+	return 1;
+}
+
+static p11e_rc load_key(struct p11e_portal *p, p11e_err *err)
+{
+	const char *key = p->conf->tls_key;
+	p11e_session_params sp = {.uri = key, .login = 1};
+	p11e_id id = {{0}, 0};
+	p11e_rc rc;
+	BIO *bio;
+
+	if (strncmp(key, "pkcs11:", 7) != 0) {
+		if ((bio = BIO_new_file(key, "r")) == NULL)
+			return p11e_errf_ssl(err, P11E_CONFIG, "portal.tls_key %s: cannot read it",
+					     key);
+		p->tls_key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (p->tls_key == NULL)
+			return p11e_errf_ssl(err, P11E_CONFIG,
+					     "portal.tls_key %s: not an unencrypted PEM private "
+					     "key",
+					     key);
+		return P11E_OK;
+	}
+	if ((p->tls_token = calloc(1, sizeof(*p->tls_token))) == NULL)
+		return p11e_errf(err, P11E_FAIL, "portal: out of memory");
+	if ((rc = p11e_session_open(p->cfg, &sp, p->tls_token, err)) != P11E_OK)
+		return rc;
+	if (!p->tls_token->uri.has_id)
+		return p11e_errf(err, P11E_CONFIG,
+				 "portal.tls_key: the pkcs11: URI needs the key's id=%%XX...");
+	memcpy(id.v, p->tls_token->uri.id, p->tls_token->uri.id_len);
+	id.len = p->tls_token->uri.id_len;
+	return p11e_token_signing_key(p->tls_token->token, &id, &p->tls_key, err);
+}
+
+p11e_rc portal_tls_setup(struct p11e_portal *p, p11e_err *err)
+{
+	const p11e_portal_conf *c = p->conf;
+	STACK_OF(X509_NAME) *names = NULL;
+	p11e_rc rc;
+
+	if ((p->ssl = SSL_CTX_new(TLS_server_method())) == NULL ||
+	    SSL_CTX_set_min_proto_version(p->ssl, TLS1_2_VERSION) != 1)
+		return p11e_errf_ssl(err, P11E_FAIL, "portal: TLS setup");
+	SSL_CTX_set_options(p->ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (SSL_CTX_use_certificate_chain_file(p->ssl, c->tls_cert) != 1)
+		return p11e_errf_ssl(err, P11E_CONFIG,
+				     "portal.tls_cert %s: not a PEM certificate (chain)",
+				     c->tls_cert);
+	if ((rc = load_key(p, err)) != P11E_OK)
+		return rc;
+	if (SSL_CTX_use_PrivateKey(p->ssl, p->tls_key) != 1 ||
+	    SSL_CTX_check_private_key(p->ssl) != 1)
+		return p11e_errf_ssl(err, P11E_CONFIG,
+				     "portal.tls_key: does not match portal.tls_cert %s",
+				     c->tls_cert);
+	if ((p->client_store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(p->client_store, c->client_cas) != 1)
+		return p11e_errf_ssl(err, P11E_CONFIG, "portal.client_cas %s: not PEM certificates",
+				     c->client_cas);
+	/* The CA names tell a browser which of its certificates to offer. */
+	if ((names = SSL_load_client_CA_file(c->client_cas)) == NULL)
+		return p11e_errf_ssl(err, P11E_CONFIG, "portal.client_cas %s: no CA certificate",
+				     c->client_cas);
+	SSL_CTX_set_client_CA_list(p->ssl, names);
+	SSL_CTX_set_verify(p->ssl, SSL_VERIFY_PEER, accept_any);
+	/* Sessions are not resumed: each connection shows its certificate. */
+	SSL_CTX_set_session_cache_mode(p->ssl, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(p->ssl, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(p->ssl, 0);
+	return P11E_OK;
+}
+
+void portal_tls_free(struct p11e_portal *p)
+{
+	SSL_CTX_free(p->ssl);
+	X509_STORE_free(p->client_store);
+	EVP_PKEY_free(p->tls_key);
+	if (p->tls_token != NULL) {
+		p11e_session_close(p->tls_token);
+		free(p->tls_token);
+	}
+}
+
+/* The CRL file as a stack (NULL and *bad set when it cannot be read). */
+static STACK_OF(X509_CRL) * load_crls(const char *path, int *bad)
+{
+	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+	BIO *bio = BIO_new_file(path, "r");
+	X509_CRL *crl;
+
+	*bad = crls == NULL || bio == NULL;
+	while (!*bad && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL)
+		if (!sk_X509_CRL_push(crls, crl)) {
+			X509_CRL_free(crl);
+			*bad = 1;
+		}
+	ERR_clear_error();
+	BIO_free(bio);
+	if (!*bad && sk_X509_CRL_num(crls) == 0)
+		*bad = 1;
+	if (*bad) {
+		sk_X509_CRL_pop_free(crls, X509_CRL_free);
+		return NULL;
+	}
+	return crls;
+}
+
+/* The first rfc822Name of cert, lower-cased and valid, into user. */
+static int rfc822_name(X509 *cert, char *user, size_t cap)
+{
+	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	int found = 0;
+
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans) && !found; i++) {
+		GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+		const unsigned char *v;
+		int len;
+
+		if (gn->type != GEN_EMAIL)
+			continue;
+		v = ASN1_STRING_get0_data(gn->d.rfc822Name);
+		len = ASN1_STRING_length(gn->d.rfc822Name);
+		if (len <= 0 || (size_t)len >= cap || memchr(v, 0, (size_t)len) != NULL)
+			continue;
+		for (int k = 0; k < len; k++)
+			user[k] = (char)tolower(v[k]);
+		user[len] = '\0';
+		found = p11e_email_valid(user);
+	}
+	GENERAL_NAMES_free(sans);
+	return found;
+}
+
+int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
+			   size_t pcap)
+{
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: without cert */
+	STACK_OF(X509_CRL) *crls = NULL;
+	X509_STORE_CTX *vctx = NULL;
+	int result = -1, bad_crl = 0;
+	uint32_t xku;
+
+	user[0] = '\0';
+	if (cert == NULL)
+		return 0;
+	if ((vctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(vctx, p->client_store, cert, chain) != 1) {
+		snprintf(problem, pcap, "client certificate: cannot be checked (out of memory)");
+		goto out;
+	}
+	X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_CLIENT);
+	X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(vctx), p11e_now());
+	if (p->conf->client_crl != NULL) {
+		if ((crls = load_crls(p->conf->client_crl, &bad_crl)) == NULL) {
+			/* Fail closed: without the CRL nobody's revocation is known. */
+			snprintf(problem, pcap,
+				 "client certificate: the portal's CRL cannot be read; tell its "
+				 "administrator");
+			goto out;
+		}
+		X509_STORE_CTX_set0_crls(vctx, crls);
+		X509_STORE_CTX_set_flags(vctx, X509_V_FLAG_CRL_CHECK);
+	}
+	if (X509_verify_cert(vctx) != 1) {
+		int e = X509_STORE_CTX_get_error(vctx);
+
+		snprintf(problem, pcap, "client certificate not accepted: %s",
+			 X509_verify_cert_error_string(e));
+		goto out;
+	}
+	/* sslclient lets a certificate without any EKU pass: require clientAuth. */
+	xku = X509_get_extended_key_usage(cert);
+	if ((X509_get_extension_flags(cert) & EXFLAG_XKUSAGE) == 0 || (xku & XKU_SSL_CLIENT) == 0) {
+		snprintf(problem, pcap,
+			 "client certificate not accepted: its extended key usage lacks "
+			 "clientAuth");
+		goto out;
+	}
+	if (!rfc822_name(cert, user, cap)) {
+		snprintf(problem, pcap,
+			 "client certificate not accepted: it names no email "
+			 "address (rfc822Name)");
+		goto out;
+	}
+	result = 1;
+out:
+	if (result != 1)
+		user[0] = '\0';
+	X509_STORE_CTX_free(vctx);
+	sk_X509_CRL_pop_free(crls, X509_CRL_free);
+	ERR_clear_error();
+	return result;
+}
