@@ -41,7 +41,7 @@ typedef struct p11e_enroll_params {
 	 * replace (docs/tokens.md, Fixed-slot cards). */
 	const char *slot_id_hex;
 	int replace;
-	const char *digest;   /* default: the profile's */
+	const char *digest; /* default: the profile's */
 	int rsa_pss;
 	const char *module;
 	const char *pin_source;
@@ -66,6 +66,9 @@ typedef struct p11e_enroll_params {
 	 * (include/p11enroll/lock.h): 0 means P11E_LOCK_WAIT_DEFAULT_MS,
 	 * P11E_WAIT_NONE (or any negative) not at all; then P11E_BUSY. */
 	long wait_ms;
+	/* The caller holds the identity's lock already (renew: from its
+	 * decision to the last save); p11e_enroll does not take it again. */
+	int lock_held;
 	/* Batch: what one worker keeps open across enrollments, or NULL. */
 	struct p11e_enroll_shared *shared;
 } p11e_enroll_params;

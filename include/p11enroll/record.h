@@ -22,6 +22,38 @@ typedef enum p11e_step {
 const char *p11e_step_name(p11e_step s);	       /* "new", "key-pending", ... */
 int p11e_step_parse(const char *name, p11e_step *out); /* 0 ok, -1 unknown */
 
+/* One earlier generation of an identity's key and certificate (renewal:
+ * include/p11enroll/renew.h). Strings are malloc'd or NULL. */
+typedef struct p11e_generation {
+	int number; /* 1, 2, ... */
+	/* "current" (a renewal is making its successor; it is still the one in
+	 * use), "superseded", "revoked", "retired" */
+	char *state;
+	char *key_store;    /* as the record's: NULL/"token", "software", "archived" */
+	char *key_id;	    /* hex CKA_ID on the token */
+	char *token_serial; /* the token it was on */
+	char *label;	    /* its CKA_LABEL now (old encryption keys are relabelled) */
+	char *ca;
+	char *request_id;
+	char *cert_pem;
+	char *chain_pem;
+	char *cert_sha256;
+	char *not_after;
+	char *pfx_path;	   /* software: its own PFX */
+	char *secret_name; /* software: the vault entry of its PFX password */
+	/* A token key once its successor was stored: "kept" (an encryption key,
+	 * relabelled, so old mail still decrypts), "removed" (a signing key and
+	 * its certificate deleted), "shared" (--reuse-key: the key is the
+	 * successor's; only the old certificate removed). NULL until then. */
+	char *on_token;
+	char *revoked_reason; /* RFC 5280 name, once revoked */
+	char *revoked_at;     /* ISO 8601 UTC */
+	char *published;      /* the publishers it was published to (record's form) */
+	/* Publishers it is still to be withdrawn from (a signing certificate
+	 * its successor retired): p11e_publish_record does that first. */
+	char *unpublish_pending;
+} p11e_generation;
+
 typedef struct p11e_record {
 	char *identity; /* the email address, lower-cased: the record's key */
 	char *name;	/* subject CN */
@@ -69,6 +101,17 @@ typedef struct p11e_record {
 	char *publish_pending;
 	char *published;
 	char *publish_sha256;
+	/* Generations (renewal). The fields above are the current one, number
+	 * `generation` (a record written before renewal existed has none: 1).
+	 * history holds the earlier ones, oldest first; while a renewal runs,
+	 * its last entry is the generation being replaced, in state "current",
+	 * and renew_mode says how ("rekey" or "reuse-key"). */
+	int generation;
+	char *renew_mode;
+	char *revoked_reason; /* the current generation was revoked (RFC 5280 name) */
+	char *revoked_at;
+	p11e_generation *history;
+	size_t n_history;
 } p11e_record;
 
 /* The identity an email is recorded under: the address lower-cased.
@@ -98,6 +141,22 @@ p11e_rc p11e_record_remove(const char *state_dir, const char *identity, p11e_err
 p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err);
 void p11e_record_clear(p11e_record *r);
 void p11e_records_free(p11e_record *rs, size_t n);
+
+/* The current generation's number (1 for a record without one). */
+int p11e_record_generation(const p11e_record *r);
+/* The earlier generation numbered n, or NULL. */
+p11e_generation *p11e_record_history_find(p11e_record *r, int n);
+/* The generation a renewal in progress replaces (state "current"), or NULL. */
+p11e_generation *p11e_record_renewing(p11e_record *r);
+/* Appends a copy of the record's current generation to its history (state
+ * "current"); *out points at it (valid until the history changes). */
+p11e_rc p11e_record_push_generation(p11e_record *r, p11e_generation **out, p11e_err *err);
+/* The vault entry of generation n's PFX password: the identity for 1, else
+ * "IDENTITY#n" ('#' is in no host name and never ends an address). malloc'd. */
+char *p11e_record_secret_name(const char *identity, int n);
+/* The state a generation shows: the current one "current", "revoked" or
+ * "retired"; an earlier one its own. */
+const char *p11e_record_current_state(const p11e_record *r);
 
 /* Replaces *field with a malloc'd copy of value (NULL clears it). */
 p11e_rc p11e_record_set(char **field, const char *value, p11e_err *err);

@@ -256,6 +256,11 @@ p11e_rc p11e_token_store_cert(p11e_token *t, X509 *cert, const p11e_id *id, cons
  * subject CN, CKA_CERTIFICATE_CATEGORY authority) unless an identical
  * certificate is already there. */
 p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err);
+/* Sets CKA_LABEL on every private key, public key and certificate with
+ * CKA_ID id (*n: how many); renewal relabels an old generation's objects
+ * (src/token/p11_label.c). */
+p11e_rc p11e_token_set_label(p11e_token *t, const p11e_id *id, const char *label, size_t *n,
+			     p11e_err *err);
 /* Destroys every certificate object whose CKA_VALUE is cert's DER (a CA
  * certificate p11enroll wrote, found by value: `p11enroll wipe`); *n how
  * many (src/token/p11_wipe.c). */

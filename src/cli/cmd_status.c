@@ -2,6 +2,7 @@
  * whose certificate expires soon (--expiring DAYS: what renewal is for). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/clock.h"
@@ -15,6 +16,17 @@ static int expiring(const p11e_record *r, time_t limit)
 	time_t end = p11e_iso_parse(r->not_after);
 
 	return r->cert_pem != NULL && end >= 0 && end < limit;
+}
+
+/* Whether r is one of the identities named (all when none are). */
+static int named(const cli_args *a, const p11e_record *r)
+{
+	if (a->npos == 0)
+		return 1;
+	for (int i = 0; i < a->npos; i++)
+		if (strcasecmp(a->pos[i], r->identity) == 0)
+			return 1;
+	return 0;
 }
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
@@ -38,17 +50,27 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	rc = p11e_record_list(ctx->config.state_dir, &recs, &n, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
+	for (int i = 0; i < a->npos; i++) {
+		size_t j = 0;
+		while (j < n && strcasecmp(a->pos[i], recs[j].identity) != 0)
+			j++;
+		if (j == n) {
+			p11e_records_free(recs, n);
+			return p11e_errf(&ctx->err, P11E_NOT_FOUND, "no record for %.100s",
+					 a->pos[i]);
+		}
+	}
 	if (ctx->json) {
 		json_object *list = json_object_new_array();
 		for (size_t i = 0; i < n; i++)
-			if (days_text == NULL || expiring(&recs[i], limit))
+			if (named(a, &recs[i]) && (days_text == NULL || expiring(&recs[i], limit)))
 				json_object_array_add(list, cli_record_json(&recs[i]));
 		cli_print_json(list);
 	} else {
 		printf("%-32s %-14s %-9s %-20s %s\n", "IDENTITY", "STEP", "KEY", "NOT AFTER",
 		       "LAST ERROR");
 		for (size_t i = 0; i < n; i++)
-			if (days_text == NULL || expiring(&recs[i], limit))
+			if (named(a, &recs[i]) && (days_text == NULL || expiring(&recs[i], limit)))
 				cli_record_print(&recs[i]);
 	}
 	p11e_records_free(recs, n);
@@ -57,15 +79,18 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_status = {
     .name = "status",
-    .usage = "[--expiring DAYS] [--json]",
+    .usage = "[IDENTITY...] [--expiring DAYS] [--json]",
     .summary = "list enrollment records: step reached, key, expiry, last error",
     .help =
 	"Reads the state dir (config state_dir, else $P11ENROLL_STATE_DIR, else\n"
 	"$XDG_STATE_HOME/p11enroll). An identity not at step 'done' resumes on the next enroll.\n"
-	"--expiring DAYS: only identities whose certificate ends within DAYS (or has ended).",
+	"--expiring DAYS: only identities whose certificate ends within DAYS (or has ended).\n"
+	"Each identity shows its current generation; --json adds \"generations\": every\n"
+	"one, earlier ones first (superseded, revoked, retired), with where its key is.\n"
+	"IDENTITY...: only these (exit 10 for one without a record).",
     .opts = (const cli_opt[]){{"expiring", "DAYS", "only certificates ending within DAYS"},
 			      {NULL, NULL, NULL}},
     .min_pos = 0,
-    .max_pos = 0,
+    .max_pos = CLI_MAX_POS,
     .run = run,
 };

@@ -14,6 +14,7 @@
 #include "p11enroll/conf.h"
 #include "p11enroll/config.h"
 #include "p11enroll/password.h"
+#include "p11enroll/renew.h"
 #include "p11enroll/util.h"
 #include "config_check.h"
 
@@ -34,6 +35,9 @@ static const char *const profile_keys[] = {"base",
 					   "slot_id",
 					   "piv_slot",
 					   "publish",
+					   "renew_within_days",
+					   "renew_reuse_key",
+					   "keep_old_encryption_keys",
 					   NULL};
 
 /* A path in the file is relative to the file's directory ("config.json"
@@ -306,6 +310,8 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 			return rc;
 	}
 	if ((rc = validate_publishers(c, err)) != P11E_OK)
+		return rc;
+	if ((rc = p11e_renew_policy_check(c, err)) != P11E_OK)
 		return rc;
 	if (!json_object_object_get_ex(c->root, "cas", &v))
 		return P11E_OK;

@@ -111,13 +111,6 @@ p11e_rc pipe_count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *p
 	return rc;
 }
 
-static p11e_rc pipe_step_finish(enroll_run *r, p11e_err *err)
-{
-	(void)err;
-	r->rec->step = P11E_STEP_DONE;
-	return P11E_OK;
-}
-
 /* The machine: the step that runs in each state. */
 static p11e_rc (*const step_for[])(enroll_run *, p11e_err *) = {
     [P11E_STEP_NEW] = pipe_step_new,	       [P11E_STEP_KEY_PENDING] = pipe_step_key,
@@ -150,7 +143,9 @@ static int uses_token(const enroll_run *r, p11e_step s)
 		return 0;
 	if (s == P11E_STEP_CSR_BUILT || s == P11E_STEP_SUBMITTED)
 		return r->ca != NULL && p11e_ca_needs_requester(r->ca); /* signs with the key */
-	return s != P11E_STEP_STORED;
+	if (s == P11E_STEP_STORED) /* a renewal settles its old generation there */
+		return p11e_record_renewing(r->rec) != NULL;
+	return 1;
 }
 
 static p11e_rc run_machine(enroll_run *r, p11e_err *err)
@@ -323,7 +318,7 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	rc = pipe_check_params(cfg, p, &identity, err);
 	/* One run of an identity at a time, from loading its record to the
 	 * last save: two would each make a key (and get a certificate). */
-	if (rc == P11E_OK)
+	if (rc == P11E_OK && !p->lock_held)
 		rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, lock_wait_ms(p), &lock,
 				       err);
 	if (rc == P11E_OK) {
@@ -334,6 +329,9 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		rc = maybe_start_over(&r, &new_store, err);
 	if (rc == P11E_OK)
 		rc = pipe_settle(&r, new_store, err);
+	if (rc == P11E_OK && (r.secret = p11e_record_secret_name(
+				  rec->identity, p11e_record_generation(rec))) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	if (rc != P11E_OK || rec->step == P11E_STEP_DONE ||
 	    (p->stop_after != 0 && rec->step >= p->stop_after))
 		goto out;
@@ -358,6 +356,7 @@ out:
 	p11e_session_close(&r.sess);
 	EVP_PKEY_free(r.skey);
 	p11e_secret_free(r.pfx_pass, (size_t)-1);
+	free(r.secret);
 	p11e_lock_release(&lock);
 	free(identity);
 	return rc;

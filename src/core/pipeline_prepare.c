@@ -133,9 +133,13 @@ static p11e_rc settle_key_store(enroll_run *r, int is_new, p11e_err *err)
 	if (!is_new && p->pfx_out == NULL && (settled || !p->pfx_legacy))
 		return P11E_OK;
 	/* The PFX's path, absolute, so a rerun from elsewhere finds it. */
-	if (p->pfx_out == NULL) {
-		out = rec->pfx_path != NULL ? strdup(rec->pfx_path)
-					    : p11e_soft_pfx_path(r->cfg->state_dir, rec->identity);
+	if (p->pfx_out == NULL && rec->pfx_path != NULL) {
+		out = strdup(rec->pfx_path);
+	} else if (p->pfx_out == NULL) {
+		/* Each generation its own file (a renewal keeps the old PFX). */
+		char *name = p11e_record_secret_name(rec->identity, p11e_record_generation(rec));
+		out = name != NULL ? p11e_soft_pfx_path(r->cfg->state_dir, name) : NULL;
+		free(name);
 	} else if (p->pfx_out[0] == '\0') {
 		return p11e_errf(err, P11E_USAGE, "out: an empty file name");
 	} else if (p->pfx_out[0] == '/') {

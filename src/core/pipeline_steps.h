@@ -34,6 +34,9 @@ typedef struct enroll_run {
 	int archived;
 	EVP_PKEY *skey;
 	char *pfx_pass; /* wiped at the end of the run */
+	/* The vault entry and key file name of this generation's PFX password:
+	 * the identity, or "IDENTITY#N" from generation 2 on. */
+	char *secret;
 } enroll_run;
 
 /* Shared helpers (pipeline.c). */
@@ -68,6 +71,13 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err);
 
 /* steps_archived.c */
 p11e_rc pipe_step_store_archived(enroll_run *r, p11e_err *err);
+
+/* steps_history.c: stored -> done (a renewal's old generation, publishing,
+ * the post_renew_command hook) */
+p11e_rc pipe_step_finish(enroll_run *r, p11e_err *err);
+/* A renewal that reuses the key: its old certificate leaves the key's ID
+ * just before the new one is written there (a repeat finds nothing). */
+p11e_rc pipe_history_make_room(enroll_run *r, p11e_err *err);
 
 /* steps_ca.c */
 p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err);

@@ -10,14 +10,18 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "core/record_history.h"
 #include "core/state_paths.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 
 #define RECORD_MAX (1024 * 1024)
 /* The file format; a newer p11enroll may write a higher one, which this one
- * must not half-understand and then overwrite. */
-#define RECORD_VERSION 1
+ * must not half-understand and then overwrite. Version 2 added generations
+ * (renewal): a version 1 record reads as generation 1 and is written as 2,
+ * so a p11enroll that knows no generations never drops a history. */
+#define RECORD_VERSION 2
+#define RECORD_VERSION_OLDEST 1
 
 static const char *const step_names[] = {
     [P11E_STEP_NEW] = "new",
@@ -56,14 +60,44 @@ typedef struct field {
 #name, offsetof(p11e_record, name)                                                 \
 	}
 static const field fields[] = {
-    F(identity),     F(name),	  F(profile),	F(key_type),	F(ca),	      F(token_uri),
-    F(token_serial), F(label),	  F(temp_id),	F(key_id),	F(csr_pem),   F(request_key),
-    F(request_id),   F(cert_pem), F(chain_pem), F(cert_sha256), F(not_after), F(last_error),
-    F(created),	     F(updated),  F(key_store), F(pfx_path),	F(dns_name),  F(pfx_format),
-    F(key_id_note), F(chain_note), F(slot_id), F(slot_kind), F(slot_old_key_sha256),
-    F(slot_old_cert_sha256), F(slot_phase),
-    F(publish_pending), F(published), F(publish_sha256),
+    F(identity),
+    F(name),
+    F(profile),
+    F(key_type),
+    F(ca),
+    F(token_uri),
+    F(token_serial),
+    F(label),
+    F(temp_id),
+    F(key_id),
+    F(csr_pem),
+    F(request_key),
+    F(request_id),
+    F(cert_pem),
+    F(chain_pem),
+    F(cert_sha256),
+    F(not_after),
+    F(last_error),
+    F(created),
+    F(updated),
+    F(key_store),
+    F(pfx_path),
+    F(dns_name),
+    F(pfx_format),
+    F(key_id_note),
+    F(chain_note),
+    F(slot_id),
+    F(slot_kind),
+    F(slot_old_key_sha256),
+    F(slot_old_cert_sha256),
+    F(slot_phase),
+    F(publish_pending),
+    F(published),
+    F(publish_sha256),
     F(retired),
+    F(renew_mode),
+    F(revoked_reason),
+    F(revoked_at),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
@@ -132,6 +166,8 @@ p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
 		if (*slot(r, i) != NULL)
 			json_object_object_add(o, fields[i].key,
 					       json_object_new_string(*slot(r, i)));
+	if ((rc = record_history_save(o, r, err)) != P11E_OK)
+		goto out;
 	dir = p11e_state_dir(state_dir, "identities");
 	path = p11e_record_path(state_dir, r->identity);
 	if (dir == NULL || path == NULL) {
@@ -180,11 +216,13 @@ p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_r
 		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no \"version\"" MOVE_ASIDE, name);
 		goto out;
 	}
-	if (json_object_get_int64(v) != RECORD_VERSION) {
-		rc = p11e_errf(err, P11E_FAIL,
-			       "record %s has version %lld; this p11enroll reads version %d: use "
-			       "the p11enroll that wrote it",
-			       name, (long long)json_object_get_int64(v), RECORD_VERSION);
+	if (json_object_get_int64(v) < RECORD_VERSION_OLDEST ||
+	    json_object_get_int64(v) > RECORD_VERSION) {
+		rc = p11e_errf(
+		    err, P11E_FAIL,
+		    "record %s has version %lld; this p11enroll reads versions 1 to %d: use "
+		    "the p11enroll that wrote it",
+		    name, (long long)json_object_get_int64(v), RECORD_VERSION);
 		goto out;
 	}
 	for (size_t i = 0; i < NFIELDS; i++) {
@@ -204,6 +242,8 @@ p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_r
 		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no identity" MOVE_ASIDE, name);
 		goto out;
 	}
+	if ((rc = record_history_parse(name, o, r, err)) != P11E_OK)
+		goto out;
 	if (!json_object_object_get_ex(o, "step", &v) ||
 	    !json_object_is_type(v, json_type_string) ||
 	    p11e_step_parse(json_object_get_string(v), &r->step) != 0) {
@@ -366,6 +406,7 @@ void p11e_record_clear(p11e_record *r)
 		free(*slot(r, i));
 		*slot(r, i) = NULL;
 	}
+	record_history_clear(r);
 	r->step = P11E_STEP_NEW;
 }
 

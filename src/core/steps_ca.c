@@ -58,7 +58,25 @@ p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CSR");
 		goto out;
 	}
-	SHA256(der, (size_t)der_len, md);
+	/* The CA's idempotency key. A renewal that reuses the key may sign
+	 * the very same CSR again (RSA PKCS#1 v1.5 is deterministic), which
+	 * must not be taken for the first request: from generation 2 on, the
+	 * generation is hashed after the DER. */
+	if (p11e_record_generation(r->rec) > 1) {
+		char tag[16];
+		int tag_len = snprintf(tag, sizeof(tag), "#%d", p11e_record_generation(r->rec));
+		unsigned char *buf = OPENSSL_malloc((size_t)der_len + (size_t)tag_len);
+		if (buf == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		memcpy(buf, der, (size_t)der_len);
+		memcpy(buf + der_len, tag, (size_t)tag_len);
+		SHA256(buf, (size_t)der_len + (size_t)tag_len, md);
+		OPENSSL_free(buf);
+	} else {
+		SHA256(der, (size_t)der_len, md);
+	}
 	p11e_hex_encode(md, sizeof(md), hex);
 	rc = p11e_record_set(&r->rec->csr_pem, pem, err);
 	if (rc == P11E_OK)
@@ -149,11 +167,51 @@ static p11e_rc give_requester(enroll_run *r, EVP_PKEY **key, p11e_err *err)
 	return rc;
 }
 
+/* A renewal tells the CA which certificate it replaces (and, for a CA that
+ * wants the old key's signature, SCEP, hands that key over: on the token,
+ * the old generation's; a software key is gone once its PFX is written).
+ * Cleared again by the caller after the call that used it. */
+static p11e_rc give_renewal(enroll_run *r, p11e_ca_renewal *ren, p11e_err *err)
+{
+	p11e_generation *g = p11e_record_renewing(r->rec);
+	p11e_id id;
+	p11e_rc rc = P11E_OK;
+
+	memset(ren, 0, sizeof(*ren));
+	if (g == NULL)
+		return p11e_ca_set_renewal(r->ca, NULL, err);
+	ren->old_cert = p11e_x509_from_pem(g->cert_pem);
+	ren->old_chain = g->chain_pem ? p11e_chain_from_pem(g->chain_pem) : NULL;
+	ren->old_request_id = g->request_id;
+	if (ren->old_cert == NULL)
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: generation %d's certificate is unreadable in its "
+				 "record",
+				 r->rec->identity, g->number);
+	if (p11e_ca_needs_requester(r->ca) && !r->software && r->token != NULL &&
+	    g->key_id != NULL && pipe_parse_id(g->key_id, &id, "history key_id", NULL) == P11E_OK &&
+	    p11e_token_signing_key(r->token, &id, &ren->old_key, NULL) != P11E_OK)
+		ren->old_key = NULL; /* gone: the CA gets an ordinary request */
+	rc = p11e_ca_set_renewal(r->ca, ren, err);
+	return rc;
+}
+
+static void drop_renewal(enroll_run *r, p11e_ca_renewal *ren)
+{
+	if (ren->old_cert != NULL)
+		p11e_ca_set_renewal(r->ca, NULL, NULL);
+	X509_free(ren->old_cert);
+	sk_X509_pop_free(ren->old_chain, X509_free);
+	EVP_PKEY_free(ren->old_key);
+	memset(ren, 0, sizeof(*ren));
+}
+
 /* csr-built -> issued (or submitted, when the CA answers later). */
 p11e_rc pipe_step_submit(enroll_run *r, p11e_err *err)
 {
 	X509_REQ *req = p11e_csr_from_pem(r->rec->csr_pem);
 	EVP_PKEY *key = NULL;
+	p11e_ca_renewal ren = {0};
 	p11e_ca_result res;
 	p11e_rc rc;
 
@@ -165,7 +223,10 @@ p11e_rc pipe_step_submit(enroll_run *r, p11e_err *err)
 				 r->rec->identity);
 	rc = give_requester(r, &key, err);
 	if (rc == P11E_OK)
+		rc = give_renewal(r, &ren, err);
+	if (rc == P11E_OK)
 		rc = p11e_ca_submit(r->ca, req, &r->profile, r->rec->request_key, &res, err);
+	drop_renewal(r, &ren);
 	if (rc == P11E_OK) {
 		pipe_crash_point("ca-answered");
 		rc = take_result(r, &res, err);
@@ -180,13 +241,17 @@ p11e_rc pipe_step_submit(enroll_run *r, p11e_err *err)
 p11e_rc pipe_step_poll(enroll_run *r, p11e_err *err)
 {
 	EVP_PKEY *key = NULL;
+	p11e_ca_renewal ren = {0};
 	p11e_ca_result res;
 	p11e_rc rc;
 
 	memset(&res, 0, sizeof(res));
 	rc = give_requester(r, &key, err);
 	if (rc == P11E_OK)
+		rc = give_renewal(r, &ren, err);
+	if (rc == P11E_OK)
 		rc = p11e_ca_poll(r->ca, r->rec->request_id, &r->profile, &res, err);
+	drop_renewal(r, &ren);
 	if (rc == P11E_OK)
 		rc = take_result(r, &res, err);
 	p11e_ca_result_clear(&res);

@@ -40,7 +40,7 @@ p11e_rc pipe_soft_password(enroll_run *r, p11e_err *err)
 
 	if (r->pfx_pass != NULL)
 		return P11E_OK;
-	rc = p11e_soft_password_fetch(r->cfg, &vp, r->rec->identity, &r->pfx_pass, &inner);
+	rc = p11e_soft_password_fetch(r->cfg, &vp, r->secret, &r->pfx_pass, &inner);
 	if (rc != P11E_OK)
 		return p11e_errf(err, rc,
 				 "identity %s: resuming a software key needs its escrowed PFX "
@@ -80,7 +80,7 @@ p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err)
 		return P11E_OK;
 	if ((rc = pipe_soft_password(r, err)) != P11E_OK)
 		return rc;
-	if ((path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity)) == NULL)
+	if ((path = p11e_soft_key_path(r->cfg->state_dir, r->secret)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_soft_key_load(path, r->pfx_pass, &r->skey, &inner);
 	free(path);
@@ -115,7 +115,7 @@ p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err)
  * will make: an escrowed password, a key file or the PFX. */
 p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
 {
-	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
 	int escrowed = 0;
 	p11e_rc rc;
 
@@ -125,13 +125,13 @@ p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
 	 * is refused before anything is escrowed. */
 	rc = r->archived ? p11e_token_check_keytype(r->token, &r->kt, err) : P11E_OK;
 	if (rc == P11E_OK)
-		rc = p11e_soft_escrowed(r->cfg, r->rec->identity, &escrowed, err);
+		rc = p11e_soft_escrowed(r->cfg, r->secret, &escrowed, err);
 	if (rc == P11E_OK && escrowed)
 		rc = p11e_errf(err, P11E_EXISTS,
-			       "identity %s: the vault already holds a PFX password for it (from "
-			       "an earlier enrollment); an escrowed password is never replaced: "
-			       "an escrow officer must retire that entry first",
-			       r->rec->identity);
+			       "identity %s: the vault already holds a PFX password under '%s' "
+			       "(from an earlier enrollment); an escrowed password is never "
+			       "replaced: an escrow officer must retire that entry first",
+			       r->rec->identity, r->secret);
 	else if (rc == P11E_OK && access(key_path, F_OK) == 0)
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "identity %s: a key file from an earlier enrollment is in the way "
@@ -154,7 +154,7 @@ p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
  * it). */
 p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 {
-	char *path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	char *path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
 	EVP_PKEY *key = NULL;
 	p11e_id id;
 	int escrowed = 0;
@@ -165,7 +165,7 @@ p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 	if (access(path, F_OK) == 0) {
 		rc = pipe_soft_key(r, err); /* written by a run that stopped */
 	} else {
-		rc = p11e_soft_escrowed(r->cfg, r->rec->identity, &escrowed, err);
+		rc = p11e_soft_escrowed(r->cfg, r->secret, &escrowed, err);
 		if (rc == P11E_OK && escrowed) {
 			rc = pipe_soft_password(r, err); /* escrowed by a run that stopped */
 		} else if (rc == P11E_OK) {
@@ -204,7 +204,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 {
 	X509 *cert = p11e_x509_from_pem(r->rec->cert_pem);
 	STACK_OF(X509) *chain = p11e_chain_from_pem(r->rec->chain_pem);
-	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->rec->identity);
+	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
 	char *dir = NULL, *data = NULL;
 	unsigned char *der = NULL;
 	size_t der_len = 0, len = 0;
@@ -265,7 +265,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 	}
 	/* The certificate's dates beside the escrowed password (issue 12);
 	 * before the key file goes, so a rerun after a crash sets them again. */
-	rc = p11e_soft_escrow_meta(r->cfg, r->rec->identity, cert, err);
+	rc = p11e_soft_escrow_meta(r->cfg, r->secret, cert, err);
 	if (rc == P11E_OK) {
 		pipe_crash_point("escrow-meta");
 		rc = p11e_soft_key_remove(key_path, err);

@@ -393,6 +393,8 @@ p11e_rc pipe_step_store(enroll_run *r, p11e_err *err)
 	 * written (a card's slot has room for one). */
 	if (pipe_slot_fixed(r))
 		rc = pipe_slot_drop_old_cert(r, cert, err);
+	else
+		rc = pipe_history_make_room(r, err);
 	if (rc == P11E_OK)
 		rc = p11e_token_store_cert(r->token, cert, &id, r->rec->label, err);
 	if (rc == P11E_OK) {

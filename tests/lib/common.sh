@@ -43,6 +43,7 @@ setup_ca() { p11e ca init --dir "$CA_DIR" >/dev/null; }
 
 # The record of an identity, as JSON.
 record() { cat "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
+p11e_record_file() { echo "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
 key_id() { record "$1" | jq -r .key_id; }
 
 # The certificate under CKA_ID $1, read back from the token by pkcs11-tool, as PEM in $2.

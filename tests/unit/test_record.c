@@ -98,7 +98,7 @@ static void round_trip(void)
 	CHECK_RC(p11e_read_file(path, 1 << 20, &text, NULL, &err), P11E_OK, &err);
 	o = text ? json_tokener_parse(text) : NULL;
 	CHECK(o != NULL && json_object_object_get_ex(o, "version", &v) &&
-	      json_object_get_int(v) == 1);
+	      json_object_get_int(v) == 2);
 	CHECK(json_object_object_get_ex(o, "step", &v) &&
 	      strcmp(json_object_get_string(v), "key-pending") == 0);
 	CHECK(json_object_object_get_ex(o, "identity", &v) &&
@@ -286,9 +286,9 @@ static void corrupt(void)
 	}
 	/* A newer p11enroll's file is not read (and so never overwritten). */
 	write_text(path,
-		   "{ \"version\": 2, \"identity\": \"zed@example.com\", \"step\": \"done\" }");
+		   "{ \"version\": 3, \"identity\": \"zed@example.com\", \"step\": \"done\" }");
 	CHECK_RC(p11e_record_load(state, "zed@example.com", &back, &err), P11E_FAIL, &err);
-	CHECK(strstr(err.msg, "version 2") != NULL);
+	CHECK(strstr(err.msg, "version 3") != NULL);
 	free(path);
 }
 
