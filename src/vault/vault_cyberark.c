@@ -119,6 +119,15 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 	    (rc = need(conf, "platform_id", 100, "a platform defining the P11e* properties",
 		       &k->platform_id, err)) != P11E_OK)
 		goto fail;
+	/* The safe's name goes into the Get accounts filter, a URL value, and
+	 * CyberArk's REST API documentation says URL values cannot hold '+',
+	 * '&' or '%' (escaped or not). */
+	if (strpbrk(k->safe, "+&%") != NULL) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: cyberark \"safe\" cannot hold '+', '&' or '%%': the PVWA "
+			       "REST API takes none of them in a URL");
+		goto fail;
+	}
 	if (reason != NULL &&
 	    (reason[0] == '\0' || !p11e_printable_ascii(reason, strlen(reason)))) {
 		rc = p11e_errf(err, P11E_CONFIG, "vault: cyberark \"reason\" must be printable");

@@ -93,6 +93,15 @@ p11e_rc cyberark_status_error(const cyberark *k, const p11e_http_resp *r, const 
 		    "cyberark %s: '%s' may not %s in safe '%s' (HTTP 403%s%s): make it "
 		    "a member of the safe with List, Add, Retrieve and Update accounts",
 		    k->url, k->username, doing, k->safe, text[0] ? ": " : "", text);
+	/* What a 400 names is the config's: the safe (CyberArk answers an Add
+	 * to a safe the user is not a member of with PASWS031E "Safe [X] was
+	 * not found"), the platform or the properties it defines. */
+	if (r->status == 400)
+		return p11e_errf(err, P11E_CONFIG,
+				 "cyberark %s refused %s (HTTP 400); check \"safe\" (its "
+				 "members must include '%s': a safe it may not see is \"not "
+				 "found\"), \"platform_id\" and the platform's properties%s%s",
+				 k->url, doing, k->username, text[0] ? ": " : "", text);
 	if (r->status == 404)
 		return p11e_errf(
 		    err, P11E_CONFIG,

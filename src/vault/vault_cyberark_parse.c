@@ -82,8 +82,31 @@ void cyberark_parse_error(const char *body, size_t len, char *out, size_t cap)
 	if (msg == NULL)
 		msg = member_string(o, "errorMessage");
 	if (code != NULL || msg != NULL) {
-		snprintf(buf, sizeof(buf), "%.40s%s%.300s", code ? code : "",
-			 code && msg ? ": " : "", msg ? msg : "");
+		size_t n = (size_t)snprintf(buf, sizeof(buf), "%.40s%s%.200s", code ? code : "",
+					    code && msg ? ": " : "", msg ? msg : "");
+		json_object *details;
+		int opened = 0;
+		/* A 400 says only "There are some invalid parameters" at the top;
+		 * which one (e.g. PASWS031E "Safe [X] was not found") is in its
+		 * "Details" list of the same two members (psPAS'
+		 * Invoke-PASRestMethod joins them the same way). */
+		if (json_object_object_get_ex(o, "Details", &details) &&
+		    json_object_is_type(details, json_type_array))
+			for (size_t i = 0;
+			     i < json_object_array_length(details) && i < 3 && n < sizeof(buf) - 1;
+			     i++) {
+				json_object *d = json_object_array_get_idx(details, i);
+				const char *dc = member_string(d, "ErrorCode"),
+					   *dm = member_string(d, "ErrorMessage");
+				if (dc == NULL && dm == NULL)
+					continue;
+				n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%.40s%s%.120s",
+						      opened ? ", " : " (", dc ? dc : "",
+						      dc && dm ? ": " : "", dm ? dm : "");
+				opened = 1;
+			}
+		if (opened && n < sizeof(buf) - 1)
+			snprintf(buf + n, sizeof(buf) - n, ")");
 		p11e_peer_copy(out, cap, buf);
 	}
 	json_object_put(o);

@@ -6,7 +6,10 @@
 # with the reason, `escrow list --json` shows the dates; an expired session is
 # renewed once; 403, 5xx, bad logon and hostile answers are one clean line
 # with documented exit codes; a lost or slow Add answer never makes a second
-# account; the logon password and token appear in no output.
+# account; an account someone else made first is never overwritten (exit 9);
+# a safe the user is not a member of (CyberArk's 400 "Safe [X] was not found",
+# its reason in the answer's Details) and a safe name with '&' are exit 8;
+# the logon password and token appear in no output.
 . "$TESTS_DIR/lib/common.sh"
 setup_ca
 W=$TEST_TMP/w
@@ -143,6 +146,31 @@ p11e_logged escrow show $A
 check_eq "hostile 403: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
 check_not_contains "hostile 403: no escape character" "$OUT" $'\x1b'
 mode normal
+# An Add that finds the name taken by someone else (409): searched, never
+# overwritten, exit 9.
+mode dup-race
+p11e_logged enroll --software --email frank@example.com
+check_eq "duplicate made by someone else: exit 9 ($OUT)" 9 $?
+check_contains "duplicate: says it is never overwritten" "$OUT" "never overwritten"
+check_eq "duplicate: one account for frank" 1 "$(accounts | jq '[.[] | select(.name == "frank@example.com")] | length')"
+mode normal
+# A safe the user is not a member of: CyberArk calls it "not found" (400
+# PASWS167E, the reason in its Details): exit 8, the reason shown, no account.
+conf ''
+sed -i 's/"safe": "PKI-Escrow"/"safe": "Other-Safe"/' "$W/config.json"
+p11e_logged enroll --software --email gina@example.com
+check_eq "not a member of the safe: exit 8 ($OUT)" 8 $?
+check_contains "not a member: CyberArk's reason from Details" "$OUT" "PASWS031E: Safe [Other-Safe] was not found"
+check_contains "not a member: says what to do" "$OUT" "members must include 'svc-p11e'"
+check_eq "not a member: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+check_eq "not a member: no account" 0 "$(accounts | jq '[.[] | select(.name == "gina@example.com")] | length')"
+# URL values cannot hold + & % (the REST API documentation): refused at once.
+conf ''
+sed -i 's/"safe": "PKI-Escrow"/"safe": "PKI\&Escrow"/' "$W/config.json"
+p11e_logged escrow list
+check_eq "safe name with '&': exit 8" 8 $?
+check_contains "safe name with '&': says why" "$OUT" "cannot hold '+', '&' or '%'"
+conf ''
 p11e_logged escrow show nobody@example.com
 check_eq "no such account: exit 10" 10 $?
 printf 'wrong\n' >"$W/wrong-pw"; chmod 600 "$W/wrong-pw"

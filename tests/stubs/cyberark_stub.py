@@ -2,29 +2,49 @@
 """cyberark_stub.py: a STUB of CyberArk's PVWA REST API for p11enroll's tests.
 
 It is not CyberArk. It answers the requests p11enroll's "cyberark" vault
-sends the way CyberArk's published PVWA REST API documentation (Privilege
-Access Manager Self-Hosted, "REST APIs": Logon, Logoff, Add account, Get
-accounts with search and filter, Retrieve password, Update account (JSON
-Patch), Delete account, and its return codes) describes them; written from
-those pages, no text or code copied:
+sends the way CyberArk's published documentation describes them; written from
+these pages (read 2026-11; no text or code copied):
+  Logon        docs.cyberark.com/PAS/Latest/en/Content/SDK/CyberArk%20Authentication%20-%20Logon_v10.htm
+  Add account  docs.cyberark.com/PAS/Latest/en/Content/WebServices/Add%20Account%20v10.htm
+  Get accounts docs.cyberark.com/PrivCloud-SS/Latest/en/Content/SDK/GetAccounts.htm
+  Get password value (Retrieve)
+               docs.cyberark.com/Product-Doc/OnlineHelp/PAS/Latest/en/Content/WebServices/GetPasswordValueV10.htm
+  Update account
+               docs.cyberark.com/Product-Doc/OnlineHelp/PAS/Latest/en/Content/SDK/UpdateAccount%20v10.htm
+  Delete account
+               docs.cyberark.com/PAS/Latest/en/Content/WebServices/Delete%20Account.htm
+  Return codes docs.cyberark.com/PrivCloud-SS/Latest/en/Content/WebServices/Implementing%20Privileged%20Account%20Security%20Web%20Services%20.htm
+and, for what those pages leave out, how psPAS (github.com/pspete/psPAS,
+psPAS/Private/Invoke-PASRestMethod.ps1) reads error bodies and what its issues
+show real PVWAs answer: error bodies {"ErrorCode","ErrorMessage"} with inner
+errors in "Details" (a 400 PASWS167E "There are some invalid parameters" whose
+Details say PASWS031E "Safe [X] was not found" for an Add to a safe the user is
+not a member of: psPAS issue 478); 403 with ErrorCode CAWS00001E for a missing
+permission (psPAS issues 143, 337).
 
-  POST /PasswordVault/API/auth/{CyberArk|LDAP}/Logon {"username","password",...}
+  POST /PasswordVault/API/auth/{CyberArk|LDAP}/Logon
+       {"username","password","concurrentSession": boolean}
        -> 200 "TOKEN" (a JSON string), or 401 {"ErrorCode":"ITATS004E",...}
   POST /PasswordVault/API/Auth/Logoff -> 200
   GET  /PasswordVault/API/Accounts?search=W&filter=safeName eq S&limit=N&offset=K
-       -> 200 {"value":[account...],"count":N} (search: every word contained
-          in the name, user name or address; no search: all of the safe)
+       -> 200 {"value":[account...],"count":N[,"nextLink":...]} (search: every
+          word contained in the name or user name; limit at most 1000, default
+          50). Only accounts of the safe the user is a member of are visible:
+          another safe lists nothing (what a real PVWA answers there is not
+          documented; the Vault shows a user nothing of a safe it is not in).
   POST /PasswordVault/API/Accounts {name,userName,safeName,platformId,secretType,
        secret,platformAccountProperties,secretManagement}
-       -> 201 account (without the secret); the name taken in the safe -> 409
-          {"ErrorCode":"PASWS027E"}; unknown platform -> 400
+       -> 201 account (without the secret, with "id" and "createdTime"); the
+          name taken in the safe -> 409 {"ErrorCode":"PASWS027E"}; unknown
+          platform, a safe the user is not in, a missing member -> 400
+          PASWS167E with Details
   POST /PasswordVault/API/Accounts/ID/Password/Retrieve {"reason"}
-       -> 200 "SECRET" (a JSON string)
+       -> 200 "SECRET" (a JSON string); members matched whatever their case
   PATCH /PasswordVault/API/Accounts/ID [{"op":"add|replace","path","value"}] -> 200
   DELETE /PasswordVault/API/Accounts/ID -> 204
 Every request but Logon needs the Authorization header with a live token,
-else 401 {"ErrorCode":"PASWS006E",...}. A safe the user is not a member of:
-403 {"ErrorCode":"PASWS013E",...}.
+else 401 {"ErrorCode":"PASWS006E",...} (the status is the documented one for
+"requires user authentication"; the code is not taken from the pages above).
 
 Test controls, outside the API:
   POST /_stub/mode {"mode": M}: normal | expire-session (every token dies now)
@@ -72,10 +92,13 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def error(self, status, code, msg):
+    def error(self, status, code, msg, details=None):
         if STATE["mode"].startswith("hostile"):
             msg = "\x1b[31mred\nsecond line\r\x07" + msg
-        return self.answer(status, {"ErrorCode": code, "ErrorMessage": msg})
+        body = {"ErrorCode": code, "ErrorMessage": msg}
+        if details:
+            body["Details"] = [{"ErrorCode": c, "ErrorMessage": m} for c, m in details]
+        return self.answer(status, body)
 
     def body_json(self):
         n = int(self.headers.get("Content-Length") or 0)
@@ -123,7 +146,8 @@ class Handler(BaseHTTPRequestHandler):
         if parts[0].lower() != "accounts":
             return self.answer(404, {"Message": "No HTTP resource was found"})
         if STATE["mode"] in ("403", "hostile-403"):
-            return self.error(403, "PASWS013E", "You are not authorized to perform this action.")
+            # A member of the safe without the permission the request needs.
+            return self.error(403, "CAWS00001E", "You are not authorized to perform this action.")
         if method == "GET" and len(parts) == 1:
             return self.get_accounts(query)
         if method == "POST" and len(parts) == 1:
@@ -134,8 +158,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(404, "PASWS204E", "Account was not found.")
         if method == "POST" and len(parts) == 4 and parts[2].lower() == "password" and \
                 parts[3].lower() == "retrieve":
-            if not isinstance(body, dict) or not isinstance(body.get("reason"), str):
-                return self.error(400, "PASWS167E", "A reason is required.")
+            # ASP.NET binds JSON members whatever their case: "reason" or "Reason".
+            reason = [v for k, v in (body or {}).items() if k.lower() == "reason"] \
+                if isinstance(body, dict) else []
+            if not reason or not isinstance(reason[0], str):
+                return self.error(400, "PASWS167E", "There are some invalid parameters",
+                                  [("PASWS167E", "A reason is required.")])
             return self.answer(200, acct["secret"])
         if method == "PATCH" and len(parts) == 2:
             return self.patch(acct, body)
@@ -173,33 +201,52 @@ class Handler(BaseHTTPRequestHandler):
 
     def get_accounts(self, query):
         safe = self.safe_of(query.get("filter"))
-        if safe is not None and safe.lower() != ARGS.safe.lower():
-            return self.error(403, "PASWS013E", "You are not authorized to view safe %s." % safe)
         words = (query.get("search") or [""])[0].split()
         limit = int((query.get("limit") or ["50"])[0])
         offset = int((query.get("offset") or ["0"])[0])
         with LOCK:
+            # Only the accounts of safes the user is a member of are visible.
             found = [public(a) for a in STATE["accounts"].values()
-                     if (safe is None or a["safeName"].lower() == safe.lower()) and
+                     if a["safeName"].lower() == ARGS.safe.lower() and
+                     (safe is None or a["safeName"].lower() == safe.lower()) and
                      all(w.lower() in (a["name"] + " " + a["userName"]).lower() for w in words)]
         found.sort(key=lambda a: int(a["id"].split("_")[1]))
         page = found[offset:offset + limit]
         if STATE["mode"] == "hostile":
             page = [{"id": 7, "name": ["x"], "safeName": None}] + page + ["junk", 3]
-        return self.answer(200, {"value": page, "count": len(found)})
+        answer = {"value": page, "count": len(found)}
+        if offset + limit < len(found):
+            answer["nextLink"] = "api/accounts?%s" % urllib.parse.urlencode(
+                {"offset": offset + limit, "limit": limit, "search": " ".join(words),
+                 "filter": (query.get("filter") or [""])[0]})
+        return self.answer(200, answer)
 
     def add(self, body):
         if not isinstance(body, dict):
             return self.error(400, "PASWS167E", "The request body is not valid JSON.")
         need = ("name", "safeName", "platformId", "secretType", "secret")
         if any(not isinstance(body.get(k), str) for k in need):
-            return self.error(400, "PASWS167E", "A mandatory parameter is missing.")
+            return self.error(400, "PASWS167E", "There are some invalid parameters",
+                              [("PASWS167E", "A mandatory parameter is missing.")])
         if body["platformId"] != ARGS.platform:
-            return self.error(400, "PASWS165E", "Platform %s was not found." % body["platformId"])
+            return self.error(400, "PASWS167E", "There are some invalid parameters",
+                              [("PASWS165E", "Platform [%s] was not found" % body["platformId"])])
         if body["safeName"].lower() != ARGS.safe.lower():
-            return self.error(403, "PASWS013E", "You are not a member of safe %s." % body["safeName"])
+            # A safe the user is not a member of is one it cannot see.
+            return self.error(400, "PASWS167E", "There are some invalid parameters",
+                              [("PASWS031E", "Safe [%s] was not found" % body["safeName"])])
         mode = STATE["mode"]
         with LOCK:
+            if mode == "dup-race":
+                # Someone else made the account, with another secret, just
+                # before this Add.
+                STATE["mode"] = "normal"
+                other = dict(body, id="12_%d" % STATE["next_id"], secret="someone-else",
+                             userName=body.get("userName", ""),
+                             platformAccountProperties={}, secretManagement={},
+                             createdTime=int(time.time()))
+                STATE["next_id"] += 1
+                STATE["accounts"][other["id"]] = other
             for a in STATE["accounts"].values():
                 if a["safeName"].lower() == body["safeName"].lower() and \
                         a["name"].lower() == body["name"].lower():

@@ -31,6 +31,26 @@ static void errors(void)
 	CHECK(strchr(buf, 0x1b) == NULL && strchr(buf, '\n') == NULL);
 	cyberark_parse_error(LEN("not json"), buf, sizeof(buf));
 	CHECK(buf[0] == '\0');
+	/* A 400's reason is in its Details (psPAS issue 478: an Add to a safe
+	 * the user is not a member of). */
+	cyberark_parse_error(LEN("{\"Details\":[{\"ErrorCode\":\"PASWS031E\",\"ErrorMessage\":"
+				 "\"Safe [S] was not found\"}],\"ErrorCode\":\"PASWS167E\","
+				 "\"ErrorMessage\":\"There are some invalid parameters\"}"),
+			     buf, sizeof(buf));
+	CHECK(strcmp(buf, "PASWS167E: There are some invalid parameters (PASWS031E: Safe [S] "
+			  "was not found)") == 0);
+	/* Details of the wrong types are skipped; two are joined. */
+	cyberark_parse_error(LEN("{\"ErrorCode\":\"A\",\"Details\":[7,{\"ErrorCode\":1},"
+				 "{\"ErrorMessage\":\"m1\"},{\"ErrorCode\":\"B\"}]}"),
+			     buf, sizeof(buf));
+	CHECK(strcmp(buf, "A (m1)") == 0);
+	cyberark_parse_error(LEN("{\"ErrorCode\":\"A\",\"Details\":[{\"ErrorMessage\":\"m1\"},"
+				 "{\"ErrorCode\":\"B\",\"ErrorMessage\":\"m2\"}]}"),
+			     buf, sizeof(buf));
+	CHECK(strcmp(buf, "A (m1, B: m2)") == 0);
+	cyberark_parse_error(LEN("{\"ErrorCode\":\"A\",\"Details\":{\"ErrorCode\":\"B\"}}"), buf,
+			     sizeof(buf));
+	CHECK(strcmp(buf, "A") == 0);
 }
 
 static void token_and_password(void)
