@@ -26,6 +26,8 @@ install(FILES contrib/config.example.json DESTINATION ${CMAKE_INSTALL_DOCDIR}/ex
 install(FILES softhsm-conf/softhsm2.conf.in softhsm-conf/README.md
         DESTINATION ${CMAKE_INSTALL_DATADIR}/p11enroll/softhsm-conf)
 install(FILES contrib/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The portal's unit (`p11enroll serve`): installed, not enabled (docs/portal.md).
+install(FILES contrib/p11enroll-portal.service DESTINATION lib/systemd/system)
 install(FILES ${P11E_DIST}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR}
         RENAME changelog.Debian.gz)
 

@@ -7,6 +7,9 @@ set -euo pipefail
 # jq: scripts/demo.sh reads `p11enroll status --json` with it.
 pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-kit
       libjson-c-dev libcurl4-openssl-dev libldap-dev softhsm2 libengine-pkcs11-openssl openssl opensc jq)
+# libevent-dev: the portal (`serve`: evhttp over bufferevent_openssl); the package's
+# dependency on its runtime (libevent-openssl-2.1-7) comes from dpkg-shlibdeps.
+pkgs+=(libevent-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(gnutls-bin libnss3-tools curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
