@@ -442,6 +442,10 @@ static p11e_rc acme_poll(void *state, const char *request_id, const p11e_profile
 
 	(void)profile;
 	memset(out, 0, sizeof(*out));
+	/* A poll orders nothing: a renewal set for it must not reach a later
+	 * submit (a batch worker keeps its CA across identities). */
+	free(a->replaces);
+	a->replaces = NULL;
 	rc = acme_account_ready(a, err);
 	if (rc != P11E_OK)
 		return rc;
