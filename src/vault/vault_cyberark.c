@@ -380,6 +380,7 @@ static p11e_rc ca_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_
 		p11e_http_resp resp = {0};
 		cyberark_account *page = NULL;
 		size_t got = 0, seen = 0;
+		int more = 0;
 		snprintf(path, plen, "Accounts?filter=safeName%%20eq%%20%s&limit=%d&offset=%zu",
 			 k->safe_q, PAGE, offset);
 		if ((rc = cyberark_authed(k, "GET", path, NULL, 0, &resp, err)) != P11E_OK)
@@ -389,6 +390,7 @@ static p11e_rc ca_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_
 		} else {
 			int prc = cyberark_parse_accounts(resp.body, resp.body_len, k->safe, &page,
 							  &got, &seen);
+			more = cyberark_parse_more(resp.body, resp.body_len, offset, seen, PAGE);
 			if (prc == -3)
 				rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			else if (prc != 0)
@@ -413,9 +415,9 @@ static p11e_rc ca_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_
 			(*n)++;
 		}
 		cyberark_accounts_free(page, got);
-		/* A short page is the last; a server that ignores offset would
-		 * repeat itself forever: a bound. */
-		if (seen < PAGE || offset >= 1000 * PAGE)
+		/* A server that ignores offset would repeat itself forever: a
+		 * bound. A short page may not be the last (cyberark_parse_more). */
+		if (rc != P11E_OK || !more || offset >= 1000 * PAGE)
 			break;
 		offset += seen;
 	}

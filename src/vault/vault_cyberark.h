@@ -53,6 +53,14 @@ int cyberark_parse_accounts(const char *body, size_t len, const char *safe, cybe
 			    size_t *n, size_t *seen);
 void cyberark_accounts_free(cyberark_account *a, size_t n);
 
+/* Whether a Get accounts answer that held seen accounts from offset has a
+ * next page. The documentation's answer says so by "nextLink" and "count"
+ * (every match); a page shorter than the limit asked for is not the last
+ * when the PVWA caps pages lower ("MaxDisplayedRecords"). Without either
+ * member, a full page (seen == limit) means more. An empty page never
+ * does: a server that repeats itself cannot loop us forever. */
+int cyberark_parse_more(const char *body, size_t len, size_t offset, size_t seen, size_t limit);
+
 /* An Add account answer: its "id" (malloc'd). 0, or -1. */
 int cyberark_parse_account_id(const char *body, size_t len, char **id);
 

@@ -233,23 +233,23 @@ p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const
 
 /* --- finding an account --- */
 
-/* The account named acct in the safe: *found is 1 and *out filled, or 0. */
-p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int *found,
-		      p11e_err *err)
+/* One page of the search for acct from *offset (moved past it): the exact
+ * name into *out (*found), and whether another page follows (*more). */
+static p11e_rc find_page(cyberark *k, const char *acct, size_t *offset, cyberark_account *out,
+			 int *found, int *more, p11e_err *err)
 {
 	p11e_http_resp resp = {0};
 	cyberark_account *list = NULL;
-	size_t n = 0, seen = 0, plen = strlen(acct) + strlen(k->safe_q) + 96;
+	size_t n = 0, seen = 0, plen = strlen(acct) + strlen(k->safe_q) + 128;
 	char *path = malloc(plen), doing[200];
 	p11e_rc rc;
 
-	*found = 0;
-	memset(out, 0, sizeof(*out));
+	*more = 0;
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	/* acct is [A-Za-z0-9@._-] or SHA256-hex: nothing to escape. */
-	snprintf(path, plen, "Accounts?search=%s&filter=safeName%%20eq%%20%s&limit=%d", acct,
-		 k->safe_q, PAGE);
+	snprintf(path, plen, "Accounts?search=%s&filter=safeName%%20eq%%20%s&limit=%d&offset=%zu",
+		 acct, k->safe_q, PAGE, *offset);
 	snprintf(doing, sizeof(doing), "searching for account '%.128s'", acct);
 	if ((rc = cyberark_authed(k, "GET", path, NULL, 0, &resp, err)) != P11E_OK)
 		goto out;
@@ -277,10 +277,35 @@ p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int 
 		memset(&list[i], 0, sizeof(list[i]));
 		*found = 1;
 	}
+	*more = cyberark_parse_more(resp.body, resp.body_len, *offset, seen, PAGE);
+	*offset += seen;
 out:
 	cyberark_accounts_free(list, n);
 	p11e_http_resp_free(&resp);
 	free(path);
+	return rc;
+}
+
+/* The account named acct in the safe: *found is 1 and *out filled, or 0.
+ * Every page of the search is read: "search" matches names that contain
+ * acct (alice@x.org finds malice@x.org too), and a PVWA may cap a page
+ * below the limit asked for. */
+p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int *found,
+		      p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+	int more = 1;
+
+	*found = 0;
+	memset(out, 0, sizeof(*out));
+	/* A bound, as for the list: a server that ignores offset. */
+	for (size_t offset = 0, pages = 0; more && !*found && rc == P11E_OK && pages < 1000;
+	     pages++) {
+		size_t before = offset;
+		rc = find_page(k, acct, &offset, out, found, &more, err);
+		if (offset == before)
+			break;
+	}
 	return rc;
 }
 

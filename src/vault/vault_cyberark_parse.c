@@ -273,3 +273,24 @@ int cyberark_parse_account_id(const char *body, size_t len, char **id)
 	json_object_put(o);
 	return rc;
 }
+
+int cyberark_parse_more(const char *body, size_t len, size_t offset, size_t seen, size_t limit)
+{
+	json_object *o = p11e_peer_json_object(body, len), *v;
+	int more;
+
+	if (seen == 0) {
+		json_object_put(o);
+		return 0;
+	}
+	if (json_object_object_get_ex(o, "nextLink", &v) &&
+	    json_object_is_type(v, json_type_string) && json_object_get_string_len(v) > 0)
+		more = 1;
+	else if (json_object_object_get_ex(o, "count", &v) &&
+		 json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0)
+		more = (uint64_t)json_object_get_int64(v) > (uint64_t)(offset + seen);
+	else
+		more = seen >= limit;
+	json_object_put(o);
+	return more;
+}

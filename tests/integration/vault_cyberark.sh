@@ -128,6 +128,20 @@ else
 	check_eq "long identity refused as usage (exit 2: $OUT)" 2 $rc
 fi
 
+# --- pages: a PVWA that caps them below the limit asked for (its
+# MaxDisplayedRecords): every page is read, by the list and by the search for
+# one name, which also matches names that contain it (bob@ finds ob@) ---
+stub -X POST -d '{"records": 1}' "$URL/_stub/max-records" >/dev/null
+O=ob@example.com
+p11e_logged enroll --software --email "$O"
+check_eq "pages of one: enroll ob (search also finds bob) ($OUT)" 0 $?
+check_eq "pages of one: one account for ob" 1 "$(accounts | jq "[.[] | select(.name == \"$O\")] | length")"
+PWO=$(p11e escrow show "$O")
+check_eq "pages of one: ob's password found on the second page" 0 $?
+check "pages of one: ob's PFX opens with it" openssl pkcs12 -in "$(record $O | jq -r .pfx_path)" -noout -passin "pass:$PWO"
+check_eq "pages of one: escrow list has every account" "$(accounts | jq length)" "$(p11e escrow list | wc -l)"
+stub -X POST -d '{"records": 1000}' "$URL/_stub/max-records" >/dev/null
+
 # --- errors: one line, documented exit codes ---
 mode 403
 p11e_logged escrow show $A
@@ -191,5 +205,5 @@ check_contains "says unreachable" "$OUT" "unreachable"
 
 # --- no secret in any output ---
 check_eq "logon password in no output" 0 "$(grep -cF "$LOGON_PW" "$LOG")"
-for p in "$PW" "$PWC"; do check_eq "a PFX password in no logged output" 0 "$(grep -cF "$p" "$LOG")"; done
+for p in "$PW" "$PWC" "$PWO"; do check_eq "a PFX password in no logged output" 0 "$(grep -cF "$p" "$LOG")"; done
 finish

@@ -53,6 +53,8 @@ Test controls, outside the API:
        next Add finds the account made by someone else: 409) | hostile
        (wrong JSON types in lists) | hostile-403 (a 403 whose message holds
        escapes and line breaks)
+  POST /_stub/max-records {"records": N}: pages of Get accounts hold at most N
+       (the Get accounts page: "determined by the MaxDisplayedRecords parameter")
   GET  /_stub/log       every request: method, path, query (never a body or header)
   GET  /_stub/accounts  the accounts (name, safe, properties; never a secret)
 
@@ -69,7 +71,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
-STATE = {"mode": "normal", "log": [], "accounts": {}, "tokens": set(), "next_id": 1}
+STATE = {"mode": "normal", "log": [], "accounts": {}, "tokens": set(), "next_id": 1,
+         "max_records": 1000}
 ARGS = None
 API = "/PasswordVault/API/"
 
@@ -202,7 +205,8 @@ class Handler(BaseHTTPRequestHandler):
     def get_accounts(self, query):
         safe = self.safe_of(query.get("filter"))
         words = (query.get("search") or [""])[0].split()
-        limit = int((query.get("limit") or ["50"])[0])
+        # The PVWA's MaxDisplayedRecords caps a page below the limit asked for.
+        limit = min(int((query.get("limit") or ["50"])[0]), STATE["max_records"])
         offset = int((query.get("offset") or ["0"])[0])
         with LOCK:
             # Only the accounts of safes the user is a member of are visible.
@@ -292,6 +296,10 @@ class Handler(BaseHTTPRequestHandler):
                 if body["mode"] == "expire-session":
                     STATE["tokens"].clear()
                     STATE["mode"] = "normal"
+            return self.answer(200, {})
+        if method == "POST" and path == "/_stub/max-records":
+            with LOCK:
+                STATE["max_records"] = int(body["records"])
             return self.answer(200, {})
         if path == "/_stub/log":
             with LOCK:

@@ -53,6 +53,25 @@ static void errors(void)
 	CHECK(strcmp(buf, "A") == 0);
 }
 
+/* Whether a Get accounts page has a next one: nextLink, then count, then a
+ * full page; a PVWA may cap pages below the limit (MaxDisplayedRecords). */
+static void paging(void)
+{
+	CHECK(cyberark_parse_more(LEN("{\"value\":[{}],\"count\":3,\"nextLink\":\"x\"}"), 0, 1,
+				  1000) == 1);
+	CHECK(cyberark_parse_more(LEN("{\"value\":[{}],\"count\":3}"), 0, 1, 1000) == 1);
+	CHECK(cyberark_parse_more(LEN("{\"value\":[{}],\"count\":3}"), 2, 1, 1000) == 0);
+	CHECK(cyberark_parse_more(LEN("{\"value\":[{}]}"), 0, 1, 1000) == 0);
+	CHECK(cyberark_parse_more(LEN("{\"value\":[{}]}"), 0, 1, 1) == 1);
+	/* an empty page ends it, whatever it claims */
+	CHECK(cyberark_parse_more(LEN("{\"value\":[],\"count\":9,\"nextLink\":\"x\"}"), 0, 0,
+				  1000) == 0);
+	/* wrong types: the fallback */
+	CHECK(cyberark_parse_more(LEN("{\"count\":\"9\",\"nextLink\":7}"), 0, 1, 1000) == 0);
+	CHECK(cyberark_parse_more(LEN("{\"count\":-1}"), 0, 1, 1000) == 0);
+	CHECK(cyberark_parse_more(LEN("not json"), 0, 5, 5) == 1);
+}
+
 static void token_and_password(void)
 {
 	char *t = NULL, *id = NULL;
@@ -217,6 +236,7 @@ int main(void)
 		return 2;
 	}
 	errors();
+	paging();
 	token_and_password();
 	accounts();
 	account_names();
