@@ -564,14 +564,16 @@ static p11e_rc digicert_submit(void *state, X509_REQ *csr, const p11e_profile *p
 	}
 	rc = digicert_devkey_header(d, &devkey, err);
 	if (rc == P11E_OK && d->renew_order > 0)
-		rc = digicert_reissue(d, devkey, csr_pem, request_key, out, err);
+		rc = digicert_reissue(d, devkey, csr, out, err);
 	else if (rc == P11E_OK)
 		rc = place_order(d, devkey, profile, csr_pem, der, der_len, email, request_key, out,
 				 err);
 out:
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
-	d->renew_order = 0; /* set_renewal is for one submit: a batch's next row is its own */
+	/* set_renewal is for one submit or poll: a batch's next row is its own */
+	d->renew_order = 0;
+	d->renew_serial[0] = '\0';
 	p11e_secret_free(devkey, (size_t)-1);
 	OPENSSL_free(der);
 	free(csr_pem);
@@ -596,6 +598,8 @@ static p11e_rc digicert_poll(void *state, const char *request_id, const p11e_pro
 		if (rc != P11E_OK)
 			p11e_ca_result_clear(out);
 		p11e_secret_free(devkey, (size_t)-1);
+		d->renew_order = 0;
+		d->renew_serial[0] = '\0';
 		return rc;
 	}
 	if (!digicert_is_id(request_id))
@@ -609,6 +613,8 @@ static p11e_rc digicert_poll(void *state, const char *request_id, const p11e_pro
 	if (rc != P11E_OK)
 		p11e_ca_result_clear(out);
 	p11e_secret_free(devkey, (size_t)-1);
+	d->renew_order = 0;
+	d->renew_serial[0] = '\0';
 	return rc;
 }
 

@@ -57,11 +57,14 @@ int digicert_parse_new_order(const char *body, size_t len, int64_t *order_id, ch
 int digicert_parse_revoke(const char *body, size_t len, int64_t *request_id, char *status,
 			  size_t status_len);
 /* GET order/certificate/ID/reissue ("List reissues"): the reissue whose CSR
- * has the SHA-256 (hex of its DER) key: its certificate id (0 if none
+ * has the SHA-256 (hex of its DER) key, other than the certificate with
+ * serial skip (canonical hex, p11e_serial_canonical; NULL or "": none): the
+ * same CSR may have been reissued for the generation being renewed (a key
+ * reused, RSA signatures being deterministic). Its certificate id (0 if none
  * given) and status ("issued", "pending", "rejected"; "unknown" when absent),
  * cleaned. 1 found, 0 none, -1 not an object with a "certificates" list. */
-int digicert_parse_reissues(const char *body, size_t len, const char *key, int64_t *cert_id,
-			    char *status, size_t status_len);
+int digicert_parse_reissues(const char *body, size_t len, const char *key, const char *skip,
+			    int64_t *cert_id, char *status, size_t status_len);
 
 /* --- ca_digicert_req.c: what is sent --- */
 typedef struct digicert_order_opts {
@@ -93,8 +96,10 @@ typedef struct digicert {
 	int poll_interval;
 	p11e_http http;
 	/* set_renewal: the order whose certificate the next submit reissues
-	 * (0: a new order). */
+	 * (0: a new order), and the renewed certificate's serial (canonical
+	 * hex), which is never taken for the reissue. */
 	int64_t renew_order;
+	char renew_serial[80];
 } digicert;
 
 /* One exchange with the API. */
@@ -125,9 +130,9 @@ int digicert_same_csr(const char *pem, const unsigned char *der, int der_len);
 void digicert_pause_before(int attempt);
 
 /* --- ca_digicert_reissue.c --- */
-/* The request id of a reissue: "ORDER:reissue:KEY" (KEY the request key,
- * which names the reissue by its CSR in the order's list of reissues). 0, or
- * -1 when out is too small. */
+/* The request id of a reissue: "ORDER:reissue:KEY" (KEY the SHA-256 of the
+ * CSR's DER, which names the reissue by its CSR in the order's list of
+ * reissues). 0, or -1 when out is too small. */
 int digicert_reissue_id_make(int64_t order_id, const char *request_key, char *out, size_t out_len);
 /* 1 and the order and key for a reissue's id, 0 for any other. */
 int digicert_reissue_id_parse(const char *request_id, int64_t *order_id, char *key, size_t key_len);
@@ -137,8 +142,8 @@ int64_t digicert_request_order(const char *request_id);
 /* Reissues d->renew_order's certificate for the CSR (the order must be
  * issued: an expired or revoked order is P11E_CA_REJECTED, and no new order
  * is placed), unless DigiCert already lists a reissue with this CSR. */
-p11e_rc digicert_reissue(const digicert *d, const char *devkey, const char *csr_pem,
-			 const char *request_key, p11e_ca_result *out, p11e_err *err);
+p11e_rc digicert_reissue(const digicert *d, const char *devkey, X509_REQ *csr, p11e_ca_result *out,
+			 p11e_err *err);
 /* The op: the order a renewal's old request id names (set_renewal). */
 p11e_rc digicert_set_renewal(void *state, const p11e_ca_renewal *renewal, p11e_err *err);
 /* A reissue's state now, by its request id's order and key. */

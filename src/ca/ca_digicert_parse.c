@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include "ca/ca_digicert.h"
+#include "p11enroll/ca.h"
 #include "p11enroll/csr.h"
 #include "p11enroll/peer.h"
 #include "p11enroll/util.h"
@@ -249,8 +250,20 @@ static int csr_has_key(const char *pem, const char *key)
 	return same;
 }
 
-int digicert_parse_reissues(const char *body, size_t len, const char *key, int64_t *cert_id,
-			    char *status, size_t status_len)
+/* Whether a listed reissue is the certificate with serial skip. */
+static int is_serial(const json_object *c, const char *skip)
+{
+	const char *serial = obj_string(c, "serial_number");
+	char canon[80];
+
+	return skip != NULL && skip[0] != '\0' && serial != NULL &&
+	       p11e_serial_canonical("serial_number", serial, canon, sizeof(canon), NULL) ==
+		   P11E_OK &&
+	       strcmp(canon, skip) == 0;
+}
+
+int digicert_parse_reissues(const char *body, size_t len, const char *key, const char *skip,
+			    int64_t *cert_id, char *status, size_t status_len)
 {
 	json_object *o = p11e_peer_json_object(body, len), *certs;
 	int found = 0;
@@ -268,7 +281,7 @@ int digicert_parse_reissues(const char *body, size_t len, const char *key, int64
 		const char *st;
 
 		if (!json_object_is_type(c, json_type_object) ||
-		    !csr_has_key(obj_string(c, "csr"), key))
+		    !csr_has_key(obj_string(c, "csr"), key) || is_serial(c, skip))
 			continue;
 		found = 1;
 		*cert_id = obj_id(c, "id");

@@ -8,8 +8,10 @@
  *        {"id": ORDER, "requests": [...]}, with "certificate_chain" when issued at once
  *
  * The request id is "ORDER:reissue:KEY": polls find the reissue in the
- * order's list by its CSR (KEY is the CSR's SHA-256), never by the order's
- * certificate, which is the old one until the reissue is issued. The POST
+ * order's list by its CSR (KEY is the SHA-256 of the CSR's DER), never by
+ * the order's certificate, which is the old one until the reissue is
+ * issued; a listed reissue that is the certificate being renewed (the same
+ * CSR again, for a reused RSA key) is never ours. The POST
  * is never resent blind: after a failed transfer or a 5xx, the list is
  * looked at first, as orders are searched before ordering again.
  *
@@ -22,8 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
 #include "ca/ca_digicert.h"
+#include "p11enroll/csr.h"
 #include "p11enroll/peer.h"
+#include "p11enroll/util.h"
 
 #define REISSUE_TAG ":reissue:"
 
@@ -77,8 +84,8 @@ static p11e_rc find_reissue(const digicert *d, const char *devkey, int64_t order
 	if (rc == P11E_OK)
 		rc = digicert_common_status(&x, "reissue list", err);
 	if (rc == P11E_OK && x.resp.status / 100 == 2) {
-		int r = digicert_parse_reissues(x.resp.body, x.resp.body_len, key, cert_id, status,
-						status_len);
+		int r = digicert_parse_reissues(x.resp.body, x.resp.body_len, key, d->renew_serial,
+						cert_id, status, status_len);
 		if (r < 0)
 			rc = p11e_errf(err, P11E_FAIL,
 				       "ca digicert: the reissues of order %" PRId64
@@ -204,21 +211,34 @@ static p11e_rc posted(const digicert *d, const char *devkey, int64_t order_id,
 	return rc;
 }
 
-p11e_rc digicert_reissue(const digicert *d, const char *devkey, const char *csr_pem,
-			 const char *request_key, p11e_ca_result *out, p11e_err *err)
+p11e_rc digicert_reissue(const digicert *d, const char *devkey, X509_REQ *csr, p11e_ca_result *out,
+			 p11e_err *err)
 {
 	int64_t order_id = d->renew_order, cert_id = 0;
 	json_object *body = NULL, *cert;
-	char path[96], status[32];
+	char path[96], status[32], request_key[65], *csr_pem = p11e_csr_to_pem(csr);
+	unsigned char *der = NULL, md[32];
+	unsigned int md_len = 0;
+	int der_len = i2d_X509_REQ(csr, &der);
 	digicert_exchange x = {0};
 	int found = 0;
 	p11e_rc rc;
 
+	/* The pipeline's request key tells generations apart; DigiCert's list
+	 * knows only the CSR. */
+	if (csr_pem == NULL || der_len <= 0 ||
+	    EVP_Digest(der, (size_t)der_len, md, &md_len, EVP_sha256(), NULL) != 1) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "ca digicert: cannot encode the CSR");
+		goto out;
+	}
+	p11e_hex_encode(md, sizeof(md), request_key);
 	if (digicert_reissue_id_make(order_id, request_key, out->request_id,
-				     sizeof(out->request_id)) != 0)
-		return p11e_errf(err, P11E_FAIL, "ca digicert: request id too long");
+				     sizeof(out->request_id)) != 0) {
+		rc = p11e_errf(err, P11E_FAIL, "ca digicert: request id too long");
+		goto out;
+	}
 	if ((rc = check_order(d, devkey, order_id, err)) != P11E_OK)
-		return rc;
+		goto out;
 	snprintf(path, sizeof(path), "/order/certificate/%" PRId64 "/reissue", order_id);
 	for (int attempt = 0;; attempt++) {
 		rc = find_reissue(d, devkey, order_id, request_key, &found, &cert_id, status,
@@ -259,6 +279,8 @@ p11e_rc digicert_reissue(const digicert *d, const char *devkey, const char *csr_
 out:
 	json_object_put(body);
 	digicert_exchange_free(&x);
+	OPENSSL_free(der);
+	free(csr_pem);
 	return rc;
 }
 
@@ -270,6 +292,18 @@ p11e_rc digicert_set_renewal(void *state, const p11e_ca_renewal *renewal, p11e_e
 	digicert *d = state;
 
 	(void)err;
+	const ASN1_INTEGER *sn =
+	    renewal && renewal->old_cert ? X509_get0_serialNumber(renewal->old_cert) : NULL;
+	BIGNUM *bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+
 	d->renew_order = renewal ? digicert_request_order(renewal->old_request_id) : 0;
+	d->renew_serial[0] = '\0';
+	if (hex == NULL || p11e_serial_canonical("serial", hex, d->renew_serial,
+						 sizeof(d->renew_serial), NULL) != P11E_OK)
+		d->renew_serial[0] = '\0';
+	OPENSSL_free(hex);
+	BN_free(bn);
+	ERR_clear_error();
 	return P11E_OK;
 }

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default:
 		digicert_parse_reissues(
 		    body, size, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-		    &id, buf, sizeof(buf));
+		    "0a", &id, buf, sizeof(buf));
 		break;
 	}
 	return 0;

@@ -230,6 +230,7 @@ class Stub:
         o["certificate"]["csr"] = r["csr"]
         o["certificate"]["id"] = r["id"]
         o["cert_pem"] = self.ca.issue(o)
+        r["serial_number"] = "%X" % x509.load_pem_x509_certificate(o["cert_pem"].encode()).serial_number
         r["status"] = "issued"
         r["date_issued"] = now().isoformat()
 
@@ -487,6 +488,7 @@ class Handler(BaseHTTPRequestHandler):
                 c = {"id": r["id"], "status": r["status"], "csr": r["csr"], "date_created": r["date_created"]}
                 if "date_issued" in r:
                     c["date_issued"] = r["date_issued"]
+                    c["serial_number"] = r["serial_number"]
                 out.append(c)
             stub.save()
             return self.answer(200, {"certificates": out})

@@ -168,33 +168,49 @@ static void reissues(void)
 		 "{\"certificates\":[{\"id\":7,\"status\":\"issued\",\"csr\":\"%s\"},"
 		 "{\"id\":8,\"status\":\"pending\",\"csr\":\"%s\"}]}",
 		 other, csr);
-	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, NULL, &id, status, sizeof(status)) ==
+	      1);
 	CHECK(id == 8 && strcmp(status, "pending") == 0);
-	CHECK(digicert_parse_reissues(body, strlen(body), other_key, &id, status, sizeof(status)) ==
-		  1 &&
+	CHECK(digicert_parse_reissues(body, strlen(body), other_key, NULL, &id, status,
+				      sizeof(status)) == 1 &&
 	      id == 7 && strcmp(status, "issued") == 0);
 	/* Ours is not there: none, not the newest. */
 	snprintf(body, sizeof(body),
 		 "{\"certificates\":[{\"id\":7,\"status\":\"issued\",\"csr\":\"%s\"}]}", other);
-	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 0 &&
+	CHECK(digicert_parse_reissues(body, strlen(body), key, NULL, &id, status, sizeof(status)) ==
+		  0 &&
 	      id == 0);
 	/* Wrong types: a string id, a numeric status, a csr that is no CSR. */
 	snprintf(body, sizeof(body),
 		 "{\"certificates\":[5,null,{\"csr\":7},{\"csr\":\"-----BEGIN x\"},"
 		 "{\"id\":\"x9\",\"status\":3,\"csr\":\"%s\"}]}",
 		 csr);
-	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1 &&
+	CHECK(digicert_parse_reissues(body, strlen(body), key, NULL, &id, status, sizeof(status)) ==
+		  1 &&
 	      id == 0 && strcmp(status, "unknown") == 0);
 	/* A status that would reach a terminal: cleaned. */
 	snprintf(body, sizeof(body),
 		 "{\"certificates\":[{\"id\":1,\"status\":\"\\u001b[2J\",\"csr\":\"%s\"}]}", csr);
-	CHECK(digicert_parse_reissues(body, strlen(body), key, &id, status, sizeof(status)) == 1 &&
+	CHECK(digicert_parse_reissues(body, strlen(body), key, NULL, &id, status, sizeof(status)) ==
+		  1 &&
 	      strchr(status, 0x1b) == NULL);
+	/* The same CSR reissued before (a reused RSA key signs the same CSR
+	 * again): the certificate being renewed is never ours, the other is. */
+	snprintf(body, sizeof(body),
+		 "{\"certificates\":[{\"id\":7,\"status\":\"issued\",\"serial_number\":"
+		 "\"0A:FF\",\"csr\":\"%s\"},{\"id\":9,\"status\":\"pending\",\"csr\":\"%s\"}]}",
+		 csr, csr);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, "0aff", &id, status,
+				      sizeof(status)) == 1 &&
+	      id == 9 && strcmp(status, "pending") == 0);
+	CHECK(digicert_parse_reissues(body, strlen(body), key, "", &id, status, sizeof(status)) ==
+		  1 &&
+	      id == 7);
 	/* Not a list of certificates. */
-	CHECK(digicert_parse_reissues(LEN("{\"certificates\":{}}"), key, &id, status,
+	CHECK(digicert_parse_reissues(LEN("{\"certificates\":{}}"), key, NULL, &id, status,
 				      sizeof(status)) == -1);
-	CHECK(digicert_parse_reissues(LEN("[]"), key, &id, status, sizeof(status)) == -1);
-	CHECK(digicert_parse_reissues(LEN("<html>"), key, &id, status, sizeof(status)) == -1);
+	CHECK(digicert_parse_reissues(LEN("[]"), key, NULL, &id, status, sizeof(status)) == -1);
+	CHECK(digicert_parse_reissues(LEN("<html>"), key, NULL, &id, status, sizeof(status)) == -1);
 	free(csr);
 	free(other);
 }
