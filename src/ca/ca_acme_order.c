@@ -187,15 +187,16 @@ p11e_rc acme_new_order(acme *a, json_object *identifiers, char **order_url, p11e
 				 "ca acme: newOrder: the order's Location is not a URL");
 	}
 	if (resp.status >= 400 && resp.status < 500) {
-		char why[200];
+		static const char replaced[] =
+		    "the CA says the certificate this renews was already replaced (RFC 9773), "
+		    "even when asked without \"replaces\": ";
+		size_t used = 0;
 		out->state = P11E_CA_STATE_REJECTED;
-		acme_problem(&resp, why, sizeof(why));
-		snprintf(out->reason, sizeof(out->reason), "%s%s",
-			 acme_problem_is(&resp, "alreadyReplaced")
-			     ? "the CA says the certificate this renews was already replaced "
-			       "(RFC 9773), even when asked without \"replaces\": "
-			     : "",
-			 why);
+		if (acme_problem_is(&resp, "alreadyReplaced")) {
+			memcpy(out->reason, replaced, sizeof(replaced));
+			used = sizeof(replaced) - 1;
+		}
+		acme_problem(&resp, out->reason + used, sizeof(out->reason) - used);
 	} else {
 		char why[300];
 		acme_problem(&resp, why, sizeof(why));
