@@ -152,6 +152,45 @@ check_contains "5xx: rerun later" "$out" "rerun later"
 check_eq "5xx: no reissue at the stub" 0 "$(reissues frank@example.com)"
 dc_mode '{}'
 
+# Hostile answers to the reissue: one line each, nothing stored, resumable.
+hostile() { # hostile WHAT EXIT NEEDLE MODE
+	dc_mode "$4"
+	run renew henry@example.com --force
+	check_eq "$1: exit $2 ($out)" "$2" "$rc"
+	check_contains "$1: said so" "$out" "$3"
+	check_eq "$1: one line" 1 "$(printf '%s\n' "$out" | grep -c .)"
+}
+enrolled henry@example.com
+hid=$(key_id henry@example.com)
+hostile "201 naming another order" 1 "another order" \
+	'{"reissue_answer": {"status": 201, "body": {"id": 1, "requests": []}}}'
+hostile "201 with the order id as a list" 1 "another order" \
+	'{"reissue_answer": {"status": 201, "body": {"id": [1000001], "certificate_chain": "x"}}}'
+hostile "201 that is not JSON" 1 "another order" \
+	'{"reissue_answer": {"status": 201, "body": "<html>ok</html>"}}'
+hostile "a 400 in DigiCert's words" 6 "DigiCert refused the reissue" \
+	'{"reissue_answer": {"status": 400, "body": {"errors": [{"code": "invalid_csr", "message": "bad CSR"}]}}}'
+hostile "a 503 throughout" 1 "rerun later" \
+	'{"reissue_answer": {"status": 503, "body": {"errors": [5, {"code": []}]}}}'
+check_eq "hostile answers: no reissue made" 0 "$(reissues henry@example.com)"
+check "hostile answers: the old certificate still on the token" token_cert "$hid" "$TEST_TMP/henry.now.pem"
+# A CA too slow to answer: exit 1 (the timeout), then the same renewal resumes.
+cat >"$TEST_TMP/slow.json" <<JSON
+{ "cas": { "dc": { "type": "digicert", "url": "$(dc_url)", "api_key_source": "file:$DC/api.key",
+                   "poll_interval": 1, "retries": 0, "timeout": 2 } } }
+JSON
+dc_mode '{"delay": 5}'
+out=$(P11ENROLL_CONFIG=$TEST_TMP/slow.json p11e renew henry@example.com --force --pin-source "$PIN_SRC" 2>&1)
+rc=$?
+printf '%s\n' "$out" >>"$OUT"
+check_eq "timeout: exit 1 ($out)" 1 "$rc"
+check_eq "timeout: one line" 1 "$(printf '%s\n' "$out" | grep -c .)"
+dc_mode '{"immediate": true}'
+run renew henry@example.com --force
+check_eq "after the hostile answers, the renewal goes through ($out)" 0 "$rc"
+check_eq "one reissue in the end" 1 "$(reissues henry@example.com)"
+dc_mode '{}'
+
 check_not_contains "the API key never shown" "$(cat "$OUT")" "$DC_KEY"
 check_not_contains "the API key not in any record" "$(cat "$P11ENROLL_STATE_DIR"/identities/*.json)" "$DC_KEY"
 finish

@@ -41,6 +41,8 @@ requests:
   {"fail_after_create": N}  the next N orders are created, then answered with HTTP 500
   {"delay": S}           every request waits S seconds before it is answered
   {"delay_order": S}     an order is created, then answered S seconds later
+  {"reissue_answer": {"status": N, "body": B}}  a reissue is answered so, and not made
+                         (hostile answers: B any JSON value, or a string sent as it is)
 
 Usage: digicert_stub.py --dir DIR --api-key-file FILE [--port N]
 It listens on 127.0.0.1 (port 0: a free one) and writes the port to DIR/port.
@@ -434,6 +436,12 @@ class Handler(BaseHTTPRequestHandler):
         """Reissue certificate: the order's certificate again, for a new CSR."""
         stub = self.stub
         req = self.body()
+        hostile = mode.get("reissue_answer")
+        if isinstance(hostile, dict):
+            body = hostile.get("body")
+            if isinstance(body, str):
+                return self.answer(int(hostile.get("status", 200)), body, "text/plain")
+            return self.answer(int(hostile.get("status", 200)), body)
         if not isinstance(req, dict):
             return self.answer(400, error("invalid_json", "The request body is not a JSON object."))
         csr_pem = (req.get("certificate") or {}).get("csr")
