@@ -10,8 +10,8 @@ the Host it is sent, so the client speaks to the stub throughout and the
 "url" and "kid" Pebble checks in each JWS are the ones the client signed.
 Pebble does all the real work (accounts, nonces, JWS checks, issuance).
 
-  GET  /dir                Pebble's directory and, in modes "ari" and
-                           "already-replaced-once", "renewalInfo":
+  GET  /dir                Pebble's directory and, in every mode but
+                           "plain", "renewalInfo":
                            https://127.0.0.1:PORT/renewal-info (mode "plain":
                            none, as Pebble 2.4)
   GET  /renewal-info/ID    the answer set for certID ID (/_stub/answer), else
@@ -20,10 +20,13 @@ Pebble does all the real work (accounts, nonces, JWS checks, issuance).
                            logged. In mode "already-replaced-once" the first
                            newOrder that carries "replaces" is answered 409
                            urn:ietf:params:acme:error:alreadyReplaced
-                           (RFC 9773 5) and not forwarded.
+                           (RFC 9773 5) and not forwarded; in mode
+                           "already-replaced-always" (a hostile CA) every
+                           newOrder is.
 
 Test controls, outside ACME:
-  POST /_stub/mode   {"mode": "plain" | "ari" | "already-replaced-once"}
+  POST /_stub/mode   {"mode": "plain" | "ari" | "already-replaced-once" |
+                      "already-replaced-always"}
   POST /_stub/answer {"cert_id": ID, "status": 200, "body": "...",
                       "retry_after": "21600"}   (body sent as is: it may be
                       malformed on purpose)
@@ -166,9 +169,11 @@ class Handler(BaseHTTPRequestHandler):
         self.record(entry)
         payload = entry["payload"]
         with LOCK:
-            refuse = (STATE["mode"] == "already-replaced-once" and not STATE["replaced_once"]
-                      and isinstance(payload, dict) and "identifiers" in payload
-                      and "replaces" in payload)
+            is_order = isinstance(payload, dict) and "identifiers" in payload
+            refuse = is_order and (
+                STATE["mode"] == "already-replaced-always" or
+                (STATE["mode"] == "already-replaced-once" and not STATE["replaced_once"]
+                 and "replaces" in payload))
             if refuse:
                 STATE["replaced_once"] = True
         if refuse:

@@ -740,6 +740,24 @@ static void servers(void)
 	/* set_renewal(NULL): a first enrollment again. */
 	CHECK_RC(p11e_ca_set_renewal(ca, NULL, &err), P11E_OK, &err);
 	p11e_ca_close(ca);
+
+	/* A CA that refuses even the order without "replaces": REJECTED, saying so. */
+	CHECK(stub_control("mode", "{\"mode\":\"already-replaced-always\"}") == 0);
+	ca = open_ca(stub_url, "acme-stub");
+	CHECK_RC(p11e_ca_set_renewal(ca, &ren, &err), P11E_OK, &err);
+	{
+		p11e_ca_result r;
+		CHECK_RC(p11e_ca_submit(ca, csr, NULL, "k7", &r, &err), P11E_OK, &err);
+		CHECK(r.state == P11E_CA_STATE_REJECTED &&
+		      strstr(r.reason, "already replaced (RFC 9773), even when asked without") !=
+			  NULL &&
+		      strstr(r.reason, "alreadyReplaced") != NULL);
+		p11e_ca_result_clear(&r);
+	}
+	orders = new_orders(seen, &seen);
+	CHECK(json_object_array_length(orders) == 2 && payload_replaces(orders, 1) == NULL);
+	json_object_put(orders);
+	p11e_ca_close(ca);
 out:
 	stop_server("stub.pid");
 	stop_server("pb.pid");
