@@ -3,7 +3,8 @@
  * key is given), that such a request is signed by the old certificate and
  * key (decoded back from the pkiMessage that is sent), that a first request
  * is still a PKCSReq signed through a self-signed certificate for the new
- * key, and that the request id remembers a renewal for its polls. */
+ * key, that the request id remembers a renewal for its polls, and that
+ * such a poll without the old key stops before anything is sent. */
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/cms.h>
@@ -13,6 +14,7 @@
 #include <openssl/x509v3.h>
 #include "check.h"
 #include "ca/ca_scep.h"
+#include "p11enroll/ca.h"
 
 static EVP_PKEY *rsa_key(void)
 {
@@ -197,6 +199,19 @@ int main(void)
 	CHECK(scep_request_id_parse("00ff:AAAA:renewal:renewal", tid, sizeof(tid), &back,
 				    &renewal) == -1);
 	CHECK(back == NULL);
+
+	/* A renewal's poll without the old key: refused before anything is
+	 * sent (the CA knows the transaction by the old certificate). */
+	{
+		scep poll_s = {.fetched = 1, .renewal = 1, .issuer = ca, .key = new_key};
+		p11e_ca_result res;
+		p11e_err err = {0};
+
+		CHECK(scep_request_id_make("00ff", subject, 1, id, sizeof(id)) == 0);
+		CHECK_RC(p11e_ca_scep_ops.poll(&poll_s, id, NULL, &res, &err), P11E_FAIL, &err);
+		CHECK(strstr(err.msg, "renewal") != NULL && strchr(err.msg, '\n') == NULL);
+		CHECK(poll_s.key == NULL && poll_s.old_cert == NULL); /* nothing kept */
+	}
 
 	X509_NAME_free(subject);
 	X509_free(ca);
