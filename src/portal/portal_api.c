@@ -243,23 +243,16 @@ out:
 	p11e_record_clear(&rec);
 }
 
-static int profile_offered(const p11e_portal_conf *c, const char *profile)
-{
-	for (size_t i = 0; c->profiles[i] != NULL; i++)
-		if (strcmp(c->profiles[i], profile) == 0)
-			return 1;
-	return 0;
-}
-
 static void api_new_identity(portal_req *r)
 {
 	static const char *const keys[] = {"profile", NULL};
 	char *vals[1] = {NULL}, *body = NULL;
+	const char *msg = NULL;
 	size_t len = 0;
-	p11e_record rec, existing;
-	p11e_err err = {0}, aerr;
-	p11e_rc rc, arc;
+	p11e_record rec;
+	p11e_err err = {0};
 	json_object *doc;
+	int status;
 
 	memset(&rec, 0, sizeof(rec));
 	if (r->user[0] == '\0') {
@@ -275,37 +268,13 @@ static void api_new_identity(portal_req *r)
 								       : err.msg);
 		goto out;
 	}
-	if (!profile_offered(r->p->conf, vals[0])) {
-		portal_send_error(r, 403, "this profile is not offered for self-service");
-		goto out;
-	}
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, &existing, &err) == P11E_OK) {
-		int in_use = existing.retired == NULL;
-
-		p11e_record_clear(&existing);
-		if (in_use) {
-			portal_send_error(r, 409, "you already have an identity");
-			goto out;
-		}
-	}
-	{
-		p11e_enroll_params ep = {.email = r->user,
-					 .profile = vals[0],
-					 .software = 1,
-					 .officer_key = r->p->conf->officer_key};
-
-		rc = p11e_enroll(r->p->cfg, &ep, &rec, &err);
-	}
-	portal_audit(r, "portal-request", r->user, rc, &err, &arc, &aerr);
-	if (rc != P11E_OK && rc != P11E_PENDING) {
-		fprintf(stderr, "p11enroll serve: request for %s: %s\n", r->user, err.msg);
-		portal_send_error(r, rc == P11E_BUSY ? 409 : 500,
-				  rc == P11E_BUSY ? "your identity is being worked on; try again"
-						  : "the request failed; ask your administrator");
+	status = portal_request_identity(r, vals[0], &rec, &msg);
+	if (status >= 300) {
+		portal_send_error(r, status, msg);
 		goto out;
 	}
 	doc = identity_json(&rec);
-	portal_send_json(r, rc == P11E_OK ? 201 : 202, doc);
+	portal_send_json(r, status, doc);
 	json_object_put(doc);
 out:
 	free(vals[0]);

@@ -104,6 +104,26 @@ static void page_signin(portal_req *r, int code, const char *problem)
 	page_send(r, &b, code, NULL, NULL);
 }
 
+/* The profiles offered for self-service, as a form (none offered: nothing). */
+static void request_form(portal_req *r, p11e_sbuf *b)
+{
+	char *const *profiles = r->p->conf->profiles;
+
+	if (profiles[0] == NULL)
+		return;
+	p11e_sbuf_str(b, "<form method=\"post\" action=\"/identities\">");
+	csrf_field(b, r);
+	p11e_sbuf_str(b, "<p><label for=\"profile\">Kind of certificate</label><br>"
+			 "<select id=\"profile\" name=\"profile\">");
+	for (size_t i = 0; profiles[i] != NULL; i++) {
+		p11e_sbuf_str(b, "<option>");
+		html_text(b, profiles[i]);
+		p11e_sbuf_str(b, "</option>");
+	}
+	p11e_sbuf_str(b, "</select></p>\n<p><button id=\"request\" type=\"submit\">Request my "
+			 "certificate</button></p></form>\n");
+}
+
 static void page_home(portal_req *r)
 {
 	p11e_record rec;
@@ -123,6 +143,7 @@ static void page_home(portal_req *r)
 	    rec.retired != NULL) {
 		p11e_record_clear(&rec); /* zeroed by a failed load */
 		p11e_sbuf_str(&b, "<p>You have no identity yet.</p>\n");
+		request_form(r, &b);
 		page_send(r, &b, 200, NULL, NULL);
 		return;
 	}
@@ -235,6 +256,43 @@ static void page_signin_post(portal_req *r)
 	portal_send(r, 303, "text/plain", "", 0, "Set-Cookie", cookie);
 }
 
+static void page_request(portal_req *r)
+{
+	char csrf[PORTAL_TOKEN_LEN + 4], profile[128], *body;
+	const char *msg = NULL;
+	size_t len = 0;
+	p11e_record rec;
+	p11e_sbuf b = {0};
+	int status;
+
+	body = portal_body(r, 4096, &len);
+	if (r->user[0] == '\0') {
+		free(body);
+		page_signin(r, 401, "Please sign in first.");
+		return;
+	}
+	if (p11e_portal_form_value(body, len, "csrf", csrf, sizeof(csrf)) != 1 ||
+	    !portal_csrf_ok(r, csrf) ||
+	    p11e_portal_form_value(body, len, "profile", profile, sizeof(profile)) != 1) {
+		free(body);
+		portal_send_error(r, 403, "bad or missing CSRF token: reload the page");
+		return;
+	}
+	free(body);
+	status = portal_request_identity(r, profile, &rec, &msg);
+	p11e_record_clear(&rec);
+	if (status < 300) {
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", "/");
+		portal_send(r, 303, "text/plain", "", 0, NULL, NULL);
+		return;
+	}
+	page_start(&b, "Your request");
+	p11e_sbuf_str(&b, "<p role=\"alert\">");
+	html_text(&b, msg);
+	p11e_sbuf_str(&b, "</p>\n<p><a href=\"/\">Back</a></p>\n");
+	page_send(r, &b, status, NULL, NULL);
+}
+
 void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post)
 {
 	if (route == P11E_ROUTE_PAGE_HOME && !post)
@@ -243,6 +301,8 @@ void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id
 		page_signin_post(r);
 	else if (route == P11E_ROUTE_PAGE_PASSWORD && post)
 		page_password(r, id);
+	else if (route == P11E_ROUTE_PAGE_REQUEST && post)
+		page_request(r);
 	else
 		portal_send_error(r, 405, "not with this method");
 }

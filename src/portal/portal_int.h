@@ -115,6 +115,10 @@ p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size
 /* Sign-in with a code: 0 signed in (cookie into r->session), else the HTTP
  * code to answer with and msg. */
 int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err *err);
+/* A new software identity of profile for r->user, audited: 201 (issued) or
+ * 202 (the CA has not yet) with *rec; else the HTTP status and *msg. */
+int portal_request_identity(portal_req *r, const char *profile, struct p11e_record *rec,
+			    const char **msg);
 void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
 		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
 

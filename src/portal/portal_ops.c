@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "p11enroll/audit.h"
+#include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 #include "p11enroll/vault.h"
@@ -115,4 +116,46 @@ int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err 
 	portal_attempt_forget(r->p, user_key);
 	snprintf(r->session, sizeof(r->session), "%s", token);
 	return 0;
+}
+
+static int profile_offered(const p11e_portal_conf *c, const char *profile)
+{
+	for (size_t i = 0; c->profiles[i] != NULL; i++)
+		if (strcmp(c->profiles[i], profile) == 0)
+			return 1;
+	return 0;
+}
+
+int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec, const char **msg)
+{
+	p11e_enroll_params ep = {.email = r->user,
+				 .profile = profile,
+				 .software = 1,
+				 .officer_key = r->p->conf->officer_key};
+	p11e_record existing;
+	p11e_err err, aerr;
+	p11e_rc rc, arc;
+
+	memset(rec, 0, sizeof(*rec));
+	if (!profile_offered(r->p->conf, profile)) {
+		*msg = "this profile is not offered for self-service";
+		return 403;
+	}
+	if (p11e_record_load(r->p->cfg->state_dir, r->user, &existing, &err) == P11E_OK) {
+		int in_use = existing.retired == NULL;
+
+		p11e_record_clear(&existing);
+		if (in_use) {
+			*msg = "you already have an identity";
+			return 409;
+		}
+	}
+	rc = p11e_enroll(r->p->cfg, &ep, rec, &err);
+	portal_audit(r, "portal-request", r->user, rc, &err, &arc, &aerr);
+	if (rc == P11E_OK || rc == P11E_PENDING)
+		return rc == P11E_OK ? 201 : 202;
+	fprintf(stderr, "p11enroll serve: request for %s: %s\n", r->user, err.msg);
+	*msg = rc == P11E_BUSY ? "your identity is being worked on; try again"
+			       : "the request failed; ask your administrator";
+	return rc == P11E_BUSY ? 409 : 500;
 }

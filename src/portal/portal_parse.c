@@ -72,6 +72,8 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_PAGE_HOME;
 	if (strcmp(path, "/signin") == 0)
 		return P11E_ROUTE_PAGE_SIGNIN;
+	if (strcmp(path, "/identities") == 0)
+		return P11E_ROUTE_PAGE_REQUEST;
 	if (strcmp(path, "/api/v1/me") == 0)
 		return P11E_ROUTE_ME;
 	if (strcmp(path, "/api/v1/session") == 0)

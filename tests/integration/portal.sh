@@ -227,6 +227,25 @@ check_eq "dave cannot reach alice's certificate: 403" 403 \
 	"$(req x -b jar "$URL/api/v1/identities/$AP/certificate")"
 check_eq "a made-up session cookie: 401" 401 \
 	"$(req x -H 'Cookie: p11e_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' "$URL/api/v1/me")"
+# The same flow through the pages (no script): sign-in form, request form, password form.
+IVAN=ivan@example.com
+ICODE=$(p11e invite "$IVAN")
+req si.html -c ijar "$URL/" >/dev/null
+SCSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' si.html | head -1)
+check_eq "sign-in form: 303 to /" 303 "$(req x -c ijar --data-urlencode "csrf=$SCSRF" \
+	--data-urlencode "email=$IVAN" --data-urlencode "code=$ICODE" "$URL/signin")"
+check_eq "ivan's page" 200 "$(req i.html -b ijar "$URL/")"
+check_contains "no identity yet: a request form with the offered profile" "$(cat i.html)" "<option>soft</option>"
+ICSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' i.html | head -1)
+check_eq "request form without its token: 403" 403 "$(req x -b ijar --data "profile=soft" "$URL/identities")"
+check_eq "request form: 303 to /" 303 \
+	"$(req x -b ijar --data-urlencode "csrf=$ICSRF" --data "profile=soft" "$URL/identities")"
+check_eq "ivan's page again" 200 "$(req i.html -b ijar "$URL/")"
+check_contains "now with the password button" "$(cat i.html)" 'id="show-password"'
+check_eq "ivan's password page" 200 \
+	"$(req ipw.html -b ijar --data-urlencode "csrf=$ICSRF" "$URL/identities/$IVAN/password")"
+check_contains "shows ivan's escrowed password" "$(cat ipw.html)" "$(escrowed $IVAN)"
+
 # An expired invitation (made while the clock said 2020).
 OLD=$(P11ENROLL_TEST_NOW=2020-01-01T00:00:00Z p11e invite frank@example.com --hours 1)
 check_eq "an expired code: 401" 401 \

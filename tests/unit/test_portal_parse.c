@@ -13,6 +13,8 @@ static void test_routes(void)
 
 	CHECK(p11e_portal_route_parse("/", id) == P11E_ROUTE_PAGE_HOME);
 	CHECK(p11e_portal_route_parse("/api/v1/me", id) == P11E_ROUTE_ME);
+	CHECK(p11e_portal_route_parse("/identities", id) == P11E_ROUTE_PAGE_REQUEST);
+	CHECK(p11e_portal_route_parse("/identities/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/me/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/session", id) == P11E_ROUTE_SESSION);
 	CHECK(p11e_portal_route_parse("/api/v1/identities", id) == P11E_ROUTE_IDENTITIES);
