@@ -293,13 +293,19 @@ out:
 p11e_rc acme_set_renewal(void *state, const p11e_ca_renewal *renewal, p11e_err *err)
 {
 	acme *a = state;
+	p11e_err mine = {0};
 	p11e_rc rc;
 
 	free(a->replaces);
 	a->replaces = NULL;
 	if (renewal == NULL || renewal->old_cert == NULL)
 		return P11E_OK;
-	/* A certificate without an AKI cannot be named: an ordinary order. */
-	rc = acme_ari_cert_id(renewal->old_cert, &a->replaces, err);
-	return rc == P11E_NOT_FOUND ? P11E_OK : rc;
+	/* A certificate without an AKI cannot be named: an ordinary order, and
+	 * no message (err stays the caller's). */
+	rc = acme_ari_cert_id(renewal->old_cert, &a->replaces, &mine);
+	if (rc == P11E_NOT_FOUND)
+		return P11E_OK;
+	if (rc != P11E_OK)
+		return p11e_errf(err, rc, "%s", mine.msg);
+	return P11E_OK;
 }

@@ -327,6 +327,34 @@ static void servers(void)
 	      strcmp(payload_replaces(orders, 0), want) == 0 &&
 	      payload_replaces(orders, 1) == NULL);
 	json_object_put(orders);
+	/* A certificate without an AKI cannot be named: set_renewal is no
+	 * error and leaves err alone, and the renewal is an ordinary order. */
+	{
+		char cmd[800], *pem;
+		X509 *noaki;
+		p11e_ca_renewal r2 = {0};
+		snprintf(cmd, sizeof(cmd),
+			 "cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+			 "-subj /CN=noaki -keyout noaki.key -out noaki.csr 2>/dev/null && "
+			 "printf 'subjectKeyIdentifier=none\\nauthorityKeyIdentifier=none\\n' "
+			 ">noaki.ext && openssl x509 -req -in noaki.csr -signkey noaki.key -days 7 "
+			 "-extfile noaki.ext 2>/dev/null",
+			 tmpdir);
+		pem = check_capture(cmd);
+		noaki = pem ? p11e_x509_from_pem(pem) : NULL;
+		CHECK(noaki != NULL && X509_get0_authority_key_id(noaki) == NULL);
+		r2.old_cert = noaki;
+		snprintf(err.msg, sizeof(err.msg), "untouched");
+		CHECK_RC(p11e_ca_set_renewal(ca, &r2, &err), P11E_OK, &err);
+		CHECK(strcmp(err.msg, "untouched") == 0);
+		cert = issue(ca, csr, "k5a");
+		X509_free(cert);
+		orders = new_orders(seen, &seen);
+		CHECK(json_object_array_length(orders) == 1 && payload_replaces(orders, 0) == NULL);
+		json_object_put(orders);
+		X509_free(noaki);
+		free(pem);
+	}
 	/* A renewal set for a poll is used up by it too: the submit after it
 	 * (another identity's, in a batch) names nothing. */
 	CHECK_RC(p11e_ca_set_renewal(ca, &ren, &err), P11E_OK, &err);
