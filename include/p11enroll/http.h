@@ -16,6 +16,8 @@ typedef struct p11e_http {
 	long total_timeout_s;	/* 0: 60 */
 	int retries;		/* further attempts on connection errors and 5xx; <0: none */
 	const char *header;	/* one extra header line ("X-DC-DEVKEY: ..."), or NULL */
+	const char *client_cert; /* PEM file: a TLS client certificate to present, or NULL */
+	const char *client_key;	 /* PEM file: its private key (NULL: in client_cert) */
 } p11e_http;
 
 /* Reads the common keys of a CA's config ("ca_bundle", "timeout",

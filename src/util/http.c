@@ -331,6 +331,12 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		api.easy_setopt(c, CURLOPT_CAINFO, h->ca_bundle);
 		api.easy_setopt(c, CURLOPT_CAPATH, (char *)NULL);
 	}
+	if (h->client_cert != NULL) {
+		api.easy_setopt(c, CURLOPT_SSLCERT, h->client_cert);
+		api.easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
+		if (h->client_key != NULL)
+			api.easy_setopt(c, CURLOPT_SSLKEY, h->client_key);
+	}
 	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			h->connect_timeout_s ? h->connect_timeout_s : 10L);
 	api.easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);

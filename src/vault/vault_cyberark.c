@@ -18,7 +18,9 @@
  *            safeName, platformId, secretType, secret,
  *            platformAccountProperties, secretManagement (CPM off: a PFX
  *            password must never be rotated)}
- *   get      find; POST .../Accounts/ID/Password/Retrieve {reason}
+ *   get      find; POST .../Accounts/ID/Password/Retrieve {reason}; or, with
+ *            "ccp_app_id", through the Central Credential Provider
+ *            (vault_cyberark_ccp.c: client certificate, no logon)
  *   set_meta find; PATCH .../Accounts/ID [{"op":"add","path":...}]
  *   list     GET  .../Accounts?filter=safeName eq SAFE (pages of 1000)
  *   delete   find; DELETE .../Accounts/ID
@@ -46,9 +48,23 @@
 #include "p11enroll/vault.h"
 #include "vault/vault_cyberark.h"
 
-static const char *const known_keys[] = {
-    "type",   "url",	   "auth",    "username",	 "password_source", "safe", "platform_id",
-    "reason", "ca_bundle", "timeout", "connect_timeout", "retries",	    NULL};
+static const char *const known_keys[] = {"type",
+					 "url",
+					 "auth",
+					 "username",
+					 "password_source",
+					 "safe",
+					 "platform_id",
+					 "reason",
+					 "ca_bundle",
+					 "timeout",
+					 "connect_timeout",
+					 "retries",
+					 "ccp_url",
+					 "ccp_app_id",
+					 "ccp_cert_file",
+					 "ccp_key_file",
+					 NULL};
 
 static void ca_close(void *state)
 {
@@ -75,6 +91,7 @@ static void ca_close(void *state)
 	free(k->platform_id);
 	free(k->reason);
 	free(k->ca_bundle);
+	cyberark_ccp_free(k);
 	free(k);
 }
 
@@ -151,7 +168,9 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 	len = strlen(k->url);
 	while (len > 0 && k->url[len - 1] == '/')
 		k->url[--len] = '\0';
-	if ((rc = cyberark_logon(k, err)) != P11E_OK)
+	/* No logon yet: the first PVWA call logs on (cyberark_authed), so a
+	 * read through the Central Credential Provider needs none. */
+	if ((rc = cyberark_ccp_config(k, conf, err)) != P11E_OK)
 		goto fail;
 	free(source);
 	*state = k;
@@ -312,9 +331,16 @@ static p11e_rc ca_get(void *state, const char *name, unsigned char **out, size_t
 {
 	cyberark *k = state;
 	cyberark_account a = {0};
-	p11e_rc rc = find_named(k, name, &a, err);
+	p11e_rc rc;
 
-	if (rc == P11E_OK)
+	if (k->ccp_app_id != NULL) {
+		char acct[ACCOUNT_NAME_MAX + 1];
+		if ((rc = cyberark_check_name(name, err)) != P11E_OK)
+			return rc;
+		cyberark_account_name(name, acct);
+		return cyberark_ccp_get(k, name, acct, out, len, err);
+	}
+	if ((rc = find_named(k, name, &a, err)) == P11E_OK)
 		rc = cyberark_retrieve(k, &a, out, len, err);
 	cyberark_account_clear(&a);
 	return rc;

@@ -61,6 +61,14 @@ void cyberark_accounts_free(cyberark_account *a, size_t n);
  * does: a server that repeats itself cannot loop us forever. */
 int cyberark_parse_more(const char *body, size_t len, size_t offset, size_t seen, size_t limit);
 
+/* A Central Credential Provider GetPassword answer, {"Content":"...",
+ * "UserName", "Address", "Safe", "Folder", "Name", ...}: the password in
+ * "Content" into *out (malloc'd with a NUL after *out_len bytes, a secret),
+ * when "Name", if present, is the account asked for (case-insensitive).
+ * 0; -1 no password or another account; -3 no memory. */
+int cyberark_parse_ccp(const char *body, size_t len, const char *acct, unsigned char **out,
+		       size_t *out_len);
+
 /* An Add account answer: its "id" (malloc'd). 0, or -1. */
 int cyberark_parse_account_id(const char *body, size_t len, char **id);
 
@@ -80,6 +88,11 @@ typedef struct cyberark {
 	int renewed;	   /* the one session renewal was spent */
 	int add_attempts;  /* Add account attempts, after the first: "retries" */
 	p11e_http http;
+	/* The Central Credential Provider, when "ccp_app_id" is set: reads
+	 * (get) go there, with the client certificate, and no PVWA logon. */
+	char *ccp_url; /* without a trailing '/' */
+	char *ccp_app_id, *ccp_app_id_q, *ccp_cert, *ccp_key;
+	p11e_http ccp_http;
 } cyberark;
 
 char *cyberark_url_escape(const char *s);
@@ -99,6 +112,16 @@ p11e_rc cyberark_find(cyberark *k, const char *acct, cyberark_account *out, int 
 void cyberark_account_clear(cyberark_account *a);
 p11e_rc cyberark_retrieve(cyberark *k, const cyberark_account *a, unsigned char **out, size_t *len,
 			  p11e_err *err);
+/* The CCP's keys of the vault's config ("ccp_url", "ccp_app_id",
+ * "ccp_cert_file", "ccp_key_file"; vault_cyberark_ccp.c) into k; none set
+ * leaves the CCP off. */
+p11e_rc cyberark_ccp_config(cyberark *k, const struct json_object *conf, p11e_err *err);
+void cyberark_ccp_free(cyberark *k);
+/* The password of account acct (for name, in messages) through the CCP:
+ * GET /AIMWebService/api/Accounts?AppID=&Safe=&Folder=Root&Object=&Reason=.
+ * Not there: P11E_NOT_FOUND. */
+p11e_rc cyberark_ccp_get(cyberark *k, const char *name, const char *acct, unsigned char **out,
+			 size_t *len, p11e_err *err);
 /* An existing account for name: this very secret (P11E_OK) or P11E_EXISTS. */
 p11e_rc cyberark_same_or_exists(cyberark *k, const char *name, const cyberark_account *a,
 				const unsigned char *secret, size_t len, p11e_err *err);

@@ -220,8 +220,14 @@ out:
 p11e_rc cyberark_authed(cyberark *k, const char *method, const char *path, const p11e_sbuf *body,
 			int no_retry, p11e_http_resp *resp, p11e_err *err)
 {
-	p11e_rc rc = call(k, method, path, body, no_retry, resp, err);
+	p11e_rc rc;
 
+	/* The first PVWA call logs on (none at open: a vault that only reads
+	 * through the Central Credential Provider never needs to). */
+	memset(resp, 0, sizeof(*resp));
+	if (k->auth_header == NULL && (rc = cyberark_logon(k, err)) != P11E_OK)
+		return rc;
+	rc = call(k, method, path, body, no_retry, resp, err);
 	if (rc != P11E_OK || resp->status != 401 || k->renewed)
 		return rc;
 	k->renewed = 1;

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include "p11enroll/clock.h"
@@ -81,6 +82,9 @@ void cyberark_parse_error(const char *body, size_t len, char *out, size_t cap)
 		code = member_string(o, "errorCode");
 	if (msg == NULL)
 		msg = member_string(o, "errorMessage");
+	/* The Central Credential Provider's errors say "ErrorMsg". */
+	if (msg == NULL)
+		msg = member_string(o, "ErrorMsg");
 	if (code != NULL || msg != NULL) {
 		size_t n = (size_t)snprintf(buf, sizeof(buf), "%.40s%s%.200s", code ? code : "",
 					    code && msg ? ": " : "", msg ? msg : "");
@@ -150,6 +154,35 @@ int cyberark_parse_password(const char *body, size_t len, unsigned char **out, s
 		}
 	}
 	wipe_json_string(o);
+	json_object_put(o);
+	return rc;
+}
+
+int cyberark_parse_ccp(const char *body, size_t len, const char *acct, unsigned char **out,
+		       size_t *out_len)
+{
+	json_object *o = p11e_peer_json_object(body, len), *content = NULL;
+	const char *name = member_string(o, "Name");
+	int rc = -1;
+
+	*out = NULL;
+	*out_len = 0;
+	if (o != NULL)
+		json_object_object_get_ex(o, "Content", &content);
+	if (content != NULL && json_object_is_type(content, json_type_string) &&
+	    json_object_get_string_len(content) > 0 &&
+	    (name == NULL || strcasecmp(name, acct) == 0)) {
+		size_t n = (size_t)json_object_get_string_len(content);
+		if ((*out = malloc(n + 1)) == NULL) {
+			rc = -3;
+		} else {
+			memcpy(*out, json_object_get_string(content), n);
+			(*out)[n] = '\0';
+			*out_len = n;
+			rc = 0;
+		}
+	}
+	wipe_json_string(content);
 	json_object_put(o);
 	return rc;
 }

@@ -4,7 +4,9 @@
 # safe with the P11eIdentity and CertCreated properties, the certificate's
 # CertExpires and CertSHA256 added after issuance, `escrow show` retrieves it
 # with the reason, `escrow list --json` shows the dates; an expired session is
-# renewed once; 403, 5xx, bad logon and hostile answers are one clean line
+# renewed once; `escrow show` through the Central Credential Provider (AppID and
+# client certificate, no PVWA logon; refused AppID, untrusted certificate, no
+# such object); 403, 5xx, bad logon and hostile answers are one clean line
 # with documented exit codes; a lost or slow Add answer never makes a second
 # account; an account someone else made first is never overwritten (exit 9);
 # a safe the user is not a member of (CyberArk's 400 "Safe [X] was not found",
@@ -24,12 +26,25 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/
 openssl x509 -req -in "$W/tls.csr" -CA "$W/pvwa-ca.pem" -CAkey "$W/tls-ca.key" -CAcreateserial \
 	-days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') -out "$W/tls.pem" 2>/dev/null
 
+# The Central Credential Provider's client certificates: one from the CA the
+# provider trusts, one from another.
+for who in ccp other; do
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/$who-ca.key" \
+		-out "$W/$who-ca.pem" -days 2 -subj "/CN=$who client CA" 2>/dev/null
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W/$who-client.key" \
+		-out "$W/$who-client.csr" -subj "/CN=p11enroll app" 2>/dev/null
+	openssl x509 -req -in "$W/$who-client.csr" -CA "$W/$who-ca.pem" -CAkey "$W/$who-ca.key" \
+		-CAcreateserial -days 2 -out "$W/$who-client.pem" 2>/dev/null
+	chmod 600 "$W/$who-client.key"
+done
+
 LOGON_PW='Pvwa-Logon-7f3a!x'
 printf '%s\n' "$LOGON_PW" >"$W/pvwa-password"
 chmod 600 "$W/pvwa-password"
 python3 "$TESTS_DIR/stubs/cyberark_stub.py" --port-file "$W/port" --user svc-p11e \
 	--password-file "$W/pvwa-password" --safe PKI-Escrow \
-	--tls-cert "$W/tls.pem" --tls-key "$W/tls.key" &
+	--tls-cert "$W/tls.pem" --tls-key "$W/tls.key" \
+	--ccp-app-id P11enroll --ccp-client-ca "$W/ccp-ca.pem" &
 STUB=$!
 trap 'kill $STUB 2>/dev/null' EXIT
 for _ in $(seq 600); do [ -s "$W/port" ] || ! kill -0 $STUB 2>/dev/null && break; sleep 0.1; done
@@ -82,6 +97,42 @@ check_eq "escrow list --json: not_after" "$want_na" "$(jq -r '.[0].not_after' <<
 check_eq "escrow list --json: cert_sha256" "$want_sha" "$(jq -r '.[0].cert_sha256' <<<"$lj")"
 check_eq "escrow list --json: created" "$(jq -r .CertCreated <<<"$props")" "$(jq -r '.[0].created' <<<"$lj")"
 check_eq "escrow list (text)" "$A" "$(p11e escrow list)"
+
+# --- reading through the Central Credential Provider: AppID and client
+# certificate, no PVWA logon (the vault user's password is not even there) ---
+ccp_conf() { # ccp_conf APP CERT-NAME
+	conf ", \"ccp_app_id\": \"$1\", \"ccp_cert_file\": \"$2-client.pem\", \"ccp_key_file\": \"$2-client.key\""
+	sed -i 's/file:pvwa-password/file:no-such-password-file/' "$W/config.json"
+}
+ccp_conf P11enroll ccp
+n_before=$(stub "$URL/_stub/log" | jq length)
+OUT=$(p11e escrow show $A 2>&1) # the password itself: kept out of $LOG
+check_eq "CCP: escrow show exit 0" 0 $?
+check_eq "CCP: the same password" "$PW" "$OUT"
+ccp_log=$(stub "$URL/_stub/log" | jq -c ".[$n_before:]")
+check_eq "CCP: one GetPassword request" 1 "$(jq '[.[] | select(.path == "/AIMWebService/api/Accounts")] | length' <<<"$ccp_log")"
+check_eq "CCP: no PVWA request at all (no logon)" 0 "$(jq '[.[] | select(.path | test("PasswordVault"))] | length' <<<"$ccp_log")"
+check_contains "CCP: AppID, safe, object and reason asked for" "$(jq -r '.[0].query' <<<"$ccp_log")" \
+	"AppID=P11enroll&Safe=PKI-Escrow&Folder=Root&Object=alice@example.com&Reason=p11enroll%20escrow"
+p11e_logged escrow show nobody@example.com
+check_eq "CCP: no such object: exit 10 ($OUT)" 10 $?
+check_contains "CCP: not found names the provider's reason" "$OUT" "APPAP004E"
+ccp_conf Someone-Else ccp
+p11e_logged escrow show $A
+check_eq "CCP: AppID refused: exit 8 ($OUT)" 8 $?
+check_contains "CCP: says what to check" "$OUT" "ccp_app_id"
+check_eq "CCP refused: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+ccp_conf P11enroll other
+p11e_logged escrow show $A
+check_eq "CCP: a certificate the provider does not trust: exit 1 ($OUT)" 1 $?
+check_contains "CCP: untrusted certificate: names the files" "$OUT" "ccp_cert_file"
+conf ', "ccp_app_id": "P11enroll"'
+p11e_logged escrow show $A
+check_eq "CCP without a client certificate: refused at config, exit 8" 8 $?
+conf ', "ccp_cert_file": "ccp-client.pem"'
+p11e_logged escrow show $A
+check_eq "ccp_cert_file without ccp_app_id: exit 8" 8 $?
+conf ''
 
 # --- an expired session is renewed once ---
 mode expire-session

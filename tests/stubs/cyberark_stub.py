@@ -46,6 +46,19 @@ Every request but Logon needs the Authorization header with a live token,
 else 401 {"ErrorCode":"PASWS006E",...} (the status is the documented one for
 "requires user authentication"; the code is not taken from the pages above).
 
+The Central Credential Provider (with --ccp-app-id and --ccp-client-ca), from
+CyberArk's "Call the Web Service using REST" page of its documentation
+(docs.cyberark.com/Product-Doc/OnlineHelp/AAM-CP/Latest/en/Content/CCP/Calling-the-Web-Service-using-REST.htm)
+and the "Content" member as CyberArk's Ansible module cyberark_credential
+reads it:
+  GET  /AIMWebService/api/Accounts?AppID=A&Safe=S&Folder=F&Object=O&Reason=R
+       (parameter names in any case) with a client certificate the CA issued
+       -> 200 {"Content":"SECRET","Name":O,"Safe":S,"Folder":"Root",...};
+          no such object -> 404 {"ErrorCode":"APPAP004E","ErrorMsg":...};
+          another AppID or no certificate -> 403 (APPAP282E), another safe
+          -> 403 (APPAP306E): these two codes are illustrative, not from
+          the pages.
+
 Test controls, outside the API:
   POST /_stub/mode {"mode": M}: normal | expire-session (every token dies now)
        | 403 | 500 | lose-next-add (the next Add is committed, then answered
@@ -60,6 +73,7 @@ Test controls, outside the API:
 
 Usage: cyberark_stub.py --port-file F --user U --password-file P --safe S
        [--platform ID] [--tls-cert PEM --tls-key PEM]
+       [--ccp-app-id ID --ccp-client-ca PEM]
 """
 import argparse
 import json
@@ -131,6 +145,8 @@ class Handler(BaseHTTPRequestHandler):
             STATE["log"].append({"method": method, "path": path, "query": url.query})
         if path.startswith("/_stub/"):
             return self.control(method, path, body)
+        if method == "GET" and path.lower() == "/aimwebservice/api/accounts":
+            return self.ccp(query)
         if not path.lower().startswith(API.lower()):
             return self.answer(404, {"Message": "No HTTP resource was found"})
         rest = path[len(API):].strip("/")
@@ -175,6 +191,36 @@ class Handler(BaseHTTPRequestHandler):
                 del STATE["accounts"][parts[1]]
             return self.answer(204, None)
         return self.answer(405, {"Message": "method not allowed"})
+
+    def ccp(self, query):
+        # The Central Credential Provider: the application by its AppID and
+        # its client certificate (issued by --ccp-client-ca), no session.
+        q = {k.lower(): v[0] for k, v in query.items()}
+        cert = self.connection.getpeercert() if hasattr(self.connection, "getpeercert") else None
+        if not ARGS.ccp_app_id or q.get("appid") != ARGS.ccp_app_id or not cert:
+            return self.answer(403, {"ErrorCode": "APPAP282E", "ErrorMsg":
+                                     "Application [%s] is not allowed: authentication "
+                                     "failed." % q.get("appid")})
+        if q.get("safe", "").lower() != ARGS.safe.lower():
+            return self.answer(403, {"ErrorCode": "APPAP306E", "ErrorMsg":
+                                     "The application is not a member of safe [%s]."
+                                     % q.get("safe")})
+        obj = q.get("object", "")
+        with LOCK:
+            hits = [a for a in STATE["accounts"].values()
+                    if a["safeName"].lower() == ARGS.safe.lower() and
+                    a["name"].lower() == obj.lower()]
+        if not hits:
+            return self.answer(404, {"ErrorCode": "APPAP004E", "ErrorMsg":
+                                     "Password object matching query [Safe=%s;Folder=%s;"
+                                     "Object=%s] was not found (Diagnostic Info: 5)."
+                                     % (q.get("safe"), q.get("folder", "Root"), obj)})
+        a = hits[0]
+        return self.answer(200, {"Content": a["secret"], "UserName": a["userName"],
+                                 "Address": "", "Safe": a["safeName"], "Folder": "Root",
+                                 "Name": a["name"], "PolicyID": a["platformId"],
+                                 "PasswordChangeInProcess": "False",
+                                 "CreationMethod": "PVWA", "DeviceType": "Application"})
 
     def authorized(self):
         tok = self.headers.get("Authorization")
@@ -320,12 +366,19 @@ def main():
     ap.add_argument("--platform", default="P11EnrollPFX")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
+    ap.add_argument("--ccp-app-id")
+    ap.add_argument("--ccp-client-ca")
     ARGS = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     if ARGS.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        if ARGS.ccp_client_ca:
+            # A client certificate is asked for, not required: the PVWA
+            # API beside the CCP is used without one.
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(ARGS.ccp_client_ca)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     with open(ARGS.port_file + ".tmp", "w") as f:
         f.write(str(server.server_address[1]))

@@ -53,6 +53,32 @@ static void errors(void)
 	CHECK(strcmp(buf, "A") == 0);
 }
 
+/* The Central Credential Provider's answers: "Content" of the account asked
+ * for; its errors say "ErrorMsg". */
+static void ccp(void)
+{
+	unsigned char *pw = NULL;
+	size_t n = 0;
+	char buf[200];
+
+	CHECK(cyberark_parse_ccp(LEN("{\"Content\":\"Pfx-1\",\"Name\":\"A@x.org\",\"Safe\":\"S\"}"),
+				 "a@x.org", &pw, &n) == 0 &&
+	      n == 5 && memcmp(pw, "Pfx-1", 6) == 0);
+	p11e_secret_free((char *)pw, n);
+	CHECK(cyberark_parse_ccp(LEN("{\"Content\":\"Pfx-1\"}"), "a@x.org", &pw, &n) == 0);
+	p11e_secret_free((char *)pw, n);
+	/* another account's password is not this one's */
+	CHECK(cyberark_parse_ccp(LEN("{\"Content\":\"x\",\"Name\":\"b@x.org\"}"), "a@x.org", &pw,
+				 &n) == -1 &&
+	      pw == NULL);
+	CHECK(cyberark_parse_ccp(LEN("{\"Content\":\"\"}"), "a", &pw, &n) == -1);
+	CHECK(cyberark_parse_ccp(LEN("{\"Content\":7}"), "a", &pw, &n) == -1);
+	CHECK(cyberark_parse_ccp(LEN("\"x\""), "a", &pw, &n) == -1);
+	cyberark_parse_error(LEN("{\"ErrorCode\":\"APPAP004E\",\"ErrorMsg\":\"not found\"}"), buf,
+			     sizeof(buf));
+	CHECK(strcmp(buf, "APPAP004E: not found") == 0);
+}
+
 /* Whether a Get accounts page has a next one: nextLink, then count, then a
  * full page; a PVWA may cap pages below the limit (MaxDisplayedRecords). */
 static void paging(void)
@@ -237,6 +263,7 @@ int main(void)
 	}
 	errors();
 	paging();
+	ccp();
 	token_and_password();
 	accounts();
 	account_names();
