@@ -4,8 +4,8 @@
 # listens on fixed ports (389 and 636 for LDAP, 3268/3269 for the global
 # catalog) that no test may take on the machine's loopback.
 #
-#   samba_netns "$0" "$@"  re-runs the calling test in a new network namespace
-#                        with its loopback up; returns only inside it. Root
+#   samba_netns "$0" "$@"  re-runs the calling test in a new network (and PID)
+#                        namespace with its loopback up; returns only inside it. Root
 #                        only: in a user namespace (the user mapped to root)
 #                        the provisioning panics setting the sysvol's ACLs
 #                        ("Security context active token stack underflow" in
@@ -50,7 +50,10 @@ samba_netns() {
 		echo "0 passed, 1 failed"
 		exit 1
 	fi
-	exec unshare --net env SAMBA_NETNS=1 bash "$script" "$@"
+	# A PID namespace too: whatever ends the test (a ctest timeout
+	# included), the DC dies with it, as the namespace's init.
+	exec unshare --net --pid --fork --kill-child --mount-proc \
+		env SAMBA_NETNS=1 bash "$script" "$@"
 }
 
 samba_tls() {
