@@ -154,6 +154,12 @@ p11e_rc p11e_record_push_generation(p11e_record *r, p11e_generation **out, p11e_
 /* The vault entry of generation n's PFX password: the identity for 1, else
  * "IDENTITY#n" ('#' is in no host name and never ends an address). malloc'd. */
 char *p11e_record_secret_name(const char *identity, int n);
+/* Makes generation n the one r's own fields describe (cert_pem, chain_pem,
+ * cert_sha256, not_after, key_id, key_store, token_serial, label,
+ * pfx_path), for readers of an earlier one (export --generation); such an r
+ * is never saved. n == the current generation changes nothing.
+ * P11E_NOT_FOUND if r has no generation n. */
+p11e_rc p11e_record_select_generation(p11e_record *r, int n, p11e_err *err);
 /* The state a generation shows: the current one "current", "revoked" or
  * "retired"; an earlier one its own. */
 const char *p11e_record_current_state(const p11e_record *r);

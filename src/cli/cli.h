@@ -84,6 +84,10 @@ struct p11e_record;
 struct json_object *cli_record_json(const struct p11e_record *r);
 void cli_record_print(const struct p11e_record *r);
 
+/* --generation N (*n 0 when not given): P11E_USAGE naming the option for
+ * anything but a whole number from 1 (record_output.c). */
+p11e_rc cli_generation(const cli_args *a, int *n, p11e_err *err);
+
 extern const cli_command cmd_audit; /* cmd_audit.c */
 extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll, cmd_batch,
     cmd_status, cmd_list, cmd_escrow, cmd_export, cmd_poll, cmd_recover;

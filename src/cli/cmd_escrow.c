@@ -23,20 +23,37 @@ static const char *config_vault_type(const p11e_config *cfg)
 	return NULL;
 }
 
-/* A record that says the key was made on the token has nothing escrowed.
- * No record at all is fine: an officer's station may hold only the vault. */
-static p11e_rc check_record(cli_ctx *ctx, const char *identity)
+/* The vault entry of the generation asked for (0: the current one): a
+ * renewal escrows each generation's password under its own name. A record
+ * that says the key was made on the token has nothing escrowed. No record
+ * at all is fine for the first generation: an officer's station may hold
+ * only the vault. */
+static p11e_rc entry_name(cli_ctx *ctx, const char *identity, int generation, char **name)
 {
 	p11e_record r = {0};
 	p11e_err inner = {0};
 	p11e_rc rc = P11E_OK;
 
-	if (p11e_record_load(ctx->config.state_dir, identity, &r, &inner) != P11E_OK)
+	*name = NULL;
+	if (p11e_record_load(ctx->config.state_dir, identity, &r, &inner) != P11E_OK) {
+		if (generation > 1)
+			return p11e_errf(&ctx->err, P11E_NOT_FOUND,
+					 "generation: no record of %.200s here to say what its "
+					 "generation %d is",
+					 identity, generation);
+		if ((*name = strdup(identity)) == NULL)
+			return p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
 		return P11E_OK;
-	if (r.key_store == NULL || strcmp(r.key_store, "token") == 0)
+	}
+	if (generation == 0)
+		generation = p11e_record_generation(&r);
+	rc = p11e_record_select_generation(&r, generation, &ctx->err);
+	if (rc == P11E_OK && (r.key_store == NULL || strcmp(r.key_store, "token") == 0))
 		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
 			       "'%.200s' has its key on the token: no password was escrowed",
 			       identity);
+	if (rc == P11E_OK && (*name = p11e_record_secret_name(identity, generation)) == NULL)
+		rc = p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
 	p11e_record_clear(&r);
 	return rc;
 }
@@ -50,13 +67,16 @@ static p11e_rc show(cli_ctx *ctx, const cli_args *a)
 	    .module = ctx->module,
 	};
 	char *logged_key = officer_key ? strdup(officer_key) : NULL;
-	const char *extra[] = {
-	    "vault", config_vault_type(&ctx->config), "officer", NULL, "officer_key", logged_key,
-	    NULL};
+	const char *extra[] = {"vault",	      config_vault_type(&ctx->config),
+			       "officer",     NULL,
+			       "officer_key", logged_key,
+			       NULL,	      NULL,
+			       NULL};
 	p11e_vault *v = NULL;
 	unsigned char *secret = NULL;
 	size_t len = 0;
-	char *identity = NULL;
+	char *identity = NULL, *name = NULL;
+	int generation = 0;
 	p11e_err audit_err = {0};
 	p11e_rc rc;
 
@@ -70,9 +90,14 @@ static p11e_rc show(cli_ctx *ctx, const cli_args *a)
 		free(logged_key);
 		return p11e_errf(&ctx->err, P11E_USAGE, "escrow show: give one IDENTITY");
 	}
-	rc = check_record(ctx, identity);
+	rc = cli_generation(a, &generation, &ctx->err);
 	if (rc == P11E_OK)
+		rc = entry_name(ctx, identity, generation, &name);
+	if (rc == P11E_OK) {
+		extra[6] = "entry";
+		extra[7] = name;
 		rc = p11e_vault_open(&ctx->config, &p, &v, &ctx->err);
+	}
 	if (rc == P11E_OK) {
 		extra[3] = p11e_vault_reader(v);
 		if (officer_key != NULL && strcmp(p11e_vault_type(v), "file") != 0)
@@ -80,7 +105,7 @@ static p11e_rc show(cli_ctx *ctx, const cli_args *a)
 				"p11enroll escrow: --officer-key is not used by a %s vault (its "
 				"policies decide who reads)\n",
 				p11e_vault_type(v));
-		rc = p11e_vault_get(v, identity, &secret, &len, &ctx->err);
+		rc = p11e_vault_get(v, name, &secret, &len, &ctx->err);
 	}
 	/* The record first; without it, nothing is shown. */
 	if (p11e_audit_write(&ctx->config, "escrow-show", identity, extra, rc, &ctx->err,
@@ -106,6 +131,7 @@ static p11e_rc show(cli_ctx *ctx, const cli_args *a)
 	p11e_secret_free((char *)secret, len);
 	p11e_vault_close(v);
 	free(identity);
+	free(name);
 	free(logged_key);
 	return rc;
 }
@@ -164,7 +190,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_escrow = {
     .name = "escrow",
-    .usage = "show IDENTITY [--officer-key FILE|URI] [--officer-pin-source SRC] | list",
+    .usage = "show IDENTITY [--generation N] [--officer-key FILE|URI] [--officer-pin-source SRC] "
+	     "| list",
     .summary = "print an escrowed PFX password, or list the escrowed identities",
     .help = "show: fetches the password of IDENTITY's PFX from the vault (the config's \"vault\")\n"
 	    "and prints it alone on stdout. With the file vault it needs an escrow officer's\n"
@@ -174,11 +201,14 @@ const cli_command cmd_escrow = {
 	    "pin_source). Each show is recorded in the audit log (the config's audit_log, else\n"
 	    "STATE_DIR/audit.jsonl) before the password is printed; if the record cannot be\n"
 	    "written, nothing is shown. list: the names in the vault, one a line; with --json\n"
-	    "objects {identity, created, not_after, cert_sha256}, fields unknown absent.",
+	    "objects {identity, created, not_after, cert_sha256}, fields unknown absent.\n"
+	    "A renewed software identity has one password a generation: show gives the\n"
+	    "current one's, --generation N an earlier one's (vault entry IDENTITY#N).",
     .opts =
 	(const cli_opt[]){
 	    {"officer-key", "KEY", "show, file vault: officer key, FILE or pkcs11: URI"},
 	    {"officer-pin-source", "SRC", "where the officer key's PIN or passphrase comes from"},
+	    {"generation", "N", "show: an earlier generation's password"},
 	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 2,

@@ -146,15 +146,23 @@ static p11e_rc emit(cli_ctx *ctx, const char *out, const blob *b)
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	const char *format = cli_value(a, "format"), *out = cli_value(a, "out");
-	const char *extra[] = {"format", NULL, "out", out ? out : "stdout", NULL};
+	const char *extra[] = {"format", NULL, "out", out ? out : "stdout", NULL, NULL, NULL};
 	p11e_record r = {0};
 	blob b = {0};
 	char *identity = NULL;
 	p11e_err audit_err = {0};
 	p11e_lock lock = P11E_LOCK_INIT;
 	long wait_ms = 0;
+	int generation = 0;
+	char gen_text[16] = "current";
 	p11e_rc rc;
 
+	if ((rc = cli_generation(a, &generation, &ctx->err)) != P11E_OK)
+		return rc;
+	if (generation > 0)
+		snprintf(gen_text, sizeof(gen_text), "%d", generation);
+	extra[4] = "generation";
+	extra[5] = gen_text;
 	if (a->pos[0][0] == '\0' || (identity = p11e_record_identity(a->pos[0])) == NULL)
 		return p11e_errf(&ctx->err, P11E_USAGE, "export: IDENTITY is empty");
 	if (format != NULL && strcmp(format, "pfx") != 0 && strcmp(format, "pem") != 0 &&
@@ -177,6 +185,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
 			       "no identity '%.200s' in %s (see p11enroll status)", identity,
 			       ctx->config.state_dir);
+	if (rc == P11E_OK && generation > 0)
+		rc = p11e_record_select_generation(&r, generation, &ctx->err);
 	if (rc == P11E_OK && format == NULL)
 		format = r.pfx_path != NULL ? "pfx" : "pem";
 	extra[1] = format;
@@ -215,7 +225,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_export = {
     .name = "export",
-    .usage = "IDENTITY [--format pfx|pem|der|p7b] [--out FILE]",
+    .usage = "IDENTITY [--format pfx|pem|der|p7b] [--out FILE] [--generation N]",
     .summary = "write an identity's PFX, or its certificate with the chain",
     .help = "pfx: the PKCS#12 file of a software key, as written at enrollment (its password:\n"
 	    "p11enroll escrow show). pem: the certificate, then the CA chain. der: the\n"
@@ -223,12 +233,16 @@ const cli_command cmd_export = {
 	    "Default: pfx when the identity has one, else pem. --out FILE is created 0600 for\n"
 	    "a PFX, 0644 otherwise, and never overwritten (exit 9); without it, stdout (binary\n"
 	    "formats not to a terminal). Every export is recorded in the audit log before\n"
-	    "anything is written; if the record cannot be written, nothing is exported.",
-    .opts = (const cli_opt[]){{"format", "F", "pfx, pem, der or p7b"},
-			      {"out", "FILE", "write here instead of stdout"},
-			      {"wait", "SECONDS",
-			       "wait this long for a run of the identity (default 5; 0: not)"},
-			      {NULL, NULL, NULL}},
+	    "anything is written; if the record cannot be written, nothing is exported.\n"
+	    "--generation N: an earlier generation's (see status IDENTITY --json); a\n"
+	    "renewed software identity keeps each generation's PFX.",
+    .opts =
+	(const cli_opt[]){
+	    {"format", "F", "pfx, pem, der or p7b"},
+	    {"generation", "N", "an earlier generation (default: the current one)"},
+	    {"out", "FILE", "write here instead of stdout"},
+	    {"wait", "SECONDS", "wait this long for a run of the identity (default 5; 0: not)"},
+	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
     .run = run,

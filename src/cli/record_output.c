@@ -1,5 +1,7 @@
 /* How an enrollment record is shown: one table row or one JSON object. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/record.h"
@@ -100,4 +102,22 @@ void cli_record_print(const p11e_record *r)
 	       r->last_error   ? r->last_error
 	       : r->chain_note ? r->chain_note
 			       : "");
+}
+
+p11e_rc cli_generation(const cli_args *a, int *n, p11e_err *err)
+{
+	const char *v = cli_value(a, "generation");
+	char *end = NULL;
+	long g;
+
+	*n = 0;
+	if (v == NULL)
+		return P11E_OK;
+	errno = 0;
+	g = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || g < 1 || g > 1000000)
+		return p11e_errf(err, P11E_USAGE,
+				 "generation: '%.20s' is not a generation number (1, 2, ...)", v);
+	*n = (int)g;
+	return P11E_OK;
 }

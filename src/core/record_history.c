@@ -160,6 +160,38 @@ p11e_rc p11e_record_push_generation(p11e_record *r, p11e_generation **out, p11e_
 	return P11E_OK;
 }
 
+p11e_rc p11e_record_select_generation(p11e_record *r, int n, p11e_err *err)
+{
+	p11e_generation *g;
+
+	if (n == p11e_record_generation(r))
+		return P11E_OK;
+	if ((g = p11e_record_history_find(r, n)) == NULL)
+		return p11e_errf(err, P11E_NOT_FOUND,
+				 "generation: %s has no generation %d (it is at generation %d; "
+				 "see p11enroll status %s --json)",
+				 r->identity, n, p11e_record_generation(r), r->identity);
+	const struct {
+		char **to;
+		char *from;
+	} view[] = {
+	    {&r->cert_pem, g->cert_pem},
+	    {&r->chain_pem, g->chain_pem},
+	    {&r->cert_sha256, g->cert_sha256},
+	    {&r->not_after, g->not_after},
+	    {&r->key_id, g->key_id},
+	    {&r->key_store, g->key_store},
+	    {&r->token_serial, g->token_serial},
+	    {&r->label, g->label},
+	    {&r->pfx_path, g->pfx_path},
+	};
+	for (size_t i = 0; i < sizeof(view) / sizeof(view[0]); i++)
+		if (p11e_record_set(view[i].to, view[i].from, err) != P11E_OK)
+			return P11E_FAIL;
+	r->generation = n;
+	return P11E_OK;
+}
+
 #define CORRUPT "record %s is corrupt: "
 #define MOVE_ASIDE "; move it aside to start over"
 

@@ -170,7 +170,7 @@ p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 			rc = pipe_soft_password(r, err); /* escrowed by a run that stopped */
 		} else if (rc == P11E_OK) {
 			rc = p11e_soft_password_escrow(
-			    r->cfg, r->rec->identity, (size_t)r->profile.pfx_password_length,
+			    r->cfg, r->secret, (size_t)r->profile.pfx_password_length,
 			    r->profile.pfx_password_alphabet, &r->pfx_pass, err);
 			if (rc == P11E_OK)
 				pipe_crash_point("password-escrowed");
