@@ -30,6 +30,8 @@ if [ "${1:-}" = "--test" ]; then
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)
+	# tests/integration/portal_chromium.sh: the portal's pages in headless Chromium.
+	pkgs+=(chromium)
 fi
 if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's

@@ -1,0 +1,119 @@
+# The portal's pages in a real browser: Debian's headless Chromium with alice's
+# client certificate (imported from her PFX) in the NSS database
+# $HOME/.pki/nssdb and a managed AutoSelectCertificateForUrls policy for the
+# portal's URL, so that it signs in by itself. It loads the home page and
+# follows "Download certificate", then posts the "Show me my password" form
+# (the form's own CSRF token, from a local page: our pages have no script);
+# the test reads each resulting DOM (--dump-dom) and saves a screenshot of
+# each page (copied to $P11E_SCREENSHOTS when set: docs/ for the README).
+# Without a certificate Chromium waits at the selection (also with the policy),
+# so the sign-in page is left to portal.sh (curl).
+# The policy directory is this test's, bind-mounted in a private mount
+# namespace over /etc/chromium/policies/managed: the machine's is untouched.
+if [ -z "${PORTAL_MNTNS:-}" ]; then
+	userns=$([ "$(id -u)" -eq 0 ] || echo --map-root-user)
+	exec unshare --mount --propagation private $userns env PORTAL_MNTNS=1 bash "$0" "$@"
+fi
+. "$TESTS_DIR/lib/common.sh"
+CHROMIUM=$(command -v chromium || true)
+if [ -z "$CHROMIUM" ] || ! command -v pk12util >/dev/null; then
+	bad "needs chromium and pk12util (scripts/deps.sh --test)"
+	finish
+fi
+setup_ca
+W=$TEST_TMP/portal
+mkdir -p "$W"
+cd "$W" || exit 1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
+	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	-addext basicConstraints=critical,CA:TRUE -days 2 2>/dev/null
+file_vault "$W" '"profiles": { "soft-auth": { "base": "client-auth", "key_store": "software" } },
+  "portal": { "tls_cert": "tls.pem", "tls_key": "tls.key", "client_cas": "'"$CA_DIR"'/ca.pem",
+    "officer_key": "officer.key", "workers": 2 }'
+A=alice@example.com
+p11e enroll --software --profile soft-auth --email $A --name "Alice Example" >/dev/null 2>&1
+check_eq "alice: a client certificate in a PFX" done "$(record $A | jq -r .step)"
+escrowed $A >alice.pw
+
+# Alice's browser profile: her certificate and key, and trust in the portal's TLS CA.
+NSSDB=$HOME/.pki/nssdb
+mkdir -p "$NSSDB"
+certutil -N -d "sql:$NSSDB" --empty-password >/dev/null 2>&1
+check "pk12util imports alice's PFX into the browser's NSS database" \
+	pk12util -i "$P11ENROLL_STATE_DIR/pfx/$A.p12" -d "sql:$NSSDB" -w alice.pw
+certutil -A -d "sql:$NSSDB" -n portal-tls -t "C,," -i tls.pem >/dev/null 2>&1
+
+"$P11ENROLL" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
+SERVE_PID=$!
+trap 'kill $SERVE_PID 2>/dev/null' EXIT
+ADDR=""
+for _ in $(seq 1 600); do
+	ADDR=$(sed -n 's|.*listening on https://\([^/]*\)/.*|\1|p' serve.log)
+	[ -n "$ADDR" ] && break
+	kill -0 $SERVE_PID 2>/dev/null || break
+	sleep 0.1
+done
+[ -n "$ADDR" ] || { bad "serve did not start: $(cat serve.log)"; finish; }
+URL="https://$ADDR"
+
+# A private copy of /etc/chromium with the policy, mounted over it.
+ETC=$TEST_TMP/etc-chromium
+cp -a /etc/chromium "$ETC" 2>/dev/null || mkdir -p "$ETC"
+mkdir -p "$ETC/policies/managed"
+printf '{"AutoSelectCertificateForUrls": ["{\\"pattern\\":\\"%s\\",\\"filter\\":{}}"]}\n' "$URL" \
+	>"$ETC/policies/managed/p11enroll-test.json"
+mount --bind "$ETC" /etc/chromium || { bad "cannot mount the policy over /etc/chromium"; finish; }
+
+# browse OUT URL [flags]: the DOM after load into OUT.dom, a screenshot OUT.png.
+browse() {
+	local out=$1 url=$2
+	shift 2
+	timeout 180 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
+		--virtual-time-budget=5000 "$@" --dump-dom "$url" >"$out.dom" 2>>chromium.err
+	timeout 180 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
+		--virtual-time-budget=5000 "$@" --screenshot="$W/$out.png" "$url" >/dev/null 2>>chromium.err
+}
+browse home "$URL/"
+check_contains "home page: signed in by the card's certificate" "$(cat home.dom)" "Signed in as <strong>$A</strong>"
+check_contains "home page: Download certificate" "$(cat home.dom)" 'id="download-certificate"'
+check_contains "home page: Show me my password" "$(cat home.dom)" 'id="show-password"'
+check "home page: a screenshot" test -s home.png
+
+# "Download certificate": its link, followed (a PEM is shown as text).
+href=$(sed -n 's/.*id="download-certificate" href="\([^"]*\)".*/\1/p' home.dom | sed 's/&amp;/\&/g')
+check_contains "the link is alice's certificate" "$href" "/api/v1/identities/$A/certificate"
+# A download never finishes a page load: Chromium saves the file, then waits on
+# until the timeout ends it (measured: 90 s, always the timeout, the file saved).
+timeout 90 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
+	--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
+	--virtual-time-budget=5000 --dump-dom "$URL$href" >cert.dom 2>>chromium.err
+got=$(find "$HOME" "$W" -name 'certificate*.pem' 2>/dev/null | head -1)
+check "Chromium saved the certificate ($(ls "$HOME"/Downloads 2>&1))" test -n "$got"
+check_eq "the downloaded certificate is alice's" \
+	"$(record $A | jq -r .cert_pem | openssl x509 -noout -fingerprint -sha256)" \
+	"$(openssl x509 -in "${got:-/dev/null}" -noout -fingerprint -sha256 2>/dev/null)"
+grep -q '"action":"portal-download-pem".*"portal_user":"alice@example.com"' \
+	"$P11ENROLL_STATE_DIR/audit.jsonl"
+check_eq "the download is audited" 0 $?
+
+# "Show me my password": the page's form (its action and CSRF token), posted.
+csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' home.dom | head -1)
+action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' home.dom | head -1)
+cat >post.html <<HTML
+<!DOCTYPE html><html><body><form method="post" action="$URL$action">
+<input type="hidden" name="csrf" value="$csrf"></form>
+<script>document.forms[0].submit()</script></body></html>
+HTML
+browse password "file://$W/post.html"
+check_contains "the password page shows alice's escrowed password" "$(cat password.dom)" "$(cat alice.pw)"
+check "password page: a screenshot" test -s password.png
+kill -TERM $SERVE_PID
+wait $SERVE_PID
+check_eq "SIGTERM: exit 0" 0 $?
+trap - EXIT
+if [ -n "${P11E_SCREENSHOTS:-}" ]; then
+	for p in home password; do cp "$p.png" "$P11E_SCREENSHOTS/portal-$p.png"; done
+fi
+finish
