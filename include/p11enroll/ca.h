@@ -119,6 +119,10 @@ const char *p11e_revoke_reason_name(int code);
 p11e_rc p11e_serial_canonical(const char *field, const char *text, char *out, size_t cap,
 			      p11e_err *err);
 
+/* cert's serial in that canonical form (out: at least 65 bytes);
+ * P11E_USAGE naming field when it has none that fits. */
+p11e_rc p11e_cert_serial(const char *field, X509 *cert, char *out, size_t cap, p11e_err *err);
+
 typedef struct p11e_ca p11e_ca;
 
 /* The i-th CA backend, NULL past the last: for the config check. */

@@ -105,6 +105,13 @@ p11e_rc p11e_publish_identity(const p11e_config *cfg, const p11e_publish_params 
 p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry, int remove,
 			    p11e_publish_result *out, p11e_err *err);
 
+/* Withdraws the certificates of earlier generations from the publishers
+ * their unpublish_pending names (a renewal retiring a signing certificate,
+ * a revocation), saving rec after each generation; p11e_publish_record
+ * does this first. *done: the publishers it was removed from. */
+p11e_rc p11e_publish_withdraw_history(const p11e_config *cfg, p11e_record *rec, size_t *done,
+				      p11e_err *err);
+
 /* Publishes (remove: unpublishes) cert for address to each of the
  * space-separated names, each audited; for a caller that holds a
  * certificate the record no longer does (a renewal retiring a signing

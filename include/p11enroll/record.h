@@ -110,6 +110,7 @@ typedef struct p11e_record {
 	char *renew_mode;
 	char *revoked_reason; /* the current generation was revoked (RFC 5280 name) */
 	char *revoked_at;
+	char *token_removed; /* "yes": `revoke --remove` took it off the token */
 	p11e_generation *history;
 	size_t n_history;
 } p11e_record;

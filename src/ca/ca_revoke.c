@@ -84,3 +84,20 @@ out:
 	BN_free(bn);
 	return rc;
 }
+
+p11e_rc p11e_cert_serial(const char *field, X509 *cert, char *out, size_t cap, p11e_err *err)
+{
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	p11e_rc rc;
+
+	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL)) == NULL ||
+	    (hex = BN_bn2hex(bn)) == NULL)
+		rc = p11e_errf(err, P11E_USAGE, "%s: the certificate has no usable serial number",
+			       field);
+	else
+		rc = p11e_serial_canonical(field, hex, out, cap, err);
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return rc;
+}

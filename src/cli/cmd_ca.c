@@ -158,8 +158,6 @@ static p11e_rc read_cert_file(cli_ctx *ctx, const char *path, X509 **out)
 static p11e_rc revoke_target(cli_ctx *ctx, const cli_args *a, char serial[65], X509 **cert)
 {
 	const char *given = cli_value(a, "serial"), *path = cli_value(a, "cert");
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
 	p11e_rc rc;
 
 	*cert = NULL;
@@ -170,14 +168,7 @@ static p11e_rc revoke_target(cli_ctx *ctx, const cli_args *a, char serial[65], X
 		return p11e_serial_canonical("serial", given, serial, 65, &ctx->err);
 	if ((rc = read_cert_file(ctx, path, cert)) != P11E_OK)
 		return rc;
-	if ((bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(*cert), NULL)) == NULL ||
-	    (hex = BN_bn2hex(bn)) == NULL)
-		rc = p11e_errf(&ctx->err, P11E_USAGE, "cert: %s has no usable serial number", path);
-	else
-		rc = p11e_serial_canonical("cert", hex, serial, 65, &ctx->err);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return rc;
+	return p11e_cert_serial("cert", *cert, serial, 65, &ctx->err);
 }
 
 static p11e_rc ca_revoke(cli_ctx *ctx, const cli_args *a)

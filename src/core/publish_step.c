@@ -199,6 +199,38 @@ static p11e_rc run_locked(const p11e_config *cfg, const p11e_publish_params *p, 
 	return rc;
 }
 
+p11e_rc p11e_publish_withdraw_history(const p11e_config *cfg, p11e_record *rec, size_t *done,
+				      p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	*done = 0;
+	for (size_t i = 0; rc == P11E_OK && i < rec->n_history; i++) {
+		p11e_generation *g = &rec->history[i];
+		p11e_publish_result res;
+		X509 *cert;
+		if (g->unpublish_pending == NULL)
+			continue;
+		if ((cert = p11e_x509_from_pem(g->cert_pem)) == NULL)
+			return p11e_errf(err, P11E_FAIL,
+					 "identity %s: generation %d's certificate is unreadable",
+					 rec->identity, g->number);
+		/* All of them again after a failure: a value already gone is
+		 * success, so a repeat is harmless. */
+		rc =
+		    p11e_publish_cert(cfg, g->unpublish_pending, rec->identity, cert, 1, &res, err);
+		X509_free(cert);
+		if (rc == P11E_OK)
+			*done += res.done;
+		if (rc == P11E_OK &&
+		    (rc = p11e_record_set(&g->unpublish_pending, NULL, err)) == P11E_OK)
+			rc = p11e_record_set(&g->published, NULL, err);
+		if (rc == P11E_OK)
+			rc = p11e_record_save(cfg->state_dir, rec, err);
+	}
+	return rc;
+}
+
 p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry, int remove,
 			    p11e_publish_result *out, p11e_err *err)
 {
@@ -208,6 +240,12 @@ p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry,
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	/* Earlier generations leave first, so a directory never offers a
+	 * retired signing certificate beside its successor for long. */
+	size_t withdrawn = 0;
+	rc = p11e_publish_withdraw_history(cfg, rec, &withdrawn, err);
+	if (rc != P11E_OK)
+		return rc;
 	if (rec->step < P11E_STEP_ISSUED || rec->cert_pem == NULL)
 		return p11e_errf(err, P11E_NOT_FOUND,
 				 "identity %s has no certificate yet (step %s): enroll it first",

@@ -98,6 +98,7 @@ static const field fields[] = {
     F(renew_mode),
     F(revoked_reason),
     F(revoked_at),
+    F(token_removed),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -147,6 +147,7 @@ p11e_rc p11e_record_push_generation(p11e_record *r, p11e_generation **out, p11e_
 	    {&g->revoked_reason, r->revoked_reason},
 	    {&g->revoked_at, r->revoked_at},
 	    {&g->published, r->published},
+	    {&g->on_token, r->token_removed != NULL ? "removed" : NULL},
 	};
 	for (size_t i = 0; rc == P11E_OK && i < sizeof(copy) / sizeof(copy[0]); i++)
 		rc = p11e_record_set(copy[i].to, copy[i].from, err);
