@@ -13,16 +13,22 @@
 #include "p11enroll/clock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
+#include "p11enroll/renew.h"
 #include "p11enroll/sbuf.h"
 #include "p11enroll/util.h"
 #include "portal_int.h"
 
-#define RENEWAL_DAYS 30 /* "renewal_due" this close to the expiry */
-
-static json_object *identity_json(const p11e_record *rec)
+/* "renewal_due": inside the profile's renewal window (renew_within_days, as
+ * `p11enroll renew` reads it; 30 days when the config cannot say). */
+static json_object *identity_json(const portal_req *r, const p11e_record *rec)
 {
 	json_object *o = json_object_new_object();
 	time_t exp = rec->not_after ? p11e_iso_parse(rec->not_after) : 0;
+	p11e_renew_policy pol = {.within_days = 30};
+	p11e_err err;
+
+	if (p11e_renew_policy_get(r->p->cfg, rec->profile, &pol, &err) != P11E_OK)
+		pol.within_days = 30;
 	int software = rec->key_store != NULL && strcmp(rec->key_store, "software") == 0;
 
 	json_object_object_add(o, "identity", json_object_new_string(rec->identity));
@@ -32,7 +38,7 @@ static json_object *identity_json(const p11e_record *rec)
 			       rec->not_after ? json_object_new_string(rec->not_after) : NULL);
 	json_object_object_add(
 	    o, "renewal_due",
-	    json_object_new_boolean(exp > 0 && exp - p11e_now() < RENEWAL_DAYS * 86400L));
+	    json_object_new_boolean(exp > 0 && exp - p11e_now() < pol.within_days * 86400L));
 	return o;
 }
 
@@ -52,7 +58,7 @@ static void api_me(portal_req *r)
 	json_object_object_add(doc, "csrf", json_object_new_string(r->csrf));
 	if (p11e_record_load(r->p->cfg->state_dir, r->user, &rec, &err) == P11E_OK) {
 		if (rec.retired == NULL)
-			json_object_array_add(list, identity_json(&rec));
+			json_object_array_add(list, identity_json(r, &rec));
 		p11e_record_clear(&rec);
 	}
 	json_object_object_add(doc, "identities", list);
@@ -273,7 +279,7 @@ static void api_new_identity(portal_req *r)
 		portal_send_error(r, status, msg);
 		goto out;
 	}
-	doc = identity_json(&rec);
+	doc = identity_json(r, &rec);
 	portal_send_json(r, status, doc);
 	json_object_put(doc);
 out:

@@ -18,7 +18,7 @@ cd "$W" || exit 1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
 	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
 file_vault "$W" '"profiles": {
-    "soft": { "base": "smime", "key_store": "software" },
+    "soft": { "base": "smime", "key_store": "software", "renew_within_days": 400 },
     "soft-auth": { "base": "client-auth", "key_store": "software" } },
   "portal": { "tls_cert": "tls.pem", "tls_key": "tls.key",
     "client_cas": "'"$CA_DIR"'/ca.pem", "client_crl": "crl.pem",
@@ -211,6 +211,8 @@ check_eq "dave: a request without the CSRF token: 403" 403 \
 check_eq "dave requests a software identity: 201" 201 \
 	"$(req n.json -b jar -H "X-CSRF-Token: $DCSRF" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 check_eq "dave: done" done "$(jq -r .step n.json)"
+check_eq "dave: due at once (his profile's renew_within_days 400 > its validity)" true \
+	"$(jq -r .renewal_due n.json)"
 check_eq "dave: a second request: 409" 409 \
 	"$(req x -b jar -H "X-CSRF-Token: $DCSRF" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 check_eq "dave reveals his password" 200 \
