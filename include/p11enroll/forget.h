@@ -12,10 +12,14 @@
  *
  * Refused (P11E_EXISTS) once a certificate was issued (step issued and
  * later): its key is in use and discarding it needs a revocation, which
- * p11enroll does not do yet. A request the CA holds (step submitted) is
- * abandoned only with abandon_request: the CA may still issue it, for a key
- * that no longer exists; the request ID is returned so it can be cancelled
- * there. Runs under the identity's lock (include/p11enroll/lock.h). */
+ * p11enroll does not do yet; and refused the same way for a renewed
+ * identity (any earlier generation in its history), even while a renewal
+ * is making the next one. A software key's file and vault entry are its
+ * generation's (IDENTITY#N from the second), never another's. A request
+ * the CA holds (step submitted) is abandoned only with abandon_request: the
+ * CA may still issue it, for a key that no longer exists; the request ID is
+ * returned so it can be cancelled there. Runs under the identity's lock
+ * (include/p11enroll/lock.h). */
 #ifndef P11ENROLL_FORGET_H
 #define P11ENROLL_FORGET_H
 

@@ -6,6 +6,12 @@
  *     lives on a token (key_store token or archived): the private key,
  *     public key and certificate under its key_id, and under its temp_id
  *     when that differs (a run stopped before the rename);
+ *   - the earlier generations of a renewed identity still on this token
+ *     (old encryption keys kept, the generation a renewal in progress
+ *     replaces, a replaced card's): key pair and certificate under each
+ *     one's key_id, its history entry then marked on_token "removed"; a
+ *     record whose current generation is on another token keeps it and
+ *     stays in use;
  *   - then the CA certificates of those records' chain_pem, found on the
  *     token by value, each only while no certificate left on the token was
  *     issued by it (a user's own certificate from the same CA keeps it);
@@ -38,6 +44,7 @@ typedef struct p11e_wipe_result {
 	size_t certificates;	/* the identities' certificates destroyed */
 	size_t ca_certificates; /* chain certificates destroyed */
 	size_t ca_kept;		/* chain certificates kept: still an issuer on the token */
+	size_t generations;	/* earlier generations removed (history on_token "removed") */
 } p11e_wipe_result;
 
 p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_result *out,

@@ -32,12 +32,16 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				       json_object_new_int64((int64_t)res.ca_certificates));
 		json_object_object_add(o, "ca_certificates_kept",
 				       json_object_new_int64((int64_t)res.ca_kept));
+		json_object_object_add(o, "generations_removed",
+				       json_object_new_int64((int64_t)res.generations));
 		cli_print_json(o);
 		return P11E_OK;
 	}
 	printf("wiped: %zu identities retired, %zu key objects, %zu certificates and %zu CA "
 	       "certificates removed",
 	       res.identities, res.key_objects, res.certificates, res.ca_certificates);
+	if (res.generations > 0)
+		printf(", %zu earlier generations among them", res.generations);
 	if (res.ca_kept > 0)
 		printf(" (%zu CA certificates kept: certificates on the token still need them)",
 		       res.ca_kept);

@@ -76,30 +76,37 @@ out:
 	return rc;
 }
 
-/* The software key's file and its escrowed password. */
+/* The software key's file and its escrowed password: those of the record's
+ * own generation, named as the pipeline names them (IDENTITY#N from the
+ * second on), so another generation's entry is never touched. */
 static p11e_rc remove_software_key(const p11e_config *cfg, const p11e_record *rec,
 				   p11e_forget_result *out, p11e_err *err)
 {
-	char *path = p11e_soft_key_path(cfg->state_dir, rec->identity);
+	char *secret = p11e_record_secret_name(rec->identity, p11e_record_generation(rec));
+	char *path = secret ? p11e_soft_key_path(cfg->state_dir, secret) : NULL;
 	int escrowed = 0;
 	p11e_vault *v = NULL;
 	p11e_err audit_err = {0};
 	p11e_rc rc;
 
-	if (path == NULL)
+	if (path == NULL) {
+		free(secret);
 		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
 	out->key_file_removed = access(path, F_OK) == 0;
 	rc = p11e_soft_key_remove(path, err);
 	free(path);
-	if (rc != P11E_OK)
+	if (rc == P11E_OK)
+		rc = p11e_soft_escrowed(cfg, secret, &escrowed, err);
+	if (rc != P11E_OK || !escrowed) {
+		free(secret);
 		return rc;
-	rc = p11e_soft_escrowed(cfg, rec->identity, &escrowed, err);
-	if (rc != P11E_OK || !escrowed)
-		return rc;
+	}
 	rc = p11e_vault_open(cfg, NULL, &v, err);
 	if (rc == P11E_OK)
-		rc = p11e_vault_delete(v, rec->identity, err);
+		rc = p11e_vault_delete(v, secret, err);
 	p11e_vault_close(v);
+	free(secret);
 	out->escrow_deleted = rc == P11E_OK;
 	/* The audit trail sees every escrowed secret leave the vault. */
 	if (p11e_audit_write(cfg, "forget", rec->identity,
@@ -134,6 +141,17 @@ p11e_rc p11e_forget(const p11e_config *cfg, const p11e_forget_params *p, p11e_fo
 	if (rc != P11E_OK)
 		goto out;
 	out->step = rec.step;
+	/* A renewal in progress resets the record's step for the next
+	 * generation: the history says a certificate was issued all the same,
+	 * and forgetting would take every earlier generation's record with it. */
+	if (rec.n_history > 0) {
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "identity %s has certificates of earlier generations (it is at "
+			       "generation %d, step %s): forget discards only enrollments that "
+			       "never had one; revoke it instead (p11enroll revoke)",
+			       identity, p11e_record_generation(&rec), p11e_step_name(rec.step));
+		goto out;
+	}
 	if (rec.step >= P11E_STEP_ISSUED) {
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "identity %s has a certificate (step %s): forget discards only "

@@ -61,7 +61,77 @@ static p11e_rc destroy_under(p11e_token *t, const p11e_record *r, const char *he
 	return rc;
 }
 
-/* One identity, under its lock: retiring, its objects gone, retired. */
+/* Where an earlier generation's key was made: its own serial, else (a
+ * generation recorded without one) the record's, unless the record says it
+ * is on another token. */
+static const char *generation_serial(const p11e_record *r, const p11e_generation *g)
+{
+	if (g->token_serial != NULL)
+		return g->token_serial;
+	if (g->on_token != NULL && strcmp(g->on_token, "elsewhere") == 0)
+		return NULL;
+	return r->token_serial;
+}
+
+/* An earlier generation whose key or certificate may still be on this token:
+ * kept (an old encryption key), shared (the key the current generation
+ * reuses), elsewhere (a replaced card, now the one wiped), or not settled yet
+ * (the generation a renewal in progress replaces). Software keys never were. */
+static int generation_here(const p11e_record *r, const p11e_generation *g, const char *serial)
+{
+	const char *at = generation_serial(r, g);
+
+	if (g->key_store != NULL && strcmp(g->key_store, "software") == 0)
+		return 0;
+	if (g->key_id == NULL || at == NULL || strcmp(at, serial) != 0)
+		return 0;
+	return g->on_token == NULL || strcmp(g->on_token, "removed") != 0;
+}
+
+static int history_here(const p11e_record *r, const char *serial)
+{
+	for (size_t i = 0; i < r->n_history; i++)
+		if (generation_here(r, &r->history[i], serial))
+			return 1;
+	return 0;
+}
+
+/* The earlier generations' keys and certificates on this token, each then
+ * marked "removed" in r (the caller saves it). Destroying what is already
+ * gone finds nothing, so a rerun after a crash before that save redoes it
+ * harmlessly. */
+static p11e_rc remove_history(p11e_token *t, p11e_record *r, const char *serial,
+			      p11e_wipe_result *out, p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	for (size_t i = 0; rc == P11E_OK && i < r->n_history; i++) {
+		p11e_generation *g = &r->history[i];
+		if (!generation_here(r, g, serial))
+			continue;
+		rc = destroy_under(t, r, g->key_id, out, err);
+		if (rc == P11E_OK)
+			rc = p11e_record_set(&g->on_token, "removed", err);
+		if (rc == P11E_OK)
+			out->generations++;
+	}
+	return rc;
+}
+
+/* A record whose current generation is on another token (a replaced card)
+ * but whose earlier ones are on this one: those go, the record stays in use. */
+static p11e_rc clear_history(const p11e_config *cfg, p11e_token *t, p11e_record *r,
+			     const char *serial, p11e_wipe_result *out, p11e_err *err)
+{
+	p11e_rc rc = remove_history(t, r, serial, out, err);
+
+	if (rc == P11E_OK)
+		rc = p11e_record_save(cfg->state_dir, r, err);
+	return rc;
+}
+
+/* One identity, under its lock: retiring, its objects gone (the earlier
+ * generations' on this token too), retired. */
 static p11e_rc retire(const p11e_config *cfg, p11e_token *t, p11e_record *r, p11e_wipe_result *out,
 		      p11e_err *err)
 {
@@ -77,6 +147,8 @@ static p11e_rc retire(const p11e_config *cfg, p11e_token *t, p11e_record *r, p11
 	if (rc == P11E_OK && r->temp_id != NULL &&
 	    (r->key_id == NULL || strcmp(r->temp_id, r->key_id) != 0))
 		rc = destroy_under(t, r, r->temp_id, out, err);
+	if (rc == P11E_OK)
+		rc = remove_history(t, r, r->token_serial, out, err);
 	if (rc != P11E_OK)
 		return rc;
 	pipe_crash_point("wipe-destroyed");
@@ -112,7 +184,27 @@ static int still_an_issuer(X509 *ca, const p11e_token_object *objs, size_t n)
 	return 0;
 }
 
-/* The CA certificates of the retired records of this token, by value; each
+/* Adds the certificates of a chain (PEM) to cas, each once. */
+static void collect_chain(STACK_OF(X509) * cas, const char *chain_pem)
+{
+	BIO *b;
+	X509 *c;
+
+	if (chain_pem == NULL)
+		return;
+	b = BIO_new_mem_buf(chain_pem, -1);
+	while (b != NULL && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		int dup = 0;
+		for (int k = 0; k < sk_X509_num(cas); k++)
+			dup |= X509_cmp(sk_X509_value(cas, k), c) == 0;
+		if (dup || !sk_X509_push(cas, c))
+			X509_free(c);
+	}
+	BIO_free(b);
+}
+
+/* The CA certificates of the retired records of this token (and of the
+ * earlier generations removed from it), by value; each
  * destroyed once nothing left on the token needs it. Repeated until nothing
  * changes: an intermediate gone may free its root. */
 static p11e_rc remove_chains(p11e_token *t, const p11e_record *all, size_t nall, const char *serial,
@@ -125,20 +217,16 @@ static p11e_rc remove_chains(p11e_token *t, const p11e_record *all, size_t nall,
 	if (cas == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	for (size_t i = 0; i < nall; i++) {
-		BIO *b;
-		X509 *c;
-		if (!is_retired(&all[i]) || !on_this_token(&all[i], serial) ||
-		    all[i].chain_pem == NULL)
-			continue;
-		b = BIO_new_mem_buf(all[i].chain_pem, -1);
-		while (b != NULL && (c = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
-			int dup = 0;
-			for (int k = 0; k < sk_X509_num(cas); k++)
-				dup |= X509_cmp(sk_X509_value(cas, k), c) == 0;
-			if (dup || !sk_X509_push(cas, c))
-				X509_free(c);
+		if (is_retired(&all[i]) && on_this_token(&all[i], serial))
+			collect_chain(cas, all[i].chain_pem);
+		/* An earlier generation's CA may differ from the current one's. */
+		for (size_t g = 0; g < all[i].n_history; g++) {
+			const p11e_generation *h = &all[i].history[g];
+			const char *at = generation_serial(&all[i], h);
+			if (h->on_token != NULL && strcmp(h->on_token, "removed") == 0 &&
+			    at != NULL && strcmp(at, serial) == 0)
+				collect_chain(cas, h->chain_pem);
 		}
-		BIO_free(b);
 	}
 	ERR_clear_error(); /* the end of each PEM text */
 	while (rc == P11E_OK && changed) {
@@ -210,9 +298,11 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 	rc = p11e_record_list(cfg->state_dir, &all, &nall, err);
 	if (rc != P11E_OK)
 		goto out;
-	/* The candidates first in all[]: the ones not yet retired. */
+	/* The candidates first in all[]: the ones not yet retired, and those
+	 * with earlier generations still on this token. */
 	for (size_t i = 0; i < nall; i++)
-		if (on_this_token(&all[i], serial) && !is_retired(&all[i])) {
+		if ((on_this_token(&all[i], serial) && !is_retired(&all[i])) ||
+		    history_here(&all[i], serial)) {
 			p11e_record tmp = all[ncand];
 			all[ncand] = all[i];
 			all[i] = tmp;
@@ -239,6 +329,9 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 			break;
 		if (on_this_token(&now, serial) && !is_retired(&now)) {
 			rc = retire(cfg, s.token, &now, out, err);
+			rc = audit_one(cfg, info, now.identity, rc, err);
+		} else if (history_here(&now, serial)) {
+			rc = clear_history(cfg, s.token, &now, serial, out, err);
 			rc = audit_one(cfg, info, now.identity, rc, err);
 		}
 		p11e_record_clear(&all[i]);

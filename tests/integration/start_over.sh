@@ -123,4 +123,44 @@ check_eq "forget software: no escrow" 0 "$(ls "$TEST_TMP/escrow" | grep -c '^sof
 check_contains "forget software: audited" "$(cat "$S/audit.jsonl")" '"action":"forget"'
 out=$(p11e enroll --software --email soft@example.org --ca "local:$CA_DIR" 2>&1)
 check_eq "software after forget: exit 0 ($out)" 0 $?
+
+# Renewed identities (issue 11): a renewal resets the record's step for the
+# next generation, but earlier generations had certificates: forget refuses
+# (9) even while the renewal is cut short before its certificate, and keeps
+# the record, both keys and every generation's escrowed password.
+enroll ren@example.org >/dev/null 2>&1
+ren1=$(key_id ren@example.org)
+P11ENROLL_TEST_CRASH_AFTER=key-generated p11e renew ren@example.org --force \
+	--pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "renewal cut short at key-generated (86)" 86 $?
+ren2=$(key_id ren@example.org)
+out=$(p11e forget ren@example.org --pin-source "$PIN_SRC" 2>&1)
+check_eq "forget during a renewal: exit 9 ($out)" 9 $?
+check_contains "forget during a renewal: says why" "$out" "earlier generations"
+check_eq "forget during a renewal: one line" 1 "$(echo "$out" | wc -l)"
+check "forget refused: the record stays" test -e "$S/identities/ren@example.org.json"
+check_eq "forget refused: both keys stay" "1 1" \
+	"$(count_objects privkey "$ren1") $(count_objects privkey "$ren2")"
+out=$(p11e renew ren@example.org --pin-source "$PIN_SRC" 2>&1)
+check_eq "the renewal then finishes ($out)" 0 $?
+out=$(p11e forget ren@example.org --pin-source "$PIN_SRC" 2>&1)
+check_eq "forget of a renewed identity: exit 9" 9 $?
+
+escrows() { ls "$TEST_TMP/escrow" | grep -c '^soft@example.org.*\.cms$'; }
+P11ENROLL_TEST_CRASH_AFTER=password-escrowed p11e renew soft@example.org --force \
+	>/dev/null 2>&1
+check_eq "software renewal cut short once its password is escrowed (86)" 86 $?
+check_eq "two generations' passwords escrowed" 2 "$(escrows)"
+out=$(p11e forget soft@example.org 2>&1)
+check_eq "forget of a software renewal: exit 9 ($out)" 9 $?
+check_eq "forget refused: both escrowed passwords stay" 2 "$(escrows)"
+check "forget refused: the record stays" test -e "$S/identities/soft@example.org.json"
+# A record that lost its history (edited by hand) at generation 2: forget
+# deletes generation 2's entry, never generation 1's.
+path=$(p11e_record_file soft@example.org)
+jq 'del(.history)' "$path" >"$path.new" && mv "$path.new" "$path"
+out=$(p11e forget soft@example.org 2>&1)
+check_eq "forget of generation 2 without history: exit 0 ($out)" 0 $?
+check_eq "only generation 2's password deleted" "soft@example.org.cms" \
+	"$(ls "$TEST_TMP/escrow" | grep '^soft@example.org.*\.cms$')"
 finish
