@@ -413,8 +413,8 @@ static p11e_rc scep_poll(void *state, const char *request_id, const p11e_profile
 		rc = p11e_errf(
 		    err, P11E_FAIL,
 		    "ca scep: request %.40s... is a renewal (RenewalReq): its poll must "
-		    "be signed with the renewed certificate's key, which this run did not give; "
-		    "rerun `p11enroll renew` for the identity",
+		    "be signed with the renewed certificate's key, which is not at hand (no "
+		    "longer on the token?); ask the CA's operator about this transaction",
 		    tid);
 		goto out;
 	}
