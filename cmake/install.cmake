@@ -26,8 +26,25 @@ install(FILES contrib/config.example.json DESTINATION ${CMAKE_INSTALL_DOCDIR}/ex
 install(FILES softhsm-conf/softhsm2.conf.in softhsm-conf/README.md
         DESTINATION ${CMAKE_INSTALL_DATADIR}/p11enroll/softhsm-conf)
 install(FILES contrib/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# systemd units: pkg-config systemd's systemdsystemunitdir when it lies under
+# the install prefix, else lib/systemd/system under it. Debian 12's
+# systemd.pc says /lib/systemd/system, outside prefix /usr: its lintian calls
+# that an odd location (an error) and /usr/lib/systemd/system canonical, and
+# an absolute path would escape `cmake --install --prefix`.
+set(P11E_UNIT_DIR lib/systemd/system)
+find_package(PkgConfig QUIET)
+if(PKG_CONFIG_FOUND)
+  pkg_get_variable(P11E_SYSTEMD_UNIT_DIR systemd systemdsystemunitdir)
+  string(FIND "${P11E_SYSTEMD_UNIT_DIR}" "${CMAKE_INSTALL_PREFIX}/" P11E_AT)
+  if(P11E_SYSTEMD_UNIT_DIR AND P11E_AT EQUAL 0)
+    file(RELATIVE_PATH P11E_UNIT_DIR ${CMAKE_INSTALL_PREFIX} ${P11E_SYSTEMD_UNIT_DIR})
+  endif()
+endif()
 # The portal's unit (`p11enroll serve`): installed, not enabled (docs/portal.md).
-install(FILES contrib/p11enroll-portal.service DESTINATION lib/systemd/system)
+# The renewal timer and its service (`renew --all` daily): installed, not
+# enabled (docs/packaging.md).
+install(FILES contrib/p11enroll-portal.service contrib/p11enroll-renew.service
+        contrib/p11enroll-renew.timer DESTINATION ${P11E_UNIT_DIR})
 install(FILES ${P11E_DIST}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR}
         RENAME changelog.Debian.gz)
 
