@@ -147,7 +147,8 @@ void p11e_records_free(p11e_record *rs, size_t n);
 int p11e_record_generation(const p11e_record *r);
 /* The earlier generation numbered n, or NULL. */
 p11e_generation *p11e_record_history_find(p11e_record *r, int n);
-/* The generation a renewal in progress replaces (state "current"), or NULL. */
+/* The generation a renewal in progress replaces (the last in the history,
+ * state "current", or "revoked" when replace revoked it first), or NULL. */
 p11e_generation *p11e_record_renewing(p11e_record *r);
 /* Appends a copy of the record's current generation to its history (state
  * "current"); *out points at it (valid until the history changes). */

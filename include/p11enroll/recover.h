@@ -38,6 +38,11 @@ typedef struct p11e_recover_params {
 	const char *officer_pin_source;
 	const char *pfx_path; /* NULL: the record's pfx_path */
 	const char *label;    /* CKA_LABEL; NULL: the record's label */
+	int generation;	      /* 0: the current one; else an earlier generation's key */
+	/* replace: the caller holds the identity's lock and an open, logged-in
+	 * token (token_uri is then not opened). */
+	int lock_held;
+	p11e_token *token;
 } p11e_recover_params;
 
 typedef struct p11e_recover_result {

@@ -75,4 +75,13 @@ typedef struct p11e_renew_result {
 p11e_rc p11e_renew(const p11e_config *cfg, const p11e_renew_params *p, p11e_renew_result *out,
 		   p11e_err *err);
 
+/* The steps of p11e_renew, for replace (include/p11enroll/replace.h), on a
+ * record the caller loaded and holds the lock for. Begins generation N+1
+ * (mode "rekey", "reuse-key" or "replace"; token_uri: another token for
+ * it, or NULL) in one save; then runs the pipeline to its end. */
+p11e_rc p11e_renew_begin(const p11e_config *cfg, p11e_record *rec, const char *mode,
+			 const char *token_uri, p11e_err *err);
+p11e_rc p11e_renew_run(const p11e_config *cfg, const p11e_renew_params *p, p11e_record *rec,
+		       p11e_renew_result *out, p11e_err *err);
+
 #endif

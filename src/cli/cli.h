@@ -93,7 +93,7 @@ extern const cli_command cmd_tokens, cmd_init_token, cmd_csr, cmd_ca, cmd_enroll
     cmd_status, cmd_list, cmd_escrow, cmd_export, cmd_poll, cmd_recover;
 extern const cli_command cmd_forget;
 extern const cli_command cmd_publish; /* cmd_publish.c */
-extern const cli_command cmd_renew, cmd_revoke; /* cmd_renew.c, cmd_revoke.c */
+extern const cli_command cmd_renew, cmd_revoke, cmd_replace; /* cmd_renew.c, ... */
 extern const cli_command cmd_config; /* cmd_config.c */
 extern const cli_command cmd_pin, cmd_wipe; /* cmd_pin.c, cmd_wipe.c */
 extern const cli_command cmd_serve, cmd_invite; /* cmd_serve.c, cmd_invite.c: the portal */

@@ -79,10 +79,14 @@ p11e_generation *p11e_record_history_find(p11e_record *r, int n)
 
 p11e_generation *p11e_record_renewing(p11e_record *r)
 {
+	/* The last entry, "current" (or "revoked": replace revokes first). */
 	if (r->n_history == 0 || r->renew_mode == NULL)
 		return NULL;
 	p11e_generation *g = &r->history[r->n_history - 1];
-	return g->state != NULL && strcmp(g->state, "current") == 0 ? g : NULL;
+	return g->state != NULL &&
+		       (strcmp(g->state, "current") == 0 || strcmp(g->state, "revoked") == 0)
+		   ? g
+		   : NULL;
 }
 
 const char *p11e_record_current_state(const p11e_record *r)

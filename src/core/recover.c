@@ -127,12 +127,17 @@ static p11e_rc fetch_password(const p11e_config *cfg, const p11e_recover_params 
 	return rc;
 }
 
-/* The record of an identity whose key was archived (or made in software). */
-static p11e_rc archived_record(const p11e_config *cfg, const char *identity, p11e_record *rec,
-			       p11e_err *err)
+/* The record of an identity whose key was archived (or made in software),
+ * showing the generation asked for (0: the current one). */
+static p11e_rc archived_record(const p11e_config *cfg, const char *identity, int generation,
+			       p11e_record *rec, p11e_err *err)
 {
 	p11e_err inner = {0};
 	p11e_rc rc = p11e_record_load(cfg->state_dir, identity, rec, &inner);
+
+	if (rc == P11E_OK && generation > 0 &&
+	    p11e_record_select_generation(rec, generation, &inner) != P11E_OK)
+		return p11e_errf(err, P11E_NOT_FOUND, "%s", inner.msg);
 
 	if (rc == P11E_NOT_FOUND)
 		return p11e_errf(err, rc,
@@ -165,7 +170,9 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 	    .login = 1,
 	};
 	p11e_session sess = {0};
+	p11e_token *token = NULL;
 	p11e_record rec = {0};
+	char *secret = NULL;
 	char *identity = NULL, *pw = NULL, *reader = NULL, *data = NULL, *logged_key = NULL;
 	size_t pw_len = 0, len = 0;
 	EVP_PKEY *key = NULL;
@@ -189,10 +196,15 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 	    strncmp(logged_key, "pkcs11:", 7) == 0 && strchr(logged_key, '?') != NULL)
 		*strchr(logged_key, '?') = '\0';
 	/* Not beside a run of the identity (an enroll storing its PFX). */
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
-			       &lock, err);
+	rc = p->lock_held ? P11E_OK
+			  : p11e_lock_acquire(cfg->state_dir, "identity", identity,
+					      P11E_LOCK_WAIT_DEFAULT_MS, &lock, err);
 	if (rc == P11E_OK)
-		rc = archived_record(cfg, identity, &rec, err);
+		rc = archived_record(cfg, identity, p->generation, &rec, err);
+	/* Each generation's password under its own vault entry. */
+	if (rc == P11E_OK &&
+	    (secret = p11e_record_secret_name(identity, p11e_record_generation(&rec))) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	if (rc != P11E_OK)
 		goto audit;
 	pfx_path = p->pfx_path != NULL ? p->pfx_path : rec.pfx_path;
@@ -203,7 +215,7 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 			       identity, pfx_path);
 	if (rc != P11E_OK)
 		goto audit;
-	rc = fetch_password(cfg, p, identity, &pw, &pw_len, &reader, err);
+	rc = fetch_password(cfg, p, secret, &pw, &pw_len, &reader, err);
 	if (rc == P11E_OK)
 		rc = p11e_pfx_open((unsigned char *)data, len, pw, &key, &cert, &chain, err);
 	p11e_secret_free(pw, pw_len);
@@ -225,12 +237,14 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 			      identity, pfx_path);
 		goto audit;
 	}
-	rc = p11e_session_open(cfg, &sp, &sess, err);
+	token = p->token;
+	if (token == NULL && (rc = p11e_session_open(cfg, &sp, &sess, err)) == P11E_OK)
+		token = sess.token;
 	if (rc == P11E_OK) {
 		snprintf(res->token_label, sizeof(res->token_label), "%s",
-			 p11e_token_get_info(sess.token)->label);
+			 p11e_token_get_info(token)->label);
 		snprintf(res->token_serial, sizeof(res->token_serial), "%s",
-			 p11e_token_get_info(sess.token)->serial);
+			 p11e_token_get_info(token)->serial);
 	}
 audit:;
 	/* The record first: a key goes onto a token only once it is logged. */
@@ -249,7 +263,7 @@ audit:;
 		if (rc != P11E_OK)
 			goto out;
 	}
-	rc = p11e_archive_import(sess.token, key, cert, chain,
+	rc = p11e_archive_import(token, key, cert, chain,
 				 p->label    ? p->label
 				 : rec.label ? rec.label
 					     : identity,
@@ -288,6 +302,7 @@ out:
 	free(data); /* the PFX is encrypted: nothing to wipe */
 	free(reader);
 	free(logged_key);
+	free(secret);
 	p11e_lock_release(&lock);
 	free(identity);
 	return rc;

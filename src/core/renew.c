@@ -134,8 +134,10 @@ static p11e_rc check_mode(const p11e_config *cfg, const p11e_record *rec, int re
 /* Generation N+1 begins: the current one goes into the history (still
  * "current" until its successor is stored), the record's own fields are
  * reset, all in one save. */
-static p11e_rc begin(const p11e_config *cfg, p11e_record *rec, int reuse, p11e_err *err)
+p11e_rc p11e_renew_begin(const p11e_config *cfg, p11e_record *rec, const char *mode,
+			 const char *token_uri, p11e_err *err)
 {
+	int reuse = strcmp(mode, "reuse-key") == 0;
 	p11e_generation *g;
 	char *pfx = NULL;
 	char **cleared[] = {&rec->temp_id,
@@ -166,7 +168,13 @@ static p11e_rc begin(const p11e_config *cfg, p11e_record *rec, int reuse, p11e_e
 	if (!reuse && (rc = p11e_record_set(&rec->key_id, NULL, err)) == P11E_OK)
 		rc = p11e_record_set(&rec->key_id_note, NULL, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_set(&rec->renew_mode, reuse ? "reuse-key" : "rekey", err);
+		rc = p11e_record_set(&rec->renew_mode, mode, err);
+	/* replace: the new generation goes onto another card, in no slot. */
+	if (rc == P11E_OK && token_uri != NULL &&
+	    (rc = p11e_record_set(&rec->token_uri, token_uri, err)) == P11E_OK &&
+	    (rc = p11e_record_set(&rec->token_serial, NULL, err)) == P11E_OK &&
+	    (rc = p11e_record_set(&rec->slot_id, NULL, err)) == P11E_OK)
+		rc = p11e_record_set(&rec->slot_kind, NULL, err);
 	/* A software key's new PFX beside the first one: NAME.p12 -> NAME.gN.p12. */
 	if (rc == P11E_OK && rec->pfx_path != NULL) {
 		const char *first =
@@ -189,9 +197,8 @@ static p11e_rc begin(const p11e_config *cfg, p11e_record *rec, int reuse, p11e_e
 	return rc;
 }
 
-/* The pipeline from where the record stands, under the lock we hold. */
-static p11e_rc run(const p11e_config *cfg, const p11e_renew_params *p, p11e_record *rec,
-		   p11e_renew_result *out, p11e_err *err)
+p11e_rc p11e_renew_run(const p11e_config *cfg, const p11e_renew_params *p, p11e_record *rec,
+		       p11e_renew_result *out, p11e_err *err)
 {
 	p11e_enroll_params ep = {
 	    .email = rec->dns_name ? NULL : rec->identity,
@@ -284,9 +291,10 @@ static p11e_rc renew_locked(const p11e_config *cfg, const p11e_renew_params *p,
 		out->outcome = P11E_RENEW_DUE;
 		return P11E_OK;
 	}
-	if (rec->renew_mode == NULL && (rc = begin(cfg, rec, reuse, err)) != P11E_OK)
+	if (rec->renew_mode == NULL &&
+	    (rc = p11e_renew_begin(cfg, rec, reuse ? "reuse-key" : "rekey", NULL, err)) != P11E_OK)
 		return rc;
-	return run(cfg, p, rec, out, err);
+	return p11e_renew_run(cfg, p, rec, out, err);
 }
 
 p11e_rc p11e_renew(const p11e_config *cfg, const p11e_renew_params *p, p11e_renew_result *out,

@@ -11,6 +11,7 @@
 #include "core/pipeline_steps.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/publish.h"
+#include "p11enroll/recover.h"
 #include "p11enroll/renew.h"
 
 static int same_token(const enroll_run *r, const p11e_generation *g)
@@ -28,17 +29,18 @@ static int on_a_token(const p11e_generation *g)
 /* The old label with the month the old certificate was issued: old
  * encryption keys stay findable by people ("alice@example.com (2026-11)")
  * while the new key has the plain label. */
-static p11e_rc history_label(const p11e_generation *g, X509 *old, char **out, p11e_err *err)
+static p11e_rc history_label(const char *base, const p11e_generation *g, X509 *old, char **out,
+			     p11e_err *err)
 {
 	char iso[32];
 	size_t len;
 
 	if (p11e_asn1_time_iso(X509_get0_notBefore(old), iso, sizeof(iso)) != 0)
 		return p11e_errf(err, P11E_FAIL, "generation %d: unreadable notBefore", g->number);
-	len = strlen(g->label ? g->label : "") + 16;
+	len = strlen(base ? base : "") + 16;
 	if ((*out = malloc(len)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	snprintf(*out, len, "%s (%.7s)", g->label ? g->label : "", iso);
+	snprintf(*out, len, "%s (%.7s)", base ? base : "", iso);
 	return P11E_OK;
 }
 
@@ -101,7 +103,7 @@ static p11e_rc settle_token(enroll_run *r, p11e_generation *g, X509 *old, p11e_e
 		rc = remove_generation(r, g, old, 0, err);
 	} else if (r->profile.purposes & P11E_PURPOSE_ENCRYPT) {
 		on = "kept";
-		rc = history_label(g, old, &label, err);
+		rc = history_label(g->label, g, old, &label, err);
 		if (rc == P11E_OK)
 			rc = pipe_parse_id(g->key_id, &id, "history key_id", err);
 		if (rc == P11E_OK)
@@ -182,6 +184,56 @@ static p11e_rc plan_withdrawal(enroll_run *r, p11e_generation *g, p11e_err *err)
 	return rc;
 }
 
+/* replace: an archived identity's key history onto the new card, each
+ * generation's key from its PFX and escrowed password (p11e_recover, which
+ * audits it and imports only what is missing), relabelled after its month. */
+static p11e_rc recover_history(enroll_run *r, p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	if (r->rec->renew_mode == NULL || strcmp(r->rec->renew_mode, "replace") != 0 ||
+	    r->token == NULL)
+		return P11E_OK;
+	for (size_t i = 0; rc == P11E_OK && i < r->rec->n_history; i++) {
+		p11e_generation *g = &r->rec->history[i];
+		p11e_recover_params rp = {
+		    .identity = r->rec->identity,
+		    .generation = g->number,
+		    .lock_held = 1,
+		    .token = r->token,
+		    .module = r->p->module,
+		    .officer_key = r->p->officer_key,
+		    .officer_pin_source = r->p->officer_pin_source,
+		};
+		p11e_recover_result res;
+		char *label = NULL;
+		X509 *cert;
+		if (g->key_store == NULL || strcmp(g->key_store, "archived") != 0 ||
+		    strcmp(g->state, "retired") == 0 ||
+		    (g->on_token != NULL && strcmp(g->on_token, "recovered") == 0))
+			continue;
+		if ((cert = p11e_x509_from_pem(g->cert_pem)) == NULL)
+			return p11e_errf(err, P11E_FAIL,
+					 "identity %s: generation %d's certificate is unreadable",
+					 r->rec->identity, g->number);
+		rc = history_label(r->rec->label, g, cert, &label, err);
+		X509_free(cert);
+		rp.label = label;
+		if (rc == P11E_OK)
+			rc = p11e_recover(r->cfg, &rp, &res, err);
+		if (rc == P11E_OK &&
+		    (rc = p11e_record_set(&g->on_token, "recovered", err)) == P11E_OK &&
+		    (rc = p11e_record_set(&g->token_serial, r->rec->token_serial, err)) == P11E_OK)
+			rc = p11e_record_set(&g->label, label, err);
+		if (rc == P11E_OK)
+			rc = pipe_save(r, err);
+		if (rc == P11E_OK)
+			pipe_crash_point("history-recovered");
+		free(label);
+	}
+	return rc;
+}
+
 /* A renewal's old generation: settled on the token, withdrawal planned,
  * then superseded (unless it was revoked meanwhile). */
 static p11e_rc settle_history(enroll_run *r, p11e_err *err)
@@ -201,6 +253,8 @@ static p11e_rc settle_history(enroll_run *r, p11e_err *err)
 			       r->rec->identity, g->number);
 	if (rc == P11E_OK && g->on_token == NULL)
 		rc = settle_token(r, g, old, err);
+	if (rc == P11E_OK)
+		rc = recover_history(r, err);
 	if (rc == P11E_OK && r->token != NULL)
 		rc = enforce_keep(r, pol.keep_old_enc_keys, err);
 	if (rc == P11E_OK)
