@@ -233,7 +233,7 @@ static p11e_rc renew_locked(const p11e_config *cfg, const p11e_renew_params *p,
 	p11e_renew_policy pol;
 	X509 *cert = NULL;
 	time_t from = 0;
-	int present = 1, reuse;
+	int present = 1, reuse = 0;
 	p11e_rc rc = p11e_record_load(cfg->state_dir, identity, rec, err);
 
 	if (rc == P11E_NOT_FOUND)
