@@ -77,6 +77,7 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_CERTIFICATE,	  /* /api/v1/identities/ID/certificate */
 	P11E_ROUTE_PFX,		  /* /api/v1/identities/ID/pfx */
 	P11E_ROUTE_PASSWORD,	  /* /api/v1/identities/ID/password */
+	P11E_ROUTE_RENEW,	  /* /api/v1/identities/ID/renew */
 } p11e_portal_route;
 
 #define P11E_PORTAL_ID_MAX 256

@@ -218,7 +218,7 @@ static void api_password(portal_req *r, const char *id)
 		portal_send_error(r, 409, "your key is on your card: it has no password");
 		goto out;
 	}
-	rc = portal_reveal(r, rec.identity, &pw, &len, &err);
+	rc = portal_reveal(r, &rec, &pw, &len, &err);
 	/* Written, and synced, before the password leaves. */
 	portal_audit(r, "portal-reveal", rec.identity, rc, &err, &arc, &aerr);
 	if (rc != P11E_OK || arc != P11E_OK) {
@@ -288,6 +288,62 @@ out:
 	p11e_record_clear(&rec);
 }
 
+/* A software identity renewed through the pipeline when it is due (as
+ * `p11enroll renew` decides); a card's key is renewed where the card is. */
+static void api_renew(portal_req *r, const char *id)
+{
+	p11e_renew_result res;
+	p11e_record rec, now;
+	p11e_err err = {0}, aerr;
+	p11e_rc rc, arc;
+	json_object *doc;
+	char msg[200];
+
+	if (portal_own_record(r, id, &rec) != 0)
+		return;
+	if (!csrf_checked(r))
+		goto out;
+	if (!is_software(&rec)) {
+		portal_send_error(r, 409, "your key is on your card: renew it where the card is");
+		goto out;
+	}
+	{
+		p11e_renew_params rp = {.identity = rec.identity,
+					.within_days = -1,
+					.officer_key = r->p->conf->officer_key};
+
+		memset(&res, 0, sizeof(res));
+		rc = p11e_renew(r->p->cfg, &rp, &res, &err);
+	}
+	portal_audit(r, "portal-renew", rec.identity, rc, &err, &arc, &aerr);
+	if (rc != P11E_OK ||
+	    (res.outcome != P11E_RENEW_RENEWED && res.outcome != P11E_RENEW_PENDING &&
+	     res.outcome != P11E_RENEW_NOT_DUE)) {
+		fprintf(stderr, "p11enroll serve: renew for %s: %s\n", rec.identity,
+			rc != P11E_OK ? err.msg : res.reason);
+		portal_send_error(r, rc == P11E_BUSY ? 409 : 500,
+				  rc == P11E_BUSY ? "your identity is being worked on; try again"
+						  : "the renewal failed; ask your administrator");
+		goto out;
+	}
+	if (res.outcome == P11E_RENEW_NOT_DUE) {
+		snprintf(msg, sizeof(msg), "not due yet: renewal opens %s", res.due_from);
+		portal_send_error(r, 409, msg);
+		goto out;
+	}
+	if (p11e_record_load(r->p->cfg->state_dir, rec.identity, &now, &err) != P11E_OK) {
+		portal_send_error(r, 500, "your record cannot be read now; try again later");
+		goto out;
+	}
+	doc = identity_json(r, &now);
+	json_object_object_add(doc, "generation", json_object_new_int(res.generation));
+	portal_send_json(r, res.outcome == P11E_RENEW_RENEWED ? 201 : 202, doc);
+	json_object_put(doc);
+	p11e_record_clear(&now);
+out:
+	p11e_record_clear(&rec);
+}
+
 static void api_session(portal_req *r)
 {
 	static const char *const keys[] = {"email", "code", NULL};
@@ -331,7 +387,7 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 			 const char *query)
 {
 	int want_post = route == P11E_ROUTE_SESSION || route == P11E_ROUTE_PASSWORD ||
-			route == P11E_ROUTE_IDENTITIES;
+			route == P11E_ROUTE_IDENTITIES || route == P11E_ROUTE_RENEW;
 
 	if (post != want_post) {
 		portal_send_error(r, 405, want_post ? "use POST" : "use GET");
@@ -355,6 +411,9 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 		break;
 	case P11E_ROUTE_SESSION:
 		api_session(r);
+		break;
+	case P11E_ROUTE_RENEW:
+		api_renew(r, id);
 		break;
 	default:
 		portal_send_error(r, 404, "no such page");

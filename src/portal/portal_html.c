@@ -202,7 +202,7 @@ static void page_password(portal_req *r, const char *id)
 	free(body);
 	if (portal_own_record(r, id, &rec) != 0)
 		return;
-	rc = portal_reveal(r, rec.identity, &pw, &pwlen, &err);
+	rc = portal_reveal(r, &rec, &pw, &pwlen, &err);
 	portal_audit(r, "portal-reveal", rec.identity, rc, &err, &arc, &aerr);
 	if (rc != P11E_OK || arc != P11E_OK || !p11e_printable_ascii(pw, pwlen)) {
 		page_start(&b, "Your password");

@@ -110,7 +110,9 @@ void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id
 struct p11e_record;
 /* r->user's record for id: 0 ok; else an answer was sent (401/403/404). */
 int portal_own_record(portal_req *r, const char *id, struct p11e_record *rec);
-p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size_t *len,
+/* The escrowed PFX password of rec's current generation (malloc'd; wipe it
+ * with p11e_secret_free). */
+p11e_rc portal_reveal(portal_req *r, const struct p11e_record *rec, char **password, size_t *len,
 		      p11e_err *err);
 /* Sign-in with a code: 0 signed in (cookie into r->session), else the HTTP
  * code to answer with and msg. */

@@ -59,9 +59,12 @@ int portal_own_record(portal_req *r, const char *id, p11e_record *rec)
 	return 500;
 }
 
-p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size_t *len,
+p11e_rc portal_reveal(portal_req *r, const p11e_record *rec, char **password, size_t *len,
 		      p11e_err *err)
 {
+	/* The current generation's password: a renewed software identity has
+	 * a new PFX whose password is escrowed under "IDENTITY#N". */
+	char *name = p11e_record_secret_name(rec->identity, p11e_record_generation(rec));
 	p11e_vault_open_params vp = {.officer_key = r->p->conf->officer_key};
 	p11e_vault *v = NULL;
 	unsigned char *secret = NULL;
@@ -69,10 +72,13 @@ p11e_rc portal_reveal(portal_req *r, const char *identity, char **password, size
 
 	*password = NULL;
 	*len = 0;
-	if ((rc = p11e_vault_open(r->p->cfg, &vp, &v, err)) != P11E_OK)
-		return rc;
-	rc = p11e_vault_get(v, identity, &secret, len, err);
-	p11e_vault_close(v);
+	if (name == NULL)
+		return p11e_errf(err, P11E_FAIL, "reveal: out of memory");
+	if ((rc = p11e_vault_open(r->p->cfg, &vp, &v, err)) == P11E_OK) {
+		rc = p11e_vault_get(v, name, &secret, len, err);
+		p11e_vault_close(v);
+	}
+	free(name);
 	if (rc == P11E_OK)
 		*password = (char *)secret;
 	return rc;

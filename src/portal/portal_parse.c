@@ -98,6 +98,8 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_CERTIFICATE;
 	if (is_api && strcmp(slash, "/pfx") == 0)
 		return P11E_ROUTE_PFX;
+	if (is_api && strcmp(slash, "/renew") == 0)
+		return P11E_ROUTE_RENEW;
 	if (strcmp(slash, "/password") == 0)
 		return is_api ? P11E_ROUTE_PASSWORD : P11E_ROUTE_PAGE_PASSWORD;
 	id[0] = '\0';

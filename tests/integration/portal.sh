@@ -225,6 +225,25 @@ mkdir -p nss && certutil -N -d sql:nss --empty-password >/dev/null 2>&1
 printf '%s' "$DPW" >dpw.txt
 check "pk12util imports it with the revealed password" pk12util -i dave.p12 -d sql:nss -w dpw.txt
 check_contains "NSS has dave's key and certificate" "$(certutil -L -d sql:nss 2>/dev/null)" "u,u,u"
+# Renewal: dave is due (renew_within_days 400); alice is not.
+check_eq "alice: renew before it is due: 409" 409 \
+	"$(req x "${A[@]}" -X POST -H "X-CSRF-Token: $ACSRF" "$URL/api/v1/identities/$AP/renew")"
+check_eq "dave: renew without the CSRF token: 403" 403 \
+	"$(req x -b jar -X POST "$URL/api/v1/identities/$DAVE/renew")"
+code=$(req rn.json -b jar -X POST -H "X-CSRF-Token: $DCSRF" "$URL/api/v1/identities/$DAVE/renew")
+check_eq "dave renews his due identity: 201 ($(grep 'renew for' serve.log))" 201 "$code"
+check_eq "dave: generation 2" 2 "$(jq -r .generation rn.json)"
+check_eq "dave reveals the new password" 200 \
+	"$(req dpw2.json -b jar -X POST -H "X-CSRF-Token: $DCSRF" "$URL/api/v1/identities/$DAVE/password")"
+DPW2=$(jq -r .password dpw2.json)
+check "a new password for the new PFX" test -n "$DPW2" -a "$DPW2" != "$DPW"
+check_eq "dave downloads the new PFX" 200 "$(req dave2.p12 -b jar "$URL/api/v1/identities/$DAVE/pfx")"
+check "the new PFX opens with the new password" sh -c \
+	"PW='$DPW2' openssl pkcs12 -in dave2.p12 -passin env:PW -nodes -noout"
+check "and holds the renewed certificate" sh -c \
+	"PW='$DPW2' openssl pkcs12 -in dave2.p12 -passin env:PW -nokeys -clcerts | openssl x509 -noout -serial | grep -q '$(record $DAVE | jq -r .cert_pem | openssl x509 -noout -serial)'"
+check_eq "the renewal is audited" 1 \
+	"$(grep -c '"action":"portal-renew".*"portal_user":"dave@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
 check_eq "dave cannot reach alice's certificate: 403" 403 \
 	"$(req x -b jar "$URL/api/v1/identities/$AP/certificate")"
 check_eq "a made-up session cookie: 401" 401 \
