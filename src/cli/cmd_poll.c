@@ -16,6 +16,7 @@
 #include "p11enroll/ca.h"
 #include "p11enroll/lock.h"
 #include "p11enroll/pipeline.h"
+#include "p11enroll/publish.h"
 #include "p11enroll/record.h"
 
 typedef enum outcome { O_ENROLLED, O_PENDING, O_REJECTED, O_FAILED } outcome;
@@ -224,9 +225,29 @@ static void poll_one(cli_ctx *ctx, const cli_args *a, ca_cache *cas, p11e_record
 		resume(ctx, a, rec, r);
 }
 
+static int has_publish_pending(const p11e_record *rec)
+{
+	return rec->publish_pending != NULL &&
+	       rec->publish_pending[strspn(rec->publish_pending, " ")];
+}
+
 /* 1: answered without the pipeline. */
 static int poll_locked(cli_ctx *ctx, ca_cache *cas, p11e_record *rec, report *r)
 {
+	if (rec->step == P11E_STEP_DONE && has_publish_pending(rec)) {
+		/* Enrolled, but a directory was down: publishing is retried. */
+		p11e_publish_result res;
+		p11e_err err = {0};
+		r->rc = p11e_publish_record(&ctx->config, rec, 0, 0, &res, &err);
+		r->what = r->rc == P11E_OK ? O_ENROLLED : O_PENDING;
+		snprintf(r->msg, sizeof(r->msg), "%s%.400s",
+			 r->rc == P11E_OK ? "enrolled; publishing finished"
+					  : "publishing pending: ",
+			 r->rc == P11E_OK ? "" : err.msg);
+		if (r->rc != P11E_OK)
+			r->rc = P11E_PENDING;
+		return 1;
+	}
 	if (rec->step == P11E_STEP_DONE) {
 		r->what = O_ENROLLED;
 		snprintf(r->msg, sizeof(r->msg), "already enrolled (certificate %s)",
@@ -295,7 +316,8 @@ static p11e_rc select_records(cli_ctx *ctx, const cli_args *a, p11e_record **out
 		if (rc != P11E_OK)
 			return rc;
 		for (size_t i = 0; i < count; i++) {
-			if (all[i].step >= P11E_STEP_SUBMITTED && all[i].step < P11E_STEP_DONE &&
+			if (((all[i].step >= P11E_STEP_SUBMITTED && all[i].step < P11E_STEP_DONE) ||
+			     (all[i].step == P11E_STEP_DONE && has_publish_pending(&all[i]))) &&
 			    all[i].retired == NULL)
 				all[kept++] = all[i];
 			else
