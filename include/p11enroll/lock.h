@@ -26,4 +26,22 @@ p11e_rc p11e_lock_acquire(const char *state_dir, const char *kind, const char *n
 /* Releases it (a no-op on a lock not held). */
 void p11e_lock_release(p11e_lock *l);
 
+/* An identity's record held under its lock, for the commands that change
+ * an identity outside the pipeline (renew, revoke, replace, publish;
+ * src/core/lock_identity.c). */
+#include "p11enroll/config.h"
+#include "p11enroll/record.h"
+typedef struct p11e_held {
+	char *identity; /* lower-cased */
+	p11e_lock lock;
+	p11e_record rec;
+} p11e_held;
+/* text (an address or host name) lower-cased, its lock taken (wait_ms as
+ * p11e_enroll_params.wait_ms: 0 the default, negative not at all) and its
+ * record loaded: P11E_USAGE for an empty text, P11E_NOT_FOUND without a
+ * record. p11e_held_release undoes what was done, also after a failure. */
+p11e_rc p11e_held_acquire(const p11e_config *cfg, const char *text, long wait_ms, p11e_held *h,
+			  p11e_err *err);
+void p11e_held_release(p11e_held *h);
+
 #endif

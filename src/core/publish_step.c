@@ -264,27 +264,12 @@ p11e_rc p11e_publish_record(const p11e_config *cfg, p11e_record *rec, int retry,
 p11e_rc p11e_publish_identity(const p11e_config *cfg, const p11e_publish_params *p,
 			      p11e_publish_result *out, p11e_err *err)
 {
-	p11e_lock lock = P11E_LOCK_INIT;
-	p11e_record rec;
-	char *identity = NULL;
-	long wait = p->wait_ms < 0 ? 0 : p->wait_ms > 0 ? p->wait_ms : P11E_LOCK_WAIT_DEFAULT_MS;
-	p11e_rc rc;
+	p11e_held h;
+	p11e_rc rc = p11e_held_acquire(cfg, p->identity, p->wait_ms, &h, err);
 
 	memset(out, 0, sizeof(*out));
-	memset(&rec, 0, sizeof(rec));
-	if (p->identity == NULL || p->identity[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "identity: give the address");
-	if ((identity = p11e_record_identity(p->identity)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, wait, &lock, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_load(cfg->state_dir, identity, &rec, err);
-	if (rc != P11E_OK)
-		goto out;
-	rc = p11e_publish_record(cfg, &rec, p->retry, p->remove, out, err);
-out:
-	p11e_record_clear(&rec);
-	p11e_lock_release(&lock);
-	free(identity);
+		rc = p11e_publish_record(cfg, &h.rec, p->retry, p->remove, out, err);
+	p11e_held_release(&h);
 	return rc;
 }

@@ -234,13 +234,8 @@ static p11e_rc renew_locked(const p11e_config *cfg, const p11e_renew_params *p,
 	X509 *cert = NULL;
 	time_t from = 0;
 	int present = 1, reuse = 0;
-	p11e_rc rc = p11e_record_load(cfg->state_dir, identity, rec, err);
+	p11e_rc rc;
 
-	if (rc == P11E_NOT_FOUND)
-		return p11e_errf(err, P11E_NOT_FOUND, "no record for %s: enroll it first",
-				 identity);
-	if (rc != P11E_OK)
-		return rc;
 	out->generation = p11e_record_generation(rec);
 	if (rec->retired != NULL) {
 		out->outcome = P11E_RENEW_SKIPPED;
@@ -300,36 +295,30 @@ static p11e_rc renew_locked(const p11e_config *cfg, const p11e_renew_params *p,
 p11e_rc p11e_renew(const p11e_config *cfg, const p11e_renew_params *p, p11e_renew_result *out,
 		   p11e_err *err)
 {
-	p11e_lock lock = P11E_LOCK_INIT;
-	p11e_record rec;
-	char *identity = NULL;
-	long wait = p->wait_ms < 0 ? 0 : p->wait_ms > 0 ? p->wait_ms : P11E_LOCK_WAIT_DEFAULT_MS;
+	p11e_held h;
+	p11e_record *rec = &h.rec;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(&rec, 0, sizeof(rec));
 	out->outcome = P11E_RENEW_FAILED;
-	if (p->identity == NULL || p->identity[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "identity: give an address or host name");
-	if ((identity = p11e_record_identity(p->identity)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
 	/* From the decision to the last save: two renewals of one identity
 	 * would each make a generation. */
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, wait, &lock, err);
+	rc = p11e_held_acquire(cfg, p->identity, p->wait_ms, &h, err);
+	if (rc == P11E_NOT_FOUND)
+		rc =
+		    p11e_errf(err, P11E_NOT_FOUND, "no record for %s: enroll it first", h.identity);
 	if (rc == P11E_OK)
-		rc = renew_locked(cfg, p, identity, &rec, out, err);
-	if (rec.not_after != NULL)
-		snprintf(out->not_after, sizeof(out->not_after), "%s", rec.not_after);
-	else if (rec.n_history > 0 && rec.history[rec.n_history - 1].not_after != NULL)
+		rc = renew_locked(cfg, p, h.identity, rec, out, err);
+	if (rec->not_after != NULL)
+		snprintf(out->not_after, sizeof(out->not_after), "%s", rec->not_after);
+	else if (rec->n_history > 0 && rec->history[rec->n_history - 1].not_after != NULL)
 		snprintf(out->not_after, sizeof(out->not_after), "%s",
-			 rec.history[rec.n_history - 1].not_after);
+			 rec->history[rec->n_history - 1].not_after);
 	if (rc != P11E_OK && out->outcome != P11E_RENEW_PENDING &&
 	    out->outcome != P11E_RENEW_RENEWED)
 		out->outcome = P11E_RENEW_FAILED;
 	if (rc != P11E_OK && err != NULL)
 		snprintf(out->reason, sizeof(out->reason), "%s", err->msg);
-	p11e_record_clear(&rec);
-	p11e_lock_release(&lock);
-	free(identity);
+	p11e_held_release(&h);
 	return rc;
 }

@@ -67,63 +67,56 @@ p11e_rc p11e_replace(const p11e_config *cfg, const p11e_replace_params *p, p11e_
 	    .officer_key = p->officer_key,
 	    .officer_pin_source = p->officer_pin_source,
 	};
-	p11e_lock lock = P11E_LOCK_INIT;
-	p11e_record rec;
-	char *identity = NULL;
-	long wait = p->wait_ms < 0 ? 0 : p->wait_ms > 0 ? p->wait_ms : P11E_LOCK_WAIT_DEFAULT_MS;
+	p11e_held h;
+	p11e_record *rec = &h.rec;
+	const char *identity;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(&rec, 0, sizeof(rec));
-	if (p->identity == NULL || p->identity[0] == '\0' || p->token_uri == NULL)
+	if (p->token_uri == NULL)
 		return p11e_errf(err, P11E_USAGE, "replace: give IDENTITY and the new card's URI");
-	if ((identity = p11e_record_identity(p->identity)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, wait, &lock, err);
-	if (rc == P11E_OK)
-		rc = p11e_record_load(cfg->state_dir, identity, &rec, err);
+	rc = p11e_held_acquire(cfg, p->identity, p->wait_ms, &h, err);
+	identity = h.identity;
 	if (rc != P11E_OK)
 		goto out;
 	/* A replacement cut short is finished, whatever URI is given now. */
-	if (rec.renew_mode != NULL && strcmp(rec.renew_mode, "replace") == 0)
+	if (rec->renew_mode != NULL && strcmp(rec->renew_mode, "replace") == 0)
 		goto run;
 	/* Run again after it finished: nothing to do. */
-	if (rec.renew_mode == NULL && rec.step == P11E_STEP_DONE && rec.n_history > 0 &&
-	    rec.token_uri != NULL && strcmp(rec.token_uri, p->token_uri) == 0 &&
-	    rec.history[rec.n_history - 1].token_serial != NULL && rec.token_serial != NULL &&
-	    strcmp(rec.history[rec.n_history - 1].token_serial, rec.token_serial) != 0) {
+	if (rec->renew_mode == NULL && rec->step == P11E_STEP_DONE && rec->n_history > 0 &&
+	    rec->token_uri != NULL && strcmp(rec->token_uri, p->token_uri) == 0 &&
+	    rec->history[rec->n_history - 1].token_serial != NULL && rec->token_serial != NULL &&
+	    strcmp(rec->history[rec->n_history - 1].token_serial, rec->token_serial) != 0) {
 		out->renewal.outcome = P11E_RENEW_RENEWED;
-		out->renewal.generation = p11e_record_generation(&rec);
+		out->renewal.generation = p11e_record_generation(rec);
 		snprintf(out->renewal.not_after, sizeof(out->renewal.not_after), "%s",
-			 rec.not_after ? rec.not_after : "");
+			 rec->not_after ? rec->not_after : "");
 		goto out;
 	}
-	if (rec.renew_mode != NULL || rec.step != P11E_STEP_DONE) {
+	if (rec->renew_mode != NULL || rec->step != P11E_STEP_DONE) {
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "identity %s is not done (step %s%s): finish it with p11enroll "
 			       "renew or enroll first",
-			       identity, p11e_step_name(rec.step),
-			       rec.renew_mode ? ", renewing" : "");
+			       identity, p11e_step_name(rec->step),
+			       rec->renew_mode ? ", renewing" : "");
 		goto out;
 	}
-	if (rec.key_store != NULL && strcmp(rec.key_store, "software") == 0) {
+	if (rec->key_store != NULL && strcmp(rec->key_store, "software") == 0) {
 		rc = p11e_errf(err, P11E_USAGE,
 			       "identity %s has a software key and no card: revoke it and renew",
 			       identity);
 		goto out;
 	}
-	rc = new_card(cfg, p, &rec, err);
+	rc = new_card(cfg, p, rec, err);
 	if (rc == P11E_OK)
-		rc = revoke_old_card(cfg, p, &rec, out, err);
+		rc = revoke_old_card(cfg, p, rec, out, err);
 	if (rc == P11E_OK)
-		rc = p11e_renew_begin(cfg, &rec, "replace", p->token_uri, err);
+		rc = p11e_renew_begin(cfg, rec, "replace", p->token_uri, err);
 	if (rc != P11E_OK)
 		goto out;
 run:
-	rc = p11e_renew_run(cfg, &rp, &rec, &out->renewal, err);
+	rc = p11e_renew_run(cfg, &rp, rec, &out->renewal, err);
 out:
-	p11e_record_clear(&rec);
-	p11e_lock_release(&lock);
-	free(identity);
+	p11e_held_release(&h);
 	return rc;
 }

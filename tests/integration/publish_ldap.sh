@@ -31,6 +31,9 @@ userSMIMECertificate:: $(base64 -w0 "$TEST_TMP/old.p7")"
 	person erin erin@example.org
 	person twin1 twin@example.org
 	person twin2 twin@example.org
+	person frank frank@example.org
+	person grace grace@example.org
+	person henry henry@example.org
 } | slapd_add >/dev/null
 check_eq "entries added" 0 $?
 
@@ -71,12 +74,21 @@ values() { # values MAIL ATTR -> prints the count
 }
 token_der() { p11tool_opensc --read-object --type cert --id "$(key_id "$1")" -o "$2"; }
 
+# `publish` by hand first: these enroll with a profile that publishes nowhere,
+# then their records are pointed at the publishing one (smime, or tls).
+retarget() { # retarget EMAIL PROFILE
+	local f=$P11ENROLL_STATE_DIR/identities/$1.json
+	jq --arg p "$2" '.profile = $p | del(.publish_pending, .published, .publish_sha256)' "$f" \
+		>"$f.new" && mv "$f.new" "$f"
+}
 for who in alice bob carol dave twin nobody; do
-	enroll "$who@example.org"
+	enroll "$who@example.org" --profile nopub
 	check_eq "enroll $who" 0 $?
+	retarget "$who@example.org" smime
 done
-enroll erin@example.org --profile tls
-check_eq "enroll erin (StartTLS profile)" 0 $?
+enroll erin@example.org --profile nopub
+check_eq "enroll erin" 0 $?
+retarget erin@example.org tls
 
 # Publishing: the token's certificate, byte for byte, in userCertificate;binary ...
 out=$(pub alice@example.org 2>&1)
@@ -189,6 +201,49 @@ check_contains "audit: unpublish of bob" "$(cat "$AUDIT")" '"action":"unpublish"
 check_contains "audit: the failure too" "$(grep carol "$AUDIT")" '"outcome":"fail'
 check_not_contains "audit: no password" "$(cat "$AUDIT")" "publisher-secret"
 check "audit chain intact" p11e audit verify
+
+# Publishing as the pipeline's last step: enroll publishes; a directory that is
+# down leaves the identity done with "publish pending" (exit 7) and poll
+# finishes it; a renewal adds the new certificate and keeps the old encryption
+# one (keep_encryption_history); a signing-only renewal withdraws the old value;
+# revoke withdraws exactly the revoked one.
+jq '.profiles.signpub = {base: "smime-sign", publish: ["gal"]}' "$CONF" >"$CONF.tmp" &&
+	mv "$CONF.tmp" "$CONF"
+enroll frank@example.org
+check_eq "enroll frank publishes: exit 0" 0 $?
+token_der frank@example.org "$TEST_TMP/frank1.der"
+check_eq "frank: published by enroll" 1 "$(values frank@example.org 'userCertificate;binary')"
+check "frank: the token's certificate" cmp "$TEST_TMP/v.1" "$TEST_TMP/frank1.der"
+check_eq "frank: record says published" gal "$(record frank@example.org | jq -r .published)"
+slapd_stop
+out=$(p11e --config "$CONF" enroll "$TEST_TOKEN_URI" --email grace@example.org --pin-source "$PIN_SRC" 2>&1)
+check_eq "directory down: enroll exits 7 ($out)" 7 $?
+check_contains "directory down: says what to do" "$out" "publish --retry"
+check_eq "directory down: the card is done" done "$(record grace@example.org | jq -r .step)"
+check_eq "directory down: certificate on the token" 1 "$(count_objects cert "$(key_id grace@example.org)")"
+check_contains "status: publish pending" "$(p11e --config "$CONF" status grace@example.org)" "publish pending"
+slapd_restart || bad "slapd did not come back"
+out=$(p11e --config "$CONF" poll grace@example.org 2>&1)
+check_contains "poll: says published" "$out" "publishing finished"
+check_eq "poll finishes the publishing ($out)" 0 $?
+check_eq "grace: published by poll" 1 "$(values grace@example.org 'userCertificate;binary')"
+check_eq "grace: nothing pending" "" "$(record grace@example.org | jq -r '.publish_pending // ""')"
+out=$(p11e --config "$CONF" renew frank@example.org --force --pin-source "$PIN_SRC" 2>&1)
+check_eq "renew frank (smime) ($out)" 0 $?
+token_der frank@example.org "$TEST_TMP/frank2.der"
+check_eq "frank: old and new encryption certificates" 2 "$(values frank@example.org 'userCertificate;binary')"
+check "frank: the new one is there" bash -c "cmp -s '$TEST_TMP/v.1' '$TEST_TMP/frank2.der' || cmp -s '$TEST_TMP/v.2' '$TEST_TMP/frank2.der'"
+enroll henry@example.org --profile signpub
+check_eq "enroll henry (signing, published)" 0 $?
+out=$(p11e --config "$CONF" renew henry@example.org --force --pin-source "$PIN_SRC" 2>&1)
+check_eq "renew henry (signing) ($out)" 0 $?
+token_der henry@example.org "$TEST_TMP/henry2.der"
+check_eq "henry: only the new signing certificate" 1 "$(values henry@example.org 'userCertificate;binary')"
+check "henry: it is generation 2's" cmp "$TEST_TMP/v.1" "$TEST_TMP/henry2.der"
+out=$(p11e --config "$CONF" revoke frank@example.org --generation 1 --reason superseded 2>&1)
+check_eq "revoke frank's generation 1 ($out)" 0 $?
+check_eq "frank: only generation 2 left" 1 "$(values frank@example.org 'userCertificate;binary')"
+check "frank: generation 2's" cmp "$TEST_TMP/v.1" "$TEST_TMP/frank2.der"
 
 # The AD form (plain userCertificate) as far as slapd allows: slapd refuses it,
 # with a message pointing at "directory".
