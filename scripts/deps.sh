@@ -25,8 +25,10 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(slapd ldap-utils)
 	# tests/integration/publish_ad.sh: a Samba AD DC (samba-tool and samba are in
 	# samba; a DC's ldb modules in samba-dsdb-modules, provisioning's templates in
-	# samba-ad-provision: both only Recommends of samba on Debian 12).
-	pkgs+=(samba samba-dsdb-modules samba-ad-provision)
+	# samba-ad-provision, and the acl_xattr VFS module that provisioning sets the
+	# sysvol's ACLs with in samba-vfs-modules: all only Recommends of samba on
+	# Debian 12; without the last, provisioning fails in setsysvolacl, measured).
+	pkgs+=(samba samba-dsdb-modules samba-ad-provision samba-vfs-modules)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)
