@@ -170,5 +170,12 @@ check_eq "certificate for the old key: one line says it ($out)" 1 \
 	"$(printf '%s\n' "$out" | grep -c 'ca scep')"
 check "erin's old certificate still on the token" token_cert "$erin" erin.pem
 
+# SCEP (RFC 8894) has no revocation message: revoke says so, exit 11, and
+# records nothing.
+run revoke dave@example.com --reason superseded
+check_eq "revoke through SCEP: exit 11 ($out)" 11 "$rc"
+check_contains "revoke through SCEP: says to revoke at the CA" "$out" "revoke at the CA itself"
+check_eq "revoke through SCEP: nothing recorded" null "$(record dave@example.com | jq -r .revoked_reason)"
+
 check_not_contains "challenge password never shown" "$all_out" "Sc3p-renewal!"
 finish
