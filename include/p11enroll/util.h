@@ -62,6 +62,8 @@ p11e_rc p11e_read_private(const char *path, size_t max, char **out, size_t *out_
  * symbolic link that neither root nor the effective uid made. */
 p11e_rc p11e_mkdirs(const char *path, mode_t mode, p11e_err *err);
 
+/* The value of one hex digit (either case), or -1. */
+int p11e_hex_digit(int c);
 /* Lower-case hex of len bytes into out (needs 2*len+1). */
 void p11e_hex_encode(const unsigned char *in, size_t len, char *out);
 /* Parses hex (optionally with ':' separators) into out (cap bytes).

@@ -5,17 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "p11enroll/portal.h"
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "p11enroll/util.h"
 
 /* Percent-decodes len bytes into out (cap with the NUL); plus_space: '+' is
  * a space (forms). -1 on a bad escape, a NUL, or no room. */
@@ -31,8 +21,8 @@ static int url_decode(const char *in, size_t len, int plus_space, char *out, siz
 
 			if (len - i < 3)
 				return -1;
-			hi = hex_value(in[i + 1]);
-			lo = hex_value(in[i + 2]);
+			hi = p11e_hex_digit((unsigned char)in[i + 1]);
+			lo = p11e_hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = hi * 16 + lo;
@@ -98,8 +88,8 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_CERTIFICATE;
 	if (is_api && strcmp(slash, "/pfx") == 0)
 		return P11E_ROUTE_PFX;
-	if (is_api && strcmp(slash, "/renew") == 0)
-		return P11E_ROUTE_RENEW;
+	if (strcmp(slash, "/renew") == 0)
+		return is_api ? P11E_ROUTE_RENEW : P11E_ROUTE_PAGE_RENEW;
 	if (strcmp(slash, "/password") == 0)
 		return is_api ? P11E_ROUTE_PASSWORD : P11E_ROUTE_PAGE_PASSWORD;
 	id[0] = '\0';

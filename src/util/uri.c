@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 #include "p11enroll/uri.h"
+#include "p11enroll/util.h"
 
 typedef enum attr_kind {
 	A_STRING,    /* a percent-decoded string stored at offset */
@@ -47,17 +48,6 @@ _Static_assert(NATTRS <= 32, "a uint32_t tracks which attributes were seen");
 
 static const char *const types[] = {"private", "public", "cert", "secret-key", "data", NULL};
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decodes [s, s+len) into a malloc'd, NUL-terminated buffer. NULL
  * with *bad set on bad encoding, without it when out of memory. */
 static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len, int *bad)
@@ -73,8 +63,8 @@ static unsigned char *pct_decode(const char *s, size_t len, size_t *out_len, int
 			out[n++] = (unsigned char)s[i];
 			continue;
 		}
-		int hi = i + 1 < len ? hexval((unsigned char)s[i + 1]) : -1;
-		int lo = i + 2 < len ? hexval((unsigned char)s[i + 2]) : -1;
+		int hi = i + 1 < len ? p11e_hex_digit((unsigned char)s[i + 1]) : -1;
+		int lo = i + 2 < len ? p11e_hex_digit((unsigned char)s[i + 2]) : -1;
 		if (hi < 0 || lo < 0) {
 			free(out);
 			*bad = 1;

@@ -409,7 +409,7 @@ void p11e_hex_encode(const unsigned char *in, size_t len, char *out)
 	out[2 * len] = '\0';
 }
 
-static int hexval(char c)
+int p11e_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -430,7 +430,7 @@ int p11e_hex_decode(const char *hex, unsigned char *out, size_t cap, size_t *out
 		/* ':' only between bytes ("00:ab"), never inside one ("0:0ab"). */
 		if (*p == ':' && hi < 0)
 			continue;
-		v = hexval(*p);
+		v = p11e_hex_digit((unsigned char)*p);
 		if (v < 0)
 			return -1;
 		if (hi < 0) {

@@ -104,17 +104,6 @@ static int hashed_file(const char *file)
 	return strncmp(file, HASHED, strlen(HASHED)) == 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The name a file stands for, or NULL if it is not an entry. */
 static char *unescape_name(const char *file)
 {
@@ -127,9 +116,11 @@ static char *unescape_name(const char *file)
 	if ((out = malloc(len + 1)) == NULL)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
-		if (file[i] == '%' && i + 2 < len && hexval(file[i + 1]) >= 0 &&
-		    hexval(file[i + 2]) >= 0) {
-			out[n++] = (char)(hexval(file[i + 1]) << 4 | hexval(file[i + 2]));
+		int hi = i + 2 < len ? p11e_hex_digit((unsigned char)file[i + 1]) : -1;
+		int lo = i + 2 < len ? p11e_hex_digit((unsigned char)file[i + 2]) : -1;
+
+		if (file[i] == '%' && hi >= 0 && lo >= 0) {
+			out[n++] = (char)(hi << 4 | lo);
 			i += 2;
 		} else {
 			out[n++] = file[i];
