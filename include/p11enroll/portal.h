@@ -71,6 +71,7 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_PAGE_SIGNIN,	  /* POST /signin (form) */
 	P11E_ROUTE_PAGE_PASSWORD, /* POST /identities/ID/password (form) */
 	P11E_ROUTE_PAGE_REQUEST,  /* POST /identities (form) */
+	P11E_ROUTE_PAGE_RENEW,	  /* POST /identities/ID/renew (form) */
 	P11E_ROUTE_ME,		  /* /api/v1/me */
 	P11E_ROUTE_SESSION,	  /* /api/v1/session */
 	P11E_ROUTE_IDENTITIES,	  /* /api/v1/identities */

@@ -10,7 +10,6 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs7.h>
-#include "p11enroll/clock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/renew.h"
@@ -18,17 +17,9 @@
 #include "p11enroll/util.h"
 #include "portal_int.h"
 
-/* "renewal_due": inside the profile's renewal window (renew_within_days, as
- * `p11enroll renew` reads it; 30 days when the config cannot say). */
 static json_object *identity_json(const portal_req *r, const p11e_record *rec)
 {
 	json_object *o = json_object_new_object();
-	time_t exp = rec->not_after ? p11e_iso_parse(rec->not_after) : 0;
-	p11e_renew_policy pol = {.within_days = 30};
-	p11e_err err;
-
-	if (p11e_renew_policy_get(r->p->cfg, rec->profile, &pol, &err) != P11E_OK)
-		pol.within_days = 30;
 	int software = rec->key_store != NULL && strcmp(rec->key_store, "software") == 0;
 
 	json_object_object_add(o, "identity", json_object_new_string(rec->identity));
@@ -36,9 +27,8 @@ static json_object *identity_json(const portal_req *r, const p11e_record *rec)
 	json_object_object_add(o, "step", json_object_new_string(p11e_step_name(rec->step)));
 	json_object_object_add(o, "not_after",
 			       rec->not_after ? json_object_new_string(rec->not_after) : NULL);
-	json_object_object_add(
-	    o, "renewal_due",
-	    json_object_new_boolean(exp > 0 && exp - p11e_now() < pol.within_days * 86400L));
+	json_object_object_add(o, "renewal_due",
+			       json_object_new_boolean(portal_renewal_due(r, rec)));
 	return o;
 }
 
@@ -288,47 +278,24 @@ out:
 	p11e_record_clear(&rec);
 }
 
-/* A software identity renewed through the pipeline when it is due (as
- * `p11enroll renew` decides); a card's key is renewed where the card is. */
+/* A due software identity renewed (portal_renew_identity, shared with the
+ * page's Renew form). */
 static void api_renew(portal_req *r, const char *id)
 {
 	p11e_renew_result res;
 	p11e_record rec, now;
-	p11e_err err = {0}, aerr;
-	p11e_rc rc, arc;
+	p11e_err err;
 	json_object *doc;
 	char msg[200];
+	int status;
 
 	if (portal_own_record(r, id, &rec) != 0)
 		return;
 	if (!csrf_checked(r))
 		goto out;
-	if (!is_software(&rec)) {
-		portal_send_error(r, 409, "your key is on your card: renew it where the card is");
-		goto out;
-	}
-	{
-		p11e_renew_params rp = {.identity = rec.identity,
-					.within_days = -1,
-					.officer_key = r->p->conf->officer_key};
-
-		memset(&res, 0, sizeof(res));
-		rc = p11e_renew(r->p->cfg, &rp, &res, &err);
-	}
-	portal_audit(r, "portal-renew", rec.identity, rc, &err, &arc, &aerr);
-	if (rc != P11E_OK ||
-	    (res.outcome != P11E_RENEW_RENEWED && res.outcome != P11E_RENEW_PENDING &&
-	     res.outcome != P11E_RENEW_NOT_DUE)) {
-		fprintf(stderr, "p11enroll serve: renew for %s: %s\n", rec.identity,
-			rc != P11E_OK ? err.msg : res.reason);
-		portal_send_error(r, rc == P11E_BUSY ? 409 : 500,
-				  rc == P11E_BUSY ? "your identity is being worked on; try again"
-						  : "the renewal failed; ask your administrator");
-		goto out;
-	}
-	if (res.outcome == P11E_RENEW_NOT_DUE) {
-		snprintf(msg, sizeof(msg), "not due yet: renewal opens %s", res.due_from);
-		portal_send_error(r, 409, msg);
+	status = portal_renew_identity(r, &rec, &res, msg, sizeof(msg));
+	if (status >= 300) {
+		portal_send_error(r, status, msg);
 		goto out;
 	}
 	if (p11e_record_load(r->p->cfg->state_dir, rec.identity, &now, &err) != P11E_OK) {
@@ -337,7 +304,7 @@ static void api_renew(portal_req *r, const char *id)
 	}
 	doc = identity_json(r, &now);
 	json_object_object_add(doc, "generation", json_object_new_int(res.generation));
-	portal_send_json(r, res.outcome == P11E_RENEW_RENEWED ? 201 : 202, doc);
+	portal_send_json(r, status, doc);
 	json_object_put(doc);
 	p11e_record_clear(&now);
 out:

@@ -1,12 +1,15 @@
 /* The portal's pages: plain HTML, no script, no external asset, so they
  * work in any browser and under CSP default-src 'self'. Every form carries
- * the CSRF token; the password page is the answer to a POST, shown once. */
+ * the CSRF token; the password page is the answer to a POST, shown once.
+ * The Renew form renews through the same operation as the API. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/http.h>
 #include <openssl/crypto.h>
 #include "p11enroll/record.h"
+#include "p11enroll/renew.h"
 #include "p11enroll/sbuf.h"
 #include "p11enroll/util.h"
 #include "portal_int.h"
@@ -124,6 +127,17 @@ static void request_form(portal_req *r, p11e_sbuf *b)
 			 "certificate</button></p></form>\n");
 }
 
+/* "Show me my password": a POST, so the password is never in a URL. */
+static void password_form(portal_req *r, p11e_sbuf *b, const char *identity)
+{
+	p11e_sbuf_str(b, "<form method=\"post\" action=\"/identities/");
+	url_segment(b, identity);
+	p11e_sbuf_str(b, "/password\">");
+	csrf_field(b, r);
+	p11e_sbuf_str(b, "<button id=\"show-password\" type=\"submit\">Show me my "
+			 "password</button></form>\n");
+}
+
 static void page_home(portal_req *r)
 {
 	p11e_record rec;
@@ -168,38 +182,58 @@ static void page_home(portal_req *r)
 	    rec.step >= P11E_STEP_STORED) {
 		p11e_sbuf_str(&b, "<p><a id=\"download-pfx\" href=\"/api/v1/identities/");
 		url_segment(&b, rec.identity);
-		p11e_sbuf_str(&b, "/pfx\">Download my key and certificate (PFX)</a></p>\n"
+		p11e_sbuf_str(&b, "/pfx\">Download my key and certificate (PFX)</a></p>\n");
+		password_form(r, &b, rec.identity);
+	}
+	/* Only where a renewal would be done: a card's key is renewed at the
+	 * station, never here. */
+	if (portal_renewable(&rec) && rec.step == P11E_STEP_DONE && portal_renewal_due(r, &rec)) {
+		p11e_sbuf_str(&b, "<p>Your certificate is due for renewal: renewing makes a new "
+				  "key, certificate and password.</p>\n"
 				  "<form method=\"post\" action=\"/identities/");
 		url_segment(&b, rec.identity);
-		p11e_sbuf_str(&b, "/password\">");
+		p11e_sbuf_str(&b, "/renew\">");
 		csrf_field(&b, r);
-		p11e_sbuf_str(&b, "<button id=\"show-password\" type=\"submit\">Show me my "
-				  "password</button></form>\n");
+		p11e_sbuf_str(&b, "<button id=\"renew\" type=\"submit\">Renew my "
+				  "certificate</button></form>\n");
 	}
 	p11e_record_clear(&rec);
 	page_send(r, &b, 200, NULL, NULL);
 }
 
+/* The form's CSRF token checked: 1, else the answer is sent (a sign-in
+ * page when nobody is signed in, 403 for a missing or wrong token). */
+static int form_csrf_ok(portal_req *r)
+{
+	char csrf[PORTAL_TOKEN_LEN + 4], *body;
+	size_t len = 0;
+	int ok;
+
+	body = portal_body(r, 4096, &len);
+	ok = r->user[0] != '\0' &&
+	     p11e_portal_form_value(body, len, "csrf", csrf, sizeof(csrf)) == 1 &&
+	     portal_csrf_ok(r, csrf);
+	free(body);
+	if (ok)
+		return 1;
+	if (r->user[0] == '\0')
+		page_signin(r, 401, "Please sign in first.");
+	else
+		portal_send_error(r, 403, "bad or missing CSRF token: reload the page");
+	return 0;
+}
+
 static void page_password(portal_req *r, const char *id)
 {
-	char csrf[PORTAL_TOKEN_LEN + 4], *body, *pw = NULL;
-	size_t len = 0, pwlen = 0;
+	char *pw = NULL;
+	size_t pwlen = 0;
 	p11e_record rec;
 	p11e_err err, aerr;
 	p11e_rc rc, arc;
 	p11e_sbuf b = {0};
 
-	body = portal_body(r, 4096, &len);
-	if (p11e_portal_form_value(body, len, "csrf", csrf, sizeof(csrf)) != 1 ||
-	    r->user[0] == '\0' || !portal_csrf_ok(r, csrf)) {
-		free(body);
-		if (r->user[0] == '\0')
-			page_signin(r, 401, "Please sign in first.");
-		else
-			portal_send_error(r, 403, "bad or missing CSRF token: reload the page");
+	if (!form_csrf_ok(r))
 		return;
-	}
-	free(body);
 	if (portal_own_record(r, id, &rec) != 0)
 		return;
 	rc = portal_reveal(r, &rec, &pw, &pwlen, &err);
@@ -293,6 +327,59 @@ static void page_request(portal_req *r)
 	page_send(r, &b, status, NULL, NULL);
 }
 
+/* The Renew form: renewed, a page that says so and offers the new PFX and
+ * its new password (a POST's answer, like the password page); else a page
+ * with the reason (409 not due or a card's key). */
+static void page_renew(portal_req *r, const char *id)
+{
+	p11e_renew_result res;
+	p11e_record rec;
+	p11e_sbuf b = {0};
+	char msg[200], line[160];
+	int status;
+
+	if (!form_csrf_ok(r))
+		return;
+	if (portal_own_record(r, id, &rec) != 0)
+		return;
+	status = portal_renew_identity(r, &rec, &res, msg, sizeof(msg));
+	if (status >= 300) {
+		msg[0] = (char)toupper((unsigned char)msg[0]); /* a sentence on the page */
+		page_start(&b, "Renew my certificate");
+		p11e_sbuf_str(&b, "<p role=\"alert\">");
+		html_text(&b, msg);
+		p11e_sbuf_str(&b, ".</p>\n<p><a href=\"/\">Back</a></p>\n");
+		page_send(r, &b, status, NULL, NULL);
+		goto out;
+	}
+	if (status == 202) {
+		page_start(&b, "Renewal requested");
+		p11e_sbuf_str(&b, "<p role=\"status\">Your renewal is requested; the certificate "
+				  "authority has not issued the new certificate yet. Come back "
+				  "later.</p>\n<p><a href=\"/\">Back</a></p>\n");
+		page_send(r, &b, 202, NULL, NULL);
+		goto out;
+	}
+	page_start(&b, "Your certificate is renewed");
+	snprintf(line, sizeof(line), "<p role=\"status\" id=\"renewed\">Renewed: generation %d",
+		 res.generation);
+	p11e_sbuf_str(&b, line);
+	if (res.not_after[0] != '\0') {
+		p11e_sbuf_str(&b, ", valid until ");
+		html_text(&b, res.not_after);
+	}
+	p11e_sbuf_str(&b, ".</p>\n<p>Your new key and certificate come in a new PFX file with a "
+			  "new password.</p>\n<p><a id=\"download-pfx\" "
+			  "href=\"/api/v1/identities/");
+	url_segment(&b, rec.identity);
+	p11e_sbuf_str(&b, "/pfx\">Download my new key and certificate (PFX)</a></p>\n");
+	password_form(r, &b, rec.identity);
+	p11e_sbuf_str(&b, "<p><a href=\"/\">Back</a></p>\n");
+	page_send(r, &b, 200, NULL, NULL);
+out:
+	p11e_record_clear(&rec);
+}
+
 void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post)
 {
 	if (route == P11E_ROUTE_PAGE_HOME && !post)
@@ -303,6 +390,8 @@ void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id
 		page_password(r, id);
 	else if (route == P11E_ROUTE_PAGE_REQUEST && post)
 		page_request(r);
+	else if (route == P11E_ROUTE_PAGE_RENEW && post)
+		page_renew(r, id);
 	else
 		portal_send_error(r, 405, "not with this method");
 }

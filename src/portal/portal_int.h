@@ -121,6 +121,20 @@ int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err 
  * 202 (the CA has not yet) with *rec; else the HTTP status and *msg. */
 int portal_request_identity(portal_req *r, const char *profile, struct p11e_record *rec,
 			    const char **msg);
+/* A key the portal may renew: a software one (a card's, also an archived
+ * key's, is renewed where the card is). */
+int portal_renewable(const struct p11e_record *rec);
+/* rec is inside its profile's renewal window (renew_within_days, as
+ * `p11enroll renew` reads it; 30 days when the config cannot say): GET
+ * /api/v1/me's "renewal_due" and the page's Renew button. */
+int portal_renewal_due(const portal_req *r, const struct p11e_record *rec);
+/* r->user's identity rec renewed through p11e_renew when it is due,
+ * audited "portal-renew": 201 (renewed) or 202 (the CA has not issued yet)
+ * with *res; else the HTTP status (409 not due, a card's key or busy; 500)
+ * and why into msg (cap bytes), a sentence for the user. */
+struct p11e_renew_result;
+int portal_renew_identity(portal_req *r, const struct p11e_record *rec,
+			  struct p11e_renew_result *res, char *msg, size_t cap);
 void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
 		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
 

@@ -1,12 +1,15 @@
 /* What the JSON API and the HTML pages share: whose record a request may
  * touch, the audit line written before anything is sent, the password
- * reveal and the sign-in with an invitation code. */
+ * reveal, the sign-in with an invitation code, a new software identity and
+ * its renewal. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "p11enroll/audit.h"
+#include "p11enroll/clock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
+#include "p11enroll/renew.h"
 #include "p11enroll/util.h"
 #include "p11enroll/vault.h"
 #include "portal_int.h"
@@ -164,4 +167,57 @@ int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec
 	*msg = rc == P11E_BUSY ? "your identity is being worked on; try again"
 			       : "the request failed; ask your administrator";
 	return rc == P11E_BUSY ? 409 : 500;
+}
+
+int portal_renewable(const p11e_record *rec)
+{
+	/* "archived" is left out: its key is on a card too, which the portal
+	 * cannot reach; it is renewed where the card is. */
+	return rec->key_store != NULL && strcmp(rec->key_store, "software") == 0;
+}
+
+int portal_renewal_due(const portal_req *r, const p11e_record *rec)
+{
+	time_t exp = rec->not_after ? p11e_iso_parse(rec->not_after) : 0;
+	p11e_renew_policy pol = {.within_days = 30};
+	p11e_err err;
+
+	if (p11e_renew_policy_get(r->p->cfg, rec->profile, &pol, &err) != P11E_OK)
+		pol.within_days = 30;
+	return exp > 0 && exp - p11e_now() < pol.within_days * 86400L;
+}
+
+int portal_renew_identity(portal_req *r, const p11e_record *rec, p11e_renew_result *res, char *msg,
+			  size_t cap)
+{
+	p11e_renew_params rp = {
+	    .identity = rec->identity, .within_days = -1, .officer_key = r->p->conf->officer_key};
+	p11e_err err = {0}, aerr;
+	p11e_rc rc, arc;
+
+	memset(res, 0, sizeof(*res));
+	if (!portal_renewable(rec)) {
+		snprintf(msg, cap, "your key is on your card: renew it where the card is");
+		return 409;
+	}
+	/* p11e_renew decides whether it is due (the profile's window, or the
+	 * CA's renewal information), as `p11enroll renew` does. */
+	rc = p11e_renew(r->p->cfg, &rp, res, &err);
+	portal_audit(r, "portal-renew", rec->identity, rc, &err, &arc, &aerr);
+	if (rc != P11E_OK ||
+	    (res->outcome != P11E_RENEW_RENEWED && res->outcome != P11E_RENEW_PENDING &&
+	     res->outcome != P11E_RENEW_NOT_DUE)) {
+		fprintf(stderr, "p11enroll serve: renew for %s: %s\n", rec->identity,
+			rc != P11E_OK ? err.msg : res->reason);
+		snprintf(msg, cap, "%s",
+			 rc == P11E_BUSY ? "your identity is being worked on; try again"
+					 : "the renewal failed; ask your administrator");
+		return rc == P11E_BUSY ? 409 : 500;
+	}
+	if (res->outcome == P11E_RENEW_NOT_DUE) {
+		snprintf(msg, cap, "not due yet: renewal opens %s",
+			 res->due_from[0] ? res->due_from : "later");
+		return 409;
+	}
+	return res->outcome == P11E_RENEW_RENEWED ? 201 : 202;
 }

@@ -6,8 +6,9 @@
 # expired invitation code, a flood of wrong codes and a POST without the CSRF
 # token are refused as documented and reveal nothing; a new user's whole
 # flow (invited, requests a software identity, reveals its password,
-# downloads the PFX, opens it with openssl and pk12util) works, audited
-# before anything is sent; SIGTERM stops it cleanly.
+# downloads the PFX, opens it with openssl and pk12util; renews a due one
+# through the API and through the page's Renew form) works, audited before
+# anything is sent; SIGTERM stops it cleanly.
 . "$TESTS_DIR/lib/common.sh"
 setup_ca
 W=$TEST_TMP/portal
@@ -181,11 +182,16 @@ check_eq "home page" 200 "$(req home.html "${A[@]}" "$URL/")"
 check_contains "home: download certificate" "$(cat home.html)" 'id="download-certificate"'
 check_contains "home: show me my password" "$(cat home.html)" 'Show me my password'
 check_not_contains "home: no script" "$(cat home.html)" "<script"
+check_not_contains "home: alice is not due: no Renew button" "$(cat home.html)" "/renew"
 FCSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' home.html | head -1)
 check_eq "the password page (form POST with its CSRF token)" 200 \
 	"$(req pw.html "${A[@]}" --data-urlencode "csrf=$FCSRF" "$URL/identities/$AP/password")"
 check_contains "the page shows the password" "$(cat pw.html)" "$(escrowed $AP)"
 check_eq "the form without its token: 403" 403 "$(req x "${A[@]}" --data "csrf=nope" "$URL/identities/$AP/password")"
+check_eq "the Renew form before alice is due: 409" 409 \
+	"$(req rn.html "${A[@]}" --data-urlencode "csrf=$FCSRF" "$URL/identities/$AP/renew")"
+check_contains "a page that says why" "$(cat rn.html)" "Not due yet: renewal opens"
+check_eq "alice still in generation 1" 1 "$(record $AP | jq -r ".generation // 1")"
 check_eq "sign-in page without a certificate" 200 "$(req si.html "$URL/")"
 check_contains "sign-in page: a code field" "$(cat si.html)" 'name="code"'
 
@@ -266,6 +272,29 @@ check_contains "now with the password button" "$(cat i.html)" 'id="show-password
 check_eq "ivan's password page" 200 \
 	"$(req ipw.html -b ijar --data-urlencode "csrf=$ICSRF" "$URL/identities/$IVAN/password")"
 check_contains "shows ivan's escrowed password" "$(cat ipw.html)" "$(escrowed $IVAN)"
+# The Renew form: ivan is due at once (soft: renew_within_days 400).
+check_contains "ivan is due: the Renew button" "$(cat i.html)" \
+	"action=\"/identities/$IVAN/renew\"><input type=\"hidden\" name=\"csrf\" value=\"$ICSRF\"><button id=\"renew\" type=\"submit\">Renew my certificate</button>"
+check_eq "the Renew form without its token: 403" 403 "$(req x -b ijar --data "csrf=nope" "$URL/identities/$IVAN/renew")"
+check_eq "the Renew form for alice's identity: 403" 403 \
+	"$(req x -b ijar --data-urlencode "csrf=$ICSRF" "$URL/identities/$AP/renew")"
+check_eq "nothing renewed so far" 1 "$(record $IVAN | jq -r ".generation // 1")"
+check_eq "the Renew form renews" 200 \
+	"$(req irn.html -b ijar --data-urlencode "csrf=$ICSRF" "$URL/identities/$IVAN/renew")"
+check_contains "the page says so" "$(cat irn.html)" "Renewed: generation 2"
+check_eq "ivan's record: generation 2, done" "2 done" "$(record $IVAN | jq -r '"\(.generation) \(.step)"')"
+check_eq "the renewal through the page is audited" 1 \
+	"$(grep -c '"action":"portal-renew".*"portal_user":"ivan@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+RCSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' irn.html | head -1)
+check_eq "its password form" 200 \
+	"$(req ipw2.html -b ijar --data-urlencode "csrf=$RCSRF" "$URL/identities/$IVAN/password")"
+IPW2=$(escrowed "$IVAN%232") # generation 2's entry (the file vault escapes "#")
+check "a new password, escrowed for generation 2" test -n "$IPW2" -a "$IPW2" != "$(escrowed $IVAN)"
+check_contains "the page shows the new password" "$(cat ipw2.html)" "<code>$IPW2</code>"
+check_eq "the new PFX through the page's link" 200 \
+	"$(req ivan2.p12 -b ijar "$URL$(sed -n 's/.*id="download-pfx" href="\([^"]*\)".*/\1/p' irn.html)")"
+check "the new password opens it, with the renewed certificate" sh -c \
+	"PW='$IPW2' openssl pkcs12 -in ivan2.p12 -passin env:PW -nokeys -clcerts | openssl x509 -noout -serial | grep -q '$(record $IVAN | jq -r .cert_pem | openssl x509 -noout -serial)'"
 
 # An expired invitation (made while the clock said 2020).
 OLD=$(P11ENROLL_TEST_NOW=2020-01-01T00:00:00Z p11e invite frank@example.com --hours 1)

@@ -27,7 +27,7 @@ static void test_routes(void)
 	CHECK(p11e_portal_route_parse("/api/v1/identities/a@b.c/password", id) ==
 	      P11E_ROUTE_PASSWORD);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/a@b.c/renew", id) == P11E_ROUTE_RENEW);
-	CHECK(p11e_portal_route_parse("/identities/a@b.c/renew", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/identities/a@b.c/renew", id) == P11E_ROUTE_PAGE_RENEW);
 	CHECK(p11e_portal_route_parse("/identities/a@b.c/password", id) ==
 	      P11E_ROUTE_PAGE_PASSWORD);
 	/* Pages have no certificate or pfx route of their own. */
