@@ -6,6 +6,7 @@
 #
 #   bash bench/portal.sh              N=2000 T=20, C in 1 8 32, workers 4 and 1
 #   N=500 T=10 CS="1 8" WORKERS=4 GROW=0 bash bench/portal.sh
+#   SERVE_WRAP="taskset -c 1" bash bench/portal.sh   (a command that execs serve)
 #
 # Measured for "download certificate" (GET .../certificate?format=pem) and
 # "reveal password" (POST .../password with the X-CSRF-Token of /api/v1/me),
@@ -25,6 +26,7 @@ CS=${CS:-1 8 32}
 WORKERS=${WORKERS:-4 1}
 USERS=${USERS:-4}
 GROW=${GROW:-5}
+read -r -a WRAP <<<"${SERVE_WRAP:-}"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build-bench -j"$(nproc)" --target p11enroll bench_portal >/dev/null
 P=$PWD/build-bench/p11enroll
@@ -75,7 +77,8 @@ done
 start_serve() {
 	rm -rf state
 	cp -a state.clean state
-	P11ENROLL_STATE_DIR=$W/state "$P" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
+	: >serve.log # emptied here: the child's own truncation may come after the first read
+	P11ENROLL_STATE_DIR=$W/state "${WRAP[@]}" "$P" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
 	SERVE_PID=$!
 	ADDR=""
 	for _ in $(seq 600); do

@@ -11,6 +11,9 @@
 # (b) the usual chain: pkcs11-tool --keypairgen, openssl req -engine pkcs11,
 #     openssl x509 -req, pkcs11-tool --write-object (four processes)
 # (c) the floor: login, keygen, sign, create object in a minimal C loop (bench/floor.c)
+#
+# The portal, `serve` (issue 13), has its own: bash bench/portal.sh (many
+# HTTPS clients on loopback: req/s and p99 of a download and a reveal).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-50}
