@@ -8,6 +8,7 @@
 # the script says; SIGTERM stops it cleanly; a second run reuses the TLS
 # certificate and the officer key, so bob's escrowed password still reads.
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/portal.sh"
 W=$TEST_TMP/w
 D=$W/demo
 mkdir -p "$D/tokens"
@@ -40,15 +41,8 @@ start() {
 	P11E_DEMO_DIR=$D P11E_BIN=$P11ENROLL PORTAL_LISTEN=127.0.0.1:0 bash "$SCRIPT" \
 		>"$1.out" 2>"$1.log" &
 	PID=$!
-	ADDR=""
-	for _ in $(seq 1 600); do # up to 60 s: ASan on a loaded 2-core machine
-		ADDR=$(sed -n 's|.*listening on https://\([^/]*\)/.*|\1|p' "$1.log")
-		[ -n "$ADDR" ] && break
-		kill -0 $PID 2>/dev/null || break
-		sleep 0.1
-	done
-	[ -n "$ADDR" ] || { bad "demo-portal.sh did not start serve: $(cat "$1.out" "$1.log")"; finish; }
-	URL="https://$ADDR"
+	portal_wait "$PID" "$1.log" ||
+		{ bad "demo-portal.sh did not start serve: $(cat "$1.out" "$1.log")"; finish; }
 	CODE=$(sed -n 's/^  Code  *//p' "$1.out")
 }
 # stop RUN: SIGTERM, a clean exit.

@@ -10,6 +10,7 @@
 # through the API and through the page's Renew form) works, audited before
 # anything is sent; SIGTERM stops it cleanly.
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/portal.sh"
 setup_ca
 W=$TEST_TMP/portal
 mkdir -p "$W"
@@ -84,18 +85,7 @@ p11e ca crl --dir "$CA_DIR" --out crl.pem >/dev/null 2>&1
 check "an empty CRL to start with" test -s crl.pem
 
 # --- start: port 0, the address read from the log ---
-"$P11ENROLL" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
-SERVE_PID=$!
-trap 'kill $SERVE_PID 2>/dev/null' EXIT
-ADDR=""
-for _ in $(seq 1 600); do # up to 60 s: ASan on a loaded 2-core machine
-	ADDR=$(sed -n 's|.*listening on https://\([^/]*\)/.*|\1|p' serve.log)
-	[ -n "$ADDR" ] && break
-	kill -0 $SERVE_PID 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$ADDR" ] || { bad "serve did not start: $(cat serve.log)"; finish; }
-URL="https://$ADDR"
+portal_serve
 
 # req OUT [curl args...] URLPATH: the body into OUT, the status on stdout.
 req() {

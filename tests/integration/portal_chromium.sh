@@ -15,6 +15,7 @@ if [ -z "${PORTAL_MNTNS:-}" ]; then
 	exec unshare --mount --propagation private $userns env PORTAL_MNTNS=1 bash "$0" "$@"
 fi
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/portal.sh"
 CHROMIUM=$(command -v chromium || true)
 if [ -z "$CHROMIUM" ] || ! command -v pk12util >/dev/null; then
 	bad "needs chromium and pk12util (scripts/deps.sh --test)"
@@ -43,18 +44,7 @@ check "pk12util imports alice's PFX into the browser's NSS database" \
 	pk12util -i "$P11ENROLL_STATE_DIR/pfx/$A.p12" -d "sql:$NSSDB" -w alice.pw
 certutil -A -d "sql:$NSSDB" -n portal-tls -t "C,," -i tls.pem >/dev/null 2>&1
 
-"$P11ENROLL" serve --listen 127.0.0.1:0 >serve.out 2>serve.log &
-SERVE_PID=$!
-trap 'kill $SERVE_PID 2>/dev/null' EXIT
-ADDR=""
-for _ in $(seq 1 600); do
-	ADDR=$(sed -n 's|.*listening on https://\([^/]*\)/.*|\1|p' serve.log)
-	[ -n "$ADDR" ] && break
-	kill -0 $SERVE_PID 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$ADDR" ] || { bad "serve did not start: $(cat serve.log)"; finish; }
-URL="https://$ADDR"
+portal_serve
 
 # A private copy of /etc/chromium with the policy, mounted over it.
 ETC=$TEST_TMP/etc-chromium

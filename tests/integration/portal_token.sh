@@ -4,6 +4,7 @@
 # from several worker threads, each signed on the SoftHSM token; then SIGTERM.
 # A wrong PIN stops `serve` before it listens (exit 3).
 . "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/portal.sh"
 setup_ca
 W=$TEST_TMP/portal
 mkdir -p "$W"
@@ -21,17 +22,7 @@ cat >config.json <<JSON
 JSON
 export P11ENROLL_CONFIG=$W/config.json
 
-"$P11ENROLL" serve --listen 127.0.0.1:0 --module "$SOFTHSM_MODULE" >serve.out 2>serve.log &
-SERVE_PID=$!
-trap 'kill $SERVE_PID 2>/dev/null' EXIT
-ADDR=""
-for _ in $(seq 1 600); do # up to 60 s: ASan on a loaded 2-core machine
-	ADDR=$(sed -n 's|.*listening on https://\([^/]*\)/.*|\1|p' serve.log)
-	[ -n "$ADDR" ] && break
-	kill -0 $SERVE_PID 2>/dev/null || break
-	sleep 0.1
-done
-[ -n "$ADDR" ] || { bad "serve did not start: $(cat serve.log)"; finish; }
+portal_serve --module "$SOFTHSM_MODULE"
 PORT=${ADDR##*:}
 
 # Twelve clients at once, each its own handshake (no session resumption).
