@@ -67,6 +67,35 @@ cp -p "$W/good.jsonl" "$AUDIT"
 out=$(show)
 check_eq "restored: show works again" "$PW" "$out"
 
+# An append takes the chain from audit.head while the log is exactly as the
+# last append left it (its device, inode, size and change time in "file"),
+# and walks the whole log otherwise: an edit in place that keeps the size and
+# the inode is still caught, because only the kernel sets the change time.
+check_eq "the head records the log file" 5 "$(jq '.file | length' "$HEAD")"
+check_eq "  its size" "$(stat -c %s "$AUDIT")" "$(jq '.file[2]' "$HEAD")"
+cp -p "$AUDIT" "$W/good.jsonl"
+python3 -c '
+import sys
+f = open(sys.argv[1], "r+b")
+lines = f.read().split(b"\n")
+lines[1] = lines[1].replace(b"\"outcome\":\"ok\"", b"\"outcome\":\"OK\"")
+f.seek(0)
+f.write(b"\n".join(lines))
+' "$AUDIT"
+check_eq "edited in place: same size" "$(stat -c %s "$W/good.jsonl")" "$(stat -c %s "$AUDIT")"
+before=$(md5sum <"$AUDIT")
+out=$(show)
+check_eq "edited in place: escrow show refused" 1 $?
+check_contains "  names line 3" "$out" "line 3"
+check_eq "  log unchanged" "$before" "$(md5sum <"$AUDIT")"
+cp -p "$W/good.jsonl" "$AUDIT"
+# A head from before the print (no "file"): the append walks, and works.
+jq -c 'del(.file)' "$HEAD" >"$W/head" && cat "$W/head" >"$HEAD"
+out=$(show)
+check_eq "a head without the print: show works" "$PW" "$out"
+check_eq "  the head has the print again" 5 "$(jq '.file | length' "$HEAD")"
+check "  chain intact" p11e audit verify
+
 # A resumed software enrollment fetches the escrowed password: audited.
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	P11ENROLL_TEST_CRASH_AFTER=key-deleted p11e enroll --software --email rita@example.com \
