@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -64,6 +65,10 @@ static p11e_rc listen_on(struct p11e_portal *p, const char *spec, p11e_err *err)
 		return p11e_errf(err, P11E_FAIL, "portal: socket: %s", strerror(errno));
 	p->listen_fd = fd;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* evhttp writes an answer's headers and body apart: with Nagle the body
+	 * waited for the client's delayed ACK, about 40 ms a kept-alive request
+	 * (bench/portal.sh). Accepted sockets inherit it on Linux. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 128) != 0)
 		return p11e_errf(err, P11E_FAIL,
 				 "portal: cannot listen on %s: %s (another server there? use "
