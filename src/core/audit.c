@@ -319,6 +319,10 @@ static p11e_rc open_chain(const p11e_config *cfg, const char *path, int create, 
 				       strerror(errno));
 			goto out;
 		}
+	/* The head again, now that no append runs: the one read before the
+	 * lock may be one that a concurrent append has since replaced. */
+	if ((rc = read_head(cfg, path, &head_seq, head_hash, &head_print, err)) != P11E_OK)
+		goto out;
 	/* An append to a log exactly as the last append left it (same file,
 	 * length and change time) takes the chain from the head: the walk
 	 * below reads the whole log, which grew slower with every entry (a
