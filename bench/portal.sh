@@ -13,10 +13,10 @@
 # over kept-alive connections and, at C=8, with a new TLS connection per
 # request. USERS software identities (client-auth profile, escrowed in a file
 # vault read with a PEM officer key) share the clients: thread i is user
-# i mod USERS. Every answer is audited before it is sent, and an append reads
-# the whole audit log, so each figure starts from the same state directory
-# (serve restarted on a copy, log empty); GROW rounds of N downloads then run
-# without a reset to show what a longer log costs.
+# i mod USERS. Every answer is audited before it is sent, so each figure
+# starts from the same state directory (serve restarted on a copy, log empty);
+# GROW rounds of N downloads then run without a reset to show what a longer
+# log costs (an append once read the whole log: docs/performance.md).
 # Needs the packages of scripts/deps.sh (run bench/run.sh once, or deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
