@@ -9,19 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include <p11-kit/pkcs11.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
+#include "bench_time.h"
 
 #define CHECK_RV(call)                                                                             \
 	do {                                                                                       \
@@ -54,7 +42,7 @@ int main(int argc, char **argv)
 	fclose(pf);
 	pin[strcspn(pin, "\n")] = '\0';
 	t = calloc((size_t)n, sizeof(*t));
-	double t0 = now_ms();
+	double t0 = bench_now_ms();
 	if ((dl = dlopen(argv[1], RTLD_NOW)) == NULL ||
 	    (get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList")) == NULL)
 		return 2;
@@ -71,7 +59,7 @@ int main(int argc, char **argv)
 	}
 	if (s == CK_INVALID_HANDLE)
 		return 3;
-	printf("load+init+session %.2f ms\n", now_ms() - t0);
+	printf("load+init+session %.2f ms\n", bench_now_ms() - t0);
 
 	static const unsigned char p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48,
 					     0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -105,14 +93,14 @@ int main(int argc, char **argv)
 					 {CKA_VALUE, value, sizeof(value)}};
 		CK_MECHANISM gen = {rsa ? CKM_RSA_PKCS_KEY_PAIR_GEN : CKM_EC_KEY_PAIR_GEN, NULL, 0};
 		CK_MECHANISM sign = {rsa ? CKM_RSA_PKCS : CKM_ECDSA, NULL, 0};
-		double a = now_ms();
+		double a = bench_now_ms();
 		CHECK_RV(f->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, (CK_ULONG)strlen(pin)));
 		CHECK_RV(f->C_GenerateKeyPair(s, &gen, pub_t, rsa ? 5 : 4, priv_t, 6, &pub, &priv));
 		CHECK_RV(f->C_SignInit(s, &sign, priv));
 		CHECK_RV(f->C_Sign(s, digest, sizeof(digest), sig, &sig_len));
 		CHECK_RV(f->C_CreateObject(s, cert_t, 6, &cert));
 		CHECK_RV(f->C_Logout(s));
-		t[i] = now_ms() - a;
+		t[i] = bench_now_ms() - a;
 	}
 	double sum = 0, first = 0, last = 0;
 	for (int i = 0; i < n; i++)
@@ -125,7 +113,7 @@ int main(int argc, char **argv)
 	if (n >= 200)
 		printf("floor first hundred %.2f ms, last hundred %.2f ms\n", first / 100,
 		       last / 100);
-	qsort(t, (size_t)n, sizeof(*t), cmp);
+	qsort(t, (size_t)n, sizeof(*t), bench_cmp_ms);
 	printf("floor %s n=%d median %.2f ms mean %.2f ms\n", rsa ? "rsa:3072" : "ec:P-256", n,
 	       t[n / 2], sum / n);
 	f->C_CloseSession(s);

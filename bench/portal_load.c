@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 #include <curl/curl.h>
+#include "bench_time.h"
 
 #define MAX_REQUESTS 10000000L
 #define MAX_THREADS 256
@@ -53,19 +54,6 @@ typedef struct {
 	pthread_mutex_t mu;
 	double deadline; /* monotonic ms */
 } shared;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 /* Keeps the first bytes of an answer (shown for a non-2xx only), counts the rest. */
 typedef struct {
@@ -162,13 +150,13 @@ static void *worker(void *arg)
 		double t0;
 		CURLcode cc;
 
-		if (now_ms() >= s->deadline || (slot = atomic_fetch_add(&s->next, 1)) >= o->n)
+		if (bench_now_ms() >= s->deadline || (slot = atomic_fetch_add(&s->next, 1)) >= o->n)
 			break;
 		memset(&b, 0, sizeof(b));
 		curl_msg[0] = '\0';
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		cc = curl_easy_perform(c);
-		s->lat[slot] = now_ms() - t0;
+		s->lat[slot] = bench_now_ms() - t0;
 		atomic_fetch_add(&s->done, 1);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 		curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
@@ -285,7 +273,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_portal: out of memory\n");
 		return 1;
 	}
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	s.deadline = t0 + o.seconds * 1e3;
 	for (; started < o.conc; started++) {
 		args[started] = (worker_arg){.s = &s, .i = (int)started};
@@ -294,10 +282,10 @@ int main(int argc, char **argv)
 	}
 	for (long i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	wall = (now_ms() - t0) / 1e3;
+	wall = (bench_now_ms() - t0) / 1e3;
 	n = atomic_load(&s.done);
 	/* Slots are claimed in order and each claimed one is filled. */
-	qsort(s.lat, (size_t)n, sizeof(*s.lat), cmp);
+	qsort(s.lat, (size_t)n, sizeof(*s.lat), bench_cmp_ms);
 	printf("%s: requests %ld errors %ld connections %ld threads %ld wall %.2f s req/s %.1f "
 	       "p50 %.1f ms p99 %.1f ms max %.1f ms\n",
 	       o.label, n, atomic_load(&s.errors), atomic_load(&s.connects), started, wall,
