@@ -122,64 +122,54 @@ static p11e_rc remove_software_key(const p11e_config *cfg, const p11e_record *re
 p11e_rc p11e_forget(const p11e_config *cfg, const p11e_forget_params *p, p11e_forget_result *out,
 		    p11e_err *err)
 {
-	p11e_lock lock = P11E_LOCK_INIT;
-	p11e_record rec;
-	char *identity = NULL;
-	long wait = p->wait_ms < 0 ? 0 : p->wait_ms > 0 ? p->wait_ms : P11E_LOCK_WAIT_DEFAULT_MS;
+	p11e_held h;
+	p11e_record *rec = &h.rec;
+	const char *identity;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	memset(&rec, 0, sizeof(rec));
-	if (p->identity == NULL || p->identity[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "identity: give the address or host name");
-	identity = p11e_record_identity(p->identity);
-	if (identity == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, wait, &lock, err);
-	if (rc == P11E_OK)
-		rc = p11e_record_load(cfg->state_dir, identity, &rec, err);
+	rc = p11e_held_acquire(cfg, p->identity, p->wait_ms, &h, err);
+	identity = h.identity;
 	if (rc != P11E_OK)
 		goto out;
-	out->step = rec.step;
+	out->step = rec->step;
 	/* A renewal in progress resets the record's step for the next
 	 * generation: the history says a certificate was issued all the same,
 	 * and forgetting would take every earlier generation's record with it. */
-	if (rec.n_history > 0) {
+	if (rec->n_history > 0) {
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "identity %s has certificates of earlier generations (it is at "
 			       "generation %d, step %s): forget discards only enrollments that "
 			       "never had one; revoke it instead (p11enroll revoke)",
-			       identity, p11e_record_generation(&rec), p11e_step_name(rec.step));
+			       identity, p11e_record_generation(rec), p11e_step_name(rec->step));
 		goto out;
 	}
-	if (rec.step >= P11E_STEP_ISSUED) {
+	if (rec->step >= P11E_STEP_ISSUED) {
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "identity %s has a certificate (step %s): forget discards only "
 			       "enrollments without one; its key stays until it is revoked",
-			       identity, p11e_step_name(rec.step));
+			       identity, p11e_step_name(rec->step));
 		goto out;
 	}
-	if (rec.step == P11E_STEP_SUBMITTED) {
+	if (rec->step == P11E_STEP_SUBMITTED) {
 		if (!p->abandon_request) {
 			rc = p11e_errf(
 			    err, P11E_EXISTS,
 			    "identity %s: the CA holds request %.100s; poll it (p11enroll "
 			    "poll), or forget --abandon-request and cancel it at the CA",
-			    identity, rec.request_id ? rec.request_id : "(no ID)");
+			    identity, rec->request_id ? rec->request_id : "(no ID)");
 			goto out;
 		}
 		snprintf(out->request_id, sizeof(out->request_id), "%s",
-			 rec.request_id ? rec.request_id : "");
+			 rec->request_id ? rec->request_id : "");
 	}
-	if (key_store_is(&rec, "token"))
-		rc = destroy_token_key(cfg, p, &rec, &out->token_objects, err);
+	if (key_store_is(rec, "token"))
+		rc = destroy_token_key(cfg, p, rec, &out->token_objects, err);
 	else
-		rc = remove_software_key(cfg, &rec, out, err);
+		rc = remove_software_key(cfg, rec, out, err);
 	if (rc == P11E_OK)
 		rc = p11e_record_remove(cfg->state_dir, identity, err);
 out:
-	p11e_record_clear(&rec);
-	p11e_lock_release(&lock);
-	free(identity);
+	p11e_held_release(&h);
 	return rc;
 }
