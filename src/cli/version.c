@@ -6,9 +6,7 @@
 #include "cli.h"
 #include "p11enroll/http.h"
 
-#ifndef P11ENROLL_GIT_REVISION
-#define P11ENROLL_GIT_REVISION ""
-#endif
+#include "git_revision.h" /* P11ENROLL_GIT_REVISION, made by the build */
 /* libp11 and p11-kit have no call that tells their version: these are the
  * versions pkg-config reported when this binary was built. */
 #ifndef P11ENROLL_BUILT_LIBP11
