@@ -17,11 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include "ca/ca_acme.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
+#include "core/state_paths.h"
 
 #define WAIT_DEFAULT_S 60
 
@@ -81,8 +81,7 @@ static char *default_dir(const char *state_dir, const char *url)
 {
 	const char *env = getenv("P11ENROLL_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
-	unsigned char md[32];
-	char hex[65], name[32], *base = NULL, *out;
+	char *base = NULL, *out;
 
 	if (state_dir != NULL && state_dir[0] == '/')
 		base = strdup(state_dir);
@@ -92,13 +91,7 @@ static char *default_dir(const char *state_dir, const char *url)
 		base = p11e_path_join(xdg, "p11enroll");
 	else if (home != NULL && home[0] == '/')
 		base = p11e_path_join(home, ".local/state/p11enroll");
-	if (base == NULL || EVP_Digest(url, strlen(url), md, NULL, EVP_sha256(), NULL) != 1) {
-		free(base);
-		return NULL;
-	}
-	p11e_hex_encode(md, sizeof(md), hex);
-	snprintf(name, sizeof(name), "acme-%.16s", hex);
-	out = p11e_path_join(base, name);
+	out = base ? p11e_state_acme_dir(base, url) : NULL;
 	free(base);
 	return out;
 }

@@ -14,8 +14,7 @@
 #include <openssl/evp.h>
 #include "p11enroll/audit.h"
 #include "p11enroll/util.h"
-
-#define AUDIT_FILE "audit.jsonl"
+#include "core/state_paths.h"
 
 p11e_rc p11e_audit_path(const p11e_config *cfg, char **out, p11e_err *err)
 {
@@ -24,7 +23,7 @@ p11e_rc p11e_audit_path(const p11e_config *cfg, char **out, p11e_err *err)
 
 	*out = NULL;
 	if (cfg->root == NULL || !json_object_object_get_ex(cfg->root, "audit_log", &v)) {
-		*out = p11e_path_join(cfg->state_dir, AUDIT_FILE);
+		*out = p11e_state_audit_path(cfg->state_dir);
 		return *out ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
 	}
 	if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
@@ -77,7 +76,6 @@ static void add_who(json_object *o)
 
 #define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_MAX (256 * 1024 * 1024)
-#define HEAD_FILE "audit.head"
 #define HEAD_MAX 4096
 
 /* The log file as the last append left it: which file, how long, and its
@@ -186,7 +184,7 @@ static p11e_rc walk(const char *path, char *text, size_t len, chain *c, p11e_err
 static p11e_rc read_head(const p11e_config *cfg, const char *log, long long *seq, char hash[65],
 			 log_print *lp, p11e_err *err)
 {
-	char *path = p11e_path_join(cfg->state_dir, HEAD_FILE), *text = NULL;
+	char *path = p11e_state_audit_head_path(cfg->state_dir), *text = NULL;
 	json_object *o = NULL, *v, *h;
 	p11e_rc rc;
 
@@ -234,7 +232,7 @@ out:
 static p11e_rc write_head(const p11e_config *cfg, const char *log, const chain *c,
 			  const log_print *lp, p11e_err *err)
 {
-	char *path = p11e_path_join(cfg->state_dir, HEAD_FILE);
+	char *path = p11e_state_audit_head_path(cfg->state_dir);
 	json_object *o = json_object_new_object(), *f = json_object_new_array();
 	const char *text;
 	p11e_rc rc;

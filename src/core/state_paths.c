@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "core/state_paths.h"
 #include "p11enroll/util.h"
@@ -76,4 +77,36 @@ char *p11e_state_lock_path(const char *state_dir, const char *kind, const char *
 	out = state_file(state_dir, sub, name, ".lock");
 	free(sub);
 	return out;
+}
+
+char *p11e_state_audit_path(const char *state_dir)
+{
+	return p11e_path_join(state_dir, "audit.jsonl");
+}
+
+char *p11e_state_audit_head_path(const char *state_dir)
+{
+	return p11e_path_join(state_dir, "audit.head");
+}
+
+char *p11e_state_escrow_dir(const char *state_dir)
+{
+	return p11e_path_join(state_dir, "escrow");
+}
+
+char *p11e_state_invites_dir(const char *state_dir)
+{
+	return p11e_path_join(state_dir, "portal/invites");
+}
+
+char *p11e_state_acme_dir(const char *state_dir, const char *url)
+{
+	unsigned char md[32];
+	char hex[65], name[32];
+
+	if (EVP_Digest(url, strlen(url), md, NULL, EVP_sha256(), NULL) != 1)
+		return NULL;
+	p11e_hex_encode(md, sizeof(md), hex);
+	snprintf(name, sizeof(name), "acme-%.16s", hex);
+	return p11e_path_join(state_dir, name);
 }

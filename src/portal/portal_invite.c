@@ -17,16 +17,15 @@
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 #include "p11enroll/validate.h"
+#include "core/state_paths.h"
 #include "portal_int.h"
 
 #define INVITE_CODE_LEN 43 /* 32 bytes as base64url */
 
 static char *invites_dir(const p11e_config *cfg, p11e_err *err)
 {
-	char *portal = p11e_path_join(cfg->state_dir, "portal");
-	char *dir = portal ? p11e_path_join(portal, "invites") : NULL;
+	char *dir = p11e_state_invites_dir(cfg->state_dir);
 
-	free(portal);
 	if (dir == NULL)
 		p11e_errf(err, P11E_FAIL, "invite: out of memory");
 	else if (p11e_mkdirs(dir, 0700, err) != P11E_OK) {

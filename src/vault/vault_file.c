@@ -41,6 +41,7 @@
 #include "p11enroll/util.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/vault.h"
+#include "core/state_paths.h"
 #include "vault/vault_meta.h"
 
 #define SUFFIX ".cms"
@@ -232,7 +233,7 @@ static p11e_rc file_open(const p11e_config *cfg, const json_object *conf,
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	s = conf_string(conf, "dir");
-	v->dir = s ? strdup(s) : p11e_path_join(cfg->state_dir, "escrow");
+	v->dir = s ? strdup(s) : p11e_state_escrow_dir(cfg->state_dir);
 	s = conf_string(conf, "officer_certs_file");
 	if (s == NULL) {
 		rc = p11e_errf(err, P11E_CONFIG,
