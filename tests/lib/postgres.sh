@@ -12,7 +12,12 @@
 #                        database "fleet"). Tries five ports before giving up.
 #   pg_psql SQL          runs SQL as postgres in the database fleet (-At: bare
 #                        values, one row a line).
-#   pg_stop              stops it (immediate) and removes PG_DIR.
+#   pg_standby_start     a streaming standby of it (pg_basebackup -R) on another
+#                        port of 127.0.0.1 and the same socket directory; sets
+#                        PG_STANDBY_PORT; waits until it accepts connections.
+#   pg_primary_stop      stops the primary at once (-m immediate: a crash).
+#   pg_promote           promotes the standby (pg_ctl promote -w).
+#   pg_stop              stops both (immediate) and removes PG_DIR.
 # pg_start arms an EXIT trap that calls pg_stop; a test that sets its own
 # trap must call pg_stop itself.
 
@@ -84,9 +89,31 @@ CONF
 	return 1
 }
 
+pg_standby_start() {
+	pg_as "$PG_BIN/pg_basebackup" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -D "$PG_DIR/standby" -c fast \
+		-R >"$PG_DIR/basebackup.log" 2>&1 || return 1
+	for _ in 1 2 3 4 5; do
+		PG_STANDBY_PORT=$(pg_free_port)
+		pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -l "$PG_DIR/standby.log" \
+			-o "-p $PG_STANDBY_PORT" -w -t 120 start >/dev/null 2>&1 && return 0
+	done
+	return 1
+}
+
+pg_primary_stop() {
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
+}
+
+pg_promote() {
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -w -t 120 promote >/dev/null 2>&1
+}
+
 pg_stop() {
-	[ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] &&
-		pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1
+	local d
+	for d in data standby; do
+		[ -n "${PG_DIR:-}" ] && [ -f "$PG_DIR/$d/postmaster.pid" ] &&
+			pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/$d" -m immediate stop >/dev/null 2>&1
+	done
 	[ -n "${PG_DIR:-}" ] && rm -rf "$PG_DIR"
 	PG_DIR=""
 }
