@@ -50,7 +50,8 @@ install(FILES ${P11E_DIST}/changelog.gz DESTINATION ${CMAKE_INSTALL_DOCDIR}
 
 # cpack -G DEB (scripts/package.sh): dependencies computed by dpkg-shlibdeps
 # from the binary, plus what it opens at run time, which no scan sees:
-# libcurl and libldap (dlopen'd: src/util/http.c, src/publish/publish_ldap.c)
+# libcurl, libldap and libpq (dlopen'd: src/util/http.c, src/publish/publish_ldap.c,
+# src/store/store_pg.c)
 # and p11-kit-proxy.so, the default module.
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME p11enroll)
@@ -71,7 +72,7 @@ recorded, so a rerun after a crash resumes without a second key. Keys made
 in software are delivered as PKCS#12 files whose generated password is
 escrowed in a vault.")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4 (>= 7.80.0), libldap-2.5-0, p11-kit-modules")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4 (>= 7.80.0), libldap-2.5-0, libpq5, p11-kit-modules")
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "bash-completion")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "softhsm2, opensc")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -10,6 +10,9 @@ pkgs=(build-essential cmake pkg-config libssl-dev libp11-dev libp11-kit-dev p11-
 # libevent-dev: the portal (`serve`: evhttp over bufferevent_openssl); the package's
 # dependency on its runtime (libevent-openssl-2.1-7) comes from dpkg-shlibdeps.
 pkgs+=(libevent-dev)
+# libpq-dev: the PostgreSQL store (src/store/store_pg.c; libpq5 at run time, opened
+# on first use).
+pkgs+=(libpq-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(gnutls-bin libnss3-tools curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
@@ -34,6 +37,8 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(opencryptoki)
 	# tests/integration/portal_chromium.sh: the portal's pages in headless Chromium.
 	pkgs+=(chromium)
+	# tests/integration/store_pg.sh: a private PostgreSQL 15 server (the fleet's store).
+	pkgs+=(postgresql-15)
 fi
 if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's

@@ -288,6 +288,18 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 		if ((rc = resolve_backend(c, "vault", v, err)) != P11E_OK)
 			return rc;
 	}
+	if (json_object_object_get_ex(c->root, "store", &v)) {
+		json_object *type;
+		if (!json_object_is_type(v, json_type_object) ||
+		    !json_object_object_get_ex(v, "type", &type) ||
+		    !json_object_is_type(type, json_type_string))
+			return p11e_errf(err, P11E_CONFIG,
+					 "config %s: 'store' needs a string \"type\" (file or "
+					 "postgresql)",
+					 c->path);
+		if ((rc = resolve_backend(c, "store", v, err)) != P11E_OK)
+			return rc;
+	}
 	if ((rc = validate_publishers(c, err)) != P11E_OK)
 		return rc;
 	if ((rc = p11e_renew_policy_check(c, err)) != P11E_OK)

@@ -9,6 +9,7 @@
 #include "p11enroll/ca.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/publish.h"
+#include "p11enroll/store.h"
 #include "p11enroll/vault.h"
 #include "config_check.h"
 
@@ -16,7 +17,7 @@ static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "
 				       "default_profile", "cas",	 "profiles",   "vault",
 				       "audit_log",	  "module_args", "publishers",
 				       "renew_within_days", "renew_reuse_key",
-				       "keep_old_encryption_keys", "post_renew_command", "portal", NULL};
+				       "keep_old_encryption_keys", "post_renew_command", "portal", "store", NULL};
 /* `serve`'s section (src/portal/portal_conf.c reads it; docs/config.md). */
 static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
 					  "client_cas",	 "client_crl",	"self_service_profiles",
@@ -115,6 +116,26 @@ static p11e_rc check_vault(const char *file, json_object *vault, p11e_err *err)
 	return check_entry(file, "vault", what, vault, ops->config_keys, err);
 }
 
+static p11e_rc check_store(const char *file, json_object *store, p11e_err *err)
+{
+	const char *type = entry_type(store);
+	const p11e_store_ops *ops = NULL;
+	char what[80];
+
+	if (type == NULL)
+		return P11E_OK; /* config.c says what is missing */
+	for (size_t i = 0; (ops = p11e_store_backend(i)) != NULL; i++)
+		if (strcmp(ops->type, type) == 0)
+			break;
+	if (ops == NULL)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: store.type '%.40s' is not a store type (known: file, "
+				 "postgresql)",
+				 file, type);
+	snprintf(what, sizeof(what), "the %s store", ops->type);
+	return check_entry(file, "store", what, store, ops->config_keys, err);
+}
+
 static p11e_rc check_publishers(const char *file, json_object *pubs, p11e_err *err)
 {
 	json_object_object_foreach(pubs, name, entry)
@@ -167,6 +188,9 @@ p11e_rc p11e_config_check_strict(const char *file, const char *text, size_t len,
 		return rc;
 	if (json_object_object_get_ex(root, "vault", &v) &&
 	    (rc = check_vault(file, v, err)) != P11E_OK)
+		return rc;
+	if (json_object_object_get_ex(root, "store", &v) &&
+	    (rc = check_store(file, v, err)) != P11E_OK)
 		return rc;
 	if (json_object_object_get_ex(root, "portal", &v) &&
 	    (rc = check_entry(file, "portal", "the portal", v, portal_keys, err)) != P11E_OK)

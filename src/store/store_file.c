@@ -1,0 +1,81 @@
+/* The "file" store: STATE_DIR on this machine, today's layout
+ * (core/state_paths.c names every path in it). Its only schema is that
+ * layout; records carry their own version and migrate on their next write,
+ * so `store migrate` has nothing to do but make the directory. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "p11enroll/util.h"
+#include "store_int.h"
+
+#define FILE_LAYOUT_VERSION 1
+
+typedef struct file_store {
+	char *dir;
+} file_store;
+
+static const char *const file_keys[] = {"type", NULL};
+
+static p11e_rc file_open(const p11e_config *cfg, const struct json_object *conf, void **state,
+			 p11e_err *err)
+{
+	file_store *f = calloc(1, sizeof(*f));
+
+	if (f == NULL || (f->dir = strdup(cfg->state_dir)) == NULL) {
+		free(f);
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
+	*state = f;
+	return P11E_OK;
+}
+
+static void file_close(void *state)
+{
+	file_store *f = state;
+
+	free(f->dir);
+	free(f);
+}
+
+static p11e_rc file_migrate(void *state, int create, int *from, int *to, p11e_err *err)
+{
+	file_store *f = state;
+	struct stat st;
+	p11e_rc rc;
+
+	*from = *to = 0;
+	if (stat(f->dir, &st) == 0 && S_ISDIR(st.st_mode))
+		*from = FILE_LAYOUT_VERSION;
+	else if (!create)
+		return p11e_errf(err, P11E_NOT_FOUND,
+				 "store: %s does not exist yet; `p11enroll store init` makes it",
+				 f->dir);
+	if ((rc = p11e_mkdirs(f->dir, 0700, err)) != P11E_OK)
+		return rc;
+	*to = FILE_LAYOUT_VERSION;
+	return P11E_OK;
+}
+
+static p11e_rc file_info(void *state, p11e_store_info *out, p11e_err *err)
+{
+	file_store *f = state;
+	struct stat st;
+
+	snprintf(out->type, sizeof(out->type), "file");
+	snprintf(out->where, sizeof(out->where), "%s", f->dir);
+	out->known_version = FILE_LAYOUT_VERSION;
+	out->schema_version =
+	    stat(f->dir, &st) == 0 && S_ISDIR(st.st_mode) ? FILE_LAYOUT_VERSION : 0;
+	return P11E_OK;
+}
+
+const p11e_store_ops p11e_store_file_ops = {
+    .type = "file",
+    .config_keys = file_keys,
+    .open = file_open,
+    .close = file_close,
+    .migrate = file_migrate,
+    .info = file_info,
+};

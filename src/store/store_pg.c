@@ -1,0 +1,462 @@
+/* The "postgresql" store: one database that every station, the portal and
+ * the renewal timer share (docs/store.md).
+ *
+ *   "store": { "type": "postgresql", "conninfo_source": "env:PGCONN",
+ *              "schema": "p11enroll", "ca_bundle": "pg-ca.pem",
+ *              "connect_timeout": 10 }
+ *
+ * The connection string is a secret (it may hold a password): it comes from
+ * conninfo_source (env:VAR or file:PATH, as PINs do), or, without one, from
+ * libpq's own PG* environment and ~/.pgpass. libpq's multi-host strings
+ * (host=a,b target_session_attrs=read-write) are how a standby that was
+ * promoted is found. With ca_bundle the server's certificate is verified
+ * (sslmode=verify-full) against that file, whatever the string says.
+ *
+ * libpq is opened on first use (dlopen), as libcurl and libldap are: only
+ * a station with this store pays for it at start. */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include <libpq-fe.h>
+#include "p11enroll/conf.h"
+#include "p11enroll/secret.h"
+#include "p11enroll/util.h"
+#include "store_int.h"
+
+/* The libpq calls used, typed by its own declarations. */
+typedef struct pq_api {
+	__typeof__(&PQconnectdbParams) connectdb_params;
+	__typeof__(&PQconninfoParse) conninfo_parse;
+	__typeof__(&PQconninfoFree) conninfo_free;
+	__typeof__(&PQstatus) status;
+	__typeof__(&PQerrorMessage) error_message;
+	__typeof__(&PQfinish) finish;
+	__typeof__(&PQexec) exec;
+	__typeof__(&PQexecParams) exec_params;
+	__typeof__(&PQresultStatus) result_status;
+	__typeof__(&PQresultErrorMessage) result_error_message;
+	__typeof__(&PQclear) clear;
+	__typeof__(&PQntuples) ntuples;
+	__typeof__(&PQgetvalue) getvalue;
+	__typeof__(&PQgetisnull) getisnull;
+	__typeof__(&PQescapeIdentifier) escape_identifier;
+	__typeof__(&PQfreemem) freemem;
+	__typeof__(&PQdb) db;
+	__typeof__(&PQhost) host;
+	__typeof__(&PQport) port;
+	__typeof__(&PQparameterStatus) parameter_status;
+} pq_api;
+
+static int load_pq(pq_api *api)
+{
+	static const char *const names[] = {"PQconnectdbParams",
+					    "PQconninfoParse",
+					    "PQconninfoFree",
+					    "PQstatus",
+					    "PQerrorMessage",
+					    "PQfinish",
+					    "PQexec",
+					    "PQexecParams",
+					    "PQresultStatus",
+					    "PQresultErrorMessage",
+					    "PQclear",
+					    "PQntuples",
+					    "PQgetvalue",
+					    "PQgetisnull",
+					    "PQescapeIdentifier",
+					    "PQfreemem",
+					    "PQdb",
+					    "PQhost",
+					    "PQport",
+					    "PQparameterStatus"};
+	void **slots[] = {(void **)&api->connectdb_params,
+			  (void **)&api->conninfo_parse,
+			  (void **)&api->conninfo_free,
+			  (void **)&api->status,
+			  (void **)&api->error_message,
+			  (void **)&api->finish,
+			  (void **)&api->exec,
+			  (void **)&api->exec_params,
+			  (void **)&api->result_status,
+			  (void **)&api->result_error_message,
+			  (void **)&api->clear,
+			  (void **)&api->ntuples,
+			  (void **)&api->getvalue,
+			  (void **)&api->getisnull,
+			  (void **)&api->escape_identifier,
+			  (void **)&api->freemem,
+			  (void **)&api->db,
+			  (void **)&api->host,
+			  (void **)&api->port,
+			  (void **)&api->parameter_status};
+	/* Never unmapped: libpq keeps OpenSSL state of its own. */
+	void *dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+	if (dl == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
+			return -1;
+	return 0;
+}
+
+typedef struct pg_store {
+	pq_api pq;
+	PGconn *conn;
+	char *schema; /* the schema's name, and quoted for SQL */
+	char *schema_sql;
+} pg_store;
+
+static const char *const pg_keys[] = {"type",	   "conninfo_source", "schema",
+				      "ca_bundle", "connect_timeout", NULL};
+
+/* libpq's message, on one line (it ends in a newline, and a multi-host
+ * attempt lists a line per host). */
+static const char *one_line(const char *msg, char *buf, size_t cap)
+{
+	size_t o = 0;
+
+	for (; msg != NULL && *msg != '\0' && o + 1 < cap; msg++) {
+		char c = *msg == '\n' || *msg == '\t' ? ' ' : *msg;
+
+		if (c == ' ' && (o == 0 || buf[o - 1] == ' '))
+			continue;
+		buf[o++] = c;
+	}
+	while (o > 0 && buf[o - 1] == ' ')
+		o--;
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The schema name: letters, digits and '_', as a PostgreSQL identifier. */
+static int schema_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 63 || (s[0] >= '0' && s[0] <= '9'))
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+			return 0;
+	return 1;
+}
+
+/* The connection string from conninfo_source ("" without one: PG*), checked
+ * by libpq's own parser first, so that a malformed one is refused without
+ * libpq echoing a piece of it (it may hold a password). */
+static p11e_rc read_conninfo(pg_store *s, const struct json_object *conf, char **out, p11e_err *err)
+{
+	const char *source = p11e_conf_string(conf, "conninfo_source");
+	PQconninfoOption *opts;
+	char *parse_err = NULL;
+	p11e_rc rc;
+
+	*out = NULL;
+	if (source == NULL) {
+		if (json_object_object_get_ex(conf, "conninfo_source", NULL))
+			return p11e_errf(err, P11E_CONFIG,
+					 "store.conninfo_source: must be env:VAR or file:PATH");
+		if ((*out = strdup("")) == NULL)
+			return p11e_errf(err, P11E_FAIL, "store: out of memory");
+		return P11E_OK;
+	}
+	if (strncmp(source, "env:", 4) != 0 && strncmp(source, "file:", 5) != 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "store.conninfo_source: must be env:VAR or file:PATH (a "
+				 "connection string may hold a password: never in the config)");
+	if ((rc = p11e_secret_read(source, "store.conninfo_source", out, err)) != P11E_OK)
+		return rc;
+	if ((opts = s->pq.conninfo_parse(*out, &parse_err)) == NULL) {
+		if (parse_err != NULL)
+			s->pq.freemem(parse_err);
+		p11e_secret_free(*out, (size_t)-1);
+		*out = NULL;
+		return p11e_errf(err, P11E_CONFIG,
+				 "store.conninfo_source %.60s: not a libpq connection string "
+				 "(key=value pairs or a postgresql:// URI)",
+				 source);
+	}
+	s->pq.conninfo_free(opts);
+	return P11E_OK;
+}
+
+/* One statement without parameters: 0, else the server's message in err. */
+static p11e_rc run_sql(pg_store *s, const char *sql, const char *what, p11e_err *err)
+{
+	PGresult *res = s->pq.exec(s->conn, sql);
+	ExecStatusType st = res ? s->pq.result_status(res) : PGRES_FATAL_ERROR;
+	char line[300];
+	p11e_rc rc = P11E_OK;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		rc = p11e_errf(
+		    err, P11E_FAIL, "store: %s: %s", what,
+		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
+			     line, sizeof(line)));
+	s->pq.clear(res);
+	return rc;
+}
+
+/* The first column of a one-row query with one text parameter (or none), as
+ * an int (-1: SQL NULL). */
+static p11e_rc query_int(pg_store *s, const char *sql, const char *param, long *out,
+			 const char *what, p11e_err *err)
+{
+	PGresult *res =
+	    s->pq.exec_params(s->conn, sql, param ? 1 : 0, NULL,
+			      param ? (const char *const[]){param} : NULL, NULL, NULL, 0);
+	char line[300];
+	p11e_rc rc = P11E_OK;
+
+	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1) {
+		rc = p11e_errf(
+		    err, P11E_FAIL, "store: %s: %s", what,
+		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
+			     line, sizeof(line)));
+	} else {
+		*out =
+		    s->pq.getisnull(res, 0, 0) ? -1 : strtol(s->pq.getvalue(res, 0, 0), NULL, 10);
+	}
+	s->pq.clear(res);
+	return rc;
+}
+
+static void pg_close(void *state)
+{
+	pg_store *s = state;
+
+	if (s == NULL)
+		return;
+	if (s->conn != NULL)
+		s->pq.finish(s->conn);
+	if (s->schema_sql != NULL)
+		s->pq.freemem(s->schema_sql);
+	free(s->schema);
+	free(s);
+}
+
+static p11e_rc pg_open(const p11e_config *cfg, const struct json_object *conf, void **state,
+		       p11e_err *err)
+{
+	const char *schema = p11e_conf_string(conf, "schema"),
+		   *ca = p11e_conf_string(conf, "ca_bundle");
+	const char *keys[8], *vals[8];
+	char *conninfo = NULL, timeout[16] = "10", line[400];
+	json_object *jt;
+	pg_store *s = calloc(1, sizeof(*s));
+	p11e_rc rc;
+	int n = 0;
+
+	*state = NULL;
+	if (s == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	if (load_pq(&s->pq) != 0) {
+		free(s);
+		return p11e_errf(err, P11E_FAIL,
+				 "store: cannot load libpq.so.5 (apt-get install libpq5)");
+	}
+	if (schema == NULL && json_object_object_get_ex(conf, "schema", NULL))
+		schema = "";
+	if (schema != NULL && !schema_name_ok(schema)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "store.schema '%.70s': 1 to 63 of a-z, 0-9 and _, not starting "
+			       "with a digit",
+			       schema);
+		goto out;
+	}
+	if ((s->schema = strdup(schema ? schema : "p11enroll")) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+		goto out;
+	}
+	if (json_object_object_get_ex(conf, "connect_timeout", &jt)) {
+		if (!json_object_is_type(jt, json_type_int) || json_object_get_int(jt) < 1 ||
+		    json_object_get_int(jt) > 600) {
+			rc =
+			    p11e_errf(err, P11E_CONFIG, "store.connect_timeout: seconds, 1 to 600");
+			goto out;
+		}
+		snprintf(timeout, sizeof(timeout), "%d", json_object_get_int(jt));
+	}
+	if (ca == NULL && json_object_object_get_ex(conf, "ca_bundle", NULL)) {
+		rc = p11e_errf(err, P11E_CONFIG, "store.ca_bundle: a PEM file's path");
+		goto out;
+	}
+	if ((rc = read_conninfo(s, conf, &conninfo, err)) != P11E_OK)
+		goto out;
+	/* The string first: what follows it overrides it (libpq's rule for
+	 * expand_dbname), so ca_bundle always means verify-full. */
+	keys[n] = "dbname", vals[n++] = conninfo;
+	keys[n] = "connect_timeout", vals[n++] = timeout;
+	keys[n] = "fallback_application_name", vals[n++] = "p11enroll";
+	if (ca != NULL) {
+		keys[n] = "sslmode", vals[n++] = "verify-full";
+		keys[n] = "sslrootcert", vals[n++] = ca;
+	}
+	keys[n] = NULL, vals[n] = NULL;
+	s->conn = s->pq.connectdb_params(keys, vals, 1);
+	p11e_secret_free(conninfo, (size_t)-1);
+	if (s->conn == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+		goto out;
+	}
+	if (s->pq.status(s->conn) != CONNECTION_OK) {
+		rc = p11e_errf(err, P11E_FAIL, "store: cannot connect to PostgreSQL: %s",
+			       one_line(s->pq.error_message(s->conn), line, sizeof(line)));
+		goto out;
+	}
+	if ((s->schema_sql = s->pq.escape_identifier(s->conn, s->schema, strlen(s->schema))) ==
+	    NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+		goto out;
+	}
+	(void)cfg;
+	*state = s;
+	return P11E_OK;
+out:
+	pg_close(s);
+	return rc;
+}
+
+/* The schema's version: 0 when it has no p11e_schema table yet. */
+static p11e_rc schema_version(pg_store *s, long *version, p11e_err *err)
+{
+	char sql[200];
+	long exists = 0;
+	p11e_rc rc;
+
+	if ((rc = query_int(s,
+			    "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = $1 "
+			    "AND tablename = 'p11e_schema'",
+			    s->schema, &exists, "reading the schema's version", err)) != P11E_OK)
+		return rc;
+	*version = 0;
+	if (exists == 0)
+		return P11E_OK;
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(version), 0) FROM %s.p11e_schema",
+		 s->schema_sql);
+	return query_int(s, sql, NULL, version, "reading the schema's version", err);
+}
+
+/* In the migration's transaction, under its advisory lock. */
+static p11e_rc apply_migrations(pg_store *s, int create, long found, int known, p11e_err *err)
+{
+	const p11e_pg_migration *m = p11e_pg_migrations(&known);
+	char sql[400];
+	p11e_rc rc;
+
+	if (found > known)
+		return p11e_errf(err, P11E_CONFIG,
+				 "store: schema %s is at version %ld, newer than this p11enroll "
+				 "knows (%d): upgrade p11enroll on this machine",
+				 s->schema, found, known);
+	if (found == 0 && !create)
+		return p11e_errf(err, P11E_NOT_FOUND,
+				 "store: schema %s has no p11enroll tables yet; `p11enroll store "
+				 "init` creates them",
+				 s->schema);
+	if (found == 0) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE SCHEMA IF NOT EXISTS %s; CREATE TABLE %s.p11e_schema ("
+			 "version integer PRIMARY KEY, summary text NOT NULL, "
+			 "applied_at timestamptz NOT NULL DEFAULT now(), "
+			 "applied_by text NOT NULL DEFAULT current_user)",
+			 s->schema_sql, s->schema_sql);
+		if ((rc = run_sql(s, sql, "creating the schema", err)) != P11E_OK)
+			return rc;
+	}
+	snprintf(sql, sizeof(sql), "SET LOCAL search_path TO %s", s->schema_sql);
+	if ((rc = run_sql(s, sql, "choosing the schema", err)) != P11E_OK)
+		return rc;
+	for (long v = found; v < known; v++) {
+		char what[80];
+		PGresult *res;
+		char num[24], line[300];
+
+		snprintf(what, sizeof(what), "migration %ld", v + 1);
+		if ((rc = run_sql(s, m[v].sql, what, err)) != P11E_OK)
+			return rc;
+		snprintf(num, sizeof(num), "%ld", v + 1);
+		res = s->pq.exec_params(
+		    s->conn, "INSERT INTO p11e_schema (version, summary) VALUES ($1, $2)", 2, NULL,
+		    (const char *const[]){num, m[v].summary}, NULL, NULL, 0);
+		if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
+			rc = p11e_errf(err, P11E_FAIL, "store: recording migration %ld: %s", v + 1,
+				       one_line(res ? s->pq.result_error_message(res)
+						    : s->pq.error_message(s->conn),
+						line, sizeof(line)));
+		s->pq.clear(res);
+		if (rc != P11E_OK)
+			return rc;
+	}
+	return P11E_OK;
+}
+
+static p11e_rc pg_migrate(void *state, int create, int *from, int *to, p11e_err *err)
+{
+	pg_store *s = state;
+	long found = 0, recovery = 0;
+	int known = 0;
+	p11e_rc rc;
+
+	p11e_pg_migrations(&known);
+	*from = *to = 0;
+	if ((rc = query_int(s, "SELECT pg_is_in_recovery()::int", NULL, &recovery,
+			    "asking the server's role", err)) != P11E_OK)
+		return rc;
+	if (recovery == 1)
+		return p11e_errf(err, P11E_FAIL,
+				 "store: the server is a standby (read-only); connect to the "
+				 "primary (libpq: target_session_attrs=read-write)");
+	if ((rc = run_sql(s, "BEGIN", "starting the migration", err)) != P11E_OK)
+		return rc;
+	/* One migrator at a time per schema: a second station waits here, then
+	 * finds the work done. */
+	if ((rc = query_int(s, "SELECT 0 FROM pg_advisory_xact_lock(1882289509, hashtext($1))",
+			    s->schema, &(long){0}, "waiting for the migration lock", err)) !=
+		P11E_OK ||
+	    (rc = schema_version(s, &found, err)) != P11E_OK ||
+	    (rc = apply_migrations(s, create, found, known, err)) != P11E_OK) {
+		p11e_err ignored;
+
+		run_sql(s, "ROLLBACK", "rolling back", &ignored);
+		return rc;
+	}
+	if ((rc = run_sql(s, "COMMIT", "committing the migration", err)) != P11E_OK)
+		return rc;
+	*from = (int)found;
+	*to = known;
+	return P11E_OK;
+}
+
+static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
+{
+	pg_store *s = state;
+	const char *ver = s->pq.parameter_status(s->conn, "server_version");
+	long version = 0, recovery = 0;
+	p11e_rc rc;
+
+	snprintf(out->type, sizeof(out->type), "postgresql");
+	snprintf(out->where, sizeof(out->where), "database %s on %s port %s, schema %s",
+		 s->pq.db(s->conn), s->pq.host(s->conn), s->pq.port(s->conn), s->schema);
+	snprintf(out->server, sizeof(out->server), "%s", ver ? ver : "");
+	p11e_pg_migrations(&out->known_version);
+	if ((rc = schema_version(s, &version, err)) != P11E_OK ||
+	    (rc = query_int(s, "SELECT pg_is_in_recovery()::int", NULL, &recovery,
+			    "asking the server's role", err)) != P11E_OK)
+		return rc;
+	out->schema_version = (int)version;
+	out->read_only = recovery == 1;
+	return P11E_OK;
+}
+
+const p11e_store_ops p11e_store_pg_ops = {
+    .type = "postgresql",
+    .config_keys = pg_keys,
+    .open = pg_open,
+    .close = pg_close,
+    .migrate = pg_migrate,
+    .info = pg_info,
+};
