@@ -42,6 +42,12 @@ void p11e_quiet_begin(p11e_quiet *q)
 	q->locked = 1;
 	fflush(stderr);
 	q->fd = memfd_create("p11enroll-module-stderr", MFD_CLOEXEC);
+	/* Started with stderr closed, the new file may be fd 2 itself: then
+	 * there is nothing to keep quiet. */
+	if (q->fd >= 0 && q->fd <= 2) {
+		close(q->fd);
+		q->fd = -1;
+	}
 	if (q->fd < 0)
 		return;
 	q->saved = fcntl(2, F_DUPFD_CLOEXEC, 3);
