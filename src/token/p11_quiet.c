@@ -11,8 +11,11 @@
  *
  * fd 2 belongs to the whole process: one capture at a time (a lock), and
  * only around a module's C_Initialize, which every command does before its
- * own work starts. P11ENROLL_MODULE_STDERR=show leaves stderr alone, for
- * debugging a module. */
+ * own work starts, and libp11's first load of the module (at the first
+ * signature). What another thread writes on stderr in that moment is caught
+ * with it: batch prints its rows under the lock its workers open sessions
+ * under, but not around libp11's load (once per module and process).
+ * P11ENROLL_MODULE_STDERR=show leaves stderr alone, for debugging a module. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
