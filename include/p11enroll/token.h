@@ -83,6 +83,14 @@ p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_modu
  * characters; P11E_USAGE naming field ("--module-args") otherwise. */
 #define P11E_MODULE_ARGS_MAX 4096
 p11e_rc p11e_module_args_check(const char *field, const char *args, p11e_err *err);
+/* The module a token URI's module-name selects (RFC 7512), when path is
+ * the default module (p11-kit-proxy): only that module registered with
+ * p11-kit is loaded, directly, with its module file's x-init-reserved, and
+ * none of the others. name NULL: p11e_module_load_args. P11E_USAGE for a
+ * module-name beside another module (--module, module-path); P11E_FAIL for
+ * a name p11-kit does not know, listing the names it knows. */
+p11e_rc p11e_module_load_for(const char *path, const char *init_args, const char *name,
+			     p11e_module **out, p11e_err *err);
 void p11e_module_free(p11e_module *m);
 const char *p11e_module_path(const p11e_module *m);
 

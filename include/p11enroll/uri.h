@@ -20,6 +20,7 @@ typedef struct p11e_uri {
 	int has_id;
 	/* query attributes */
 	char *module_path;
+	char *module_name; /* a module registered with p11-kit, by its name */
 	char *pin_source; /* as written in the URI: "file:/p", "env:V", ... */
 } p11e_uri;
 

@@ -183,7 +183,9 @@ const cli_command cmd_tokens = {
 	    "not, with its label, model, serial, flags (login required, PIN pad, PIN counters)\n"
 	    "and the RFC 7512 URI to select it. Registered modules are initialised through\n"
 	    "p11-kit with their module files' arguments (x-init-reserved); one that fails is\n"
-	    "listed with its error. A module given with --module gets --module-args.",
+	    "listed with its error in one line (what it printed on stderr summed up in it;\n"
+	    "P11ENROLL_MODULE_STDERR=show lets it through). A module given with --module\n"
+	    "gets --module-args.",
     .opts = (const cli_opt[]){{NULL, NULL, NULL}},
     .min_pos = 0,
     .max_pos = 0,

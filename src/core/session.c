@@ -139,7 +139,8 @@ p11e_rc p11e_session_open(const p11e_config *cfg, const p11e_session_params *p, 
 	if (rc != P11E_OK)
 		goto out;
 	path = p11e_session_module_path(cfg, &s->uri, p->module);
-	rc = p11e_module_load_args(path, p11e_session_module_args(cfg, path), &s->module, err);
+	rc = p11e_module_load_for(path, p11e_session_module_args(cfg, path), s->uri.module_name,
+				  &s->module, err);
 	if (rc != P11E_OK)
 		goto out;
 	rc = p11e_token_open(s->module, &s->uri, &s->token, err);

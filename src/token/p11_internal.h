@@ -43,7 +43,26 @@ struct p11e_module {
 	 * CK_FALSE (p11_keys.c): ask it for the wanted ones only from now on
 	 * (tpm2-pkcs11 refuses after comparing it with the TPM key it made). */
 	int keygen_wanted_only;
+	/* p11-kit-proxy: what its modules wrote on stderr while it initialised
+	 * them, summed up in one line ("" if nothing); held back, and told only
+	 * when no token matches (p11e_token_open). */
+	char held_back[256];
 };
+
+/* What a module writes on stderr around its C_Initialize (p11_quiet.c):
+ * begin points fd 2 at an anonymous file; end restores it and either writes
+ * the text to stderr (show) or sums it up in summary ("it wrote 15 lines on
+ * stderr, the last: '...'", "" when it wrote nothing). One at a time per
+ * process; P11ENROLL_MODULE_STDERR=show captures nothing. */
+typedef struct p11e_quiet {
+	int fd;
+	int saved;
+	int locked;
+} p11e_quiet;
+void p11e_quiet_begin(p11e_quiet *q);
+/* p11-kit-proxy (by its file name): it loads every registered module. */
+int p11e_module_is_proxy(const char *path);
+void p11e_quiet_end(p11e_quiet *q, int show, char *summary, size_t cap);
 
 /* An object this session made or found lately, by class and CKA_ID. */
 typedef struct p11e_known {

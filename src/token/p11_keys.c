@@ -433,6 +433,8 @@ p11e_rc p11e_token_public_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, 
 static p11e_rc p11_slot(p11e_token *t, PKCS11_SLOT **out, p11e_err *err)
 {
 	p11e_module *m = t->m;
+	p11e_quiet quiet;
+	int loaded;
 
 	if (m->p11 == NULL) {
 		m->p11 = PKCS11_CTX_new();
@@ -440,8 +442,13 @@ static p11e_rc p11_slot(p11e_token *t, PKCS11_SLOT **out, p11e_err *err)
 			return p11e_errf(err, P11E_FAIL, "libp11: out of memory");
 		/* libp11 initialises the module again after a fork: with ours. */
 		PKCS11_CTX_init_args(m->p11, m->init_args);
-		if (PKCS11_CTX_load(m->p11, m->path) != 0 ||
-		    PKCS11_enumerate_slots(m->p11, &m->p11_slots, &m->p11_nslots) != 0) {
+		/* Through p11-kit-proxy libp11 gets a proxy of its own, which
+		 * initialises every registered module again: what they print
+		 * is held back as in p11e_module_load_args. */
+		p11e_quiet_begin(&quiet);
+		loaded = PKCS11_CTX_load(m->p11, m->path) == 0;
+		p11e_quiet_end(&quiet, loaded && !p11e_module_is_proxy(m->path), NULL, 0);
+		if (!loaded || PKCS11_enumerate_slots(m->p11, &m->p11_slots, &m->p11_nslots) != 0) {
 			PKCS11_CTX_free(m->p11);
 			m->p11 = NULL;
 			m->p11_slots = NULL;

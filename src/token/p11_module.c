@@ -37,7 +37,7 @@ p11e_rc p11e_module_args_check(const char *field, const char *args, p11e_err *er
 
 /* p11-kit-proxy gives each registered module the arguments of its module
  * file; arguments meant for one module must not reach all of them. */
-static int is_proxy(const char *path)
+int p11e_module_is_proxy(const char *path)
 {
 	const char *base = strrchr(path, '/');
 
@@ -78,8 +78,10 @@ p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_modu
 	CK_C_GetFunctionList get_list;
 	CK_C_INITIALIZE_ARGS args;
 	p11e_module *m;
-	char why[256];
+	p11e_quiet quiet;
+	char why[256], noise[256];
 	CK_RV rv;
+	int ok;
 	p11e_rc rc = P11E_OK;
 
 	*out = NULL;
@@ -88,7 +90,7 @@ p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_modu
 	if (init_args != NULL) {
 		if ((rc = p11e_module_args_check("module_args", init_args, err)) != P11E_OK)
 			return rc;
-		if (is_proxy(path))
+		if (p11e_module_is_proxy(path))
 			return p11e_errf(err, P11E_USAGE,
 					 "module_args: p11-kit-proxy passes each registered module "
 					 "the arguments of its module file (x-init-reserved); give "
@@ -118,14 +120,24 @@ p11e_rc p11e_module_load_args(const char *path, const char *init_args, p11e_modu
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
 	args.pReserved = m->init_args;
+	p11e_quiet_begin(&quiet);
 	rv = m->f->C_Initialize(&args);
+	ok = rv == CKR_OK || rv == CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	/* A module named directly is the one the command uses: what it says
+	 * while it works is shown. p11-kit-proxy initialises every registered
+	 * module, most of them not the token's: held back, and told in one
+	 * line only if no token matches (p11e_token_open). */
+	p11e_quiet_end(&quiet, ok && !p11e_module_is_proxy(path), noise, sizeof(noise));
 	if (rv == CKR_OK) {
 		m->owns_init = 1;
-	} else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+	} else if (!ok) {
 		p11e_init_failure(rv, init_args ? P11E_INIT_WITH_ARGS : P11E_INIT_DIRECT, why,
 				  sizeof(why));
-		rc = p11e_errf(err, P11E_FAIL, "module %s: %s", path, why);
+		rc = p11e_errf(err, P11E_FAIL, "module %s: %s%s%s", path, why, noise[0] ? "; " : "",
+			       noise);
 	}
+	if (ok && p11e_module_is_proxy(path))
+		snprintf(m->held_back, sizeof(m->held_back), "%s", noise);
 out:
 	if (rc != P11E_OK) {
 		if (m->dl != NULL)

@@ -166,11 +166,19 @@ p11e_rc p11e_token_open(p11e_module *m, const p11e_uri *uri, p11e_token **out, p
 		}
 	if (found != 1) {
 		describe(infos, n, 1, avail, sizeof(avail));
+		/* What p11-kit-proxy's modules printed is told here, where a
+		 * module that failed may be why (p11_module.c). */
 		rc = p11e_errf(err, P11E_TOKEN_NOT_FOUND,
-			       "token: %s the URI (token=%s%s%s); available: %s",
+			       "token: %s the URI (token=%s%s%s); available: %s%s%s%s",
 			       found ? "more than one token matches" : "no token matches",
 			       uri->token ? uri->token : "*", uri->serial ? ", serial=" : "",
-			       uri->serial ? uri->serial : "", avail);
+			       uri->serial ? uri->serial : "", avail,
+			       m->held_back[0] ? "; while p11-kit-proxy initialised the registered "
+						 "modules, "
+					       : "",
+			       m->held_back,
+			       m->held_back[0] ? " ('p11enroll tokens' shows which module failed)"
+					       : "");
 		goto out;
 	}
 	t = calloc(1, sizeof(*t));

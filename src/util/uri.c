@@ -40,7 +40,7 @@ static const attr_def attrs[] = {
     {"slot-manufacturer", 0, A_SLOT, 0},
     {"module-path", 1, A_STRING, offsetof(p11e_uri, module_path)},
     {"pin-source", 1, A_STRING, offsetof(p11e_uri, pin_source)},
-    {"module-name", 1, A_IGNORED, 0},
+    {"module-name", 1, A_STRING, offsetof(p11e_uri, module_name)},
     {"pin-value", 1, A_PIN_VALUE, 0},
 };
 #define NATTRS (sizeof(attrs) / sizeof(attrs[0]))
@@ -218,6 +218,7 @@ void p11e_uri_clear(p11e_uri *u)
 	free(u->object);
 	free(u->type);
 	free(u->module_path);
+	free(u->module_name);
 	free(u->pin_source);
 	memset(u, 0, sizeof(*u));
 }

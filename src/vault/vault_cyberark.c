@@ -3,19 +3,22 @@
  * against "ca_bundle" when given).
  *
  *   "vault": { "type": "cyberark", "url": "https://pvwa.example",
- *              "auth": "CyberArk" | "LDAP", "username": "svc-p11enroll",
+ *              "auth": "CyberArk" | "LDAP" | "RADIUS" (any case),
+ *              "username": "svc-p11enroll", "address": "p11enroll",
  *              "password_source": "file:/etc/p11enroll/pvwa-password",
  *              "safe": "PKI-Escrow", "platform_id": "P11EnrollPFX",
  *              "reason": "p11enroll escrow", "ca_bundle": "pvwa-ca.pem" }
  *
  * A secret named IDENTITY is one account of the safe, secretType password:
  *   logon    POST /PasswordVault/API/auth/AUTH/Logon {username,password}
+ *            (AUTH spelled as CyberArk's Logon page does: Cyberark, LDAP,
+ *            RADIUS)
  *            -> "TOKEN" (sent as the Authorization header; one renewal
  *            when a call answers 401: the session expired)
  *   find     GET  /PasswordVault/API/Accounts?search=NAME&filter=safeName eq SAFE
  *            (the exact name picked from the answer's "value")
  *   put      find; POST /PasswordVault/API/Accounts {name, userName,
- *            safeName, platformId, secretType, secret,
+ *            address, safeName, platformId, secretType, secret,
  *            platformAccountProperties, secretManagement (CPM off: a PFX
  *            password must never be rotated)}
  *   get      find; POST .../Accounts/ID/Password/Retrieve {reason}; or, with
@@ -38,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -48,23 +52,10 @@
 #include "p11enroll/vault.h"
 #include "vault/vault_cyberark.h"
 
-static const char *const known_keys[] = {"type",
-					 "url",
-					 "auth",
-					 "username",
-					 "password_source",
-					 "safe",
-					 "platform_id",
-					 "reason",
-					 "ca_bundle",
-					 "timeout",
-					 "connect_timeout",
-					 "retries",
-					 "ccp_url",
-					 "ccp_app_id",
-					 "ccp_cert_file",
-					 "ccp_key_file",
-					 NULL};
+static const char *const known_keys[] = {
+    "type",    "url",	      "auth",	    "address",	     "username",     "password_source",
+    "safe",    "platform_id", "reason",	    "ca_bundle",     "timeout",	     "connect_timeout",
+    "retries", "ccp_url",     "ccp_app_id", "ccp_cert_file", "ccp_key_file", NULL};
 
 static void ca_close(void *state)
 {
@@ -89,6 +80,7 @@ static void ca_close(void *state)
 	free(k->safe);
 	free(k->safe_q);
 	free(k->platform_id);
+	free(k->address);
 	free(k->reason);
 	free(k->ca_bundle);
 	cyberark_ccp_free(k);
@@ -109,11 +101,39 @@ static p11e_rc need(const json_object *conf, const char *key, size_t max, const 
 	return (*out = strdup(s)) ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
 }
 
+/* The Logon method, in any case (the PVWA's routes ignore it), as CyberArk's
+ * Logon page spells it in the path. */
+static p11e_rc auth_method(const char *auth, const char **out, p11e_err *err)
+{
+	static const char *const methods[] = {"Cyberark", "LDAP", "RADIUS"};
+
+	*out = methods[0];
+	if (auth == NULL)
+		return P11E_OK;
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcasecmp(auth, methods[i]) == 0) {
+			*out = methods[i];
+			return P11E_OK;
+		}
+	/* auth/Windows/Logon takes no password: IIS authenticates the caller
+	 * by Negotiate (Kerberos) or NTLM, which needs a domain identity here
+	 * that nothing in p11enroll sets up or tests. */
+	if (strcasecmp(auth, "Windows") == 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "vault: cyberark \"auth\": Windows (integrated Windows "
+				 "authentication) is not supported; log on with \"LDAP\" as the "
+				 "same directory user, or \"CyberArk\" or \"RADIUS\"");
+	return p11e_errf(err, P11E_CONFIG,
+			 "vault: cyberark \"auth\" must be \"CyberArk\", \"LDAP\" or "
+			 "\"RADIUS\" (any case)");
+}
+
 static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 		       const p11e_vault_open_params *p, void **state, p11e_err *err)
 {
 	const char *auth = p11e_conf_string(conf, "auth"),
-		   *reason = p11e_conf_string(conf, "reason");
+		   *reason = p11e_conf_string(conf, "reason"),
+		   *address = p11e_conf_string(conf, "address"), *method = NULL;
 	char *source = NULL;
 	cyberark *k;
 	size_t len;
@@ -123,9 +143,8 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 	*state = NULL;
 	if ((rc = p11e_conf_check_keys(conf, known_keys, "vault (type cyberark)", err)) != P11E_OK)
 		return rc;
-	if (auth != NULL && strcmp(auth, "CyberArk") != 0 && strcmp(auth, "LDAP") != 0)
-		return p11e_errf(err, P11E_CONFIG,
-				 "vault: cyberark \"auth\" must be \"CyberArk\" or \"LDAP\"");
+	if ((rc = auth_method(auth, &method, err)) != P11E_OK)
+		return rc;
 	if ((k = calloc(1, sizeof(*k))) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	if ((rc = need(conf, "url", 1024, "https://PVWA-HOST", &k->url, err)) != P11E_OK ||
@@ -145,6 +164,12 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 			       "REST API takes none of them in a URL");
 		goto fail;
 	}
+	if (address != NULL && (address[0] == '\0' || strlen(address) > 256 ||
+				!p11e_printable_ascii(address, strlen(address)))) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: cyberark \"address\" must be 1 to 256 printable characters");
+		goto fail;
+	}
 	if (reason != NULL &&
 	    (reason[0] == '\0' || !p11e_printable_ascii(reason, strlen(reason)))) {
 		rc = p11e_errf(err, P11E_CONFIG, "vault: cyberark \"reason\" must be printable");
@@ -154,13 +179,14 @@ static p11e_rc ca_open(const p11e_config *cfg, const json_object *conf,
 		goto fail;
 	/* Add account is never resent blind (see put): its attempts are ours. */
 	k->add_attempts = k->http.retries < 0 ? 0 : k->http.retries;
-	k->auth = strdup(auth ? auth : "CyberArk");
+	k->auth = strdup(method);
+	k->address = strdup(address ? address : "p11enroll");
 	k->reason = strdup(reason ? reason : "p11enroll escrow");
 	k->safe_q = cyberark_url_escape(k->safe);
 	k->password_source = p11e_vault_resolve_source(cfg, source);
 	if (k->http.ca_bundle != NULL)
 		k->http.ca_bundle = k->ca_bundle = strdup(k->http.ca_bundle);
-	if (k->auth == NULL || k->reason == NULL || k->safe_q == NULL ||
+	if (k->auth == NULL || k->address == NULL || k->reason == NULL || k->safe_q == NULL ||
 	    k->password_source == NULL || (k->http.ca_bundle != NULL && k->ca_bundle == NULL)) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto fail;
@@ -253,6 +279,10 @@ static p11e_rc ca_put(void *state, const char *name, const unsigned char *secret
 	p11e_sbuf_json(&body, acct);
 	p11e_sbuf_str(&body, ",\"userName\":");
 	p11e_sbuf_json(&body, acct);
+	/* Most platforms require an address; an escrowed PFX password has no
+	 * machine: the config's "address" (default "p11enroll"). */
+	p11e_sbuf_str(&body, ",\"address\":");
+	p11e_sbuf_json(&body, k->address);
 	p11e_sbuf_str(&body, ",\"safeName\":");
 	p11e_sbuf_json(&body, k->safe);
 	p11e_sbuf_str(&body, ",\"platformId\":");

@@ -76,8 +76,9 @@ int cyberark_parse_account_id(const char *body, size_t len, char **id);
 
 typedef struct cyberark {
 	char *url;  /* without a trailing '/' */
-	char *auth; /* "CyberArk" or "LDAP" */
+	char *auth; /* "Cyberark", "LDAP" or "RADIUS": the Logon path's spelling */
 	char *username;
+	char *address;	       /* the accounts' address (platforms require one) */
 	char *password_source; /* "env:VAR" or "file:PATH" */
 	char *safe;
 	char *safe_q; /* URL-escaped */

@@ -160,7 +160,7 @@ log=$(stub "$SURL/_stub/log")
 check_eq "cyberark: the portal logged on to the PVWA and retrieved the password" 1 \
 	"$(jq '[.[] | select(.path | test("/Password/Retrieve$"))] | length' <<<"$SERVED_LOG")"
 check_eq "  with a logon of its own" 1 \
-	"$(jq '[.[] | select(.path | test("/auth/CyberArk/Logon$"))] | length' <<<"$SERVED_LOG")"
+	"$(jq '[.[] | select(.path | test("/auth/cyberark/logon$"; "i"))] | length' <<<"$SERVED_LOG")"
 check_not_contains "cyberark: no password in a URL the stub saw" "$log" "$PW"
 check_not_contains "cyberark: no logon password in a URL the stub saw" "$log" "$LOGON_PW"
 check_not_contains "cyberark: no logon password in the server's log" \

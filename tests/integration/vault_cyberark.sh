@@ -193,6 +193,69 @@ check "pages of one: ob's PFX opens with it" openssl pkcs12 -in "$(record $O | j
 check_eq "pages of one: escrow list has every account" "$(accounts | jq length)" "$(p11e escrow list | wc -l)"
 stub -X POST -d '{"records": 1000}' "$URL/_stub/max-records" >/dev/null
 
+# --- the Logon methods as CyberArk's Logon page spells them, in any case ---
+logons() { stub "$URL/_stub/log" | jq -r '[.[] | select(.path | test("Logon$")) | .path] | last'; }
+for m in cyberark Cyberark LDAP radius RADIUS; do
+	conf ''
+	sed -i "s/\"auth\": \"CyberArk\"/\"auth\": \"$m\"/" "$W/config.json"
+	p11e_logged escrow list
+	check_eq "auth $m: exit 0 ($OUT)" 0 $?
+done
+check_eq "auth radius: the documented path" /PasswordVault/API/auth/RADIUS/Logon "$(logons)"
+conf ''
+sed -i 's/"auth": "CyberArk"/"auth": "cyberark"/' "$W/config.json"
+p11e_logged escrow list
+check_eq "auth cyberark: the documented path" /PasswordVault/API/auth/Cyberark/Logon "$(logons)"
+for m in Windows windows; do
+	conf ''
+	sed -i "s/\"auth\": \"CyberArk\"/\"auth\": \"$m\"/" "$W/config.json"
+	p11e_logged escrow list
+	check_eq "auth $m: refused at config, exit 8 ($OUT)" 8 $?
+	check_contains "auth $m: says it is not supported and what to use" "$OUT" "not supported; log on with \"LDAP\""
+	check_eq "auth $m: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+done
+conf ''
+sed -i 's/"auth": "CyberArk"/"auth": "Kerberos"/' "$W/config.json"
+p11e_logged escrow list
+check_eq "auth Kerberos: exit 8" 8 $?
+check_contains "auth Kerberos: names the methods" "$OUT" "\"RADIUS\" (any case)"
+conf ''
+
+# --- the platform as a PVWA enforces it: the stub's platform defines only the
+# properties docs/config.md tells the admin to add, and requires the
+# account's address and user name (its default) ---
+check_eq "the account has the default address" p11enroll "$(accounts | jq -r ".[] | select(.name == \"$A\") | .address")"
+conf ', "address": "escrow.example.org"'
+p11e_logged enroll --software --email hal@example.com
+check_eq "address from the config: exit 0 ($OUT)" 0 $?
+check_eq "address from the config: on the account" escrow.example.org \
+	"$(accounts | jq -r '.[] | select(.name == "hal@example.com") | .address')"
+conf ', "address": ""'
+p11e_logged escrow list
+check_eq "an empty address: exit 8" 8 $?
+conf ''
+platform() { stub -X POST -d "$1" "$URL/_stub/platform" >/dev/null; }
+# A platform without CertSHA256: the Add goes through, the property after
+# issuance is refused: exit 8 with CyberArk's reason; defined, a rerun ends it.
+platform '{"required":["address","userName"],"optional":["P11eIdentity","CertCreated","CertExpires"]}'
+p11e_logged enroll --software --email ivy@example.com
+check_eq "a property the platform does not define: exit 8 ($OUT)" 8 $?
+check_contains "undefined property: CyberArk's reason" "$OUT" "Property [CertSHA256] is not defined for platform [P11EnrollPFX]"
+check_contains "undefined property: says what to check" "$OUT" "platform_id"
+check_eq "undefined property: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+platform '{"required":["address","userName"],"optional":["P11eIdentity","CertCreated","CertExpires","CertSHA256"]}'
+p11e_logged enroll --software --email ivy@example.com
+check_eq "platform fixed: the rerun finishes ($OUT)" 0 $?
+check_eq "platform fixed: one account for ivy" 1 "$(accounts | jq '[.[] | select(.name == "ivy@example.com")] | length')"
+check "platform fixed: CertSHA256 set" grep -qE '^[0-9a-f]{64}$' <<<"$(accounts | jq -r '.[] | select(.name == "ivy@example.com") | .platformAccountProperties.CertSHA256')"
+# A platform that requires a property p11enroll does not send: the Add is refused.
+platform '{"required":["address","userName","Location"],"optional":["P11eIdentity","CertCreated","CertExpires","CertSHA256"]}'
+p11e_logged enroll --software --email jay@example.com
+check_eq "a required property missing: exit 8 ($OUT)" 8 $?
+check_contains "required property missing: CyberArk's reason" "$OUT" "Mandatory property [Location]"
+check_eq "required property missing: no account" 0 "$(accounts | jq '[.[] | select(.name == "jay@example.com")] | length')"
+platform '{"required":["address","userName"],"optional":["P11eIdentity","CertCreated","CertExpires","CertSHA256"]}'
+
 # --- errors: one line, documented exit codes ---
 mode 403
 p11e_logged escrow show $A

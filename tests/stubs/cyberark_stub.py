@@ -22,9 +22,13 @@ Details say PASWS031E "Safe [X] was not found" for an Add to a safe the user is
 not a member of: psPAS issue 478); 403 with ErrorCode CAWS00001E for a missing
 permission (psPAS issues 143, 337).
 
-  POST /PasswordVault/API/auth/{CyberArk|LDAP}/Logon
+  POST /PasswordVault/API/auth/{Cyberark|LDAP|RADIUS}/Logon (the method in any
+       case: the PVWA's IIS routes ignore it; the Logon page spells them so)
        {"username","password","concurrentSession": boolean}
-       -> 200 "TOKEN" (a JSON string), or 401 {"ErrorCode":"ITATS004E",...}
+       -> 200 "TOKEN" (a JSON string), or 401 {"ErrorCode":"ITATS004E",...};
+          another method -> 400 (PASWS043E, illustrative); auth/Windows/Logon
+          (integrated Windows authentication) -> 401 asking for Negotiate or
+          NTLM, which this stub does not speak
   POST /PasswordVault/API/Auth/Logoff -> 200
   GET  /PasswordVault/API/Accounts?search=W&filter=safeName eq S&limit=N&offset=K
        -> 200 {"value":[account...],"count":N[,"nextLink":...]} (search: every
@@ -37,7 +41,12 @@ permission (psPAS issues 143, 337).
        -> 201 account (without the secret, with "id" and "createdTime"); the
           name taken in the safe -> 409 {"ErrorCode":"PASWS027E"}; unknown
           platform, a safe the user is not in, a missing member -> 400
-          PASWS167E with Details
+          PASWS167E with Details. The platform is enforced as a PVWA does:
+          a property it does not define, or a required one missing (the
+          account's "address" and "userName" are required by default, as on
+          the platforms CyberArk ships), is 400 PASWS167E with a Details
+          entry naming it (the inner codes PASWS260E/PASWS261E are
+          illustrative, not from the pages)
   POST /PasswordVault/API/Accounts/ID/Password/Retrieve {"reason"}
        -> 200 "SECRET" (a JSON string); members matched whatever their case
   PATCH /PasswordVault/API/Accounts/ID [{"op":"add|replace","path","value"}] -> 200
@@ -66,6 +75,11 @@ Test controls, outside the API:
        next Add finds the account made by someone else: 409) | hostile
        (wrong JSON types in lists) | hostile-403 (a 403 whose message holds
        escapes and line breaks)
+  POST /_stub/platform {"required": [..], "optional": [..]}: the platform's
+       definition (property names; "address" and "userName" are the account's
+       own members, the others go in platformAccountProperties). Default:
+       required address, userName; optional P11eIdentity, CertCreated,
+       CertExpires, CertSHA256 (what docs/config.md tells the admin to define)
   POST /_stub/max-records {"records": N}: pages of Get accounts hold at most N
        (the Get accounts page: "determined by the MaxDisplayedRecords parameter")
   GET  /_stub/log       every request: method, path, query (never a body or header)
@@ -86,7 +100,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LOCK = threading.Lock()
 STATE = {"mode": "normal", "log": [], "accounts": {}, "tokens": set(), "next_id": 1,
-         "max_records": 1000}
+         "max_records": 1000,
+         "platform": {"required": ["address", "userName"],
+                      "optional": ["P11eIdentity", "CertCreated", "CertExpires", "CertSHA256"]}}
+# The account's own members a platform may require; the rest are properties.
+BASE_MEMBERS = ("address", "userName")
 ARGS = None
 API = "/PasswordVault/API/"
 
@@ -228,7 +246,15 @@ class Handler(BaseHTTPRequestHandler):
             return tok is not None and tok in STATE["tokens"]
 
     def logon(self, method, body):
-        if method not in ("CyberArk", "LDAP"):
+        if method.lower() == "windows":
+            # IIS answers integrated Windows authentication with a challenge.
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Negotiate")
+            self.send_header("WWW-Authenticate", "NTLM")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        if method.lower() not in ("cyberark", "ldap", "radius"):
             return self.error(400, "PASWS043E", "Unknown authentication method.")
         with open(ARGS.password_file) as f:
             want = f.read().strip()
@@ -281,6 +307,9 @@ class Handler(BaseHTTPRequestHandler):
         if body["platformId"] != ARGS.platform:
             return self.error(400, "PASWS167E", "There are some invalid parameters",
                               [("PASWS165E", "Platform [%s] was not found" % body["platformId"])])
+        bad = self.platform_refuses(body)
+        if bad:
+            return self.error(400, "PASWS167E", "There are some invalid parameters", [bad])
         if body["safeName"].lower() != ARGS.safe.lower():
             # A safe the user is not a member of is one it cannot see.
             return self.error(400, "PASWS167E", "There are some invalid parameters",
@@ -305,6 +334,7 @@ class Handler(BaseHTTPRequestHandler):
                 "id": "12_%d" % STATE["next_id"],
                 "name": body["name"],
                 "userName": body.get("userName", ""),
+                "address": body.get("address", ""),
                 "safeName": body["safeName"],
                 "platformId": body["platformId"],
                 "secretType": body["secretType"],
@@ -323,15 +353,44 @@ class Handler(BaseHTTPRequestHandler):
             time.sleep(8)
         return self.answer(201, public(acct))
 
+    def platform_refuses(self, body, patch_props=None):
+        # (code, message) for what the platform's definition refuses, or None.
+        with LOCK:
+            plat = STATE["platform"]
+        defined = [p.lower() for p in plat["required"] + plat["optional"]]
+        props = patch_props if patch_props is not None else \
+            (body.get("platformAccountProperties") or {})
+        if not isinstance(props, dict):
+            return ("PASWS167E", "platformAccountProperties is not an object")
+        for name in props:
+            if name.lower() not in defined:
+                return ("PASWS260E", "Property [%s] is not defined for platform [%s]"
+                        % (name, ARGS.platform))
+        if patch_props is not None:
+            return None
+        for name in plat["required"]:
+            if name in BASE_MEMBERS:
+                have = body.get(name)
+            else:
+                have = next((v for k, v in props.items() if k.lower() == name.lower()), None)
+            if not isinstance(have, str) or not have:
+                return ("PASWS261E", "Mandatory property [%s] of platform [%s] is missing"
+                        % (name, ARGS.platform))
+        return None
+
     def patch(self, acct, ops):
         if not isinstance(ops, list):
             return self.error(400, "PASWS167E", "The request body is not a JSON Patch.")
         prefix = "/platformAccountProperties/"
+        for op in ops:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or \
+                    not str(op.get("path", "")).startswith(prefix):
+                return self.error(400, "PASWS167E", "Unsupported patch operation.")
+        bad = self.platform_refuses(None, {op["path"][len(prefix):]: 1 for op in ops})
+        if bad:
+            return self.error(400, "PASWS167E", "There are some invalid parameters", [bad])
         with LOCK:
             for op in ops:
-                if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or \
-                        not str(op.get("path", "")).startswith(prefix):
-                    return self.error(400, "PASWS167E", "Unsupported patch operation.")
                 acct["platformAccountProperties"][op["path"][len(prefix):]] = op.get("value")
         return self.answer(200, public(acct))
 
@@ -342,6 +401,11 @@ class Handler(BaseHTTPRequestHandler):
                 if body["mode"] == "expire-session":
                     STATE["tokens"].clear()
                     STATE["mode"] = "normal"
+            return self.answer(200, {})
+        if method == "POST" and path == "/_stub/platform":
+            with LOCK:
+                STATE["platform"] = {"required": list(body.get("required", [])),
+                                     "optional": list(body.get("optional", []))}
             return self.answer(200, {})
         if method == "POST" and path == "/_stub/max-records":
             with LOCK:

@@ -102,6 +102,8 @@ static const struct {
     {"pkcs11:id=", "id must be 1 to 64 bytes"},
     {"pkcs11:?token=x", "'token' belongs in the path"},
     {"pkcs11:module-path=/x.so", "'module-path' belongs in the query"},
+    {"pkcs11:module-name=softhsm2", "'module-name' belongs in the query"},
+    {"pkcs11:?module-name=a&module-name=b", "'module-name' appears twice"},
 };
 
 static void bad(const char *text, const char *needle)
@@ -200,6 +202,23 @@ static void round_trip(void)
 	p11e_uri_clear(&u); /* twice is fine */
 }
 
+/* module-name (RFC 7512): kept, percent-decoded, for the token layer to
+ * load only that registered module. */
+static void module_name(void)
+{
+	p11e_uri u;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_uri_parse("pkcs11:token=t?module-name=soft%20hsm&pin-source=env:P", &u, &err),
+		 P11E_OK, &err);
+	CHECK(eq(u.module_name, "soft hsm") && eq(u.token, "t") && eq(u.pin_source, "env:P"));
+	p11e_uri_clear(&u);
+	CHECK(u.module_name == NULL);
+	CHECK_RC(p11e_uri_parse("pkcs11:token=t", &u, &err), P11E_OK, &err);
+	CHECK(u.module_name == NULL);
+	p11e_uri_clear(&u);
+}
+
 int main(void)
 {
 	for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++)
@@ -208,5 +227,6 @@ int main(void)
 		bad(bads[i].text, bads[i].needle);
 	id_limits();
 	round_trip();
+	module_name();
 	return check_done();
 }
