@@ -34,6 +34,11 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(opencryptoki)
 	# tests/integration/portal_chromium.sh: the portal's pages in headless Chromium.
 	pkgs+=(chromium)
+	# ... driven by puppeteer-core and checked by axe-core, both installed by the test
+	# with `npm ci` from tests/browser/package-lock.json (Debian 12: node 18, npm 9).
+	# A nodejs from elsewhere that brings its own npm conflicts with Debian's npm.
+	pkgs+=(nodejs)
+	command -v npm >/dev/null || pkgs+=(npm)
 fi
 if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's

@@ -25,6 +25,8 @@ void page_help_contact(portal_req *r, p11e_sbuf *b);
 /* An ISO 8601 time as "7 December 2027 (in 365 days)" against p11e_now();
  * "-" when absent or unreadable. */
 void page_date(p11e_sbuf *b, const char *iso);
+/* The same without "(in N days)": for certificates no longer in use. */
+void page_date_only(p11e_sbuf *b, const char *iso);
 /* Where a record stands, in plain words: "Ready", "Waiting for the
  * certificate authority", "Revoked", ... and a CSS class for its badge. */
 const char *page_state_words(const p11e_record *rec, const char **css_class);

@@ -71,7 +71,7 @@ static void status_section(portal_req *r, p11e_sbuf *b, const p11e_record *rec)
 	p11e_sbuf_str(b, "</span></p>\n<dl class=\"facts\"><dt>For</dt><dd>");
 	page_text(b, rec->identity);
 	p11e_sbuf_str(b, "</dd>");
-	if (rec->not_after != NULL) {
+	if (rec->not_after != NULL && rec->revoked_at == NULL) {
 		p11e_sbuf_str(b, "<dt>Valid until</dt><dd id=\"valid-until\">");
 		page_date(b, rec->not_after);
 		p11e_sbuf_str(b, "</dd>");
@@ -158,7 +158,7 @@ static const char *generation_words(const char *state)
 }
 
 static void history_row(p11e_sbuf *b, int number, const char *words, const char *not_after,
-			const char *revoked_at)
+			const char *revoked_at, int in_use)
 {
 	char n[16];
 
@@ -168,9 +168,12 @@ static void history_row(p11e_sbuf *b, int number, const char *words, const char 
 	p11e_sbuf_str(b, "</td><td>");
 	page_text(b, words);
 	p11e_sbuf_str(b, "</td><td>");
-	page_date(b, not_after);
+	if (in_use)
+		page_date(b, not_after);
+	else
+		page_date_only(b, not_after);
 	p11e_sbuf_str(b, "</td><td>");
-	page_date(b, revoked_at);
+	page_date_only(b, revoked_at);
 	p11e_sbuf_str(b, "</td></tr>");
 }
 
@@ -185,11 +188,12 @@ static void history_section(p11e_sbuf *b, const p11e_record *rec)
 			 "scope=\"col\">Valid until</th><th scope=\"col\">Revoked on</th></tr>"
 			 "</thead><tbody>");
 	history_row(b, p11e_record_generation(rec), page_state_words(rec, &css), rec->not_after,
-		    rec->revoked_at);
+		    rec->revoked_at, rec->revoked_at == NULL);
 	for (size_t i = rec->n_history; i-- > 0;) {
 		const p11e_generation *g = &rec->history[i];
 		/* The one a renewal in progress replaces is still in use. */
-		history_row(b, g->number, generation_words(g->state), g->not_after, g->revoked_at);
+		history_row(b, g->number, generation_words(g->state), g->not_after, g->revoked_at,
+			    g->state != NULL && strcmp(g->state, "current") == 0);
 	}
 	p11e_sbuf_str(b, "</tbody></table></section>\n");
 }

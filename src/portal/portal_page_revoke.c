@@ -28,7 +28,7 @@ void page_revoke_confirm(portal_req *r, const char *id)
 	p11e_sbuf_str(&b, "<p>Do this if your laptop or phone was lost or stolen, or if someone "
 			  "else may have your key and certificate file or its password.</p>\n"
 			  "<ul><li>Your certificate stops working for good: mail programs no "
-			  "longer trust it, also for mail you sent before.</li><li>You can "
+			  "longer trust it.</li><li>You can "
 			  "request a new one here straight away, and install it like the "
 			  "first.</li></ul>\n<form method=\"post\" action=\"/identities/");
 	page_url_segment(&b, rec.identity);
@@ -37,7 +37,8 @@ void page_revoke_confirm(portal_req *r, const char *id)
 	p11e_sbuf_str(&b, "<p class=\"check\"><input type=\"checkbox\" id=\"confirm\" "
 			  "name=\"confirm\" value=\"revoke\" required> <label "
 			  "for=\"confirm\">Yes, revoke my certificate for good</label></p>\n"
-			  "<p><button id=\"revoke-confirm\" class=\"danger\" type=\"submit\">"
+			  "<p class=\"actions\"><button id=\"revoke-confirm\" class=\"danger\" "
+			  "type=\"submit\">"
 			  "Revoke my certificate</button> <a href=\"/\">Cancel</a></p>"
 			  "</form>\n");
 	page_send(r, &b, 200);
@@ -71,11 +72,13 @@ void page_revoke(portal_req *r, const char *id)
 		goto out;
 	}
 	page_start(r, &b, "Your certificate is revoked");
-	p11e_sbuf_str(&b, "<p role=\"status\" id=\"revoked\">Revoked: nobody can use your old "
-			  "certificate any more.</p>\n<p>Delete the old key and certificate "
-			  "file wherever you kept a copy, and remove the old certificate from "
-			  "your mail program.</p>\n<section aria-labelledby=\"h-new\"><h2 "
-			  "id=\"h-new\">A new certificate</h2>\n");
+	p11e_sbuf_str(
+	    &b,
+	    "<p role=\"status\" id=\"revoked\">Revoked: nobody can use your old "
+	    "certificate any more.</p>\n<p>Remove the old certificate from your "
+	    "mail program's settings. Keep the old key and certificate file only "
+	    "if you need to read mail encrypted to it.</p>\n<section aria-labelledby=\"h-new\"><h2 "
+	    "id=\"h-new\">A new certificate</h2>\n");
 	page_request_form(r, &b, rec.profile);
 	p11e_sbuf_str(&b, "</section>\n");
 	page_back(&b);

@@ -135,7 +135,7 @@ void page_send(portal_req *r, p11e_sbuf *b, int code)
 	p11e_sbuf_free(b);
 }
 
-void page_date(p11e_sbuf *b, const char *iso)
+static void date_words(p11e_sbuf *b, const char *iso, int relative)
 {
 	static const char *const months[] = {"January",	  "February", "March",	  "April",
 					     "May",	  "June",     "July",	  "August",
@@ -153,7 +153,10 @@ void page_date(p11e_sbuf *b, const char *iso)
 	/* To the nearest day: a certificate issued a moment ago for 365 days
 	 * is "in 365 days", not 364. */
 	days = (labs(diff) + 43200) / 86400;
-	if (days == 0)
+	if (!relative)
+		snprintf(line, sizeof(line), "%d %s %d", tm.tm_mday, months[tm.tm_mon],
+			 tm.tm_year + 1900);
+	else if (days == 0)
 		snprintf(line, sizeof(line), "%d %s %d (today)", tm.tm_mday, months[tm.tm_mon],
 			 tm.tm_year + 1900);
 	else
@@ -161,6 +164,16 @@ void page_date(p11e_sbuf *b, const char *iso)
 			 months[tm.tm_mon], tm.tm_year + 1900, diff > 0 ? "in " : "", days,
 			 days == 1 ? "" : "s", diff > 0 ? "" : " ago");
 	p11e_sbuf_str(b, line);
+}
+
+void page_date(p11e_sbuf *b, const char *iso)
+{
+	date_words(b, iso, 1);
+}
+
+void page_date_only(p11e_sbuf *b, const char *iso)
+{
+	date_words(b, iso, 0);
 }
 
 int page_software(const p11e_record *rec)

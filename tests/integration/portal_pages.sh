@@ -131,7 +131,8 @@ check_eq "revoking again: 409" 409 \
 	"$(req r2.html -b jar --data-urlencode "csrf=$C" --data confirm=revoke "$URL/identities/$IVY/revoke")"
 check_eq "her page" 200 "$(req i.html -b jar "$URL/")"
 check_contains "Revoked" "$(cat i.html)" '<span id="state" class="badge bad">Revoked</span>'
-check_contains "revoked on today" "$(text i.html)" "Revoked on$(date -u '+%-d %B %Y') (today)"
+check_contains "revoked on today" "$(text i.html)" "Revoked on$(date -u '+%-d %B %Y')"
+check_contains "the history: 1 Revoked, no days to go" "$(cat i.html)" "<tr><td>1</td><td>Revoked</td><td>$(date -u -d "$NA" '+%-d %B %Y')</td>"
 check_not_contains "no download of the revoked one" "$(cat i.html)" 'id="download-pfx"'
 check_eq "another kind for the new one: 409" 409 \
 	"$(req x.html -b jar --data-urlencode "csrf=$C" --data-urlencode profile=soft-b "$URL/identities")"
