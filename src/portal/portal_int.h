@@ -154,8 +154,9 @@ int portal_revocable(portal_req *r, const struct p11e_record *rec, char *msg, si
 /* A new certificate after the current one was revoked: a new generation
  * through p11e_renew (a revoked certificate is due), audited
  * "portal-request": as portal_request_identity. */
-int portal_request_replacement(portal_req *r, const char *profile, const char *old_profile,
-			       struct p11e_record *rec, const char **msg);
+int portal_request_replacement(portal_req *r, const char *profile,
+			       const struct p11e_record *revoked, struct p11e_record *rec,
+			       const char **msg);
 void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
 		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
 

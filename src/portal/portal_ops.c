@@ -156,8 +156,7 @@ int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec
 		int revoked = in_use && existing.revoked_reason != NULL;
 
 		if (revoked && existing.step == P11E_STEP_DONE) {
-			int status =
-			    portal_request_replacement(r, profile, existing.profile, rec, msg);
+			int status = portal_request_replacement(r, profile, &existing, rec, msg);
 
 			p11e_record_clear(&existing);
 			return status;

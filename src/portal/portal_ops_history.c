@@ -64,7 +64,7 @@ int portal_revoke_identity(portal_req *r, const p11e_record *rec, char *msg, siz
 	return 200;
 }
 
-int portal_request_replacement(portal_req *r, const char *profile, const char *old_profile,
+int portal_request_replacement(portal_req *r, const char *profile, const p11e_record *revoked,
 			       p11e_record *rec, const char **msg)
 {
 	/* Not forced: under the identity's lock p11e_renew finds it revoked
@@ -76,7 +76,12 @@ int portal_request_replacement(portal_req *r, const char *profile, const char *o
 	p11e_rc rc, arc;
 
 	memset(rec, 0, sizeof(*rec));
-	if (old_profile != NULL && strcmp(profile, old_profile) != 0) {
+	/* A card's new key is made where the card is. */
+	if (!portal_renewable(revoked)) {
+		*msg = "your key is on your card: ask for help to get a new one";
+		return 409;
+	}
+	if (revoked->profile != NULL && strcmp(profile, revoked->profile) != 0) {
 		*msg = "a new certificate is of the same kind as the revoked one";
 		return 409;
 	}

@@ -22,7 +22,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls
 # A 1x1 PNG for the logo.
 printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\b\6\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\xdac\xf8\xff\xff?\0\5\xfe\2\xfe\xa7\xd6\xa4\xcf\0\0\0\0IEND\xaeB`\x82' >logo.png
 file_vault "$W" '"profiles": { "soft": { "base": "smime", "key_store": "software" },
-    "soft-b": { "base": "smime", "key_store": "software" } },
+    "soft-b": { "base": "smime", "key_store": "software" }, "card": { "base": "smime" } },
   "portal": { "tls_cert": "tls.pem", "tls_key": "tls.key", "client_cas": "'"$CA_DIR"'/ca.pem",
     "self_service_profiles": ["soft", "soft-b"], "session_minutes": 10, "officer_key": "officer.key",
     "organisation": "Example & Sons", "logo": "logo.png", "help_contact": "help@example.com",
@@ -173,6 +173,26 @@ check_eq "and a new one: 201" 201 "$(req n2.json -b jjar "${J[@]}" -H "X-CSRF-To
 check_eq "generation 2 after a revoked 1" "2 revoked" "$(record $JUDY | jq -r '"\(.generation) \(.history[0].state)"')"
 check_eq "a second request now: 409 (she has one)" 409 \
 	"$(req x -b jjar "${J[@]}" -H "X-CSRF-Token: $JC" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
+
+# --- ken's key is on a card: revoked by an officer, renewed where the card is ---
+KEN=ken@example.com
+p11e enroll "$TEST_TOKEN_URI" --email $KEN --profile card --pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "ken: enrolled on the token" "done token" "$(record $KEN | jq -r '"\(.step) \(.key_store // "token")"')"
+KCODE=$(p11e invite $KEN)
+req s.json -c kjar "${J[@]}" -d "{\"email\":\"$KEN\",\"code\":\"$KCODE\"}" "$URL/api/v1/session" >/dev/null
+KC=$(jq -r .csrf s.json)
+check_eq "ken's page" 200 "$(req k.html -b kjar "$URL/")"
+check_not_contains "no revoke button for a card's key" "$(cat k.html)" 'id="revoke"'
+check_eq "the confirmation page for a card's key: 409" 409 "$(req kr.html -b kjar "$URL/identities/$KEN/revoke")"
+check_contains "as a page that says why" "$(text kr.html)" "Your key is on your card"
+check_eq "the API for a card's key: 409" 409 \
+	"$(req x -b kjar "${J[@]}" -H "X-CSRF-Token: $KC" -d '{"confirm":"revoke"}' "$URL/api/v1/identities/$KEN/revoke")"
+p11e revoke $KEN --reason keyCompromise --pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "an officer revoked it" keyCompromise "$(record $KEN | jq -r .revoked_reason)"
+check_eq "a new one from the portal: 409 (made where the card is)" 409 \
+	"$(req x.json -b kjar "${J[@]}" -H "X-CSRF-Token: $KC" -d '{"profile":"soft-b"}' "$URL/api/v1/identities")"
+check_contains "says so" "$(cat x.json)" "your key is on your card"
+check_eq "nothing new made" 1 "$(record $KEN | jq -r '.generation // 1')"
 
 check "the audit chain verifies" p11e audit verify
 kill -TERM $SERVE_PID
