@@ -198,7 +198,8 @@ const char *page_state_words(const p11e_record *rec, const char **css_class)
 		*css_class = "ok";
 		return "Ready";
 	}
-	if (rec->step == P11E_STEP_SUBMITTED)
+	/* The request goes to the CA once its CSR is built. */
+	if (rec->step == P11E_STEP_CSR_BUILT || rec->step == P11E_STEP_SUBMITTED)
 		return "Waiting for the certificate authority";
 	if (rec->step > P11E_STEP_SUBMITTED)
 		return "Almost ready";

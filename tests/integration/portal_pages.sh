@@ -174,6 +174,19 @@ check_eq "generation 2 after a revoked 1" "2 revoked" "$(record $JUDY | jq -r '"
 check_eq "a second request now: 409 (she has one)" 409 \
 	"$(req x -b jjar "${J[@]}" -H "X-CSRF-Token: $JC" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 
+# --- lena's request has not come back from the CA (the enrollment stopped there) ---
+LENA=lena@example.com
+P11ENROLL_TEST_CRASH_AFTER=ca-answered p11e enroll --software --profile soft --email $LENA >/dev/null 2>&1
+check_eq "lena: stopped before the CA's answer was kept" csr-built "$(record $LENA | jq -r .step)"
+LCODE=$(p11e invite $LENA)
+req s.json -c ljar "${J[@]}" -d "{\"email\":\"$LENA\",\"code\":\"$LCODE\"}" "$URL/api/v1/session" >/dev/null
+check_eq "lena's page" 200 "$(req l.html -b ljar "$URL/")"
+check_contains "her request, plainly" "$(cat l.html)" '<span id="state" class="badge wait">Waiting for the certificate authority</span>'
+check_contains "and that nothing is to be done" "$(text l.html)" "Nothing to do: come back to this page later."
+check_contains "when she asked" "$(text l.html)" "Requested on$(date -u '+%-d %B %Y') (today)"
+check_not_contains "nothing to download yet" "$(cat l.html)" 'id="download-'
+check_not_contains "nothing to revoke yet" "$(cat l.html)" 'id="revoke"'
+
 # --- ken's key is on a card: revoked by an officer, renewed where the card is ---
 KEN=ken@example.com
 p11e enroll "$TEST_TOKEN_URI" --email $KEN --profile card --pin-source "$PIN_SRC" >/dev/null 2>&1
