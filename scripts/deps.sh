@@ -37,6 +37,11 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(opencryptoki)
 	# tests/integration/portal_chromium.sh: the portal's pages in headless Chromium.
 	pkgs+=(chromium)
+	# ... driven by puppeteer-core and checked by axe-core, both installed by the test
+	# with `npm ci` from tests/browser/package-lock.json (Debian 12: node 18, npm 9).
+	# A nodejs from elsewhere that brings its own npm conflicts with Debian's npm.
+	pkgs+=(nodejs)
+	command -v npm >/dev/null || pkgs+=(npm)
 	# tests/integration/store_pg.sh: a private PostgreSQL 15 server (the fleet's store).
 	pkgs+=(postgresql-15)
 fi

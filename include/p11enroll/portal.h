@@ -27,6 +27,13 @@ typedef struct p11e_portal_conf {
 	long session_minutes; /* default 30 */
 	char *officer_key;    /* file vault: the officer key (a file or pkcs11: URI) */
 	int workers;	      /* threads, each with its own event loop (default 4) */
+	/* What every page shows (docs/config.md, portal): */
+	char *organisation;	   /* "Example Ltd", or NULL */
+	char *logo;		   /* a PNG or SVG file, read at start into logo_data */
+	char *help_contact;	   /* text, a mail address or an https:// URL, or NULL */
+	char *logo_data;	   /* the logo's bytes (logo_len), or NULL */
+	size_t logo_len;
+	const char *logo_type; /* "image/png" or "image/svg+xml" */
 } p11e_portal_conf;
 
 /* Reads cfg's "portal" (P11E_CONFIG naming the key on a bad value; listen,
@@ -72,6 +79,11 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_PAGE_PASSWORD, /* POST /identities/ID/password (form) */
 	P11E_ROUTE_PAGE_REQUEST,  /* POST /identities (form) */
 	P11E_ROUTE_PAGE_RENEW,	  /* POST /identities/ID/renew (form) */
+	P11E_ROUTE_PAGE_REVOKE,	  /* GET (confirm) and POST /identities/ID/revoke (form) */
+	P11E_ROUTE_PAGE_CA_CHAIN, /* GET /ca-chain.pem: the issuing CA chain */
+	P11E_ROUTE_STATIC_CSS,	  /* GET /static/portal.css */
+	P11E_ROUTE_STATIC_JS,	  /* GET /static/portal.js */
+	P11E_ROUTE_STATIC_LOGO,	  /* GET /static/logo (portal.logo) */
 	P11E_ROUTE_ME,		  /* /api/v1/me */
 	P11E_ROUTE_SESSION,	  /* /api/v1/session */
 	P11E_ROUTE_IDENTITIES,	  /* /api/v1/identities */
@@ -79,6 +91,7 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_PFX,		  /* /api/v1/identities/ID/pfx */
 	P11E_ROUTE_PASSWORD,	  /* /api/v1/identities/ID/password */
 	P11E_ROUTE_RENEW,	  /* /api/v1/identities/ID/renew */
+	P11E_ROUTE_REVOKE,	  /* /api/v1/identities/ID/revoke */
 } p11e_portal_route;
 
 #define P11E_PORTAL_ID_MAX 256

@@ -29,6 +29,8 @@ static json_object *identity_json(const portal_req *r, const p11e_record *rec)
 			       rec->not_after ? json_object_new_string(rec->not_after) : NULL);
 	json_object_object_add(o, "renewal_due",
 			       json_object_new_boolean(portal_renewal_due(r, rec)));
+	json_object_object_add(o, "revoked_at",
+			       rec->revoked_at ? json_object_new_string(rec->revoked_at) : NULL);
 	return o;
 }
 
@@ -354,7 +356,8 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 			 const char *query)
 {
 	int want_post = route == P11E_ROUTE_SESSION || route == P11E_ROUTE_PASSWORD ||
-			route == P11E_ROUTE_IDENTITIES || route == P11E_ROUTE_RENEW;
+			route == P11E_ROUTE_IDENTITIES || route == P11E_ROUTE_RENEW ||
+			route == P11E_ROUTE_REVOKE;
 
 	if (post != want_post) {
 		portal_send_error(r, 405, want_post ? "use POST" : "use GET");
@@ -381,6 +384,9 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 		break;
 	case P11E_ROUTE_RENEW:
 		api_renew(r, id);
+		break;
+	case P11E_ROUTE_REVOKE:
+		portal_api_revoke(r, id);
 		break;
 	default:
 		portal_send_error(r, 404, "no such page");

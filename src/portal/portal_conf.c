@@ -93,6 +93,30 @@ static p11e_rc get_int(const p11e_config *cfg, json_object *portal, const char *
 	return P11E_OK;
 }
 
+/* portal.logo read now (at most 256 KiB), so a missing or odd file stops
+ * `serve` before it listens: a PNG (its signature checked) or an SVG (by
+ * its name; served as image/svg+xml under the same CSP as the pages). */
+static p11e_rc load_logo(const p11e_config *cfg, p11e_portal_conf *out, p11e_err *err)
+{
+	static const char png_magic[] = "\x89PNG\r\n\x1a\n";
+	size_t n = strlen(out->logo);
+	p11e_err rerr;
+
+	if (p11e_read_file(out->logo, 256 * 1024, &out->logo_data, &out->logo_len, &rerr) !=
+	    P11E_OK)
+		return p11e_errf(err, P11E_CONFIG, "config %s: portal.logo: %s", cfg->path,
+				 rerr.msg);
+	if (out->logo_len >= 8 && memcmp(out->logo_data, png_magic, 8) == 0)
+		out->logo_type = "image/png";
+	else if (n > 4 && strcmp(out->logo + n - 4, ".svg") == 0)
+		out->logo_type = "image/svg+xml";
+	else
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: portal.logo: %s is neither a PNG nor an .svg file",
+				 cfg->path, out->logo);
+	return P11E_OK;
+}
+
 p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_portal_conf *out,
 			      p11e_err *err)
 {
@@ -117,7 +141,13 @@ p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_p
 	    (rc = get_profiles(cfg, portal, &out->profiles, err)) != P11E_OK ||
 	    (rc = get_int(cfg, portal, "session_minutes", 1, 24 * 60, &out->session_minutes,
 			  err)) != P11E_OK ||
-	    (rc = get_int(cfg, portal, "workers", 1, 64, &workers, err)) != P11E_OK)
+	    (rc = get_int(cfg, portal, "workers", 1, 64, &workers, err)) != P11E_OK ||
+	    (rc = get_string(cfg, portal, "organisation", 0, 0, &out->organisation, err)) !=
+		P11E_OK ||
+	    (rc = get_string(cfg, portal, "help_contact", 0, 0, &out->help_contact, err)) !=
+		P11E_OK ||
+	    (rc = get_string(cfg, portal, "logo", 1, 0, &out->logo, err)) != P11E_OK ||
+	    (out->logo != NULL && (rc = load_logo(cfg, out, err)) != P11E_OK))
 		return rc;
 	out->workers = (int)workers;
 	if (listen != NULL) {
@@ -136,6 +166,10 @@ void p11e_portal_conf_clear(p11e_portal_conf *c)
 	free(c->client_cas);
 	free(c->client_crl);
 	free(c->officer_key);
+	free(c->organisation);
+	free(c->help_contact);
+	free(c->logo);
+	free(c->logo_data);
 	for (size_t i = 0; c->profiles != NULL && c->profiles[i] != NULL; i++)
 		free(c->profiles[i]);
 	free(c->profiles);

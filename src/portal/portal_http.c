@@ -113,9 +113,11 @@ void portal_send(portal_req *r, int code, const char *type, const void *body, si
 			     : code == 429 ? "Too Many Requests"
 					   : "Error";
 
-	/* Everything here is personal: never cached, framed or sniffed. */
-	evhttp_add_header(h, "Cache-Control", "no-store");
-	evhttp_add_header(h, "Pragma", "no-cache");
+	/* Everything here is personal: never cached, framed or sniffed (the
+	 * stylesheet, script and logo alone are the same for everyone). */
+	evhttp_add_header(h, "Cache-Control", r->cache_control ? r->cache_control : "no-store");
+	if (r->cache_control == NULL)
+		evhttp_add_header(h, "Pragma", "no-cache");
 	evhttp_add_header(h, "Content-Security-Policy",
 			  "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
 	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
@@ -149,7 +151,13 @@ void portal_send_json(portal_req *r, int code, struct json_object *doc)
 
 void portal_send_error(portal_req *r, int code, const char *msg)
 {
-	json_object *doc = json_object_new_object();
+	json_object *doc;
+
+	if (r->html) {
+		portal_page_error(r, code, msg);
+		return;
+	}
+	doc = json_object_new_object();
 
 	json_object_object_add(doc, "error", json_object_new_string(msg));
 	portal_send_json(r, code, doc);
@@ -234,7 +242,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	else if (route != P11E_ROUTE_NONE)
 		portal_html_dispatch(&r, route, id, cmd == EVHTTP_REQ_POST);
 	else
-		portal_send_error(&r, 404, "no such page");
+		portal_not_found(&r, path);
 }
 
 static struct bufferevent *new_tls_connection(struct event_base *base, void *arg)

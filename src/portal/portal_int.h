@@ -70,6 +70,8 @@ typedef struct portal_req {
 	char session[PORTAL_TOKEN_LEN]; /* the session cookie's token, or "" */
 	char cert_problem[160];		/* why a presented certificate was refused */
 	char csrf[PORTAL_TOKEN_LEN];	/* the token the user's forms must carry */
+	int html;			/* a page route: errors answer as HTML pages */
+	const char *cache_control;	/* NULL: "no-store" (static files: cacheable) */
 } portal_req;
 
 /* portal_tls.c: the server's SSL_CTX (TLS 1.2+, a client certificate asked
@@ -84,6 +86,8 @@ int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t c
 /* portal_state.c: sessions, attempts, CSRF tokens (under p->mu). */
 p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token, p11e_err *err);
 int portal_session_user(struct p11e_portal *p, const char *token, char *user, size_t cap);
+/* When the session of token ends (0: no such session). */
+time_t portal_session_expires(struct p11e_portal *p, const char *token);
 /* 1 when key may try again, 0 when its max failures in the window are used. */
 int portal_attempt_allowed(struct p11e_portal *p, const char *key, int max);
 void portal_attempt_failed(struct p11e_portal *p, const char *key);
@@ -105,6 +109,12 @@ const char *portal_header(portal_req *r, const char *name);
 void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post,
 			 const char *query);
 void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post);
+/* portal_page_util.c: an error as an HTML page (page routes, r->html), and
+ * the answer to a path no route has (HTML, or JSON under /api/). */
+void portal_page_error(portal_req *r, int code, const char *msg);
+void portal_not_found(portal_req *r, const char *path);
+/* portal_api_revoke.c: POST /api/v1/identities/ID/revoke. */
+void portal_api_revoke(portal_req *r, const char *id);
 
 /* Shared by both: the operations, each audited before anything is sent. */
 struct p11e_record;
@@ -135,6 +145,18 @@ int portal_renewal_due(const portal_req *r, const struct p11e_record *rec);
 struct p11e_renew_result;
 int portal_renew_identity(portal_req *r, const struct p11e_record *rec,
 			  struct p11e_renew_result *res, char *msg, size_t cap);
+/* portal_ops_history.c: r->user's software identity rec revoked (reason
+ * keyCompromise) through p11e_revoke_identity, audited "portal-revoke":
+ * 200, else the HTTP status and why into msg (a sentence for the user). */
+int portal_revoke_identity(portal_req *r, const struct p11e_record *rec, char *msg, size_t cap);
+/* 0 when rec may be revoked here, else the HTTP status and why into msg. */
+int portal_revocable(portal_req *r, const struct p11e_record *rec, char *msg, size_t cap);
+/* A new certificate after the current one was revoked: a new generation
+ * through p11e_renew (a revoked certificate is due), audited
+ * "portal-request": as portal_request_identity. */
+int portal_request_replacement(portal_req *r, const char *profile,
+			       const struct p11e_record *revoked, struct p11e_record *rec,
+			       const char **msg);
 void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
 		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
 

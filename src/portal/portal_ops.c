@@ -152,7 +152,15 @@ int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec
 	}
 	if (p11e_record_load(r->p->cfg->state_dir, r->user, &existing, &err) == P11E_OK) {
 		int in_use = existing.retired == NULL;
+		/* Revoked by its user ("I lost my laptop"): a new generation. */
+		int revoked = in_use && existing.revoked_reason != NULL;
 
+		if (revoked && existing.step == P11E_STEP_DONE) {
+			int status = portal_request_replacement(r, profile, &existing, rec, msg);
+
+			p11e_record_clear(&existing);
+			return status;
+		}
 		p11e_record_clear(&existing);
 		if (in_use) {
 			*msg = "you already have an identity";

@@ -64,6 +64,14 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_PAGE_SIGNIN;
 	if (strcmp(path, "/identities") == 0)
 		return P11E_ROUTE_PAGE_REQUEST;
+	if (strcmp(path, "/ca-chain.pem") == 0)
+		return P11E_ROUTE_PAGE_CA_CHAIN;
+	if (strcmp(path, "/static/portal.css") == 0)
+		return P11E_ROUTE_STATIC_CSS;
+	if (strcmp(path, "/static/portal.js") == 0)
+		return P11E_ROUTE_STATIC_JS;
+	if (strcmp(path, "/static/logo") == 0)
+		return P11E_ROUTE_STATIC_LOGO;
 	if (strcmp(path, "/api/v1/me") == 0)
 		return P11E_ROUTE_ME;
 	if (strcmp(path, "/api/v1/session") == 0)
@@ -92,6 +100,8 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return is_api ? P11E_ROUTE_RENEW : P11E_ROUTE_PAGE_RENEW;
 	if (strcmp(slash, "/password") == 0)
 		return is_api ? P11E_ROUTE_PASSWORD : P11E_ROUTE_PAGE_PASSWORD;
+	if (strcmp(slash, "/revoke") == 0)
+		return is_api ? P11E_ROUTE_REVOKE : P11E_ROUTE_PAGE_REVOKE;
 	id[0] = '\0';
 	return P11E_ROUTE_NONE;
 }

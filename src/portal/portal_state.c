@@ -62,6 +62,21 @@ int portal_session_user(struct p11e_portal *p, const char *token, char *user, si
 	return found;
 }
 
+time_t portal_session_expires(struct p11e_portal *p, const char *token)
+{
+	time_t expires = 0;
+
+	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++)
+		if (p->sessions[i].token[0] != '\0' &&
+		    CRYPTO_memcmp(p->sessions[i].token, token, PORTAL_TOKEN_LEN - 1) == 0)
+			expires = p->sessions[i].expires;
+	pthread_mutex_unlock(&p->mu);
+	return expires;
+}
+
 /* The entry for key (made, or the stalest one reused); under p->mu. */
 static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, int create)
 {

@@ -1,15 +1,21 @@
-# The portal's pages in a real browser: Debian's headless Chromium with alice's
-# client certificate (imported from her PFX) in the NSS database
-# $HOME/.pki/nssdb and a managed AutoSelectCertificateForUrls policy for the
-# portal's URL, so that it signs in by itself. It loads the home page and
-# follows "Download certificate", then posts the "Show me my password" form
-# (the form's own CSRF token, from a local page: our pages have no script);
-# the test reads each resulting DOM (--dump-dom) and saves a screenshot of
-# each page (copied to $P11E_SCREENSHOTS when set: docs/ for the README).
-# Without a certificate Chromium waits at the selection (also with the policy),
-# so the sign-in page is left to portal.sh (curl).
-# The policy directory is this test's, bind-mounted in a private mount
-# namespace over /etc/chromium/policies/managed: the machine's is untouched.
+# The portal's pages in a real browser: Debian's headless Chromium driven by
+# puppeteer-core (tests/browser/portal.js), every page checked by axe-core
+# for WCAG 2.1 AA and photographed at desktop (1280 px) and phone (390 px)
+# widths (copied to $P11E_SCREENSHOTS when set: docs/ for the README and
+# docs/portal.md). Flows: a user with an invitation code signs in, requests,
+# downloads, reveals and copies the password, renews, revokes, requests a
+# new one, meets an error page and signs out; alice is signed in by her
+# client certificate and downloads it.
+# The npm packages come from tests/browser/package-lock.json through `npm ci`
+# into the build tree (browser-test-deps/, reused while the lock is
+# unchanged; P11E_BROWSER_DEPS=DIR elsewhere). Without npm or the registry
+# the test fails: it never skips.
+# Alice's certificate and key are in the NSS database of her browser's HOME
+# with a managed AutoSelectCertificateForUrls policy for the portal's URL, so
+# that Chromium presents it by itself; the code user's browser has a HOME of
+# its own with no certificate. The policy directory is this test's,
+# bind-mounted in a private mount namespace over /etc/chromium/policies/
+# managed: the machine's is untouched.
 if [ -z "${PORTAL_MNTNS:-}" ]; then
 	userns=$([ "$(id -u)" -eq 0 ] || echo --map-root-user)
 	exec unshare --mount --propagation private $userns env PORTAL_MNTNS=1 bash "$0" "$@"
@@ -17,10 +23,32 @@ fi
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/portal.sh"
 CHROMIUM=$(command -v chromium || true)
-if [ -z "$CHROMIUM" ] || ! command -v pk12util >/dev/null; then
-	bad "needs chromium and pk12util (scripts/deps.sh --test)"
+for tool in "$CHROMIUM" pk12util certutil node npm; do
+	if [ -z "$tool" ] || ! command -v "$tool" >/dev/null; then
+		bad "needs chromium, pk12util, node and npm (scripts/deps.sh --test)"
+		finish
+	fi
+done
+
+# --- the npm packages, from the committed lock ---
+DEPS=${P11E_BROWSER_DEPS:-$(dirname "$P11ENROLL")/browser-test-deps}
+LOCK_HASH=$(cat "$TESTS_DIR/browser/package.json" "$TESTS_DIR/browser/package-lock.json" | sha256sum | cut -c1-64)
+mkdir -p "$DEPS"
+(
+	flock 9
+	if [ "$(cat "$DEPS/stamp" 2>/dev/null)" != "$LOCK_HASH" ]; then
+		rm -rf "$DEPS/node_modules" "$DEPS/stamp"
+		cp "$TESTS_DIR/browser/package.json" "$TESTS_DIR/browser/package-lock.json" "$DEPS/"
+		(cd "$DEPS" && timeout 600 npm ci --ignore-scripts --no-audit --no-fund \
+			--cache "$DEPS/npm-cache" >npm.log 2>&1) && echo "$LOCK_HASH" >"$DEPS/stamp"
+	fi
+) 9>"$DEPS/lock"
+if [ "$(cat "$DEPS/stamp" 2>/dev/null)" != "$LOCK_HASH" ]; then
+	bad "npm ci of tests/browser/package-lock.json failed: $(tail -5 "$DEPS/npm.log" 2>/dev/null)"
 	finish
 fi
+ok
+
 setup_ca
 W=$TEST_TMP/portal
 mkdir -p "$W"
@@ -28,21 +56,32 @@ cd "$W" || exit 1
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
 	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
 	-addext basicConstraints=critical,CA:TRUE -days 2 2>/dev/null
-file_vault "$W" '"profiles": { "soft-auth": { "base": "client-auth", "key_store": "software" } },
+cat >logo.svg <<'SVG'
+<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40" width="40" height="40"><rect width="40" height="40" rx="8" fill="#1f3a5f"/><path d="M10 21l7 7 13-15" fill="none" stroke="#fff" stroke-width="4"/></svg>
+SVG
+file_vault "$W" '"profiles": {
+    "mail": { "base": "smime", "key_store": "software", "renew_within_days": 400 },
+    "soft-auth": { "base": "client-auth", "key_store": "software" } },
   "portal": { "tls_cert": "tls.pem", "tls_key": "tls.key", "client_cas": "'"$CA_DIR"'/ca.pem",
-    "officer_key": "officer.key", "workers": 2 }'
+    "self_service_profiles": ["mail"], "officer_key": "officer.key", "workers": 2,
+    "organisation": "Example Ltd", "logo": "logo.svg", "help_contact": "help@example.com" }'
 A=alice@example.com
 p11e enroll --software --profile soft-auth --email $A --name "Alice Example" >/dev/null 2>&1
 check_eq "alice: a client certificate in a PFX" done "$(record $A | jq -r .step)"
 escrowed $A >alice.pw
 
-# Alice's browser profile: her certificate and key, and trust in the portal's TLS CA.
+# Alice's browser: her certificate and key, and trust in the portal's TLS CA.
 NSSDB=$HOME/.pki/nssdb
 mkdir -p "$NSSDB"
 certutil -N -d "sql:$NSSDB" --empty-password >/dev/null 2>&1
 check "pk12util imports alice's PFX into the browser's NSS database" \
 	pk12util -i "$P11ENROLL_STATE_DIR/pfx/$A.p12" -d "sql:$NSSDB" -w alice.pw
 certutil -A -d "sql:$NSSDB" -n portal-tls -t "C,," -i tls.pem >/dev/null 2>&1
+# The code user's browser: the TLS trust only.
+CODE_HOME=$TEST_TMP/home-code
+mkdir -p "$CODE_HOME/.pki/nssdb"
+certutil -N -d "sql:$CODE_HOME/.pki/nssdb" --empty-password >/dev/null 2>&1
+certutil -A -d "sql:$CODE_HOME/.pki/nssdb" -n portal-tls -t "C,," -i tls.pem >/dev/null 2>&1
 
 portal_serve
 
@@ -54,67 +93,38 @@ printf '{"AutoSelectCertificateForUrls": ["{\\"pattern\\":\\"%s\\",\\"filter\\":
 	>"$ETC/policies/managed/p11enroll-test.json"
 mount --bind "$ETC" /etc/chromium || { bad "cannot mount the policy over /etc/chromium"; finish; }
 
-# browse OUT URL [flags]: the DOM after load into OUT.dom, a screenshot OUT.png.
-browse() {
-	local out=$1 url=$2
-	shift 2
-	timeout 180 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
-		--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
-		--virtual-time-budget=5000 "$@" --dump-dom "$url" >"$out.dom" 2>>chromium.err
-	timeout 180 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
-		--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
-		--virtual-time-budget=5000 "$@" --screenshot="$W/$out.png" "$url" >/dev/null 2>>chromium.err
-}
-browse home "$URL/"
-check_contains "home page: signed in by the card's certificate" "$(cat home.dom)" "Signed in as <strong>$A</strong>"
-check_contains "home page: Download certificate" "$(cat home.dom)" 'id="download-certificate"'
-check_contains "home page: Show me my password" "$(cat home.dom)" 'id="show-password"'
-check "home page: a screenshot" test -s home.png
+IVY=ivy@example.com
+OUT=$W/browser
+mkdir -p "$OUT"
+start=$(date +%s)
+CODE=$(p11e invite $IVY) CHROMIUM=$CHROMIUM PORTAL_URL=$URL OUT=$OUT CODE_HOME=$CODE_HOME \
+	CERT_HOME=$HOME CODE_EMAIL=$IVY CERT_EMAIL=$A NODE_PATH=$DEPS/node_modules \
+	timeout 900 node "$TESTS_DIR/browser/portal.js" >browser.log 2>&1
+rc=$?
+grep -v '^ok: ' browser.log
+check_eq "every check in the browser passed ($(grep -c '^ok: ' browser.log) of them; $(($(date +%s) - start)) s)" 0 $rc
 
-# "Download certificate": its link, followed (a PEM is shown as text).
-href=$(sed -n 's/.*id="download-certificate" href="\([^"]*\)".*/\1/p' home.dom | sed 's/&amp;/\&/g')
-check_contains "the link is alice's certificate" "$href" "/api/v1/identities/$A/certificate"
-# A download never finishes a page load: Chromium saves the file, then waits on
-# until something ends it (measured: always the timeout, the file saved). So
-# it runs in the background and is stopped once the file is whole (no
-# .crdownload beside it), or after 90 s.
-timeout 90 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --no-first-run \
-	--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600 \
-	--virtual-time-budget=5000 --dump-dom "$URL$href" >cert.dom 2>>chromium.err &
-chromium_pid=$!
-got=""
-for _ in $(seq 900); do
-	got=$(find "$HOME" "$W" -name 'certificate*.pem' 2>/dev/null | head -1)
-	[ -n "$got" ] && [ -z "$(find "$HOME" "$W" -name '*.crdownload' 2>/dev/null)" ] && break
-	kill -0 $chromium_pid 2>/dev/null || break
-	sleep 0.1
-done
-kill $chromium_pid 2>/dev/null
-wait $chromium_pid 2>/dev/null
-check "Chromium saved the certificate ($(ls "$HOME"/Downloads 2>&1))" test -n "$got"
-check_eq "the downloaded certificate is alice's" \
+# What the browser got, checked outside it.
+check "the downloaded file opens with the password the page showed" sh -c \
+	"PW=\$(cat '$OUT/code.pw') openssl pkcs12 -in '$OUT/code.p12' -passin env:PW -nokeys -clcerts -out /dev/null"
+check_eq "alice's downloaded certificate is hers" \
 	"$(record $A | jq -r .cert_pem | openssl x509 -noout -fingerprint -sha256)" \
-	"$(openssl x509 -in "${got:-/dev/null}" -noout -fingerprint -sha256 2>/dev/null)"
-grep -q '"action":"portal-download-pem".*"portal_user":"alice@example.com"' \
-	"$P11ENROLL_STATE_DIR/audit.jsonl"
-check_eq "the download is audited" 0 $?
-
-# "Show me my password": the page's form (its action and CSRF token), posted.
-csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' home.dom | head -1)
-action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' home.dom | head -1)
-cat >post.html <<HTML
-<!DOCTYPE html><html><body><form method="post" action="$URL$action">
-<input type="hidden" name="csrf" value="$csrf"></form>
-<script>document.forms[0].submit()</script></body></html>
-HTML
-browse password "file://$W/post.html"
-check_contains "the password page shows alice's escrowed password" "$(cat password.dom)" "$(cat alice.pw)"
-check "password page: a screenshot" test -s password.png
+	"$(openssl x509 -in "$OUT/cert-download.pem" -noout -fingerprint -sha256 2>/dev/null)"
+check_eq "ivy's generations: 3, done; 2 revoked (keyCompromise), 1 superseded" \
+	"3 done keyCompromise superseded" \
+	"$(record $IVY | jq -r '"\(.generation) \(.step) \(.history[1].revoked_reason) \(.history[0].state)"')"
+for action in portal-sign-in portal-download-pfx portal-reveal portal-renew portal-revoke portal-request; do
+	check "audited: $action by ivy" grep -q "\"action\":\"$action\".*\"portal_user\":\"$IVY\".*\"outcome\":\"ok\"" \
+		"$P11ENROLL_STATE_DIR/audit.jsonl"
+done
+check "audited: alice's certificate download" grep -q \
+	"\"action\":\"portal-download-pem\".*\"portal_user\":\"$A\"" "$P11ENROLL_STATE_DIR/audit.jsonl"
+check_not_contains "no password in the server's log" "$(cat serve.log)" "$(cat "$OUT/code.pw")"
 kill -TERM $SERVE_PID
 wait $SERVE_PID
 check_eq "SIGTERM: exit 0" 0 $?
 trap - EXIT
 if [ -n "${P11E_SCREENSHOTS:-}" ]; then
-	for p in home password; do cp "$p.png" "$P11E_SCREENSHOTS/portal-$p.png"; done
+	cp "$OUT"/portal-*.png "$P11E_SCREENSHOTS/"
 fi
 finish

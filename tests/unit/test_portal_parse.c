@@ -44,6 +44,17 @@ static void test_routes(void)
 	CHECK(p11e_portal_route_parse("/api/v1/identities/x/pfx/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/x/../y/pfx", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse(NULL, id) == P11E_ROUTE_NONE);
+	/* The pages' own files and routes (issue 19). */
+	CHECK(p11e_portal_route_parse("/identities/a@b.c/revoke", id) == P11E_ROUTE_PAGE_REVOKE &&
+	      strcmp(id, "a@b.c") == 0);
+	CHECK(p11e_portal_route_parse("/api/v1/identities/a@b.c/revoke", id) == P11E_ROUTE_REVOKE);
+	CHECK(p11e_portal_route_parse("/ca-chain.pem", id) == P11E_ROUTE_PAGE_CA_CHAIN);
+	CHECK(p11e_portal_route_parse("/static/portal.css", id) == P11E_ROUTE_STATIC_CSS);
+	CHECK(p11e_portal_route_parse("/static/portal.js", id) == P11E_ROUTE_STATIC_JS);
+	CHECK(p11e_portal_route_parse("/static/logo", id) == P11E_ROUTE_STATIC_LOGO);
+	CHECK(p11e_portal_route_parse("/static/", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/static/../etc/passwd", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/static/logo/", id) == P11E_ROUTE_NONE);
 	memset(longpath, 0, sizeof(longpath));
 	strcpy(longpath, "/api/v1/identities/");
 	memset(longpath + strlen(longpath), 'a', 300);
