@@ -285,4 +285,5 @@ const cli_command cmd_ca = {
     .min_pos = 1,
     .max_pos = 1,
     .run = run,
+    .actions = (const char *const[]){"init", "cert", "revoke", "crl", NULL},
 };
