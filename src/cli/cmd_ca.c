@@ -295,11 +295,10 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_ca = {
     .name = "ca",
-    .usage =
-	"init (--dir DIR|--ca NAME) [--subject DN] [--key TYPE] [--days N] [--key-uri URI]\n"
-	"       | cert [--ca CA]\n"
-	"       | revoke [--dir DIR|--ca CA] (--serial HEX|--cert FILE) --reason R\n"
-	"       | crl [--dir DIR|--ca CA] [--out FILE] [--days N]",
+    .usage = "init (--dir DIR|--ca NAME) [--subject DN] [--key TYPE] [--days N] [--key-uri URI]\n"
+	     "       | cert [--ca CA]\n"
+	     "       | revoke [--dir DIR|--ca CA] (--serial HEX|--cert FILE) --reason R\n"
+	     "       | crl [--dir DIR|--ca CA] [--out FILE] [--days N]",
     .summary = "create the embedded CA, print a CA's chain, revoke, sign a CRL",
     .help = "init: in --dir DIR (or the \"dir\" of the config's local CA --ca NAME) a CA key\n"
 	    "(DIR/ca.key, mode 0600; or generated on a token with --key-uri, recorded in\n"
@@ -316,7 +315,7 @@ const cli_command cmd_ca = {
 			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},
 			      {"key-uri", "URI", "init: make the CA key on this token (rsa or ec)"},
 			      {"days", "N", "init: validity in days (default 3650); crl: (7)"},
-			      {"ca", "CA", "a CA from the config, or local:DIR (init: a local one)"},
+			      {"ca", "CA", "a CA of the config, or local:DIR (init: a local one)"},
 			      {"serial", "HEX", "revoke: the certificate's serial number"},
 			      {"cert", "FILE", "revoke: the certificate (PEM)"},
 			      {"reason", "R", "revoke: RFC 5280 reason (keyCompromise, ...)"},
