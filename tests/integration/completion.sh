@@ -35,6 +35,7 @@ check_eq "ca names from \$P11ENROLL_CONFIG" "corp corp-acme " \
 check_eq "profile names: built-in and the config's" "smime smime-encrypt smime-sign staff " \
 	"$(complete_line p11enroll --config "$TEST_TMP/etc/c.json" enroll --profile s)"
 check_eq "revocation reasons" "keyCompromise " "$(complete_line p11enroll ca revoke --reason key)"
+check_eq "export formats" "p7b pem pfx " "$(complete_line p11enroll export x --format p)"
 check_eq "key types" "ec:P-256 ec:P-384 ec:P-521 " "$(complete_line p11enroll enroll --key ec)"
 # Second-level verbs (actions), from the command table through --help.
 check_eq "ca <TAB>: its actions, not files" "cert crl init revoke " "$(complete_line p11enroll ca '')"
