@@ -12,11 +12,37 @@
 # unpacking and configuring, not downloading), and copying in the host's apt
 # cache (1.4 GB) in and out of the root took longer still (413 s, against
 # 136-283 s from nothing).
+#
+# The root's packages come from this machine's own apt sources, as apt reads
+# them (Dir::Etc::sourcelist and the *.list and *.sources files in
+# Dir::Etc::sourceparts, from apt-config): the mirror, proxy or snapshot the
+# machine is set up with, as for a user who follows the README there; this
+# script names no mirror of its own.
 # Usage (as root): bash scripts/ci-fresh-root.sh
+#        P11E_CI_STOP_AFTER=mmdebstrap bash scripts/ci-fresh-root.sh   (that step alone, a check)
+#        bash scripts/ci-fresh-root.sh --print-sources   (the files it would use)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$PWD
-mirror=${P11E_CI_MIRROR:-http://deb.debian.org/debian}
+
+# The machine's apt source files, one a line (empty ones left out: apt skips them too).
+apt_sources() {
+	local LIST PARTS f
+	eval "$(apt-config shell LIST Dir::Etc::sourcelist/f PARTS Dir::Etc::sourceparts/d)"
+	for f in "$LIST" "${PARTS%/}"/*.list "${PARTS%/}"/*.sources; do
+		[ -f "$f" ] && [ -s "$f" ] && printf '%s\n' "$f"
+	done
+	return 0
+}
+if [ "${1:-}" = "--print-sources" ]; then
+	apt_sources
+	exit 0
+fi
+mapfile -t sources < <(apt_sources)
+[ ${#sources[@]} -gt 0 ] || {
+	echo "ci-fresh-root: this machine has no apt sources (apt-config: Dir::Etc::sourcelist, sourceparts)" >&2
+	exit 1
+}
 [ "$(id -u)" -eq 0 ] || { echo "ci-fresh-root: run as root (chroot, mount)" >&2; exit 1; }
 
 now() { date +%s; }
@@ -56,8 +82,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-stamp "mmdebstrap: minbase + git, ca-certificates (bookworm, $mirror)"
-mmdebstrap --variant=minbase --include=git,ca-certificates bookworm "$fs" "$mirror"
+stamp "mmdebstrap: minbase + git, ca-certificates (bookworm, from ${sources[*]})"
+# Each file a MIRROR argument: mmdebstrap copies it into the root's
+# /etc/apt/sources.list.d/ (a .sources file as deb822), so apt inside the
+# root, which scripts/deps.sh runs, uses the same sources.
+mmdebstrap --variant=minbase --include=git,ca-certificates bookworm "$fs" "${sources[@]}"
+if [ "${P11E_CI_STOP_AFTER:-}" = mmdebstrap ]; then
+	# A check of the step alone: the sources the root got, and its git.
+	head -n 50 "$fs"/etc/apt/sources.list "$fs"/etc/apt/sources.list.d/* 2>/dev/null || true
+	chroot "$fs" git --version
+	stamp "stopped after mmdebstrap (P11E_CI_STOP_AFTER)"
+	exit 0
+fi
 
 stamp "cloning $(git -C "$src" rev-parse --short HEAD) into the root"
 git clone -q --no-checkout "$src" "$fs/root/p11enroll"

@@ -41,6 +41,8 @@ typedef struct p11e_http_resp {
 	char *body; /* malloc'd, NUL-terminated (body_len excludes the NUL) */
 	size_t body_len;
 	char *headers; /* the last response's header block, "Name: value\r\n"... */
+	int curl_code; /* a transfer failure: libcurl's CURLcode (its error text can
+			  name an earlier symptom, e.g. getpeername's errno 107) */
 } p11e_http_resp;
 
 /* Sends req; on a transfer failure after the retries, P11E_FAIL naming the

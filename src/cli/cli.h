@@ -44,6 +44,11 @@ struct cli_command {
 	const cli_opt *opts; /* terminated by {NULL} */
 	int min_pos, max_pos;
 	p11e_rc (*run)(cli_ctx *ctx, const cli_args *args);
+	/* A command with second-level verbs (ca init, pin status...): their
+	 * names, NULL-terminated; the first argument must be one of them (main.c
+	 * refuses anything else before the command runs), --help lists them on
+	 * an "Actions:" line, and the bash completion offers them from there. */
+	const char *const *actions;
 };
 
 /* The value of option name, or NULL if not given; cli_flag for flags. */

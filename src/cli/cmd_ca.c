@@ -8,16 +8,51 @@
 #include <openssl/pem.h>
 #include "cli.h"
 #include "p11enroll/ca.h"
+#include "p11enroll/conf.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
+
+/* The directory ca init makes the CA in: --dir, or the dir of the local CA
+ * that --ca names (a config entry or local:DIR), so the CA that enroll
+ * --ca NAME will use is the one made. *conf keeps the string alive. */
+static p11e_rc init_dir(cli_ctx *ctx, const cli_args *a, const char **dir,
+			struct json_object **conf)
+{
+	const char *spec = cli_value(a, "ca"), *type;
+	p11e_rc rc;
+
+	*dir = cli_value(a, "dir");
+	*conf = NULL;
+	if (*dir != NULL && spec != NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE, "ca: give --dir or --ca, not both");
+	if (spec == NULL && *dir == NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "dir: --dir DIR or --ca NAME (a local CA of the config) is "
+				 "required");
+	if (spec == NULL)
+		return P11E_OK;
+	if ((rc = p11e_config_ca(&ctx->config, spec, conf, &ctx->err)) != P11E_OK)
+		return rc;
+	type = p11e_conf_string(*conf, "type");
+	if (type == NULL || strcmp(type, "local") != 0)
+		return p11e_errf(
+		    &ctx->err, P11E_USAGE,
+		    "ca: '%.60s' is a %.20s CA: ca init makes only an embedded (local) "
+		    "one",
+		    spec, type ? type : "typeless");
+	if ((*dir = p11e_conf_string(*conf, "dir")) == NULL)
+		return p11e_errf(&ctx->err, P11E_CONFIG, "cas.%.60s: a local CA needs \"dir\"",
+				 spec);
+	return P11E_OK;
+}
 
 static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 {
 	const char *days = cli_value(a, "days");
+	struct json_object *conf = NULL;
 	char *end = NULL;
 	long d = 0;
 	p11e_ca_local_init_params p = {
-	    .dir = cli_value(a, "dir"),
 	    .subject = cli_value(a, "subject"),
 	    .key_type = cli_value(a, "key"),
 	    .key_uri = cli_value(a, "key-uri"),
@@ -26,13 +61,15 @@ static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 	};
 	p11e_rc rc;
 
-	if (p.dir == NULL)
-		return p11e_errf(&ctx->err, P11E_USAGE, "dir: --dir DIR is required");
+	if ((rc = init_dir(ctx, a, &p.dir, &conf)) != P11E_OK)
+		goto out;
 	if (days != NULL) {
 		d = strtol(days, &end, 10);
-		if (*days == '\0' || *end != '\0' || d < 1 || d > 36500)
-			return p11e_errf(&ctx->err, P11E_USAGE, "days: '%.20s' is not 1 to 36500",
-					 days);
+		if (*days == '\0' || *end != '\0' || d < 1 || d > 36500) {
+			rc = p11e_errf(&ctx->err, P11E_USAGE, "days: '%.20s' is not 1 to 36500",
+				       days);
+			goto out;
+		}
 		p.validity_days = (int)d;
 	}
 	rc = p11e_ca_local_init(&p, &ctx->err);
@@ -44,6 +81,8 @@ static p11e_rc ca_init(cli_ctx *ctx, const cli_args *a)
 		json_object_object_add(o, "dir", json_object_new_string(p.dir));
 		cli_print_json(o);
 	}
+out:
+	json_object_put(conf);
 	return rc;
 }
 
@@ -256,17 +295,17 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_ca = {
     .name = "ca",
-    .usage =
-	"init --dir DIR [--subject DN] [--key TYPE] [--days N] [--key-uri URI] | cert [--ca CA]\n"
-	"       | revoke [--dir DIR|--ca CA] (--serial HEX|--cert FILE) --reason R\n"
-	"       | crl [--dir DIR|--ca CA] [--out FILE] [--days N]",
+    .usage = "init (--dir DIR|--ca NAME) [--subject DN] [--key TYPE] [--days N] [--key-uri URI]\n"
+	     "       | cert [--ca CA]\n"
+	     "       | revoke [--dir DIR|--ca CA] (--serial HEX|--cert FILE) --reason R\n"
+	     "       | crl [--dir DIR|--ca CA] [--out FILE] [--days N]",
     .summary = "create the embedded CA, print a CA's chain, revoke, sign a CRL",
-    .help = "init: a CA key (DIR/ca.key, mode 0600; or generated on a token with --key-uri,\n"
-	    "recorded in DIR/ca-key.json with --module and --pin-source) and a self-signed\n"
-	    "certificate (DIR/ca.pem);\n"
-	    "then enroll with --ca local:DIR. cert: the chain of the CA (default: the config's\n"
-	    "default_ca) in PEM, for `openssl verify -CAfile`; with --json, {\"certificates\":\n"
-	    "[{subject, issuer, not_after, sha256, pem}, ...]}.\n"
+    .help = "init: in --dir DIR (or the \"dir\" of the config's local CA --ca NAME) a CA key\n"
+	    "(DIR/ca.key, mode 0600; or generated on a token with --key-uri, recorded in\n"
+	    "DIR/ca-key.json with --module and --pin-source) and a self-signed certificate\n"
+	    "(DIR/ca.pem); then enroll with --ca local:DIR (or --ca NAME). cert: the chain of\n"
+	    "the CA (default: the config's default_ca) in PEM, for `openssl verify -CAfile`;\n"
+	    "with --json, {\"certificates\": [{subject, issuer, not_after, sha256, pem}, ...]}.\n"
 	    "revoke: the CA takes the certificate back (RFC 5280 reason, e.g. keyCompromise,\n"
 	    "superseded); the embedded CA logs it in DIR/index.jsonl; again is no change.\n"
 	    "crl: the embedded CA signs a CRL (v2, CRL number, authority key identifier)\n"
@@ -276,7 +315,7 @@ const cli_command cmd_ca = {
 			      {"key", "TYPE", "init: CA key type (default ec:P-256)"},
 			      {"key-uri", "URI", "init: make the CA key on this token (rsa or ec)"},
 			      {"days", "N", "init: validity in days (default 3650); crl: (7)"},
-			      {"ca", "CA", "cert, revoke, crl: a CA from the config, or local:DIR"},
+			      {"ca", "CA", "a CA of the config, or local:DIR (init: a local one)"},
 			      {"serial", "HEX", "revoke: the certificate's serial number"},
 			      {"cert", "FILE", "revoke: the certificate (PEM)"},
 			      {"reason", "R", "revoke: RFC 5280 reason (keyCompromise, ...)"},
@@ -285,4 +324,5 @@ const cli_command cmd_ca = {
     .min_pos = 1,
     .max_pos = 1,
     .run = run,
+    .actions = (const char *const[]){"init", "cert", "revoke", "crl", NULL},
 };

@@ -115,4 +115,5 @@ const cli_command cmd_config = {
     .min_pos = 1,
     .max_pos = 1,
     .run = run,
+    .actions = (const char *const[]){"check", "cas", "profiles", NULL},
 };

@@ -213,4 +213,5 @@ const cli_command cmd_escrow = {
     .min_pos = 1,
     .max_pos = 2,
     .run = run,
+    .actions = (const char *const[]){"show", "list", NULL},
 };

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <openssl/pkcs7.h>
 #include <openssl/x509.h>
@@ -133,6 +134,45 @@ static p11e_rc preflight(cli_ctx *ctx, const char *out, const char *format, cons
 	return P11E_OK;
 }
 
+/* What a file name's extension says it holds (case-insensitive): the
+ * format chosen when --format is not given, and the formats it may hold
+ * (a .cer or .crt is a certificate in PEM or DER by custom: either, never a
+ * PFX). NULL for a name that says nothing. */
+typedef struct name_kind {
+	const char *ext, *format, *allowed, *what;
+} name_kind;
+
+static const name_kind *kind_of_name(const char *path)
+{
+	static const name_kind kinds[] = {
+	    {".pem", "pem", "pem", "a PEM file"},
+	    {".crt", "pem", "pem der", "a certificate (pem or der)"},
+	    {".cer", "der", "pem der", "a certificate (pem or der)"},
+	    {".der", "der", "der", "a DER certificate"},
+	    {".p7b", "p7b", "p7b", "a PKCS#7 file (p7b)"},
+	    {".p7c", "p7b", "p7b", "a PKCS#7 file (p7b)"},
+	    {".p12", "pfx", "pfx", "a PKCS#12 file (pfx)"},
+	    {".pfx", "pfx", "pfx", "a PKCS#12 file (pfx)"},
+	};
+	size_t len = strlen(path);
+
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (len > 4 && strcasecmp(path + len - 4, kinds[i].ext) == 0)
+			return &kinds[i];
+	return NULL;
+}
+
+/* Whether format is one of the space-separated words of allowed. */
+static int among(const char *format, const char *allowed)
+{
+	size_t n = strlen(format);
+
+	for (const char *w = allowed; (w = strstr(w, format)) != NULL; w += n)
+		if ((w == allowed || w[-1] == ' ') && (w[n] == '\0' || w[n] == ' '))
+			return 1;
+	return 0;
+}
+
 static p11e_rc emit(cli_ctx *ctx, const char *out, const blob *b)
 {
 	if (out != NULL)
@@ -146,6 +186,7 @@ static p11e_rc emit(cli_ctx *ctx, const char *out, const blob *b)
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	const char *format = cli_value(a, "format"), *out = cli_value(a, "out");
+	const name_kind *kind;
 	const char *extra[] = {"format", NULL, "out", out ? out : "stdout", NULL, NULL, NULL};
 	p11e_record r = {0};
 	blob b = {0};
@@ -171,6 +212,20 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "format: '%.20s' is not pfx, pem, der or p7b", format);
 	}
+	/* --out dave.pem is a PEM: a file's name is how people and tools tell
+	 * what it holds, so it chooses the format when --format does not, and
+	 * a name that says another format than --format is refused (a PFX,
+	 * a secret, named like a certificate would be handed out as one). */
+	kind = out != NULL ? kind_of_name(out) : NULL;
+	if (format != NULL && kind != NULL && !among(format, kind->allowed)) {
+		free(identity);
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "out: '%.200s' is named as %s, but --format is %s: name it for "
+				 "the format, or drop --format",
+				 out, kind->what, format);
+	}
+	if (format == NULL && kind != NULL)
+		format = kind->format;
 	/* Not while a run of the identity changes its record or its PFX. */
 	rc = cli_wait_ms(a, &wait_ms, &ctx->err);
 	if (rc == P11E_OK)
@@ -230,8 +285,10 @@ const cli_command cmd_export = {
     .help = "pfx: the PKCS#12 file of a software key, as written at enrollment (its password:\n"
 	    "p11enroll escrow show). pem: the certificate, then the CA chain. der: the\n"
 	    "certificate alone. p7b: a certs-only PKCS#7 (DER) with the certificate and chain.\n"
-	    "Default: pfx when the identity has one, else pem. --out FILE is created 0600 for\n"
-	    "a PFX, 0644 otherwise, and never overwritten (exit 9); without it, stdout (binary\n"
+	    "Default: the format --out's name says (.pem, .crt: pem; .der, .cer: der; .p7b,\n"
+	    ".p7c; .p12, .pfx; a --format the name contradicts is refused), else pfx when\n"
+	    "the identity has one, else pem. --out FILE is created 0600 for a PFX, 0644\n"
+	    "otherwise, and never overwritten (exit 9); without it, stdout (binary\n"
 	    "formats not to a terminal). Every export is recorded in the audit log before\n"
 	    "anything is written; if the record cannot be written, nothing is exported.\n"
 	    "--generation N: an earlier generation's (see status IDENTITY --json); a\n"

@@ -244,4 +244,5 @@ const cli_command cmd_pin = {
     .min_pos = 2,
     .max_pos = 2,
     .run = run,
+    .actions = (const char *const[]){"status", "change", "unblock", NULL},
 };

@@ -12,7 +12,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	    .retry = cli_flag(a, "retry"),
 	    .remove = cli_flag(a, "remove"),
 	};
-	json_object *list = ctx->json ? json_object_new_array() : NULL;
+	json_object *list = NULL, *pubs = NULL;
 	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err), first = P11E_OK;
 
 	if (rc != P11E_OK)
@@ -20,6 +20,16 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (p.retry && p.remove)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "publish: --retry and --remove exclude each other");
+	/* Nothing to publish to is no success: say so before any record is
+	 * touched (exit 8, the configuration's). */
+	if (ctx->config.root == NULL ||
+	    !json_object_object_get_ex(ctx->config.root, "publishers", &pubs) ||
+	    !json_object_is_type(pubs, json_type_object) || json_object_object_length(pubs) == 0)
+		return p11e_errf(
+		    &ctx->err, P11E_CONFIG,
+		    "publish: no publisher is configured (the config's \"publishers\", "
+		    "docs/config.md): nothing to publish to");
+	list = ctx->json ? json_object_new_array() : NULL;
 	for (int i = 0; i < a->npos; i++) {
 		p11e_publish_result res;
 		p11e_err err = {0};
@@ -68,7 +78,7 @@ const cli_command cmd_publish = {
 	    "leaving every other value. Each change is in the audit log. Exit codes:\n"
 	    "1 directory unreachable (nothing lost: run again), 8 bind refused (fix the\n"
 	    "config), 10 no directory entry for the address (or no certificate yet),\n"
-	    "2 several entries match.",
+	    "2 several entries match; 8 also when no publisher is configured.",
     .opts =
 	(const cli_opt[]){
 	    {"retry", NULL, "publish again to the publishers already done"},

@@ -67,8 +67,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				json_object_array_add(list, cli_record_json(&recs[i]));
 		cli_print_json(list);
 	} else {
-		printf("%-32s %-14s %-9s %-20s %s\n", "IDENTITY", "STEP", "KEY", "NOT AFTER",
-		       "LAST ERROR");
+		printf("%-32s %-14s %-9s %-16s %-14s %-20s %s\n", "IDENTITY", "STEP", "KEY",
+		       "TOKEN", "PROFILE", "NOT AFTER", "LAST ERROR");
 		for (size_t i = 0; i < n; i++)
 			if (named(a, &recs[i]) && (days_text == NULL || expiring(&recs[i], limit)))
 				cli_record_print(&recs[i]);
@@ -80,10 +80,12 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 const cli_command cmd_status = {
     .name = "status",
     .usage = "[IDENTITY...] [--expiring DAYS] [--json]",
-    .summary = "list enrollment records: step reached, key, expiry, last error",
+    .summary = "list enrollment records: step reached, key, token, profile, expiry, last error",
     .help =
 	"Reads the state dir (config state_dir, else $P11ENROLL_STATE_DIR, else\n"
 	"$XDG_STATE_HOME/p11enroll). An identity not at step 'done' resumes on the next enroll.\n"
+	"TOKEN: the serial of the token its key is on (\"software\": a PFX; \"archived\" keys\n"
+	"are on the token too); PROFILE: its profile.\n"
 	"--expiring DAYS: only identities whose certificate ends within DAYS (or has ended).\n"
 	"Each identity shows its current generation; --json adds \"generations\": every\n"
 	"one, earlier ones first (superseded, revoked, retired), with where its key is.\n"

@@ -87,9 +87,39 @@ static void print_opts(FILE *f, const cli_opt *o)
 	}
 }
 
+/* The actions as "init, cert, revoke or crl", for a message. */
+static void action_list(const cli_command *cmd, char *out, size_t cap)
+{
+	size_t n = 0, len = 0;
+
+	out[0] = '\0';
+	while (cmd->actions != NULL && cmd->actions[n] != NULL)
+		n++;
+	for (size_t i = 0; i < n && len < cap; i++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+					i == 0	     ? ""
+					: i == n - 1 ? " or "
+						     : ", ",
+					cmd->actions[i]);
+}
+
+static int known_action(const cli_command *cmd, const char *word)
+{
+	for (size_t i = 0; cmd->actions[i] != NULL; i++)
+		if (strcmp(cmd->actions[i], word) == 0)
+			return 1;
+	return 0;
+}
+
 static void command_help(FILE *f, const cli_command *cmd)
 {
 	fprintf(f, "usage: p11enroll %s %s\n\n%s\n", cmd->name, cmd->usage, cmd->summary);
+	if (cmd->actions != NULL) {
+		fprintf(f, "\nActions:");
+		for (size_t i = 0; cmd->actions[i] != NULL; i++)
+			fprintf(f, " %s", cmd->actions[i]);
+		fprintf(f, "\n");
+	}
 	if (cmd->help != NULL)
 		fprintf(f, "\n%s\n", cmd->help);
 	fprintf(f, "\nOptions:\n");
@@ -303,6 +333,13 @@ int main(int argc, char **argv)
 	}
 	if (args.npos < cmd->min_pos) {
 		rc = usage_error(cmd, &ctx.err, "%s", "missing arguments");
+		cli_report_error(cmd->name, json, rc, ctx.err.msg);
+		goto out;
+	}
+	if (cmd->actions != NULL && args.npos > 0 && !known_action(cmd, args.pos[0])) {
+		char list[200];
+		action_list(cmd, list, sizeof(list));
+		rc = usage_error(cmd, &ctx.err, "unknown action '%.40s' (%s)", args.pos[0], list);
 		cli_report_error(cmd->name, json, rc, ctx.err.msg);
 		goto out;
 	}

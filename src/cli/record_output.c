@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/record.h"
@@ -96,9 +97,17 @@ void cli_record_print(const p11e_record *r)
 		snprintf(gen, sizeof(gen), "[gen %d%s%s%s] ", p11e_record_generation(r),
 			 r->renew_mode ? ", renewing" : "", r->revoked_reason ? ", revoked" : "",
 			 r->publish_pending && r->publish_pending[0] ? ", publish pending" : "");
-	printf("%-32s %-14s %-9s %-20s %s%s\n", r->identity ? r->identity : "?",
+	/* Where the key is: the token's serial (what wipe and renew's "insert
+	 * card serial X" name), or "software" for a PFX. */
+	const char *token = r->key_store != NULL && strcmp(r->key_store, "software") == 0
+				? "software"
+			    : r->token_serial != NULL ? r->token_serial
+						      : "-";
+
+	printf("%-32s %-14s %-9s %-16s %-14s %-20s %s%s\n", r->identity ? r->identity : "?",
 	       r->retired != NULL ? r->retired : p11e_step_name(r->step),
-	       r->key_type ? r->key_type : "-", r->not_after ? r->not_after : "-", gen,
+	       r->key_type ? r->key_type : "-", token, r->profile ? r->profile : "-",
+	       r->not_after ? r->not_after : "-", gen,
 	       r->last_error   ? r->last_error
 	       : r->chain_note ? r->chain_note
 			       : "");

@@ -356,6 +356,7 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	}
 	if (cc != CURLE_OK) {
 		resp->status = 0;
+		resp->curl_code = (int)cc;
 		rc = p11e_errf(err, P11E_FAIL, "%s: %s; is the CA up?", req->url,
 			       b.too_big     ? "answer too large"
 			       : curl_err[0] ? curl_err

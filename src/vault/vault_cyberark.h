@@ -123,6 +123,15 @@ void cyberark_ccp_free(cyberark *k);
  * Not there: P11E_NOT_FOUND. */
 p11e_rc cyberark_ccp_get(cyberark *k, const char *name, const char *acct, unsigned char **out,
 			 size_t *len, p11e_err *err);
+/* The one-line error for a CCP request that failed in transfer: curl_code is
+ * libcurl's CURLcode, detail its message. A TLS or connection failure after
+ * the TCP connection was made (the provider refusing the client certificate
+ * surfaces as a TLS alert, a reset, a failed send or receive, or getpeername's
+ * errno 107, as the timing falls) names "ccp_cert_file" and "ccp_key_file";
+ * the provider's own certificate not trusted names "ca_bundle"; anything else
+ * is unreachable. P11E_FAIL. */
+p11e_rc cyberark_ccp_transfer_error(const cyberark *k, int curl_code, const char *detail,
+				    p11e_err *err);
 /* An existing account for name: this very secret (P11E_OK) or P11E_EXISTS. */
 p11e_rc cyberark_same_or_exists(cyberark *k, const char *name, const cyberark_account *a,
 				const unsigned char *secret, size_t len, p11e_err *err);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <curl/curl.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include "p11enroll/conf.h"
@@ -120,6 +121,47 @@ static p11e_rc ccp_status_error(const cyberark *k, const char *name, const char 
 			 k->ccp_url, k->ccp_app_id, r->status, k->safe, text[0] ? ": " : "", text);
 }
 
+/* Failures after the TCP connection was made. A provider that does not
+ * accept the client certificate ends the handshake (TLS 1.2) or, in TLS 1.3,
+ * sends its alert after the client has finished and may already be sending
+ * the request: what libcurl sees then depends on timing (the alert read, a
+ * reset, a send into a closed socket, ENOTCONN from getpeername), so the
+ * class is read from the CURLcode, never from the message's words. */
+static int after_connect(int cc)
+{
+	return cc == CURLE_SSL_CONNECT_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+	       cc == CURLE_GOT_NOTHING || cc == CURLE_SSL_SHUTDOWN_FAILED;
+}
+
+p11e_rc cyberark_ccp_transfer_error(const cyberark *k, int curl_code, const char *detail,
+				    p11e_err *err)
+{
+	if (curl_code == CURLE_SSL_CERTPROBLEM)
+		return p11e_errf(
+		    err, P11E_FAIL,
+		    "cyberark Central Credential Provider: cannot use the client "
+		    "certificate \"ccp_cert_file\" %.150s with \"ccp_key_file\" %.150s "
+		    "(%.300s)",
+		    k->ccp_cert, k->ccp_key ? k->ccp_key : "(none: in the certificate's file)",
+		    detail);
+	if (after_connect(curl_code))
+		return p11e_errf(
+		    err, P11E_FAIL,
+		    "cyberark Central Credential Provider %.200s ended the TLS connection: "
+		    "most likely it does not accept the client certificate; check "
+		    "\"ccp_cert_file\" %.150s and \"ccp_key_file\" %.150s (the "
+		    "application's, from a CA the provider trusts) and \"ca_bundle\" "
+		    "(%.300s)",
+		    k->ccp_url, k->ccp_cert, k->ccp_key ? k->ccp_key : "(none)", detail);
+	if (curl_code == CURLE_PEER_FAILED_VERIFICATION || curl_code == CURLE_SSL_CACERT_BADFILE)
+		return p11e_errf(err, P11E_FAIL,
+				 "cyberark Central Credential Provider: its certificate is not "
+				 "trusted; check \"ca_bundle\" (%.300s)",
+				 detail);
+	return p11e_errf(err, P11E_FAIL, "cyberark Central Credential Provider unreachable: %.380s",
+			 detail);
+}
+
 p11e_rc cyberark_ccp_get(cyberark *k, const char *name, const char *acct, unsigned char **out,
 			 size_t *len, p11e_err *err)
 {
@@ -145,17 +187,17 @@ p11e_rc cyberark_ccp_get(cyberark *k, const char *name, const char *acct, unsign
 		 k->ccp_url, k->ccp_app_id_q, k->safe_q, acct, reason_q);
 	req.url = url;
 	rc = p11e_http_request(&k->ccp_http, &req, &resp, err);
-	if (rc == P11E_FAIL && err != NULL) {
+	if (rc == P11E_FAIL && err != NULL && resp.curl_code != 0) {
 		char msg[P11E_ERR_MAX];
 		char *tail = strstr(err->msg, "; is the CA up?");
 		if (tail != NULL)
 			*tail = '\0';
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		p11e_errf(err, P11E_FAIL,
-			  "cyberark Central Credential Provider unreachable: %.380s%s", msg,
-			  strstr(msg, "SSL") || strstr(msg, "certificate")
-			      ? "; check \"ca_bundle\", \"ccp_cert_file\" and \"ccp_key_file\""
-			      : "");
+		/* libcurl's words without the URL, which the message names. */
+		snprintf(msg, sizeof(msg), "%s",
+			 strncmp(err->msg, url, strlen(url)) == 0 && err->msg[strlen(url)] == ':'
+			     ? err->msg + strlen(url) + 1 + (err->msg[strlen(url) + 1] == ' ')
+			     : err->msg);
+		rc = cyberark_ccp_transfer_error(k, resp.curl_code, msg, err);
 	}
 	if (rc != P11E_OK)
 		goto out;
