@@ -96,4 +96,5 @@ const cli_command cmd_store = {
     .min_pos = 1,
     .max_pos = 1,
     .run = run,
+    .actions = (const char *const[]){"init", "migrate", "status", NULL},
 };
