@@ -46,7 +46,8 @@ p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, 
 /* Re-reads portal.tls_cert, tls_key (a file; a key on a token stays as
  * loaded) and client_cas when force, or when one of them changed (stat:
  * device, inode, size, modification time) since it was last read and since
- * a failed try last saw it: the new SSL_CTX and client store are built
+ * a failed try last saw it, and is as the previous call saw it (settled):
+ * the new SSL_CTX and client store are built
  * whole, then swapped in; new connections and requests use them, those in
  * flight finish with theirs. *reloaded: 1 when swapped. On failure the old
  * ones stay and err has one line naming the file. One caller at a time

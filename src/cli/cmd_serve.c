@@ -88,8 +88,8 @@ const cli_command cmd_serve = {
 	    "their identity, download its certificate and PFX and reveal the PFX password;\n"
 	    "every download and reveal is audited first. Logs to stderr; SIGTERM or SIGINT\n"
 	    "stops it (exit 0). SIGHUP reloads the TLS certificate and key and client_cas,\n"
-	    "as does a change of those files (looked at every 2 s); a failed reload keeps\n"
-	    "the previous ones and logs one line.",
+	    "as does a change of those files (looked at every 2 s, taken once they stand\n"
+	    "still for one look); a failed reload keeps the previous ones and logs one line.",
     .opts = (const cli_opt[]){{"listen", "ADDR:PORT", "instead of portal.listen (port 0: any)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 0,

@@ -37,8 +37,8 @@ typedef struct portal_session {
 typedef struct portal_attempts {
 	char key[P11E_PORTAL_ID_MAX + 72]; /* "client CLIENT", "pair CLIENT EMAIL"; "" free */
 	int failures;
-	time_t since; /* the first failure (of the client's window) */
-	time_t last;  /* the last failure */
+	long long since; /* the first failure (of the client's window), ms */
+	long long last;	 /* the last failure, ms */
 } portal_attempts;
 
 /* What a watched file was when it was read: a change of any is a reload. */
@@ -69,10 +69,11 @@ struct p11e_portal {
 	pthread_mutex_t trust_mu;
 	SSL_CTX *ssl;
 	X509_STORE *client_store; /* client_cas: the only trust anchors */
-	/* The files ssl and client_store were made of, and those a failed
-	 * reload saw (not retried until they change again). */
+	/* The files ssl and client_store were made of, those a failed reload
+	 * saw (not retried until they change again), those of the last look. */
 	portal_file_id loaded[PORTAL_WATCHED_FILES];
 	portal_file_id tried[PORTAL_WATCHED_FILES];
+	portal_file_id seen[PORTAL_WATCHED_FILES];
 	struct p11e_session *tls_token; /* a tls_key on a token, else NULL */
 	EVP_PKEY *tls_key;		/* a token's key: kept across reloads */
 	unsigned char csrf_key[32];	/* per process: CSRF tokens are HMACs under it */

@@ -118,19 +118,35 @@ static void attempt_keys(const char *client, const char *email, char *ckey, char
 	snprintf(pkey, cap, "pair %.64s %.254s", client, email);
 }
 
+/* The attempts' clock in milliseconds, so a 1 s delay is one second and
+ * not "until the clock's next second". p11e_now() unless a test moved it
+ * (P11ENROLL_TEST_NOW: then its whole seconds), with the real clock's
+ * milliseconds. */
+static long long attempt_now_ms(void)
+{
+	struct timespec ts;
+	time_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = p11e_now();
+	if (now != ts.tv_sec)
+		return (long long)now * 1000;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* An entry nothing depends on any more: the client's window is over, or
  * the pair's delay has passed long ago. */
-static int attempt_stale(const portal_attempts *a, time_t now)
+static int attempt_stale(const portal_attempts *a, long long now)
 {
 	if (strncmp(a->key, "client ", 7) == 0)
-		return now - a->since >= PORTAL_ATTEMPTS_WINDOW;
-	return now - a->last >= PORTAL_PAIR_FORGET;
+		return now - a->since >= PORTAL_ATTEMPTS_WINDOW * 1000LL;
+	return now - a->last >= PORTAL_PAIR_FORGET * 1000LL;
 }
 
 /* The entry for key: found (reset when stale), else made when create (a
  * free or stale slot, else the least recently failed one), else NULL.
  * Under p->mu. */
-static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, time_t now,
+static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, long long now,
 				       int create)
 {
 	portal_attempts *free_slot = NULL, *oldest = NULL, *victim;
@@ -169,39 +185,39 @@ static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, t
 }
 
 /* The n-th failure makes the pair wait 2^(n-1) s, at most the cap. */
-static long pair_delay(int failures)
+static long long pair_delay(int failures)
 {
 	if (failures <= 0)
 		return 0;
 	if (failures > 20)
-		return PORTAL_PAIR_DELAY_CAP;
-	return (1L << (failures - 1)) < PORTAL_PAIR_DELAY_CAP ? 1L << (failures - 1)
-							      : PORTAL_PAIR_DELAY_CAP;
+		return PORTAL_PAIR_DELAY_CAP * 1000LL;
+	return 1000LL * ((1L << (failures - 1)) < PORTAL_PAIR_DELAY_CAP ? 1L << (failures - 1)
+									: PORTAL_PAIR_DELAY_CAP);
 }
 
 long portal_attempt_wait(struct p11e_portal *p, const char *client, const char *email)
 {
 	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
-	time_t now = p11e_now();
+	long long now = attempt_now_ms(), wait = 0, w;
 	portal_attempts *a;
-	long wait = 0, w;
 
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
 	pthread_mutex_lock(&p->mu);
 	if ((a = attempts_entry(p, ckey, now, 0)) != NULL &&
 	    a->failures >= PORTAL_ATTEMPTS_PER_CLIENT)
-		wait = (long)(a->since + PORTAL_ATTEMPTS_WINDOW - now);
+		wait = a->since + PORTAL_ATTEMPTS_WINDOW * 1000LL - now;
 	if ((a = attempts_entry(p, pkey, now, 0)) != NULL &&
-	    (w = (long)(a->last + pair_delay(a->failures) - now)) > wait)
+	    (w = a->last + pair_delay(a->failures) - now) > wait)
 		wait = w;
 	pthread_mutex_unlock(&p->mu);
-	return wait > 0 ? wait : 0;
+	/* Whole seconds (Retry-After), rounded up: never too early. */
+	return wait > 0 ? (long)((wait + 999) / 1000) : 0;
 }
 
 void portal_attempt_failed(struct p11e_portal *p, const char *client, const char *email)
 {
 	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
-	time_t now = p11e_now();
+	long long now = attempt_now_ms();
 	portal_attempts *a;
 
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
@@ -222,7 +238,7 @@ void portal_attempt_succeeded(struct p11e_portal *p, const char *client, const c
 
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
 	pthread_mutex_lock(&p->mu);
-	if ((a = attempts_entry(p, pkey, p11e_now(), 0)) != NULL)
+	if ((a = attempts_entry(p, pkey, attempt_now_ms(), 0)) != NULL)
 		memset(a, 0, sizeof(*a));
 	pthread_mutex_unlock(&p->mu);
 }

@@ -140,6 +140,7 @@ p11e_rc portal_tls_setup(struct p11e_portal *p, p11e_err *err)
 	 * the next check. */
 	portal_trust_stat(p, p->loaded);
 	memcpy(p->tried, p->loaded, sizeof(p->tried));
+	memcpy(p->seen, p->loaded, sizeof(p->seen));
 	return portal_tls_build(p, &p->ssl, &p->client_store, err);
 }
 

@@ -5,7 +5,8 @@
  * user takes a reference under the lock (SSL_new holds the SSL_CTX, a
  * request's verification holds the store), so whatever is in flight keeps a
  * consistent state and the old ones are freed with their last user. A
- * failed build changes nothing. */
+ * failed build changes nothing. Without SIGHUP a change is taken once the
+ * files are the same at two looks in a row (within 4 s). */
 #include <string.h>
 #include <sys/stat.h>
 #include <openssl/ssl.h>
@@ -95,9 +96,18 @@ p11e_rc p11e_portal_reload(p11e_portal *p, int force, int *reloaded, p11e_err *e
 	*reloaded = 0;
 	/* Stat first: a change while the files are read is seen next time. */
 	portal_trust_stat(p, now);
-	/* Unchanged, or as a failed try already saw them (it said so once). */
-	if (!force && (same_files(now, p->loaded) || same_files(now, p->tried)))
-		return P11E_OK;
+	if (!force) {
+		/* A change is taken once the files have stood still for one look:
+		 * not a half-written file, nor a new certificate whose key is not
+		 * there yet. */
+		int settled = same_files(now, p->seen);
+
+		memcpy(p->seen, now, sizeof(p->seen));
+		/* Unchanged, or as a failed try already saw them (said once). */
+		if (!settled || same_files(now, p->loaded) || same_files(now, p->tried))
+			return P11E_OK;
+	}
+	memcpy(p->seen, now, sizeof(p->seen));
 	memcpy(p->tried, now, sizeof(p->tried));
 	if ((rc = portal_tls_build(p, &ssl, &store, err)) != P11E_OK)
 		return rc;
