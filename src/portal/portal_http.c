@@ -231,6 +231,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (!portal_origin_check(&r)) /* every state-changing request: one rule */
 		return;
 	route = p11e_portal_route_parse(path, id);
+	if (cmd == EVHTTP_REQ_DELETE && route != P11E_ROUTE_SESSION) {
+		portal_send_error(&r, 405, "DELETE is only for /api/v1/session (sign-out)");
+		return;
+	}
 	if (route >= P11E_ROUTE_ME)
 		portal_api_dispatch(&r, route, id, cmd == EVHTTP_REQ_POST,
 				    uri ? evhttp_uri_get_query(uri) : NULL);

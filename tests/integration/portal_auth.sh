@@ -208,6 +208,8 @@ check_contains "the cookie is cleared with the same attributes" "$(header so.jso
 	"p11e_session=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"
 check_eq "the old cookie, sent again: 401" 401 \
 	"$(req x 12 -H "Cookie: p11e_session=$ISESSION" "$URL/api/v1/me")"
+check_eq "DELETE anywhere else: 405" 405 \
+	"$(req x 12 -H "Cookie: p11e_session=$ISESSION" -X DELETE "$URL/api/v1/identities/$IVAN/pfx")"
 check_eq "a second sign-out with it: 401" 401 \
 	"$(req x 12 -H "Cookie: p11e_session=$ISESSION" -X DELETE -H "X-CSRF-Token: $ICSRF" "$URL/api/v1/session")"
 check_eq "the sign-out is audited" 1 \
