@@ -34,6 +34,8 @@ if [ "${1:-}" = "--test" ]; then
 	pkgs+=(opencryptoki)
 	# tests/integration/portal_chromium.sh: the portal's pages in headless Chromium.
 	pkgs+=(chromium)
+	# ... driven over the DevTools protocol by tests/lib/chromium_click.js.
+	pkgs+=(nodejs)
 fi
 if [ "${1:-}" = "--package" ]; then
 	# scripts/package.sh: cpack's dpkg-shlibdeps (dpkg-dev) computes the .deb's

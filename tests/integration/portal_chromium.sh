@@ -2,10 +2,11 @@
 # client certificate (imported from her PFX) in the NSS database
 # $HOME/.pki/nssdb and a managed AutoSelectCertificateForUrls policy for the
 # portal's URL, so that it signs in by itself. It loads the home page and
-# follows "Download certificate", then posts the "Show me my password" form's
-# fields from a local page (our pages have no script to click it): Chromium
-# sends that as cross-site (Origin: null, Sec-Fetch-Site: cross-site) and the
-# portal refuses it, CSRF token or not (docs/portal.md, CSRF);
+# follows "Download certificate", then clicks "Show me my password" on the home
+# page (over the DevTools protocol: tests/lib/chromium_click.js), and posts the
+# same form's fields from a local page, which Chromium sends as cross-site
+# (Origin: null, Sec-Fetch-Site: cross-site) and the portal refuses, CSRF token
+# or not (docs/portal.md, CSRF);
 # the test reads each resulting DOM (--dump-dom) and saves a screenshot of
 # each page (copied to $P11E_SCREENSHOTS when set: docs/ for the README).
 # Without a certificate Chromium waits at the selection (also with the policy),
@@ -19,8 +20,8 @@ fi
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/portal.sh"
 CHROMIUM=$(command -v chromium || true)
-if [ -z "$CHROMIUM" ] || ! command -v pk12util >/dev/null; then
-	bad "needs chromium and pk12util (scripts/deps.sh --test)"
+if [ -z "$CHROMIUM" ] || ! command -v pk12util >/dev/null || ! command -v node >/dev/null; then
+	bad "needs chromium, pk12util and node (scripts/deps.sh --test)"
 	finish
 fi
 setup_ca
@@ -101,8 +102,17 @@ grep -q '"action":"portal-download-pem".*"portal_user":"alice@example.com"' \
 	"$P11ENROLL_STATE_DIR/audit.jsonl"
 check_eq "the download is audited" 0 $?
 
-# "Show me my password": the page's form (its action and CSRF token), posted from
-# another origin (a local file) by the browser: refused as cross-site.
+# "Show me my password", clicked on the portal's own page: a same-origin POST.
+CHROMIUM_FLAGS=(--headless=new --no-sandbox --disable-gpu --no-first-run
+	--user-data-dir="$TEST_TMP/chromium-profile" --window-size=900,600)
+node "$TESTS_DIR/lib/chromium_click.js" "$CHROMIUM" "$URL/" '#show-password' password \
+	"${CHROMIUM_FLAGS[@]}" 2>>chromium.err
+check_contains "the password page shows alice's escrowed password" "$(cat password.dom 2>/dev/null)" "$(cat alice.pw)"
+check "password page: a screenshot" test -s password.png
+check_eq "Chromium sent it as same-origin ($(cat password.headers 2>/dev/null))" same-origin \
+	"$(jq -r '."sec-fetch-site" // ."Sec-Fetch-Site"' password.headers 2>/dev/null)"
+# The same form's fields (its action and CSRF token), posted from another origin (a
+# local file) by the browser: refused as cross-site.
 csrf=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' home.dom | head -1)
 action=$(sed -n 's/.*<form method="post" action="\([^"]*\)".*/\1/p' home.dom | head -1)
 cat >post.html <<HTML
@@ -110,17 +120,17 @@ cat >post.html <<HTML
 <input type="hidden" name="csrf" value="$csrf"></form>
 <script>document.forms[0].submit()</script></body></html>
 HTML
-browse password "file://$W/post.html"
-check_contains "a cross-site post of the form is refused" "$(cat password.dom)" \
+browse crosssite "file://$W/post.html"
+check_contains "a cross-site post of the form is refused" "$(cat crosssite.dom)" \
 	"cross-site request refused (Origin: null, Sec-Fetch-Site: cross-site)"
-check_not_contains "no password in it" "$(cat password.dom)" "$(cat alice.pw)"
-check_eq "and no reveal audited" 0 \
+check_not_contains "no password in it" "$(cat crosssite.dom)" "$(cat alice.pw)"
+check_eq "and only the same-origin reveal audited" 1 \
 	"$(grep -c '"action":"portal-reveal"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
 kill -TERM $SERVE_PID
 wait $SERVE_PID
 check_eq "SIGTERM: exit 0" 0 $?
 trap - EXIT
 if [ -n "${P11E_SCREENSHOTS:-}" ]; then
-	cp home.png "$P11E_SCREENSHOTS/portal-home.png"
+	for p in home password; do cp "$p.png" "$P11E_SCREENSHOTS/portal-$p.png"; done
 fi
 finish
