@@ -50,6 +50,16 @@ typedef struct p11e_portal p11e_portal;
  * the mask). cfg and conf must outlive the portal. */
 p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, p11e_portal **out,
 			  p11e_err *err);
+/* Re-reads portal.tls_cert, tls_key (a file; a key on a token stays as
+ * loaded) and client_cas when force, or when one of them changed (stat:
+ * device, inode, size, modification time) since it was last read and since
+ * a failed try last saw it, and is as the previous call saw it (settled):
+ * the new SSL_CTX and client store are built
+ * whole, then swapped in; new connections and requests use them, those in
+ * flight finish with theirs. *reloaded: 1 when swapped. On failure the old
+ * ones stay and err has one line naming the file. One caller at a time
+ * (`serve`'s main thread). */
+p11e_rc p11e_portal_reload(p11e_portal *p, int force, int *reloaded, p11e_err *err);
 /* "127.0.0.1:8443": the address actually bound (port 0 picks one). */
 const char *p11e_portal_address(const p11e_portal *p);
 /* Stops accepting, lets the requests in flight finish, joins the workers,
@@ -84,6 +94,7 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_STATIC_CSS,	  /* GET /static/portal.css */
 	P11E_ROUTE_STATIC_JS,	  /* GET /static/portal.js */
 	P11E_ROUTE_STATIC_LOGO,	  /* GET /static/logo (portal.logo) */
+	P11E_ROUTE_PAGE_SIGNOUT,  /* POST /signout (form, field csrf) */
 	P11E_ROUTE_ME,		  /* /api/v1/me */
 	P11E_ROUTE_SESSION,	  /* /api/v1/session */
 	P11E_ROUTE_IDENTITIES,	  /* /api/v1/identities */
@@ -96,10 +107,11 @@ typedef enum p11e_portal_route {
 
 #define P11E_PORTAL_ID_MAX 256
 
-/* The route of a URL path (without the query), and for the routes with one
- * the identity ID, percent-decoded, into id (P11E_PORTAL_ID_MAX bytes):
- * an ID that is empty, too long, badly escaped or holds '/', a control
- * character or a NUL gives P11E_ROUTE_NONE. */
+/* The route of a raw URL path (without the query), and for the routes with
+ * one the identity ID into id (P11E_PORTAL_ID_MAX bytes): the path is split
+ * on '/' first, then the ID's segment percent-decoded, so "%2F" is part of
+ * an ID (an address may hold a '/'); an ID that is empty, too long, badly
+ * escaped or holds a control character or a NUL gives P11E_ROUTE_NONE. */
 p11e_portal_route p11e_portal_route_parse(const char *path, char *id);
 
 /* The value of name in a query string or an x-www-form-urlencoded body
@@ -113,10 +125,22 @@ int p11e_portal_form_value(const char *text, size_t len, const char *name, char 
 int p11e_portal_cookie_value(const char *header, const char *name, char *out, size_t cap);
 
 /* A JSON request body (len bytes, at most 8 KiB) that must be one object
- * whose members are all among keys (NULL-terminated) and strings of at most
- * 1 KiB: vals[i] (malloc'd, or NULL if absent) for keys[i]. P11E_USAGE with
- * a one-line message otherwise; the caller frees vals on any outcome. */
+ * whose members are all among keys (NULL-terminated), each given once, and
+ * strings of at most 1 KiB: vals[i] (malloc'd, or NULL if absent) for
+ * keys[i]. P11E_USAGE with a one-line message otherwise; the caller frees
+ * vals on any outcome. */
 p11e_rc p11e_portal_json_strings(const char *body, size_t len, const char *const *keys, char **vals,
 				 p11e_err *err);
+
+/* 1 when a Content-Type header names application/json (parameters such as
+ * charset=utf-8 allowed, case-insensitive), else 0 (NULL included). */
+int p11e_portal_json_media_type(const char *content_type);
+
+/* 1 when a state-changing request may be from the portal's own page: a
+ * Sec-Fetch-Site, when given, is same-origin or none; an Origin, when
+ * given, is exactly https://HOST of the Host header (":443" optional), or
+ * "null" with Sec-Fetch-Site: same-origin. Any argument may be NULL
+ * (header absent). */
+int p11e_portal_origin_ok(const char *origin, const char *host, const char *fetch_site);
 
 #endif

@@ -1,11 +1,13 @@
 /* The JSON API (docs/portal.md): /api/v1/me, a certificate as PEM or P7B,
  * a software identity's PFX, the password reveal, a new software identity
- * and the sign-in with a code. Errors are {"error": MESSAGE}. Every POST
- * needs the X-CSRF-Token that GET /api/v1/me gives, also with a client
- * certificate (a browser sends that on its own). */
+ * and the sign-in with a code and sign-out. Errors are {"error": MESSAGE}.
+ * Every POST and DELETE of a signed-in user needs the X-CSRF-Token that GET
+ * /api/v1/me gives, also with a client certificate (a browser sends that on
+ * its own); a JSON body is read only as application/json. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/http.h>
 #include <json-c/json.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -241,6 +243,22 @@ out:
 	p11e_record_clear(&rec);
 }
 
+/* A JSON route's body: only as application/json (a form or text/plain body
+ * is what a cross-site <form> can send), else 415 is answered and NULL. */
+static char *json_body(portal_req *r, size_t *len)
+{
+	char *body;
+
+	*len = 0;
+	if (!p11e_portal_json_media_type(portal_header(r, "Content-Type"))) {
+		portal_send_error(r, 415, "Content-Type: send the body as application/json");
+		return NULL;
+	}
+	if ((body = portal_body(r, 8192, len)) == NULL)
+		portal_send_error(r, 413, "request body: send one JSON object of at most 8 KiB");
+	return body;
+}
+
 static void api_new_identity(portal_req *r)
 {
 	static const char *const keys[] = {"profile", NULL};
@@ -257,9 +275,8 @@ static void api_new_identity(portal_req *r)
 		portal_own_record(r, "", &rec);
 		return;
 	}
-	if (!csrf_checked(r))
+	if (!csrf_checked(r) || (body = json_body(r, &len)) == NULL)
 		return;
-	body = portal_body(r, 8192, &len);
 	if (p11e_portal_json_strings(body, len, keys, vals, &err) != P11E_OK || vals[0] == NULL) {
 		portal_send_error(r, 400,
 				  vals[0] == NULL && err.rc == P11E_OK ? "send {\"profile\": NAME}"
@@ -321,7 +338,8 @@ static void api_session(portal_req *r)
 	p11e_err err = {0};
 	int code;
 
-	body = portal_body(r, 8192, &len);
+	if ((body = json_body(r, &len)) == NULL)
+		return;
 	if (p11e_portal_json_strings(body, len, keys, vals, &err) != P11E_OK) {
 		portal_send_error(r, 400, err.msg);
 	} else if ((code = portal_sign_in(r, vals[0], vals[1], &err)) != 0) {
@@ -338,9 +356,7 @@ static void api_session(portal_req *r)
 			portal_csrf_for(r->p, who, r->csrf);
 		}
 		json_object_object_add(doc, "csrf", json_object_new_string(r->csrf));
-		snprintf(cookie, sizeof(cookie),
-			 "p11e_session=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%ld",
-			 r->session, r->p->conf->session_minutes * 60);
+		portal_session_cookie(r, 0, cookie, sizeof(cookie));
 		text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
 		portal_send(r, 200, "application/json", text, strlen(text), "Set-Cookie", cookie);
 		json_object_put(doc);
@@ -359,6 +375,11 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 			route == P11E_ROUTE_IDENTITIES || route == P11E_ROUTE_RENEW ||
 			route == P11E_ROUTE_REVOKE;
 
+	if (route == P11E_ROUTE_SESSION &&
+	    evhttp_request_get_command(r->req) == EVHTTP_REQ_DELETE) {
+		portal_api_signout(r); /* sign-out */
+		return;
+	}
 	if (post != want_post) {
 		portal_send_error(r, 405, want_post ? "use POST" : "use GET");
 		return;

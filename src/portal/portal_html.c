@@ -129,14 +129,13 @@ static void page_signin_post(portal_req *r)
 	OPENSSL_cleanse(code, sizeof(code));
 	if (status != 0) {
 		page_signin(r, status,
-			    status == 429 ? err.msg
-					  : "This code is not valid for this address. Check both, "
-					    "or ask for a new code.");
+			    status == 429 || status == 400
+				? err.msg
+				: "This code is not valid for this address. Check both, "
+				  "or ask for a new code.");
 		return;
 	}
-	snprintf(cookie, sizeof(cookie),
-		 "p11e_session=%s; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=%ld",
-		 r->session, r->p->conf->session_minutes * 60);
+	portal_session_cookie(r, 0, cookie, sizeof(cookie));
 	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Location", "/");
 	portal_send(r, 303, "text/plain", "", 0, "Set-Cookie", cookie);
 }
@@ -231,6 +230,8 @@ void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id
 		page_ca_chain(r);
 	else if (route >= P11E_ROUTE_STATIC_CSS && route <= P11E_ROUTE_STATIC_LOGO && !post)
 		portal_static(r, route);
+	else if (route == P11E_ROUTE_PAGE_SIGNOUT && post)
+		portal_page_signout(r); /* portal_signout.c */
 	else
 		portal_page_error(r, 405, "this page cannot be reached this way");
 }

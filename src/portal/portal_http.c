@@ -110,6 +110,7 @@ void portal_send(portal_req *r, int code, const char *type, const void *body, si
 			     : code == 405 ? "Method Not Allowed"
 			     : code == 409 ? "Conflict"
 			     : code == 413 ? "Payload Too Large"
+			     : code == 415 ? "Unsupported Media Type"
 			     : code == 429 ? "Too Many Requests"
 					   : "Error";
 
@@ -231,11 +232,17 @@ static void on_request(struct evhttp_request *req, void *arg)
 	r.p = arg;
 	r.req = req;
 	authenticate(&r);
-	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST) {
-		portal_send_error(&r, 405, "only GET and POST are served");
+	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_DELETE) {
+		portal_send_error(&r, 405, "only GET, POST and DELETE are served");
 		return;
 	}
+	if (!portal_origin_check(&r)) /* every state-changing request: one rule */
+		return;
 	route = p11e_portal_route_parse(path, id);
+	if (cmd == EVHTTP_REQ_DELETE && route != P11E_ROUTE_SESSION) {
+		portal_send_error(&r, 405, "DELETE is only for /api/v1/session (sign-out)");
+		return;
+	}
 	if (route >= P11E_ROUTE_ME)
 		portal_api_dispatch(&r, route, id, cmd == EVHTTP_REQ_POST,
 				    uri ? evhttp_uri_get_query(uri) : NULL);
@@ -248,7 +255,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 static struct bufferevent *new_tls_connection(struct event_base *base, void *arg)
 {
 	struct p11e_portal *p = arg;
-	SSL *ssl = SSL_new(p->ssl);
+	SSL *ssl = portal_tls_new_ssl(p); /* the current SSL_CTX: a reload swaps it */
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
@@ -282,7 +289,7 @@ static p11e_rc worker_setup(struct p11e_portal *p, portal_worker *w, p11e_err *e
 		return p11e_errf(err, P11E_FAIL, "portal: event loop setup failed");
 	evhttp_set_bevcb(w->http, new_tls_connection, p);
 	evhttp_set_gencb(w->http, on_request, p);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
 	evhttp_set_max_body_size(w->http, 16384);
 	evhttp_set_max_headers_size(w->http, 16384);
 	evhttp_set_timeout(w->http, 60);
@@ -304,6 +311,7 @@ p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, 
 	p->conf = conf;
 	p->listen_fd = p->stop_pipe[0] = p->stop_pipe[1] = -1;
 	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->trust_mu, NULL);
 	if (RAND_priv_bytes(p->csrf_key, sizeof(p->csrf_key)) != 1) {
 		rc = p11e_errf_ssl(err, P11E_FAIL, "portal: no random bytes");
 		goto out;
@@ -372,6 +380,7 @@ void p11e_portal_stop(p11e_portal *p)
 			close(p->stop_pipe[i]);
 	portal_tls_free(p);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->trust_mu);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);
 }

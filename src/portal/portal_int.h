@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/types.h>
 #include <openssl/types.h>
 #include "p11enroll/error.h"
 #include "p11enroll/portal.h"
@@ -13,10 +14,16 @@ struct evhttp_request;
 struct p11e_session;
 
 #define PORTAL_MAX_SESSIONS 1024
-#define PORTAL_MAX_ATTEMPTS 1024
-/* Failed sign-ins allowed in one window per email address, and per client
- * address (higher: many users may share one address behind a NAT). */
-#define PORTAL_ATTEMPTS_PER_USER 5
+/* Failed code sign-ins (docs/portal.md, Security model): per (client, email
+ * address) pair a growing delay, the n-th failure making the pair wait
+ * 2^(n-1) seconds up to the cap, forgotten an hour after its last failure;
+ * per client (an IPv4 address or an IPv6 /64) at most PER_CLIENT failures in
+ * a window. No limit per address across clients: nobody can lock a user out.
+ * The table is bounded; when full, a stale entry or else the least recently
+ * failed one is reused. */
+#define PORTAL_MAX_ATTEMPTS 4096
+#define PORTAL_PAIR_DELAY_CAP (15 * 60)
+#define PORTAL_PAIR_FORGET (60 * 60)
 #define PORTAL_ATTEMPTS_PER_CLIENT 20
 #define PORTAL_ATTEMPTS_WINDOW (15 * 60)
 #define PORTAL_TOKEN_LEN 44 /* 43 characters and the NUL */
@@ -28,10 +35,22 @@ typedef struct portal_session {
 } portal_session;
 
 typedef struct portal_attempts {
-	char key[P11E_PORTAL_ID_MAX + 8]; /* "addr:1.2.3.4", "user:a@b" */
+	char key[P11E_PORTAL_ID_MAX + 72]; /* "client CLIENT", "pair CLIENT EMAIL"; "" free */
 	int failures;
-	time_t since;
+	long long since; /* the first failure (of the client's window), ms */
+	long long last;	 /* the last failure, ms */
 } portal_attempts;
+
+/* What a watched file was when it was read: a change of any is a reload. */
+typedef struct portal_file_id {
+	int present;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+} portal_file_id;
+
+#define PORTAL_WATCHED_FILES 3 /* tls_cert, tls_key (a file), client_cas */
 
 typedef struct portal_worker {
 	struct p11e_portal *portal;
@@ -45,12 +64,20 @@ typedef struct portal_worker {
 struct p11e_portal {
 	const p11e_config *cfg;
 	const p11e_portal_conf *conf;
+	/* ssl and client_store are swapped by a reload (portal_trust.c): read
+	 * them only through portal_tls_new_ssl and portal_tls_store. */
+	pthread_mutex_t trust_mu;
 	SSL_CTX *ssl;
-	X509_STORE *client_store;	/* client_cas: the only trust anchors */
+	X509_STORE *client_store; /* client_cas: the only trust anchors */
+	/* The files ssl and client_store were made of, those a failed reload
+	 * saw (not retried until they change again), those of the last look. */
+	portal_file_id loaded[PORTAL_WATCHED_FILES];
+	portal_file_id tried[PORTAL_WATCHED_FILES];
+	portal_file_id seen[PORTAL_WATCHED_FILES];
 	struct p11e_session *tls_token; /* a tls_key on a token, else NULL */
-	EVP_PKEY *tls_key;
-	unsigned char csrf_key[32]; /* per process: CSRF tokens are HMACs under it */
-	pthread_mutex_t mu;	    /* sessions and attempts */
+	EVP_PKEY *tls_key;		/* a token's key: kept across reloads */
+	unsigned char csrf_key[32];	/* per process: CSRF tokens are HMACs under it */
+	pthread_mutex_t mu;		/* sessions and attempts */
 	portal_session sessions[PORTAL_MAX_SESSIONS];
 	portal_attempts attempts[PORTAL_MAX_ATTEMPTS];
 	int listen_fd;
@@ -78,7 +105,20 @@ typedef struct portal_req {
  * for, never required: the application decides) and the client store. */
 p11e_rc portal_tls_setup(struct p11e_portal *p, p11e_err *err);
 void portal_tls_free(struct p11e_portal *p);
-/* The verified client certificate's rfc822Name (lower-cased) into user:
+/* A new, consistent pair from the files (a token's key as loaded). */
+p11e_rc portal_tls_build(struct p11e_portal *p, SSL_CTX **ssl, X509_STORE **store, p11e_err *err);
+/* portal_trust.c: the current SSL_CTX and client store, each reference
+ * counted, so a reload swaps them under a connection or request in flight.
+ * An SSL for a new connection from the current SSL_CTX (NULL: none). */
+SSL *portal_tls_new_ssl(struct p11e_portal *p);
+/* The current client store, referenced: X509_STORE_free it after use. */
+X509_STORE *portal_tls_store(struct p11e_portal *p);
+/* Installs ssl and store (their references taken over), freeing the old. */
+void portal_tls_swap(struct p11e_portal *p, SSL_CTX *ssl, X509_STORE *store);
+/* The watched files' identities now (a missing file: present 0). */
+void portal_trust_stat(const struct p11e_portal *p, portal_file_id ids[PORTAL_WATCHED_FILES]);
+/* The verified client certificate's first rfc822Name (lower-cased; a CA's
+ * certificate is never a user) into user:
  * 1 signed in, 0 no certificate, -1 refused (why into problem). */
 int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
 			   size_t pcap);
@@ -88,10 +128,18 @@ p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token,
 int portal_session_user(struct p11e_portal *p, const char *token, char *user, size_t cap);
 /* When the session of token ends (0: no such session). */
 time_t portal_session_expires(struct p11e_portal *p, const char *token);
-/* 1 when key may try again, 0 when its max failures in the window are used. */
-int portal_attempt_allowed(struct p11e_portal *p, const char *key, int max);
-void portal_attempt_failed(struct p11e_portal *p, const char *key);
-void portal_attempt_forget(struct p11e_portal *p, const char *key);
+/* Code sign-ins of email (lower-cased, valid) from client: 0 when it may
+ * try now, else the seconds to wait (the pair's delay or the client's
+ * window). A failure is counted for the pair and the client; a success
+ * forgets the pair. */
+long portal_attempt_wait(struct p11e_portal *p, const char *client, const char *email);
+void portal_attempt_failed(struct p11e_portal *p, const char *client, const char *email);
+void portal_attempt_succeeded(struct p11e_portal *p, const char *client, const char *email);
+/* The unit the client's limit counts: an IPv4 address as is, an IPv6
+ * address's /64 ("2001:db8:1:2::/64"; a v4-mapped one as IPv4). */
+void portal_client_unit(const char *client, char *out, size_t cap);
+/* Ends the session of token (the slot wiped): 1, or 0 when there is none. */
+int portal_session_end(struct p11e_portal *p, const char *token);
 /* The CSRF token for a request's sign-in (r->csrf). */
 void portal_csrf_for(struct p11e_portal *p, const char *who, char out[PORTAL_TOKEN_LEN]);
 int portal_csrf_ok(const portal_req *r, const char *given);
@@ -104,6 +152,18 @@ void portal_send_error(portal_req *r, int code, const char *msg);
 /* The request body as a NUL-terminated string (at most max): malloc'd. */
 char *portal_body(portal_req *r, size_t max, size_t *len);
 const char *portal_header(portal_req *r, const char *name);
+
+/* portal_origin.c: a state-changing request (any method but GET and HEAD)
+ * from a browser must come from the portal's own pages (Origin,
+ * Sec-Fetch-Site): 1, else a 403 is sent and 0. */
+int portal_origin_check(portal_req *r);
+
+/* portal_signout.c: POST /signout (the form; 303 to / with the cookie
+ * cleared) and DELETE /api/v1/session. */
+void portal_page_signout(portal_req *r);
+void portal_api_signout(portal_req *r);
+/* The Set-Cookie value of a new session (r->session), or of none (clear). */
+void portal_session_cookie(const portal_req *r, int clear, char *out, size_t cap);
 
 /* portal_api.c and portal_html.c: the handlers. */
 void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id, int post,

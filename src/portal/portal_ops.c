@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/http.h>
 #include "p11enroll/audit.h"
 #include "p11enroll/clock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/renew.h"
 #include "p11enroll/util.h"
+#include "p11enroll/validate.h"
 #include "p11enroll/vault.h"
 #include "portal_int.h"
 
@@ -89,24 +91,35 @@ p11e_rc portal_reveal(portal_req *r, const p11e_record *rec, char **password, si
 
 int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err *err)
 {
-	char addr_key[80], user_key[P11E_PORTAL_ID_MAX + 8], *identity;
-	char token[PORTAL_TOKEN_LEN];
+	char *identity = NULL, token[PORTAL_TOKEN_LEN], retry[24];
 	p11e_err audit_err;
 	p11e_rc rc, arc;
+	long wait;
 
-	snprintf(addr_key, sizeof(addr_key), "addr:%s", r->client);
-	if (email == NULL || code == NULL || (identity = p11e_record_identity(email)) == NULL) {
+	if (email == NULL || code == NULL) {
 		p11e_errf(err, P11E_USAGE, "session: send {\"email\": ..., \"code\": ...}");
 		return 400;
 	}
-	snprintf(user_key, sizeof(user_key), "user:%.250s", identity);
-	/* Counted before the code is looked at: during a lockout even the right
-	 * code is refused, so a flood learns nothing. */
-	if (!portal_attempt_allowed(r->p, addr_key, PORTAL_ATTEMPTS_PER_CLIENT) ||
-	    !portal_attempt_allowed(r->p, user_key, PORTAL_ATTEMPTS_PER_USER)) {
+	/* Checked before anything is counted: a malformed address is the
+	 * sender's mistake, not a guess. */
+	if (!p11e_email_valid(email)) {
+		p11e_errf(err, P11E_USAGE, "email: not a valid email address");
+		return 400;
+	}
+	if ((identity = p11e_record_identity(email)) == NULL) {
+		p11e_errf(err, P11E_FAIL, "session: out of memory");
+		return 500;
+	}
+	/* Refused before the code is looked at, so a flood learns nothing;
+	 * only this client's tries wait (docs/portal.md, Security model). */
+	if ((wait = portal_attempt_wait(r->p, r->client, identity)) > 0) {
 		free(identity);
-		p11e_errf(err, P11E_BUSY, "too many failed sign-ins; wait %d minutes and try again",
-			  PORTAL_ATTEMPTS_WINDOW / 60);
+		snprintf(retry, sizeof(retry), "%ld", wait);
+		evhttp_add_header(evhttp_request_get_output_headers(r->req), "Retry-After", retry);
+		p11e_errf(err, P11E_BUSY,
+			  "too many failed sign-ins from your address: wait %ld seconds and try "
+			  "again",
+			  wait);
 		return 429;
 	}
 	rc = p11e_portal_invite_redeem(r->p->cfg, identity, code, err);
@@ -115,14 +128,16 @@ int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err 
 	snprintf(r->user, sizeof(r->user), "%s", rc == P11E_OK ? identity : "");
 	r->auth = "code";
 	portal_audit(r, "portal-sign-in", identity, rc, err, &arc, &audit_err);
-	free(identity);
 	if (rc != P11E_OK) {
 		r->user[0] = '\0';
-		portal_attempt_failed(r->p, addr_key);
-		portal_attempt_failed(r->p, user_key);
+		/* Only a wrong code counts; a store that cannot be read does not. */
+		if (rc == P11E_NOT_FOUND)
+			portal_attempt_failed(r->p, r->client, identity);
+		free(identity);
 		return rc == P11E_NOT_FOUND ? 401 : 500;
 	}
-	portal_attempt_forget(r->p, user_key);
+	portal_attempt_succeeded(r->p, r->client, identity);
+	free(identity);
 	snprintf(r->session, sizeof(r->session), "%s", token);
 	return 0;
 }

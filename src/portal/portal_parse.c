@@ -3,7 +3,9 @@
  * anything (fuzzed by tests/fuzz/fuzz_portal_*.c). */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <json-c/json.h>
+#include "p11enroll/conf.h"
 #include "p11enroll/portal.h"
 #include "p11enroll/util.h"
 
@@ -38,13 +40,15 @@ static int url_decode(const char *in, size_t len, int plus_space, char *out, siz
 	return 0;
 }
 
-/* An identity from a URL: decoded, non-empty, no '/', no control character. */
+/* An identity from a URL: one segment of the raw path, split on '/' before
+ * it is decoded, so "%2F" is part of the identity (an address may hold a
+ * '/'); decoded, non-empty, no control character. */
 static int identity_segment(const char *seg, size_t len, char *id)
 {
 	if (len == 0 || url_decode(seg, len, 0, id, P11E_PORTAL_ID_MAX) != 0 || id[0] == '\0')
 		return -1;
 	for (const char *c = id; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == '/')
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
 			return -1;
 	return 0;
 }
@@ -62,6 +66,8 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_PAGE_HOME;
 	if (strcmp(path, "/signin") == 0)
 		return P11E_ROUTE_PAGE_SIGNIN;
+	if (strcmp(path, "/signout") == 0)
+		return P11E_ROUTE_PAGE_SIGNOUT;
 	if (strcmp(path, "/identities") == 0)
 		return P11E_ROUTE_PAGE_REQUEST;
 	if (strcmp(path, "/ca-chain.pem") == 0)
@@ -177,6 +183,7 @@ p11e_rc p11e_portal_json_strings(const char *body, size_t len, const char *const
 	json_object *root = NULL;
 	p11e_rc rc = P11E_USAGE;
 	size_t nkeys = 0;
+	char dup[64] = "";
 
 	while (keys[nkeys] != NULL)
 		vals[nkeys++] = NULL;
@@ -196,6 +203,12 @@ p11e_rc p11e_portal_json_strings(const char *body, size_t len, const char *const
 	}
 	if (!json_object_is_type(root, json_type_object)) {
 		p11e_errf(err, rc, "request body: not a JSON object");
+		goto out;
+	}
+	/* json-c keeps the last of two equal members: a second "email" could
+	 * override the one a check looked at. */
+	if (p11e_json_duplicate_key(body, len, dup, sizeof(dup)) != 0) {
+		p11e_errf(err, rc, "request body: member '%.40s' given twice; send each once", dup);
 		goto out;
 	}
 	json_object_object_foreach(root, key, val)
@@ -228,4 +241,54 @@ out:
 	if (tok != NULL)
 		json_tokener_free(tok);
 	return rc;
+}
+
+int p11e_portal_json_media_type(const char *content_type)
+{
+	static const char json[] = "application/json";
+	const char *p = content_type;
+
+	if (p == NULL)
+		return 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strncasecmp(p, json, sizeof(json) - 1) != 0)
+		return 0;
+	p += sizeof(json) - 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	return *p == '\0' || *p == ';';
+}
+
+/* host without a trailing ":443" (the default port a browser leaves out of
+ * Origin) as a length. */
+static size_t without_default_port(const char *host, size_t len)
+{
+	return len > 4 && memcmp(host + len - 4, ":443", 4) == 0 ? len - 4 : len;
+}
+
+int p11e_portal_origin_ok(const char *origin, const char *host, const char *fetch_site)
+{
+	static const char https[] = "https://";
+	const char *o;
+	size_t olen, hlen;
+
+	/* Fetch metadata: only the portal's own pages (same-origin) or the user
+	 * (none: typed, a bookmark); same-site is another origin too. */
+	if (fetch_site != NULL && strcasecmp(fetch_site, "same-origin") != 0 &&
+	    strcasecmp(fetch_site, "none") != 0)
+		return 0;
+	if (origin == NULL)
+		return 1; /* not a browser, or one too old to say: the CSRF token decides */
+	/* Under Referrer-Policy: no-referrer a browser hides even a same-origin
+	 * form's Origin as "null"; it is believed only where the browser also
+	 * says same-origin. */
+	if (strcmp(origin, "null") == 0)
+		return fetch_site != NULL && strcasecmp(fetch_site, "same-origin") == 0;
+	if (host == NULL || strncasecmp(origin, https, sizeof(https) - 1) != 0)
+		return 0;
+	o = origin + sizeof(https) - 1;
+	olen = without_default_port(o, strlen(o));
+	hlen = without_default_port(host, strlen(host));
+	return olen > 0 && olen == hlen && strncasecmp(o, host, olen) == 0;
 }

@@ -1,8 +1,11 @@
 /* The portal's memory: sessions (server-side expiry), failed sign-in counts
- * and CSRF tokens. All of it lives in the p11e_portal, under its mutex; a
- * restart signs everybody out, which is the safe direction. */
+ * (per client, and per client and address: docs/portal.md) and CSRF tokens.
+ * All of it lives in the p11e_portal, under its mutex; a restart signs
+ * everybody out, which is the safe direction. */
 #include <stdio.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -77,10 +80,90 @@ time_t portal_session_expires(struct p11e_portal *p, const char *token)
 	return expires;
 }
 
-/* The entry for key (made, or the stalest one reused); under p->mu. */
-static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, int create)
+int portal_session_end(struct p11e_portal *p, const char *token)
 {
-	time_t now = p11e_now();
+	int found = 0;
+
+	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++) {
+		portal_session *s = &p->sessions[i];
+
+		if (s->token[0] != '\0' &&
+		    CRYPTO_memcmp(s->token, token, PORTAL_TOKEN_LEN - 1) == 0) {
+			OPENSSL_cleanse(s, sizeof(*s));
+			found = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return found;
+}
+
+void portal_client_unit(const char *client, char *out, size_t cap)
+{
+	unsigned char a6[16];
+	char text[INET6_ADDRSTRLEN];
+
+	if (strchr(client, ':') == NULL || inet_pton(AF_INET6, client, a6) != 1) {
+		snprintf(out, cap, "%s", client);
+		return;
+	}
+	/* ::ffff:a.b.c.d is an IPv4 client. */
+	if (memcmp(a6, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0 &&
+	    inet_ntop(AF_INET, a6 + 12, text, sizeof(text)) != NULL) {
+		snprintf(out, cap, "%s", text);
+		return;
+	}
+	/* One host's share of IPv6 is a /64: its addresses count as one. */
+	memset(a6 + 8, 0, 8);
+	if (inet_ntop(AF_INET6, a6, text, sizeof(text)) == NULL)
+		snprintf(text, sizeof(text), "%s", client);
+	snprintf(out, cap, "%s/64", text);
+}
+
+static void attempt_keys(const char *client, const char *email, char *ckey, char *pkey, size_t cap)
+{
+	char unit[INET6_ADDRSTRLEN + 4];
+
+	portal_client_unit(client, unit, sizeof(unit));
+	snprintf(ckey, cap, "client %s", unit);
+	/* The pair is the exact address: a neighbour in the /64 is another. */
+	snprintf(pkey, cap, "pair %.64s %.254s", client, email);
+}
+
+/* The attempts' clock in milliseconds, so a 1 s delay is one second and
+ * not "until the clock's next second". p11e_now() unless a test moved it
+ * (P11ENROLL_TEST_NOW: then its whole seconds), with the real clock's
+ * milliseconds. */
+static long long attempt_now_ms(void)
+{
+	struct timespec ts;
+	time_t now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = p11e_now();
+	if (now != ts.tv_sec)
+		return (long long)now * 1000;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An entry nothing depends on any more: the client's window is over, or
+ * the pair's delay has passed long ago. */
+static int attempt_stale(const portal_attempts *a, long long now)
+{
+	if (strncmp(a->key, "client ", 7) == 0)
+		return now - a->since >= PORTAL_ATTEMPTS_WINDOW * 1000LL;
+	return now - a->last >= PORTAL_PAIR_FORGET * 1000LL;
+}
+
+/* The entry for key: found (reset when stale), else made when create (a
+ * free or stale slot, else the least recently failed one), else NULL.
+ * Under p->mu. */
+static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, long long now,
+				       int create)
+{
 	portal_attempts *free_slot = NULL, *oldest = NULL, *victim;
 
 	for (size_t i = 0; i < PORTAL_MAX_ATTEMPTS; i++) {
@@ -92,51 +175,85 @@ static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, i
 			continue;
 		}
 		if (strcmp(a->key, key) == 0) {
-			if (now - a->since >= PORTAL_ATTEMPTS_WINDOW) {
-				a->failures = 0;
-				a->since = now;
-			}
+			if (!attempt_stale(a, now))
+				return a;
+			if (!create)
+				return NULL; /* counts for nothing; reused as it is */
+			a->failures = 0;
+			a->since = a->last = now;
 			return a;
 		}
-		if (oldest == NULL || a->since < oldest->since)
+		if (free_slot == NULL && attempt_stale(a, now))
+			free_slot = a;
+		if (oldest == NULL || a->last < oldest->last)
 			oldest = a;
 	}
 	if (!create)
 		return NULL;
-	/* Full: the stalest count goes. A flood of new keys can push a count
-	 * out early, so the table is sized well beyond one window's clients. */
+	/* Reusing a live entry only ever lets its owner try sooner: eviction
+	 * never locks anybody out. */
 	victim = free_slot != NULL ? free_slot : oldest;
 	snprintf(victim->key, sizeof(victim->key), "%s", key);
 	victim->failures = 0;
-	victim->since = now;
+	victim->since = victim->last = now;
 	return victim;
 }
 
-int portal_attempt_allowed(struct p11e_portal *p, const char *key, int max)
+/* The n-th failure makes the pair wait 2^(n-1) s, at most the cap. */
+static long long pair_delay(int failures)
 {
-	portal_attempts *a;
-	int ok;
-
-	pthread_mutex_lock(&p->mu);
-	a = attempts_entry(p, key, 0);
-	ok = a == NULL || a->failures < max;
-	pthread_mutex_unlock(&p->mu);
-	return ok;
+	if (failures <= 0)
+		return 0;
+	if (failures > 20)
+		return PORTAL_PAIR_DELAY_CAP * 1000LL;
+	return 1000LL * ((1L << (failures - 1)) < PORTAL_PAIR_DELAY_CAP ? 1L << (failures - 1)
+									: PORTAL_PAIR_DELAY_CAP);
 }
 
-void portal_attempt_failed(struct p11e_portal *p, const char *key)
+long portal_attempt_wait(struct p11e_portal *p, const char *client, const char *email)
 {
+	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
+	long long now = attempt_now_ms(), wait = 0, w;
+	portal_attempts *a;
+
+	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
 	pthread_mutex_lock(&p->mu);
-	attempts_entry(p, key, 1)->failures++;
+	if ((a = attempts_entry(p, ckey, now, 0)) != NULL &&
+	    a->failures >= PORTAL_ATTEMPTS_PER_CLIENT)
+		wait = a->since + PORTAL_ATTEMPTS_WINDOW * 1000LL - now;
+	if ((a = attempts_entry(p, pkey, now, 0)) != NULL &&
+	    (w = a->last + pair_delay(a->failures) - now) > wait)
+		wait = w;
+	pthread_mutex_unlock(&p->mu);
+	/* Whole seconds (Retry-After), rounded up: never too early. */
+	return wait > 0 ? (long)((wait + 999) / 1000) : 0;
+}
+
+void portal_attempt_failed(struct p11e_portal *p, const char *client, const char *email)
+{
+	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
+	long long now = attempt_now_ms();
+	portal_attempts *a;
+
+	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
+	pthread_mutex_lock(&p->mu);
+	a = attempts_entry(p, ckey, now, 1);
+	a->failures++;
+	a->last = now;
+	a = attempts_entry(p, pkey, now, 1);
+	a->failures++;
+	a->last = now;
 	pthread_mutex_unlock(&p->mu);
 }
 
-void portal_attempt_forget(struct p11e_portal *p, const char *key)
+void portal_attempt_succeeded(struct p11e_portal *p, const char *client, const char *email)
 {
+	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
 	portal_attempts *a;
 
+	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
 	pthread_mutex_lock(&p->mu);
-	if ((a = attempts_entry(p, key, 0)) != NULL)
+	if ((a = attempts_entry(p, pkey, attempt_now_ms(), 0)) != NULL)
 		memset(a, 0, sizeof(*a));
 	pthread_mutex_unlock(&p->mu);
 }

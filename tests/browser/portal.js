@@ -234,17 +234,30 @@ async function codeUser() {
 		check('an HTML error page', (await h1(page)) === 'Page not found');
 		await snap(page, 'not-found');
 
+		// The password form's own action and CSRF token, posted by the browser
+		// from another origin (a page of its own, about:blank): Chromium sends
+		// it as cross-site and the portal refuses it, token or not.
 		await page.goto(URL0 + '/', { waitUntil: 'load' });
+		const form = await page.$eval('#show-password', (b) => ({
+			action: b.form.action,
+			csrf: b.form.querySelector('input[name=csrf]').value,
+		}));
+		const foreign = await browser.newPage();
+		await foreign.setContent(
+			`<form method="post" action="${form.action}"><input type="hidden" name="csrf" value="${form.csrf}"></form>`
+		);
+		const [xresp] = await Promise.all([
+			foreign.waitForNavigation({ waitUntil: 'load' }),
+			foreign.$eval('form', (f) => f.submit()),
+		]);
+		check('a cross-site post of the password form: 403', xresp.status() === 403, String(xresp.status()));
+		check('... no password in it', !(await text(foreign)).includes(await fs.promises.readFile(path.join(OUT, 'code.pw'), 'utf8')));
+		await foreign.close();
+
 		resp = await follow(page, '#sign-out');
-		if (resp !== null && resp.status() === 404 && (await h1(page)) === 'Page not found') {
-			// POST /signout comes with issue 19's sign-out work (another
-			// branch); once merged, the checks below run.
-			console.log('note: POST /signout is not served by this build: sign-out not checked');
-		} else {
-			check('signed out: the sign-in page', (await h1(page)) === 'Sign in', await h1(page));
-			await page.goto(URL0 + '/', { waitUntil: 'load' });
-			check('still signed out on the next visit', (await h1(page)) === 'Sign in');
-		}
+		check('signed out: the sign-in page', (await h1(page)) === 'Sign in', await h1(page));
+		await page.goto(URL0 + '/', { waitUntil: 'load' });
+		check('still signed out on the next visit', (await h1(page)) === 'Sign in');
 	} finally {
 		await browser.close();
 	}

@@ -99,7 +99,7 @@ CSRF=$(jq -r .csrf me.json)
 check_eq "the offered profile is demo-soft" 200 "$(req page.html -b jar "$URL/")"
 check_contains "the request form offers it" "$(cat page.html)" "<option>demo-soft</option>"
 check_eq "bob requests a software identity: 201" 201 \
-	"$(req n.json -b jar -H "X-CSRF-Token: $CSRF" -d '{"profile":"demo-soft"}' "$URL/api/v1/identities")"
+	"$(req n.json -b jar -H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json' -d '{"profile":"demo-soft"}' "$URL/api/v1/identities")"
 check_eq "bob: done" "done" "$(jq -r .step n.json)"
 check_eq "bob reveals his password" 200 \
 	"$(req pw.json -b jar -X POST -H "X-CSRF-Token: $CSRF" "$URL/api/v1/identities/bob@example.com/password")"

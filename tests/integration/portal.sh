@@ -3,8 +3,9 @@
 # client certificates from a PFX and from the SoftHSM token (curl with the
 # pkcs11 engine) sign their holders in; no certificate, another CA's, an
 # expired or a revoked one, another user's identity in the URL, a reused or
-# expired invitation code, a flood of wrong codes and a POST without the CSRF
-# token are refused as documented and reveal nothing; a new user's whole
+# expired invitation code and a POST without the CSRF token are refused as
+# documented and reveal nothing (the sign-in limits, cross-site requests,
+# sign-out and reloads: portal_auth.sh); a new user's whole
 # flow (invited, requests a software identity, reveals its password,
 # downloads the PFX, opens it with openssl and pk12util; renews a due one
 # through the API and through the page's Renew form) works, audited before
@@ -145,7 +146,8 @@ for other in carol@example.com CAROL@example.com carol%40example.com bob@example
 	check_eq "alice asks for $other's password: 403" 403 \
 		"$(req x "${A[@]}" -X POST -H "X-CSRF-Token: $ACSRF" "$URL/api/v1/identities/$other/password")"
 done
-check_eq "a path that smuggles a slash: 404" 404 \
+# %2F is part of the identity (an address may hold a '/'): not a path, not hers.
+check_eq "a path that smuggles a slash: 403, another identity" 403 \
 	"$(req x "${A[@]}" "$URL/api/v1/identities/alice%2F..%2Fcarol@example.com/pfx")"
 check_eq "bob: his token key has no PFX: 404" 404 \
 	"$(req x --engine pkcs11 --key-type ENG --key "$BOB_KEY" --cert bob.pem "$URL/api/v1/identities/bob@example.com/pfx")"
@@ -202,16 +204,16 @@ check_eq "dave: /me by his cookie" 200 "$(req d.json -b jar "$URL/api/v1/me")"
 check_eq "dave has no identity yet" 0 "$(jq '.identities | length' d.json)"
 DCSRF=$(jq -r .csrf d.json)
 check_eq "dave: a profile not offered: 403" 403 \
-	"$(req x -b jar -H "X-CSRF-Token: $DCSRF" -d '{"profile":"soft-auth"}' "$URL/api/v1/identities")"
+	"$(req x -b jar -H "X-CSRF-Token: $DCSRF" -H 'Content-Type: application/json' -d '{"profile":"soft-auth"}' "$URL/api/v1/identities")"
 check_eq "dave: a request without the CSRF token: 403" 403 \
-	"$(req x -b jar -d '{"profile":"soft"}' "$URL/api/v1/identities")"
+	"$(req x -b jar -H 'Content-Type: application/json' -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 check_eq "dave requests a software identity: 201" 201 \
-	"$(req n.json -b jar -H "X-CSRF-Token: $DCSRF" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
+	"$(req n.json -b jar -H "X-CSRF-Token: $DCSRF" -H 'Content-Type: application/json' -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 check_eq "dave: done" done "$(jq -r .step n.json)"
 check_eq "dave: due at once (his profile's renew_within_days 400 > its validity)" true \
 	"$(jq -r .renewal_due n.json)"
 check_eq "dave: a second request: 409" 409 \
-	"$(req x -b jar -H "X-CSRF-Token: $DCSRF" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
+	"$(req x -b jar -H "X-CSRF-Token: $DCSRF" -H 'Content-Type: application/json' -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 check_eq "dave reveals his password" 200 \
 	"$(req dpw.json -b jar -X POST -H "X-CSRF-Token: $DCSRF" "$URL/api/v1/identities/$DAVE/password")"
 DPW=$(jq -r .password dpw.json)
@@ -291,28 +293,7 @@ check "the new password opens it, with the renewed certificate" sh -c \
 OLD=$(P11ENROLL_TEST_NOW=2020-01-01T00:00:00Z p11e invite frank@example.com --hours 1)
 check_eq "an expired code: 401" 401 \
 	"$(req x -H 'Content-Type: application/json' -d "{\"email\":\"frank@example.com\",\"code\":\"$OLD\"}" "$URL/api/v1/session")"
-# A flood of wrong codes for one address: 429 after five, also for the right one.
-# (Three failures from this client came before; its own limit is 20.)
-GOOD=$(p11e invite grace@example.com)
-codes=""
-for i in 1 2 3 4 5 6 7; do
-	codes="$codes $(req x -H 'Content-Type: application/json' -d "{\"email\":\"grace@example.com\",\"code\":\"wrong$i\"}" "$URL/api/v1/session")"
-done
-check_eq "wrong codes: 401 five times, then 429" " 401 401 401 401 401 429 429" "$codes"
-check_eq "during the lockout even the right code: 429" 429 \
-	"$(req x -H 'Content-Type: application/json' -d "{\"email\":\"grace@example.com\",\"code\":\"$GOOD\"}" "$URL/api/v1/session")"
-# A flood from one client over many addresses: 429 once the client's 20 are used,
-# then also for a valid code of someone else.
-HEIDI=$(p11e invite heidi@example.com)
-codes=""
-for i in $(seq 1 14); do
-	codes="$codes $(req x -H 'Content-Type: application/json' -d "{\"email\":\"u$i@example.com\",\"code\":\"w$i\"}" "$URL/api/v1/session")"
-done
-check_eq "many addresses from one client: 429 after 20 failures in all" \
-	" 401 401 401 401 401 401 401 401 401 401 401 401 429 429" "$codes"
-check_eq "the client's lockout holds for a valid code too" 429 \
-	"$(req x -H 'Content-Type: application/json' -d "{\"email\":\"heidi@example.com\",\"code\":\"$HEIDI\"}" "$URL/api/v1/session")"
-check_eq "bad JSON: 400" 400 "$(req x -d '{"email":1}' "$URL/api/v1/session")"
+check_eq "bad JSON: 400" 400 "$(req x -H 'Content-Type: application/json' -d '{"email":1}' "$URL/api/v1/session")"
 
 # --- nothing secret in the log; audit chain intact; SIGTERM ---
 check_not_contains "no password in the server's log" "$(cat serve.log)" "$DPW"

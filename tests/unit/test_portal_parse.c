@@ -17,6 +17,8 @@ static void test_routes(void)
 	CHECK(p11e_portal_route_parse("/identities/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/me/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/session", id) == P11E_ROUTE_SESSION);
+	CHECK(p11e_portal_route_parse("/signout", id) == P11E_ROUTE_PAGE_SIGNOUT);
+	CHECK(p11e_portal_route_parse("/signout/", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/identities", id) == P11E_ROUTE_IDENTITIES);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/alice@example.com/certificate", id) ==
 	      P11E_ROUTE_CERTIFICATE);
@@ -34,7 +36,18 @@ static void test_routes(void)
 	CHECK(p11e_portal_route_parse("/identities/a@b.c/pfx", id) == P11E_ROUTE_NONE);
 	CHECK(id[0] == '\0');
 	/* Smuggled separators, NULs, controls, bad escapes, empty IDs. */
-	CHECK(p11e_portal_route_parse("/api/v1/identities/a%2Fb/pfx", id) == P11E_ROUTE_NONE);
+	/* The raw path is split on '/' before decoding: "%2F" belongs to the ID
+	 * (an address may hold a '/'), a raw '/' never does. */
+	CHECK(p11e_portal_route_parse("/api/v1/identities/a%2Fb@example.com/pfx", id) ==
+	      P11E_ROUTE_PFX);
+	CHECK(strcmp(id, "a/b@example.com") == 0);
+	CHECK(p11e_portal_route_parse("/identities/a%2fb@example.com/password", id) ==
+	      P11E_ROUTE_PAGE_PASSWORD);
+	CHECK(strcmp(id, "a/b@example.com") == 0);
+	CHECK(p11e_portal_route_parse("/api/v1/identities/a/b@example.com/pfx", id) ==
+	      P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/api/v1/identities/%2F/pfx", id) == P11E_ROUTE_PFX);
+	CHECK(strcmp(id, "/") == 0);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/a%00b/pfx", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/a%0ab/pfx", id) == P11E_ROUTE_NONE);
 	CHECK(p11e_portal_route_parse("/api/v1/identities/a%zzb/pfx", id) == P11E_ROUTE_NONE);
@@ -134,6 +147,10 @@ static void test_json(void)
 	    "{\"email\":\"a\\u0000b\"}",
 	    "{\"email\":{\"deep\":{\"deeper\":{\"x\":{\"y\":{\"z\":{\"w\":{\"v\":{}}}}}}}}}",
 	    "{\"email\":",
+	    /* json-c keeps the last of two: "email" once, whatever the spelling. */
+	    "{\"email\":\"a@b.c\",\"email\":\"evil@b.c\"}",
+	    "{\"email\":\"a@b.c\",\"code\":\"x\",\"\\u0065mail\":\"evil@b.c\"}",
+	    "{\"code\":\"x\",\"code\":\"x\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		CHECK_RC(p11e_portal_json_strings(bad[i], strlen(bad[i]), keys, vals, &err),
@@ -141,11 +158,70 @@ static void test_json(void)
 		free(vals[0]);
 		free(vals[1]);
 	}
+	b = "{\"email\":\"a@b.c\",\"email\":\"evil@b.c\"}";
+	p11e_portal_json_strings(b, strlen(b), keys, vals, &err);
+	CHECK(strstr(err.msg, "'email' given twice") != NULL);
+	CHECK(vals[0] == NULL && vals[1] == NULL);
 	/* Exactly len bytes are read: the text after them does not count. */
 	b = "{\"email\":\"a\"}GARBAGE";
 	CHECK_RC(p11e_portal_json_strings(b, 13, keys, vals, &err), P11E_OK, &err);
 	free(vals[0]);
 	free(vals[1]);
+}
+
+static void test_media_type(void)
+{
+	CHECK(p11e_portal_json_media_type("application/json"));
+	CHECK(p11e_portal_json_media_type("Application/JSON"));
+	CHECK(p11e_portal_json_media_type("application/json; charset=utf-8"));
+	CHECK(p11e_portal_json_media_type(" application/json ;charset=UTF-8"));
+	CHECK(!p11e_portal_json_media_type(NULL));
+	CHECK(!p11e_portal_json_media_type(""));
+	CHECK(!p11e_portal_json_media_type("text/plain"));
+	CHECK(!p11e_portal_json_media_type("text/plain; application/json"));
+	CHECK(!p11e_portal_json_media_type("application/x-www-form-urlencoded"));
+	CHECK(!p11e_portal_json_media_type("multipart/form-data; boundary=x"));
+	CHECK(!p11e_portal_json_media_type("application/jsonx"));
+	CHECK(!p11e_portal_json_media_type("application/json-patch+json"));
+	CHECK(!p11e_portal_json_media_type("application/json x"));
+}
+
+static void test_origin(void)
+{
+	const char *h = "127.0.0.1:8443";
+
+	/* No browser headers (curl, scripts): the CSRF token decides. */
+	CHECK(p11e_portal_origin_ok(NULL, h, NULL));
+	CHECK(p11e_portal_origin_ok(NULL, NULL, NULL));
+	/* The portal's own page. */
+	CHECK(p11e_portal_origin_ok("https://127.0.0.1:8443", h, "same-origin"));
+	CHECK(p11e_portal_origin_ok("https://127.0.0.1:8443", h, NULL));
+	CHECK(p11e_portal_origin_ok("https://Portal.Example.com", "portal.example.com", NULL));
+	CHECK(p11e_portal_origin_ok("https://portal.example.com", "portal.example.com:443", NULL));
+	CHECK(p11e_portal_origin_ok("https://[::1]:8443", "[::1]:8443", NULL));
+	CHECK(p11e_portal_origin_ok(NULL, h, "none"));
+	CHECK(p11e_portal_origin_ok(NULL, h, "same-origin"));
+	/* Another site, another origin of the same site, plain http, another
+	 * port, a look-alike. */
+	CHECK(!p11e_portal_origin_ok("https://evil.example", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://evil.example", h, "cross-site"));
+	CHECK(!p11e_portal_origin_ok(NULL, h, "cross-site"));
+	CHECK(!p11e_portal_origin_ok(NULL, h, "same-site"));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8443", h, "same-site"));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8443", h, "cross-site"));
+	CHECK(!p11e_portal_origin_ok("http://127.0.0.1:8443", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8444", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8443.evil.example", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8443/", h, NULL));
+	CHECK(!p11e_portal_origin_ok("https://", "", NULL));
+	CHECK(!p11e_portal_origin_ok("https://127.0.0.1:8443", NULL, NULL));
+	CHECK(!p11e_portal_origin_ok("", h, NULL));
+	/* "null": believed only where the browser also says same-origin. */
+	CHECK(p11e_portal_origin_ok("null", h, "same-origin"));
+	CHECK(!p11e_portal_origin_ok("null", h, NULL));
+	CHECK(!p11e_portal_origin_ok("null", h, "cross-site"));
+	CHECK(!p11e_portal_origin_ok("null", h, "none"));
 }
 
 int main(void)
@@ -154,5 +230,7 @@ int main(void)
 	test_forms();
 	test_cookies();
 	test_json();
+	test_media_type();
+	test_origin();
 	return check_done();
 }
