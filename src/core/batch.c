@@ -15,6 +15,7 @@
 #include "p11enroll/batch.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/http.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/session.h"
@@ -261,6 +262,29 @@ static int already_done(const batch *b, const char *email)
 	return done;
 }
 
+/* The row's identity locked, and whether it was done already: checked under
+ * the lock, so that of two batches on one roster only the one that made a
+ * row counts it enrolled (the other, which waited for the lock, finds it
+ * done). An address that is not one is left to the pipeline to report. */
+static p11e_rc lock_row(const batch *b, const char *email, p11e_lock *lock, int *done,
+			p11e_err *err)
+{
+	char *identity;
+	p11e_rc rc;
+
+	*done = 0;
+	if (!p11e_email_valid(email))
+		return P11E_OK;
+	if ((identity = p11e_record_identity(email)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_lock_acquire(b->cfg->state_dir, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
+			       lock, err);
+	free(identity);
+	if (rc == P11E_OK)
+		*done = already_done(b, email);
+	return rc;
+}
+
 static void run_row(worker *w, size_t i)
 {
 	batch *b = w->b;
@@ -280,6 +304,8 @@ static void run_row(worker *w, size_t i)
 	};
 	p11e_err err = {0};
 	p11e_record rec;
+	p11e_lock lock = P11E_LOCK_INIT;
+	int done = 0;
 	p11e_rc rc;
 
 	if (row->error != NULL) {
@@ -297,19 +323,25 @@ static void run_row(worker *w, size_t i)
 		finish_row(b, i, P11E_BATCH_FAILED, P11E_USAGE, &err);
 		return;
 	}
-	if (p.token_uri == NULL) {
-		/* A software key: nothing of the token to share. */
-		p.software = 1;
+	/* A software key has nothing of the token to share. The session
+	 * (maybe a PIN prompt) comes before the identity's lock, which is then
+	 * held from the check to the last save: p11e_enroll does not take it. */
+	p.software = p.token_uri == NULL;
+	rc = p.software ? P11E_OK : worker_session(w, b->row_token[i], &err);
+	if (rc == P11E_OK)
+		rc = lock_row(b, row->email, &lock, &done, &err);
+	if (rc == P11E_OK && done) {
+		p11e_lock_release(&lock);
+		finish_row(b, i, P11E_BATCH_ALREADY_DONE, P11E_OK, NULL);
+		return;
+	}
+	if (rc == P11E_OK) {
+		p.shared = p.software ? NULL : &w->shared[b->row_token[i]];
+		p.lock_held = lock.fd >= 0;
 		rc = p11e_enroll(b->cfg, &p, &rec, &err);
 		p11e_record_clear(&rec);
-	} else {
-		rc = worker_session(w, b->row_token[i], &err);
-		if (rc == P11E_OK) {
-			p.shared = &w->shared[b->row_token[i]];
-			rc = p11e_enroll(b->cfg, &p, &rec, &err);
-			p11e_record_clear(&rec);
-		}
 	}
+	p11e_lock_release(&lock);
 	/* Ctrl-C at a prompt of the row (an officer's passphrase). */
 	take_thread_signal(b);
 	if (rc != P11E_OK && rc != P11E_PENDING && interrupted(b)) {
