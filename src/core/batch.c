@@ -20,6 +20,7 @@
 #include "p11enroll/record.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
+#include "core/row_index.h"
 
 static const char *const outcome_names[] = {"enrolled", "already-done", "pending", "failed",
 					    "not-tried"};
@@ -391,49 +392,67 @@ static void *work(void *arg)
 	return NULL;
 }
 
+/* Marks row i as repeating the identity of row `first`: its error is set
+ * now and reported when its turn comes. */
+static void mark_repeat(batch *b, size_t i, size_t first)
+{
+	const p11e_roster_row *row = &b->roster->rows[i];
+	char shown[P11E_ROSTER_SHOWN];
+	p11e_err dup;
+
+	p11e_errf(&dup, P11E_USAGE, "email: %s is already on line %zu of the roster; each identity once",
+		  p11e_roster_shown(row->email, shown), b->roster->rows[first].line);
+	b->results[i].rc = P11E_EXISTS;
+	snprintf(b->results[i].msg, sizeof(b->results[i].msg), "%s", dup.msg);
+}
+
 /* Each row's token URI, the distinct tokens, and rows that repeat an
- * identity (two workers must never enroll one identity at once). */
+ * identity (two workers must never enroll one identity at once): one pass
+ * with hash indexes, so a 200,000-row roster starts at once. */
 static p11e_rc plan(batch *b, p11e_err *err)
 {
 	const p11e_roster *r = b->roster;
+	p11e_row_index tokens, emails;
+	p11e_rc rc = P11E_OK;
 
 	b->row_uri = calloc(r->n + 1, sizeof(*b->row_uri));
 	b->row_token = calloc(r->n + 1, sizeof(*b->row_token));
 	b->tokens = calloc(r->n + 1, sizeof(*b->tokens));
 	if (b->row_uri == NULL || b->row_token == NULL || b->tokens == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	for (size_t i = 0; i < r->n; i++) {
-		const char *uri = r->rows[i].token ? r->rows[i].token : b->bp->token;
-		size_t t;
+	if (p11e_row_index_init(&tokens, r->n + 1, 0) != 0)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (p11e_row_index_init(&emails, r->n, 1) != 0) {
+		p11e_row_index_free(&tokens);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	for (size_t i = 0; i < r->n && rc == P11E_OK; i++) {
+		const p11e_roster_row *row = &r->rows[i];
+		const char *uri = row->token ? row->token : b->bp->token;
+		size_t t = b->n_tokens, first;
+		int seen;
 
 		b->row_uri[i] = uri;
-		if (uri == NULL)
-			continue;
-		for (t = 0; t < b->n_tokens && strcmp(b->tokens[t].uri, uri) != 0; t++)
-			;
-		if (t == b->n_tokens)
-			b->tokens[b->n_tokens++].uri = uri;
-		b->row_token[i] = t;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		const p11e_roster_row *row = &r->rows[i];
-		for (size_t j = 0; row->error == NULL && row->email != NULL && j < i; j++) {
-			const p11e_roster_row *prev = &r->rows[j];
-			if (prev->email != NULL && strcasecmp(prev->email, row->email) == 0) {
-				p11e_err dup;
-				p11e_errf(&dup, P11E_USAGE,
-					  "email: %s is already on line %zu of the roster; each "
-					  "identity once",
-					  row->email, prev->line);
-				/* Marked now, reported when the row's turn comes. */
-				b->results[i].rc = P11E_EXISTS;
-				snprintf(b->results[i].msg, sizeof(b->results[i].msg), "%s",
-					 dup.msg);
-				break;
-			}
+		if (uri != NULL) {
+			/* The index maps a URI to its token's number here. */
+			if ((seen = p11e_row_index_add(&tokens, uri, t, &first)) < 0)
+				rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			else if (seen)
+				t = first;
+			else
+				b->tokens[b->n_tokens++].uri = uri;
+			b->row_token[i] = t;
 		}
+		if (rc != P11E_OK || row->error != NULL || row->email == NULL)
+			continue;
+		if ((seen = p11e_row_index_add(&emails, row->email, i, &first)) < 0)
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		else if (seen)
+			mark_repeat(b, i, first);
 	}
-	return P11E_OK;
+	p11e_row_index_free(&tokens);
+	p11e_row_index_free(&emails);
+	return rc;
 }
 
 /* Blocks the signals (every worker inherits that) and starts the thread
