@@ -11,7 +11,10 @@
  * before (64 zeros for the first line), so an edited, inserted or removed
  * entry breaks the chain at the next line. STATE_DIR/audit.head (written
  * atomically after each append) keeps the last seq and hash, so a log cut at
- * its end, or deleted whole, is noticed: it is never recreated silently.
+ * its end, or deleted whole, is noticed: it is never recreated silently. Nor
+ * is the head: a missing one beside chained entries is an error for verify
+ * and appends alike, until `audit reset-head` (p11e_audit_reset_head) trusts
+ * the log as it is, in an entry of its own.
  * Every append first verifies the whole chain and refuses a broken one.
  * Each entry also goes to syslog (LOG_AUTHPRIV), out of the local user's
  * reach. Lines from before the chain (no "seq") may only come first.
@@ -59,6 +62,26 @@ typedef struct p11e_audit_report {
  * p11e_audit_report_free, whatever the outcome. */
 p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
 void p11e_audit_report_free(p11e_audit_report *rep);
+
+/* What p11e_audit_reset_head trusted. */
+typedef struct p11e_audit_reset {
+	char *path;	    /* the log (malloc'd) */
+	int unchanged;	    /* the head already vouched for the log's end: nothing written */
+	long long entries;  /* chained entries now trusted (before its own line) */
+	size_t lines;	    /* lines now trusted */
+	char sha256[65];    /* hash of the last line now trusted */
+	char previous[32];  /* what the head was: "missing", "about another log", "entry N" */
+} p11e_audit_reset;
+
+/* `audit reset-head`: makes the head vouch for the log as it is now, after a
+ * head was deleted (or the log was cut and the cut accepted). The chain
+ * itself must be intact (P11E_FAIL naming the first bad line otherwise); no
+ * log is P11E_NOT_FOUND. Appends an "audit-reset-head" entry naming what it
+ * trusts (trusted_entries, trusted_lines, trusted_sha256, previous_head)
+ * and who ran it, then the head after it. Free out with
+ * p11e_audit_reset_free, whatever the outcome. */
+p11e_rc p11e_audit_reset_head(const p11e_config *cfg, p11e_audit_reset *out, p11e_err *err);
+void p11e_audit_reset_free(p11e_audit_reset *r);
 
 /* The same without extra fields. */
 p11e_rc p11e_audit(const p11e_config *cfg, const char *action, const char *identity,

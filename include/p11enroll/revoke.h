@@ -26,6 +26,8 @@ typedef struct p11e_revoke_result {
 	int generation;
 	char serial[65];
 	int already;		 /* the CA had revoked it before */
+	char reason[32];	 /* the reason it stands revoked for: the one recorded
+				  * at the first revocation, else the one given */
 	int removed;		 /* objects taken off the token */
 	int withdrawn;		 /* publishers it was removed from */
 	char note[P11E_ERR_MAX]; /* a publisher still to do, or "" */

@@ -42,4 +42,11 @@ p11e_rc p11e_roster_parse(const char *name, const char *text, size_t len, unsign
 			  p11e_roster *out, p11e_err *err);
 void p11e_roster_clear(p11e_roster *r);
 
+/* A field of a roster row fit for a one-line message (and --json's report):
+ * at most its first 100 bytes (cut where a UTF-8 character starts), then
+ * "...(N bytes)" when it was longer: a 10 MB line is not echoed whole. Into
+ * buf, which is returned; "" for NULL. */
+#define P11E_ROSTER_SHOWN 136
+const char *p11e_roster_shown(const char *field, char buf[P11E_ROSTER_SHOWN]);
+
 #endif

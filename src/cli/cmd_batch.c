@@ -53,11 +53,15 @@ static void on_row(void *user, size_t i, const p11e_batch_row_result *res, const
 	const p11e_roster_row *row = &v->roster->rows[i];
 	int bad = res->outcome == P11E_BATCH_FAILED || res->outcome == P11E_BATCH_NOT_TRIED;
 
+	char shown[P11E_ROSTER_SHOWN];
+
 	if (v->by_index != NULL) {
 		json_object *j = json_object_new_object();
 		json_object_object_add(j, "line", json_object_new_int64((int64_t)row->line));
+		/* Capped as in the text: a 10 MB line is not echoed whole. */
 		if (row->email != NULL)
-			json_object_object_add(j, "email", json_object_new_string(row->email));
+			json_object_object_add(
+			    j, "email", json_object_new_string(p11e_roster_shown(row->email, shown)));
 		json_object_object_add(
 		    j, "result", json_object_new_string(p11e_batch_outcome_name(res->outcome)));
 		if (bad || res->outcome == P11E_BATCH_PENDING)
@@ -75,9 +79,16 @@ static void on_row(void *user, size_t i, const p11e_batch_row_result *res, const
 		    json_object_new_int64((int64_t)(seconds_since(&v->start) * 1000)));
 		v->by_index[i] = j;
 	} else if (bad) {
+		/* The row's words capped and made safe for a terminal (an
+		 * escape in a roster line stays inert). */
+		const char *capped = p11e_roster_shown(row->email, shown);
+		char *email = row->email ? cli_safe_text(capped, strlen(capped)) : NULL;
+		char *msg = cli_safe_text(res->msg, strlen(res->msg));
 		/* On a terminal, clear the progress line first. */
 		fprintf(stderr, "%sline %zu (%s): %s\n", v->progress ? "\r\033[K" : "", row->line,
-			row->email ? row->email : "no email", res->msg);
+			email ? email : "no email", msg ? msg : "(out of memory)");
+		free(email);
+		free(msg);
 	}
 	if (v->progress)
 		show_progress(v, counts);

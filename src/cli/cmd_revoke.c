@@ -35,8 +35,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		json_object_object_add(o, "identity", json_object_new_string(a->pos[0]));
 		json_object_object_add(o, "generation", json_object_new_int(res.generation));
 		json_object_object_add(o, "serial", json_object_new_string(res.serial));
-		json_object_object_add(o, "reason",
-				       json_object_new_string(p11e_revoke_reason_name(p.reason)));
+		json_object_object_add(o, "reason", json_object_new_string(res.reason));
 		json_object_object_add(o, "already", json_object_new_boolean(res.already));
 		json_object_object_add(o, "removed_objects", json_object_new_int(res.removed));
 		json_object_object_add(o, "unpublished", json_object_new_int(res.withdrawn));
@@ -45,8 +44,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		cli_print_json(o);
 	} else {
 		printf("%s: generation %d (serial %s) %s (%s)%s\n", a->pos[0], res.generation,
-		       res.serial, res.already ? "was already revoked" : "revoked",
-		       p11e_revoke_reason_name(p.reason),
+		       res.serial, res.already ? "was already revoked" : "revoked", res.reason,
 		       p.remove ? "; removed from the token" : "");
 	}
 	if (res.note[0] != '\0')
@@ -63,7 +61,8 @@ const cli_command cmd_revoke = {
 	    "cessationOfOperation, certificateHold, privilegeWithdrawn, unspecified. The\n"
 	    "embedded CA records it in its index (p11enroll ca crl lists it); CFSSL, ACME\n"
 	    "(revokeCert) and DigiCert are asked over their APIs; SCEP has no revocation\n"
-	    "(exit 11: revoke at the CA itself). Revoking twice is success. The record and\n"
+	    "(exit 11: revoke at the CA itself). Revoking twice is success and reports the\n"
+	    "reason recorded by the first revocation (the one the CA keeps). The record and\n"
 	    "the audit log say it; publishers drop exactly that certificate. Nothing leaves\n"
 	    "the token unless --remove (the certificate, and its key unless the current\n"
 	    "generation reuses it). A revoked current generation is due for renewal.\n"

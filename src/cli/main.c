@@ -1,4 +1,5 @@
 /* p11enroll: dispatch to the subcommand named by argv[1]. */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,24 @@ static void usage(FILE *f)
 		   "Exit codes: see p11enroll(1).\n");
 }
 
+/* The code's name; 128 + a signal (130, 143: a run a signal stopped, the
+ * shell's convention) by the signal's name, which p11e_rc_name cannot know. */
+static const char *exit_name(p11e_rc rc)
+{
+	switch ((int)rc) {
+	case 128 + SIGINT:
+		return "sigint";
+	case 128 + SIGTERM:
+		return "sigterm";
+	case 128 + SIGHUP:
+		return "sighup";
+	case 128 + SIGQUIT:
+		return "sigquit";
+	default:
+		return p11e_rc_name(rc);
+	}
+}
+
 void cli_report_error(const char *cmd, int json, p11e_rc rc, const char *msg)
 {
 	/* A message may quote a peer's or a file's words: no terminal escapes. */
@@ -150,7 +169,7 @@ void cli_report_error(const char *cmd, int json, p11e_rc rc, const char *msg)
 		 * when the run fails, so a script never gets two documents there. */
 		json_object *e = json_object_new_object(), *doc = json_object_new_object();
 		json_object_object_add(e, "code", json_object_new_int((int)rc));
-		json_object_object_add(e, "name", json_object_new_string(p11e_rc_name(rc)));
+		json_object_object_add(e, "name", json_object_new_string(exit_name(rc)));
 		if (cmd != NULL)
 			json_object_object_add(e, "command", json_object_new_string(cmd));
 		json_object_object_add(e, "message", json_object_new_string(text));

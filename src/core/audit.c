@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include <openssl/evp.h>
 #include "p11enroll/audit.h"
 #include "p11enroll/util.h"
+#include "core/audit_parse.h"
 #include "core/state_paths.h"
 
 p11e_rc p11e_audit_path(const p11e_config *cfg, char **out, p11e_err *err)
@@ -74,18 +74,10 @@ static void add_who(json_object *o)
 	json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
 }
 
-#define ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 #define AUDIT_MAX (256 * 1024 * 1024)
 #define HEAD_MAX 4096
 
-/* The log file as the last append left it: which file, how long, and its
- * change time, which only the kernel sets (to change it by hand takes
- * setting the system clock). */
-typedef struct log_print {
-	long long dev, ino, size, ctime_s, ctime_ns;
-} log_print;
-
-static void print_of(const struct stat *st, log_print *lp)
+static void print_of(const struct stat *st, p11e_audit_print *lp)
 {
 	lp->dev = (long long)st->st_dev;
 	lp->ino = (long long)st->st_ino;
@@ -94,143 +86,32 @@ static void print_of(const struct stat *st, log_print *lp)
 	lp->ctime_ns = (long long)st->st_ctim.tv_nsec;
 }
 
-/* Where the chain stands after a log's last line. */
-typedef struct chain {
-	long long seq; /* of the last chained entry; 0: none yet */
-	char hash[65]; /* SHA-256 (hex) of the last line; ZERO_HASH: no line */
-	size_t lines;  /* lines read */
-	size_t bad;    /* the first bad line (1-based), 0 if none */
-} chain;
-
-static void line_hash(const char *line, size_t len, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int mdlen = 0;
-
-	if (EVP_Digest(line, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
-		memset(md, 0, sizeof(md)); /* a chain that cannot be hashed never matches */
-	p11e_hex_encode(md, 32, hex);
-}
-
-/* Checks one line against the chain so far: "seq" one more than the last,
- * "prev" the hash of the line before. Lines without "seq" before the first
- * chained one are entries written before the chain existed (accepted as
- * they are, and the first chained entry's "prev" covers the last of them). */
-static const char *check_line(const char *line, const chain *c, long long *seq)
-{
-	json_object *o = json_tokener_parse(line), *v;
-	const char *why = NULL;
-
-	*seq = 0;
-	if (o == NULL || !json_object_is_type(o, json_type_object)) {
-		why = "is not a JSON object (edited or torn)";
-	} else if (!json_object_object_get_ex(o, "seq", &v)) {
-		if (c->seq > 0)
-			why = "has no \"seq\" (inserted or edited)";
-	} else if (!json_object_is_type(v, json_type_int) ||
-		   (*seq = json_object_get_int64(v)) != c->seq + 1) {
-		why = "has the wrong \"seq\" (an entry before it was removed, or it was "
-		      "inserted or edited)";
-	} else if (!json_object_object_get_ex(o, "prev", &v) ||
-		   !json_object_is_type(v, json_type_string) ||
-		   strcmp(json_object_get_string(v), c->hash) != 0) {
-		why = "does not chain to the line before it (that line was edited or removed)";
-	}
-	json_object_put(o);
-	return why;
-}
-
-/* Walks the whole log (text, len bytes, NUL-terminated, modified in place).
- * P11E_FAIL naming the first bad line. */
-static p11e_rc walk(const char *path, char *text, size_t len, chain *c, p11e_err *err)
-{
-	char *p = text, *end = text + len;
-
-	memset(c, 0, sizeof(*c));
-	strcpy(c->hash, ZERO_HASH);
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *why;
-		long long seq;
-
-		c->lines++;
-		if (nl == NULL) {
-			c->bad = c->lines;
-			return p11e_errf(err, P11E_FAIL,
-					 "audit log %s: line %zu is cut short (no end of line); "
-					 "investigate, then see p11enroll(1) AUDIT LOG",
-					 path, c->lines);
-		}
-		*nl = '\0';
-		if ((why = check_line(p, c, &seq)) != NULL) {
-			c->bad = c->lines;
-			return p11e_errf(err, P11E_FAIL,
-					 "audit log %s: line %zu %s; investigate, then see "
-					 "p11enroll(1) AUDIT LOG",
-					 path, c->lines, why);
-		}
-		line_hash(p, (size_t)(nl - p), c->hash);
-		if (seq > 0)
-			c->seq = seq;
-		*nl = '\n';
-		p = nl + 1;
-	}
-	return P11E_OK;
-}
-
 /* The chain state the last append left: STATE_DIR/audit.head, so that a log
- * deleted whole (or cut at its end) is noticed. *seq 0 when there is none
- * or it is about another log (the config's "audit_log" was changed). */
-static p11e_rc read_head(const p11e_config *cfg, const char *log, long long *seq, char hash[65],
-			 log_print *lp, p11e_err *err)
+ * deleted whole (or cut at its end) is noticed. h->found 0 when there is
+ * none; h->this_log 0 when it is about another log (the config's
+ * "audit_log" was changed). */
+static p11e_rc read_head(const p11e_config *cfg, const char *log, p11e_audit_head *h,
+			 p11e_err *err)
 {
 	char *path = p11e_state_audit_head_path(cfg->state_dir), *text = NULL;
-	json_object *o = NULL, *v, *h;
 	p11e_rc rc;
 
-	*seq = 0;
-	strcpy(hash, ZERO_HASH);
-	memset(lp, 0, sizeof(*lp));
+	memset(h, 0, sizeof(*h));
+	strcpy(h->hash, P11E_AUDIT_ZERO_HASH);
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_read_private(path, HEAD_MAX, &text, NULL, err);
-	if (rc == P11E_NOT_FOUND) {
+	if (rc == P11E_NOT_FOUND)
 		rc = P11E_OK;
-		goto out;
-	}
-	if (rc != P11E_OK)
-		goto out;
-	o = json_tokener_parse(text);
-	if (o == NULL || !json_object_object_get_ex(o, "log", &v) ||
-	    !json_object_is_type(v, json_type_string) || !json_object_object_get_ex(o, "seq", &h) ||
-	    !json_object_is_type(h, json_type_int) || json_object_get_int64(h) < 0) {
-		rc = p11e_errf(err, P11E_FAIL,
-			       "%s is corrupt; investigate, then see p11enroll(1) AUDIT LOG", path);
-		goto out;
-	}
-	if (strcmp(json_object_get_string(v), log) == 0) {
-		*seq = json_object_get_int64(h);
-		if (json_object_object_get_ex(o, "sha256", &h) &&
-		    json_object_is_type(h, json_type_string) && json_object_get_string_len(h) == 64)
-			strcpy(hash, json_object_get_string(h));
-		/* Heads written before the print existed have none: a walk. */
-		if (json_object_object_get_ex(o, "file", &h) &&
-		    json_object_is_type(h, json_type_array) && json_object_array_length(h) == 5) {
-			long long *f[5] = {&lp->dev, &lp->ino, &lp->size, &lp->ctime_s,
-					   &lp->ctime_ns};
-			for (size_t i = 0; i < 5; i++)
-				*f[i] = json_object_get_int64(json_object_array_get_idx(h, i));
-		}
-	}
-out:
-	json_object_put(o);
+	else if (rc == P11E_OK)
+		rc = p11e_audit_head_parse(path, text, log, h, err);
 	free(text);
 	free(path);
 	return rc;
 }
 
-static p11e_rc write_head(const p11e_config *cfg, const char *log, const chain *c,
-			  const log_print *lp, p11e_err *err)
+static p11e_rc write_head(const p11e_config *cfg, const char *log, const p11e_audit_chain *c,
+			  const p11e_audit_print *lp, p11e_err *err)
 {
 	char *path = p11e_state_audit_head_path(cfg->state_dir);
 	json_object *o = json_object_new_object(), *f = json_object_new_array();
@@ -261,19 +142,35 @@ out:
 }
 
 /* The end of the log against the head: entries cut from the end, or the
- * last one replaced. A head behind the log is a crash between the append
- * and the head's update: the chain itself is whole, so that is fine. */
-static p11e_rc match_head(const char *log, const chain *c, long long head_seq,
-			  const char *head_hash, p11e_err *err)
+ * last one replaced, or no head at all beside chained entries (deleting the
+ * head must not switch the check off: it is recreated only by `audit
+ * reset-head`, which says what it trusts). A head behind the log is a crash
+ * between the append and the head's update: the chain itself is whole, so
+ * that is fine. */
+static p11e_rc match_head(const p11e_config *cfg, const char *log, const p11e_audit_chain *c,
+			  const p11e_audit_head *h, p11e_err *err)
 {
-	if (c->seq < head_seq)
+	if (!h->this_log && c->seq > 0) {
+		char *head = p11e_state_audit_head_path(cfg->state_dir);
+		p11e_rc rc = p11e_errf(
+		    err, P11E_FAIL,
+		    "audit log %s holds %lld chained entries but its head %s %s, so entries cut "
+		    "from its end would go unnoticed; investigate (compare with syslog), then "
+		    "`p11enroll audit reset-head` trusts the log as it is now (see p11enroll(1) "
+		    "AUDIT LOG)",
+		    log, c->seq, head ? head : "STATE_DIR/audit.head",
+		    h->found ? "is about another log" : "is missing");
+		free(head);
+		return rc;
+	}
+	if (c->seq < h->seq)
 		return p11e_errf(
 		    err, P11E_FAIL,
 		    "audit log %s ends at entry %lld (line %zu) but held %lld: entries "
 		    "at its end were removed; investigate, then see p11enroll(1) AUDIT "
 		    "LOG",
-		    log, c->seq, c->lines, head_seq);
-	if (c->seq == head_seq && head_seq > 0 && strcmp(c->hash, head_hash) != 0)
+		    log, c->seq, c->lines, h->seq);
+	if (c->seq == h->seq && h->seq > 0 && strcmp(c->hash, h->hash) != 0)
 		return p11e_errf(err, P11E_FAIL,
 				 "audit log %s: line %zu (entry %lld) is not the entry written "
 				 "last; investigate, then see p11enroll(1) AUDIT LOG",
@@ -281,37 +178,44 @@ static p11e_rc match_head(const char *log, const chain *c, long long head_seq,
 	return P11E_OK;
 }
 
-/* Opens, locks and verifies the log for an append (create: make it if the
- * head says there never was one) or a check. P11E_NOT_FOUND when there is
- * no log and none is expected. */
-static p11e_rc open_chain(const p11e_config *cfg, const char *path, int create, int *fd, chain *c,
-			  p11e_err *err)
+/* What open_chain opens the log for. */
+enum chain_mode {
+	CHAIN_CHECK,  /* audit verify: read, walked whole, against the head */
+	CHAIN_APPEND, /* an append: made if the head says there never was one */
+	CHAIN_RESET,  /* audit reset-head: walked whole; the head is not asked */
+};
+
+/* Opens, locks and verifies the log. P11E_NOT_FOUND when there is no log and
+ * none is expected (for CHAIN_RESET: no log). h: the head as read under the
+ * lock. */
+static p11e_rc open_chain(const p11e_config *cfg, const char *path, enum chain_mode mode, int *fd,
+			  p11e_audit_chain *c, p11e_audit_head *h, p11e_err *err)
 {
-	char head_hash[65], *text = NULL;
-	long long head_seq = 0;
-	log_print head_print, now_print;
+	int writing = mode != CHAIN_CHECK;
+	char *text = NULL;
+	p11e_audit_print now_print;
 	struct stat st;
 	size_t len = 0;
 	p11e_rc rc;
 
 	*fd = -1;
 	memset(c, 0, sizeof(*c));
-	strcpy(c->hash, ZERO_HASH);
-	if ((rc = read_head(cfg, path, &head_seq, head_hash, &head_print, err)) != P11E_OK)
+	strcpy(c->hash, P11E_AUDIT_ZERO_HASH);
+	if ((rc = read_head(cfg, path, h, err)) != P11E_OK)
 		return rc;
-	rc = p11e_open_private(path, create ? O_RDWR | O_APPEND : O_RDONLY, 0, fd, err);
-	if (rc == P11E_NOT_FOUND && head_seq > 0)
+	rc = p11e_open_private(path, writing ? O_RDWR | O_APPEND : O_RDONLY, 0, fd, err);
+	if (rc == P11E_NOT_FOUND && h->seq > 0)
 		/* Never recreated silently: that is what hid a deleted log. */
 		return p11e_errf(err, P11E_FAIL,
 				 "audit log %s is missing but held %lld entries; restore it from "
 				 "a backup or syslog, see p11enroll(1) AUDIT LOG",
-				 path, head_seq);
-	if (rc == P11E_NOT_FOUND && create)
+				 path, h->seq);
+	if (rc == P11E_NOT_FOUND && mode == CHAIN_APPEND)
 		rc = p11e_open_private(path, O_RDWR | O_APPEND | O_CREAT, 0600, fd, err);
 	if (rc != P11E_OK)
 		return rc;
 	/* Appends take turns; a check waits for a half-done append. */
-	while (flock(*fd, create ? LOCK_EX : LOCK_SH) != 0)
+	while (flock(*fd, writing ? LOCK_EX : LOCK_SH) != 0)
 		if (errno != EINTR) {
 			rc = p11e_errf(err, P11E_FAIL, "audit log %s: cannot lock: %s", path,
 				       strerror(errno));
@@ -319,18 +223,18 @@ static p11e_rc open_chain(const p11e_config *cfg, const char *path, int create, 
 		}
 	/* The head again, now that no append runs: the one read before the
 	 * lock may be one that a concurrent append has since replaced. */
-	if ((rc = read_head(cfg, path, &head_seq, head_hash, &head_print, err)) != P11E_OK)
+	if ((rc = read_head(cfg, path, h, err)) != P11E_OK)
 		goto out;
 	/* An append to a log exactly as the last append left it (same file,
 	 * length and change time) takes the chain from the head: the walk
 	 * below reads the whole log, which grew slower with every entry (a
 	 * third of a second at 100,000). Anything else, a crash between an
 	 * append and its head included, is walked; `audit verify` always is. */
-	if (create && head_seq > 0 && fstat(*fd, &st) == 0) {
+	if (mode == CHAIN_APPEND && h->seq > 0 && fstat(*fd, &st) == 0) {
 		print_of(&st, &now_print);
-		if (memcmp(&now_print, &head_print, sizeof(now_print)) == 0) {
-			c->seq = head_seq;
-			strcpy(c->hash, head_hash);
+		if (memcmp(&now_print, &h->print, sizeof(now_print)) == 0) {
+			c->seq = h->seq;
+			strcpy(c->hash, h->hash);
 			goto out;
 		}
 	}
@@ -340,9 +244,9 @@ static p11e_rc open_chain(const p11e_config *cfg, const char *path, int create, 
 			rc = p11e_errf(err, P11E_FAIL, "audit log %s: %s", path, strerror(errno));
 		goto out;
 	}
-	rc = walk(path, text, len, c, err);
-	if (rc == P11E_OK)
-		rc = match_head(path, c, head_seq, head_hash, err);
+	rc = p11e_audit_walk(path, text, len, c, err);
+	if (rc == P11E_OK && mode != CHAIN_RESET)
+		rc = match_head(cfg, path, c, h, err);
 out:
 	free(text);
 	if (rc != P11E_OK && *fd >= 0) {
@@ -352,42 +256,28 @@ out:
 	return rc;
 }
 
-p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char *identity,
-			 const char *const *extra, p11e_rc outcome, const p11e_err *outcome_err,
-			 p11e_err *err)
+/* Appends one record to the log open (and locked) at fd, whose chain stands
+ * at c (advanced), then the head. */
+static p11e_rc append_locked(const p11e_config *cfg, const char *path, int fd, p11e_audit_chain *c,
+			     const char *action, const char *identity, const char *const *extra,
+			     p11e_rc outcome, const p11e_err *outcome_err, p11e_err *err)
 {
-	char *path = NULL, *dir = NULL, *line = NULL, *slash;
-	char when[32];
+	char when[32], *line = NULL;
 	struct tm tm;
 	time_t now = time(NULL);
-	json_object *o = NULL;
+	json_object *o = json_object_new_object();
 	const char *text;
-	chain c;
-	log_print lp;
+	p11e_audit_print lp;
 	struct stat st;
-	int fd = -1, saved = 0;
+	int saved;
 	size_t n;
 	p11e_rc rc;
 
-	rc = p11e_audit_path(cfg, &path, err);
-	if (rc != P11E_OK)
-		return rc;
-	if ((dir = strdup(path)) != NULL && (slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if ((rc = p11e_mkdirs(dir, 0700, err)) != P11E_OK)
-			goto out;
-	}
-	if ((rc = p11e_mkdirs(cfg->state_dir, 0700, err)) != P11E_OK ||
-	    (rc = open_chain(cfg, path, 1, &fd, &c, err)) != P11E_OK)
-		goto out;
-	o = json_object_new_object();
-	if (o == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", path);
-		goto out;
-	}
+	if (o == NULL)
+		return p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", path);
 	/* The chain first: each entry names the one before it by hash. */
-	json_object_object_add(o, "seq", json_object_new_int64(c.seq + 1));
-	json_object_object_add(o, "prev", json_object_new_string(c.hash));
+	json_object_object_add(o, "seq", json_object_new_int64(c->seq + 1));
+	json_object_object_add(o, "prev", json_object_new_string(c->hash));
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	add_str(o, "time", when);
@@ -417,8 +307,8 @@ p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char 
 			       strerror(saved));
 		goto out;
 	}
-	c.seq++;
-	line_hash(line, n, c.hash);
+	c->seq++;
+	p11e_audit_line_hash(line, n, c->hash);
 	/* A copy the local user cannot edit: syslog/journald (auth log). */
 	syslog(LOG_AUTHPRIV | LOG_NOTICE, "p11enroll audit: %s", text);
 	/* Still under the lock, so heads are written in the log's order. */
@@ -427,29 +317,131 @@ p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char 
 		goto out;
 	}
 	print_of(&st, &lp);
-	rc = write_head(cfg, path, &c, &lp, err);
+	rc = write_head(cfg, path, c, &lp, err);
 out:
+	json_object_put(o);
+	free(line);
+	return rc;
+}
+
+/* The log's directory and STATE_DIR (for the head), made if missing. */
+static p11e_rc make_dirs(const p11e_config *cfg, const char *path, p11e_err *err)
+{
+	char *dir = strdup(path), *slash;
+	p11e_rc rc = P11E_OK;
+
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		rc = p11e_mkdirs(dir, 0700, err);
+	}
+	free(dir);
+	return rc == P11E_OK ? p11e_mkdirs(cfg->state_dir, 0700, err) : rc;
+}
+
+static p11e_rc close_log(int fd, const char *path, p11e_rc rc, p11e_err *err)
+{
 	if (fd >= 0 && close(fd) != 0 && rc == P11E_OK)
 		rc = p11e_errf(err, P11E_FAIL, "audit log %s: cannot append: %s", path,
 			       strerror(errno));
-	json_object_put(o);
-	free(line);
-	free(dir);
+	return rc;
+}
+
+p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char *identity,
+			 const char *const *extra, p11e_rc outcome, const p11e_err *outcome_err,
+			 p11e_err *err)
+{
+	char *path = NULL;
+	p11e_audit_chain c;
+	p11e_audit_head h;
+	int fd = -1;
+	p11e_rc rc;
+
+	rc = p11e_audit_path(cfg, &path, err);
+	if (rc != P11E_OK)
+		return rc;
+	if ((rc = make_dirs(cfg, path, err)) == P11E_OK &&
+	    (rc = open_chain(cfg, path, CHAIN_APPEND, &fd, &c, &h, err)) == P11E_OK)
+		rc = append_locked(cfg, path, fd, &c, action, identity, extra, outcome, outcome_err,
+				   err);
+	rc = close_log(fd, path, rc, err);
 	free(path);
 	return rc;
+}
+
+p11e_rc p11e_audit_reset_head(const p11e_config *cfg, p11e_audit_reset *out, p11e_err *err)
+{
+	char entries[24], lines[24];
+	const char *extra[] = {"trusted_entries", entries,	"trusted_lines",   lines,
+			       "trusted_sha256",  out->sha256, "previous_head", out->previous,
+			       NULL};
+	p11e_audit_chain c;
+	p11e_audit_head h;
+	p11e_err ignored;
+	int fd = -1;
+	p11e_rc rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = p11e_audit_path(cfg, &out->path, err)) != P11E_OK)
+		return rc;
+	rc = open_chain(cfg, out->path, CHAIN_RESET, &fd, &c, &h, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = p11e_errf(err, P11E_NOT_FOUND,
+			       "audit log %s does not exist: there is nothing to trust (the next "
+			       "audited action starts it)",
+			       out->path);
+		goto out;
+	}
+	if (rc != P11E_OK)
+		goto out; /* a broken chain: no head can vouch for it */
+	out->entries = c.seq;
+	out->lines = c.lines;
+	snprintf(out->sha256, sizeof(out->sha256), "%s", c.hash);
+	if (!h.found)
+		snprintf(out->previous, sizeof(out->previous), "missing");
+	else if (!h.this_log)
+		snprintf(out->previous, sizeof(out->previous), "about another log");
+	else
+		snprintf(out->previous, sizeof(out->previous), "entry %lld", h.seq);
+	/* Nothing to reset when the head already vouches for this very end. */
+	if (match_head(cfg, out->path, &c, &h, &ignored) == P11E_OK &&
+	    (c.seq == 0 || (h.this_log && h.seq == c.seq))) {
+		out->unchanged = 1;
+		goto out;
+	}
+	if ((rc = make_dirs(cfg, out->path, err)) != P11E_OK)
+		goto out;
+	snprintf(entries, sizeof(entries), "%lld", c.seq);
+	snprintf(lines, sizeof(lines), "%zu", c.lines);
+	/* The line that says so is itself chained, and the head written
+	 * after it covers it: from here on the log is checked as before. */
+	rc = append_locked(cfg, out->path, fd, &c, "audit-reset-head", NULL, extra, P11E_OK, NULL,
+			   err);
+out:
+	return close_log(fd, out->path, rc, err);
+}
+
+void p11e_audit_reset_free(p11e_audit_reset *r)
+{
+	if (r != NULL) {
+		free(r->path);
+		r->path = NULL;
+	}
 }
 
 p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err)
 {
 	char *path = NULL;
-	chain c;
+	p11e_audit_chain c;
+	p11e_audit_head h;
 	int fd = -1;
 	p11e_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
 	if ((rc = p11e_audit_path(cfg, &path, err)) != P11E_OK)
 		return rc;
-	rc = open_chain(cfg, path, 0, &fd, &c, err);
+	rc = open_chain(cfg, path, CHAIN_CHECK, &fd, &c, &h, err);
 	rep->exists = rc != P11E_NOT_FOUND;
 	if (rc == P11E_NOT_FOUND)
 		rc = P11E_OK;

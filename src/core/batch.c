@@ -15,10 +15,12 @@
 #include "p11enroll/batch.h"
 #include "p11enroll/ca.h"
 #include "p11enroll/http.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
+#include "core/row_index.h"
 
 static const char *const outcome_names[] = {"enrolled", "already-done", "pending", "failed",
 					    "not-tried"};
@@ -261,6 +263,29 @@ static int already_done(const batch *b, const char *email)
 	return done;
 }
 
+/* The row's identity locked, and whether it was done already: checked under
+ * the lock, so that of two batches on one roster only the one that made a
+ * row counts it enrolled (the other, which waited for the lock, finds it
+ * done). An address that is not one is left to the pipeline to report. */
+static p11e_rc lock_row(const batch *b, const char *email, p11e_lock *lock, int *done,
+			p11e_err *err)
+{
+	char *identity;
+	p11e_rc rc;
+
+	*done = 0;
+	if (!p11e_email_valid(email))
+		return P11E_OK;
+	if ((identity = p11e_record_identity(email)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_lock_acquire(b->cfg->state_dir, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
+			       lock, err);
+	free(identity);
+	if (rc == P11E_OK)
+		*done = already_done(b, email);
+	return rc;
+}
+
 static void run_row(worker *w, size_t i)
 {
 	batch *b = w->b;
@@ -280,6 +305,8 @@ static void run_row(worker *w, size_t i)
 	};
 	p11e_err err = {0};
 	p11e_record rec;
+	p11e_lock lock = P11E_LOCK_INIT;
+	int done = 0;
 	p11e_rc rc;
 
 	if (row->error != NULL) {
@@ -297,19 +324,25 @@ static void run_row(worker *w, size_t i)
 		finish_row(b, i, P11E_BATCH_FAILED, P11E_USAGE, &err);
 		return;
 	}
-	if (p.token_uri == NULL) {
-		/* A software key: nothing of the token to share. */
-		p.software = 1;
+	/* A software key has nothing of the token to share. The session
+	 * (maybe a PIN prompt) comes before the identity's lock, which is then
+	 * held from the check to the last save: p11e_enroll does not take it. */
+	p.software = p.token_uri == NULL;
+	rc = p.software ? P11E_OK : worker_session(w, b->row_token[i], &err);
+	if (rc == P11E_OK)
+		rc = lock_row(b, row->email, &lock, &done, &err);
+	if (rc == P11E_OK && done) {
+		p11e_lock_release(&lock);
+		finish_row(b, i, P11E_BATCH_ALREADY_DONE, P11E_OK, NULL);
+		return;
+	}
+	if (rc == P11E_OK) {
+		p.shared = p.software ? NULL : &w->shared[b->row_token[i]];
+		p.lock_held = lock.fd >= 0;
 		rc = p11e_enroll(b->cfg, &p, &rec, &err);
 		p11e_record_clear(&rec);
-	} else {
-		rc = worker_session(w, b->row_token[i], &err);
-		if (rc == P11E_OK) {
-			p.shared = &w->shared[b->row_token[i]];
-			rc = p11e_enroll(b->cfg, &p, &rec, &err);
-			p11e_record_clear(&rec);
-		}
 	}
+	p11e_lock_release(&lock);
 	/* Ctrl-C at a prompt of the row (an officer's passphrase). */
 	take_thread_signal(b);
 	if (rc != P11E_OK && rc != P11E_PENDING && interrupted(b)) {
@@ -359,49 +392,67 @@ static void *work(void *arg)
 	return NULL;
 }
 
+/* Marks row i as repeating the identity of row `first`: its error is set
+ * now and reported when its turn comes. */
+static void mark_repeat(batch *b, size_t i, size_t first)
+{
+	const p11e_roster_row *row = &b->roster->rows[i];
+	char shown[P11E_ROSTER_SHOWN];
+	p11e_err dup;
+
+	p11e_errf(&dup, P11E_USAGE, "email: %s is already on line %zu of the roster; each identity once",
+		  p11e_roster_shown(row->email, shown), b->roster->rows[first].line);
+	b->results[i].rc = P11E_EXISTS;
+	snprintf(b->results[i].msg, sizeof(b->results[i].msg), "%s", dup.msg);
+}
+
 /* Each row's token URI, the distinct tokens, and rows that repeat an
- * identity (two workers must never enroll one identity at once). */
+ * identity (two workers must never enroll one identity at once): one pass
+ * with hash indexes, so a 200,000-row roster starts at once. */
 static p11e_rc plan(batch *b, p11e_err *err)
 {
 	const p11e_roster *r = b->roster;
+	p11e_row_index tokens, emails;
+	p11e_rc rc = P11E_OK;
 
 	b->row_uri = calloc(r->n + 1, sizeof(*b->row_uri));
 	b->row_token = calloc(r->n + 1, sizeof(*b->row_token));
 	b->tokens = calloc(r->n + 1, sizeof(*b->tokens));
 	if (b->row_uri == NULL || b->row_token == NULL || b->tokens == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	for (size_t i = 0; i < r->n; i++) {
-		const char *uri = r->rows[i].token ? r->rows[i].token : b->bp->token;
-		size_t t;
+	if (p11e_row_index_init(&tokens, r->n + 1, 0) != 0)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (p11e_row_index_init(&emails, r->n, 1) != 0) {
+		p11e_row_index_free(&tokens);
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	}
+	for (size_t i = 0; i < r->n && rc == P11E_OK; i++) {
+		const p11e_roster_row *row = &r->rows[i];
+		const char *uri = row->token ? row->token : b->bp->token;
+		size_t t = b->n_tokens, first;
+		int seen;
 
 		b->row_uri[i] = uri;
-		if (uri == NULL)
-			continue;
-		for (t = 0; t < b->n_tokens && strcmp(b->tokens[t].uri, uri) != 0; t++)
-			;
-		if (t == b->n_tokens)
-			b->tokens[b->n_tokens++].uri = uri;
-		b->row_token[i] = t;
-	}
-	for (size_t i = 0; i < r->n; i++) {
-		const p11e_roster_row *row = &r->rows[i];
-		for (size_t j = 0; row->error == NULL && row->email != NULL && j < i; j++) {
-			const p11e_roster_row *prev = &r->rows[j];
-			if (prev->email != NULL && strcasecmp(prev->email, row->email) == 0) {
-				p11e_err dup;
-				p11e_errf(&dup, P11E_USAGE,
-					  "email: %s is already on line %zu of the roster; each "
-					  "identity once",
-					  row->email, prev->line);
-				/* Marked now, reported when the row's turn comes. */
-				b->results[i].rc = P11E_EXISTS;
-				snprintf(b->results[i].msg, sizeof(b->results[i].msg), "%s",
-					 dup.msg);
-				break;
-			}
+		if (uri != NULL) {
+			/* The index maps a URI to its token's number here. */
+			if ((seen = p11e_row_index_add(&tokens, uri, t, &first)) < 0)
+				rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			else if (seen)
+				t = first;
+			else
+				b->tokens[b->n_tokens++].uri = uri;
+			b->row_token[i] = t;
 		}
+		if (rc != P11E_OK || row->error != NULL || row->email == NULL)
+			continue;
+		if ((seen = p11e_row_index_add(&emails, row->email, i, &first)) < 0)
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		else if (seen)
+			mark_repeat(b, i, first);
 	}
-	return P11E_OK;
+	p11e_row_index_free(&tokens);
+	p11e_row_index_free(&emails);
+	return rc;
 }
 
 /* Blocks the signals (every worker inherits that) and starts the thread

@@ -164,6 +164,10 @@ p11e_rc p11e_revoke_record(const p11e_config *cfg, p11e_record *rec, const p11e_
 	/* An earlier reason stays: the first revocation is the one the CA has. */
 	if (*t.reason == NULL && (rc = p11e_record_set(t.reason, reason_name, err)) == P11E_OK)
 		rc = p11e_record_set(t.at, now, err);
+	/* What is reported: a second revocation names the reason the first
+	 * one recorded, not the one just given (the CA keeps the first). */
+	if (rc == P11E_OK)
+		snprintf(out->reason, sizeof(out->reason), "%s", *t.reason);
 	if (rc == P11E_OK && t.g != NULL)
 		rc = p11e_record_set(&t.g->state, "revoked", err);
 	/* Its publishers drop exactly this certificate (never the others). */

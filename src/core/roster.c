@@ -458,3 +458,26 @@ void p11e_roster_clear(p11e_roster *r)
 	free(r->rows);
 	memset(r, 0, sizeof(*r));
 }
+
+/* 100 bytes: an address or a URI of any sensible length is shown whole. */
+#define SHOWN_BYTES 100
+
+const char *p11e_roster_shown(const char *field, char buf[P11E_ROSTER_SHOWN])
+{
+	size_t len, cut;
+
+	if (field == NULL) {
+		buf[0] = '\0';
+		return buf;
+	}
+	len = strlen(field);
+	if (len <= SHOWN_BYTES) {
+		memcpy(buf, field, len + 1);
+		return buf;
+	}
+	/* Back to the start of a character: no half of one is shown. */
+	for (cut = SHOWN_BYTES; cut > 0 && ((unsigned char)field[cut] & 0xC0) == 0x80; cut--)
+		;
+	snprintf(buf, P11E_ROSTER_SHOWN, "%.*s...(%zu bytes)", (int)cut, field, len);
+	return buf;
+}

@@ -214,7 +214,16 @@ static p11e_rc from_prompt(const char *what, char **out, p11e_err *err)
 	if (!echo_off || !complete)
 		(void)!write(fd, "\n", 1);
 	if (signo != 0) {
-		rc = p11e_errf(err, P11E_USAGE, "%s: interrupted", what);
+		/* The shell's code for a process the signal ended (130 for
+		 * SIGINT), not a usage error: what the exit says when the
+		 * signal raised below cannot end the process (blocked, as in a
+		 * batch's worker or under a supervisor that starts its children
+		 * so). */
+		rc = p11e_errf(err, (p11e_rc)(128 + signo), "%s: interrupted by %s", what,
+			       signo == SIGINT    ? "SIGINT"
+			       : signo == SIGTERM ? "SIGTERM"
+			       : signo == SIGHUP  ? "SIGHUP"
+						  : "SIGQUIT");
 		goto out;
 	}
 	if (!complete && len == sizeof(buf)) {

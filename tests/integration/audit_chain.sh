@@ -96,6 +96,55 @@ check_eq "a head without the print: show works" "$PW" "$out"
 check_eq "  the head has the print again" 5 "$(jq '.file | length' "$HEAD")"
 check "  chain intact" p11e audit verify
 
+# The head deleted after the log was cut (issue 20, B): `head -n 3 audit.jsonl
+# > x; mv x audit.jsonl; rm audit.head` must not make a cut log look intact,
+# and no append recreates the head; only `audit reset-head` does, saying what
+# it now trusts, in an audited entry of its own.
+cp -p "$AUDIT" "$W/before-cut.jsonl"
+head -n 3 "$AUDIT" >"$W/x" && mv "$W/x" "$AUDIT" && chmod 600 "$AUDIT"
+rm "$HEAD"
+out=$(p11e audit verify 2>&1)
+check_eq "head deleted: verify exit 1 ($out)" 1 $?
+check_contains "  says the head is missing" "$out" "$HEAD is missing"
+check_contains "  names the fix" "$out" "p11enroll audit reset-head"
+check_eq "  --json: not intact" false "$(p11e audit verify --json 2>/dev/null | jq -r .intact)"
+before=$(md5sum <"$AUDIT")
+out=$(show)
+check_eq "head deleted: escrow show refused" 1 $?
+check_not_contains "  no password shown" "$out" "$PW"
+check_contains "  names the fix" "$out" "reset-head"
+check_eq "  log unchanged" "$before" "$(md5sum <"$AUDIT")"
+check "  head not recreated" test ! -e "$HEAD"
+last=$(tail -n 1 "$AUDIT" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+out=$(p11e audit reset-head 2>&1)
+check_eq "reset-head: exit 0 ($out)" 0 $?
+check_contains "  says what the head was" "$out" "it was missing"
+check_contains "  names the entries it trusts" "$out" "3 chained entries in 3 lines"
+check_contains "  and the last hash" "$out" "sha256 $last"
+entry=$(tail -n 1 "$AUDIT")
+check_eq "  audited: who, what it trusts" "audit-reset-head 4 $(id -un) 3 $last missing ok" \
+	"$(jq -r '"\(.action) \(.seq) \(.user) \(.trusted_entries) \(.trusted_sha256) \(.previous_head) \(.outcome)"' <<<"$entry")"
+out=$(p11e audit verify 2>&1)
+check_eq "  verify: intact again ($out)" 0 $?
+check_contains "  4 entries" "$out" "4 chained entries"
+out=$(p11e audit reset-head 2>&1)
+check_eq "reset-head again: exit 0" 0 $?
+check_contains "  nothing to reset" "$out" "nothing reset"
+check_eq "  nothing appended" 4 "$(wc -l <"$AUDIT")"
+out=$(show)
+check_eq "after the reset: show works" "$PW" "$out"
+# A broken chain is not something a head can vouch for.
+cp -p "$AUDIT" "$W/reset.jsonl"
+sed -i '2s/"outcome":"ok"/"outcome":"usage"/' "$AUDIT"
+rm "$HEAD"
+out=$(p11e audit reset-head 2>&1)
+check_eq "reset-head on an edited log: exit 1" 1 $?
+check_contains "  names the bad line" "$out" "line 3"
+check "  head not written" test ! -e "$HEAD"
+cp -p "$W/reset.jsonl" "$AUDIT"
+p11e audit reset-head >/dev/null 2>&1
+check "  restored and reset: intact" p11e audit verify
+
 # A resumed software enrollment fetches the escrowed password: audited.
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	P11ENROLL_TEST_CRASH_AFTER=key-deleted p11e enroll --software --email rita@example.com \

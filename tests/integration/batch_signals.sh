@@ -11,7 +11,7 @@ fi
 setup_ca
 IDS=$P11ENROLL_STATE_DIR/identities
 
-# start NAME: batch NAME.csv (6 rows) in the background, signals at their
+# start NAME [ARGS...]: batch NAME.csv (6 rows) and ARGS in the background, signals at their
 # defaults (a script's background job would start with SIGINT ignored, and an
 # ignored SIGINT stays ignored); returns once a row is in flight.
 start() {
@@ -21,7 +21,7 @@ start() {
 	} >"$TEST_TMP/$1.csv"
 	P11ENROLL_TEST_PAUSE_MS=400 env --default-signal=INT,TERM "$P11ENROLL" batch \
 		"$TEST_TMP/$1.csv" --jobs 2 --token "$TEST_TOKEN_URI" --ca "local:$CA_DIR" \
-		--pin-source "$PIN_SRC" >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" &
+		--pin-source "$PIN_SRC" "${@:2}" >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" &
 	pid=$!
 	for _ in $(seq 1 1500); do
 		ls "$IDS"/"$1"*.json >/dev/null 2>&1 && return
@@ -67,6 +67,17 @@ for sig in INT TERM; do
 		"$(ls "$IDS"/"$name"*.json | wc -l)" -lt 6
 	rerun "$name"
 done
+
+# --json: the error line names the signal (it said "name":"unknown" for 143).
+start json --json
+kill -TERM $pid
+wait $pid
+check_eq "--json, SIGTERM: exit 143" 143 $?
+err=$(cat "$TEST_TMP/json.err")
+check_eq "--json, SIGTERM: the error line names it ($err)" "143 sigterm" \
+	"$(tail -n 1 "$TEST_TMP/json.err" | jq -r '"\(.error.code) \(.error.name)"')"
+check "--json, SIGTERM: the report is JSON" jq -e '."not-tried" > 0' "$TEST_TMP/json.out"
+rerun json
 
 # A second signal: at once, no summary, and still resumable.
 start twice

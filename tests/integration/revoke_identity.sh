@@ -47,6 +47,15 @@ check_contains "audit log has it" "$(grep '"revoke"' "$P11ENROLL_STATE_DIR/audit
 	"keyCompromise"
 out=$(p11e revoke rev@example.com --reason keyCompromise 2>&1)
 check_contains "revoking again: already" "$out" "was already revoked"
+# Again for another reason: the reason it stands revoked for is the recorded
+# one (the CA keeps the first), not the one just given.
+out=$(p11e revoke rev@example.com --reason affiliationChanged 2>&1)
+check_contains "again, another reason: the recorded one ($out)" "$out" \
+	"was already revoked (keyCompromise)"
+out=$(p11e --json revoke rev@example.com --reason affiliationChanged 2>&1)
+check_eq "--json: the recorded reason" "true keyCompromise" \
+	"$(echo "$out" | jq -r '"\(.already) \(.reason)"')"
+check_eq "the record keeps it" keyCompromise "$(gen rev@example.com .revoked_reason)"
 
 # A revoked current generation is due: renew (no --force) makes generation 2.
 out=$(p11e renew rev@example.com --pin-source "$PIN_SRC" 2>&1)

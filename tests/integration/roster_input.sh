@@ -49,4 +49,33 @@ check_eq "the key named, the line given" "1 unknown key 'department'" \
 	"$(jq -r 'select(.rows) | .rows[0] | "\(.line) \(.error)"' <<<"$out" | cut -d' ' -f1-4)"
 run_batch "$TEST_TMP/extra.jsonl" --json --allow-extra-columns
 check_eq "jsonl extra key allowed: exit 0 ($out)" 0 "$rc"
+
+# A 10 MB roster line is not echoed whole (issue 20, C): the row's address is
+# shown capped, in the text and in --json's report.
+python3 -c 'print("email\n" + "a" * (10 << 20) + "@example.com")' >"$TEST_TMP/huge.csv"
+run_batch "$TEST_TMP/huge.csv"
+check_eq "10 MB line: the row fails (exit 1)" 1 "$rc"
+line=$(grep '^line 2 ' <<<"$out")
+check "10 MB line: its error line is short (${#line} characters)" test "${#line}" -lt 600
+check_contains "10 MB line: says how long the field was" "$line" "...(10485772 bytes)"
+check "10 MB line: nothing longer anywhere on stderr" \
+	test "$(wc -L <"$TEST_TMP/stderr")" -lt 600
+run_batch "$TEST_TMP/huge.csv" --json
+check "10 MB line: --json's email capped too" \
+	test "$(jq -r '.rows[0].email | length' <<<"$out")" -lt 200
+
+# A big roster: the first row's address again on the last line (in other
+# case) is still found. No token: every other row fails at once.
+python3 -c '
+n = 50000
+print("email")
+for i in range(n):
+    print("big%d@example.com" % i)
+print("BIG0@Example.com")' >"$TEST_TMP/big.csv"
+p11e batch "$TEST_TMP/big.csv" --ca "local:$CA_DIR" >/dev/null 2>"$TEST_TMP/big.err"
+check_eq "big roster: rows fail (no token), exit 1" 1 $?
+check_contains "big roster: the last row repeats the first" \
+	"$(grep '^line 50002 ' "$TEST_TMP/big.err")" \
+	"line 50002 (BIG0@Example.com): email: BIG0@Example.com is already on line 2 of the roster"
+check_eq "big roster: no other row is a repeat" 1 "$(grep -c 'is already on line' "$TEST_TMP/big.err")"
 finish

@@ -32,8 +32,9 @@ out=$(p11e status 2>"$TEST_TMP/err")
 check_eq "planted symlink: status fails (exit 1)" 1 $?
 check_not_contains "planted symlink: no forged record shown" "$out" "mallory"
 err=$(cat "$TEST_TMP/err")
-check_contains "planted symlink: names the file" "$err" "$S/identities/mallory@example.com.json"
-check_contains "planted symlink: another user's file" "$err" "owned by uid 65534"
+# Refused at the symlink itself now (as enroll refuses it), before any record.
+check_contains "planted symlink: names the symlink" "$err" \
+	"$S/identities is a symbolic link owned by uid 65534"
 out=$(p11e status --json 2>/dev/null)
 check_not_contains "planted symlink: --json shows no forged record" "$out" '"mallory'
 out=$(enroll bob@example.com)
@@ -56,6 +57,27 @@ check_contains "  says what to do" "$out" "chown it"
 rmdir "$S/identities"
 mv "$TEST_TMP/identities.real" "$S/identities"
 check_contains "restored: status works again" "$(p11e status 2>&1)" alice@example.com
+
+# status trusts identities/ as enroll does (issue 20 D): a world-writable one,
+# and one that is a symlink another user planted (here into a directory of
+# our own, so no record of theirs would give it away), are refused.
+chmod 777 "$S/identities"
+out=$(p11e status 2>&1)
+check_eq "world-writable identities/: status refused (exit 1)" 1 $?
+check_contains "  says chmod go-w" "$out" "$S/identities is writable by group or others"
+check_not_contains "  shows no record" "$out" alice@example.com
+chmod 700 "$S/identities"
+mv "$S/identities" "$TEST_TMP/identities.real"
+ln -s "$TEST_TMP/identities.real" "$S/identities"
+chown -h nobody "$S/identities"
+out=$(p11e status 2>&1)
+check_eq "another user's symlink to our records: status refused (exit 1)" 1 $?
+check_contains "  names the symlink" "$out" "$S/identities is a symbolic link owned by uid 65534"
+out=$(p11e --json status 2>/dev/null)
+check_not_contains "  --json shows no record" "$out" alice@example.com
+rm "$S/identities"
+mv "$TEST_TMP/identities.real" "$S/identities"
+check_contains "restored: status works" "$(p11e status 2>&1)" alice@example.com
 
 # A record others can read or write (0666) is refused, naming the fix.
 chmod 666 "$S/identities/alice@example.com.json"

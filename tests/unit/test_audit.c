@@ -209,6 +209,88 @@ static void legacy_lines(void)
 	}
 }
 
+/* The head deleted beside chained entries (issue 20, B): verify and appends
+ * refuse, nothing recreates it but p11e_audit_reset_head, which trusts the
+ * log as it is in an entry of its own; a head about another log is no head;
+ * a broken chain cannot be reset. */
+static void head_deleted(void)
+{
+	p11e_audit_reset res;
+	p11e_audit_report rep;
+	char *before, *after, *last;
+	p11e_err err;
+	size_t bad;
+	long long entries;
+
+	unlink(log_path);
+	unlink(head_path);
+	CHECK_RC(p11e_audit_reset_head(&cfg, &res, &err), P11E_NOT_FOUND, &err);
+	p11e_audit_reset_free(&res);
+	for (int i = 0; i < 3; i++)
+		CHECK_RC(append("h@example.com", &err), P11E_OK, &err);
+	CHECK_RC(p11e_audit_verify(&cfg, &rep, &err), P11E_OK, &err);
+	p11e_audit_report_free(&rep);
+	unlink(head_path);
+	CHECK_RC(verify(&bad, &entries, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "is missing") != NULL && strstr(err.msg, "reset-head") != NULL);
+	before = slurp(log_path);
+	CHECK_RC(append("h@example.com", &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "reset-head") != NULL);
+	after = slurp(log_path);
+	CHECK(before != NULL && after != NULL && strcmp(before, after) == 0);
+	CHECK(access(head_path, F_OK) != 0);
+	free(after);
+	/* Reset: it trusts the three entries and says so in the fourth. */
+	CHECK_RC(p11e_audit_reset_head(&cfg, &res, &err), P11E_OK, &err);
+	CHECK(!res.unchanged && res.entries == 3 && res.lines == 3 &&
+	      strcmp(res.previous, "missing") == 0);
+	last = line_of(before, 3);
+	if (last != NULL) {
+		unsigned char md[32];
+		char hex[65];
+		EVP_Digest(last, strlen(last), md, NULL, EVP_sha256(), NULL);
+		p11e_hex_encode(md, 32, hex);
+		CHECK(strcmp(res.sha256, hex) == 0);
+	}
+	free(last);
+	free(before);
+	p11e_audit_reset_free(&res);
+	after = slurp(log_path);
+	last = after ? line_of(after, 4) : NULL;
+	CHECK(last != NULL && strstr(last, "\"action\":\"audit-reset-head\"") != NULL &&
+	      strstr(last, "\"trusted_entries\":\"3\"") != NULL &&
+	      strstr(last, "\"previous_head\":\"missing\"") != NULL &&
+	      strstr(last, "\"seq\":4") != NULL);
+	free(last);
+	CHECK_RC(verify(&bad, &entries, &err), P11E_OK, &err);
+	CHECK(entries == 4);
+	/* Again: the head vouches for the end already. */
+	CHECK_RC(p11e_audit_reset_head(&cfg, &res, &err), P11E_OK, &err);
+	CHECK(res.unchanged && res.entries == 4);
+	p11e_audit_reset_free(&res);
+	/* A head about another log does not vouch for this one. */
+	put(head_path, "{\"log\":\"/elsewhere/audit.jsonl\",\"seq\":9}");
+	CHECK_RC(verify(&bad, &entries, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "about another log") != NULL);
+	CHECK_RC(p11e_audit_reset_head(&cfg, &res, &err), P11E_OK, &err);
+	CHECK(strcmp(res.previous, "about another log") == 0 && res.entries == 4);
+	p11e_audit_reset_free(&res);
+	CHECK_RC(append("h@example.com", &err), P11E_OK, &err);
+	/* An edited entry and no head: no reset over a broken chain. */
+	{
+		char *p = strstr(after, "h@example.com");
+		if (p != NULL)
+			p[0] = 'x';
+		put(log_path, after);
+		unlink(head_path);
+		CHECK_RC(p11e_audit_reset_head(&cfg, &res, &err), P11E_FAIL, &err);
+		CHECK(strstr(err.msg, "line 2") != NULL && access(head_path, F_OK) != 0);
+		p11e_audit_reset_free(&res);
+	}
+	free(after);
+	unlink(log_path);
+}
+
 /* Planted in place of the log: a FIFO (no hang) or a symlink (not followed). */
 static void planted(void)
 {
@@ -247,6 +329,7 @@ int main(void)
 	chain_shape();
 	tampering();
 	legacy_lines();
+	head_deleted();
 	planted();
 	return check_done();
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "check.h"
 #include "p11enroll/roster.h"
+#include "core/row_index.h"
 
 static int eq(const char *a, const char *b)
 {
@@ -221,8 +222,59 @@ static void from_file(void)
 	CHECK(has(err.msg, "cannot read it"));
 }
 
+/* A field echoed in a message: whole up to 100 bytes, else its first 100 (never
+ * half a UTF-8 character) and its length. */
+static void shown(void)
+{
+	char buf[P11E_ROSTER_SHOWN], *big = malloc(10000);
+
+	CHECK(eq(p11e_roster_shown("ann@example.com", buf), "ann@example.com"));
+	CHECK(eq(p11e_roster_shown(NULL, buf), ""));
+	if (big == NULL)
+		return;
+	memset(big, 'a', 9999);
+	big[9999] = '\0';
+	p11e_roster_shown(big, buf);
+	CHECK(strlen(buf) < 130 && has(buf, "...(9999 bytes)") && strncmp(buf, big, 100) == 0);
+	/* "é" (2 bytes) across byte 100: cut before it. */
+	memset(big, 'b', 99);
+	memcpy(big + 99, "\xC3\xA9", 2);
+	big[101] = '\0';
+	p11e_roster_shown(big, buf);
+	CHECK(has(buf, "...(101 bytes)") && buf[99] == '.' && buf[98] == 'b');
+	free(big);
+}
+
+/* The batch's index of addresses: the first row of a repeated one, in any
+ * case; full when more keys come than it was made for. */
+static void row_index(void)
+{
+	p11e_row_index ix;
+	size_t first = 0;
+
+	CHECK(p11e_row_index_init(&ix, 3, 1) == 0);
+	CHECK(p11e_row_index_add(&ix, "a@example.com", 0, &first) == 0);
+	CHECK(p11e_row_index_add(&ix, "b@example.com", 1, &first) == 0);
+	CHECK(p11e_row_index_add(&ix, "A@Example.COM", 2, &first) == 1 && first == 0);
+	p11e_row_index_free(&ix);
+	CHECK(p11e_row_index_init(&ix, 2, 0) == 0);
+	CHECK(p11e_row_index_add(&ix, "pkcs11:token=A", 0, &first) == 0);
+	CHECK(p11e_row_index_add(&ix, "pkcs11:token=a", 1, &first) == 0);
+	/* Keys are borrowed: they live as long as the index. */
+	static char keys[100][8];
+	for (size_t i = 2; i < 100; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		if (p11e_row_index_add(&ix, keys[i], i, &first) < 0)
+			break;
+		CHECK(i < 16); /* made for 2: at most half of 16 slots */
+	}
+	p11e_row_index_free(&ix);
+}
+
 int main(void)
 {
+	shown();
+	row_index();
 	unknown_columns();
 	byte_order_mark();
 	quoting();
