@@ -35,10 +35,10 @@ typedef struct p11e_replace_params {
 } p11e_replace_params;
 
 typedef struct p11e_replace_result {
-	int revoked;	      /* generations revoked now */
-	int already_revoked;  /* generations revoked before: by the CA before this
-				 replacement, or by the run that began it */
-	int already_replaced; /* finished before: nothing done */
+	int revoked;		   /* generations revoked now */
+	int already_revoked;	   /* generations revoked before: by the CA before this
+				      replacement, or by the run that began it */
+	int already_replaced;	   /* finished before: nothing done */
 	p11e_renew_result renewal; /* generation and not_after: the new card's */
 } p11e_replace_result;
 

@@ -84,10 +84,11 @@ static p11e_rc key_file(const char *path, const p11e_keytype *kt, officer_key *k
 		p11e_secret_free(data, len);
 		ERR_clear_error();
 		if (k->key == NULL)
-			return p11e_errf(err, P11E_EXISTS,
-					 "key-file: %s exists and is not an unencrypted PEM private "
-					 "key; give a new path",
-					 path);
+			return p11e_errf(
+			    err, P11E_EXISTS,
+			    "key-file: %s exists and is not an unencrypted PEM private "
+			    "key; give a new path",
+			    path);
 		goto pub;
 	}
 	if (rc != P11E_NOT_FOUND)
@@ -244,10 +245,9 @@ static p11e_rc self_signed(const officer_key *k, const p11e_officer_init_params 
 	/* Not a CA; its key only receives secrets. */
 	rc = p11e_ca_local_add_ext(cert, NULL, NID_basic_constraints, "critical,CA:FALSE", err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_local_add_ext(cert, NULL, NID_key_usage,
-					   rsa ? "critical,keyEncipherment"
-					       : "critical,keyAgreement",
-					   err);
+		rc = p11e_ca_local_add_ext(
+		    cert, NULL, NID_key_usage,
+		    rsa ? "critical,keyEncipherment" : "critical,keyAgreement", err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_local_add_ext(cert, NULL, NID_subject_key_identifier, "hash", err);
 	if (rc == P11E_OK && p->email != NULL) {
@@ -299,10 +299,11 @@ static p11e_rc ca_issued(const p11e_config *cfg, const officer_key *k,
 	if (rc == P11E_OK)
 		rc = p11e_ca_submit(ca, req, &prof, key, &res, err);
 	if (rc == P11E_OK && (res.state != P11E_CA_STATE_ISSUED || res.cert == NULL))
-		rc = p11e_errf(err, res.state == P11E_CA_STATE_PENDING ? P11E_PENDING : P11E_CA_REJECTED,
-			       "ca: %s did not issue the officer certificate now (%s); officer-init "
-			       "needs a CA that issues at once, like the embedded CA",
-			       p->ca, res.state == P11E_CA_STATE_PENDING ? "pending" : res.reason);
+		rc = p11e_errf(
+		    err, res.state == P11E_CA_STATE_PENDING ? P11E_PENDING : P11E_CA_REJECTED,
+		    "ca: %s did not issue the officer certificate now (%s); officer-init "
+		    "needs a CA that issues at once, like the embedded CA",
+		    p->ca, res.state == P11E_CA_STATE_PENDING ? "pending" : res.reason);
 	if (rc == P11E_OK) {
 		*out = res.cert;
 		res.cert = NULL;
@@ -350,22 +351,24 @@ static void describe(X509 *cert, const char *file, p11e_officer_init_result *out
 	snprintf(out->certs_file, sizeof(out->certs_file), "%s", file);
 }
 
-static p11e_rc check_params(const p11e_officer_init_params *p, const char *file,
-			    p11e_keytype *kt, p11e_err *err)
+static p11e_rc check_params(const p11e_officer_init_params *p, const char *file, p11e_keytype *kt,
+			    p11e_err *err)
 {
 	p11e_rc rc;
 
 	if ((p->key_uri == NULL) == (p->key_file == NULL))
-		return p11e_errf(err, P11E_USAGE,
-				 "officer-init: give the key's place: --key-uri pkcs11:... (made on "
-				 "the token) or --key-file PATH (a PEM file, for tests)");
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "officer-init: give the key's place: --key-uri pkcs11:... (made on "
+		    "the token) or --key-file PATH (a PEM file, for tests)");
 	if (p->key_uri != NULL && strncmp(p->key_uri, "pkcs11:", 7) != 0)
 		return p11e_errf(err, P11E_USAGE, "key-uri: '%.100s' is not a pkcs11: URI",
 				 p->key_uri);
 	if (file == NULL)
-		return p11e_errf(err, P11E_USAGE,
-				 "out: the config has no file vault with an officer_certs_file: give "
-				 "--out FILE for the certificate");
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "out: the config has no file vault with an officer_certs_file: give "
+		    "--out FILE for the certificate");
 	if ((rc = p11e_keytype_parse(p->key_type ? p->key_type : "rsa:3072", kt, err)) != P11E_OK)
 		return rc;
 	if (kt->kind != P11E_KEY_RSA && kt->kind != P11E_KEY_EC)
@@ -431,18 +434,19 @@ p11e_rc p11e_officer_init(const p11e_config *cfg, const p11e_officer_init_params
 	ERR_clear_error();
 	rc = p->ca != NULL ? ca_issued(cfg, &k, p, &cert, err) : self_signed(&k, p, &cert, err);
 	if (rc == P11E_OK && !p11e_vault_officer_cert_ok(cert, why, sizeof(why)))
-		rc = p11e_errf(err, P11E_CA_REJECTED,
-			       "ca: the officer certificate %s issued %s: the vault would refuse it",
-			       p->ca ? p->ca : "self-signed", why);
+		rc =
+		    p11e_errf(err, P11E_CA_REJECTED,
+			      "ca: the officer certificate %s issued %s: the vault would refuse it",
+			      p->ca ? p->ca : "self-signed", why);
 	if (rc != P11E_OK)
 		goto out;
 	describe(cert, file, out);
 	{
 		/* The record first: a new officer reads every secret escrowed
 		 * from now on. */
-		const char *extra[] = {"subject", out->subject,	   "cert_sha256", out->sha256,
-				       "file",	  out->certs_file, "key",	  out->key,
-				       NULL};
+		const char *extra[] = {"subject",   out->subject, "cert_sha256",
+				       out->sha256, "file",	  out->certs_file,
+				       "key",	    out->key,	  NULL};
 		if (p11e_audit_write(cfg, "escrow-officer-init", NULL, extra, P11E_OK, NULL,
 				     &audit_err) != P11E_OK) {
 			rc = p11e_errf(err, P11E_FAIL, "%s; the officer was not added",

@@ -52,12 +52,12 @@ static int to_recover(const char *key_store, const char *state, const char *on_t
 /* Appends number to a list read "1", "1 and 2", "1, 2 and 3". */
 static void list_add(char *list, size_t cap, int number)
 {
-	char *and = strstr(list, " and ");
+	char *joint = strstr(list, " and ");
 	size_t used;
 
-	if (and != NULL) { /* the last "and" becomes a comma */
-		memmove(and + 1, and + 4, strlen(and + 4) + 1);
-		and[0] = ',';
+	if (joint != NULL) { /* the last "and" becomes a comma */
+		memmove(joint + 1, joint + 4, strlen(joint + 4) + 1);
+		joint[0] = ',';
 	}
 	used = strlen(list);
 	snprintf(list + used, cap - used, "%s%d", used ? " and " : "", number);
@@ -247,7 +247,8 @@ static p11e_rc half_done(const p11e_record *rec, const p11e_replace_params *p,
 		snprintf(key, sizeof(key), " --officer-key %s", word);
 	}
 	free(plain_key);
-	shell_word(uri, sizeof(uri), rec->renew_mode && rec->token_uri ? rec->token_uri : p->token_uri);
+	shell_word(uri, sizeof(uri),
+		   rec->renew_mode && rec->token_uri ? rec->token_uri : p->token_uri);
 	snprintf(cause, sizeof(cause), "%s", err != NULL ? err->msg : "");
 	return p11e_errf(err, rc,
 			 "identity %s: the replacement is half done: revoked generation%s %s%s; "
@@ -342,9 +343,11 @@ out:
 	if (rec->not_after != NULL)
 		snprintf(out->renewal.not_after, sizeof(out->renewal.not_after), "%s",
 			 rec->not_after);
-	/* Nothing revoked yet (the first revocation failed): nothing to finish. */
-	if (rc != P11E_OK && changed && (out->revoked + out->already_revoked > 0 ||
-					 rec->renew_mode != NULL))
+	/* Nothing revoked yet (the first revocation failed): nothing to
+	 * finish; finished, with only publishing pending: nothing either. */
+	if (rc != P11E_OK && changed &&
+	    (out->revoked + out->already_revoked > 0 || rec->renew_mode != NULL) &&
+	    !(rec->renew_mode == NULL && rec->step == P11E_STEP_DONE && replaced_last(rec)))
 		rc = half_done(rec, p, old_serial, rc, err);
 	p11e_session_close(&card);
 	p11e_held_release(&h);
