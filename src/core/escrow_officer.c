@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include "ca/ca_local.h"
+#include "core/pipeline_steps.h"
 #include "x509/x509_internal.h"
 #include "p11enroll/audit.h"
 #include "p11enroll/ca.h"
@@ -420,6 +421,10 @@ p11e_rc p11e_officer_init(const p11e_config *cfg, const p11e_officer_init_params
 	} else {
 		rc = key_on_token(cfg, p, &kt, &k, out->key, sizeof(out->key), err);
 	}
+	/* A crash from here to the append leaves a key without a certificate:
+	 * the rerun finds the key and certifies it. */
+	if (rc == P11E_OK)
+		pipe_crash_point("officer-key-made");
 	if (rc == P11E_OK)
 		rc = read_certs(file, &text, &len, &certs, err);
 	if (rc != P11E_OK)

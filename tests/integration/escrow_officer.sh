@@ -57,6 +57,27 @@ check_eq "token again: exit 0 ($out)" 0 $?
 check_eq "token again: no second key, no second certificate" "1 2" \
 	"$(p11tool_opensc --list-objects --type privkey | grep -c 'label: *officer2') $(ncerts "$W/officers.pem")"
 
+# --- killed after the key is made, before its certificate: the rerun certifies that key ---
+if [ "${TEST_HOOKS:-0}" = 1 ]; then
+	P11ENROLL_TEST_CRASH_AFTER=officer-key-made p11e escrow officer-init --key-file "$W/crash.key" \
+		--out "$W/crash.pem" >/dev/null 2>&1
+	check_eq "file: crash after the key" 86 $?
+	check_eq "file: a key, no certificate" "600 0" "$(stat -c %a "$W/crash.key") $(ncerts "$W/crash.pem")"
+	keep=$(openssl pkey -in "$W/crash.key" -pubout)
+	out=$(p11e escrow officer-init --key-file "$W/crash.key" --out "$W/crash.pem" 2>&1)
+	check_eq "file: the rerun ($out)" 0 $?
+	check_eq "file: that key certified, once" "1 $keep" \
+		"$(ncerts "$W/crash.pem") $(openssl x509 -in "$W/crash.pem" -noout -pubkey)"
+	C_URI="$TEST_TOKEN_URI;object=crash"
+	P11ENROLL_TEST_CRASH_AFTER=officer-key-made p11e escrow officer-init --key-uri "$C_URI" \
+		--officer-pin-source "$PIN_SRC" --out "$W/crash2.pem" >/dev/null 2>&1
+	check_eq "token: crash after the key" 86 $?
+	out=$(p11e escrow officer-init --key-uri "$C_URI" --officer-pin-source "$PIN_SRC" --out "$W/crash2.pem" 2>&1)
+	check_eq "token: the rerun ($out)" 0 $?
+	check_eq "token: one key, one certificate" "1 1" \
+		"$(p11tool_opensc --list-objects --type privkey | grep -c 'label: *crash$') $(ncerts "$W/crash2.pem")"
+fi
+
 # --- a software enrollment escrows to both; each officer reads the password ---
 out=$(p11e enroll --software --email sw@example.com 2>&1)
 check_eq "software enroll ($out)" 0 $?
