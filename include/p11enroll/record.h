@@ -56,6 +56,9 @@ typedef struct p11e_generation {
 
 typedef struct p11e_record {
 	char *identity; /* the email address, lower-cased: the record's key */
+	char *email;	/* the address as certified: local part as first given, domain
+			   lower-cased (p11e_email_canonical); NULL for a server and in a
+			   record made before it was kept (p11e_record_email) */
 	char *name;	/* subject CN */
 	char *profile;
 	char *key_type;	 /* "ec:P-256" */
@@ -118,6 +121,9 @@ typedef struct p11e_record {
 /* The identity an email is recorded under: the address lower-cased.
  * malloc'd; NULL on allocation failure. */
 char *p11e_record_identity(const char *email);
+/* The address rec certifies (the rfc822Name): its email, else (a record
+ * made before the case was kept) its identity. */
+const char *p11e_record_email(const p11e_record *rec);
 
 /* The file name for an identity: STATE_DIR/identities/<escaped>.json, where
  * characters outside [a-z0-9@._+-] are %XX-escaped; an identity too long for

@@ -7,7 +7,16 @@
  * key history of an archived identity (every generation whose key was
  * archived: key_store "archived") is recovered onto the new card from its
  * PFX and escrowed password (src/core/steps_history.c), so mail encrypted to
- * the lost card still decrypts. Every step resumes after a crash. */
+ * the lost card still decrypts. Every step resumes after a crash.
+ *
+ * Nothing is revoked before everything the whole replacement needs is
+ * checked: the new card there, not the old one, and logged in; each CA
+ * involved opens (the embedded CA's files, a CA key on a token); for
+ * archived keys to restore, every PFX readable and the vault open for
+ * reading (the file vault: an escrow officer's key that matches an officer
+ * certificate). A stop after the first revocation says what was done and
+ * the command that finishes it (a rerun resumes). Run again once finished
+ * with the same NEW-URI: nothing is done, P11E_OK, already_replaced set. */
 #ifndef P11ENROLL_REPLACE_H
 #define P11ENROLL_REPLACE_H
 
@@ -26,9 +35,11 @@ typedef struct p11e_replace_params {
 } p11e_replace_params;
 
 typedef struct p11e_replace_result {
-	int revoked;	     /* generations revoked now */
-	int already_revoked; /* generations the CA had revoked before */
-	p11e_renew_result renewal;
+	int revoked;		   /* generations revoked now */
+	int already_revoked;	   /* generations revoked before: by the CA before this
+				      replacement, or by the run that began it */
+	int already_replaced;	   /* finished before: nothing done */
+	p11e_renew_result renewal; /* generation and not_after: the new card's */
 } p11e_replace_result;
 
 p11e_rc p11e_replace(const p11e_config *cfg, const p11e_replace_params *p, p11e_replace_result *out,

@@ -15,6 +15,11 @@
  * part of printable ASCII (at most 64), a host name domain, at most 254 in
  * all. */
 int p11e_email_valid(const char *email);
+/* The address as it is certified and recorded: the local part as given
+ * (RFC 5321: it may be case-sensitive), the domain lower-cased. malloc'd;
+ * NULL on allocation failure. Identities match case-insensitively
+ * (p11e_record_identity lower-cases the whole address). */
+char *p11e_email_canonical(const char *email);
 /* Whether name is a host name fit for a dNSName SAN (LDH labels of at most
  * 63, at least one dot, at most 253 in all, no wildcard). */
 int p11e_dns_name_valid(const char *name);

@@ -13,6 +13,7 @@
 #define P11ENROLL_VAULT_H
 
 #include <stddef.h>
+#include <openssl/x509.h>
 #include "p11enroll/config.h"
 #include "p11enroll/error.h"
 
@@ -109,6 +110,14 @@ const char *p11e_vault_reader(const p11e_vault *v);
  * file's directory, as config.c does for the keys it knows; anything else as
  * is. malloc'd; NULL on no memory. */
 char *p11e_vault_resolve_source(const p11e_config *cfg, const char *src);
+
+/* Whether cert can receive escrowed secrets as a file vault officer: an RSA
+ * or EC key; a keyUsage, when present, with keyEncipherment (RSA) or
+ * keyAgreement (EC); not a CA's certificate (basicConstraints CA:TRUE with
+ * keyCertSign or without keyUsage: an `openssl req -x509` certificate
+ * limited to keyEncipherment is an officer's). 1 if it can; else 0 and why
+ * (one phrase, e.g. "lacks keyUsage keyEncipherment") in why. */
+int p11e_vault_officer_cert_ok(X509 *cert, char *why, size_t cap);
 
 /* The backends (src/vault/vault_*.c). */
 extern const p11e_vault_ops p11e_vault_file_ops, p11e_vault_kv2_ops, p11e_vault_cyberark_ops;

@@ -1,13 +1,15 @@
 /* p11enroll escrow: the escrowed PFX passwords. `show` prints one ("show me
  * my password"), `list` names the escrowed identities. Every `show` leaves an
  * audit record, and the password is printed only once that record is on
- * disk. */
+ * disk. `officer-init` makes an escrow officer for the file vault
+ * (include/p11enroll/officer.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/audit.h"
+#include "p11enroll/officer.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 #include "p11enroll/vault.h"
@@ -178,21 +180,75 @@ static p11e_rc list(cli_ctx *ctx, const cli_args *a)
 	return rc;
 }
 
+static p11e_rc officer_init(cli_ctx *ctx, const cli_args *a)
+{
+	const char *days = cli_value(a, "days");
+	const char *pin = cli_value(a, "officer-pin-source");
+	p11e_officer_init_params p = {
+	    .key_uri = cli_value(a, "key-uri"),
+	    .key_file = cli_value(a, "key-file"),
+	    .key_type = cli_value(a, "key"),
+	    .subject = cli_value(a, "subject"),
+	    .ca = cli_value(a, "ca"),
+	    .email = cli_value(a, "email"),
+	    .name = cli_value(a, "name"),
+	    .out = cli_value(a, "out"),
+	    .module = ctx->module,
+	    .pin_source = pin ? pin : ctx->pin_source,
+	};
+	p11e_officer_init_result res;
+	char *end = NULL;
+	p11e_rc rc;
+
+	if (a->npos != 1)
+		return p11e_errf(&ctx->err, P11E_USAGE, "escrow officer-init takes no argument");
+	if (days != NULL) {
+		long d = strtol(days, &end, 10);
+		if (*days == '\0' || *end != '\0' || d < 1 || d > 36500)
+			return p11e_errf(&ctx->err, P11E_USAGE, "days: '%.20s' is not 1 to 36500",
+					 days);
+		p.days = (int)d;
+	}
+	rc = p11e_officer_init(&ctx->config, &p, &res, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "subject", json_object_new_string(res.subject));
+		json_object_object_add(o, "cert_sha256", json_object_new_string(res.sha256));
+		json_object_object_add(o, "not_after", json_object_new_string(res.not_after));
+		json_object_object_add(o, "officer_certs_file",
+				       json_object_new_string(res.certs_file));
+		json_object_object_add(o, "officer_key", json_object_new_string(res.key));
+		json_object_object_add(o, "already", json_object_new_boolean(res.already));
+		cli_print_json(o);
+	} else {
+		printf("escrow officer %s %s %s (valid until %s); read with --officer-key %s\n",
+		       res.subject, res.already ? "was already in" : "added to", res.certs_file,
+		       res.not_after, res.key);
+	}
+	return P11E_OK;
+}
+
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	if (strcmp(a->pos[0], "show") == 0)
 		return show(ctx, a);
 	if (strcmp(a->pos[0], "list") == 0)
 		return list(ctx, a);
-	return p11e_errf(&ctx->err, P11E_USAGE, "escrow: unknown action '%.40s' (show or list)",
-			 a->pos[0]);
+	if (strcmp(a->pos[0], "officer-init") == 0)
+		return officer_init(ctx, a);
+	return p11e_errf(&ctx->err, P11E_USAGE,
+			 "escrow: unknown action '%.40s' (show, list or officer-init)", a->pos[0]);
 }
 
 const cli_command cmd_escrow = {
     .name = "escrow",
     .usage = "show IDENTITY [--generation N] [--officer-key FILE|URI] [--officer-pin-source SRC] "
-	     "| list",
-    .summary = "print an escrowed PFX password, or list the escrowed identities",
+	     "| list\n"
+	     "       | officer-init (--key-uri URI|--key-file PATH) [--key TYPE] [--subject DN]\n"
+	     "         [--days N] [--ca CA --email ADDR [--name CN]] [--out FILE]",
+    .summary = "print an escrowed PFX password, list the escrowed identities, make an officer",
     .help = "show: fetches the password of IDENTITY's PFX from the vault (the config's \"vault\")\n"
 	    "and prints it alone on stdout. With the file vault it needs an escrow officer's\n"
 	    "private key: a PEM or DER file (its passphrase from --officer-pin-source, else the\n"
@@ -203,12 +259,30 @@ const cli_command cmd_escrow = {
 	    "written, nothing is shown. list: the names in the vault, one a line; with --json\n"
 	    "objects {identity, created, not_after, cert_sha256}, fields unknown absent.\n"
 	    "A renewed software identity has one password a generation: show gives the\n"
-	    "current one's, --generation N an earlier one's (vault entry IDENTITY#N).",
+	    "current one's, --generation N an earlier one's (vault entry IDENTITY#N).\n"
+	    "officer-init: an escrow officer for the file vault. A key pair made on the token\n"
+	    "of --key-uri (object= labels it, default \"p11enroll escrow officer\"; its PIN from\n"
+	    "--officer-pin-source or --pin-source, never the config's), or written to\n"
+	    "--key-file PATH (PEM, 0600, unencrypted: for tests), key type --key (rsa:3072;\n"
+	    "rsa or ec); its certificate with keyUsage keyEncipherment (RSA) or keyAgreement\n"
+	    "(EC), CA:FALSE, self-signed (--subject, default /CN=Escrow Officer; --days,\n"
+	    "730) or issued by --ca CA (profile smime-encrypt, --email required), appended\n"
+	    "to the config's officer_certs_file or written to --out FILE. Audited. Run again,\n"
+	    "it reuses the key it made and adds no second certificate for it.",
     .opts =
 	(const cli_opt[]){
 	    {"officer-key", "KEY", "show, file vault: officer key, FILE or pkcs11: URI"},
 	    {"officer-pin-source", "SRC", "where the officer key's PIN or passphrase comes from"},
 	    {"generation", "N", "show: an earlier generation's password"},
+	    {"key-uri", "URI", "officer-init: make (or reuse) the officer key on this token"},
+	    {"key-file", "PATH", "officer-init: or in this PEM file, 0600 (tests)"},
+	    {"key", "TYPE", "officer-init: key type, rsa:2048..4096 or ec:P-256.. (rsa:3072)"},
+	    {"subject", "DN", "officer-init: self-signed subject (/CN=Escrow Officer)"},
+	    {"days", "N", "officer-init: self-signed validity in days (730)"},
+	    {"ca", "CA", "officer-init: have this CA issue it (config name or local:DIR)"},
+	    {"email", "ADDR", "officer-init: the officer's address (rfc822Name)"},
+	    {"name", "CN", "officer-init --ca: the CN (default the address)"},
+	    {"out", "FILE", "officer-init: append here, not to officer_certs_file"},
 	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 2,

@@ -41,7 +41,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				       json_object_new_int(res.already_revoked));
 		json_object_object_add(o, "not_after",
 				       json_object_new_string(res.renewal.not_after));
+		json_object_object_add(o, "already_replaced",
+				       json_object_new_boolean(res.already_replaced));
 		cli_print_json(o);
+	} else if (res.already_replaced) {
+		printf("%s: already replaced: generation %d on the new card, valid until %s; "
+		       "the old card's certificates are revoked (%d); nothing to do\n",
+		       a->pos[0], res.renewal.generation, res.renewal.not_after,
+		       res.already_revoked);
 	} else {
 		printf("%s: old card's certificates revoked (%d now, %d before); generation %d "
 		       "on the new card, valid until %s\n",
@@ -61,8 +68,13 @@ const cli_command cmd_replace = {
 	    "identity (enroll --archive) every archived generation's key is recovered onto\n"
 	    "the new card from its PFX and escrowed password (the file vault: --officer-key),\n"
 	    "so mail encrypted to the lost card still decrypts. A replacement cut short is\n"
-	    "finished by running replace again. Exit codes: 2 NEW-URI is the old card, 5 the\n"
-	    "new card is not there, 11 the CA cannot revoke (SCEP: revoke at the CA first).",
+	    "finished by running replace again; once finished, replace again with the same\n"
+	    "NEW-URI does nothing and exits 0 (\"already replaced\"). Before the first\n"
+	    "revocation everything is checked: the new card (logged in), the CAs, and for\n"
+	    "archived keys the PFX files and the vault with --officer-key; a stop after it\n"
+	    "says what was done and the command that finishes it. Exit codes: 2 NEW-URI is\n"
+	    "the old card, or --officer-key is missing, 3 wrong PIN, 5 the new card is not\n"
+	    "there, 11 the CA cannot revoke (SCEP: revoke at the CA first).",
     .opts =
 	(const cli_opt[]){
 	    {"reason", "R", "why the old card's certificates are revoked (default keyCompromise)"},

@@ -291,7 +291,7 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 {
 	const p11e_enroll_params *p = r->p;
 	p11e_record *rec = r->rec;
-	char *cn = NULL;
+	char *cn = NULL, *email = NULL;
 	p11e_rc rc;
 
 	*check_token = 0;
@@ -313,9 +313,13 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		rc = P11E_OK;
 		memset(rec, 0, sizeof(*rec));
 		rec->step = P11E_STEP_NEW;
-		cn = p->name != NULL ? NULL : p11e_default_cn(identity);
-		if ((p->name == NULL && cn == NULL) ||
+		/* The address keeps the case of its local part as given
+		 * (RFC 5321); the identity, the record's key, is lower-cased. */
+		email = p->dns == NULL ? p11e_email_canonical(p->email) : NULL;
+		cn = p->name != NULL ? NULL : p11e_default_cn(email ? email : identity);
+		if ((p->name == NULL && cn == NULL) || (p->dns == NULL && email == NULL) ||
 		    p11e_record_set(&rec->identity, identity, err) != P11E_OK ||
+		    p11e_record_set(&rec->email, email, err) != P11E_OK ||
 		    p11e_record_set(&rec->name, p->name ? p->name : cn, err) != P11E_OK ||
 		    p11e_record_set(&rec->profile,
 				    p->profile ? p->profile : r->cfg->default_profile,
@@ -327,6 +331,7 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		*new_store = 1;
 		free(cn);
+		free(email);
 		return rc;
 	}
 	if (rc != P11E_OK)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -61,6 +62,7 @@ typedef struct field {
 	}
 static const field fields[] = {
     F(identity),
+    F(email),
     F(name),
     F(profile),
     F(key_type),
@@ -127,6 +129,11 @@ char *p11e_record_identity(const char *email)
 		if (*c >= 'A' && *c <= 'Z')
 			*c = (char)(*c - 'A' + 'a');
 	return out;
+}
+
+const char *p11e_record_email(const p11e_record *rec)
+{
+	return rec->email != NULL ? rec->email : rec->identity;
 }
 
 char *p11e_record_path(const char *state_dir, const char *identity)
@@ -241,6 +248,13 @@ p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_r
 	}
 	if (r->identity == NULL || r->identity[0] == '\0') {
 		rc = p11e_errf(err, P11E_FAIL, CORRUPT "no identity" MOVE_ASIDE, name);
+		goto out;
+	}
+	/* The address differs from its identity only by case. */
+	if (r->email != NULL && strcasecmp(r->email, r->identity) != 0) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       CORRUPT "its email '%.100s' is not its identity" MOVE_ASIDE, name,
+			       r->email);
 		goto out;
 	}
 	if ((rc = record_history_parse(name, o, r, err)) != P11E_OK)

@@ -27,7 +27,7 @@
 p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 {
 	p11e_csr_params cp = {
-	    .email = r->rec->dns_name != NULL ? NULL : r->rec->identity,
+	    .email = r->rec->dns_name != NULL ? NULL : p11e_record_email(r->rec),
 	    .dns = r->rec->dns_name,
 	    .name = r->rec->name,
 	    .profile = &r->profile,

@@ -64,6 +64,16 @@ int p11e_email_valid(const char *email)
 
 /* The code point at s (NUL-terminated), its length in *len; -1 when the
  * bytes there are not well-formed UTF-8 (RFC 3629). */
+char *p11e_email_canonical(const char *email)
+{
+	char *out = strdup(email), *at = out ? strrchr(out, '@') : NULL;
+
+	for (char *c = at; c != NULL && *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c - 'A' + 'a');
+	return out;
+}
+
 static long utf8_decode(const unsigned char *s, size_t *len)
 {
 	long cp, min;

@@ -132,6 +132,31 @@ static p11e_rc entry_path(const file_vault *v, const char *name, char **out, p11
 
 /* --- officer certificates --- */
 
+int p11e_vault_officer_cert_ok(X509 *cert, char *why, size_t cap)
+{
+	int id = EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
+	/* X509_get_key_usage: UINT32_MAX when there is no keyUsage. */
+	uint32_t ku = X509_get_key_usage(cert);
+	uint32_t needed = id == EVP_PKEY_RSA ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT;
+
+	if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
+		snprintf(why, cap, "has neither an RSA nor an EC key");
+		return 0;
+	}
+	if (ku != UINT32_MAX && !(ku & needed)) {
+		snprintf(why, cap, "lacks keyUsage %s",
+			 id == EVP_PKEY_RSA ? "keyEncipherment" : "keyAgreement");
+		return 0;
+	}
+	if ((X509_get_extension_flags(cert) & EXFLAG_CA) &&
+	    (ku == UINT32_MAX || (ku & KU_KEY_CERT_SIGN))) {
+		snprintf(why, cap, "is a CA certificate (basicConstraints CA:TRUE%s)",
+			 ku == UINT32_MAX ? ", no keyUsage" : ", keyCertSign");
+		return 0;
+	}
+	return 1;
+}
+
 static p11e_rc load_officers(file_vault *v, p11e_err *err)
 {
 	BIO *bio = BIO_new_file(v->certs_path, "r");
@@ -146,15 +171,18 @@ static p11e_rc load_officers(file_vault *v, p11e_err *err)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	}
 	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		int id = EVP_PKEY_get_base_id(X509_get0_pubkey(cert));
-		if (id != EVP_PKEY_RSA && id != EVP_PKEY_EC) {
+		char why[96];
+		/* Refused at load, not at the first put: a certificate that
+		 * cannot decrypt is no officer, for reading either. */
+		if (!p11e_vault_officer_cert_ok(cert, why, sizeof(why))) {
 			char subj[128];
 			vault_file_subject(cert, subj, sizeof(subj));
 			X509_free(cert);
 			rc = p11e_errf(err, P11E_CONFIG,
-				       "vault: officer certificate %s in %s has neither an RSA nor "
-				       "an EC key: it cannot receive an escrowed secret",
-				       subj, v->certs_path);
+				       "vault: officer certificate %s in %s %s: it cannot receive "
+				       "an escrowed secret (make officers with p11enroll escrow "
+				       "officer-init)",
+				       subj, v->certs_path, why);
 			break;
 		}
 		if (!sk_X509_push(v->officers, cert)) {

@@ -45,6 +45,16 @@ new_serial=$(gen lost@example.com .token_serial)
 check "the record names the new card" test "$new_serial" != "$(gen lost@example.com .history[0].token_serial)"
 gen lost@example.com .cert_pem >"$TEST_TMP/lost2.pem"
 check_contains "generation 2 verifies" "$(crl_has "$TEST_TMP/lost2.pem")" ": OK"
+# Run again once finished: nothing to do, exit 0, saying so with the real expiry.
+out=$(p11e replace lost@example.com "pkcs11:token=new1" --pin-source "$PIN_SRC" 2>&1)
+check_eq "replace again: exit 0 ($out)" 0 $?
+check_contains "replace again: already replaced" "$out" "already replaced"
+check_contains "replace again: the expiry" "$out" "valid until $(gen lost@example.com .not_after)"
+out=$(p11e replace lost@example.com "pkcs11:token=new1" --pin-source "$PIN_SRC" --json 2>&1)
+check_eq "replace again --json: not_after, generation, counts" \
+	"$(gen lost@example.com .not_after) 2 0 1" \
+	"$(jq -r '"\(.not_after) \(.generation) \(.revoked) \(.already_revoked)"' <<<"$out" 2>/dev/null)"
+check_eq "replace again: still generation 2" 2 "$(gen lost@example.com .generation)"
 
 # An archived identity with two generations: both keys recovered onto new2.
 p11e enroll "$TEST_TOKEN_URI" --archive --email arch@example.com --pin-source "$PIN_SRC" \
@@ -58,16 +68,49 @@ check_eq "renew arch@ ($out)" 0 $?
 gen arch@example.com .cert_pem >"$TEST_TMP/arch2.pem"
 echo "to generation 2" >"$TEST_TMP/m2.txt"
 openssl cms -encrypt -binary -aes256 -in "$TEST_TMP/m2.txt" -out "$TEST_TMP/m2.p7m" "$TEST_TMP/arch2.pem"
+# Everything the replacement needs is checked before the first revocation: the officer
+# key (archived keys are restored), the new card logged in, the CA's files.
+unchanged() { # the identity as before any replace: generation 2, nothing revoked, new2 empty
+	check_eq "$1: nothing revoked, no new generation" "2 null null" \
+		"$(gen arch@example.com '"\(.generation) \(.revoked_reason) \(.history[0].revoked_reason)"')"
+	check_eq "$1: nothing on new2" 0 "$(objects_on new2 privkey arch@)"
+}
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" 2>&1)
+check_eq "no --officer-key: exit 2 ($out)" 2 $?
+check_contains "no --officer-key: names the option" "$out" "--officer-key"
+unchanged "no --officer-key"
+printf '%s' 999999 >"$TEST_TMP/wrong.pin"
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "file:$TEST_TMP/wrong.pin" \
+	"${OFFICER[@]}" 2>&1)
+check_eq "wrong PIN for the new card: exit 3 ($out)" 3 $?
+unchanged "wrong PIN"
+mv "$CA_DIR/ca.key" "$CA_DIR/ca.key.away"
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
+check "CA key missing: refused ($out)" test $? -ne 0
+mv "$CA_DIR/ca.key.away" "$CA_DIR/ca.key"
+unchanged "CA key missing"
+# A stop after the first revocation says what was done and the command that finishes it:
+# generation 1's escrowed password is out of reach (the officer check cannot see that).
+mv "$VAULT_DIR/escrow/arch@example.com.cms" "$TEST_TMP/g1.cms"
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
+check "escrow entry gone: stops ($out)" test $? -ne 0
+check_contains "half done: says so" "$out" "half done"
+check_contains "half done: what was revoked" "$out" "revoked generations 1 and 2"
+check_contains "half done: the command" "$out" "p11enroll replace arch@example.com pkcs11:token=new2 --officer-key"
+mv "$TEST_TMP/g1.cms" "$VAULT_DIR/escrow/arch@example.com.cms"
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	P11ENROLL_TEST_CRASH_AFTER=history-recovered p11e replace arch@example.com "pkcs11:token=new2" \
 		--pin-source "$PIN_SRC" "${OFFICER[@]}" >/dev/null 2>&1
 	check_eq "crash after the first key recovered" 86 $?
-	out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
-	check_eq "the rerun finishes ($out)" 0 $?
-else
-	out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
-	check_eq "replace arch@ ($out)" 0 $?
 fi
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
+check_eq "the rerun finishes ($out)" 0 $?
+check_contains "the rerun: the real counts" "$out" "(0 now, 2 before)"
+check_contains "the rerun: the expiry" "$out" "valid until $(gen arch@example.com .not_after)"
+check "the rerun: an expiry at all" test -n "$(gen arch@example.com .not_after | tr -d null)"
+out=$(p11e replace arch@example.com "pkcs11:token=new2" --pin-source "$PIN_SRC" 2>&1)
+check_eq "archived, replace again: exit 0, no officer key needed ($out)" 0 $?
+check_contains "archived, replace again: already replaced" "$out" "already replaced"
 check_eq "generation 3, both earlier recovered" "3 recovered recovered" \
 	"$(gen arch@example.com '"\(.generation) \(.history[0].on_token) \(.history[1].on_token)"')"
 check_eq "three private keys of arch@ on new2" 3 "$(objects_on new2 privkey arch@)"

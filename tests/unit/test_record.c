@@ -323,6 +323,34 @@ static void identity_spelling(void)
 	free(id);
 }
 
+/* issue 20: the address as certified is kept beside the identity; a record
+ * without it (made before) certifies its identity; one whose email is
+ * another address than its identity is refused. */
+static void email_case(void)
+{
+	static const char kept[] = "{ \"version\": 2, \"identity\": \"amy.b@example.com\", "
+				   "\"email\": \"Amy.B@example.com\", \"step\": \"done\" }";
+	static const char old[] = "{ \"version\": 2, \"identity\": \"amy.b@example.com\", "
+				  "\"step\": \"done\" }";
+	static const char other[] = "{ \"version\": 2, \"identity\": \"amy.b@example.com\", "
+				    "\"email\": \"Amy.C@example.com\", \"step\": \"done\" }";
+	p11e_record r, back;
+	p11e_err err = {0};
+
+	CHECK_RC(p11e_record_parse("mem", kept, sizeof(kept) - 1, &r, &err), P11E_OK, &err);
+	CHECK(strcmp(p11e_record_email(&r), "Amy.B@example.com") == 0);
+	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(state, "amy.b@example.com", &back, &err), P11E_OK, &err);
+	CHECK(back.email != NULL && strcmp(back.email, "Amy.B@example.com") == 0);
+	p11e_record_clear(&back);
+	p11e_record_clear(&r);
+	CHECK_RC(p11e_record_parse("mem", old, sizeof(old) - 1, &r, &err), P11E_OK, &err);
+	CHECK(r.email == NULL && strcmp(p11e_record_email(&r), "amy.b@example.com") == 0);
+	p11e_record_clear(&r);
+	CHECK_RC(p11e_record_parse("mem", other, sizeof(other) - 1, &r, &err), P11E_FAIL, &err);
+	CHECK(strstr(err.msg, "is not its identity") != NULL);
+}
+
 int main(void)
 {
 	const char *tmp = getenv("TEST_TMP");
@@ -341,5 +369,6 @@ int main(void)
 	listing();
 	corrupt();
 	from_buffer();
+	email_case();
 	return check_done();
 }

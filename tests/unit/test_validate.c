@@ -126,8 +126,22 @@ static void default_cn(void)
 	free(cn);
 }
 
+/* issue 20: the local part keeps its case (RFC 5321), the domain does not. */
+static void canonical(void)
+{
+	char *a = p11e_email_canonical("Shsm-ECp256@Example.COM");
+	char *b = p11e_email_canonical("odd@Name@Sub.Example.ORG");
+
+	CHECK(a != NULL && strcmp(a, "Shsm-ECp256@example.com") == 0);
+	/* Only after the last '@' (an invalid address is refused before). */
+	CHECK(b != NULL && strcmp(b, "odd@Name@sub.example.org") == 0);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
+	canonical();
 	emails();
 	dns();
 	utf8();

@@ -193,7 +193,7 @@ static void file_meta(void)
 	snprintf(text, sizeof(text),
 		 "mkdir -p '%s' && cd '%s' && openssl req -x509 -newkey ec -pkeyopt "
 		 "ec_paramgen_curve:P-256 -nodes -keyout o.key -out o.pem -subj /CN=Officer "
-		 "-days 2 2>/dev/null",
+		 "-addext keyUsage=keyAgreement -days 2 2>/dev/null",
 		 dir, dir);
 	CHECK(check_sh(text) == 0);
 	snprintf(path, sizeof(path), "%s/config.json", dir);
