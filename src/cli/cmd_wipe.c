@@ -51,7 +51,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (res.generations > 0)
 		printf(", %zu earlier generations among them", res.generations);
 	if (res.idless_keys > 0)
-		printf(", and %zu key objects without CKA_ID carrying their labels", res.idless_keys);
+		printf(", and %zu key objects without CKA_ID carrying their labels",
+		       res.idless_keys);
 	if (res.revoked > 0)
 		printf("; %zu valid certificates revoked", res.revoked);
 	if (res.kept_valid > 0)
@@ -80,15 +81,15 @@ const cli_command cmd_wipe = {
 	    "--keep-valid. --confirm must repeat the token's label exactly. A wipe cut\n"
 	    "short is finished by running it again. Each identity is audited, with the\n"
 	    "serials of its certificates removed, revoked and kept valid.",
-    .opts = (const cli_opt[]){{"confirm", "LABEL", "the token's label, exactly (required)"},
-			      {"revoke", "REASON",
-			       "revoke the valid certificates whose keys go for this RFC 5280 "
-			       "reason (default cessationOfOperation)"},
-			      {"keep-valid", NULL,
-			       "leave them valid (needed where their CA cannot revoke)"},
-			      {"wait", "SECONDS",
-			       "wait this long for runs of its identities (default 5; 0: not)"},
-			      {NULL, NULL, NULL}},
+    .opts =
+	(const cli_opt[]){
+	    {"confirm", "LABEL", "the token's label, exactly (required)"},
+	    {"revoke", "REASON",
+	     "revoke the valid certificates whose keys go for this RFC 5280 "
+	     "reason (default cessationOfOperation)"},
+	    {"keep-valid", NULL, "leave them valid (needed where their CA cannot revoke)"},
+	    {"wait", "SECONDS", "wait this long for runs of its identities (default 5; 0: not)"},
+	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
     .run = run,

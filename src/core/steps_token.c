@@ -166,8 +166,8 @@ static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final
  * its label with no CKA_ID) goes, and the key is made again under temp.
  * key_id is cleared and saved first, so a kill during the removal is met
  * again as an unfinished generation under temp (settle_temp_key). */
-static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id *final,
-			      size_t priv, size_t pub, p11e_err *err)
+static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id *final, size_t priv,
+			      size_t pub, p11e_err *err)
 {
 	static const unsigned long classes[] = {3 /* CKO_PRIVATE_KEY */, 2 /* CKO_PUBLIC_KEY */};
 	const p11e_id *ids[2] = {temp, final};

@@ -240,9 +240,9 @@ static p11e_rc wiped_certs(const p11e_record *r, const char *serial, wiped_cert 
 		return P11E_OK;
 	for (size_t i = 0; rc == P11E_OK && i < r->n_history; i++) {
 		const p11e_generation *g = &r->history[i];
-		const char *revoked = g->revoked_reason != NULL ? g->revoked_reason
-				      : strcmp(g->state, "revoked") == 0 ? g->state
-									 : NULL;
+		const char *revoked = g->revoked_reason;
+		if (revoked == NULL && strcmp(g->state, "revoked") == 0)
+			revoked = g->state;
 		if (!generation_here(r, g, serial) || g->cert_pem == NULL)
 			continue;
 		rc = describe_cert(r, g->number, g->cert_pem, g->ca ? g->ca : r->ca, revoked,
@@ -261,8 +261,7 @@ static p11e_rc wiped_certs(const p11e_record *r, const char *serial, wiped_cert 
  * would leave without its key is one its CA can revoke, unless the caller
  * keeps them valid. Else P11E_UNSUPPORTED naming the first, nothing touched. */
 static p11e_rc check_revocable(const p11e_config *cfg, const p11e_wipe_params *p,
-			       const p11e_record *recs, size_t n, const char *serial,
-			       p11e_err *err)
+			       const p11e_record *recs, size_t n, const char *serial, p11e_err *err)
 {
 	const char *checked = NULL; /* the last CA spec found able to revoke */
 	p11e_rc rc = P11E_OK;
@@ -276,7 +275,8 @@ static p11e_rc check_revocable(const p11e_config *cfg, const p11e_wipe_params *p
 			p11e_ca *ca = NULL;
 			p11e_err why = {0};
 			int can = 0;
-			if (!certs[k].valid || (checked != NULL && strcmp(checked, certs[k].ca) == 0))
+			if (!certs[k].valid ||
+			    (checked != NULL && strcmp(checked, certs[k].ca) == 0))
 				continue;
 			if (p11e_config_ca(cfg, certs[k].ca, &conf, &why) == P11E_OK &&
 			    p11e_ca_open(conf, &ca, &why) == P11E_OK)
@@ -287,14 +287,14 @@ static p11e_rc check_revocable(const p11e_config *cfg, const p11e_wipe_params *p
 				checked = certs[k].ca;
 				continue;
 			}
-			rc = p11e_errf(err, P11E_UNSUPPORTED,
-				       "identity %s: generation %d's certificate (serial %s) is still "
-				       "valid until %s and its CA '%.100s' cannot revoke it through "
-				       "p11enroll%s%.200s; revoke it at the CA first, or give "
-				       "--keep-valid to wipe all the same. Nothing was removed",
-				       recs[i].identity, certs[k].number, certs[k].serial,
-				       certs[k].not_after, certs[k].ca, why.msg[0] ? ": " : "",
-				       why.msg);
+			rc = p11e_errf(
+			    err, P11E_UNSUPPORTED,
+			    "identity %s: generation %d's certificate (serial %s) is still "
+			    "valid until %s and its CA '%.100s' cannot revoke it through "
+			    "p11enroll%s%.200s; revoke it at the CA first, or give "
+			    "--keep-valid to wipe all the same. Nothing was removed",
+			    recs[i].identity, certs[k].number, certs[k].serial, certs[k].not_after,
+			    certs[k].ca, why.msg[0] ? ": " : "", why.msg);
 		}
 		free(certs);
 	}
@@ -519,11 +519,12 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 	if (p->revoke_reason != NULL &&
 	    ((reason = p11e_revoke_reason_parse(p->revoke_reason)) < 0 ||
 	     reason == P11E_REASON_CERTIFICATE_HOLD))
-		return p11e_errf(err, P11E_USAGE,
-				 "--revoke: '%.40s' is not a reason for certificates whose keys are "
-				 "destroyed: give cessationOfOperation, affiliationChanged, "
-				 "superseded, privilegeWithdrawn, keyCompromise or unspecified",
-				 p->revoke_reason);
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "--revoke: '%.40s' is not a reason for certificates whose keys are "
+		    "destroyed: give cessationOfOperation, affiliationChanged, "
+		    "superseded, privilegeWithdrawn, keyCompromise or unspecified",
+		    p->revoke_reason);
 	reason_name = p11e_revoke_reason_name(reason);
 	rc = p11e_session_open(cfg, &sp, &s, err);
 	if (rc != P11E_OK)

@@ -240,7 +240,7 @@ static CK_RV shim_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
 }
 
 static CK_RV shim_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
-				    CK_MECHANISM_INFO_PTR info)
+				   CK_MECHANISM_INFO_PTR info)
 {
 	if (type == CKM_EC_EDWARDS_KEY_PAIR_GEN)
 		return CKR_MECHANISM_INVALID;
@@ -248,9 +248,9 @@ static CK_RV shim_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
 }
 
 static CK_RV shim_GenerateKeyPairNoEddsa(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
-					  CK_ATTRIBUTE_PTR pub, CK_ULONG npub,
-					  CK_ATTRIBUTE_PTR priv, CK_ULONG npriv,
-					  CK_OBJECT_HANDLE_PTR hpub, CK_OBJECT_HANDLE_PTR hpriv)
+					 CK_ATTRIBUTE_PTR pub, CK_ULONG npub, CK_ATTRIBUTE_PTR priv,
+					 CK_ULONG npriv, CK_OBJECT_HANDLE_PTR hpub,
+					 CK_OBJECT_HANDLE_PTR hpriv)
 {
 	if (mech != NULL && mech->mechanism == CKM_EC_EDWARDS_KEY_PAIR_GEN)
 		return CKR_MECHANISM_INVALID;
