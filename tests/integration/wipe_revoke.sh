@@ -137,5 +137,18 @@ check_contains "audit: kept_valid names cat@'s serial" \
 enroll cat@example.com
 check_eq "cat@ enrolled again: generation 2, generation 1 retired and removed" "2 retired removed" \
 	"$(record cat@example.com | jq -r '"\(.generation) \(.history[0].state) \(.history[0].on_token)"')"
+
+# A generation wiped before its certificate (here cut short once its key was made)
+# leaves no history entry, but its number is used up: the next enrollment is 2.
+P11ENROLL_TEST_CRASH_AFTER=key-generated p11e enroll "$TEST_TOKEN_URI" --email dan@example.com \
+	--pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "dan@ cut short at key-generated (86)" 86 $?
+out=$(wipe --json 2>&1)
+check_eq "wipe dan@ (and cat@'s new generation): exit 0 ($out)" 0 $?
+check_eq "dan@ and cat@ retired, only cat@'s certificate to revoke" "2 1" \
+	"$(jq -r '"\(.identities_retired) \(.certificates_revoked)"' <<<"$out")"
+enroll dan@example.com
+check_eq "dan@ enrolled again: generation 2, no earlier certificate to keep" "done 2 0" \
+	"$(record dan@example.com | jq -r '"\(.step) \(.generation) \(.history // [] | length)"')"
 check "audit verify at the end" p11e audit verify
 finish
