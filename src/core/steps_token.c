@@ -164,14 +164,17 @@ static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final
  * key-generated, so nothing outside this record names the key yet: what the
  * identity left (keys under its temporary and final IDs, and keys carrying
  * its label with no CKA_ID) goes, and the key is made again under temp.
- * key_id is cleared and saved first, so a kill during the removal is met
- * again as an unfinished generation under temp (settle_temp_key). */
+ * key_id is cleared and saved once all is gone: a kill during the removal
+ * finds less under the same IDs and starts over again (nothing at all is
+ * such a state too), and a kill during the new generation is met as an
+ * unfinished one under temp (settle_temp_key), never renamed to the old
+ * key's final ID. */
 static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id *final, size_t priv,
 			      size_t pub, p11e_err *err)
 {
 	static const unsigned long classes[] = {3 /* CKO_PRIVATE_KEY */, 2 /* CKO_PUBLIC_KEY */};
 	const p11e_id *ids[2] = {temp, final};
-	size_t gone = 0, n = 0;
+	size_t n = 0;
 	p11e_rc rc = P11E_OK;
 
 	if (r->rec->csr_pem != NULL || r->rec->request_id != NULL || r->rec->cert_pem != NULL)
@@ -183,20 +186,13 @@ static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id 
 				 r->rec->identity, priv, pub, r->rec->temp_id, r->rec->key_id,
 				 r->rec->identity);
 	fprintf(stderr,
-		"p11enroll: identity %s: an earlier run was cut short while it renamed the key "
+		"p11enroll: identity %s: the key pair an earlier run cut short left is not whole "
 		"(%zu private and %zu public keys under IDs %s and %s, expected one of each); "
 		"no request names it yet: it is removed and made again\n",
 		r->rec->identity, priv, pub, r->rec->temp_id, r->rec->key_id);
-	rc = p11e_record_set(&r->rec->key_id, NULL, err);
-	if (rc == P11E_OK)
-		rc = p11e_record_set(&r->rec->key_id_note, NULL, err);
-	if (rc == P11E_OK)
-		rc = pipe_save(r, err);
 	for (size_t i = 0; rc == P11E_OK && i < 2; i++)
-		for (size_t c = 0; rc == P11E_OK && c < 2; c++) {
+		for (size_t c = 0; rc == P11E_OK && c < 2; c++)
 			rc = p11e_token_destroy(r->token, classes[c], ids[i], &n, err);
-			gone += n;
-		}
 	if (rc == P11E_OK)
 		rc = p11e_token_destroy_idless_keys(r->token, r->rec->label, &n, err);
 	if (rc != P11E_OK) {
@@ -207,7 +203,13 @@ static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id 
 				 "rerun, or discard the enrollment with 'p11enroll forget %s'",
 				 r->rec->identity, why, r->rec->identity);
 	}
-	return P11E_OK;
+	/* The new key's final ID is its own: the old one must not name it. */
+	rc = p11e_record_set(&r->rec->key_id, NULL, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->key_id_note, NULL, err);
+	if (rc == P11E_OK)
+		rc = pipe_save(r, err);
+	return rc;
 }
 
 /* The final ID is recorded, so the pair was whole then: it is under the
