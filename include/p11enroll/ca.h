@@ -139,6 +139,9 @@ void p11e_ca_close(p11e_ca *ca);
 /* Through the ops above; P11E_UNSUPPORTED naming the CA type if it has none. */
 p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, int *already,
 		       p11e_err *err);
+/* Whether this backend revokes through p11enroll (ops->revoke): asked before
+ * anything is removed that only a revocation may follow (`p11enroll wipe`). */
+int p11e_ca_can_revoke(const p11e_ca *ca);
 p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err);
 /* Through ops->set_renewal; P11E_OK doing nothing when the backend has none. */
 p11e_rc p11e_ca_set_renewal(p11e_ca *ca, const p11e_ca_renewal *renewal, p11e_err *err);

@@ -269,6 +269,12 @@ p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err);
  * (src/token/p11_label.c). */
 p11e_rc p11e_token_set_label(p11e_token *t, const p11e_id *id, const char *label, size_t *n,
 			     p11e_err *err);
+/* Destroys every private and public key labelled `label` whose CKA_ID is
+ * absent or empty (*n: how many): what a kill inside C_GenerateKeyPair or a
+ * rename left on a module that writes objects in place (SoftHSM's file
+ * store). p11enroll gives every key an ID, so only its own label finds them
+ * (src/token/p11_label.c). A NULL or empty label finds nothing. */
+p11e_rc p11e_token_destroy_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err);
 /* Destroys every certificate object whose CKA_VALUE is cert's DER (a CA
  * certificate p11enroll wrote, found by value: `p11enroll wipe`); *n how
  * many (src/token/p11_wipe.c). */

@@ -108,6 +108,11 @@ p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, 
 	return ca->ops->revoke(ca->state, serial, cert, reason, already, err);
 }
 
+int p11e_ca_can_revoke(const p11e_ca *ca)
+{
+	return ca->ops->revoke != NULL;
+}
+
 p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err)
 {
 	*out = NULL;

@@ -12,6 +12,8 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	    .module = ctx->module,
 	    .pin_source = ctx->pin_source,
 	    .confirm = cli_value(a, "confirm"),
+	    .revoke_reason = cli_value(a, "revoke"),
+	    .keep_valid = cli_flag(a, "keep-valid"),
 	};
 	p11e_wipe_result res;
 	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
@@ -34,6 +36,12 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				       json_object_new_int64((int64_t)res.ca_kept));
 		json_object_object_add(o, "generations_removed",
 				       json_object_new_int64((int64_t)res.generations));
+		json_object_object_add(o, "certificates_revoked",
+				       json_object_new_int64((int64_t)res.revoked));
+		json_object_object_add(o, "certificates_kept_valid",
+				       json_object_new_int64((int64_t)res.kept_valid));
+		json_object_object_add(o, "key_objects_without_id_destroyed",
+				       json_object_new_int64((int64_t)res.idless_keys));
 		cli_print_json(o);
 		return P11E_OK;
 	}
@@ -42,6 +50,13 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	       res.identities, res.key_objects, res.certificates, res.ca_certificates);
 	if (res.generations > 0)
 		printf(", %zu earlier generations among them", res.generations);
+	if (res.idless_keys > 0)
+		printf(", and %zu key objects without CKA_ID carrying their labels",
+		       res.idless_keys);
+	if (res.revoked > 0)
+		printf("; %zu valid certificates revoked", res.revoked);
+	if (res.kept_valid > 0)
+		printf("; %zu valid certificates kept valid (--keep-valid)", res.kept_valid);
 	if (res.ca_kept > 0)
 		printf(" (%zu CA certificates kept: certificates on the token still need them)",
 		       res.ca_kept);
@@ -51,19 +66,30 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 
 const cli_command cmd_wipe = {
     .name = "wipe",
-    .usage = "URI --confirm LABEL [--wait SECONDS]",
+    .usage = "URI --confirm LABEL [--revoke REASON | --keep-valid] [--wait SECONDS]",
     .summary = "remove what p11enroll put on a token, and retire its records",
     .help = "For re-issue on a fresh card: removes the keys and certificates of every\n"
 	    "identity whose key p11enroll made on (or imported onto) this token, under the\n"
 	    "records' IDs only, then the CA certificates of their chains that no certificate\n"
 	    "left on the token needs; objects no record names (a user's own) stay. The\n"
 	    "records are marked retired (status and list show it); the next enroll of such\n"
-	    "an identity starts afresh. --confirm must repeat the token's label exactly.\n"
-	    "A wipe cut short is finished by running it again. Each identity is audited.",
-    .opts = (const cli_opt[]){{"confirm", "LABEL", "the token's label, exactly (required)"},
-			      {"wait", "SECONDS",
-			       "wait this long for runs of its identities (default 5; 0: not)"},
-			      {NULL, NULL, NULL}},
+	    "an identity is its next generation, the wiped ones kept in its history.\n"
+	    "Key objects without CKA_ID that carry such an identity's label (left by a\n"
+	    "kill inside key generation) go too. A certificate still valid whose key goes\n"
+	    "is revoked through its CA first (reason cessationOfOperation, or --revoke\n"
+	    "REASON); if its CA cannot revoke, nothing is removed (exit 11) unless\n"
+	    "--keep-valid. --confirm must repeat the token's label exactly. A wipe cut\n"
+	    "short is finished by running it again. Each identity is audited, with the\n"
+	    "serials of its certificates removed, revoked and kept valid.",
+    .opts =
+	(const cli_opt[]){
+	    {"confirm", "LABEL", "the token's label, exactly (required)"},
+	    {"revoke", "REASON",
+	     "revoke the valid certificates whose keys go for this RFC 5280 "
+	     "reason (default cessationOfOperation)"},
+	    {"keep-valid", NULL, "leave them valid (needed where their CA cannot revoke)"},
+	    {"wait", "SECONDS", "wait this long for runs of its identities (default 5; 0: not)"},
+	    {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
     .run = run,

@@ -22,7 +22,8 @@ static int key_store_is(const p11e_record *rec, const char *store)
 	return strcmp(rec->key_store, store) == 0;
 }
 
-/* The key pair under the record's IDs, on the record's token only. */
+/* The key pair under the record's IDs, and key objects without an ID under
+ * its label, on the record's token only. */
 static p11e_rc destroy_token_key(const p11e_config *cfg, const p11e_forget_params *p,
 				 const p11e_record *rec, size_t *destroyed, p11e_err *err)
 {
@@ -70,6 +71,13 @@ static p11e_rc destroy_token_key(const p11e_config *cfg, const p11e_forget_param
 				goto out;
 			*destroyed += n;
 		}
+	}
+	/* Key objects without an ID that carry its label: what a kill inside
+	 * key generation leaves on a module that rewrites objects in place. */
+	{
+		size_t n = 0;
+		rc = p11e_token_destroy_idless_keys(s.token, rec->label, &n, err);
+		*destroyed += n;
 	}
 out:
 	p11e_session_close(&s);

@@ -336,6 +336,10 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	    (p->stop_after != 0 && rec->step >= p->stop_after))
 		goto out;
 	rc = open_token_and_ca(&r, err);
+	/* A key the token cannot make is refused before the record is written
+	 * (step new checks it again on a resumed record). */
+	if (rc == P11E_OK && rec->step == P11E_STEP_NEW && r.token != NULL)
+		rc = p11e_token_check_keytype(r.token, &r.kt, err);
 	if (rc == P11E_OK && rec->step == P11E_STEP_NEW) {
 		rc = pipe_save(&r, err);
 		if (rc == P11E_OK)
@@ -346,9 +350,15 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	/* Only a failure of the run is recorded: a rerun refused before it
 	 * (busy, contradicting the record) leaves the record as it was. */
 	if (rc != P11E_OK && rc != P11E_PENDING && r.persisted && err != NULL) {
-		/* Keep the reason with the record for `p11enroll status`. */
-		p11e_record_set(&rec->last_error, err->msg, NULL);
-		pipe_save(&r, NULL);
+		/* A first attempt refused at step new made nothing: it leaves no
+		 * record either (wipe would count it, status list it). */
+		if (r.created && rec->step == P11E_STEP_NEW) {
+			p11e_record_remove(cfg->state_dir, rec->identity, NULL);
+		} else {
+			/* Keep the reason with the record for `p11enroll status`. */
+			p11e_record_set(&rec->last_error, err->msg, NULL);
+			pipe_save(&r, NULL);
+		}
 	}
 out:
 	if (r.ca != NULL && !r.ca_shared)

@@ -286,27 +286,70 @@ static p11e_rc start_over(enroll_run *r, int *new_store, p11e_err *err)
 	return rc;
 }
 
+/* A wiped identity's record before its next generation starts (the caller
+ * then keeps only the history and the number): the wiped generation joins
+ * the history if it had a certificate, removed from the token and "retired"
+ * unless it was revoked, so status and revoke still reach it; a generation
+ * a renewal was replacing when the wipe came is retired too. Anything made
+ * for the wiped generation uses up its number (an archived key's escrowed
+ * password is named by it), certificate or not. */
+static p11e_rc keep_wiped_history(p11e_record *rec, p11e_err *err)
+{
+	p11e_generation *g = NULL;
+	int next = p11e_record_generation(rec) + (rec->step > P11E_STEP_NEW);
+	p11e_rc rc = P11E_OK;
+
+	if (rec->cert_pem != NULL) {
+		rc = p11e_record_push_generation(rec, &g, err);
+		if (rc == P11E_OK)
+			rc = p11e_record_set(&g->on_token, "removed", err);
+	}
+	for (size_t i = 0; rc == P11E_OK && i < rec->n_history; i++)
+		if (strcmp(rec->history[i].state, "current") == 0)
+			rc = p11e_record_set(&rec->history[i].state, "retired", err);
+	rec->generation = next;
+	return rc;
+}
+
 p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, int *check_token,
 			 p11e_err *err)
 {
 	const p11e_enroll_params *p = r->p;
 	p11e_record *rec = r->rec;
+	p11e_generation *hist = NULL;
+	size_t nhist = 0;
+	int gen = 0;
 	char *cn = NULL, *email = NULL;
 	p11e_rc rc;
 
 	*check_token = 0;
 	*new_store = 0;
 	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);
-	/* A wiped identity (`p11enroll wipe`) starts afresh, on any token: its
-	 * old record is replaced at the first save. One being wiped is not
-	 * resumed: the wipe finishes first. */
+	r->created = rc == P11E_NOT_FOUND;
+	/* A wiped identity (`p11enroll wipe`) starts afresh, on any token, as
+	 * its next generation: the record keeps its history (the wiped
+	 * generation in it, removed from the token), and the rest is replaced
+	 * at the first save. One being wiped is not resumed: the wipe finishes
+	 * first. */
 	if (rc == P11E_OK && rec->retired != NULL) {
 		if (strcmp(rec->retired, "retired") != 0)
 			return p11e_errf(err, P11E_EXISTS,
 					 "identity %s is being wiped from its token (record "
 					 "'%s'): rerun p11enroll wipe to finish, then enroll",
 					 identity, rec->retired);
+		rc = keep_wiped_history(rec, err);
+		hist = rec->history;
+		nhist = rec->n_history;
+		gen = rec->generation;
+		rec->history = NULL;
+		rec->n_history = 0;
 		p11e_record_clear(rec);
+		if (rc != P11E_OK) {
+			memset(rec, 0, sizeof(*rec));
+			rec->history = hist;
+			rec->n_history = nhist;
+			return rc;
+		}
 		rc = P11E_NOT_FOUND;
 	}
 	if (rc == P11E_NOT_FOUND) {
@@ -332,6 +375,10 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		*new_store = 1;
 		free(cn);
 		free(email);
+		/* The wiped identity's generations, and its number after them. */
+		rec->history = hist;
+		rec->n_history = nhist;
+		rec->generation = gen;
 		return rc;
 	}
 	if (rc != P11E_OK)

@@ -26,6 +26,7 @@ typedef struct enroll_run {
 	int ca_shared; /* ca belongs to p->shared: never closed here */
 	int chose_id;  /* this run chose temp_id: no earlier run can have used it */
 	int persisted; /* the record exists on disk */
+	int created;   /* this run created it (none was there): a refusal at new removes it */
 	/* Software key store (record key_store "software"): no token; the key
 	 * and its escrowed PFX password, once made or read back. */
 	int software;

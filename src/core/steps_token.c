@@ -2,6 +2,7 @@
  * key (generate under a temporary ID, then rename it to its final one) and
  * store (the certificate and chain onto the token). */
 #include <errno.h>
+#include <stdio.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,10 +108,10 @@ p11e_rc pipe_token_generate(enroll_run *r, const p11e_id *temp, p11e_err *err)
 /* Before the final ID is recorded, whatever is under the temporary one is a
  * key this identity's own runs made (new checked that the ID was free; the
  * identity's lock keeps every other run out). A kill inside
- * C_GenerateKeyPair can leave half of it: one half alone, or both with a
- * half that never got its key (p11e_token_key_pair_whole). That half-made
- * pair is deleted and made again, which is safe because no certificate, CSR
- * or record names it yet. *ready: a whole pair is there. */
+ * C_GenerateKeyPair can leave half of it: one half alone, both with a half
+ * that never got its key (p11e_token_key_pair_whole), or more than one of a
+ * half. That half-made pair is deleted and made again, which is safe because
+ * no certificate, CSR or record names it yet. *ready: a whole pair is there. */
 static p11e_rc settle_temp_key(enroll_run *r, const p11e_id *temp, size_t priv, size_t pub,
 			       int *ready, p11e_err *err)
 {
@@ -125,11 +126,6 @@ static p11e_rc settle_temp_key(enroll_run *r, const p11e_id *temp, size_t priv, 
 			*ready = whole;
 			return rc;
 		}
-	} else if (priv > 1 || pub > 1) {
-		return p11e_errf(err, P11E_FAIL,
-				 "identity %s: the token holds %zu private and %zu public keys "
-				 "under ID %s; expected one of each. Inspect with pkcs11-tool -O",
-				 r->rec->identity, priv, pub, r->rec->temp_id);
 	}
 	if (priv + pub == 0)
 		return P11E_OK;
@@ -162,30 +158,75 @@ static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final
 	return rc;
 }
 
+/* The key made for this step is not one whole pair under the recorded IDs
+ * (a kill inside the rename on a module that rewrites an object in place can
+ * leave a private key with no CKA_ID at all). No CSR exists before
+ * key-generated, so nothing outside this record names the key yet: what the
+ * identity left (keys under its temporary and final IDs, and keys carrying
+ * its label with no CKA_ID) goes, and the key is made again under temp.
+ * key_id is cleared and saved once all is gone: a kill during the removal
+ * finds less under the same IDs and starts over again (nothing at all is
+ * such a state too), and a kill during the new generation is met as an
+ * unfinished one under temp (settle_temp_key), never renamed to the old
+ * key's final ID. */
+static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id *final, size_t priv,
+			      size_t pub, p11e_err *err)
+{
+	static const unsigned long classes[] = {3 /* CKO_PRIVATE_KEY */, 2 /* CKO_PUBLIC_KEY */};
+	const p11e_id *ids[2] = {temp, final};
+	size_t n = 0;
+	p11e_rc rc = P11E_OK;
+
+	if (r->rec->csr_pem != NULL || r->rec->request_id != NULL || r->rec->cert_pem != NULL)
+		return p11e_errf(err, P11E_FAIL,
+				 "identity %s: the token holds %zu private and %zu public keys "
+				 "under IDs %s and %s, and a request was made for the key: it "
+				 "cannot be made again. Discard the enrollment with 'p11enroll "
+				 "forget %s' (or revoke it) and enroll again",
+				 r->rec->identity, priv, pub, r->rec->temp_id, r->rec->key_id,
+				 r->rec->identity);
+	fprintf(stderr,
+		"p11enroll: identity %s: the key pair an earlier run cut short left is not whole "
+		"(%zu private and %zu public keys under IDs %s and %s, expected one of each); "
+		"no request names it yet: it is removed and made again\n",
+		r->rec->identity, priv, pub, r->rec->temp_id, r->rec->key_id);
+	for (size_t i = 0; rc == P11E_OK && i < 2; i++)
+		for (size_t c = 0; rc == P11E_OK && c < 2; c++)
+			rc = p11e_token_destroy(r->token, classes[c], ids[i], &n, err);
+	if (rc == P11E_OK)
+		rc = p11e_token_destroy_idless_keys(r->token, r->rec->label, &n, err);
+	if (rc != P11E_OK) {
+		char why[P11E_ERR_MAX];
+		snprintf(why, sizeof(why), "%s", err != NULL ? err->msg : "");
+		return p11e_errf(err, rc,
+				 "identity %s: cannot remove the key an earlier run left (%.300s); "
+				 "rerun, or discard the enrollment with 'p11enroll forget %s'",
+				 r->rec->identity, why, r->rec->identity);
+	}
+	/* The new key's final ID is its own: the old one must not name it. */
+	rc = p11e_record_set(&r->rec->key_id, NULL, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->key_id_note, NULL, err);
+	if (rc == P11E_OK)
+		rc = pipe_save(r, err);
+	return rc;
+}
+
 /* The final ID is recorded, so the pair was whole then: it is under the
  * temporary ID, the final one, or (a kill inside p11e_token_set_id, which
- * renames the private key first) split between them. */
+ * renames the private key first) split between them; *settled then. Anything
+ * else (half of it gone, or without an ID) starts the key over. */
 static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e_id *final,
-				  size_t priv, size_t pub, p11e_err *err)
+				  size_t priv, size_t pub, int *settled, p11e_err *err)
 {
 	size_t fpriv = 0, fpub = 0;
 	p11e_rc rc = pipe_count_key(r, final, &fpriv, &fpub, err);
 
+	*settled = 0;
 	if (rc != P11E_OK)
 		return rc;
-	if (priv + fpriv != 1 || pub + fpub != 1) {
-		if (priv + pub + fpriv + fpub == 0)
-			return p11e_errf(err, P11E_NOT_FOUND,
-					 "identity %s: key %s is no longer on the token; remove "
-					 "its record to start over",
-					 r->rec->identity, r->rec->key_id);
-		return p11e_errf(err, P11E_FAIL,
-				 "identity %s: the token holds %zu private and %zu public keys "
-				 "under IDs %s and %s; expected one of each. Inspect with "
-				 "pkcs11-tool -O",
-				 r->rec->identity, priv + fpriv, pub + fpub, r->rec->temp_id,
-				 r->rec->key_id);
-	}
+	if (priv + fpriv != 1 || pub + fpub != 1)
+		return start_key_over(r, temp, final, priv + fpriv, pub + fpub, err);
 	/* Whatever is still under the temporary ID moves on (set_id renames
 	 * only what it finds there). */
 	if (priv + pub > 0)
@@ -195,6 +236,7 @@ static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e
 			       "identity %s: the token moved half of key %s to ID %s and then "
 			       "refused the other half. Inspect with pkcs11-tool -O",
 			       r->rec->identity, r->rec->temp_id, r->rec->key_id);
+	*settled = rc == P11E_OK;
 	return rc;
 }
 
@@ -270,13 +312,17 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 	if (rc != P11E_OK)
 		return rc;
 	if (r->rec->key_id != NULL && strcmp(r->rec->key_id, r->rec->temp_id) != 0) {
+		int settled = 0;
 		rc = pipe_parse_id(r->rec->key_id, &final, "record key_id", err);
 		if (rc == P11E_OK)
-			rc = settle_renamed_key(r, &temp, &final, priv, pub, err);
+			rc = settle_renamed_key(r, &temp, &final, priv, pub, &settled, err);
 		if (rc != P11E_OK)
 			return rc;
-		r->rec->step = P11E_STEP_KEY_GENERATED;
-		return P11E_OK;
+		if (settled) {
+			r->rec->step = P11E_STEP_KEY_GENERATED;
+			return P11E_OK;
+		}
+		priv = pub = 0; /* started over: nothing under temp now */
 	}
 	if (!r->chose_id)
 		rc = settle_temp_key(r, &temp, priv, pub, &ready, err);

@@ -8,8 +8,10 @@ if [ "${TEST_HOOKS:-0}" != 1 ]; then
 fi
 setup_ca
 
-points=(new key-pending key-made key-renamed key-generated csr-built ca-answered issued
-	cert-written stored)
+# key-renaming: inside the rename, the private key moved to its final ID, the public
+# key still under the temporary one.
+points=(new key-pending key-made key-renaming key-renamed key-generated csr-built ca-answered
+	issued cert-written stored)
 n=0
 for point in "${points[@]}"; do
 	n=$((n + 1))
@@ -31,6 +33,44 @@ for point in "${points[@]}"; do
 	check_eq "$point: private keys on the token" "$n" \
 		"$(p11tool_opensc --list-objects --type privkey | grep -c '^Private Key Object')"
 done
+
+# Issue 20 A: a kill inside the rename on a module that rewrites objects in place
+# (SoftHSM 2.6.1) left the private key without CKA_ID and the public key under the
+# temporary ID; the record was at key-pending with its final ID, and every rerun
+# refused. Here the damage is made by hand (pkcs11-tool --set-id ""), not by
+# SoftHSM: crash inside the rename, then take the private key's ID away (or the
+# private key itself). A rerun removes what the identity left and makes the key again.
+damaged() { # damaged EMAIL WHAT: WHAT is noid (private key's CKA_ID emptied) or gone
+	local email=$1 what=$2 final
+	P11ENROLL_TEST_CRASH_AFTER=key-renaming p11e enroll "$TEST_TOKEN_URI" --email "$email" \
+		--key ec:P-256 --ca "local:$CA_DIR" --pin-source "$PIN_SRC" >/dev/null 2>&1
+	check_eq "$what: crash inside the rename" 86 $?
+	final=$(key_id "$email")
+	check_eq "$what: record at key-pending with its final ID" "key-pending 1 1" \
+		"$(record "$email" | jq -r .step) $(count_objects privkey "$final") $(count_objects pubkey "$(record "$email" | jq -r .temp_id)")"
+	if [ "$what" = noid ]; then
+		pkcs11-tool --module "$PKCS11_TOOL_MODULE" --token-label test --login --pin env:TEST_PIN \
+			--set-id "" --id "$final" --type privkey >/dev/null 2>&1
+	else
+		p11tool_opensc --delete-object --type privkey --id "$final" >/dev/null
+	fi
+	check_eq "$what: no private key under the final ID now" 0 "$(count_objects privkey "$final")"
+	out=$(p11e enroll "$TEST_TOKEN_URI" --email "$email" --ca "local:$CA_DIR" \
+		--pin-source "$PIN_SRC" 2>&1)
+	check_eq "$what: rerun finishes ($out)" 0 $?
+	check_contains "$what: says it made the key again" "$out" "made again"
+	check_eq "$what: record is done" done "$(record "$email" | jq -r .step)"
+	id=$(key_id "$email")
+	check_eq "$what: one key pair and one certificate under the new ID" "1 1 1" \
+		"$(count_objects privkey "$id") $(count_objects pubkey "$id") $(count_objects cert "$id")"
+	# The damaged key carried the identity's label: only the new pair does now.
+	check_eq "$what: one private and one public key carry its label" "1 1" \
+		"$(p11tool_opensc --list-objects --type privkey | grep -c "label: *$email\$") $(p11tool_opensc --list-objects --type pubkey | grep -c "label: *$email\$")"
+	check_eq "$what: the CA issued once" 1 \
+		"$(grep -c "\"request_key\": *\"$(record "$email" | jq -r .request_key)\"" "$CA_DIR/index.jsonl")"
+}
+damaged noid@example.com noid
+damaged gone@example.com gone
 
 # A rerun of a finished identity changes nothing.
 before=$(p11tool_opensc --list-objects | md5sum)

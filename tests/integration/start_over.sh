@@ -98,6 +98,22 @@ check_eq "after forget: a fresh enrollment (exit 0) ($out)" 0 $?
 keys=$((keys + 1))
 check_eq "after forget: one key" "$keys" "$(privkeys)"
 
+# Key objects without CKA_ID under the identity's label (what a kill inside key
+# generation leaves on SoftHSM's file store; made here by pkcs11-tool without --id)
+# go with forget too (issue 20 A); a user's own without an ID stays.
+P11ENROLL_TEST_CRASH_AFTER=key-made enroll redo4@example.org --key ec:P-256 >/dev/null 2>&1
+p11tool_opensc --keypairgen --key-type EC:prime256v1 --label redo4@example.org >/dev/null
+p11tool_opensc --keypairgen --key-type EC:prime256v1 --label mine-noid >/dev/null
+keys=$((keys + 3))
+check_eq "redo4: its key, one without an ID, the user's" "$keys" "$(privkeys)"
+out=$(p11e forget redo4@example.org --pin-source "$PIN_SRC" 2>&1)
+check_eq "forget redo4: exit 0 ($out)" 0 $?
+check_contains "forget redo4: its pair and the pair without an ID" "$out" "4 key objects destroyed"
+keys=$((keys - 2))
+check_eq "forget redo4: only the user's key without an ID is left of them" "$keys" "$(privkeys)"
+check_eq "forget redo4: nothing carries its label" 0 \
+	"$(p11tool_opensc --list-objects | grep -c 'label: *redo4@example.org$' || true)"
+
 # forget refuses what it must not discard.
 out=$(p11e forget redo3@example.org --pin-source "$PIN_SRC" 2>&1)
 check_eq "forget with a certificate: exit 9" 9 $?

@@ -24,6 +24,10 @@
  *                             counting 2) fails with CKR_DEVICE_MEMORY when the token would
  *                             then hold more than N token objects (counted with C_FindObjects
  *                             on CKA_TOKEN=TRUE in the caller's session: what it can see)
+ *   P11SHIM_NO_EDDSA=1        a card without Ed25519: CKM_EC_EDWARDS_KEY_PAIR_GEN is
+ *                             CKR_MECHANISM_INVALID to C_GetMechanismInfo and
+ *                             C_GenerateKeyPair (SoftHSM 2.6.1's slots.mechanisms does not
+ *                             hide a key generation mechanism from either)
  *
  * PIN emulation (retry counter, lock, pinpad) is tests/shim/p11shim_pin.c's:
  * p11shim_pin_install() is called with the table after the copy.
@@ -56,6 +60,8 @@ static struct {
 	size_t n_fixed_ids;
 	int immutable;
 	long max_objects; /* 0: no limit */
+	int no_eddsa;
+	CK_C_GenerateKeyPair next_generate; /* what C_GenerateKeyPair calls below no_eddsa's */
 } shim = {.once = PTHREAD_ONCE_INIT};
 
 static int hex_value(char c)
@@ -233,6 +239,24 @@ static CK_RV shim_SetAttributeValue(CK_SESSION_HANDLE session, CK_OBJECT_HANDLE 
 	return shim.real->C_SetAttributeValue(session, object, tmpl, n);
 }
 
+static CK_RV shim_GetMechanismInfo(CK_SLOT_ID slot, CK_MECHANISM_TYPE type,
+				   CK_MECHANISM_INFO_PTR info)
+{
+	if (type == CKM_EC_EDWARDS_KEY_PAIR_GEN)
+		return CKR_MECHANISM_INVALID;
+	return shim.real->C_GetMechanismInfo(slot, type, info);
+}
+
+static CK_RV shim_GenerateKeyPairNoEddsa(CK_SESSION_HANDLE session, CK_MECHANISM_PTR mech,
+					 CK_ATTRIBUTE_PTR pub, CK_ULONG npub, CK_ATTRIBUTE_PTR priv,
+					 CK_ULONG npriv, CK_OBJECT_HANDLE_PTR hpub,
+					 CK_OBJECT_HANDLE_PTR hpriv)
+{
+	if (mech != NULL && mech->mechanism == CKM_EC_EDWARDS_KEY_PAIR_GEN)
+		return CKR_MECHANISM_INVALID;
+	return shim.next_generate(session, mech, pub, npub, priv, npriv, hpub, hpriv);
+}
+
 static void shim_load(void)
 {
 	const char *path = getenv("P11SHIM_MODULE");
@@ -263,6 +287,12 @@ static void shim_load(void)
 		shim.table.C_CreateObject = shim_CreateObject;
 	if (shim.immutable)
 		shim.table.C_SetAttributeValue = shim_SetAttributeValue;
+	shim.no_eddsa = getenv("P11SHIM_NO_EDDSA") && strcmp(getenv("P11SHIM_NO_EDDSA"), "1") == 0;
+	if (shim.no_eddsa) {
+		shim.next_generate = shim.table.C_GenerateKeyPair;
+		shim.table.C_GenerateKeyPair = shim_GenerateKeyPairNoEddsa;
+		shim.table.C_GetMechanismInfo = shim_GetMechanismInfo;
+	}
 	p11shim_pin_install(&shim.table, shim.real);
 }
 
