@@ -94,5 +94,5 @@ const cli_command cmd_audit = {
     .min_pos = 1,
     .max_pos = 1,
     .run = run,
-    .actions = (const char *const[]){"verify", NULL},
+    .actions = (const char *const[]){"verify", "reset-head", NULL},
 };

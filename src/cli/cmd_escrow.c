@@ -287,5 +287,5 @@ const cli_command cmd_escrow = {
     .min_pos = 1,
     .max_pos = 2,
     .run = run,
-    .actions = (const char *const[]){"show", "list", NULL},
+    .actions = (const char *const[]){"show", "list", "officer-init", NULL},
 };
