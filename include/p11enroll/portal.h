@@ -27,6 +27,13 @@ typedef struct p11e_portal_conf {
 	long session_minutes; /* default 30 */
 	char *officer_key;    /* file vault: the officer key (a file or pkcs11: URI) */
 	int workers;	      /* threads, each with its own event loop (default 4) */
+	/* Connections and limits (docs/portal.md): open connections in all, and
+	 * from one client address (an IPv6 client's /64), and the seconds a
+	 * connection has for its TLS handshake and each request's headers and
+	 * body (also the most a kept-alive connection waits idle). */
+	long max_connections;		 /* default 512 */
+	long max_connections_per_client; /* default 32 */
+	long request_timeout_seconds;	 /* default 10 */
 } p11e_portal_conf;
 
 /* Reads cfg's "portal" (P11E_CONFIG naming the key on a bad value; listen,

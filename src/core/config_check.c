@@ -20,7 +20,9 @@ static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "
 /* `serve`'s section (src/portal/portal_conf.c reads it; docs/config.md). */
 static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
 					  "client_cas",	 "client_crl",	"self_service_profiles",
-					  "session_minutes", "officer_key", "workers", NULL};
+					  "session_minutes", "officer_key", "workers",
+					  "max_connections", "max_connections_per_client",
+					  "request_timeout_seconds", NULL};
 
 /* The type of a backend entry, or NULL if it has none that is a string. */
 static const char *entry_type(json_object *entry)

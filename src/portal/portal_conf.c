@@ -102,6 +102,9 @@ p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_p
 
 	memset(out, 0, sizeof(*out));
 	out->session_minutes = 30;
+	out->max_connections = 512;
+	out->max_connections_per_client = 32;
+	out->request_timeout_seconds = 10;
 	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "portal", &portal) &&
 	    !json_object_is_type(portal, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: portal must be an object",
@@ -117,7 +120,13 @@ p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_p
 	    (rc = get_profiles(cfg, portal, &out->profiles, err)) != P11E_OK ||
 	    (rc = get_int(cfg, portal, "session_minutes", 1, 24 * 60, &out->session_minutes,
 			  err)) != P11E_OK ||
-	    (rc = get_int(cfg, portal, "workers", 1, 64, &workers, err)) != P11E_OK)
+	    (rc = get_int(cfg, portal, "workers", 1, 64, &workers, err)) != P11E_OK ||
+	    (rc = get_int(cfg, portal, "max_connections", 1, 1000000, &out->max_connections,
+			  err)) != P11E_OK ||
+	    (rc = get_int(cfg, portal, "max_connections_per_client", 1, 1000000,
+			  &out->max_connections_per_client, err)) != P11E_OK ||
+	    (rc = get_int(cfg, portal, "request_timeout_seconds", 1, 300,
+			  &out->request_timeout_seconds, err)) != P11E_OK)
 		return rc;
 	out->workers = (int)workers;
 	if (listen != NULL) {
