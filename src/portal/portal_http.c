@@ -147,6 +147,7 @@ void portal_send(portal_req *r, int code, const char *type, const void *body, si
 		 const char *extra_name, const char *extra_value)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	struct evbuffer *buf = evbuffer_new();
 	const char *reason = code == 200   ? "OK"
 			     : code == 201 ? "Created"
@@ -167,6 +168,11 @@ void portal_send(portal_req *r, int code, const char *type, const void *body, si
 		evhttp_add_header(h, extra_name, extra_value);
 	if (buf != NULL && len > 0)
 		evbuffer_add(buf, body, len);
+	/* The handler may have run for long (an enrollment): the loop's cached
+	 * time is from before it, and the write timeout (request_timeout_seconds)
+	 * counted from there would already have passed. */
+	if (conn != NULL)
+		event_base_update_cache_time(evhttp_connection_get_base(conn));
 	evhttp_send_reply(r->req, code, reason, buf);
 	if (buf != NULL) {
 		/* A revealed password may sit in the buffer: wipe what is left. */
