@@ -205,7 +205,10 @@ static void count_out(struct p11e_portal *p, const unsigned char key[16])
 static void conn_unlink_free(portal_conn *c)
 {
 	portal_worker *w = c->w;
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 
+	if (ssl != NULL && SSL_get_app_data(ssl) == c)
+		SSL_set_app_data(ssl, NULL);
 	bufferevent_decref(c->bev);
 	if (c->prev != NULL)
 		c->prev->next = c->next;

@@ -273,15 +273,19 @@ static int route_methods(p11e_portal_route route)
 
 static void send_not_allowed(portal_req *r, int methods)
 {
-	char allow[32];
-
-	snprintf(allow, sizeof(allow), "%s%s%s%s%s", methods & EVHTTP_REQ_GET ? "GET" : "",
-		 (methods & EVHTTP_REQ_GET) && (methods & ~EVHTTP_REQ_GET) ? ", " : "",
-		 methods & EVHTTP_REQ_POST ? "POST" : "",
-		 (methods & EVHTTP_REQ_POST) && (methods & EVHTTP_REQ_DELETE) ? ", " : "",
-		 methods & EVHTTP_REQ_DELETE ? "DELETE" : "");
 	static const char body[] = "{\"error\":\"method not allowed here\"}";
+	static const struct {
+		int method;
+		const char *name;
+	} names[] = {
+	    {EVHTTP_REQ_GET, "GET"}, {EVHTTP_REQ_POST, "POST"}, {EVHTTP_REQ_DELETE, "DELETE"}};
+	char allow[32] = "";
+	size_t n = 0;
 
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (methods & names[i].method)
+			n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
+					      names[i].name);
 	portal_send(r, 405, "application/json", body, sizeof(body) - 1, "Allow", allow);
 }
 
@@ -358,9 +362,9 @@ static p11e_rc worker_setup(struct p11e_portal *p, portal_worker *w, p11e_err *e
 	evhttp_set_gencb(w->http, on_request, p);
 	/* Every method libevent knows reaches on_request: 405 with Allow. */
 	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-						    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
-						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+						EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(w->http, 16384);
 	evhttp_set_max_headers_size(w->http, 16384);
 	/* Inactivity, reading and writing; a request's whole time is bounded by

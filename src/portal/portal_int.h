@@ -14,8 +14,8 @@ struct evhttp_request;
 struct p11e_session;
 struct bufferevent;
 struct evconnlistener;
-typedef struct portal_conn portal_conn;	    /* portal_conn.c */
-struct portal_client;			    /* portal_conn.c */
+typedef struct portal_conn portal_conn; /* portal_conn.c */
+struct portal_client;			/* portal_conn.c */
 
 #define PORTAL_MAX_SESSIONS 1024
 #define PORTAL_MAX_ATTEMPTS 1024

@@ -24,6 +24,15 @@ file_vault "$W" '"portal": { "tls_cert": "tls.pem", "tls_key": "tls.key",
     "client_cas": "'"$CA_DIR"'/ca.pem", "workers": 2,
     "max_connections_per_client": 16, "request_timeout_seconds": 10 }'
 
+p11e config check >/dev/null 2>&1
+check_eq "config check knows the new keys" 0 $?
+for bad in request_timeout_seconds=0 max_connections='"many"' max_connections_per_client=-1; do
+	jq ".portal.$bad" config.json >bad.json
+	out=$(P11ENROLL_CONFIG=$W/bad.json p11e serve --listen 127.0.0.1:0 2>&1)
+	check_eq "$bad: serve refuses it (exit 8)" 8 $?
+	check_contains "$bad: the message names the key" "$out" "portal.${bad%%=*} must be"
+done
+
 # conns.py MODE ...: the peers, with the stdlib only (socket, ssl).
 cat >conns.py <<'PY'
 import os, select, socket, ssl, sys, time
