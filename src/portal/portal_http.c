@@ -126,6 +126,7 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
 			     : error == 413 ? "Payload Too Large"
 			     : error == 417 ? "Expectation Failed"
 			     : error == 501 ? "Not Implemented"
+			     : error == 503 ? "Service Unavailable"
 					    : "Error";
 
 	if (req->major == 0 && req->minor == 0) { /* the request line never parsed */
