@@ -84,8 +84,15 @@ if mode == "hold":  # hold SRC... N SECONDS: N connections from each SRC
                 socks.append(tcp(src))
             except OSError:
                 pass
-    time.sleep(3)  # the admission runs at once: a refused one is closed by now
-    still = [s for s in socks if not closed_within(s, 0.01)]
+    # A refused connection is closed at its admission, at once; the held
+    # ones stay until the deadline (10 s). Settled: no change for 1.5 s.
+    still, t0, last = socks, time.monotonic(), time.monotonic()
+    while time.monotonic() - last < 1.5 and time.monotonic() - t0 < 8:
+        now = [s for s in still if not closed_within(s, 0.01)]
+        if len(now) != len(still):
+            last = time.monotonic()
+        still = now
+        time.sleep(0.1)
     print(f"connected={len(socks)} open={len(still)}", flush=True)
     open("held", "w").close()
     time.sleep(hold)
