@@ -7,11 +7,18 @@
 #   bash bench/portal.sh              N=2000 T=20, C in 1 8 32, workers 4 and 1
 #   N=500 T=10 CS="1 8" WORKERS=4 GROW=0 bash bench/portal.sh
 #   SERVE_WRAP="taskset -c 1" bash bench/portal.sh   (a command that execs serve)
+#   OPS="home download" ...                          (the operations measured)
 #
 # Measured for "download certificate" (GET .../certificate?format=pem) and
 # "reveal password" (POST .../password with the X-CSRF-Token of /api/v1/me),
 # over kept-alive connections and, at C=8, with a new TLS connection per
-# request. USERS software identities (client-auth profile, escrowed in a file
+# request; with OPS=home also "home page" (GET / with the certificate: the
+# HTTP, TLS and connection path with no audit append). Each line also gives
+# serve's CPU time per request (user + system, from /proc), which the load
+# of a shared machine distorts less than the rate. serve runs with its
+# defaults, so the connection caps are on (docs/portal.md, "Connections and
+# limits": 32 per client address, which C=32 from 127.0.0.1 just fits).
+# USERS software identities (client-auth profile, escrowed in a file
 # vault read with a PEM officer key) share the clients: thread i is user
 # i mod USERS. Every answer is audited before it is sent, so each figure
 # starts from the same state directory (serve restarted on a copy, log empty);
@@ -25,6 +32,7 @@ T=${T:-20}
 CS=${CS:-1 8 32}
 WORKERS=${WORKERS:-4 1}
 USERS=${USERS:-4}
+OPS=${OPS:-download reveal}
 GROW=${GROW:-5}
 read -r -a WRAP <<<"${SERVE_WRAP:-}"
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -103,15 +111,25 @@ load() {
 	for i in $(seq "$USERS"); do
 		u=u$i@example.com
 		args+=(--cert "$u.pem")
-		if [ "$op" = download ]; then
+		if [ "$op" = home ]; then
+			args+=(--url "https://$ADDR/")
+		elif [ "$op" = download ]; then
 			args+=(--url "https://$ADDR/api/v1/identities/$u/certificate?format=pem")
 		else
 			args+=(--url "https://$ADDR/api/v1/identities/$u/password" --method POST
 				--header-file "$u.csrf")
 		fi
 	done
-	"$LOAD" "${args[@]}" --cacert tls.pem -c "$c" -n "$N" -t "$T" --label "$op C=$c" "$@" ||
-		echo "($op C=$c: some requests failed, above)"
+	local cpu0 out n
+	cpu0=$(awk '{ print $14 + $15 }' "/proc/$SERVE_PID/stat")
+	out=$("$LOAD" "${args[@]}" --cacert tls.pem -c "$c" -n "$N" -t "$T" --label "$op C=$c" "$@") ||
+		out="$out
+($op C=$c: some requests failed, above)"
+	echo "$out"
+	n=$(sed -n 's/.*: requests \([0-9]*\) .*/\1/p' <<<"$out" | head -1)
+	awk -v t0="$cpu0" -v n="${n:-0}" -v hz="$(getconf CLK_TCK)" '{ if (n > 0)
+		printf "  serve CPU per request: %.2f ms\n", ($14 + $15 - t0) * 1000 / hz / n }' \
+		"/proc/$SERVE_PID/stat"
 	echo "  load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
@@ -132,7 +150,7 @@ for workers in $WORKERS; do
 	config "$workers"
 	echo
 	echo "## workers $workers, kept-alive connections"
-	for op in download reveal; do
+	for op in $OPS; do
 		for c in $CS; do
 			start_serve
 			load "$op" "$c"
@@ -140,7 +158,7 @@ for workers in $WORKERS; do
 		done
 	done
 	echo "## workers $workers, a new TLS connection per request"
-	for op in download reveal; do
+	for op in $OPS; do
 		start_serve
 		load "$op" 8 --fresh
 		stop_serve

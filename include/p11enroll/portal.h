@@ -34,6 +34,13 @@ typedef struct p11e_portal_conf {
 	char *logo_data;	   /* the logo's bytes (logo_len), or NULL */
 	size_t logo_len;
 	const char *logo_type; /* "image/png" or "image/svg+xml" */
+	/* Connections and limits (docs/portal.md): open connections in all, and
+	 * from one client address (an IPv6 client's /64), and the seconds a
+	 * connection has for its TLS handshake and each request's headers and
+	 * body (also the most a kept-alive connection waits idle). */
+	long max_connections;		 /* default 512 */
+	long max_connections_per_client; /* default 32 */
+	long request_timeout_seconds;	 /* default 10 */
 } p11e_portal_conf;
 
 /* Reads cfg's "portal" (P11E_CONFIG naming the key on a bad value; listen,

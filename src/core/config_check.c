@@ -23,7 +23,9 @@ static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
 					  "client_cas",	 "client_crl",	"self_service_profiles",
 					  "session_minutes", "officer_key", "workers",
 					  /* the pages' frame (portal_conf.c) */
-					  "organisation", "logo", "help_contact", NULL};
+					  "organisation", "logo", "help_contact",
+					  "max_connections", "max_connections_per_client",
+					  "request_timeout_seconds", NULL};
 
 /* The type of a backend entry, or NULL if it has none that is a string. */
 static const char *entry_type(json_object *entry)

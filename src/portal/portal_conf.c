@@ -126,6 +126,9 @@ p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_p
 
 	memset(out, 0, sizeof(*out));
 	out->session_minutes = 30;
+	out->max_connections = 512;
+	out->max_connections_per_client = 32;
+	out->request_timeout_seconds = 10;
 	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "portal", &portal) &&
 	    !json_object_is_type(portal, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: portal must be an object",
@@ -147,7 +150,13 @@ p11e_rc p11e_portal_conf_load(const p11e_config *cfg, const char *listen, p11e_p
 	    (rc = get_string(cfg, portal, "help_contact", 0, 0, &out->help_contact, err)) !=
 		P11E_OK ||
 	    (rc = get_string(cfg, portal, "logo", 1, 0, &out->logo, err)) != P11E_OK ||
-	    (out->logo != NULL && (rc = load_logo(cfg, out, err)) != P11E_OK))
+	    (out->logo != NULL && (rc = load_logo(cfg, out, err)) != P11E_OK) ||
+	    (rc = get_int(cfg, portal, "max_connections", 1, 1000000, &out->max_connections,
+			  err)) != P11E_OK ||
+	    (rc = get_int(cfg, portal, "max_connections_per_client", 1, 1000000,
+			  &out->max_connections_per_client, err)) != P11E_OK ||
+	    (rc = get_int(cfg, portal, "request_timeout_seconds", 1, 300,
+			  &out->request_timeout_seconds, err)) != P11E_OK)
 		return rc;
 	out->workers = (int)workers;
 	if (listen != NULL) {

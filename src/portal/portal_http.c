@@ -18,6 +18,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h> /* req->major, req->minor: evhttp_send_error below */
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
@@ -95,10 +96,60 @@ bad:
 			 spec);
 }
 
+/* Everything here is personal: never cached, framed or sniffed. */
+static void security_headers(struct evkeyvalq *h, const char *cache_control)
+{
+	evhttp_add_header(h, "Cache-Control", cache_control ? cache_control : "no-store");
+	if (cache_control == NULL)
+		evhttp_add_header(h, "Pragma", "no-cache");
+	evhttp_add_header(h, "Content-Security-Policy",
+			  "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
+	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+}
+
+/* libevent answers what it cannot parse itself (400 a malformed request,
+ * 413 headers or a body too large, 417 an unknown Expect) with
+ * evhttp_send_error, whose page clears the answer's headers first: ours
+ * would never be sent, and evhttp 2.1 has no hook before it. This
+ * definition takes its place (libevent calls it through the dynamic
+ * linker; tests/integration/portal_limits.sh checks the headers arrive):
+ * the same answer with the security headers, and the connection closed. */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *buf = evbuffer_new();
+	const char *phrase = reason != NULL ? reason
+			     : error == 400 ? "Bad Request"
+			     : error == 404 ? "Not Found"
+			     : error == 413 ? "Payload Too Large"
+			     : error == 417 ? "Expectation Failed"
+			     : error == 501 ? "Not Implemented"
+			     : error == 503 ? "Service Unavailable"
+					    : "Error";
+
+	if (req->major == 0 && req->minor == 0) { /* the request line never parsed */
+		req->major = 1;
+		req->minor = 1;
+	}
+	evhttp_clear_headers(h);
+	security_headers(h, NULL);
+	evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+	evhttp_add_header(h, "Connection", "close");
+	if (buf != NULL)
+		evbuffer_add_printf(buf, "%d %s\n", error, phrase);
+	evhttp_send_reply(req, error, phrase, buf);
+	if (buf != NULL)
+		evbuffer_free(buf);
+}
+
 void portal_send(portal_req *r, int code, const char *type, const void *body, size_t len,
 		 const char *extra_name, const char *extra_value)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
+	struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
 	struct evbuffer *buf = evbuffer_new();
 	const char *reason = code == 200   ? "OK"
 			     : code == 201 ? "Created"
@@ -114,22 +165,17 @@ void portal_send(portal_req *r, int code, const char *type, const void *body, si
 			     : code == 429 ? "Too Many Requests"
 					   : "Error";
 
-	/* Everything here is personal: never cached, framed or sniffed (the
-	 * stylesheet, script and logo alone are the same for everyone). */
-	evhttp_add_header(h, "Cache-Control", r->cache_control ? r->cache_control : "no-store");
-	if (r->cache_control == NULL)
-		evhttp_add_header(h, "Pragma", "no-cache");
-	evhttp_add_header(h, "Content-Security-Policy",
-			  "default-src 'self'; frame-ancestors 'none'; form-action 'self'");
-	evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
-	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	evhttp_add_header(h, "X-Frame-Options", "DENY");
-	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	security_headers(h, r->cache_control);
 	evhttp_add_header(h, "Content-Type", type);
 	if (extra_name != NULL)
 		evhttp_add_header(h, extra_name, extra_value);
 	if (buf != NULL && len > 0)
 		evbuffer_add(buf, body, len);
+	/* The handler may have run for long (an enrollment): the loop's cached
+	 * time is from before it, and the write timeout (request_timeout_seconds)
+	 * counted from there would already have passed. */
+	if (conn != NULL)
+		event_base_update_cache_time(evhttp_connection_get_base(conn));
 	evhttp_send_reply(r->req, code, reason, buf);
 	if (buf != NULL) {
 		/* A revealed password may sit in the buffer: wipe what is left. */
@@ -219,6 +265,47 @@ static void authenticate(portal_req *r)
 	portal_csrf_for(r->p, who, r->csrf);
 }
 
+/* The methods a route answers; the others get 405 with them in Allow. */
+static int route_methods(p11e_portal_route route)
+{
+	switch (route) {
+	case P11E_ROUTE_PAGE_HOME:
+	case P11E_ROUTE_PAGE_CA_CHAIN:
+	case P11E_ROUTE_STATIC_CSS:
+	case P11E_ROUTE_STATIC_JS:
+	case P11E_ROUTE_STATIC_LOGO:
+	case P11E_ROUTE_ME:
+	case P11E_ROUTE_CERTIFICATE:
+	case P11E_ROUTE_PFX:
+		return EVHTTP_REQ_GET;
+	case P11E_ROUTE_PAGE_REVOKE: /* GET the confirmation, POST the revocation */
+		return EVHTTP_REQ_GET | EVHTTP_REQ_POST;
+	case P11E_ROUTE_SESSION: /* POST signs in, DELETE signs out */
+		return EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;
+	default:
+		return EVHTTP_REQ_POST;
+	}
+}
+
+static void send_not_allowed(portal_req *r, int methods)
+{
+	static const struct {
+		int method;
+		const char *name;
+	} names[] = {
+	    {EVHTTP_REQ_GET, "GET"}, {EVHTTP_REQ_POST, "POST"}, {EVHTTP_REQ_DELETE, "DELETE"}};
+	char allow[32] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (methods & names[i].method)
+			n += (size_t)snprintf(allow + n, sizeof(allow) - n, "%s%s", n ? ", " : "",
+					      names[i].name);
+	/* A page on a page route, JSON under /api/ (portal_send_error). */
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Allow", allow);
+	portal_send_error(r, 405, "this address does not take that method");
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	portal_req r;
@@ -228,21 +315,24 @@ static void on_request(struct evhttp_request *req, void *arg)
 	char id[P11E_PORTAL_ID_MAX];
 	p11e_portal_route route;
 
+	portal_conn_request_read(req);
 	memset(&r, 0, sizeof(r));
 	r.p = arg;
 	r.req = req;
 	authenticate(&r);
+	route = p11e_portal_route_parse(path, id);
+	/* The answers before dispatch too: a page on a page route. */
+	r.html = route != P11E_ROUTE_NONE && route < P11E_ROUTE_ME;
+	if (route != P11E_ROUTE_NONE && (route_methods(route) & (int)cmd) == 0) {
+		send_not_allowed(&r, route_methods(route));
+		return;
+	}
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_POST && cmd != EVHTTP_REQ_DELETE) {
-		portal_send_error(&r, 405, "only GET, POST and DELETE are served");
+		portal_not_found(&r, path);
 		return;
 	}
 	if (!portal_origin_check(&r)) /* every state-changing request: one rule */
 		return;
-	route = p11e_portal_route_parse(path, id);
-	if (cmd == EVHTTP_REQ_DELETE && route != P11E_ROUTE_SESSION) {
-		portal_send_error(&r, 405, "DELETE is only for /api/v1/session (sign-out)");
-		return;
-	}
 	if (route >= P11E_ROUTE_ME)
 		portal_api_dispatch(&r, route, id, cmd == EVHTTP_REQ_POST,
 				    uri ? evhttp_uri_get_query(uri) : NULL);
@@ -264,6 +354,8 @@ static struct bufferevent *new_tls_connection(struct event_base *base, void *arg
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
+	else
+		portal_conn_accepted(p, base, bev); /* the caps and the deadline */
 	return bev;
 }
 
@@ -289,13 +381,17 @@ static p11e_rc worker_setup(struct p11e_portal *p, portal_worker *w, p11e_err *e
 		return p11e_errf(err, P11E_FAIL, "portal: event loop setup failed");
 	evhttp_set_bevcb(w->http, new_tls_connection, p);
 	evhttp_set_gencb(w->http, on_request, p);
-	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+	/* Every method libevent knows reaches on_request: 405 with Allow. */
+	evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+						EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+						EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+						EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(w->http, 16384);
 	evhttp_set_max_headers_size(w->http, 16384);
-	evhttp_set_timeout(w->http, 60);
-	if (evhttp_accept_socket(w->http, p->listen_fd) != 0)
-		return p11e_errf(err, P11E_FAIL, "portal: cannot accept on %s", p->address);
-	return P11E_OK;
+	/* Inactivity, reading and writing; a request's whole time is bounded by
+	 * portal_conn.c's deadline (evhttp's restarts on every read). */
+	evhttp_set_timeout(w->http, (int)p->conf->request_timeout_seconds);
+	return portal_conn_listen(w, err);
 }
 
 p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, p11e_portal **out,
@@ -317,7 +413,8 @@ p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, 
 		goto out;
 	}
 	if ((rc = portal_tls_setup(p, err)) != P11E_OK ||
-	    (rc = listen_on(p, conf->listen, err)) != P11E_OK)
+	    (rc = listen_on(p, conf->listen, err)) != P11E_OK ||
+	    (rc = portal_conn_setup(p, err)) != P11E_OK)
 		goto out;
 	if (pipe(p->stop_pipe) != 0 || fcntl(p->stop_pipe[0], F_SETFD, FD_CLOEXEC) != 0 ||
 	    fcntl(p->stop_pipe[1], F_SETFD, FD_CLOEXEC) != 0 ||
@@ -365,8 +462,10 @@ void p11e_portal_stop(p11e_portal *p)
 
 		if (w->started)
 			pthread_join(w->thread, NULL);
+		portal_conn_worker_stopping(w);
 		if (w->http != NULL)
 			evhttp_free(w->http);
+		portal_conn_worker_free(w);
 		if (w->stop_ev != NULL)
 			event_free(w->stop_ev);
 		if (w->base != NULL)
@@ -379,6 +478,7 @@ void p11e_portal_stop(p11e_portal *p)
 		if (p->stop_pipe[i] >= 0)
 			close(p->stop_pipe[i]);
 	portal_tls_free(p);
+	portal_conn_free(p);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->trust_mu);
 	OPENSSL_cleanse(p, sizeof(*p));

@@ -6,12 +6,17 @@
 #include <stddef.h>
 #include <time.h>
 #include <sys/types.h>
+#include <sys/time.h>
 #include <openssl/types.h>
 #include "p11enroll/error.h"
 #include "p11enroll/portal.h"
 
 struct evhttp_request;
 struct p11e_session;
+struct bufferevent;
+struct evconnlistener;
+typedef struct portal_conn portal_conn; /* portal_conn.c */
+struct portal_client;			/* portal_conn.c */
 
 #define PORTAL_MAX_SESSIONS 1024
 /* Failed code sign-ins (docs/portal.md, Security model): per (client, email
@@ -59,6 +64,12 @@ typedef struct portal_worker {
 	struct event *stop_ev;
 	pthread_t thread;
 	int started;
+	struct evconnlistener *listener; /* evhttp's, on the shared socket */
+	struct event *tick_ev;		 /* every second: resumes a paused accept */
+	int accept_paused;		 /* after an accept error (EMFILE) */
+	int pending;			 /* accepted, not yet admitted */
+	int listening;			 /* the listener is enabled */
+	portal_conn *conns;		 /* its connections (portal_conn.c) */
 } portal_worker;
 
 struct p11e_portal {
@@ -85,6 +96,16 @@ struct p11e_portal {
 	char address[80];
 	int nworkers;
 	portal_worker *workers;
+	/* Connections and limits (portal_conn.c), under conns_mu. */
+	pthread_mutex_t conns_mu;
+	int conns_mu_ready;
+	long max_conns;		       /* portal.max_connections, maybe lowered */
+	long max_per_client;	       /* portal.max_connections_per_client */
+	long nconns;		       /* open, admitted */
+	struct portal_client *clients; /* max_conns slots */
+	struct timeval request_timeout;
+	time_t accept_warned; /* the last accept error logged */
+	long accept_errors;   /* since then */
 };
 
 /* One request as the handlers see it. */
@@ -122,6 +143,20 @@ void portal_trust_stat(const struct p11e_portal *p, portal_file_id ids[PORTAL_WA
  * 1 signed in, 0 no certificate, -1 refused (why into problem). */
 int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
 			   size_t pcap);
+
+/* portal_conn.c: connections and limits (docs/portal.md). setup raises the
+ * descriptor limit and fits max_conns to it (after listen_on); listen makes a
+ * worker's evhttp accept with a pause on errors; accepted is called for each
+ * new TLS bufferevent (admission: the caps, the deadline); request_read when
+ * a request has been read whole (the deadline is met; re-armed once its
+ * answer is sent). stopping before evhttp_free, worker_free after it. */
+p11e_rc portal_conn_setup(struct p11e_portal *p, p11e_err *err);
+void portal_conn_free(struct p11e_portal *p);
+p11e_rc portal_conn_listen(portal_worker *w, p11e_err *err);
+void portal_conn_accepted(struct p11e_portal *p, struct event_base *base, struct bufferevent *bev);
+void portal_conn_request_read(struct evhttp_request *req);
+void portal_conn_worker_stopping(portal_worker *w);
+void portal_conn_worker_free(portal_worker *w);
 
 /* portal_state.c: sessions, attempts, CSRF tokens (under p->mu). */
 p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token, p11e_err *err);
