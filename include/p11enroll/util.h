@@ -93,4 +93,12 @@ char *p11e_name_escape(const char *name, size_t extra);
  * cannot be done: the caller must not go on to handle secrets. */
 p11e_rc p11e_process_harden(p11e_err *err);
 
+/* For the libraries opened on first use instead of linked (libcurl,
+ * libldap, libpq: their start-up cost is paid only by the runs that use
+ * them): the first of sonames (NULL-terminated) that dlopen loads, never
+ * unmapped (they keep state of their own), and its n symbols names[i] into
+ * *slots[i]. 0, or -1 when none loads or a symbol is missing. */
+int p11e_dl_symbols(const char *const *sonames, const char *const *names, void **const *slots,
+		    size_t n);
+
 #endif

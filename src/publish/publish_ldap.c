@@ -11,7 +11,6 @@
  * libldap is opened on first use (dlopen), as libcurl is: linking it (with
  * its GnuTLS and SASL) costs every process start about 10 ms of wall time
  * (measured: docs/architecture.md), and only `publish` speaks LDAP. */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,18 +64,10 @@ static int load_ldap(ldap_api *api)
 			  (void **)&api->get_values_len, (void **)&api->value_free_len,
 			  (void **)&api->modify_ext_s,	 (void **)&api->unbind_ext_s,
 			  (void **)&api->err2string};
-	/* Debian 12's soname, then the one OpenLDAP 2.6 packages use. Never
-	 * unmapped: libldap and GnuTLS keep global state. */
-	void *dl = dlopen("libldap-2.5.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	/* Debian 12's soname, then the one OpenLDAP 2.6 packages use. */
+	static const char *const sonames[] = {"libldap-2.5.so.0", "libldap.so.2", NULL};
 
-	if (dl == NULL)
-		dl = dlopen("libldap.so.2", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-	if (dl == NULL)
-		return -1;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
-			return -1;
-	return 0;
+	return p11e_dl_symbols(sonames, names, slots, sizeof(names) / sizeof(names[0]));
 }
 
 typedef struct ldap_pub {

@@ -14,7 +14,6 @@
  *
  * libpq is opened on first use (dlopen), as libcurl and libldap are: only
  * a station with this store pays for it at start. */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,15 +90,9 @@ static int load_pq(pq_api *api)
 			  (void **)&api->host,
 			  (void **)&api->port,
 			  (void **)&api->parameter_status};
-	/* Never unmapped: libpq keeps OpenSSL state of its own. */
-	void *dl = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	static const char *const sonames[] = {"libpq.so.5", NULL};
 
-	if (dl == NULL)
-		return -1;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
-			return -1;
-	return 0;
+	return p11e_dl_symbols(sonames, names, slots, sizeof(names) / sizeof(names[0]));
 }
 
 typedef struct pg_store {

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include "p11enroll/http.h"
 #include "p11enroll/peer.h"
+#include "p11enroll/util.h"
 
 #define BODY_MAX (4 * 1024 * 1024)
 
@@ -152,15 +153,9 @@ static int load_curl(curl_api *api)
 			  (void **)&api->global_cleanup, (void **)&api->url,
 			  (void **)&api->url_set,	 (void **)&api->url_get,
 			  (void **)&api->url_cleanup,	 (void **)&api->free};
-	/* Never unmapped (RTLD_NODELETE): libcurl and OpenSSL keep state. */
-	void *dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	static const char *const sonames[] = {"libcurl.so.4", NULL};
 
-	if (dl == NULL)
-		return -1;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
-			return -1;
-	return 0;
+	return p11e_dl_symbols(sonames, names, slots, sizeof(names) / sizeof(names[0]));
 }
 
 const char *p11e_http_curl_version(void)

@@ -1,6 +1,7 @@
 /* Files written so a crash leaves the old or the new content, never half;
  * state files and directories no one else can plant or swap; hex; secrets
  * wiped before free. Address and host name checks: validate.c. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -500,4 +501,19 @@ char *p11e_name_escape(const char *name, size_t extra)
 	}
 	out[n] = '\0';
 	return out;
+}
+
+int p11e_dl_symbols(const char *const *sonames, const char *const *names, void **const *slots,
+		    size_t n)
+{
+	void *dl = NULL;
+
+	for (size_t i = 0; dl == NULL && sonames[i] != NULL; i++)
+		dl = dlopen(sonames[i], RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (dl == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if ((*slots[i] = dlsym(dl, names[i])) == NULL)
+			return -1;
+	return 0;
 }
