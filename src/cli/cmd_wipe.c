@@ -23,25 +23,25 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (rc != P11E_OK)
 		return rc;
 	if (ctx->json) {
+		const struct {
+			const char *name;
+			size_t n;
+		} counts[] = {
+		    {"identities_retired", res.identities},
+		    {"key_objects_destroyed", res.key_objects},
+		    {"certificates_destroyed", res.certificates},
+		    {"ca_certificates_destroyed", res.ca_certificates},
+		    {"ca_certificates_kept", res.ca_kept},
+		    {"generations_removed", res.generations},
+		    {"certificates_revoked", res.revoked},
+		    {"certificates_kept_valid", res.kept_valid},
+		    {"key_objects_without_id_destroyed", res.idless_keys},
+		};
 		json_object *o = json_object_new_object();
-		json_object_object_add(o, "identities_retired",
-				       json_object_new_int64((int64_t)res.identities));
-		json_object_object_add(o, "key_objects_destroyed",
-				       json_object_new_int64((int64_t)res.key_objects));
-		json_object_object_add(o, "certificates_destroyed",
-				       json_object_new_int64((int64_t)res.certificates));
-		json_object_object_add(o, "ca_certificates_destroyed",
-				       json_object_new_int64((int64_t)res.ca_certificates));
-		json_object_object_add(o, "ca_certificates_kept",
-				       json_object_new_int64((int64_t)res.ca_kept));
-		json_object_object_add(o, "generations_removed",
-				       json_object_new_int64((int64_t)res.generations));
-		json_object_object_add(o, "certificates_revoked",
-				       json_object_new_int64((int64_t)res.revoked));
-		json_object_object_add(o, "certificates_kept_valid",
-				       json_object_new_int64((int64_t)res.kept_valid));
-		json_object_object_add(o, "key_objects_without_id_destroyed",
-				       json_object_new_int64((int64_t)res.idless_keys));
+
+		for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+			json_object_object_add(o, counts[i].name,
+					       json_object_new_int64((int64_t)counts[i].n));
 		cli_print_json(o);
 		return P11E_OK;
 	}
