@@ -18,8 +18,7 @@ mkdir -p "$W"
 cd "$W" || exit 1
 
 # The server's own TLS certificate (a CA of its own: not the users' CA).
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
-	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+portal_tls_cert
 file_vault "$W" '"profiles": {
     "soft": { "base": "smime", "key_store": "software", "renew_within_days": 400 },
     "soft-auth": { "base": "client-auth", "key_store": "software" } },
@@ -299,9 +298,6 @@ check_eq "bad JSON: 400" 400 "$(req x -H 'Content-Type: application/json' -d '{"
 check_not_contains "no password in the server's log" "$(cat serve.log)" "$DPW"
 check_not_contains "no code in the server's log" "$(cat serve.log)" "$CODE"
 check "the audit chain verifies" p11e audit verify
-kill -TERM $SERVE_PID
-wait $SERVE_PID
-check_eq "SIGTERM: exit 0" 0 $?
+portal_stop
 check_contains "SIGTERM: stopped cleanly" "$(cat serve.log)" "stopped"
-trap - EXIT
 finish

@@ -22,8 +22,7 @@ W=$TEST_TMP/portal-auth
 mkdir -p "$W"
 cd "$W" || exit 1
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
-	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+portal_tls_cert
 cp tls.pem tls-ca.pem # what curl trusts: each server certificate is its own CA
 # A second users' CA, trusted next to the first until it is removed.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca2.key \
@@ -338,8 +337,5 @@ check "fixed (only the first CA): zed refused without a signal" wait_status 2 ze
 
 check_not_contains "no code in the server's log" "$(cat serve.log)" "$GOOD"
 check "the audit chain verifies" p11e audit verify
-kill -TERM $SERVE_PID
-wait $SERVE_PID
-check_eq "SIGTERM: exit 0" 0 $?
-trap - EXIT
+portal_stop
 finish

@@ -120,10 +120,7 @@ done
 check "audited: alice's certificate download" grep -q \
 	"\"action\":\"portal-download-pem\".*\"portal_user\":\"$A\"" "$P11ENROLL_STATE_DIR/audit.jsonl"
 check_not_contains "no password in the server's log" "$(cat serve.log)" "$(cat "$OUT/code.pw")"
-kill -TERM $SERVE_PID
-wait $SERVE_PID
-check_eq "SIGTERM: exit 0" 0 $?
-trap - EXIT
+portal_stop
 if [ -n "${P11E_SCREENSHOTS:-}" ]; then
 	cp "$OUT"/portal-*.png "$P11E_SCREENSHOTS/"
 fi

@@ -18,8 +18,7 @@ setup_ca
 W=$TEST_TMP/limits
 mkdir -p "$W"
 cd "$W" || exit 1
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
-	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+portal_tls_cert
 file_vault "$W" '"portal": { "tls_cert": "tls.pem", "tls_key": "tls.key",
     "client_cas": "'"$CA_DIR"'/ca.pem", "workers": 2,
     "max_connections_per_client": 16, "request_timeout_seconds": 10 }'

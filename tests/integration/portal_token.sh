@@ -40,10 +40,7 @@ check_eq "12 concurrent handshakes signed on the token, each answered 401 (no cl
 	" 12 401" "$codes"
 check_eq "each client verified the token-held server key against the CA" 0 "$(cat err* | wc -c)"
 check "the server is still up" kill -0 $SERVE_PID
-kill -TERM $SERVE_PID
-wait $SERVE_PID
-check_eq "SIGTERM: exit 0" 0 $?
-trap - EXIT
+portal_stop
 
 # A wrong PIN: no server, the PIN's exit code, one login attempt.
 printf '%s\n' 999999 >wrong.pin

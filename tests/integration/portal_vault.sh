@@ -23,8 +23,7 @@ cleanup() { kill $STUB $SERVE_PID 2>/dev/null; }
 trap cleanup EXIT
 
 # The portal's TLS certificate, and one CA and certificate for both stubs.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
-	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+portal_tls_cert
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stub-ca.key \
 	-out stub-ca.pem -days 2 -subj "/CN=Stub vault CA" 2>/dev/null
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout stub.key \

@@ -10,6 +10,22 @@
 #                         the background (stdout serve.out, stderr serve.log),
 #                         sets SERVE_PID, kills it when the test exits, waits as
 #                         above, and ends the test as failed if it never listens.
+#   portal_tls_cert       tls.key and tls.pem in the current directory: the server's
+#                         own self-signed certificate for 127.0.0.1 (not the users' CA).
+#   portal_stop           SIGTERM to the serve of portal_serve: it must exit 0 (a
+#                         check), and the EXIT trap is dropped.
+
+portal_tls_cert() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
+		-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+}
+
+portal_stop() {
+	kill -TERM "$SERVE_PID"
+	wait "$SERVE_PID"
+	check_eq "SIGTERM: exit 0" 0 $?
+	trap - EXIT
+}
 
 portal_wait() {
 	local pid=$1 log=$2
