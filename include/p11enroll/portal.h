@@ -28,10 +28,10 @@ typedef struct p11e_portal_conf {
 	char *officer_key;    /* file vault: the officer key (a file or pkcs11: URI) */
 	int workers;	      /* threads, each with its own event loop (default 4) */
 	/* What every page shows (docs/config.md, portal): */
-	char *organisation;	   /* "Example Ltd", or NULL */
-	char *logo;		   /* a PNG or SVG file, read at start into logo_data */
-	char *help_contact;	   /* text, a mail address or an https:// URL, or NULL */
-	char *logo_data;	   /* the logo's bytes (logo_len), or NULL */
+	char *organisation; /* "Example Ltd", or NULL */
+	char *logo;	    /* a PNG or SVG file, read at start into logo_data */
+	char *help_contact; /* text, a mail address or an https:// URL, or NULL */
+	char *logo_data;    /* the logo's bytes (logo_len), or NULL */
 	size_t logo_len;
 	const char *logo_type; /* "image/png" or "image/svg+xml" */
 	/* Connections and limits (docs/portal.md): open connections in all, and
@@ -81,11 +81,13 @@ void p11e_portal_stop(p11e_portal *p);
  * lock), with the address and the expiry. */
 p11e_rc p11e_portal_invite(const p11e_config *cfg, const char *email, int hours, char *code,
 			   size_t cap, p11e_err *err);
-/* Redeems a code for email: P11E_OK once (the invitation is deleted),
+/* Redeems a code for email (any case): P11E_OK once (the invitation is
+ * deleted), the address as the invitation spells it into *spelling when not
+ * NULL (malloc'd: the local part's case as given to `invite`),
  * P11E_NOT_FOUND for an unknown, used, expired or another address's code
  * (one message for all, so nothing is learnt from it). */
 p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, const char *code,
-				  p11e_err *err);
+				  char **spelling, p11e_err *err);
 
 /* --- request parsers (src/portal/portal_parse.c) --- */
 

@@ -245,7 +245,7 @@ static void authenticate(portal_req *r)
 	if (conn != NULL)
 		evhttp_connection_get_peer(conn, &peer, &port);
 	snprintf(r->client, sizeof(r->client), "%s", peer ? peer : "unknown");
-	if (ssl != NULL && portal_tls_client_user(r->p, ssl, r->user, sizeof(r->user),
+	if (ssl != NULL && portal_tls_client_user(r->p, ssl, r->user, r->email, sizeof(r->user),
 						  r->cert_problem, sizeof(r->cert_problem)) == 1) {
 		r->auth = "certificate";
 		snprintf(who, sizeof(who), "cert:%s", r->user);
@@ -254,7 +254,7 @@ static void authenticate(portal_req *r)
 	}
 	cookie = portal_header(r, "Cookie");
 	if (p11e_portal_cookie_value(cookie, "p11e_session", r->session, sizeof(r->session)) == 1 &&
-	    portal_session_user(r->p, r->session, r->user, sizeof(r->user))) {
+	    portal_session_user(r->p, r->session, r->user, r->email, sizeof(r->user))) {
 		r->auth = "code";
 		snprintf(who, sizeof(who), "session:%s", r->session);
 		portal_csrf_for(r->p, who, r->csrf);

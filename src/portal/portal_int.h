@@ -36,6 +36,7 @@ struct portal_client;			/* portal_conn.c */
 typedef struct portal_session {
 	char token[PORTAL_TOKEN_LEN]; /* "" : a free slot */
 	char user[P11E_PORTAL_ID_MAX];
+	char email[P11E_PORTAL_ID_MAX]; /* the address as the invitation spells it */
 	time_t expires;
 } portal_session;
 
@@ -114,6 +115,8 @@ typedef struct portal_req {
 	struct evhttp_request *req;
 	char client[64];		/* the peer's address */
 	char user[P11E_PORTAL_ID_MAX];	/* "" : not signed in */
+	char email[P11E_PORTAL_ID_MAX]; /* user's address as its certificate or invitation spells it
+					 */
 	const char *auth;		/* "certificate" or "code" */
 	char session[PORTAL_TOKEN_LEN]; /* the session cookie's token, or "" */
 	char cert_problem[160];		/* why a presented certificate was refused */
@@ -138,11 +141,12 @@ X509_STORE *portal_tls_store(struct p11e_portal *p);
 void portal_tls_swap(struct p11e_portal *p, SSL_CTX *ssl, X509_STORE *store);
 /* The watched files' identities now (a missing file: present 0). */
 void portal_trust_stat(const struct p11e_portal *p, portal_file_id ids[PORTAL_WATCHED_FILES]);
-/* The verified client certificate's first rfc822Name (lower-cased; a CA's
- * certificate is never a user) into user:
+/* The verified client certificate's first rfc822Name (a CA's certificate
+ * is never a user) into user, lower-cased, and into email as it spells its
+ * local part (each cap bytes):
  * 1 signed in, 0 no certificate, -1 refused (why into problem). */
-int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
-			   size_t pcap);
+int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, char *email, size_t cap,
+			   char *problem, size_t pcap);
 
 /* portal_conn.c: connections and limits (docs/portal.md). setup raises the
  * descriptor limit and fits max_conns to it (after listen_on); listen makes a
@@ -159,8 +163,14 @@ void portal_conn_worker_stopping(portal_worker *w);
 void portal_conn_worker_free(portal_worker *w);
 
 /* portal_state.c: sessions, attempts, CSRF tokens (under p->mu). */
-p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token, p11e_err *err);
-int portal_session_user(struct p11e_portal *p, const char *token, char *user, size_t cap);
+/* A session for user (the identity: lower-cased) whose address is spelt
+ * email (NULL: as user); its token into token. */
+p11e_rc portal_session_new(struct p11e_portal *p, const char *user, const char *email, char *token,
+			   p11e_err *err);
+/* The user of a live session (and, when email is not NULL, its spelling),
+ * each cap bytes: 1, else 0 (unknown or expired: forgotten). */
+int portal_session_user(struct p11e_portal *p, const char *token, char *user, char *email,
+			size_t cap);
 /* When the session of token ends (0: no such session). */
 time_t portal_session_expires(struct p11e_portal *p, const char *token);
 /* Code sign-ins of email (lower-cased, valid) from client: 0 when it may

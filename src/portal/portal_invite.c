@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <dirent.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -95,7 +96,7 @@ p11e_rc p11e_portal_invite(const p11e_config *cfg, const char *email, int hours,
 			   size_t cap, p11e_err *err)
 {
 	p11e_lock lock = P11E_LOCK_INIT;
-	char *dir = NULL, *path = NULL, *identity = NULL, when[21];
+	char *dir = NULL, *path = NULL, *identity = NULL, *spelling = NULL, when[21];
 	json_object *doc = NULL;
 	const char *text;
 	p11e_rc rc;
@@ -107,8 +108,13 @@ p11e_rc p11e_portal_invite(const p11e_config *cfg, const char *email, int hours,
 				 email ? email : "");
 	if (hours < 1 || hours > 720)
 		return p11e_errf(err, P11E_USAGE, "invite: --hours must be 1 to 720");
-	if ((identity = p11e_record_identity(email)) == NULL)
+	/* The address as given (its local part's case kept, RFC 5321) is what
+	 * a certificate requested through the portal will carry. */
+	if ((identity = p11e_record_identity(email)) == NULL ||
+	    (spelling = p11e_email_canonical(email)) == NULL) {
+		free(identity);
 		return p11e_errf(err, P11E_FAIL, "invite: out of memory");
+	}
 	if ((rc = portal_random_token(code, cap, err)) != P11E_OK ||
 	    (dir = invites_dir(cfg, err)) == NULL) {
 		rc = rc != P11E_OK ? rc : err->rc;
@@ -120,7 +126,7 @@ p11e_rc p11e_portal_invite(const p11e_config *cfg, const char *email, int hours,
 	sweep_expired(dir);
 	p11e_iso_format(p11e_now() + (time_t)hours * 3600, when);
 	if ((path = invite_path(dir, code)) == NULL || (doc = json_object_new_object()) == NULL ||
-	    json_object_object_add(doc, "email", json_object_new_string(identity)) != 0 ||
+	    json_object_object_add(doc, "email", json_object_new_string(spelling)) != 0 ||
 	    json_object_object_add(doc, "expires", json_object_new_string(when)) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "invite: out of memory");
 		goto out;
@@ -135,11 +141,12 @@ out:
 	free(path);
 	free(dir);
 	free(identity);
+	free(spelling);
 	return rc;
 }
 
 p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, const char *code,
-				  p11e_err *err)
+				  char **spelling, p11e_err *err)
 {
 	p11e_lock lock = P11E_LOCK_INIT;
 	char *dir = NULL, *path = NULL, *identity = NULL, *owner = NULL;
@@ -149,6 +156,8 @@ p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, con
 	p11e_err inner;
 	time_t expires;
 
+	if (spelling != NULL)
+		*spelling = NULL;
 	if (email == NULL || code == NULL || strlen(code) != INVITE_CODE_LEN ||
 	    !p11e_email_valid(email))
 		return rc;
@@ -172,7 +181,9 @@ p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, con
 		unlink(path);
 		goto out;
 	}
-	if (strcmp(owner, identity) != 0)
+	/* Addresses match without regard to case (the invitation keeps the
+	 * spelling it was made for; older ones hold the lower-cased one). */
+	if (strcasecmp(owner, identity) != 0)
 		goto out; /* someone else's code: left for its owner */
 	if (unlink(path) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "session: invitation: cannot delete it (%s)",
@@ -180,6 +191,10 @@ p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, con
 		goto out;
 	}
 	rc = P11E_OK;
+	if (spelling != NULL) {
+		*spelling = owner;
+		owner = NULL;
+	}
 out:
 	p11e_lock_release(&lock);
 	free(owner);

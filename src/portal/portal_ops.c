@@ -91,7 +91,7 @@ p11e_rc portal_reveal(portal_req *r, const p11e_record *rec, char **password, si
 
 int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err *err)
 {
-	char *identity = NULL, token[PORTAL_TOKEN_LEN], retry[24];
+	char *identity = NULL, *spelling = NULL, token[PORTAL_TOKEN_LEN], retry[24];
 	p11e_err audit_err;
 	p11e_rc rc, arc;
 	long wait;
@@ -122,10 +122,12 @@ int portal_sign_in(portal_req *r, const char *email, const char *code, p11e_err 
 			  wait);
 		return 429;
 	}
-	rc = p11e_portal_invite_redeem(r->p->cfg, identity, code, err);
+	rc = p11e_portal_invite_redeem(r->p->cfg, identity, code, &spelling, err);
 	if (rc == P11E_OK)
-		rc = portal_session_new(r->p, identity, token, err);
+		rc = portal_session_new(r->p, identity, spelling, token, err);
 	snprintf(r->user, sizeof(r->user), "%s", rc == P11E_OK ? identity : "");
+	snprintf(r->email, sizeof(r->email), "%s", rc == P11E_OK && spelling ? spelling : r->user);
+	free(spelling);
 	r->auth = "code";
 	portal_audit(r, "portal-sign-in", identity, rc, err, &arc, &audit_err);
 	if (rc != P11E_OK) {
@@ -152,7 +154,7 @@ static int profile_offered(const p11e_portal_conf *c, const char *profile)
 
 int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec, const char **msg)
 {
-	p11e_enroll_params ep = {.email = r->user,
+	p11e_enroll_params ep = {.email = r->email[0] ? r->email : r->user,
 				 .profile = profile,
 				 .software = 1,
 				 .officer_key = r->p->conf->officer_key};

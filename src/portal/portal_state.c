@@ -12,7 +12,8 @@
 #include "p11enroll/clock.h"
 #include "portal_int.h"
 
-p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token, p11e_err *err)
+p11e_rc portal_session_new(struct p11e_portal *p, const char *user, const char *email, char *token,
+			   p11e_err *err)
 {
 	time_t now = p11e_now();
 	portal_session *slot = NULL;
@@ -34,32 +35,44 @@ p11e_rc portal_session_new(struct p11e_portal *p, const char *user, char *token,
 	}
 	snprintf(slot->token, sizeof(slot->token), "%s", token);
 	snprintf(slot->user, sizeof(slot->user), "%s", user);
+	snprintf(slot->email, sizeof(slot->email), "%s", email ? email : user);
 	slot->expires = now + p->conf->session_minutes * 60;
 	pthread_mutex_unlock(&p->mu);
 	return P11E_OK;
 }
 
-int portal_session_user(struct p11e_portal *p, const char *token, char *user, size_t cap)
+/* The session of token, or NULL; under p->mu. */
+static portal_session *find_session(struct p11e_portal *p, const char *token)
 {
-	time_t now = p11e_now();
-	int found = 0;
-
 	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
-		return 0;
-	pthread_mutex_lock(&p->mu);
+		return NULL;
 	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++) {
 		portal_session *s = &p->sessions[i];
 
-		if (s->token[0] == '\0' ||
-		    CRYPTO_memcmp(s->token, token, PORTAL_TOKEN_LEN - 1) != 0)
-			continue;
+		if (s->token[0] != '\0' &&
+		    CRYPTO_memcmp(s->token, token, PORTAL_TOKEN_LEN - 1) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+int portal_session_user(struct p11e_portal *p, const char *token, char *user, char *email,
+			size_t cap)
+{
+	time_t now = p11e_now();
+	portal_session *s;
+	int found = 0;
+
+	pthread_mutex_lock(&p->mu);
+	if ((s = find_session(p, token)) != NULL) {
 		if (s->expires > now) {
 			snprintf(user, cap, "%s", s->user);
+			if (email != NULL)
+				snprintf(email, cap, "%s", s->email);
 			found = 1;
 		} else {
 			memset(s, 0, sizeof(*s));
 		}
-		break;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return found;
@@ -67,35 +80,25 @@ int portal_session_user(struct p11e_portal *p, const char *token, char *user, si
 
 time_t portal_session_expires(struct p11e_portal *p, const char *token)
 {
+	portal_session *s;
 	time_t expires = 0;
 
-	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
-		return 0;
 	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++)
-		if (p->sessions[i].token[0] != '\0' &&
-		    CRYPTO_memcmp(p->sessions[i].token, token, PORTAL_TOKEN_LEN - 1) == 0)
-			expires = p->sessions[i].expires;
+	if ((s = find_session(p, token)) != NULL)
+		expires = s->expires;
 	pthread_mutex_unlock(&p->mu);
 	return expires;
 }
 
 int portal_session_end(struct p11e_portal *p, const char *token)
 {
+	portal_session *s;
 	int found = 0;
 
-	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
-		return 0;
 	pthread_mutex_lock(&p->mu);
-	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++) {
-		portal_session *s = &p->sessions[i];
-
-		if (s->token[0] != '\0' &&
-		    CRYPTO_memcmp(s->token, token, PORTAL_TOKEN_LEN - 1) == 0) {
-			OPENSSL_cleanse(s, sizeof(*s));
-			found = 1;
-			break;
-		}
+	if ((s = find_session(p, token)) != NULL) {
+		OPENSSL_cleanse(s, sizeof(*s));
+		found = 1;
 	}
 	pthread_mutex_unlock(&p->mu);
 	return found;

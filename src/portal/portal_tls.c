@@ -182,7 +182,7 @@ static STACK_OF(X509_CRL) * load_crls(const char *path, int *bad)
 /* The identity: the FIRST rfc822Name of cert, lower-cased, into user: 1
  * when it is a valid address, 0 when there is none or the first is not
  * (a later name is never taken instead: the CA vouched for the first). */
-static int rfc822_name(X509 *cert, char *user, size_t cap)
+static int rfc822_name(X509 *cert, char *user, char *email, size_t cap)
 {
 	GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
 	int found = 0;
@@ -197,21 +197,27 @@ static int rfc822_name(X509 *cert, char *user, size_t cap)
 		v = ASN1_STRING_get0_data(gn->d.rfc822Name);
 		len = ASN1_STRING_length(gn->d.rfc822Name);
 		if (len > 0 && (size_t)len < cap && memchr(v, 0, (size_t)len) == NULL) {
-			for (int k = 0; k < len; k++)
+			const unsigned char *at = memchr(v, '@', (size_t)len);
+
+			/* The identity lower-cased; the address as the certificate
+			 * spells its local part (RFC 5321), the domain lower-cased. */
+			for (int k = 0; k < len; k++) {
 				user[k] = (char)tolower(v[k]);
-			user[len] = '\0';
+				email[k] = at != NULL && v + k > at ? user[k] : (char)v[k];
+			}
+			user[len] = email[len] = '\0';
 			found = p11e_email_valid(user);
 		}
 		break;
 	}
 	GENERAL_NAMES_free(sans);
 	if (!found && cap > 0)
-		user[0] = '\0';
+		user[0] = email[0] = '\0';
 	return found;
 }
 
-int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t cap, char *problem,
-			   size_t pcap)
+int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, char *email, size_t cap,
+			   char *problem, size_t pcap)
 {
 	X509 *cert = SSL_get0_peer_certificate(ssl);
 	STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: without cert */
@@ -221,7 +227,7 @@ int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t c
 	int result = -1, bad_crl = 0;
 	uint32_t xku;
 
-	user[0] = '\0';
+	user[0] = email[0] = '\0';
 	if (cert == NULL)
 		return 0;
 	/* The store as it is now (a reload may swap it while we verify). */
@@ -266,7 +272,7 @@ int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t c
 			 "clientAuth");
 		goto out;
 	}
-	if (!rfc822_name(cert, user, cap)) {
+	if (!rfc822_name(cert, user, email, cap)) {
 		snprintf(problem, pcap,
 			 "client certificate not accepted: its first email address "
 			 "(rfc822Name) is missing or not a valid address");
@@ -275,7 +281,7 @@ int portal_tls_client_user(struct p11e_portal *p, SSL *ssl, char *user, size_t c
 	result = 1;
 out:
 	if (result != 1)
-		user[0] = '\0';
+		user[0] = email[0] = '\0';
 	X509_STORE_CTX_free(vctx);
 	X509_STORE_free(store);
 	sk_X509_CRL_pop_free(crls, X509_CRL_free);

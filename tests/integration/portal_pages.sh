@@ -17,8 +17,7 @@ setup_ca
 W=$TEST_TMP/portal
 mkdir -p "$W"
 cd "$W" || exit 1
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key \
-	-out tls.pem -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -days 2 2>/dev/null
+portal_tls_cert
 # A 1x1 PNG for the logo.
 printf '\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\b\6\0\0\0\x1f\x15\xc4\x89\0\0\0\rIDATx\xdac\xf8\xff\xff?\0\5\xfe\2\xfe\xa7\xd6\xa4\xcf\0\0\0\0IEND\xaeB`\x82' >logo.png
 file_vault "$W" '"profiles": { "soft": { "base": "smime", "key_store": "software" },
@@ -174,6 +173,19 @@ check_eq "generation 2 after a revoked 1" "2 revoked" "$(record $JUDY | jq -r '"
 check_eq "a second request now: 409 (she has one)" 409 \
 	"$(req x -b jjar "${J[@]}" -H "X-CSRF-Token: $JC" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
 
+# --- uma's address keeps its case (RFC 5321 local parts are case-sensitive):
+# invited as Uma.Case@Example.COM, she signs in lower-cased; the record and the
+# certificate carry "Uma.Case@example.com", the identity is lower-cased.
+UMA=uma.case@example.com
+UCODE=$(p11e invite Uma.Case@Example.COM)
+req s.json -c ujar "${J[@]}" -d "{\"email\":\"$UMA\",\"code\":\"$UCODE\"}" "$URL/api/v1/session" >/dev/null
+UC=$(jq -r .csrf s.json)
+check_eq "uma (any case) requests one" 201 "$(req n.json -b ujar "${J[@]}" -H "X-CSRF-Token: $UC" -d '{"profile":"soft"}' "$URL/api/v1/identities")"
+check_eq "her record: the identity lower-cased, the address as invited" "$UMA Uma.Case@example.com" \
+	"$(record $UMA | jq -r '"\(.identity) \(.email)"')"
+check_contains "her certificate's rfc822Name as invited" \
+	"$(record $UMA | jq -r .cert_pem | openssl x509 -noout -ext subjectAltName 2>/dev/null)" "email:Uma.Case@example.com"
+
 # --- lena's request has not come back from the CA (the enrollment stopped there) ---
 LENA=lena@example.com
 P11ENROLL_TEST_CRASH_AFTER=ca-answered p11e enroll --software --profile soft --email $LENA >/dev/null 2>&1
@@ -208,8 +220,5 @@ check_contains "says so" "$(cat x.json)" "your key is on your card"
 check_eq "nothing new made" 1 "$(record $KEN | jq -r '.generation // 1')"
 
 check "the audit chain verifies" p11e audit verify
-kill -TERM $SERVE_PID
-wait $SERVE_PID
-check_eq "SIGTERM: exit 0" 0 $?
-trap - EXIT
+portal_stop
 finish

@@ -60,25 +60,43 @@ int main(void)
 		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 
 		fclose(f);
-		CHECK(n > 0 && strstr(buf, code) == NULL && strstr(buf, "alice@example.com"));
+		CHECK(n > 0 && strstr(buf, code) == NULL &&
+		      strstr(buf, "Alice@example.com") /* as given */);
 	}
 
 	/* Another address, a wrong code, a truncated one: refused, kept. */
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "bob@example.com", code, &err), P11E_NOT_FOUND,
-		 &err);
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "bob@example.com", code, NULL, &err),
+		 P11E_NOT_FOUND, &err);
 	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com",
-					   "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", &err),
+					   "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL,
+					   &err),
 		 P11E_NOT_FOUND, &err);
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com", "short", &err),
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com", "short", NULL, &err),
 		 P11E_NOT_FOUND, &err);
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com", "../../etc/passwd", &err),
-		 P11E_NOT_FOUND, &err);
+	CHECK_RC(
+	    p11e_portal_invite_redeem(&cfg, "alice@example.com", "../../etc/passwd", NULL, &err),
+	    P11E_NOT_FOUND, &err);
 	CHECK(files_in(dir, name, sizeof(name)) == 1);
 	/* Once, case-insensitively for the address; then never again. */
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "ALICE@example.com", code, &err), P11E_OK, &err);
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com", code, &err), P11E_NOT_FOUND,
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "ALICE@example.com", code, NULL, &err), P11E_OK,
 		 &err);
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "alice@example.com", code, NULL, &err),
+		 P11E_NOT_FOUND, &err);
 	CHECK(files_in(dir, name, sizeof(name)) == 0);
+	/* The address keeps the case of its local part as `invite` was given it
+	 * (the domain lower-cased), whatever case the user signs in with. */
+	{
+		char *spelling = NULL;
+
+		CHECK_RC(p11e_portal_invite(&cfg, "Dave.Case@Example.COM", 2, code2, sizeof(code2),
+					    &err),
+			 P11E_OK, &err);
+		CHECK_RC(p11e_portal_invite_redeem(&cfg, "dave.case@example.com", code2, &spelling,
+						   &err),
+			 P11E_OK, &err);
+		CHECK(spelling != NULL && strcmp(spelling, "Dave.Case@example.com") == 0);
+		free(spelling);
+	}
 
 #ifdef P11ENROLL_TEST_HOOKS
 	/* Expired: refused (and removed) once its hours are past. */
@@ -86,15 +104,16 @@ int main(void)
 	CHECK_RC(p11e_portal_invite(&cfg, "carol@example.com", 1, code2, sizeof(code2), &err),
 		 P11E_OK, &err);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T01:00:01Z", 1);
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "carol@example.com", code2, &err), P11E_NOT_FOUND,
-		 &err);
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "carol@example.com", code2, NULL, &err),
+		 P11E_NOT_FOUND, &err);
 	CHECK(files_in(dir, name, sizeof(name)) == 0);
 	/* Just inside its hours it works. */
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:00:00Z", 1);
 	CHECK_RC(p11e_portal_invite(&cfg, "carol@example.com", 1, code2, sizeof(code2), &err),
 		 P11E_OK, &err);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:59:59Z", 1);
-	CHECK_RC(p11e_portal_invite_redeem(&cfg, "carol@example.com", code2, &err), P11E_OK, &err);
+	CHECK_RC(p11e_portal_invite_redeem(&cfg, "carol@example.com", code2, NULL, &err), P11E_OK,
+		 &err);
 	unsetenv("P11ENROLL_TEST_NOW");
 #endif
 	p11e_config_clear(&cfg);

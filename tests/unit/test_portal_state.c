@@ -24,34 +24,34 @@ int main(void)
 	memset(p->csrf_key, 7, sizeof(p->csrf_key));
 
 	/* Sessions: random, distinct, looked up in constant time, expiring. */
-	CHECK_RC(portal_session_new(p, "alice@example.com", tok, &err), P11E_OK, &err);
-	CHECK_RC(portal_session_new(p, "bob@example.com", tok2, &err), P11E_OK, &err);
+	CHECK_RC(portal_session_new(p, "alice@example.com", NULL, tok, &err), P11E_OK, &err);
+	CHECK_RC(portal_session_new(p, "bob@example.com", NULL, tok2, &err), P11E_OK, &err);
 	CHECK(strlen(tok) == PORTAL_TOKEN_LEN - 1 && strcmp(tok, tok2) != 0);
-	CHECK(portal_session_user(p, tok, user, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1);
 	CHECK(strcmp(user, "alice@example.com") == 0);
-	CHECK(portal_session_user(p, tok2, user, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 1);
 	CHECK(strcmp(user, "bob@example.com") == 0);
 	tok2[0] = tok2[0] == 'A' ? 'B' : 'A';
-	CHECK(portal_session_user(p, tok2, user, sizeof(user)) == 0);
-	CHECK(portal_session_user(p, "", user, sizeof(user)) == 0);
-	CHECK(portal_session_user(p, "short", user, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, "", user, NULL, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, "short", user, NULL, sizeof(user)) == 0);
 	/* Ended (sign-out): the slot wiped, the token refused from then on. */
-	CHECK_RC(portal_session_new(p, "erin@example.com", tok2, &err), P11E_OK, &err);
-	CHECK(portal_session_user(p, tok2, user, sizeof(user)) == 1);
+	CHECK_RC(portal_session_new(p, "erin@example.com", NULL, tok2, &err), P11E_OK, &err);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 1);
 	CHECK(portal_session_end(p, tok2) == 1);
-	CHECK(portal_session_user(p, tok2, user, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 0);
 	CHECK(portal_session_end(p, tok2) == 0);
 	CHECK(portal_session_end(p, "short") == 0);
-	CHECK(portal_session_user(p, tok, user, sizeof(user)) == 1); /* alice's stays */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1); /* alice's stays */
 #ifdef P11ENROLL_TEST_HOOKS
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:00:00Z", 1);
-	CHECK_RC(portal_session_new(p, "carol@example.com", tok, &err), P11E_OK, &err);
+	CHECK_RC(portal_session_new(p, "carol@example.com", NULL, tok, &err), P11E_OK, &err);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:09:59Z", 1);
-	CHECK(portal_session_user(p, tok, user, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:10:00Z", 1);
-	CHECK(portal_session_user(p, tok, user, sizeof(user)) == 0); /* expired */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 0); /* expired */
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:05:00Z", 1);
-	CHECK(portal_session_user(p, tok, user, sizeof(user)) == 0); /* and forgotten */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 0); /* and forgotten */
 
 	/* Failed code sign-ins: the pair (client, address) waits 2^(n-1) s after
 	 * its n-th failure, up to the cap; other clients never wait for it. */
