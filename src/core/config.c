@@ -265,6 +265,24 @@ static p11e_rc validate_publishers(p11e_config *c, p11e_err *err)
 	return P11E_OK;
 }
 
+/* A top-level backend entry ("vault", "store"), when present: an object with
+ * a string "type" (its keys: config_check.c), relative paths resolved like
+ * a CA's. */
+static p11e_rc validate_top_backend(p11e_config *c, const char *key, const char *types,
+				    p11e_err *err)
+{
+	json_object *v, *type;
+
+	if (!json_object_object_get_ex(c->root, key, &v))
+		return P11E_OK;
+	if (!json_object_is_type(v, json_type_object) ||
+	    !json_object_object_get_ex(v, "type", &type) ||
+	    !json_object_is_type(type, json_type_string))
+		return p11e_errf(err, P11E_CONFIG, "config %s: '%s' needs a string \"type\" (%s)",
+				 c->path, key, types);
+	return resolve_backend(c, key, v, err);
+}
+
 /* The shape of the file: right types, every CA with a type (the known keys:
  * config_check.c). */
 static p11e_rc validate(p11e_config *c, p11e_err *err)
@@ -276,30 +294,10 @@ static p11e_rc validate(p11e_config *c, p11e_err *err)
 	    !json_object_is_type(v, json_type_object))
 		return p11e_errf(err, P11E_CONFIG, "config %s: 'profiles' must be an object",
 				 c->path);
-	if (json_object_object_get_ex(c->root, "vault", &v)) {
-		json_object *type;
-		if (!json_object_is_type(v, json_type_object) ||
-		    !json_object_object_get_ex(v, "type", &type) ||
-		    !json_object_is_type(type, json_type_string))
-			return p11e_errf(err, P11E_CONFIG,
-					 "config %s: 'vault' needs a string \"type\" (file or "
-					 "vault-kv2)",
-					 c->path);
-		if ((rc = resolve_backend(c, "vault", v, err)) != P11E_OK)
-			return rc;
-	}
-	if (json_object_object_get_ex(c->root, "store", &v)) {
-		json_object *type;
-		if (!json_object_is_type(v, json_type_object) ||
-		    !json_object_object_get_ex(v, "type", &type) ||
-		    !json_object_is_type(type, json_type_string))
-			return p11e_errf(err, P11E_CONFIG,
-					 "config %s: 'store' needs a string \"type\" (file or "
-					 "postgresql)",
-					 c->path);
-		if ((rc = resolve_backend(c, "store", v, err)) != P11E_OK)
-			return rc;
-	}
+	if ((rc = validate_top_backend(c, "vault", "file, vault-kv2 or cyberark", err)) !=
+		P11E_OK ||
+	    (rc = validate_top_backend(c, "store", "file or postgresql", err)) != P11E_OK)
+		return rc;
 	if ((rc = validate_publishers(c, err)) != P11E_OK)
 		return rc;
 	if ((rc = p11e_renew_policy_check(c, err)) != P11E_OK)

@@ -147,6 +147,10 @@ static void file_errors(void)
 		     "cas.x needs a string \"type\"");
 	expect_error("{ \"cas\": { \"x\": \"local\" } }", P11E_CONFIG,
 		     "cas.x needs a string \"type\"");
+	expect_error("{ \"vault\": {} }", P11E_CONFIG,
+		     "'vault' needs a string \"type\" (file, vault-kv2 or cyberark)");
+	expect_error("{ \"store\": { \"type\": 1 } }", P11E_CONFIG,
+		     "'store' needs a string \"type\" (file or postgresql)");
 	expect_error("{ \"cas\": { \"x\": { \"type\": \"local\", \"dir\": 5 } } }", P11E_CONFIG,
 		     "cas.x.dir must be a string");
 	expect_error("{ \"default_ca\": \"corp\" }", P11E_CONFIG,
