@@ -24,8 +24,10 @@ if [ "${1:-}" = "--test" ]; then
 	       tpm2-tools dbus-daemon)
 	# tests/integration/completion.sh drives the completion through bash-completion.
 	pkgs+=(bash-completion)
-	# tests/integration/man_page.sh lints the man page with mandoc (and groff).
-	pkgs+=(mandoc)
+	# tests/integration/man_page.sh lints the man page with mandoc and groff and reads
+	# it as `man -l | col -b` shows it: man-db, groff-base and bsdextrautils (col) are
+	# not in a minimal Debian (a fresh root lacked groff: measured by CI's script).
+	pkgs+=(mandoc man-db groff-base bsdextrautils)
 	# tests/integration/publish_ldap.sh: a private OpenLDAP slapd, read back with ldapsearch.
 	pkgs+=(slapd ldap-utils)
 	# tests/integration/publish_ad.sh: a Samba AD DC (samba-tool and samba are in

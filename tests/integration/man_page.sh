@@ -6,7 +6,9 @@
 # "before--version").
 . "$TESTS_DIR/lib/common.sh"
 page=$SOURCE_DIR/docs/p11enroll.1
-command -v mandoc >/dev/null || { bad "mandoc is not installed: scripts/deps.sh --test"; finish; }
+for tool in mandoc groff man col; do
+	command -v $tool >/dev/null || { bad "$tool is not installed: scripts/deps.sh --test"; finish; }
+done
 check_eq "groff -man -ww: no warnings" "" "$(LC_ALL=C.UTF-8 groff -man -ww -z -Tutf8 "$page" 2>&1)"
 check_eq "mandoc -T lint -W warning: nothing" "" "$(mandoc -T lint -W warning "$page" 2>&1)"
 text=$(MANWIDTH=80 MAN_KEEP_FORMATTING= man -l "$page" 2>/dev/null | col -b)
