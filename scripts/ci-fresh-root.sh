@@ -109,10 +109,21 @@ mount --rbind /sys "$fs/sys" && mount --make-rslave "$fs/sys"
 mount --rbind /dev "$fs/dev" && mount --make-rslave "$fs/dev"
 mountpoint -q "$fs/dev/pts" || mount --bind /dev/pts "$fs/dev/pts"
 cp -L /etc/resolv.conf "$fs/etc/resolv.conf"
+# The machine's own TLS trust for its network, as resolv.conf is its DNS: a CA
+# this machine added locally (a proxy's, in /usr/local/share/ca-certificates)
+# is added in the root too, or npm (tests/integration/portal_chromium.sh) cannot
+# reach the registry through it ("self-signed certificate in certificate chain",
+# measured); node reads the system's bundle through NODE_EXTRA_CA_CERTS below.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+	mkdir -p "$fs/usr/local/share/ca-certificates"
+	cp -L /usr/local/share/ca-certificates/*.crt "$fs/usr/local/share/ca-certificates/"
+	chroot "$fs" /usr/sbin/update-ca-certificates >/dev/null
+fi
 
 in_root() {
 	chroot "$fs" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 CI=true DEBIAN_FRONTEND=noninteractive \
+		NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
 		bash -c "cd /root/p11enroll && $1" </dev/null
 }
 stamp "README: bash scripts/demo.sh"
