@@ -43,10 +43,10 @@ LOG2=$PEBBLE_LOG
 
 # --- Pebble 3: real http-01 validation; names resolve to 127.0.0.1 ---
 mkdir -p pb3
-HTTP01_PORT=$(pebble_free_port)
-DNS_PORT=$(pebble_free_port)
+HTTP01_PORT=$(free_port)
+DNS_PORT=$(free_port)
 pebble-challtestsrv -dns01 "127.0.0.1:$DNS_PORT" -http01 "" -https01 "" -tlsalpn01 "" \
-	-management "127.0.0.1:$(pebble_free_port)" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
+	-management "127.0.0.1:$(free_port)" -defaultIPv4 127.0.0.1 -defaultIPv6 "" \
 	>pb3/challtestsrv.log 2>&1 &
 PIDS+=("$!")
 PEBBLE_DNS=127.0.0.1:$DNS_PORT pebble_start "$W/pb3" "{\"httpPort\": $HTTP01_PORT}" \
@@ -56,7 +56,7 @@ pebble_root "$W/pb3" || bad "pebble 3 root"
 URL3=$PEBBLE_URL
 LOG3=$PEBBLE_LOG
 
-LISTEN=127.0.0.1:$(pebble_free_port)
+LISTEN=127.0.0.1:$(free_port)
 common1="\"url\": \"$URL1\", \"ca_bundle\": \"pb1/tls-ca.pem\", \"terms_agreed\": true"
 cat >p11enroll.json <<JSON
 { "cas": {

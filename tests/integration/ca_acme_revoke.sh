@@ -9,7 +9,7 @@ mkdir -p "$W/pb"
 cd "$W" || exit 1
 trap 'pebble_stop' EXIT
 pebble_start "$W/pb" || { bad "pebble"; finish; }
-LISTEN=127.0.0.1:$(pebble_free_port)
+LISTEN=127.0.0.1:$(free_port)
 common="\"url\": \"$PEBBLE_URL\", \"ca_bundle\": \"pb/tls-ca.pem\", \"terms_agreed\": true"
 cat >p11enroll.json <<JSON
 { "cas": {

@@ -77,11 +77,10 @@ export DBUS_SESSION_BUS_ADDRESS=unix:path=$BUS
 
 # swtpm on two free ports (commands, control); the tss2 swtpm TCTI speaks
 # TCP only. A port taken between the check and the bind: swtpm exits, retry.
-. "$TESTS_DIR/lib/pebble.sh" # pebble_free_port
 mkdir -p "$TEST_TMP/tpmstate"
 SWTPM_PORT=""
 for _ in 1 2 3 4 5; do
-	port=$(pebble_free_port)
+	port=$(free_port)
 	(exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && continue
 	swtpm socket --tpm2 --tpmstate dir="$TEST_TMP/tpmstate" \
 		--server type=tcp,port=$port,bindaddr=127.0.0.1 \

@@ -28,22 +28,13 @@ pebble_tls() {
 			-extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
 }
 
-# A port nothing listens on now (a race remains: the caller retries).
-pebble_free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
 pebble_start() {
 	local d=$1 extra=${2:-'{}'} try port mgmt
 	shift 2 2>/dev/null || shift $#
 	[ -f "$d/tls.pem" ] || pebble_tls "$d" || return 1
 	for try in 1 2 3 4 5; do
-		port=$(pebble_free_port)
-		mgmt=$(pebble_free_port)
+		port=$(free_port)
+		mgmt=$(free_port)
 		jq -n --arg l "127.0.0.1:$port" --arg m "127.0.0.1:$mgmt" --arg c "$d/tls.pem" \
 			--arg k "$d/tls.key" --argjson extra "$extra" \
 			'{pebble: ({listenAddress: $l, managementListenAddress: $m, certificate: $c,

@@ -25,14 +25,6 @@ PG_BIN=/usr/lib/postgresql/15/bin
 
 pg_as() { (cd / && runuser -u postgres -- "$@"); }
 
-pg_free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
 pg_tls() {
 	local d=$1
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
@@ -74,7 +66,7 @@ fsync = off
 log_connections = on
 CONF
 	for _ in 1 2 3 4 5; do
-		PG_PORT=$(pg_free_port)
+		PG_PORT=$(free_port)
 		if pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_LOG" -o "-p $PG_PORT" -w -t 120 \
 			start >/dev/null 2>&1; then
 			# The role's password through a 0600 file, never a command line.
@@ -93,7 +85,7 @@ pg_standby_start() {
 	pg_as "$PG_BIN/pg_basebackup" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -D "$PG_DIR/standby" -c fast \
 		-R >"$PG_DIR/basebackup.log" 2>&1 || return 1
 	for _ in 1 2 3 4 5; do
-		PG_STANDBY_PORT=$(pg_free_port)
+		PG_STANDBY_PORT=$(free_port)
 		pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/standby" -l "$PG_DIR/standby.log" \
 			-o "-p $PG_STANDBY_PORT" -w -t 120 start >/dev/null 2>&1 && return 0
 	done

@@ -31,14 +31,6 @@ slapd_tls() {
 			-extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
 }
 
-slapd_free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
-
 slapd_conf() {
 	local d=$1
 	cat >"$d/slapd.conf" <<CONF
@@ -89,8 +81,8 @@ slapd_start() {
 	# ldap-utils read bind passwords from a file (-y): none on a command line.
 	(umask 077 && printf admin >"$SLAPD_DIR/admin.pw")
 	for _ in 1 2 3 4 5; do
-		SLAPD_PORT=$(slapd_free_port)
-		SLAPD_TLS_PORT=$(slapd_free_port)
+		SLAPD_PORT=$(free_port)
+		SLAPD_TLS_PORT=$(free_port)
 		if slapd_run; then
 			slapd_add <<LDIF >/dev/null || return 1
 dn: $SLAPD_BASE
