@@ -34,15 +34,7 @@ finish() {
 
 p11e() { "$P11ENROLL" "$@"; }
 
-# A port of 127.0.0.1 nothing listens on now, for a server that cannot take
-# port 0 (a race remains: the caller retries on another).
-free_port() {
-	local p
-	while :; do
-		p=$((20000 + RANDOM % 30000))
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
+. "${BASH_SOURCE[0]%/*}/ports.sh"
 
 # pkcs11-tool (OpenSC) on the test token, logged in, PIN from the environment.
 p11tool_opensc() {

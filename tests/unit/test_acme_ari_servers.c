@@ -48,9 +48,9 @@ static int start_servers(void)
 	char cmd[2000], *url, *port = NULL;
 
 	snprintf(cmd, sizeof(cmd),
-		 "cd %s && mkdir -p pb webroot && bash -c '. %s/lib/pebble.sh && "
+		 "cd %s && mkdir -p pb webroot && bash -c '. %s/lib/ports.sh && . %s/lib/pebble.sh && "
 		 "pebble_start %s/pb && echo $PEBBLE_PID >pb.pid && echo $PEBBLE_URL >pb.url'",
-		 tmpdir, tests_dir(), tmpdir);
+		 tmpdir, tests_dir(), tests_dir(), tmpdir);
 	if (check_sh(cmd) != 0)
 		return -1;
 	snprintf(cmd, sizeof(cmd), "cat %s/pb.url", tmpdir);
