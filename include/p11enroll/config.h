@@ -25,6 +25,7 @@
 #include "p11enroll/profile.h"
 
 struct json_object;
+struct p11e_store;
 
 typedef struct p11e_config {
 	char *path;		  /* the file read, or NULL for built-in defaults */
@@ -35,6 +36,8 @@ typedef struct p11e_config {
 	char *default_ca;	  /* never NULL after load: a CA name or "local:DIR" */
 	char *default_profile;	  /* never NULL after load */
 	struct json_object *root; /* the parsed file (NULL without one) */
+	struct p11e_store *store; /* where the state lives (store.h): opened by
+				     load and parse, closed by clear */
 } p11e_config;
 
 /* explicit_path may be NULL. Defaults: state_dir $P11ENROLL_STATE_DIR, else

@@ -1,7 +1,9 @@
-/* Named exclusive locks under STATE_DIR/locks/ (src/core/lock.c): flock(2) on
- * a file opened without following links, so the kernel releases a lock when
- * its holder dies and a crash never leaves a stale one. The file holds the
- * holder's pid and host, for the message a waiting process gives up with.
+/* Named exclusive locks, kept by the store (store.h, src/core/lock.c): in the
+ * file store flock(2) on a file under STATE_DIR/locks/ opened without
+ * following links, which holds the holder's pid and host for the message a
+ * waiting process gives up with; in PostgreSQL an advisory lock held by a
+ * connection of the lock's own. Either way the lock goes when its holder dies
+ * (or loses its connection): a crash never leaves a stale one.
  *
  * Kinds in use: "identity" (the whole run of one identity: enroll, batch rows,
  * poll, recover, export, forget) and "token" (work on one token that is not
@@ -10,19 +12,21 @@
 #define P11ENROLL_LOCK_H
 
 #include "p11enroll/error.h"
+#include "p11enroll/store.h"
 
 typedef struct p11e_lock {
-	int fd; /* -1: not held */
+	p11e_store *store;
+	void *held; /* NULL: not held */
 } p11e_lock;
 
-#define P11E_LOCK_INIT {-1}
+#define P11E_LOCK_INIT {NULL, NULL}
 /* The default --wait, in milliseconds. */
 #define P11E_LOCK_WAIT_DEFAULT_MS 5000
 
 /* Takes the lock KIND/NAME, waiting up to wait_ms (0: try once). P11E_BUSY
  * naming the holder's pid and host when it is still held after that. */
-p11e_rc p11e_lock_acquire(const char *state_dir, const char *kind, const char *name,
-			  long wait_ms, p11e_lock *out, p11e_err *err);
+p11e_rc p11e_lock_acquire(p11e_store *store, const char *kind, const char *name, long wait_ms,
+			  p11e_lock *out, p11e_err *err);
 /* Releases it (a no-op on a lock not held). */
 void p11e_lock_release(p11e_lock *l);
 

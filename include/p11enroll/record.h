@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "p11enroll/error.h"
+#include "p11enroll/store.h"
 
 /* The pipeline's steps in order; a record's step is the last one finished. */
 typedef enum p11e_step {
@@ -125,27 +126,25 @@ char *p11e_record_identity(const char *email);
  * made before the case was kept) its identity. */
 const char *p11e_record_email(const p11e_record *rec);
 
-/* The file name for an identity: STATE_DIR/identities/<escaped>.json, where
- * characters outside [a-z0-9@._+-] are %XX-escaped; an identity too long for
- * that is named SHA256-<hex>.json (src/core/state_paths.h). malloc'd. */
-char *p11e_record_path(const char *state_dir, const char *identity);
-
-/* P11E_NOT_FOUND if there is no record; P11E_FAIL naming the file if it is
- * corrupt. */
-p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_record *out,
+/* Records live in the store (store.h) as documents of kind "identity",
+ * named by identity: a file STATE_DIR/identities/<escaped>.json in the file
+ * store (src/core/state_paths.h), a row in PostgreSQL.
+ * P11E_NOT_FOUND if there is no record; P11E_FAIL naming it if it is
+ * corrupt (or is another identity's). */
+p11e_rc p11e_record_load(p11e_store *store, const char *identity, p11e_record *out,
 			 p11e_err *err);
 /* The same from a buffer (len bytes, no NUL needed), name standing for the
- * file in messages: P11E_FAIL if it is not a record. Where it lies is not
+ * document in messages: P11E_FAIL if it is not a record. Whose it is is not
  * checked (p11e_record_load does). */
 p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_record *out,
 			  p11e_err *err);
-/* Creates STATE_DIR/identities (0700) as needed; sets r->updated. */
-p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err);
-/* Deletes the identity's record file (P11E_NOT_FOUND without one), the
- * directory synced: for `p11enroll forget` (include/p11enroll/forget.h). */
-p11e_rc p11e_record_remove(const char *state_dir, const char *identity, p11e_err *err);
+/* Stores it durably; sets r->updated. */
+p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err);
+/* Deletes the identity's record durably (P11E_NOT_FOUND without one): for
+ * `p11enroll forget` (include/p11enroll/forget.h). */
+p11e_rc p11e_record_remove(p11e_store *store, const char *identity, p11e_err *err);
 /* All records, sorted by identity. */
-p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err);
+p11e_rc p11e_record_list(p11e_store *store, p11e_record **out, size_t *n, p11e_err *err);
 void p11e_record_clear(p11e_record *r);
 void p11e_records_free(p11e_record *rs, size_t n);
 

@@ -9,11 +9,19 @@
  *              "schema": "p11enroll", "ca_bundle": "/etc/p11enroll/pg-ca.pem",
  *              "connect_timeout": 10 }
  *
- * This first step of the fleet (issue 21) gives every backend its life
- * cycle: open, create (`store init`), bring up to date (`store migrate`,
- * versioned migrations; a schema newer than the binary is refused) and
- * describe (`store status`). The state itself moves behind this vtable in
- * the steps that follow; until then the file backend is where it lives. */
+ * Everything p11enroll keeps goes through it as documents: bytes under a
+ * KIND and a NAME (p11e_store_get/put/remove/list), with named locks beside
+ * them (p11e_lock_acquire, lock.h). Nothing outside src/store/ knows where a
+ * document lives: a file under STATE_DIR or a row in PostgreSQL.
+ *
+ * Kinds (store.c's table; the file store's directory and suffix beside):
+ *   identity  an identity's record, JSON (identities/NAME.json)
+ *   key       a software key in progress, encrypted (keys/NAME.p8)
+ *   pfx       a software key's PKCS#12 file (pfx/NAME.p12)
+ * Locks are named by a kind of their own ("identity", "token", "escrow",
+ * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
+ * advisory locks held by a connection of their own in PostgreSQL; either
+ * way a holder that dies releases them. */
 #ifndef P11ENROLL_STORE_H
 #define P11ENROLL_STORE_H
 
@@ -33,6 +41,14 @@ typedef struct p11e_store_info {
 } p11e_store_info;
 
 typedef struct p11e_store p11e_store;
+struct p11e_store_kind; /* store_int.h */
+
+/* One document of a list. */
+typedef struct p11e_store_doc {
+	char *name;	     /* as the store keeps it: see p11e_store_same_name */
+	unsigned char *data; /* len bytes, and a NUL after them */
+	size_t len;
+} p11e_store_doc;
 
 typedef struct p11e_store_ops {
 	const char *type;
@@ -51,6 +67,28 @@ typedef struct p11e_store_ops {
 	 * that was never initialised (P11E_NOT_FOUND). */
 	p11e_rc (*migrate)(void *state, int create, int *from, int *to, p11e_err *err);
 	p11e_rc (*info)(void *state, p11e_store_info *out, p11e_err *err);
+	/* Documents and locks: as p11e_store_get... below, the kind already
+	 * checked against store.c's table. */
+	p11e_rc (*get)(void *state, const struct p11e_store_kind *k, const char *name,
+		       unsigned char **data, size_t *len, p11e_err *err);
+	p11e_rc (*put)(void *state, const struct p11e_store_kind *k, const char *name,
+		       const void *data, size_t len, int flags, p11e_err *err);
+	p11e_rc (*remove)(void *state, const struct p11e_store_kind *k, const char *name,
+			  p11e_err *err);
+	p11e_rc (*list)(void *state, const struct p11e_store_kind *k, p11e_store_doc **docs,
+			size_t *n, p11e_err *err);
+	int (*same_name)(void *state, const struct p11e_store_kind *k, const char *stored,
+			 const char *name);
+	const char *(*where)(void *state, const struct p11e_store_kind *k);
+	/* Takes the lock kind/name, waiting up to wait_ms (0: try once); *held
+	 * is the backend's handle for unlock. P11E_BUSY naming the holder when
+	 * it is still held after that. */
+	p11e_rc (*lock)(void *state, const char *kind, const char *name, long wait_ms,
+			void **held, p11e_err *err);
+	void (*unlock)(void *state, void *held);
+	/* Counters: as p11e_store_counter_next. */
+	p11e_rc (*counter_next)(void *state, const char *name, unsigned long long first,
+				unsigned long long *out, p11e_err *err);
 } p11e_store_ops;
 
 /* The registry, index i (NULL past the last): config checks and messages. */
@@ -61,5 +99,53 @@ p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 void p11e_store_close(p11e_store *s);
 p11e_rc p11e_store_migrate(p11e_store *s, int create, int *from, int *to, p11e_err *err);
 p11e_rc p11e_store_info_get(p11e_store *s, p11e_store_info *out, p11e_err *err);
+
+/* A file store on dir, whatever the config says (tests, `store migrate
+ * --from file:DIR`). */
+p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
+
+/* Documents. */
+
+/* p11e_store_put's flags. */
+#define P11E_STORE_DURABLE 1 /* on stable storage when put returns (else soon) */
+
+/* The document KIND/NAME into *data (malloc'd, len bytes and a NUL after
+ * them; free it, or p11e_secret_free it where the document is a secret).
+ * P11E_NOT_FOUND when there is none; P11E_USAGE for a kind the store does
+ * not know; P11E_FAIL when the store cannot be read or reached (a line
+ * saying why). */
+p11e_rc p11e_store_get(p11e_store *s, const char *kind, const char *name, unsigned char **data,
+		       size_t *len, p11e_err *err);
+/* Stores it whole (a reader sees the old document or the new one, never a
+ * part), readable only by p11enroll's own user. flags: P11E_STORE_DURABLE. */
+p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const void *data,
+		       size_t len, int flags, p11e_err *err);
+/* Removes it, durably; P11E_NOT_FOUND when there was none. */
+p11e_rc p11e_store_remove(p11e_store *s, const char *kind, const char *name, p11e_err *err);
+/* Every document of kind, sorted by name (none: *n 0). */
+p11e_rc p11e_store_list(p11e_store *s, const char *kind, p11e_store_doc **docs, size_t *n,
+			p11e_err *err);
+void p11e_store_docs_free(p11e_store_doc *docs, size_t n);
+/* 1 when the document a list gave as stored_name is the one NAME stands for
+ * (the file store lists its escaped file names, or a hash for a long one):
+ * how a record that was copied under another name is caught. */
+int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_name,
+			 const char *name);
+/* Where documents of kind are, for messages ("/var/lib/p11enroll/identities",
+ * "PostgreSQL table documents"); never NULL. */
+const char *p11e_store_where(p11e_store *s, const char *kind);
+
+/* Named locks, as p11e_lock_acquire (lock.h) takes them: *held for
+ * p11e_store_unlock. */
+p11e_rc p11e_store_lock(p11e_store *s, const char *kind, const char *name, long wait_ms,
+			void **held, p11e_err *err);
+void p11e_store_unlock(p11e_store *s, void *held);
+
+/* Counters that never hand out a value twice, across every station of the
+ * store, even after a crash (the embedded CA's serial and CRL numbers): the
+ * counter NAME's next value into *out, first when it has none yet; durable
+ * before it returns. */
+p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
+				unsigned long long *out, p11e_err *err);
 
 #endif

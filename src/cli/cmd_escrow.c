@@ -37,7 +37,7 @@ static p11e_rc entry_name(cli_ctx *ctx, const char *identity, int generation, ch
 	p11e_rc rc = P11E_OK;
 
 	*name = NULL;
-	if (p11e_record_load(ctx->config.state_dir, identity, &r, &inner) != P11E_OK) {
+	if (p11e_record_load(ctx->config.store, identity, &r, &inner) != P11E_OK) {
 		if (generation > 1)
 			return p11e_errf(&ctx->err, P11E_NOT_FOUND,
 					 "generation: no record of %.200s here to say what its "

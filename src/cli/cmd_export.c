@@ -229,13 +229,13 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	/* Not while a run of the identity changes its record or its PFX. */
 	rc = cli_wait_ms(a, &wait_ms, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_lock_acquire(ctx->config.state_dir, "identity", identity,
+		rc = p11e_lock_acquire(ctx->config.store, "identity", identity,
 				       wait_ms < 0   ? 0
 				       : wait_ms > 0 ? wait_ms
 						     : P11E_LOCK_WAIT_DEFAULT_MS,
 				       &lock, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_record_load(ctx->config.state_dir, identity, &r, &ctx->err);
+		rc = p11e_record_load(ctx->config.store, identity, &r, &ctx->err);
 	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
 			       "no identity '%.200s' in %s (see p11enroll status)", identity,

@@ -79,7 +79,7 @@ static void cache_free(ca_cache *c)
 static void note_error(const p11e_config *cfg, p11e_record *rec, const char *msg)
 {
 	if (p11e_record_set(&rec->last_error, msg, NULL) == P11E_OK)
-		p11e_record_save(cfg->state_dir, rec, NULL);
+		p11e_record_save(cfg->store, rec, NULL);
 }
 
 /* Asks the CA alone. 1: answered here (pending, refused or failed), 0: the
@@ -203,12 +203,12 @@ static void poll_one(cli_ctx *ctx, const cli_args *a, ca_cache *cas, p11e_record
 	/* Under the identity's lock, from its record as it is now: a run that
 	 * held it may have moved it on, and a stale copy must not be saved. */
 	cli_wait_ms(a, &wait_ms, NULL);
-	if (p11e_lock_acquire(ctx->config.state_dir, "identity", rec->identity,
+	if (p11e_lock_acquire(ctx->config.store, "identity", rec->identity,
 			      wait_ms < 0   ? 0
 			      : wait_ms > 0 ? wait_ms
 					    : P11E_LOCK_WAIT_DEFAULT_MS,
 			      &lock, &err) != P11E_OK ||
-	    p11e_record_load(ctx->config.state_dir, rec->identity, &now, &err) != P11E_OK) {
+	    p11e_record_load(ctx->config.store, rec->identity, &now, &err) != P11E_OK) {
 		p11e_lock_release(&lock);
 		r->what = O_FAILED;
 		r->rc = err.rc;
@@ -312,7 +312,7 @@ static p11e_rc select_records(cli_ctx *ctx, const cli_args *a, p11e_record **out
 	*out = NULL;
 	*n = 0;
 	if (a->npos == 0) {
-		rc = p11e_record_list(ctx->config.state_dir, &all, &count, &ctx->err);
+		rc = p11e_record_list(ctx->config.store, &all, &count, &ctx->err);
 		if (rc != P11E_OK)
 			return rc;
 		for (size_t i = 0; i < count; i++) {
@@ -334,7 +334,7 @@ static p11e_rc select_records(cli_ctx *ctx, const cli_args *a, p11e_record **out
 		if (identity == NULL) {
 			rc = p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
 		} else {
-			rc = p11e_record_load(ctx->config.state_dir, identity, &all[count],
+			rc = p11e_record_load(ctx->config.store, identity, &all[count],
 					      &ctx->err);
 			if (rc == P11E_NOT_FOUND)
 				p11e_errf(&ctx->err, P11E_NOT_FOUND,

@@ -104,7 +104,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (all && p.force)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "force: renews named identities only, not --all");
-	if (all && (rc = p11e_record_list(ctx->config.state_dir, &recs, &n, &ctx->err)) != P11E_OK)
+	if (all && (rc = p11e_record_list(ctx->config.store, &recs, &n, &ctx->err)) != P11E_OK)
 		return rc;
 	list = ctx->json ? json_object_new_array() : NULL;
 	for (size_t i = 0; i < (all ? n : (size_t)a->npos); i++) {

@@ -22,28 +22,6 @@ static int expiring(const p11e_record *r, time_t limit)
 	return r->cert_pem != NULL && end >= 0 && end < limit;
 }
 
-/* STATE_DIR/identities trusted as enroll trusts it before writing there
- * (p11e_mkdirs: ours, writable by nobody else, and every directory on the
- * way too; a symbolic link only if root or we made it), so that status
- * never shows records from a directory someone else could have filled or
- * swapped. Nothing is created: none there means no records. */
-static p11e_rc identities_trusted(const char *state_dir, p11e_err *err)
-{
-	char *dir = p11e_path_join(state_dir, "identities");
-	struct stat st;
-	p11e_rc rc = P11E_OK;
-
-	if (dir == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if (lstat(dir, &st) == 0)
-		rc = p11e_mkdirs(dir, 0700, err);
-	else if (errno != ENOENT)
-		rc = p11e_errf(err, P11E_FAIL, "cannot check directory %s: %s", dir,
-			       strerror(errno));
-	free(dir);
-	return rc;
-}
-
 /* Whether r is one of the identities named (all when none are). */
 static int named(const cli_args *a, const p11e_record *r)
 {
@@ -73,9 +51,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 					 EXPIRING_MAX_DAYS);
 		limit = p11e_now() + (time_t)days * 86400;
 	}
-	rc = identities_trusted(ctx->config.state_dir, &ctx->err);
-	if (rc == P11E_OK)
-		rc = p11e_record_list(ctx->config.state_dir, &recs, &n, &ctx->err);
+	rc = p11e_record_list(ctx->config.store, &recs, &n, &ctx->err);
 	if (rc != P11E_OK)
 		return rc;
 	for (int i = 0; i < a->npos; i++) {

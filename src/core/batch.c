@@ -255,7 +255,7 @@ static int already_done(const batch *b, const char *email)
 
 	if (!p11e_email_valid(email) || (identity = p11e_record_identity(email)) == NULL)
 		return 0;
-	if (p11e_record_load(b->cfg->state_dir, identity, &rec, NULL) == P11E_OK) {
+	if (p11e_record_load(b->cfg->store, identity, &rec, NULL) == P11E_OK) {
 		done = rec.step == P11E_STEP_DONE && rec.retired == NULL; /* wiped: anew */
 		p11e_record_clear(&rec);
 	}
@@ -278,7 +278,7 @@ static p11e_rc lock_row(const batch *b, const char *email, p11e_lock *lock, int 
 		return P11E_OK;
 	if ((identity = p11e_record_identity(email)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_lock_acquire(b->cfg->state_dir, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
+	rc = p11e_lock_acquire(b->cfg->store, "identity", identity, P11E_LOCK_WAIT_DEFAULT_MS,
 			       lock, err);
 	free(identity);
 	if (rc == P11E_OK)
@@ -338,7 +338,7 @@ static void run_row(worker *w, size_t i)
 	}
 	if (rc == P11E_OK) {
 		p.shared = p.software ? NULL : &w->shared[b->row_token[i]];
-		p.lock_held = lock.fd >= 0;
+		p.lock_held = lock.held != NULL;
 		rc = p11e_enroll(b->cfg, &p, &rec, &err);
 		p11e_record_clear(&rec);
 	}

@@ -13,6 +13,7 @@
 #include "p11enroll/conf.h"
 #include "p11enroll/config.h"
 #include "p11enroll/renew.h"
+#include "p11enroll/store.h"
 #include "p11enroll/util.h"
 #include "config_check.h"
 
@@ -411,7 +412,8 @@ p11e_rc p11e_config_load(const char *explicit_path, p11e_config *c, p11e_err *er
 		if (rc != P11E_OK)
 			goto out;
 	}
-	rc = complete(c, err);
+	if ((rc = complete(c, err)) == P11E_OK)
+		rc = p11e_store_open(c, &c->store, err);
 out:
 	if (rc != P11E_OK)
 		p11e_config_clear(c);
@@ -427,8 +429,9 @@ p11e_rc p11e_config_parse(const char *name, const char *text, size_t len, p11e_c
 	if ((c->path = strdup(name)) == NULL)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	else if ((rc = parse_text(c, text, len, err)) == P11E_OK &&
-		 (rc = validate(c, err)) == P11E_OK)
-		rc = complete(c, err);
+		 (rc = validate(c, err)) == P11E_OK &&
+		 (rc = complete(c, err)) == P11E_OK)
+		rc = p11e_store_open(c, &c->store, err);
 	if (rc != P11E_OK)
 		p11e_config_clear(c);
 	return rc;
@@ -438,6 +441,7 @@ void p11e_config_clear(p11e_config *c)
 {
 	if (c == NULL)
 		return;
+	p11e_store_close(c->store);
 	free(c->path);
 	free(c->module);
 	free(c->module_args);

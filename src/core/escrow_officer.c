@@ -411,7 +411,7 @@ p11e_rc p11e_officer_init(const p11e_config *cfg, const p11e_officer_init_params
 	if ((rc = check_params(p, file, &kt, err)) != P11E_OK)
 		return rc;
 	/* One officer-init at a time: the key file and the append. */
-	rc = p11e_lock_acquire(cfg->state_dir, "escrow", "officers", P11E_LOCK_WAIT_DEFAULT_MS,
+	rc = p11e_lock_acquire(cfg->store, "escrow", "officers", P11E_LOCK_WAIT_DEFAULT_MS,
 			       &lock, err);
 	if (rc != P11E_OK)
 		return rc;

@@ -176,7 +176,7 @@ p11e_rc p11e_forget(const p11e_config *cfg, const p11e_forget_params *p, p11e_fo
 	else
 		rc = remove_software_key(cfg, rec, out, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_remove(cfg->state_dir, identity, err);
+		rc = p11e_record_remove(cfg->store, identity, err);
 out:
 	p11e_held_release(&h);
 	return rc;

@@ -1,156 +1,25 @@
-/* Named exclusive locks (include/p11enroll/lock.h): flock(2) on
- * STATE_DIR/locks/<kind>/<name>.lock. flock belongs to the open file
- * description, so two open()s of one file exclude each other even within one
- * process (the worker threads of a batch), and the kernel drops it when the
- * holder dies: no stale lock survives a crash. Lock files are never deleted:
- * unlinking one while another process waits on it would let a third lock a
- * new file of the same name beside it. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/file.h>
-#include <time.h>
-#include <unistd.h>
-#include "core/state_paths.h"
+/* Named locks (include/p11enroll/lock.h), taken from the store that keeps
+ * them: flock(2) files in the file store, advisory locks in PostgreSQL. */
+#include <stddef.h>
 #include "p11enroll/lock.h"
-#include "p11enroll/util.h"
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Opens the lock file: created 0600 if missing, never through a symlink, and
- * only a regular file of ours with no permission for others (another user's
- * file could be held forever): util.c's one check of p11enroll's own files. */
-static p11e_rc open_lock_file(const char *path, int *fd_out, p11e_err *err)
-{
-	return p11e_open_private(path, O_RDWR | O_CREAT | O_NOCTTY, 0600, fd_out, err);
-}
-
-/* "pid P on host H" from the holder's note, or a neutral phrase while the
- * holder has not written it yet (or is rewriting it). */
-static void read_holder(int fd, char *out, size_t cap)
-{
-	char buf[160];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	long pid = 0;
-	char host[128];
-
-	snprintf(out, cap, "another process");
-	if (n <= 0)
-		return;
-	buf[n] = '\0';
-	if (sscanf(buf, "pid %ld host %127s", &pid, host) == 2 && pid > 0)
-		snprintf(out, cap, "pid %ld on host %s", pid, host);
-}
-
-static void write_holder(int fd)
-{
-	char note[160], host[128] = "unknown";
-	int len;
-
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	len = snprintf(note, sizeof(note), "pid %ld host %s\n", (long)getpid(), host);
-	/* Only a message depends on it: a failure here costs nothing else. */
-	if (ftruncate(fd, 0) == 0 && len > 0)
-		(void)!pwrite(fd, note, (size_t)len, 0);
-}
-
-static int kind_ok(const char *kind)
-{
-	if (kind == NULL || kind[0] == '\0')
-		return 0;
-	for (const char *c = kind; *c; c++)
-		if (*c < 'a' || *c > 'z')
-			return 0;
-	return 1;
-}
-
-p11e_rc p11e_lock_acquire(const char *state_dir, const char *kind, const char *name, long wait_ms,
+p11e_rc p11e_lock_acquire(p11e_store *store, const char *kind, const char *name, long wait_ms,
 			  p11e_lock *out, p11e_err *err)
 {
-	char *path = NULL, *dir = NULL, *slash;
-	char holder[200];
-	long deadline, pause = 10;
-	int fd = -1;
 	p11e_rc rc;
 
-	out->fd = -1;
-	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "lock: a kind [a-z]+ and a name are needed");
-	path = p11e_state_lock_path(state_dir, kind, name);
-	dir = path ? strdup(path) : NULL;
-	if (dir == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	if ((slash = strrchr(dir, '/')) != NULL)
-		*slash = '\0';
-	rc = p11e_mkdirs(dir, 0700, err);
-	if (rc == P11E_OK)
-		rc = open_lock_file(path, &fd, err);
-	if (rc != P11E_OK)
-		goto out;
-	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
-	for (;;) {
-		long left;
-		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-			break;
-		if (errno != EWOULDBLOCK && errno != EINTR) {
-			rc = p11e_errf(err, P11E_FAIL, "cannot lock %s: %s", path, strerror(errno));
-			goto out;
-		}
-		left = deadline - now_ms();
-		if (left <= 0) {
-			read_holder(fd, holder, sizeof(holder));
-			rc = p11e_errf(
-			    err, P11E_BUSY,
-			    "busy: %s %.200s is being %s by %s; retry when it is done, or "
-			    "wait longer (--wait SECONDS)",
-			    kind, name, strcmp(kind, "identity") == 0 ? "enrolled" : "worked on",
-			    holder);
-			goto out;
-		}
-		/* Polling, since flock has no timeout: short pauses first, as
-		 * most holders finish within a fraction of a second. */
-		sleep_ms(pause < left ? pause : left);
-		if (pause < 200)
-			pause *= 2;
-	}
-	write_holder(fd);
-	out->fd = fd;
-	fd = -1;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(dir);
-	free(path);
+	out->store = NULL;
+	out->held = NULL;
+	if ((rc = p11e_store_lock(store, kind, name, wait_ms, &out->held, err)) == P11E_OK)
+		out->store = store;
 	return rc;
 }
 
 void p11e_lock_release(p11e_lock *l)
 {
-	if (l == NULL || l->fd < 0)
+	if (l == NULL || l->held == NULL)
 		return;
-	/* The holder's note stays: a waiter reading it now reads an old one,
-	 * harmless, and truncating would race the next holder's write. */
-	flock(l->fd, LOCK_UN);
-	close(l->fd);
-	l->fd = -1;
+	p11e_store_unlock(l->store, l->held);
+	l->held = NULL;
+	l->store = NULL;
 }

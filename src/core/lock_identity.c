@@ -11,14 +11,14 @@ p11e_rc p11e_held_acquire(const p11e_config *cfg, const char *text, long wait_ms
 	p11e_rc rc;
 
 	memset(h, 0, sizeof(*h));
-	h->lock.fd = -1;
+	h->lock = (p11e_lock)P11E_LOCK_INIT;
 	if (text == NULL || text[0] == '\0')
 		return p11e_errf(err, P11E_USAGE, "identity: give an address or host name");
 	if ((h->identity = p11e_record_identity(text)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_lock_acquire(cfg->state_dir, "identity", h->identity, wait, &h->lock, err);
+	rc = p11e_lock_acquire(cfg->store, "identity", h->identity, wait, &h->lock, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_load(cfg->state_dir, h->identity, &h->rec, err);
+		rc = p11e_record_load(cfg->store, h->identity, &h->rec, err);
 	return rc;
 }
 

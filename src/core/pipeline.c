@@ -57,7 +57,7 @@ void pipe_crash_point(const char *name)
 
 p11e_rc pipe_save(enroll_run *r, p11e_err *err)
 {
-	p11e_rc rc = p11e_record_save(r->cfg->state_dir, r->rec, err);
+	p11e_rc rc = p11e_record_save(r->cfg->store, r->rec, err);
 
 	if (rc == P11E_OK)
 		r->persisted = 1;
@@ -319,7 +319,7 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	/* One run of an identity at a time, from loading its record to the
 	 * last save: two would each make a key (and get a certificate). */
 	if (rc == P11E_OK && !p->lock_held)
-		rc = p11e_lock_acquire(cfg->state_dir, "identity", identity, lock_wait_ms(p), &lock,
+		rc = p11e_lock_acquire(cfg->store, "identity", identity, lock_wait_ms(p), &lock,
 				       err);
 	if (rc == P11E_OK) {
 		pipe_crash_point("locked");
@@ -353,7 +353,7 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		/* A first attempt refused at step new made nothing: it leaves no
 		 * record either (wipe would count it, status list it). */
 		if (r.created && rec->step == P11E_STEP_NEW) {
-			p11e_record_remove(cfg->state_dir, rec->identity, NULL);
+			p11e_record_remove(cfg->store, rec->identity, NULL);
 		} else {
 			/* Keep the reason with the record for `p11enroll status`. */
 			p11e_record_set(&rec->last_error, err->msg, NULL);

@@ -324,7 +324,7 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 
 	*check_token = 0;
 	*new_store = 0;
-	rc = p11e_record_load(r->cfg->state_dir, identity, rec, err);
+	rc = p11e_record_load(r->cfg->store, identity, rec, err);
 	r->created = rc == P11E_NOT_FOUND;
 	/* A wiped identity (`p11enroll wipe`) starts afresh, on any token, as
 	 * its next generation: the record keeps its history (the wiped

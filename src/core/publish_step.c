@@ -118,7 +118,7 @@ static p11e_rc start_over(const p11e_config *cfg, p11e_record *rec, const char *
 	    (rc = p11e_record_set(&rec->publish_pending, targets, err)) == P11E_OK &&
 	    (rc = p11e_record_set(&rec->published, NULL, err)) == P11E_OK &&
 	    (rc = p11e_record_set(&rec->publish_sha256, sha, err)) == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, rec, err);
+		rc = p11e_record_save(cfg->store, rec, err);
 	free(targets);
 	return rc;
 }
@@ -138,7 +138,7 @@ static p11e_rc move_name(const p11e_config *cfg, p11e_record *rec, const char *n
 	if (rc == P11E_OK && to)
 		rc = p11e_record_set(to, t, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, rec, err);
+		rc = p11e_record_save(cfg->store, rec, err);
 	free(f);
 	free(t);
 	return rc;
@@ -226,7 +226,7 @@ p11e_rc p11e_publish_withdraw_history(const p11e_config *cfg, p11e_record *rec, 
 		    (rc = p11e_record_set(&g->unpublish_pending, NULL, err)) == P11E_OK)
 			rc = p11e_record_set(&g->published, NULL, err);
 		if (rc == P11E_OK)
-			rc = p11e_record_save(cfg->state_dir, rec, err);
+			rc = p11e_record_save(cfg->store, rec, err);
 	}
 	return rc;
 }

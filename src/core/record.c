@@ -1,4 +1,4 @@
-/* Enrollment records: one JSON file per identity, saved atomically (0600). */
+/* Enrollment records: one JSON document per identity, kept by the store. */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -136,11 +136,6 @@ const char *p11e_record_email(const p11e_record *rec)
 	return rec->email != NULL ? rec->email : rec->identity;
 }
 
-char *p11e_record_path(const char *state_dir, const char *identity)
-{
-	return p11e_state_record_path(state_dir, identity);
-}
-
 static void now_iso(char out[32])
 {
 	time_t t = time(NULL);
@@ -150,9 +145,9 @@ static void now_iso(char out[32])
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
+p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err)
 {
-	char stamp[32], *dir = NULL, *path = NULL;
+	char stamp[32];
 	json_object *o;
 	const char *text;
 	p11e_rc rc;
@@ -176,22 +171,12 @@ p11e_rc p11e_record_save(const char *state_dir, p11e_record *r, p11e_err *err)
 					       json_object_new_string(*slot(r, i)));
 	if ((rc = record_history_save(o, r, err)) != P11E_OK)
 		goto out;
-	dir = p11e_state_dir(state_dir, "identities");
-	path = p11e_record_path(state_dir, r->identity);
-	if (dir == NULL || path == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	rc = p11e_mkdirs(dir, 0700, err);
-	if (rc != P11E_OK)
-		goto out;
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
+	rc = p11e_store_put(store, "identity", r->identity, text, strlen(text), P11E_STORE_DURABLE,
+			    err);
 out:
 	json_object_put(o);
-	free(dir);
-	free(path);
 	return rc;
 }
 
@@ -277,81 +262,47 @@ out:
 	return rc;
 }
 
-/* Loads the record at path, which must be the one p11e_record_path gives for
- * its identity in state_dir: a file renamed by hand would otherwise stand in
- * for another identity. */
-static p11e_rc load_path(const char *state_dir, const char *path, p11e_record *r, p11e_err *err)
+/* The record in a document the store keeps under name: it must be name's
+ * own (a record copied by hand under another name would otherwise stand in
+ * for that identity). */
+static p11e_rc parse_doc(p11e_store *store, const char *name, const unsigned char *text, size_t len,
+			 p11e_record *r, p11e_err *err)
 {
-	char *text = NULL, *expected = NULL;
+	const char *where = p11e_store_where(store, "identity");
+	char label[400];
+	p11e_rc rc;
+
+	snprintf(label, sizeof(label), "%.100s in %.280s", name, where);
+	if ((rc = p11e_record_parse(label, (const char *)text, len, r, err)) != P11E_OK)
+		return rc;
+	if (!p11e_store_same_name(store, "identity", name, r->identity)) {
+		rc = p11e_errf(err, P11E_FAIL,
+			       CORRUPT "it is the record of %.100s, which belongs elsewhere" MOVE_ASIDE,
+			       label, r->identity);
+		p11e_record_clear(r);
+	}
+	return rc;
+}
+
+p11e_rc p11e_record_load(p11e_store *store, const char *identity, p11e_record *r, p11e_err *err)
+{
+	unsigned char *text = NULL;
 	size_t len = 0;
 	p11e_rc rc;
 
 	memset(r, 0, sizeof(*r));
-	rc = p11e_read_private(path, RECORD_MAX, &text, &len, err);
-	if (rc != P11E_OK)
-		return rc;
-	if ((rc = p11e_record_parse(path, text, len, r, err)) != P11E_OK)
-		goto out;
-	expected = p11e_record_path(state_dir, r->identity);
-	if (expected == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	if (strcmp(expected, path) != 0) {
-		rc = p11e_errf(err, P11E_FAIL,
-			       CORRUPT "it is the record of %.100s, which belongs in %s" MOVE_ASIDE,
-			       path, r->identity, expected);
-		goto out;
-	}
-out:
-	if (rc != P11E_OK)
-		p11e_record_clear(r);
-	free(expected);
+	rc = p11e_store_get(store, "identity", identity, &text, &len, err);
+	if (rc == P11E_NOT_FOUND)
+		p11e_errf(err, P11E_NOT_FOUND, "no record for %s", identity);
+	if (rc == P11E_OK)
+		rc = parse_doc(store, identity, text, len, r, err);
 	free(text);
 	return rc;
 }
 
-p11e_rc p11e_record_load(const char *state_dir, const char *identity, p11e_record *r, p11e_err *err)
+p11e_rc p11e_record_remove(p11e_store *store, const char *identity, p11e_err *err)
 {
-	char *path = p11e_record_path(state_dir, identity);
-	p11e_rc rc;
-
-	memset(r, 0, sizeof(*r));
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = load_path(state_dir, path, r, err);
-	if (rc == P11E_NOT_FOUND)
-		p11e_errf(err, P11E_NOT_FOUND, "no record for %s", identity);
-	free(path);
-	return rc;
-}
-
-p11e_rc p11e_record_remove(const char *state_dir, const char *identity, p11e_err *err)
-{
-	char *path = p11e_record_path(state_dir, identity);
-	char *dir = p11e_state_dir(state_dir, "identities");
-	p11e_rc rc = P11E_OK;
-	int fd;
-
-	if (path == NULL || dir == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	if (unlink(path) != 0) {
-		rc = p11e_errf(err, errno == ENOENT ? P11E_NOT_FOUND : P11E_FAIL,
-			       "cannot remove record %s: %s", path, strerror(errno));
-		goto out;
-	}
-	/* Gone for good only once the directory says so. */
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = p11e_errf(err, P11E_FAIL, "cannot sync %s: %s", dir, strerror(errno));
-	if (fd >= 0)
-		close(fd);
-out:
-	free(path);
-	free(dir);
-	return rc;
+	return p11e_store_remove(store, "identity", identity, err);
 }
 
 static int by_identity(const void *a, const void *b)
@@ -359,53 +310,28 @@ static int by_identity(const void *a, const void *b)
 	return strcmp(((const p11e_record *)a)->identity, ((const p11e_record *)b)->identity);
 }
 
-p11e_rc p11e_record_list(const char *state_dir, p11e_record **out, size_t *n, p11e_err *err)
+p11e_rc p11e_record_list(p11e_store *store, p11e_record **out, size_t *n, p11e_err *err)
 {
-	char *dir = p11e_state_dir(state_dir, "identities");
-	DIR *d = NULL;
-	struct dirent *e;
+	p11e_store_doc *docs = NULL;
 	p11e_record *list = NULL;
-	size_t count = 0, cap = 0;
-	p11e_rc rc = P11E_OK;
+	size_t ndocs = 0, count = 0;
+	p11e_rc rc;
 
 	*out = NULL;
 	*n = 0;
-	if (dir == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	d = opendir(dir);
-	if (d == NULL) {
-		if (errno != ENOENT)
-			rc = p11e_errf(err, P11E_FAIL, "cannot list %s: %s", dir, strerror(errno));
-		goto out; /* ENOENT: no records yet */
+	if ((rc = p11e_store_list(store, "identity", &docs, &ndocs, err)) != P11E_OK)
+		return rc;
+	if (ndocs > 0 && (list = calloc(ndocs, sizeof(*list))) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
 	}
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		char *path;
-		/* Only finished files: temp files end in .tmp.XXXXXX. */
-		if (len < 6 || strcmp(e->d_name + len - 5, ".json") != 0)
-			continue;
-		if (count == cap) {
-			p11e_record *grown = realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
-			if (grown == NULL) {
-				rc = p11e_errf(err, P11E_FAIL, "out of memory");
-				goto out;
-			}
-			list = grown;
-			cap = cap ? cap * 2 : 16;
-		}
-		path = p11e_path_join(dir, e->d_name);
-		rc = path ? load_path(state_dir, path, &list[count], err)
-			  : p11e_errf(err, P11E_FAIL, "out of memory");
-		free(path);
-		if (rc != P11E_OK)
+	for (; count < ndocs; count++)
+		if ((rc = parse_doc(store, docs[count].name, docs[count].data, docs[count].len,
+				    &list[count], err)) != P11E_OK)
 			goto out;
-		count++;
-	}
 	qsort(list, count, sizeof(*list), by_identity);
 out:
-	if (d != NULL)
-		closedir(d);
-	free(dir);
+	p11e_store_docs_free(docs, ndocs);
 	if (rc != P11E_OK) {
 		p11e_records_free(list, count);
 		return rc;

@@ -133,7 +133,7 @@ static p11e_rc archived_record(const p11e_config *cfg, const char *identity, int
 			       p11e_record *rec, p11e_err *err)
 {
 	p11e_err inner = {0};
-	p11e_rc rc = p11e_record_load(cfg->state_dir, identity, rec, &inner);
+	p11e_rc rc = p11e_record_load(cfg->store, identity, rec, &inner);
 
 	if (rc == P11E_OK && generation > 0 &&
 	    p11e_record_select_generation(rec, generation, &inner) != P11E_OK)
@@ -197,7 +197,7 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 		*strchr(logged_key, '?') = '\0';
 	/* Not beside a run of the identity (an enroll storing its PFX). */
 	rc = p->lock_held ? P11E_OK
-			  : p11e_lock_acquire(cfg->state_dir, "identity", identity,
+			  : p11e_lock_acquire(cfg->store, "identity", identity,
 					      P11E_LOCK_WAIT_DEFAULT_MS, &lock, err);
 	if (rc == P11E_OK)
 		rc = archived_record(cfg, identity, p->generation, &rec, err);

@@ -190,7 +190,7 @@ p11e_rc p11e_renew_begin(const p11e_config *cfg, p11e_record *rec, const char *m
 	}
 	rec->step = reuse ? P11E_STEP_KEY_GENERATED : P11E_STEP_NEW;
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, rec, err);
+		rc = p11e_record_save(cfg->store, rec, err);
 	if (rc == P11E_OK)
 		pipe_crash_point("renew-started");
 	free(pfx);

@@ -174,7 +174,7 @@ p11e_rc p11e_revoke_record(const p11e_config *cfg, p11e_record *rec, const p11e_
 	if (rc == P11E_OK && t.g != NULL && t.g->published != NULL)
 		rc = p11e_record_set(&t.g->unpublish_pending, t.g->published, err);
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, rec, err);
+		rc = p11e_record_save(cfg->store, rec, err);
 	if (rc == P11E_OK && p->remove) {
 		rc = take_off_token(cfg, rec, &t, p, cert, &out->removed, err);
 		if (rc == P11E_OK && t.g != NULL)
@@ -182,7 +182,7 @@ p11e_rc p11e_revoke_record(const p11e_config *cfg, p11e_record *rec, const p11e_
 		else if (rc == P11E_OK)
 			rc = p11e_record_set(&rec->token_removed, "yes", err);
 		if (rc == P11E_OK)
-			rc = p11e_record_save(cfg->state_dir, rec, err);
+			rc = p11e_record_save(cfg->store, rec, err);
 	}
 	if (rc == P11E_OK) {
 		p11e_publish_result res = {0};

@@ -381,7 +381,7 @@ static p11e_rc store_chain(enroll_run *r, STACK_OF(X509) * chain, p11e_err *err)
 		return P11E_OK;
 	/* Generous: a loaded machine runs many enrollments at once, and each
 	 * holds it for a few object writes only. */
-	rc = p11e_lock_acquire(r->cfg->state_dir, "token", p11e_token_get_info(r->token)->serial,
+	rc = p11e_lock_acquire(r->cfg->store, "token", p11e_token_get_info(r->token)->serial,
 			       60000, &lock, err);
 	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++) {
 		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);

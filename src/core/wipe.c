@@ -132,7 +132,7 @@ static p11e_rc clear_history(const p11e_config *cfg, p11e_token *t, p11e_record 
 	p11e_rc rc = remove_history(t, r, serial, out, err);
 
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, r, err);
+		rc = p11e_record_save(cfg->store, r, err);
 	return rc;
 }
 
@@ -144,7 +144,7 @@ static p11e_rc retire(const p11e_config *cfg, p11e_token *t, p11e_record *r, p11
 	p11e_rc rc = p11e_record_set(&r->retired, "retiring", err);
 
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, r, err);
+		rc = p11e_record_save(cfg->store, r, err);
 	if (rc != P11E_OK)
 		return rc;
 	pipe_crash_point("wipe-marked");
@@ -170,7 +170,7 @@ static p11e_rc retire(const p11e_config *cfg, p11e_token *t, p11e_record *r, p11
 		if (strcmp(r->history[i].state, "current") == 0)
 			rc = p11e_record_set(&r->history[i].state, "retired", err);
 	if (rc == P11E_OK)
-		rc = p11e_record_save(cfg->state_dir, r, err);
+		rc = p11e_record_save(cfg->store, r, err);
 	if (rc == P11E_OK)
 		out->identities++;
 	return rc;
@@ -484,7 +484,7 @@ static p11e_rc lock_all(const p11e_config *cfg, const p11e_record *cand, size_t 
 			p11e_lock *locks, p11e_err *err)
 {
 	for (size_t i = 0; i < n; i++) {
-		p11e_rc rc = p11e_lock_acquire(cfg->state_dir, "identity", cand[i].identity, wait,
+		p11e_rc rc = p11e_lock_acquire(cfg->store, "identity", cand[i].identity, wait,
 					       &locks[i], err);
 		if (rc != P11E_OK)
 			return rc;
@@ -538,7 +538,7 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 			       p->confirm, info->label, serial);
 		goto out;
 	}
-	rc = p11e_record_list(cfg->state_dir, &all, &nall, err);
+	rc = p11e_record_list(cfg->store, &all, &nall, err);
 	if (rc != P11E_OK)
 		goto out;
 	/* The candidates first in all[]: every record of this token (a retired
@@ -557,12 +557,12 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 		goto out;
 	}
 	for (size_t i = 0; i < ncand; i++)
-		locks[i].fd = -1;
+		locks[i] = (p11e_lock)P11E_LOCK_INIT;
 	rc = lock_all(cfg, all, ncand, wait, locks, err);
 	/* Read again under the locks: a run may have changed them since. */
 	for (size_t i = 0; rc == P11E_OK && i < ncand; i++) {
 		p11e_record now;
-		rc = p11e_record_load(cfg->state_dir, all[i].identity, &now, err);
+		rc = p11e_record_load(cfg->store, all[i].identity, &now, err);
 		if (rc != P11E_OK)
 			break;
 		p11e_record_clear(&all[i]);
@@ -574,7 +574,7 @@ p11e_rc p11e_wipe(const p11e_config *cfg, const p11e_wipe_params *p, p11e_wipe_r
 		rc = p11e_session_login(cfg, &sp, &s, err);
 	/* The CA certificates are the token's, shared with every enrollment. */
 	if (rc == P11E_OK)
-		rc = p11e_lock_acquire(cfg->state_dir, "token", serial, wait, &token_lock, err);
+		rc = p11e_lock_acquire(cfg->store, "token", serial, wait, &token_lock, err);
 	for (size_t i = 0; rc == P11E_OK && i < ncand; i++) {
 		p11e_record *now = &all[i];
 		enum wipe_action act = action_for(now, serial);

@@ -50,7 +50,7 @@ static void api_me(portal_req *r)
 	list = json_object_new_array();
 	json_object_object_add(doc, "user", json_object_new_string(r->user));
 	json_object_object_add(doc, "csrf", json_object_new_string(r->csrf));
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, &rec, &err) == P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, r->user, &rec, &err) == P11E_OK) {
 		if (rec.retired == NULL)
 			json_object_array_add(list, identity_json(r, &rec));
 		p11e_record_clear(&rec);
@@ -317,7 +317,7 @@ static void api_renew(portal_req *r, const char *id)
 		portal_send_error(r, status, msg);
 		goto out;
 	}
-	if (p11e_record_load(r->p->cfg->state_dir, rec.identity, &now, &err) != P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, rec.identity, &now, &err) != P11E_OK) {
 		portal_send_error(r, 500, "your record cannot be read now; try again later");
 		goto out;
 	}

@@ -38,7 +38,7 @@ void portal_api_revoke(portal_req *r, const char *id)
 		portal_send_error(r, status, msg);
 		goto out;
 	}
-	if (p11e_record_load(r->p->cfg->state_dir, rec.identity, &now, &err) != P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, rec.identity, &now, &err) != P11E_OK) {
 		p11e_record_clear(&now);
 		portal_send_error(r, 500, "revoked, but your record cannot be read now");
 		goto out;

@@ -120,7 +120,7 @@ p11e_rc p11e_portal_invite(const p11e_config *cfg, const char *email, int hours,
 		rc = rc != P11E_OK ? rc : err->rc;
 		goto out;
 	}
-	if ((rc = p11e_lock_acquire(cfg->state_dir, "portal", "invites", P11E_LOCK_WAIT_DEFAULT_MS,
+	if ((rc = p11e_lock_acquire(cfg->store, "portal", "invites", P11E_LOCK_WAIT_DEFAULT_MS,
 				    &lock, err)) != P11E_OK)
 		goto out;
 	sweep_expired(dir);
@@ -167,7 +167,7 @@ p11e_rc p11e_portal_invite_redeem(const p11e_config *cfg, const char *email, con
 			return rc;
 	if ((identity = p11e_record_identity(email)) == NULL ||
 	    (dir = invites_dir(cfg, &inner)) == NULL || (path = invite_path(dir, code)) == NULL ||
-	    p11e_lock_acquire(cfg->state_dir, "portal", "invites", P11E_LOCK_WAIT_DEFAULT_MS, &lock,
+	    p11e_lock_acquire(cfg->store, "portal", "invites", P11E_LOCK_WAIT_DEFAULT_MS, &lock,
 			      &inner) != P11E_OK) {
 		rc = p11e_errf(err, P11E_FAIL,
 			       "session: the invitation store cannot be read now; "

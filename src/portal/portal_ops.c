@@ -50,7 +50,7 @@ int portal_own_record(portal_req *r, const char *id, p11e_record *rec)
 		portal_send_error(r, 403, "not yours: you may only reach your own identity");
 		return 403;
 	}
-	rc = p11e_record_load(r->p->cfg->state_dir, identity, rec, &err);
+	rc = p11e_record_load(r->p->cfg->store, identity, rec, &err);
 	free(identity);
 	if (rc == P11E_OK && rec->retired == NULL)
 		return 0;
@@ -167,7 +167,7 @@ int portal_request_identity(portal_req *r, const char *profile, p11e_record *rec
 		*msg = "this profile is not offered for self-service";
 		return 403;
 	}
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, &existing, &err) == P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, r->user, &existing, &err) == P11E_OK) {
 		int in_use = existing.retired == NULL;
 		/* Revoked by its user ("I lost my laptop"): a new generation. */
 		int revoked = in_use && existing.revoked_reason != NULL;

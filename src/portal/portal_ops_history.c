@@ -99,7 +99,7 @@ int portal_request_replacement(portal_req *r, const char *profile, const p11e_re
 				       : "the request failed; ask your administrator";
 		return rc == P11E_BUSY ? 409 : 500;
 	}
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, rec, &err) != P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, r->user, rec, &err) != P11E_OK) {
 		p11e_record_clear(rec);
 		*msg = "your record cannot be read now; try again later";
 		return 500;

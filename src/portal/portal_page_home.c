@@ -252,7 +252,7 @@ void page_home(portal_req *r)
 			      : " with your certificate.</p>\n");
 	if (r->auth != NULL && strcmp(r->auth, "code") == 0)
 		session_note(r, &b);
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, &rec, &err) != P11E_OK ||
+	if (p11e_record_load(r->p->cfg->store, r->user, &rec, &err) != P11E_OK ||
 	    rec.retired != NULL) {
 		p11e_record_clear(&rec); /* zeroed by a failed load */
 		p11e_sbuf_str(&b, "<p id=\"none\">You have no certificate yet.</p>\n");

@@ -99,7 +99,7 @@ void page_ca_chain(portal_req *r)
 		page_signin(r, 401, "Please sign in first.");
 		return;
 	}
-	if (p11e_record_load(r->p->cfg->state_dir, r->user, &rec, &err) != P11E_OK) {
+	if (p11e_record_load(r->p->cfg->store, r->user, &rec, &err) != P11E_OK) {
 		p11e_record_clear(&rec);
 		portal_page_error(r, 404, "you have no certificate yet, so no chain either");
 		return;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "p11enroll/store.h"
+#include "p11enroll/util.h"
 #include "store_int.h"
 
 struct p11e_store {
@@ -19,17 +20,63 @@ static const p11e_store_ops *const backends[] = {
     NULL,
 };
 
+/* Every kind of document: a new kind of state is a line here. */
+static const p11e_store_kind kinds[] = {
+    {"identity", "identities", ".json", 1024 * 1024},
+    {"key", "keys", ".p8", 64 * 1024},
+    {"pfx", "pfx", ".p12", 1024 * 1024},
+};
+
+static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
+{
+	for (size_t i = 0; name != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (strcmp(kinds[i].name, name) == 0)
+			return &kinds[i];
+	p11e_errf(err, P11E_USAGE, "store: no kind of document '%.40s'", name ? name : "");
+	return NULL;
+}
+
+static p11e_rc name_ok(const char *name, p11e_err *err)
+{
+	if (name == NULL || name[0] == '\0')
+		return p11e_errf(err, P11E_USAGE, "store: a document needs a name");
+	return P11E_OK;
+}
+
 const p11e_store_ops *p11e_store_backend(size_t i)
 {
 	return i < sizeof(backends) / sizeof(backends[0]) ? backends[i] : NULL;
+}
+
+static p11e_rc open_with(const p11e_store_ops *ops, const p11e_config *cfg,
+			 const json_object *conf, p11e_store **out, p11e_err *err)
+{
+	p11e_store *s;
+	p11e_rc rc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	s->ops = ops;
+	if ((rc = ops->open(cfg, conf, &s->state, err)) != P11E_OK) {
+		free(s);
+		return rc;
+	}
+	*out = s;
+	return P11E_OK;
+}
+
+p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err)
+{
+	p11e_config cfg = {.state_dir = (char *)dir};
+
+	*out = NULL;
+	return open_with(&p11e_store_file_ops, &cfg, NULL, out, err);
 }
 
 p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 {
 	json_object *conf = NULL, *jt;
 	const p11e_store_ops *ops = &p11e_store_file_ops;
-	p11e_store *s;
-	p11e_rc rc;
 
 	*out = NULL;
 	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "store", &conf)) {
@@ -55,15 +102,7 @@ p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 			    "file, postgresql)",
 			    cfg->path, type ? type : "");
 	}
-	if ((s = calloc(1, sizeof(*s))) == NULL)
-		return p11e_errf(err, P11E_FAIL, "store: out of memory");
-	s->ops = ops;
-	if ((rc = ops->open(cfg, conf, &s->state, err)) != P11E_OK) {
-		free(s);
-		return rc;
-	}
-	*out = s;
-	return P11E_OK;
+	return open_with(ops, cfg, conf, out, err);
 }
 
 void p11e_store_close(p11e_store *s)
@@ -83,4 +122,118 @@ p11e_rc p11e_store_info_get(p11e_store *s, p11e_store_info *out, p11e_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	return s->ops->info(s->state, out, err);
+}
+
+p11e_rc p11e_store_get(p11e_store *s, const char *kind, const char *name, unsigned char **data,
+		       size_t *len, p11e_err *err)
+{
+	const p11e_store_kind *k = kind_of(kind, err);
+
+	*data = NULL;
+	*len = 0;
+	if (k == NULL)
+		return P11E_USAGE;
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	return s->ops->get(s->state, k, name, data, len, err);
+}
+
+p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const void *data,
+		       size_t len, int flags, p11e_err *err)
+{
+	const p11e_store_kind *k = kind_of(kind, err);
+
+	if (k == NULL)
+		return P11E_USAGE;
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	if (len > k->max)
+		return p11e_errf(err, P11E_FAIL, "store: %s %.100s: %zu bytes, more than %zu",
+				 kind, name, len, k->max);
+	return s->ops->put(s->state, k, name, data, len, flags, err);
+}
+
+p11e_rc p11e_store_remove(p11e_store *s, const char *kind, const char *name, p11e_err *err)
+{
+	const p11e_store_kind *k = kind_of(kind, err);
+
+	if (k == NULL)
+		return P11E_USAGE;
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	return s->ops->remove(s->state, k, name, err);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(((const p11e_store_doc *)a)->name, ((const p11e_store_doc *)b)->name);
+}
+
+p11e_rc p11e_store_list(p11e_store *s, const char *kind, p11e_store_doc **docs, size_t *n,
+			p11e_err *err)
+{
+	const p11e_store_kind *k = kind_of(kind, err);
+	p11e_rc rc;
+
+	*docs = NULL;
+	*n = 0;
+	if (k == NULL)
+		return P11E_USAGE;
+	if ((rc = s->ops->list(s->state, k, docs, n, err)) != P11E_OK) {
+		p11e_store_docs_free(*docs, *n);
+		*docs = NULL;
+		*n = 0;
+	} else if (*n > 1) {
+		qsort(*docs, *n, sizeof(**docs), by_name);
+	}
+	return rc;
+}
+
+void p11e_store_docs_free(p11e_store_doc *docs, size_t n)
+{
+	for (size_t i = 0; docs != NULL && i < n; i++) {
+		free(docs[i].name);
+		/* Documents may be secrets (a key in progress): wiped. */
+		p11e_secret_free((char *)docs[i].data, docs[i].len + 1);
+	}
+	free(docs);
+}
+
+int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_name,
+			 const char *name)
+{
+	p11e_err ignored;
+	const p11e_store_kind *k = kind_of(kind, &ignored);
+
+	return k != NULL && s->ops->same_name(s->state, k, stored_name, name);
+}
+
+const char *p11e_store_where(p11e_store *s, const char *kind)
+{
+	p11e_err ignored;
+	const p11e_store_kind *k = kind_of(kind, &ignored);
+
+	return k != NULL ? s->ops->where(s->state, k) : "the store";
+}
+
+p11e_rc p11e_store_lock(p11e_store *s, const char *kind, const char *name, long wait_ms,
+			void **held, p11e_err *err)
+{
+	return s->ops->lock(s->state, kind, name, wait_ms, held, err);
+}
+
+void p11e_store_unlock(p11e_store *s, void *held)
+{
+	if (held != NULL)
+		s->ops->unlock(s->state, held);
+}
+
+p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
+				unsigned long long *out, p11e_err *err)
+{
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	if (s->ops->counter_next == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
+	return s->ops->counter_next(s->state, name, first, out, err);
 }

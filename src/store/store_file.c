@@ -71,6 +71,55 @@ static p11e_rc file_info(void *state, p11e_store_info *out, p11e_err *err)
 	return P11E_OK;
 }
 
+static p11e_rc file_get(void *state, const p11e_store_kind *k, const char *name,
+			unsigned char **data, size_t *len, p11e_err *err)
+{
+	return p11e_store_file_get(((file_store *)state)->dir, k, name, data, len, err);
+}
+
+static p11e_rc file_put(void *state, const p11e_store_kind *k, const char *name, const void *data,
+			size_t len, int flags, p11e_err *err)
+{
+	return p11e_store_file_put(((file_store *)state)->dir, k, name, data, len, flags, err);
+}
+
+static p11e_rc file_remove(void *state, const p11e_store_kind *k, const char *name, p11e_err *err)
+{
+	return p11e_store_file_remove(((file_store *)state)->dir, k, name, err);
+}
+
+static p11e_rc file_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, size_t *n,
+			 p11e_err *err)
+{
+	return p11e_store_file_list(((file_store *)state)->dir, k, docs, n, err);
+}
+
+static int file_same_name(void *state, const p11e_store_kind *k, const char *stored,
+			  const char *name)
+{
+	(void)state;
+	(void)k;
+	return p11e_store_file_same_name(stored, name);
+}
+
+static const char *file_where(void *state, const p11e_store_kind *k)
+{
+	(void)k;
+	return ((file_store *)state)->dir;
+}
+
+static p11e_rc file_lock(void *state, const char *kind, const char *name, long wait_ms,
+			 void **held, p11e_err *err)
+{
+	return p11e_store_file_lock(((file_store *)state)->dir, kind, name, wait_ms, held, err);
+}
+
+static void file_unlock(void *state, void *held)
+{
+	(void)state;
+	p11e_store_file_unlock(held);
+}
+
 const p11e_store_ops p11e_store_file_ops = {
     .type = "file",
     .config_keys = file_keys,
@@ -78,4 +127,12 @@ const p11e_store_ops p11e_store_file_ops = {
     .close = file_close,
     .migrate = file_migrate,
     .info = file_info,
+    .get = file_get,
+    .put = file_put,
+    .remove = file_remove,
+    .list = file_list,
+    .same_name = file_same_name,
+    .where = file_where,
+    .lock = file_lock,
+    .unlock = file_unlock,
 };

@@ -3,43 +3,37 @@
  * migration lock (store_pg.c), and is recorded in p11e_schema. A released
  * migration is never edited: a change is a new one at the end.
  *
- * Version 1 holds everything that lives under STATE_DIR today, one table
- * per kind (core/state_paths.c names the files it replaces):
- *   identities      identities/NAME.json: one row per identity, the record
- *                   as the JSON document the file holds (its generations and
- *                   history inside), and a row version for compare-and-set
- *   blobs           keys/, pfx/, escrow/ (the file vault's entries): bytes
- *                   by kind and name
+ * Version 1 holds everything that lives under STATE_DIR today:
+ *   documents       every document of the store's API (store.h): records
+ *                   (kind identity), keys in progress, PFX files, the file
+ *                   vault's entries, invitations, portal sessions and sign-in
+ *                   counts, ACME accounts, the embedded CA's index: bytes by
+ *                   kind and name, with a row version and who wrote it last
+ *   identities      a view of the records as JSON, for administrators (psql)
  *   audit           audit.jsonl: one row per line, seq and the line's hash;
  *                   audit_head (audit.head) the chain's last entry, one row
- *   invites         portal/invites/: the code's SHA-256, address, expiry
- *   portal_sessions the portal's sessions (today in serve's memory), by the
- *                   token's SHA-256, so that two serve processes agree
- *   portal_attempts the portal's failed sign-in counts, likewise
- *   acme_accounts   an ACME CA's account directory
- *   ca_index        the embedded CA's index.txt, ca_counters its serial and
- *                   crlnumber files: serials come from the database, so two
- *                   stations never issue one twice
- * Per-identity locks are advisory locks on the station's connection, not
- * rows: a station that dies releases them with its connection. */
+ *   counters        named counters that never hand out a value twice (the
+ *                   embedded CA's serial and CRL numbers)
+ * Locks are advisory locks on a connection of their own, not rows: a station
+ * that dies releases them with its connection. */
 #include <stddef.h>
 #include "store_int.h"
 
 static const p11e_pg_migration migrations[] = {
-    {"the state of STATE_DIR as tables: identities, blobs, audit, invites, portal "
-     "sessions and attempts, ACME accounts, the embedded CA's index and counters",
-     "CREATE TABLE identities ("
-     " identity text PRIMARY KEY,"
-     " record jsonb NOT NULL,"
+    {"the state of STATE_DIR as tables: documents (records, keys in progress, PFX files, "
+     "vault entries, invitations, portal sessions, ACME accounts, the CA's index), the "
+     "audit chain and its head, counters",
+     "CREATE TABLE documents ("
+     " kind text NOT NULL CHECK (kind ~ '^[a-z][a-z-]*$'),"
+     " name text NOT NULL CHECK (name <> ''),"
+     " data bytea NOT NULL,"
      " row_version bigint NOT NULL DEFAULT 1,"
      " updated_at timestamptz NOT NULL DEFAULT now(),"
-     " updated_by text NOT NULL);"
-     "CREATE TABLE blobs ("
-     " kind text NOT NULL CHECK (kind IN ('key', 'pfx', 'escrow')),"
-     " name text NOT NULL,"
-     " data bytea NOT NULL,"
-     " created_at timestamptz NOT NULL DEFAULT now(),"
+     " updated_by text NOT NULL DEFAULT current_setting('application_name'),"
      " PRIMARY KEY (kind, name));"
+     "CREATE VIEW identities AS"
+     " SELECT name AS identity, convert_from(data, 'UTF8')::jsonb AS record,"
+     " row_version, updated_at, updated_by FROM documents WHERE kind = 'identity';"
      "CREATE TABLE audit ("
      " seq bigint PRIMARY KEY CHECK (seq >= 1),"
      " line text NOT NULL,"
@@ -49,36 +43,9 @@ static const p11e_pg_migration migrations[] = {
      " one boolean PRIMARY KEY DEFAULT true CHECK (one),"
      " seq bigint NOT NULL,"
      " sha256 text NOT NULL);"
-     "CREATE TABLE invites ("
-     " code_sha256 text PRIMARY KEY CHECK (length(code_sha256) = 64),"
-     " email text NOT NULL,"
-     " expires timestamptz NOT NULL);"
-     "CREATE TABLE portal_sessions ("
-     " token_sha256 text PRIMARY KEY CHECK (length(token_sha256) = 64),"
-     " email text NOT NULL,"
-     " expires timestamptz NOT NULL);"
-     "CREATE INDEX portal_sessions_expires ON portal_sessions (expires);"
-     "CREATE TABLE portal_attempts ("
-     " key text PRIMARY KEY,"
-     " failures integer NOT NULL,"
-     " since timestamptz NOT NULL,"
-     " next_allowed timestamptz);"
-     "CREATE TABLE acme_accounts ("
-     " directory_url text PRIMARY KEY,"
-     " account jsonb NOT NULL);"
-     "CREATE TABLE ca_counters ("
-     " ca text PRIMARY KEY,"
-     " next_serial numeric NOT NULL CHECK (next_serial >= 1),"
-     " next_crl_number numeric NOT NULL CHECK (next_crl_number >= 1));"
-     "CREATE TABLE ca_index ("
-     " ca text NOT NULL REFERENCES ca_counters (ca),"
-     " serial text NOT NULL,"
-     " status char(1) NOT NULL CHECK (status IN ('V', 'R', 'E')),"
-     " not_after timestamptz NOT NULL,"
-     " revoked_at timestamptz,"
-     " reason text,"
-     " subject text NOT NULL,"
-     " PRIMARY KEY (ca, serial));"},
+     "CREATE TABLE counters ("
+     " name text PRIMARY KEY,"
+     " value bigint NOT NULL CHECK (value >= 0));"},
 };
 
 const p11e_pg_migration *p11e_pg_migrations(int *count)

@@ -1,4 +1,5 @@
-/* Named locks (src/core/lock.c): exclusion between processes and between
+/* Named locks in the file store (src/store/store_file_lock.c): exclusion
+ * between processes and between
  * threads of one process, waiting, release by the kernel when the holder
  * dies, the holder named in the busy message, planted links refused. */
 #include <pthread.h>
@@ -15,6 +16,7 @@
 #include "p11enroll/util.h"
 
 static char state[512];
+static p11e_store *store; /* a file store on state */
 
 static void basics(void)
 {
@@ -24,32 +26,32 @@ static void basics(void)
 	struct stat st;
 	char *path = p11e_state_lock_path(state, "identity", "alice@example.org");
 
-	CHECK_RC(p11e_lock_acquire(state, "identity", "alice@example.org", 0, &a, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "alice@example.org", 0, &a, &err), P11E_OK,
 		 &err);
-	CHECK(a.fd >= 0);
+	CHECK(a.held != NULL);
 	CHECK(path != NULL && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	/* A second open file description, even in the same process. */
-	CHECK_RC(p11e_lock_acquire(state, "identity", "alice@example.org", 0, &b, &err), P11E_BUSY,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "alice@example.org", 0, &b, &err), P11E_BUSY,
 		 &err);
-	CHECK(b.fd == -1);
+	CHECK(b.held == NULL);
 	snprintf(want, sizeof(want), "by pid %ld on host ", (long)getpid());
 	CHECK(strstr(err.msg, want) != NULL);
 	CHECK(strncmp(err.msg, "busy: identity alice@example.org is being enrolled", 50) == 0);
 	/* Another name, another kind: independent. */
-	CHECK_RC(p11e_lock_acquire(state, "identity", "bob@example.org", 0, &b, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "bob@example.org", 0, &b, &err), P11E_OK,
 		 &err);
 	p11e_lock_release(&b);
-	CHECK_RC(p11e_lock_acquire(state, "token", "alice@example.org", 0, &b, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "token", "alice@example.org", 0, &b, &err), P11E_OK,
 		 &err);
 	p11e_lock_release(&b);
 	p11e_lock_release(&a);
-	CHECK(a.fd == -1);
+	CHECK(a.held == NULL);
 	p11e_lock_release(&a); /* a no-op */
-	CHECK_RC(p11e_lock_acquire(state, "identity", "alice@example.org", 0, &b, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "alice@example.org", 0, &b, &err), P11E_OK,
 		 &err);
 	p11e_lock_release(&b);
-	CHECK_RC(p11e_lock_acquire(state, "Bad/kind", "x", 0, &b, &err), P11E_USAGE, &err);
-	CHECK_RC(p11e_lock_acquire(state, "identity", "", 0, &b, &err), P11E_USAGE, &err);
+	CHECK_RC(p11e_lock_acquire(store, "Bad/kind", "x", 0, &b, &err), P11E_USAGE, &err);
+	CHECK_RC(p11e_lock_acquire(store, "identity", "", 0, &b, &err), P11E_USAGE, &err);
 	free(path);
 }
 
@@ -64,7 +66,7 @@ static void *try_lock(void *arg)
 	p11e_lock l = P11E_LOCK_INIT;
 	p11e_err err = {0};
 
-	t->rc = p11e_lock_acquire(state, "identity", "threads@example.org", t->wait_ms, &l, &err);
+	t->rc = p11e_lock_acquire(store, "identity", "threads@example.org", t->wait_ms, &l, &err);
 	p11e_lock_release(&l);
 	return NULL;
 }
@@ -77,7 +79,7 @@ static void threads(void)
 	pthread_t th;
 	try_arg t = {.rc = P11E_OK, .wait_ms = 0};
 
-	CHECK_RC(p11e_lock_acquire(state, "identity", "threads@example.org", 0, &held, &err),
+	CHECK_RC(p11e_lock_acquire(store, "identity", "threads@example.org", 0, &held, &err),
 		 P11E_OK, &err);
 	CHECK(pthread_create(&th, NULL, try_lock, &t) == 0);
 	pthread_join(th, NULL);
@@ -104,7 +106,7 @@ static pid_t child_holding(const char *name, int hold_ms, int crash)
 		p11e_lock l = P11E_LOCK_INIT;
 		p11e_err err = {0};
 		close(fds[0]);
-		if (p11e_lock_acquire(state, "identity", name, 0, &l, &err) != P11E_OK)
+		if (p11e_lock_acquire(store, "identity", name, 0, &l, &err) != P11E_OK)
 			_exit(3);
 		(void)!write(fds[1], "x", 1);
 		if (crash)
@@ -130,12 +132,12 @@ static void processes(void)
 	pid_t pid = child_holding("wait@example.org", 400, 0);
 
 	/* Busy at once, naming the child... */
-	CHECK_RC(p11e_lock_acquire(state, "identity", "wait@example.org", 0, &l, &err), P11E_BUSY,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "wait@example.org", 0, &l, &err), P11E_BUSY,
 		 &err);
 	snprintf(want, sizeof(want), "by pid %ld on host ", (long)pid);
 	CHECK(strstr(err.msg, want) != NULL);
 	/* ... and ours after waiting for it (generously: CI is slow). */
-	CHECK_RC(p11e_lock_acquire(state, "identity", "wait@example.org", 30000, &l, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "wait@example.org", 30000, &l, &err), P11E_OK,
 		 &err);
 	p11e_lock_release(&l);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -143,7 +145,7 @@ static void processes(void)
 	/* A holder that dies leaves no stale lock. */
 	pid = child_holding("crash@example.org", 0, 1);
 	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 86);
-	CHECK_RC(p11e_lock_acquire(state, "identity", "crash@example.org", 0, &l, &err), P11E_OK,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "crash@example.org", 0, &l, &err), P11E_OK,
 		 &err);
 	p11e_lock_release(&l);
 }
@@ -160,11 +162,11 @@ static void planted_link(void)
 	snprintf(cmd, sizeof(cmd), "mkdir -p %s/locks/identity && echo keep > %s && ln -s %s %s",
 		 state, target, target, path);
 	CHECK(check_sh(cmd) == 0);
-	CHECK_RC(p11e_lock_acquire(state, "identity", "link@example.org", 0, &l, &err), P11E_FAIL,
+	CHECK_RC(p11e_lock_acquire(store, "identity", "link@example.org", 0, &l, &err), P11E_FAIL,
 		 &err);
 	CHECK(strstr(err.msg, "symbolic link") != NULL);
 	CHECK(stat(target, &st) == 0 && st.st_size == 5);
-	CHECK(l.fd == -1);
+	CHECK(l.held == NULL);
 	free(path);
 }
 
@@ -176,7 +178,7 @@ static void long_name(void)
 
 	memset(name, 'a', 250);
 	strcpy(name + 250, "@x.org");
-	CHECK_RC(p11e_lock_acquire(state, "identity", name, 0, &l, &err), P11E_OK, &err);
+	CHECK_RC(p11e_lock_acquire(store, "identity", name, 0, &l, &err), P11E_OK, &err);
 	p11e_lock_release(&l);
 }
 
@@ -185,7 +187,7 @@ int main(void)
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(state, sizeof(state), "%s/p11e-lock-XXXXXX", tmp ? tmp : "/tmp");
-	if (mkdtemp(state) == NULL)
+	if (mkdtemp(state) == NULL || p11e_store_open_dir(state, &store, NULL) != P11E_OK)
 		return 1;
 	basics();
 	threads();
@@ -197,5 +199,6 @@ int main(void)
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
 		check_sh(cmd);
 	}
+	p11e_store_close(store);
 	return check_done();
 }

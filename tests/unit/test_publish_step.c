@@ -33,6 +33,8 @@ static X509 *make_cert(long serial)
 	return c;
 }
 
+static p11e_store *st; /* a file store on the test's state dir */
+
 /* A record for a@example.org at step, with a fresh certificate. */
 static void save_record(const char *dir, p11e_step step, const char *profile, char sha[65])
 {
@@ -47,7 +49,7 @@ static void save_record(const char *dir, p11e_step step, const char *profile, ch
 	p11e_record_set(&r.cert_pem, step >= P11E_STEP_ISSUED ? pem : NULL, &err);
 	r.step = step;
 	p11e_x509_sha256_hex(c, sha);
-	CHECK_RC(p11e_record_save(dir, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(st, &r, &err), P11E_OK, &err);
 	p11e_record_clear(&r);
 	free(pem);
 	X509_free(c);
@@ -59,7 +61,7 @@ static char *field(const char *dir, const char *which)
 	p11e_err err = {0};
 	char *out = NULL;
 
-	if (p11e_record_load(dir, "a@example.org", &r, &err) != P11E_OK)
+	if (p11e_record_load(st, "a@example.org", &r, &err) != P11E_OK)
 		return NULL;
 	if (strcmp(which, "pending") == 0 && r.publish_pending)
 		out = strdup(r.publish_pending);
@@ -95,7 +97,7 @@ int main(void)
 	p11e_config c;
 	p11e_err err = {0};
 
-	if (mkdtemp(dir) == NULL)
+	if (mkdtemp(dir) == NULL || p11e_store_open_dir(dir, &st, NULL) != P11E_OK)
 		return 1;
 	setenv("P11ENROLL_STATE_DIR", dir, 1);
 	CHECK_RC(p11e_config_parse("/etc/t/config.json", text, strlen(text), &c, &err), P11E_OK,
@@ -144,11 +146,11 @@ int main(void)
 		p11e_record r;
 		char sha2[65];
 		save_record(dir, P11E_STEP_DONE, "smime", sha);
-		CHECK_RC(p11e_record_load(dir, "a@example.org", &r, &err), P11E_OK, &err);
+		CHECK_RC(p11e_record_load(st, "a@example.org", &r, &err), P11E_OK, &err);
 		p11e_record_set(&r.published, "down", &err);
 		p11e_record_set(&r.publish_pending, "", &err);
 		p11e_record_set(&r.publish_sha256, "00", &err);
-		CHECK_RC(p11e_record_save(dir, &r, &err), P11E_OK, &err);
+		CHECK_RC(p11e_record_save(st, &r, &err), P11E_OK, &err);
 		p11e_record_clear(&r);
 		CHECK_RC(p11e_publish_identity(&c, &p, &res, &err), P11E_FAIL, &err);
 		CHECK(field_is(dir, "pending", "down"));
@@ -158,6 +160,7 @@ int main(void)
 	}
 
 	p11e_config_clear(&c);
+	p11e_store_close(st);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	check_sh(cmd);
 	return check_done();

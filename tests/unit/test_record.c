@@ -8,10 +8,12 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "check.h"
+#include "core/state_paths.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 
 static char state[512];
+static p11e_store *store; /* a file store on state */
 
 static void write_text(const char *path, const char *text)
 {
@@ -83,15 +85,15 @@ static void round_trip(void)
 	char *path, *text = NULL, *dir, created[32];
 	json_object *o, *v;
 
-	CHECK_RC(p11e_record_load(state, "nobody@example.com", &back, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_record_load(store, "nobody@example.com", &back, &err), P11E_NOT_FOUND, &err);
 	CHECK(back.identity == NULL);
 
 	/* A minimal record: NULL fields are left out of the file. */
 	CHECK_RC(p11e_record_set(&r.identity, "zed@example.com", &err), P11E_OK, &err);
 	r.step = P11E_STEP_KEY_PENDING;
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
 	CHECK(is_timestamp(r.created) && is_timestamp(r.updated));
-	path = p11e_record_path(state, "zed@example.com");
+	path = p11e_state_record_path(state, "zed@example.com");
 	CHECK(path != NULL && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	dir = p11e_path_join(state, "identities");
 	CHECK(dir != NULL && stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
@@ -116,9 +118,9 @@ static void round_trip(void)
 		CHECK_RC(p11e_record_set(field(&r, i), value, &err), P11E_OK, &err);
 	}
 	r.step = P11E_STEP_CSR_BUILT;
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
 	CHECK(strcmp(r.created, created) == 0); /* set once */
-	CHECK_RC(p11e_record_load(state, "zed@example.com", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, "zed@example.com", &back, &err), P11E_OK, &err);
 	CHECK(back.step == P11E_STEP_CSR_BUILT);
 	for (size_t i = 0; i < NFIELDS; i++) {
 		int same = *field(&back, i) != NULL && strcmp(*field(&back, i), *field(&r, i)) == 0;
@@ -133,14 +135,14 @@ static void round_trip(void)
 	/* Clearing a field removes it from the file. */
 	CHECK_RC(p11e_record_set(&r.last_error, NULL, &err), P11E_OK, &err);
 	CHECK(r.last_error == NULL);
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
-	CHECK_RC(p11e_record_load(state, "zed@example.com", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, "zed@example.com", &back, &err), P11E_OK, &err);
 	CHECK(back.last_error == NULL && back.cert_pem != NULL);
 	p11e_record_clear(&back);
 
 	/* No identity, nothing to save under. */
 	p11e_record none = {0};
-	CHECK_RC(p11e_record_save(state, &none, &err), P11E_USAGE, &err);
+	CHECK_RC(p11e_record_save(store, &none, &err), P11E_USAGE, &err);
 	p11e_record_clear(&none);
 	free(dir);
 	free(path);
@@ -156,13 +158,18 @@ static void listing(void)
 	char empty[600], junk[700];
 
 	snprintf(empty, sizeof(empty), "%s/empty-state", state);
-	CHECK_RC(p11e_record_list(empty, &list, &n, &err), P11E_OK, &err); /* none yet */
+	{
+		p11e_store *none = NULL;
+		CHECK_RC(p11e_store_open_dir(empty, &none, &err), P11E_OK, &err);
+		CHECK_RC(p11e_record_list(none, &list, &n, &err), P11E_OK, &err); /* none yet */
+		p11e_store_close(none);
+	}
 	CHECK(list == NULL && n == 0);
 
 	for (size_t i = 1; i < 3; i++) {
 		CHECK_RC(p11e_record_set(&r.identity, ids[i], &err), P11E_OK, &err);
 		r.step = (p11e_step)i;
-		CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+		CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
 	}
 	p11e_record_clear(&r);
 	/* A temp file of an interrupted save, and other files, are not records. */
@@ -170,7 +177,7 @@ static void listing(void)
 	write_text(junk, "{ half");
 	snprintf(junk, sizeof(junk), "%s/identities/README", state);
 	write_text(junk, "not a record");
-	CHECK_RC(p11e_record_list(state, &list, &n, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_list(store, &list, &n, &err), P11E_OK, &err);
 	CHECK(n == 3);
 	for (size_t i = 0; i < n && i < 3; i++)
 		CHECK(strcmp(list[i].identity, ids[2 - i]) == 0); /* sorted */
@@ -182,15 +189,15 @@ static void listing(void)
 
 static void paths(void)
 {
-	char *p = p11e_record_path("/s", "../x/y z");
+	char *p = p11e_state_record_path("/s", "../x/y z");
 
 	/* Odd identities cannot escape the directory or hide. */
 	CHECK(p && strcmp(p, "/s/identities/%2E.%2Fx%2Fy%20z.json") == 0);
 	free(p);
-	p = p11e_record_path("/s/", "a.b+c_d-e@example.com");
+	p = p11e_state_record_path("/s/", "a.b+c_d-e@example.com");
 	CHECK(p && strcmp(p, "/s/identities/a.b+c_d-e@example.com.json") == 0);
 	free(p);
-	p = p11e_record_path("/s", "Bob%@x");
+	p = p11e_state_record_path("/s", "Bob%@x");
 	CHECK(p && strcmp(p, "/s/identities/%42ob%25@x.json") == 0);
 	free(p);
 }
@@ -206,14 +213,14 @@ static void long_paths(void)
 	/* 239 characters escaped: the longest kept as is. */
 	memset(id, 'a', 239);
 	id[239] = '\0';
-	p = p11e_record_path("/s", id);
+	p = p11e_state_record_path("/s", id);
 	base = p ? strrchr(p, '/') + 1 : NULL;
 	CHECK(base != NULL && strlen(base) == 239 + 5 && strncmp(base, id, 239) == 0);
 	free(p);
 	/* 240: hashed, as is a 254-character address. */
 	memset(id, 'a', 240);
 	id[240] = '\0';
-	p = p11e_record_path("/s", id);
+	p = p11e_state_record_path("/s", id);
 	base = p ? strrchr(p, '/') + 1 : NULL;
 	CHECK(base != NULL && strncmp(base, "SHA256-", 7) == 0 && strlen(base) == 7 + 64 + 5);
 	free(p);
@@ -223,23 +230,23 @@ static void long_paths(void)
 	memcpy(id + 65 + 185, ".org", 5); /* 254 characters */
 	memset(&r, 0, sizeof(r));
 	CHECK(p11e_record_set(&r.identity, id, &err) == P11E_OK);
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
-	CHECK_RC(p11e_record_load(state, id, &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, id, &back, &err), P11E_OK, &err);
 	CHECK(back.identity != NULL && strcmp(back.identity, id) == 0);
 	p11e_record_clear(&back);
 	/* Another identity's record under this name is refused. */
 	{
-		char *path = p11e_record_path(state, id),
-		     *other = p11e_record_path(state, "x@y.org");
+		char *path = p11e_state_record_path(state, id),
+		     *other = p11e_state_record_path(state, "x@y.org");
 		CHECK(path != NULL && other != NULL && rename(path, other) == 0);
-		CHECK_RC(p11e_record_load(state, "x@y.org", &back, &err), P11E_FAIL, &err);
+		CHECK_RC(p11e_record_load(store, "x@y.org", &back, &err), P11E_FAIL, &err);
 		CHECK(rename(other, path) == 0);
 		free(path);
 		free(other);
 	}
-	CHECK_RC(p11e_record_remove(state, id, &err), P11E_OK, &err);
-	CHECK_RC(p11e_record_load(state, id, &back, &err), P11E_NOT_FOUND, &err);
-	CHECK_RC(p11e_record_remove(state, id, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_record_remove(store, id, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, id, &back, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_record_remove(store, id, &err), P11E_NOT_FOUND, &err);
 	p11e_record_clear(&r);
 }
 
@@ -269,11 +276,11 @@ static void corrupt(void)
 	p11e_record back, *list = NULL;
 	p11e_err err = {0};
 	size_t n = 0;
-	char *path = p11e_record_path(state, "zed@example.com");
+	char *path = p11e_state_record_path(state, "zed@example.com");
 
 	for (size_t i = 0; path != NULL && i < sizeof(bad) / sizeof(bad[0]); i++) {
 		write_text(path, bad[i].text);
-		CHECK_RC(p11e_record_load(state, "zed@example.com", &back, &err), P11E_FAIL, &err);
+		CHECK_RC(p11e_record_load(store, "zed@example.com", &back, &err), P11E_FAIL, &err);
 		int ok = strstr(err.msg, "is corrupt: ") != NULL && strstr(err.msg, path) != NULL &&
 			 strstr(err.msg, bad[i].needle) != NULL &&
 			 strstr(err.msg, "; move it aside to start over") != NULL;
@@ -281,13 +288,13 @@ static void corrupt(void)
 			fprintf(stderr, "'%s': message '%s'\n", bad[i].text, err.msg);
 		CHECK(ok);
 		CHECK(back.identity == NULL);
-		CHECK_RC(p11e_record_list(state, &list, &n, &err), P11E_FAIL, &err);
+		CHECK_RC(p11e_record_list(store, &list, &n, &err), P11E_FAIL, &err);
 		CHECK(list == NULL && n == 0 && strstr(err.msg, path) != NULL);
 	}
 	/* A newer p11enroll's file is not read (and so never overwritten). */
 	write_text(path,
 		   "{ \"version\": 3, \"identity\": \"zed@example.com\", \"step\": \"done\" }");
-	CHECK_RC(p11e_record_load(state, "zed@example.com", &back, &err), P11E_FAIL, &err);
+	CHECK_RC(p11e_record_load(store, "zed@example.com", &back, &err), P11E_FAIL, &err);
 	CHECK(strstr(err.msg, "version 3") != NULL);
 	free(path);
 }
@@ -339,8 +346,8 @@ static void email_case(void)
 
 	CHECK_RC(p11e_record_parse("mem", kept, sizeof(kept) - 1, &r, &err), P11E_OK, &err);
 	CHECK(strcmp(p11e_record_email(&r), "Amy.B@example.com") == 0);
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
-	CHECK_RC(p11e_record_load(state, "amy.b@example.com", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, "amy.b@example.com", &back, &err), P11E_OK, &err);
 	CHECK(back.email != NULL && strcmp(back.email, "Amy.B@example.com") == 0);
 	p11e_record_clear(&back);
 	p11e_record_clear(&r);
@@ -362,6 +369,8 @@ int main(void)
 		return 1;
 	}
 	snprintf(state, sizeof(state), "%s/rec-state", tmp);
+	if (p11e_store_open_dir(state, &store, NULL) != P11E_OK)
+		return 1;
 	steps();
 	paths();
 	long_paths();
@@ -370,5 +379,6 @@ int main(void)
 	corrupt();
 	from_buffer();
 	email_case();
+	p11e_store_close(store);
 	return check_done();
 }

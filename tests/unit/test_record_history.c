@@ -7,10 +7,12 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "check.h"
+#include "core/state_paths.h"
 #include "p11enroll/record.h"
 #include "p11enroll/util.h"
 
 static char state[512];
+static p11e_store *store; /* a file store on state */
 
 static void parse_ok(const char *text, p11e_record *r)
 {
@@ -66,9 +68,9 @@ static void push_and_round_trip(void)
 	CHECK_RC(p11e_record_set(&r.renew_mode, "rekey", &err), P11E_OK, &err);
 	CHECK(p11e_record_renewing(&r) == g);
 	CHECK_RC(p11e_record_set(&g->on_token, "kept", &err), P11E_OK, &err);
-	CHECK_RC(p11e_record_save(state, &r, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_save(store, &r, &err), P11E_OK, &err);
 
-	path = p11e_record_path(state, "b@example.com");
+	path = p11e_state_record_path(state, "b@example.com");
 	CHECK_RC(p11e_read_file(path, 1 << 20, &text, NULL, &err), P11E_OK, &err);
 	o = text ? json_tokener_parse(text) : NULL;
 	CHECK(o && json_object_object_get_ex(o, "version", &v) && json_object_get_int(v) == 2);
@@ -78,7 +80,7 @@ static void push_and_round_trip(void)
 	free(text);
 	free(path);
 
-	CHECK_RC(p11e_record_load(state, "b@example.com", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_record_load(store, "b@example.com", &back, &err), P11E_OK, &err);
 	CHECK(back.generation == 2 && back.n_history == 1);
 	CHECK(back.n_history == 1 && back.history[0].number == 1 &&
 	      strcmp(back.history[0].on_token, "kept") == 0 &&
@@ -137,6 +139,8 @@ int main(void)
 		return 1;
 	}
 	snprintf(state, sizeof(state), "%s/history-state", tmp);
+	if (p11e_store_open_dir(state, &store, NULL) != P11E_OK)
+		return 1;
 	version1();
 	push_and_round_trip();
 	secret_names();
