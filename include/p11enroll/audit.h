@@ -52,8 +52,11 @@ typedef struct p11e_audit_report {
 	int exists;	   /* 0: no log, and none expected */
 	long long entries; /* chained entries verified */
 	size_t lines;	   /* lines read */
-	size_t bad_line;   /* the first bad line (1-based), 0 if none */
+	size_t bad_line;   /* the first bad line (1-based; in PostgreSQL the bad entry's
+			    * seq), 0 if none */
 	char sha256[65];   /* hash of the last line */
+	char unit[8];	   /* what bad_line counts: "line" (a file), "entry" (PostgreSQL) */
+	int whole;	   /* the whole chain was read (else only its end, against the head) */
 } p11e_audit_report;
 
 /* Verifies the whole chain and the head: P11E_OK when intact (or when there
@@ -62,6 +65,22 @@ typedef struct p11e_audit_report {
  * p11e_audit_report_free, whatever the outcome. */
 p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
 void p11e_audit_report_free(p11e_audit_report *rep);
+
+/* `audit head`: the chain's end (rep->entries, rep->sha256) as its head
+ * vouches for it, checked against the chain's last entry, without reading
+ * the whole chain (`audit verify` does): what an auditor pins elsewhere.
+ * Fails as p11e_audit_verify does when the end and the head disagree.
+ * Free rep with p11e_audit_report_free, whatever the outcome. */
+p11e_rc p11e_audit_head_check(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
+
+/* `audit show`: verifies as p11e_audit_verify does and hands fn each entry
+ * that chains, in order: the line (len bytes, a NUL after them), its own
+ * seq (0: from before the chain) and its SHA-256. A non-OK return of fn
+ * stops the walk and is returned. */
+typedef p11e_rc (*p11e_audit_entry_fn)(void *arg, const char *line, size_t len, long long seq,
+				       const char *sha256, p11e_err *err);
+p11e_rc p11e_audit_each(const p11e_config *cfg, p11e_audit_entry_fn fn, void *arg,
+			p11e_audit_report *rep, p11e_err *err);
 
 /* What p11e_audit_reset_head trusted. */
 typedef struct p11e_audit_reset {
