@@ -23,30 +23,7 @@
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
 #include "store_int.h"
-
-/* The libpq calls used, typed by its own declarations. */
-typedef struct pq_api {
-	__typeof__(&PQconnectdbParams) connectdb_params;
-	__typeof__(&PQconninfoParse) conninfo_parse;
-	__typeof__(&PQconninfoFree) conninfo_free;
-	__typeof__(&PQstatus) status;
-	__typeof__(&PQerrorMessage) error_message;
-	__typeof__(&PQfinish) finish;
-	__typeof__(&PQexec) exec;
-	__typeof__(&PQexecParams) exec_params;
-	__typeof__(&PQresultStatus) result_status;
-	__typeof__(&PQresultErrorMessage) result_error_message;
-	__typeof__(&PQclear) clear;
-	__typeof__(&PQntuples) ntuples;
-	__typeof__(&PQgetvalue) getvalue;
-	__typeof__(&PQgetisnull) getisnull;
-	__typeof__(&PQescapeIdentifier) escape_identifier;
-	__typeof__(&PQfreemem) freemem;
-	__typeof__(&PQdb) db;
-	__typeof__(&PQhost) host;
-	__typeof__(&PQport) port;
-	__typeof__(&PQparameterStatus) parameter_status;
-} pq_api;
+#include "store_pg_int.h"
 
 static int load_pq(pq_api *api)
 {
@@ -107,7 +84,7 @@ static const char *const pg_keys[] = {"type",	   "conninfo_source", "schema",
 
 /* libpq's message, on one line (it ends in a newline, and a multi-host
  * attempt lists a line per host). */
-static const char *one_line(const char *msg, char *buf, size_t cap)
+const char *p11e_pg_one_line(const char *msg, char *buf, size_t cap)
 {
 	size_t o = 0;
 
@@ -187,7 +164,7 @@ static p11e_rc run_sql(pg_store *s, const char *sql, const char *what, p11e_err 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
 		rc = p11e_errf(
 		    err, P11E_FAIL, "store: %s: %s", what,
-		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
+		    p11e_pg_one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
 			     line, sizeof(line)));
 	s->pq.clear(res);
 	return rc;
@@ -207,7 +184,7 @@ static p11e_rc query_int(pg_store *s, const char *sql, const char *param, long *
 	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1) {
 		rc = p11e_errf(
 		    err, P11E_FAIL, "store: %s: %s", what,
-		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
+		    p11e_pg_one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
 			     line, sizeof(line)));
 	} else {
 		*out =
@@ -297,7 +274,7 @@ static p11e_rc pg_open(const p11e_config *cfg, const struct json_object *conf, v
 	}
 	if (s->pq.status(s->conn) != CONNECTION_OK) {
 		rc = p11e_errf(err, P11E_FAIL, "store: cannot connect to PostgreSQL: %s",
-			       one_line(s->pq.error_message(s->conn), line, sizeof(line)));
+			       p11e_pg_one_line(s->pq.error_message(s->conn), line, sizeof(line)));
 		goto out;
 	}
 	if ((s->schema_sql = s->pq.escape_identifier(s->conn, s->schema, strlen(s->schema))) ==
@@ -377,7 +354,7 @@ static p11e_rc apply_migrations(pg_store *s, int create, long found, int known, 
 		    (const char *const[]){num, m[v].summary}, NULL, NULL, 0);
 		if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
 			rc = p11e_errf(err, P11E_FAIL, "store: recording migration %ld: %s", v + 1,
-				       one_line(res ? s->pq.result_error_message(res)
+				       p11e_pg_one_line(res ? s->pq.result_error_message(res)
 						    : s->pq.error_message(s->conn),
 						line, sizeof(line)));
 		s->pq.clear(res);
@@ -445,6 +422,24 @@ static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
 	return P11E_OK;
 }
 
+p11e_rc p11e_pg_acquire(void *state, p11e_pg_conn *out, p11e_err *err)
+{
+	pg_store *s = state;
+
+	if (s->conn == NULL || s->pq.status(s->conn) != CONNECTION_OK)
+		return p11e_errf(err, P11E_FAIL, "store: the connection to PostgreSQL was lost");
+	out->pq = &s->pq;
+	out->conn = s->conn;
+	out->schema = s->schema;
+	out->schema_sql = s->schema_sql;
+	return P11E_OK;
+}
+
+void p11e_pg_release(void *state)
+{
+	(void)state;
+}
+
 const p11e_store_ops p11e_store_pg_ops = {
     .type = "postgresql",
     .config_keys = pg_keys,
@@ -452,4 +447,6 @@ const p11e_store_ops p11e_store_pg_ops = {
     .close = pg_close,
     .migrate = pg_migrate,
     .info = pg_info,
+    .audit_read = p11e_pg_audit_read,
+    .audit_append = p11e_pg_audit_append,
 };
