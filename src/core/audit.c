@@ -165,9 +165,10 @@ static void chain_end(walker *w, const p11e_store_audit_head *h,
  * between the append and the head's update in a file, which is fine (the
  * chain itself is whole); where both are written in one transaction it is
  * entries added behind p11enroll's back. */
-static p11e_rc match_head(const p11e_audit_chain *c, const p11e_store_audit_head *h,
-			  p11e_err *err)
+static p11e_rc match_head(p11e_audit_chain *c, const p11e_store_audit_head *h, p11e_err *err)
 {
+	int in_file = strcmp(h->unit, "line") == 0;
+
 	if ((!h->found || h->other_log) && c->seq > 0)
 		return p11e_errf(
 		    err, P11E_FAIL,
@@ -177,24 +178,30 @@ static p11e_rc match_head(const p11e_audit_chain *c, const p11e_store_audit_head
 		    "AUDIT LOG)",
 		    h->where, c->seq, h->head_where,
 		    h->found ? "is about another log" : "is missing");
-	if (c->seq < h->seq)
-		return p11e_errf(
-		    err, P11E_FAIL,
-		    "audit log %s ends at entry %lld (%s %zu) but held %lld: entries "
-		    "at its end were removed; investigate, then see p11enroll(1) AUDIT "
-		    "LOG",
-		    h->where, c->seq, h->unit, c->lines, h->seq);
-	if (c->seq > h->seq && h->atomic)
+	if (c->seq < h->seq) {
+		char at[40] = "";
+
+		if (in_file)
+			snprintf(at, sizeof(at), " (line %zu)", c->lines);
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s ends at entry %lld%s but held %lld: entries at its "
+				 "end were removed; investigate, then see p11enroll(1) AUDIT LOG",
+				 h->where, c->seq, at, h->seq);
+	}
+	if (c->seq > h->seq && h->atomic) {
+		c->bad = (size_t)(h->seq + 1);
 		return p11e_errf(err, P11E_FAIL,
 				 "audit log %s goes on past its head (entry %lld) to entry %lld: "
 				 "entries were added without p11enroll; investigate, then see "
 				 "p11enroll(1) AUDIT LOG",
 				 h->where, h->seq, c->seq);
+	}
 	if (c->seq == h->seq && h->seq > 0 && strcmp(c->hash, h->sha256) != 0) {
 		char which[64];
 
 		/* A file counts lines, a table entries. */
-		if (strcmp(h->unit, "line") == 0)
+		c->bad = in_file ? c->lines : (size_t)c->seq;
+		if (in_file)
 			snprintf(which, sizeof(which), "line %zu (entry %lld)", c->lines, c->seq);
 		else
 			snprintf(which, sizeof(which), "%s %lld", h->unit, c->seq);
