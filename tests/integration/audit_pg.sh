@@ -69,9 +69,9 @@ check_eq "show --since the future: nothing" "" "$(a show --json --since 2999-01-
 check_eq "show --since the past: everything" $((N * M)) "$(a show --json --since 1999-01-01T00:00Z | wc -l)"
 
 # Tampering with psql: each caught by verify, naming the first bad entry. An
-# append checks the chain's end (the last row against the head, the count of
-# rows against its seq) and refuses what that shows; an edit further back is
-# for verify, which walks every row (docs/audit.md).
+# append checks the chain's end (the last row against the head) and refuses
+# what that shows; `audit head` also counts the rows; an edit further back is
+# for verify, which walks every row (p11enroll(1) AUDIT LOG).
 Q "CREATE TABLE p11enroll.audit_saved AS SELECT * FROM p11enroll.audit"
 Q "CREATE TABLE p11enroll.audit_head_saved AS SELECT * FROM p11enroll.audit_head"
 restore() {
@@ -106,7 +106,12 @@ tampered "UPDATE of a line and its sha256" \
 tampered "UPDATE of the last line" \
 	"UPDATE p11enroll.audit SET line = replace(line, '\"outcome\":\"ok\"', '\"outcome\":\"OK\"') WHERE seq = 20" \
 	20 "not the line that was written" refused
-tampered "DELETE" "DELETE FROM p11enroll.audit WHERE seq = 5" 6 'wrong "seq"' refused
+Q "DELETE FROM p11enroll.audit WHERE seq = 5"
+out=$(a head 2>&1)
+check_eq "DELETE: head exit 1" 1 $?
+check_contains "  counts the rows" "$out" "holds 19 entries but its last is entry 20"
+restore
+tampered "DELETE" "DELETE FROM p11enroll.audit WHERE seq = 5" 6 'wrong "seq"' appended
 tampered "DELETE of the last entry" "DELETE FROM p11enroll.audit WHERE seq = 20" 19 "held 20" \
 	refused null
 tampered "INSERT" \
