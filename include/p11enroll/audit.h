@@ -15,16 +15,22 @@
  * is the head: a missing one beside chained entries is an error for verify
  * and appends alike, until `audit reset-head` (p11e_audit_reset_head) trusts
  * the log as it is, in an entry of its own.
- * Every append first verifies the whole chain and refuses a broken one.
+ * Every append first checks the chain and refuses a broken one.
  * Each entry also goes to syslog (LOG_AUTHPRIV), out of the local user's
  * reach. Lines from before the chain (no "seq") may only come first.
  *
- * The file is the config's "audit_log" (relative to the config file), else
- * STATE_DIR/audit.jsonl; created 0600 (its directory 0700), opened without
- * following a symlink (p11e_open_private), each line written with one
- * write(2) under an exclusive lock and fsync'd. The API takes no secret, so
- * none can reach the log: only names, outcomes and the one-line error
- * messages (which never hold one). */
+ * The chain lives in the config's store (store.h), this code being the same
+ * for every store: in the file store the config's "audit_log" (relative to
+ * the config file), else STATE_DIR/audit.jsonl; created 0600 (its directory
+ * 0700), opened without following a symlink (p11e_open_private), each line
+ * written with one write(2) under an exclusive lock and fsync'd
+ * (src/store/store_file_audit.c). In the PostgreSQL store the tables audit
+ * and audit_head, an append one transaction (src/store/store_pg_audit.c),
+ * the head never behind its chain. An append checks the chain's end against
+ * the head (the file store walks the whole log unless it is exactly as the
+ * last append left it); `audit verify` walks it all. The API takes no
+ * secret, so none can reach the log: only names, outcomes and the one-line
+ * error messages (which never hold one). */
 #ifndef P11ENROLL_AUDIT_H
 #define P11ENROLL_AUDIT_H
 
