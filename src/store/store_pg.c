@@ -32,13 +32,30 @@
 
 static int load_pq(pq_api *api)
 {
-	static const char *const names[] = {
-	    "PQconnectdbParams", "PQconninfoParse", "PQconninfoFree",	     "PQstatus",
-	    "PQerrorMessage",	 "PQfinish",	    "PQexec",		     "PQexecParams",
-	    "PQresultStatus",	 "PQresultErrorMessage", "PQresultErrorField", "PQclear",
-	    "PQntuples",	 "PQgetvalue",	    "PQgetlength",	     "PQgetisnull",
-	    "PQcmdTuples",	 "PQescapeIdentifier", "PQfreemem",	     "PQdb",
-	    "PQhost",		 "PQport",	    "PQparameterStatus",     "PQbackendPID"};
+	static const char *const names[] = {"PQconnectdbParams",
+					    "PQconninfoParse",
+					    "PQconninfoFree",
+					    "PQstatus",
+					    "PQerrorMessage",
+					    "PQfinish",
+					    "PQexec",
+					    "PQexecParams",
+					    "PQresultStatus",
+					    "PQresultErrorMessage",
+					    "PQresultErrorField",
+					    "PQclear",
+					    "PQntuples",
+					    "PQgetvalue",
+					    "PQgetlength",
+					    "PQgetisnull",
+					    "PQcmdTuples",
+					    "PQescapeIdentifier",
+					    "PQfreemem",
+					    "PQdb",
+					    "PQhost",
+					    "PQport",
+					    "PQparameterStatus",
+					    "PQsetNoticeProcessor"};
 	void **slots[] = {(void **)&api->connectdb_params,
 			  (void **)&api->conninfo_parse,
 			  (void **)&api->conninfo_free,
@@ -62,7 +79,7 @@ static int load_pq(pq_api *api)
 			  (void **)&api->host,
 			  (void **)&api->port,
 			  (void **)&api->parameter_status,
-			  (void **)&api->backend_pid};
+			  (void **)&api->set_notice_processor};
 	static const char *const sonames[] = {"libpq.so.5", NULL};
 
 	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(slots) / sizeof(slots[0]),
@@ -134,6 +151,16 @@ static p11e_rc read_conninfo(pg_store *s, char **out, p11e_err *err)
 	return P11E_OK;
 }
 
+/* libpq prints the server's notices and warnings on stderr by default
+ * ("WARNING: terminating connection due to immediate shutdown"), a second
+ * line beside the one p11enroll says: they are dropped, the failure that
+ * follows says what happened. */
+static void no_notices(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 p11e_rc pg_connect(pg_store *s, PGconn **out, p11e_err *err)
 {
 	const char *keys[8], *vals[8];
@@ -179,6 +206,7 @@ p11e_rc pg_connect(pg_store *s, PGconn **out, p11e_err *err)
 		s->pq.finish(conn);
 		return rc;
 	}
+	s->pq.set_notice_processor(conn, no_notices, NULL);
 	if (s->schema_sql == NULL &&
 	    (s->schema_sql = s->pq.escape_identifier(conn, s->schema, strlen(s->schema))) == NULL) {
 		s->pq.finish(conn);
@@ -210,8 +238,8 @@ p11e_rc pg_fail(pg_store *s, PGconn *conn, PGresult *res, const char *what, p11e
 	 * terminated us) end the session, whatever PQstatus says yet. */
 	if (s->pq.status(conn) == CONNECTION_BAD ||
 	    (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))) {
-		rc = p11e_errf(err, P11E_FAIL, "store: lost the connection to PostgreSQL: %s",
-			       line);
+		rc =
+		    p11e_errf(err, P11E_FAIL, "store: lost the connection to PostgreSQL: %s", line);
 		if (conn == s->conn)
 			drop_shared(s);
 		return rc;
@@ -541,8 +569,7 @@ static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
 }
 
 /* Names are kept as given: exact equality. */
-static int pg_same_name(void *state, const p11e_store_kind *k, const char *stored,
-			const char *name)
+static int pg_same_name(void *state, const p11e_store_kind *k, const char *stored, const char *name)
 {
 	(void)state;
 	(void)k;

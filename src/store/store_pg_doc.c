@@ -27,8 +27,8 @@
 
 /* The connection a write of k/name runs on, the shared one connected and
  * the schema checked; *fence the lock it is fenced by, or NULL. */
-static p11e_rc write_conn(pg_store *s, const p11e_store_kind *k, const char *name,
-			  PGconn **conn, pg_held **fence, p11e_err *err)
+static p11e_rc write_conn(pg_store *s, const p11e_store_kind *k, const char *name, PGconn **conn,
+			  pg_held **fence, p11e_err *err)
 {
 	p11e_rc rc = pg_shared(s, 1, err);
 
@@ -55,7 +55,8 @@ static p11e_rc fenced_fail(pg_store *s, pg_held *fence, PGresult *res, const cha
 	return p11e_errf(err, P11E_FAIL,
 			 "store: lost the connection that held the lock on %s %.100s, so the "
 			 "lock too: nothing was written; rerun (%.200s)",
-			 fence->kind, fence->name, inner.msg + (strncmp(inner.msg, "store: ", 7) ? 0 : 7));
+			 fence->kind, fence->name,
+			 inner.msg + (strncmp(inner.msg, "store: ", 7) ? 0 : 7));
 }
 
 static p11e_rc get_locked(pg_store *s, const p11e_store_kind *k, const char *name,
@@ -111,8 +112,8 @@ p11e_rc pg_get(void *state, const p11e_store_kind *k, const char *name, unsigned
 	return rc;
 }
 
-static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *name,
-			  const void *data, size_t len, int flags, p11e_err *err)
+static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *name, const void *data,
+			  size_t len, int flags, p11e_err *err)
 {
 	const char *vals[3] = {k->name, name, len > 0 ? data : ""};
 	const int lens[3] = {0, 0, (int)len}, formats[3] = {0, 0, 1};
@@ -174,8 +175,7 @@ p11e_rc pg_put(void *state, const p11e_store_kind *k, const char *name, const vo
 	return rc;
 }
 
-static p11e_rc remove_locked(pg_store *s, const p11e_store_kind *k, const char *name,
-			     p11e_err *err)
+static p11e_rc remove_locked(pg_store *s, const p11e_store_kind *k, const char *name, p11e_err *err)
 {
 	const char *vals[2] = {k->name, name};
 	char sql[200];
@@ -210,8 +210,8 @@ p11e_rc pg_remove(void *state, const p11e_store_kind *k, const char *name, p11e_
 	return rc;
 }
 
-static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc **docs,
-			   size_t *n, p11e_err *err)
+static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc **docs, size_t *n,
+			   p11e_err *err)
 {
 	const char *vals[1] = {k->name};
 	char sql[200];
@@ -235,7 +235,8 @@ static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc
 		goto out;
 	}
 	for (int i = 0; i < rows; i++) {
-		size_t nl = (size_t)s->pq.getlength(res, i, 0), dl = (size_t)s->pq.getlength(res, i, 1);
+		size_t nl = (size_t)s->pq.getlength(res, i, 0),
+		       dl = (size_t)s->pq.getlength(res, i, 1);
 		p11e_store_doc *d = &(*docs)[i];
 
 		if (dl > k->max) {

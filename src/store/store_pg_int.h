@@ -38,7 +38,7 @@ typedef struct pq_api {
 	__typeof__(&PQhost) host;
 	__typeof__(&PQport) port;
 	__typeof__(&PQparameterStatus) parameter_status;
-	__typeof__(&PQbackendPID) backend_pid;
+	__typeof__(&PQsetNoticeProcessor) set_notice_processor;
 } pq_api;
 
 /* A lock this process holds: its connection holds the advisory lock. */

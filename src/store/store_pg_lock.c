@@ -242,8 +242,8 @@ void pg_unlock(void *state, void *held)
 	snprintf(a, sizeof(a), "%d", (int)(int32_t)h->key1);
 	snprintf(b, sizeof(b), "%d", (int)(int32_t)h->key2);
 	if (s->pq.status(h->conn) == CONNECTION_OK) {
-		res = s->pq.exec_params(h->conn, "SELECT pg_advisory_unlock($1::int4, $2::int4)",
-					2, NULL, vals, NULL, NULL, 0);
+		res = s->pq.exec_params(h->conn, "SELECT pg_advisory_unlock($1::int4, $2::int4)", 2,
+					NULL, vals, NULL, NULL, 0);
 		released = res != NULL && s->pq.result_status(res) == PGRES_TUPLES_OK &&
 			   s->pq.ntuples(res) == 1 && strcmp(s->pq.getvalue(res, 0, 0), "t") == 0;
 		s->pq.clear(res);
