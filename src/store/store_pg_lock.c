@@ -154,7 +154,7 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	pg_store *s = state;
 	PGconn *conn = NULL;
 	pg_held *h = NULL;
-	unsigned int k1, k2;
+	unsigned int k1 = 0, k2 = 0;
 	long deadline, pause = 10;
 	char holder[200];
 	p11e_rc rc;

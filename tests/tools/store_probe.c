@@ -7,7 +7,7 @@
  *   store_probe CONFIG get KIND NAME        to stdout
  *   store_probe CONFIG remove KIND NAME
  *   store_probe CONFIG list KIND            "NAME LEN" a line
- *   store_probe CONFIG lock KIND NAME WAIT_MS
+ *   store_probe CONFIG lock KIND NAME WAIT_MS [TIMES]   taken and released
  *   store_probe CONFIG counter NAME FIRST COUNT   the values, a line each
  *   store_probe CONFIG fence NAME           takes the identity lock NAME,
  *       says "locked" and waits for a line on stdin, then puts the
@@ -70,13 +70,17 @@ static int run(p11e_store *s, int argc, char **argv)
 		p11e_store_docs_free(docs, n);
 		return 0;
 	}
-	if (strcmp(cmd, "lock") == 0 && argc == 6) {
-		p11e_lock l = P11E_LOCK_INIT;
+	if (strcmp(cmd, "lock") == 0 && (argc == 6 || argc == 7)) {
+		long times = argc == 7 ? atol(argv[6]) : 1;
 
-		if ((rc = p11e_lock_acquire(s, argv[3], argv[4], atol(argv[5]), &l, &err)) !=
-		    P11E_OK)
-			return fail(rc, &err);
-		p11e_lock_release(&l);
+		for (long i = 0; i < times; i++) {
+			p11e_lock l = P11E_LOCK_INIT;
+
+			if ((rc = p11e_lock_acquire(s, argv[3], argv[4], atol(argv[5]), &l,
+						    &err)) != P11E_OK)
+				return fail(rc, &err);
+			p11e_lock_release(&l);
+		}
 		return 0;
 	}
 	if (strcmp(cmd, "counter") == 0 && argc == 6) {
