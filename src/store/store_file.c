@@ -152,6 +152,12 @@ static p11e_rc file_audit_append(void *state, int flags, p11e_store_audit_head *
 	return p11e_store_file_audit_append(f->dir, f->audit_log, flags, head, cb, arg, err);
 }
 
+static p11e_rc file_counter_next(void *state, const char *name, unsigned long long first,
+				 unsigned long long *out, p11e_err *err)
+{
+	return p11e_store_file_counter_next(((file_store *)state)->dir, name, first, out, err);
+}
+
 const p11e_store_ops p11e_store_file_ops = {
     .type = "file",
     .config_keys = file_keys,
@@ -169,4 +175,5 @@ const p11e_store_ops p11e_store_file_ops = {
     .unlock = file_unlock,
     .audit_read = file_audit_read,
     .audit_append = file_audit_append,
+    .counter_next = file_counter_next,
 };

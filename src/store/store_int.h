@@ -37,6 +37,10 @@ p11e_rc p11e_store_file_audit_append(const char *state_dir, const char *log, int
 				     p11e_store_audit_head *head,
 				     const p11e_store_audit_append_cb *cb, void *arg,
 				     p11e_err *err);
+/* Its counters (store_file_counter.c): STATE_DIR/counters/NAME. */
+p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
+				     unsigned long long first, unsigned long long *out,
+				     p11e_err *err);
 extern const p11e_store_ops p11e_store_pg_ops;
 
 /* The PostgreSQL schema's migrations, oldest first (store_pg_schema.c):
