@@ -270,3 +270,23 @@ p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long l
 		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
 	return s->ops->counter_next(s->state, name, first, out, err);
 }
+
+p11e_rc p11e_store_audit_read(p11e_store *s, int flags, p11e_store_audit_head *head,
+			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn,
+			      void *arg, p11e_err *err)
+{
+	memset(head, 0, sizeof(*head));
+	*given = P11E_STORE_AUDIT_ALL;
+	if (s->ops->audit_read == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no audit chain yet", s->ops->type);
+	return s->ops->audit_read(s->state, flags, head, given, fn, arg, err);
+}
+
+p11e_rc p11e_store_audit_append(p11e_store *s, int flags, p11e_store_audit_head *head,
+				const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err)
+{
+	memset(head, 0, sizeof(*head));
+	if (s->ops->audit_append == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no audit chain yet", s->ops->type);
+	return s->ops->audit_append(s->state, flags, head, cb, arg, err);
+}

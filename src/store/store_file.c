@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "p11enroll/audit.h"
 #include "p11enroll/util.h"
 #include "store_int.h"
 
@@ -14,6 +15,8 @@
 
 typedef struct file_store {
 	char *dir;
+	char *audit_log; /* the config's "audit_log", else STATE_DIR/audit.jsonl */
+	p11e_err audit_log_err; /* why there is none: told when the log is used */
 } file_store;
 
 static const char *const file_keys[] = {"type", NULL};
@@ -27,6 +30,9 @@ static p11e_rc file_open(const p11e_config *cfg, const struct json_object *conf,
 		free(f);
 		return p11e_errf(err, P11E_FAIL, "store: out of memory");
 	}
+	/* A bad "audit_log" fails what audits, as it always has, not the rest. */
+	if (p11e_audit_path(cfg, &f->audit_log, &f->audit_log_err) != P11E_OK)
+		f->audit_log = NULL;
 	*state = f;
 	return P11E_OK;
 }
@@ -36,6 +42,7 @@ static void file_close(void *state)
 	file_store *f = state;
 
 	free(f->dir);
+	free(f->audit_log);
 	free(f);
 }
 
@@ -120,6 +127,31 @@ static void file_unlock(void *state, void *held)
 	p11e_store_file_unlock(held);
 }
 
+static p11e_rc file_audit_read(void *state, int flags, p11e_store_audit_head *head,
+			       enum p11e_store_audit_given *given, p11e_store_audit_fn fn,
+			       void *arg, p11e_err *err)
+{
+	file_store *f = state;
+
+	if (f->audit_log == NULL) {
+		*err = f->audit_log_err;
+		return err->rc;
+	}
+	return p11e_store_file_audit_read(f->dir, f->audit_log, flags, head, given, fn, arg, err);
+}
+
+static p11e_rc file_audit_append(void *state, int flags, p11e_store_audit_head *head,
+				 const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err)
+{
+	file_store *f = state;
+
+	if (f->audit_log == NULL) {
+		*err = f->audit_log_err;
+		return err->rc;
+	}
+	return p11e_store_file_audit_append(f->dir, f->audit_log, flags, head, cb, arg, err);
+}
+
 static p11e_rc file_counter_next(void *state, const char *name, unsigned long long first,
 				 unsigned long long *out, p11e_err *err)
 {
@@ -141,5 +173,7 @@ const p11e_store_ops p11e_store_file_ops = {
     .where = file_where,
     .lock = file_lock,
     .unlock = file_unlock,
+    .audit_read = file_audit_read,
+    .audit_append = file_audit_append,
     .counter_next = file_counter_next,
 };

@@ -28,6 +28,15 @@ p11e_rc p11e_store_file_remove(const char *state_dir, const p11e_store_kind *k, 
 p11e_rc p11e_store_file_list(const char *state_dir, const p11e_store_kind *k,
 			     p11e_store_doc **docs, size_t *n, p11e_err *err);
 int p11e_store_file_same_name(const char *stored, const char *name);
+/* Its audit chain (store_file_audit.c): the log at log, its head under
+ * state_dir. */
+p11e_rc p11e_store_file_audit_read(const char *state_dir, const char *log, int flags,
+				   p11e_store_audit_head *head, enum p11e_store_audit_given *given,
+				   p11e_store_audit_fn fn, void *arg, p11e_err *err);
+p11e_rc p11e_store_file_audit_append(const char *state_dir, const char *log, int flags,
+				     p11e_store_audit_head *head,
+				     const p11e_store_audit_append_cb *cb, void *arg,
+				     p11e_err *err);
 /* Its counters (store_file_counter.c): STATE_DIR/counters/NAME. */
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 				     unsigned long long first, unsigned long long *out,

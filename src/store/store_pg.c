@@ -598,4 +598,6 @@ const p11e_store_ops p11e_store_pg_ops = {
     .lock = pg_lock,
     .unlock = pg_unlock,
     .counter_next = pg_counter_next,
+    .audit_read = pg_audit_read,
+    .audit_append = pg_audit_append,
 };
