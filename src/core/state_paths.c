@@ -9,13 +9,18 @@
 
 char *p11e_state_base_name(const char *name)
 {
+	return p11e_state_base_name_max(name, P11E_STATE_BASE_MAX);
+}
+
+char *p11e_state_base_name_max(const char *name, size_t max)
+{
 	size_t len = strlen(name), n;
 	char *out = p11e_name_escape(name, 0);
 
 	if (out == NULL)
 		return NULL;
 	n = strlen(out);
-	if (n > P11E_STATE_BASE_MAX) {
+	if (n > max) {
 		/* Too long for a file name: a hash, which fits any name. */
 		unsigned char md[SHA256_DIGEST_LENGTH];
 		SHA256((const unsigned char *)name, len, md);

@@ -23,12 +23,17 @@
 #ifndef P11ENROLL_STATE_PATHS_H
 #define P11ENROLL_STATE_PATHS_H
 
+#include <stddef.h>
+
 /* The longest escaped base kept as is: every name that fitted before
  * (".json.tmp.XXXXXX" after it within NAME_MAX) keeps its file. */
 #define P11E_STATE_BASE_MAX 239
 
 /* <base> for name, malloc'd (NULL: out of memory). */
 char *p11e_state_base_name(const char *name);
+/* The same, hashed past max escaped characters (the file vault's entries:
+ * 236). */
+char *p11e_state_base_name_max(const char *name, size_t max);
 /* STATE_DIR/SUB, malloc'd. */
 char *p11e_state_dir(const char *state_dir, const char *sub);
 /* STATE_DIR/identities/<base>.json, malloc'd. */

@@ -88,6 +88,14 @@ p11e_logged() {
 	return $rc
 }
 
+# state_layout_check WHAT: every file under STATE_DIR is one the file store's documented
+# layout names (docs/store.md): nothing else appears there.
+state_layout_check() {
+	local stray
+	stray=$(cd "$P11ENROLL_STATE_DIR" && find . -type f | sed 's|^\./||' | grep -Ev \
+		'^(identities/[^/]+\.json|keys/[^/]+\.p8|pfx/[^/]+\.p12|locks/[a-z]+/[^/]+\.lock|audit\.(jsonl|head)|escrow/[^/]+\.(cms|meta)|portal/invites/[0-9a-f]{64}\.json|portal/[^/]+|publish/.*|ca/.*)$')
+	check_eq "$1: nothing in the state dir beyond its layout" "" "$stray"
+}
 # lsan_suppress LIB...: LeakSanitizer also ignores leaks inside these libraries
 # (a module that keeps allocations until exit), on top of tests/lsan.supp.
 lsan_suppress() {
