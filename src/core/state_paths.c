@@ -30,11 +30,6 @@ char *p11e_state_base_name_max(const char *name, size_t max)
 	return out;
 }
 
-char *p11e_state_dir(const char *state_dir, const char *sub)
-{
-	return p11e_path_join(state_dir, sub);
-}
-
 /* STATE_DIR/SUB/<base>EXT */
 static char *state_file(const char *state_dir, const char *sub, const char *name, const char *ext)
 {
@@ -61,16 +56,6 @@ char *p11e_state_record_path(const char *state_dir, const char *identity)
 	return state_file(state_dir, "identities", identity, ".json");
 }
 
-char *p11e_state_key_path(const char *state_dir, const char *identity)
-{
-	return state_file(state_dir, "keys", identity, ".p8");
-}
-
-char *p11e_state_pfx_path(const char *state_dir, const char *identity)
-{
-	return state_file(state_dir, "pfx", identity, ".p12");
-}
-
 char *p11e_state_lock_path(const char *state_dir, const char *kind, const char *name)
 {
 	char *sub = NULL, *out;
@@ -92,16 +77,6 @@ char *p11e_state_audit_path(const char *state_dir)
 char *p11e_state_audit_head_path(const char *state_dir)
 {
 	return p11e_path_join(state_dir, "audit.head");
-}
-
-char *p11e_state_escrow_dir(const char *state_dir)
-{
-	return p11e_path_join(state_dir, "escrow");
-}
-
-char *p11e_state_invites_dir(const char *state_dir)
-{
-	return p11e_path_join(state_dir, "portal/invites");
 }
 
 char *p11e_state_acme_dir(const char *state_dir, const char *url)
