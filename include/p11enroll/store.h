@@ -18,6 +18,9 @@
  *   identity  an identity's record, JSON (identities/NAME.json)
  *   key       a software key in progress, encrypted (keys/NAME.p8)
  *   pfx       a software key's PKCS#12 file (pfx/NAME.p12)
+ *   escrow    the file vault's encrypted entries, CMS (escrow/NAME.cms)
+ *   escrow-meta  beside each, its metadata, JSON (escrow/NAME.meta)
+ *   invite    the portal's invitation codes, as hashes (portal/invites/H.json)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either
@@ -165,10 +168,16 @@ p11e_rc p11e_store_info_get(p11e_store *s, p11e_store_info *out, p11e_err *err);
  * --from file:DIR`). */
 p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
 
+/* A file store whose documents are files directly in dir, whatever their
+ * kind's directory (a file vault's configured "dir", docs/vault.md). */
+p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);
+
 /* Documents. */
 
 /* p11e_store_put's flags. */
 #define P11E_STORE_DURABLE 1 /* on stable storage when put returns (else soon) */
+#define P11E_STORE_CREATE 2  /* only if there is none yet: else P11E_EXISTS, nothing
+			      * written (an escrowed password is never replaced) */
 
 /* The document KIND/NAME into *data (malloc'd, len bytes and a NUL after
  * them; free it, or p11e_secret_free it where the document is a secret).
@@ -178,7 +187,9 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
 p11e_rc p11e_store_get(p11e_store *s, const char *kind, const char *name, unsigned char **data,
 		       size_t *len, p11e_err *err);
 /* Stores it whole (a reader sees the old document or the new one, never a
- * part), readable only by p11enroll's own user. flags: P11E_STORE_DURABLE. */
+ * part), readable only by p11enroll's own user. flags: P11E_STORE_DURABLE,
+ * P11E_STORE_CREATE (two stations creating one document at once: one of
+ * them gets P11E_EXISTS). */
 p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const void *data,
 		       size_t len, int flags, p11e_err *err);
 /* Removes it, durably; P11E_NOT_FOUND when there was none. */

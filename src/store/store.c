@@ -23,9 +23,16 @@ static const p11e_store_ops *const backends[] = {
 
 /* Every kind of document: a new kind of state is a line here. */
 static const p11e_store_kind kinds[] = {
-    {"identity", "identities", ".json", 1024 * 1024},
-    {"key", "keys", ".p8", 64 * 1024},
-    {"pfx", "pfx", ".p12", 1024 * 1024},
+    {"identity", "identities", ".json", 1024 * 1024, 0},
+    {"key", "keys", ".p8", 64 * 1024, 0},
+    {"pfx", "pfx", ".p12", 1024 * 1024, 0},
+    /* The file vault's entries (vault_file.c), named and hashed as they
+     * always were: an escaped name past 236 characters is SHA256-<hex>, the
+     * name then kept only in its metadata document. */
+    {"escrow", "escrow", ".cms", 1024 * 1024, 236},
+    {"escrow-meta", "escrow", ".meta", 64 * 1024, 236},
+    /* Invitation codes: named by the code's SHA-256 (portal_invite.c). */
+    {"invite", "portal/invites", ".json", 4096, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
@@ -101,6 +108,17 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err)
 
 	*out = NULL;
 	return open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err);
+}
+
+p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err)
+{
+	p11e_config cfg = {.state_dir = (char *)dir};
+	p11e_rc rc;
+
+	*out = NULL;
+	if ((rc = open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err)) == P11E_OK)
+		p11e_store_file_set_flat((*out)->state);
+	return rc;
 }
 
 p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)

@@ -17,7 +17,19 @@ typedef struct file_store {
 	char *dir;
 	char *audit_log; /* the config's "audit_log", else STATE_DIR/audit.jsonl */
 	p11e_err audit_log_err; /* why there is none: told when the log is used */
+	int flat; /* every kind's documents in dir itself (p11e_store_open_flat) */
 } file_store;
+
+void p11e_store_file_set_flat(void *state)
+{
+	((file_store *)state)->flat = 1;
+}
+
+/* The directory of kind k's documents, malloc'd (NULL: out of memory). */
+static char *kind_dir(const file_store *f, const p11e_store_kind *k)
+{
+	return f->flat ? strdup(f->dir) : p11e_path_join(f->dir, k->dir);
+}
 
 static const char *const file_keys[] = {"type", NULL};
 
@@ -78,35 +90,45 @@ static p11e_rc file_info(void *state, p11e_store_info *out, p11e_err *err)
 	return P11E_OK;
 }
 
+#define WITH_KIND_DIR(call)                                                                \
+	do {                                                                               \
+		char *dir = kind_dir(state, k);                                            \
+		p11e_rc rc_;                                                               \
+		if (dir == NULL)                                                           \
+			return p11e_errf(err, P11E_FAIL, "out of memory");                 \
+		rc_ = (call);                                                              \
+		free(dir);                                                                 \
+		return rc_;                                                                \
+	} while (0)
+
 static p11e_rc file_get(void *state, const p11e_store_kind *k, const char *name,
 			unsigned char **data, size_t *len, p11e_err *err)
 {
-	return p11e_store_file_get(((file_store *)state)->dir, k, name, data, len, err);
+	WITH_KIND_DIR(p11e_store_file_get(dir, k, name, data, len, err));
 }
 
 static p11e_rc file_put(void *state, const p11e_store_kind *k, const char *name, const void *data,
 			size_t len, int flags, p11e_err *err)
 {
-	return p11e_store_file_put(((file_store *)state)->dir, k, name, data, len, flags, err);
+	WITH_KIND_DIR(p11e_store_file_put(dir, k, name, data, len, flags, err));
 }
 
 static p11e_rc file_remove(void *state, const p11e_store_kind *k, const char *name, p11e_err *err)
 {
-	return p11e_store_file_remove(((file_store *)state)->dir, k, name, err);
+	WITH_KIND_DIR(p11e_store_file_remove(dir, k, name, err));
 }
 
 static p11e_rc file_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, size_t *n,
 			 p11e_err *err)
 {
-	return p11e_store_file_list(((file_store *)state)->dir, k, docs, n, err);
+	WITH_KIND_DIR(p11e_store_file_list(dir, k, docs, n, err));
 }
 
 static int file_same_name(void *state, const p11e_store_kind *k, const char *stored,
 			  const char *name)
 {
 	(void)state;
-	(void)k;
-	return p11e_store_file_same_name(stored, name);
+	return p11e_store_file_same_name(k, stored, name);
 }
 
 static const char *file_where(void *state, const p11e_store_kind *k)
