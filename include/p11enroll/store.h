@@ -137,7 +137,8 @@ typedef struct p11e_store_ops {
 			size_t *n, p11e_err *err);
 	int (*same_name)(void *state, const struct p11e_store_kind *k, const char *stored,
 			 const char *name);
-	const char *(*where)(void *state, const struct p11e_store_kind *k);
+	void (*describe)(void *state, const struct p11e_store_kind *k, const char *name,
+			 char *buf, size_t cap);
 	/* Takes the lock kind/name, waiting up to wait_ms (0: try once); *held
 	 * is the backend's handle for unlock. P11E_BUSY naming the holder when
 	 * it is still held after that. */
@@ -203,9 +204,11 @@ void p11e_store_docs_free(p11e_store_doc *docs, size_t n);
  * how a record that was copied under another name is caught. */
 int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_name,
 			 const char *name);
-/* Where documents of kind are, for messages ("/var/lib/p11enroll/identities",
- * "PostgreSQL table documents"); never NULL. */
-const char *p11e_store_where(p11e_store *s, const char *kind);
+/* Where the document kind/name is, for messages, into buf (returned): the
+ * file ("/var/lib/p11enroll/identities/bob@example.com.json"), or "identity
+ * bob@example.com in PostgreSQL schema p11enroll (table documents)". */
+const char *p11e_store_describe(p11e_store *s, const char *kind, const char *name, char *buf,
+				size_t cap);
 
 /* Named locks, as p11e_lock_acquire (lock.h) takes them: *held for
  * p11e_store_unlock. */

@@ -268,11 +268,10 @@ out:
 static p11e_rc parse_doc(p11e_store *store, const char *name, const unsigned char *text, size_t len,
 			 p11e_record *r, p11e_err *err)
 {
-	const char *where = p11e_store_where(store, "identity");
 	char label[400];
 	p11e_rc rc;
 
-	snprintf(label, sizeof(label), "%.100s in %.280s", name, where);
+	p11e_store_describe(store, "identity", name, label, sizeof(label));
 	if ((rc = p11e_record_parse(label, (const char *)text, len, r, err)) != P11E_OK)
 		return rc;
 	if (!p11e_store_same_name(store, "identity", name, r->identity)) {

@@ -84,22 +84,21 @@ p11e_rc p11e_soft_key_load(p11e_store *store, const char *name, const char *pass
 	BIO *bio = NULL;
 	X509_SIG *enc = NULL;
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
-	const char *where = p11e_store_where(store, "key");
+	char where[400];
 	p11e_rc rc;
 
 	*out = NULL;
+	p11e_store_describe(store, "key", name, where, sizeof(where));
 	rc = p11e_store_get(store, "key", name, &text, &len, err);
 	if (rc == P11E_NOT_FOUND)
-		return p11e_errf(err, P11E_NOT_FOUND, "no key file for '%.200s' in %s", name,
-				 where);
+		return p11e_errf(err, P11E_NOT_FOUND, "no key for '%.200s' (%s)", name, where);
 	if (rc != P11E_OK)
 		return rc;
 	if (len > INT_MAX || (bio = BIO_new_mem_buf(text, (int)len)) == NULL ||
 	    (enc = PEM_read_bio_PKCS8(bio, NULL, NULL, NULL)) == NULL) {
 		ERR_clear_error();
 		rc = p11e_errf(err, P11E_FAIL,
-			       "key file for '%.200s' in %s: not an encrypted PKCS#8 key", name,
-			       where);
+			       "key for '%.200s' (%s): not an encrypted PKCS#8 key", name, where);
 		goto out;
 	}
 	if ((p8 = PKCS8_decrypt(enc, password, (int)strlen(password))) == NULL) {

@@ -129,11 +129,16 @@ p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
 			       r->rec->identity, r->secret);
 	if (rc == P11E_OK)
 		rc = p11e_soft_key_exists(r->cfg->store, r->secret, &key_left, err);
-	if (rc == P11E_OK && key_left)
+	if (rc == P11E_OK && key_left) {
+		char where[400];
+
 		rc = p11e_errf(err, P11E_EXISTS,
-			       "identity %s: a key file from an earlier enrollment is in the way "
-			       "('%s' in %s); it was left alone",
-			       r->rec->identity, r->secret, p11e_store_where(r->cfg->store, "key"));
+			       "identity %s: a key from an earlier enrollment is in the way (%s); "
+			       "it was left alone",
+			       r->rec->identity,
+			       p11e_store_describe(r->cfg->store, "key", r->secret, where,
+						   sizeof(where)));
+	}
 	if (rc == P11E_OK)
 		rc = p11e_soft_pfx_exists(r->cfg->store, r->rec->pfx_path, &pfx_left, err);
 	if (rc == P11E_OK && pfx_left && p11e_soft_pfx_stored(r->rec->pfx_path))

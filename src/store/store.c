@@ -259,12 +259,16 @@ int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_nam
 	return k != NULL && s->ops->same_name(s->state, k, stored_name, name);
 }
 
-const char *p11e_store_where(p11e_store *s, const char *kind)
+const char *p11e_store_describe(p11e_store *s, const char *kind, const char *name, char *buf,
+				size_t cap)
 {
 	p11e_err ignored;
 	const p11e_store_kind *k = kind_of(kind, &ignored);
 
-	return k != NULL ? s->ops->where(s->state, k) : "the store";
+	snprintf(buf, cap, "%.40s %.200s in the store", kind, name);
+	if (k != NULL)
+		s->ops->describe(s->state, k, name, buf, cap);
+	return buf;
 }
 
 p11e_rc p11e_store_lock(p11e_store *s, const char *kind, const char *name, long wait_ms,

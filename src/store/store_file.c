@@ -131,10 +131,15 @@ static int file_same_name(void *state, const p11e_store_kind *k, const char *sto
 	return p11e_store_file_same_name(k, stored, name);
 }
 
-static const char *file_where(void *state, const p11e_store_kind *k)
+static void file_describe(void *state, const p11e_store_kind *k, const char *name, char *buf,
+			  size_t cap)
 {
-	(void)k;
-	return ((file_store *)state)->dir;
+	char *dir = kind_dir(state, k), *path = dir ? p11e_store_file_doc_path(dir, k, name) : NULL;
+
+	if (path != NULL)
+		snprintf(buf, cap, "%s", path);
+	free(path);
+	free(dir);
 }
 
 static p11e_rc file_lock(void *state, const char *kind, const char *name, long wait_ms,
@@ -192,7 +197,7 @@ const p11e_store_ops p11e_store_file_ops = {
     .remove = file_remove,
     .list = file_list,
     .same_name = file_same_name,
-    .where = file_where,
+    .describe = file_describe,
     .lock = file_lock,
     .unlock = file_unlock,
     .audit_read = file_audit_read,

@@ -19,7 +19,7 @@ static char *base_of(const p11e_store_kind *k, const char *name)
 }
 
 /* DIR/<base><ext>, malloc'd; NULL: out of memory. */
-static char *doc_path(const char *dir, const p11e_store_kind *k, const char *name)
+char *p11e_store_file_doc_path(const char *dir, const p11e_store_kind *k, const char *name)
 {
 	char *base = base_of(k, name);
 	char *file = NULL, *out = NULL;
@@ -41,7 +41,7 @@ out:
 p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const char *name,
 			    unsigned char **data, size_t *len, p11e_err *err)
 {
-	char *path = doc_path(dir, k, name), *text = NULL;
+	char *path = p11e_store_file_doc_path(dir, k, name), *text = NULL;
 	p11e_rc rc;
 
 	if (path == NULL)
@@ -55,7 +55,7 @@ p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const cha
 p11e_rc p11e_store_file_put(const char *dir, const p11e_store_kind *k, const char *name,
 			    const void *data, size_t len, int flags, p11e_err *err)
 {
-	char *path = doc_path(dir, k, name);
+	char *path = p11e_store_file_doc_path(dir, k, name);
 	p11e_rc rc;
 
 	/* Every write is durable so far (P11E_STORE_DURABLE or not). */
@@ -76,7 +76,7 @@ p11e_rc p11e_store_file_put(const char *dir, const p11e_store_kind *k, const cha
 p11e_rc p11e_store_file_remove(const char *dir, const p11e_store_kind *k, const char *name,
 			       p11e_err *err)
 {
-	char *path = doc_path(dir, k, name);
+	char *path = p11e_store_file_doc_path(dir, k, name);
 	p11e_rc rc = P11E_OK;
 	int fd;
 

@@ -25,6 +25,7 @@ p11e_rc p11e_store_file_lock(const char *state_dir, const char *kind, const char
 			     long wait_ms, void **held, p11e_err *err);
 void p11e_store_file_unlock(void *held);
 /* Its documents (store_file_doc.c), in dir: the kind's directory. */
+char *p11e_store_file_doc_path(const char *dir, const p11e_store_kind *k, const char *name);
 p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const char *name,
 			    unsigned char **data, size_t *len, p11e_err *err);
 p11e_rc p11e_store_file_put(const char *dir, const p11e_store_kind *k, const char *name,

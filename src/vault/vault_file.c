@@ -322,6 +322,7 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 	BIO *in = NULL;
 	unsigned char *der = NULL;
 	int der_len, found = 0;
+	char where[400];
 	p11e_rc rc;
 
 	if ((rc = name_ok(name, err)) != P11E_OK ||
@@ -331,7 +332,7 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "vault: a secret for '%.200s' is already escrowed (in %s); it is "
 			       "never overwritten",
-			       name, p11e_store_where(v->store, "escrow"));
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 		goto out;
 	}
 	if ((rc = check_officers_for_put(v, err)) != P11E_OK)
@@ -377,7 +378,7 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "vault: a secret for '%.200s' is already escrowed (in %s); it is "
 			       "never overwritten",
-			       name, p11e_store_where(v->store, "escrow"));
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 out:
 	OPENSSL_free(der);
 	CMS_ContentInfo_free(cms);
@@ -418,6 +419,7 @@ static p11e_rc file_get(void *state, const char *name, unsigned char **out, size
 	const unsigned char *p;
 	size_t dlen = 0;
 	int nid;
+	char where[400];
 	p11e_rc rc;
 
 	if ((rc = name_ok(name, err)) != P11E_OK)
@@ -444,7 +446,7 @@ static p11e_rc file_get(void *state, const char *name, unsigned char **out, size
 		rc = p11e_errf(err, P11E_FAIL,
 			       "vault: the entry for '%.200s' in %s is not a CMS EnvelopedData: "
 			       "corrupt?",
-			       name, p11e_store_where(v->store, "escrow"));
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 		goto out;
 	}
 	if (!has_recipient(cms, v->key_cert)) {
