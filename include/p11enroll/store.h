@@ -18,6 +18,11 @@
  *   identity  an identity's record, JSON (identities/NAME.json)
  *   key       a software key in progress, encrypted (keys/NAME.p8)
  *   pfx       a software key's PKCS#12 file (pfx/NAME.p12)
+ *   session   a portal session, named by its token's SHA-256
+ *             (portal/sessions/NAME.json)
+ *   attempt   a portal's failed sign-in count, named by its key's SHA-256
+ *             (portal/attempts/NAME.json)
+ *   portal-secret  the portal's CSRF key (portal/secrets/csrf.key)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either

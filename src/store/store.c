@@ -25,6 +25,9 @@ static const p11e_store_kind kinds[] = {
     {"identity", "identities", ".json", 1024 * 1024},
     {"key", "keys", ".p8", 64 * 1024},
     {"pfx", "pfx", ".p12", 1024 * 1024},
+    {"session", "portal/sessions", ".json", 16 * 1024},
+    {"attempt", "portal/attempts", ".json", 16 * 1024},
+    {"portal-secret", "portal/secrets", ".key", 4 * 1024},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
