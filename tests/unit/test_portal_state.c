@@ -25,6 +25,47 @@ static size_t count_docs(p11e_store *store, const char *kind)
 	return n;
 }
 
+/* Failures counted by a thread, on its portal, for one client. */
+typedef struct counter_arg {
+	struct p11e_portal *p;
+	int id;
+} counter_arg;
+
+#define RACE_THREADS 4
+#define RACE_FAILURES 25
+
+static void *count_failures(void *arg)
+{
+	counter_arg *c = arg;
+
+	for (int i = 0; i < RACE_FAILURES; i++) {
+		char email[48];
+
+		snprintf(email, sizeof(email), "race%d-%d@example.com", c->id, i);
+		portal_attempt_failed(c->p, "192.0.2.70", email);
+	}
+	return NULL;
+}
+
+/* The failures the store holds for key (its document, named by the key's
+ * SHA-256), or -1. */
+static int stored_failures(p11e_store *store, const char *key)
+{
+	unsigned char *data = NULL;
+	char name[65], *at;
+	size_t len = 0;
+	p11e_err err;
+	int n = -1;
+
+	portal_sha256_hex(key, strlen(key), name);
+	if (p11e_store_get(store, "attempt", name, &data, &len, &err) != P11E_OK)
+		return -1;
+	if ((at = strstr((char *)data, "\"failures\":")) != NULL)
+		n = atoi(at + 11);
+	free(data);
+	return n;
+}
+
 static void remove_all(p11e_store *store, const char *kind)
 {
 	p11e_store_doc *docs = NULL;
@@ -252,6 +293,23 @@ int main(void)
 		CHECK(portal_state_sweep(p) == 1);
 		CHECK(count_docs(cfg.store, "attempt") == 0);
 	}
+	/* Four threads, two on each portal, failing at once for one client:
+	 * every failure is counted (the store's lock around each change). */
+	{
+		pthread_t t[RACE_THREADS];
+		counter_arg args[RACE_THREADS];
+
+		for (int i = 0; i < RACE_THREADS; i++) {
+			args[i].p = i % 2 ? p : p2;
+			args[i].id = i;
+			CHECK(pthread_create(&t[i], NULL, count_failures, &args[i]) == 0);
+		}
+		for (int i = 0; i < RACE_THREADS; i++)
+			pthread_join(t[i], NULL);
+		CHECK(stored_failures(cfg.store, "client 192.0.2.70") ==
+		      RACE_THREADS * RACE_FAILURES);
+	}
+
 	unsetenv("P11ENROLL_TEST_NOW");
 #endif
 
