@@ -11,6 +11,9 @@
  *                              otherwise (vault_file.c)
  *   portal/invites/            the portal's invitation codes, as hashes
  *                              (portal_invite.c)
+ *   portal/sessions/, portal/attempts/, portal/secrets/
+ *                              the portal's sessions, sign-in counts and
+ *                              CSRF key: store documents (store.c's kinds)
  *   acme-<hash>/               an ACME CA's account and orders without a "dir"
  *                              (ca_acme.c)
  *

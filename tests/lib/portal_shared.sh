@@ -8,7 +8,8 @@
 #   session_kept HEX      succeeds when the session whose token's SHA-256 is HEX
 #                         is kept as it must be (a 0600 file, a row)
 #
-# and call portal_shared_scenario with P11ENROLL_CONFIG naming the store.
+# and call portal_shared_scenario with P11ENROLL_CONFIG naming the store
+# (SERVE_EXIT_TOO: a command the EXIT trap runs as well, e.g. pg_stop).
 # Distinct clients are distinct loopback source addresses (curl --interface).
 
 # serve_at NAME [ENV=VALUE...]: a serve with the log serve.NAME.log; sets
@@ -19,7 +20,7 @@ serve_at() {
 	env "$@" "$P11ENROLL" serve --listen 127.0.0.1:0 >"serve.$name.out" 2>"serve.$name.log" &
 	local pid=$!
 	SERVE_PIDS="${SERVE_PIDS:-} $pid"
-	trap 'kill $SERVE_PIDS 2>/dev/null' EXIT
+	trap 'kill $SERVE_PIDS 2>/dev/null; ${SERVE_EXIT_TOO:-}' EXIT
 	portal_wait "$pid" "serve.$name.log" || { bad "serve $name did not start: $(cat "serve.$name.log")"; finish; }
 	printf -v "PID_$name" %s "$pid"
 	printf -v "URL_$name" %s "$URL"
@@ -152,7 +153,7 @@ portal_shared_scenario() {
 	stop_at C
 	stop_at B
 	stop_at A
-	trap - EXIT
+	trap "${SERVE_EXIT_TOO:--}" EXIT
 }
 
 # Waits for the test's background jobs (not the serve processes).
