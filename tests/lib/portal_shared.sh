@@ -1,16 +1,52 @@
 # Two `p11enroll serve` processes on one store, as behind a load balancer
-# without stickiness (issue 21; docs/portal.md, Sessions): sourced after
-# tests/lib/common.sh and tests/lib/portal.sh by portal_shared.sh (file
-# store) and portal_shared_pg.sh (PostgreSQL), which define
+# without stickiness (issue 21; docs/portal.md, Sessions and several portals):
+# sourced after tests/lib/common.sh and tests/lib/portal.sh by portal_shared.sh
+# (the file store, or PostgreSQL under ctest's pgstore run) and
+# portal_shared_pg.sh (a PostgreSQL of its own), which call
+# portal_shared_file_helpers, or define store_sql SQL (psql, bare values) and
+# call portal_shared_pg_helpers, then portal_shared_scenario with
+# P11ENROLL_CONFIG naming the store (SERVE_EXIT_TOO: a command the EXIT trap
+# runs as well, e.g. pg_stop). The helpers:
 #
 #   store_holds TEXT      succeeds when TEXT is anywhere in the store
 #   session_count         the number of session documents in the store
 #   session_kept HEX      succeeds when the session whose token's SHA-256 is HEX
-#                         is kept as it must be (a 0600 file, a row)
+#                         is kept as it must be (a 0600 file, a row) and nowhere else
+#   csrf_key_kept         succeeds when the CSRF key is 32 bytes in the store (a 0600
+#                         file, a row) and nowhere else
 #
-# and call portal_shared_scenario with P11ENROLL_CONFIG naming the store
-# (SERVE_EXIT_TOO: a command the EXIT trap runs as well, e.g. pg_stop).
 # Distinct clients are distinct loopback source addresses (curl --interface).
+
+portal_shared_file_helpers() {
+	store_holds() { grep -rqF -- "$1" "$P11ENROLL_STATE_DIR"; }
+	session_count() { find "$P11ENROLL_STATE_DIR/portal/sessions" -name '*.json' 2>/dev/null | wc -l; }
+	session_kept() {
+		local f=$P11ENROLL_STATE_DIR/portal/sessions/$1.json
+		[ -f "$f" ] && [ "$(stat -c %a "$f")" = 600 ] &&
+			[ "$(stat -c %a "$P11ENROLL_STATE_DIR/portal/sessions")" = 700 ]
+	}
+	csrf_key_kept() {
+		local f=$P11ENROLL_STATE_DIR/portal/secrets/csrf.key
+		[ "$(stat -c %a:%s "$f")" = 600:32 ]
+	}
+}
+
+portal_shared_pg_helpers() {
+	docs() { store_sql "SELECT count(*) FROM p11enroll.documents WHERE $1"; }
+	store_holds() {
+		[ "$(docs "position(convert_to('$1', 'UTF8') in data) > 0 OR position('$1' in name) > 0")" != 0 ] ||
+			grep -rqF -- "$1" "$P11ENROLL_STATE_DIR"
+	}
+	session_count() { docs "kind = 'session'"; }
+	session_kept() {
+		[ "$(docs "kind = 'session' AND name = '$1'")" = 1 ] &&
+			[ ! -e "$P11ENROLL_STATE_DIR/portal/sessions" ]
+	}
+	csrf_key_kept() {
+		[ "$(docs "kind = 'portal-secret' AND name = 'csrf' AND length(data) = 32")" = 1 ] &&
+			[ ! -e "$P11ENROLL_STATE_DIR/portal/secrets" ]
+	}
+}
 
 # serve_at NAME [ENV=VALUE...]: a serve with the log serve.NAME.log; sets
 # PID_NAME and URL_NAME; killed when the test exits.
@@ -154,6 +190,7 @@ portal_shared_scenario() {
 	stop_at B
 	stop_at A
 	trap "${SERVE_EXIT_TOO:--}" EXIT
+	check "the CSRF key is kept in the store, once" csrf_key_kept
 }
 
 # Waits for the test's background jobs (not the serve processes).
