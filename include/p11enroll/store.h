@@ -21,6 +21,11 @@
  *   escrow    the file vault's encrypted entries, CMS (escrow/NAME.cms)
  *   escrow-meta  beside each, its metadata, JSON (escrow/NAME.meta)
  *   invite    the portal's invitation codes, as hashes (portal/invites/H.json)
+ *   session   a portal session, named by its token's SHA-256
+ *             (portal/sessions/NAME.json)
+ *   attempt   a portal's failed sign-in count, named by its key's SHA-256
+ *             (portal/attempts/NAME.json)
+ *   portal-secret  the portal's CSRF key (portal/secrets/csrf.key)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either

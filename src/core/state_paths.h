@@ -13,6 +13,9 @@
  *                              characters), unless its "dir" says otherwise
  *   portal/invites/<hash>.json the portal's invitation codes, as hashes (kind
  *                              "invite")
+ *   portal/sessions/, portal/attempts/, portal/secrets/
+ *                              the portal's sessions, sign-in counts and
+ *                              CSRF key: store documents (store.c's kinds)
  *   acme-<hash>/               an ACME CA's account and orders without a "dir"
  *                              (ca_acme.c)
  *

@@ -33,6 +33,11 @@ static const p11e_store_kind kinds[] = {
     {"escrow-meta", "escrow", ".meta", 64 * 1024, 236},
     /* Invitation codes: named by the code's SHA-256 (portal_invite.c). */
     {"invite", "portal/invites", ".json", 4096, 0},
+    /* The portal's sessions and failed sign-in counts, named by SHA-256
+     * (portal_session.c, portal_state.c), and its CSRF key. */
+    {"session", "portal/sessions", ".json", 16 * 1024, 0},
+    {"attempt", "portal/attempts", ".json", 16 * 1024, 0},
+    {"portal-secret", "portal/secrets", ".key", 4 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
