@@ -53,4 +53,22 @@ P11ENROLL_TEST_LOSE_UNSYNCED=1 p11e enroll "$TEST_TOKEN_URI" --email kept@exampl
 	--key ec:P-256 --ca "local:$CA_DIR" --pin-source "$PIN_SRC" >/dev/null 2>&1
 check_eq "a run that ends: exit 0" 0 $?
 check_eq "a run that ends: its record is done on disk" done "$(record kept@example.com | jq -r .step)"
+
+# What the disk is asked (strace -f -y): the record is saved after every step,
+# but synced (file and directory) only at its four durable points: key-pending,
+# the final key ID, csr-built and done. Before issue 21 it was all eight saves.
+if ! command -v strace >/dev/null; then
+	bad "strace is missing: bash scripts/deps.sh --test installs it"
+	finish
+fi
+strace -f -y -o "$TEST_TMP/sync" -e trace=fsync,fdatasync,rename \
+	"$P11ENROLL" enroll "$TEST_TOKEN_URI" --email synced@example.com --key ec:P-256 \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "under strace: exit 0" 0 $?
+check_eq "record saves (renames onto the record)" 8 \
+	"$(grep -c 'rename(.*identities/synced@example.com.json"' "$TEST_TMP/sync")"
+check_eq "record saves made durable (file fsyncs)" 4 \
+	"$(grep -c 'fsync([0-9]*<[^>]*identities/synced@example.com.json.tmp' "$TEST_TMP/sync")"
+check_eq "record saves made durable (directory fsyncs)" 4 \
+	"$(grep -c 'fsync([0-9]*<[^>]*/identities>' "$TEST_TMP/sync")"
 finish
