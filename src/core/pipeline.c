@@ -105,8 +105,8 @@ static int durable_after(enroll_run *r, p11e_step reached)
 
 p11e_rc pipe_save_step(enroll_run *r, int durable, p11e_err *err)
 {
-	p11e_rc rc = p11e_record_save_flags(r->cfg->store, r->rec,
-					    durable ? P11E_STORE_DURABLE : 0, err);
+	p11e_rc rc =
+	    p11e_record_save_flags(r->cfg->store, r->rec, durable ? P11E_STORE_DURABLE : 0, err);
 
 	if (rc == P11E_OK)
 		r->persisted = 1;
@@ -221,8 +221,8 @@ static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 			break;
 		if (r->rec->step != before) {
 			/* The last save of a run is durable, whatever the step. */
-			int last = rc != P11E_OK || (r->p->stop_after != 0 &&
-						     r->rec->step >= r->p->stop_after);
+			int last = rc != P11E_OK ||
+				   (r->p->stop_after != 0 && r->rec->step >= r->p->stop_after);
 			p11e_record_set(&r->rec->last_error, NULL, NULL);
 			saved = pipe_save_step(r, last || durable_after(r, r->rec->step), err);
 			if (saved != P11E_OK)

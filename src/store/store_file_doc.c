@@ -77,8 +77,8 @@ p11e_rc p11e_store_file_put(const char *state_dir, const p11e_store_kind *k, con
 		/* Not durable: no fsync of the file or the directory; a power
 		 * loss leaves the old document or the whole new one
 		 * (docs/store.md#durability). */
-		rc = p11e_write_file_replace(path, data, len, 0600, flags & P11E_STORE_DURABLE,
-					     err);
+		rc =
+		    p11e_write_file_replace(path, data, len, 0600, flags & P11E_STORE_DURABLE, err);
 	free(dir);
 	free(path);
 	return rc;

@@ -85,8 +85,8 @@ static int write_out(int fd)
  * 0600 by mkstemp, then given `mode` before any byte is written so a secret
  * is never readable by others, even briefly; fsync'd (durable) or written
  * out (write_out) and closed. */
-static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t mode,
-			  int durable, char **tmp, p11e_err *err)
+static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t mode, int durable,
+			  char **tmp, p11e_err *err)
 {
 	size_t tlen = strlen(path) + sizeof(".tmp.XXXXXX");
 	int fd, saved;
