@@ -147,6 +147,11 @@ static void now_iso(char out[32])
 
 p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err)
 {
+	return p11e_record_save_flags(store, r, P11E_STORE_DURABLE, err);
+}
+
+p11e_rc p11e_record_save_flags(p11e_store *store, p11e_record *r, int flags, p11e_err *err)
+{
 	char stamp[32];
 	json_object *o;
 	const char *text;
@@ -173,8 +178,7 @@ p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err)
 		goto out;
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = p11e_store_put(store, "identity", r->identity, text, strlen(text), P11E_STORE_DURABLE,
-			    err);
+	rc = p11e_store_put(store, "identity", r->identity, text, strlen(text), flags, err);
 out:
 	json_object_put(o);
 	return rc;
