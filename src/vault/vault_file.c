@@ -503,12 +503,18 @@ static p11e_rc file_set_meta(void *state, const char *name, const p11e_vault_met
 
 /* The metadata document stored as stored (a list's name) among metas: its
  * text, or NULL. */
+static int doc_by_name(const void *key, const void *doc)
+{
+	return strcmp(key, ((const p11e_store_doc *)doc)->name);
+}
+
+/* The metadata listed for stored (p11e_store_list sorts by name), or NULL. */
 static const char *meta_of(const p11e_store_doc *metas, size_t n, const char *stored)
 {
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(metas[i].name, stored) == 0)
-			return (const char *)metas[i].data;
-	return NULL;
+	const p11e_store_doc *d =
+	    n > 0 ? bsearch(stored, metas, n, sizeof(*metas), doc_by_name) : NULL;
+
+	return d != NULL ? (const char *)d->data : NULL;
 }
 
 static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_err *err)
@@ -516,21 +522,35 @@ static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11
 	file_vault *v = state;
 	p11e_store_doc *docs = NULL, *metas = NULL;
 	size_t ndocs = 0, nmetas = 0;
+	p11e_err ignored = {0};
+	int one_by_one = 0;
 	p11e_rc rc;
 
-	if ((rc = p11e_store_list(v->store, "escrow", &docs, &ndocs, err)) != P11E_OK ||
-	    (rc = p11e_store_list(v->store, "escrow-meta", &metas, &nmetas, err)) != P11E_OK)
+	if ((rc = p11e_store_list(v->store, "escrow", &docs, &ndocs, err)) != P11E_OK)
 		goto out;
+	/* Metadata helps, it is not the entry: when one cannot be read (a link
+	 * planted in its place), each is read alone and that one's entry lists
+	 * without fields, as an entry without metadata does. */
+	if (p11e_store_list(v->store, "escrow-meta", &metas, &nmetas, &ignored) != P11E_OK)
+		one_by_one = 1;
 	if (ndocs > 0 && (*entries = calloc(ndocs, sizeof(**entries))) == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < ndocs; i++) {
-		const char *text = meta_of(metas, nmetas, docs[i].name);
 		p11e_vault_entry *e = &(*entries)[*n];
+		unsigned char *alone = NULL;
+		const char *text = NULL;
 		char *kept = NULL;
+		size_t len = 0;
 
+		if (!one_by_one)
+			text = meta_of(metas, nmetas, docs[i].name);
+		else if (p11e_store_get(v->store, "escrow-meta", docs[i].name, &alone, &len,
+					&ignored) == P11E_OK)
+			text = (const char *)alone;
 		vault_meta_parse(text, &e->meta, &kept);
+		free(alone);
 		/* A name the store keeps as a hash: the one its metadata names. */
 		if (kept != NULL && strcmp(kept, docs[i].name) != 0 &&
 		    p11e_store_same_name(v->store, "escrow", docs[i].name, kept)) {
