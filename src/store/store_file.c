@@ -120,6 +120,12 @@ static void file_unlock(void *state, void *held)
 	p11e_store_file_unlock(held);
 }
 
+static p11e_rc file_counter_next(void *state, const char *name, unsigned long long first,
+				 unsigned long long *out, p11e_err *err)
+{
+	return p11e_store_file_counter_next(((file_store *)state)->dir, name, first, out, err);
+}
+
 const p11e_store_ops p11e_store_file_ops = {
     .type = "file",
     .config_keys = file_keys,
@@ -135,4 +141,5 @@ const p11e_store_ops p11e_store_file_ops = {
     .where = file_where,
     .lock = file_lock,
     .unlock = file_unlock,
+    .counter_next = file_counter_next,
 };
