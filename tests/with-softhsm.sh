@@ -6,6 +6,12 @@
 # Exports for the test: SOFTHSM2_CONF, TEST_TMP, SOFTHSM_MODULE,
 # TEST_PIN_FILE, TEST_SO_PIN_FILE, TEST_TOKEN_URI, P11ENROLL_STATE_DIR.
 #
+# With P11E_TEST_STORE=postgresql (ctest's pgstore.* tests) the test runs
+# against a private PostgreSQL 15 (tests/lib/postgres.sh) instead of files:
+# P11ENROLL_STORE=postgresql with libpq's PG* environment (TLS verified
+# against the server's test CA, the password in a 0600 passfile), the store
+# created with `p11enroll store init` before the test starts.
+#
 # The p11-kit registry a test sees is its own: the machine's module files less
 # tpm2-pkcs11's (P11KIT_TEST_MODULES, a directory of TEST_TMP). Debian's
 # libtpm2-pkcs11-1 registers that module, and without a TPM every load of
@@ -60,4 +66,14 @@ unset DBUS_SESSION_BUS_ADDRESS TPM2TOOLS_TCTI TPM2_PKCS11_STORE
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$here/lsan.supp:print_suppressions=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+if [ "${P11E_TEST_STORE:-file}" = postgresql ]; then
+	. "$here/lib/ports.sh"
+	. "$here/lib/postgres.sh"
+	pg_start || { echo "PostgreSQL did not start: $(tail -n 5 "$PG_LOG" 2>/dev/null)" >&2; exit 1; }
+	trap 'pg_stop; rm -rf "$TEST_TMP"' EXIT
+	printf '*:%s:fleet:p11e:%s\n' "$PG_PORT" "$(cat "$PG_DIR/p11e.pw")" >"$TEST_TMP/pgpass"
+	export P11ENROLL_STORE=postgresql PGHOST=localhost PGPORT=$PG_PORT PGDATABASE=fleet \
+		PGUSER=p11e PGPASSFILE=$TEST_TMP/pgpass PGSSLMODE=verify-full PGSSLROOTCERT=$PG_TLS_CA
+	"$P11ENROLL" store init >/dev/null
+fi
 "$@"

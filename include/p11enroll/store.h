@@ -58,9 +58,11 @@ typedef struct p11e_store_ops {
 	const char *type;
 	/* The keys the config's "store" object may hold (p11e_conf_unknown_key). */
 	const char *const *config_keys;
-	/* Reads conf (the "store" object, NULL for the default file store) and
-	 * connects; *state is the backend's own. P11E_CONFIG naming the key on a
-	 * bad value; P11E_FAIL when the store cannot be reached, saying why. */
+	/* Reads conf (the "store" object, NULL for the default file store);
+	 * *state is the backend's own. P11E_CONFIG naming the key on a bad
+	 * value. Every command opens the store: no I/O here (PostgreSQL
+	 * connects on the first operation, which fails with P11E_FAIL saying
+	 * why when the store cannot be reached). */
 	p11e_rc (*open)(const p11e_config *cfg, const struct json_object *conf, void **state,
 			p11e_err *err);
 	void (*close)(void *state);

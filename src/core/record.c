@@ -329,7 +329,8 @@ p11e_rc p11e_record_list(p11e_store *store, p11e_record **out, size_t *n, p11e_e
 		if ((rc = parse_doc(store, docs[count].name, docs[count].data, docs[count].len,
 				    &list[count], err)) != P11E_OK)
 			goto out;
-	qsort(list, count, sizeof(*list), by_identity);
+	if (count > 1)
+		qsort(list, count, sizeof(*list), by_identity);
 out:
 	p11e_store_docs_free(docs, ndocs);
 	if (rc != P11E_OK) {

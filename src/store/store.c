@@ -11,6 +11,7 @@
 struct p11e_store {
 	const p11e_store_ops *ops;
 	void *state;
+	json_object *env_conf; /* the "store" P11ENROLL_STORE stands for, kept while open */
 };
 
 /* One entry per backend file (src/store/store_*.c). */
@@ -50,20 +51,49 @@ const p11e_store_ops *p11e_store_backend(size_t i)
 	return i < sizeof(backends) / sizeof(backends[0]) ? backends[i] : NULL;
 }
 
-static p11e_rc open_with(const p11e_store_ops *ops, const p11e_config *cfg,
-			 const json_object *conf, p11e_store **out, p11e_err *err)
+static p11e_rc open_with(const p11e_store_ops *ops, const p11e_config *cfg, json_object *conf,
+			 json_object *env_conf, p11e_store **out, p11e_err *err)
 {
 	p11e_store *s;
 	p11e_rc rc;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		json_object_put(env_conf);
 		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
 	s->ops = ops;
+	s->env_conf = env_conf;
 	if ((rc = ops->open(cfg, conf, &s->state, err)) != P11E_OK) {
+		json_object_put(env_conf);
 		free(s);
 		return rc;
 	}
 	*out = s;
+	return P11E_OK;
+}
+
+/* Without a "store" in the config: P11ENROLL_STORE names the type ("file",
+ * "postgresql": the database then comes from libpq's own PG* environment
+ * and ~/.pgpass), as P11ENROLL_STATE_DIR names the directory. For a service
+ * unit's Environment= and the test suite's second run over PostgreSQL. */
+static p11e_rc env_store(json_object **conf, p11e_err *err)
+{
+	const char *type = getenv("P11ENROLL_STORE");
+
+	*conf = NULL;
+	if (type == NULL || type[0] == '\0' || strcmp(type, "file") == 0)
+		return P11E_OK;
+	if (strcmp(type, "postgresql") != 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "P11ENROLL_STORE '%.40s' is not a store type (known: file, "
+				 "postgresql)",
+				 type);
+	if ((*conf = json_object_new_object()) == NULL ||
+	    json_object_object_add(*conf, "type", json_object_new_string(type)) != 0) {
+		json_object_put(*conf);
+		*conf = NULL;
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
 	return P11E_OK;
 }
 
@@ -72,7 +102,7 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err)
 	p11e_config cfg = {.state_dir = (char *)dir};
 
 	*out = NULL;
-	return open_with(&p11e_store_file_ops, &cfg, NULL, out, err);
+	return open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err);
 }
 
 p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p11e_store **out,
@@ -103,34 +133,36 @@ p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p1
 
 p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 {
-	json_object *conf = NULL, *jt;
+	json_object *conf = NULL, *env_conf = NULL, *jt;
 	const p11e_store_ops *ops = &p11e_store_file_ops;
+	const char *type = NULL;
+	p11e_rc rc;
 
 	*out = NULL;
-	if (cfg->root != NULL && json_object_object_get_ex(cfg->root, "store", &conf)) {
-		const char *type = NULL;
-
-		if (!json_object_is_type(conf, json_type_object))
-			return p11e_errf(
-			    err, P11E_CONFIG,
-			    "config %s: store must be an object with a \"type\" (file, "
-			    "postgresql)",
-			    cfg->path);
-		if (json_object_object_get_ex(conf, "type", &jt) &&
-		    json_object_is_type(jt, json_type_string))
-			type = json_object_get_string(jt);
-		ops = NULL;
-		for (size_t i = 0; type != NULL && backends[i] != NULL; i++)
-			if (strcmp(backends[i]->type, type) == 0)
-				ops = backends[i];
-		if (ops == NULL)
-			return p11e_errf(
-			    err, P11E_CONFIG,
-			    "config %s: store.type '%.40s' is not a store type (known: "
-			    "file, postgresql)",
-			    cfg->path, type ? type : "");
+	if (cfg->root == NULL || !json_object_object_get_ex(cfg->root, "store", &conf)) {
+		if ((rc = env_store(&env_conf, err)) != P11E_OK)
+			return rc;
+		if (env_conf != NULL)
+			ops = &p11e_store_pg_ops;
+		return open_with(ops, cfg, env_conf, env_conf, out, err);
 	}
-	return open_with(ops, cfg, conf, out, err);
+	if (!json_object_is_type(conf, json_type_object))
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: store must be an object with a \"type\" (file, "
+				 "postgresql)",
+				 cfg->path);
+	if (json_object_object_get_ex(conf, "type", &jt) && json_object_is_type(jt, json_type_string))
+		type = json_object_get_string(jt);
+	ops = NULL;
+	for (size_t i = 0; type != NULL && backends[i] != NULL; i++)
+		if (strcmp(backends[i]->type, type) == 0)
+			ops = backends[i];
+	if (ops == NULL)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: store.type '%.40s' is not a store type (known: file, "
+				 "postgresql)",
+				 cfg->path, type ? type : "");
+	return open_with(ops, cfg, conf, NULL, out, err);
 }
 
 void p11e_store_close(p11e_store *s)
@@ -138,6 +170,7 @@ void p11e_store_close(p11e_store *s)
 	if (s == NULL)
 		return;
 	s->ops->close(s->state);
+	json_object_put(s->env_conf);
 	free(s);
 }
 

@@ -28,7 +28,7 @@ p11e_rc p11e_store_file_remove(const char *state_dir, const p11e_store_kind *k, 
 p11e_rc p11e_store_file_list(const char *state_dir, const p11e_store_kind *k,
 			     p11e_store_doc **docs, size_t *n, p11e_err *err);
 int p11e_store_file_same_name(const char *stored, const char *name);
-/* Its counters (store_file_counter.c), under state_dir. */
+/* Its counters (store_file_counter.c): STATE_DIR/counters/NAME. */
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 				     unsigned long long first, unsigned long long *out,
 				     p11e_err *err);

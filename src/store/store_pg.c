@@ -1,5 +1,7 @@
 /* The "postgresql" store: one database that every station, the portal and
- * the renewal timer share (docs/store.md).
+ * the renewal timer share (docs/store.md). This file: the config, the
+ * connection, migrate and info; documents and counters are in
+ * store_pg_doc.c, locks in store_pg_lock.c (store_pg_int.h).
  *
  *   "store": { "type": "postgresql", "conninfo_source": "env:PGCONN",
  *              "schema": "p11enroll", "ca_bundle": "pg-ca.pem",
@@ -12,41 +14,21 @@
  * promoted is found. With ca_bundle the server's certificate is verified
  * (sslmode=verify-full) against that file, whatever the string says.
  *
- * libpq is opened on first use (dlopen), as libcurl and libldap are: only
- * a station with this store pays for it at start. */
+ * Lazy: open (every command loads the config) only checks the keys. The
+ * first operation opens libpq (dlopen, as libcurl and libldap are), reads
+ * the secret and connects; a connection found broken fails its operation
+ * in one line and is made again, from the same multi-host string, by the
+ * next one: that is how a station finds the standby promoted after a
+ * failover. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
-#include <libpq-fe.h>
 #include "p11enroll/conf.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
-#include "store_int.h"
-
-/* The libpq calls used, typed by its own declarations. */
-typedef struct pq_api {
-	__typeof__(&PQconnectdbParams) connectdb_params;
-	__typeof__(&PQconninfoParse) conninfo_parse;
-	__typeof__(&PQconninfoFree) conninfo_free;
-	__typeof__(&PQstatus) status;
-	__typeof__(&PQerrorMessage) error_message;
-	__typeof__(&PQfinish) finish;
-	__typeof__(&PQexec) exec;
-	__typeof__(&PQexecParams) exec_params;
-	__typeof__(&PQresultStatus) result_status;
-	__typeof__(&PQresultErrorMessage) result_error_message;
-	__typeof__(&PQclear) clear;
-	__typeof__(&PQntuples) ntuples;
-	__typeof__(&PQgetvalue) getvalue;
-	__typeof__(&PQgetisnull) getisnull;
-	__typeof__(&PQescapeIdentifier) escape_identifier;
-	__typeof__(&PQfreemem) freemem;
-	__typeof__(&PQdb) db;
-	__typeof__(&PQhost) host;
-	__typeof__(&PQport) port;
-	__typeof__(&PQparameterStatus) parameter_status;
-} pq_api;
+#include "store_pg_int.h"
 
 static int load_pq(pq_api *api)
 {
@@ -60,16 +42,20 @@ static int load_pq(pq_api *api)
 					    "PQexecParams",
 					    "PQresultStatus",
 					    "PQresultErrorMessage",
+					    "PQresultErrorField",
 					    "PQclear",
 					    "PQntuples",
 					    "PQgetvalue",
+					    "PQgetlength",
 					    "PQgetisnull",
+					    "PQcmdTuples",
 					    "PQescapeIdentifier",
 					    "PQfreemem",
 					    "PQdb",
 					    "PQhost",
 					    "PQport",
-					    "PQparameterStatus"};
+					    "PQparameterStatus",
+					    "PQsetNoticeProcessor"};
 	void **slots[] = {(void **)&api->connectdb_params,
 			  (void **)&api->conninfo_parse,
 			  (void **)&api->conninfo_free,
@@ -80,34 +66,31 @@ static int load_pq(pq_api *api)
 			  (void **)&api->exec_params,
 			  (void **)&api->result_status,
 			  (void **)&api->result_error_message,
+			  (void **)&api->result_error_field,
 			  (void **)&api->clear,
 			  (void **)&api->ntuples,
 			  (void **)&api->getvalue,
+			  (void **)&api->getlength,
 			  (void **)&api->getisnull,
+			  (void **)&api->cmd_tuples,
 			  (void **)&api->escape_identifier,
 			  (void **)&api->freemem,
 			  (void **)&api->db,
 			  (void **)&api->host,
 			  (void **)&api->port,
-			  (void **)&api->parameter_status};
+			  (void **)&api->parameter_status,
+			  (void **)&api->set_notice_processor};
 	static const char *const sonames[] = {"libpq.so.5", NULL};
 
+	_Static_assert(sizeof(names) / sizeof(names[0]) == sizeof(slots) / sizeof(slots[0]),
+		       "one slot per name");
 	return p11e_dl_symbols(sonames, names, slots, sizeof(names) / sizeof(names[0]));
 }
-
-typedef struct pg_store {
-	pq_api pq;
-	PGconn *conn;
-	char *schema; /* the schema's name, and quoted for SQL */
-	char *schema_sql;
-} pg_store;
 
 static const char *const pg_keys[] = {"type",	   "conninfo_source", "schema",
 				      "ca_bundle", "connect_timeout", NULL};
 
-/* libpq's message, on one line (it ends in a newline, and a multi-host
- * attempt lists a line per host). */
-static const char *one_line(const char *msg, char *buf, size_t cap)
+const char *pg_one_line(const char *msg, char *buf, size_t cap)
 {
 	size_t o = 0;
 
@@ -140,27 +123,19 @@ static int schema_name_ok(const char *s)
 /* The connection string from conninfo_source ("" without one: PG*), checked
  * by libpq's own parser first, so that a malformed one is refused without
  * libpq echoing a piece of it (it may hold a password). */
-static p11e_rc read_conninfo(pg_store *s, const struct json_object *conf, char **out, p11e_err *err)
+static p11e_rc read_conninfo(pg_store *s, char **out, p11e_err *err)
 {
-	const char *source = p11e_conf_string(conf, "conninfo_source");
 	PQconninfoOption *opts;
 	char *parse_err = NULL;
 	p11e_rc rc;
 
 	*out = NULL;
-	if (source == NULL) {
-		if (json_object_object_get_ex(conf, "conninfo_source", NULL))
-			return p11e_errf(err, P11E_CONFIG,
-					 "store.conninfo_source: must be env:VAR or file:PATH");
+	if (s->source == NULL) {
 		if ((*out = strdup("")) == NULL)
 			return p11e_errf(err, P11E_FAIL, "store: out of memory");
 		return P11E_OK;
 	}
-	if (strncmp(source, "env:", 4) != 0 && strncmp(source, "file:", 5) != 0)
-		return p11e_errf(err, P11E_CONFIG,
-				 "store.conninfo_source: must be env:VAR or file:PATH (a "
-				 "connection string may hold a password: never in the config)");
-	if ((rc = p11e_secret_read(source, "store.conninfo_source", out, err)) != P11E_OK)
+	if ((rc = p11e_secret_read(s->source, "store.conninfo_source", out, err)) != P11E_OK)
 		return rc;
 	if ((opts = s->pq.conninfo_parse(*out, &parse_err)) == NULL) {
 		if (parse_err != NULL)
@@ -170,146 +145,141 @@ static p11e_rc read_conninfo(pg_store *s, const struct json_object *conf, char *
 		return p11e_errf(err, P11E_CONFIG,
 				 "store.conninfo_source %.60s: not a libpq connection string "
 				 "(key=value pairs or a postgresql:// URI)",
-				 source);
+				 s->source);
 	}
 	s->pq.conninfo_free(opts);
 	return P11E_OK;
 }
 
-/* One statement without parameters: 0, else the server's message in err. */
-static p11e_rc run_sql(pg_store *s, const char *sql, const char *what, p11e_err *err)
+/* libpq prints the server's notices and warnings on stderr by default
+ * ("WARNING: terminating connection due to immediate shutdown"), a second
+ * line beside the one p11enroll says: they are dropped, the failure that
+ * follows says what happened. */
+static void no_notices(void *arg, const char *message)
 {
-	PGresult *res = s->pq.exec(s->conn, sql);
+	(void)arg;
+	(void)message;
+}
+
+p11e_rc pg_connect(pg_store *s, PGconn **out, p11e_err *err)
+{
+	const char *keys[8], *vals[8];
+	char *conninfo = NULL, host[64] = "unknown", line[400];
+	PGconn *conn;
+	p11e_rc rc;
+	int n = 0;
+
+	*out = NULL;
+	if (!s->loaded) {
+		if (load_pq(&s->pq) != 0)
+			return p11e_errf(err, P11E_FAIL,
+					 "store: cannot load libpq.so.5 (apt-get install libpq5)");
+		s->loaded = 1;
+	}
+	if ((rc = read_conninfo(s, &conninfo, err)) != P11E_OK)
+		return rc;
+	/* Who holds a lock, as a waiter names it (pg_stat_activity): taken
+	 * now, not at open, so that it is this process's pid. */
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	/* PostgreSQL keeps 63 bytes of it. */
+	snprintf(s->app_name, sizeof(s->app_name), "p11enroll pid %ld on host %.28s",
+		 (long)getpid(), host);
+	/* The string first: what follows it overrides it (libpq's rule for
+	 * expand_dbname), so ca_bundle always means verify-full. */
+	keys[n] = "dbname", vals[n++] = conninfo;
+	keys[n] = "connect_timeout", vals[n++] = s->timeout;
+	keys[n] = "application_name", vals[n++] = s->app_name;
+	if (s->ca != NULL) {
+		keys[n] = "sslmode", vals[n++] = "verify-full";
+		keys[n] = "sslrootcert", vals[n++] = s->ca;
+	}
+	keys[n] = NULL, vals[n] = NULL;
+	conn = s->pq.connectdb_params(keys, vals, 1);
+	p11e_secret_free(conninfo, (size_t)-1);
+	if (conn == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	if (s->pq.status(conn) != CONNECTION_OK) {
+		rc = p11e_errf(err, P11E_FAIL, "store: cannot connect to PostgreSQL: %s",
+			       pg_one_line(s->pq.error_message(conn), line, sizeof(line)));
+		s->pq.finish(conn);
+		return rc;
+	}
+	s->pq.set_notice_processor(conn, no_notices, NULL);
+	if (s->schema_sql == NULL &&
+	    (s->schema_sql = s->pq.escape_identifier(conn, s->schema, strlen(s->schema))) == NULL) {
+		s->pq.finish(conn);
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
+	*out = conn;
+	return P11E_OK;
+}
+
+static void drop_shared(pg_store *s)
+{
+	if (s->conn != NULL)
+		s->pq.finish(s->conn);
+	s->conn = NULL;
+	s->schema_ok = 0;
+}
+
+p11e_rc pg_fail(pg_store *s, PGconn *conn, PGresult *res, const char *what, p11e_err *err)
+{
+	const char *state = res ? s->pq.result_error_field(res, PG_DIAG_SQLSTATE) : NULL;
+	char line[400];
+	p11e_rc rc;
+
+	pg_one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(conn), line,
+		    sizeof(line));
+	if (line[0] == '\0')
+		pg_one_line(s->pq.error_message(conn), line, sizeof(line));
+	/* Class 08 (connection exception) and 57P (the server shut down or
+	 * terminated us) end the session, whatever PQstatus says yet. */
+	if (s->pq.status(conn) == CONNECTION_BAD ||
+	    (state != NULL && (strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0))) {
+		rc =
+		    p11e_errf(err, P11E_FAIL, "store: lost the connection to PostgreSQL: %s", line);
+		if (conn == s->conn)
+			drop_shared(s);
+		return rc;
+	}
+	if (state != NULL && strcmp(state, "25006") == 0)
+		return p11e_errf(err, P11E_FAIL,
+				 "store: the server is a standby (read-only), nothing can be "
+				 "written; connect to the primary (libpq: "
+				 "target_session_attrs=read-write)");
+	return p11e_errf(err, P11E_FAIL, "store: %s: %s", what, line);
+}
+
+p11e_rc pg_run(pg_store *s, PGconn *conn, const char *sql, const char *what, p11e_err *err)
+{
+	PGresult *res = s->pq.exec(conn, sql);
 	ExecStatusType st = res ? s->pq.result_status(res) : PGRES_FATAL_ERROR;
-	char line[300];
 	p11e_rc rc = P11E_OK;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		rc = p11e_errf(
-		    err, P11E_FAIL, "store: %s: %s", what,
-		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
-			     line, sizeof(line)));
+		rc = pg_fail(s, conn, res, what, err);
 	s->pq.clear(res);
 	return rc;
 }
 
-/* The first column of a one-row query with one text parameter (or none), as
- * an int (-1: SQL NULL). */
+/* The first column of a one-row query on the shared connection with one
+ * text parameter (or none), as a long (-1: SQL NULL). */
 static p11e_rc query_int(pg_store *s, const char *sql, const char *param, long *out,
 			 const char *what, p11e_err *err)
 {
 	PGresult *res =
 	    s->pq.exec_params(s->conn, sql, param ? 1 : 0, NULL,
 			      param ? (const char *const[]){param} : NULL, NULL, NULL, 0);
-	char line[300];
 	p11e_rc rc = P11E_OK;
 
-	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1) {
-		rc = p11e_errf(
-		    err, P11E_FAIL, "store: %s: %s", what,
-		    one_line(res ? s->pq.result_error_message(res) : s->pq.error_message(s->conn),
-			     line, sizeof(line)));
-	} else {
+	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
+		rc = pg_fail(s, s->conn, res, what, err);
+	else
 		*out =
 		    s->pq.getisnull(res, 0, 0) ? -1 : strtol(s->pq.getvalue(res, 0, 0), NULL, 10);
-	}
 	s->pq.clear(res);
-	return rc;
-}
-
-static void pg_close(void *state)
-{
-	pg_store *s = state;
-
-	if (s == NULL)
-		return;
-	if (s->conn != NULL)
-		s->pq.finish(s->conn);
-	if (s->schema_sql != NULL)
-		s->pq.freemem(s->schema_sql);
-	free(s->schema);
-	free(s);
-}
-
-static p11e_rc pg_open(const p11e_config *cfg, const struct json_object *conf, void **state,
-		       p11e_err *err)
-{
-	const char *schema = p11e_conf_string(conf, "schema"),
-		   *ca = p11e_conf_string(conf, "ca_bundle");
-	const char *keys[8], *vals[8];
-	char *conninfo = NULL, timeout[16] = "10", line[400];
-	json_object *jt;
-	pg_store *s = calloc(1, sizeof(*s));
-	p11e_rc rc;
-	int n = 0;
-
-	*state = NULL;
-	if (s == NULL)
-		return p11e_errf(err, P11E_FAIL, "store: out of memory");
-	if (load_pq(&s->pq) != 0) {
-		free(s);
-		return p11e_errf(err, P11E_FAIL,
-				 "store: cannot load libpq.so.5 (apt-get install libpq5)");
-	}
-	if (schema == NULL && json_object_object_get_ex(conf, "schema", NULL))
-		schema = "";
-	if (schema != NULL && !schema_name_ok(schema)) {
-		rc = p11e_errf(err, P11E_CONFIG,
-			       "store.schema '%.70s': 1 to 63 of a-z, 0-9 and _, not starting "
-			       "with a digit",
-			       schema);
-		goto out;
-	}
-	if ((s->schema = strdup(schema ? schema : "p11enroll")) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
-		goto out;
-	}
-	if (json_object_object_get_ex(conf, "connect_timeout", &jt)) {
-		if (!json_object_is_type(jt, json_type_int) || json_object_get_int(jt) < 1 ||
-		    json_object_get_int(jt) > 600) {
-			rc =
-			    p11e_errf(err, P11E_CONFIG, "store.connect_timeout: seconds, 1 to 600");
-			goto out;
-		}
-		snprintf(timeout, sizeof(timeout), "%d", json_object_get_int(jt));
-	}
-	if (ca == NULL && json_object_object_get_ex(conf, "ca_bundle", NULL)) {
-		rc = p11e_errf(err, P11E_CONFIG, "store.ca_bundle: a PEM file's path");
-		goto out;
-	}
-	if ((rc = read_conninfo(s, conf, &conninfo, err)) != P11E_OK)
-		goto out;
-	/* The string first: what follows it overrides it (libpq's rule for
-	 * expand_dbname), so ca_bundle always means verify-full. */
-	keys[n] = "dbname", vals[n++] = conninfo;
-	keys[n] = "connect_timeout", vals[n++] = timeout;
-	keys[n] = "fallback_application_name", vals[n++] = "p11enroll";
-	if (ca != NULL) {
-		keys[n] = "sslmode", vals[n++] = "verify-full";
-		keys[n] = "sslrootcert", vals[n++] = ca;
-	}
-	keys[n] = NULL, vals[n] = NULL;
-	s->conn = s->pq.connectdb_params(keys, vals, 1);
-	p11e_secret_free(conninfo, (size_t)-1);
-	if (s->conn == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
-		goto out;
-	}
-	if (s->pq.status(s->conn) != CONNECTION_OK) {
-		rc = p11e_errf(err, P11E_FAIL, "store: cannot connect to PostgreSQL: %s",
-			       one_line(s->pq.error_message(s->conn), line, sizeof(line)));
-		goto out;
-	}
-	if ((s->schema_sql = s->pq.escape_identifier(s->conn, s->schema, strlen(s->schema))) ==
-	    NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
-		goto out;
-	}
-	(void)cfg;
-	*state = s;
-	return P11E_OK;
-out:
-	pg_close(s);
 	return rc;
 }
 
@@ -331,6 +301,137 @@ static p11e_rc schema_version(pg_store *s, long *version, p11e_err *err)
 	snprintf(sql, sizeof(sql), "SELECT coalesce(max(version), 0) FROM %s.p11e_schema",
 		 s->schema_sql);
 	return query_int(s, sql, NULL, version, "reading the schema's version", err);
+}
+
+/* Documents need the schema this binary was built for: the user is told
+ * which command makes it so (exit 8: the store is not set up). */
+static p11e_rc check_schema(pg_store *s, p11e_err *err)
+{
+	long found = 0;
+	int known = 0;
+	p11e_rc rc;
+
+	p11e_pg_migrations(&known);
+	if ((rc = schema_version(s, &found, err)) != P11E_OK)
+		return rc;
+	if (found == 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "store: schema %s has no p11enroll tables yet; run `p11enroll "
+				 "store init`",
+				 s->schema);
+	if (found < known)
+		return p11e_errf(err, P11E_CONFIG,
+				 "store: schema %s is at version %ld, this p11enroll needs %d; run "
+				 "`p11enroll store migrate`",
+				 s->schema, found, known);
+	if (found > known)
+		return p11e_errf(err, P11E_CONFIG,
+				 "store: schema %s is at version %ld, newer than this p11enroll "
+				 "knows (%d): upgrade p11enroll on this machine",
+				 s->schema, found, known);
+	s->schema_ok = 1;
+	return P11E_OK;
+}
+
+p11e_rc pg_shared(pg_store *s, int docs, p11e_err *err)
+{
+	char line[400];
+	p11e_rc rc;
+
+	if (s->conn != NULL && s->pq.status(s->conn) == CONNECTION_BAD) {
+		rc = p11e_errf(err, P11E_FAIL, "store: lost the connection to PostgreSQL: %s",
+			       pg_one_line(s->pq.error_message(s->conn), line, sizeof(line)));
+		drop_shared(s);
+		return rc;
+	}
+	if (s->conn == NULL && (rc = pg_connect(s, &s->conn, err)) != P11E_OK)
+		return rc;
+	if (docs && !s->schema_ok)
+		return check_schema(s, err);
+	return P11E_OK;
+}
+
+static void pg_close(void *state)
+{
+	pg_store *s = state;
+
+	if (s == NULL)
+		return;
+	if (s->loaded) {
+		pg_locks_close(s);
+		drop_shared(s);
+		if (s->schema_sql != NULL)
+			s->pq.freemem(s->schema_sql);
+	}
+	pthread_mutex_destroy(&s->mu);
+	free(s->source);
+	free(s->ca);
+	free(s->schema);
+	free(s);
+}
+
+/* Checks the keys and keeps them: no I/O, no secret read. */
+static p11e_rc pg_open(const p11e_config *cfg, const struct json_object *conf, void **state,
+		       p11e_err *err)
+{
+	const char *schema = p11e_conf_string(conf, "schema"),
+		   *ca = p11e_conf_string(conf, "ca_bundle"),
+		   *source = p11e_conf_string(conf, "conninfo_source");
+	json_object *jt;
+	pg_store *s = calloc(1, sizeof(*s));
+	p11e_rc rc = P11E_OK;
+
+	(void)cfg;
+	*state = NULL;
+	if (s == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	pthread_mutex_init(&s->mu, NULL);
+	snprintf(s->timeout, sizeof(s->timeout), "10");
+	if (schema == NULL && json_object_object_get_ex(conf, "schema", NULL))
+		schema = "";
+	if (schema != NULL && !schema_name_ok(schema)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "store.schema '%.70s': 1 to 63 of a-z, 0-9 and _, not starting "
+			       "with a digit",
+			       schema);
+		goto out;
+	}
+	if (json_object_object_get_ex(conf, "connect_timeout", &jt)) {
+		if (!json_object_is_type(jt, json_type_int) || json_object_get_int(jt) < 1 ||
+		    json_object_get_int(jt) > 600) {
+			rc =
+			    p11e_errf(err, P11E_CONFIG, "store.connect_timeout: seconds, 1 to 600");
+			goto out;
+		}
+		snprintf(s->timeout, sizeof(s->timeout), "%d", json_object_get_int(jt));
+	}
+	if (ca == NULL && json_object_object_get_ex(conf, "ca_bundle", NULL)) {
+		rc = p11e_errf(err, P11E_CONFIG, "store.ca_bundle: a PEM file's path");
+		goto out;
+	}
+	if (source == NULL && json_object_object_get_ex(conf, "conninfo_source", NULL)) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "store.conninfo_source: must be env:VAR or file:PATH");
+		goto out;
+	}
+	if (source != NULL && strncmp(source, "env:", 4) != 0 && strncmp(source, "file:", 5) != 0) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "store.conninfo_source: must be env:VAR or file:PATH (a "
+			       "connection string may hold a password: never in the config)");
+		goto out;
+	}
+	if ((s->schema = strdup(schema ? schema : "p11enroll")) == NULL ||
+	    (source != NULL && (s->source = strdup(source)) == NULL) ||
+	    (ca != NULL && (s->ca = strdup(ca)) == NULL)) {
+		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+		goto out;
+	}
+	snprintf(s->where, sizeof(s->where), "PostgreSQL schema %s (table documents)", s->schema);
+	*state = s;
+	return P11E_OK;
+out:
+	pg_close(s);
+	return rc;
 }
 
 /* In the migration's transaction, under its advisory lock. */
@@ -357,29 +458,25 @@ static p11e_rc apply_migrations(pg_store *s, int create, long found, int known, 
 			 "applied_at timestamptz NOT NULL DEFAULT now(), "
 			 "applied_by text NOT NULL DEFAULT current_user)",
 			 s->schema_sql, s->schema_sql);
-		if ((rc = run_sql(s, sql, "creating the schema", err)) != P11E_OK)
+		if ((rc = pg_run(s, s->conn, sql, "creating the schema", err)) != P11E_OK)
 			return rc;
 	}
 	snprintf(sql, sizeof(sql), "SET LOCAL search_path TO %s", s->schema_sql);
-	if ((rc = run_sql(s, sql, "choosing the schema", err)) != P11E_OK)
+	if ((rc = pg_run(s, s->conn, sql, "choosing the schema", err)) != P11E_OK)
 		return rc;
 	for (long v = found; v < known; v++) {
-		char what[80];
+		char what[80], num[24];
 		PGresult *res;
-		char num[24], line[300];
 
 		snprintf(what, sizeof(what), "migration %ld", v + 1);
-		if ((rc = run_sql(s, m[v].sql, what, err)) != P11E_OK)
+		if ((rc = pg_run(s, s->conn, m[v].sql, what, err)) != P11E_OK)
 			return rc;
 		snprintf(num, sizeof(num), "%ld", v + 1);
 		res = s->pq.exec_params(
 		    s->conn, "INSERT INTO p11e_schema (version, summary) VALUES ($1, $2)", 2, NULL,
 		    (const char *const[]){num, m[v].summary}, NULL, NULL, 0);
 		if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
-			rc = p11e_errf(err, P11E_FAIL, "store: recording migration %ld: %s", v + 1,
-				       one_line(res ? s->pq.result_error_message(res)
-						    : s->pq.error_message(s->conn),
-						line, sizeof(line)));
+			rc = pg_fail(s, s->conn, res, "recording a migration", err);
 		s->pq.clear(res);
 		if (rc != P11E_OK)
 			return rc;
@@ -387,23 +484,23 @@ static p11e_rc apply_migrations(pg_store *s, int create, long found, int known, 
 	return P11E_OK;
 }
 
-static p11e_rc pg_migrate(void *state, int create, int *from, int *to, p11e_err *err)
+static p11e_rc migrate_locked(pg_store *s, int create, int *from, int *to, p11e_err *err)
 {
-	pg_store *s = state;
 	long found = 0, recovery = 0;
 	int known = 0;
 	p11e_rc rc;
 
 	p11e_pg_migrations(&known);
 	*from = *to = 0;
-	if ((rc = query_int(s, "SELECT pg_is_in_recovery()::int", NULL, &recovery,
+	if ((rc = pg_shared(s, 0, err)) != P11E_OK ||
+	    (rc = query_int(s, "SELECT pg_is_in_recovery()::int", NULL, &recovery,
 			    "asking the server's role", err)) != P11E_OK)
 		return rc;
 	if (recovery == 1)
 		return p11e_errf(err, P11E_FAIL,
 				 "store: the server is a standby (read-only); connect to the "
 				 "primary (libpq: target_session_attrs=read-write)");
-	if ((rc = run_sql(s, "BEGIN", "starting the migration", err)) != P11E_OK)
+	if ((rc = pg_run(s, s->conn, "BEGIN", "starting the migration", err)) != P11E_OK)
 		return rc;
 	/* One migrator at a time per schema: a second station waits here, then
 	 * finds the work done. */
@@ -414,28 +511,43 @@ static p11e_rc pg_migrate(void *state, int create, int *from, int *to, p11e_err 
 	    (rc = apply_migrations(s, create, found, known, err)) != P11E_OK) {
 		p11e_err ignored;
 
-		run_sql(s, "ROLLBACK", "rolling back", &ignored);
+		if (s->conn != NULL)
+			pg_run(s, s->conn, "ROLLBACK", "rolling back", &ignored);
 		return rc;
 	}
-	if ((rc = run_sql(s, "COMMIT", "committing the migration", err)) != P11E_OK)
+	if ((rc = pg_run(s, s->conn, "COMMIT", "committing the migration", err)) != P11E_OK)
 		return rc;
+	s->schema_ok = 0; /* checked again by the next document */
 	*from = (int)found;
 	*to = known;
 	return P11E_OK;
 }
 
-static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
+static p11e_rc pg_migrate(void *state, int create, int *from, int *to, p11e_err *err)
 {
 	pg_store *s = state;
-	const char *ver = s->pq.parameter_status(s->conn, "server_version");
+	p11e_rc rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = migrate_locked(s, create, from, to, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static p11e_rc info_locked(pg_store *s, p11e_store_info *out, p11e_err *err)
+{
+	const char *ver;
 	long version = 0, recovery = 0;
 	p11e_rc rc;
 
 	snprintf(out->type, sizeof(out->type), "postgresql");
+	p11e_pg_migrations(&out->known_version);
+	if ((rc = pg_shared(s, 0, err)) != P11E_OK)
+		return rc;
+	ver = s->pq.parameter_status(s->conn, "server_version");
 	snprintf(out->where, sizeof(out->where), "database %s on %s port %s, schema %s",
 		 s->pq.db(s->conn), s->pq.host(s->conn), s->pq.port(s->conn), s->schema);
 	snprintf(out->server, sizeof(out->server), "%s", ver ? ver : "");
-	p11e_pg_migrations(&out->known_version);
 	if ((rc = schema_version(s, &version, err)) != P11E_OK ||
 	    (rc = query_int(s, "SELECT pg_is_in_recovery()::int", NULL, &recovery,
 			    "asking the server's role", err)) != P11E_OK)
@@ -445,6 +557,31 @@ static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
 	return P11E_OK;
 }
 
+static p11e_rc pg_info(void *state, p11e_store_info *out, p11e_err *err)
+{
+	pg_store *s = state;
+	p11e_rc rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = info_locked(s, out, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* Names are kept as given: exact equality. */
+static int pg_same_name(void *state, const p11e_store_kind *k, const char *stored, const char *name)
+{
+	(void)state;
+	(void)k;
+	return strcmp(stored, name) == 0;
+}
+
+static const char *pg_where(void *state, const p11e_store_kind *k)
+{
+	(void)k;
+	return ((pg_store *)state)->where;
+}
+
 const p11e_store_ops p11e_store_pg_ops = {
     .type = "postgresql",
     .config_keys = pg_keys,
@@ -452,4 +589,13 @@ const p11e_store_ops p11e_store_pg_ops = {
     .close = pg_close,
     .migrate = pg_migrate,
     .info = pg_info,
+    .get = pg_get,
+    .put = pg_put,
+    .remove = pg_remove,
+    .list = pg_list,
+    .same_name = pg_same_name,
+    .where = pg_where,
+    .lock = pg_lock,
+    .unlock = pg_unlock,
+    .counter_next = pg_counter_next,
 };

@@ -17,6 +17,7 @@
 #                        PG_STANDBY_PORT; waits until it accepts connections.
 #   pg_primary_stop      stops the primary at once (-m immediate: a crash).
 #   pg_promote           promotes the standby (pg_ctl promote -w).
+#   pg_primary_start     starts the primary again, on the same port.
 #   pg_stop              stops both (immediate) and removes PG_DIR.
 # pg_start arms an EXIT trap that calls pg_stop; a test that sets its own
 # trap must call pg_stop itself.
@@ -108,4 +109,10 @@ pg_stop() {
 	done
 	[ -n "${PG_DIR:-}" ] && rm -rf "$PG_DIR"
 	PG_DIR=""
+}
+
+# pg_primary_start: starts the primary again (after pg_primary_stop), on its port.
+pg_primary_start() {
+	pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_LOG" -o "-p $PG_PORT" -w -t 120 \
+		start >/dev/null 2>&1
 }

@@ -1,0 +1,286 @@
+/* The PostgreSQL store's named locks (lock.h): a session advisory lock,
+ * pg_try_advisory_lock(key1, key2), held by a connection of the lock's own,
+ * so that the server releases it when the holder dies or its network goes
+ * (the connection ends with it), and so that two threads of one process
+ * exclude each other as two processes do (an advisory lock is re-entrant
+ * within one session).
+ *
+ * The two int4 keys are the first 64 bits of SHA-256 over the schema, the
+ * kind and the name: two stores in one database never share a lock, and a
+ * collision (2^-64 for a pair of names) only makes two names wait for each
+ * other, never lets two holders in.
+ *
+ * Waiting polls with a growing pause, as the file store does (an advisory
+ * lock has no timeout of its own but lock_timeout, which would hide who
+ * holds it); a waiter that gives up names the holder by the
+ * application_name of the holding backend (pg_locks, pg_stat_activity):
+ * "p11enroll pid N on host H" (store_pg.c).
+ *
+ * A released lock's connection is kept idle for the next lock (up to
+ * PG_IDLE_MAX), as connecting costs more than the lock itself (one
+ * authentication round, docs/performance.md).
+ *
+ * Fencing: the locks held are listed in the store's state, so that a write
+ * of an identity's document while its lock is held runs on the lock's
+ * connection (store_pg_doc.c). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/sha.h>
+#include "p11enroll/util.h"
+#include "store_pg_int.h"
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* As the file store checks it (store_file_lock.c). */
+static int kind_ok(const char *kind)
+{
+	if (kind == NULL || kind[0] == '\0')
+		return 0;
+	for (const char *c = kind; *c; c++)
+		if (*c < 'a' || *c > 'z')
+			return 0;
+	return 1;
+}
+
+static p11e_rc lock_keys(const pg_store *s, const char *kind, const char *name, unsigned int *k1,
+			 unsigned int *k2, p11e_err *err)
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t ls = strlen(s->schema) + 1, lk = strlen(kind) + 1, ln = strlen(name);
+	unsigned char *buf = malloc(ls + lk + ln);
+
+	if (buf == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	/* The NULs between them keep ("ab", "c") apart from ("a", "bc"). */
+	memcpy(buf, s->schema, ls);
+	memcpy(buf + ls, kind, lk);
+	memcpy(buf + ls + lk, name, ln);
+	SHA256(buf, ls + lk + ln, md);
+	free(buf);
+	*k1 = (unsigned int)md[0] << 24 | (unsigned int)md[1] << 16 | (unsigned int)md[2] << 8 |
+	      md[3];
+	*k2 = (unsigned int)md[4] << 24 | (unsigned int)md[5] << 16 | (unsigned int)md[6] << 8 |
+	      md[7];
+	return P11E_OK;
+}
+
+/* A connection for a lock: an idle one, else a new one. Under mu. */
+static p11e_rc lock_conn(pg_store *s, PGconn **conn, p11e_err *err)
+{
+	while (s->n_idle > 0) {
+		*conn = s->idle[--s->n_idle];
+		if (s->pq.status(*conn) == CONNECTION_OK)
+			return P11E_OK;
+		s->pq.finish(*conn);
+	}
+	return pg_connect(s, conn, err);
+}
+
+/* pg_try_advisory_lock: 1 taken, 0 held by another, -1 failed (err set). */
+static int try_lock(pg_store *s, PGconn *conn, unsigned int k1, unsigned int k2, p11e_err *err)
+{
+	char a[16], b[16];
+	const char *vals[2] = {a, b};
+	PGresult *res;
+	int got = -1;
+
+	/* int4 keys: the bits, read as signed. */
+	snprintf(a, sizeof(a), "%d", (int)(int32_t)k1);
+	snprintf(b, sizeof(b), "%d", (int)(int32_t)k2);
+	res = s->pq.exec_params(conn, "SELECT pg_try_advisory_lock($1::int4, $2::int4)", 2, NULL,
+				vals, NULL, NULL, 0);
+	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
+		pg_fail(s, conn, res, "taking a lock", err);
+	else
+		got = strcmp(s->pq.getvalue(res, 0, 0), "t") == 0;
+	s->pq.clear(res);
+	return got;
+}
+
+/* Who holds k1/k2 in this database, as the file store says it: "pid N on
+ * host H" for a p11enroll, else the holding session's application_name. */
+static void holder_of(pg_store *s, PGconn *conn, unsigned int k1, unsigned int k2, char *out,
+		      size_t cap)
+{
+	char a[16], b[16];
+	const char *vals[2] = {a, b}, *app;
+	PGresult *res;
+
+	snprintf(out, cap, "another process");
+	snprintf(a, sizeof(a), "%u", k1);
+	snprintf(b, sizeof(b), "%u", k2);
+	res = s->pq.exec_params(
+	    conn,
+	    "SELECT a.application_name, a.pid FROM pg_catalog.pg_locks l "
+	    "JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+	    "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::oid "
+	    "AND l.objid = $2::oid AND l.objsubid = 2 AND l.database = "
+	    "(SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())",
+	    2, NULL, vals, NULL, NULL, 0);
+	if (res != NULL && s->pq.result_status(res) == PGRES_TUPLES_OK && s->pq.ntuples(res) > 0) {
+		app = s->pq.getvalue(res, 0, 0);
+		if (strncmp(app, "p11enroll pid ", 14) == 0)
+			snprintf(out, cap, "%s", app + 10);
+		else if (app[0] != '\0')
+			snprintf(out, cap, "%.100s (PostgreSQL backend %s)", app,
+				 s->pq.getvalue(res, 0, 1));
+		else
+			snprintf(out, cap, "PostgreSQL backend %s", s->pq.getvalue(res, 0, 1));
+	}
+	s->pq.clear(res);
+}
+
+p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, void **held,
+		p11e_err *err)
+{
+	pg_store *s = state;
+	PGconn *conn = NULL;
+	pg_held *h = NULL;
+	unsigned int k1 = 0, k2 = 0;
+	long deadline, pause = 10;
+	char holder[200];
+	p11e_rc rc;
+	int got;
+
+	*held = NULL;
+	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
+		return p11e_errf(err, P11E_USAGE, "lock: a kind [a-z]+ and a name are needed");
+	if ((rc = lock_keys(s, kind, name, &k1, &k2, err)) != P11E_OK)
+		return rc;
+	pthread_mutex_lock(&s->mu);
+	rc = lock_conn(s, &conn, err);
+	pthread_mutex_unlock(&s->mu);
+	if (rc != P11E_OK)
+		return rc;
+	/* The connection is this call's alone until it is listed: no mu. */
+	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	while ((got = try_lock(s, conn, k1, k2, err)) == 0) {
+		long left = deadline - now_ms();
+
+		if (left <= 0) {
+			holder_of(s, conn, k1, k2, holder, sizeof(holder));
+			rc = p11e_errf(
+			    err, P11E_BUSY,
+			    "busy: %s %.200s is being %s by %s; retry when it is done, or "
+			    "wait longer (--wait SECONDS)",
+			    kind, name, strcmp(kind, "identity") == 0 ? "enrolled" : "worked on",
+			    holder);
+			goto out;
+		}
+		sleep_ms(pause < left ? pause : left);
+		if (pause < 200)
+			pause *= 2;
+	}
+	if (got < 0) {
+		rc = P11E_FAIL;
+		goto out;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL || (h->kind = strdup(kind)) == NULL ||
+	    (h->name = strdup(name)) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	h->conn = conn;
+	h->key1 = k1;
+	h->key2 = k2;
+	pthread_mutex_lock(&s->mu);
+	h->next = s->held;
+	s->held = h;
+	pthread_mutex_unlock(&s->mu);
+	*held = h;
+	return P11E_OK;
+out:
+	if (h != NULL) {
+		free(h->kind);
+		free(h->name);
+		free(h);
+	}
+	/* Not holding anything on it (a lock taken is never left here): it
+	 * may serve the next lock. */
+	pthread_mutex_lock(&s->mu);
+	if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK && s->n_idle < PG_IDLE_MAX)
+		s->idle[s->n_idle++] = conn;
+	else /* broken, or holding the lock after running out of memory */
+		s->pq.finish(conn);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void pg_unlock(void *state, void *held)
+{
+	pg_store *s = state;
+	pg_held *h = held, **p;
+	char a[16], b[16];
+	const char *vals[2] = {a, b};
+	PGresult *res;
+	int released = 0;
+
+	pthread_mutex_lock(&s->mu);
+	for (p = &s->held; *p != NULL; p = &(*p)->next)
+		if (*p == h) {
+			*p = h->next;
+			break;
+		}
+	snprintf(a, sizeof(a), "%d", (int)(int32_t)h->key1);
+	snprintf(b, sizeof(b), "%d", (int)(int32_t)h->key2);
+	if (s->pq.status(h->conn) == CONNECTION_OK) {
+		res = s->pq.exec_params(h->conn, "SELECT pg_advisory_unlock($1::int4, $2::int4)", 2,
+					NULL, vals, NULL, NULL, 0);
+		released = res != NULL && s->pq.result_status(res) == PGRES_TUPLES_OK &&
+			   s->pq.ntuples(res) == 1 && strcmp(s->pq.getvalue(res, 0, 0), "t") == 0;
+		s->pq.clear(res);
+	}
+	/* A connection whose lock could not be released is closed: that
+	 * releases it. */
+	if (released && s->n_idle < PG_IDLE_MAX)
+		s->idle[s->n_idle++] = h->conn;
+	else
+		s->pq.finish(h->conn);
+	pthread_mutex_unlock(&s->mu);
+	free(h->kind);
+	free(h->name);
+	free(h);
+}
+
+pg_held *pg_fence_for(pg_store *s, const char *kind, const char *name)
+{
+	if (strcmp(kind, "identity") != 0)
+		return NULL;
+	for (pg_held *h = s->held; h != NULL; h = h->next)
+		if (strcmp(h->kind, "identity") == 0 && strcmp(h->name, name) == 0)
+			return h;
+	return NULL;
+}
+
+void pg_locks_close(pg_store *s)
+{
+	while (s->held != NULL) {
+		pg_held *h = s->held;
+
+		s->held = h->next;
+		s->pq.finish(h->conn);
+		free(h->kind);
+		free(h->name);
+		free(h);
+	}
+	while (s->n_idle > 0)
+		s->pq.finish(s->idle[--s->n_idle]);
+}
