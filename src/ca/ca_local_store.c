@@ -79,11 +79,12 @@ static p11e_rc get_json(const p11e_ca_local *ca, const char *kind, const char *w
 	*o = json_tokener_parse((const char *)data);
 	free(data);
 	if (*o == NULL || !json_object_is_type(*o, json_type_object)) {
+		char where[400];
+
 		json_object_put(*o);
 		*o = NULL;
-		return p11e_errf(err, P11E_FAIL,
-				 "local CA: %s %s in %s is not JSON; restore it from backup",
-				 kind, name, p11e_store_where(ca->store, kind));
+		return p11e_errf(err, P11E_FAIL, "local CA: %s is not JSON; restore it from backup",
+				 p11e_store_describe(ca->store, kind, name, where, sizeof(where)));
 	}
 	return P11E_OK;
 }
@@ -126,11 +127,15 @@ p11e_rc p11e_ca_local_request_get(const p11e_ca_local *ca, const char *request_k
 	if (rc != P11E_OK || o == NULL)
 		return rc;
 	if (!json_object_object_get_ex(o, "pem", &pem) ||
-	    (*cert = p11e_x509_from_pem(json_object_get_string(pem))) == NULL)
+	    (*cert = p11e_x509_from_pem(json_object_get_string(pem))) == NULL) {
+		char name[200], where[400];
+
+		snprintf(name, sizeof(name), "%s/%s", ca->id, request_key);
 		rc = p11e_errf(err, P11E_FAIL,
-			       "local CA: the certificate of request %s in %s is not PEM; restore "
-			       "it from backup",
-			       request_key, p11e_store_where(ca->store, "ca-request"));
+			       "local CA: the certificate in %s is not PEM; restore it from backup",
+			       p11e_store_describe(ca->store, "ca-request", name, where,
+						   sizeof(where)));
+	}
 	json_object_put(o);
 	return rc;
 }
