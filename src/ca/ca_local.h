@@ -54,7 +54,8 @@ void p11e_ca_local_index_clear(p11e_ca_local_index *ix);
 /* Adds one issued serial or one revocation to ix: -1 out of memory. */
 int p11e_ca_local_index_push_issued(p11e_ca_local_index *ix, const char *serial);
 int p11e_ca_local_index_push_revoked(p11e_ca_local_index *ix, const p11e_ca_local_revocation *r);
-/* Appends o as one line to DIR/index.jsonl and syncs it, first cutting off
+/* Appends o as one line to DIR/index.jsonl (not synced: the store's
+ * document, written durably first, is what counts), first cutting off
  * a torn last line (a crash inside an earlier append). */
 p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o, p11e_err *err);
 p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
@@ -92,7 +93,7 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 p11e_rc p11e_ca_local_index_has(const p11e_ca_local *ca, const char *request_key, int *found,
 				p11e_err *err);
 /* Appends cert's line (serial, subject, not_after, request_key, sha256,
- * profile, issued_at) to DIR/index.jsonl and syncs it; in_store: stores it
+ * profile, issued_at) to DIR/index.jsonl; in_store: stores it
  * as its ca-cert document first. */
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
 				   const char *request_key, time_t issued_at, int in_store,

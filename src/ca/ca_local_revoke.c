@@ -214,10 +214,12 @@ p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o
 	if ((rc = p11e_open_private(path, O_RDWR | O_APPEND | O_CREAT, 0600, &fd, err)) != P11E_OK)
 		goto out;
 	/* A torn last line never happened (its writer did not report success):
-	 * cut it off, or the new line would be glued to it. */
+	 * cut it off, or the new line would be glued to it. No fsync: every
+	 * line is a copy of a store document written durably just before it
+	 * (ca_local_store.c), which is what the CA reads back: a power cut may
+	 * cost this log a line, never the CA an entry. */
 	if ((size = lseek(fd, 0, SEEK_END)) < 0 || whole_lines_end(fd, size, &end) != 0 ||
-	    (end < size && ftruncate(fd, end) != 0) || p11e_write_all(fd, line, len) != 0 ||
-	    fsync(fd) != 0)
+	    (end < size && ftruncate(fd, end) != 0) || p11e_write_all(fd, line, len) != 0)
 		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot append to index.jsonl: %s",
 			       ca->dir, strerror(errno));
 out:
