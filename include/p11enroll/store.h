@@ -26,6 +26,11 @@
  *   attempt   a portal's failed sign-in count, named by its key's SHA-256
  *             (portal/attempts/NAME.json)
  *   portal-secret  the portal's CSRF key (portal/secrets/csrf.key)
+
+ *   ca-cert   the embedded CA's index: one certificate it issued, JSON, named
+ *             CAID/SERIAL (ca-certs/NAME.json; CAID: the CA key's SHA-256)
+ *   ca-request  the certificate it issued for one request, JSON with the PEM,
+ *             named CAID/REQUEST_KEY (ca-requests/NAME.json)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either
@@ -178,6 +183,15 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
  * kind's directory (a file vault's configured "dir", docs/vault.md). */
 p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);
 
+/* The store for the state that belongs to directory dir (the embedded CA's
+ * index and counters): conf is the config's "store" object (NULL: none, and
+ * then P11ENROLL_STORE's, as p11e_store_open).
+ * The file store keeps that state in dir itself, so that one directory is
+ * one CA whichever config uses it; a shared store (PostgreSQL) is the one
+ * conf names, dir unused. */
+p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p11e_store **out,
+			     p11e_err *err);
+
 /* Documents. */
 
 /* p11e_store_put's flags. */
@@ -224,7 +238,8 @@ void p11e_store_unlock(p11e_store *s, void *held);
 /* Counters that never hand out a value twice, across every station of the
  * store, even after a crash (the embedded CA's serial and CRL numbers): the
  * counter NAME's next value into *out, first when it has none yet; durable
- * before it returns. */
+ * before it returns. The file store keeps STATE_DIR/counters/<base>.count,
+ * and never goes below first (an older CA's crlnumber file). */
 p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
 
