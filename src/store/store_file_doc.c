@@ -54,10 +54,16 @@ p11e_rc p11e_store_file_put(const char *state_dir, const p11e_store_kind *k, con
 	char *dir = p11e_path_join(state_dir, k->dir), *path = doc_path(state_dir, k, name);
 	p11e_rc rc;
 
-	(void)flags; /* every write is durable so far */
+	/* Every write is durable so far (P11E_STORE_DURABLE or not). */
 	if (dir == NULL || path == NULL)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-	else if ((rc = p11e_mkdirs(dir, 0700, err)) == P11E_OK)
+	else if ((rc = p11e_mkdirs(dir, 0700, err)) != P11E_OK)
+		;
+	else if (flags & P11E_STORE_CREATE)
+		/* link(2) of a finished temp file: of two writers one wins, and a
+		 * document there already is never replaced (P11E_EXISTS). */
+		rc = p11e_write_file_new(path, data, len, 0600, err);
+	else
 		rc = p11e_write_file_atomic(path, data, len, 0600, err);
 	free(dir);
 	free(path);
