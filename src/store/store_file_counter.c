@@ -145,7 +145,7 @@ p11e_rc p11e_store_file_counter_list(const char *state_dir, p11e_store_counter *
 	*out = NULL;
 	*n = 0;
 	if ((rc = p11e_store_file_list(state_dir, &counter_kind, &docs, &ndocs, err)) != P11E_OK)
-		return rc;
+		goto out;
 	if (ndocs > 0 && (*out = calloc(ndocs, sizeof(**out))) == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
 		goto out;

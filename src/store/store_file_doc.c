@@ -164,6 +164,10 @@ p11e_rc p11e_store_file_list(const char *state_dir, const p11e_store_kind *k,
 		size_t len = strlen(e->d_name);
 		char *path, *text = NULL;
 
+		/* No escaped name starts with a dot (p11e_name_escape): ".",
+		 * "..", and nothing of ours, for a kind without a suffix. */
+		if (e->d_name[0] == '.')
+			continue;
 		/* Only finished files: temp files end in .tmp.XXXXXX. */
 		if (len <= ext || strcmp(e->d_name + len - ext, k->ext) != 0)
 			continue;
