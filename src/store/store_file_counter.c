@@ -13,7 +13,7 @@
 #include "store_int.h"
 
 /* A counter is tiny: a number and a newline. */
-static const p11e_store_kind counter_kind = {"counter", "counters", "", 64};
+static const p11e_store_kind counter_kind = {"counter", "counters", "", 64, 0};
 
 /* How long a counter waits for another process's increment: generous, as
  * one takes a write and two fsyncs (a loaded disk). */
@@ -47,10 +47,16 @@ bad:
 static p11e_rc read_value(const char *state_dir, const char *name, unsigned long long *v,
 			  int *found, p11e_err *err)
 {
+	char *dir = p11e_path_join(state_dir, counter_kind.dir);
 	unsigned char *text = NULL;
 	size_t len = 0;
-	p11e_rc rc = p11e_store_file_get(state_dir, &counter_kind, name, &text, &len, err);
+	p11e_rc rc;
 
+	*found = 0;
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_store_file_get(dir, &counter_kind, name, &text, &len, err);
+	free(dir);
 	*found = rc == P11E_OK;
 	if (rc == P11E_OK)
 		rc = parse_value(state_dir, name, text, len, v, err);
@@ -63,11 +69,16 @@ static p11e_rc read_value(const char *state_dir, const char *name, unsigned long
 static p11e_rc write_value(const char *state_dir, const char *name, unsigned long long v,
 			   p11e_err *err)
 {
-	char num[32];
+	char num[32], *dir = p11e_path_join(state_dir, counter_kind.dir);
 	int n = snprintf(num, sizeof(num), "%llu\n", v);
+	p11e_rc rc;
 
-	return p11e_store_file_put(state_dir, &counter_kind, name, num, (size_t)n,
-				   P11E_STORE_DURABLE, err);
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_store_file_put(dir, &counter_kind, name, num, (size_t)n, P11E_STORE_DURABLE,
+				 err);
+	free(dir);
+	return rc;
 }
 
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
@@ -138,13 +149,16 @@ static int leftover(const char *name)
 p11e_rc p11e_store_file_counter_list(const char *state_dir, p11e_store_counter **out, size_t *n,
 				     p11e_err *err)
 {
+	char *dir = p11e_path_join(state_dir, counter_kind.dir);
 	p11e_store_doc *docs = NULL;
 	size_t ndocs = 0;
 	p11e_rc rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = p11e_store_file_list(state_dir, &counter_kind, &docs, &ndocs, err)) != P11E_OK)
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if ((rc = p11e_store_file_list(dir, &counter_kind, &docs, &ndocs, err)) != P11E_OK)
 		goto out;
 	if (ndocs > 0 && (*out = calloc(ndocs, sizeof(**out))) == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
@@ -164,5 +178,6 @@ p11e_rc p11e_store_file_counter_list(const char *state_dir, p11e_store_counter *
 	}
 out:
 	p11e_store_docs_free(docs, ndocs);
+	free(dir);
 	return rc;
 }

@@ -55,7 +55,9 @@ station "$W/s1"
 S1=$W/s1/station.json
 station_fill "$W/s1" s1
 N=$(docs "$S1" | wc -l)
-check_eq "the source holds 10 documents" 10 "$N"
+check_eq "the source holds 14 documents" 14 "$N"
+check_eq "... two vault entries and their metadata among them" "2 2" \
+	"$(docs "$S1" | grep -c '^escrow ') $(docs "$S1" | grep -c '^escrow-meta ')"
 before=$(tree_sum "$W/s1/state")
 
 # --- the import ---
@@ -117,7 +119,7 @@ check_eq "one line for the conflict, one for the summary" 2 "$(wc -l <err)"
 check_contains "the record named" "$(head -1 err)" \
 	"conflict: identity s1-done@example.com: differs from the one in the target"
 check_eq "the database's record left as it was" "$kept" "$(probe db.json get identity s1-done@example.com)"
-check_eq "counts: s2's documents and counter, 1 conflict" "11 0 1" "$(imported "$(cat out)")"
+check_eq "counts: s2's documents and counter, 1 conflict" "15 0 1" "$(imported "$(cat out)")"
 check_eq "s2's records in the identities view" 8 \
 	"$(pg_psql "SELECT count(*) FROM p11enroll.identities WHERE identity LIKE 's2-%'")"
 finish

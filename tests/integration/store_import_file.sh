@@ -41,7 +41,7 @@ printf 'a key in progress' | probe "$S1" put key "$LONG"
 check_eq "the long name is hashed in the file store" 2 \
 	"$(ls "$W/s1/state/identities" "$W/s1/state/keys" | grep -c '^SHA256-')"
 N=$(docs "$S1" | wc -l)
-check_eq "the source holds 12 documents" 12 "$N"
+check_eq "the source holds 16 documents (records, keys, a PFX, vault entries)" 16 "$N"
 before=$(tree_sum "$W/s1/state")
 
 # --- the import ---
@@ -104,7 +104,7 @@ check_contains "the conflicting record named" "$(cat err)" \
 	"conflict: identity s1-done@example.com: differs from the one in the target"
 check_contains "the document without a name named by its file" "$(cat err)" "conflict: pfx SHA256-"
 check_eq "the target's record left as it was" "$kept" "$(probe t.json get identity s1-done@example.com)"
-check_eq "counts: 11 imported, the same record there, 2 conflicts" "11 1 2" "$(imported "$(cat out)")"
+check_eq "counts: 15 imported, the same record there, 2 conflicts" "15 1 2" "$(imported "$(cat out)")"
 check_eq "every s2 document there" "" \
 	"$(docs "$S2" | grep '^[a-z]* s2-' | while read -r k n _; do
 		cmp -s <(probe "$S2" get "$k" "$n") <(probe t.json get "$k" "$n") || echo "$k $n"

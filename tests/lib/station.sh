@@ -5,15 +5,16 @@
 # document through store_probe (tests/tools/store_probe.c).
 
 # station DIR: DIR/station.json, a station on the file store DIR/state with
-# the embedded CA ($CA_DIR) and the file vault in DIR/escrow. Explicitly the
-# file store, also when the suite runs over PostgreSQL.
+# the embedded CA ($CA_DIR) and the file vault in the store (DIR/state/escrow:
+# no "dir" of its own). Explicitly the file store, also when the suite runs
+# over PostgreSQL.
 station() {
 	local d=$1
 	mkdir -p "$d/state" && chmod 700 "$d" "$d/state"
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$d/officer.key" -out "$d/officers.pem" \
 		-subj "/CN=Escrow Officer" -days 30 -addext keyUsage=critical,keyEncipherment 2>/dev/null
 	printf '{ "state_dir": "%s/state", "store": { "type": "file" }, "default_ca": "local:%s",
-  "vault": { "type": "file", "dir": "escrow", "officer_certs_file": "officers.pem" },
+  "vault": { "type": "file", "officer_certs_file": "officers.pem" },
   "profiles": { "soft": { "base": "smime", "key_store": "software" } } }\n' \
 		"$d" "$CA_DIR" >"$d/station.json"
 }
@@ -34,7 +35,8 @@ station_enroll() {
 # station_fill DIR PREFIX: records at every step of a token enrollment
 # (new, key-pending, csr-built, issued, cert-written, done), a software one
 # done (PFX, vault entry) and one cut at csr-built (its key in progress in
-# keys/), and the counter PREFIX-serial at 5. Checks each exit status.
+# keys/), each with its escrowed password (escrow, escrow-meta), and the
+# counter PREFIX-serial at 5. Checks each exit status.
 station_fill() {
 	local d=$1 p=$2 point
 	for point in new key-pending csr-built issued cert-written; do
