@@ -32,7 +32,8 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 			json_object *k = json_object_new_object();
 
 			json_object_object_add(k, "kind", json_object_new_string(c->kind));
-			json_object_object_add(k, "imported", json_object_new_int64((int64_t)c->imported));
+			json_object_object_add(k, "imported",
+					       json_object_new_int64((int64_t)c->imported));
 			json_object_object_add(k, "already_there",
 					       json_object_new_int64((int64_t)c->present));
 			json_object_object_add(k, "conflicts",
@@ -40,7 +41,8 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 			json_object_array_add(kinds, k);
 		}
 		json_object_object_add(o, "kinds", kinds);
-		json_object_object_add(o, "conflicts", json_object_new_int64((int64_t)rep->conflicts));
+		json_object_object_add(o, "conflicts",
+				       json_object_new_int64((int64_t)rep->conflicts));
 		cli_print_json(o);
 		return;
 	}

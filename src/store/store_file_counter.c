@@ -75,8 +75,7 @@ static p11e_rc write_value(const char *state_dir, const char *name, unsigned lon
 
 	if (dir == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_store_file_put(dir, &counter_kind, name, num, (size_t)n, P11E_STORE_DURABLE,
-				 err);
+	rc = p11e_store_file_put(dir, &counter_kind, name, num, (size_t)n, P11E_STORE_DURABLE, err);
 	free(dir);
 	return rc;
 }
@@ -169,8 +168,8 @@ p11e_rc p11e_store_file_counter_list(const char *state_dir, p11e_store_counter *
 
 		if (leftover(docs[i].name))
 			continue;
-		if ((rc = parse_value(state_dir, docs[i].name, docs[i].data, docs[i].len,
-				      &c->value, err)) != P11E_OK)
+		if ((rc = parse_value(state_dir, docs[i].name, docs[i].data, docs[i].len, &c->value,
+				      err)) != P11E_OK)
 			goto out;
 		c->name = docs[i].name;
 		docs[i].name = NULL;

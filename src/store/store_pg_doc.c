@@ -325,8 +325,7 @@ p11e_rc pg_counter_next(void *state, const char *name, unsigned long long first,
 	return rc;
 }
 
-static p11e_rc counter_list_locked(pg_store *s, p11e_store_counter **out, size_t *n,
-				   p11e_err *err)
+static p11e_rc counter_list_locked(pg_store *s, p11e_store_counter **out, size_t *n, p11e_err *err)
 {
 	char sql[200];
 	PGresult *res;
