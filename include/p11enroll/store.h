@@ -63,6 +63,11 @@ typedef struct p11e_store_doc {
 	size_t len;
 } p11e_store_doc;
 
+/* One counter of a list: its name and the last value it handed out. */
+typedef struct p11e_store_counter {
+	char *name;
+	unsigned long long value;
+} p11e_store_counter;
 /* The audit chain as the store keeps it (audit.h has its rules; the chain
  * code in src/core/audit*.c builds and checks every line, for both
  * backends). The head: the chain's last entry, written with each append. */
@@ -158,6 +163,11 @@ typedef struct p11e_store_ops {
 	/* Counters: as p11e_store_counter_next. */
 	p11e_rc (*counter_next)(void *state, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+	/* As p11e_store_counter_list and _raise. */
+	p11e_rc (*counter_list)(void *state, struct p11e_store_counter **out, size_t *n,
+				p11e_err *err);
+	p11e_rc (*counter_raise)(void *state, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err);
 	/* The audit chain: as p11e_store_audit_read and _append. */
 	p11e_rc (*audit_read)(void *state, int flags, p11e_store_audit_head *head,
 			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn, void *arg,
@@ -214,6 +224,9 @@ p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const 
 		       size_t len, int flags, p11e_err *err);
 /* Removes it, durably; P11E_NOT_FOUND when there was none. */
 p11e_rc p11e_store_remove(p11e_store *s, const char *kind, const char *name, p11e_err *err);
+/* The kinds of document the store keeps, index i (NULL past the last): how
+ * `store migrate --from` copies every kind, a new one included. */
+const char *p11e_store_kind_name(size_t i);
 /* Every document of kind, sorted by name (none: *n 0). */
 p11e_rc p11e_store_list(p11e_store *s, const char *kind, p11e_store_doc **docs, size_t *n,
 			p11e_err *err);
@@ -242,6 +255,16 @@ void p11e_store_unlock(p11e_store *s, void *held);
  * and never goes below first (an older CA's crlnumber file). */
 p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+/* Every counter with the last value it handed out, sorted by name. */
+p11e_rc p11e_store_counter_list(p11e_store *s, p11e_store_counter **out, size_t *n,
+				p11e_err *err);
+void p11e_store_counters_free(p11e_store_counter *c, size_t n);
+/* Makes the counter NAME's last value at least at_least (created at it when
+ * it has none; a higher one is left as it is), durably: its next value is
+ * then past every value another store handed out (`store migrate --from`).
+ * *now: its last value after. */
+p11e_rc p11e_store_counter_raise(p11e_store *s, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err);
 
 /* The audit chain (audit.h; only src/core/audit*.c calls these). */
 

@@ -58,6 +58,11 @@ static p11e_rc name_ok(const char *name, p11e_err *err)
 	return P11E_OK;
 }
 
+const char *p11e_store_kind_name(size_t i)
+{
+	return i < sizeof(kinds) / sizeof(kinds[0]) ? kinds[i].name : NULL;
+}
+
 const p11e_store_ops *p11e_store_backend(size_t i)
 {
 	return i < sizeof(backends) / sizeof(backends[0]) ? backends[i] : NULL;
@@ -329,6 +334,47 @@ p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long l
 	if (s->ops->counter_next == NULL)
 		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
 	return s->ops->counter_next(s->state, name, first, out, err);
+}
+
+static int counter_by_name(const void *a, const void *b)
+{
+	return strcmp(((const p11e_store_counter *)a)->name, ((const p11e_store_counter *)b)->name);
+}
+
+p11e_rc p11e_store_counter_list(p11e_store *s, p11e_store_counter **out, size_t *n,
+				p11e_err *err)
+{
+	p11e_rc rc;
+
+	*out = NULL;
+	*n = 0;
+	if (s->ops->counter_list == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
+	if ((rc = s->ops->counter_list(s->state, out, n, err)) != P11E_OK) {
+		p11e_store_counters_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	} else if (*n > 1) {
+		qsort(*out, *n, sizeof(**out), counter_by_name);
+	}
+	return rc;
+}
+
+void p11e_store_counters_free(p11e_store_counter *c, size_t n)
+{
+	for (size_t i = 0; c != NULL && i < n; i++)
+		free(c[i].name);
+	free(c);
+}
+
+p11e_rc p11e_store_counter_raise(p11e_store *s, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err)
+{
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	if (s->ops->counter_raise == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
+	return s->ops->counter_raise(s->state, name, at_least, now, err);
 }
 
 p11e_rc p11e_store_audit_read(p11e_store *s, int flags, p11e_store_audit_head *head,
