@@ -509,6 +509,24 @@ static p11e_rc acme_poll(void *state, const char *request_id, const p11e_profile
 	return rc;
 }
 
+/* DIR/chain.pem as p11enroll wrote it before the store: 0644, which the file
+ * store (documents 0600) refuses to read, until the next certificate
+ * replaces it; or left in DIR by a station since moved to a shared store.
+ * Not a secret: read as any file. */
+static p11e_rc legacy_chain(const acme *a, unsigned char **text, size_t *len)
+{
+	char *path = p11e_path_join(a->dir, "chain.pem"), *pem = NULL;
+	p11e_rc rc;
+
+	if (path == NULL)
+		return P11E_FAIL;
+	rc = p11e_read_file(path, 256 * 1024, &pem, len, NULL);
+	free(path);
+	free(*text);
+	*text = (unsigned char *)pem;
+	return rc;
+}
+
 static p11e_rc acme_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 {
 	acme *a = state;
@@ -522,6 +540,8 @@ static p11e_rc acme_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	p11e_store_describe(a->store, "acme-chain", name, where, sizeof(where));
 	rc = p11e_store_get(a->store, "acme-chain", name, &text, &len, err);
+	if (rc != P11E_OK && legacy_chain(a, &text, &len) == P11E_OK)
+		rc = P11E_OK;
 	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(err, P11E_NOT_FOUND,
 			       "ca acme: an ACME CA hands out its chain with a certificate; none "
