@@ -12,14 +12,15 @@
 
 /* What one kind (or "counter") came to. */
 typedef struct p11e_import_count {
-	const char *kind; /* static: the store's kind name, or "counter" */
+	const char *kind; /* static: the store's kind name, "counter" or "audit" (entries
+			   * of the source's chain appended, or found appended before) */
 	size_t imported;  /* written into the target */
 	size_t present;	  /* there already, the same bytes (a counter: as high or higher) */
 	size_t conflicts; /* there already with other bytes: refused, named to conflict() */
 } p11e_import_count;
 
 typedef struct p11e_import_report {
-	p11e_import_count *counts; /* one per kind, then "counter" */
+	p11e_import_count *counts; /* one per kind, then "counter", then "audit" */
 	size_t n;
 	size_t conflicts; /* over all of them */
 } p11e_import_report;

@@ -55,7 +55,7 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 
 /* store migrate --from file:DIR: the configured store brought up to date,
  * then DIR's state copied into it (store_import.h). */
-static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
+static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source, const char *audit_log)
 {
 	p11e_import_report rep = {0};
 	p11e_store *from = NULL;
@@ -68,7 +68,7 @@ static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
 				 "store migrate: --from '%.100s' is not file:DIR (a station's "
 				 "STATE_DIR)",
 				 source);
-	if ((rc = p11e_store_open_dir(source + 5, &from, &ctx->err)) != P11E_OK)
+	if ((rc = p11e_store_open_station(source + 5, audit_log, &from, &ctx->err)) != P11E_OK)
 		return rc;
 	/* The source as it is: no directory made (migrate without create). */
 	if ((rc = p11e_store_info_get(from, &info, &ctx->err)) != P11E_OK)
@@ -136,10 +136,13 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				 "store: unknown action '%.40s' (init, migrate, status)", verb);
 	if (cli_value(a, "from") != NULL && strcmp(verb, "migrate") != 0)
 		return p11e_errf(&ctx->err, P11E_USAGE, "store %s: --from is for migrate", verb);
+	if (cli_value(a, "audit-log") != NULL && cli_value(a, "from") == NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "store %s: --audit-log is for migrate --from", verb);
 	if ((rc = p11e_store_open(&ctx->config, &s, &ctx->err)) != P11E_OK)
 		return rc;
 	if (cli_value(a, "from") != NULL) {
-		rc = import(ctx, s, cli_value(a, "from"));
+		rc = import(ctx, s, cli_value(a, "from"), cli_value(a, "audit-log"));
 		goto out;
 	}
 	if (strcmp(verb, "status") == 0) {
@@ -171,7 +174,7 @@ out:
 
 const cli_command cmd_store = {
     .name = "store",
-    .usage = "init|migrate|status [--from file:DIR] [--json]",
+    .usage = "init|migrate|status [--from file:DIR [--audit-log FILE]] [--json]",
     .summary = "create, migrate or show the state store (files or PostgreSQL)",
     .help = "Where p11enroll keeps its state: the config's \"store\" (docs/store.md); without\n"
 	    "one, files under STATE_DIR.\n"
@@ -188,8 +191,13 @@ const cli_command cmd_store = {
 	    "document already there with the same bytes is skipped, so a rerun after a crash\n"
 	    "finishes the job and a second station's directory merges; one with other bytes\n"
 	    "is a conflict, a line naming kind and name, left as it is (exit 9 once the rest\n"
-	    "is imported). Two imports into one store take turns.",
+	    "is imported). Two imports into one store take turns. DIR's audit chain is\n"
+	    "verified first (a broken one: exit 1, nothing imported) and appended last to\n"
+	    "this store's chain, one audit-import entry per entry, never twice.\n"
+	    "--audit-log FILE: DIR's audit log, where the station's config put it.",
     .opts = (const cli_opt[]){{"from", "file:DIR", "import a station's STATE_DIR (migrate)"},
+			      {"audit-log", "FILE",
+			       "the station's audit log, where its config put it (--from)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
