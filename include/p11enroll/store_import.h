@@ -43,4 +43,24 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 			  p11e_err *err);
 void p11e_import_report_free(p11e_import_report *r);
 
+/* The station's default embedded CA (STATE_DIR/ca, "local:STATE_DIR/ca"),
+ * src/ca/ca_local_import.c: when that directory holds a CA (ca.pem), its
+ * own file store (the index's ca-cert documents, the ca-request answers,
+ * the CRL number) is imported into to as above, into rep; certificates only
+ * in its index.jsonl (issued before the store) become ca-cert documents,
+ * created where none exists; its crlnumber raises the CRL counter. The CA's
+ * key and certificate stay where they are. */
+typedef struct p11e_ca_import {
+	int found;	       /* STATE_DIR/ca holds a CA */
+	char *dir;	       /* STATE_DIR/ca (malloc'd) */
+	char id[65];	       /* the CA's key's SHA-256: its documents' prefix */
+	p11e_import_report rep; /* its store's documents and counters */
+	size_t legacy;	       /* index.jsonl-only certificates created in to */
+	size_t legacy_present; /* ... found there already */
+} p11e_ca_import;
+p11e_rc p11e_ca_local_import(p11e_store *to, const char *state_dir, long wait_ms,
+			     p11e_import_conflict_fn conflict, void *arg, p11e_ca_import *out,
+			     p11e_err *err);
+void p11e_ca_import_free(p11e_ca_import *c);
+
 #endif

@@ -18,8 +18,30 @@ static void report_conflict(void *arg, const char *kind, const char *name, const
 	fprintf(stderr, "p11enroll store: conflict: %s %.200s: %s\n", kind, name, why);
 }
 
+/* The CA's counts added to the station's, kind by kind (the same kinds). */
+static void add_counts(p11e_import_report *rep, const p11e_import_report *ca)
+{
+	for (size_t i = 0; i < rep->n && i < ca->n; i++) {
+		rep->counts[i].imported += ca->counts[i].imported;
+		rep->counts[i].present += ca->counts[i].present;
+		rep->counts[i].conflicts += ca->counts[i].conflicts;
+	}
+	rep->conflicts += ca->conflicts;
+}
+
+static void print_ca(const p11e_ca_import *ca)
+{
+	if (!ca->found)
+		return;
+	printf("embedded CA in %s: its index, request answers and CRL number imported "
+	       "(%zu certificates only in its index.jsonl added, %zu there already).\n"
+	       "Its key and certificate were not moved: point the CA \"dir\" of the stations "
+	       "on this store at that directory (or a copy of ca.pem and ca.key).\n",
+	       ca->dir, ca->legacy, ca->legacy_present);
+}
+
 static void print_import(const cli_ctx *ctx, const char *source, const p11e_store_info *in,
-			 const p11e_import_report *rep)
+			 const p11e_import_report *rep, const p11e_ca_import *ca)
 {
 	if (ctx->json) {
 		json_object *o = json_object_new_object(), *kinds = json_object_new_array();
@@ -43,6 +65,18 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 		json_object_object_add(o, "kinds", kinds);
 		json_object_object_add(o, "conflicts",
 				       json_object_new_int64((int64_t)rep->conflicts));
+		if (ca->found) {
+			json_object *c = json_object_new_object();
+
+			json_object_object_add(c, "dir", json_object_new_string(ca->dir));
+			json_object_object_add(c, "ca_id", json_object_new_string(ca->id));
+			json_object_object_add(c, "index_only_imported",
+					       json_object_new_int64((int64_t)ca->legacy));
+			json_object_object_add(c, "index_only_already_there",
+					       json_object_new_int64((int64_t)ca->legacy_present));
+			json_object_object_add(c, "key_moved", json_object_new_boolean(0));
+			json_object_object_add(o, "embedded_ca", c);
+		}
 		cli_print_json(o);
 		return;
 	}
@@ -51,6 +85,7 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 	for (size_t i = 0; i < rep->n; i++)
 		printf("%-14s %9zu %14zu %10zu\n", rep->counts[i].kind, rep->counts[i].imported,
 		       rep->counts[i].present, rep->counts[i].conflicts);
+	print_ca(ca);
 }
 
 /* store migrate --from file:DIR: the configured store brought up to date,
@@ -58,6 +93,7 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source, const char *audit_log)
 {
 	p11e_import_report rep = {0};
+	p11e_ca_import ca = {0};
 	p11e_store *from = NULL;
 	p11e_store_info info;
 	int v0 = 0, v1 = 0;
@@ -82,9 +118,32 @@ static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source, const ch
 	    (rc = p11e_store_info_get(to, &info, &ctx->err)) != P11E_OK)
 		goto out;
 	rc = p11e_store_import(to, from, IMPORT_WAIT_MS, report_conflict, NULL, &rep, &ctx->err);
+	/* Then the station's default embedded CA, DIR/ca, if it holds one:
+	 * its index is the one the stations on this store must share. */
+	/* A station on a file store keeps its CA's index in the CA's own
+	 * directory (p11e_store_open_home), not in its STATE_DIR: nothing to
+	 * copy there. */
+	if ((rc == P11E_OK || rc == P11E_EXISTS) && strcmp(info.type, "file") != 0) {
+		p11e_err ca_err = {0};
+		p11e_rc ca_rc = p11e_ca_local_import(to, source + 5, IMPORT_WAIT_MS,
+						     report_conflict, NULL, &ca, &ca_err);
+
+		add_counts(&rep, &ca.rep);
+		if (ca_rc != P11E_OK && (rc == P11E_OK || ca_rc != P11E_EXISTS)) {
+			rc = ca_rc;
+			ctx->err = ca_err;
+		}
+		if (rc == P11E_EXISTS && ca.rep.conflicts > 0)
+			rc = p11e_errf(&ctx->err, P11E_EXISTS,
+				       "%zu document%s refused (named above): the target holds "
+				       "other bytes under that name; everything else was imported. "
+				       "Resolve each (keep one of the two) and rerun",
+				       rep.conflicts, rep.conflicts == 1 ? "" : "s");
+	}
 	if (rc == P11E_OK || rc == P11E_EXISTS)
-		print_import(ctx, source, &info, &rep);
+		print_import(ctx, source, &info, &rep, &ca);
 out:
+	p11e_ca_import_free(&ca);
 	p11e_import_report_free(&rep);
 	p11e_store_close(from);
 	return rc;
