@@ -136,6 +136,8 @@ typedef struct found {
 	size_t last;	   /* the last source entry imported (1-based), 0: none */
 	char last_sha[65]; /* its hash as imported */
 	int head_done;	   /* an audit-import-head for the source's head as it is now */
+	int own;	   /* the target's chain is the source's (same first line) */
+	int any;	   /* entries seen */
 } found;
 
 static const char *str_field(json_object *o, const char *key)
@@ -158,8 +160,9 @@ static p11e_rc scan(void *arg, const char *line, size_t len, long long seq, cons
 	char count[24];
 
 	(void)seq;
-	(void)sha256;
 	(void)err;
+	if (!f->any++ && strcmp(sha256, f->s->chain) == 0)
+		f->own = 1;
 	if (tok == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	o = json_tokener_parse_ex(tok, line, (int)len);
@@ -215,6 +218,13 @@ p11e_rc p11e_audit_import_write(p11e_store *to, const p11e_audit_source *s, size
 	p11e_audit_report_free(&rep);
 	if (rc != P11E_OK)
 		return rc;
+	/* DIR is the target's own STATE_DIR (or a copy of its log): its
+	 * entries are there as they are; appending them would grow the chain
+	 * with every run. */
+	if (f.own) {
+		*present = s->n;
+		return P11E_OK;
+	}
 	if (f.last > s->n || (f.last > 0 && strcmp(f.last_sha, s->e[f.last - 1].sha256) != 0))
 		return p11e_errf(err, P11E_EXISTS,
 				 "store migrate --from: the target's audit chain holds entry %zu "

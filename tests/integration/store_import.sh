@@ -7,7 +7,11 @@
 # on the database; a rerun imports nothing; a crash mid-import and the
 # rerun finish; a second station merges, a conflicting record refused by
 # name. And the store API the import stands on: create-only puts and
-# counters raised, never lowered.
+# counters raised, never lowered. The audit chain re-chained into the
+# database's (a rerun, a crash mid-audit-import, a broken source refused);
+# a station's own embedded CA (STATE_DIR/ca): its index, an index.jsonl-only
+# certificate and its CRL number in the database, so that a station there
+# revokes what the file station issued and its CRL lists it.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/postgres.sh"
 . "$TESTS_DIR/lib/station.sh"

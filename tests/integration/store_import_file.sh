@@ -7,6 +7,11 @@
 # mid-import and the rerun finish the job; a half-done identity resumes on
 # the target; a second station merges, its conflicting record and a
 # document whose name cannot be known refused by name; two imports at once.
+# The audit chain: re-chained into the target's (audit verify intact, audit
+# show has the source's lines), a rerun and a source that went on, a second
+# station's chain, a crash mid-audit-import and the rerun (each entry once),
+# a broken source refused, a log elsewhere (--audit-log), a station into
+# its own store.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/station.sh"
 if [ "${TEST_HOOKS:-0}" != 1 ]; then
@@ -204,6 +209,9 @@ out=$(p11e --config al.json --json store migrate --from "file:$W/s4/state" \
 	--audit-log "$W/s4/elsewhere/audit.jsonl" 2>&1)
 check_eq "... with it: exit 0, five entries" "0 5 0" "$? $(kind_n audit "$out")"
 check_eq "... the target's chain" "true 6" "$(audit_n al.json)"
+out=$(p11e --config "$S1" --json store migrate --from "file:$W/s1/state" 2>/dev/null)
+check_eq "a station's STATE_DIR into its own store: its chain is there, nothing appended" \
+	"0 0 4 true 4" "$? $(kind_n audit "$out") $(audit_n "$S1")"
 p11e --config al.json store status --audit-log x >/dev/null 2>&1
 check_eq "--audit-log without --from: exit 2" 2 $?
 finish
