@@ -37,7 +37,10 @@ typedef void (*p11e_import_conflict_fn)(void *arg, const char *kind, const char 
  * P11E_EXISTS when there were conflicts (the rest imported all the same:
  * rerun once they are resolved), P11E_BUSY when another import holds the
  * lock past wait_ms, else what the stores said (P11E_FAIL: nothing after
- * the failing document was done; a rerun goes on from there). */
+ * the failing document was done; a rerun goes on from there). from's audit
+ * chain is verified before anything is copied (broken: P11E_FAIL, nothing
+ * imported) and appended last to to's, re-chained, never twice
+ * (p11e_audit_import_write, audit.h). */
 p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 			  p11e_import_conflict_fn conflict, void *arg, p11e_import_report *out,
 			  p11e_err *err);

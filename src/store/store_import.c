@@ -8,7 +8,9 @@
  * document found there is compared byte for byte: the same bytes are what a
  * crashed import (or the other station, for a shared document) left, other
  * bytes a conflict. Counters are raised, never lowered, to the source's last
- * value, so the target never hands out a value the source used. */
+ * value, so the target never hands out a value the source used. The audit
+ * chain last: verified before anything moves, appended re-chained
+ * (core/audit_import.c), so the target's chain stays one chain. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
