@@ -31,8 +31,13 @@
  *             CAID/SERIAL (ca-certs/NAME.json; CAID: the CA key's SHA-256)
  *   ca-request  the certificate it issued for one request, JSON with the PEM,
  *             named CAID/REQUEST_KEY (ca-requests/NAME.json)
+ *   acme-account, acme-key, acme-order, acme-chain  an ACME CA's account,
+ *             account key, orders in progress and last chain, named HASH/...
+ *             (HASH: of the directory URL); the file store, rooted at the
+ *             CA's dir, keeps account.json, account.key, orders/KEY.json and
+ *             chain.pem there (docs/store.md#acme-account-state)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
- * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
+ * "portal", "acme"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either
  * way a holder that dies releases them. */
 #ifndef P11ENROLL_STORE_H

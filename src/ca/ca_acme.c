@@ -7,13 +7,13 @@
  *     "account_key_uri": "pkcs11:token=ops;object=acme-account",
  *     "http01_listen": "0.0.0.0:80", "wait": 60 }
  *
- * Requests and resumption: every order is saved as DIR/orders/KEY.json (KEY:
- * the pipeline's request_key, the CSR's SHA-256) with its URL and the CSR,
- * before anything else happens to it. The request_id handed back is the order
- * URL, so `enroll` after a restart polls the same order (and can still
- * finalize it with the saved CSR); submit with a known KEY resumes the saved
- * order instead of making a second one. */
-#include <dirent.h>
+ * Requests and resumption: every order is saved in the store as the document
+ * acme-order HASH/KEY (KEY: the pipeline's request_key, the CSR's SHA-256;
+ * the file store's DIR/orders/KEY.json) with its URL and the CSR, before
+ * anything else happens to it, so any station of a shared store resumes it.
+ * The request_id handed back is the order URL, so `enroll` after a restart
+ * polls the same order (and can still finalize it with the saved CSR); submit
+ * with a known KEY resumes the saved order instead of making a second one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +21,6 @@
 #include "p11enroll/conf.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
-#include "core/state_paths.h"
 
 #define WAIT_DEFAULT_S 60
 
@@ -73,15 +72,33 @@ static int conf_bool(const json_object *conf, const char *key, int *bad)
 	return json_object_get_boolean(v);
 }
 
+/* HASH: the first 16 hex digits of the directory URL's SHA-256. */
+static int url_hash(const char *url, char hash[17])
+{
+	unsigned char md[32];
+	char hex[65];
+
+	if (EVP_Digest(url, strlen(url), md, NULL, EVP_sha256(), NULL) != 1)
+		return -1;
+	p11e_hex_encode(md, sizeof(md), hex);
+	snprintf(hash, 17, "%.16s", hex);
+	return 0;
+}
+
+char *acme_doc_name(const acme *a, const char *rest)
+{
+	return acme_fmt("%s/%s", a->hash, rest);
+}
+
 /* Without "dir": STATE/acme-HASH, STATE the config's state dir (which
  * p11e_config_ca passes as "_state_dir"), else its defaults
- * ($P11ENROLL_STATE_DIR, $XDG_STATE_HOME/p11enroll, ~/.local/state/p11enroll),
- * HASH from the directory URL. */
-static char *default_dir(const char *state_dir, const char *url)
+ * ($P11ENROLL_STATE_DIR, $XDG_STATE_HOME/p11enroll, ~/.local/state/p11enroll).
+ * The file store's home for this CA's documents, where they always were. */
+static char *default_dir(const char *state_dir, const char *hash)
 {
 	const char *env = getenv("P11ENROLL_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
-	char *base = NULL, *out;
+	char *base = NULL, *out, name[32];
 
 	if (state_dir != NULL && state_dir[0] == '/')
 		base = strdup(state_dir);
@@ -91,7 +108,8 @@ static char *default_dir(const char *state_dir, const char *url)
 		base = p11e_path_join(xdg, "p11enroll");
 	else if (home != NULL && home[0] == '/')
 		base = p11e_path_join(home, ".local/state/p11enroll");
-	out = base ? p11e_state_acme_dir(base, url) : NULL;
+	snprintf(name, sizeof(name), "acme-%s", hash);
+	out = base ? p11e_path_join(base, name) : NULL;
 	free(base);
 	return out;
 }
@@ -138,6 +156,7 @@ static void acme_close(void *state)
 	json_object_put(a->directory);
 	json_object_put(a->contact);
 	json_object_put(a->conf);
+	p11e_store_close(a->store);
 	free(a->nonce);
 	free(a->kid);
 	free(a->dir);
@@ -148,7 +167,7 @@ static void acme_close(void *state)
 static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
 {
 	acme *a = calloc(1, sizeof(*a));
-	json_object *v;
+	json_object *v, *js;
 	const char *dir;
 	int bad = 0;
 	p11e_rc rc = P11E_OK;
@@ -214,16 +233,25 @@ static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
 		}
 		a->wait_s = (long)json_object_get_int64(v);
 	}
-	a->dir = dir ? strdup(dir) : default_dir(p11e_conf_string(a->conf, "_state_dir"), a->url);
+	if (url_hash(a->url, a->hash) != 0) {
+		rc = p11e_errf_ssl(err, P11E_FAIL, "ca acme: cannot hash the directory URL");
+		goto out;
+	}
+	a->dir = dir ? strdup(dir) : default_dir(p11e_conf_string(a->conf, "_state_dir"), a->hash);
 	if (a->dir == NULL) {
 		rc = p11e_errf(err, P11E_CONFIG,
 			       "ca acme: no \"dir\" for the account and no state directory "
 			       "(P11ENROLL_STATE_DIR, HOME) to put it in");
 		goto out;
 	}
+	/* "_store": the config's store (p11e_config_ca); none: files in dir. */
+	if (!json_object_object_get_ex(a->conf, "_store", &js))
+		js = NULL;
 	rc = read_contact(a, err);
 	if (rc == P11E_OK)
 		rc = p11e_http_from_config(a->conf, "acme", &a->http, err);
+	if (rc == P11E_OK)
+		rc = p11e_store_open_home(js, a->dir, &a->store, err);
 out:
 	if (rc != P11E_OK) {
 		acme_close(a);
@@ -235,24 +263,15 @@ out:
 
 /* --- saved orders --- */
 
-static char *order_path(const acme *a, const char *request_key)
-{
-	char name[160];
-
-	snprintf(name, sizeof(name), "orders/%.100s.json", request_key);
-	return p11e_path_join(a->dir, name);
-}
-
 static p11e_rc save_order(const acme *a, const char *request_key, const char *url,
 			  const unsigned char *der, size_t der_len, p11e_err *err)
 {
 	json_object *o = json_object_new_object();
-	char *path = order_path(a, request_key), *dir = p11e_path_join(a->dir, "orders");
-	char *b64 = acme_b64url(der, der_len);
+	char *name = acme_doc_name(a, request_key), *b64 = acme_b64url(der, der_len);
 	const char *text;
 	p11e_rc rc;
 
-	if (o == NULL || path == NULL || dir == NULL || b64 == NULL) {
+	if (o == NULL || name == NULL || b64 == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
@@ -260,37 +279,30 @@ static p11e_rc save_order(const acme *a, const char *request_key, const char *ur
 	json_object_object_add(o, "csr", json_object_new_string(b64));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = p11e_mkdirs(dir, 0700, err);
-	if (rc == P11E_OK)
-		rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
+	/* Durable: the order exists at the CA now; a crash must not make a
+	 * rerun (at this station or another) order it twice. */
+	rc = p11e_store_put(a->store, "acme-order", name, text, strlen(text), P11E_STORE_DURABLE,
+			    err);
 out:
 	json_object_put(o);
-	free(path);
-	free(dir);
+	free(name);
 	free(b64);
 	return rc;
 }
 
-/* The saved order at path: its URL and CSR (malloc'd). P11E_NOT_FOUND if none. */
-static p11e_rc load_order_file(const char *path, char **url, unsigned char **der, size_t *der_len,
-			       p11e_err *err)
+/* A saved order's text: its URL and CSR (malloc'd). what names it in a
+ * message. */
+static p11e_rc parse_order(const char *text, const char *what, char **url, unsigned char **der,
+			   size_t *der_len, p11e_err *err)
 {
-	char *text = NULL;
-	size_t len;
-	json_object *o;
-	p11e_rc rc;
+	json_object *o = json_tokener_parse(text);
 
 	*url = NULL;
 	*der = NULL;
 	*der_len = 0;
-	rc = p11e_read_file(path, 256 * 1024, &text, &len, err);
-	if (rc != P11E_OK)
-		return rc;
-	o = json_tokener_parse(text);
-	free(text);
 	if (acme_str(o, "order") == NULL || (*url = strdup(acme_str(o, "order"))) == NULL) {
 		json_object_put(o);
-		return p11e_errf(err, P11E_FAIL, "ca acme: %s is not a saved order", path);
+		return p11e_errf(err, P11E_FAIL, "ca acme: %s is not a saved order", what);
 	}
 	if (acme_str(o, "csr") != NULL)
 		acme_b64url_decode(acme_str(o, "csr"), der, der_len);
@@ -298,34 +310,56 @@ static p11e_rc load_order_file(const char *path, char **url, unsigned char **der
 	return P11E_OK;
 }
 
-/* The saved order whose URL is url (poll knows only the URL). */
+/* The order saved for request_key: its URL and CSR (malloc'd).
+ * P11E_NOT_FOUND if none. */
+static p11e_rc load_order(const acme *a, const char *request_key, char **url, unsigned char **der,
+			  size_t *der_len, p11e_err *err)
+{
+	char *name = acme_doc_name(a, request_key), where[400];
+	unsigned char *text = NULL;
+	size_t len = 0;
+	p11e_rc rc;
+
+	*url = NULL;
+	*der = NULL;
+	*der_len = 0;
+	if (name == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_store_get(a->store, "acme-order", name, &text, &len, err);
+	if (rc == P11E_OK)
+		rc = parse_order(
+		    (const char *)text,
+		    p11e_store_describe(a->store, "acme-order", name, where, sizeof(where)), url,
+		    der, der_len, err);
+	free(text);
+	free(name);
+	return rc;
+}
+
+/* The saved order whose URL is url (poll knows only the URL). Order URLs
+ * are the CA's own: one never names another CA's order, so the documents
+ * of every ACME CA in a shared store may be looked through. */
 static void find_order_by_url(const acme *a, const char *url, unsigned char **der, size_t *der_len)
 {
-	char *dirpath = p11e_path_join(a->dir, "orders");
-	DIR *d = dirpath ? opendir(dirpath) : NULL;
-	struct dirent *de;
+	p11e_store_doc *docs = NULL;
+	size_t n = 0;
 
 	*der = NULL;
 	*der_len = 0;
-	while (d != NULL && *der == NULL && (de = readdir(d)) != NULL) {
-		size_t n = strlen(de->d_name);
-		char *path, *u = NULL;
-		if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0)
-			continue;
-		if ((path = p11e_path_join(dirpath, de->d_name)) == NULL)
-			continue;
-		if (load_order_file(path, &u, der, der_len, NULL) == P11E_OK &&
+	if (p11e_store_list(a->store, "acme-order", &docs, &n, NULL) != P11E_OK)
+		return;
+	for (size_t i = 0; i < n && *der == NULL; i++) {
+		char *u = NULL;
+		if (parse_order((const char *)docs[i].data, docs[i].name, &u, der, der_len, NULL) ==
+			P11E_OK &&
 		    strcmp(u, url) != 0) {
 			free(*der);
 			*der = NULL;
 			*der_len = 0;
 		}
 		free(u);
-		free(path);
 	}
-	if (d != NULL)
-		closedir(d);
-	free(dirpath);
+	p11e_store_docs_free(docs, n);
 }
 
 /* The request_id: the order URL when it fits, else "acme:" and our key. */
@@ -337,15 +371,17 @@ static void set_request_id(p11e_ca_result *out, const char *url, const char *req
 		snprintf(out->request_id, sizeof(out->request_id), "acme:%s", request_key);
 }
 
-/* Keeps the chain of the last certificate for `p11enroll ca chain`. */
+/* Keeps the chain of the last certificate for `p11enroll ca chain`: a
+ * convenience, rewritten with each certificate, so not synced and never a
+ * failure of the issuance. */
 static void remember_chain(const acme *a, const p11e_ca_result *out)
 {
-	char *pem = p11e_chain_to_pem(out->chain), *path = p11e_path_join(a->dir, "chain.pem");
+	char *pem = p11e_chain_to_pem(out->chain), *name = acme_doc_name(a, "chain");
 
-	if (pem != NULL && path != NULL)
-		p11e_write_file_atomic(path, pem, strlen(pem), 0644, NULL);
+	if (pem != NULL && name != NULL)
+		p11e_store_put(a->store, "acme-chain", name, pem, strlen(pem), 0, NULL);
 	free(pem);
-	free(path);
+	free(name);
 }
 
 static p11e_rc drive(acme *a, const char *url, const unsigned char *der, size_t der_len,
@@ -364,7 +400,7 @@ static p11e_rc acme_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 	acme *a = state;
 	unsigned char *der = NULL, *saved_der = NULL;
 	size_t saved_len = 0;
-	char *path = order_path(a, request_key), *url = NULL;
+	char *url = NULL;
 	json_object *ids = NULL;
 	int der_len;
 	p11e_rc rc;
@@ -372,7 +408,7 @@ static p11e_rc acme_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 	(void)profile;
 	memset(out, 0, sizeof(*out));
 	der_len = i2d_X509_REQ(csr, &der);
-	if (path == NULL || der_len <= 0) {
+	if (der_len <= 0) {
 		rc = p11e_errf(err, P11E_FAIL, "ca acme: cannot encode the CSR");
 		goto out;
 	}
@@ -380,7 +416,7 @@ static p11e_rc acme_submit(void *state, X509_REQ *csr, const p11e_profile *profi
 	if (rc != P11E_OK)
 		goto out;
 	/* Seen before: the same order, never a second one while it lives. */
-	rc = load_order_file(path, &url, &saved_der, &saved_len, NULL);
+	rc = load_order(a, request_key, &url, &saved_der, &saved_len, NULL);
 	if (rc == P11E_OK) {
 		set_request_id(out, url, request_key);
 		rc = drive(a, url, der, (size_t)der_len, out, err);
@@ -419,7 +455,6 @@ out:
 	json_object_put(ids);
 	OPENSSL_free(der);
 	free(saved_der);
-	free(path);
 	free(url);
 	return rc;
 }
@@ -430,7 +465,7 @@ static p11e_rc acme_poll(void *state, const char *request_id, const p11e_profile
 	acme *a = state;
 	unsigned char *der = NULL;
 	size_t der_len = 0;
-	char *url = NULL, *path = NULL;
+	char *url = NULL;
 	p11e_rc rc;
 
 	(void)profile;
@@ -443,13 +478,15 @@ static p11e_rc acme_poll(void *state, const char *request_id, const p11e_profile
 	if (rc != P11E_OK)
 		return rc;
 	if (strncmp(request_id, "acme:", 5) == 0) {
-		path = order_path(a, request_id + 5);
-		rc = path ? load_order_file(path, &url, &der, &der_len, err)
+		char *name = acme_doc_name(a, request_id + 5), where[400];
+		rc = name ? load_order(a, request_id + 5, &url, &der, &der_len, err)
 			  : p11e_errf(err, P11E_FAIL, "out of memory");
 		if (rc == P11E_NOT_FOUND)
-			rc = p11e_errf(err, P11E_NOT_FOUND,
-				       "ca acme: request %s is not in %s/orders", request_id,
-				       a->dir);
+			rc = p11e_errf(err, P11E_NOT_FOUND, "ca acme: request %s is not saved (%s)",
+				       request_id,
+				       p11e_store_describe(a->store, "acme-order", name, where,
+							   sizeof(where)));
+		free(name);
 	} else {
 		if ((url = strdup(request_id)) == NULL)
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
@@ -469,30 +506,51 @@ static p11e_rc acme_poll(void *state, const char *request_id, const p11e_profile
 		p11e_ca_result_clear(out);
 	free(der);
 	free(url);
+	return rc;
+}
+
+/* DIR/chain.pem as p11enroll wrote it before the store: 0644, which the file
+ * store (documents 0600) refuses to read, until the next certificate
+ * replaces it; or left in DIR by a station since moved to a shared store.
+ * Not a secret: read as any file. */
+static p11e_rc legacy_chain(const acme *a, unsigned char **text, size_t *len)
+{
+	char *path = p11e_path_join(a->dir, "chain.pem"), *pem = NULL;
+	p11e_rc rc;
+
+	if (path == NULL)
+		return P11E_FAIL;
+	rc = p11e_read_file(path, 256 * 1024, &pem, len, NULL);
 	free(path);
+	free(*text);
+	*text = (unsigned char *)pem;
 	return rc;
 }
 
 static p11e_rc acme_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 {
 	acme *a = state;
-	char *path = p11e_path_join(a->dir, "chain.pem"), *text = NULL;
+	char *name = acme_doc_name(a, "chain"), where[400];
+	unsigned char *text = NULL;
 	size_t len;
 	p11e_rc rc;
 
 	*out = NULL;
-	if (path == NULL)
+	if (name == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_file(path, 256 * 1024, &text, &len, err);
+	p11e_store_describe(a->store, "acme-chain", name, where, sizeof(where));
+	rc = p11e_store_get(a->store, "acme-chain", name, &text, &len, err);
+	if (rc != P11E_OK && legacy_chain(a, &text, &len) == P11E_OK)
+		rc = P11E_OK;
 	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(err, P11E_NOT_FOUND,
 			       "ca acme: an ACME CA hands out its chain with a certificate; none "
-			       "was issued through %s yet",
-			       a->dir);
-	else if (rc == P11E_OK && (*out = p11e_chain_from_pem(text)) == NULL)
-		rc = p11e_errf(err, P11E_FAIL, "ca acme: %s cannot be read", path);
+			       "was issued through it yet (%s)",
+			       where);
+	else if (rc == P11E_OK && (*out = p11e_chain_from_pem((const char *)text)) == NULL)
+		rc = p11e_errf(err, P11E_FAIL, "ca acme: %s cannot be read", where);
 	free(text);
-	free(path);
+	free(name);
 	return rc;
 }
 

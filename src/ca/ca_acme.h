@@ -7,7 +7,7 @@
  *                      a token key by PKCS#11 URI (made when absent)
  *   ca_acme_proto.c    directory, nonces, signed POSTs (badNonce and transport
  *                      retries), problem documents
- *   ca_acme_account.c  the account: reused from DIR/account.json, else newAccount
+ *   ca_acme_account.c  the account: reused from the store (acme-account), else newAccount
  *   ca_acme_order.c    identifiers from the CSR, the order driven to a certificate
  *   ca_acme_http01.c   http-01 answers: a built-in responder and/or a webroot
  *   ca_acme_revoke.c   revokeCert (RFC 8555 7.6) with the account key
@@ -25,6 +25,7 @@
 #include "p11enroll/ca.h"
 #include "p11enroll/http.h"
 #include "p11enroll/session.h"
+#include "p11enroll/store.h"
 #include "p11enroll/token.h"
 
 typedef struct acme_key {
@@ -51,7 +52,9 @@ typedef struct acme {
 	int email_identifiers;
 	long wait_s;
 	p11e_http http;
-	char *dir; /* account and order state */
+	char *dir;	   /* the file store's home: "dir", else STATE_DIR/acme-HASH */
+	char hash[17];	   /* HASH: 16 hex digits of the directory URL's SHA-256 */
+	p11e_store *store; /* account, key, orders and chain (p11e_store_open_home) */
 
 	json_object *directory;
 	char *nonce;
@@ -66,6 +69,12 @@ typedef struct acme {
 	 * renewalInfo, and used up by that submit. NULL: a first enrollment. */
 	char *replaces;
 } acme;
+
+/* --- ca_acme.c --- */
+/* The name of this CA's document REST in the store, "HASH/REST" (malloc'd;
+ * NULL: out of memory): a shared store keeps several ACME CAs apart by
+ * HASH, a file store rooted at a->dir leaves it out (store.c). */
+char *acme_doc_name(const acme *a, const char *rest);
 
 /* --- ca_acme_revoke.c --- */
 p11e_rc acme_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,

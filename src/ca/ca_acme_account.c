@@ -1,56 +1,34 @@
 /* The ACME account: made once per account key and directory, then reused.
- * DIR/account.json remembers the account URL (the "kid") with the directory
- * and the key's thumbprint; a run that finds both unchanged sends no
- * newAccount at all. A lock on DIR/.lock keeps two processes (or batch
- * workers) from making two keys or two accounts at once. */
-#include <errno.h>
-#include <fcntl.h>
+ * The store's acme-account HASH/account (the file store's DIR/account.json)
+ * remembers the account URL (the "kid") with the directory and the key's
+ * thumbprint; a run that finds both unchanged sends no newAccount at all,
+ * whichever station of a shared store registered it. The store's lock
+ * acme/HASH keeps two processes, batch workers or stations from making two
+ * keys or two accounts at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <openssl/crypto.h>
 #include "ca/ca_acme.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/util.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
-
-static p11e_rc lock_dir(const acme *a, int *fd, p11e_err *err)
-{
-	char *path;
-	p11e_rc rc = p11e_mkdirs(a->dir, 0700, err);
-
-	*fd = -1;
-	if (rc != P11E_OK)
-		return rc;
-	if ((path = p11e_path_join(a->dir, ".lock")) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	/* Never through a planted symlink or FIFO, never another user's file. */
-	rc = p11e_open_private(path, O_RDWR | O_CREAT, 0600, fd, err);
-	if (rc == P11E_OK && flock(*fd, LOCK_EX) != 0)
-		rc =
-		    p11e_errf(err, P11E_FAIL, "ca acme: cannot lock %s: %s", path, strerror(errno));
-	free(path);
-	return rc;
-}
-
-static void unlock_dir(int fd)
-{
-	if (fd >= 0)
-		close(fd); /* releases the flock */
-}
+/* As long as the holder takes: it only loads the key and registers (as the
+ * flock on DIR/.lock waited before the store), bounded so that a holder
+ * stuck for a day is told rather than waited on forever. */
+#define ACCOUNT_LOCK_WAIT_MS (24L * 3600 * 1000)
 
 static p11e_rc save_account(acme *a, p11e_err *err)
 {
 	json_object *o = json_object_new_object();
-	char *path = p11e_path_join(a->dir, "account.json");
+	char *name = acme_doc_name(a, "account");
 	const char *text;
 	p11e_rc rc;
 
-	if (o == NULL || path == NULL) {
+	if (o == NULL || name == NULL) {
 		json_object_put(o);
-		free(path);
+		free(name);
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	}
 	json_object_object_add(o, "directory", json_object_new_string(a->url));
@@ -61,9 +39,11 @@ static p11e_rc save_account(acme *a, p11e_err *err)
 						      : a->account_key_file ? a->account_key_file
 									    : "account.key"));
 	text = json_object_to_json_string_ext(o, JSON_FLAGS);
-	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
+	/* Durable: the CA has the account; no station may register another. */
+	rc = p11e_store_put(a->store, "acme-account", name, text, strlen(text), P11E_STORE_DURABLE,
+			    err);
 	json_object_put(o);
-	free(path);
+	free(name);
 	return rc;
 }
 
@@ -178,30 +158,33 @@ out:
 /* The account remembered for this directory and key, if any. */
 static p11e_rc load_account(acme *a, p11e_err *err)
 {
-	char *path = p11e_path_join(a->dir, "account.json"), *text = NULL;
+	char *name = acme_doc_name(a, "account"), where[400];
+	unsigned char *text = NULL;
 	json_object *o = NULL;
 	const char *dir, *kid, *tp;
 	size_t len;
 	p11e_rc rc;
 
-	if (path == NULL)
+	if (name == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_file(path, 64 * 1024, &text, &len, err);
+	rc = p11e_store_get(a->store, "acme-account", name, &text, &len, err);
 	if (rc == P11E_NOT_FOUND) {
 		rc = P11E_OK;
 		goto out;
 	}
 	if (rc != P11E_OK)
 		goto out;
-	o = json_tokener_parse(text);
+	o = json_tokener_parse((const char *)text);
 	dir = acme_str(o, "directory");
 	kid = acme_str(o, "account");
 	tp = acme_str(o, "key_thumbprint");
 	if (dir != NULL && strcmp(dir, a->url) != 0) {
-		rc = p11e_errf(err, P11E_CONFIG,
-			       "ca acme: %s holds the account for %s, not %s; give each ACME CA "
-			       "its own \"dir\"",
-			       path, dir, a->url);
+		rc = p11e_errf(
+		    err, P11E_CONFIG,
+		    "ca acme: %s holds the account for %s, not %s; give each ACME CA "
+		    "its own \"dir\"",
+		    p11e_store_describe(a->store, "acme-account", name, where, sizeof(where)), dir,
+		    a->url);
 		goto out;
 	}
 	/* Another key (replaced by hand): its account is not ours. */
@@ -211,13 +194,13 @@ static p11e_rc load_account(acme *a, p11e_err *err)
 out:
 	json_object_put(o);
 	free(text);
-	free(path);
+	free(name);
 	return rc;
 }
 
 p11e_rc acme_account_ready(acme *a, p11e_err *err)
 {
-	int fd;
+	p11e_lock lock = P11E_LOCK_INIT;
 	p11e_rc rc;
 
 	if (a->kid != NULL)
@@ -225,13 +208,13 @@ p11e_rc acme_account_ready(acme *a, p11e_err *err)
 	rc = acme_directory(a, err);
 	if (rc != P11E_OK)
 		return rc;
-	rc = lock_dir(a, &fd, err);
+	rc = p11e_lock_acquire(a->store, "acme", a->hash, ACCOUNT_LOCK_WAIT_MS, &lock, err);
 	if (rc == P11E_OK)
 		rc = acme_key_load(a, err);
 	if (rc == P11E_OK)
 		rc = load_account(a, err);
 	if (rc == P11E_OK && a->kid == NULL)
 		rc = acme_account_register(a, err);
-	unlock_dir(fd);
+	p11e_lock_release(&lock);
 	return rc;
 }

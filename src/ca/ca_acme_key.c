@@ -1,5 +1,6 @@
-/* The ACME account key: a PEM file ("account_key_file", else DIR/account.key),
- * made 0600 when absent; or a key on a token ("account_key_uri", a PKCS#11 URI
+/* The ACME account key: a PEM file ("account_key_file", made 0600 when
+ * absent), else the store's acme-key document (the file store's
+ * DIR/account.key, 0600), made when absent; or a key on a token ("account_key_uri", a PKCS#11 URI
  * with id= or object=), made there (sign-only, not extractable) when absent.
  * Either way the same key signs every run, so the account is reused. */
 #include <stdio.h>
@@ -36,15 +37,19 @@ static p11e_rc key_type(const acme *a, p11e_keytype *kt, p11e_err *err)
 	return P11E_OK;
 }
 
-static p11e_rc generate_file(acme *a, const char *path, p11e_err *err)
+/* A new key, as an unencrypted PEM into *pem (malloc'd, *len bytes; a
+ * secret: p11e_secret_free it). */
+static p11e_rc generate_pem(acme *a, char **pem, size_t *len, p11e_err *err)
 {
 	p11e_keytype kt;
 	EVP_PKEY *pkey = NULL;
 	BIO *mem = NULL;
-	char *pem, *dir = NULL, *slash;
-	long len;
+	char *data;
+	long n;
 	p11e_rc rc = key_type(a, &kt, err);
 
+	*pem = NULL;
+	*len = 0;
 	if (rc != P11E_OK)
 		return rc;
 	if (kt.kind == P11E_KEY_RSA)
@@ -54,62 +59,102 @@ static p11e_rc generate_file(acme *a, const char *path, p11e_err *err)
 	mem = BIO_new(BIO_s_mem());
 	if (pkey == NULL || mem == NULL ||
 	    PEM_write_bio_PrivateKey(mem, pkey, NULL, NULL, 0, NULL, NULL) != 1 ||
-	    (len = BIO_get_mem_data(mem, &pem)) <= 0) {
+	    (n = BIO_get_mem_data(mem, &data)) <= 0) {
 		rc = p11e_errf_ssl(err, P11E_FAIL, "ca acme: cannot make an account key");
 		goto out;
 	}
-	if ((dir = strdup(path)) == NULL) {
+	if ((*pem = malloc((size_t)n + 1)) == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto out;
 	}
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		rc = p11e_mkdirs(dir, 0700, err);
-	}
-	if (rc == P11E_OK)
-		rc = p11e_write_file_atomic(path, pem, (size_t)len, 0600, err);
-	if (rc == P11E_OK) {
-		a->key.pkey = pkey;
-		pkey = NULL;
-	}
+	memcpy(*pem, data, (size_t)n);
+	(*pem)[n] = '\0';
+	*len = (size_t)n;
+	OPENSSL_cleanse(data, (size_t)n);
 out:
-	free(dir);
-	BIO_free(mem); /* BIO_s_mem cleanses nothing: the PEM was short-lived */
+	BIO_free(mem);
 	EVP_PKEY_free(pkey);
 	return rc;
 }
 
-static p11e_rc load_file(acme *a, p11e_err *err)
+static p11e_rc parse_pem(acme *a, const char *text, size_t len, const char *what, p11e_err *err)
 {
-	char *path = a->account_key_file ? strdup(a->account_key_file)
-					 : p11e_path_join(a->dir, "account.key");
-	char *text = NULL;
-	size_t len = 0;
-	struct stat st;
-	BIO *mem = NULL;
-	p11e_rc rc;
+	BIO *mem = BIO_new_mem_buf(text, (int)len);
+	p11e_rc rc = P11E_OK;
 
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_file(path, KEY_FILE_MAX, &text, &len, err);
-	if (rc == P11E_NOT_FOUND) {
-		rc = generate_file(a, path, err);
-		goto out;
-	}
-	if (rc != P11E_OK)
-		goto out;
-	if (stat(path, &st) == 0 &&
-	    (rc = p11e_check_private_stat(&st, path, "ca acme: the account key", 0, P11E_CONFIG,
-					  err)) != P11E_OK)
-		goto out;
-	mem = BIO_new_mem_buf(text, (int)len);
 	if (mem == NULL || (a->key.pkey = PEM_read_bio_PrivateKey(mem, NULL, NULL, NULL)) == NULL)
 		rc = p11e_errf_ssl(err, P11E_CONFIG,
-				   "ca acme: %s is not an unencrypted PEM private key", path);
-out:
+				   "ca acme: %s is not an unencrypted PEM private key", what);
 	BIO_free(mem);
+	return rc;
+}
+
+/* "account_key_file": the user's file, made 0600 when absent. */
+static p11e_rc load_file(acme *a, p11e_err *err)
+{
+	const char *path = a->account_key_file;
+	char *text = NULL, *dir = NULL, *slash;
+	size_t len = 0;
+	struct stat st;
+	p11e_rc rc;
+
+	rc = p11e_read_file(path, KEY_FILE_MAX, &text, &len, err);
+	if (rc == P11E_NOT_FOUND) {
+		if ((rc = generate_pem(a, &text, &len, err)) != P11E_OK)
+			goto out;
+		if ((dir = strdup(path)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			goto out;
+		}
+		if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+			*slash = '\0';
+			rc = p11e_mkdirs(dir, 0700, err);
+		}
+		if (rc == P11E_OK)
+			rc = p11e_write_file_atomic(path, text, len, 0600, err);
+	} else if (rc == P11E_OK && stat(path, &st) == 0) {
+		rc = p11e_check_private_stat(&st, path, "ca acme: the account key", 0, P11E_CONFIG,
+					     err);
+	}
+	if (rc == P11E_OK)
+		rc = parse_pem(a, text, len, path, err);
+out:
+	free(dir);
 	p11e_secret_free(text, len);
-	free(path);
+	return rc;
+}
+
+/* Without "account_key_file": the store's acme-key HASH/account (the file
+ * store's DIR/account.key, 0600), made when absent. Every station of a
+ * shared store signs with this one key, so they share one account. */
+static p11e_rc load_stored(acme *a, p11e_err *err)
+{
+	char *name = acme_doc_name(a, "account"), *pem = NULL, where[400];
+	unsigned char *text = NULL;
+	size_t len = 0, pem_len = 0;
+	p11e_rc rc;
+
+	if (name == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	p11e_store_describe(a->store, "acme-key", name, where, sizeof(where));
+	rc = p11e_store_get(a->store, "acme-key", name, &text, &len, err);
+	if (rc == P11E_NOT_FOUND) {
+		rc = generate_pem(a, &pem, &pem_len, err);
+		/* Create-only and durable: a key that signed for an account is
+		 * never replaced; of two makers one wins, the other reads it. */
+		if (rc == P11E_OK)
+			rc = p11e_store_put(a->store, "acme-key", name, pem, pem_len,
+					    P11E_STORE_CREATE | P11E_STORE_DURABLE, err);
+		if (rc == P11E_EXISTS)
+			rc = p11e_store_get(a->store, "acme-key", name, &text, &len, err);
+		else if (rc == P11E_OK)
+			rc = parse_pem(a, pem, pem_len, where, err);
+	}
+	if (rc == P11E_OK && text != NULL)
+		rc = parse_pem(a, (const char *)text, len, where, err);
+	p11e_secret_free(pem, pem_len);
+	p11e_secret_free((char *)text, len + (text != NULL));
+	free(name);
 	return rc;
 }
 
@@ -171,7 +216,9 @@ p11e_rc acme_key_load(acme *a, p11e_err *err)
 
 	if (a->key_loaded)
 		return P11E_OK;
-	rc = a->account_key_uri ? load_token(a, err) : load_file(a, err);
+	rc = a->account_key_uri	   ? load_token(a, err)
+	     : a->account_key_file ? load_file(a, err)
+				   : load_stored(a, err);
 	if (rc == P11E_OK)
 		rc = acme_key_describe(&a->key, err);
 	if (rc != P11E_OK) {

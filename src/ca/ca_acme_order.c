@@ -327,9 +327,10 @@ static p11e_rc finalize(acme *a, const char *url, const unsigned char *csr_der, 
 
 	if (csr_der == NULL)
 		return p11e_errf(err, P11E_FAIL,
-				 "ca acme: the order is ready but its CSR is not in %s/orders; "
-				 "remove the identity's record to start over",
-				 a->dir);
+				 "ca acme: the order is ready but its CSR was not saved with it "
+				 "(the store's acme-order documents for %s); remove the "
+				 "identity's record to start over",
+				 a->url);
 	b64 = acme_b64url(csr_der, csr_len);
 	if (b64 == NULL || (payload = acme_fmt("{\"csr\":\"%s\"}", b64)) == NULL) {
 		free(b64);

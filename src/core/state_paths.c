@@ -2,7 +2,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include "core/state_paths.h"
 #include "p11enroll/util.h"
@@ -77,16 +76,4 @@ char *p11e_state_audit_path(const char *state_dir)
 char *p11e_state_audit_head_path(const char *state_dir)
 {
 	return p11e_path_join(state_dir, "audit.head");
-}
-
-char *p11e_state_acme_dir(const char *state_dir, const char *url)
-{
-	unsigned char md[32];
-	char hex[65], name[32];
-
-	if (EVP_Digest(url, strlen(url), md, NULL, EVP_sha256(), NULL) != 1)
-		return NULL;
-	p11e_hex_encode(md, sizeof(md), hex);
-	snprintf(name, sizeof(name), "acme-%.16s", hex);
-	return p11e_path_join(state_dir, name);
 }

@@ -46,8 +46,5 @@ char *p11e_state_lock_path(const char *state_dir, const char *kind, const char *
 /* STATE_DIR/audit.jsonl and STATE_DIR/audit.head, malloc'd. */
 char *p11e_state_audit_path(const char *state_dir);
 char *p11e_state_audit_head_path(const char *state_dir);
-/* STATE_DIR/acme-<the first 16 hex digits of the directory URL's SHA-256>,
- * malloc'd (NULL: out of memory or no hash). */
-char *p11e_state_acme_dir(const char *state_dir, const char *url);
 
 #endif

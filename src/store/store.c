@@ -40,6 +40,15 @@ static const p11e_store_kind kinds[] = {
     {"portal-secret", "portal/secrets", ".key", 4 * 1024, 0},
     {"ca-cert", "ca-certs", ".json", 64 * 1024, 0},
     {"ca-request", "ca-requests", ".json", 64 * 1024, 0},
+    /* ACME account state (ca_acme*.c), named HASH/... (HASH: 16 hex digits
+     * of the directory URL's SHA-256); the file store, rooted at the CA's
+     * acme-HASH directory or its "dir", keeps today's files there:
+     * HASH/account as account.json and account.key, HASH/REQUEST_KEY as
+     * orders/REQUEST_KEY.json, HASH/chain as chain.pem. */
+    {"acme-account", "", ".json", 64 * 1024, 0},
+    {"acme-key", "", ".key", 64 * 1024, 0},
+    {"acme-order", "orders", ".json", 256 * 1024, 0},
+    {"acme-chain", "", ".pem", 256 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
@@ -61,6 +70,18 @@ static p11e_rc name_ok(const char *name, p11e_err *err)
 const char *p11e_store_kind_name(size_t i)
 {
 	return i < sizeof(kinds) / sizeof(kinds[0]) ? kinds[i].name : NULL;
+}
+
+/* The kinds named HOME/REST (store_int.h). */
+static const char *const home_prefixed[] = {"acme-account", "acme-key", "acme-order", "acme-chain",
+					    NULL};
+
+int p11e_store_kind_home_prefixed(const char *kind)
+{
+	for (size_t i = 0; home_prefixed[i] != NULL; i++)
+		if (strcmp(home_prefixed[i], kind) == 0)
+			return 1;
+	return 0;
 }
 
 const p11e_store_ops *p11e_store_backend(size_t i)

@@ -28,7 +28,16 @@ void p11e_store_file_set_flat(void *state)
 /* The directory of kind k's documents, malloc'd (NULL: out of memory). */
 static char *kind_dir(const file_store *f, const p11e_store_kind *k)
 {
-	return f->flat ? strdup(f->dir) : p11e_path_join(f->dir, k->dir);
+	return f->flat || k->dir[0] == '\0' ? strdup(f->dir) : p11e_path_join(f->dir, k->dir);
+}
+
+/* The name a file has: rooted at the document's home, the file store
+ * leaves the home's part of a home_prefix kind's name out (store_int.h). */
+static const char *file_name(const p11e_store_kind *k, const char *name)
+{
+	const char *slash = p11e_store_kind_home_prefixed(k->name) ? strchr(name, '/') : NULL;
+
+	return slash != NULL && slash[1] != '\0' ? slash + 1 : name;
 }
 
 static const char *const file_keys[] = {"type", NULL};
@@ -104,18 +113,18 @@ static p11e_rc file_info(void *state, p11e_store_info *out, p11e_err *err)
 static p11e_rc file_get(void *state, const p11e_store_kind *k, const char *name,
 			unsigned char **data, size_t *len, p11e_err *err)
 {
-	WITH_KIND_DIR(p11e_store_file_get(dir, k, name, data, len, err));
+	WITH_KIND_DIR(p11e_store_file_get(dir, k, file_name(k, name), data, len, err));
 }
 
 static p11e_rc file_put(void *state, const p11e_store_kind *k, const char *name, const void *data,
 			size_t len, int flags, p11e_err *err)
 {
-	WITH_KIND_DIR(p11e_store_file_put(dir, k, name, data, len, flags, err));
+	WITH_KIND_DIR(p11e_store_file_put(dir, k, file_name(k, name), data, len, flags, err));
 }
 
 static p11e_rc file_remove(void *state, const p11e_store_kind *k, const char *name, p11e_err *err)
 {
-	WITH_KIND_DIR(p11e_store_file_remove(dir, k, name, err));
+	WITH_KIND_DIR(p11e_store_file_remove(dir, k, file_name(k, name), err));
 }
 
 static p11e_rc file_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, size_t *n,
@@ -128,13 +137,14 @@ static int file_same_name(void *state, const p11e_store_kind *k, const char *sto
 			  const char *name)
 {
 	(void)state;
-	return p11e_store_file_same_name(k, stored, name);
+	return p11e_store_file_same_name(k, stored, file_name(k, name));
 }
 
 static void file_describe(void *state, const p11e_store_kind *k, const char *name, char *buf,
 			  size_t cap)
 {
-	char *dir = kind_dir(state, k), *path = dir ? p11e_store_file_doc_path(dir, k, name) : NULL;
+	char *dir = kind_dir(state, k),
+	     *path = dir ? p11e_store_file_doc_path(dir, k, file_name(k, name)) : NULL;
 
 	if (path != NULL)
 		snprintf(buf, cap, "%s", path);

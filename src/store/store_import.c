@@ -198,6 +198,11 @@ static p11e_rc import_kind(import_run *r, p11e_import_count *c, p11e_err *err)
 	size_t n = 0;
 	p11e_rc rc;
 
+	/* Not kept under STATE_DIR but in a home of their own (an ACME CA's
+	 * acme-HASH directory), whose file names leave out the home's part of
+	 * the name: a station's directory holds none of them to copy. */
+	if (p11e_store_kind_home_prefixed(c->kind))
+		return P11E_OK;
 	if ((rc = p11e_store_list(r->from, c->kind, &docs, &n, err)) != P11E_OK)
 		return rc;
 	for (size_t i = 0; i < n && rc == P11E_OK; i++)

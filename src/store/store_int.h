@@ -17,6 +17,12 @@ typedef struct p11e_store_kind {
 } p11e_store_kind;
 
 extern const p11e_store_ops p11e_store_file_ops;
+/* 1 for a kind named HOME/REST, HOME naming the home the document belongs
+ * to (an ACME CA's directory URL hash): a file store rooted at that home
+ * (p11e_store_open_home) leaves "HOME/" out of the file's name, so the
+ * files stay where they always were; a shared store keeps the whole name,
+ * so two homes never share one. */
+int p11e_store_kind_home_prefixed(const char *kind);
 /* Makes an open file store flat (p11e_store_open_flat). */
 void p11e_store_file_set_flat(void *state);
 

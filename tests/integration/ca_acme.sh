@@ -132,6 +132,19 @@ check_eq "second enrollment: no new account" $((n0 + 1)) "$(accounts "$LOG1")"
 check_eq "second enrollment: same account" "$kid1" "$(kid soft-ec)"
 out=$(p11e ca cert --ca pebble 2>&1)
 check_contains "ca cert: the chain of the last issuance" "$out" "BEGIN CERTIFICATE"
+# The file store keeps the ACME documents where they always were in "dir"
+# (docs/store.md#acme-account-state), the lock beside them in the store's locks/.
+check_eq "dir: orders/REQUEST_KEY.json, chain.pem, the store's lock" \
+	"chain.pem|locks/acme/$(printf '%s' "$URL1" | sha256sum | cut -c1-16).lock|orders/" \
+	"$(cd state/soft-ec && { ls chain.pem; ls locks/acme/*.lock; ls orders/*.json | sed -E 's|^orders/[0-9a-f]{64}\.json$|orders/|' | sort -u; } | paste -sd'|')"
+check "dir: no flock file of its own any more" test ! -e state/soft-ec/.lock
+# A chain.pem from before the store (0644, as it was written then) is still read,
+# and the next certificate replaces it 0600, as the store writes every document.
+chmod 644 state/soft-ec/chain.pem
+out=$(p11e ca cert --ca pebble 2>&1)
+check_contains "ca cert: an older 0644 chain.pem is read ($out)" "$out" "BEGIN CERTIFICATE"
+enrolled api2.example.org pebble pb1/root.pem
+check_eq "chain.pem: rewritten 0600" 600 "$(stat -c %a state/soft-ec/chain.pem)"
 
 # Rerunning a done identity asks the CA nothing.
 o=$(orders "$LOG1")
