@@ -105,19 +105,25 @@ check_contains "  says chmod" "$out" "writable by group or others"
 chmod 700 "$S"
 
 # The local CA's lock planted as a symlink (or a FIFO) is never opened through.
-rm -f "$CA_DIR/lock"
-ln -s "$TEST_TMP/elsewhere" "$CA_DIR/lock"
+# It is the store's lock "ca" named by the CA's key (the SHA-256 of its
+# SubjectPublicKeyInfo), in the CA directory's own file store.
+caid=$(openssl x509 -in "$CA_DIR/ca.pem" -pubkey -noout | openssl pkey -pubin -outform DER |
+	sha256sum | cut -c1-64)
+LOCK=$CA_DIR/locks/ca/$caid.lock
+mkdir -p "$CA_DIR/locks/ca"
+rm -f "$LOCK"
+ln -s "$TEST_TMP/elsewhere" "$LOCK"
 out=$(enroll bob@example.com)
 check_eq "planted CA lock symlink: refused" 1 $?
-check_contains "  names it" "$out" "$CA_DIR/lock is a symbolic link"
+check_contains "  names it" "$out" "$LOCK is a symbolic link"
 check "  nothing created through it" test ! -e "$TEST_TMP/elsewhere"
-rm "$CA_DIR/lock"
-mkfifo -m 600 "$CA_DIR/lock"
+rm "$LOCK"
+mkfifo -m 600 "$LOCK"
 out=$(timeout 120 "$P11ENROLL" enroll "$TEST_TOKEN_URI" --email bob@example.com --ca "$ca" \
 	--pin-source "$PIN_SRC" 2>&1)
 check_eq "planted CA lock FIFO: refused, no hang" 1 $?
 check_contains "  names it" "$out" "not a regular file"
-rm "$CA_DIR/lock"
+rm "$LOCK"
 out=$(enroll bob@example.com)
 check_eq "all restored: bob enrolls ($out)" 0 $?
 finish
