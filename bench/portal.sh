@@ -8,12 +8,16 @@
 #   N=500 T=10 CS="1 8" WORKERS=4 GROW=0 bash bench/portal.sh
 #   SERVE_WRAP="taskset -c 1" bash bench/portal.sh   (a command that execs serve)
 #   OPS="home download" ...                          (the operations measured)
+#   OPS="session home" ...                           (a session's cost per request)
 #
 # Measured for "download certificate" (GET .../certificate?format=pem) and
 # "reveal password" (POST .../password with the X-CSRF-Token of /api/v1/me),
 # over kept-alive connections and, at C=8, with a new TLS connection per
 # request; with OPS=home also "home page" (GET / with the certificate: the
-# HTTP, TLS and connection path with no audit append). Each line also gives
+# HTTP, TLS and connection path with no audit append); with OPS=session
+# "session" (GET /api/v1/me signed in by a session cookie from an invitation
+# code, no certificate: the session looked up in the store on each request,
+# docs/portal.md, Sessions). Each line also gives
 # serve's CPU time per request (user + system, from /proc), which the load
 # of a shared machine distorts less than the rate. serve runs with its
 # defaults, so the connection caps are on (docs/portal.md, "Connections and
@@ -98,6 +102,16 @@ start_serve() {
 	[ -n "$ADDR" ] || { echo "serve did not start: $(cat serve.log)" >&2; exit 1; }
 	for i in $(seq "$USERS"); do
 		u=u$i@example.com
+		case " $OPS " in *" session "*)
+			code=$(P11ENROLL_STATE_DIR=$W/state "$P" invite "s$i@example.com")
+			curl -sS --max-time 60 --cacert tls.pem -c "$u.jar" -o /dev/null \
+				-H 'Content-Type: application/json' \
+				-d "{\"email\":\"s$i@example.com\",\"code\":\"$code\"}" \
+				"https://$ADDR/api/v1/session"
+			printf 'Cookie: p11e_session=%s\n' "$(awk '$6 == "p11e_session" {print $7}' "$u.jar")" \
+				>"$u.cookie"
+			;;
+		esac
 		csrf=$(curl -sS --max-time 60 --cacert tls.pem --cert "$u.pem" \
 			"https://$ADDR/api/v1/me" | jq -r .csrf)
 		printf 'X-CSRF-Token: %s\n' "$csrf" >"$u.csrf"
@@ -110,8 +124,10 @@ load() {
 	shift 2
 	for i in $(seq "$USERS"); do
 		u=u$i@example.com
-		args+=(--cert "$u.pem")
-		if [ "$op" = home ]; then
+		[ "$op" = session ] || args+=(--cert "$u.pem")
+		if [ "$op" = session ]; then
+			args+=(--url "https://$ADDR/api/v1/me" --header-file "$u.cookie")
+		elif [ "$op" = home ]; then
 			args+=(--url "https://$ADDR/")
 		elif [ "$op" = download ]; then
 			args+=(--url "https://$ADDR/api/v1/identities/$u/certificate?format=pem")

@@ -8,10 +8,11 @@
  * Bodies are counted, never kept: a reveal's answer holds a password.
  *
  *   bench_portal --url URL [--method GET|POST] [--header-file FILE]
- *                --cert PEM [--key PEM] --cacert PEM [-c C] [-n N] [-t SECONDS]
+ *                [--cert PEM [--key PEM]] --cacert PEM [-c C] [-n N] [-t SECONDS]
  *                [--fresh] [--label TEXT]
  *
- * --header-file holds one header line ("X-CSRF-Token: ..."): never on argv.
+ * --header-file holds one header line ("X-CSRF-Token: ..."): never on argv;
+ * without --cert it is how a client signs in ("Cookie: p11e_session=...").
  * --url, --cert, --key and --header-file may each be given up to 16 times,
  * for several users at once (a CSRF token and a URL are a user's own): thread
  * i takes the (i mod count)th of each list.
@@ -116,7 +117,7 @@ static void *worker(void *arg)
 	shared *s = ((worker_arg *)arg)->s;
 	const opts *o = s->o;
 	int i = ((worker_arg *)arg)->i;
-	const char *cert = o->cert[i % o->ncert];
+	const char *cert = o->ncert > 0 ? o->cert[i % o->ncert] : NULL;
 	struct curl_slist *hdrs = NULL;
 	char curl_msg[CURL_ERROR_SIZE];
 	CURL *c = curl_easy_init();
@@ -127,8 +128,10 @@ static void *worker(void *arg)
 	if (o->nheader > 0)
 		hdrs = curl_slist_append(NULL, o->header[i % o->nheader]);
 	curl_easy_setopt(c, CURLOPT_URL, o->url[i % o->nurl]);
-	curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
-	curl_easy_setopt(c, CURLOPT_SSLKEY, o->nkey > 0 ? o->key[i % o->nkey] : cert);
+	if (cert != NULL) { /* else a session cookie (--header-file) signs in */
+		curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, o->nkey > 0 ? o->key[i % o->nkey] : cert);
+	}
 	curl_easy_setopt(c, CURLOPT_CAINFO, o->cacert);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -176,7 +179,7 @@ static int usage(const char *why)
 {
 	fprintf(stderr,
 		"bench_portal: %s\nusage: bench_portal --url URL [--method GET|POST] "
-		"[--header-file FILE] --cert PEM [--key PEM] --cacert PEM [-c C] [-n N] "
+		"[--header-file FILE] [--cert PEM [--key PEM]] --cacert PEM [-c C] [-n N] "
 		"[-t SECONDS] [--fresh] [--label TEXT]\n",
 		why);
 	return 2;
@@ -243,8 +246,8 @@ static int parse(int argc, char **argv, opts *o)
 		if (end != NULL && (*end != '\0' || end == v))
 			return usage("-c, -n, -t: a number");
 	}
-	if (o->nurl == 0 || o->ncert == 0 || o->cacert == NULL)
-		return usage("--url, --cert and --cacert are needed");
+	if (o->nurl == 0 || (o->ncert == 0 && o->nheader == 0) || o->cacert == NULL)
+		return usage("--url, --cacert and --cert (or a --header-file) are needed");
 	if (strcmp(o->method, "GET") != 0 && strcmp(o->method, "POST") != 0)
 		return usage("--method: GET or POST");
 	if (o->conc < 1 || o->conc > MAX_THREADS || o->n < 1 || o->n > MAX_REQUESTS ||

@@ -28,6 +28,8 @@ if [ "${1:-}" = "--test" ]; then
 	# it as `man -l | col -b` shows it: man-db, groff-base and bsdextrautils (col) are
 	# not in a minimal Debian (a fresh root lacked groff: measured by CI's script).
 	pkgs+=(mandoc man-db groff-base bsdextrautils)
+	# tests/integration/power_loss.sh counts an enrollment's fsyncs (and bench/fsync.sh).
+	pkgs+=(strace)
 	# tests/integration/publish_ldap.sh: a private OpenLDAP slapd, read back with ldapsearch.
 	pkgs+=(slapd ldap-utils)
 	# tests/integration/publish_ad.sh: a Samba AD DC (samba-tool and samba are in

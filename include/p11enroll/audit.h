@@ -15,16 +15,22 @@
  * is the head: a missing one beside chained entries is an error for verify
  * and appends alike, until `audit reset-head` (p11e_audit_reset_head) trusts
  * the log as it is, in an entry of its own.
- * Every append first verifies the whole chain and refuses a broken one.
+ * Every append first checks the chain and refuses a broken one.
  * Each entry also goes to syslog (LOG_AUTHPRIV), out of the local user's
  * reach. Lines from before the chain (no "seq") may only come first.
  *
- * The file is the config's "audit_log" (relative to the config file), else
- * STATE_DIR/audit.jsonl; created 0600 (its directory 0700), opened without
- * following a symlink (p11e_open_private), each line written with one
- * write(2) under an exclusive lock and fsync'd. The API takes no secret, so
- * none can reach the log: only names, outcomes and the one-line error
- * messages (which never hold one). */
+ * The chain lives in the config's store (store.h), this code being the same
+ * for every store: in the file store the config's "audit_log" (relative to
+ * the config file), else STATE_DIR/audit.jsonl; created 0600 (its directory
+ * 0700), opened without following a symlink (p11e_open_private), each line
+ * written with one write(2) under an exclusive lock and fsync'd
+ * (src/store/store_file_audit.c). In the PostgreSQL store the tables audit
+ * and audit_head, an append one transaction (src/store/store_pg_audit.c),
+ * the head never behind its chain. An append checks the chain's end against
+ * the head (the file store walks the whole log unless it is exactly as the
+ * last append left it); `audit verify` walks it all. The API takes no
+ * secret, so none can reach the log: only names, outcomes and the one-line
+ * error messages (which never hold one). */
 #ifndef P11ENROLL_AUDIT_H
 #define P11ENROLL_AUDIT_H
 
@@ -52,8 +58,11 @@ typedef struct p11e_audit_report {
 	int exists;	   /* 0: no log, and none expected */
 	long long entries; /* chained entries verified */
 	size_t lines;	   /* lines read */
-	size_t bad_line;   /* the first bad line (1-based), 0 if none */
+	size_t bad_line;   /* the first bad line (1-based; in PostgreSQL the bad entry's
+			    * seq), 0 if none */
 	char sha256[65];   /* hash of the last line */
+	char unit[8];	   /* what bad_line counts: "line" (a file), "entry" (PostgreSQL) */
+	int whole;	   /* the whole chain was read (else only its end, against the head) */
 } p11e_audit_report;
 
 /* Verifies the whole chain and the head: P11E_OK when intact (or when there
@@ -62,6 +71,22 @@ typedef struct p11e_audit_report {
  * p11e_audit_report_free, whatever the outcome. */
 p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
 void p11e_audit_report_free(p11e_audit_report *rep);
+
+/* `audit head`: the chain's end (rep->entries, rep->sha256) as its head
+ * vouches for it, checked against the chain's last entry, without reading
+ * the whole chain (`audit verify` does): what an auditor pins elsewhere.
+ * Fails as p11e_audit_verify does when the end and the head disagree.
+ * Free rep with p11e_audit_report_free, whatever the outcome. */
+p11e_rc p11e_audit_head_check(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err);
+
+/* `audit show`: verifies as p11e_audit_verify does and hands fn each entry
+ * that chains, in order: the line (len bytes, a NUL after them), its own
+ * seq (0: from before the chain) and its SHA-256. A non-OK return of fn
+ * stops the walk and is returned. */
+typedef p11e_rc (*p11e_audit_entry_fn)(void *arg, const char *line, size_t len, long long seq,
+				       const char *sha256, p11e_err *err);
+p11e_rc p11e_audit_each(const p11e_config *cfg, p11e_audit_entry_fn fn, void *arg,
+			p11e_audit_report *rep, p11e_err *err);
 
 /* What p11e_audit_reset_head trusted. */
 typedef struct p11e_audit_reset {

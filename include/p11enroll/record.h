@@ -140,6 +140,10 @@ p11e_rc p11e_record_parse(const char *name, const char *text, size_t len, p11e_r
 			  p11e_err *err);
 /* Stores it durably; sets r->updated. */
 p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err);
+/* The same with p11e_store_put's flags: 0 for a save a crash may lose
+ * because the step it records can be redone from the durable one before it
+ * (the pipeline decides: docs/store.md#durability). */
+p11e_rc p11e_record_save_flags(p11e_store *store, p11e_record *r, int flags, p11e_err *err);
 /* Deletes the identity's record durably (P11E_NOT_FOUND without one): for
  * `p11enroll forget` (include/p11enroll/forget.h). */
 p11e_rc p11e_record_remove(p11e_store *store, const char *identity, p11e_err *err);

@@ -1,11 +1,12 @@
 /* Software keys: generated in memory with OpenSSL, delivered in a PFX.
  *
  * Between generation and the PFX, a key exists only as an encrypted PKCS#8
- * file in the state dir, STATE_DIR/keys/<identity>.p8 (PEM "ENCRYPTED
- * PRIVATE KEY": PBES2, AES-256-CBC, PBKDF2-HMAC-SHA256; 0600, directory
- * 0700), under the very password the PFX will have. That password is
+ * document in the store, kind "key" (PEM "ENCRYPTED PRIVATE KEY": PBES2,
+ * AES-256-CBC, PBKDF2-HMAC-SHA256; the file store: STATE_DIR/keys/
+ * <identity>.p8, 0600, directory 0700), under the very password the PFX
+ * will have. That password is
  * generated first and escrowed in the vault before the key file is written,
- * so no key exists whose password could be lost; the state dir never holds
+ * so no key exists whose password could be lost; the store never holds
  * it. A run that must read the key again (a rerun after a crash) fetches the
  * password back from the vault: for the file vault with an escrow officer's
  * key, for vault-kv2 with the configured Vault credentials. */
@@ -27,23 +28,50 @@
  * ec:P-256..P-521 as named curves, ed25519). */
 p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err);
 
-/* STATE_DIR/keys/<identity>.p8, the identity escaped as for its record
- * file. malloc'd; NULL when out of memory. */
-char *p11e_soft_key_path(const char *state_dir, const char *identity);
+/* The key in progress of the secret name NAME (IDENTITY, IDENTITY#N from
+ * the second generation on) is the store's document "key" NAME (the file
+ * store: STATE_DIR/keys/<escaped NAME>.p8). */
+struct p11e_store;
 
-/* Where a PFX goes without --out: STATE_DIR/pfx/<identity>.p12. malloc'd. */
-char *p11e_soft_pfx_path(const char *state_dir, const char *identity);
+/* Writes key encrypted under password as that document: whole, and never
+ * over an existing one (P11E_EXISTS), durable before it returns. */
+p11e_rc p11e_soft_key_save(struct p11e_store *store, const char *name, EVP_PKEY *key,
+			   const char *password, p11e_err *err);
 
-/* Writes key encrypted under password to path (creating its directory
- * 0700): atomically and never over an existing file (P11E_EXISTS). */
-p11e_rc p11e_soft_key_save(const char *path, EVP_PKEY *key, const char *password, p11e_err *err);
+/* Reads and decrypts it. P11E_NOT_FOUND without one; P11E_PIN_INCORRECT
+ * when password does not open it. */
+p11e_rc p11e_soft_key_load(struct p11e_store *store, const char *name, const char *password,
+			   EVP_PKEY **out, p11e_err *err);
 
-/* Reads and decrypts the key file. P11E_NOT_FOUND without one;
- * P11E_PIN_INCORRECT when password does not open it. */
-p11e_rc p11e_soft_key_load(const char *path, const char *password, EVP_PKEY **out, p11e_err *err);
+/* Whether there is one (*found). */
+p11e_rc p11e_soft_key_exists(struct p11e_store *store, const char *name, int *found,
+			     p11e_err *err);
 
-/* Deletes the key file (an absent one is fine) and syncs its directory. */
-p11e_rc p11e_soft_key_remove(const char *path, p11e_err *err);
+/* Removes it, durably (an absent one is fine). */
+p11e_rc p11e_soft_key_remove(struct p11e_store *store, const char *name, p11e_err *err);
+
+/* Where a software key's PFX is: the record's pfx_path holds either
+ * "store:NAME", the store's document "pfx" NAME (the default, without
+ * --out: the file store keeps it as STATE_DIR/pfx/<escaped NAME>.p12, and
+ * every station of a shared store reads it; `p11enroll export` writes it
+ * out), or the absolute path of a file: the --out the user asked for, or an
+ * older record's default file. */
+#define P11E_PFX_STORED "store:"
+
+/* "store:NAME" for the secret name NAME, malloc'd (NULL: out of memory). */
+char *p11e_soft_pfx_default(const char *name);
+/* 1 when pfx_path is a store-kept PFX ("store:NAME"). */
+int p11e_soft_pfx_stored(const char *pfx_path);
+/* The PFX pfx_path names into *data (malloc'd, NUL after *len bytes; it is
+ * encrypted: free it). P11E_NOT_FOUND when there is none. */
+p11e_rc p11e_soft_pfx_read(struct p11e_store *store, const char *pfx_path, char **data,
+			   size_t *len, p11e_err *err);
+/* Whether it exists (*found). */
+p11e_rc p11e_soft_pfx_exists(struct p11e_store *store, const char *pfx_path, int *found,
+			     p11e_err *err);
+/* Writes it, 0600, never over another (P11E_EXISTS), durable on return. */
+p11e_rc p11e_soft_pfx_write_new(struct p11e_store *store, const char *pfx_path, const void *data,
+				size_t len, p11e_err *err);
 
 /* Whether the vault holds a secret named identity (listed by name: needs no
  * officer key). */

@@ -18,6 +18,14 @@
  *   identity  an identity's record, JSON (identities/NAME.json)
  *   key       a software key in progress, encrypted (keys/NAME.p8)
  *   pfx       a software key's PKCS#12 file (pfx/NAME.p12)
+ *   escrow    the file vault's encrypted entries, CMS (escrow/NAME.cms)
+ *   escrow-meta  beside each, its metadata, JSON (escrow/NAME.meta)
+ *   invite    the portal's invitation codes, as hashes (portal/invites/H.json)
+ *   session   a portal session, named by its token's SHA-256
+ *             (portal/sessions/NAME.json)
+ *   attempt   a portal's failed sign-in count, named by its key's SHA-256
+ *             (portal/attempts/NAME.json)
+ *   portal-secret  the portal's CSRF key (portal/secrets/csrf.key)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either
@@ -50,6 +58,59 @@ typedef struct p11e_store_doc {
 	size_t len;
 } p11e_store_doc;
 
+/* The audit chain as the store keeps it (audit.h has its rules; the chain
+ * code in src/core/audit*.c builds and checks every line, for both
+ * backends). The head: the chain's last entry, written with each append. */
+typedef struct p11e_store_audit_head {
+	int found;	  /* there is a head (file: STATE_DIR/audit.head; pg: audit_head's row) */
+	int other_log;	  /* file: the head is about another log (the config's audit_log changed) */
+	int atomic;	  /* written in one transaction with its line (pg): a head behind the
+			   * chain is then tampering, not a crash between the two */
+	long long seq;	  /* its last seq (0 with other_log or none) */
+	char sha256[65];  /* the last line's SHA-256 (hex) */
+	char where[300];  /* the chain, for messages: the log's path, "PostgreSQL table S.audit" */
+	char head_where[300]; /* the head, for messages */
+	char unit[8];	  /* what an entry is called there: "line" (file), "entry" (pg) */
+} p11e_store_audit_head;
+
+/* One entry handed to the chain code, in the chain's order. */
+typedef struct p11e_store_audit_entry {
+	char *line;	    /* len bytes without the newline, a NUL after them; the
+			     * callback may change them while it runs but restores them */
+	size_t len;
+	int unterminated;   /* file: the last line had no newline (a torn write) */
+	long long seq;	    /* pg: the row's seq; 0 in a file (the line says) */
+	const char *sha256; /* pg: the row's sha256 column; NULL in a file */
+	int tail;	    /* the chain's last entry, handed without those before it */
+	const p11e_store_audit_head *head; /* the head, read under the same lock */
+} p11e_store_audit_entry;
+
+/* Which entries a read or an append hands over (*given). */
+enum p11e_store_audit_given {
+	P11E_STORE_AUDIT_ALL,	 /* every entry from the first */
+	P11E_STORE_AUDIT_TAIL,	 /* the last entry only (none: the store holds none) */
+	P11E_STORE_AUDIT_VOUCHED /* none: the store vouches that the chain ends as the
+				  * head says (file: the log is exactly as the last
+				  * append left it) */
+};
+
+/* p11e_store_audit_read's and _append's flags. */
+#define P11E_STORE_AUDIT_TAIL 1	    /* hand over only what checks the chain's end */
+#define P11E_STORE_AUDIT_EXISTING 2 /* append: to a chain that exists, else P11E_NOT_FOUND */
+
+typedef p11e_rc (*p11e_store_audit_fn)(void *arg, p11e_store_audit_entry *e, p11e_err *err);
+
+/* An append's callbacks, called under the store's lock (or transaction). */
+typedef struct p11e_store_audit_append_cb {
+	p11e_store_audit_fn entry; /* each entry given, before build */
+	/* The next line (malloc'd into *line, len bytes without a newline and
+	 * 2 bytes more, where the store may put one; NULL: write nothing), its
+	 * seq and SHA-256, built on the chain checked so far. */
+	p11e_rc (*build)(void *arg, const p11e_store_audit_head *head,
+			 enum p11e_store_audit_given given, char **line, size_t *len,
+			 long long *seq, char sha256[65], p11e_err *err);
+} p11e_store_audit_append_cb;
+
 typedef struct p11e_store_ops {
 	const char *type;
 	/* The keys the config's "store" object may hold (p11e_conf_unknown_key). */
@@ -81,7 +142,8 @@ typedef struct p11e_store_ops {
 			size_t *n, p11e_err *err);
 	int (*same_name)(void *state, const struct p11e_store_kind *k, const char *stored,
 			 const char *name);
-	const char *(*where)(void *state, const struct p11e_store_kind *k);
+	void (*describe)(void *state, const struct p11e_store_kind *k, const char *name,
+			 char *buf, size_t cap);
 	/* Takes the lock kind/name, waiting up to wait_ms (0: try once); *held
 	 * is the backend's handle for unlock. P11E_BUSY naming the holder when
 	 * it is still held after that. */
@@ -91,6 +153,12 @@ typedef struct p11e_store_ops {
 	/* Counters: as p11e_store_counter_next. */
 	p11e_rc (*counter_next)(void *state, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+	/* The audit chain: as p11e_store_audit_read and _append. */
+	p11e_rc (*audit_read)(void *state, int flags, p11e_store_audit_head *head,
+			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn, void *arg,
+			      p11e_err *err);
+	p11e_rc (*audit_append)(void *state, int flags, p11e_store_audit_head *head,
+				const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err);
 } p11e_store_ops;
 
 /* The registry, index i (NULL past the last): config checks and messages. */
@@ -106,10 +174,16 @@ p11e_rc p11e_store_info_get(p11e_store *s, p11e_store_info *out, p11e_err *err);
  * --from file:DIR`). */
 p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
 
+/* A file store whose documents are files directly in dir, whatever their
+ * kind's directory (a file vault's configured "dir", docs/vault.md). */
+p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);
+
 /* Documents. */
 
 /* p11e_store_put's flags. */
 #define P11E_STORE_DURABLE 1 /* on stable storage when put returns (else soon) */
+#define P11E_STORE_CREATE 2  /* only if there is none yet: else P11E_EXISTS, nothing
+			      * written (an escrowed password is never replaced) */
 
 /* The document KIND/NAME into *data (malloc'd, len bytes and a NUL after
  * them; free it, or p11e_secret_free it where the document is a secret).
@@ -119,7 +193,9 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
 p11e_rc p11e_store_get(p11e_store *s, const char *kind, const char *name, unsigned char **data,
 		       size_t *len, p11e_err *err);
 /* Stores it whole (a reader sees the old document or the new one, never a
- * part), readable only by p11enroll's own user. flags: P11E_STORE_DURABLE. */
+ * part), readable only by p11enroll's own user. flags: P11E_STORE_DURABLE,
+ * P11E_STORE_CREATE (two stations creating one document at once: one of
+ * them gets P11E_EXISTS). */
 p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const void *data,
 		       size_t len, int flags, p11e_err *err);
 /* Removes it, durably; P11E_NOT_FOUND when there was none. */
@@ -133,9 +209,11 @@ void p11e_store_docs_free(p11e_store_doc *docs, size_t n);
  * how a record that was copied under another name is caught. */
 int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_name,
 			 const char *name);
-/* Where documents of kind are, for messages ("/var/lib/p11enroll/identities",
- * "PostgreSQL table documents"); never NULL. */
-const char *p11e_store_where(p11e_store *s, const char *kind);
+/* Where the document kind/name is, for messages, into buf (returned): the
+ * file ("/var/lib/p11enroll/identities/bob@example.com.json"), or "identity
+ * bob@example.com in PostgreSQL schema p11enroll (table documents)". */
+const char *p11e_store_describe(p11e_store *s, const char *kind, const char *name, char *buf,
+				size_t cap);
 
 /* Named locks, as p11e_lock_acquire (lock.h) takes them: *held for
  * p11e_store_unlock. */
@@ -149,5 +227,25 @@ void p11e_store_unlock(p11e_store *s, void *held);
  * before it returns. */
 p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+
+/* The audit chain (audit.h; only src/core/audit*.c calls these). */
+
+/* Reads the head and hands fn the entries in order, all under one lock or
+ * snapshot (no append half-seen): every entry, or with P11E_STORE_AUDIT_TAIL
+ * only what the chain code needs to check the chain's end against the head
+ * (*given says which). P11E_NOT_FOUND when the store holds no chain and no head
+ * (head still filled in); P11E_FAIL when it cannot be read, or a log is
+ * missing though its head says it held entries. */
+p11e_rc p11e_store_audit_read(p11e_store *s, int flags, p11e_store_audit_head *head,
+			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn,
+			      void *arg, p11e_err *err);
+/* Appends one line: under the store's lock (file: flock; pg: the head's row
+ * FOR UPDATE, in one transaction) hands cb->entry what p11e_store_audit_read
+ * would (with P11E_STORE_AUDIT_TAIL: only the end), then stores the line
+ * cb->build makes with the new head, durably, or nothing when it makes
+ * none. Appends from every station take turns on one chain. *head: as
+ * read (its where filled in whenever the store could be reached). */
+p11e_rc p11e_store_audit_append(p11e_store *s, int flags, p11e_store_audit_head *head,
+				const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err);
 
 #endif

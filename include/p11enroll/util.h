@@ -11,6 +11,12 @@
  * the directory. A crash leaves either the old file or the new one. */
 p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			       p11e_err *err);
+/* The same, durable or not: durable 0 skips both fsyncs (the temp file's
+ * bytes are written out before the rename all the same, so a power loss
+ * leaves the old file or the whole new one, never an empty one; but it may
+ * leave the old one). For saves a crash can redo (docs/store.md#durability). */
+p11e_rc p11e_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+				int durable, p11e_err *err);
 
 /* write(2) until all of data is written (EINTR retried); 0, or -1 with
  * errno set. */

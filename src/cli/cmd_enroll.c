@@ -3,6 +3,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "cli.h"
+#include "p11enroll/software.h"
 #include "p11enroll/pipeline.h"
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
@@ -25,6 +26,15 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 			       "certificate %s, valid until %s\n",
 			       rec.identity, rec.key_id, rec.key_type, rec.pfx_path,
 			       rec.token_serial ? rec.token_serial : "?", rec.cert_sha256,
+			       rec.not_after);
+		} else if (rc == P11E_OK && p11e_soft_pfx_stored(rec.pfx_path)) {
+			/* In the store, for any station: export writes it out. */
+			printf("enrolled %s: software key %s (%s) and certificate %s in a "
+			       "PKCS#12 file (%s) kept in the store: `p11enroll export %s --out "
+			       "FILE.p12` writes it out (its password is escrowed in the vault), "
+			       "valid until %s\n",
+			       rec.identity, rec.key_id, rec.key_type, rec.cert_sha256,
+			       rec.pfx_format ? rec.pfx_format : "aes-256", rec.identity,
 			       rec.not_after);
 		} else if (rc == P11E_OK && rec.pfx_path != NULL) {
 			/* Never the password: `p11enroll escrow show` hands it out. */

@@ -13,10 +13,9 @@
 #include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/record.h"
+#include "p11enroll/software.h"
 #include "p11enroll/util.h"
 #include "p11enroll/vault.h"
-
-#define PFX_MAX (1 << 20)
 
 typedef struct blob {
 	unsigned char *data;
@@ -45,7 +44,7 @@ static p11e_rc make_pfx(cli_ctx *ctx, const p11e_record *r, blob *b)
 				 "'%.200s' has no PFX: its key is on the token (use --format "
 				 "pem, der or p7b)",
 				 r->identity);
-	rc = p11e_read_file(r->pfx_path, PFX_MAX, &data, &b->len, &ctx->err);
+	rc = p11e_soft_pfx_read(ctx->config.store, r->pfx_path, &data, &b->len, &ctx->err);
 	if (rc == P11E_NOT_FOUND)
 		return p11e_errf(&ctx->err, P11E_NOT_FOUND, "'%.200s': the PFX %s is missing",
 				 r->identity, r->pfx_path);

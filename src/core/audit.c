@@ -1,17 +1,14 @@
 /* The append-only, hash-chained audit log (see include/p11enroll/audit.h). */
-#include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <syslog.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include "p11enroll/audit.h"
+#include "p11enroll/store.h"
 #include "p11enroll/util.h"
 #include "core/audit_parse.h"
 #include "core/state_paths.h"
@@ -74,207 +71,224 @@ static void add_who(json_object *o)
 	json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
 }
 
-#define AUDIT_MAX (256 * 1024 * 1024)
-#define HEAD_MAX 4096
-
-static void print_of(const struct stat *st, p11e_audit_print *lp)
+/* The store cfg opened, else one opened for this call into *own (a config
+ * built by hand: tests). */
+static p11e_rc store_of(const p11e_config *cfg, p11e_store **s, p11e_store **own, p11e_err *err)
 {
-	lp->dev = (long long)st->st_dev;
-	lp->ino = (long long)st->st_ino;
-	lp->size = (long long)st->st_size;
-	lp->ctime_s = (long long)st->st_ctim.tv_sec;
-	lp->ctime_ns = (long long)st->st_ctim.tv_nsec;
-}
+	p11e_rc rc = P11E_OK;
 
-/* The chain state the last append left: STATE_DIR/audit.head, so that a log
- * deleted whole (or cut at its end) is noticed. h->found 0 when there is
- * none; h->this_log 0 when it is about another log (the config's
- * "audit_log" was changed). */
-static p11e_rc read_head(const p11e_config *cfg, const char *log, p11e_audit_head *h,
-			 p11e_err *err)
-{
-	char *path = p11e_state_audit_head_path(cfg->state_dir), *text = NULL;
-	p11e_rc rc;
-
-	memset(h, 0, sizeof(*h));
-	strcpy(h->hash, P11E_AUDIT_ZERO_HASH);
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_private(path, HEAD_MAX, &text, NULL, err);
-	if (rc == P11E_NOT_FOUND)
-		rc = P11E_OK;
-	else if (rc == P11E_OK)
-		rc = p11e_audit_head_parse(path, text, log, h, err);
-	free(text);
-	free(path);
+	*own = NULL;
+	*s = cfg->store;
+	if (*s == NULL && (rc = p11e_store_open(cfg, own, err)) == P11E_OK)
+		*s = *own;
 	return rc;
 }
 
-static p11e_rc write_head(const p11e_config *cfg, const char *log, const p11e_audit_chain *c,
-			  const p11e_audit_print *lp, p11e_err *err)
-{
-	char *path = p11e_state_audit_head_path(cfg->state_dir);
-	json_object *o = json_object_new_object(), *f = json_object_new_array();
-	const char *text;
-	p11e_rc rc;
+/* The chain as checked so far, entry by entry as the store hands them. */
+typedef struct walker {
+	p11e_audit_chain c;
+	int any;		/* entries handed */
+	p11e_audit_entry_fn fn; /* audit show: each good entry */
+	void *fn_arg;
+} walker;
 
-	if (path == NULL || o == NULL || f == NULL) {
-		json_object_put(f);
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	json_object_object_add(o, "log", json_object_new_string(log));
-	json_object_object_add(o, "seq", json_object_new_int64(c->seq));
-	json_object_object_add(o, "sha256", json_object_new_string(c->hash));
-	if (lp != NULL) {
-		long long v[5] = {lp->dev, lp->ino, lp->size, lp->ctime_s, lp->ctime_ns};
-		for (size_t i = 0; i < 5; i++)
-			json_object_array_add(f, json_object_new_int64(v[i]));
-	}
-	json_object_object_add(o, "file", f);
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
-out:
-	json_object_put(o);
-	free(path);
-	return rc;
+static void walker_init(walker *w)
+{
+	memset(w, 0, sizeof(*w));
+	strcpy(w->c.hash, P11E_AUDIT_ZERO_HASH);
 }
 
-/* The end of the log against the head: entries cut from the end, or the
+static p11e_rc walk_entry(void *arg, p11e_store_audit_entry *e, p11e_err *err)
+{
+	walker *w = arg;
+	const p11e_store_audit_head *h = e->head;
+	long long number = e->seq > 0 ? e->seq : 0, seq = 0;
+	char hash[65];
+	p11e_rc rc;
+
+	w->any = 1;
+	if (e->unterminated) {
+		w->c.lines++;
+		w->c.bad = w->c.lines;
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s: %s %zu is cut short (no end of line); "
+				 "investigate, then see p11enroll(1) AUDIT LOG",
+				 h->where, h->unit, w->c.lines);
+	}
+	if (e->tail) {
+		/* The last entry alone: the chain before it is the store's to
+		 * vouch for (the head names this entry), not read here. */
+		w->c.seq = e->seq - 1;
+	}
+	rc = p11e_audit_walk_line(h->where, h->unit, number, e->line, e->len, !e->tail, &w->c,
+				  &seq, err);
+	if (rc != P11E_OK)
+		return rc;
+	/* A row keeps its seq and its hash beside its line: both must be the
+	 * line's own (a row moved, or its line edited in place). */
+	if (e->seq > 0 && seq != e->seq) {
+		w->c.bad = (size_t)e->seq;
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s: %s %lld holds the line of entry %lld (moved or "
+				 "edited); investigate, then see p11enroll(1) AUDIT LOG",
+				 h->where, h->unit, e->seq, seq);
+	}
+	if (e->sha256 != NULL && strcmp(e->sha256, w->c.hash) != 0) {
+		w->c.bad = (size_t)(e->seq > 0 ? e->seq : (long long)w->c.lines);
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s: %s %lld is not the line that was written (its "
+				 "hash is not the one stored with it: edited); investigate, then "
+				 "see p11enroll(1) AUDIT LOG",
+				 h->where, h->unit, (long long)w->c.bad);
+	}
+	if (w->fn != NULL) {
+		snprintf(hash, sizeof(hash), "%s", w->c.hash);
+		return w->fn(w->fn_arg, e->line, e->len, seq, hash, err);
+	}
+	return P11E_OK;
+}
+
+/* Where the chain stands after what the store handed over. */
+static void chain_end(walker *w, const p11e_store_audit_head *h,
+		      enum p11e_store_audit_given given)
+{
+	if (given == P11E_STORE_AUDIT_VOUCHED) {
+		w->c.seq = h->seq;
+		snprintf(w->c.hash, sizeof(w->c.hash), "%s", h->sha256);
+	}
+}
+
+/* The end of the chain against the head: entries cut from the end, or the
  * last one replaced, or no head at all beside chained entries (deleting the
  * head must not switch the check off: it is recreated only by `audit
  * reset-head`, which says what it trusts). A head behind the log is a crash
- * between the append and the head's update: the chain itself is whole, so
- * that is fine. */
-static p11e_rc match_head(const p11e_config *cfg, const char *log, const p11e_audit_chain *c,
-			  const p11e_audit_head *h, p11e_err *err)
+ * between the append and the head's update in a file, which is fine (the
+ * chain itself is whole); where both are written in one transaction it is
+ * entries added behind p11enroll's back. */
+static p11e_rc match_head(p11e_audit_chain *c, const p11e_store_audit_head *h, p11e_err *err)
 {
-	if (!h->this_log && c->seq > 0) {
-		char *head = p11e_state_audit_head_path(cfg->state_dir);
-		p11e_rc rc = p11e_errf(
+	int in_file = strcmp(h->unit, "line") == 0;
+
+	if ((!h->found || h->other_log) && c->seq > 0)
+		return p11e_errf(
 		    err, P11E_FAIL,
 		    "audit log %s holds %lld chained entries but its head %s %s, so entries cut "
 		    "from its end would go unnoticed; investigate (compare with syslog), then "
 		    "`p11enroll audit reset-head` trusts the log as it is now (see p11enroll(1) "
 		    "AUDIT LOG)",
-		    log, c->seq, head ? head : "STATE_DIR/audit.head",
+		    h->where, c->seq, h->head_where,
 		    h->found ? "is about another log" : "is missing");
-		free(head);
-		return rc;
-	}
-	if (c->seq < h->seq)
-		return p11e_errf(
-		    err, P11E_FAIL,
-		    "audit log %s ends at entry %lld (line %zu) but held %lld: entries "
-		    "at its end were removed; investigate, then see p11enroll(1) AUDIT "
-		    "LOG",
-		    log, c->seq, c->lines, h->seq);
-	if (c->seq == h->seq && h->seq > 0 && strcmp(c->hash, h->hash) != 0)
+	if (c->seq < h->seq) {
+		char at[40] = "";
+
+		if (in_file)
+			snprintf(at, sizeof(at), " (line %zu)", c->lines);
 		return p11e_errf(err, P11E_FAIL,
-				 "audit log %s: line %zu (entry %lld) is not the entry written "
-				 "last; investigate, then see p11enroll(1) AUDIT LOG",
-				 log, c->lines, c->seq);
+				 "audit log %s ends at entry %lld%s but held %lld: entries at its "
+				 "end were removed; investigate, then see p11enroll(1) AUDIT LOG",
+				 h->where, c->seq, at, h->seq);
+	}
+	if (c->seq > h->seq && h->atomic) {
+		c->bad = (size_t)(h->seq + 1);
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s goes on past its head (entry %lld) to entry %lld: "
+				 "entries were added without p11enroll; investigate, then see "
+				 "p11enroll(1) AUDIT LOG",
+				 h->where, h->seq, c->seq);
+	}
+	if (c->seq == h->seq && h->seq > 0 && strcmp(c->hash, h->sha256) != 0) {
+		char which[64];
+
+		/* A file counts lines, a table entries. */
+		c->bad = in_file ? c->lines : (size_t)c->seq;
+		if (in_file)
+			snprintf(which, sizeof(which), "line %zu (entry %lld)", c->lines, c->seq);
+		else
+			snprintf(which, sizeof(which), "%s %lld", h->unit, c->seq);
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s: %s is not the entry written last; investigate, "
+				 "then see p11enroll(1) AUDIT LOG",
+				 h->where, which);
+	}
 	return P11E_OK;
 }
 
-/* What open_chain opens the log for. */
-enum chain_mode {
-	CHAIN_CHECK,  /* audit verify: read, walked whole, against the head */
-	CHAIN_APPEND, /* an append: made if the head says there never was one */
-	CHAIN_RESET,  /* audit reset-head: walked whole; the head is not asked */
-};
+/* What an append builds its line from. */
+typedef struct writer {
+	walker w;
+	int reset; /* audit reset-head: the head is not asked, only reported */
+	p11e_audit_reset *out;
+	const char *action, *identity;
+	const char *const *extra;
+	p11e_rc outcome;
+	const p11e_err *outcome_err;
+	char *syslog_text; /* the line, for syslog once it is stored */
+} writer;
 
-/* Opens, locks and verifies the log. P11E_NOT_FOUND when there is no log and
- * none is expected (for CHAIN_RESET: no log). h: the head as read under the
- * lock. */
-static p11e_rc open_chain(const p11e_config *cfg, const char *path, enum chain_mode mode, int *fd,
-			  p11e_audit_chain *c, p11e_audit_head *h, p11e_err *err)
+/* The reset's own entry: what it trusts, and what the head was. */
+static p11e_rc reset_check(writer *wr, const p11e_store_audit_head *h, int *skip, p11e_err *err)
 {
-	int writing = mode != CHAIN_CHECK;
-	char *text = NULL;
-	p11e_audit_print now_print;
-	struct stat st;
-	size_t len = 0;
-	p11e_rc rc;
+	p11e_audit_reset *out = wr->out;
+	p11e_err ignored;
 
-	*fd = -1;
-	memset(c, 0, sizeof(*c));
-	strcpy(c->hash, P11E_AUDIT_ZERO_HASH);
-	if ((rc = read_head(cfg, path, h, err)) != P11E_OK)
-		return rc;
-	rc = p11e_open_private(path, writing ? O_RDWR | O_APPEND : O_RDONLY, 0, fd, err);
-	if (rc == P11E_NOT_FOUND && h->seq > 0)
-		/* Never recreated silently: that is what hid a deleted log. */
-		return p11e_errf(err, P11E_FAIL,
-				 "audit log %s is missing but held %lld entries; restore it from "
-				 "a backup or syslog, see p11enroll(1) AUDIT LOG",
-				 path, h->seq);
-	if (rc == P11E_NOT_FOUND && mode == CHAIN_APPEND)
-		rc = p11e_open_private(path, O_RDWR | O_APPEND | O_CREAT, 0600, fd, err);
-	if (rc != P11E_OK)
-		return rc;
-	/* Appends take turns; a check waits for a half-done append. */
-	while (flock(*fd, writing ? LOCK_EX : LOCK_SH) != 0)
-		if (errno != EINTR) {
-			rc = p11e_errf(err, P11E_FAIL, "audit log %s: cannot lock: %s", path,
-				       strerror(errno));
-			goto out;
-		}
-	/* The head again, now that no append runs: the one read before the
-	 * lock may be one that a concurrent append has since replaced. */
-	if ((rc = read_head(cfg, path, h, err)) != P11E_OK)
-		goto out;
-	/* An append to a log exactly as the last append left it (same file,
-	 * length and change time) takes the chain from the head: the walk
-	 * below reads the whole log, which grew slower with every entry (a
-	 * third of a second at 100,000). Anything else, a crash between an
-	 * append and its head included, is walked; `audit verify` always is. */
-	if (mode == CHAIN_APPEND && h->seq > 0 && fstat(*fd, &st) == 0) {
-		print_of(&st, &now_print);
-		if (memcmp(&now_print, &h->print, sizeof(now_print)) == 0) {
-			c->seq = h->seq;
-			strcpy(c->hash, h->hash);
-			goto out;
-		}
+	*skip = 0;
+	if (!wr->w.any && !h->found)
+		return p11e_errf(err, P11E_NOT_FOUND,
+				 "audit log %s does not exist: there is nothing to trust (the next "
+				 "audited action starts it)",
+				 h->where);
+	out->entries = wr->w.c.seq;
+	out->lines = wr->w.c.lines;
+	snprintf(out->sha256, sizeof(out->sha256), "%s", wr->w.c.hash);
+	if (!h->found)
+		snprintf(out->previous, sizeof(out->previous), "missing");
+	else if (h->other_log)
+		snprintf(out->previous, sizeof(out->previous), "about another log");
+	else
+		snprintf(out->previous, sizeof(out->previous), "entry %lld", h->seq);
+	/* Nothing to reset when the head already vouches for this very end. */
+	if (match_head(&wr->w.c, h, &ignored) == P11E_OK &&
+	    (wr->w.c.seq == 0 || (h->found && !h->other_log && h->seq == wr->w.c.seq))) {
+		out->unchanged = 1;
+		*skip = 1;
 	}
-	if (lseek(*fd, 0, SEEK_SET) != 0 ||
-	    (rc = p11e_read_fd(*fd, path, AUDIT_MAX, &text, &len, err)) != P11E_OK) {
-		if (rc == P11E_OK)
-			rc = p11e_errf(err, P11E_FAIL, "audit log %s: %s", path, strerror(errno));
-		goto out;
-	}
-	rc = p11e_audit_walk(path, text, len, c, err);
-	if (rc == P11E_OK && mode != CHAIN_RESET)
-		rc = match_head(cfg, path, c, h, err);
-out:
-	free(text);
-	if (rc != P11E_OK && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	return rc;
+	return P11E_OK;
 }
 
-/* Appends one record to the log open (and locked) at fd, whose chain stands
- * at c (advanced), then the head. */
-static p11e_rc append_locked(const p11e_config *cfg, const char *path, int fd, p11e_audit_chain *c,
-			     const char *action, const char *identity, const char *const *extra,
-			     p11e_rc outcome, const p11e_err *outcome_err, p11e_err *err)
+static p11e_rc build_line(void *arg, const p11e_store_audit_head *h,
+			  enum p11e_store_audit_given given, char **line, size_t *len,
+			  long long *seq, char sha256[65], p11e_err *err)
 {
-	char when[32], *line = NULL;
+	writer *wr = arg;
+	p11e_audit_chain *c = &wr->w.c;
+	char when[32], entries[24], lines[24];
+	const char *reset_extra[] = {"trusted_entries", entries,	     "trusted_lines",
+				     lines,		"trusted_sha256",    NULL,
+				     "previous_head",	NULL,		     NULL};
+	const char *const *extra = wr->extra;
 	struct tm tm;
 	time_t now = time(NULL);
-	json_object *o = json_object_new_object();
+	json_object *o = NULL;
 	const char *text;
-	p11e_audit_print lp;
-	struct stat st;
-	int saved;
+	int skip = 0;
 	size_t n;
 	p11e_rc rc;
 
-	if (o == NULL)
-		return p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", path);
+	*line = NULL;
+	chain_end(&wr->w, h, given);
+	if (wr->reset) {
+		if ((rc = reset_check(wr, h, &skip, err)) != P11E_OK || skip)
+			return rc;
+		snprintf(entries, sizeof(entries), "%lld", c->seq);
+		snprintf(lines, sizeof(lines), "%zu", c->lines);
+		reset_extra[5] = wr->out->sha256;
+		reset_extra[7] = wr->out->previous;
+		extra = reset_extra;
+	} else if ((rc = match_head(c, h, err)) != P11E_OK) {
+		return rc;
+	}
+	if ((o = json_object_new_object()) == NULL)
+		return p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", h->where);
 	/* The chain first: each entry names the one before it by hash. */
 	json_object_object_add(o, "seq", json_object_new_int64(c->seq + 1));
 	json_object_object_add(o, "prev", json_object_new_string(c->hash));
@@ -282,69 +296,49 @@ static p11e_rc append_locked(const p11e_config *cfg, const char *path, int fd, p
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	add_str(o, "time", when);
 	add_who(o);
-	add_str(o, "action", action);
-	add_str(o, "identity", identity);
+	add_str(o, "action", wr->action);
+	add_str(o, "identity", wr->identity);
 	for (size_t i = 0; extra != NULL && extra[i] != NULL; i += 2)
 		add_str(o, extra[i], extra[i + 1]);
-	add_str(o, "outcome", outcome == P11E_OK ? "ok" : p11e_rc_name(outcome));
-	if (outcome != P11E_OK && outcome_err != NULL && outcome_err->msg[0] != '\0')
-		add_str(o, "error", outcome_err->msg);
+	add_str(o, "outcome", wr->outcome == P11E_OK ? "ok" : p11e_rc_name(wr->outcome));
+	if (wr->outcome != P11E_OK && wr->outcome_err != NULL && wr->outcome_err->msg[0] != '\0')
+		add_str(o, "error", wr->outcome_err->msg);
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						     JSON_C_TO_STRING_NOSLASHESCAPE);
 	/* json-c escapes control characters, so the record is one line. */
-	if (text == NULL || (line = malloc((n = strlen(text)) + 2)) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", path);
-		goto out;
+	if (text == NULL || (*line = malloc((n = strlen(text)) + 2)) == NULL ||
+	    (wr->syslog_text = strdup(text)) == NULL) {
+		free(*line);
+		*line = NULL;
+		json_object_put(o);
+		return p11e_errf(err, P11E_FAIL, "audit log %s: out of memory", h->where);
 	}
-	memcpy(line, text, n);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	/* One write per record, under the lock: concurrent runs never
-	 * interleave. */
-	if (p11e_write_all(fd, line, n + 1) != 0 || fsync(fd) != 0) {
-		saved = errno ? errno : EIO;
-		rc = p11e_errf(err, P11E_FAIL, "audit log %s: cannot append: %s", path,
-			       strerror(saved));
-		goto out;
-	}
-	c->seq++;
-	p11e_audit_line_hash(line, n, c->hash);
-	/* A copy the local user cannot edit: syslog/journald (auth log). */
-	syslog(LOG_AUTHPRIV | LOG_NOTICE, "p11enroll audit: %s", text);
-	/* Still under the lock, so heads are written in the log's order. */
-	if (fstat(fd, &st) != 0) {
-		rc = p11e_errf(err, P11E_FAIL, "audit log %s: %s", path, strerror(errno));
-		goto out;
-	}
-	print_of(&st, &lp);
-	rc = write_head(cfg, path, c, &lp, err);
-out:
+	memcpy(*line, text, n + 1);
+	*len = n;
+	*seq = c->seq + 1;
+	p11e_audit_line_hash(*line, n, sha256);
 	json_object_put(o);
-	free(line);
-	return rc;
+	return P11E_OK;
 }
 
-/* The log's directory and STATE_DIR (for the head), made if missing. */
-static p11e_rc make_dirs(const p11e_config *cfg, const char *path, p11e_err *err)
+static p11e_rc append(const p11e_config *cfg, writer *wr, int flags, p11e_store_audit_head *h,
+		      p11e_err *err)
 {
-	char *dir = strdup(path), *slash;
-	p11e_rc rc = P11E_OK;
+	const p11e_store_audit_append_cb cb = {.entry = walk_entry, .build = build_line};
+	p11e_store *s, *own;
+	p11e_rc rc;
 
-	if (dir == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		rc = p11e_mkdirs(dir, 0700, err);
-	}
-	free(dir);
-	return rc == P11E_OK ? p11e_mkdirs(cfg->state_dir, 0700, err) : rc;
-}
-
-static p11e_rc close_log(int fd, const char *path, p11e_rc rc, p11e_err *err)
-{
-	if (fd >= 0 && close(fd) != 0 && rc == P11E_OK)
-		rc = p11e_errf(err, P11E_FAIL, "audit log %s: cannot append: %s", path,
-			       strerror(errno));
+	memset(h, 0, sizeof(*h));
+	if ((rc = store_of(cfg, &s, &own, err)) != P11E_OK)
+		return rc;
+	walker_init(&wr->w);
+	rc = p11e_store_audit_append(s, flags, h, &cb, wr, err);
+	/* A copy the local user cannot edit: syslog/journald (auth log). */
+	if (rc == P11E_OK && wr->syslog_text != NULL)
+		syslog(LOG_AUTHPRIV | LOG_NOTICE, "p11enroll audit: %s", wr->syslog_text);
+	free(wr->syslog_text);
+	wr->syslog_text = NULL;
+	p11e_store_close(own);
 	return rc;
 }
 
@@ -352,74 +346,35 @@ p11e_rc p11e_audit_write(const p11e_config *cfg, const char *action, const char 
 			 const char *const *extra, p11e_rc outcome, const p11e_err *outcome_err,
 			 p11e_err *err)
 {
-	char *path = NULL;
-	p11e_audit_chain c;
-	p11e_audit_head h;
-	int fd = -1;
-	p11e_rc rc;
+	writer wr = {.action = action,
+		     .identity = identity,
+		     .extra = extra,
+		     .outcome = outcome,
+		     .outcome_err = outcome_err};
+	p11e_store_audit_head h;
 
-	rc = p11e_audit_path(cfg, &path, err);
-	if (rc != P11E_OK)
-		return rc;
-	if ((rc = make_dirs(cfg, path, err)) == P11E_OK &&
-	    (rc = open_chain(cfg, path, CHAIN_APPEND, &fd, &c, &h, err)) == P11E_OK)
-		rc = append_locked(cfg, path, fd, &c, action, identity, extra, outcome, outcome_err,
-				   err);
-	rc = close_log(fd, path, rc, err);
-	free(path);
-	return rc;
+	/* Only the chain's end, checked against the head (the store hands
+	 * over what that takes): `audit verify` walks the whole chain. */
+	return append(cfg, &wr, P11E_STORE_AUDIT_TAIL, &h, err);
 }
 
 p11e_rc p11e_audit_reset_head(const p11e_config *cfg, p11e_audit_reset *out, p11e_err *err)
 {
-	char entries[24], lines[24];
-	const char *extra[] = {"trusted_entries", entries,	"trusted_lines",   lines,
-			       "trusted_sha256",  out->sha256, "previous_head", out->previous,
-			       NULL};
-	p11e_audit_chain c;
-	p11e_audit_head h;
-	p11e_err ignored;
-	int fd = -1;
+	writer wr = {.reset = 1, .out = out, .action = "audit-reset-head", .outcome = P11E_OK};
+	p11e_store_audit_head h;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
-	if ((rc = p11e_audit_path(cfg, &out->path, err)) != P11E_OK)
-		return rc;
-	rc = open_chain(cfg, out->path, CHAIN_RESET, &fd, &c, &h, err);
-	if (rc == P11E_NOT_FOUND) {
+	/* A broken chain is no chain a head can vouch for: walked whole. */
+	rc = append(cfg, &wr, P11E_STORE_AUDIT_EXISTING, &h, err);
+	if (h.where[0] != '\0' && (out->path = strdup(h.where)) == NULL && rc == P11E_OK)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(err, P11E_NOT_FOUND,
 			       "audit log %s does not exist: there is nothing to trust (the next "
 			       "audited action starts it)",
-			       out->path);
-		goto out;
-	}
-	if (rc != P11E_OK)
-		goto out; /* a broken chain: no head can vouch for it */
-	out->entries = c.seq;
-	out->lines = c.lines;
-	snprintf(out->sha256, sizeof(out->sha256), "%s", c.hash);
-	if (!h.found)
-		snprintf(out->previous, sizeof(out->previous), "missing");
-	else if (!h.this_log)
-		snprintf(out->previous, sizeof(out->previous), "about another log");
-	else
-		snprintf(out->previous, sizeof(out->previous), "entry %lld", h.seq);
-	/* Nothing to reset when the head already vouches for this very end. */
-	if (match_head(cfg, out->path, &c, &h, &ignored) == P11E_OK &&
-	    (c.seq == 0 || (h.this_log && h.seq == c.seq))) {
-		out->unchanged = 1;
-		goto out;
-	}
-	if ((rc = make_dirs(cfg, out->path, err)) != P11E_OK)
-		goto out;
-	snprintf(entries, sizeof(entries), "%lld", c.seq);
-	snprintf(lines, sizeof(lines), "%zu", c.lines);
-	/* The line that says so is itself chained, and the head written
-	 * after it covers it: from here on the log is checked as before. */
-	rc = append_locked(cfg, out->path, fd, &c, "audit-reset-head", NULL, extra, P11E_OK, NULL,
-			   err);
-out:
-	return close_log(fd, out->path, rc, err);
+			       h.where);
+	return rc;
 }
 
 void p11e_audit_reset_free(p11e_audit_reset *r)
@@ -430,29 +385,57 @@ void p11e_audit_reset_free(p11e_audit_reset *r)
 	}
 }
 
-p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err)
+/* Reads the chain (whole, or its end with P11E_STORE_AUDIT_TAIL) and checks
+ * it against its head; fn (may be NULL) sees each good entry. */
+static p11e_rc check_chain(const p11e_config *cfg, int flags, p11e_audit_entry_fn fn, void *arg,
+			   p11e_audit_report *rep, p11e_err *err)
 {
-	char *path = NULL;
-	p11e_audit_chain c;
-	p11e_audit_head h;
-	int fd = -1;
+	p11e_store_audit_head h;
+	enum p11e_store_audit_given given;
+	p11e_store *s, *own;
+	walker w;
 	p11e_rc rc;
 
 	memset(rep, 0, sizeof(*rep));
-	if ((rc = p11e_audit_path(cfg, &path, err)) != P11E_OK)
+	if ((rc = store_of(cfg, &s, &own, err)) != P11E_OK)
 		return rc;
-	rc = open_chain(cfg, path, CHAIN_CHECK, &fd, &c, &h, err);
+	walker_init(&w);
+	w.fn = fn;
+	w.fn_arg = arg;
+	rc = p11e_store_audit_read(s, flags, &h, &given, walk_entry, &w, err);
 	rep->exists = rc != P11E_NOT_FOUND;
 	if (rc == P11E_NOT_FOUND)
 		rc = P11E_OK;
-	rep->entries = c.seq;
-	rep->lines = c.lines;
-	rep->bad_line = c.bad;
-	snprintf(rep->sha256, sizeof(rep->sha256), "%s", c.hash);
-	rep->path = path;
-	if (fd >= 0)
-		close(fd);
+	else if (rc == P11E_OK) {
+		chain_end(&w, &h, given);
+		rc = match_head(&w.c, &h, err);
+	}
+	rep->entries = w.c.seq;
+	rep->lines = w.c.lines;
+	rep->bad_line = w.c.bad;
+	snprintf(rep->sha256, sizeof(rep->sha256), "%s", w.c.hash);
+	snprintf(rep->unit, sizeof(rep->unit), "%s", h.unit[0] ? h.unit : "line");
+	rep->whole = given == P11E_STORE_AUDIT_ALL;
+	if (h.where[0] != '\0' && (rep->path = strdup(h.where)) == NULL && rc == P11E_OK)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	p11e_store_close(own);
 	return rc;
+}
+
+p11e_rc p11e_audit_verify(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err)
+{
+	return check_chain(cfg, 0, NULL, NULL, rep, err);
+}
+
+p11e_rc p11e_audit_each(const p11e_config *cfg, p11e_audit_entry_fn fn, void *arg,
+			p11e_audit_report *rep, p11e_err *err)
+{
+	return check_chain(cfg, 0, fn, arg, rep, err);
+}
+
+p11e_rc p11e_audit_head_check(const p11e_config *cfg, p11e_audit_report *rep, p11e_err *err)
+{
+	return check_chain(cfg, P11E_STORE_AUDIT_TAIL, NULL, NULL, rep, err);
 }
 
 void p11e_audit_report_free(p11e_audit_report *rep)

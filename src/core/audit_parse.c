@@ -20,7 +20,8 @@ void p11e_audit_line_hash(const char *line, size_t len, char hex[65])
  * "prev" the hash of the line before. Lines without "seq" before the first
  * chained one are entries written before the chain existed (accepted as
  * they are, and the first chained entry's "prev" covers the last of them). */
-static const char *check_line(const char *line, const p11e_audit_chain *c, long long *seq)
+static const char *check_line(const char *line, const p11e_audit_chain *c, int prev_known,
+			      long long *seq)
 {
 	json_object *o = json_tokener_parse(line), *v;
 	const char *why = NULL;
@@ -34,7 +35,10 @@ static const char *check_line(const char *line, const p11e_audit_chain *c, long 
 	} else if (!json_object_is_type(v, json_type_int) ||
 		   (*seq = json_object_get_int64(v)) != c->seq + 1) {
 		why = "has the wrong \"seq\" (an entry before it was removed, or it was "
-		      "inserted or edited)";
+		      "inserted, moved or edited)";
+	} else if (!prev_known) {
+		/* The first entry handed without those before it: its own
+		 * hash is checked against the head instead. */
 	} else if (!json_object_object_get_ex(o, "prev", &v) ||
 		   !json_object_is_type(v, json_type_string) ||
 		   strcmp(json_object_get_string(v), c->hash) != 0) {
@@ -44,43 +48,59 @@ static const char *check_line(const char *line, const p11e_audit_chain *c, long 
 	return why;
 }
 
+p11e_rc p11e_audit_walk_line(const char *where, const char *unit, long long number, char *line,
+			     size_t len, int prev_known, p11e_audit_chain *c, long long *seq,
+			     p11e_err *err)
+{
+	const char *why;
+	char saved = line[len];
+
+	*seq = 0;
+	c->lines++;
+	if (number <= 0)
+		number = (long long)c->lines;
+	line[len] = '\0';
+	/* A NUL inside a line would hide what follows it from the JSON parser
+	 * while the hash covers it: not a line p11enroll wrote. */
+	why = memchr(line, '\0', len) != NULL ? "holds a NUL byte (edited)"
+						: check_line(line, c, prev_known, seq);
+	line[len] = saved;
+	if (why != NULL) {
+		c->bad = (size_t)number;
+		return p11e_errf(err, P11E_FAIL,
+				 "audit log %s: %s %lld %s; investigate, then see p11enroll(1) "
+				 "AUDIT LOG",
+				 where, unit, number, why);
+	}
+	p11e_audit_line_hash(line, len, c->hash);
+	if (*seq > 0)
+		c->seq = *seq;
+	return P11E_OK;
+}
+
 p11e_rc p11e_audit_walk(const char *path, char *text, size_t len, p11e_audit_chain *c,
 			p11e_err *err)
 {
 	char *p = text, *end = text + len;
+	long long seq;
+	p11e_rc rc;
 
 	memset(c, 0, sizeof(*c));
 	strcpy(c->hash, P11E_AUDIT_ZERO_HASH);
 	while (p < end) {
 		char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *why;
-		long long seq;
 
-		c->lines++;
 		if (nl == NULL) {
+			c->lines++;
 			c->bad = c->lines;
 			return p11e_errf(err, P11E_FAIL,
 					 "audit log %s: line %zu is cut short (no end of line); "
 					 "investigate, then see p11enroll(1) AUDIT LOG",
 					 path, c->lines);
 		}
-		*nl = '\0';
-		/* A NUL inside a line would hide what follows it from the JSON
-		 * parser while the hash covers it: not a line p11enroll wrote. */
-		why = memchr(p, '\0', (size_t)(nl - p)) != NULL ? "holds a NUL byte (edited)"
-								  : check_line(p, c, &seq);
-		if (why != NULL) {
-			*nl = '\n';
-			c->bad = c->lines;
-			return p11e_errf(err, P11E_FAIL,
-					 "audit log %s: line %zu %s; investigate, then see "
-					 "p11enroll(1) AUDIT LOG",
-					 path, c->lines, why);
-		}
-		p11e_audit_line_hash(p, (size_t)(nl - p), c->hash);
-		if (seq > 0)
-			c->seq = seq;
-		*nl = '\n';
+		rc = p11e_audit_walk_line(path, "line", 0, p, (size_t)(nl - p), 1, c, &seq, err);
+		if (rc != P11E_OK)
+			return rc;
 		p = nl + 1;
 	}
 	return P11E_OK;

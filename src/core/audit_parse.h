@@ -37,6 +37,17 @@ typedef struct p11e_audit_head {
 /* SHA-256 (hex) of one line without its newline. */
 void p11e_audit_line_hash(const char *line, size_t len, char hex[65]);
 
+/* One step of a walk: checks line (len bytes; line[len] may be changed
+ * while it runs and is restored) against the chain c and advances it; *seq
+ * is the line's own "seq" (0: an entry from before the chain). prev_known
+ * 0: the line's "prev" is not checked (the chain before it was not read: c
+ * stands at the seq before it). number names the line in a message as
+ * "where unit number" (<= 0: the count of lines walked). P11E_FAIL naming
+ * it, c->bad set to number. */
+p11e_rc p11e_audit_walk_line(const char *where, const char *unit, long long number, char *line,
+			     size_t len, int prev_known, p11e_audit_chain *c, long long *seq,
+			     p11e_err *err);
+
 /* Walks a whole log: text is len bytes followed by a NUL, modified while
  * walked and restored. P11E_FAIL naming path and the first bad line (also
  * in c->bad); c says where the chain stood at the last good line. */

@@ -91,19 +91,17 @@ static p11e_rc remove_software_key(const p11e_config *cfg, const p11e_record *re
 				   p11e_forget_result *out, p11e_err *err)
 {
 	char *secret = p11e_record_secret_name(rec->identity, p11e_record_generation(rec));
-	char *path = secret ? p11e_soft_key_path(cfg->state_dir, secret) : NULL;
-	int escrowed = 0;
+	int escrowed = 0, key_left = 0;
 	p11e_vault *v = NULL;
 	p11e_err audit_err = {0};
 	p11e_rc rc;
 
-	if (path == NULL) {
-		free(secret);
+	if (secret == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	}
-	out->key_file_removed = access(path, F_OK) == 0;
-	rc = p11e_soft_key_remove(path, err);
-	free(path);
+	rc = p11e_soft_key_exists(cfg->store, secret, &key_left, err);
+	out->key_file_removed = key_left;
+	if (rc == P11E_OK)
+		rc = p11e_soft_key_remove(cfg->store, secret, err);
 	if (rc == P11E_OK)
 		rc = p11e_soft_escrowed(cfg, secret, &escrowed, err);
 	if (rc != P11E_OK || !escrowed) {

@@ -21,6 +21,7 @@
 #include "p11enroll/pem.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/pkcs12.h"
+#include "p11enroll/publish.h"
 #include "p11enroll/recover.h"
 #include "p11enroll/session.h"
 #include "p11enroll/software.h"
@@ -57,7 +58,55 @@ void pipe_crash_point(const char *name)
 
 p11e_rc pipe_save(enroll_run *r, p11e_err *err)
 {
-	p11e_rc rc = p11e_record_save(r->cfg->store, r->rec, err);
+	return pipe_save_step(r, 1, err);
+}
+
+/* Whether the save that records reaching state `reached` must be durable
+ * (docs/store.md#durability). A power loss may lose a save that is not, and
+ * the rerun then starts from the last durable one: only a save after which
+ * nothing happens outside that the rerun cannot meet again may be lost.
+ * Software and archived keys (a vault's escrow, a key file) and a card's
+ * slots keep every save durable. */
+static int durable_after(enroll_run *r, p11e_step reached)
+{
+	char *targets = NULL;
+	int outside;
+
+	if (r->software || r->archived)
+		return 1;
+	switch (reached) {
+	case P11E_STEP_KEY_GENERATED:
+		/* The final ID was saved durably before the rename
+		 * (pipe_step_key): a rerun from key-pending finds the key. */
+		return r->rec->slot_id != NULL;
+	case P11E_STEP_ISSUED:
+		/* The CA keeps what it issued durably and answers the same
+		 * request_key with the same certificate (crash point
+		 * ca-answered): a rerun from csr-built asks again. */
+		return 0;
+	case P11E_STEP_STORED:
+		/* Durable before anything outside the token: a publish, a
+		 * renewal's old generation and its hook. */
+		if (r->rec->renew_mode != NULL || r->rec->publish_pending != NULL ||
+		    p11e_record_renewing(r->rec) != NULL)
+			return 1;
+		if (p11e_publish_targets(r->cfg, r->rec->profile, &targets, NULL) != P11E_OK)
+			return 1;
+		outside = targets[0] != '\0';
+		free(targets);
+		return outside;
+	default:
+		/* key-pending: the key is made next; csr-built: the CA gets
+		 * the request (an EC CSR signed again would be another);
+		 * submitted: the CA holds it; done: the answer. */
+		return 1;
+	}
+}
+
+p11e_rc pipe_save_step(enroll_run *r, int durable, p11e_err *err)
+{
+	p11e_rc rc =
+	    p11e_record_save_flags(r->cfg->store, r->rec, durable ? P11E_STORE_DURABLE : 0, err);
 
 	if (rc == P11E_OK)
 		r->persisted = 1;
@@ -171,8 +220,11 @@ static p11e_rc run_machine(enroll_run *r, p11e_err *err)
 		if (rc != P11E_OK && rc != P11E_PENDING)
 			break;
 		if (r->rec->step != before) {
+			/* The last save of a run is durable, whatever the step. */
+			int last = rc != P11E_OK ||
+				   (r->p->stop_after != 0 && r->rec->step >= r->p->stop_after);
 			p11e_record_set(&r->rec->last_error, NULL, NULL);
-			saved = pipe_save(r, err);
+			saved = pipe_save_step(r, last || durable_after(r, r->rec->step), err);
 			if (saved != P11E_OK)
 				return saved;
 			pipe_crash_point(p11e_step_name(r->rec->step));
@@ -341,7 +393,8 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	if (rc == P11E_OK && rec->step == P11E_STEP_NEW && r.token != NULL)
 		rc = p11e_token_check_keytype(r.token, &r.kt, err);
 	if (rc == P11E_OK && rec->step == P11E_STEP_NEW) {
-		rc = pipe_save(&r, err);
+		/* Nothing is made yet: key-pending, durable, comes before. */
+		rc = pipe_save_step(&r, r.software || r.archived, err);
 		if (rc == P11E_OK)
 			pipe_crash_point("new");
 	}

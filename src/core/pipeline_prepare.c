@@ -132,13 +132,15 @@ static p11e_rc settle_key_store(enroll_run *r, int is_new, p11e_err *err)
 				  err);
 	if (!is_new && p->pfx_out == NULL && (settled || !p->pfx_legacy))
 		return P11E_OK;
-	/* The PFX's path, absolute, so a rerun from elsewhere finds it. */
+	/* The PFX: a document of the store, or the file --out names (an
+	 * absolute path, so a rerun from elsewhere finds it). */
 	if (p->pfx_out == NULL && rec->pfx_path != NULL) {
 		out = strdup(rec->pfx_path);
 	} else if (p->pfx_out == NULL) {
-		/* Each generation its own file (a renewal keeps the old PFX). */
+		/* Each generation its own document in the store (a renewal keeps
+		 * the old PFX), for every station of the store to hand out. */
 		char *name = p11e_record_secret_name(rec->identity, p11e_record_generation(rec));
-		out = name != NULL ? p11e_soft_pfx_path(r->cfg->state_dir, name) : NULL;
+		out = name != NULL ? p11e_soft_pfx_default(name) : NULL;
 		free(name);
 	} else if (p->pfx_out[0] == '\0') {
 		return p11e_errf(err, P11E_USAGE, "out: an empty file name");

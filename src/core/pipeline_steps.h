@@ -42,7 +42,9 @@ typedef struct enroll_run {
 
 /* Shared helpers (pipeline.c). */
 void pipe_crash_point(const char *name);
-p11e_rc pipe_save(enroll_run *r, p11e_err *err);
+p11e_rc pipe_save(enroll_run *r, p11e_err *err); /* durable */
+/* durable 0: a save a crash may lose (pipeline.c's durable_after). */
+p11e_rc pipe_save_step(enroll_run *r, int durable, p11e_err *err);
 p11e_rc pipe_parse_id(const char *hex, p11e_id *id, const char *field, p11e_err *err);
 p11e_rc pipe_set_hex(char **field, const p11e_id *id, p11e_err *err);
 p11e_rc pipe_public_key_id(EVP_PKEY *pub, p11e_id *id, p11e_err *err);

@@ -147,6 +147,11 @@ static void now_iso(char out[32])
 
 p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err)
 {
+	return p11e_record_save_flags(store, r, P11E_STORE_DURABLE, err);
+}
+
+p11e_rc p11e_record_save_flags(p11e_store *store, p11e_record *r, int flags, p11e_err *err)
+{
 	char stamp[32];
 	json_object *o;
 	const char *text;
@@ -173,8 +178,7 @@ p11e_rc p11e_record_save(p11e_store *store, p11e_record *r, p11e_err *err)
 		goto out;
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
 						     JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = p11e_store_put(store, "identity", r->identity, text, strlen(text), P11E_STORE_DURABLE,
-			    err);
+	rc = p11e_store_put(store, "identity", r->identity, text, strlen(text), flags, err);
 out:
 	json_object_put(o);
 	return rc;
@@ -268,11 +272,10 @@ out:
 static p11e_rc parse_doc(p11e_store *store, const char *name, const unsigned char *text, size_t len,
 			 p11e_record *r, p11e_err *err)
 {
-	const char *where = p11e_store_where(store, "identity");
 	char label[400];
 	p11e_rc rc;
 
-	snprintf(label, sizeof(label), "%.100s in %.280s", name, where);
+	p11e_store_describe(store, "identity", name, label, sizeof(label));
 	if ((rc = p11e_record_parse(label, (const char *)text, len, r, err)) != P11E_OK)
 		return rc;
 	if (!p11e_store_same_name(store, "identity", name, r->identity)) {

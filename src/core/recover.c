@@ -13,6 +13,7 @@
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
 #include "p11enroll/vault.h"
+#include "p11enroll/software.h"
 
 #define PFX_MAX (1 << 20)
 
@@ -208,7 +209,9 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 	if (rc != P11E_OK)
 		goto audit;
 	pfx_path = p->pfx_path != NULL ? p->pfx_path : rec.pfx_path;
-	rc = p11e_read_file(pfx_path, PFX_MAX, &data, &len, err);
+	/* --pfx FILE is a file; the record's may be a document of the store. */
+	rc = p->pfx_path != NULL ? p11e_read_file(pfx_path, PFX_MAX, &data, &len, err)
+				 : p11e_soft_pfx_read(cfg->store, pfx_path, &data, &len, err);
 	if (rc == P11E_NOT_FOUND)
 		rc = p11e_errf(err, rc,
 			       "identity %s: its PFX %s is gone; give a copy with --pfx FILE",

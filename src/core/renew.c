@@ -175,17 +175,20 @@ p11e_rc p11e_renew_begin(const p11e_config *cfg, p11e_record *rec, const char *m
 	    (rc = p11e_record_set(&rec->token_serial, NULL, err)) == P11E_OK &&
 	    (rc = p11e_record_set(&rec->slot_id, NULL, err)) == P11E_OK)
 		rc = p11e_record_set(&rec->slot_kind, NULL, err);
-	/* A software key's new PFX beside the first one: NAME.p12 -> NAME.gN.p12. */
+	/* A software key's new PFX beside the first one: NAME.p12 -> NAME.gN.p12
+	 * for a file, store:NAME -> store:NAME.gN in the store (the file store's
+	 * pfx/NAME.gN.p12, as before). */
 	if (rc == P11E_OK && rec->pfx_path != NULL) {
 		const char *first =
 		    rec->history[0].pfx_path ? rec->history[0].pfx_path : rec->pfx_path;
 		size_t len = strlen(first) + 24;
 		size_t stem = strlen(first);
-		if (stem > 4 && strcmp(first + stem - 4, ".p12") == 0)
+		const char *ext = p11e_soft_pfx_stored(first) ? "" : ".p12";
+		if (*ext != '\0' && stem > 4 && strcmp(first + stem - 4, ".p12") == 0)
 			stem -= 4;
 		if ((pfx = malloc(len)) == NULL)
 			return p11e_errf(err, P11E_FAIL, "out of memory");
-		snprintf(pfx, len, "%.*s.g%d.p12", (int)stem, first, rec->generation);
+		snprintf(pfx, len, "%.*s.g%d%s", (int)stem, first, rec->generation, ext);
 		rc = p11e_record_set(&rec->pfx_path, pfx, err);
 	}
 	rec->step = reuse ? P11E_STEP_KEY_GENERATED : P11E_STEP_NEW;

@@ -10,6 +10,7 @@
 #include "p11enroll/replace.h"
 #include "p11enroll/revoke.h"
 #include "p11enroll/session.h"
+#include "p11enroll/software.h"
 #include "p11enroll/vault.h"
 
 static int is(const char *s, const char *value)
@@ -64,9 +65,17 @@ static void list_add(char *list, size_t cap, int number)
 }
 
 /* The PFX of an archived generation must be there to be recovered. */
-static p11e_rc check_pfx(const p11e_record *rec, int number, const char *pfx, p11e_err *err)
+static p11e_rc check_pfx(const p11e_config *cfg, const p11e_record *rec, int number,
+			 const char *pfx, p11e_err *err)
 {
-	if (pfx != NULL && access(pfx, R_OK) == 0)
+	char *data = NULL;
+	size_t len = 0;
+	p11e_err inner;
+	p11e_rc rc = pfx != NULL ? p11e_soft_pfx_read(cfg->store, pfx, &data, &len, &inner)
+				 : P11E_NOT_FOUND;
+
+	free(data); /* encrypted */
+	if (rc == P11E_OK)
 		return P11E_OK;
 	return p11e_errf(err, P11E_NOT_FOUND,
 			 "identity %s: generation %d's PFX %s is not readable, and its archived "
@@ -95,12 +104,12 @@ static p11e_rc check_recovery(const p11e_config *cfg, const p11e_replace_params 
 		if (!to_recover(g->key_store, g->state, g->on_token))
 			continue;
 		list_add(numbers, sizeof(numbers), g->number);
-		rc = check_pfx(rec, g->number, g->pfx_path, err);
+		rc = check_pfx(cfg, rec, g->number, g->pfx_path, err);
 	}
 	/* The current generation joins the history when the new one begins. */
 	if (rc == P11E_OK && !resumed && to_recover(rec->key_store, NULL, NULL)) {
 		list_add(numbers, sizeof(numbers), p11e_record_generation(rec));
-		rc = check_pfx(rec, p11e_record_generation(rec), rec->pfx_path, err);
+		rc = check_pfx(cfg, rec, p11e_record_generation(rec), rec->pfx_path, err);
 	}
 	if (rc != P11E_OK || numbers[0] == '\0')
 		return rc;

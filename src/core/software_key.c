@@ -12,16 +12,14 @@
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
-#include "core/state_paths.h"
 #include "p11enroll/password.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/vault.h"
 #include "p11enroll/record.h"
 #include "p11enroll/audit.h"
 #include "p11enroll/software.h"
+#include "p11enroll/store.h"
 #include "p11enroll/util.h"
-
-#define KEY_FILE_MAX (64 * 1024)
 
 p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err)
 {
@@ -42,35 +40,14 @@ p11e_rc p11e_soft_keygen(const p11e_keytype *kt, EVP_PKEY **out, p11e_err *err)
 	return P11E_OK;
 }
 
-char *p11e_soft_key_path(const char *state_dir, const char *identity)
-{
-	return p11e_state_key_path(state_dir, identity);
-}
-
-char *p11e_soft_pfx_path(const char *state_dir, const char *identity)
-{
-	return p11e_state_pfx_path(state_dir, identity);
-}
-
-static char *parent_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		return strdup(".");
-	if (slash == path)
-		return strdup("/");
-	return strndup(path, (size_t)(slash - path));
-}
-
-p11e_rc p11e_soft_key_save(const char *path, EVP_PKEY *key, const char *password, p11e_err *err)
+p11e_rc p11e_soft_key_save(p11e_store *store, const char *name, EVP_PKEY *key,
+			   const char *password, p11e_err *err)
 {
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	X509_ALGOR *pbe = NULL;
 	X509_SIG *enc = NULL;
 	BIO *mem = NULL;
 	BUF_MEM *buf = NULL;
-	char *dir = NULL;
 	p11e_rc rc = P11E_FAIL;
 
 	if (strlen(password) > INT_MAX)
@@ -88,15 +65,10 @@ p11e_rc p11e_soft_key_save(const char *path, EVP_PKEY *key, const char *password
 		goto out;
 	}
 	BIO_get_mem_ptr(mem, &buf);
-	if ((dir = parent_of(path)) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	if ((rc = p11e_mkdirs(dir, 0700, err)) != P11E_OK)
-		goto out;
-	rc = p11e_write_file_new(path, buf->data, buf->length, 0600, err);
+	/* Never over another key: its password is escrowed already. */
+	rc = p11e_store_put(store, "key", name, buf->data, buf->length,
+			    P11E_STORE_CREATE | P11E_STORE_DURABLE, err);
 out:
-	free(dir);
 	BIO_free(mem);
 	X509_SIG_free(enc);
 	X509_ALGOR_free(pbe);
@@ -104,66 +76,156 @@ out:
 	return rc;
 }
 
-p11e_rc p11e_soft_key_load(const char *path, const char *password, EVP_PKEY **out, p11e_err *err)
+p11e_rc p11e_soft_key_load(p11e_store *store, const char *name, const char *password,
+			   EVP_PKEY **out, p11e_err *err)
 {
-	char *text = NULL;
+	unsigned char *text = NULL;
 	size_t len = 0;
 	BIO *bio = NULL;
 	X509_SIG *enc = NULL;
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	char where[400];
 	p11e_rc rc;
 
 	*out = NULL;
-	rc = p11e_read_file(path, KEY_FILE_MAX, &text, &len, err);
+	p11e_store_describe(store, "key", name, where, sizeof(where));
+	rc = p11e_store_get(store, "key", name, &text, &len, err);
 	if (rc == P11E_NOT_FOUND)
-		return p11e_errf(err, P11E_NOT_FOUND, "key file %s does not exist", path);
+		return p11e_errf(err, P11E_NOT_FOUND, "no key for '%.200s' (%s)", name, where);
 	if (rc != P11E_OK)
 		return rc;
 	if (len > INT_MAX || (bio = BIO_new_mem_buf(text, (int)len)) == NULL ||
 	    (enc = PEM_read_bio_PKCS8(bio, NULL, NULL, NULL)) == NULL) {
 		ERR_clear_error();
-		rc = p11e_errf(err, P11E_FAIL, "key file %s: not an encrypted PKCS#8 key", path);
+		rc = p11e_errf(err, P11E_FAIL,
+			       "key for '%.200s' (%s): not an encrypted PKCS#8 key", name, where);
 		goto out;
 	}
 	if ((p8 = PKCS8_decrypt(enc, password, (int)strlen(password))) == NULL) {
 		ERR_clear_error();
 		rc = p11e_errf(err, P11E_PIN_INCORRECT,
-			       "key file %s: the escrowed password does not open it", path);
+			       "key file for '%.200s' in %s: the escrowed password does not open "
+			       "it",
+			       name, where);
 		goto out;
 	}
 	if ((*out = EVP_PKCS82PKEY(p8)) == NULL)
-		rc = p11e_errf_ssl(err, P11E_FAIL, "key file %s: unusable key", path);
+		rc = p11e_errf_ssl(err, P11E_FAIL, "key file for '%.200s': unusable key", name);
 out:
 	PKCS8_PRIV_KEY_INFO_free(p8);
 	X509_SIG_free(enc);
 	BIO_free(bio);
-	free(text);
+	free(text); /* encrypted: nothing to wipe */
 	return rc;
 }
 
-p11e_rc p11e_soft_key_remove(const char *path, p11e_err *err)
+p11e_rc p11e_soft_key_exists(p11e_store *store, const char *name, int *found, p11e_err *err)
 {
-	char *dir;
-	int fd;
+	unsigned char *text = NULL;
+	size_t len = 0;
+	p11e_rc rc = p11e_store_get(store, "key", name, &text, &len, err);
 
-	if (unlink(path) != 0 && errno != ENOENT)
-		return p11e_errf(err, P11E_FAIL, "cannot delete the key file %s: %s", path,
-				 strerror(errno));
-	if ((dir = parent_of(path)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) != 0) {
-			int saved = errno;
-			close(fd);
-			free(dir);
-			return p11e_errf(err, P11E_FAIL, "cannot sync the key directory: %s",
-					 strerror(saved));
-		}
-		close(fd);
+	free(text);
+	*found = rc == P11E_OK;
+	return rc == P11E_NOT_FOUND ? P11E_OK : rc;
+}
+
+p11e_rc p11e_soft_key_remove(p11e_store *store, const char *name, p11e_err *err)
+{
+	p11e_rc rc = p11e_store_remove(store, "key", name, err);
+
+	return rc == P11E_NOT_FOUND ? P11E_OK : rc;
+}
+
+static char *parent_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (slash == NULL)
+		return strdup(".");
+	if (slash == path)
+		return strdup("/");
+	return strndup(path, (size_t)(slash - path));
+}
+
+/* --- PFX: a document of the store, or a file the user named --- */
+
+#define PFX_MAX (1 << 20)
+
+/* The document name of a store-kept PFX (after "store:"), or NULL for a
+ * file's path. */
+static const char *pfx_doc(const char *pfx_path)
+{
+	size_t n = strlen(P11E_PFX_STORED);
+
+	return strncmp(pfx_path, P11E_PFX_STORED, n) == 0 && pfx_path[n] != '\0' ? pfx_path + n
+										 : NULL;
+}
+
+char *p11e_soft_pfx_default(const char *name)
+{
+	size_t len = strlen(P11E_PFX_STORED) + strlen(name) + 1;
+	char *out = malloc(len);
+
+	if (out != NULL)
+		snprintf(out, len, "%s%s", P11E_PFX_STORED, name);
+	return out;
+}
+
+int p11e_soft_pfx_stored(const char *pfx_path)
+{
+	return pfx_path != NULL && pfx_doc(pfx_path) != NULL;
+}
+
+p11e_rc p11e_soft_pfx_read(p11e_store *store, const char *pfx_path, char **data, size_t *len,
+			   p11e_err *err)
+{
+	const char *doc = pfx_doc(pfx_path);
+
+	*data = NULL;
+	*len = 0;
+	if (doc == NULL)
+		return p11e_read_file(pfx_path, PFX_MAX, data, len, err);
+	return p11e_store_get(store, "pfx", doc, (unsigned char **)data, len, err);
+}
+
+p11e_rc p11e_soft_pfx_exists(p11e_store *store, const char *pfx_path, int *found, p11e_err *err)
+{
+	const char *doc = pfx_doc(pfx_path);
+	unsigned char *data = NULL;
+	size_t len = 0;
+	p11e_rc rc;
+
+	*found = 0;
+	if (doc == NULL) {
+		*found = access(pfx_path, F_OK) == 0;
+		return P11E_OK;
 	}
+	rc = p11e_store_get(store, "pfx", doc, &data, &len, err);
+	free(data);
+	*found = rc == P11E_OK;
+	return rc == P11E_NOT_FOUND ? P11E_OK : rc;
+}
+
+p11e_rc p11e_soft_pfx_write_new(p11e_store *store, const char *pfx_path, const void *data,
+				size_t len, p11e_err *err)
+{
+	const char *doc = pfx_doc(pfx_path);
+	char *dir = NULL;
+	p11e_rc rc = P11E_OK;
+
+	if (doc != NULL)
+		return p11e_store_put(store, "pfx", doc, data, len,
+				      P11E_STORE_CREATE | P11E_STORE_DURABLE, err);
+	/* The file the user named: its directory made 0700 if missing. */
+	if ((dir = parent_of(pfx_path)) == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (strcmp(dir, "/") != 0)
+		rc = p11e_mkdirs(dir, 0700, err);
 	free(dir);
-	return P11E_OK;
+	if (rc == P11E_OK)
+		rc = p11e_write_file_new(pfx_path, data, len, 0600, err);
+	return rc;
 }
 
 p11e_rc p11e_soft_escrowed(const p11e_config *cfg, const char *identity, int *found, p11e_err *err)

@@ -9,13 +9,18 @@
 
 char *p11e_state_base_name(const char *name)
 {
+	return p11e_state_base_name_max(name, P11E_STATE_BASE_MAX);
+}
+
+char *p11e_state_base_name_max(const char *name, size_t max)
+{
 	size_t len = strlen(name), n;
 	char *out = p11e_name_escape(name, 0);
 
 	if (out == NULL)
 		return NULL;
 	n = strlen(out);
-	if (n > P11E_STATE_BASE_MAX) {
+	if (n > max) {
 		/* Too long for a file name: a hash, which fits any name. */
 		unsigned char md[SHA256_DIGEST_LENGTH];
 		SHA256((const unsigned char *)name, len, md);
@@ -23,11 +28,6 @@ char *p11e_state_base_name(const char *name)
 		p11e_hex_encode(md, sizeof(md), out + 7);
 	}
 	return out;
-}
-
-char *p11e_state_dir(const char *state_dir, const char *sub)
-{
-	return p11e_path_join(state_dir, sub);
 }
 
 /* STATE_DIR/SUB/<base>EXT */
@@ -56,16 +56,6 @@ char *p11e_state_record_path(const char *state_dir, const char *identity)
 	return state_file(state_dir, "identities", identity, ".json");
 }
 
-char *p11e_state_key_path(const char *state_dir, const char *identity)
-{
-	return state_file(state_dir, "keys", identity, ".p8");
-}
-
-char *p11e_state_pfx_path(const char *state_dir, const char *identity)
-{
-	return state_file(state_dir, "pfx", identity, ".p12");
-}
-
 char *p11e_state_lock_path(const char *state_dir, const char *kind, const char *name)
 {
 	char *sub = NULL, *out;
@@ -87,16 +77,6 @@ char *p11e_state_audit_path(const char *state_dir)
 char *p11e_state_audit_head_path(const char *state_dir)
 {
 	return p11e_path_join(state_dir, "audit.head");
-}
-
-char *p11e_state_escrow_dir(const char *state_dir)
-{
-	return p11e_path_join(state_dir, "escrow");
-}
-
-char *p11e_state_invites_dir(const char *state_dir)
-{
-	return p11e_path_join(state_dir, "portal/invites");
 }
 
 char *p11e_state_acme_dir(const char *state_dir, const char *url)

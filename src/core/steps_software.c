@@ -17,6 +17,7 @@
 #include "p11enroll/recover.h"
 #include "p11enroll/session.h"
 #include "p11enroll/software.h"
+#include "p11enroll/store.h"
 #include "p11enroll/util.h"
 #include "core/pipeline_steps.h"
 
@@ -49,14 +50,12 @@ p11e_rc pipe_soft_password(enroll_run *r, p11e_err *err)
 	return P11E_OK;
 }
 
-#define PFX_MAX (1 << 20)
-
 /* The key from the PFX an earlier run wrote, opened with the password. */
 static p11e_rc pipe_archived_pfx_key(enroll_run *r, p11e_err *err)
 {
 	char *data = NULL;
 	size_t len = 0;
-	p11e_rc rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+	p11e_rc rc = p11e_soft_pfx_read(r->cfg->store, r->rec->pfx_path, &data, &len, err);
 
 	if (rc == P11E_OK)
 		rc = p11e_pfx_open((unsigned char *)data, len, r->pfx_pass, &r->skey, NULL, NULL,
@@ -70,7 +69,6 @@ static p11e_rc pipe_archived_pfx_key(enroll_run *r, p11e_err *err)
 /* The key: made by this run, or read back from its encrypted file. */
 p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err)
 {
-	char *path;
 	p11e_id id;
 	char hex[2 * P11E_ID_MAX + 1];
 	p11e_err inner = {0};
@@ -80,15 +78,15 @@ p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err)
 		return P11E_OK;
 	if ((rc = pipe_soft_password(r, err)) != P11E_OK)
 		return rc;
-	if ((path = p11e_soft_key_path(r->cfg->state_dir, r->secret)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_soft_key_load(path, r->pfx_pass, &r->skey, &inner);
-	free(path);
+	rc = p11e_soft_key_load(r->cfg->store, r->secret, r->pfx_pass, &r->skey, &inner);
 	/* An archived key whose PFX is written: its key file is gone, the PFX
 	 * holds it (a rerun of the import). */
-	if (rc == P11E_NOT_FOUND && r->archived && r->rec->step >= P11E_STEP_ISSUED &&
-	    access(r->rec->pfx_path, F_OK) == 0)
-		rc = pipe_archived_pfx_key(r, &inner);
+	if (rc == P11E_NOT_FOUND && r->archived && r->rec->step >= P11E_STEP_ISSUED) {
+		int pfx = 0;
+		p11e_soft_pfx_exists(r->cfg->store, r->rec->pfx_path, &pfx, &inner);
+		if (pfx)
+			rc = pipe_archived_pfx_key(r, &inner);
+	}
 	if (rc == P11E_NOT_FOUND)
 		return p11e_errf(err, rc,
 				 "identity %s: %s and no PFX holds the key yet; remove its record "
@@ -115,12 +113,9 @@ p11e_rc pipe_soft_key(enroll_run *r, p11e_err *err)
  * will make: an escrowed password, a key file or the PFX. */
 p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
 {
-	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
-	int escrowed = 0;
+	int escrowed = 0, key_left = 0, pfx_left = 0;
 	p11e_rc rc;
 
-	if (key_path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
 	/* An archived key must fit its token: one that cannot make such keys
 	 * is refused before anything is escrowed. */
 	rc = r->archived ? p11e_token_check_keytype(r->token, &r->kt, err) : P11E_OK;
@@ -132,19 +127,32 @@ p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
 			       "(from an earlier enrollment); an escrowed password is never "
 			       "replaced: an escrow officer must retire that entry first",
 			       r->rec->identity, r->secret);
-	else if (rc == P11E_OK && access(key_path, F_OK) == 0)
+	if (rc == P11E_OK)
+		rc = p11e_soft_key_exists(r->cfg->store, r->secret, &key_left, err);
+	if (rc == P11E_OK && key_left) {
+		char where[400];
+
 		rc = p11e_errf(err, P11E_EXISTS,
-			       "identity %s: a key file from an earlier enrollment is in the way "
-			       "(%s); it was left alone",
-			       r->rec->identity, key_path);
-	else if (rc == P11E_OK && access(r->rec->pfx_path, F_OK) == 0)
+			       "identity %s: a key from an earlier enrollment is in the way (%s); "
+			       "it was left alone",
+			       r->rec->identity,
+			       p11e_store_describe(r->cfg->store, "key", r->secret, where,
+						   sizeof(where)));
+	}
+	if (rc == P11E_OK)
+		rc = p11e_soft_pfx_exists(r->cfg->store, r->rec->pfx_path, &pfx_left, err);
+	if (rc == P11E_OK && pfx_left && p11e_soft_pfx_stored(r->rec->pfx_path))
+		rc = p11e_errf(err, P11E_EXISTS,
+			       "identity %s: a PFX from an earlier enrollment is in the way (%s); "
+			       "it was left alone",
+			       r->rec->identity, r->rec->pfx_path);
+	else if (rc == P11E_OK && pfx_left)
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "out: %s already exists; it is never overwritten (choose another "
 			       "--out)",
 			       r->rec->pfx_path);
 	if (rc == P11E_OK)
 		r->rec->step = P11E_STEP_KEY_PENDING;
-	free(key_path);
 	return rc;
 }
 
@@ -154,15 +162,14 @@ p11e_rc pipe_step_new_software(enroll_run *r, p11e_err *err)
  * it). */
 p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 {
-	char *path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
 	EVP_PKEY *key = NULL;
 	p11e_id id;
-	int escrowed = 0;
+	int escrowed = 0, key_left = 0;
 	p11e_rc rc;
 
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if (access(path, F_OK) == 0) {
+	if ((rc = p11e_soft_key_exists(r->cfg->store, r->secret, &key_left, err)) != P11E_OK)
+		return rc;
+	if (key_left) {
 		rc = pipe_soft_key(r, err); /* written by a run that stopped */
 	} else {
 		rc = p11e_soft_escrowed(r->cfg, r->secret, &escrowed, err);
@@ -178,7 +185,7 @@ p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 		if (rc == P11E_OK)
 			rc = p11e_soft_keygen(&r->kt, &key, err);
 		if (rc == P11E_OK)
-			rc = p11e_soft_key_save(path, key, r->pfx_pass, err);
+			rc = p11e_soft_key_save(r->cfg->store, r->secret, key, r->pfx_pass, err);
 		if (rc == P11E_OK) {
 			r->skey = key;
 			key = NULL;
@@ -192,7 +199,6 @@ p11e_rc pipe_step_key_software(enroll_run *r, p11e_err *err)
 	if (rc == P11E_OK)
 		r->rec->step = P11E_STEP_KEY_GENERATED;
 	EVP_PKEY_free(key);
-	free(path);
 	return rc;
 }
 
@@ -204,8 +210,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 {
 	X509 *cert = p11e_x509_from_pem(r->rec->cert_pem);
 	STACK_OF(X509) *chain = p11e_chain_from_pem(r->rec->chain_pem);
-	char *key_path = p11e_soft_key_path(r->cfg->state_dir, r->secret);
-	char *dir = NULL, *data = NULL;
+	char *data = NULL;
 	unsigned char *der = NULL;
 	size_t der_len = 0, len = 0;
 	p11e_pfx_format fmt = P11E_PFX_AES256;
@@ -213,7 +218,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 	p11e_err inner = {0};
 	p11e_rc rc;
 
-	if (cert == NULL || chain == NULL || key_path == NULL) {
+	if (cert == NULL || chain == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "identity %s: the saved certificate cannot be read",
 			       r->rec->identity);
 		goto out;
@@ -225,7 +230,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 	}
 	if ((rc = pipe_soft_password(r, err)) != P11E_OK)
 		goto out;
-	rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+	rc = p11e_soft_pfx_read(r->cfg->store, r->rec->pfx_path, &data, &len, err);
 	if (rc == P11E_NOT_FOUND) {
 		rc = pipe_soft_key(r, err);
 		if (rc == P11E_OK && EVP_PKEY_eq(X509_get0_pubkey(cert), r->skey) != 1)
@@ -237,19 +242,15 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 		if (rc == P11E_OK)
 			rc = p11e_pfx_build(r->skey, cert, chain, r->rec->label, r->pfx_pass, fmt,
 					    &der, &der_len, err);
-		if (rc == P11E_OK && (dir = strdup(r->rec->pfx_path)) == NULL)
-			rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		if (rc == P11E_OK && strrchr(dir, '/') != NULL && strrchr(dir, '/') != dir) {
-			*strrchr(dir, '/') = '\0';
-			rc = p11e_mkdirs(dir, 0700, err);
-		}
 		if (rc == P11E_OK)
-			rc = p11e_write_file_new(r->rec->pfx_path, der, der_len, 0600, err);
+			rc = p11e_soft_pfx_write_new(r->cfg->store, r->rec->pfx_path, der,
+						     der_len, err);
 		if (rc == P11E_OK) {
 			wrote = 1;
 			pipe_crash_point("pfx-written");
 			/* Check what is on disk, not what was meant to be. */
-			rc = p11e_read_file(r->rec->pfx_path, PFX_MAX, &data, &len, err);
+			rc = p11e_soft_pfx_read(r->cfg->store, r->rec->pfx_path, &data, &len,
+						err);
 		}
 	}
 	if (rc != P11E_OK)
@@ -268,7 +269,7 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 	rc = p11e_soft_escrow_meta(r->cfg, r->secret, cert, err);
 	if (rc == P11E_OK) {
 		pipe_crash_point("escrow-meta");
-		rc = p11e_soft_key_remove(key_path, err);
+		rc = p11e_soft_key_remove(r->cfg->store, r->secret, err);
 	}
 	if (rc == P11E_OK) {
 		pipe_crash_point("key-deleted");
@@ -279,8 +280,6 @@ p11e_rc pipe_step_store_software(enroll_run *r, p11e_err *err)
 out:
 	OPENSSL_free(der);
 	free(data); /* the PFX is encrypted: nothing to wipe */
-	free(dir);
-	free(key_path);
 	X509_free(cert);
 	sk_X509_pop_free(chain, X509_free);
 	return rc;

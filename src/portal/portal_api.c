@@ -14,6 +14,7 @@
 #include <openssl/pkcs7.h>
 #include "p11enroll/pipeline.h"
 #include "p11enroll/record.h"
+#include "p11enroll/software.h"
 #include "p11enroll/renew.h"
 #include "p11enroll/sbuf.h"
 #include "p11enroll/util.h"
@@ -169,7 +170,7 @@ static void api_pfx(portal_req *r, const char *id)
 						      "no PFX to download");
 		goto out;
 	}
-	rc = p11e_read_file(rec.pfx_path, 1 << 20, &data, &len, &err);
+	rc = p11e_soft_pfx_read(r->p->cfg->store, rec.pfx_path, &data, &len, &err);
 	portal_audit(r, "portal-download-pfx", rec.identity, rc, &err, &arc, &aerr);
 	if (rc != P11E_OK || arc != P11E_OK) {
 		if (rc != P11E_OK)

@@ -254,7 +254,8 @@ static void authenticate(portal_req *r)
 	}
 	cookie = portal_header(r, "Cookie");
 	if (p11e_portal_cookie_value(cookie, "p11e_session", r->session, sizeof(r->session)) == 1 &&
-	    portal_session_user(r->p, r->session, r->user, r->email, sizeof(r->user))) {
+	    portal_session_user(r->p, r->session, r->user, r->email, sizeof(r->user),
+				&r->session_expires)) {
 		r->auth = "code";
 		snprintf(who, sizeof(who), "session:%s", r->session);
 		portal_csrf_for(r->p, who, r->csrf);
@@ -364,6 +365,26 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(arg, NULL);
 }
 
+/* Expired sessions and stale counts go (portal_session.c); a request that
+ * finds one removes it anyway, so this only bounds what is left behind. */
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	portal_state_sweep(arg);
+}
+
+static p11e_rc sweep_setup(struct p11e_portal *p, p11e_err *err)
+{
+	struct timeval every = {.tv_sec = PORTAL_SWEEP_SECONDS};
+
+	portal_state_sweep(p);
+	if ((p->sweep_ev = event_new(p->workers[0].base, -1, EV_PERSIST, on_sweep, p)) == NULL ||
+	    event_add(p->sweep_ev, &every) != 0)
+		return p11e_errf(err, P11E_FAIL, "portal: event loop setup failed");
+	return P11E_OK;
+}
+
 static void *worker_main(void *arg)
 {
 	portal_worker *w = arg;
@@ -406,13 +427,9 @@ p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, 
 	p->cfg = cfg;
 	p->conf = conf;
 	p->listen_fd = p->stop_pipe[0] = p->stop_pipe[1] = -1;
-	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->trust_mu, NULL);
-	if (RAND_priv_bytes(p->csrf_key, sizeof(p->csrf_key)) != 1) {
-		rc = p11e_errf_ssl(err, P11E_FAIL, "portal: no random bytes");
-		goto out;
-	}
-	if ((rc = portal_tls_setup(p, err)) != P11E_OK ||
+	if ((rc = portal_csrf_key_load(p, err)) != P11E_OK ||
+	    (rc = portal_tls_setup(p, err)) != P11E_OK ||
 	    (rc = listen_on(p, conf->listen, err)) != P11E_OK ||
 	    (rc = portal_conn_setup(p, err)) != P11E_OK)
 		goto out;
@@ -427,6 +444,8 @@ p11e_rc p11e_portal_start(const p11e_config *cfg, const p11e_portal_conf *conf, 
 			p->nworkers++; /* freed with the others */
 			goto out;
 		}
+	if ((rc = sweep_setup(p, err)) != P11E_OK)
+		goto out;
 	for (int i = 0; i < p->nworkers; i++) {
 		if (pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]) != 0) {
 			rc = p11e_errf(err, P11E_FAIL, "portal: cannot start a worker thread");
@@ -457,11 +476,14 @@ void p11e_portal_stop(p11e_portal *p)
 		for (int i = 0; i < p->nworkers; i++)
 			if (p->workers[i].base != NULL)
 				event_base_loopexit(p->workers[i].base, NULL);
+	for (int i = 0; i < p->nworkers; i++)
+		if (p->workers[i].started)
+			pthread_join(p->workers[i].thread, NULL);
+	if (p->sweep_ev != NULL)
+		event_free(p->sweep_ev); /* before its base */
 	for (int i = 0; i < p->nworkers; i++) {
 		portal_worker *w = &p->workers[i];
 
-		if (w->started)
-			pthread_join(w->thread, NULL);
 		portal_conn_worker_stopping(w);
 		if (w->http != NULL)
 			evhttp_free(w->http);
@@ -479,7 +501,6 @@ void p11e_portal_stop(p11e_portal *p)
 			close(p->stop_pipe[i]);
 	portal_tls_free(p);
 	portal_conn_free(p);
-	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->trust_mu);
 	OPENSSL_cleanse(p, sizeof(*p));
 	free(p);

@@ -18,30 +18,25 @@ struct evconnlistener;
 typedef struct portal_conn portal_conn; /* portal_conn.c */
 struct portal_client;			/* portal_conn.c */
 
-#define PORTAL_MAX_SESSIONS 1024
 /* Failed code sign-ins (docs/portal.md, Security model): per (client, email
  * address) pair a growing delay, the n-th failure making the pair wait
  * 2^(n-1) seconds up to the cap, forgotten an hour after its last failure;
  * per client (an IPv4 address or an IPv6 /64) at most PER_CLIENT failures in
  * a window. No limit per address across clients: nobody can lock a user out.
- * The table is bounded; when full, a stale entry or else the least recently
- * failed one is reused. */
-#define PORTAL_MAX_ATTEMPTS 4096
+ * Each count is a document of the store (portal_state.c), so that every
+ * serve process on one store counts the same failures; stale ones are
+ * swept every PORTAL_SWEEP_SECONDS, with expired sessions. */
+#define PORTAL_SWEEP_SECONDS (5 * 60)
 #define PORTAL_PAIR_DELAY_CAP (15 * 60)
 #define PORTAL_PAIR_FORGET (60 * 60)
 #define PORTAL_ATTEMPTS_PER_CLIENT 20
 #define PORTAL_ATTEMPTS_WINDOW (15 * 60)
 #define PORTAL_TOKEN_LEN 44 /* 43 characters and the NUL */
 
-typedef struct portal_session {
-	char token[PORTAL_TOKEN_LEN]; /* "" : a free slot */
-	char user[P11E_PORTAL_ID_MAX];
-	char email[P11E_PORTAL_ID_MAX]; /* the address as the invitation spells it */
-	time_t expires;
-} portal_session;
+/* A count's key: "client UNIT", "pair CLIENT EMAIL". */
+#define PORTAL_ATTEMPT_KEY_MAX (P11E_PORTAL_ID_MAX + 72)
 
 typedef struct portal_attempts {
-	char key[P11E_PORTAL_ID_MAX + 72]; /* "client CLIENT", "pair CLIENT EMAIL"; "" free */
 	int failures;
 	long long since; /* the first failure (of the client's window), ms */
 	long long last;	 /* the last failure, ms */
@@ -88,10 +83,8 @@ struct p11e_portal {
 	portal_file_id seen[PORTAL_WATCHED_FILES];
 	struct p11e_session *tls_token; /* a tls_key on a token, else NULL */
 	EVP_PKEY *tls_key;		/* a token's key: kept across reloads */
-	unsigned char csrf_key[32];	/* per process: CSRF tokens are HMACs under it */
-	pthread_mutex_t mu;		/* sessions and attempts */
-	portal_session sessions[PORTAL_MAX_SESSIONS];
-	portal_attempts attempts[PORTAL_MAX_ATTEMPTS];
+	unsigned char csrf_key[32];	/* the store's (portal_csrf_key_load): shared */
+	struct event *sweep_ev;		/* on the first worker: portal_state_sweep */
 	int listen_fd;
 	int stop_pipe[2];
 	char address[80];
@@ -119,6 +112,7 @@ typedef struct portal_req {
 					 */
 	const char *auth;		/* "certificate" or "code" */
 	char session[PORTAL_TOKEN_LEN]; /* the session cookie's token, or "" */
+	time_t session_expires;		/* when that session ends */
 	char cert_problem[160];		/* why a presented certificate was refused */
 	char csrf[PORTAL_TOKEN_LEN];	/* the token the user's forms must carry */
 	int html;			/* a page route: errors answer as HTML pages */
@@ -162,17 +156,26 @@ void portal_conn_request_read(struct evhttp_request *req);
 void portal_conn_worker_stopping(portal_worker *w);
 void portal_conn_worker_free(portal_worker *w);
 
-/* portal_state.c: sessions, attempts, CSRF tokens (under p->mu). */
-/* A session for user (the identity: lower-cased) whose address is spelt
- * email (NULL: as user); its token into token. */
+/* portal_session.c: sessions, documents of the store named by their
+ * token's SHA-256. A session for user (the identity: lower-cased) whose
+ * address is spelt email (NULL: as user); its token into token. */
 p11e_rc portal_session_new(struct p11e_portal *p, const char *user, const char *email, char *token,
 			   p11e_err *err);
 /* The user of a live session (and, when email is not NULL, its spelling),
- * each cap bytes: 1, else 0 (unknown or expired: forgotten). */
+ * each cap bytes, and when it ends (unless expires is NULL): 1, else 0
+ * (unknown, expired: removed, or the store cannot say). */
 int portal_session_user(struct p11e_portal *p, const char *token, char *user, char *email,
-			size_t cap);
-/* When the session of token ends (0: no such session). */
-time_t portal_session_expires(struct p11e_portal *p, const char *token);
+			size_t cap, time_t *expires);
+/* Ends the session of token (its document removed): 1, or 0 when there is
+ * none. */
+int portal_session_end(struct p11e_portal *p, const char *token);
+/* The CSRF key from the store into p->csrf_key, made there by the first
+ * serve process that finds none. */
+p11e_rc portal_csrf_key_load(struct p11e_portal *p, p11e_err *err);
+/* Removes expired sessions and stale counts (at start and every
+ * PORTAL_SWEEP_SECONDS): how many. */
+size_t portal_state_sweep(struct p11e_portal *p);
+/* portal_state.c: failed sign-in counts and CSRF tokens. */
 /* Code sign-ins of email (lower-cased, valid) from client: 0 when it may
  * try now, else the seconds to wait (the pair's delay or the client's
  * window). A failure is counted for the pair and the client; a success
@@ -183,8 +186,8 @@ void portal_attempt_succeeded(struct p11e_portal *p, const char *client, const c
 /* The unit the client's limit counts: an IPv4 address as is, an IPv6
  * address's /64 ("2001:db8:1:2::/64"; a v4-mapped one as IPv4). */
 void portal_client_unit(const char *client, char *out, size_t cap);
-/* Ends the session of token (the slot wiped): 1, or 0 when there is none. */
-int portal_session_end(struct p11e_portal *p, const char *token);
+/* Removes the stale counts: how many. */
+size_t portal_attempts_sweep(struct p11e_portal *p);
 /* The CSRF token for a request's sign-in (r->csrf). */
 void portal_csrf_for(struct p11e_portal *p, const char *who, char out[PORTAL_TOKEN_LEN]);
 int portal_csrf_ok(const portal_req *r, const char *given);

@@ -43,7 +43,7 @@ void page_signin(portal_req *r, int code, const char *problem)
 /* A code's session: when it ends and how to get back in. */
 static void session_note(portal_req *r, p11e_sbuf *b)
 {
-	time_t ends = portal_session_expires(r->p, r->session), now = p11e_now();
+	time_t ends = r->session_expires, now = p11e_now();
 	char line[160];
 	struct tm tm;
 

@@ -1,7 +1,8 @@
-/* The portal's memory: sessions (server-side expiry), failed sign-in counts
- * (per client, and per client and address: docs/portal.md) and CSRF tokens.
- * All of it lives in the p11e_portal, under its mutex; a restart signs
- * everybody out, which is the safe direction. */
+/* Failed sign-in counts (per client, and per client and address:
+ * docs/portal.md) and CSRF tokens. The counts are documents of kind
+ * "attempt" in the store, named by their key and changed under the store's
+ * lock "portal"/"attempts", so that every `serve` process on one store
+ * counts the same failures (sessions: portal_session.c). */
 #include <stdio.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -9,100 +10,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <json-c/json.h>
 #include "p11enroll/clock.h"
+#include "p11enroll/lock.h"
+#include "p11enroll/store.h"
 #include "portal_int.h"
 
-p11e_rc portal_session_new(struct p11e_portal *p, const char *user, const char *email, char *token,
-			   p11e_err *err)
-{
-	time_t now = p11e_now();
-	portal_session *slot = NULL;
-	p11e_rc rc = portal_random_token(token, PORTAL_TOKEN_LEN, err);
-
-	if (rc != P11E_OK)
-		return rc;
-	pthread_mutex_lock(&p->mu);
-	/* A free or expired slot, else the one closest to expiry. */
-	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++) {
-		portal_session *s = &p->sessions[i];
-
-		if (s->token[0] == '\0' || s->expires <= now) {
-			slot = s;
-			break;
-		}
-		if (slot == NULL || s->expires < slot->expires)
-			slot = s;
-	}
-	snprintf(slot->token, sizeof(slot->token), "%s", token);
-	snprintf(slot->user, sizeof(slot->user), "%s", user);
-	snprintf(slot->email, sizeof(slot->email), "%s", email ? email : user);
-	slot->expires = now + p->conf->session_minutes * 60;
-	pthread_mutex_unlock(&p->mu);
-	return P11E_OK;
-}
-
-/* The session of token, or NULL; under p->mu. */
-static portal_session *find_session(struct p11e_portal *p, const char *token)
-{
-	if (strlen(token) != PORTAL_TOKEN_LEN - 1)
-		return NULL;
-	for (size_t i = 0; i < PORTAL_MAX_SESSIONS; i++) {
-		portal_session *s = &p->sessions[i];
-
-		if (s->token[0] != '\0' &&
-		    CRYPTO_memcmp(s->token, token, PORTAL_TOKEN_LEN - 1) == 0)
-			return s;
-	}
-	return NULL;
-}
-
-int portal_session_user(struct p11e_portal *p, const char *token, char *user, char *email,
-			size_t cap)
-{
-	time_t now = p11e_now();
-	portal_session *s;
-	int found = 0;
-
-	pthread_mutex_lock(&p->mu);
-	if ((s = find_session(p, token)) != NULL) {
-		if (s->expires > now) {
-			snprintf(user, cap, "%s", s->user);
-			if (email != NULL)
-				snprintf(email, cap, "%s", s->email);
-			found = 1;
-		} else {
-			memset(s, 0, sizeof(*s));
-		}
-	}
-	pthread_mutex_unlock(&p->mu);
-	return found;
-}
-
-time_t portal_session_expires(struct p11e_portal *p, const char *token)
-{
-	portal_session *s;
-	time_t expires = 0;
-
-	pthread_mutex_lock(&p->mu);
-	if ((s = find_session(p, token)) != NULL)
-		expires = s->expires;
-	pthread_mutex_unlock(&p->mu);
-	return expires;
-}
-
-int portal_session_end(struct p11e_portal *p, const char *token)
-{
-	portal_session *s;
-	int found = 0;
-
-	pthread_mutex_lock(&p->mu);
-	if ((s = find_session(p, token)) != NULL) {
-		OPENSSL_cleanse(s, sizeof(*s));
-		found = 1;
-	}
-	pthread_mutex_unlock(&p->mu);
-	return found;
-}
+#define ATTEMPT_KIND "attempt"
 
 void portal_client_unit(const char *client, char *out, size_t cap)
 {
@@ -126,6 +40,7 @@ void portal_client_unit(const char *client, char *out, size_t cap)
 	snprintf(out, cap, "%s/64", text);
 }
 
+/* The documents' names: "client UNIT" and "pair CLIENT EMAIL". */
 static void attempt_keys(const char *client, const char *email, char *ckey, char *pkey, size_t cap)
 {
 	char unit[INET6_ADDRSTRLEN + 4];
@@ -154,52 +69,112 @@ static long long attempt_now_ms(void)
 
 /* An entry nothing depends on any more: the client's window is over, or
  * the pair's delay has passed long ago. */
-static int attempt_stale(const portal_attempts *a, long long now)
+static int attempt_stale(const char *key, const portal_attempts *a, long long now)
 {
-	if (strncmp(a->key, "client ", 7) == 0)
+	if (strncmp(key, "client ", 7) == 0)
 		return now - a->since >= PORTAL_ATTEMPTS_WINDOW * 1000LL;
 	return now - a->last >= PORTAL_PAIR_FORGET * 1000LL;
 }
 
-/* The entry for key: found (reset when stale), else made when create (a
- * free or stale slot, else the least recently failed one), else NULL.
- * Under p->mu. */
-static portal_attempts *attempts_entry(struct p11e_portal *p, const char *key, long long now,
-				       int create)
+static int member_ll(json_object *doc, const char *key, long long *out)
 {
-	portal_attempts *free_slot = NULL, *oldest = NULL, *victim;
+	json_object *v;
 
-	for (size_t i = 0; i < PORTAL_MAX_ATTEMPTS; i++) {
-		portal_attempts *a = &p->attempts[i];
+	if (!json_object_object_get_ex(doc, key, &v) || !json_object_is_type(v, json_type_int))
+		return 0;
+	*out = (long long)json_object_get_int64(v);
+	return 1;
+}
 
-		if (a->key[0] == '\0') {
-			if (free_slot == NULL)
-				free_slot = a;
-			continue;
-		}
-		if (strcmp(a->key, key) == 0) {
-			if (!attempt_stale(a, now))
-				return a;
-			if (!create)
-				return NULL; /* counts for nothing; reused as it is */
-			a->failures = 0;
-			a->since = a->last = now;
-			return a;
-		}
-		if (free_slot == NULL && attempt_stale(a, now))
-			free_slot = a;
-		if (oldest == NULL || a->last < oldest->last)
-			oldest = a;
+/* A count's document into a (and its key into key, cap bytes, unless
+ * NULL): 1, else 0 (damaged: counts for nothing, replaced on the next
+ * failure). */
+static int attempts_parse(const unsigned char *data, portal_attempts *a, char *key, size_t cap)
+{
+	json_object *doc = json_tokener_parse((const char *)data), *k;
+	long long failures = 0;
+	int ok = doc != NULL && member_ll(doc, "failures", &failures) &&
+		 member_ll(doc, "since", &a->since) && member_ll(doc, "last", &a->last) &&
+		 failures >= 0 && failures <= 1000000;
+
+	if (ok && key != NULL)
+		ok = json_object_object_get_ex(doc, "key", &k) &&
+		     json_object_is_type(k, json_type_string) &&
+		     (size_t)json_object_get_string_len(k) < cap &&
+		     snprintf(key, cap, "%s", json_object_get_string(k)) > 0;
+	a->failures = ok ? (int)failures : 0;
+	json_object_put(doc);
+	return ok;
+}
+
+/* A count's document is named by its key's SHA-256: an address is not a
+ * file name, and every name has one length. */
+static void attempts_name(const char *key, char name[65])
+{
+	portal_sha256_hex(key, strlen(key), name);
+}
+
+/* The live count of key into a (else a zeroed): 1; 0 when there is none
+ * (or only a stale or damaged one); -1 when the store cannot say. */
+static int attempts_read(struct p11e_portal *p, const char *key, long long now, portal_attempts *a)
+{
+	unsigned char *data = NULL;
+	char name[65];
+	size_t len = 0;
+	p11e_err err;
+	p11e_rc rc;
+	int live;
+
+	attempts_name(key, name);
+	rc = p11e_store_get(p->cfg->store, ATTEMPT_KIND, name, &data, &len, &err);
+	memset(a, 0, sizeof(*a));
+	if (rc != P11E_OK) {
+		if (rc == P11E_NOT_FOUND)
+			return 0;
+		fprintf(stderr, "p11enroll serve: sign-in count: %s\n", err.msg);
+		return -1;
 	}
-	if (!create)
-		return NULL;
-	/* Reusing a live entry only ever lets its owner try sooner: eviction
-	 * never locks anybody out. */
-	victim = free_slot != NULL ? free_slot : oldest;
-	snprintf(victim->key, sizeof(victim->key), "%s", key);
-	victim->failures = 0;
-	victim->since = victim->last = now;
-	return victim;
+	live = attempts_parse(data, a, NULL, 0) && !attempt_stale(key, a, now);
+	free(data);
+	if (!live)
+		memset(a, 0, sizeof(*a));
+	return live;
+}
+
+static p11e_rc attempts_write(struct p11e_portal *p, const char *key, const portal_attempts *a,
+			      p11e_err *err)
+{
+	json_object *doc = json_object_new_object();
+	const char *text;
+	char name[65];
+	p11e_rc rc;
+
+	if (doc == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	attempts_name(key, name);
+	json_object_object_add(doc, "key", json_object_new_string(key));
+	json_object_object_add(doc, "failures", json_object_new_int(a->failures));
+	json_object_object_add(doc, "since", json_object_new_int64(a->since));
+	json_object_object_add(doc, "last", json_object_new_int64(a->last));
+	text = json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN);
+	/* Not asked to be durable: a count lost in a crash lets one client
+	 * try a little sooner, never anyone in. */
+	rc = p11e_store_put(p->cfg->store, ATTEMPT_KIND, name, text, strlen(text), 0, err);
+	json_object_put(doc);
+	return rc;
+}
+
+/* The lock every change of a count is made under, so that two processes
+ * (or two workers) counting a failure at once count two. */
+static p11e_rc attempts_lock(struct p11e_portal *p, p11e_lock *lock)
+{
+	p11e_err err;
+	p11e_rc rc = p11e_lock_acquire(p->cfg->store, "portal", "attempts",
+				       P11E_LOCK_WAIT_DEFAULT_MS, lock, &err);
+
+	if (rc != P11E_OK)
+		fprintf(stderr, "p11enroll serve: sign-in count: %s\n", err.msg);
+	return rc;
 }
 
 /* The n-th failure makes the pair wait 2^(n-1) s, at most the cap. */
@@ -215,50 +190,94 @@ static long long pair_delay(int failures)
 
 long portal_attempt_wait(struct p11e_portal *p, const char *client, const char *email)
 {
-	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
+	char ckey[PORTAL_ATTEMPT_KEY_MAX], pkey[PORTAL_ATTEMPT_KEY_MAX];
 	long long now = attempt_now_ms(), wait = 0, w;
-	portal_attempts *a;
+	portal_attempts a;
 
+	/* Read without the lock: each document is whole, and a count that
+	 * grows just after this read only makes the next try wait. */
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
-	pthread_mutex_lock(&p->mu);
-	if ((a = attempts_entry(p, ckey, now, 0)) != NULL &&
-	    a->failures >= PORTAL_ATTEMPTS_PER_CLIENT)
-		wait = a->since + PORTAL_ATTEMPTS_WINDOW * 1000LL - now;
-	if ((a = attempts_entry(p, pkey, now, 0)) != NULL &&
-	    (w = a->last + pair_delay(a->failures) - now) > wait)
+	if (attempts_read(p, ckey, now, &a) > 0 && a.failures >= PORTAL_ATTEMPTS_PER_CLIENT)
+		wait = a.since + PORTAL_ATTEMPTS_WINDOW * 1000LL - now;
+	if (attempts_read(p, pkey, now, &a) > 0 && (w = a.last + pair_delay(a.failures) - now) > wait)
 		wait = w;
-	pthread_mutex_unlock(&p->mu);
 	/* Whole seconds (Retry-After), rounded up: never too early. */
 	return wait > 0 ? (long)((wait + 999) / 1000) : 0;
 }
 
 void portal_attempt_failed(struct p11e_portal *p, const char *client, const char *email)
 {
-	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
-	long long now = attempt_now_ms();
-	portal_attempts *a;
+	char ckey[PORTAL_ATTEMPT_KEY_MAX], pkey[PORTAL_ATTEMPT_KEY_MAX];
+	const char *keys[2] = {ckey, pkey};
+	p11e_lock lock = P11E_LOCK_INIT;
+	long long now;
+	p11e_err err;
 
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
-	pthread_mutex_lock(&p->mu);
-	a = attempts_entry(p, ckey, now, 1);
-	a->failures++;
-	a->last = now;
-	a = attempts_entry(p, pkey, now, 1);
-	a->failures++;
-	a->last = now;
-	pthread_mutex_unlock(&p->mu);
+	if (attempts_lock(p, &lock) != P11E_OK)
+		return;
+	now = attempt_now_ms();
+	for (size_t i = 0; i < 2; i++) {
+		portal_attempts a;
+
+		if (attempts_read(p, keys[i], now, &a) <= 0) /* none or stale: a new one */
+			a.since = now;
+		a.failures++;
+		a.last = now;
+		if (attempts_write(p, keys[i], &a, &err) != P11E_OK)
+			fprintf(stderr, "p11enroll serve: sign-in count: %s\n", err.msg);
+	}
+	p11e_lock_release(&lock);
 }
 
 void portal_attempt_succeeded(struct p11e_portal *p, const char *client, const char *email)
 {
-	char ckey[sizeof(p->attempts[0].key)], pkey[sizeof(p->attempts[0].key)];
-	portal_attempts *a;
+	char ckey[PORTAL_ATTEMPT_KEY_MAX], pkey[PORTAL_ATTEMPT_KEY_MAX], name[65];
+	p11e_lock lock = P11E_LOCK_INIT;
+	p11e_err err;
+	p11e_rc rc;
 
 	attempt_keys(client, email, ckey, pkey, sizeof(ckey));
-	pthread_mutex_lock(&p->mu);
-	if ((a = attempts_entry(p, pkey, attempt_now_ms(), 0)) != NULL)
-		memset(a, 0, sizeof(*a));
-	pthread_mutex_unlock(&p->mu);
+	if (attempts_lock(p, &lock) != P11E_OK)
+		return;
+	attempts_name(pkey, name);
+	rc = p11e_store_remove(p->cfg->store, ATTEMPT_KIND, name, &err);
+	if (rc != P11E_OK && rc != P11E_NOT_FOUND)
+		fprintf(stderr, "p11enroll serve: sign-in count: %s\n", err.msg);
+	p11e_lock_release(&lock);
+}
+
+size_t portal_attempts_sweep(struct p11e_portal *p)
+{
+	p11e_store_doc *docs = NULL;
+	p11e_lock lock = P11E_LOCK_INIT;
+	size_t n = 0, removed = 0;
+	long long now = attempt_now_ms();
+	p11e_err err;
+
+	if (p11e_store_list(p->cfg->store, ATTEMPT_KIND, &docs, &n, &err) != P11E_OK) {
+		fprintf(stderr, "p11enroll serve: sign-in count sweep: %s\n", err.msg);
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char key[PORTAL_ATTEMPT_KEY_MAX];
+		portal_attempts a;
+		int parsed = attempts_parse(docs[i].data, &a, key, sizeof(key));
+
+		if (parsed && !attempt_stale(key, &a, now))
+			continue;
+		/* Checked again under the lock: a failure may have just
+		 * renewed it. A damaged one goes. */
+		if (lock.held == NULL && attempts_lock(p, &lock) != P11E_OK)
+			break;
+		if (parsed && attempts_read(p, key, now, &a) != 0)
+			continue;
+		if (p11e_store_remove(p->cfg->store, ATTEMPT_KIND, docs[i].name, &err) == P11E_OK)
+			removed++;
+	}
+	p11e_lock_release(&lock);
+	p11e_store_docs_free(docs, n);
+	return removed;
 }
 
 /* HMAC-SHA256 under the process's key: a token a page can embed and an

@@ -23,9 +23,21 @@ static const p11e_store_ops *const backends[] = {
 
 /* Every kind of document: a new kind of state is a line here. */
 static const p11e_store_kind kinds[] = {
-    {"identity", "identities", ".json", 1024 * 1024},
-    {"key", "keys", ".p8", 64 * 1024},
-    {"pfx", "pfx", ".p12", 1024 * 1024},
+    {"identity", "identities", ".json", 1024 * 1024, 0},
+    {"key", "keys", ".p8", 64 * 1024, 0},
+    {"pfx", "pfx", ".p12", 1024 * 1024, 0},
+    /* The file vault's entries (vault_file.c), named and hashed as they
+     * always were: an escaped name past 236 characters is SHA256-<hex>, the
+     * name then kept only in its metadata document. */
+    {"escrow", "escrow", ".cms", 1024 * 1024, 236},
+    {"escrow-meta", "escrow", ".meta", 64 * 1024, 236},
+    /* Invitation codes: named by the code's SHA-256 (portal_invite.c). */
+    {"invite", "portal/invites", ".json", 4096, 0},
+    /* The portal's sessions and failed sign-in counts, named by SHA-256
+     * (portal_session.c, portal_state.c), and its CSRF key. */
+    {"session", "portal/sessions", ".json", 16 * 1024, 0},
+    {"attempt", "portal/attempts", ".json", 16 * 1024, 0},
+    {"portal-secret", "portal/secrets", ".key", 4 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
@@ -101,6 +113,17 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err)
 
 	*out = NULL;
 	return open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err);
+}
+
+p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err)
+{
+	p11e_config cfg = {.state_dir = (char *)dir};
+	p11e_rc rc;
+
+	*out = NULL;
+	if ((rc = open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err)) == P11E_OK)
+		p11e_store_file_set_flat((*out)->state);
+	return rc;
 }
 
 p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
@@ -241,12 +264,16 @@ int p11e_store_same_name(p11e_store *s, const char *kind, const char *stored_nam
 	return k != NULL && s->ops->same_name(s->state, k, stored_name, name);
 }
 
-const char *p11e_store_where(p11e_store *s, const char *kind)
+const char *p11e_store_describe(p11e_store *s, const char *kind, const char *name, char *buf,
+				size_t cap)
 {
 	p11e_err ignored;
 	const p11e_store_kind *k = kind_of(kind, &ignored);
 
-	return k != NULL ? s->ops->where(s->state, k) : "the store";
+	snprintf(buf, cap, "%.40s %.200s in the store", kind, name);
+	if (k != NULL)
+		s->ops->describe(s->state, k, name, buf, cap);
+	return buf;
 }
 
 p11e_rc p11e_store_lock(p11e_store *s, const char *kind, const char *name, long wait_ms,
@@ -269,4 +296,24 @@ p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long l
 	if (s->ops->counter_next == NULL)
 		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
 	return s->ops->counter_next(s->state, name, first, out, err);
+}
+
+p11e_rc p11e_store_audit_read(p11e_store *s, int flags, p11e_store_audit_head *head,
+			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn,
+			      void *arg, p11e_err *err)
+{
+	memset(head, 0, sizeof(*head));
+	*given = P11E_STORE_AUDIT_ALL;
+	if (s->ops->audit_read == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no audit chain yet", s->ops->type);
+	return s->ops->audit_read(s->state, flags, head, given, fn, arg, err);
+}
+
+p11e_rc p11e_store_audit_append(p11e_store *s, int flags, p11e_store_audit_head *head,
+				const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err)
+{
+	memset(head, 0, sizeof(*head));
+	if (s->ops->audit_append == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no audit chain yet", s->ops->type);
+	return s->ops->audit_append(s->state, flags, head, cb, arg, err);
 }

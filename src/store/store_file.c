@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "p11enroll/audit.h"
 #include "p11enroll/util.h"
 #include "store_int.h"
 
@@ -14,7 +15,21 @@
 
 typedef struct file_store {
 	char *dir;
+	char *audit_log; /* the config's "audit_log", else STATE_DIR/audit.jsonl */
+	p11e_err audit_log_err; /* why there is none: told when the log is used */
+	int flat; /* every kind's documents in dir itself (p11e_store_open_flat) */
 } file_store;
+
+void p11e_store_file_set_flat(void *state)
+{
+	((file_store *)state)->flat = 1;
+}
+
+/* The directory of kind k's documents, malloc'd (NULL: out of memory). */
+static char *kind_dir(const file_store *f, const p11e_store_kind *k)
+{
+	return f->flat ? strdup(f->dir) : p11e_path_join(f->dir, k->dir);
+}
 
 static const char *const file_keys[] = {"type", NULL};
 
@@ -27,6 +42,9 @@ static p11e_rc file_open(const p11e_config *cfg, const struct json_object *conf,
 		free(f);
 		return p11e_errf(err, P11E_FAIL, "store: out of memory");
 	}
+	/* A bad "audit_log" fails what audits, as it always has, not the rest. */
+	if (p11e_audit_path(cfg, &f->audit_log, &f->audit_log_err) != P11E_OK)
+		f->audit_log = NULL;
 	*state = f;
 	return P11E_OK;
 }
@@ -36,6 +54,7 @@ static void file_close(void *state)
 	file_store *f = state;
 
 	free(f->dir);
+	free(f->audit_log);
 	free(f);
 }
 
@@ -71,41 +90,56 @@ static p11e_rc file_info(void *state, p11e_store_info *out, p11e_err *err)
 	return P11E_OK;
 }
 
+#define WITH_KIND_DIR(call)                                                                \
+	do {                                                                               \
+		char *dir = kind_dir(state, k);                                            \
+		p11e_rc rc_;                                                               \
+		if (dir == NULL)                                                           \
+			return p11e_errf(err, P11E_FAIL, "out of memory");                 \
+		rc_ = (call);                                                              \
+		free(dir);                                                                 \
+		return rc_;                                                                \
+	} while (0)
+
 static p11e_rc file_get(void *state, const p11e_store_kind *k, const char *name,
 			unsigned char **data, size_t *len, p11e_err *err)
 {
-	return p11e_store_file_get(((file_store *)state)->dir, k, name, data, len, err);
+	WITH_KIND_DIR(p11e_store_file_get(dir, k, name, data, len, err));
 }
 
 static p11e_rc file_put(void *state, const p11e_store_kind *k, const char *name, const void *data,
 			size_t len, int flags, p11e_err *err)
 {
-	return p11e_store_file_put(((file_store *)state)->dir, k, name, data, len, flags, err);
+	WITH_KIND_DIR(p11e_store_file_put(dir, k, name, data, len, flags, err));
 }
 
 static p11e_rc file_remove(void *state, const p11e_store_kind *k, const char *name, p11e_err *err)
 {
-	return p11e_store_file_remove(((file_store *)state)->dir, k, name, err);
+	WITH_KIND_DIR(p11e_store_file_remove(dir, k, name, err));
 }
 
 static p11e_rc file_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, size_t *n,
 			 p11e_err *err)
 {
-	return p11e_store_file_list(((file_store *)state)->dir, k, docs, n, err);
+	WITH_KIND_DIR(p11e_store_file_list(dir, k, docs, n, err));
 }
 
 static int file_same_name(void *state, const p11e_store_kind *k, const char *stored,
 			  const char *name)
 {
 	(void)state;
-	(void)k;
-	return p11e_store_file_same_name(stored, name);
+	return p11e_store_file_same_name(k, stored, name);
 }
 
-static const char *file_where(void *state, const p11e_store_kind *k)
+static void file_describe(void *state, const p11e_store_kind *k, const char *name, char *buf,
+			  size_t cap)
 {
-	(void)k;
-	return ((file_store *)state)->dir;
+	char *dir = kind_dir(state, k), *path = dir ? p11e_store_file_doc_path(dir, k, name) : NULL;
+
+	if (path != NULL)
+		snprintf(buf, cap, "%s", path);
+	free(path);
+	free(dir);
 }
 
 static p11e_rc file_lock(void *state, const char *kind, const char *name, long wait_ms,
@@ -118,6 +152,31 @@ static void file_unlock(void *state, void *held)
 {
 	(void)state;
 	p11e_store_file_unlock(held);
+}
+
+static p11e_rc file_audit_read(void *state, int flags, p11e_store_audit_head *head,
+			       enum p11e_store_audit_given *given, p11e_store_audit_fn fn,
+			       void *arg, p11e_err *err)
+{
+	file_store *f = state;
+
+	if (f->audit_log == NULL) {
+		*err = f->audit_log_err;
+		return err->rc;
+	}
+	return p11e_store_file_audit_read(f->dir, f->audit_log, flags, head, given, fn, arg, err);
+}
+
+static p11e_rc file_audit_append(void *state, int flags, p11e_store_audit_head *head,
+				 const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err)
+{
+	file_store *f = state;
+
+	if (f->audit_log == NULL) {
+		*err = f->audit_log_err;
+		return err->rc;
+	}
+	return p11e_store_file_audit_append(f->dir, f->audit_log, flags, head, cb, arg, err);
 }
 
 static p11e_rc file_counter_next(void *state, const char *name, unsigned long long first,
@@ -138,8 +197,10 @@ const p11e_store_ops p11e_store_file_ops = {
     .remove = file_remove,
     .list = file_list,
     .same_name = file_same_name,
-    .where = file_where,
+    .describe = file_describe,
     .lock = file_lock,
     .unlock = file_unlock,
+    .audit_read = file_audit_read,
+    .audit_append = file_audit_append,
     .counter_next = file_counter_next,
 };

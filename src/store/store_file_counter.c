@@ -13,7 +13,7 @@
 #include "store_int.h"
 
 /* A counter is tiny: a number and a newline. */
-static const p11e_store_kind counter_kind = {"counter", "counters", "", 64};
+static const p11e_store_kind counter_kind = {"counter", "counters", "", 64, 0};
 
 /* How long a counter waits for another process's increment: generous, as
  * one takes a write and two fsyncs (a loaded disk). */
@@ -49,16 +49,20 @@ p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 {
 	unsigned char *text = NULL;
 	unsigned long long v = first;
-	char num[32];
+	char num[32], *dir = p11e_path_join(state_dir, counter_kind.dir);
 	size_t len = 0;
 	void *held = NULL;
 	p11e_rc rc;
 	int n;
 
+	if (dir == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
 	if ((rc = p11e_store_file_lock(state_dir, "counter", name, COUNTER_WAIT_MS, &held, err)) !=
-	    P11E_OK)
+	    P11E_OK) {
+		free(dir);
 		return rc;
-	rc = p11e_store_file_get(state_dir, &counter_kind, name, &text, &len, err);
+	}
+	rc = p11e_store_file_get(dir, &counter_kind, name, &text, &len, err);
 	if (rc == P11E_OK) {
 		if ((rc = parse_value(state_dir, name, text, len, &v, err)) != P11E_OK)
 			goto out;
@@ -72,12 +76,12 @@ p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 		goto out;
 	}
 	n = snprintf(num, sizeof(num), "%llu\n", v);
-	rc = p11e_store_file_put(state_dir, &counter_kind, name, num, (size_t)n, P11E_STORE_DURABLE,
-				 err);
+	rc = p11e_store_file_put(dir, &counter_kind, name, num, (size_t)n, P11E_STORE_DURABLE, err);
 	if (rc == P11E_OK)
 		*out = v;
 out:
 	free(text);
+	free(dir);
 	p11e_store_file_unlock(held);
 	return rc;
 }

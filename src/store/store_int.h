@@ -10,24 +10,40 @@ typedef struct p11e_store_kind {
 	const char *dir;  /* file store: its directory under STATE_DIR */
 	const char *ext;  /* and its files' suffix */
 	size_t max;	  /* the largest document read back */
+	/* file store: the longest escaped name kept as a file name before a
+	 * hash stands for it (0: P11E_STATE_BASE_MAX); the vault's entries
+	 * have always been hashed sooner */
+	size_t base_max;
 } p11e_store_kind;
 
 extern const p11e_store_ops p11e_store_file_ops;
+/* Makes an open file store flat (p11e_store_open_flat). */
+void p11e_store_file_set_flat(void *state);
 
 /* The file store's locks (store_file_lock.c): held is a malloc'd fd. */
 p11e_rc p11e_store_file_lock(const char *state_dir, const char *kind, const char *name,
 			     long wait_ms, void **held, p11e_err *err);
 void p11e_store_file_unlock(void *held);
-/* Its documents (store_file_doc.c), under state_dir. */
-p11e_rc p11e_store_file_get(const char *state_dir, const p11e_store_kind *k, const char *name,
+/* Its documents (store_file_doc.c), in dir: the kind's directory. */
+char *p11e_store_file_doc_path(const char *dir, const p11e_store_kind *k, const char *name);
+p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const char *name,
 			    unsigned char **data, size_t *len, p11e_err *err);
-p11e_rc p11e_store_file_put(const char *state_dir, const p11e_store_kind *k, const char *name,
+p11e_rc p11e_store_file_put(const char *dir, const p11e_store_kind *k, const char *name,
 			    const void *data, size_t len, int flags, p11e_err *err);
-p11e_rc p11e_store_file_remove(const char *state_dir, const p11e_store_kind *k, const char *name,
+p11e_rc p11e_store_file_remove(const char *dir, const p11e_store_kind *k, const char *name,
 			       p11e_err *err);
-p11e_rc p11e_store_file_list(const char *state_dir, const p11e_store_kind *k,
+p11e_rc p11e_store_file_list(const char *dir, const p11e_store_kind *k,
 			     p11e_store_doc **docs, size_t *n, p11e_err *err);
-int p11e_store_file_same_name(const char *stored, const char *name);
+int p11e_store_file_same_name(const p11e_store_kind *k, const char *stored, const char *name);
+/* Its audit chain (store_file_audit.c): the log at log, its head under
+ * state_dir. */
+p11e_rc p11e_store_file_audit_read(const char *state_dir, const char *log, int flags,
+				   p11e_store_audit_head *head, enum p11e_store_audit_given *given,
+				   p11e_store_audit_fn fn, void *arg, p11e_err *err);
+p11e_rc p11e_store_file_audit_append(const char *state_dir, const char *log, int flags,
+				     p11e_store_audit_head *head,
+				     const p11e_store_audit_append_cb *cb, void *arg,
+				     p11e_err *err);
 /* Its counters (store_file_counter.c): STATE_DIR/counters/NAME. */
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 				     unsigned long long first, unsigned long long *out,

@@ -599,10 +599,10 @@ static int pg_same_name(void *state, const p11e_store_kind *k, const char *store
 	return strcmp(stored, name) == 0;
 }
 
-static const char *pg_where(void *state, const p11e_store_kind *k)
+static void pg_describe(void *state, const p11e_store_kind *k, const char *name, char *buf,
+			size_t cap)
 {
-	(void)k;
-	return ((pg_store *)state)->where;
+	snprintf(buf, cap, "%s %.200s in %s", k->name, name, ((pg_store *)state)->where);
 }
 
 const p11e_store_ops p11e_store_pg_ops = {
@@ -617,8 +617,10 @@ const p11e_store_ops p11e_store_pg_ops = {
     .remove = pg_remove,
     .list = pg_list,
     .same_name = pg_same_name,
-    .where = pg_where,
+    .describe = pg_describe,
     .lock = pg_lock,
     .unlock = pg_unlock,
     .counter_next = pg_counter_next,
+    .audit_read = pg_audit_read,
+    .audit_append = pg_audit_append,
 };

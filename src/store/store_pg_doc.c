@@ -117,7 +117,7 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 {
 	const char *vals[3] = {k->name, name, len > 0 ? data : ""};
 	const int lens[3] = {0, 0, (int)len}, formats[3] = {0, 0, 1};
-	int in_tx = !(flags & P11E_STORE_DURABLE);
+	int in_tx = !(flags & P11E_STORE_DURABLE), exists = 0;
 	char sql[600];
 	pg_held *fence;
 	PGconn *conn;
@@ -132,16 +132,22 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 			goto failed;
 		s->pq.clear(res);
 	}
+	/* P11E_STORE_CREATE: a document there already is left as it is (no
+	 * row inserted: P11E_EXISTS); the unique (kind, name) decides between
+	 * two stations creating one at once. */
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s.documents AS d (kind, name, data, updated_by) "
-		 "VALUES ($1, $2, $3, current_setting('application_name')) "
-		 "ON CONFLICT (kind, name) DO UPDATE SET data = EXCLUDED.data, "
-		 "row_version = d.row_version + 1, updated_at = now(), "
-		 "updated_by = EXCLUDED.updated_by",
-		 s->schema_sql);
+		 "VALUES ($1, $2, $3, current_setting('application_name')) %s",
+		 s->schema_sql,
+		 (flags & P11E_STORE_CREATE)
+		     ? "ON CONFLICT (kind, name) DO NOTHING"
+		     : "ON CONFLICT (kind, name) DO UPDATE SET data = EXCLUDED.data, "
+		       "row_version = d.row_version + 1, updated_at = now(), "
+		       "updated_by = EXCLUDED.updated_by");
 	res = s->pq.exec_params(conn, sql, 3, NULL, vals, lens, formats, 0);
 	if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
 		goto failed;
+	exists = (flags & P11E_STORE_CREATE) && strcmp(s->pq.cmd_tuples(res), "0") == 0;
 	s->pq.clear(res);
 	res = NULL;
 	if (in_tx) {
@@ -150,6 +156,10 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 			goto failed;
 		s->pq.clear(res);
 	}
+	if (exists)
+		return p11e_errf(err, P11E_EXISTS,
+				 "store: %s %.100s exists already; it is never replaced", k->name,
+				 name);
 	return P11E_OK;
 failed:
 	/* Rolled back first: pg_fail may drop the shared connection. */

@@ -113,4 +113,12 @@ p11e_rc pg_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, si
 p11e_rc pg_counter_next(void *state, const char *name, unsigned long long first,
 			unsigned long long *out, p11e_err *err);
 
+/* store_pg_audit.c: the audit chain on tables audit and audit_head, on the
+ * shared connection. */
+p11e_rc pg_audit_read(void *state, int flags, p11e_store_audit_head *head,
+		      enum p11e_store_audit_given *given, p11e_store_audit_fn fn, void *arg,
+		      p11e_err *err);
+p11e_rc pg_audit_append(void *state, int flags, p11e_store_audit_head *head,
+			const p11e_store_audit_append_cb *cb, void *arg, p11e_err *err);
+
 #endif

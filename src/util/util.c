@@ -1,6 +1,7 @@
 /* Files written so a crash leaves the old or the new content, never half;
  * state files and directories no one else can plant or swap; hex; secrets
  * wiped before free. Address and host name checks: validate.c. */
+#define _GNU_SOURCE /* sync_file_range */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,11 +60,33 @@ static int fsync_parent(const char *path)
 	return rc;
 }
 
+/* The temp file's bytes on the device before its rename can be, without a
+ * flush: sync_file_range writes the pages out and waits for them, and the
+ * journal commit that makes the rename durable (whenever it comes) flushes
+ * the device's cache before it, so a rename that survives a power loss
+ * names the whole file, never an empty or zero-filled one (on every file
+ * system, not only ext4's auto_da_alloc). Not durable: the rename may be
+ * lost, and the old file is what a power loss leaves. Where the call is
+ * refused, an fsync does the same and more. */
+static int write_out(int fd)
+{
+#ifdef SYNC_FILE_RANGE_WRITE
+	if (sync_file_range(fd, 0, 0,
+			    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+		return -1;
+#endif
+	return fsync(fd);
+}
+
 /* Writes data to a new temp file beside path (*tmp, malloc'd): created
  * 0600 by mkstemp, then given `mode` before any byte is written so a secret
- * is never readable by others, even briefly; fsync'd and closed. */
-static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t mode, char **tmp,
-			  p11e_err *err)
+ * is never readable by others, even briefly; fsync'd (durable) or written
+ * out (write_out) and closed. */
+static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t mode, int durable,
+			  char **tmp, p11e_err *err)
 {
 	size_t tlen = strlen(path) + sizeof(".tmp.XXXXXX");
 	int fd, saved;
@@ -80,7 +103,8 @@ static p11e_rc write_temp(const char *path, const void *data, size_t len, mode_t
 		*tmp = NULL;
 		return p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(saved));
 	}
-	if (fchmod(fd, mode) != 0 || p11e_write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || p11e_write_all(fd, data, len) != 0 ||
+	    (durable ? fsync(fd) : write_out(fd)) != 0) {
 		saved = errno;
 		close(fd);
 		goto fail;
@@ -101,15 +125,21 @@ fail:
 p11e_rc p11e_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 			       p11e_err *err)
 {
+	return p11e_write_file_replace(path, data, len, mode, 1, err);
+}
+
+p11e_rc p11e_write_file_replace(const char *path, const void *data, size_t len, mode_t mode,
+				int durable, p11e_err *err)
+{
 	char *tmp = NULL;
-	p11e_rc rc = write_temp(path, data, len, mode, &tmp, err);
+	p11e_rc rc = write_temp(path, data, len, mode, durable, &tmp, err);
 
 	if (rc != P11E_OK)
 		return rc;
 	if (rename(tmp, path) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
 		unlink(tmp);
-	} else if (fsync_parent(path) != 0) {
+	} else if (durable && fsync_parent(path) != 0) {
 		rc = p11e_errf(err, P11E_FAIL, "cannot write %s: %s", path, strerror(errno));
 	}
 	free(tmp);
@@ -126,7 +156,7 @@ p11e_rc p11e_write_file_new(const char *path, const void *data, size_t len, mode
 	if (access(path, F_OK) == 0)
 		return p11e_errf(err, P11E_EXISTS, "%s already exists: it is never overwritten",
 				 path);
-	rc = write_temp(path, data, len, mode, &tmp, err);
+	rc = write_temp(path, data, len, mode, 1, &tmp, err);
 	if (rc != P11E_OK)
 		return rc;
 	/* link(2), unlike rename(2), refuses an existing target: two writers

@@ -17,14 +17,17 @@
  * read it, and an entry is never replaced (P11E_EXISTS). Any CMS tool reads
  * an entry: openssl cms -decrypt -inform DER -in F.cms -recip O.pem -inkey O.key
  * Beside each entry, DIR/<escaped name>.meta (JSON, 0600, written before the
- * entry and replaced atomically) holds its p11e_vault_meta: no secret. */
-#include <dirent.h>
+ * entry and replaced atomically) holds its p11e_vault_meta: no secret.
+ *
+ * The entries are documents of the store (kinds "escrow" and "escrow-meta"):
+ * without "dir", the config's store (the file store: STATE_DIR/escrow, the
+ * layout above; PostgreSQL: every station reads them); with "dir", a file
+ * store of their own on that directory, whatever the config's store is (an
+ * explicit place, as a PFX's --out is). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <json-c/json.h>
 #include <openssl/bio.h>
 #include <openssl/cms.h>
@@ -41,7 +44,7 @@
 #include "p11enroll/util.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/vault.h"
-#include "core/state_paths.h"
+#include "p11enroll/store.h"
 #include "vault/vault_meta.h"
 
 #define SUFFIX ".cms"
@@ -66,68 +69,61 @@ static const char *conf_string(const json_object *conf, const char *key)
 
 /* --- names --- */
 
-/* Like record file names: [a-z0-9@._+-] kept, the rest %XX, no leading dot;
- * a name too long for that is SHA256-<hex> (as state_paths.c does), its
- * real name kept in its metadata file. */
-static char *escape_name(const char *name)
+static p11e_rc name_ok(const char *name, p11e_err *err)
 {
-	char *out = p11e_name_escape(name, sizeof(SUFFIX) + 72);
-
-	if (out != NULL && strlen(out) + strlen(SUFFIX) > FILE_NAME_MAX) {
-		unsigned char md[SHA256_DIGEST_LENGTH];
-		SHA256((const unsigned char *)name, strlen(name), md);
-		strcpy(out, HASHED);
-		p11e_hex_encode(md, sizeof(md), out + strlen(HASHED));
-	}
-	if (out != NULL)
-		strcat(out, SUFFIX);
-	return out;
-}
-
-static int hashed_file(const char *file)
-{
-	return strncmp(file, HASHED, strlen(HASHED)) == 0;
-}
-
-/* The name a file stands for, or NULL if it is not an entry. */
-static char *unescape_name(const char *file)
-{
-	size_t len = strlen(file), slen = strlen(SUFFIX), n = 0;
-	char *out;
-
-	if (len <= slen || strcmp(file + len - slen, SUFFIX) != 0 || file[0] == '.')
-		return NULL;
-	len -= slen;
-	if ((out = malloc(len + 1)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < len; i++) {
-		int hi = i + 2 < len ? p11e_hex_digit((unsigned char)file[i + 1]) : -1;
-		int lo = i + 2 < len ? p11e_hex_digit((unsigned char)file[i + 2]) : -1;
-
-		if (file[i] == '%' && hi >= 0 && lo >= 0) {
-			out[n++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else {
-			out[n++] = file[i];
-		}
-	}
-	out[n] = '\0';
-	return out;
-}
-
-static p11e_rc entry_path(const file_vault *v, const char *name, char **out, p11e_err *err)
-{
-	char *file;
-
-	*out = NULL;
 	if (name == NULL || name[0] == '\0' || strlen(name) > NAME_MAX_LEN)
 		return p11e_errf(err, P11E_USAGE,
 				 "vault: a secret's name must be 1 to %d characters", NAME_MAX_LEN);
-	if ((file = escape_name(name)) == NULL)
+	return P11E_OK;
+}
+
+/* Whether the file store names name's entry by a hash (its escaped name
+ * past FILE_NAME_MAX with SUFFIX): its name is then kept in its metadata,
+ * the only place a list finds it. */
+static int long_name(const char *name)
+{
+	char *escaped = p11e_name_escape(name, 0);
+	int hashed = escaped == NULL || strlen(escaped) + strlen(SUFFIX) > FILE_NAME_MAX;
+
+	free(escaped);
+	return hashed;
+}
+
+/* The metadata document of name into meta (none: left as it is). */
+static void meta_read(const file_vault *v, const char *name, p11e_vault_meta *meta)
+{
+	unsigned char *text = NULL;
+	size_t len = 0;
+	p11e_err ignored = {0};
+
+	if (p11e_store_get(v->store, "escrow-meta", name, &text, &len, &ignored) == P11E_OK)
+		vault_meta_parse((const char *)text, meta, NULL);
+	free(text);
+}
+
+static p11e_rc meta_write(const file_vault *v, const char *name, const p11e_vault_meta *meta,
+			  p11e_err *err)
+{
+	char *text = vault_meta_text(long_name(name) ? name : NULL, meta);
+	p11e_rc rc;
+
+	if (text == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	*out = p11e_path_join(v->dir, file);
-	free(file);
-	return *out ? P11E_OK : p11e_errf(err, P11E_FAIL, "out of memory");
+	rc = p11e_store_put(v->store, "escrow-meta", name, text, strlen(text), 0, err);
+	free(text);
+	return rc;
+}
+
+/* Whether an entry is escrowed under name (*found). */
+static p11e_rc entry_exists(const file_vault *v, const char *name, int *found, p11e_err *err)
+{
+	unsigned char *data = NULL;
+	size_t len = 0;
+	p11e_rc rc = p11e_store_get(v->store, "escrow", name, &data, &len, err);
+
+	free(data);
+	*found = rc == P11E_OK;
+	return rc == P11E_NOT_FOUND ? P11E_OK : rc;
 }
 
 /* --- officer certificates --- */
@@ -243,7 +239,7 @@ static void file_close(void *state)
 		free(v->session);
 	}
 	sk_X509_pop_free(v->officers, X509_free);
-	free(v->dir);
+	p11e_store_close(v->own_store);
 	free(v->certs_path);
 	free(v);
 }
@@ -261,7 +257,14 @@ static p11e_rc file_open(const p11e_config *cfg, const json_object *conf,
 	if ((v = calloc(1, sizeof(*v))) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	s = conf_string(conf, "dir");
-	v->dir = s ? strdup(s) : p11e_state_escrow_dir(cfg->state_dir);
+	if (s != NULL && (rc = p11e_store_open_flat(s, &v->own_store, err)) != P11E_OK)
+		goto fail;
+	v->store = s != NULL ? v->own_store : cfg->store;
+	if (v->store == NULL) {
+		rc = p11e_errf(err, P11E_CONFIG,
+			       "vault: type file needs a store (the config's) or a \"dir\"");
+		goto fail;
+	}
 	s = conf_string(conf, "officer_certs_file");
 	if (s == NULL) {
 		rc = p11e_errf(err, P11E_CONFIG,
@@ -270,7 +273,7 @@ static p11e_rc file_open(const p11e_config *cfg, const json_object *conf,
 		goto fail;
 	}
 	v->certs_path = strdup(s);
-	if (v->dir == NULL || v->certs_path == NULL) {
+	if (v->certs_path == NULL) {
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 		goto fail;
 	}
@@ -318,17 +321,18 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 	CMS_ContentInfo *cms = NULL;
 	BIO *in = NULL;
 	unsigned char *der = NULL;
-	char *path = NULL;
-	int der_len;
+	int der_len, found = 0;
+	char where[400];
 	p11e_rc rc;
 
-	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+	if ((rc = name_ok(name, err)) != P11E_OK ||
+	    (rc = entry_exists(v, name, &found, err)) != P11E_OK)
 		return rc;
-	if (access(path, F_OK) == 0) {
+	if (found) {
 		rc = p11e_errf(err, P11E_EXISTS,
-			       "vault: a secret for '%.200s' is already escrowed (%s); it is never "
-			       "overwritten",
-			       name, path);
+			       "vault: a secret for '%.200s' is already escrowed (in %s); it is "
+			       "never overwritten",
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 		goto out;
 	}
 	if ((rc = check_officers_for_put(v, err)) != P11E_OK)
@@ -360,30 +364,25 @@ static p11e_rc file_put(void *state, const char *name, const unsigned char *secr
 				   name);
 		goto out;
 	}
-	if ((rc = p11e_mkdirs(v->dir, 0700, err)) != P11E_OK)
-		goto out;
 	/* The metadata first: once the entry exists, a put is never repeated.
-	 * A hashed file name needs it for its name. */
-	{
-		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	 * An entry the file store names by a hash needs it for its name. */
+	if (meta != NULL || long_name(name)) {
 		const p11e_vault_meta none = {.created = ""};
-		int hashed = hashed_file(base);
-		if ((meta != NULL || hashed) &&
-		    (rc = vault_meta_file_write(path, hashed ? name : NULL, meta ? meta : &none,
-						err)) != P11E_OK)
+		if ((rc = meta_write(v, name, meta ? meta : &none, err)) != P11E_OK)
 			goto out;
 	}
-	rc = p11e_write_file_new(path, der, (size_t)der_len, 0600, err);
+	/* Created, never replaced: of two stations escrowing at once, one wins. */
+	rc = p11e_store_put(v->store, "escrow", name, der, (size_t)der_len,
+			    P11E_STORE_CREATE | P11E_STORE_DURABLE, err);
 	if (rc == P11E_EXISTS)
 		rc = p11e_errf(err, P11E_EXISTS,
-			       "vault: a secret for '%.200s' is already escrowed (%s); it is never "
-			       "overwritten",
-			       name, path);
+			       "vault: a secret for '%.200s' is already escrowed (in %s); it is "
+			       "never overwritten",
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 out:
 	OPENSSL_free(der);
 	CMS_ContentInfo_free(cms);
 	BIO_free(in);
-	free(path);
 	return rc;
 }
 
@@ -416,13 +415,14 @@ static p11e_rc file_get(void *state, const char *name, unsigned char **out, size
 	CMS_ContentInfo *cms = NULL;
 	BIO *plain = NULL;
 	BUF_MEM *mem = NULL;
-	char *path = NULL, *data = NULL;
+	unsigned char *data = NULL;
 	const unsigned char *p;
 	size_t dlen = 0;
 	int nid;
+	char where[400];
 	p11e_rc rc;
 
-	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+	if ((rc = name_ok(name, err)) != P11E_OK)
 		return rc;
 	if (v->key == NULL) {
 		rc = p11e_errf(err, P11E_USAGE,
@@ -430,21 +430,23 @@ static p11e_rc file_get(void *state, const char *name, unsigned char **out, size
 			       "give --officer-key FILE or a pkcs11: URI");
 		goto out;
 	}
-	rc = p11e_read_file(path, ENTRY_MAX, &data, &dlen, err);
+	rc = p11e_store_get(v->store, "escrow", name, &data, &dlen, err);
 	if (rc == P11E_NOT_FOUND) {
 		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
 		goto out;
 	}
 	if (rc != P11E_OK)
 		goto out;
-	p = (const unsigned char *)data;
-	cms = d2i_CMS_ContentInfo(NULL, &p, (long)dlen);
+	p = data;
+	cms = dlen <= ENTRY_MAX ? d2i_CMS_ContentInfo(NULL, &p, (long)dlen) : NULL;
 	nid = cms ? OBJ_obj2nid(CMS_get0_type(cms)) : NID_undef;
-	if (cms == NULL || p != (const unsigned char *)data + dlen ||
+	if (cms == NULL || p != data + dlen ||
 	    (nid != NID_pkcs7_enveloped && nid != NID_id_smime_ct_authEnvelopedData)) {
 		ERR_clear_error();
-		rc = p11e_errf(err, P11E_FAIL, "vault: %s is not a CMS EnvelopedData: corrupt?",
-			       path);
+		rc = p11e_errf(err, P11E_FAIL,
+			       "vault: the entry for '%.200s' in %s is not a CMS EnvelopedData: "
+			       "corrupt?",
+			       name, p11e_store_describe(v->store, "escrow", name, where, sizeof(where)));
 		goto out;
 	}
 	if (!has_recipient(cms, v->key_cert)) {
@@ -477,18 +479,7 @@ out:
 	BIO_free(plain);
 	CMS_ContentInfo_free(cms);
 	free(data); /* ciphertext: nothing to wipe */
-	free(path);
 	return rc;
-}
-
-static void meta_read(const file_vault *v, const char *name, p11e_vault_meta *meta)
-{
-	char *path = NULL;
-	p11e_err ignored = {0};
-
-	if (entry_path(v, name, &path, &ignored) == P11E_OK)
-		vault_meta_file_read(path, meta);
-	free(path);
 }
 
 static p11e_rc file_set_meta(void *state, const char *name, const p11e_vault_meta *meta,
@@ -496,63 +487,87 @@ static p11e_rc file_set_meta(void *state, const char *name, const p11e_vault_met
 {
 	file_vault *v = state;
 	p11e_vault_meta merged = {.created = ""};
-	char *path = NULL;
+	int found = 0;
 	p11e_rc rc;
 
-	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+	if ((rc = name_ok(name, err)) != P11E_OK ||
+	    (rc = entry_exists(v, name, &found, err)) != P11E_OK)
 		return rc;
-	if (access(path, F_OK) != 0)
-		rc = p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'", name);
-	if (rc == P11E_OK) {
-		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-		vault_meta_file_read(path, &merged);
-		vault_meta_merge(&merged, meta);
-		rc = vault_meta_file_write(path, hashed_file(base) ? name : NULL, &merged, err);
-	}
-	free(path);
-	return rc;
+	if (!found)
+		return p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'",
+				 name);
+	meta_read(v, name, &merged);
+	vault_meta_merge(&merged, meta);
+	return meta_write(v, name, &merged, err);
+}
+
+/* The metadata document stored as stored (a list's name) among metas: its
+ * text, or NULL. */
+static int doc_by_name(const void *key, const void *doc)
+{
+	return strcmp(key, ((const p11e_store_doc *)doc)->name);
+}
+
+/* The metadata listed for stored (p11e_store_list sorts by name), or NULL. */
+static const char *meta_of(const p11e_store_doc *metas, size_t n, const char *stored)
+{
+	const p11e_store_doc *d =
+	    n > 0 ? bsearch(stored, metas, n, sizeof(*metas), doc_by_name) : NULL;
+
+	return d != NULL ? (const char *)d->data : NULL;
 }
 
 static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11e_err *err)
 {
 	file_vault *v = state;
-	DIR *d = opendir(v->dir);
-	struct dirent *de;
-	size_t cap = 0;
-	p11e_rc rc = P11E_OK;
+	p11e_store_doc *docs = NULL, *metas = NULL;
+	size_t ndocs = 0, nmetas = 0;
+	p11e_err ignored = {0};
+	int one_by_one = 0;
+	p11e_rc rc;
 
-	if (d == NULL) {
-		if (errno == ENOENT)
-			return P11E_OK; /* nothing escrowed yet */
-		return p11e_errf(err, P11E_FAIL, "vault: cannot read %s: %s", v->dir,
-				 strerror(errno));
+	if ((rc = p11e_store_list(v->store, "escrow", &docs, &ndocs, err)) != P11E_OK)
+		goto out;
+	/* Metadata helps, it is not the entry: when one cannot be read (a link
+	 * planted in its place), each is read alone and that one's entry lists
+	 * without fields, as an entry without metadata does. */
+	if (p11e_store_list(v->store, "escrow-meta", &metas, &nmetas, &ignored) != P11E_OK)
+		one_by_one = 1;
+	if (ndocs > 0 && (*entries = calloc(ndocs, sizeof(**entries))) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
 	}
-	while ((de = readdir(d)) != NULL) {
-		char *name = unescape_name(de->d_name);
-		if (name != NULL && hashed_file(de->d_name)) {
-			char *path = p11e_path_join(v->dir, de->d_name);
-			free(name);
-			name = path ? vault_meta_file_name(path) : NULL;
-			free(path);
-		}
-		if (name == NULL)
-			continue;
-		if (*n == cap) {
-			p11e_vault_entry *grown =
-			    realloc(*entries, (cap = cap ? 2 * cap : 16) * sizeof(**entries));
-			if (grown == NULL) {
-				free(name);
-				rc = p11e_errf(err, P11E_FAIL, "out of memory");
-				break;
-			}
-			*entries = grown;
-		}
-		memset(&(*entries)[*n], 0, sizeof(**entries));
-		(*entries)[*n].name = name;
-		meta_read(v, name, &(*entries)[*n].meta);
-		(*n)++;
+	for (size_t i = 0; i < ndocs; i++) {
+		p11e_vault_entry *e = &(*entries)[*n];
+		unsigned char *alone = NULL;
+		const char *text = NULL;
+		char *kept = NULL;
+		size_t len = 0;
+
+		if (!one_by_one)
+			text = meta_of(metas, nmetas, docs[i].name);
+		else if (p11e_store_get(v->store, "escrow-meta", docs[i].name, &alone, &len,
+					&ignored) == P11E_OK)
+			text = (const char *)alone;
+		vault_meta_parse(text, &e->meta, &kept);
+		free(alone);
+		/* A name the store keeps as a hash: the one its metadata names. */
+		if (kept != NULL && strcmp(kept, docs[i].name) != 0 &&
+		    p11e_store_same_name(v->store, "escrow", docs[i].name, kept)) {
+			e->name = kept;
+			kept = NULL;
+		} else if (strncmp(docs[i].name, HASHED, strlen(HASHED)) != 0) {
+			e->name = strdup(docs[i].name);
+		} /* else a hash nothing names: not listed */
+		free(kept);
+		if (e->name != NULL)
+			(*n)++;
+		else
+			memset(e, 0, sizeof(*e));
 	}
-	closedir(d);
+out:
+	p11e_store_docs_free(docs, ndocs);
+	p11e_store_docs_free(metas, nmetas);
 	if (rc != P11E_OK) {
 		p11e_vault_entries_free(*entries, *n);
 		*entries = NULL;
@@ -561,36 +576,20 @@ static p11e_rc file_list(void *state, p11e_vault_entry **entries, size_t *n, p11
 	return rc;
 }
 
-static int sync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1, saved;
-
-	if (fd >= 0) {
-		rc = fsync(fd);
-		saved = errno;
-		close(fd);
-		errno = saved;
-	}
-	return rc;
-}
-
 static p11e_rc file_del(void *state, const char *name, p11e_err *err)
 {
 	file_vault *v = state;
-	char *path = NULL;
 	p11e_rc rc;
 
-	if ((rc = entry_path(v, name, &path, err)) != P11E_OK)
+	if ((rc = name_ok(name, err)) != P11E_OK)
 		return rc;
-	if (unlink(path) != 0)
-		rc = errno == ENOENT ? p11e_errf(err, P11E_NOT_FOUND,
-						 "vault: no secret escrowed for '%.200s'", name)
-				     : p11e_errf(err, P11E_FAIL, "vault: cannot delete %s: %s",
-						 path, strerror(errno));
-	else if ((rc = vault_meta_file_remove(path, err)) == P11E_OK && sync_dir(v->dir) != 0)
-		rc =
-		    p11e_errf(err, P11E_FAIL, "vault: cannot sync %s: %s", v->dir, strerror(errno));
-	free(path);
+	rc = p11e_store_remove(v->store, "escrow", name, err);
+	if (rc == P11E_NOT_FOUND)
+		return p11e_errf(err, P11E_NOT_FOUND, "vault: no secret escrowed for '%.200s'",
+				 name);
+	if (rc == P11E_OK && (rc = p11e_store_remove(v->store, "escrow-meta", name, err)) ==
+				 P11E_NOT_FOUND)
+		rc = P11E_OK;
 	return rc;
 }
 

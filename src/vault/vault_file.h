@@ -10,8 +10,11 @@
 #include "p11enroll/session.h"
 #include "p11enroll/vault.h"
 
+struct p11e_store;
+
 typedef struct file_vault {
-	char *dir;
+	struct p11e_store *store;     /* where the entries are: own_store, or the config's */
+	struct p11e_store *own_store; /* a file store on the configured "dir" */
 	char *certs_path;
 	STACK_OF(X509) * officers;
 	const EVP_CIPHER *cipher;

@@ -9,8 +9,6 @@
 #include "p11enroll/util.h"
 #include "vault/vault_meta.h"
 
-#define META_MAX 4096
-
 static const char *string_of(const json_object *o, const char *key)
 {
 	json_object *v;
@@ -57,88 +55,28 @@ void vault_meta_merge(p11e_vault_meta *dst, const p11e_vault_meta *src)
 		memcpy(dst->cert_sha256, src->cert_sha256, sizeof(dst->cert_sha256));
 }
 
-static char *meta_path(const char *cms_path)
+void vault_meta_parse(const char *text, p11e_vault_meta *meta, char **name)
 {
-	size_t n = strlen(cms_path);
-	char *out = malloc(n + 2);
+	json_object *o = text != NULL ? json_tokener_parse(text) : NULL;
+	const char *n = string_of(o, "name");
 
-	if (out == NULL)
-		return NULL;
-	memcpy(out, cms_path, n + 1);
-	if (n >= 4 && strcmp(out + n - 4, ".cms") == 0)
-		strcpy(out + n - 4, ".meta");
-	else
-		strcat(out, "~");
-	return out;
+	vault_meta_from_json(o, meta);
+	if (name != NULL)
+		*name = n != NULL && n[0] != '\0' ? strdup(n) : NULL;
+	json_object_put(o);
 }
 
-void vault_meta_file_read(const char *cms_path, p11e_vault_meta *meta)
+char *vault_meta_text(const char *name, const p11e_vault_meta *meta)
 {
-	char *path = meta_path(cms_path), *data = NULL;
-	size_t len = 0;
-	p11e_err ignored = {0};
-
-	/* Through p11e_read_private: never a link, only our own 0600 file. */
-	if (path != NULL && p11e_read_private(path, META_MAX, &data, &len, &ignored) == P11E_OK) {
-		json_object *o = json_tokener_parse(data);
-		vault_meta_from_json(o, meta);
-		json_object_put(o);
-	}
-	free(data);
-	free(path);
-}
-
-char *vault_meta_file_name(const char *cms_path)
-{
-	char *path = meta_path(cms_path), *data = NULL, *out = NULL;
-	size_t len = 0;
-	p11e_err ignored = {0};
-
-	if (path != NULL && p11e_read_private(path, META_MAX, &data, &len, &ignored) == P11E_OK) {
-		json_object *o = json_tokener_parse(data);
-		const char *name = string_of(o, "name");
-		if (name != NULL && name[0] != '\0')
-			out = strdup(name);
-		json_object_put(o);
-	}
-	free(data);
-	free(path);
-	return out;
-}
-
-p11e_rc vault_meta_file_write(const char *cms_path, const char *name, const p11e_vault_meta *meta,
-			      p11e_err *err)
-{
-	char *path = meta_path(cms_path);
 	json_object *o = json_object_new_object();
-	const char *text;
-	p11e_rc rc;
+	char *out = NULL;
 
-	if (path == NULL || o == NULL) {
-		free(path);
-		json_object_put(o);
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	}
+	if (o == NULL)
+		return NULL;
 	if (name != NULL)
 		json_object_object_add(o, "name", json_object_new_string(name));
 	vault_meta_to_json(meta, o);
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 	json_object_put(o);
-	free(path);
-	return rc;
-}
-
-p11e_rc vault_meta_file_remove(const char *cms_path, p11e_err *err)
-{
-	char *path = meta_path(cms_path);
-	p11e_rc rc = P11E_OK;
-
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	if (unlink(path) != 0 && errno != ENOENT)
-		rc =
-		    p11e_errf(err, P11E_FAIL, "vault: cannot delete %s: %s", path, strerror(errno));
-	free(path);
-	return rc;
+	return out;
 }

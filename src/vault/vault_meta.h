@@ -16,16 +16,13 @@ void vault_meta_to_json(const p11e_vault_meta *meta, struct json_object *o);
 /* Copies src's non-empty fields over dst's. */
 void vault_meta_merge(p11e_vault_meta *dst, const p11e_vault_meta *src);
 
-/* The file vault's metadata file for a CMS entry path (…/X.cms -> …/X.meta):
- * read (absent or unreadable: meta left empty) and written atomically, 0600,
- * by rename (which replaces a planted link, never follows it). */
-void vault_meta_file_read(const char *cms_path, p11e_vault_meta *meta);
-/* name (may be NULL) is kept in the file too: the only record of the name of
- * an entry whose file name is a hash (a name too long for a file name). */
-p11e_rc vault_meta_file_write(const char *cms_path, const char *name, const p11e_vault_meta *meta,
-			      p11e_err *err);
-/* The name kept by vault_meta_file_write (malloc'd), or NULL. */
-char *vault_meta_file_name(const char *cms_path);
-p11e_rc vault_meta_file_remove(const char *cms_path, p11e_err *err);
+/* The file vault's metadata document (kind "escrow-meta", beside the
+ * entry): its text parsed into meta (unreadable: meta left as it is), and
+ * the name it keeps into *name (malloc'd, or NULL; name may be NULL). The
+ * name is kept only for an entry whose own name is too long for the file
+ * store to keep (it is named by a hash there). */
+void vault_meta_parse(const char *text, p11e_vault_meta *meta, char **name);
+/* The document for meta (name may be NULL), malloc'd; NULL: out of memory. */
+char *vault_meta_text(const char *name, const p11e_vault_meta *meta);
 
 #endif

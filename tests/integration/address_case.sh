@@ -47,7 +47,7 @@ check_eq "generation 2: the case kept" "2 email:Shsm-ECp256@example.com" \
 # certificate with the address as given; escrow show by any spelling.
 out=$(p11e enroll --software --email Mixed.Case@Example.org 2>&1)
 check_eq "software enroll ($out)" 0 $?
-pfx=$(record mixed.case@example.org | jq -r .pfx_path)
+pfx=$(store_pfx_file "$(record mixed.case@example.org | jq -r .pfx_path)")
 check_eq "PFX named after the identity" "mixed.case@example.org.p12" "${pfx##*/}"
 pw=$(p11e escrow show MIXED.case@example.org --officer-key "$W/officer.key" 2>&1)
 check_eq "escrow show by another spelling" "$(escrowed mixed.case@example.org)" "$pw"

@@ -81,7 +81,8 @@ for kt in rsa:2048 ec:P-256 ec:P-521; do
 	check_eq "$kt: record done" done "$(record "$e" | jq -r .step)"
 	id=$(key_id "$e")
 	ID[$kt]=$id
-	pfx=$(record "$e" | jq -r .pfx_path)
+	check_eq "$kt: the PFX is kept in the store" "store:$e" "$(record "$e" | jq -r .pfx_path)"
+	pfx=$(store_pfx_file "$(record "$e" | jq -r .pfx_path)")
 	check_eq "$kt: the PFX stays in the state dir" "$S/pfx/$e.p12" "$pfx"
 	check_eq "$kt: PFX 0600" 600 "$(stat -c %a "$pfx")"
 	check_eq "$kt: no key file left" 0 "$(find "$S/keys" -type f 2>/dev/null | wc -l)"

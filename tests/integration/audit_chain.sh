@@ -158,6 +158,41 @@ if [ "${TEST_HOOKS:-0}" = 1 ]; then
 fi
 check_eq "no password in the log" 0 "$(grep -cF "$PW" "$AUDIT")"
 
+# audit head: the chain's end as the head vouches for it, to pin elsewhere;
+# audit show: the entries, filtered, as a table or the stored lines.
+n=$(wc -l <"$AUDIT")
+last=$(tail -n 1 "$AUDIT" | tr -d '\n' | sha256sum | cut -d' ' -f1)
+out=$(p11e audit head 2>&1)
+check_eq "head: exit 0 ($out)" 0 $?
+check_contains "  seq and sha256" "$out" "head at entry $n, sha256 $last"
+check_eq "head --json" "$n $last" "$(p11e audit head --json | jq -r '"\(.seq) \(.sha256)"')"
+out=$(p11e audit show 2>&1)
+check_eq "show: exit 0" 0 $?
+check_eq "  a header and a line per entry" $((n + 1)) "$(wc -l <<<"$out")"
+check_contains "  the columns" "$(head -1 <<<"$out")" "SEQ    TIME"
+check_eq "show --json: the stored lines" "$(cat "$AUDIT")" "$(p11e audit show --json)"
+check_eq "show --identity (any case)" "$(grep -c '"identity":"sam@example.com"' "$AUDIT")" \
+	"$(p11e audit show --json --identity SAM@example.com | wc -l)"
+check_eq "show --since tomorrow: nothing" "" "$(p11e audit show --json --since "$(date -u -d tomorrow +%F)")"
+check_eq "show --since an hour ago, with an offset: all" "$n" \
+	"$(p11e audit show --json --since "$(date -d '1 hour ago' +%FT%H:%M%:z)" | wc -l)"
+p11e audit show --since 22/11/2026 >/dev/null 2>&1
+check_eq "show --since not a date: exit 2" 2 $?
+p11e audit verify --identity sam@example.com >/dev/null 2>&1
+check_eq "--identity is for show: exit 2" 2 $?
+cp -p "$AUDIT" "$W/shown.jsonl"
+sed -i '2s/"outcome":"ok"/"outcome":"usage"/' "$AUDIT"
+out=$(p11e audit show --json 2>&1)
+check_eq "show on an edited log: exit 1" 1 $?
+check_contains "  names the bad line" "$out" "line 3"
+check_eq "  shows the entries before it only" 2 "$(grep -c '^{"seq"' <<<"$out")"
+cp -p "$W/shown.jsonl" "$AUDIT"
+head -n $((n - 1)) "$W/shown.jsonl" >"$AUDIT"
+p11e audit head >/dev/null 2>&1
+check_eq "head on a log cut at its end: exit 1" 1 $?
+cp -p "$W/shown.jsonl" "$AUDIT"
+check "  restored: head works" p11e audit head
+
 # syslog: a stub /dev/log (a Unix datagram socket, read by python3) in a private
 # mount namespace whose /dev is a small tmpfs with the few device nodes bound in.
 if [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null; then

@@ -31,10 +31,10 @@ p11e export "$D" --out dave.p7b 2>/dev/null
 check_eq "export --out dave.p7b: PKCS#7 with the chain" 2 \
 	"$(openssl pkcs7 -inform DER -in dave.p7b -print_certs | grep -c 'BEGIN CERTIFICATE')"
 p11e export "$D" --out dave.p12 2>/dev/null
-check "export --out dave.p12: the PFX" cmp dave.p12 "$(record $D | jq -r .pfx_path)"
+check "export --out dave.p12: the PFX" cmp dave.p12 "$(store_pfx_file "$(record $D | jq -r .pfx_path)")"
 check_eq "  mode 0600" 600 "$(stat -c %a dave.p12)"
 p11e export "$D" --out dave-pfx 2>/dev/null
-check "a name that says nothing: the default (the PFX)" cmp dave-pfx "$(record $D | jq -r .pfx_path)"
+check "a name that says nothing: the default (the PFX)" cmp dave-pfx "$(store_pfx_file "$(record $D | jq -r .pfx_path)")"
 n_audit=$(grep -c '"export"' "$P11ENROLL_STATE_DIR/audit.jsonl")
 out=$(p11e export "$D" --format pfx --out other.pem 2>&1)
 check_eq "export --format pfx --out other.pem: exit 2" 2 $?

@@ -41,7 +41,7 @@ check_eq "key types" "ec:P-256 ec:P-384 ec:P-521 " "$(complete_line p11enroll en
 check_eq "ca <TAB>: its actions, not files" "cert crl init revoke " "$(complete_line p11enroll ca '')"
 check_eq "ca r<TAB>" "revoke " "$(complete_line p11enroll ca r)"
 check_eq "escrow <TAB>" "list officer-init show " "$(complete_line p11enroll escrow '')"
-check_eq "audit <TAB>" "reset-head verify " "$(complete_line p11enroll audit '')"
+check_eq "audit <TAB>" "head reset-head show verify " "$(complete_line p11enroll audit '')"
 check_eq "store <TAB>" "init migrate status " "$(complete_line p11enroll store '')"
 check_eq "config <TAB>" "cas check profiles " "$(complete_line p11enroll config '')"
 check_eq "pin <TAB>" "change status unblock " "$(complete_line p11enroll pin '')"

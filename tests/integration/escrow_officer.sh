@@ -81,7 +81,7 @@ fi
 # --- a software enrollment escrows to both; each officer reads the password ---
 out=$(p11e enroll --software --email sw@example.com 2>&1)
 check_eq "software enroll ($out)" 0 $?
-pfx=$(record sw@example.com | jq -r .pfx_path)
+pfx=$(store_pfx_file "$(record sw@example.com | jq -r .pfx_path)")
 pw1=$(p11e escrow show sw@example.com --officer-key "$W/officer.key" 2>&1)
 check_eq "escrow show with the key file" 0 $?
 check "the password opens the PFX" openssl pkcs12 -in "$pfx" -passin "pass:$pw1" -noout

@@ -300,4 +300,5 @@ check_not_contains "no code in the server's log" "$(cat serve.log)" "$CODE"
 check "the audit chain verifies" p11e audit verify
 portal_stop
 check_contains "SIGTERM: stopped cleanly" "$(cat serve.log)" "stopped"
+state_layout_check "the portal's invitations, PFX files and records"
 finish

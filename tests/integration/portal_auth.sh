@@ -63,7 +63,7 @@ slash_record() { cat "$P11ENROLL_STATE_DIR/identities/$SLASH_URL.json"; }
 p11e enroll --software --profile soft-auth --email "$SLASH" >enroll.out 2>&1
 check_eq "enrolled $SLASH ($(cat enroll.out))" done "$(slash_record | jq -r .step)"
 PW=$(openssl cms -decrypt -inform DER -in "$W/escrow/$SLASH_URL.cms" -recip officers.pem \
-	-inkey officer.key 2>/dev/null) openssl pkcs12 -in "$(slash_record | jq -r .pfx_path)" \
+	-inkey officer.key 2>/dev/null) openssl pkcs12 -in "$(store_pfx_file "$(slash_record | jq -r .pfx_path)")" \
 	-passin env:PW -nodes -out slash.pem 2>/dev/null
 check "$SLASH: its PFX opens" test -s slash.pem
 

@@ -55,14 +55,14 @@ pfx_pub() { PW=$2 openssl pkcs12 -in "$1" -passin env:PW -clcerts -nokeys 2>/dev
 for point in "${soft_points[@]}"; do
 	e="sw-$point@example.com"
 	p11e enroll --software --email "$e" >/dev/null 2>&1
-	pfx1=$(gen "$e" .pfx_path)
+	pfx1=$(store_pfx_file "$(gen "$e" .pfx_path)")
 	pw1=$(escrowed "$e")
 	sum1=$(sha256sum <"$pfx1")
 	P11ENROLL_TEST_CRASH_AFTER=$point p11e renew "$e" --force >/dev/null 2>&1
 	check_eq "software $point: the injected crash happened" 86 $?
 	out=$(p11e renew "$e" "${OFFICER[@]}" 2>&1)
 	check_eq "software $point: the rerun finishes ($out)" 0 $?
-	pfx2=$(gen "$e" .pfx_path)
+	pfx2=$(store_pfx_file "$(gen "$e" .pfx_path)")
 	check_eq "software $point: the new PFX beside the old" "${pfx1%.p12}.g2.p12" "$pfx2"
 	pw2=$(escrowed "$e%232") # the file vault escapes "#"
 	check "software $point: a new password" test -n "$pw2" -a "$pw2" != "$pw1"

@@ -27,7 +27,12 @@ mode_of() { stat -c %a "$1"; }
 A=alice@example.com
 p11e_logged enroll --software --email "$A" --name "Alice Example"
 check_eq "enroll --software: exit 0 ($OUT)" 0 $?
-check_contains "enroll says where the PFX is" "$OUT" "$(pfx_of $A)"
+check_contains "enroll says the PFX is kept in the store" "$OUT" "kept in the store"
+check_contains "  and how to get it out" "$OUT" "p11enroll export $A --out FILE.p12"
+check_eq "record: the PFX is a document of the store" "store:$A" "$(record $A | jq -r .pfx_path)"
+p11e export $A --out "$W/a-export.p12" 2>/dev/null
+check "export writes out the very PFX the file store keeps in its layout" \
+	cmp "$W/a-export.p12" "$(pfx_of $A)"
 check_eq "record: key_store software" software "$(record $A | jq -r .key_store)"
 check_eq "record: pfx_format aes-256" aes-256 "$(record $A | jq -r .pfx_format)"
 check_eq "record: done" done "$(record $A | jq -r .step)"
@@ -275,6 +280,8 @@ check_eq "an alphabet with 0 O 1 l I: config error" 8 $?
 jq '.profiles.bad = {"key_store": "disk"}' "$W/config.json" >"$W/bad.json"
 P11ENROLL_CONFIG=$W/bad.json p11e_logged status
 check_eq "key_store neither token nor software: config error" 8 $?
+
+state_layout_check "software enrollments"
 
 # --- the passwords are nowhere but in the vault ---
 check_eq "passwords collected" 8 "${#PASSWORDS[@]}"

@@ -179,4 +179,5 @@ out=$(p11e forget soft@example.org 2>&1)
 check_eq "forget of generation 2 without history: exit 0 ($out)" 0 $?
 check_eq "only generation 2's password deleted" "soft@example.org.cms" \
 	"$(ls "$TEST_TMP/escrow" | grep '^soft@example.org.*\.cms$')"
+state_layout_check "forget and start over"
 finish

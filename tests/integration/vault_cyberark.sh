@@ -78,7 +78,7 @@ check_eq "CPM management off" false "$(accounts | jq -r '.[0].secretManagement.a
 props=$(accounts | jq -c '.[0].platformAccountProperties')
 check_eq "P11eIdentity" "$A" "$(jq -r .P11eIdentity <<<"$props")"
 check "CertCreated is an ISO time" grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' <<<"$(jq -r .CertCreated <<<"$props")"
-PFX=$(record $A | jq -r .pfx_path)
+PFX=$(store_pfx_file "$(record $A | jq -r .pfx_path)")
 want_na=$(date -u -d "$(openssl pkcs12 -in "$PFX" -nokeys -passin "pass:$(p11e escrow show $A)" 2>/dev/null |
 	openssl x509 -noout -enddate | cut -d= -f2)" +%Y-%m-%dT%H:%M:%SZ)
 check_eq "CertExpires is the certificate's notAfter" "$want_na" "$(jq -r .CertExpires <<<"$props")"
@@ -158,7 +158,7 @@ p11e_logged enroll --software --email "$C"
 check_eq "Add answer too slow (timeout): enroll still succeeds ($OUT)" 0 $?
 check_eq "timeout: one account for carol" 1 "$(accounts | jq "[.[] | select(.name == \"$C\")] | length")"
 PWC=$(p11e escrow show $C)
-check "carol's PFX opens with the escrowed password" openssl pkcs12 -in "$(record $C | jq -r .pfx_path)" -noout -passin "pass:$PWC"
+check "carol's PFX opens with the escrowed password" openssl pkcs12 -in "$(store_pfx_file "$(record $C | jq -r .pfx_path)")" -noout -passin "pass:$PWC"
 
 # --- a crash right after the dates were set: the rerun sets them again, once ---
 if [ -n "${TEST_HOOKS:-}" ]; then
@@ -196,7 +196,7 @@ check_eq "pages of one: enroll ob (search also finds bob) ($OUT)" 0 $?
 check_eq "pages of one: one account for ob" 1 "$(accounts | jq "[.[] | select(.name == \"$O\")] | length")"
 PWO=$(p11e escrow show "$O")
 check_eq "pages of one: ob's password found on the second page" 0 $?
-check "pages of one: ob's PFX opens with it" openssl pkcs12 -in "$(record $O | jq -r .pfx_path)" -noout -passin "pass:$PWO"
+check "pages of one: ob's PFX opens with it" openssl pkcs12 -in "$(store_pfx_file "$(record $O | jq -r .pfx_path)")" -noout -passin "pass:$PWO"
 check_eq "pages of one: escrow list has every account" "$(accounts | jq length)" "$(p11e escrow list | wc -l)"
 stub -X POST -d '{"records": 1000}' "$URL/_stub/max-records" >/dev/null
 

@@ -88,6 +88,24 @@ p11e_logged() {
 	return $rc
 }
 
+# store_pfx_file PFX_PATH: the file a record's pfx_path names: a file's path as it is, and a
+# PFX kept in the store, "store:NAME", where the file store keeps it (pfx/NAME.p12, the name
+# escaped as record files are).
+store_pfx_file() {
+	case $1 in
+	store:*) printf '%s/pfx/%s.p12\n' "$P11ENROLL_STATE_DIR" "$(printf '%s' "${1#store:}" |
+		perl -pe 's/([^a-z0-9\@._+-])/sprintf("%%%02X",ord($1))/ge; s/^\./%2E/')" ;;
+	*) printf '%s\n' "$1" ;;
+	esac
+}
+# state_layout_check WHAT: every file under STATE_DIR is one the file store's documented
+# layout names (docs/store.md): nothing else appears there.
+state_layout_check() {
+	local stray
+	stray=$(cd "$P11ENROLL_STATE_DIR" && find . -type f | sed 's|^\./||' | grep -Ev \
+		'^(identities/[^/]+\.json|keys/[^/]+\.p8|pfx/[^/]+\.p12|locks/[a-z]+/[^/]+\.lock|audit\.(jsonl|head)|escrow/[^/]+\.(cms|meta)|portal/invites/[0-9a-f]{64}\.json|portal/[^/]+|publish/.*|ca/.*)$')
+	check_eq "$1: nothing in the state dir beyond its layout" "" "$stray"
+}
 # lsan_suppress LIB...: LeakSanitizer also ignores leaks inside these libraries
 # (a module that keeps allocations until exit), on top of tests/lsan.supp.
 lsan_suppress() {

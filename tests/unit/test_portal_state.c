@@ -1,57 +1,157 @@
-/* The portal's memory (src/portal/portal_state.c): sessions expire on the
- * server at session_minutes and when ended, failed sign-ins wait per
- * (client, address) with growing delays and per client within a window,
- * the table stays bounded, CSRF tokens are bound to who is signed in. The clock is moved
- * with P11ENROLL_TEST_NOW (test-hooks builds). */
+/* The portal's state (src/portal/portal_session.c, portal_state.c), in a
+ * file store: sessions expire on the server at session_minutes and when
+ * ended, failed sign-ins wait per (client, address) with growing delays and
+ * per client within a window, two portals on one store share both, the
+ * sweep removes what is over and keeps what is not, CSRF tokens are bound
+ * to who is signed in. The clock is moved with P11ENROLL_TEST_NOW
+ * (test-hooks builds). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "check.h"
+#include "p11enroll/store.h"
 #include "portal/portal_int.h"
+
+/* How many documents of kind the store holds. */
+static size_t count_docs(p11e_store *store, const char *kind)
+{
+	p11e_store_doc *docs = NULL;
+	size_t n = 0;
+	p11e_err err;
+
+	if (p11e_store_list(store, kind, &docs, &n, &err) != P11E_OK)
+		return (size_t)-1;
+	p11e_store_docs_free(docs, n);
+	return n;
+}
+
+/* Failures counted by a thread, on its portal, for one client. */
+typedef struct counter_arg {
+	struct p11e_portal *p;
+	int id;
+} counter_arg;
+
+#define RACE_THREADS 4
+#define RACE_FAILURES 25
+
+static void *count_failures(void *arg)
+{
+	counter_arg *c = arg;
+
+	for (int i = 0; i < RACE_FAILURES; i++) {
+		char email[48];
+
+		snprintf(email, sizeof(email), "race%d-%d@example.com", c->id, i);
+		portal_attempt_failed(c->p, "192.0.2.70", email);
+	}
+	return NULL;
+}
+
+/* The failures the store holds for key (its document, named by the key's
+ * SHA-256), or -1. */
+static int stored_failures(p11e_store *store, const char *key)
+{
+	unsigned char *data = NULL;
+	char name[65], *at;
+	size_t len = 0;
+	p11e_err err;
+	int n = -1;
+
+	portal_sha256_hex(key, strlen(key), name);
+	if (p11e_store_get(store, "attempt", name, &data, &len, &err) != P11E_OK)
+		return -1;
+	if ((at = strstr((char *)data, "\"failures\":")) != NULL)
+		n = atoi(at + 11);
+	free(data);
+	return n;
+}
+
+static void remove_all(p11e_store *store, const char *kind)
+{
+	p11e_store_doc *docs = NULL;
+	size_t n = 0;
+	p11e_err err;
+
+	if (p11e_store_list(store, kind, &docs, &n, &err) != P11E_OK)
+		return;
+	for (size_t i = 0; i < n; i++)
+		p11e_store_remove(store, kind, docs[i].name, &err);
+	p11e_store_docs_free(docs, n);
+}
 
 int main(void)
 {
 	p11e_portal_conf conf = {.session_minutes = 10};
-	struct p11e_portal *p = calloc(1, sizeof(*p));
+	p11e_config cfg = {0};
+	char state[] = "/tmp/p11e-portal-state-XXXXXX", cmd[200];
+	struct p11e_portal *p = calloc(1, sizeof(*p)), *p2 = calloc(1, sizeof(*p2));
 	char tok[PORTAL_TOKEN_LEN], tok2[PORTAL_TOKEN_LEN], user[P11E_PORTAL_ID_MAX];
 	char a[PORTAL_TOKEN_LEN], b[PORTAL_TOKEN_LEN];
 	portal_req r;
 	p11e_err err;
 
-	if (p == NULL)
+	if (p == NULL || p2 == NULL || mkdtemp(state) == NULL ||
+	    p11e_store_open_dir(state, &cfg.store, NULL) != P11E_OK)
 		return 1;
-	p->conf = &conf;
-	pthread_mutex_init(&p->mu, NULL);
-	memset(p->csrf_key, 7, sizeof(p->csrf_key));
+	cfg.state_dir = state;
+	/* Two portals (two serve processes) on one store. */
+	p->conf = p2->conf = &conf;
+	p->cfg = p2->cfg = &cfg;
+	CHECK_RC(portal_csrf_key_load(p, &err), P11E_OK, &err);
+	CHECK_RC(portal_csrf_key_load(p2, &err), P11E_OK, &err);
+	CHECK(memcmp(p->csrf_key, p2->csrf_key, sizeof(p->csrf_key)) == 0); /* one key */
 
 	/* Sessions: random, distinct, looked up in constant time, expiring. */
 	CHECK_RC(portal_session_new(p, "alice@example.com", NULL, tok, &err), P11E_OK, &err);
 	CHECK_RC(portal_session_new(p, "bob@example.com", NULL, tok2, &err), P11E_OK, &err);
 	CHECK(strlen(tok) == PORTAL_TOKEN_LEN - 1 && strcmp(tok, tok2) != 0);
-	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user), NULL) == 1);
 	CHECK(strcmp(user, "alice@example.com") == 0);
-	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 1);
 	CHECK(strcmp(user, "bob@example.com") == 0);
 	tok2[0] = tok2[0] == 'A' ? 'B' : 'A';
-	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 0);
-	CHECK(portal_session_user(p, "", user, NULL, sizeof(user)) == 0);
-	CHECK(portal_session_user(p, "short", user, NULL, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 0);
+	CHECK(portal_session_user(p, "", user, NULL, sizeof(user), NULL) == 0);
+	CHECK(portal_session_user(p, "short", user, NULL, sizeof(user), NULL) == 0);
 	/* Ended (sign-out): the slot wiped, the token refused from then on. */
 	CHECK_RC(portal_session_new(p, "erin@example.com", NULL, tok2, &err), P11E_OK, &err);
-	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 1);
 	CHECK(portal_session_end(p, tok2) == 1);
-	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user)) == 0);
+	CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 0);
 	CHECK(portal_session_end(p, tok2) == 0);
 	CHECK(portal_session_end(p, "short") == 0);
-	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1); /* alice's stays */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user), NULL) == 1); /* alice's stays */
+	/* The other portal sees alice's session; ended there, it is over here. */
+	{
+		time_t ends = 0;
+		char email[P11E_PORTAL_ID_MAX];
+		struct stat st;
+
+		CHECK_RC(portal_session_new(p, "dave@example.com", "Dave@Example.com", tok2, &err),
+			 P11E_OK, &err);
+		CHECK(portal_session_user(p2, tok2, user, email, sizeof(user), &ends) == 1);
+		CHECK(strcmp(user, "dave@example.com") == 0 &&
+		      strcmp(email, "Dave@Example.com") == 0);
+		CHECK(ends > 0);
+		/* The token is nowhere in the store; its document is 0600. */
+		snprintf(cmd, sizeof(cmd), "grep -rqF -- '%s' %s", tok2, state);
+		CHECK(check_sh(cmd) == 1);
+		snprintf(cmd, sizeof(cmd), "%s/portal/sessions", state);
+		CHECK(stat(cmd, &st) == 0 && (st.st_mode & 077) == 0);
+		CHECK(count_docs(cfg.store, "session") == 3); /* alice, bob, dave */
+		CHECK(portal_session_end(p2, tok2) == 1);
+		CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 0);
+		CHECK(count_docs(cfg.store, "session") == 2);
+	}
 #ifdef P11ENROLL_TEST_HOOKS
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:00:00Z", 1);
 	CHECK_RC(portal_session_new(p, "carol@example.com", NULL, tok, &err), P11E_OK, &err);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:09:59Z", 1);
-	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 1);
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user), NULL) == 1);
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:10:00Z", 1);
-	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 0); /* expired */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user), NULL) == 0); /* expired */
 	setenv("P11ENROLL_TEST_NOW", "2026-01-01T00:05:00Z", 1);
-	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user)) == 0); /* and forgotten */
+	CHECK(portal_session_user(p, tok, user, NULL, sizeof(user), NULL) == 0); /* and forgotten */
 
 	/* Failed code sign-ins: the pair (client, address) waits 2^(n-1) s after
 	 * its n-th failure, up to the cap; other clients never wait for it. */
@@ -141,29 +241,75 @@ int main(void)
 		CHECK(strcmp(unit, "unknown") == 0);
 	}
 
-	/* A full table: bounded, never a crash; the least recently failed
-	 * entries make room, so the newest counts hold. */
+	/* Two portals count one client's failures together: an attacker
+	 * going from one to the other meets the same delays and cap. */
 	setenv("P11ENROLL_TEST_NOW", "1767250000", 1);
-	for (int i = 0; i < PORTAL_MAX_ATTEMPTS; i++) {
-		char client[40];
+	portal_attempt_failed(p, "192.0.2.60", "alt@example.com");
+	CHECK(portal_attempt_wait(p2, "192.0.2.60", "alt@example.com") == 1);
+	setenv("P11ENROLL_TEST_NOW", "1767250001", 1);
+	portal_attempt_failed(p2, "192.0.2.60", "alt@example.com");
+	CHECK(portal_attempt_wait(p, "192.0.2.60", "alt@example.com") == 2);
+	for (int i = 0; i < PORTAL_ATTEMPTS_PER_CLIENT - 2; i++) {
+		char email[40];
 
-		snprintf(client, sizeof(client), "10.%d.%d.%d", i / 65536, (i / 256) % 256,
-			 i % 256);
-		portal_attempt_failed(p, client, "flood@example.com");
+		snprintf(email, sizeof(email), "alt%d@example.com", i);
+		portal_attempt_failed(i % 2 ? p : p2, "192.0.2.60", email);
 	}
-	setenv("P11ENROLL_TEST_NOW", "1767250010", 1);
-	portal_attempt_failed(p, "192.0.2.50", "new@example.com");
-	CHECK(portal_attempt_wait(p, "192.0.2.50", "new@example.com") == 1);
-	portal_attempt_failed(p, "192.0.2.51", "new2@example.com");
-	CHECK(portal_attempt_wait(p, "192.0.2.50", "new@example.com") == 1);
-	CHECK(portal_attempt_wait(p, "192.0.2.51", "new2@example.com") == 1);
+	CHECK(portal_attempt_wait(p, "192.0.2.60", "next@example.com") ==
+	      PORTAL_ATTEMPTS_WINDOW - 1);
+	CHECK(portal_attempt_wait(p2, "192.0.2.60", "next@example.com") ==
+	      PORTAL_ATTEMPTS_WINDOW - 1);
+
+	/* The sweep: sessions over and counts nothing depends on go, the
+	 * others stay (a count an hour old is over only for a pair whose
+	 * delay has passed; the client's window is 15 minutes). */
 	{
-		size_t used = 0;
+		size_t before = count_docs(cfg.store, "attempt");
 
-		for (size_t i = 0; i < PORTAL_MAX_ATTEMPTS; i++)
-			used += p->attempts[i].key[0] != '\0';
-		CHECK(used == PORTAL_MAX_ATTEMPTS);
+		/* The earlier counts are hours old: only .60's 20 stay (its
+		 * client and 19 pairs). */
+		CHECK(before > 40);
+		/* alice's and bob's sessions were made on the real clock. */
+		CHECK(count_docs(cfg.store, "session") == 2);
+		remove_all(cfg.store, "session");
+		CHECK(portal_state_sweep(p) == before - 20);
+		CHECK(count_docs(cfg.store, "attempt") == 20);
+		CHECK(portal_state_sweep(p2) == 0); /* nothing more is over */
+		CHECK(portal_attempt_wait(p, "192.0.2.60", "next@example.com") ==
+		      PORTAL_ATTEMPTS_WINDOW - 1);
+		CHECK_RC(portal_session_new(p, "frank@example.com", NULL, tok2, &err), P11E_OK,
+			 &err);
+		setenv("P11ENROLL_TEST_NOW", "1767250901", 1); /* .60's window is over */
+		CHECK(portal_attempt_wait(p, "192.0.2.60", "next@example.com") == 0);
+		portal_attempt_failed(p, "192.0.2.61", "late@example.com");
+		/* An hour after .60's last failures; .61's window is over too,
+		 * its pair's hour is not; frank's 10 minutes are. */
+		setenv("P11ENROLL_TEST_NOW", "1767253700", 1);
+		CHECK(portal_state_sweep(p2) == 20 + 1 + 1);
+		CHECK(count_docs(cfg.store, "attempt") == 1);
+		CHECK(count_docs(cfg.store, "session") == 0);
+		CHECK(portal_session_user(p, tok2, user, NULL, sizeof(user), NULL) == 0);
+		setenv("P11ENROLL_TEST_NOW", "1767300000", 1);
+		CHECK(portal_state_sweep(p) == 1);
+		CHECK(count_docs(cfg.store, "attempt") == 0);
 	}
+	/* Four threads, two on each portal, failing at once for one client:
+	 * every failure is counted (the store's lock around each change). */
+	{
+		pthread_t t[RACE_THREADS];
+		counter_arg args[RACE_THREADS];
+
+		for (int i = 0; i < RACE_THREADS; i++) {
+			args[i].p = i % 2 ? p : p2;
+			args[i].id = i;
+			CHECK(pthread_create(&t[i], NULL, count_failures, &args[i]) == 0);
+		}
+		for (int i = 0; i < RACE_THREADS; i++)
+			pthread_join(t[i], NULL);
+		CHECK(stored_failures(cfg.store, "client 192.0.2.70") ==
+		      RACE_THREADS * RACE_FAILURES);
+	}
+
 	unsetenv("P11ENROLL_TEST_NOW");
 #endif
 
@@ -182,7 +328,19 @@ int main(void)
 	r.csrf[0] = '\0';
 	CHECK(!portal_csrf_ok(&r, ""));
 
-	pthread_mutex_destroy(&p->mu);
+	/* The one key is kept: a restarted portal takes it again. */
+	{
+		unsigned char key[sizeof(p->csrf_key)];
+
+		memcpy(key, p->csrf_key, sizeof(key));
+		memset(p->csrf_key, 0, sizeof(p->csrf_key));
+		CHECK_RC(portal_csrf_key_load(p, &err), P11E_OK, &err);
+		CHECK(memcmp(key, p->csrf_key, sizeof(key)) == 0);
+	}
+	p11e_store_close(cfg.store);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", state);
+	check_sh(cmd);
+	free(p2);
 	free(p);
 	return check_done();
 }

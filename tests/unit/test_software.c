@@ -11,6 +11,7 @@
 #include "check.h"
 #include "p11enroll/pkcs12.h"
 #include "p11enroll/software.h"
+#include "p11enroll/store.h"
 #include "p11enroll/util.h"
 
 static const char *tmp;
@@ -60,32 +61,75 @@ static void test_keygen(void)
 	}
 }
 
+/* The file store keeps keys and PFX documents where they always were. */
 static void test_paths(void)
 {
-	char *p = p11e_soft_key_path("/s", "alice@example.com");
-	char *q = p11e_soft_key_path("/s", "a/b@x.org");
-	char *r = p11e_soft_pfx_path("/s", ".hidden@x.org");
+	char dir[512], path[700];
+	EVP_PKEY *key = make_key("ec:P-256");
+	char *stored = p11e_soft_pfx_default(".hidden@x.org");
+	p11e_store *s = NULL;
+	p11e_err err = {0};
 
-	CHECK(p != NULL && strcmp(p, "/s/keys/alice@example.com.p8") == 0);
-	CHECK(q != NULL && strcmp(q, "/s/keys/a%2Fb@x.org.p8") == 0);
-	CHECK(r != NULL && strcmp(r, "/s/pfx/%2Ehidden@x.org.p12") == 0);
-	free(p);
-	free(q);
-	free(r);
+	snprintf(dir, sizeof(dir), "%s/paths", tmp);
+	CHECK_RC(p11e_store_open_dir(dir, &s, &err), P11E_OK, &err);
+	CHECK(stored != NULL && strcmp(stored, "store:.hidden@x.org") == 0);
+	CHECK(p11e_soft_pfx_stored(stored) && !p11e_soft_pfx_stored("/s/pfx/a.p12") &&
+	      !p11e_soft_pfx_stored("store:"));
+	if (s == NULL || key == NULL || stored == NULL)
+		goto out;
+	CHECK_RC(p11e_soft_key_save(s, "alice@example.com", key, "pw", &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_save(s, "a/b@x.org", key, "pw", &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_pfx_write_new(s, stored, "pfx", 3, &err), P11E_OK, &err);
+	snprintf(path, sizeof(path), "%s/keys/alice@example.com.p8", dir);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/keys/a%%2Fb@x.org.p8", dir);
+	CHECK(access(path, F_OK) == 0);
+	snprintf(path, sizeof(path), "%s/pfx/%%2Ehidden@x.org.p12", dir);
+	CHECK(access(path, F_OK) == 0);
+	/* A PFX is never written twice, in the store or in a file. */
+	CHECK_RC(p11e_soft_pfx_write_new(s, stored, "again", 5, &err), P11E_EXISTS, &err);
+	CHECK_RC(p11e_soft_pfx_write_new(s, path, "again", 5, &err), P11E_EXISTS, &err);
+	{
+		char *data = NULL;
+		size_t len = 0;
+		int found = 0;
+		CHECK_RC(p11e_soft_pfx_read(s, stored, &data, &len, &err), P11E_OK, &err);
+		CHECK(len == 3 && data != NULL && memcmp(data, "pfx", 3) == 0);
+		free(data);
+		/* The same file by its path (an older record's). */
+		CHECK_RC(p11e_soft_pfx_read(s, path, &data, &len, &err), P11E_OK, &err);
+		CHECK(len == 3);
+		free(data);
+		CHECK_RC(p11e_soft_pfx_exists(s, "store:nobody@x.org", &found, &err), P11E_OK,
+			 &err);
+		CHECK(!found);
+		CHECK_RC(p11e_soft_pfx_read(s, "store:nobody@x.org", &data, &len, &err),
+			 P11E_NOT_FOUND, &err);
+	}
+out:
+	p11e_store_close(s);
+	EVP_PKEY_free(key);
+	free(stored);
 }
 
 static void test_key_file(void)
 {
 	char dir[512], path[600];
 	EVP_PKEY *key = make_key("ec:P-256"), *back = NULL;
+	p11e_store *s = NULL;
 	p11e_err err = {0};
 	struct stat st;
 	char *text = NULL, *out;
 	size_t len = 0;
+	int found = 0;
 
+	snprintf(dir, sizeof(dir), "%s/kf", tmp);
+	CHECK_RC(p11e_store_open_dir(dir, &s, &err), P11E_OK, &err);
+	if (s == NULL)
+		return;
 	snprintf(dir, sizeof(dir), "%s/kf/keys", tmp);
 	snprintf(path, sizeof(path), "%s/k.p8", dir);
-	CHECK_RC(p11e_soft_key_save(path, key, "correct horse", &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_save(s, "k", key, "correct horse", &err), P11E_OK, &err);
 	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	CHECK(stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
 	CHECK_RC(p11e_read_file(path, 1 << 16, &text, &len, &err), P11E_OK, &err);
@@ -104,20 +148,25 @@ static void test_key_file(void)
 			 path);
 		CHECK(check_sh(cmd) == 0);
 	}
-	CHECK_RC(p11e_soft_key_load(path, "correct horse", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_load(s, "k", "correct horse", &back, &err), P11E_OK, &err);
 	CHECK(back != NULL && EVP_PKEY_eq(key, back) == 1);
 	EVP_PKEY_free(back);
 	back = NULL;
-	CHECK_RC(p11e_soft_key_load(path, "wrong horse", &back, &err), P11E_PIN_INCORRECT, &err);
+	CHECK_RC(p11e_soft_key_load(s, "k", "wrong horse", &back, &err), P11E_PIN_INCORRECT, &err);
 	CHECK(back == NULL && strstr(err.msg, "wrong horse") == NULL);
 	/* Never replaced. */
-	CHECK_RC(p11e_soft_key_save(path, key, "another", &err), P11E_EXISTS, &err);
-	CHECK_RC(p11e_soft_key_load(path, "correct horse", &back, &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_save(s, "k", key, "another", &err), P11E_EXISTS, &err);
+	CHECK_RC(p11e_soft_key_load(s, "k", "correct horse", &back, &err), P11E_OK, &err);
 	EVP_PKEY_free(back);
-	CHECK_RC(p11e_soft_key_remove(path, &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_exists(s, "k", &found, &err), P11E_OK, &err);
+	CHECK(found);
+	CHECK_RC(p11e_soft_key_remove(s, "k", &err), P11E_OK, &err);
 	CHECK(access(path, F_OK) != 0);
-	CHECK_RC(p11e_soft_key_remove(path, &err), P11E_OK, &err);
-	CHECK_RC(p11e_soft_key_load(path, "correct horse", &back, &err), P11E_NOT_FOUND, &err);
+	CHECK_RC(p11e_soft_key_exists(s, "k", &found, &err), P11E_OK, &err);
+	CHECK(!found);
+	CHECK_RC(p11e_soft_key_remove(s, "k", &err), P11E_OK, &err);
+	CHECK_RC(p11e_soft_key_load(s, "k", "correct horse", &back, &err), P11E_NOT_FOUND, &err);
+	p11e_store_close(s);
 	EVP_PKEY_free(key);
 }
 

@@ -158,7 +158,7 @@ static void file_counter_processes(void)
 /* A postgresql store: the config is checked at open, nothing else. */
 static void pg_lazy(void)
 {
-	char text[1200];
+	char text[1200], where[300];
 	p11e_config cfg;
 	p11e_err err = {0};
 	void *held = NULL;
@@ -172,8 +172,9 @@ static void pg_lazy(void)
 		 "\"conninfo_source\": \"file:%s/no-such-conninfo\", \"schema\": \"desk\" } }",
 		 state, state);
 	CHECK_RC(p11e_config_parse("lazy.json", text, strlen(text), &cfg, &err), P11E_OK, &err);
-	CHECK(strcmp(p11e_store_where(cfg.store, "identity"),
-		     "PostgreSQL schema desk (table documents)") == 0);
+	CHECK(strcmp(p11e_store_describe(cfg.store, "identity", "a@example.org", where,
+					 sizeof(where)),
+		     "identity a@example.org in PostgreSQL schema desk (table documents)") == 0);
 	CHECK(p11e_store_same_name(cfg.store, "identity", "a@example.org", "a@example.org"));
 	CHECK(!p11e_store_same_name(cfg.store, "identity", "A@example.org", "a@example.org"));
 	CHECK_RC(p11e_store_lock(cfg.store, "Bad/kind", "x", 0, &held, &err), P11E_USAGE, &err);

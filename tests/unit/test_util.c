@@ -59,6 +59,14 @@ static void atomic_write(void)
 	CHECK(file_is(path, "two!"));
 	CHECK(count_entries(dir) == 1); /* no temp file left behind */
 
+	/* Not durable (no fsync): the same whole file, mode and cleanup. */
+	CHECK_RC(p11e_write_file_replace(path, "three", 5, 0600, 0, &err), P11E_OK, &err);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(file_is(path, "three"));
+	CHECK(count_entries(dir) == 1);
+	CHECK_RC(p11e_write_file_replace(path, "two!", 4, 0600, 1, &err), P11E_OK, &err);
+	CHECK(file_is(path, "two!"));
+
 	/* The mode is what was asked, whatever the umask. */
 	old_umask = umask(0);
 	snprintf(sub, sizeof(sub), "%s/public", dir);
@@ -95,6 +103,8 @@ static void atomic_write(void)
 	CHECK_RC(p11e_write_file_atomic(sub, "new", 3, 0600, &err), P11E_FAIL, &err);
 	CHECK(strstr(err.msg, "cannot write ") != NULL && strstr(err.msg, sub) != NULL);
 	CHECK(count_entries(dir) == 2); /* secret and isdir: no temp file */
+	CHECK_RC(p11e_write_file_replace(sub, "new", 3, 0600, 0, &err), P11E_FAIL, &err);
+	CHECK(count_entries(dir) == 2);
 	CHECK(stat(sub, &st) == 0 && S_ISDIR(st.st_mode) && file_is(bad, "k"));
 }
 
