@@ -14,7 +14,10 @@
 # one record, done; one private key, one public key and one certificate on
 # the token; one issuance at the CA; and no key on the token that no record
 # names. The records caught at the failover are read on the promoted server
-# before the rerun: every one is whole, at a step a rerun resumes.
+# before the rerun: every one is whole, at a step a rerun resumes. Audit
+# entries appended all the while: every acknowledged one is on the promoted
+# server, `audit verify` finds the chain intact, and the head pinned before
+# the failover (`audit head`) is still in it.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/postgres.sh"
 export ASAN_OPTIONS=detect_leaks=0:fast_unwind_on_malloc=1
@@ -91,6 +94,20 @@ batch() { # batch OUT: the roster against fleet.json, --jobs 2
 }
 done_rows() { pg_psql "SELECT count(*) FROM p11enroll.identities WHERE record->>'step' = 'done'" 2>/dev/null; }
 
+# Audit appends all through the failover (tests/tools/audit_append.c), one
+# process each: the acknowledged ones (exit 0) are listed in appended.
+appender() {
+	local i=0
+	while [ ! -e stop-appending ]; do
+		i=$((i + 1))
+		"$AUDIT_APPEND" "$W/fleet.json" 1 "fa$i" >/dev/null 2>>append.err && echo "fa$i-1@example.com" >>appended
+		sleep 0.2
+	done
+}
+: >appended
+appender &
+appending=$!
+
 # A pause in each token window (the test hook) keeps the batch running for
 # a while: about a second a row.
 P11ENROLL_TEST_PAUSE_MS=150 batch run1.out &
@@ -100,6 +117,8 @@ for _ in $(seq 1200); do
 	sleep 0.1
 done
 check "the batch finished rows before the failover" test "$(done_rows)" -ge 8
+pinned=$(p11e --config fleet.json audit head 2>&1)
+check_contains "the audit head, pinned before the failover" "$pinned" "head at entry"
 # The worst case: the standby cut off from the primary (its walreceiver
 # stopped: no primary_conninfo), so what the primary commits from now on is
 # on the primary alone. A synchronous standby makes those commits wait.
@@ -143,6 +162,24 @@ while IFS= read -r json; do
 done <caught
 echo "records caught mid-way at the failover: $(jq -r .step caught | sort | uniq -c | paste -sd,)"
 
+
+touch stop-appending
+wait "$appending"
+acked=$(wc -l <appended)
+check "audit appends were acknowledged before and after the failover" test "$acked" -ge 4
+lost=0
+while read -r who; do
+	[ "$(standby_psql "SELECT count(*) FROM p11enroll.audit WHERE line::jsonb->>'identity' = '$who'")" = 1 ] ||
+		lost=$((lost + 1))
+done <appended
+check_eq "every acknowledged audit entry is on the new primary, once ($acked acknowledged)" 0 "$lost"
+out=$(p11e --config fleet.json audit verify 2>&1)
+check_eq "audit verify after the failover: intact ($out)" 0 $?
+check_contains "... every entry chained" "$out" "intact, $(standby_psql "SELECT count(*) FROM p11enroll.audit") chained entries"
+seq=$(sed -n 's/.*head at entry \([0-9]*\), sha256 \([0-9a-f]*\).*/\1/p' <<<"$pinned")
+sha=$(sed -n 's/.*head at entry \([0-9]*\), sha256 \([0-9a-f]*\).*/\2/p' <<<"$pinned")
+check_eq "the head pinned before the failover is still in the chain" "$sha" \
+	"$(standby_psql "SELECT sha256 FROM p11enroll.audit WHERE seq = ${seq:-0}")"
 
 # Rerun until it is done (bounded).
 for run in 2 3 4 5; do

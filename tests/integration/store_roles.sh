@@ -3,7 +3,8 @@
 # run by the owner, gives the station role what stations, portals and the
 # renewal timer need and the auditor role the audit chain alone. Before it,
 # a station's enrollment is refused in one line and makes nothing; after it,
-# an enrollment as the station works. As the station, psql is refused an
+# an enrollment as the station works, and so does an audit append; the
+# auditor runs `audit verify` and `audit head`. As the station, psql is refused an
 # UPDATE or DELETE of audit rows, a DELETE of a counter, a TRUNCATE and a
 # DROP; as the auditor, the records and any write. roles.sql run twice is
 # harmless.
@@ -79,12 +80,13 @@ out=$(as station -c "INSERT INTO p11enroll.counters (name, value) VALUES ('seria
 check_eq "the station takes a counter's next value ($out)" 1 "$out"
 
 # --- the station appends to the chain, and nothing more ---
-out=$(as station -c "INSERT INTO p11enroll.audit (seq, line, sha256) VALUES (1, '{}', repeat('0', 64))" 2>&1)
-check_eq "the station inserts an audit row ($out)" 0 $?
-out=$(as station -c "INSERT INTO p11enroll.audit_head (one, seq, sha256) VALUES (true, 1, repeat('0', 64)) ON CONFLICT (one) DO UPDATE SET seq = EXCLUDED.seq" 2>&1)
-check_eq "... and moves the head ($out)" 0 $?
+out=$("$AUDIT_APPEND" "$W/station.json" 2 st 2>&1)
+check_eq "the station appends to the audit chain ($out)" 0 $?
+check_eq "... two entries, the head at the second" "2 2" \
+	"$(pg_psql "SELECT count(*) || ' ' || (SELECT seq FROM p11enroll.audit_head) FROM p11enroll.audit")"
 out=$(as station -c "BEGIN; SELECT seq FROM p11enroll.audit_head FOR UPDATE; COMMIT" 2>&1)
-check_eq "... and locks it for an append ($out)" 1 "$out"
+check_eq "... and locks the head for an append ($out)" 2 "$out"
+chain=$(pg_psql "SELECT string_agg(seq || ':' || sha256, ',' ORDER BY seq) FROM p11enroll.audit")
 refused() { # refused WHAT SQL: psql as the station fails with permission denied
 	local out
 	out=$(as "$3" -c "$2" 2>&1)
@@ -103,17 +105,26 @@ refused "station: DROP TABLE documents" "DROP TABLE p11enroll.documents" station
 refused "station: DROP TABLE audit" "DROP TABLE p11enroll.audit" station
 refused "station: ALTER TABLE audit" "ALTER TABLE p11enroll.audit DROP CONSTRAINT audit_pkey" station
 refused "station: CREATE TABLE in the schema" "CREATE TABLE p11enroll.mine (x int)" station
-check_eq "the audit row is as the station wrote it" "1 {}" \
-	"$(pg_psql "SELECT seq || ' ' || line FROM p11enroll.audit")"
+check_eq "the audit rows are as the station wrote them" "$chain" \
+	"$(pg_psql "SELECT string_agg(seq || ':' || sha256, ',' ORDER BY seq) FROM p11enroll.audit")"
 p11e --config station.json store migrate >out 2>&1
 rc=$?
 check_eq "the station finds the schema up to date, changing nothing ($(cat out))" 0 $rc
 
 # --- the auditor reads the chain, and nothing else ---
 out=$(as auditor -c "SELECT count(*) FROM p11enroll.audit" 2>&1)
-check_eq "the auditor reads the audit chain ($out)" 1 "$out"
+check_eq "the auditor reads the audit chain ($out)" 2 "$out"
 out=$(as auditor -c "SELECT seq FROM p11enroll.audit_head" 2>&1)
-check_eq "... and its head ($out)" 1 "$out"
+check_eq "... and its head ($out)" 2 "$out"
+out=$(p11e --config auditor.json audit verify 2>&1)
+check_eq "the auditor runs audit verify ($out)" 0 $?
+check_contains "... intact" "$out" "intact, 2 chained entries"
+out=$(p11e --config auditor.json audit head 2>&1)
+check_eq "... and audit head ($out)" 0 $?
+"$AUDIT_APPEND" "$W/auditor.json" 1 aud >out 2>&1
+rc=$?
+check_eq "the auditor cannot append through p11enroll (exit 1: $(cat out))" 1 $rc
+check_contains "... permission denied" "$(cat out)" "permission denied"
 refused "auditor: read the records" "SELECT count(*) FROM p11enroll.documents" auditor
 refused "auditor: read the identities view" "SELECT count(*) FROM p11enroll.identities" auditor
 refused "auditor: append to the chain" "INSERT INTO p11enroll.audit (seq, line, sha256) VALUES (2, '{}', repeat('0', 64))" auditor
