@@ -12,7 +12,7 @@
 #     verify-full), each with a token directory of its own
 # (b) a BATCH-identity `batch` on each store
 # (c) two stations (two processes, two tokens, one database) each doing
-#     BATCH/2 identities, against one station doing BATCH
+#     BATCH/2 identities at once, against one station doing BATCH/2
 # The embedded CA is in files in every case (local:DIR).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,7 +111,15 @@ if [ "$BATCH" -gt 0 ]; then
 			"$(awk -v t=$(($(now) - t0)) -v n="$BATCH" 'BEGIN { print n / (t / 1e9) }')"
 	done
 	echo
-	echo "(c) two stations (two processes, two tokens, one database, TCP), $((BATCH / 2)) identities each"
+	echo "(c) two stations (two processes, two tokens, one database, TCP), $((BATCH / 2)) identities each,"
+	echo "    against one station doing $((BATCH / 2)) alone (the same token size: SoftHSM slows as a token fills)"
+	fresh st0
+	roster "$W/r-st0.csv" "one-" $((BATCH / 2))
+	t0=$(now)
+	batch tcp "$W/r-st0.csv" st0
+	t=$(($(now) - t0))
+	printf '  one   %6.1f s  %5.1f identities/s\n' "$(awk -v t=$t 'BEGIN { print t / 1e9 }')" \
+		"$(awk -v t=$t -v n=$((BATCH / 2)) 'BEGIN { print n / (t / 1e9) }')"
 	fresh st1
 	fresh st2
 	roster "$W/r-st1.csv" "two-a-" $((BATCH / 2))
