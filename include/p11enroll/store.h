@@ -26,6 +26,11 @@
  *   attempt   a portal's failed sign-in count, named by its key's SHA-256
  *             (portal/attempts/NAME.json)
  *   portal-secret  the portal's CSRF key (portal/secrets/csrf.key)
+
+ *   ca-cert   the embedded CA's index: one certificate it issued, JSON, named
+ *             CAID/SERIAL (ca-certs/NAME.json; CAID: the CA key's SHA-256)
+ *   ca-request  the certificate it issued for one request, JSON with the PEM,
+ *             named CAID/REQUEST_KEY (ca-requests/NAME.json)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either
@@ -58,6 +63,11 @@ typedef struct p11e_store_doc {
 	size_t len;
 } p11e_store_doc;
 
+/* One counter of a list: its name and the last value it handed out. */
+typedef struct p11e_store_counter {
+	char *name;
+	unsigned long long value;
+} p11e_store_counter;
 /* The audit chain as the store keeps it (audit.h has its rules; the chain
  * code in src/core/audit*.c builds and checks every line, for both
  * backends). The head: the chain's last entry, written with each append. */
@@ -153,6 +163,11 @@ typedef struct p11e_store_ops {
 	/* Counters: as p11e_store_counter_next. */
 	p11e_rc (*counter_next)(void *state, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+	/* As p11e_store_counter_list and _raise. */
+	p11e_rc (*counter_list)(void *state, struct p11e_store_counter **out, size_t *n,
+				p11e_err *err);
+	p11e_rc (*counter_raise)(void *state, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err);
 	/* The audit chain: as p11e_store_audit_read and _append. */
 	p11e_rc (*audit_read)(void *state, int flags, p11e_store_audit_head *head,
 			      enum p11e_store_audit_given *given, p11e_store_audit_fn fn, void *arg,
@@ -178,6 +193,15 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
  * kind's directory (a file vault's configured "dir", docs/vault.md). */
 p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);
 
+/* The store for the state that belongs to directory dir (the embedded CA's
+ * index and counters): conf is the config's "store" object (NULL: none, and
+ * then P11ENROLL_STORE's, as p11e_store_open).
+ * The file store keeps that state in dir itself, so that one directory is
+ * one CA whichever config uses it; a shared store (PostgreSQL) is the one
+ * conf names, dir unused. */
+p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p11e_store **out,
+			     p11e_err *err);
+
 /* Documents. */
 
 /* p11e_store_put's flags. */
@@ -200,6 +224,9 @@ p11e_rc p11e_store_put(p11e_store *s, const char *kind, const char *name, const 
 		       size_t len, int flags, p11e_err *err);
 /* Removes it, durably; P11E_NOT_FOUND when there was none. */
 p11e_rc p11e_store_remove(p11e_store *s, const char *kind, const char *name, p11e_err *err);
+/* The kinds of document the store keeps, index i (NULL past the last): how
+ * `store migrate --from` copies every kind, a new one included. */
+const char *p11e_store_kind_name(size_t i);
 /* Every document of kind, sorted by name (none: *n 0). */
 p11e_rc p11e_store_list(p11e_store *s, const char *kind, p11e_store_doc **docs, size_t *n,
 			p11e_err *err);
@@ -224,9 +251,20 @@ void p11e_store_unlock(p11e_store *s, void *held);
 /* Counters that never hand out a value twice, across every station of the
  * store, even after a crash (the embedded CA's serial and CRL numbers): the
  * counter NAME's next value into *out, first when it has none yet; durable
- * before it returns. */
+ * before it returns. The file store keeps STATE_DIR/counters/<base>.count,
+ * and never goes below first (an older CA's crlnumber file). */
 p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long long first,
 				unsigned long long *out, p11e_err *err);
+/* Every counter with the last value it handed out, sorted by name. */
+p11e_rc p11e_store_counter_list(p11e_store *s, p11e_store_counter **out, size_t *n,
+				p11e_err *err);
+void p11e_store_counters_free(p11e_store_counter *c, size_t n);
+/* Makes the counter NAME's last value at least at_least (created at it when
+ * it has none; a higher one is left as it is), durably: its next value is
+ * then past every value another store handed out (`store migrate --from`).
+ * *now: its last value after. */
+p11e_rc p11e_store_counter_raise(p11e_store *s, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err);
 
 /* The audit chain (audit.h; only src/core/audit*.c calls these). */
 

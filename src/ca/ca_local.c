@@ -2,9 +2,14 @@
  *
  *   DIR/ca.key       PKCS#8 PEM, 0600
  *   DIR/ca.pem       self-signed CA certificate
- *   DIR/issued/K.pem the certificate issued for request key K (one per K)
- *   DIR/index.jsonl  one JSON line per issued certificate
- *   DIR/lock         flock'd for the whole of a submission
+ *   DIR/index.jsonl  one JSON line per certificate issued here: this
+ *                    directory's log of the store's index
+ *   DIR/issued/K.pem the certificate issued for request key K by p11enroll
+ *                    before the index went into the store (still read)
+ *
+ * Its index, the certificate for each request and its CRL number are in the
+ * store (ca_local_store.c), under the store's lock "ca" for the whole of a
+ * submission; with the file store, inside DIR.
  *
  * The profile, not the CSR, decides key usage, extended key usage, validity
  * and which SANs survive. */
@@ -19,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/bn.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/ca.h"
@@ -87,32 +93,6 @@ static char *issued_path(const p11e_ca_local *ca, const char *key)
 	return p11e_path_join(ca->dir, name);
 }
 
-p11e_rc p11e_ca_local_lock(const p11e_ca_local *ca, int *fd_out, p11e_err *err)
-{
-	char *path = p11e_path_join(ca->dir, "lock");
-	int fd = -1;
-	p11e_rc rc = P11E_OK;
-
-	*fd_out = -1;
-	if (path == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	/* Never through a planted symlink or FIFO, never another user's file. */
-	if ((rc = p11e_open_private(path, O_RDWR | O_CREAT, 0600, &fd, err)) != P11E_OK)
-		goto out;
-	while (flock(fd, LOCK_EX) != 0) {
-		if (errno == EINTR)
-			continue;
-		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot lock: %s", ca->dir,
-			       strerror(errno));
-		close(fd);
-		goto out;
-	}
-	*fd_out = fd;
-out:
-	free(path);
-	return rc;
-}
-
 /* --- answers --- */
 
 static p11e_rc answer_issued(const p11e_ca_local *ca, X509 *cert, const char *request_id,
@@ -142,19 +122,6 @@ static p11e_rc reject(p11e_ca_result *out, const char *request_key, const char *
 	snprintf(out->request_id, sizeof(out->request_id), "%s", request_key);
 	snprintf(out->reason, sizeof(out->reason), "%s", reason);
 	return P11E_OK;
-}
-
-static p11e_rc write_issued(const char *path, X509 *cert, p11e_err *err)
-{
-	char *pem = p11e_x509_to_pem(cert);
-	p11e_rc rc;
-
-	if (pem == NULL)
-		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the certificate");
-	/* A certificate is public: 0644. */
-	rc = p11e_write_file_atomic(path, pem, strlen(pem), 0644, err);
-	free(pem);
-	return rc;
 }
 
 /* --- the ops --- */
@@ -188,7 +155,7 @@ static p11e_rc read_crl_url(const struct json_object *conf, char **out, p11e_err
 
 static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
 {
-	struct json_object *jd = NULL;
+	struct json_object *jd = NULL, *js = NULL;
 	const char *dir = NULL;
 	char *key_path = NULL, *cert_path = NULL;
 	p11e_ca_local *ca = NULL;
@@ -235,6 +202,12 @@ static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err
 				   dir);
 		goto out;
 	}
+	/* "_store": the config's store (p11e_config_ca); none: files in dir. */
+	if (!json_object_object_get_ex(conf, "_store", &js))
+		js = NULL;
+	if ((rc = p11e_ca_local_id(ca->cert, ca->id, err)) != P11E_OK ||
+	    (rc = p11e_store_open_home(js, dir, &ca->store, err)) != P11E_OK)
+		goto out;
 	*state = ca;
 	ca = NULL;
 out:
@@ -244,15 +217,109 @@ out:
 	return rc;
 }
 
+/* Issued by p11enroll before the index went into the store: DIR/issued/K.pem,
+ * and its index line if a crash came between the two writes. *cert NULL
+ * when there is no such file. */
+static p11e_rc legacy_issued(const p11e_ca_local *ca, const char *request_key,
+			     const p11e_profile *profile, X509 **cert, p11e_err *err)
+{
+	char *path = issued_path(ca, request_key);
+	struct stat st;
+	int found = 0;
+	p11e_rc rc = P11E_OK;
+
+	*cert = NULL;
+	if (path == NULL)
+		return p11e_errf(err, P11E_FAIL, "out of memory");
+	if (stat(path, &st) == 0 && ((rc = load_cert(path, cert, err)) != P11E_OK ||
+				     (rc = p11e_ca_local_index_has(ca, request_key, &found,
+								   err)) != P11E_OK))
+		goto out;
+	if (*cert != NULL && !found)
+		rc = p11e_ca_local_index_append(ca, *cert, profile, request_key, st.st_mtime, 1,
+						err);
+out:
+	free(path);
+	return rc;
+}
+
+/* Issued for this request before (from any station of the store): the
+ * index entries a crash may have kept from being written, put back. */
+static p11e_rc repair_index(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
+			    const char *request_key, p11e_err *err)
+{
+	char serial[65];
+	int taken = 0, found = 0;
+	p11e_rc rc;
+
+	if ((rc = p11e_cert_serial("serial", cert, serial, sizeof(serial), err)) != P11E_OK ||
+	    (rc = p11e_ca_local_serial_taken(ca, serial, &taken, err)) != P11E_OK ||
+	    (rc = p11e_ca_local_index_has(ca, request_key, &found, err)) != P11E_OK)
+		return rc;
+	if (!taken || !found)
+		rc = p11e_ca_local_index_append(ca, cert, profile, request_key, time(NULL), !taken,
+						err);
+	return rc;
+}
+
+#ifdef P11ENROLL_TEST_HOOKS
+/* Test builds: P11ENROLL_TEST_CA_SERIAL=HEX is the first serial drawn, so a
+ * test can make a draw collide with a serial already issued. */
+static void test_serial(const p11e_ca_local *ca, const p11e_profile *profile, X509 *cert,
+			int attempt)
+{
+	const char *hex = getenv("P11ENROLL_TEST_CA_SERIAL");
+	BIGNUM *bn = NULL;
+	p11e_err ignored;
+
+	if (hex != NULL && attempt == 0 && BN_hex2bn(&bn, hex) > 0 &&
+	    BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(cert)) != NULL)
+		(void)p11e_ca_local_sign(cert, ca->key, profile->digest, &ignored);
+	BN_free(bn);
+}
+#endif
+
+/* A new certificate whose serial the store's index has never seen: random
+ * serials (p11e_ca_local_set_serial), each checked under the CA's lock, so
+ * that none is issued twice across the stations of one store. *cert NULL
+ * and reason set for a request the CA refuses. */
+static p11e_rc issue_unique(const p11e_ca_local *ca, X509_REQ *csr, const p11e_profile *profile,
+			    X509 **cert, char *serial, char *reason, size_t reason_len,
+			    p11e_err *err)
+{
+	p11e_rc rc;
+
+	for (int attempt = 0; attempt < 8; attempt++) {
+		int taken = 0;
+
+		if ((rc = p11e_ca_local_issue(ca, csr, profile, cert, reason, reason_len, err)) !=
+			P11E_OK ||
+		    *cert == NULL)
+			return rc;
+#ifdef P11ENROLL_TEST_HOOKS
+		test_serial(ca, profile, *cert, attempt);
+#endif
+		if ((rc = p11e_cert_serial("serial", *cert, serial, 65, err)) != P11E_OK ||
+		    (rc = p11e_ca_local_serial_taken(ca, serial, &taken, err)) != P11E_OK ||
+		    !taken)
+			return rc;
+		X509_free(*cert);
+		*cert = NULL;
+	}
+	return p11e_errf(err, P11E_FAIL,
+			 "local CA in %s: 8 random serials in a row were taken; is the random "
+			 "number generator broken?",
+			 ca->dir);
+}
+
 static p11e_rc local_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
 			    const char *request_key, p11e_ca_result *out, p11e_err *err)
 {
 	p11e_ca_local *ca = state;
-	char *path = NULL, reason[sizeof(out->reason)] = "";
+	char reason[sizeof(out->reason)] = "", serial[65];
 	X509 *cert = NULL;
-	struct stat st;
 	time_t issued_at = time(NULL);
-	int lock = -1, found = 0;
+	p11e_lock lock = P11E_LOCK_INIT;
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
@@ -260,41 +327,38 @@ static p11e_rc local_submit(void *state, X509_REQ *csr, const p11e_profile *prof
 		return p11e_errf(err, P11E_USAGE,
 				 "request_key: '%.80s' is not a hex digest; rebuild the CSR",
 				 request_key ? request_key : "");
-	if ((path = issued_path(ca, request_key)) == NULL)
-		return p11e_errf(err, P11E_FAIL, "out of memory");
-	/* Held from the existence check to the index line, so two runs for one
-	 * request never both issue. */
+	/* Held from the existence check to the index entries, so two runs for
+	 * one request never both issue, nor two certificates one serial. */
 	if ((rc = p11e_ca_local_lock(ca, &lock, err)) != P11E_OK)
 		goto out;
-	if (stat(path, &st) == 0) {
-		/* Seen before: the same certificate again, and its index line
-		 * if a crash came between the two writes. */
-		if ((rc = load_cert(path, &cert, err)) != P11E_OK ||
-		    (rc = p11e_ca_local_index_has(ca, request_key, &found, err)) != P11E_OK)
-			goto out;
-		if (!found && (rc = p11e_ca_local_index_append(ca, cert, profile, request_key,
-							       st.st_mtime, err)) != P11E_OK)
-			goto out;
-	} else {
-		if ((rc = p11e_ca_local_issue(ca, csr, profile, &cert, reason, sizeof(reason),
-					      err)) != P11E_OK)
+	if ((rc = legacy_issued(ca, request_key, profile, &cert, err)) != P11E_OK)
+		goto out;
+	if (cert == NULL && (rc = p11e_ca_local_request_get(ca, request_key, &cert, err)) == P11E_OK &&
+	    cert != NULL)
+		rc = repair_index(ca, cert, profile, request_key, err);
+	if (rc != P11E_OK)
+		goto out;
+	if (cert == NULL) {
+		if ((rc = issue_unique(ca, csr, profile, &cert, serial, reason, sizeof(reason),
+				       err)) != P11E_OK)
 			goto out;
 		if (cert == NULL) {
 			rc = reject(out, request_key, reason);
 			goto out;
 		}
-		if ((rc = write_issued(path, cert, err)) != P11E_OK ||
-		    (rc = p11e_ca_local_index_append(ca, cert, profile, request_key, issued_at,
+		/* The request's document first: a crash before the index entry
+		 * is repaired by the next submission of this request. */
+		if ((rc = p11e_ca_local_request_put(ca, request_key, cert, serial, issued_at,
+						    err)) != P11E_OK ||
+		    (rc = p11e_ca_local_index_append(ca, cert, profile, request_key, issued_at, 1,
 						     err)) != P11E_OK)
 			goto out;
 	}
 	rc = answer_issued(ca, cert, request_key, out, err);
 	cert = NULL;
 out:
-	if (lock >= 0)
-		close(lock); /* releases the flock */
+	p11e_lock_release(&lock);
 	X509_free(cert);
-	free(path);
 	return rc;
 }
 
@@ -312,7 +376,9 @@ static p11e_rc local_poll(void *state, const char *request_id, const p11e_profil
 				 request_id ? request_id : "");
 	if ((path = issued_path(ca, request_id)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = load_cert(path, &cert, err);
+	rc = p11e_ca_local_request_get(ca, request_id, &cert, err);
+	if (rc == P11E_OK && cert == NULL)
+		rc = load_cert(path, &cert, err);
 	if (rc == P11E_NOT_FOUND)
 		rc =
 		    p11e_errf(err, P11E_NOT_FOUND,
@@ -352,6 +418,7 @@ static void local_close(void *state)
 	/* The key may sign on the token: free it before the session. */
 	EVP_PKEY_free(ca->key);
 	p11e_ca_local_token_key_close(ca->session);
+	p11e_store_close(ca->store);
 	free(ca->dir);
 	free(ca->crl_url);
 	free(ca);

@@ -6,7 +6,9 @@
 #include <time.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/error.h"
+#include "p11enroll/lock.h"
 #include "p11enroll/profile.h"
+#include "p11enroll/store.h"
 #include "p11enroll/token.h"
 
 struct json_object;
@@ -19,11 +21,13 @@ typedef struct p11e_ca_local {
 	EVP_PKEY *key;		      /* software, or signing on the token below */
 	struct p11e_session *session; /* NULL unless the key is on a token */
 	char *crl_url;		      /* the config's crl_url: a CRL distribution point, or NULL */
+	p11e_store *store;	      /* its index and counters (ca_local_store.c) */
+	char id[65];		      /* its name there: the key's SHA-256, hex */
 } p11e_ca_local;
 
-/* Takes DIR/lock (flock, exclusive): one submission, revocation or CRL at a
- * time. Close *fd to release it. */
-p11e_rc p11e_ca_local_lock(const p11e_ca_local *ca, int *fd, p11e_err *err);
+/* The store's lock "ca"/CAID: one submission, revocation or CRL at a time,
+ * across every station of the store. p11e_lock_release it. */
+p11e_rc p11e_ca_local_lock(const p11e_ca_local *ca, p11e_lock *lock, p11e_err *err);
 
 /* What DIR/index.jsonl says, for revocation and CRLs (ca_local_revoke.c).
  * Issued lines carry "serial"; revocation lines {"revoked": serial,
@@ -47,7 +51,11 @@ typedef struct p11e_ca_local_index {
 p11e_rc p11e_ca_local_index_parse(const char *text, size_t len, p11e_ca_local_index *out,
 				  p11e_err *err);
 void p11e_ca_local_index_clear(p11e_ca_local_index *ix);
-/* Appends o as one line to DIR/index.jsonl and syncs it, first cutting off
+/* Adds one issued serial or one revocation to ix: -1 out of memory. */
+int p11e_ca_local_index_push_issued(p11e_ca_local_index *ix, const char *serial);
+int p11e_ca_local_index_push_revoked(p11e_ca_local_index *ix, const p11e_ca_local_revocation *r);
+/* Appends o as one line to DIR/index.jsonl (not synced: the store's
+ * document, written durably first, is what counts), first cutting off
  * a torn last line (a crash inside an earlier append). */
 p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o, p11e_err *err);
 p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
@@ -85,8 +93,33 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 p11e_rc p11e_ca_local_index_has(const p11e_ca_local *ca, const char *request_key, int *found,
 				p11e_err *err);
 /* Appends cert's line (serial, subject, not_after, request_key, sha256,
- * profile, issued_at) to DIR/index.jsonl and syncs it. */
+ * profile, issued_at) to DIR/index.jsonl; in_store: stores it
+ * as its ca-cert document first. */
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
-				   const char *request_key, time_t issued_at, p11e_err *err);
+				   const char *request_key, time_t issued_at, int in_store,
+				   p11e_err *err);
+
+/* The CA's state in the store (ca_local_store.c; names there). */
+/* CAID for the CA certificate cert: hex SHA-256 of its public key. */
+p11e_rc p11e_ca_local_id(X509 *cert, char out[65], p11e_err *err);
+/* Whether the store's index has serial (its ca-cert document). */
+p11e_rc p11e_ca_local_serial_taken(const p11e_ca_local *ca, const char *serial, int *taken,
+				   p11e_err *err);
+/* The certificate issued for request_key: *cert NULL when none. */
+p11e_rc p11e_ca_local_request_get(const p11e_ca_local *ca, const char *request_key, X509 **cert,
+				  p11e_err *err);
+p11e_rc p11e_ca_local_request_put(const p11e_ca_local *ca, const char *request_key, X509 *cert,
+				  const char *serial, time_t issued_at, p11e_err *err);
+/* line (an index line, its "serial" the name) as the ca-cert document. */
+p11e_rc p11e_ca_local_cert_put(const p11e_ca_local *ca, struct json_object *line, p11e_err *err);
+/* Marks serial revoked in its document (made if the certificate predates
+ * the store's index); *already when it was. */
+p11e_rc p11e_ca_local_cert_revoke(const p11e_ca_local *ca, const char *serial, int reason,
+				  time_t at, int *already, p11e_err *err);
+/* Every ca-cert document of this CA into ix (on top of what it holds). */
+p11e_rc p11e_ca_local_store_index(const p11e_ca_local *ca, p11e_ca_local_index *ix, p11e_err *err);
+/* The next CRL number (never below first, the old DIR/crlnumber's next). */
+p11e_rc p11e_ca_local_crl_number(const p11e_ca_local *ca, unsigned long long first,
+				 unsigned long long *out, p11e_err *err);
 
 #endif

@@ -53,7 +53,8 @@ out:
 
 /* One JSON line, appended and synced: the log of every certificate issued. */
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
-				   const char *request_key, time_t issued_at, p11e_err *err)
+				   const char *request_key, time_t issued_at, int in_store,
+				   p11e_err *err)
 {
 	struct json_object *o = json_object_new_object();
 	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
@@ -82,7 +83,10 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	json_object_object_add(o, "sha256", json_object_new_string(fp));
 	json_object_object_add(o, "profile", json_object_new_string(profile->name));
 	json_object_object_add(o, "issued_at", json_object_new_string(at));
-	rc = p11e_ca_local_index_write(ca, o, err);
+	/* The store's document first: it is the index every station reads;
+	 * index.jsonl is this directory's log of it. */
+	if (!in_store || (rc = p11e_ca_local_cert_put(ca, o, err)) == P11E_OK)
+		rc = p11e_ca_local_index_write(ca, o, err);
 out:
 	OPENSSL_free(serial);
 	BIO_free(bio);

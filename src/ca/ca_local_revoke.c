@@ -1,9 +1,12 @@
 /* Revocation by the embedded CA and its certificate revocation lists.
  *
- * A revocation is one more line in DIR/index.jsonl, appended and synced
- * under DIR/lock, so the index stays the CA's one log: what it issued and
- * what it took back. A CRL is built from that log on demand and numbered
- * from DIR/crlnumber (RFC 5280 5.2.3: monotonically increasing). */
+ * A revocation marks the certificate's document in the store's index
+ * (ca_local_store.c), then is one more line in DIR/index.jsonl, under the
+ * store's lock "ca", so every station's CRL lists it. A CRL is built from
+ * the store's index and DIR/index.jsonl (which holds what was issued before
+ * the index went into the store) on demand, numbered by the store's counter
+ * ca-crl/CAID (RFC 5280 5.2.3: monotonically increasing, across stations),
+ * which starts above an older DIR/crlnumber. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,7 +41,7 @@ static const char *string_field(struct json_object *o, const char *key)
 	return json_object_get_string(v);
 }
 
-static int push_serial(p11e_ca_local_index *ix, const char *serial)
+int p11e_ca_local_index_push_issued(p11e_ca_local_index *ix, const char *serial)
 {
 	char(*grown)[65] = realloc(ix->issued, (ix->n_issued + 1) * sizeof(*grown));
 
@@ -49,7 +52,7 @@ static int push_serial(p11e_ca_local_index *ix, const char *serial)
 	return 0;
 }
 
-static int push_revocation(p11e_ca_local_index *ix, const p11e_ca_local_revocation *r)
+int p11e_ca_local_index_push_revoked(p11e_ca_local_index *ix, const p11e_ca_local_revocation *r)
 {
 	p11e_ca_local_revocation *grown =
 	    realloc(ix->revoked, (ix->n_revoked + 1) * sizeof(*grown));
@@ -90,13 +93,13 @@ static p11e_rc parse_line(const char *line, size_t len, p11e_ca_local_index *ix,
 		    p11e_serial_canonical("revoked", serial, r.serial, sizeof(r.serial),
 					  &ignored) != P11E_OK)
 			goto out;
-		if (push_revocation(ix, &r) != 0)
+		if (p11e_ca_local_index_push_revoked(ix, &r) != 0)
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	} else if ((serial = string_field(o, "serial")) != NULL) {
 		if (p11e_serial_canonical("serial", serial, canon, sizeof(canon), &ignored) !=
 		    P11E_OK)
 			goto out;
-		if (push_serial(ix, canon) != 0)
+		if (p11e_ca_local_index_push_issued(ix, canon) != 0)
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	} else
 		goto out;
@@ -157,6 +160,10 @@ static p11e_rc read_index(const p11e_ca_local *ca, p11e_ca_local_index *ix, p11e
 		snprintf(why, sizeof(why), "%s", err->msg);
 		rc = p11e_errf(err, rc, "local CA in %s: %s", ca->dir, why);
 	}
+	if (rc == P11E_OK)
+		rc = p11e_ca_local_store_index(ca, ix, err);
+	if (rc != P11E_OK)
+		p11e_ca_local_index_clear(ix);
 	free(data);
 	free(path);
 	return rc;
@@ -203,14 +210,16 @@ p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o
 	memcpy(line, text, len);
 	line[len++] = '\n'; /* one write a line: the newline goes with it */
 	/* O_APPEND with one write per line: lines never interleave, and the
-	 * caller holds DIR/lock anyway. Never through a planted symlink. */
+	 * caller holds the CA's lock anyway. Never through a planted symlink. */
 	if ((rc = p11e_open_private(path, O_RDWR | O_APPEND | O_CREAT, 0600, &fd, err)) != P11E_OK)
 		goto out;
 	/* A torn last line never happened (its writer did not report success):
-	 * cut it off, or the new line would be glued to it. */
+	 * cut it off, or the new line would be glued to it. No fsync: every
+	 * line is a copy of a store document written durably just before it
+	 * (ca_local_store.c), which is what the CA reads back: a power cut may
+	 * cost this log a line, never the CA an entry. */
 	if ((size = lseek(fd, 0, SEEK_END)) < 0 || whole_lines_end(fd, size, &end) != 0 ||
-	    (end < size && ftruncate(fd, end) != 0) || p11e_write_all(fd, line, len) != 0 ||
-	    fsync(fd) != 0)
+	    (end < size && ftruncate(fd, end) != 0) || p11e_write_all(fd, line, len) != 0)
 		rc = p11e_errf(err, P11E_FAIL, "local CA in %s: cannot append to index.jsonl: %s",
 			       ca->dir, strerror(errno));
 out:
@@ -222,7 +231,7 @@ out:
 }
 
 static p11e_rc append_revocation(const p11e_ca_local *ca, const char *serial, int reason,
-				 p11e_err *err)
+				 time_t when, p11e_err *err)
 {
 	struct json_object *o = json_object_new_object();
 	char at[21];
@@ -230,7 +239,7 @@ static p11e_rc append_revocation(const p11e_ca_local *ca, const char *serial, in
 
 	if (o == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	p11e_iso_format(time(NULL), at);
+	p11e_iso_format(when, at);
 	json_object_object_add(o, "revoked", json_object_new_string(serial));
 	json_object_object_add(o, "reason",
 			       json_object_new_string(p11e_revoke_reason_name(reason)));
@@ -245,7 +254,9 @@ p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int re
 {
 	const p11e_ca_local *ca = state;
 	p11e_ca_local_index ix;
-	int lock = -1, issued = 0;
+	p11e_lock lock = P11E_LOCK_INIT;
+	time_t now = time(NULL);
+	int issued = 0;
 	p11e_rc rc;
 
 	(void)cert; /* the serial is all the index needs */
@@ -265,22 +276,23 @@ p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int re
 			       "serial: %s was not issued by the local CA in %s (see its "
 			       "index.jsonl)",
 			       serial, ca->dir);
-	else if (!*already)
-		rc = append_revocation(ca, serial, reason, err);
+	else if (!*already &&
+		 (rc = p11e_ca_local_cert_revoke(ca, serial, reason, now, already, err)) ==
+		     P11E_OK)
+		rc = append_revocation(ca, serial, reason, now, err);
 out:
-	if (lock >= 0)
-		close(lock);
+	p11e_lock_release(&lock);
 	p11e_ca_local_index_clear(&ix);
 	return rc;
 }
 
-/* Reads DIR/crlnumber (decimal; absent: 0), adds one and writes it back
- * atomically before the CRL leaves: a crash then skips a number, never
- * reuses one. */
+/* The store's next CRL number, above DIR/crlnumber (decimal; absent: 0),
+ * where p11enroll kept it before the store: taken (durably) before the CRL
+ * leaves, so a crash skips a number, never reuses one. */
 static p11e_rc next_crl_number(const p11e_ca_local *ca, unsigned long long *out, p11e_err *err)
 {
 	char *path = p11e_path_join(ca->dir, "crlnumber");
-	char *data = NULL, *end = NULL, text[32];
+	char *data = NULL, *end = NULL;
 	size_t len = 0;
 	unsigned long long n = 0;
 	p11e_rc rc;
@@ -299,11 +311,8 @@ static p11e_rc next_crl_number(const p11e_ca_local *ca, unsigned long long *out,
 				       ca->dir);
 	} else if (rc == P11E_NOT_FOUND)
 		rc = P11E_OK;
-	if (rc == P11E_OK) {
-		*out = n + 1;
-		snprintf(text, sizeof(text), "%llu\n", *out);
-		rc = p11e_write_file_atomic(path, text, strlen(text), 0600, err);
-	}
+	if (rc == P11E_OK)
+		rc = p11e_ca_local_crl_number(ca, n + 1, out, err);
 	free(data);
 	free(path);
 	return rc;
@@ -363,7 +372,7 @@ p11e_rc p11e_ca_local_crl(void *state, int days, X509_CRL **out, p11e_err *err)
 	ASN1_TIME *last = NULL, *next = NULL;
 	unsigned long long number = 0;
 	time_t now = time(NULL);
-	int lock = -1;
+	p11e_lock lock = P11E_LOCK_INIT;
 	p11e_rc rc;
 
 	*out = NULL;
@@ -410,8 +419,7 @@ p11e_rc p11e_ca_local_crl(void *state, int days, X509_CRL **out, p11e_err *err)
 ssl_fail:
 	rc = p11e_errf_ssl(err, P11E_FAIL, "local CA in %s: cannot build the CRL", ca->dir);
 out:
-	if (lock >= 0)
-		close(lock);
+	p11e_lock_release(&lock);
 	X509_CRL_free(crl);
 	ASN1_TIME_free(last);
 	ASN1_TIME_free(next);

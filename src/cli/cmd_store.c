@@ -4,6 +4,91 @@
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/store.h"
+#include "p11enroll/store_import.h"
+
+/* How long `store migrate --from` waits for another import into the same
+ * store: imports take turns (the store's lock "store"/"import"). */
+#define IMPORT_WAIT_MS (30L * 60 * 1000)
+
+/* A refused document: one line each on stderr, kind and name (names are
+ * an identity's or a hash: no secret). */
+static void report_conflict(void *arg, const char *kind, const char *name, const char *why)
+{
+	(void)arg;
+	fprintf(stderr, "p11enroll store: conflict: %s %.200s: %s\n", kind, name, why);
+}
+
+static void print_import(const cli_ctx *ctx, const char *source, const p11e_store_info *in,
+			 const p11e_import_report *rep)
+{
+	if (ctx->json) {
+		json_object *o = json_object_new_object(), *kinds = json_object_new_array();
+
+		json_object_object_add(o, "from", json_object_new_string(source));
+		json_object_object_add(o, "type", json_object_new_string(in->type));
+		json_object_object_add(o, "where", json_object_new_string(in->where));
+		for (size_t i = 0; i < rep->n; i++) {
+			const p11e_import_count *c = &rep->counts[i];
+			json_object *k = json_object_new_object();
+
+			json_object_object_add(k, "kind", json_object_new_string(c->kind));
+			json_object_object_add(k, "imported",
+					       json_object_new_int64((int64_t)c->imported));
+			json_object_object_add(k, "already_there",
+					       json_object_new_int64((int64_t)c->present));
+			json_object_object_add(k, "conflicts",
+					       json_object_new_int64((int64_t)c->conflicts));
+			json_object_array_add(kinds, k);
+		}
+		json_object_object_add(o, "kinds", kinds);
+		json_object_object_add(o, "conflicts",
+				       json_object_new_int64((int64_t)rep->conflicts));
+		cli_print_json(o);
+		return;
+	}
+	printf("store: %s, %s: imported from %s\n", in->type, in->where, source);
+	printf("%-14s %9s %14s %10s\n", "kind", "imported", "already there", "conflicts");
+	for (size_t i = 0; i < rep->n; i++)
+		printf("%-14s %9zu %14zu %10zu\n", rep->counts[i].kind, rep->counts[i].imported,
+		       rep->counts[i].present, rep->counts[i].conflicts);
+}
+
+/* store migrate --from file:DIR: the configured store brought up to date,
+ * then DIR's state copied into it (store_import.h). */
+static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
+{
+	p11e_import_report rep = {0};
+	p11e_store *from = NULL;
+	p11e_store_info info;
+	int v0 = 0, v1 = 0;
+	p11e_rc rc;
+
+	if (strncmp(source, "file:", 5) != 0 || source[5] == '\0')
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "store migrate: --from '%.100s' is not file:DIR (a station's "
+				 "STATE_DIR)",
+				 source);
+	if ((rc = p11e_store_open_dir(source + 5, &from, &ctx->err)) != P11E_OK)
+		return rc;
+	/* The source as it is: no directory made (migrate without create). */
+	if ((rc = p11e_store_info_get(from, &info, &ctx->err)) != P11E_OK)
+		goto out;
+	if (info.schema_version == 0) {
+		rc = p11e_errf(&ctx->err, P11E_NOT_FOUND,
+			       "store migrate: --from %.200s: no such directory", source + 5);
+		goto out;
+	}
+	if ((rc = p11e_store_migrate(to, 0, &v0, &v1, &ctx->err)) != P11E_OK ||
+	    (rc = p11e_store_info_get(to, &info, &ctx->err)) != P11E_OK)
+		goto out;
+	rc = p11e_store_import(to, from, IMPORT_WAIT_MS, report_conflict, NULL, &rep, &ctx->err);
+	if (rc == P11E_OK || rc == P11E_EXISTS)
+		print_import(ctx, source, &info, &rep);
+out:
+	p11e_import_report_free(&rep);
+	p11e_store_close(from);
+	return rc;
+}
 
 static void print_info(const cli_ctx *ctx, const p11e_store_info *in)
 {
@@ -49,8 +134,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	if (!create && strcmp(verb, "migrate") != 0 && strcmp(verb, "status") != 0)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "store: unknown action '%.40s' (init, migrate, status)", verb);
+	if (cli_value(a, "from") != NULL && strcmp(verb, "migrate") != 0)
+		return p11e_errf(&ctx->err, P11E_USAGE, "store %s: --from is for migrate", verb);
 	if ((rc = p11e_store_open(&ctx->config, &s, &ctx->err)) != P11E_OK)
 		return rc;
+	if (cli_value(a, "from") != NULL) {
+		rc = import(ctx, s, cli_value(a, "from"));
+		goto out;
+	}
 	if (strcmp(verb, "status") == 0) {
 		if ((rc = p11e_store_info_get(s, &info, &ctx->err)) == P11E_OK)
 			print_info(ctx, &info);
@@ -80,7 +171,7 @@ out:
 
 const cli_command cmd_store = {
     .name = "store",
-    .usage = "init|migrate|status [--json]",
+    .usage = "init|migrate|status [--from file:DIR] [--json]",
     .summary = "create, migrate or show the state store (files or PostgreSQL)",
     .help = "Where p11enroll keeps its state: the config's \"store\" (docs/store.md); without\n"
 	    "one, files under STATE_DIR.\n"
@@ -91,8 +182,15 @@ const cli_command cmd_store = {
 	    "either at once: one migrates, the others wait and find it done. A schema newer\n"
 	    "than this p11enroll is refused (exit 8): upgrade p11enroll first.\n"
 	    "status: the store, its schema version against the one this p11enroll knows,\n"
-	    "and for PostgreSQL the server's version and whether it is a standby.",
-    .opts = (const cli_opt[]){{NULL, NULL, NULL}},
+	    "and for PostgreSQL the server's version and whether it is a standby.\n"
+	    "migrate --from file:DIR: then copies a station's STATE_DIR into this store\n"
+	    "(every kind of document, and counters raised to DIR's), DIR only read. A\n"
+	    "document already there with the same bytes is skipped, so a rerun after a crash\n"
+	    "finishes the job and a second station's directory merges; one with other bytes\n"
+	    "is a conflict, a line naming kind and name, left as it is (exit 9 once the rest\n"
+	    "is imported). Two imports into one store take turns.",
+    .opts = (const cli_opt[]){{"from", "file:DIR", "import a station's STATE_DIR (migrate)"},
+			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,
     .run = run,

@@ -454,6 +454,19 @@ void p11e_config_clear(p11e_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The config's "store" object, copied into a CA's entry as "_store": where
+ * the embedded CA keeps its index and counters (p11e_store_open_home). */
+static int add_store(const p11e_config *c, json_object *o)
+{
+	json_object *st = NULL, *copy = NULL;
+
+	if (c->root == NULL || !json_object_object_get_ex(c->root, "store", &st))
+		return 0;
+	if (json_object_deep_copy(st, &copy, NULL) != 0)
+		return -1;
+	return json_object_object_add(o, "_store", copy);
+}
+
 p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, json_object **out, p11e_err *err)
 {
 	json_object *cas, *def, *o = NULL;
@@ -483,7 +496,8 @@ p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, json_object **out
 		o = json_object_new_object();
 		if (dir == NULL || o == NULL ||
 		    json_object_object_add(o, "type", json_object_new_string("local")) != 0 ||
-		    json_object_object_add(o, "dir", json_object_new_string(dir)) != 0) {
+		    json_object_object_add(o, "dir", json_object_new_string(dir)) != 0 ||
+		    add_store(c, o) != 0) {
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			goto out;
 		}
@@ -499,7 +513,8 @@ p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, json_object **out
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 	/* Where a backend keeps its own state when its entry does not say
 	 * (ACME's account and orders). */
-	else if (json_object_object_add(o, "_state_dir", json_object_new_string(c->state_dir)) != 0)
+	else if (json_object_object_add(o, "_state_dir", json_object_new_string(c->state_dir)) != 0 ||
+		 add_store(c, o) != 0)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
 out:
 	free(dir);

@@ -38,6 +38,8 @@ static const p11e_store_kind kinds[] = {
     {"session", "portal/sessions", ".json", 16 * 1024, 0},
     {"attempt", "portal/attempts", ".json", 16 * 1024, 0},
     {"portal-secret", "portal/secrets", ".key", 4 * 1024, 0},
+    {"ca-cert", "ca-certs", ".json", 64 * 1024, 0},
+    {"ca-request", "ca-requests", ".json", 64 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
@@ -54,6 +56,11 @@ static p11e_rc name_ok(const char *name, p11e_err *err)
 	if (name == NULL || name[0] == '\0')
 		return p11e_errf(err, P11E_USAGE, "store: a document needs a name");
 	return P11E_OK;
+}
+
+const char *p11e_store_kind_name(size_t i)
+{
+	return i < sizeof(kinds) / sizeof(kinds[0]) ? kinds[i].name : NULL;
 }
 
 const p11e_store_ops *p11e_store_backend(size_t i)
@@ -123,6 +130,37 @@ p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err)
 	*out = NULL;
 	if ((rc = open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err)) == P11E_OK)
 		p11e_store_file_set_flat((*out)->state);
+	return rc;
+}
+
+p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p11e_store **out,
+			     p11e_err *err)
+{
+	json_object *root = NULL, *jt = NULL, *env_conf = NULL;
+	p11e_config cfg = {.path = (char *)"the config", .state_dir = (char *)dir};
+	p11e_rc rc;
+
+	*out = NULL;
+	/* No "store" in the config: P11ENROLL_STORE's, as p11e_store_open. */
+	if (conf == NULL && (rc = env_store(&env_conf, err)) != P11E_OK)
+		return rc;
+	if (env_conf != NULL)
+		return open_with(&p11e_store_pg_ops, &cfg, env_conf, env_conf, out, err);
+	/* The file store keeps it in dir itself: one CA directory is one CA,
+	 * whichever config or STATE_DIR uses it, as it always was. */
+	if (conf == NULL ||
+	    (json_object_object_get_ex(conf, "type", &jt) &&
+	     json_object_is_type(jt, json_type_string) &&
+	     strcmp(json_object_get_string(jt), p11e_store_file_ops.type) == 0))
+		return p11e_store_open_dir(dir, out, err);
+	if ((root = json_object_new_object()) == NULL ||
+	    json_object_object_add(root, "store", json_object_get((json_object *)conf)) != 0) {
+		json_object_put(root);
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
+	cfg.root = root;
+	rc = p11e_store_open(&cfg, out, err);
+	json_object_put(root);
 	return rc;
 }
 
@@ -296,6 +334,47 @@ p11e_rc p11e_store_counter_next(p11e_store *s, const char *name, unsigned long l
 	if (s->ops->counter_next == NULL)
 		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
 	return s->ops->counter_next(s->state, name, first, out, err);
+}
+
+static int counter_by_name(const void *a, const void *b)
+{
+	return strcmp(((const p11e_store_counter *)a)->name, ((const p11e_store_counter *)b)->name);
+}
+
+p11e_rc p11e_store_counter_list(p11e_store *s, p11e_store_counter **out, size_t *n,
+				p11e_err *err)
+{
+	p11e_rc rc;
+
+	*out = NULL;
+	*n = 0;
+	if (s->ops->counter_list == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
+	if ((rc = s->ops->counter_list(s->state, out, n, err)) != P11E_OK) {
+		p11e_store_counters_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	} else if (*n > 1) {
+		qsort(*out, *n, sizeof(**out), counter_by_name);
+	}
+	return rc;
+}
+
+void p11e_store_counters_free(p11e_store_counter *c, size_t n)
+{
+	for (size_t i = 0; c != NULL && i < n; i++)
+		free(c[i].name);
+	free(c);
+}
+
+p11e_rc p11e_store_counter_raise(p11e_store *s, const char *name, unsigned long long at_least,
+				 unsigned long long *now, p11e_err *err)
+{
+	if (name_ok(name, err) != P11E_OK)
+		return P11E_USAGE;
+	if (s->ops->counter_raise == NULL)
+		return p11e_errf(err, P11E_FAIL, "store: %s keeps no counters yet", s->ops->type);
+	return s->ops->counter_raise(s->state, name, at_least, now, err);
 }
 
 p11e_rc p11e_store_audit_read(p11e_store *s, int flags, p11e_store_audit_head *head,

@@ -185,6 +185,17 @@ static p11e_rc file_counter_next(void *state, const char *name, unsigned long lo
 	return p11e_store_file_counter_next(((file_store *)state)->dir, name, first, out, err);
 }
 
+static p11e_rc file_counter_list(void *state, p11e_store_counter **out, size_t *n, p11e_err *err)
+{
+	return p11e_store_file_counter_list(((file_store *)state)->dir, out, n, err);
+}
+
+static p11e_rc file_counter_raise(void *state, const char *name, unsigned long long at_least,
+				  unsigned long long *now, p11e_err *err)
+{
+	return p11e_store_file_counter_raise(((file_store *)state)->dir, name, at_least, now, err);
+}
+
 const p11e_store_ops p11e_store_file_ops = {
     .type = "file",
     .config_keys = file_keys,
@@ -203,4 +214,6 @@ const p11e_store_ops p11e_store_file_ops = {
     .audit_read = file_audit_read,
     .audit_append = file_audit_append,
     .counter_next = file_counter_next,
+    .counter_list = file_counter_list,
+    .counter_raise = file_counter_raise,
 };

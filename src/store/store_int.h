@@ -48,6 +48,11 @@ p11e_rc p11e_store_file_audit_append(const char *state_dir, const char *log, int
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 				     unsigned long long first, unsigned long long *out,
 				     p11e_err *err);
+p11e_rc p11e_store_file_counter_raise(const char *state_dir, const char *name,
+				      unsigned long long at_least, unsigned long long *now,
+				      p11e_err *err);
+p11e_rc p11e_store_file_counter_list(const char *state_dir, p11e_store_counter **out, size_t *n,
+				     p11e_err *err);
 extern const p11e_store_ops p11e_store_pg_ops;
 
 /* The PostgreSQL schema's migrations, oldest first (store_pg_schema.c):

@@ -621,6 +621,8 @@ const p11e_store_ops p11e_store_pg_ops = {
     .lock = pg_lock,
     .unlock = pg_unlock,
     .counter_next = pg_counter_next,
+    .counter_list = pg_counter_list,
+    .counter_raise = pg_counter_raise,
     .audit_read = pg_audit_read,
     .audit_append = pg_audit_append,
 };

@@ -324,3 +324,91 @@ p11e_rc pg_counter_next(void *state, const char *name, unsigned long long first,
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
+
+static p11e_rc counter_list_locked(pg_store *s, p11e_store_counter **out, size_t *n, p11e_err *err)
+{
+	char sql[200];
+	PGresult *res;
+	p11e_rc rc;
+	int rows;
+
+	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), "SELECT name, value FROM %s.counters", s->schema_sql);
+	res = s->pq.exec_params(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(s, s->conn, res, "listing counters", err);
+		goto out;
+	}
+	if ((rows = s->pq.ntuples(res)) == 0)
+		goto out;
+	if ((*out = calloc((size_t)rows, sizeof(**out))) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+		goto out;
+	}
+	for (int i = 0; i < rows; i++) {
+		if (((*out)[i].name = strdup(s->pq.getvalue(res, i, 0))) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "store: out of memory");
+			goto out;
+		}
+		(*out)[i].value = strtoull(s->pq.getvalue(res, i, 1), NULL, 10);
+		*n = (size_t)i + 1;
+	}
+out:
+	s->pq.clear(res);
+	return rc;
+}
+
+p11e_rc pg_counter_list(void *state, p11e_store_counter **out, size_t *n, p11e_err *err)
+{
+	pg_store *s = state;
+	p11e_rc rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = counter_list_locked(s, out, n, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* GREATEST in the one statement: a station counting at the same time
+ * either counts before (and the value is raised past it) or after (and
+ * counts on from the raised value); never below. */
+static p11e_rc counter_raise_locked(pg_store *s, const char *name, unsigned long long at_least,
+				    unsigned long long *now, p11e_err *err)
+{
+	char sql[300], num[24];
+	const char *vals[2] = {name, num};
+	PGresult *res;
+	p11e_rc rc;
+
+	if (at_least > INT64_MAX)
+		return p11e_errf(err, P11E_USAGE, "store: counter %.100s: %llu is too large", name,
+				 at_least);
+	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
+		return rc;
+	snprintf(num, sizeof(num), "%llu", at_least);
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s.counters AS c (name, value) VALUES ($1, $2) "
+		 "ON CONFLICT (name) DO UPDATE SET value = GREATEST(c.value, EXCLUDED.value) "
+		 "RETURNING value",
+		 s->schema_sql);
+	res = s->pq.exec_params(s->conn, sql, 2, NULL, vals, NULL, NULL, 0);
+	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
+		rc = pg_fail(s, s->conn, res, "raising a counter", err);
+	else if (now != NULL)
+		*now = strtoull(s->pq.getvalue(res, 0, 0), NULL, 10);
+	s->pq.clear(res);
+	return rc;
+}
+
+p11e_rc pg_counter_raise(void *state, const char *name, unsigned long long at_least,
+			 unsigned long long *now, p11e_err *err)
+{
+	pg_store *s = state;
+	p11e_rc rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = counter_raise_locked(s, name, at_least, now, err);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}

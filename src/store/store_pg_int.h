@@ -112,6 +112,9 @@ p11e_rc pg_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, si
 		p11e_err *err);
 p11e_rc pg_counter_next(void *state, const char *name, unsigned long long first,
 			unsigned long long *out, p11e_err *err);
+p11e_rc pg_counter_list(void *state, p11e_store_counter **out, size_t *n, p11e_err *err);
+p11e_rc pg_counter_raise(void *state, const char *name, unsigned long long at_least,
+			 unsigned long long *now, p11e_err *err);
 
 /* store_pg_audit.c: the audit chain on tables audit and audit_head, on the
  * shared connection. */

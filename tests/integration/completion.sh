@@ -43,6 +43,7 @@ check_eq "ca r<TAB>" "revoke " "$(complete_line p11enroll ca r)"
 check_eq "escrow <TAB>" "list officer-init show " "$(complete_line p11enroll escrow '')"
 check_eq "audit <TAB>" "head reset-head show verify " "$(complete_line p11enroll audit '')"
 check_eq "store <TAB>" "init migrate status " "$(complete_line p11enroll store '')"
+check_eq "store migrate --fr<TAB>" "--from " "$(complete_line p11enroll store migrate --fr)"
 check_eq "config <TAB>" "cas check profiles " "$(complete_line p11enroll config '')"
 check_eq "pin <TAB>" "change status unblock " "$(complete_line p11enroll pin '')"
 check_eq "after global options, ca <TAB>" "cert crl init revoke " \

@@ -103,7 +103,7 @@ store_pfx_file() {
 state_layout_check() {
 	local stray
 	stray=$(cd "$P11ENROLL_STATE_DIR" && find . -type f | sed 's|^\./||' | grep -Ev \
-		'^(identities/[^/]+\.json|keys/[^/]+\.p8|pfx/[^/]+\.p12|locks/[a-z]+/[^/]+\.lock|audit\.(jsonl|head)|escrow/[^/]+\.(cms|meta)|portal/invites/[0-9a-f]{64}\.json|portal/[^/]+|publish/.*|ca/.*)$')
+		'^(identities/[^/]+\.json|keys/[^/]+\.p8|pfx/[^/]+\.p12|locks/[a-z]+/[^/]+\.lock|audit\.(jsonl|head)|escrow/[^/]+\.(cms|meta)|portal/invites/[0-9a-f]{64}\.json|portal/(sessions|attempts)/[0-9a-f]{64}\.json|portal/secrets/csrf\.key|counters/[^/]+|portal/[^/]+|publish/.*|ca/.*)$')
 	check_eq "$1: nothing in the state dir beyond its layout" "" "$stray"
 }
 # lsan_suppress LIB...: LeakSanitizer also ignores leaks inside these libraries

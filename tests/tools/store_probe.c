@@ -9,6 +9,10 @@
  *   store_probe CONFIG list KIND            "NAME LEN" a line
  *   store_probe CONFIG lock KIND NAME WAIT_MS [TIMES]   taken and released
  *   store_probe CONFIG counter NAME FIRST COUNT   the values, a line each
+ *   store_probe CONFIG kinds                the kinds of document, a line each
+ *   store_probe CONFIG counters             "NAME VALUE" a line (the last values)
+ *   store_probe CONFIG create KIND NAME     stdin, create-only (P11E_STORE_CREATE)
+ *   store_probe CONFIG raise NAME VALUE     p11e_store_counter_raise: the value after
  *   store_probe CONFIG fence NAME           takes the identity lock NAME,
  *       says "locked" and waits for a line on stdin, then puts the
  *       identity document NAME ("fenced write") under it
@@ -92,6 +96,39 @@ static int run(p11e_store *s, int argc, char **argv)
 				return fail(rc, &err);
 			printf("%llu\n", v);
 		}
+		return 0;
+	}
+	if (strcmp(cmd, "kinds") == 0 && argc == 3) {
+		for (size_t i = 0; p11e_store_kind_name(i) != NULL; i++)
+			printf("%s\n", p11e_store_kind_name(i));
+		return 0;
+	}
+	if (strcmp(cmd, "counters") == 0 && argc == 3) {
+		p11e_store_counter *c = NULL;
+		size_t n = 0;
+
+		if ((rc = p11e_store_counter_list(s, &c, &n, &err)) != P11E_OK)
+			return fail(rc, &err);
+		for (size_t i = 0; i < n; i++)
+			printf("%s %llu\n", c[i].name, c[i].value);
+		p11e_store_counters_free(c, n);
+		return 0;
+	}
+	if (strcmp(cmd, "create") == 0 && argc == 5) {
+		char buf[65536];
+		size_t n = fread(buf, 1, sizeof(buf), stdin);
+
+		rc = p11e_store_put(s, argv[3], argv[4], buf, n,
+				    P11E_STORE_CREATE | P11E_STORE_DURABLE, &err);
+		return rc == P11E_OK ? 0 : fail(rc, &err);
+	}
+	if (strcmp(cmd, "raise") == 0 && argc == 5) {
+		unsigned long long v = 0;
+
+		if ((rc = p11e_store_counter_raise(s, argv[3], strtoull(argv[4], NULL, 10), &v,
+						   &err)) != P11E_OK)
+			return fail(rc, &err);
+		printf("%llu\n", v);
 		return 0;
 	}
 	if (strcmp(cmd, "fence") == 0 && argc == 4) {

@@ -1,0 +1,137 @@
+# store migrate --from file:DIR into a file store (docs/store.md, "Importing a
+# station"), so that the import runs without PostgreSQL too
+# (store_import.sh does it into PostgreSQL): a station with records at every
+# step, software keys, a PFX, a counter and a record whose name is too long
+# for a file (hashed) is imported byte for byte, its directory left exactly
+# as it was; status reads the same; a rerun imports nothing; a crash
+# mid-import and the rerun finish the job; a half-done identity resumes on
+# the target; a second station merges, its conflicting record and a
+# document whose name cannot be known refused by name; two imports at once.
+. "$TESTS_DIR/lib/common.sh"
+. "$TESTS_DIR/lib/station.sh"
+if [ "${TEST_HOOKS:-0}" != 1 ]; then
+	bad "store_import_file needs a build with -DP11ENROLL_TEST_HOOKS=ON (scripts/test.sh does that)"
+	finish
+fi
+unset P11ENROLL_STORE
+W=$TEST_TMP/import
+mkdir -p "$W" && chmod 700 "$W"
+cd "$W" || exit 1
+setup_ca
+probe() { "$STORE_PROBE" "$@"; }
+target() { # target NAME: a file store W/NAME/state, initialised, config W/NAME.json
+	mkdir -p "$W/$1" && chmod 700 "$W/$1"
+	printf '{ "state_dir": "%s/%s/state", "store": { "type": "file" }, "default_ca": "local:%s" }\n' \
+		"$W" "$1" "$CA_DIR" >"$W/$1.json"
+	p11e --config "$W/$1.json" store init >/dev/null
+}
+imported() { # imported JSON: "IMPORTED THERE CONFLICTS" summed over the kinds
+	jq -r '[.kinds[].imported] + [.kinds[].already_there] + [.kinds[].conflicts] | . as $a |
+		"\($a[0:length/3] | add) \($a[length/3:2*length/3] | add) \($a[2*length/3:] | add)"' <<<"$1"
+}
+
+# --- the source station ---
+station "$W/s1"
+S1=$W/s1/station.json
+station_fill "$W/s1" s1
+LONG=$(printf 'l%.0s' $(seq 1 250))@example.com
+probe "$S1" get identity s1-done@example.com | jq -c --arg n "$LONG" '.identity = $n | .email = $n' |
+	probe "$S1" put identity "$LONG"
+printf 'a key in progress' | probe "$S1" put key "$LONG"
+check_eq "the long name is hashed in the file store" 2 \
+	"$(ls "$W/s1/state/identities" "$W/s1/state/keys" | grep -c '^SHA256-')"
+N=$(docs "$S1" | wc -l)
+check_eq "the source holds 16 documents (records, keys, a PFX, vault entries)" 16 "$N"
+before=$(tree_sum "$W/s1/state")
+
+# --- the import ---
+target t
+out=$(p11e --config t.json store migrate --from "file:$W/s1/state" 2>&1)
+check_eq "store migrate --from: exit 0 ($out)" 0 $?
+check_contains "text: the kinds' counts" "$out" "identity               9              0          0"
+check_contains "text: the counter" "$out" "counter                1              0          0"
+check_eq "every document in the target, byte for byte" "$((N - 2))" "$(same_docs "$S1" t.json)"
+check_eq "the hashed record under its own name" "$(probe "$S1" get identity "$LONG")" \
+	"$(probe t.json get identity "$LONG")"
+check_eq "the hashed key under its own name" "a key in progress" "$(probe t.json get key "$LONG")"
+check_eq "the source left as it was" "$before" "$(tree_sum "$W/s1/state")"
+check_eq "the counter raised to the source's" "s1-serial 5" "$(probe t.json counters)"
+check_eq "... so the target's next value is past it" 6 "$(probe t.json counter s1-serial 1 1)"
+check_eq "target documents 0600" "" "$(find "$W/t/state" -type f ! -perm 600 ! -path '*/locks/*')"
+a=$(p11e --config "$S1" --json status 2>&1)
+check_eq "status on the source: exit 0, 9 identities ($a)" "0 9" "$? $(jq length <<<"$a")"
+b=$(p11e --config t.json --json status 2>&1)
+check_eq "status on the target shows what it showed on the source" "$a" "$b"
+
+# --- a rerun imports nothing ---
+out=$(p11e --config t.json --json store migrate --from "file:$W/s1/state" 2>&1)
+check_eq "rerun: exit 0 ($out)" 0 $?
+check_eq "rerun: nothing imported, all there" "0 $((N + 1)) 0" "$(imported "$out")"
+
+# --- a crash mid-import, then the rerun ---
+target c
+P11ENROLL_TEST_CRASH_AFTER=import-3 p11e --config c.json store migrate --from "file:$W/s1/state" \
+	>/dev/null 2>&1
+check_eq "crash after the third document" 86 $?
+check_eq "... three documents in" 3 "$(docs c.json | wc -l)"
+out=$(p11e --config c.json --json store migrate --from "file:$W/s1/state" 2>&1)
+check_eq "the rerun after the crash: exit 0 ($out)" 0 $?
+check_eq "... imports the rest" "$((N + 1 - 3)) 3 0" "$(imported "$out")"
+check_eq "... every document, byte for byte" "$((N - 2))" "$(same_docs "$S1" c.json)"
+
+# --- a half-done identity resumes on the target ---
+out=$(p11e --config t.json enroll --email s1-key-pending@example.com --pin-source "$PIN_SRC" 2>&1)
+check_eq "resume on the target: exit 0 ($out)" 0 $?
+rec=$(probe t.json get identity s1-key-pending@example.com)
+check_eq "... done" done "$(jq -r .step <<<"$rec")"
+check_eq "... one key" 1 "$(count_objects privkey "$(jq -r .key_id <<<"$rec")")"
+check_eq "... one certificate" 1 "$(count_objects cert "$(jq -r .key_id <<<"$rec")")"
+
+# --- a second station merges; conflicts refused by name ---
+station "$W/s2"
+S2=$W/s2/station.json
+station_fill "$W/s2" s2
+probe "$S1" get identity s1-done@example.com | jq -c '.name = "Someone Else"' |
+	probe "$S2" put identity s1-done@example.com
+probe "$S1" get identity s1-issued@example.com | probe "$S2" put identity s1-issued@example.com
+ORPHAN=$(printf 'o%.0s' $(seq 1 250))@example.com
+printf 'no record names me' | probe "$S2" put pfx "$ORPHAN"
+kept=$(probe t.json get identity s1-done@example.com)
+p11e --config t.json --json store migrate --from "file:$W/s2/state" >out 2>err
+check_eq "merge with conflicts: exit 9" 9 $?
+check_eq "a line per conflict, and the summary" 3 "$(wc -l <err)"
+check_contains "the conflicting record named" "$(cat err)" \
+	"conflict: identity s1-done@example.com: differs from the one in the target"
+check_contains "the document without a name named by its file" "$(cat err)" "conflict: pfx SHA256-"
+check_eq "the target's record left as it was" "$kept" "$(probe t.json get identity s1-done@example.com)"
+check_eq "counts: 15 imported, the same record there, 2 conflicts" "15 1 2" "$(imported "$(cat out)")"
+check_eq "every s2 document there" "" \
+	"$(docs "$S2" | grep '^[a-z]* s2-' | while read -r k n _; do
+		cmp -s <(probe "$S2" get "$k" "$n") <(probe t.json get "$k" "$n") || echo "$k $n"
+	done)"
+check_eq "both counters" "s1-serial 6,s2-serial 5" "$(probe t.json counters | paste -sd,)"
+
+# --- two imports at once take turns ---
+target two
+for i in 1 2; do
+	p11e --config two.json --json store migrate --from "file:$W/s1/state" >"two$i.out" 2>&1 &
+	pids[$i]=$!
+done
+for i in 1 2; do
+	wait "${pids[$i]}"
+	check_eq "import $i at once: exit 0 ($(cat "two$i.out"))" 0 $?
+done
+check_eq "one imported everything, the other found it there" \
+	"$((N + 1)) $((N + 1))" \
+	"$(($(imported "$(cat two1.out)" | cut -d' ' -f1) + $(imported "$(cat two2.out)" | cut -d' ' -f1))) $(($(imported "$(cat two1.out)" | cut -d' ' -f2) + $(imported "$(cat two2.out)" | cut -d' ' -f2)))"
+
+# --- bad input ---
+p11e --config t.json store migrate --from "$W/s1/state" >/dev/null 2>err
+check_eq "--from without file: exit 2" 2 $?
+check_contains "... naming the option" "$(cat err)" "--from"
+p11e --config t.json store migrate --from "file:$W/nowhere" >/dev/null 2>err
+check_eq "--from a directory that is not there: exit 10" 10 $?
+check_eq "... nothing made" no "$([ -e "$W/nowhere" ] && echo yes || echo no)"
+p11e --config t.json store status --from "file:$W/s1/state" >/dev/null 2>&1
+check_eq "--from with status: exit 2" 2 $?
+finish
