@@ -211,11 +211,17 @@ for id in $(comm -13 ids cert.ids); do
 		"$(openssl x509 -in other.pem -noout -fingerprint -sha256 2>&1)"
 done
 [ -n "${FOB_KEEP:-}" ] && cp -r "$W" "$FOB_KEEP"
+# The embedded CA's index is in the store (documents of kind ca-cert, one
+# per certificate issued); CA_DIR/index.jsonl is this station's log of it.
+standby_psql "SELECT convert_from(data, 'UTF8')::jsonb->>'subject' FROM p11enroll.documents WHERE kind = 'ca-cert'" >issued
 for i in $(seq -w 1 $N); do
+	n=$(grep -c "fo$i@example.org" issued)
+	[ "$n" = 1 ] || bad "fo$i@example.org: the CA's index (the store) has $n certificates"
 	n=$(index_lines "fo$i@example.org")
-	[ "$n" = 1 ] || bad "fo$i@example.org: the CA issued $n certificates"
+	[ "$n" = 1 ] || bad "fo$i@example.org: the CA's log (index.jsonl) has $n certificates"
 done
-check_eq "the CA issued $N certificates in all" "$N" "$(wc -l <"$CA_DIR/index.jsonl")"
+check_eq "the CA issued $N certificates in all (its index in the store)" "$N" "$(wc -l <issued)"
+check_eq "... and its log says the same" "$N" "$(wc -l <"$CA_DIR/index.jsonl")"
 for i in 01 $N; do
 	id=$(standby_psql "SELECT record->>'key_id' FROM p11enroll.identities WHERE identity = 'fo$i@example.org'")
 	token_cert "$id" "fo$i.pem"
