@@ -264,8 +264,8 @@ out:
 		/* Another lock of this thread's is on it: it stays. */
 		if (got == 1)
 			taint(s, conn);
-	}
-	else if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK && s->n_idle < PG_IDLE_MAX)
+	} else if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK &&
+		   s->n_idle < PG_IDLE_MAX)
 		s->idle[s->n_idle++] = conn;
 	else /* broken, or holding the lock after running out of memory */
 		s->pq.finish(conn);
