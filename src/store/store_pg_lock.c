@@ -108,12 +108,13 @@ static void taint(pg_store *s, const PGconn *conn)
  * (unless it is that very lock: a session's advisory locks are re-entrant,
  * and a second take of one name must wait as in the file store), an idle
  * one, else a new one. Under mu. */
-static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn **conn,
+static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn **conn, int *pooled,
 			 p11e_err *err)
 {
 	pthread_t self = pthread_self();
 	PGconn *mine = NULL;
 
+	*pooled = 0;
 	for (const pg_held *h = s->held; h != NULL; h = h->next) {
 		if (!pthread_equal(h->owner, self))
 			continue;
@@ -130,11 +131,21 @@ static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn *
 	}
 	while (s->n_idle > 0) {
 		*conn = s->idle[--s->n_idle];
+		*pooled = 1;
 		if (s->pq.status(*conn) == CONNECTION_OK)
 			return P11E_OK;
 		s->pq.finish(*conn);
 	}
+	*pooled = 0;
 	return pg_connect(s, conn, err);
+}
+
+/* Closes every idle connection: one was found dead (the server restarted,
+ * or a standby was promoted), and so are the others. Under mu. */
+static void drop_idle(pg_store *s)
+{
+	while (s->n_idle > 0)
+		s->pq.finish(s->idle[--s->n_idle]);
 }
 
 /* pg_try_advisory_lock: 1 taken, 0 held by another, -1 failed (err set). */
@@ -201,7 +212,7 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	long deadline, pause = 10;
 	char holder[200];
 	p11e_rc rc;
-	int got;
+	int got, pooled = 0;
 
 	*held = NULL;
 	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
@@ -209,12 +220,13 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	if ((rc = lock_keys(s, kind, name, &k1, &k2, err)) != P11E_OK)
 		return rc;
 	pthread_mutex_lock(&s->mu);
-	rc = lock_conn(s, k1, k2, &conn, err);
+	rc = lock_conn(s, k1, k2, &conn, &pooled, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != P11E_OK)
 		return rc;
 	/* The connection is this call's alone until it is listed: no mu. */
 	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+again:
 	while ((got = try_lock(s, conn, k1, k2, err)) == 0) {
 		long left = deadline - now_ms();
 
@@ -231,6 +243,21 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 		sleep_ms(pause < left ? pause : left);
 		if (pause < 200)
 			pause *= 2;
+	}
+	/* An idle connection that died while it waited in the pool held
+	 * nothing: after a failover the lock is taken on a new connection
+	 * (the same multi-host string finds the new primary), rather than the
+	 * enrollment failing on the old server's corpse. */
+	if (got < 0 && pooled && s->pq.status(conn) == CONNECTION_BAD) {
+		s->pq.finish(conn);
+		conn = NULL;
+		pooled = 0;
+		pthread_mutex_lock(&s->mu);
+		drop_idle(s);
+		pthread_mutex_unlock(&s->mu);
+		if ((rc = pg_connect(s, &conn, err)) != P11E_OK)
+			return rc;
+		goto again;
 	}
 	if (got < 0) {
 		rc = P11E_FAIL;
@@ -336,6 +363,5 @@ void pg_locks_close(pg_store *s)
 		free(h->name);
 		free(h);
 	}
-	while (s->n_idle > 0)
-		s->pq.finish(s->idle[--s->n_idle]);
+	drop_idle(s);
 }
