@@ -112,4 +112,23 @@ void p11e_audit_reset_free(p11e_audit_reset *r);
 p11e_rc p11e_audit(const p11e_config *cfg, const char *action, const char *identity,
 		   p11e_rc outcome, const p11e_err *outcome_err, p11e_err *err);
 
+/* `store migrate --from file:DIR` (audit_import.c): a station's chain into
+ * the configured store's, re-chained: one "audit-import" entry per source
+ * entry (source_chain: the hash of the source's first line; source_entry,
+ * source_seq, source_sha256, source_line: the entry whole), then an
+ * "audit-import-head" entry naming the source's head. */
+struct p11e_store;
+typedef struct p11e_audit_source p11e_audit_source;
+/* Reads and verifies the source's whole chain (*out: its entries; none
+ * when it has no log). P11E_FAIL naming the first bad line when broken. */
+p11e_rc p11e_audit_import_read(struct p11e_store *from, p11e_audit_source **out,
+			       p11e_err *err);
+size_t p11e_audit_import_count(const p11e_audit_source *s);
+/* Appends the entries the target's chain does not hold yet (a rerun, after
+ * a crash or not, appends nothing twice), then the head entry if missing.
+ * P11E_EXISTS when the target holds another version of that chain. */
+p11e_rc p11e_audit_import_write(struct p11e_store *to, const p11e_audit_source *s,
+				size_t *imported, size_t *present, p11e_err *err);
+void p11e_audit_import_free(p11e_audit_source *s);
+
 #endif

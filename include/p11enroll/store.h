@@ -189,6 +189,11 @@ p11e_rc p11e_store_info_get(p11e_store *s, p11e_store_info *out, p11e_err *err);
  * --from file:DIR`). */
 p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err);
 
+/* The same with the audit log at audit_log (NULL: STATE_DIR/audit.jsonl),
+ * as a station whose config names its "audit_log" keeps it. */
+p11e_rc p11e_store_open_station(const char *dir, const char *audit_log, p11e_store **out,
+				p11e_err *err);
+
 /* A file store whose documents are files directly in dir, whatever their
  * kind's directory (a file vault's configured "dir", docs/vault.md). */
 p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);

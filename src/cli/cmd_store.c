@@ -18,8 +18,30 @@ static void report_conflict(void *arg, const char *kind, const char *name, const
 	fprintf(stderr, "p11enroll store: conflict: %s %.200s: %s\n", kind, name, why);
 }
 
+/* The CA's counts added to the station's, kind by kind (the same kinds). */
+static void add_counts(p11e_import_report *rep, const p11e_import_report *ca)
+{
+	for (size_t i = 0; i < rep->n && i < ca->n; i++) {
+		rep->counts[i].imported += ca->counts[i].imported;
+		rep->counts[i].present += ca->counts[i].present;
+		rep->counts[i].conflicts += ca->counts[i].conflicts;
+	}
+	rep->conflicts += ca->conflicts;
+}
+
+static void print_ca(const p11e_ca_import *ca)
+{
+	if (!ca->found)
+		return;
+	printf("embedded CA in %s: its index, request answers and CRL number imported "
+	       "(%zu certificates only in its index.jsonl added, %zu there already).\n"
+	       "Its key and certificate were not moved: point the CA \"dir\" of the stations "
+	       "on this store at that directory (or a copy of ca.pem and ca.key).\n",
+	       ca->dir, ca->legacy, ca->legacy_present);
+}
+
 static void print_import(const cli_ctx *ctx, const char *source, const p11e_store_info *in,
-			 const p11e_import_report *rep)
+			 const p11e_import_report *rep, const p11e_ca_import *ca)
 {
 	if (ctx->json) {
 		json_object *o = json_object_new_object(), *kinds = json_object_new_array();
@@ -43,6 +65,18 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 		json_object_object_add(o, "kinds", kinds);
 		json_object_object_add(o, "conflicts",
 				       json_object_new_int64((int64_t)rep->conflicts));
+		if (ca->found) {
+			json_object *c = json_object_new_object();
+
+			json_object_object_add(c, "dir", json_object_new_string(ca->dir));
+			json_object_object_add(c, "ca_id", json_object_new_string(ca->id));
+			json_object_object_add(c, "index_only_imported",
+					       json_object_new_int64((int64_t)ca->legacy));
+			json_object_object_add(c, "index_only_already_there",
+					       json_object_new_int64((int64_t)ca->legacy_present));
+			json_object_object_add(c, "key_moved", json_object_new_boolean(0));
+			json_object_object_add(o, "embedded_ca", c);
+		}
 		cli_print_json(o);
 		return;
 	}
@@ -51,13 +85,15 @@ static void print_import(const cli_ctx *ctx, const char *source, const p11e_stor
 	for (size_t i = 0; i < rep->n; i++)
 		printf("%-14s %9zu %14zu %10zu\n", rep->counts[i].kind, rep->counts[i].imported,
 		       rep->counts[i].present, rep->counts[i].conflicts);
+	print_ca(ca);
 }
 
 /* store migrate --from file:DIR: the configured store brought up to date,
  * then DIR's state copied into it (store_import.h). */
-static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
+static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source, const char *audit_log)
 {
 	p11e_import_report rep = {0};
+	p11e_ca_import ca = {0};
 	p11e_store *from = NULL;
 	p11e_store_info info;
 	int v0 = 0, v1 = 0;
@@ -68,7 +104,7 @@ static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
 				 "store migrate: --from '%.100s' is not file:DIR (a station's "
 				 "STATE_DIR)",
 				 source);
-	if ((rc = p11e_store_open_dir(source + 5, &from, &ctx->err)) != P11E_OK)
+	if ((rc = p11e_store_open_station(source + 5, audit_log, &from, &ctx->err)) != P11E_OK)
 		return rc;
 	/* The source as it is: no directory made (migrate without create). */
 	if ((rc = p11e_store_info_get(from, &info, &ctx->err)) != P11E_OK)
@@ -82,9 +118,32 @@ static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source)
 	    (rc = p11e_store_info_get(to, &info, &ctx->err)) != P11E_OK)
 		goto out;
 	rc = p11e_store_import(to, from, IMPORT_WAIT_MS, report_conflict, NULL, &rep, &ctx->err);
+	/* Then the station's default embedded CA, DIR/ca, if it holds one:
+	 * its index is the one the stations on this store must share. */
+	/* A station on a file store keeps its CA's index in the CA's own
+	 * directory (p11e_store_open_home), not in its STATE_DIR: nothing to
+	 * copy there. */
+	if ((rc == P11E_OK || rc == P11E_EXISTS) && strcmp(info.type, "file") != 0) {
+		p11e_err ca_err = {0};
+		p11e_rc ca_rc = p11e_ca_local_import(to, source + 5, IMPORT_WAIT_MS,
+						     report_conflict, NULL, &ca, &ca_err);
+
+		add_counts(&rep, &ca.rep);
+		if (ca_rc != P11E_OK && (rc == P11E_OK || ca_rc != P11E_EXISTS)) {
+			rc = ca_rc;
+			ctx->err = ca_err;
+		}
+		if (rc == P11E_EXISTS && ca.rep.conflicts > 0)
+			rc = p11e_errf(&ctx->err, P11E_EXISTS,
+				       "%zu document%s refused (named above): the target holds "
+				       "other bytes under that name; everything else was imported. "
+				       "Resolve each (keep one of the two) and rerun",
+				       rep.conflicts, rep.conflicts == 1 ? "" : "s");
+	}
 	if (rc == P11E_OK || rc == P11E_EXISTS)
-		print_import(ctx, source, &info, &rep);
+		print_import(ctx, source, &info, &rep, &ca);
 out:
+	p11e_ca_import_free(&ca);
 	p11e_import_report_free(&rep);
 	p11e_store_close(from);
 	return rc;
@@ -136,10 +195,13 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				 "store: unknown action '%.40s' (init, migrate, status)", verb);
 	if (cli_value(a, "from") != NULL && strcmp(verb, "migrate") != 0)
 		return p11e_errf(&ctx->err, P11E_USAGE, "store %s: --from is for migrate", verb);
+	if (cli_value(a, "audit-log") != NULL && cli_value(a, "from") == NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "store %s: --audit-log is for migrate --from", verb);
 	if ((rc = p11e_store_open(&ctx->config, &s, &ctx->err)) != P11E_OK)
 		return rc;
 	if (cli_value(a, "from") != NULL) {
-		rc = import(ctx, s, cli_value(a, "from"));
+		rc = import(ctx, s, cli_value(a, "from"), cli_value(a, "audit-log"));
 		goto out;
 	}
 	if (strcmp(verb, "status") == 0) {
@@ -171,7 +233,7 @@ out:
 
 const cli_command cmd_store = {
     .name = "store",
-    .usage = "init|migrate|status [--from file:DIR] [--json]",
+    .usage = "init|migrate|status [--from file:DIR [--audit-log FILE]] [--json]",
     .summary = "create, migrate or show the state store (files or PostgreSQL)",
     .help = "Where p11enroll keeps its state: the config's \"store\" (docs/store.md); without\n"
 	    "one, files under STATE_DIR.\n"
@@ -188,8 +250,13 @@ const cli_command cmd_store = {
 	    "document already there with the same bytes is skipped, so a rerun after a crash\n"
 	    "finishes the job and a second station's directory merges; one with other bytes\n"
 	    "is a conflict, a line naming kind and name, left as it is (exit 9 once the rest\n"
-	    "is imported). Two imports into one store take turns.",
+	    "is imported). Two imports into one store take turns. DIR's audit chain is\n"
+	    "verified first (a broken one: exit 1, nothing imported) and appended last to\n"
+	    "this store's chain, one audit-import entry per entry, never twice.\n"
+	    "--audit-log FILE: DIR's audit log, where the station's config put it.",
     .opts = (const cli_opt[]){{"from", "file:DIR", "import a station's STATE_DIR (migrate)"},
+			      {"audit-log", "FILE",
+			       "the station's audit log, where its config put it (--from)"},
 			      {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,

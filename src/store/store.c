@@ -122,6 +122,25 @@ p11e_rc p11e_store_open_dir(const char *dir, p11e_store **out, p11e_err *err)
 	return open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err);
 }
 
+p11e_rc p11e_store_open_station(const char *dir, const char *audit_log, p11e_store **out,
+				p11e_err *err)
+{
+	p11e_config cfg = {.state_dir = (char *)dir};
+	p11e_rc rc;
+
+	*out = NULL;
+	if (audit_log == NULL)
+		return p11e_store_open_dir(dir, out, err);
+	if ((cfg.root = json_object_new_object()) == NULL ||
+	    json_object_object_add(cfg.root, "audit_log", json_object_new_string(audit_log)) != 0) {
+		json_object_put(cfg.root);
+		return p11e_errf(err, P11E_FAIL, "store: out of memory");
+	}
+	rc = open_with(&p11e_store_file_ops, &cfg, NULL, NULL, out, err);
+	json_object_put(cfg.root);
+	return rc;
+}
+
 p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err)
 {
 	p11e_config cfg = {.state_dir = (char *)dir};

@@ -8,12 +8,15 @@
  * document found there is compared byte for byte: the same bytes are what a
  * crashed import (or the other station, for a shared document) left, other
  * bytes a conflict. Counters are raised, never lowered, to the source's last
- * value, so the target never hands out a value the source used. */
+ * value, so the target never hands out a value the source used. The audit
+ * chain last: verified before anything moves, appended re-chained
+ * (core/audit_import.c), so the target's chain stays one chain. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "p11enroll/audit.h"
 #include "p11enroll/store_import.h"
 #include "p11enroll/util.h"
 #include "store_int.h"
@@ -240,6 +243,7 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 			  p11e_err *err)
 {
 	import_run r = {.to = to, .from = from, .conflict = conflict, .arg = arg, .rep = out};
+	p11e_audit_source *audit = NULL;
 	size_t kinds = 0;
 	void *held = NULL;
 	p11e_rc rc;
@@ -247,15 +251,19 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 	memset(out, 0, sizeof(*out));
 	while (p11e_store_kind_name(kinds) != NULL)
 		kinds++;
-	if ((out->counts = calloc(kinds + 1, sizeof(*out->counts))) == NULL)
+	if ((out->counts = calloc(kinds + 2, sizeof(*out->counts))) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	for (size_t i = 0; i < kinds; i++)
 		out->counts[i].kind = p11e_store_kind_name(i);
 	out->counts[kinds].kind = "counter";
-	out->n = kinds + 1;
+	out->counts[kinds + 1].kind = "audit";
+	out->n = kinds + 2;
 	if ((rc = p11e_store_lock(to, "store", "import", wait_ms, &held, err)) != P11E_OK)
 		return rc;
-	if ((rc = recover_names(&r, err)) != P11E_OK)
+	/* The source's audit chain verified before anything moves: a broken
+	 * one is the station's to investigate first (audit verify there). */
+	if ((rc = p11e_audit_import_read(from, &audit, err)) != P11E_OK ||
+	    (rc = recover_names(&r, err)) != P11E_OK)
 		goto out;
 	for (size_t i = 0; i < kinds && rc == P11E_OK; i++)
 		rc = import_kind(&r, &out->counts[i], err);
@@ -263,6 +271,10 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 	 * them loses nothing a rerun does not raise. */
 	if (rc == P11E_OK)
 		rc = import_counters(&r, &out->counts[kinds], err);
+	/* The audit chain after them: its entries name what was imported. */
+	if (rc == P11E_OK)
+		rc = p11e_audit_import_write(to, audit, &out->counts[kinds + 1].imported,
+					     &out->counts[kinds + 1].present, err);
 	if (rc == P11E_OK && out->conflicts > 0)
 		rc = p11e_errf(err, P11E_EXISTS,
 			       "%zu document%s refused (named above): the target holds other "
@@ -270,6 +282,7 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 			       "(keep one of the two) and rerun",
 			       out->conflicts, out->conflicts == 1 ? "" : "s");
 out:
+	p11e_audit_import_free(audit);
 	names_free(&r.names);
 	p11e_store_unlock(to, held);
 	return rc;

@@ -7,7 +7,11 @@
 # on the database; a rerun imports nothing; a crash mid-import and the
 # rerun finish; a second station merges, a conflicting record refused by
 # name. And the store API the import stands on: create-only puts and
-# counters raised, never lowered.
+# counters raised, never lowered. The audit chain re-chained into the
+# database's (a rerun, a crash mid-audit-import, a broken source refused);
+# a station's own embedded CA (STATE_DIR/ca): its index, an index.jsonl-only
+# certificate and its CRL number in the database, so that a station there
+# revokes what the file station issued and its CRL lists it.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/postgres.sh"
 . "$TESTS_DIR/lib/station.sh"
@@ -16,6 +20,7 @@ if [ "${TEST_HOOKS:-0}" != 1 ]; then
 	finish
 fi
 unset P11ENROLL_STORE
+declare -A serial
 W=$TEST_TMP/import
 mkdir -p "$W" && chmod 700 "$W"
 cd "$W" || exit 1
@@ -122,4 +127,92 @@ check_eq "the database's record left as it was" "$kept" "$(probe db.json get ide
 check_eq "counts: s2's documents and counter, 1 conflict" "15 0 1" "$(imported "$(cat out)")"
 check_eq "s2's records in the identities view" 8 \
 	"$(pg_psql "SELECT count(*) FROM p11enroll.identities WHERE identity LIKE 's2-%'")"
+# --- the audit chain into PostgreSQL: re-chained, never twice ---
+shows() { # shows STATION N: N escrow shows at STATION, each an audit entry
+	local i
+	for i in $(seq 1 "$2"); do
+		p11e --config "$W/$1/station.json" escrow show "$1-soft@example.com" \
+			--officer-key "$W/$1/officer.key" >/dev/null 2>&1 || echo "show $i failed"
+	done
+}
+audit_n() { p11e --config "$1" --json audit verify | jq -r '"\(.intact) \(.entries)"'; }
+kind_n() { jq -r --arg k "$1" '.kinds[] | select(.kind == $k) | "\(.imported) \(.already_there)"' <<<"$2"; }
+imported_lines() { p11e --config "$1" --json audit show | jq -r "select(.action == \"audit-import\") | .$2"; }
+check_eq "three audited shows at s1" "" "$(shows s1 3)"
+fleet au audit1
+out=$(p11e --config au.json --json store migrate --from "file:$W/s1/state" 2>/dev/null)
+check_eq "the audit chain into PostgreSQL: exit 0, three entries" "0 3 0" "$? $(kind_n audit "$out")"
+check_eq "... the database's chain intact: 3 and the head entry" "true 4" "$(audit_n au.json)"
+check_eq "... as rows" 4 "$(pg_psql "SELECT count(*) FROM audit1.audit")"
+check_eq "... audit show has the source's lines, whole" "$(cat "$W/s1/state/audit.jsonl")" \
+	"$(imported_lines au.json source_line)"
+check_eq "... their seqs" "1 2 3" "$(imported_lines au.json source_seq | paste -sd' ')"
+out=$(p11e --config au.json --json store migrate --from "file:$W/s1/state" 2>/dev/null)
+check_eq "rerun: exit 0, appends nothing" "0 0 3 true 4" "$? $(kind_n audit "$out") $(audit_n au.json)"
+fleet auc auditc
+P11ENROLL_TEST_CRASH_AFTER=audit-2 p11e --config auc.json store migrate \
+	--from "file:$W/s1/state" >/dev/null 2>&1
+check_eq "crash after the second audit entry" "86 true 2" "$? $(audit_n auc.json)"
+out=$(p11e --config auc.json --json store migrate --from "file:$W/s1/state" 2>/dev/null)
+check_eq "the rerun: exit 0, the third entry and the head entry" "0 1 2 true 4" \
+	"$? $(kind_n audit "$out") $(audit_n auc.json)"
+check_eq "... each source entry once" "1 2 3" "$(imported_lines auc.json source_entry | paste -sd' ')"
+cp -a "$W/s1" "$W/s3"
+sed -i '2s/escrow-show/escrow-sh0w/' "$W/s3/state/audit.jsonl"
+fleet aub auditb
+p11e --config aub.json store migrate --from "file:$W/s3/state" >/dev/null 2>err
+check_eq "a broken source chain: exit 1" 1 $?
+check_contains "... saying so" "$(cat err)" "audit chain is broken, nothing imported"
+check_eq "... nothing imported" "0 0" \
+	"$(pg_psql "SELECT count(*) FROM auditb.documents") $(pg_psql "SELECT count(*) FROM auditb.audit")"
+
+# --- the station's default embedded CA (STATE_DIR/ca) into PostgreSQL ---
+station "$W/s5"
+S5=$W/s5/station.json
+C5=$W/s5/state/ca
+jq --arg ca "local:$C5" '.default_ca = $ca' "$S5" >"$W/s5/j" && mv "$W/s5/j" "$S5"
+p11e ca init --dir "$C5" >/dev/null
+for who in old new; do
+	station_enroll "$W/s5" "$who@example.com" - "$TEST_TOKEN_URI" --key ec:P-256 >/dev/null 2>&1
+	check_eq "s5: $who@ enrolled at its own CA" 0 $?
+	serial[$who]=$(probe "$S5" get identity "$who@example.com" | jq -r .cert_pem |
+		openssl x509 -noout -serial | cut -d= -f2)
+done
+# old@ as before the index went into the store: only a line of index.jsonl
+rm -f $(grep -il "${serial[old]}" "$C5"/ca-certs/* "$C5"/ca-requests/*)
+check_eq "old@ only in index.jsonl" "1 1" \
+	"$(grep -ic "${serial[old]}" "$C5/index.jsonl") $(ls "$C5/ca-certs" | wc -l)"
+p11e --config "$S5" ca crl >/dev/null && p11e --config "$S5" ca crl >"$W/crl0.pem"
+check_contains "two CRLs at s5" "$(openssl crl -in "$W/crl0.pem" -noout -text)" \
+	"X509v3 CRL Number: "$'\n'"                2"
+mkdir -m 700 "$W/pgca" && cp -p "$C5/ca.pem" "$C5/ca.key" "$W/pgca/"
+onca() { # onca NAME SCHEMA: a station on the database with the CA's key and certificate only
+	fleet "$1" "$2"
+	jq --arg ca "local:$W/pgca" '.default_ca = $ca' "$W/$1.json" >"$W/j" && mv "$W/j" "$W/$1.json"
+}
+onca noca noca
+p11e --config noca.json ca revoke --serial "${serial[old]}" --reason keyCompromise >/dev/null 2>&1
+check_eq "without the import, the database's CA does not know old@: exit 10" 10 $?
+onca cas cas
+out=$(p11e --config cas.json store migrate --from "file:$W/s5/state" 2>&1)
+check_eq "store migrate --from a station with its own CA: exit 0 ($out)" 0 $?
+check_contains "... says the key was not moved" "$out" "Its key and certificate were not moved"
+check_eq "... both certificates in the database's index" 2 \
+	"$(pg_psql "SELECT count(*) FROM cas.documents WHERE kind = 'ca-cert'")"
+check_eq "... new@'s request answer" 1 "$(pg_psql "SELECT count(*) FROM cas.documents WHERE kind = 'ca-request'")"
+out=$(p11e --config cas.json --json store migrate --from "file:$W/s5/state" 2>&1)
+check_eq "rerun: the index-only certificate there already" "0 1" \
+	"$(jq -r '"\(.embedded_ca.index_only_imported) \(.embedded_ca.index_only_already_there)"' <<<"$out")"
+for who in old new; do
+	out=$(p11e --config cas.json ca revoke --serial "${serial[$who]}" --reason keyCompromise 2>&1)
+	check_eq "revoke $who@ (issued on the file station) from a PostgreSQL station ($out)" 0 $?
+done
+p11e --config cas.json ca crl >"$W/crl1.pem"
+text=$(openssl crl -in "$W/crl1.pem" -noout -text)
+check_contains "the CRL numbered past the file station's" "$text" \
+	"X509v3 CRL Number: "$'\n'"                3"
+for who in old new; do
+	check_contains "... lists $who@" "${text,,}" "serial number: ${serial[$who],,}"
+done
+check "... signed by the CA" openssl crl -in "$W/crl1.pem" -CAfile "$C5/ca.pem" -noout
 finish
