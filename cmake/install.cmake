@@ -23,6 +23,8 @@ install(FILES contrib/bash-completion/p11enroll
         DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 install(FILES contrib/config.example.json DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         RENAME config.json)
+# The PostgreSQL store's grants for a fleet's roles (docs/fleet.md).
+install(FILES contrib/postgresql/roles.sql DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/postgresql)
 install(FILES softhsm-conf/softhsm2.conf.in softhsm-conf/README.md
         DESTINATION ${CMAKE_INSTALL_DATADIR}/p11enroll/softhsm-conf)
 install(FILES contrib/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})

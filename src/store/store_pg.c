@@ -303,6 +303,29 @@ static p11e_rc schema_version(pg_store *s, long *version, p11e_err *err)
 	return query_int(s, sql, NULL, version, "reading the schema's version", err);
 }
 
+/* The same, outside a transaction, in one round trip (once per connection,
+ * before its first document): the version table read at once, and its
+ * absence (undefined table or schema) taken for version 0. */
+static p11e_rc schema_version_now(pg_store *s, long *version, p11e_err *err)
+{
+	char sql[200];
+	PGresult *res;
+	const char *state;
+	p11e_rc rc = P11E_OK;
+
+	*version = 0;
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(version), 0) FROM %s.p11e_schema",
+		 s->schema_sql);
+	res = s->pq.exec_params(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	state = res != NULL ? s->pq.result_error_field(res, PG_DIAG_SQLSTATE) : NULL;
+	if (res != NULL && s->pq.result_status(res) == PGRES_TUPLES_OK && s->pq.ntuples(res) == 1)
+		*version = strtol(s->pq.getvalue(res, 0, 0), NULL, 10);
+	else if (state == NULL || (strcmp(state, "42P01") != 0 && strcmp(state, "3F000") != 0))
+		rc = pg_fail(s, s->conn, res, "reading the schema's version", err);
+	s->pq.clear(res);
+	return rc;
+}
+
 /* Documents need the schema this binary was built for: the user is told
  * which command makes it so (exit 8: the store is not set up). */
 static p11e_rc check_schema(pg_store *s, p11e_err *err)
@@ -312,7 +335,7 @@ static p11e_rc check_schema(pg_store *s, p11e_err *err)
 	p11e_rc rc;
 
 	p11e_pg_migrations(&known);
-	if ((rc = schema_version(s, &found, err)) != P11E_OK)
+	if ((rc = schema_version_now(s, &found, err)) != P11E_OK)
 		return rc;
 	if (found == 0)
 		return p11e_errf(err, P11E_CONFIG,

@@ -47,6 +47,8 @@ typedef struct pg_held {
 	char *kind, *name;
 	PGconn *conn;
 	unsigned int key1, key2;
+	pthread_t owner; /* the thread that took it: its next lock shares conn */
+	int tainted;	 /* conn may hold a lock no one holds: close, never pool */
 } pg_held;
 
 /* Idle lock connections kept for the next lock (store_pg_lock.c). */

@@ -18,7 +18,11 @@
  *
  * A released lock's connection is kept idle for the next lock (up to
  * PG_IDLE_MAX), as connecting costs more than the lock itself (one
- * authentication round, docs/performance.md).
+ * authentication round, docs/performance.md). A thread that already holds
+ * a lock takes its next one (another name: the token's inside the
+ * identity's) on the same connection: one connection less per enrollment,
+ * and still one connection per thread, so threads exclude each other as
+ * before. A connection is pooled or closed with the last lock on it.
  *
  * Fencing: the locks held are listed in the store's state, so that a write
  * of an identity's document while its lock is held runs on the lock's
@@ -82,16 +86,66 @@ static p11e_rc lock_keys(const pg_store *s, const char *kind, const char *name, 
 	return P11E_OK;
 }
 
-/* A connection for a lock: an idle one, else a new one. Under mu. */
-static p11e_rc lock_conn(pg_store *s, PGconn **conn, p11e_err *err)
+/* Whether a lock other than h is held on conn. Under mu. */
+static int conn_shared(const pg_store *s, const pg_held *h, const PGconn *conn)
 {
+	for (const pg_held *o = s->held; o != NULL; o = o->next)
+		if (o != h && o->conn == conn)
+			return 1;
+	return 0;
+}
+
+/* conn (shared) keeps a lock that nobody holds: the locks still on it
+ * close it when the last goes, rather than pool it. Under mu. */
+static void taint(pg_store *s, const PGconn *conn)
+{
+	for (pg_held *o = s->held; o != NULL; o = o->next)
+		if (o->conn == conn)
+			o->tainted = 1;
+}
+
+/* A connection for a lock on k1/k2: the one of a lock this thread holds
+ * (unless it is that very lock: a session's advisory locks are re-entrant,
+ * and a second take of one name must wait as in the file store), an idle
+ * one, else a new one. Under mu. */
+static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn **conn, int *pooled,
+			 p11e_err *err)
+{
+	pthread_t self = pthread_self();
+	PGconn *mine = NULL;
+
+	*pooled = 0;
+	for (const pg_held *h = s->held; h != NULL; h = h->next) {
+		if (!pthread_equal(h->owner, self))
+			continue;
+		if (h->key1 == k1 && h->key2 == k2) {
+			mine = NULL;
+			break;
+		}
+		if (mine == NULL && s->pq.status(h->conn) == CONNECTION_OK)
+			mine = h->conn;
+	}
+	if (mine != NULL) {
+		*conn = mine;
+		return P11E_OK;
+	}
 	while (s->n_idle > 0) {
 		*conn = s->idle[--s->n_idle];
+		*pooled = 1;
 		if (s->pq.status(*conn) == CONNECTION_OK)
 			return P11E_OK;
 		s->pq.finish(*conn);
 	}
+	*pooled = 0;
 	return pg_connect(s, conn, err);
+}
+
+/* Closes every idle connection: one was found dead (the server restarted,
+ * or a standby was promoted), and so are the others. Under mu. */
+static void drop_idle(pg_store *s)
+{
+	while (s->n_idle > 0)
+		s->pq.finish(s->idle[--s->n_idle]);
 }
 
 /* pg_try_advisory_lock: 1 taken, 0 held by another, -1 failed (err set). */
@@ -158,7 +212,7 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	long deadline, pause = 10;
 	char holder[200];
 	p11e_rc rc;
-	int got;
+	int got, pooled = 0;
 
 	*held = NULL;
 	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
@@ -166,12 +220,13 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	if ((rc = lock_keys(s, kind, name, &k1, &k2, err)) != P11E_OK)
 		return rc;
 	pthread_mutex_lock(&s->mu);
-	rc = lock_conn(s, &conn, err);
+	rc = lock_conn(s, k1, k2, &conn, &pooled, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != P11E_OK)
 		return rc;
 	/* The connection is this call's alone until it is listed: no mu. */
 	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+again:
 	while ((got = try_lock(s, conn, k1, k2, err)) == 0) {
 		long left = deadline - now_ms();
 
@@ -189,6 +244,21 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 		if (pause < 200)
 			pause *= 2;
 	}
+	/* An idle connection that died while it waited in the pool held
+	 * nothing: after a failover the lock is taken on a new connection
+	 * (the same multi-host string finds the new primary), rather than the
+	 * enrollment failing on the old server's corpse. */
+	if (got < 0 && pooled && s->pq.status(conn) == CONNECTION_BAD) {
+		s->pq.finish(conn);
+		conn = NULL;
+		pooled = 0;
+		pthread_mutex_lock(&s->mu);
+		drop_idle(s);
+		pthread_mutex_unlock(&s->mu);
+		if ((rc = pg_connect(s, &conn, err)) != P11E_OK)
+			return rc;
+		goto again;
+	}
 	if (got < 0) {
 		rc = P11E_FAIL;
 		goto out;
@@ -201,6 +271,7 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	h->conn = conn;
 	h->key1 = k1;
 	h->key2 = k2;
+	h->owner = pthread_self();
 	pthread_mutex_lock(&s->mu);
 	h->next = s->held;
 	s->held = h;
@@ -216,7 +287,12 @@ out:
 	/* Not holding anything on it (a lock taken is never left here): it
 	 * may serve the next lock. */
 	pthread_mutex_lock(&s->mu);
-	if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK && s->n_idle < PG_IDLE_MAX)
+	if (conn_shared(s, NULL, conn)) {
+		/* Another lock of this thread's is on it: it stays. */
+		if (got == 1)
+			taint(s, conn);
+	} else if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK &&
+		   s->n_idle < PG_IDLE_MAX)
 		s->idle[s->n_idle++] = conn;
 	else /* broken, or holding the lock after running out of memory */
 		s->pq.finish(conn);
@@ -249,8 +325,13 @@ void pg_unlock(void *state, void *held)
 		s->pq.clear(res);
 	}
 	/* A connection whose lock could not be released is closed: that
-	 * releases it. */
-	if (released && s->n_idle < PG_IDLE_MAX)
+	 * releases it (and any other lock on it, all of them lost if it is
+	 * broken); one that still holds another lock stays. */
+	if (conn_shared(s, h, h->conn)) {
+		/* Closed or pooled with the last lock on it. */
+		if (!released)
+			taint(s, h->conn);
+	} else if (released && !h->tainted && s->n_idle < PG_IDLE_MAX)
 		s->idle[s->n_idle++] = h->conn;
 	else
 		s->pq.finish(h->conn);
@@ -276,11 +357,11 @@ void pg_locks_close(pg_store *s)
 		pg_held *h = s->held;
 
 		s->held = h->next;
-		s->pq.finish(h->conn);
+		if (!conn_shared(s, h, h->conn))
+			s->pq.finish(h->conn);
 		free(h->kind);
 		free(h->name);
 		free(h);
 	}
-	while (s->n_idle > 0)
-		s->pq.finish(s->idle[--s->n_idle]);
+	drop_idle(s);
 }
