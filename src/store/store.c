@@ -1,8 +1,10 @@
 /* The store registry (include/p11enroll/store.h): the config's "store"
  * object picks a p11e_store_ops table by its "type"; without one the state
  * lives in files under STATE_DIR, as it always has. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <json-c/json.h>
 #include "p11enroll/store.h"
 #include "p11enroll/util.h"
@@ -354,10 +356,63 @@ const char *p11e_store_describe(p11e_store *s, const char *kind, const char *nam
 	return buf;
 }
 
+static int lock_kind_ok(const char *kind)
+{
+	if (kind == NULL || kind[0] == '\0')
+		return 0;
+	for (const char *c = kind; *c; c++)
+		if (*c < 'a' || *c > 'z')
+			return 0;
+	return 1;
+}
+
 p11e_rc p11e_store_lock(p11e_store *s, const char *kind, const char *name, long wait_ms,
 			void **held, p11e_err *err)
 {
+	*held = NULL;
+	if (!lock_kind_ok(kind) || name == NULL || name[0] == '\0')
+		return p11e_errf(err, P11E_USAGE, "lock: a kind [a-z]+ and a name are needed");
 	return s->ops->lock(s->state, kind, name, wait_ms, held, err);
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void p11e_store_wait_start(p11e_store_wait *w, long wait_ms)
+{
+	w->deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	w->pause = 10;
+}
+
+int p11e_store_wait_more(p11e_store_wait *w)
+{
+	long left = w->deadline - now_ms(), ms;
+	struct timespec ts;
+
+	if (left <= 0)
+		return 0;
+	ms = w->pause < left ? w->pause : left;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	if (w->pause < 200)
+		w->pause *= 2;
+	return 1;
+}
+
+p11e_rc p11e_store_busy(p11e_err *err, const char *kind, const char *name, const char *holder)
+{
+	return p11e_errf(err, P11E_BUSY,
+			 "busy: %s %.200s is being %s by %s; retry when it is done, or wait "
+			 "longer (--wait SECONDS)",
+			 kind, name, strcmp(kind, "identity") == 0 ? "enrolled" : "worked on",
+			 holder);
 }
 
 void p11e_store_unlock(p11e_store *s, void *held)

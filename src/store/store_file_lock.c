@@ -18,22 +18,6 @@
 #include "p11enroll/util.h"
 #include "store_int.h"
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
 /* Opens the lock file: created 0600 if missing, never through a symlink, and
  * only a regular file of ours with no permission for others (another user's
  * file could be held forever): util.c's one check of p11enroll's own files. */
@@ -73,28 +57,16 @@ static void write_holder(int fd)
 		(void)!pwrite(fd, note, (size_t)len, 0);
 }
 
-static int kind_ok(const char *kind)
-{
-	if (kind == NULL || kind[0] == '\0')
-		return 0;
-	for (const char *c = kind; *c; c++)
-		if (*c < 'a' || *c > 'z')
-			return 0;
-	return 1;
-}
-
 p11e_rc p11e_store_file_lock(const char *state_dir, const char *kind, const char *name,
 			     long wait_ms, void **held, p11e_err *err)
 {
 	char *path = NULL, *dir = NULL, *slash;
 	char holder[200];
-	long deadline, pause = 10;
+	p11e_store_wait w;
 	int fd = -1;
 	p11e_rc rc;
 
 	*held = NULL;
-	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "lock: a kind [a-z]+ and a name are needed");
 	path = p11e_state_lock_path(state_dir, kind, name);
 	dir = path ? strdup(path) : NULL;
 	if (dir == NULL) {
@@ -108,31 +80,20 @@ p11e_rc p11e_store_file_lock(const char *state_dir, const char *kind, const char
 		rc = open_lock_file(path, &fd, err);
 	if (rc != P11E_OK)
 		goto out;
-	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	/* Polling, since flock has no timeout. */
+	p11e_store_wait_start(&w, wait_ms);
 	for (;;) {
-		long left;
 		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
 			break;
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			rc = p11e_errf(err, P11E_FAIL, "cannot lock %s: %s", path, strerror(errno));
 			goto out;
 		}
-		left = deadline - now_ms();
-		if (left <= 0) {
+		if (!p11e_store_wait_more(&w)) {
 			read_holder(fd, holder, sizeof(holder));
-			rc = p11e_errf(
-			    err, P11E_BUSY,
-			    "busy: %s %.200s is being %s by %s; retry when it is done, or "
-			    "wait longer (--wait SECONDS)",
-			    kind, name, strcmp(kind, "identity") == 0 ? "enrolled" : "worked on",
-			    holder);
+			rc = p11e_store_busy(err, kind, name, holder);
 			goto out;
 		}
-		/* Polling, since flock has no timeout: short pauses first, as
-		 * most holders finish within a fraction of a second. */
-		sleep_ms(pause < left ? pause : left);
-		if (pause < 200)
-			pause *= 2;
 	}
 	write_holder(fd);
 	if ((*held = malloc(sizeof(int))) == NULL) {

@@ -17,6 +17,18 @@ typedef struct p11e_store_kind {
 } p11e_store_kind;
 
 extern const p11e_store_ops p11e_store_file_ops;
+
+/* Waiting for a lock, as both backends poll (store.c): short pauses first,
+ * as most holders finish within a fraction of a second, then up to 200 ms. */
+typedef struct p11e_store_wait {
+	long deadline; /* CLOCK_MONOTONIC, ms */
+	long pause;
+} p11e_store_wait;
+void p11e_store_wait_start(p11e_store_wait *w, long wait_ms);
+/* Sleeps before the next try: 0 once the wait is over (nothing slept). */
+int p11e_store_wait_more(p11e_store_wait *w);
+/* The one message of a lock still held when the wait is over (P11E_BUSY). */
+p11e_rc p11e_store_busy(p11e_err *err, const char *kind, const char *name, const char *holder);
 /* 1 for a kind named HOME/REST, HOME naming the home the document belongs
  * to (an ACME CA's directory URL hash): a file store rooted at that home
  * (p11e_store_open_home) leaves "HOME/" out of the file's name, so the

@@ -284,30 +284,33 @@ p11e_rc pg_list(void *state, const p11e_store_kind *k, p11e_store_doc **docs, si
 	return rc;
 }
 
-/* One statement, committed durably before the value is handed out: a crash
- * after the commit skips a value, never repeats one. */
-static p11e_rc counter_locked(pg_store *s, const char *name, unsigned long long first,
-			      unsigned long long *out, p11e_err *err)
+/* The counter name inserted at value, or on conflict updated as on_conflict
+ * says ("c" the row, EXCLUDED the value given), in one statement committed
+ * durably before the value is handed out: a crash after the commit skips a
+ * value, never repeats one. *out (may be NULL): the value now. */
+static p11e_rc counter_upsert(pg_store *s, const char *name, unsigned long long value,
+			      const char *on_conflict, const char *what, unsigned long long *out,
+			      p11e_err *err)
 {
 	char sql[300], num[24];
 	const char *vals[2] = {name, num};
 	PGresult *res;
 	p11e_rc rc;
 
-	if (first > INT64_MAX)
+	if (value > INT64_MAX)
 		return p11e_errf(err, P11E_USAGE, "store: counter %.100s: %llu is too large", name,
-				 first);
+				 value);
 	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
 		return rc;
-	snprintf(num, sizeof(num), "%llu", first);
+	snprintf(num, sizeof(num), "%llu", value);
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s.counters AS c (name, value) VALUES ($1, $2) "
-		 "ON CONFLICT (name) DO UPDATE SET value = c.value + 1 RETURNING value",
-		 s->schema_sql);
+		 "ON CONFLICT (name) DO UPDATE SET value = %s RETURNING value",
+		 s->schema_sql, on_conflict);
 	res = s->pq.exec_params(s->conn, sql, 2, NULL, vals, NULL, NULL, 0);
 	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
-		rc = pg_fail(s, s->conn, res, "counting", err);
-	else
+		rc = pg_fail(s, s->conn, res, what, err);
+	else if (out != NULL)
 		*out = strtoull(s->pq.getvalue(res, 0, 0), NULL, 10);
 	s->pq.clear(res);
 	return rc;
@@ -320,7 +323,7 @@ p11e_rc pg_counter_next(void *state, const char *name, unsigned long long first,
 	p11e_rc rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = counter_locked(s, name, first, out, err);
+	rc = counter_upsert(s, name, first, "c.value + 1", "counting", out, err);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -370,45 +373,18 @@ p11e_rc pg_counter_list(void *state, p11e_store_counter **out, size_t *n, p11e_e
 	return rc;
 }
 
-/* GREATEST in the one statement: a station counting at the same time
- * either counts before (and the value is raised past it) or after (and
- * counts on from the raised value); never below. */
-static p11e_rc counter_raise_locked(pg_store *s, const char *name, unsigned long long at_least,
-				    unsigned long long *now, p11e_err *err)
-{
-	char sql[300], num[24];
-	const char *vals[2] = {name, num};
-	PGresult *res;
-	p11e_rc rc;
-
-	if (at_least > INT64_MAX)
-		return p11e_errf(err, P11E_USAGE, "store: counter %.100s: %llu is too large", name,
-				 at_least);
-	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
-		return rc;
-	snprintf(num, sizeof(num), "%llu", at_least);
-	snprintf(sql, sizeof(sql),
-		 "INSERT INTO %s.counters AS c (name, value) VALUES ($1, $2) "
-		 "ON CONFLICT (name) DO UPDATE SET value = GREATEST(c.value, EXCLUDED.value) "
-		 "RETURNING value",
-		 s->schema_sql);
-	res = s->pq.exec_params(s->conn, sql, 2, NULL, vals, NULL, NULL, 0);
-	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
-		rc = pg_fail(s, s->conn, res, "raising a counter", err);
-	else if (now != NULL)
-		*now = strtoull(s->pq.getvalue(res, 0, 0), NULL, 10);
-	s->pq.clear(res);
-	return rc;
-}
-
 p11e_rc pg_counter_raise(void *state, const char *name, unsigned long long at_least,
 			 unsigned long long *now, p11e_err *err)
 {
 	pg_store *s = state;
 	p11e_rc rc;
 
+	/* GREATEST in the one statement: a station counting at the same time
+	 * either counts before (and the value is raised past it) or after (and
+	 * counts on from the raised value); never below. */
 	pthread_mutex_lock(&s->mu);
-	rc = counter_raise_locked(s, name, at_least, now, err);
+	rc = counter_upsert(s, name, at_least, "GREATEST(c.value, EXCLUDED.value)",
+			    "raising a counter", now, err);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

@@ -37,33 +37,6 @@
 #include "p11enroll/util.h"
 #include "store_pg_int.h"
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* As the file store checks it (store_file_lock.c). */
-static int kind_ok(const char *kind)
-{
-	if (kind == NULL || kind[0] == '\0')
-		return 0;
-	for (const char *c = kind; *c; c++)
-		if (*c < 'a' || *c > 'z')
-			return 0;
-	return 1;
-}
-
 static p11e_rc lock_keys(const pg_store *s, const char *kind, const char *name, unsigned int *k1,
 			 unsigned int *k2, p11e_err *err)
 {
@@ -209,14 +182,12 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	PGconn *conn = NULL;
 	pg_held *h = NULL;
 	unsigned int k1 = 0, k2 = 0;
-	long deadline, pause = 10;
+	p11e_store_wait w;
 	char holder[200];
 	p11e_rc rc;
 	int got, pooled = 0;
 
 	*held = NULL;
-	if (!kind_ok(kind) || name == NULL || name[0] == '\0')
-		return p11e_errf(err, P11E_USAGE, "lock: a kind [a-z]+ and a name are needed");
 	if ((rc = lock_keys(s, kind, name, &k1, &k2, err)) != P11E_OK)
 		return rc;
 	pthread_mutex_lock(&s->mu);
@@ -225,24 +196,14 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	if (rc != P11E_OK)
 		return rc;
 	/* The connection is this call's alone until it is listed: no mu. */
-	deadline = now_ms() + (wait_ms > 0 ? wait_ms : 0);
+	p11e_store_wait_start(&w, wait_ms);
 again:
 	while ((got = try_lock(s, conn, k1, k2, err)) == 0) {
-		long left = deadline - now_ms();
-
-		if (left <= 0) {
+		if (!p11e_store_wait_more(&w)) {
 			holder_of(s, conn, k1, k2, holder, sizeof(holder));
-			rc = p11e_errf(
-			    err, P11E_BUSY,
-			    "busy: %s %.200s is being %s by %s; retry when it is done, or "
-			    "wait longer (--wait SECONDS)",
-			    kind, name, strcmp(kind, "identity") == 0 ? "enrolled" : "worked on",
-			    holder);
+			rc = p11e_store_busy(err, kind, name, holder);
 			goto out;
 		}
-		sleep_ms(pause < left ? pause : left);
-		if (pause < 200)
-			pause *= 2;
 	}
 	/* An idle connection that died while it waited in the pool held
 	 * nothing: after a failover the lock is taken on a new connection
