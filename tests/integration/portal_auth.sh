@@ -174,7 +174,7 @@ check_eq "a request with the right X-CSRF-Token from Origin evil.example: 403" 4
 check_eq "the same as text/plain: 415" 415 \
 	"$(req x 12 -b ijar -H "X-CSRF-Token: $ICSRF" -H 'Content-Type: text/plain' \
 		-d '{"profile":"soft"}' "$URL/api/v1/identities")"
-check "nothing was requested" test ! -e "$(p11e_record_file $IVAN)"
+check "nothing was requested" no_record $IVAN
 # The sign-in form: its csrf field is bound to the client's address, and a cross-site
 # Origin is refused before it is looked at.
 JUDY=judy@example.com
