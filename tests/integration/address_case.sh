@@ -9,7 +9,7 @@ setup_ca
 W=$TEST_TMP/w
 mkdir -p "$W"
 file_vault "$W"
-ids() { ls "$P11ENROLL_STATE_DIR/identities" | grep -c '\.json$'; }
+ids() { record_count; }
 san_of() { openssl x509 -noout -text -in "$1" | grep -o 'email:[^, ]*'; }
 
 # A token key: the certificate names the address with its local part as given.

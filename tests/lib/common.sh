@@ -59,6 +59,14 @@ p11e_record_file() { echo "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
 # record_exists ID, no_record ID: the identity has a record, has none, in whichever store.
 record_exists() { record "$1" >/dev/null 2>&1; }
 no_record() { ! record_exists "$1"; }
+# record_count: how many identities have a record.
+record_count() {
+	if on_pg; then
+		"$STORE_PROBE" "" list identity | wc -l
+	else
+		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | grep -c '\.json$'
+	fi
+}
 # record_put ID: the record from stdin, as a restore by hand would; record_remove ID.
 record_put() {
 	if on_pg; then
@@ -115,11 +123,12 @@ file_vault() {
 	export P11ENROLL_CONFIG=$1/config.json
 }
 # escrowed IDENTITY: its PFX password as an officer reads it, with any CMS tool.
-# IDENTITY is spelled as the file vault names its file ("#" as %23); over PostgreSQL the
-# entry is the store's "escrow" document of that name unescaped.
+# IDENTITY is spelled as the file vault names its file ("#" as %23). A vault without a
+# "dir" keeps its entries in the config's store: over PostgreSQL, the "escrow" document
+# of that name unescaped.
 escrowed() {
 	local in="$VAULT_DIR/escrow/${1,,}.cms"
-	if on_pg; then
+	if [ ! -e "$in" ] && on_pg; then
 		in=$TEST_TMP/escrowed.cms
 		"$STORE_PROBE" "" get escrow "$(printf '%b' "${1//%/\\x}")" >"$in" 2>/dev/null
 	fi
