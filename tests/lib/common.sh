@@ -59,6 +59,15 @@ p11e_record_file() { echo "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
 # record_exists ID, no_record ID: the identity has a record, has none, in whichever store.
 record_exists() { record "$1" >/dev/null 2>&1; }
 no_record() { ! record_exists "$1"; }
+# record_names: the identities that have a record, a line each (as the store names them;
+# the file store's names unescaped only as far as these tests' addresses need).
+record_names() {
+	if on_pg; then
+		"$STORE_PROBE" "" list identity | cut -d' ' -f1
+	else
+		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | sed -n 's/\.json$//p'
+	fi
+}
 # record_count: how many identities have a record.
 record_count() {
 	if on_pg; then
