@@ -68,6 +68,15 @@ record_names() {
 		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | sed -n 's/\.json$//p'
 	fi
 }
+# audit_lines: the audit chain's entries as stored, a JSON line each (the file store's
+# audit.jsonl; over PostgreSQL, `audit show --json`).
+audit_lines() {
+	if on_pg; then
+		"$P11ENROLL" audit show --json
+	else
+		cat "$P11ENROLL_STATE_DIR/audit.jsonl"
+	fi
+}
 # record_count: how many identities have a record.
 record_count() {
 	if on_pg; then
