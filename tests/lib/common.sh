@@ -164,13 +164,14 @@ p11e_logged() {
 
 # store_pfx_file PFX_PATH: the file a record's pfx_path names: a file's path as it is, and a
 # PFX kept in the store, "store:NAME", where the file store keeps it (pfx/NAME.p12, the name
-# escaped as record files are).
+# escaped as record files are); over PostgreSQL, a copy of the store's document in TEST_TMP.
 store_pfx_file() {
 	case $1 in
-	store:*) if on_pg; then
+	store:*) if on_pg; then # a copy, named without the "/" a name may hold
+			local copy
+			copy=$TEST_TMP/store-pfx/$(printf '%s' "${1#store:}" | tr / _).p12
 			mkdir -p "$TEST_TMP/store-pfx"
-			"$STORE_PROBE" "" get pfx "${1#store:}" >"$TEST_TMP/store-pfx/${1#store:}.p12" &&
-				printf '%s\n' "$TEST_TMP/store-pfx/${1#store:}.p12"
+			"$STORE_PROBE" "" get pfx "${1#store:}" >"$copy" && printf '%s\n' "$copy"
 			return
 		fi
 		printf '%s/pfx/%s.p12\n' "$P11ENROLL_STATE_DIR" "$(printf '%s' "${1#store:}" |
