@@ -52,9 +52,11 @@ static void attempt_keys(const char *client, const char *email, char *ckey, char
 }
 
 /* The attempts' clock in milliseconds, so a 1 s delay is one second and
- * not "until the clock's next second". p11e_now() unless a test moved it
- * (P11ENROLL_TEST_NOW: then its whole seconds), with the real clock's
- * milliseconds. */
+ * not "until the clock's next second": the real clock, unless a test moved
+ * p11e_now() (P11ENROLL_TEST_NOW: then its whole seconds). time(2) reads a
+ * coarse clock that may lag CLOCK_REALTIME across a second's edge, so only
+ * a difference of more than a second means a moved clock (a lagging one
+ * taken for it made a Retry-After of 901 s in a 900 s window). */
 static long long attempt_now_ms(void)
 {
 	struct timespec ts;
@@ -62,7 +64,7 @@ static long long attempt_now_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	now = p11e_now();
-	if (now != ts.tv_sec)
+	if (now > ts.tv_sec + 1 || now < ts.tv_sec - 1)
 		return (long long)now * 1000;
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

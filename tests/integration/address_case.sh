@@ -9,7 +9,7 @@ setup_ca
 W=$TEST_TMP/w
 mkdir -p "$W"
 file_vault "$W"
-ids() { ls "$P11ENROLL_STATE_DIR/identities" | grep -c '\.json$'; }
+ids() { record_count; }
 san_of() { openssl x509 -noout -text -in "$1" | grep -o 'email:[^, ]*'; }
 
 # A token key: the certificate names the address with its local part as given.
@@ -61,14 +61,13 @@ out=$(p11e batch "$W/roster.csv" --software --json 2>&1)
 check_contains "roster: the second spelling is the same identity" "$out" "already on line"
 
 # A record written before the case was kept (no "email"): loads, renews, certifies its identity.
-f=$(p11e_record_file shsm-ecp256@example.com)
-jq 'del(.email)' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+record_edit shsm-ecp256@example.com 'del(.email)'
 out=$(p11e renew shsm-ecp256@example.com --force --pin-source "$PIN_SRC" 2>&1)
 check_eq "an old record renews ($out)" 0 $?
 record shsm-ecp256@example.com | jq -r .cert_pem >"$TEST_TMP/c3.pem"
 check_eq "an old record certifies its identity" "email:shsm-ecp256@example.com" "$(san_of "$TEST_TMP/c3.pem")"
 # A hand-edited record whose email is another address is refused, naming the file.
-jq '.email = "Other@example.com"' "$f" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+record_edit shsm-ecp256@example.com '.email = "Other@example.com"'
 out=$(p11e status shsm-ecp256@example.com 2>&1)
 check "a record with another address: refused ($out)" test $? -ne 0
 check_contains "names why" "$out" "is not its identity"

@@ -9,7 +9,6 @@ if [ "${TEST_HOOKS:-0}" != 1 ]; then
 	finish
 fi
 setup_ca
-IDS=$P11ENROLL_STATE_DIR/identities
 
 # start NAME [ARGS...]: batch NAME.csv (6 rows) and ARGS in the background, signals at their
 # defaults (a script's background job would start with SIGINT ignored, and an
@@ -24,7 +23,7 @@ start() {
 		--pin-source "$PIN_SRC" "${@:2}" >"$TEST_TMP/$1.out" 2>"$TEST_TMP/$1.err" &
 	pid=$!
 	for _ in $(seq 1 1500); do
-		ls "$IDS"/"$1"*.json >/dev/null 2>&1 && return
+		record_names | grep -q "^$1" && return
 		sleep 0.02
 	done
 }
@@ -59,12 +58,12 @@ for sig in INT TERM; do
 	check_not_contains "SIG$sig: not aborted" "$err" "aborted"
 	# The rows in flight finished: every record there is done.
 	unfinished=0
-	for f in "$IDS"/"$name"*.json; do
-		[ "$(jq -r .step "$f")" = done ] || unfinished=$((unfinished + 1))
+	for e in $(record_names | grep "^$name"); do
+		[ "$(record "$e" | jq -r .step)" = done ] || unfinished=$((unfinished + 1))
 	done
 	check_eq "SIG$sig: the rows in flight finished" 0 $unfinished
 	check "SIG$sig: rows after the signal never started" test \
-		"$(ls "$IDS"/"$name"*.json | wc -l)" -lt 6
+		"$(record_names | grep -c "^$name")" -lt 6
 	rerun "$name"
 done
 

@@ -20,7 +20,7 @@ for i in 1 2 3 4 5; do
 	check_eq "$e: software" software "$(record $e | jq -r .key_store)"
 	pass=$(escrowed "$e")
 	check "$e: the escrowed password opens its PFX" \
-		env PW="$pass" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/$e.p12" -noout -passin env:PW
+		env PW="$pass" openssl pkcs12 -in "$(store_pfx_file "$(record "$e" | jq -r .pfx_path)")" -noout -passin env:PW
 done
 check_eq "card1 on the token" 1 "$(count_objects cert "$(key_id card1@example.com)")"
 check_eq "no software key reached the token" 0 \

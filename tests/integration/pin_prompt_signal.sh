@@ -60,14 +60,14 @@ printf '%s\n' "$out" >&2
 check_contains "enroll: the prompt was shown" "$out" "Enter "
 check_contains "enroll: Ctrl-C at the prompt exits 130" "$out" "EXIT=130"
 check_contains "enroll: echo is back on" "$out" "ECHO=on"
-check "enroll: nothing enrolled" test ! -e "$(p11e_record_file cc@example.com)"
+check "enroll: nothing enrolled" no_record cc@example.com
 out=$(BLOCK=1 ctrl_c_at_prompt enroll "$TEST_TOKEN_URI" --email cc@example.com \
 	--ca "local:$CA_DIR" --pin-source prompt)
 printf '%s\n' "$out" >&2
 check_contains "enroll, SIGINT blocked: exit 130" "$out" "EXIT=130"
 check_contains "enroll, SIGINT blocked: says interrupted" "$out" "interrupted"
 check_contains "enroll, SIGINT blocked: echo is back on" "$out" "ECHO=on"
-check "enroll, SIGINT blocked: nothing enrolled" test ! -e "$(p11e_record_file cc@example.com)"
+check "enroll, SIGINT blocked: nothing enrolled" no_record cc@example.com
 
 printf 'email\ncc1@example.com\ncc2@example.com\n' >"$TEST_TMP/r.csv"
 out=$(ctrl_c_at_prompt batch "$TEST_TMP/r.csv" --token "$TEST_TOKEN_URI" --ca "local:$CA_DIR" \

@@ -29,7 +29,7 @@ file_vault "$W" '"profiles": {
 p11e config check >/dev/null 2>&1
 check_eq "config check knows the portal section" 0 $?
 
-pfx_of() { echo "$P11ENROLL_STATE_DIR/pfx/${1,,}.p12"; }
+pfx_of() { store_pfx_file "$(record "$1" | jq -r .pfx_path)"; }
 # client_pem EMAIL: a software client-auth identity as one PEM (key + certificate).
 client_pem() {
 	p11e enroll --software --profile soft-auth --email "$1" >/dev/null 2>&1 &&
@@ -160,7 +160,7 @@ check_eq "alice reveals her password" 200 \
 	"$(req pw.json "${A[@]}" -X POST -H "X-CSRF-Token: $ACSRF" "$URL/api/v1/identities/$AP/password")"
 check_eq "it is the escrowed one" "$(escrowed $AP)" "$(jq -r .password pw.json)"
 check_eq "a reveal is audited with the user, the client and the outcome" 1 \
-	"$(grep '"action":"portal-reveal"' "$P11ENROLL_STATE_DIR/audit.jsonl" | grep -c '"portal_user":"alice@example.com".*"client":"127.0.0.1".*"outcome":"ok"')"
+	"$(grep '"action":"portal-reveal"' <(audit_lines) | grep -c '"portal_user":"alice@example.com".*"client":"127.0.0.1".*"outcome":"ok"')"
 curl -sS --max-time 120 --cacert tls.pem "${A[@]}" -D headers.txt -o /dev/null -X POST \
 	-H "X-CSRF-Token: $ACSRF" "$URL/api/v1/identities/$AP/password"
 H=$(tr -d '\r' <headers.txt)
@@ -241,7 +241,7 @@ check "the new PFX opens with the new password" sh -c \
 check "and holds the renewed certificate" sh -c \
 	"PW='$DPW2' openssl pkcs12 -in dave2.p12 -passin env:PW -nokeys -clcerts | openssl x509 -noout -serial | grep -q '$(record $DAVE | jq -r .cert_pem | openssl x509 -noout -serial)'"
 check_eq "the renewal is audited" 1 \
-	"$(grep -c '"action":"portal-renew".*"portal_user":"dave@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+	"$(grep -c '"action":"portal-renew".*"portal_user":"dave@example.com".*"outcome":"ok"' <(audit_lines))"
 check_eq "dave cannot reach alice's certificate: 403" 403 \
 	"$(req x -b jar "$URL/api/v1/identities/$AP/certificate")"
 check_eq "a made-up session cookie: 401" 401 \
@@ -276,7 +276,7 @@ check_eq "the Renew form renews" 200 \
 check_contains "the page says so" "$(cat irn.html)" "Renewed: your new certificate is valid until"
 check_eq "ivan's record: generation 2, done" "2 done" "$(record $IVAN | jq -r '"\(.generation) \(.step)"')"
 check_eq "the renewal through the page is audited" 1 \
-	"$(grep -c '"action":"portal-renew".*"portal_user":"ivan@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+	"$(grep -c '"action":"portal-renew".*"portal_user":"ivan@example.com".*"outcome":"ok"' <(audit_lines))"
 RCSRF=$(sed -n 's/.*name="csrf" value="\([^"]*\)".*/\1/p' irn.html | head -1)
 check_eq "its password form" 200 \
 	"$(req ipw2.html -b ijar --data-urlencode "csrf=$RCSRF" "$URL/identities/$IVAN/password")"

@@ -125,7 +125,7 @@ check_eq "the record: keyCompromise" keyCompromise "$(record $IVY | jq -r .revok
 p11e ca crl --dir "$CA_DIR" --out crl.pem >/dev/null 2>&1
 check_contains "the CA's CRL lists it" "$(openssl crl -in crl.pem -noout -text)" "Serial Number: $SERIAL"
 check_eq "audited portal-revoke, with the user" 1 \
-	"$(grep -c '"action":"portal-revoke".*"portal_user":"ivy@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+	"$(grep -c '"action":"portal-revoke".*"portal_user":"ivy@example.com".*"outcome":"ok"' <(audit_lines))"
 check_eq "revoking again: 409" 409 \
 	"$(req r2.html -b jar --data-urlencode "csrf=$C" --data confirm=revoke "$URL/identities/$IVY/revoke")"
 check_eq "her page" 200 "$(req i.html -b jar "$URL/")"
@@ -142,7 +142,7 @@ check_eq "generation 2, done, not revoked" "2 done null" \
 check_eq "generation 1 kept, revoked" "1 revoked keyCompromise" \
 	"$(record $IVY | jq -r '.history[0] | "\(.number) \(.state) \(.revoked_reason)"')"
 check_eq "audited portal-request" 2 \
-	"$(grep -c '"action":"portal-request".*"portal_user":"ivy@example.com".*"outcome":"ok"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+	"$(grep -c '"action":"portal-request".*"portal_user":"ivy@example.com".*"outcome":"ok"' <(audit_lines))"
 check_eq "her page" 200 "$(req i.html -b jar "$URL/")"
 check_contains "Ready again" "$(cat i.html)" '<span id="state" class="badge ok">Ready</span>'
 check_contains "the history: 2 Ready, then 1 Revoked" "$(cat i.html)" "<tbody><tr><td>2</td><td>Ready</td>"

@@ -14,7 +14,6 @@ setup_ca
 W=$TEST_TMP/portal_vault
 mkdir -p "$W"
 cd "$W" || exit 1
-AUDIT=$P11ENROLL_STATE_DIR/audit.jsonl
 
 STUB=""
 SERVE_PID=""
@@ -74,7 +73,7 @@ reveal_flow() {
 	check_eq "$label: enroll --software ($out)" 0 $?
 	PW=$("$@")
 	check "$label: the vault holds a password" test -n "$PW"
-	PW="$PW" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/$email.p12" -passin env:PW -nodes \
+	PW="$PW" openssl pkcs12 -in "$(store_pfx_file "$(record "$email" | jq -r .pfx_path)")" -passin env:PW -nodes \
 		-out "$label.pem" 2>/dev/null
 	check "$label: the PFX opens with it: a client certificate" test -s "$label.pem"
 	check_eq "$label: p11enroll escrow show agrees" "$PW" "$(p11e escrow show "$email" 2>/dev/null)"
@@ -99,7 +98,7 @@ reveal_flow() {
 	GOT=$(jq -r .password "$label-pw.json" 2>/dev/null)
 	check_eq "$label: exactly the password the vault holds" "$PW" "$GOT"
 	check_eq "$label: the reveal audited with the user and outcome ok" 1 \
-		"$(grep '"action":"portal-reveal"' "$AUDIT" |
+		"$(grep '"action":"portal-reveal"' <(audit_lines) |
 			grep -c "\"portal_user\":\"$email\".*\"outcome\":\"ok\"")"
 	check_not_contains "$label: no password in the server's log" "$(cat serve.log)" "$PW"
 	kill -TERM "$SERVE_PID"
@@ -170,7 +169,7 @@ STUB=""
 
 check_eq "two reveals, two passwords" 2 "${#PWS[@]}"
 check_eq "no password, token or logon password in the audit log" 0 \
-	"$(grep -cF -e "root-token" -e "$LOGON_PW" -e "${PWS[0]}" -e "${PWS[1]}" "$AUDIT")"
+	"$(grep -cF -e "root-token" -e "$LOGON_PW" -e "${PWS[0]}" -e "${PWS[1]}" <(audit_lines))"
 check "the audit chain verifies" p11e audit verify
 trap - EXIT
 finish

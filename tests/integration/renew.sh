@@ -138,9 +138,8 @@ check_eq "one renewed, one found it not due ($both)" "1 1" \
 	"$(echo "$both" | grep -c renewed) $(echo "$both" | grep -c 'not due')"
 
 # A token that is not inserted: skipped with the card's serial, exit 0.
-path=$(p11e_record_file absent@example.com)
 enroll --email absent@example.com --profile short
-jq '.token_uri = "pkcs11:token=elsewhere"' "$path" >"$path.new" && mv "$path.new" "$path"
+record_edit absent@example.com '.token_uri = "pkcs11:token=elsewhere"'
 serial=$(gen absent@example.com .token_serial)
 out=$(p11e renew absent@example.com --force --pin-source "$PIN_SRC" 2>&1)
 check_eq "absent token: exit 0 ($out)" 0 $?
@@ -148,8 +147,7 @@ check_contains "absent token: insert card serial" "$out" "insert card serial $se
 
 # A record written before generations (version 1) loads and renews.
 enroll --email legacy@example.com
-path=$(p11e_record_file legacy@example.com)
-jq '.version = 1 | del(.generation, .history)' "$path" >"$path.new" && mv "$path.new" "$path"
+record_edit legacy@example.com '.version = 1 | del(.generation, .history)'
 out=$(p11e --json status legacy@example.com)
 check_eq "version 1 record: generation 1" "1 current" \
 	"$(echo "$out" | jq -r '.[0] | "\(.generation) \(.state)"')"

@@ -43,7 +43,7 @@ check_eq "record: revoked, keyCompromise" "revoked keyCompromise" \
 check_contains "the CRL rejects it" "$(crl_check "$TEST_TMP/g1.pem")" "certificate revoked"
 check_eq "nothing left the token without --remove" "1 1" \
 	"$(count_objects privkey "$id1") $(count_objects cert "$id1")"
-check_contains "audit log has it" "$(grep '"revoke"' "$P11ENROLL_STATE_DIR/audit.jsonl")" \
+check_contains "audit log has it" "$(grep '"revoke"' <(audit_lines))" \
 	"keyCompromise"
 out=$(p11e revoke rev@example.com --reason keyCompromise 2>&1)
 check_contains "revoking again: already" "$out" "was already revoked"

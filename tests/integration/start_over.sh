@@ -173,8 +173,7 @@ check_eq "forget refused: both escrowed passwords stay" 2 "$(escrows)"
 check "forget refused: the record stays" test -e "$S/identities/soft@example.org.json"
 # A record that lost its history (edited by hand) at generation 2: forget
 # deletes generation 2's entry, never generation 1's.
-path=$(p11e_record_file soft@example.org)
-jq 'del(.history)' "$path" >"$path.new" && mv "$path.new" "$path"
+record_edit soft@example.org 'del(.history)'
 out=$(p11e forget soft@example.org 2>&1)
 check_eq "forget of generation 2 without history: exit 0 ($out)" 0 $?
 check_eq "only generation 2's password deleted" "soft@example.org.cms" \

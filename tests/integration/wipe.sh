@@ -29,7 +29,7 @@ retired() { record "$1" | jq -r '.retired // "none"'; }
 out=$(P11SHIM_NO_EDDSA=1 p11e --module "$P11SHIM" enroll "$U" --email refused@example.org \
 	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" --key ed25519 --profile smime-sign 2>&1)
 check_eq "a key type the token cannot make: exit 11 ($out)" 11 $?
-check "refused: no record left" test ! -e "$(p11e_record_file refused@example.org)"
+check "refused: no record left" no_record refused@example.org
 check_eq "refused: status lists nothing" 0 "$(p11e status --json 2>/dev/null | jq length)"
 out=$(wipe --json 2>&1)
 check_eq "wipe after a refused enrollment: exit 0 ($out)" 0 $?

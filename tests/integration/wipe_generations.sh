@@ -45,9 +45,7 @@ mid_ids=$(gen mid@example.com '[.history[0].key_id, .key_id] | join(" ")')
 enroll moved@example.com && renew moved@example.com
 moved_old=$(gen moved@example.com .history[0].key_id)
 moved_new=$(gen moved@example.com .key_id)
-path=$(p11e_record_file moved@example.com)
-jq '.token_serial = "0000000000000000" | .token_uri = "pkcs11:token=newcard"' "$path" \
-	>"$path.new" && mv "$path.new" "$path"
+record_edit moved@example.com '.token_serial = "0000000000000000" | .token_uri = "pkcs11:token=newcard"'
 
 # 3 (mail) + 1 (sign) + 2 (mid) + 2 (moved) private keys.
 check_eq "before: 8 private keys" 8 "$(privkeys)"

@@ -56,8 +56,7 @@ check_eq "refused: 3 private keys still" 3 "$(privkeys)"
 # cat@ issued by the embedded CA, but its record says a CA that cannot revoke.
 enroll cat@example.com
 pem cat@example.com .cert_pem cat1
-path=$(p11e_record_file cat@example.com)
-jq '.ca = "old-scep"' "$path" >"$path.new" && mv "$path.new" "$path"
+record_edit cat@example.com '.ca = "old-scep"'
 index=$(md5sum <"$CA_DIR/index.jsonl")
 out=$(wipe 2>&1)
 check_eq "a valid certificate its CA cannot revoke: exit 11 ($out)" 11 $?
@@ -68,7 +67,7 @@ check_eq "refused: 4 private keys still" 4 "$(privkeys)"
 check_eq "refused: nothing retired" "none none" \
 	"$(record ann@example.com | jq -r '.retired // "none"') $(record cat@example.com | jq -r '.retired // "none"')"
 check_eq "refused: nothing revoked at the CA" "$index" "$(md5sum <"$CA_DIR/index.jsonl")"
-mv "$path" "$TEST_TMP/cat.json" # cat@ comes back for --keep-valid below
+record cat@example.com >"$TEST_TMP/cat.json" && record_remove cat@example.com # cat@ comes back for --keep-valid below
 
 # The default: every valid certificate whose key goes is revoked (cessationOfOperation).
 # Cut short after the first revocation is saved: a rerun finishes, revoking none twice.
@@ -123,7 +122,7 @@ check_eq "status lists the three generations" "1 2 3" \
 
 # --keep-valid: cat@ (whose CA cannot revoke) is wiped, its certificate stays valid,
 # and the audit line says so.
-mv "$TEST_TMP/cat.json" "$path"
+record_put cat@example.com <"$TEST_TMP/cat.json"
 out=$(wipe --keep-valid --json 2>&1)
 check_eq "--keep-valid: exit 0 ($out)" 0 $?
 # (ann@ and bob@ went back onto this token: their new generations go too.)

@@ -43,9 +43,75 @@ p11tool_opensc() {
 
 setup_ca() { p11e ca init --dir "$CA_DIR" >/dev/null; }
 
+# on_pg: the test runs over the PostgreSQL store (P11E_TEST_STORE=postgresql, set up by
+# tests/with-softhsm.sh); the helpers below then read and write documents through the
+# store (tests/tools/store_probe), not files under STATE_DIR.
+on_pg() { [ "${P11ENROLL_STORE:-file}" = postgresql ]; }
 # The record of an identity, as JSON.
-record() { cat "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
+record() {
+	if on_pg; then
+		"$STORE_PROBE" "" get identity "${1,,}"
+	else
+		cat "$P11ENROLL_STATE_DIR/identities/${1,,}.json"
+	fi
+}
 p11e_record_file() { echo "$P11ENROLL_STATE_DIR/identities/${1,,}.json"; }
+# record_exists ID, no_record ID: the identity has a record, has none, in whichever store.
+record_exists() { record "$1" >/dev/null 2>&1; }
+no_record() { ! record_exists "$1"; }
+# record_names: the identities that have a record, a line each (as the store names them;
+# the file store's names unescaped only as far as these tests' addresses need).
+record_names() {
+	if on_pg; then
+		"$STORE_PROBE" "" list identity | cut -d' ' -f1
+	else
+		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | sed -n 's/\.json$//p'
+	fi
+}
+# audit_lines: the audit chain's entries as stored, a JSON line each (the file store's
+# audit.jsonl; over PostgreSQL, `audit show --json`).
+audit_lines() {
+	if on_pg; then
+		"$P11ENROLL" audit show --json
+	else
+		cat "$P11ENROLL_STATE_DIR/audit.jsonl"
+	fi
+}
+# record_count: how many identities have a record.
+record_count() {
+	if on_pg; then
+		"$STORE_PROBE" "" list identity | wc -l
+	else
+		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | grep -c '\.json$'
+	fi
+}
+# record_put ID: the record from stdin, as a restore by hand would; record_remove ID.
+record_put() {
+	if on_pg; then
+		"$STORE_PROBE" "" put identity "${1,,}"
+	else
+		cat >"$(p11e_record_file "$1").new" && chmod 600 "$(p11e_record_file "$1").new" &&
+			mv "$(p11e_record_file "$1").new" "$(p11e_record_file "$1")"
+	fi
+}
+record_remove() {
+	if on_pg; then
+		"$STORE_PROBE" "" remove identity "${1,,}"
+	else
+		rm "$(p11e_record_file "$1")"
+	fi
+}
+# record_edit ID FILTER: the record rewritten by jq FILTER, as a hand edit would.
+record_edit() {
+	local json f
+	json=$(record "$1" | jq "$2") || return 1
+	if on_pg; then
+		printf '%s\n' "$json" | "$STORE_PROBE" "" put identity "${1,,}"
+	else
+		f=$(p11e_record_file "$1")
+		printf '%s\n' "$json" >"$f.new" && chmod 600 "$f.new" && mv "$f.new" "$f"
+	fi
+}
 key_id() { record "$1" | jq -r .key_id; }
 
 # The certificate under CKA_ID $1, read back from the token by pkcs11-tool, as PEM in $2.
@@ -75,8 +141,16 @@ file_vault() {
 	export P11ENROLL_CONFIG=$1/config.json
 }
 # escrowed IDENTITY: its PFX password as an officer reads it, with any CMS tool.
+# IDENTITY is spelled as the file vault names its file ("#" as %23). A vault without a
+# "dir" keeps its entries in the config's store: over PostgreSQL, the "escrow" document
+# of that name unescaped.
 escrowed() {
-	openssl cms -decrypt -inform DER -in "$VAULT_DIR/escrow/${1,,}.cms" \
+	local in="$VAULT_DIR/escrow/${1,,}.cms"
+	if [ ! -e "$in" ] && on_pg; then
+		in=$TEST_TMP/escrowed.cms
+		"$STORE_PROBE" "" get escrow "$(printf '%b' "${1//%/\\x}")" >"$in" 2>/dev/null
+	fi
+	openssl cms -decrypt -inform DER -in "$in" \
 		-recip "$VAULT_DIR/officers.pem" -inkey "$VAULT_DIR/officer.key" 2>/dev/null
 }
 # p11e_logged ARGS...: p11enroll with its output in $OUT and appended to $LOG (which the
@@ -90,10 +164,17 @@ p11e_logged() {
 
 # store_pfx_file PFX_PATH: the file a record's pfx_path names: a file's path as it is, and a
 # PFX kept in the store, "store:NAME", where the file store keeps it (pfx/NAME.p12, the name
-# escaped as record files are).
+# escaped as record files are); over PostgreSQL, a copy of the store's document in TEST_TMP.
 store_pfx_file() {
 	case $1 in
-	store:*) printf '%s/pfx/%s.p12\n' "$P11ENROLL_STATE_DIR" "$(printf '%s' "${1#store:}" |
+	store:*) if on_pg; then # a copy, named without the "/" a name may hold
+			local copy
+			copy=$TEST_TMP/store-pfx/$(printf '%s' "${1#store:}" | tr / _).p12
+			mkdir -p "$TEST_TMP/store-pfx"
+			"$STORE_PROBE" "" get pfx "${1#store:}" >"$copy" && printf '%s\n' "$copy"
+			return
+		fi
+		printf '%s/pfx/%s.p12\n' "$P11ENROLL_STATE_DIR" "$(printf '%s' "${1#store:}" |
 		perl -pe 's/([^a-z0-9\@._+-])/sprintf("%%%02X",ord($1))/ge; s/^\./%2E/')" ;;
 	*) printf '%s\n' "$1" ;;
 	esac

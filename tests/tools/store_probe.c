@@ -16,6 +16,9 @@
  *   store_probe CONFIG fence NAME           takes the identity lock NAME,
  *       says "locked" and waits for a line on stdin, then puts the
  *       identity document NAME ("fenced write") under it
+ * CONFIG "" loads the config as p11enroll does (P11ENROLL_CONFIG, then the
+ * system file, then the defaults with P11ENROLL_STORE): tests/lib/common.sh
+ * reads records so whichever store the test runs on (P11E_TEST_STORE).
  * Exits with the library's code, its message on stderr. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +162,7 @@ int main(int argc, char **argv)
 
 	if (argc < 3)
 		return 2;
-	if ((rc = p11e_config_load(argv[1], &cfg, &err)) != P11E_OK)
+	if ((rc = p11e_config_load(argv[1][0] != '\0' ? argv[1] : NULL, &cfg, &err)) != P11E_OK)
 		return fail(rc, &err);
 	code = run(cfg.store, argc, argv);
 	p11e_config_clear(&cfg);
