@@ -154,11 +154,12 @@ failed=$(grep -c '^line ' run1.out || true)
 echo "the batch across the failover: exit $rc, $(tail -n 1 run1.out), $after rows done on the new primary ($before before the cut)"
 check "the batch went on: the rows after the failover done on the new primary ($before, then $after)" \
 	test "$after" -gt "$before"
-# At most: each worker's row in flight (its lock's connection lost, or a
-# connection being made at the crash), and the rows that find a shared
-# connection dead (the pipeline's store's and the embedded CA's) before they
-# reconnect; idle lock connections found dead are replaced, not failed.
-check "... only the rows the failover caught failed ($failed: $(grep "^line " run1.out | cut -c1-150 | paste -sd"|"))" test "$failed" -le 6
+# The rows the failover caught fail, each in one line saying the store was
+# lost or unreachable: each worker's row in flight, and the rows started
+# while no primary answered (how many depends on the machine's speed: 5 here,
+# 8 on a loaded CI root), never a row failing for another reason.
+others=$(grep '^line ' run1.out | grep -v ': store: \(lost the connection\|cannot connect\)' || true)
+check_eq "... only rows the failover caught failed, each saying so ($failed failed)" "" "$others"
 check_eq "... every other row done" "$N" "$((after + failed))"
 while IFS= read -r line; do
 	case "$line" in
