@@ -19,6 +19,14 @@
 . "$TESTS_DIR/lib/samba.sh"
 samba_netns "$0" "$@"
 . "$TESTS_DIR/lib/common.sh"
+# LeakSanitizer in Debian 12's GCC 12 runtime crashes here on a fresh root, not
+# on a leak: its tracer walks a dynamic TLS block of a library loaded under
+# libldap that is not there ("Tracer caught signal 11", "DTLS 7 at 0x8e8",
+# the known runtime bug google/sanitizers#1353), after `publish --remove` of a
+# value already gone (reproduced in the CI root with verbosity=1). Without
+# intercepting __tls_get_addr it keeps no such blocks to walk; leak checking
+# itself stays on.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}intercept_tls_get_addr=0"
 for need in samba samba-tool ldapsearch ldapmodify ip jq; do
 	if ! command -v "$need" >/dev/null; then
 		bad "needs $need (samba, samba-dsdb-modules, samba-ad-provision, ldap-utils, iproute2: scripts/deps.sh --test)"
