@@ -34,6 +34,12 @@ cat >"$TEST_TMP/p11enroll.json" <<JSON
     "adcs-tpl":   { "type": "certsrv", "url": "$(cs_url)", "template": "NoSuchTemplate",
                     "auth": "basic", "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
                     "password_source": "file:$CS/password", "ca_bundle": "$CS/root.pem" },
+    "adcs-ntlm":  { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "ntlm",
+                    "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
+                    "password_source": "file:$CS/password", "ca_bundle": "$CS/root.pem" },
+    "adcs-ntlm-wrong": { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "ntlm",
+                    "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
+                    "password_source": "file:$TEST_TMP/wrong.pw", "ca_bundle": "$CS/root.pem" },
     "adcs-notls": { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "basic",
                     "username": "u", "password_source": "file:$CS/password" } } }
 JSON
@@ -208,6 +214,19 @@ check_contains "Basic over plain http: says why" "$out" "only over https"
 run revoke alice@example.com --reason superseded
 check "revoke through certsrv: refused" test "$rc" -ne 0
 check_contains "revoke through certsrv: names the CA type" "$out" "certsrv"
+
+# NTLM (the stub checks the NTLMv2 response against the password): the
+# password never crosses the wire, and a wrong one is refused.
+cs_stop
+CS_NTLM=1 cs_start || bad "the stub did not restart with NTLM"
+enroll ntlm@example.com adcs-ntlm
+check_eq "NTLM: enroll ($out)" 0 "$rc"
+enrolled_ok ntlm@example.com "NTLM"
+check "NTLM: the stub verified the NTLMv2 response" grep -q "^NTLM authenticated" "$CS/requests.log"
+enroll ntlm2@example.com adcs-ntlm-wrong
+check_eq "NTLM, wrong password: exit 8 ($out)" 8 "$rc"
+enroll ntlm2@example.com adcs
+check_eq "Basic against an NTLM-only server: exit 8" 8 "$rc"
 
 check_not_contains "the password never printed" "$(cat "$OUT")" "$(cat "$CS/password")"
 check "the password not in the stub's log" bash -c "! grep -qF '$(cat "$CS/password")' '$CS/requests.log'"

@@ -10,13 +10,13 @@ chmod 600 "$CS/password"
 CS_PID=""
 CS_PORT=0
 
-# cs_start [PORT]: starts the stub (on PORT, else the last one, else a free
+# cs_start [PORT]: starts the stub (NTLM instead of Basic when CS_NTLM=1) (on PORT, else the last one, else a free
 # one) and waits until it listens; sets CS_PID and CS_PORT.
 cs_start() {
 	local port=${1:-$CS_PORT}
 	rm -f "$CS/port"
 	python3 "$TESTS_DIR/stubs/certsrv_stub.py" --dir "$CS" --user "$CS_USER" \
-		--password-file "$CS/password" --port "$port" >>"$CS/stub.out" 2>&1 &
+		--password-file "$CS/password" --port "$port" ${CS_NTLM:+--ntlm} >>"$CS/stub.out" 2>&1 &
 	CS_PID=$!
 	# Up to a minute: Python starts slowly on a loaded CI machine.
 	for _ in $(seq 1200); do

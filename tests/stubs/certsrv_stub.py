@@ -18,11 +18,16 @@ ICertRequest::Submit, "Taken Under Submission" for a pending request):
   GET  /certsrv/certcarc.asp   the CA page, "var nRenewals=0;"
   GET  /certsrv/certnew.p7b?ReqID=CACert&Renewal=0&Enc=b64   certs-only PKCS#7
 
+Authentication: Basic, or with --ntlm NTLM (MS-NLMP): a CHALLENGE_MESSAGE
+with a random server challenge and target information, and the
+AUTHENTICATE_MESSAGE's NTLMv2 response checked against the password (MD4 is
+written out here: Debian's OpenSSL 3 has it only in the legacy provider).
+One connection is authenticated at a time, as IIS does for NTLM.
+
 What it cannot prove: the exact wording and markup of a real server's pages
-(localised servers, other Windows versions), NTLM and Negotiate as IIS does
-them (it checks Basic, and for NTLM only the handshake's message types and
-the user name), templates' real policy (it copies the CSR's subject and
-SANs and adds the template's extended key usage).
+(localised servers, other Windows versions), Negotiate (Kerberos), NTLM
+against a domain controller, templates' real policy (it copies the CSR's
+subject and SANs and adds the template's extended key usage).
 
 Issued certificates are real: signed by an issuing CA under a root
 (python3-cryptography). It listens on 127.0.0.1 with TLS (its server
@@ -42,10 +47,12 @@ DIR/mode.json, read on every request, says how to behave:
 Requests are kept in DIR/requests.json; each is logged to DIR/requests.log
 (method, path, status, the request attributes; never a header).
 
-Usage: certsrv_stub.py --dir DIR --user U --password-file F [--templates T,..]
+Usage: certsrv_stub.py --dir DIR --user U --password-file F [--templates T,..] [--ntlm]
 """
 import argparse
 import base64
+import hmac
+import struct
 import datetime
 import ipaddress
 import json
@@ -64,6 +71,65 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 lock = threading.Lock()
+
+
+def md4(data):
+    """MD4 (RFC 1320), for the NT hash."""
+    def f(x, y, z): return (x & y) | (~x & z)
+    def g(x, y, z): return (x & y) | (x & z) | (y & z)
+    def h(x, y, z): return x ^ y ^ z
+    def rol(v, n): return ((v << n) | (v >> (32 - n))) & 0xffffffff
+    msg = data + b"\x80" + b"\0" * ((55 - len(data)) % 64) + struct.pack("<Q", len(data) * 8)
+    a, b, c, d = 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476
+    for i in range(0, len(msg), 64):
+        x = struct.unpack("<16I", msg[i:i + 64])
+        aa, bb, cc, dd = a, b, c, d
+        for k in range(16):
+            a, b, c, d = d, rol((a + f(b, c, d) + x[k]) & 0xffffffff, (3, 7, 11, 19)[k % 4]), b, c
+        for k in range(16):
+            j = (k % 4) * 4 + k // 4
+            a, b, c, d = d, rol((a + g(b, c, d) + x[j] + 0x5a827999) & 0xffffffff,
+                                (3, 5, 9, 13)[k % 4]), b, c
+        for k in range(16):
+            j = (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15)[k]
+            a, b, c, d = d, rol((a + h(b, c, d) + x[j] + 0x6ed9eba1) & 0xffffffff,
+                                (3, 9, 11, 15)[k % 4]), b, c
+        a, b, c, d = [(v + w) & 0xffffffff for v, w in ((a, aa), (b, bb), (c, cc), (d, dd))]
+    return struct.pack("<4I", a, b, c, d)
+
+
+def ntlm_challenge(challenge):
+    """A CHALLENGE_MESSAGE: NTLM, Unicode, target info (so NTLMv2 is used)."""
+    target = "EXAMPLE".encode("utf-16-le")
+    info = (struct.pack("<HH", 2, len(target)) + target + struct.pack("<HH", 0, 0))
+    flags = 0x00000001 | 0x00000200 | 0x00800000 | 0x00010000 | 0x00080000
+    head = 48
+    return (b"NTLMSSP\0" + struct.pack("<I", 2) + struct.pack("<HHI", len(target), len(target), head)
+            + struct.pack("<I", flags) + challenge + b"\0" * 8
+            + struct.pack("<HHI", len(info), len(info), head + len(target)) + target + info)
+
+
+def ntlm_check(msg, challenge, user, password):
+    """Whether an AUTHENTICATE_MESSAGE proves user's password (NTLMv2)."""
+    if len(msg) < 64 or msg[:8] != b"NTLMSSP\0" or struct.unpack("<I", msg[8:12])[0] != 3:
+        return False
+    def field(off):
+        n, _, o = struct.unpack("<HHI", msg[off:off + 8])
+        return msg[o:o + n]
+    nt, domain, name = field(20), field(28), field(36)
+    try:
+        domain, name = domain.decode("utf-16-le"), name.decode("utf-16-le")
+    except UnicodeDecodeError:
+        return False
+    want_domain, _, want_name = user.rpartition("\\")
+    if name.upper() != want_name.upper() or len(nt) <= 16:
+        return False
+    v2 = hmac.new(md4(password.encode("utf-16-le")),
+                  (name.upper() + domain).encode("utf-16-le"), "md5").digest()
+    proof = hmac.new(v2, challenge + nt[16:], "md5").digest()
+    return hmac.compare_digest(proof, nt[:16]) and domain.upper() == want_domain.upper()
+
+
 EKUS = {
     "User": [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION],
     "SmartcardLogon": [ExtendedKeyUsageOID.CLIENT_AUTH,
@@ -140,6 +206,7 @@ class State:
         with open(args.password_file) as f:
             self.password = f.read().strip()
         self.templates = args.templates.split(",")
+        self.ntlm = args.ntlm
         self.root, self.inter, self.int_key = make_ca(args.dir)
         self.path = os.path.join(args.dir, "requests.json")
         if not os.path.exists(self.path):
@@ -221,6 +288,32 @@ class Handler(BaseHTTPRequestHandler):
             return user == S.user and pw == S.password
         return False
 
+    def ntlm(self, auth):
+        """True once this connection is authenticated; else answers 401
+        (with the challenge after a NEGOTIATE_MESSAGE) and returns False."""
+        if getattr(self.connection, "ntlm_ok", False):
+            return True
+        token = b""
+        if auth.startswith("NTLM "):
+            try:
+                token = base64.b64decode(auth[5:])
+            except ValueError:
+                token = b""
+        if token[:8] == b"NTLMSSP\0" and token[8:12] == struct.pack("<I", 1):
+            self.connection.ntlm_challenge = os.urandom(8)
+            self.answer(401, PAGE % "401.1 - Unauthorized", headers=[(
+                "WWW-Authenticate", "NTLM " + base64.b64encode(
+                    ntlm_challenge(self.connection.ntlm_challenge)).decode())])
+            return False
+        challenge = getattr(self.connection, "ntlm_challenge", None)
+        if challenge is not None and ntlm_check(token, challenge, S.user, S.password):
+            self.connection.ntlm_ok = True
+            with open(os.path.join(S.dir, "requests.log"), "a") as f:
+                f.write("NTLM authenticated %s\n" % S.user)
+            return True
+        self.answer(401, PAGE % "401 - Unauthorized", headers=[("WWW-Authenticate", "NTLM")])
+        return False
+
     def gate(self):
         m = S.mode()
         if m.get("fail_next", 0) > 0:
@@ -228,6 +321,8 @@ class Handler(BaseHTTPRequestHandler):
             S.set_mode(m)
             self.answer(500, PAGE % "<H2>500 - Internal server error.</H2>")
             return False
+        if S.ntlm:
+            return self.ntlm(self.headers.get("Authorization", ""))  # answers a 401 itself
         if not self.authorized():
             self.answer(401, PAGE % "401 - Unauthorized",
                         headers=[("WWW-Authenticate", 'Basic realm="certsrv-stub"')])
@@ -275,12 +370,14 @@ class Handler(BaseHTTPRequestHandler):
         self.answer(200, pem, m.get("cert_ctype", "application/pkix-cert"))
 
     def do_POST(self):
+        # The body first: a 401 must leave the connection in step (NTLM).
+        n = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(n)
         if not self.gate():
             return
         if urllib.parse.urlsplit(self.path).path != "/certsrv/certfnsh.asp":
             return self.answer(404, PAGE % "404 - File or directory not found.")
-        n = int(self.headers.get("Content-Length", "0"))
-        form = urllib.parse.parse_qs(self.rfile.read(n).decode(), keep_blank_values=True)
+        form = urllib.parse.parse_qs(raw.decode(), keep_blank_values=True)
         m = S.mode()
         if m.get("garbage"):
             return self.answer(200, PAGE % "<H1>Welcome</H1><P>Use this Web site to request "
@@ -348,6 +445,7 @@ def main():
     p.add_argument("--password-file", required=True)
     p.add_argument("--templates", default="User,SmartcardLogon,WebServer")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--ntlm", action="store_true", help="NTLM instead of Basic")
     args = p.parse_args()
     S = State(args)
     srv = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
