@@ -215,6 +215,23 @@ run revoke alice@example.com --reason superseded
 check "revoke through certsrv: refused" test "$rc" -ne 0
 check_contains "revoke through certsrv: names the CA type" "$out" "certsrv"
 
+# Renewal: an ordinary new request with the new generation's CSR (certsrv's
+# pages take no renewal signed with the old key).
+old_id=$(key_id alice@example.com)
+n0=$(cs_requests)
+run renew alice@example.com --force --pin-source "$PIN_SRC"
+check_eq "renew: exit 0 ($out)" 0 "$rc"
+check_eq "renew: generation 2" 2 "$(record alice@example.com | jq -r .generation)"
+check "renew: a new key" test "$(key_id alice@example.com)" != "$old_id"
+check_eq "renew: one new request at the CA" $((n0 + 1)) "$(cs_requests)"
+check_eq "renew: that request carries the new CSR's key" 1 "$(cs_requests "$(reqkey alice@example.com)")"
+if token_cert "$(key_id alice@example.com)" "$TEST_TMP/alice.2.pem"; then
+	check "renew: the new certificate verifies" openssl verify -CAfile "$CS/root.pem" \
+		-untrusted "$CS/issuing.pem" "$TEST_TMP/alice.2.pem"
+else
+	bad "renew: no certificate under the new key"
+fi
+
 # NTLM (the stub checks the NTLMv2 response against the password): the
 # password never crosses the wire, and a wrong one is refused.
 cs_stop
