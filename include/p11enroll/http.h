@@ -18,7 +18,18 @@ typedef struct p11e_http {
 	const char *header;	/* one extra header line ("X-DC-DEVKEY: ..."), or NULL */
 	const char *client_cert; /* PEM file: a TLS client certificate to present, or NULL */
 	const char *client_key;	 /* PEM file: its private key (NULL: in client_cert) */
+	/* HTTP authentication (P11E_HTTP_AUTH_*; 0: none). Basic and NTLM send
+	 * username and password (a secret the caller reads just before and
+	 * wipes after); Negotiate uses the process's Kerberos credentials (its
+	 * ccache) and neither. */
+	int auth;
+	const char *username;
+	const char *password;
 } p11e_http;
+
+#define P11E_HTTP_AUTH_BASIC 1
+#define P11E_HTTP_AUTH_NTLM 2
+#define P11E_HTTP_AUTH_NEGOTIATE 3
 
 /* Reads the common keys of a CA's config ("ca_bundle", "timeout",
  * "connect_timeout", "retries") into h; P11E_CONFIG naming a bad one. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ca/ca_acme.h"
+#include "ca/ca_home.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/util.h"
@@ -73,45 +74,9 @@ static int conf_bool(const json_object *conf, const char *key, int *bad)
 }
 
 /* HASH: the first 16 hex digits of the directory URL's SHA-256. */
-static int url_hash(const char *url, char hash[17])
-{
-	unsigned char md[32];
-	char hex[65];
-
-	if (EVP_Digest(url, strlen(url), md, NULL, EVP_sha256(), NULL) != 1)
-		return -1;
-	p11e_hex_encode(md, sizeof(md), hex);
-	snprintf(hash, 17, "%.16s", hex);
-	return 0;
-}
-
 char *acme_doc_name(const acme *a, const char *rest)
 {
 	return acme_fmt("%s/%s", a->hash, rest);
-}
-
-/* Without "dir": STATE/acme-HASH, STATE the config's state dir (which
- * p11e_config_ca passes as "_state_dir"), else its defaults
- * ($P11ENROLL_STATE_DIR, $XDG_STATE_HOME/p11enroll, ~/.local/state/p11enroll).
- * The file store's home for this CA's documents, where they always were. */
-static char *default_dir(const char *state_dir, const char *hash)
-{
-	const char *env = getenv("P11ENROLL_STATE_DIR"), *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char *base = NULL, *out, name[32];
-
-	if (state_dir != NULL && state_dir[0] == '/')
-		base = strdup(state_dir);
-	else if (env != NULL && env[0] != '\0')
-		base = strdup(env);
-	else if (xdg != NULL && xdg[0] == '/')
-		base = p11e_path_join(xdg, "p11enroll");
-	else if (home != NULL && home[0] == '/')
-		base = p11e_path_join(home, ".local/state/p11enroll");
-	snprintf(name, sizeof(name), "acme-%s", hash);
-	out = base ? p11e_path_join(base, name) : NULL;
-	free(base);
-	return out;
 }
 
 /* "contact": a string or an array of strings; "mailto:" added to bare addresses. */
@@ -233,11 +198,13 @@ static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
 		}
 		a->wait_s = (long)json_object_get_int64(v);
 	}
-	if (url_hash(a->url, a->hash) != 0) {
+	if (ca_url_hash(a->url, a->hash) != 0) {
 		rc = p11e_errf_ssl(err, P11E_FAIL, "ca acme: cannot hash the directory URL");
 		goto out;
 	}
-	a->dir = dir ? strdup(dir) : default_dir(p11e_conf_string(a->conf, "_state_dir"), a->hash);
+	a->dir =
+	    dir ? strdup(dir)
+		: ca_home_default_dir(p11e_conf_string(a->conf, "_state_dir"), "acme", a->hash);
 	if (a->dir == NULL) {
 		rc = p11e_errf(err, P11E_CONFIG,
 			       "ca acme: no \"dir\" for the account and no state directory "

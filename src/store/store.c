@@ -51,6 +51,9 @@ static const p11e_store_kind kinds[] = {
     {"acme-key", "", ".key", 64 * 1024, 0},
     {"acme-order", "orders", ".json", 256 * 1024, 0},
     {"acme-chain", "", ".pem", 256 * 1024, 0},
+    /* certsrv's requests (ca_certsrv.c), named HASH/REQUEST_KEY as ACME's
+     * orders: requests/REQUEST_KEY.json in the CA's certsrv-HASH home. */
+    {"certsrv-request", "requests", ".json", 4 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
@@ -76,7 +79,7 @@ const char *p11e_store_kind_name(size_t i)
 
 /* The kinds named HOME/REST (store_int.h). */
 static const char *const home_prefixed[] = {"acme-account", "acme-key", "acme-order", "acme-chain",
-					    NULL};
+					    "certsrv-request", NULL};
 
 int p11e_store_kind_home_prefixed(const char *kind)
 {

@@ -332,6 +332,16 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		if (h->client_key != NULL)
 			api.easy_setopt(c, CURLOPT_SSLKEY, h->client_key);
 	}
+	if (h->auth != 0) {
+		static const long methods[] = {0, CURLAUTH_BASIC, CURLAUTH_NTLM,
+					       CURLAUTH_NEGOTIATE};
+		api.easy_setopt(
+		    c, CURLOPT_HTTPAUTH,
+		    h->auth > 0 && h->auth <= P11E_HTTP_AUTH_NEGOTIATE ? methods[h->auth] : 0L);
+		/* Negotiate takes no name: libcurl then uses the ccache's. */
+		api.easy_setopt(c, CURLOPT_USERNAME, h->username ? h->username : "");
+		api.easy_setopt(c, CURLOPT_PASSWORD, h->password ? h->password : "");
+	}
 	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			h->connect_timeout_s ? h->connect_timeout_s : 10L);
 	api.easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);
