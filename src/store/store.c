@@ -51,6 +51,10 @@ static const p11e_store_kind kinds[] = {
     {"acme-key", "", ".key", 64 * 1024, 0},
     {"acme-order", "orders", ".json", 256 * 1024, 0},
     {"acme-chain", "", ".pem", 256 * 1024, 0},
+    /* CMP transactions (ca_cmp*.c), named HASH/REQUEST_KEY (HASH: 16 hex
+     * digits of the CA url's SHA-256); the file store keeps them in the
+     * CA's cmp-HASH directory (or its "dir"), requests/. */
+    {"cmp-request", "requests", ".json", 256 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
