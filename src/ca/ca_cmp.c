@@ -318,8 +318,11 @@ static p11e_rc new_doc(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *
 		return p11e_errf_ssl(err, P11E_FAIL, "ca cmp: no random bytes");
 	p11e_hex_encode(tid, sizeof(tid), d->txid);
 	/* A renewal is a kur where the old certificate and its key are at hand
-	 * (the key still on the token); else an ordinary request. */
-	if (c->old_cert != NULL && c->old_key != NULL)
+	 * (the key still on the token) and the CA's answers can be checked
+	 * without the MAC secret: a kur is signed with the old key, and OpenSSL
+	 * protects by MAC whenever it has a secret, so the secret is not given
+	 * to it then. Else an ordinary request. */
+	if (c->old_cert != NULL && c->old_key != NULL && (c->srv_cert != NULL || c->trusted != NULL))
 		d->req_type = OSSL_CMP_KUR;
 	else
 		d->req_type = c->p10cr ? OSSL_CMP_P10CR : OSSL_CMP_IR;

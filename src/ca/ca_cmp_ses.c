@@ -42,6 +42,7 @@ typedef struct cmp_ses {
 	unsigned char *fresh;	 /* the last answer from the wire, not kept yet */
 	size_t fresh_len;
 	EVP_PKEY *want;		 /* the key the certificate must be for */
+	int sent;		 /* messages that really left */
 	int failed;		 /* the transfer or the keeping failed: err says why */
 	p11e_err err;
 } cmp_ses;
@@ -52,7 +53,6 @@ static int quiet_log(const char *func, const char *file, int line, OSSL_CMP_seve
 		     const char *msg)
 {
 	(void)func, (void)file, (void)line, (void)level, (void)msg;
-	if (getenv("P11E_CMP_DEBUG_LOG")) fprintf(stderr, "CMPLOG %s:%d %s\n", func, line, msg);
 	return 1;
 }
 
@@ -122,6 +122,7 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 	}
 	hr.body = der;
 	hr.body_len = (size_t)der_len;
+	s->sent++;
 	if (p11e_http_request(&s->c->http, &hr, &resp, &s->err) != P11E_OK)
 		goto out;
 	pipe_crash_point("cmp-answered");
@@ -429,6 +430,8 @@ p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d,
 	if (rc == P11E_OK)
 		rc = set_request(&s, ctx, d->req_type, csr, err);
 	while (rc == P11E_OK) {
+		int sent = s.sent;
+
 		r = OSSL_CMP_try_certreq(ctx, d->req_type, NULL, &check_after);
 		if (r == 1) {
 			rc = issued(&s, ctx, out, err);
@@ -443,10 +446,12 @@ p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d,
 			*err = s.err;
 			break;
 		}
+		if (s.sent == sent)
+			continue; /* replayed "waiting": now the real pollReq */
 		pipe_crash_point("cmp-waiting");
 		if (check_after < 0)
 			check_after = 0;
-		if (time(NULL) + check_after > until) {
+		if (c->wait_s == 0 || time(NULL) + check_after > until) {
 			out->state = P11E_CA_STATE_PENDING;
 			out->retry_after = check_after > 0 ? check_after : 1;
 			break;
