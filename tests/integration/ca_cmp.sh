@@ -292,6 +292,35 @@ check_eq "revoke: rr ($out)" 0 "$?"
 check_eq "revoke: one RR" 1 "$(cmp_requests signed RR)"
 cmp_stop
 
+# Hostile bytes (tests/stubs/cmp_hostile_stub.py, a stub: the real server
+# never sends them): each refused in one line naming what is wrong, exit 1,
+# the identity resumable with its one key.
+tail -c +2 "$TESTS_DIR/fuzz/corpus/cmp/answer-ip-cert" >real-answer.der
+python3 "$TESTS_DIR/stubs/cmp_hostile_stub.py" --port-file stub.port --answer real-answer.der \
+	--log stub.log >stub.out 2>&1 &
+CMP_PIDS+=" $!"
+for _ in $(seq 600); do [ -s stub.port ] && break; sleep 0.1; done
+stub_port=$(cat stub.port)
+email=judy@example.com
+jq --arg p "$stub_port" '.cas += ([ "ctype", "truncated", "oversized", "other", "garbage", "500" ] |
+	map({key: ("stub-" + .), value: {type: "cmp", url: ("http://127.0.0.1:" + $p + "/" + .),
+		reference: "4711", secret_file: "secret", wait: 0}}) | from_entries)' \
+	p11enroll.json >stub.json
+for path in ctype truncated oversized other garbage 500; do
+	P11ENROLL_CONFIG=$CMP_DIR/stub.json enroll "$email" "stub-$path"
+	check_eq "hostile $path: exit 1 ($out)" 1 "$rc"
+	check_eq "hostile $path: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+	case $path in
+	ctype) check_contains "hostile ctype: named" "$out" "Content-Type text/html" ;;
+	truncated | garbage) check_contains "hostile $path: named" "$out" "not a PKIMessage" ;;
+	oversized) check_contains "hostile oversized: named" "$out" "too large" ;;
+	other) check_contains "hostile other: named" "$out" "another transaction" ;;
+	500) check_contains "hostile 500: named" "$out" "HTTP 500" ;;
+	esac
+done
+check_eq "hostile: record at csr-built" csr-built "$(record "$email" | jq -r .step)"
+check_eq "hostile: one key" 1 "$(count_objects privkey "$(key_id "$email")")"
+
 # Config: an unknown key, no protection, a secret on the command line; no key made.
 before=$(keys_total)
 # A typo is refused when the config is loaded, whatever CA is used: a file of its own.
