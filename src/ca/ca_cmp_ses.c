@@ -27,6 +27,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include "ca/ca_cmp.h"
+#include "p11enroll/peer.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
@@ -127,6 +128,8 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 		goto out;
 	pipe_crash_point("cmp-answered");
 	ctype = p11e_http_resp_header(&resp, "Content-Type");
+	if (ctype != NULL)
+		p11e_peer_clean(ctype); /* the peer's words, into a message */
 	if (resp.status != 200) {
 		p11e_errf(&s->err, P11E_FAIL, "ca cmp: %s answered HTTP %ld; run enroll again later",
 			  s->c->url, resp.status);
@@ -344,14 +347,24 @@ fail:
 /* The CA's status and words, for a rejection. */
 static void status_words(OSSL_CMP_CTX *ctx, char *out, size_t len)
 {
+	static const char prefix[] = "CMP ";
 	char buf[512];
+	size_t n;
 
+	if (len < sizeof(prefix)) {
+		if (len > 0)
+			out[0] = '\0';
+		return;
+	}
 	if (OSSL_CMP_CTX_snprint_PKIStatus(ctx, buf, sizeof(buf)) == NULL)
 		snprintf(buf, sizeof(buf), "status %d", OSSL_CMP_CTX_get_status(ctx));
-	for (char *p = buf; *p != '\0'; p++)
-		if (*p == '\n' || *p == '\r' || (unsigned char)*p < 0x20)
-			*p = ' ';
-	snprintf(out, len, "CMP %s", buf);
+	p11e_peer_clean(buf); /* the CA's words: one line, no control characters */
+	n = strlen(buf);
+	if (n > len - sizeof(prefix))
+		n = len - sizeof(prefix); /* cut to fit, with its NUL */
+	memcpy(out, prefix, sizeof(prefix) - 1);
+	memcpy(out + sizeof(prefix) - 1, buf, n);
+	out[sizeof(prefix) - 1 + n] = '\0';
 }
 
 static p11e_rc issued(cmp_ses *s, OSSL_CMP_CTX *ctx, p11e_ca_result *out, p11e_err *err)
