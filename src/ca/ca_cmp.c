@@ -40,10 +40,9 @@
 void pipe_crash_point(const char *name);
 
 static const char *const known_keys[] = {
-    "type",	     "url",	 "dir",		  "ca_bundle",	   "timeout",
-    "connect_timeout", "retries", "reference",	  "secret_source", "secret_file",
-    "cert_file",     "key_file", "srv_cert_file", "trusted_file",  "request",
-    "wait",	     NULL,
+    "type",	     "url",	     "dir",	      "ca_bundle",   "timeout",	  "connect_timeout",
+    "retries",	     "reference",    "secret_source", "secret_file", "cert_file", "key_file",
+    "srv_cert_file", "trusted_file", "request",	      "wait",	     NULL,
 };
 
 static void cmp_close(void *state)
@@ -121,7 +120,8 @@ static p11e_rc read_files(cmp *c, const char *cert, const char *key, const char 
 	if (srv != NULL) {
 		if ((certs = read_certs(srv)) == NULL)
 			return p11e_errf(err, P11E_CONFIG,
-					 "ca cmp: \"srv_cert_file\" %s holds no PEM certificate", srv);
+					 "ca cmp: \"srv_cert_file\" %s holds no PEM certificate",
+					 srv);
 		c->srv_cert = sk_X509_shift(certs);
 		sk_X509_pop_free(certs, X509_free);
 	}
@@ -142,7 +142,8 @@ static p11e_rc read_protection(cmp *c, int *bad, p11e_err *err)
 {
 	const char *src = member(c, "secret_source", bad), *file = member(c, "secret_file", bad);
 	const char *cert = member(c, "cert_file", bad), *key = member(c, "key_file", bad);
-	const char *srv = member(c, "srv_cert_file", bad), *trusted = member(c, "trusted_file", bad);
+	const char *srv = member(c, "srv_cert_file", bad),
+		   *trusted = member(c, "trusted_file", bad);
 	char *probe = NULL;
 	p11e_err inner = {0};
 	size_t n;
@@ -218,13 +219,15 @@ static p11e_rc open_conf(cmp *c, p11e_err *err)
 				 "ca cmp: \"url\" is required: the CA's CMP endpoint over HTTP, "
 				 "like http://ca.example.com:8080/pkix/");
 	if (request != NULL && strcmp(request, "ir") != 0 && strcmp(request, "p10cr") != 0)
-		return p11e_errf(err, P11E_CONFIG, "ca cmp: \"request\" must be \"ir\" or \"p10cr\"");
+		return p11e_errf(err, P11E_CONFIG,
+				 "ca cmp: \"request\" must be \"ir\" or \"p10cr\"");
 	c->p10cr = request != NULL && strcmp(request, "p10cr") == 0;
 	c->wait_s = WAIT_DEFAULT_S;
 	if (json_object_object_get_ex(c->conf, "wait", &v)) {
 		if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
 		    json_object_get_int64(v) > 3600)
-			return p11e_errf(err, P11E_CONFIG, "ca cmp: \"wait\" must be 0 to 3600 seconds");
+			return p11e_errf(err, P11E_CONFIG,
+					 "ca cmp: \"wait\" must be 0 to 3600 seconds");
 		c->wait_s = (long)json_object_get_int64(v);
 	}
 	if ((rc = read_protection(c, &bad, err)) != P11E_OK)
@@ -303,7 +306,8 @@ static p11e_rc from_doc(const cmp_doc *d, p11e_ca_result *out, p11e_err *err)
 	out->chain = d->chain_pem ? p11e_chain_from_pem(d->chain_pem) : sk_X509_new_null();
 	if (out->cert == NULL || out->chain == NULL)
 		return p11e_errf(err, P11E_FAIL,
-				 "ca cmp: transaction %s's certificate cannot be read back", d->txid);
+				 "ca cmp: transaction %s's certificate cannot be read back",
+				 d->txid);
 	out->state = P11E_CA_STATE_ISSUED;
 	return P11E_OK;
 }
@@ -322,7 +326,8 @@ static p11e_rc new_doc(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *
 	 * without the MAC secret: a kur is signed with the old key, and OpenSSL
 	 * protects by MAC whenever it has a secret, so the secret is not given
 	 * to it then. Else an ordinary request. */
-	if (c->old_cert != NULL && c->old_key != NULL && (c->srv_cert != NULL || c->trusted != NULL))
+	if (c->old_cert != NULL && c->old_key != NULL &&
+	    (c->srv_cert != NULL || c->trusted != NULL))
 		d->req_type = OSSL_CMP_KUR;
 	else
 		d->req_type = c->p10cr ? OSSL_CMP_P10CR : OSSL_CMP_IR;
@@ -429,14 +434,15 @@ static p11e_rc cmp_revoke(void *state, const char *serial, X509 *cert, int reaso
 
 	*already = 0;
 	if (cert == NULL)
-		return p11e_errf(err, P11E_USAGE,
-				 "ca cmp: an rr names the certificate by its issuer and serial: "
-				 "revoke it through its identity (the record holds the certificate)");
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "ca cmp: an rr names the certificate by its issuer and serial: "
+		    "revoke it through its identity (the record holds the certificate)");
 	if (p11e_cert_serial("certificate", cert, have, sizeof(have), err) != P11E_OK)
 		return P11E_USAGE;
 	if (serial != NULL && strcmp(serial, have) != 0)
-		return p11e_errf(err, P11E_USAGE,
-				 "ca cmp: serial %s is not the certificate's (%s)", serial, have);
+		return p11e_errf(err, P11E_USAGE, "ca cmp: serial %s is not the certificate's (%s)",
+				 serial, have);
 	return cmp_revoke_cert(c, cert, reason, already, err);
 }
 

@@ -43,16 +43,16 @@ enum cmp_body {
 typedef struct cmp {
 	struct json_object *conf; /* our reference: the strings below point into it */
 	const char *url;
-	char hash[17];		  /* 16 hex digits of the url's SHA-256: names documents */
-	const char *reference;	  /* PBM: senderKID */
-	char *secret_source;	  /* PBM: env:VAR / file:PATH, never the secret */
-	X509 *prot_cert;	  /* signature protection: our certificate ... */
-	EVP_PKEY *prot_key;	  /* ... and its key (a PEM file) */
-	X509 *srv_cert;		  /* the only signer accepted for answers, or NULL */
-	X509_STORE *trusted;	  /* else the CAs an answer's signer must chain to */
-	STACK_OF(X509) * chain;	  /* the trusted CAs as a list, for `ca chain` */
-	int p10cr;		  /* "request": "p10cr" (else ir) */
-	long wait_s;		  /* how long submit and poll wait through "waiting" */
+	char hash[17];		/* 16 hex digits of the url's SHA-256: names documents */
+	const char *reference;	/* PBM: senderKID */
+	char *secret_source;	/* PBM: env:VAR / file:PATH, never the secret */
+	X509 *prot_cert;	/* signature protection: our certificate ... */
+	EVP_PKEY *prot_key;	/* ... and its key (a PEM file) */
+	X509 *srv_cert;		/* the only signer accepted for answers, or NULL */
+	X509_STORE *trusted;	/* else the CAs an answer's signer must chain to */
+	STACK_OF(X509) * chain; /* the trusted CAs as a list, for `ca chain` */
+	int p10cr;		/* "request": "p10cr" (else ir) */
+	long wait_s;		/* how long submit and poll wait through "waiting" */
 	p11e_http http;
 	p11e_store *store;
 	/* set_requester's key and set_renewal's certificate and key: not ours,
@@ -66,12 +66,12 @@ typedef struct cmp {
  * written before its first message leaves, rewritten with each answer
  * OpenSSL accepted before the next message leaves. */
 typedef struct cmp_doc {
-	char txid[33];	   /* transactionID, hex (16 random bytes) */
-	int req_type;	   /* OSSL_CMP_IR, OSSL_CMP_P10CR, OSSL_CMP_KUR */
-	char *csr_pem;	   /* what was asked */
-	int confirmed;	   /* pkiConf received: cert below is final */
-	char *cert_pem;	   /* confirmed: the certificate and ... */
-	char *chain_pem;   /* ... its chain */
+	char txid[33];			   /* transactionID, hex (16 random bytes) */
+	int req_type;			   /* OSSL_CMP_IR, OSSL_CMP_P10CR, OSSL_CMP_KUR */
+	char *csr_pem;			   /* what was asked */
+	int confirmed;			   /* pkiConf received: cert below is final */
+	char *cert_pem;			   /* confirmed: the certificate and ... */
+	char *chain_pem;		   /* ... its chain */
 	unsigned char *kept[CMP_KEPT_MAX]; /* answers to replay, in order (DER) */
 	size_t kept_len[CMP_KEPT_MAX];
 	size_t n_kept;
@@ -92,14 +92,14 @@ p11e_rc cmp_doc_remove(const cmp *c, const char *request_key, p11e_err *err);
  * PKIMessage, pvno 2 or 3, a transactionID equal to txid (16 bytes; NULL:
  * not checked), a body of a type a client may receive. NULL with why (one
  * line) in err. */
-OSSL_CMP_MSG *cmp_answer_parse(const unsigned char *der, size_t len,
-			       const unsigned char *txid, size_t txid_len, p11e_err *err);
+OSSL_CMP_MSG *cmp_answer_parse(const unsigned char *der, size_t len, const unsigned char *txid,
+			       size_t txid_len, p11e_err *err);
 
 /* One certificate request's transaction, new or resumed from d: ir, p10cr
  * or kur with its certConf, polls while the CA says "waiting" (up to
  * c->wait_s). out: ISSUED, PENDING or REJECTED; d is saved along the way. */
-p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d,
-		    p11e_ca_result *out, p11e_err *err);
+p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d, p11e_ca_result *out,
+		    p11e_err *err);
 /* rr for cert with reason (RFC 5280 code). */
 p11e_rc cmp_revoke_cert(cmp *c, X509 *cert, int reason, int *already, p11e_err *err);
 

@@ -90,8 +90,8 @@ char *cmp_doc_encode(const cmp_doc *d)
 		      add_string(o, "cert", d->cert_pem) != 0 ||
 		      add_string(o, "chain", d->chain_pem) != 0;
 	if (!bad)
-		text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
+		text = strdup(json_object_to_json_string_ext(
+		    o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(answers);
 	json_object_put(o);
 	return text;
@@ -104,7 +104,8 @@ static char *dup_member(json_object *o, const char *key, int *bad)
 
 	if (!json_object_object_get_ex(o, key, &v))
 		return NULL;
-	if (!json_object_is_type(v, json_type_string) || (s = strdup(json_object_get_string(v))) == NULL) {
+	if (!json_object_is_type(v, json_type_string) ||
+	    (s = strdup(json_object_get_string(v))) == NULL) {
 		*bad = 1;
 		return NULL;
 	}
@@ -221,11 +222,11 @@ p11e_rc cmp_doc_load(const cmp *c, const char *request_key, cmp_doc *out, p11e_e
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	rc = p11e_store_get(c->store, "cmp-request", name, &text, &len, err);
 	if (rc == P11E_OK && cmp_doc_decode((const char *)text, len, out) != 0)
-		rc = p11e_errf(err, P11E_FAIL,
-			       "ca cmp: %s is not a CMP transaction of p11enroll's; remove the "
-			       "identity's record to start over",
-			       p11e_store_describe(c->store, "cmp-request", name, where,
-						   sizeof(where)));
+		rc = p11e_errf(
+		    err, P11E_FAIL,
+		    "ca cmp: %s is not a CMP transaction of p11enroll's; remove the "
+		    "identity's record to start over",
+		    p11e_store_describe(c->store, "cmp-request", name, where, sizeof(where)));
 	free(text);
 	free(name);
 	return rc;
@@ -280,9 +281,8 @@ OSSL_CMP_MSG *cmp_answer_parse(const unsigned char *der, size_t len, const unsig
 	}
 	hdr = OSSL_CMP_MSG_get0_header(m);
 	tid = hdr ? OSSL_CMP_HDR_get0_transactionID((OSSL_CMP_PKIHEADER *)hdr) : NULL;
-	if (txid != NULL &&
-	    (tid == NULL || (size_t)ASN1_STRING_length(tid) != txid_len ||
-	     memcmp(ASN1_STRING_get0_data(tid), txid, txid_len) != 0)) {
+	if (txid != NULL && (tid == NULL || (size_t)ASN1_STRING_length(tid) != txid_len ||
+			     memcmp(ASN1_STRING_get0_data(tid), txid, txid_len) != 0)) {
 		p11e_errf(err, P11E_FAIL,
 			  "ca cmp: the CA's answer is for another transaction (transactionID)");
 		goto bad;

@@ -37,14 +37,14 @@ void pipe_crash_point(const char *name);
 typedef struct cmp_ses {
 	cmp *c;
 	const char *request_key;
-	cmp_doc *d;		 /* NULL: a transaction nothing resumes (rr) */
+	cmp_doc *d; /* NULL: a transaction nothing resumes (rr) */
 	unsigned char txid[16];
-	size_t replayed;	 /* d->kept[0..replayed) handed to OpenSSL */
-	unsigned char *fresh;	 /* the last answer from the wire, not kept yet */
+	size_t replayed;      /* d->kept[0..replayed) handed to OpenSSL */
+	unsigned char *fresh; /* the last answer from the wire, not kept yet */
 	size_t fresh_len;
-	EVP_PKEY *want;		 /* the key the certificate must be for */
-	int sent;		 /* messages that really left */
-	int failed;		 /* the transfer or the keeping failed: err says why */
+	EVP_PKEY *want; /* the key the certificate must be for */
+	int sent;	/* messages that really left */
+	int failed;	/* the transfer or the keeping failed: err says why */
 	p11e_err err;
 } cmp_ses;
 
@@ -90,7 +90,8 @@ static OSSL_CMP_MSG *replay(OSSL_CMP_CTX *ctx, cmp_ses *s)
 		OSSL_CMP_MSG_free(m);
 		s->failed = 1;
 		p11e_errf(&s->err, P11E_FAIL,
-			  "ca cmp: a kept answer of transaction %s cannot be read back", s->d->txid);
+			  "ca cmp: a kept answer of transaction %s cannot be read back",
+			  s->d->txid);
 		return NULL;
 	}
 	return m;
@@ -104,8 +105,10 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 	 * cancels the transaction. */
 	static const char *const headers[] = {"Connection: close", NULL};
 	cmp_ses *s = OSSL_CMP_CTX_get_transfer_cb_arg(ctx);
-	p11e_http_req hr = {.method = "POST", .url = s->c->url,
-			    .content_type = "application/pkixcmp", .headers = headers,
+	p11e_http_req hr = {.method = "POST",
+			    .url = s->c->url,
+			    .content_type = "application/pkixcmp",
+			    .headers = headers,
 			    .no_retry = 1};
 	p11e_http_resp resp = {0};
 	unsigned char *der = NULL;
@@ -131,8 +134,9 @@ static OSSL_CMP_MSG *transfer(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 	if (ctype != NULL)
 		p11e_peer_clean(ctype); /* the peer's words, into a message */
 	if (resp.status != 200) {
-		p11e_errf(&s->err, P11E_FAIL, "ca cmp: %s answered HTTP %ld; run enroll again later",
-			  s->c->url, resp.status);
+		p11e_errf(&s->err, P11E_FAIL,
+			  "ca cmp: %s answered HTTP %ld; run enroll again later", s->c->url,
+			  resp.status);
 		goto out;
 	}
 	if (ctype == NULL || strncasecmp(ctype, "application/pkixcmp", 19) != 0) {
@@ -308,7 +312,7 @@ static STACK_OF(X509) * chain_for(const cmp *c, OSSL_CMP_CTX *ctx, X509 *leaf)
 	if (pool == NULL || out == NULL)
 		goto fail;
 	for (int k = 0; k < 3; k++) {
-		more = k == 0 ? OSSL_CMP_CTX_get1_caPubs(ctx)
+		more = k == 0	? OSSL_CMP_CTX_get1_caPubs(ctx)
 		       : k == 1 ? OSSL_CMP_CTX_get1_extraCertsIn(ctx)
 				: X509_chain_up_ref(c->chain);
 		while (sk_X509_num(more) > 0) {
@@ -420,8 +424,8 @@ static void nap(long seconds)
 		;
 }
 
-p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d,
-		    p11e_ca_result *out, p11e_err *err)
+p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d, p11e_ca_result *out,
+		    p11e_err *err)
 {
 	cmp_ses s = {.c = c, .request_key = request_key, .d = d};
 	OSSL_CMP_CTX *ctx = NULL;
@@ -431,11 +435,12 @@ p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d,
 
 	s.want = X509_REQ_get0_pubkey(csr);
 	if (d->req_type == OSSL_CMP_KUR && (c->old_cert == NULL || c->old_key == NULL))
-		return p11e_errf(err, P11E_FAIL,
-				 "ca cmp: transaction %s is a key update (kur): it is signed with "
-				 "the renewed certificate's key, which is not at hand (no longer on "
-				 "the token?); ask the CA's operator about it",
-				 d->txid);
+		return p11e_errf(
+		    err, P11E_FAIL,
+		    "ca cmp: transaction %s is a key update (kur): it is signed with "
+		    "the renewed certificate's key, which is not at hand (no longer on "
+		    "the token?); ask the CA's operator about it",
+		    d->txid);
 	rc = new_ctx(&s, d->req_type == OSSL_CMP_KUR ? c->old_cert : NULL,
 		     d->req_type == OSSL_CMP_KUR ? c->old_key : NULL, &ctx, err);
 	if (rc == P11E_OK)
@@ -507,8 +512,8 @@ p11e_rc cmp_revoke_cert(cmp *c, X509 *cert, int reason, int *already, p11e_err *
 			char words[256];
 
 			status_words(ctx, words, sizeof(words));
-			rc = p11e_errf(err, P11E_CA_REJECTED, "ca cmp: the CA refused the revocation: %s",
-				       words);
+			rc = p11e_errf(err, P11E_CA_REJECTED,
+				       "ca cmp: the CA refused the revocation: %s", words);
 		} else {
 			rc = p11e_errf_ssl(err, P11E_FAIL, "ca cmp: the revocation failed");
 		}
