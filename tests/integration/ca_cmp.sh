@@ -310,7 +310,10 @@ jq --arg p "$stub_port" '.cas += ([ "ctype", "truncated", "oversized", "other", 
 	map({key: ("stub-" + .), value: {type: "cmp", url: ("http://127.0.0.1:" + $p + "/" + .),
 		reference: "4711", secret_file: "secret", wait: 0}}) | from_entries)' \
 	p11enroll.json >stub.json
-for path in ctype truncated oversized other garbage 500; do
+jq --arg p "$stub_port" '.cas."stub-hang" = {type: "cmp", url: ("http://127.0.0.1:" + $p + "/hang"),
+	reference: "4711", secret_file: "secret", wait: 0, timeout: 2, retries: 0}' stub.json >s.json &&
+	mv s.json stub.json
+for path in ctype truncated oversized other garbage 500 hang; do
 	P11ENROLL_CONFIG=$CMP_DIR/stub.json enroll "$email" "stub-$path"
 	check_eq "hostile $path: exit 1 ($out)" 1 "$rc"
 	check_eq "hostile $path: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
@@ -320,6 +323,7 @@ for path in ctype truncated oversized other garbage 500; do
 	oversized) check_contains "hostile oversized: named" "$out" "too large" ;;
 	other) check_contains "hostile other: named" "$out" "another transaction" ;;
 	500) check_contains "hostile 500: named" "$out" "HTTP 500" ;;
+	hang) check_contains "hostile hang: the url named" "$out" "/hang" ;;
 	esac
 done
 check_eq "hostile: record at csr-built" csr-built "$(record "$email" | jq -r .step)"

@@ -11,12 +11,14 @@ This stub answers every POST by its path with what no real server should:
   /other       the whole real PKIMessage: a transaction the client never began
   /garbage     an HTML error page as application/pkixcmp
   /500         HTTP 500
+  /hang        nothing for 60 s (the client's timeout)
 
 Each request is logged to --log as one line "PATH BYTES".
 It binds 127.0.0.1 on --port (0: the kernel picks; the port is written to
 --port-file).
 """
 import argparse
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -56,6 +58,9 @@ def main():
                 self.send(200, "application/pkixcmp", body)
             elif p == "/other":
                 self.send(200, "application/pkixcmp", answer)
+            elif p == "/hang":
+                time.sleep(60)
+                self.send(500, "text/plain", b"too late")
             elif p == "/garbage":
                 self.send(200, "application/pkixcmp", b"<html>Service Unavailable</html>")
             else:
