@@ -19,7 +19,9 @@
  * Each certificate request is one transaction, kept in the store (kind
  * "cmp-request", name HASH/REQUEST_KEY) from before its first message to its
  * pkiConf; ca_cmp_ses.c explains how a rerun resumes it instead of making a
- * second one. The request id is "cmp:REQUEST_KEY". */
+ * second one. The request id is "cmp:REQUEST_KEY". A transaction's document
+ * is read and written only by submit and poll, which the pipeline calls
+ * under the identity's lock: two runs never drive one transaction at once. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

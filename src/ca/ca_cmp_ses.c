@@ -467,8 +467,8 @@ p11e_rc cmp_certreq(cmp *c, const char *request_key, X509_REQ *csr, cmp_doc *d, 
 		if (s.sent == sent)
 			continue; /* replayed "waiting": now the real pollReq */
 		pipe_crash_point("cmp-waiting");
-		if (check_after < 0)
-			check_after = 0;
+		/* the CA's checkAfter: bounded to a day, as every peer's wait */
+		check_after = (int)p11e_peer_wait_s(check_after);
 		if (c->wait_s == 0 || time(NULL) + check_after > until) {
 			out->state = P11E_CA_STATE_PENDING;
 			out->retry_after = check_after > 0 ? check_after : 1;

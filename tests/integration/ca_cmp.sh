@@ -344,4 +344,6 @@ check_not_contains "the secret not repeated" "$out" "Cmp-s3cret!"
 check_eq "no key made for them" "$before" "$(keys_total)"
 
 check_not_contains "the secret never shown" "$all_out" "$(cat secret)"
+# (the file store: this test cannot run over PostgreSQL, whose server is outside its namespace)
+check_eq "the secret in no state file" "" "$(grep -rl -- "$(cat secret)" "$P11ENROLL_STATE_DIR" 2>/dev/null)"
 finish
