@@ -177,5 +177,6 @@ extern const p11e_ca_ops p11e_ca_acme_ops;
 extern const p11e_ca_ops p11e_ca_digicert_ops;
 extern const p11e_ca_ops p11e_ca_scep_ops;
 extern const p11e_ca_ops p11e_ca_certsrv_ops;
+extern const p11e_ca_ops p11e_ca_cmp_ops;
 
 #endif

@@ -16,6 +16,7 @@ static const p11e_ca_ops *const backends[] = {
     &p11e_ca_local_ops,	   &p11e_ca_cfssl_ops, &p11e_ca_acme_ops,
     &p11e_ca_digicert_ops, &p11e_ca_scep_ops,
     &p11e_ca_certsrv_ops,
+    &p11e_ca_cmp_ops,
 };
 
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))

@@ -54,6 +54,10 @@ static const p11e_store_kind kinds[] = {
     /* certsrv's requests (ca_certsrv.c), named HASH/REQUEST_KEY as ACME's
      * orders: requests/REQUEST_KEY.json in the CA's certsrv-HASH home. */
     {"certsrv-request", "requests", ".json", 4 * 1024, 0},
+    /* CMP transactions (ca_cmp*.c), named HASH/REQUEST_KEY (HASH: 16 hex
+     * digits of the CA url's SHA-256); the file store keeps them in the
+     * CA's cmp-HASH directory (or its "dir"), requests/. */
+    {"cmp-request", "requests", ".json", 256 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
