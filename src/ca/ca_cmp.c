@@ -31,6 +31,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include "ca/ca_cmp.h"
+#include "ca/ca_home.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/csr.h"
 #include "p11enroll/pem.h"
@@ -191,23 +192,11 @@ static p11e_rc read_protection(cmp *c, int *bad, p11e_err *err)
 	return read_files(c, cert, key, srv, trusted, err);
 }
 
-static char *default_dir(const char *state_dir, const char *hash)
-{
-	char name[32], *out;
-
-	if (state_dir == NULL || state_dir[0] != '/')
-		return NULL;
-	snprintf(name, sizeof(name), "cmp-%s", hash);
-	out = p11e_path_join(state_dir, name);
-	return out;
-}
-
 static p11e_rc open_conf(cmp *c, p11e_err *err)
 {
 	const char *request, *dir;
 	json_object *v, *js;
-	unsigned char md[32];
-	char hex[65], *home;
+	char *home;
 	int bad = 0;
 	p11e_rc rc;
 
@@ -234,15 +223,14 @@ static p11e_rc open_conf(cmp *c, p11e_err *err)
 	}
 	if ((rc = read_protection(c, &bad, err)) != P11E_OK)
 		return rc;
-	if (EVP_Digest(c->url, strlen(c->url), md, NULL, EVP_sha256(), NULL) != 1)
+	if (ca_url_hash(c->url, c->hash) != 0)
 		return p11e_errf_ssl(err, P11E_FAIL, "ca cmp: cannot hash the url");
-	p11e_hex_encode(md, sizeof(md), hex);
-	snprintf(c->hash, sizeof(c->hash), "%.16s", hex);
 	if ((rc = p11e_http_from_config(c->conf, "cmp", &c->http, err)) != P11E_OK)
 		return rc;
 	/* Plain http is CMP's usual transport (RFC 6712): the messages are
 	 * protected themselves. */
-	home = dir ? strdup(dir) : default_dir(p11e_conf_string(c->conf, "_state_dir"), c->hash);
+	home = dir ? strdup(dir)
+		   : ca_home_default_dir(p11e_conf_string(c->conf, "_state_dir"), "cmp", c->hash);
 	if (home == NULL)
 		return p11e_errf(err, P11E_CONFIG,
 				 "ca cmp: no \"dir\" for its transactions and no state directory");
