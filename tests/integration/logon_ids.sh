@@ -85,6 +85,20 @@ out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email frank@exam
 	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1 >/dev/null)
 check_eq "EC logon key: no warning on a rerun" "" "$out"
 
+# csr for an existing key: the logon names in the request, checked the same way.
+uri="pkcs11:token=test;id=$(pct_id "$(key_id alice@example.org)")"
+out=$(p11e csr "$uri" --profile smartcard-logon --email alice@example.org --upn alice@corp.example.org \
+	--principal alice@example.org --sid "$SID" --pin-source "$PIN_SRC" 2>/dev/null |
+	openssl req -noout -text 2>&1)
+check_contains "csr: the UPN" "$out" "UPN::alice@corp.example.org"
+check_contains "csr: the SID extension" "$out" "1.3.6.1.4.1.311.25.2"
+check_contains "csr: the realm upper-cased" "$(p11e csr "$uri" --profile smartcard-logon \
+	--email alice@example.org --principal alice@example.org --pin-source "$PIN_SRC" 2>/dev/null |
+	openssl req -outform DER | xxd -p | tr -d '\n')" "4558414d504c452e4f5247" # EXAMPLE.ORG
+out=$(p11e csr "$uri" --profile smartcard-logon --email alice@example.org --sid S-1-5 \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "csr with a bad --sid: exit 2 ($out)" 2 $?
+
 # kerberos_realm in the config: checked at load.
 printf '{ "kerberos_realm": "EXAMPLE ORG" }\n' >"$TEST_TMP/bad.json"
 out=$(p11e --config "$TEST_TMP/bad.json" status 2>&1)
