@@ -53,6 +53,11 @@ p11e_rc pipe_settle_logon(enroll_run *r, int new_key_type, p11e_err *err)
 					 given, name);
 		return P11E_OK;
 	}
+	if ((r->profile.purposes & P11E_PURPOSE_LOGON) && rec->dns_name != NULL)
+		return p11e_errf(err, P11E_USAGE,
+				 "dns: profile '%s' certifies a person who logs on; enroll with "
+				 "--email (a KDC's certificate: profile kdc)",
+				 name);
 	if ((r->profile.purposes & P11E_PURPOSE_KDC) && (p->upn != NULL || p->sid != NULL))
 		return p11e_errf(
 		    err, P11E_USAGE,

@@ -71,6 +71,18 @@ out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email erin@examp
 check_eq "smartcard-logon with no UPN or principal: exit 2" 2 $?
 check_contains "names the options" "$out" "give --upn or --principal"
 check "nothing made for erin" no_record erin@example.org
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --dns host.example.org \
+	--upn host@corp.example.org --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "smartcard-logon for a host: exit 2" 2 $?
+check_contains "says to use --email" "$out" "dns: profile 'smartcard-logon' certifies a person"
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile kdc --dns kdc.example.org --upn kdc@corp.example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "kdc with --upn: exit 2" 2 $?
+check_contains "kdc: no UPN" "$out" "upn: profile 'kdc' certifies a KDC"
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile kdc --dns kdc.example.org --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "kdc without a principal or realm: exit 2" 2 $?
+check_contains "kdc: names --principal" "$out" "principal: profile 'kdc' needs the KDC's principal"
 check_eq "no key made" "$keys_before" "$(keys)"
 
 # An EC logon key: made, with one line of warning naming MIT's limit; not repeated
