@@ -38,6 +38,12 @@ if [ "${1:-}" = "--test" ]; then
 	# sysvol's ACLs with in samba-vfs-modules: all only Recommends of samba on
 	# Debian 12; without the last, provisioning fails in setsysvolacl, measured).
 	pkgs+=(samba samba-dsdb-modules samba-ad-provision samba-vfs-modules)
+	# tests/integration/logon_mit.sh: a private MIT Kerberos realm with PKINIT (kinit,
+	# klist in krb5-user; kadmin.local in krb5-admin-server).
+	pkgs+=(krb5-kdc krb5-pkinit krb5-user krb5-admin-server)
+	# tests/integration/logon_sssd.sh: sssd's p11_child (sssd-common) and sssctl
+	# cert-eval-rule (sssd-tools); logon_pam_pkcs11.sh: pkcs11_inspect, pklogin_finder.
+	pkgs+=(sssd-common sssd-tools libpam-pkcs11)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/pipeline_logon.h"
 #include "core/pipeline_prepare.h"
 #include "p11enroll/software.h"
 #include "p11enroll/util.h"
@@ -211,6 +212,16 @@ p11e_rc pipe_check_params(const p11e_config *cfg, const p11e_enroll_params *p, c
 		    p->email != NULL ? p->email : "");
 	if (p->name != NULL && (rc = p11e_name_check(p->name, "name", err)) != P11E_OK)
 		return rc;
+	if ((p->upn != NULL && (rc = p11e_upn_check(p->upn, "upn", err)) != P11E_OK) ||
+	    (p->sid != NULL && (rc = p11e_sid_check(p->sid, "sid", err)) != P11E_OK))
+		return rc;
+	if (p->principal != NULL) {
+		char *canonical = NULL;
+		if ((rc = p11e_principal_canonical(p->principal, "principal", &canonical, err)) !=
+		    P11E_OK)
+			return rc;
+		free(canonical);
+	}
 	if (p->key_type != NULL && (rc = p11e_keytype_parse(p->key_type, &kt, err)) != P11E_OK)
 		return rc;
 	if (p->profile != NULL &&
@@ -285,6 +296,33 @@ static p11e_rc start_over(enroll_run *r, int *new_store, p11e_err *err)
 		rc = p11e_record_set(&rec->key_id, NULL, err);
 	if (rc == P11E_OK)
 		rc = p11e_record_set(&rec->temp_id, NULL, err);
+	return rc;
+}
+
+/* The logon identities given (checked by pipe_check_params) into the
+ * record: until the CSR is built they may change (a renewal starts a new
+ * CSR, so a renamed user gets the new UPN); after, a rerun must agree. */
+static p11e_rc settle_logon_ids(const p11e_enroll_params *p, p11e_record *rec, p11e_err *err)
+{
+	char *principal = NULL;
+	p11e_rc rc = P11E_OK;
+
+	if (p->principal != NULL &&
+	    (rc = p11e_principal_canonical(p->principal, "principal", &principal, err)) != P11E_OK)
+		return rc;
+	if (rec->step < P11E_STEP_CSR_BUILT) {
+		if (p->upn != NULL)
+			rc = p11e_record_set(&rec->upn, p->upn, err);
+		if (rc == P11E_OK && principal != NULL)
+			rc = p11e_record_set(&rec->principal, principal, err);
+		if (rc == P11E_OK && p->sid != NULL)
+			rc = p11e_record_set(&rec->sid, p->sid, err);
+	} else if ((rc = check_same("upn", p->upn, rec->upn, rec->identity, err)) == P11E_OK &&
+		   (rc = check_same("principal", principal, rec->principal, rec->identity, err)) ==
+		       P11E_OK) {
+		rc = check_same("sid", p->sid, rec->sid, rec->identity, err);
+	}
+	free(principal);
 	return rc;
 }
 
@@ -381,7 +419,7 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		rec->history = hist;
 		rec->n_history = nhist;
 		rec->generation = gen;
-		return rc;
+		return rc == P11E_OK ? settle_logon_ids(p, rec, err) : rc;
 	}
 	if (rc != P11E_OK)
 		return rc;
@@ -395,6 +433,8 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		if (rc != P11E_OK)
 			return rc;
 	}
+	if ((rc = settle_logon_ids(p, rec, err)) != P11E_OK)
+		return rc;
 	if (rec->step == P11E_STEP_NEW)
 		return start_over(r, new_store, err);
 	/* A token key may not have been made yet at key-pending: only the
@@ -442,6 +482,7 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 	p11e_record *rec = r->rec;
 	p11e_keytype given_kt;
 	const char *identity = rec->identity;
+	int new_key_type;
 	p11e_rc rc;
 
 	rc = check_same("profile", p->profile, rec->profile, identity, err);
@@ -469,7 +510,8 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 		rc = settle_key_store(r, new_store, err);
 	if (rc != P11E_OK)
 		return rc;
-	if (rec->key_type == NULL) {
+	new_key_type = rec->key_type == NULL;
+	if (new_key_type) {
 		rc = p11e_keytype_parse(p->key_type ? p->key_type : r->profile.default_key, &r->kt,
 					err);
 		if (rc == P11E_OK)
@@ -487,5 +529,7 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 	}
 	if (rc == P11E_OK)
 		rc = check_identity_kind(&r->profile, rec, err);
+	if (rc == P11E_OK)
+		rc = pipe_settle_logon(r, new_key_type, err);
 	return rc;
 }
