@@ -8,6 +8,7 @@
 
 struct json_object;
 struct p11e_ca_renewal;
+struct p11e_store;
 
 typedef enum p11e_ca_state {
 	P11E_CA_STATE_ISSUED = 1, /* (STATE_: P11E_CA_REJECTED is a p11e_rc) */
@@ -82,6 +83,12 @@ typedef struct p11e_ca_ops {
 	 * (else ""). */
 	p11e_rc (*renewal_window)(void *state, X509 *cert, long long *start, long long *end,
 				  p11e_err *err);
+	/* Optional, for backends that keep state in the store (the embedded
+	 * CA's index, an ACME account): open as open does, given the store
+	 * this process opened for its config (never NULL), to share it
+	 * (p11e_store_open_home_in) rather than open one of their own. */
+	p11e_rc (*open_in)(const struct json_object *conf, struct p11e_store *store, void **state,
+			   p11e_err *err);
 } p11e_ca_ops;
 
 /* What a renewal tells the CA about the certificate it replaces. */
@@ -130,6 +137,10 @@ const p11e_ca_ops *p11e_ca_backend(size_t i);
 
 /* Opens the backend named by conf's "type". */
 p11e_rc p11e_ca_open(const struct json_object *conf, p11e_ca **out, p11e_err *err);
+/* The same in a process whose config's store is open (cfg->store, or NULL:
+ * as p11e_ca_open): a CA that keeps state in the store shares it. */
+p11e_rc p11e_ca_open_in(const struct json_object *conf, struct p11e_store *store, p11e_ca **out,
+			p11e_err *err);
 p11e_rc p11e_ca_submit(p11e_ca *ca, X509_REQ *csr, const p11e_profile *profile,
 		       const char *request_key, p11e_ca_result *out, p11e_err *err);
 p11e_rc p11e_ca_poll(p11e_ca *ca, const char *request_id, const p11e_profile *profile,

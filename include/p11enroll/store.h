@@ -212,6 +212,14 @@ p11e_rc p11e_store_open_flat(const char *dir, p11e_store **out, p11e_err *err);
 p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p11e_store **out,
 			     p11e_err *err);
 
+/* The same for a process whose config's store is open already (cfg->store):
+ * a shared store is shared itself, not opened again (one PostgreSQL session
+ * and one pool of lock connections per process, not one per CA), handed
+ * back with one more reference that p11e_store_close drops; the file store
+ * is opened on dir, as p11e_store_open_home does. */
+p11e_rc p11e_store_open_home_in(p11e_store *shared, const char *dir, p11e_store **out,
+				p11e_err *err);
+
 /* Documents. */
 
 /* p11e_store_put's flags. */

@@ -36,6 +36,12 @@ static void known_types(char *buf, size_t len)
 
 p11e_rc p11e_ca_open(const struct json_object *conf, p11e_ca **out, p11e_err *err)
 {
+	return p11e_ca_open_in(conf, NULL, out, err);
+}
+
+p11e_rc p11e_ca_open_in(const struct json_object *conf, struct p11e_store *store, p11e_ca **out,
+			p11e_err *err)
+{
 	struct json_object *jt = NULL;
 	const char *type = NULL;
 	char known[128];
@@ -53,7 +59,10 @@ p11e_rc p11e_ca_open(const struct json_object *conf, p11e_ca **out, p11e_err *er
 		if ((ca = calloc(1, sizeof(*ca))) == NULL)
 			return p11e_errf(err, P11E_FAIL, "out of memory");
 		ca->ops = backends[i];
-		rc = ca->ops->open(conf, &ca->state, err);
+		if (store != NULL && ca->ops->open_in != NULL)
+			rc = ca->ops->open_in(conf, store, &ca->state, err);
+		else
+			rc = ca->ops->open(conf, &ca->state, err);
 		if (rc != P11E_OK) {
 			free(ca);
 			return rc;

@@ -129,7 +129,10 @@ static void acme_close(void *state)
 	free(a);
 }
 
-static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
+/* store: the config's store open in this process (p11e_ca_open_in), else
+ * NULL and the account's state is opened here. */
+static p11e_rc acme_open_in(const json_object *conf, p11e_store *store, void **state,
+			    p11e_err *err)
 {
 	acme *a = calloc(1, sizeof(*a));
 	json_object *v, *js;
@@ -218,7 +221,8 @@ static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
 	if (rc == P11E_OK)
 		rc = p11e_http_from_config(a->conf, "acme", &a->http, err);
 	if (rc == P11E_OK)
-		rc = p11e_store_open_home(js, a->dir, &a->store, err);
+		rc = store != NULL ? p11e_store_open_home_in(store, a->dir, &a->store, err)
+				   : p11e_store_open_home(js, a->dir, &a->store, err);
 out:
 	if (rc != P11E_OK) {
 		acme_close(a);
@@ -226,6 +230,11 @@ out:
 	}
 	*state = a;
 	return P11E_OK;
+}
+
+static p11e_rc acme_open(const json_object *conf, void **state, p11e_err *err)
+{
+	return acme_open_in(conf, NULL, state, err);
 }
 
 /* --- saved orders --- */
@@ -524,6 +533,7 @@ static p11e_rc acme_chain(void *state, STACK_OF(X509) * *out, p11e_err *err)
 const p11e_ca_ops p11e_ca_acme_ops = {
     .type = "acme",
     .open = acme_open,
+    .open_in = acme_open_in,
     .submit = acme_submit,
     .poll = acme_poll,
     .chain = acme_chain,

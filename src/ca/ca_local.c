@@ -153,7 +153,10 @@ static p11e_rc read_crl_url(const struct json_object *conf, char **out, p11e_err
 	return P11E_OK;
 }
 
-static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
+/* store: the config's store open in this process (p11e_ca_open_in), else
+ * NULL and the CA opens its own. */
+static p11e_rc local_open_in(const struct json_object *conf, p11e_store *store, void **state,
+			     p11e_err *err)
 {
 	struct json_object *jd = NULL, *js = NULL;
 	const char *dir = NULL;
@@ -205,8 +208,11 @@ static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err
 	/* "_store": the config's store (p11e_config_ca); none: files in dir. */
 	if (!json_object_object_get_ex(conf, "_store", &js))
 		js = NULL;
-	if ((rc = p11e_ca_local_id(ca->cert, ca->id, err)) != P11E_OK ||
-	    (rc = p11e_store_open_home(js, dir, &ca->store, err)) != P11E_OK)
+	if ((rc = p11e_ca_local_id(ca->cert, ca->id, err)) != P11E_OK)
+		goto out;
+	rc = store != NULL ? p11e_store_open_home_in(store, dir, &ca->store, err)
+			   : p11e_store_open_home(js, dir, &ca->store, err);
+	if (rc != P11E_OK)
 		goto out;
 	*state = ca;
 	ca = NULL;
@@ -215,6 +221,11 @@ out:
 	free(key_path);
 	free(cert_path);
 	return rc;
+}
+
+static p11e_rc local_open(const struct json_object *conf, void **state, p11e_err *err)
+{
+	return local_open_in(conf, NULL, state, err);
 }
 
 /* Issued by p11enroll before the index went into the store: DIR/issued/K.pem,
@@ -432,6 +443,7 @@ static const char *const local_config_keys[] = {"type",	      "dir",	 "module",
 const p11e_ca_ops p11e_ca_local_ops = {
     .type = "local",
     .open = local_open,
+    .open_in = local_open_in,
     .submit = local_submit,
     .poll = local_poll,
     .chain = local_chain,

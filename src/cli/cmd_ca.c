@@ -130,7 +130,7 @@ static p11e_rc ca_cert(cli_ctx *ctx, const cli_args *a)
 
 	rc = p11e_config_ca(&ctx->config, spec ? spec : ctx->config.default_ca, &conf, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, &ca, &ctx->err);
+		rc = p11e_ca_open_in(conf, ctx->config.store, &ca, &ctx->err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_chain(ca, &chain, &ctx->err);
 	if (rc == P11E_OK && ctx->json)
@@ -169,7 +169,7 @@ static p11e_rc open_ca(cli_ctx *ctx, const cli_args *a, p11e_ca **ca)
 				   : ctx->config.default_ca,
 			    &conf, &ctx->err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, ca, &ctx->err);
+		rc = p11e_ca_open_in(conf, ctx->config.store, ca, &ctx->err);
 	json_object_put(conf);
 	free(local);
 	return rc;

@@ -51,7 +51,7 @@ static p11e_rc cached_ca(const p11e_config *cfg, ca_cache *c, const char *spec, 
 		}
 	rc = p11e_config_ca(cfg, spec, &conf, err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, out, err);
+		rc = p11e_ca_open_in(conf, cfg->store, out, err);
 	json_object_put(conf);
 	if (rc != P11E_OK)
 		return rc;

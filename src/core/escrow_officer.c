@@ -296,7 +296,7 @@ static p11e_rc ca_issued(const p11e_config *cfg, const officer_key *k,
 	p11e_hex_encode(md, sizeof(md), key);
 	rc = p11e_config_ca(cfg, p->ca, &conf, err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, &ca, err);
+		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_submit(ca, req, &prof, key, &res, err);
 	if (rc == P11E_OK && (res.state != P11E_CA_STATE_ISSUED || res.cert == NULL))

@@ -251,7 +251,7 @@ static p11e_rc open_ca(enroll_run *r, p11e_err *err)
 	}
 	rc = p11e_config_ca(r->cfg, r->rec->ca, &ca_conf, err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(ca_conf, &r->ca, err);
+		rc = p11e_ca_open_in(ca_conf, r->cfg->store, &r->ca, err);
 	json_object_put(ca_conf);
 	if (rc != P11E_OK || shared == NULL || shared->ca != NULL)
 		return rc;

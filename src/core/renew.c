@@ -58,7 +58,7 @@ static p11e_rc due_from(const p11e_config *cfg, const p11e_renew_params *p,
 	/* Only a CA that has a window is asked; a failure to ask falls back to
 	 * the configured window (RFC 9773 sec. 4.3: the client's own schedule). */
 	if (p11e_config_ca(cfg, rec->ca, &conf, NULL) == P11E_OK &&
-	    p11e_ca_open(conf, &ca, NULL) == P11E_OK) {
+	    p11e_ca_open_in(conf, cfg->store, &ca, NULL) == P11E_OK) {
 		rc = p11e_ca_renewal_window(ca, cert, &start, &end, NULL);
 		if (rc == P11E_OK && start > 0 && start <= end) {
 			*from = (time_t)start;

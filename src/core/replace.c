@@ -133,7 +133,7 @@ static p11e_rc check_ca(const p11e_config *cfg, const char *spec, p11e_err *err)
 	p11e_rc rc = p11e_config_ca(cfg, spec, &conf, err);
 
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, &ca, err);
+		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
 	p11e_ca_close(ca);
 	json_object_put(conf);
 	return rc;

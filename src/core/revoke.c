@@ -72,7 +72,7 @@ static p11e_rc ask_ca(const p11e_config *cfg, const target *t, X509 *cert, int r
 	if (rc == P11E_OK)
 		rc = p11e_config_ca(cfg, t->ca, &conf, err);
 	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, &ca, err);
+		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_revoke(ca, serial, cert, reason, already, err);
 	p11e_ca_close(ca);

@@ -279,7 +279,7 @@ static p11e_rc check_revocable(const p11e_config *cfg, const p11e_wipe_params *p
 			    (checked != NULL && strcmp(checked, certs[k].ca) == 0))
 				continue;
 			if (p11e_config_ca(cfg, certs[k].ca, &conf, &why) == P11E_OK &&
-			    p11e_ca_open(conf, &ca, &why) == P11E_OK)
+			    p11e_ca_open_in(conf, cfg->store, &ca, &why) == P11E_OK)
 				can = p11e_ca_can_revoke(ca);
 			p11e_ca_close(ca);
 			json_object_put(conf);

@@ -2,6 +2,7 @@
  * object picks a p11e_store_ops table by its "type"; without one the state
  * lives in files under STATE_DIR, as it always has. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +15,10 @@ struct p11e_store {
 	const p11e_store_ops *ops;
 	void *state;
 	json_object *env_conf; /* the "store" P11ENROLL_STORE stands for, kept while open */
+	/* Its holders beyond the opener: p11e_store_open_home_in hands the
+	 * config's shared store to the CAs of the same process (threads of a
+	 * batch among them), and the last close closes it. */
+	atomic_int extra_refs;
 };
 
 /* One entry per backend file (src/store/store_*.c). */
@@ -110,6 +115,7 @@ static p11e_rc open_with(const p11e_store_ops *ops, const p11e_config *cfg, json
 	}
 	s->ops = ops;
 	s->env_conf = env_conf;
+	atomic_init(&s->extra_refs, 0);
 	if ((rc = ops->open(cfg, conf, &s->state, err)) != P11E_OK) {
 		json_object_put(env_conf);
 		free(s);
@@ -213,6 +219,18 @@ p11e_rc p11e_store_open_home(const struct json_object *conf, const char *dir, p1
 	return rc;
 }
 
+p11e_rc p11e_store_open_home_in(p11e_store *shared, const char *dir, p11e_store **out,
+				p11e_err *err)
+{
+	*out = NULL;
+	/* The file store keeps a home's state in dir (p11e_store_open_home). */
+	if (shared->ops == &p11e_store_file_ops)
+		return p11e_store_open_dir(dir, out, err);
+	atomic_fetch_add(&shared->extra_refs, 1);
+	*out = shared;
+	return P11E_OK;
+}
+
 p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 {
 	json_object *conf = NULL, *env_conf = NULL, *jt;
@@ -250,6 +268,9 @@ p11e_rc p11e_store_open(const p11e_config *cfg, p11e_store **out, p11e_err *err)
 void p11e_store_close(p11e_store *s)
 {
 	if (s == NULL)
+		return;
+	/* Another holder still uses it (p11e_store_open_home_in). */
+	if (atomic_fetch_sub(&s->extra_refs, 1) > 0)
 		return;
 	s->ops->close(s->state);
 	json_object_put(s->env_conf);

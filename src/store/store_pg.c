@@ -306,7 +306,7 @@ static p11e_rc schema_version(pg_store *s, long *version, p11e_err *err)
 /* The same, outside a transaction, in one round trip (once per connection,
  * before its first document): the version table read at once, and its
  * absence (undefined table or schema) taken for version 0. */
-static p11e_rc schema_version_now(pg_store *s, long *version, p11e_err *err)
+static p11e_rc schema_version_now(pg_store *s, PGconn *conn, long *version, p11e_err *err)
 {
 	char sql[200];
 	PGresult *res;
@@ -316,26 +316,26 @@ static p11e_rc schema_version_now(pg_store *s, long *version, p11e_err *err)
 	*version = 0;
 	snprintf(sql, sizeof(sql), "SELECT coalesce(max(version), 0) FROM %s.p11e_schema",
 		 s->schema_sql);
-	res = s->pq.exec_params(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0);
+	res = s->pq.exec_params(conn, sql, 0, NULL, NULL, NULL, NULL, 0);
 	state = res != NULL ? s->pq.result_error_field(res, PG_DIAG_SQLSTATE) : NULL;
 	if (res != NULL && s->pq.result_status(res) == PGRES_TUPLES_OK && s->pq.ntuples(res) == 1)
 		*version = strtol(s->pq.getvalue(res, 0, 0), NULL, 10);
 	else if (state == NULL || (strcmp(state, "42P01") != 0 && strcmp(state, "3F000") != 0))
-		rc = pg_fail(s, s->conn, res, "reading the schema's version", err);
+		rc = pg_fail(s, conn, res, "reading the schema's version", err);
 	s->pq.clear(res);
 	return rc;
 }
 
 /* Documents need the schema this binary was built for: the user is told
  * which command makes it so (exit 8: the store is not set up). */
-static p11e_rc check_schema(pg_store *s, p11e_err *err)
+p11e_rc pg_check_schema(pg_store *s, PGconn *conn, p11e_err *err)
 {
 	long found = 0;
 	int known = 0;
 	p11e_rc rc;
 
 	p11e_pg_migrations(&known);
-	if ((rc = schema_version_now(s, &found, err)) != P11E_OK)
+	if ((rc = schema_version_now(s, conn, &found, err)) != P11E_OK)
 		return rc;
 	if (found == 0)
 		return p11e_errf(err, P11E_CONFIG,
@@ -352,7 +352,6 @@ static p11e_rc check_schema(pg_store *s, p11e_err *err)
 				 "store: schema %s is at version %ld, newer than this p11enroll "
 				 "knows (%d): upgrade p11enroll on this machine",
 				 s->schema, found, known);
-	s->schema_ok = 1;
 	return P11E_OK;
 }
 
@@ -369,8 +368,31 @@ p11e_rc pg_shared(pg_store *s, int docs, p11e_err *err)
 	}
 	if (s->conn == NULL && (rc = pg_connect(s, &s->conn, err)) != P11E_OK)
 		return rc;
-	if (docs && !s->schema_ok)
-		return check_schema(s, err);
+	if (docs && !s->schema_ok) {
+		if ((rc = pg_check_schema(s, s->conn, err)) != P11E_OK)
+			return rc;
+		s->schema_ok = 1;
+	}
+	return P11E_OK;
+}
+
+p11e_rc pg_doc_conn(pg_store *s, PGconn **conn, p11e_err *err)
+{
+	pg_held *h = pg_thread_lock(s);
+	p11e_rc rc;
+
+	*conn = NULL;
+	if (h == NULL) {
+		if ((rc = pg_shared(s, 1, err)) == P11E_OK)
+			*conn = s->conn;
+		return rc;
+	}
+	if (!h->schema_ok) {
+		if ((rc = pg_check_schema(s, h->conn, err)) != P11E_OK)
+			return rc;
+		pg_schema_checked(s, h);
+	}
+	*conn = h->conn;
 	return P11E_OK;
 }
 

@@ -8,14 +8,16 @@
  * Durability: a put with P11E_STORE_DURABLE is one statement, committed as
  * the server's synchronous_commit says (on by default: on disk, and on a
  * synchronous standby where one is configured, when put returns). A put
- * without it runs in a transaction with SET LOCAL synchronous_commit TO off:
+ * without it is one statement too, whose transaction sets
+ * synchronous_commit to off for itself:
  * the server may lose the last few such commits if it crashes (never a part
  * of one, never out of order), which is what "soon" promises. Removes and
  * counters are always durable.
  *
  * Fencing: a put or remove of an identity's document while this process
  * holds that identity's lock runs on the lock's own connection
- * (store_pg_lock.c). A station that lost that connection lost the lock with
+ * (store_pg_lock.c); every other operation of a thread that holds a lock
+ * runs on its lock's connection too (pg_doc_conn), else on the shared one. A station that lost that connection lost the lock with
  * it, and another may hold it now: its write then fails instead of
  * overwriting the other's record. */
 #include <stdint.h>
@@ -30,14 +32,10 @@
 static p11e_rc write_conn(pg_store *s, const p11e_store_kind *k, const char *name, PGconn **conn,
 			  pg_held **fence, p11e_err *err)
 {
-	p11e_rc rc = pg_shared(s, 1, err);
-
 	*conn = NULL;
-	*fence = NULL;
-	if (rc != P11E_OK)
-		return rc;
-	*fence = pg_fence_for(s, k->name, name);
-	*conn = *fence != NULL ? (*fence)->conn : s->conn;
+	if ((*fence = pg_fence_for(s, k->name, name)) == NULL)
+		return pg_doc_conn(s, conn, err);
+	*conn = (*fence)->conn;
 	return P11E_OK;
 }
 
@@ -64,17 +62,18 @@ static p11e_rc get_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 {
 	const char *vals[2] = {k->name, name};
 	char sql[200];
+	PGconn *conn;
 	PGresult *res;
 	p11e_rc rc;
 	size_t n;
 
-	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
+	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
 		return rc;
 	snprintf(sql, sizeof(sql), "SELECT data FROM %s.documents WHERE kind = $1 AND name = $2",
 		 s->schema_sql);
-	res = s->pq.exec_params(s->conn, sql, 2, NULL, vals, NULL, NULL, 1);
+	res = s->pq.exec_params(conn, sql, 2, NULL, vals, NULL, NULL, 1);
 	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(s, s->conn, res, "reading a document", err);
+		rc = pg_fail(s, conn, res, "reading a document", err);
 		goto out;
 	}
 	if (s->pq.ntuples(res) == 0) {
@@ -117,8 +116,8 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 {
 	const char *vals[3] = {k->name, name, len > 0 ? data : ""};
 	const int lens[3] = {0, 0, (int)len}, formats[3] = {0, 0, 1};
-	int in_tx = !(flags & P11E_STORE_DURABLE), exists = 0;
-	char sql[600];
+	int exists = 0;
+	char sql[700];
 	pg_held *fence;
 	PGconn *conn;
 	PGresult *res = NULL;
@@ -126,19 +125,20 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 
 	if ((rc = write_conn(s, k, name, &conn, &fence, err)) != P11E_OK)
 		return rc;
-	if (in_tx) {
-		res = s->pq.exec(conn, "BEGIN; SET LOCAL synchronous_commit TO off");
-		if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
-			goto failed;
-		s->pq.clear(res);
-	}
 	/* P11E_STORE_CREATE: a document there already is left as it is (no
 	 * row inserted: P11E_EXISTS); the unique (kind, name) decides between
-	 * two stations creating one at once. */
+	 * two stations creating one at once. Without P11E_STORE_DURABLE the
+	 * statement's own transaction commits without waiting for its WAL
+	 * flush: set_config(..., true) lasts until that transaction's end,
+	 * which is its commit, so one round trip does what BEGIN, SET LOCAL
+	 * synchronous_commit TO off, the INSERT and COMMIT did in three. */
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s.documents AS d (kind, name, data, updated_by) "
-		 "VALUES ($1, $2, $3, current_setting('application_name')) %s",
+		 "SELECT $1::text, $2::text, $3::bytea, current_setting('application_name')%s %s",
 		 s->schema_sql,
+		 (flags & P11E_STORE_DURABLE)
+		     ? ""
+		     : " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async",
 		 (flags & P11E_STORE_CREATE)
 		     ? "ON CONFLICT (kind, name) DO NOTHING"
 		     : "ON CONFLICT (kind, name) DO UPDATE SET data = EXCLUDED.data, "
@@ -150,21 +150,12 @@ static p11e_rc put_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 	exists = (flags & P11E_STORE_CREATE) && strcmp(s->pq.cmd_tuples(res), "0") == 0;
 	s->pq.clear(res);
 	res = NULL;
-	if (in_tx) {
-		res = s->pq.exec(conn, "COMMIT");
-		if (res == NULL || s->pq.result_status(res) != PGRES_COMMAND_OK)
-			goto failed;
-		s->pq.clear(res);
-	}
 	if (exists)
 		return p11e_errf(err, P11E_EXISTS,
 				 "store: %s %.100s exists already; it is never replaced", k->name,
 				 name);
 	return P11E_OK;
 failed:
-	/* Rolled back first: pg_fail may drop the shared connection. */
-	if (in_tx && s->pq.status(conn) == CONNECTION_OK)
-		s->pq.clear(s->pq.exec(conn, "ROLLBACK"));
 	rc = fence != NULL ? fenced_fail(s, fence, res, "writing a document", err)
 			   : pg_fail(s, conn, res, "writing a document", err);
 	s->pq.clear(res);
@@ -225,17 +216,18 @@ static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc
 {
 	const char *vals[1] = {k->name};
 	char sql[200];
+	PGconn *conn;
 	PGresult *res;
 	p11e_rc rc;
 	int rows;
 
-	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
+	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
 		return rc;
 	snprintf(sql, sizeof(sql), "SELECT name, data FROM %s.documents WHERE kind = $1",
 		 s->schema_sql);
-	res = s->pq.exec_params(s->conn, sql, 1, NULL, vals, NULL, NULL, 1);
+	res = s->pq.exec_params(conn, sql, 1, NULL, vals, NULL, NULL, 1);
 	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(s, s->conn, res, "listing documents", err);
+		rc = pg_fail(s, conn, res, "listing documents", err);
 		goto out;
 	}
 	if ((rows = s->pq.ntuples(res)) == 0)
@@ -294,22 +286,23 @@ static p11e_rc counter_upsert(pg_store *s, const char *name, unsigned long long 
 {
 	char sql[300], num[24];
 	const char *vals[2] = {name, num};
+	PGconn *conn;
 	PGresult *res;
 	p11e_rc rc;
 
 	if (value > INT64_MAX)
 		return p11e_errf(err, P11E_USAGE, "store: counter %.100s: %llu is too large", name,
 				 value);
-	if ((rc = pg_shared(s, 1, err)) != P11E_OK)
+	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
 		return rc;
 	snprintf(num, sizeof(num), "%llu", value);
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s.counters AS c (name, value) VALUES ($1, $2) "
 		 "ON CONFLICT (name) DO UPDATE SET value = %s RETURNING value",
 		 s->schema_sql, on_conflict);
-	res = s->pq.exec_params(s->conn, sql, 2, NULL, vals, NULL, NULL, 0);
+	res = s->pq.exec_params(conn, sql, 2, NULL, vals, NULL, NULL, 0);
 	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK || s->pq.ntuples(res) != 1)
-		rc = pg_fail(s, s->conn, res, what, err);
+		rc = pg_fail(s, conn, res, what, err);
 	else if (out != NULL)
 		*out = strtoull(s->pq.getvalue(res, 0, 0), NULL, 10);
 	s->pq.clear(res);

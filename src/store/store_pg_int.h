@@ -49,6 +49,7 @@ typedef struct pg_held {
 	unsigned int key1, key2;
 	pthread_t owner; /* the thread that took it: its next lock shares conn */
 	int tainted;	 /* conn may hold a lock no one holds: close, never pool */
+	int schema_ok;	 /* the schema's version was checked on conn */
 } pg_held;
 
 /* Idle lock connections kept for the next lock (store_pg_lock.c). */
@@ -72,6 +73,7 @@ typedef struct pg_store {
 	int schema_ok; /* the schema's version was checked on conn */
 	pg_held *held; /* the locks held, for fencing */
 	PGconn *idle[PG_IDLE_MAX];
+	int idle_schema_ok[PG_IDLE_MAX]; /* as pg_held's, for each idle one */
 	int n_idle;
 } pg_store;
 
@@ -85,6 +87,13 @@ p11e_rc pg_connect(pg_store *s, PGconn **out, p11e_err *err);
 /* The shared connection, connected (again) if need be; with docs, the
  * schema checked to be at this binary's version (once per connection). */
 p11e_rc pg_shared(pg_store *s, int docs, p11e_err *err);
+/* The connection the calling thread's document operations run on, the
+ * schema checked on it: the one of a lock it holds (one connection per
+ * enrollment, not a lock's and a shared one), else the shared one. */
+p11e_rc pg_doc_conn(pg_store *s, PGconn **conn, p11e_err *err);
+/* The schema's version checked on conn (P11E_CONFIG saying which command
+ * sets it right), once per connection. */
+p11e_rc pg_check_schema(pg_store *s, PGconn *conn, p11e_err *err);
 /* A failed result on conn as err: the lost connection (conn then CONNECTION_BAD,
  * and the shared one dropped for the next operation to reconnect), a
  * standby refusing a write, else the server's message after what. */
@@ -100,6 +109,11 @@ void pg_unlock(void *state, void *held);
  * lock's own when this process holds it, else NULL (the shared one). Under
  * mu. */
 pg_held *pg_fence_for(pg_store *s, const char *kind, const char *name);
+/* A lock the calling thread holds on a connection still up, or NULL. Under
+ * mu. */
+pg_held *pg_thread_lock(pg_store *s);
+/* Every lock on h's connection: its schema was checked. Under mu. */
+void pg_schema_checked(pg_store *s, const pg_held *h);
 void pg_locks_close(pg_store *s);
 
 /* store_pg_doc.c */

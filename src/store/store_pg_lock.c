@@ -26,7 +26,11 @@
  *
  * Fencing: the locks held are listed in the store's state, so that a write
  * of an identity's document while its lock is held runs on the lock's
- * connection (store_pg_doc.c). */
+ * connection (store_pg_doc.c). And every other document operation of a
+ * thread that holds a lock runs there too (pg_doc_conn): an enrollment,
+ * which works under its identity's lock, needs no second connection (a
+ * backend start and, over TCP, an authentication and a TLS handshake,
+ * docs/performance.md). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -82,12 +86,13 @@ static void taint(pg_store *s, const PGconn *conn)
  * and a second take of one name must wait as in the file store), an idle
  * one, else a new one. Under mu. */
 static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn **conn, int *pooled,
-			 p11e_err *err)
+			 int *schema_ok, p11e_err *err)
 {
 	pthread_t self = pthread_self();
 	PGconn *mine = NULL;
 
 	*pooled = 0;
+	*schema_ok = 0;
 	for (const pg_held *h = s->held; h != NULL; h = h->next) {
 		if (!pthread_equal(h->owner, self))
 			continue;
@@ -95,22 +100,34 @@ static p11e_rc lock_conn(pg_store *s, unsigned int k1, unsigned int k2, PGconn *
 			mine = NULL;
 			break;
 		}
-		if (mine == NULL && s->pq.status(h->conn) == CONNECTION_OK)
+		if (mine == NULL && s->pq.status(h->conn) == CONNECTION_OK) {
 			mine = h->conn;
+			*schema_ok = h->schema_ok;
+		}
 	}
 	if (mine != NULL) {
 		*conn = mine;
 		return P11E_OK;
 	}
+	*schema_ok = 0;
 	while (s->n_idle > 0) {
 		*conn = s->idle[--s->n_idle];
+		*schema_ok = s->idle_schema_ok[s->n_idle];
 		*pooled = 1;
 		if (s->pq.status(*conn) == CONNECTION_OK)
 			return P11E_OK;
 		s->pq.finish(*conn);
 	}
 	*pooled = 0;
+	*schema_ok = 0;
 	return pg_connect(s, conn, err);
+}
+
+/* A connection put back in the pool. Under mu. */
+static void pool(pg_store *s, PGconn *conn, int schema_ok)
+{
+	s->idle_schema_ok[s->n_idle] = schema_ok;
+	s->idle[s->n_idle++] = conn;
 }
 
 /* Closes every idle connection: one was found dead (the server restarted,
@@ -185,13 +202,13 @@ p11e_rc pg_lock(void *state, const char *kind, const char *name, long wait_ms, v
 	p11e_store_wait w;
 	char holder[200];
 	p11e_rc rc;
-	int got, pooled = 0;
+	int got, pooled = 0, schema_ok = 0;
 
 	*held = NULL;
 	if ((rc = lock_keys(s, kind, name, &k1, &k2, err)) != P11E_OK)
 		return rc;
 	pthread_mutex_lock(&s->mu);
-	rc = lock_conn(s, k1, k2, &conn, &pooled, err);
+	rc = lock_conn(s, k1, k2, &conn, &pooled, &schema_ok, err);
 	pthread_mutex_unlock(&s->mu);
 	if (rc != P11E_OK)
 		return rc;
@@ -213,6 +230,7 @@ again:
 		s->pq.finish(conn);
 		conn = NULL;
 		pooled = 0;
+		schema_ok = 0;
 		pthread_mutex_lock(&s->mu);
 		drop_idle(s);
 		pthread_mutex_unlock(&s->mu);
@@ -233,6 +251,7 @@ again:
 	h->key1 = k1;
 	h->key2 = k2;
 	h->owner = pthread_self();
+	h->schema_ok = schema_ok;
 	pthread_mutex_lock(&s->mu);
 	h->next = s->held;
 	s->held = h;
@@ -254,7 +273,7 @@ out:
 			taint(s, conn);
 	} else if (rc == P11E_BUSY && s->pq.status(conn) == CONNECTION_OK &&
 		   s->n_idle < PG_IDLE_MAX)
-		s->idle[s->n_idle++] = conn;
+		pool(s, conn, schema_ok);
 	else /* broken, or holding the lock after running out of memory */
 		s->pq.finish(conn);
 	pthread_mutex_unlock(&s->mu);
@@ -293,7 +312,7 @@ void pg_unlock(void *state, void *held)
 		if (!released)
 			taint(s, h->conn);
 	} else if (released && !h->tainted && s->n_idle < PG_IDLE_MAX)
-		s->idle[s->n_idle++] = h->conn;
+		pool(s, h->conn, h->schema_ok);
 	else
 		s->pq.finish(h->conn);
 	pthread_mutex_unlock(&s->mu);
@@ -310,6 +329,23 @@ pg_held *pg_fence_for(pg_store *s, const char *kind, const char *name)
 		if (strcmp(h->kind, "identity") == 0 && strcmp(h->name, name) == 0)
 			return h;
 	return NULL;
+}
+
+pg_held *pg_thread_lock(pg_store *s)
+{
+	pthread_t self = pthread_self();
+
+	for (pg_held *h = s->held; h != NULL; h = h->next)
+		if (pthread_equal(h->owner, self) && s->pq.status(h->conn) == CONNECTION_OK)
+			return h;
+	return NULL;
+}
+
+void pg_schema_checked(pg_store *s, const pg_held *h)
+{
+	for (pg_held *o = s->held; o != NULL; o = o->next)
+		if (o->conn == h->conn)
+			o->schema_ok = 1;
 }
 
 void pg_locks_close(pg_store *s)

@@ -190,17 +190,17 @@ check_eq "counters: none twice, 1 to 100" "100 1 100" \
 check_eq "counters: kept in the table" 100 \
 	"$(pg_psql "SELECT value FROM p11enroll.counters WHERE name = 'serial'")"
 
-# --- connections: an enrollment takes the token's lock on its identity lock's connection ---
+# --- connections: an enrollment does everything on its identity lock's connection ---
 # (log_connections is on: one "connection authorized" line a connection)
 marker=$(wc -l <"$PG_LOG")
 out=$(enroll conns@example.org 2>&1)
 check_eq "enroll ($out)" 0 $?
 pid_conns=$(tail -n +$((marker + 1)) "$PG_LOG" | grep 'connection authorized' | grep -c "application_name=p11enroll pid " || true)
-# The pipeline's store: its shared connection and one for its locks (the
-# identity's, then the token's on the same connection: 3 before); the
-# embedded CA opens a store of its own (ca_local.c): its shared connection
-# and its lock's.
-check_eq "one enrollment: four connections (the token's lock on the identity lock's)" 4 "$pid_conns"
+# The identity's lock's connection, and on it the token's lock, the CA's
+# lock and every document and counter of the enrollment: the embedded CA
+# shares the config's store (4 before: the pipeline's shared connection and
+# lock connection, and the CA's own two).
+check_eq "one enrollment: one connection (the identity lock's)" 1 "$pid_conns"
 
 pg_stop
 finish
