@@ -137,7 +137,10 @@ static void certsrv_close(void *state)
 	free(c);
 }
 
-static p11e_rc certsrv_open(const json_object *conf, void **state, p11e_err *err)
+/* store: the config's store open in this process (p11e_ca_open_in), shared
+ * for the request documents; NULL: opened from the config's "_store". */
+static p11e_rc certsrv_open_in(const json_object *conf, p11e_store *store, void **state,
+			       p11e_err *err)
 {
 	certsrv *c = calloc(1, sizeof(*c));
 	const char *url, *dir;
@@ -198,13 +201,20 @@ static p11e_rc certsrv_open(const json_object *conf, void **state, p11e_err *err
 	}
 	if (!json_object_object_get_ex(conf, "_store", &js))
 		js = NULL;
-	if ((rc = p11e_store_open_home(js, c->dir, &c->store, err)) != P11E_OK)
+	rc = store != NULL ? p11e_store_open_home_in(store, c->dir, &c->store, err)
+			   : p11e_store_open_home(js, c->dir, &c->store, err);
+	if (rc != P11E_OK)
 		goto fail;
 	*state = c;
 	return P11E_OK;
 fail:
 	certsrv_close(c);
 	return rc;
+}
+
+static p11e_rc certsrv_open(const json_object *conf, void **state, p11e_err *err)
+{
+	return certsrv_open_in(conf, NULL, state, err);
 }
 
 /* One exchange with the password read for it and wiped after it. */
@@ -584,5 +594,6 @@ const p11e_ca_ops p11e_ca_certsrv_ops = {
     .poll = certsrv_poll,
     .chain = certsrv_chain,
     .close = certsrv_close,
+    .open_in = certsrv_open_in,
     .config_keys = known_keys,
 };

@@ -192,7 +192,7 @@ static p11e_rc read_protection(cmp *c, int *bad, p11e_err *err)
 	return read_files(c, cert, key, srv, trusted, err);
 }
 
-static p11e_rc open_conf(cmp *c, p11e_err *err)
+static p11e_rc open_conf(cmp *c, p11e_store *shared, p11e_err *err)
 {
 	const char *request, *dir;
 	json_object *v, *js;
@@ -236,12 +236,15 @@ static p11e_rc open_conf(cmp *c, p11e_err *err)
 				 "ca cmp: no \"dir\" for its transactions and no state directory");
 	if (!json_object_object_get_ex(c->conf, "_store", &js))
 		js = NULL;
-	rc = p11e_store_open_home(js, home, &c->store, err);
+	rc = shared != NULL ? p11e_store_open_home_in(shared, home, &c->store, err)
+			    : p11e_store_open_home(js, home, &c->store, err);
 	free(home);
 	return rc;
 }
 
-static p11e_rc cmp_open(const json_object *conf, void **state, p11e_err *err)
+/* store: the config's store open in this process (p11e_ca_open_in), shared
+ * for the transactions; NULL: opened from the config's "_store". */
+static p11e_rc cmp_open_in(const json_object *conf, p11e_store *store, void **state, p11e_err *err)
 {
 	cmp *c = calloc(1, sizeof(*c));
 	p11e_rc rc;
@@ -250,12 +253,17 @@ static p11e_rc cmp_open(const json_object *conf, void **state, p11e_err *err)
 	if (c == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	c->conf = json_object_get((json_object *)conf);
-	if ((rc = open_conf(c, err)) != P11E_OK) {
+	if ((rc = open_conf(c, store, err)) != P11E_OK) {
 		cmp_close(c);
 		return rc;
 	}
 	*state = c;
 	return P11E_OK;
+}
+
+static p11e_rc cmp_open(const json_object *conf, void **state, p11e_err *err)
+{
+	return cmp_open_in(conf, NULL, state, err);
 }
 
 static p11e_rc cmp_set_requester(void *state, EVP_PKEY *key, const char *identity, p11e_err *err)
@@ -439,6 +447,7 @@ static p11e_rc cmp_revoke(void *state, const char *serial, X509 *cert, int reaso
 const p11e_ca_ops p11e_ca_cmp_ops = {
     .type = "cmp",
     .open = cmp_open,
+    .open_in = cmp_open_in,
     .submit = cmp_submit,
     .poll = cmp_poll,
     .chain = cmp_chain,
