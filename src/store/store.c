@@ -51,6 +51,8 @@ static const p11e_store_kind kinds[] = {
     {"acme-key", "", ".key", 64 * 1024, 0},
     {"acme-order", "orders", ".json", 256 * 1024, 0},
     {"acme-chain", "", ".pem", 256 * 1024, 0},
+    /* The card registry (card.c): one card, named by its token serial. */
+    {"card", "cards", ".json", 1024 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
