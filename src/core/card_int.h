@@ -38,6 +38,7 @@ typedef struct card_pin_ctx {
 	const char *officer_pin_source;
 	const char *module;
 	const char *op;
+	int confirmed; /* card_so_resolve found the card has the pending PIN: its number */
 } card_pin_ctx;
 p11e_rc card_so_rotate(card_pin_ctx *c, const char *old_pin, int *generation, p11e_err *err);
 /* A change cut short (the document's so_pin.pending) resolved: the card's

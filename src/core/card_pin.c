@@ -116,6 +116,7 @@ static void audit_so(card_pin_ctx *c, const char *what, int gen, p11e_rc rc,
 
 p11e_rc card_so_resolve(card_pin_ctx *c, p11e_err *err)
 {
+	c->confirmed = 0;
 	const p11e_token_info *info = p11e_token_get_info(c->s->token);
 	int pending = so_int(c->doc, "pending");
 	json_object *phase;
@@ -151,6 +152,7 @@ p11e_rc card_so_resolve(card_pin_ctx *c, p11e_err *err)
 	if (rc == P11E_OK) {
 		so_set(c->doc, "escrowed", pending);
 		drop_pending(c->doc);
+		c->confirmed = pending;
 		audit_so(c, "pending-confirmed", pending, P11E_OK, NULL);
 	} else if (rc == P11E_PIN_INCORRECT) {
 		/* The card kept the PIN it had: that one stays current. */
@@ -187,6 +189,12 @@ p11e_rc card_so_rotate(card_pin_ctx *c, const char *old_pin, int *generation, p1
 	*generation = 0;
 	if ((rc = card_so_resolve(c, err)) != P11E_OK)
 		return rc;
+	/* The change a crash cut short reached the card: that was this
+	 * rotation (a rerun), not a reason for another one. */
+	if (c->confirmed > 0) {
+		*generation = c->confirmed;
+		return P11E_OK;
+	}
 	escrowed = so_int(c->doc, "escrowed");
 	if (old_pin == NULL && escrowed == 0)
 		return p11e_errf(err, P11E_NOT_FOUND,
