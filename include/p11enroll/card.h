@@ -84,9 +84,13 @@ typedef struct p11e_card_move_params {
 	const char *reason;	   /* free text for the history (may be NULL) */
 	const char *operator_name; /* NULL: the local user */
 	long wait_ms;		   /* the card's lock: 0 the default, negative not at all */
-	/* What the move does beyond the registry (the certificates' hold,
-	 * a wipe), called under the lock with the document, before the new
-	 * state is saved: a failure leaves the card where it was. NULL: none. */
+	/* lost: revoke (keyCompromise) instead of a hold; terminate: the
+	 * reason (enum p11e_revoke_reason, 0: cessationOfOperation). */
+	int revoke;
+	/* What the move does beyond the registry and the certificates (those
+	 * the move itself holds, lifts or revokes: card_hold.c), called under
+	 * the lock with the document, before the new state is saved: a failure
+	 * leaves the card where it was. NULL: none. */
 	p11e_rc (*work)(void *arg, const p11e_config *cfg, struct json_object *doc, int from,
 			int to, p11e_err *err);
 	void *arg;

@@ -164,6 +164,7 @@ static p11e_rc one_move(cli_ctx *ctx, const cli_args *a, const char *move, int *
 	    .move = move,
 	    .reason = cli_value(a, "reason"),
 	    .operator_name = cli_value(a, "operator"),
+	    .revoke = strcmp(move, "lost") == 0 && cli_flag(a, "revoke"),
 	};
 	p11e_card_move_result res;
 	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
@@ -234,6 +235,9 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 					 : v->move == NULL && strcmp(v->name, "register") == 0
 					     ? "the token's URI"
 					     : "one SERIAL");
+		if (cli_flag(a, "revoke") && strcmp(v->name, "lost") != 0)
+			return p11e_errf(&ctx->err, P11E_USAGE,
+					 "--revoke: only card lost takes it");
 		if (v->move == NULL && cli_value(a, "reason") != NULL)
 			return p11e_errf(
 			    &ctx->err, P11E_USAGE,
@@ -246,6 +250,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 const cli_command cmd_card = {
     .name = "card",
     .usage = "register URI [--so-pin-source SRC] | list [--state S] | show SERIAL\n"
+	     "       | lost SERIAL [--revoke] [--reason R]\n"
 	     "       | issue|suspend|resume|lost|found|damaged|terminate SERIAL [--reason R]",
     .summary = "the card registry: cards in stock, issued, suspended, lost, terminated",
     .help = "register  records the token at URI as a card in stock (serial, manufacturer,\n"
@@ -260,7 +265,13 @@ const cli_command cmd_card = {
 	    "          (docs/cards.md); anything else is refused with nothing changed.\n"
 	    "          Every move is kept in the card's history and audited with the\n"
 	    "          operator (--operator, else the local user) and --reason.\n"
-	    "          terminate returns a card that is not damaged to stock.",
+	    "          suspend and lost put every valid certificate on the card on hold\n"
+	    "          (certificateHold: the embedded CA's next CRL lists it), resume\n"
+	    "          and found lift the holds (the next CRL leaves them out); lost\n"
+	    "          --revoke revokes them (keyCompromise). A card with a certificate\n"
+	    "          from a CA that cannot lift a hold is not suspended (exit 11).\n"
+	    "          terminate revokes them (cessationOfOperation) and returns a card\n"
+	    "          that is not damaged to stock.",
     .opts =
 	(const cli_opt[]){
 	    {"so-pin-source", "SRC", "register: the card's SO PIN as it came"},
@@ -269,6 +280,7 @@ const cli_command cmd_card = {
 	    {"no-personalise", NULL, "register: keep the SO PIN (not escrowed)"},
 	    {"state", "S", "list: only cards in state S"},
 	    {"reason", "R", "a move: why (kept in the history and the audit)"},
+	    {"revoke", NULL, "lost: revoke its certificates (keyCompromise), not hold them"},
 	    {"operator", "NAME", "who does it (default: the local user)"},
 	    {"wait", "SECONDS", "wait this long for the card's lock (default 5; 0: not)"},
 	    {NULL, NULL, NULL}},

@@ -243,6 +243,8 @@ p11e_rc p11e_card_move(const p11e_config *cfg, const p11e_card_move_params *p,
 	if ((rc = p11e_card_move_check(cfg, p->serial, p->move, out->from, &out->to, err)) !=
 	    P11E_OK)
 		goto out;
+	if ((rc = card_certificates_work(cfg, p->move, p->revoke, doc, err)) != P11E_OK)
+		goto out;
 	if (p->work != NULL && (rc = p->work(p->arg, cfg, doc, out->from, out->to, err)) != P11E_OK)
 		goto out;
 	card_crash_point("card-work-done");

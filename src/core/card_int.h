@@ -22,6 +22,13 @@ void card_history_add(struct json_object *doc, const char *move, int from, int t
 p11e_rc card_audit_due(const p11e_config *cfg, const char *serial, struct json_object *doc,
 		       p11e_err *err);
 
+/* The certificates' part of a move (card_hold.c): suspend and lost hold
+ * them, resume and found lift the holds, lost with revoke and terminate
+ * revoke them (terminate: for reason revoke when above 0, else
+ * cessationOfOperation; lost: keyCompromise). */
+p11e_rc card_certificates_work(const p11e_config *cfg, const char *move, int revoke,
+			       struct json_object *doc, p11e_err *err);
+
 /* The pipeline's crash points (test builds): pipe_crash_point. */
 void pipe_crash_point(const char *name);
 #define card_crash_point(name) pipe_crash_point(name)
