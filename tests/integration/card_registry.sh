@@ -176,6 +176,15 @@ export P11ENROLL_CONFIG=$TEST_TMP/config-full.json
 p11e_logged card found "$SERIAL"
 check_eq "found (full table): exit 0 ($OUT)" 0 $?
 
+# init-token registers what it initialises: in stock, its SO PIN not escrowed.
+p11e_logged init-token "pkcs11:model=SoftHSM%20v2" --label fresh --so-pin-source "file:$TEST_SO_PIN_FILE" \
+	--pin-source "$PIN_SRC"
+check_eq "init-token: exit 0 ($OUT)" 0 $?
+check_eq "init-token: the new card in stock, SO PIN not escrowed" "in-stock null" \
+	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | "\(.state) \(.so_pin.escrowed)"')"
+check_eq "init-token: its history says so" "register: initialised by init-token" \
+	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | .history[0] | "\(.move): \(.reason)"')"
+
 # No secret reached the output, the audit or the card's document.
 for secret in "$SO1" "$SO_OLD"; do
 	check_not_contains "no SO PIN in the output" "$(cat "$LOG")" "$secret"
