@@ -90,10 +90,10 @@ p11e_rc p11e_card_config_check(const char *file, json_object *cards, p11e_err *e
 	json_object_object_foreach(cards, key, val)
 	{
 		(void)val;
-		if (strcmp(key, "allowed_transitions") != 0 && strcmp(key, "lost_command") != 0)
+		if (strcmp(key, "allowed_transitions") != 0)
 			return p11e_errf(err, P11E_CONFIG,
 					 "config %s: unknown key 'cards.%.60s' (known: "
-					 "allowed_transitions, lost_command)",
+					 "allowed_transitions)",
 					 file, key);
 	}
 	if (!json_object_object_get_ex(cards, "allowed_transitions", &list))

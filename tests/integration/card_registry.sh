@@ -142,13 +142,14 @@ p11e card issue "$SERIAL" >/dev/null
 P11ENROLL_TEST_SLEEP_AT=card-locked P11ENROLL_TEST_SLEEP_MS=4000 \
 	p11e card suspend "$SERIAL" --reason first >"$TEST_TMP/first.out" 2>&1 &
 first=$!
-for _ in $(seq 1 100); do
-	p11e card lost "$SERIAL" --wait 0 >"$TEST_TMP/busy.out" 2>&1
+# The probe changes nothing either way: a rerun of the move just made (issue) is "already".
+for _ in $(seq 1 300); do
+	p11e card issue "$SERIAL" --wait 0 >"$TEST_TMP/busy.out" 2>&1
 	rc=$?
 	[ $rc -eq 12 ] && break
 	sleep 0.1
 done
-check_eq "a second move while the first holds the card: exit 12" 12 "$rc"
+check_eq "a second command while the first holds the card: exit 12" 12 "$rc"
 check_contains "busy: names the lock" "$(cat "$TEST_TMP/busy.out")" "card"
 p11e_logged card lost "$SERIAL" --wait 60 --reason second
 check_eq "a second move that waits: exit 0 ($OUT)" 0 $?
@@ -172,6 +173,10 @@ jq '. + {cards: {allowed_transitions: ["lost:nowhere"]}}' "$TEST_TMP/config-full
 P11ENROLL_CONFIG=$TEST_TMP/config-bad.json p11e_logged card list
 check_eq "a bad allowed_transitions: exit 8 ($OUT)" 8 $?
 check_contains "bad allowed_transitions: names the entry" "$OUT" "cards.allowed_transitions[0]"
+jq '. + {cards: {lost_command: "true"}}' "$TEST_TMP/config-full.json" >"$TEST_TMP/config-bad.json"
+P11ENROLL_CONFIG=$TEST_TMP/config-bad.json p11e_logged card list
+check_eq "an unknown key under cards: exit 8 ($OUT)" 8 $?
+check_contains "unknown key: named by its path" "$OUT" "cards.lost_command"
 export P11ENROLL_CONFIG=$TEST_TMP/config-full.json
 p11e_logged card found "$SERIAL"
 check_eq "found (full table): exit 0 ($OUT)" 0 $?
