@@ -126,6 +126,12 @@ typedef struct p11e_card_register_result {
 p11e_rc p11e_card_register(const p11e_config *cfg, const p11e_card_register_params *p,
 			   p11e_card_register_result *out, p11e_err *err);
 
+/* Whether the token at uri is card serial (terminate --wipe: never wipe
+ * another card). P11E_USAGE naming both serials when it is not; *label:
+ * the token's label (what wipe's --confirm wants). */
+p11e_rc p11e_card_token_is(const p11e_config *cfg, const char *uri, const char *module,
+			   const char *serial, char label[33], p11e_err *err);
+
 /* The SO PIN (src/core/card_pin.c). */
 typedef struct p11e_card_pin_params {
 	const char *uri;

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include "cli.h"
 #include "p11enroll/card.h"
+#include "p11enroll/wipe.h"
 
 typedef struct card_verb {
 	const char *name;
@@ -185,14 +186,49 @@ static p11e_rc one_move(cli_ctx *ctx, const cli_args *a, const char *move, int *
 	return P11E_OK;
 }
 
+/* terminate --wipe URI: what p11enroll put on the card removed (wipe.h),
+ * after checking that the token there is this card. Its certificates were
+ * revoked by the terminate move already. */
+static p11e_rc wipe(cli_ctx *ctx, const cli_args *a)
+{
+	char label[33];
+	p11e_wipe_params p = {
+	    .uri = cli_value(a, "wipe"),
+	    .module = ctx->module,
+	    .pin_source = ctx->pin_source,
+	    .confirm = label,
+	};
+	p11e_wipe_result res;
+	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
+
+	if (rc == P11E_OK)
+		rc = p11e_card_token_is(&ctx->config, p.uri, ctx->module, a->pos[1], label,
+					&ctx->err);
+	if (rc == P11E_OK)
+		rc = p11e_wipe(&ctx->config, &p, &res, &ctx->err);
+	if (rc == P11E_OK && !ctx->json)
+		printf("card %s: wiped (%zu identities retired, %zu key objects and %zu "
+		       "certificates removed)\n",
+		       a->pos[1], res.identities, res.key_objects, res.certificates);
+	return rc;
+}
+
 static p11e_rc card_move(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 {
 	int to = -1;
 	p11e_rc rc = one_move(ctx, a, v->move, &to);
 
-	/* terminate: a card that is not damaged goes back to stock, its
-	 * history kept (a rerun after a crash between the two finishes it). */
-	if (rc == P11E_OK && strcmp(v->move, "terminate") == 0 && to == P11E_CARD_TERMINATED) {
+	/* terminate --wipe: a card that is not damaged is wiped and goes back
+	 * to stock, its history kept (a rerun after a crash between the steps
+	 * finishes it); without --wipe it stays terminated. */
+	if (rc == P11E_OK && strcmp(v->move, "terminate") == 0 && to == P11E_CARD_TERMINATED &&
+	    cli_value(a, "wipe") == NULL) {
+		if (!ctx->json)
+			printf("card %s: terminated; `card terminate %s --wipe URI` wipes it and "
+			       "returns it to stock\n",
+			       a->pos[1], a->pos[1]);
+	} else if (rc == P11E_OK && strcmp(v->move, "terminate") == 0 &&
+		   to == P11E_CARD_TERMINATED) {
 		json_object *doc = NULL, *hist;
 		int damaged = 0;
 		if (p11e_card_load(&ctx->config, a->pos[1], &doc, &ctx->err) == P11E_OK &&
@@ -203,6 +239,8 @@ static p11e_rc card_move(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 		}
 		json_object_put(doc);
 		if (!damaged)
+			rc = wipe(ctx, a);
+		if (!damaged && rc == P11E_OK)
 			rc = one_move(ctx, a, "restock", &to);
 	}
 	if (rc == P11E_OK && ctx->json) {
@@ -235,6 +273,9 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 					 : v->move == NULL && strcmp(v->name, "register") == 0
 					     ? "the token's URI"
 					     : "one SERIAL");
+		if (cli_value(a, "wipe") != NULL && strcmp(v->name, "terminate") != 0)
+			return p11e_errf(&ctx->err, P11E_USAGE,
+					 "--wipe: only card terminate takes it");
 		if (cli_flag(a, "revoke") && strcmp(v->name, "lost") != 0)
 			return p11e_errf(&ctx->err, P11E_USAGE,
 					 "--revoke: only card lost takes it");
@@ -250,7 +291,7 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 const cli_command cmd_card = {
     .name = "card",
     .usage = "register URI [--so-pin-source SRC] | list [--state S] | show SERIAL\n"
-	     "       | lost SERIAL [--revoke] [--reason R]\n"
+	     "       | lost SERIAL [--revoke] [--reason R] | terminate SERIAL [--wipe URI]\n"
 	     "       | issue|suspend|resume|lost|found|damaged|terminate SERIAL [--reason R]",
     .summary = "the card registry: cards in stock, issued, suspended, lost, terminated",
     .help = "register  records the token at URI as a card in stock (serial, manufacturer,\n"
@@ -270,8 +311,9 @@ const cli_command cmd_card = {
 	    "          and found lift the holds (the next CRL leaves them out); lost\n"
 	    "          --revoke revokes them (keyCompromise). A card with a certificate\n"
 	    "          from a CA that cannot lift a hold is not suspended (exit 11).\n"
-	    "          terminate revokes them (cessationOfOperation) and returns a card\n"
-	    "          that is not damaged to stock.",
+	    "          terminate revokes them (cessationOfOperation); with --wipe URI (the\n"
+	    "          card, its PIN from --pin-source) it wipes a card that is not\n"
+	    "          damaged (p11enroll wipe) and returns it to stock.",
     .opts =
 	(const cli_opt[]){
 	    {"so-pin-source", "SRC", "register: the card's SO PIN as it came"},
@@ -281,6 +323,7 @@ const cli_command cmd_card = {
 	    {"state", "S", "list: only cards in state S"},
 	    {"reason", "R", "a move: why (kept in the history and the audit)"},
 	    {"revoke", NULL, "lost: revoke its certificates (keyCompromise), not hold them"},
+	    {"wipe", "URI", "terminate: wipe the card there (this card) and restock it"},
 	    {"operator", "NAME", "who does it (default: the local user)"},
 	    {"wait", "SECONDS", "wait this long for the card's lock (default 5; 0: not)"},
 	    {NULL, NULL, NULL}},

@@ -139,6 +139,28 @@ out:
 	return rc;
 }
 
+p11e_rc p11e_card_token_is(const p11e_config *cfg, const char *uri, const char *module,
+			   const char *serial, char label[33], p11e_err *err)
+{
+	p11e_session_params sp = {.uri = uri, .module = module, .login = 0};
+	p11e_session s;
+	p11e_rc rc;
+
+	memset(&s, 0, sizeof(s));
+	label[0] = '\0';
+	if ((rc = p11e_session_open(cfg, &sp, &s, err)) == P11E_OK) {
+		const p11e_token_info *info = p11e_token_get_info(s.token);
+		snprintf(label, 33, "%s", info->label);
+		if (strcmp(info->serial, serial) != 0)
+			rc = p11e_errf(err, P11E_USAGE,
+				       "--wipe: the token there is card %.32s, not %s; nothing "
+				       "was wiped",
+				       info->serial, serial);
+	}
+	p11e_session_close(&s);
+	return rc;
+}
+
 static p11e_rc registered(card_open *o, p11e_err *err)
 {
 	if (o->doc == NULL)

@@ -1,7 +1,7 @@
 # The card registry (issue 23): register (the SO PIN replaced by a generated one, escrowed
 # to the officers, never shown), the state table with its one-line refusals and the
 # config's allowed_transitions, every move in the history and the audit with operator and
-# reason, crash points at every transition with reruns, two moves on one card serialised,
+# reason, terminate --wipe only on this card, crash points at every transition with reruns, two moves on one card serialised,
 # and hostile input changing nothing.
 . "$TESTS_DIR/lib/common.sh"
 setup_ca
@@ -94,8 +94,17 @@ check_eq "lost: exit 0 ($OUT)" 0 $?
 p11e_logged card found "$SERIAL"
 check_eq "found: exit 0 ($OUT)" 0 $?
 p11e_logged card terminate "$SERIAL" --reason "leaver"
-check_eq "terminate: exit 0 ($OUT)" 0 $?
-check_eq "terminated and back in stock" in-stock "$(state)"
+check_eq "terminate without --wipe: exit 0 ($OUT)" 0 $?
+check_eq "terminate without --wipe: terminated, not in stock" terminated "$(state)"
+check_contains "terminate without --wipe: says how to restock" "$OUT" "--wipe URI"
+softhsm2-util --init-token --free --label other --so-pin "$SO_OLD" --pin "$TEST_PIN" >/dev/null
+p11e_logged card terminate "$SERIAL" --wipe pkcs11:token=other --pin-source "$PIN_SRC"
+check_eq "terminate --wipe on another card: exit 2 ($OUT)" 2 $?
+check_contains "another card: names both serials" "$OUT" "not $SERIAL"
+check_eq "another card: still terminated" terminated "$(state)"
+p11e_logged card terminate "$SERIAL" --wipe "$U" --pin-source "$PIN_SRC"
+check_eq "terminate --wipe: exit 0 ($OUT)" 0 $?
+check_eq "terminated, wiped and back in stock" in-stock "$(state)"
 check_eq "the history, in order" \
 	"register issue suspend resume lost found terminate restock" \
 	"$(card | jq -r '[.history[].move] | join(" ")')"
@@ -130,9 +139,9 @@ for point in card-locked card-work-done card-moved; do
 done
 # terminate cut between its two halves: the rerun finishes it (back to stock).
 P11ENROLL_TEST_CRASH_AFTER=card-locked p11e card terminate "$SERIAL" >/dev/null 2>&1
-P11ENROLL_TEST_CRASH_AFTER=card-moved p11e card terminate "$SERIAL" >/dev/null 2>&1
+P11ENROLL_TEST_CRASH_AFTER=card-moved p11e card terminate "$SERIAL" --wipe "$U" --pin-source "$PIN_SRC" >/dev/null 2>&1
 check_eq "terminate cut after its first half: terminated" terminated "$(state)"
-p11e_logged card terminate "$SERIAL"
+p11e_logged card terminate "$SERIAL" --wipe "$U" --pin-source "$PIN_SRC"
 check_eq "terminate rerun: exit 0 ($OUT)" 0 $?
 check_eq "terminate rerun: in stock" in-stock "$(state)"
 

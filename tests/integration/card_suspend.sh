@@ -2,7 +2,7 @@
 # at the embedded CA (certificateHold in its CRL: `openssl verify -crl_check` fails),
 # resume lifts it (the next CRL leaves it out: the check passes again); a crash between
 # two holds or two lifts and a rerun; lost --revoke (keyCompromise, final: found does not
-# undo it); terminate (cessationOfOperation, back to stock); a CA that cannot lift a hold
+# undo it); terminate --wipe (cessationOfOperation, wiped, back to stock); a CA that cannot lift a hold
 # (cfssl) makes suspend refuse with nothing held.
 . "$TESTS_DIR/lib/common.sh"
 setup_ca
@@ -82,9 +82,13 @@ check_contains "found after --revoke: ann still fails" "$(verify ann)" "certific
 # and returns the card to stock.
 p11e_logged enroll "$U" --email cy@example.org --ca "local:$CA_DIR" --pin-source "$PIN_SRC"
 record cy@example.org | jq -r .cert_pem >"$TEST_TMP/cy.pem"
-p11e_logged card terminate "$SERIAL" --reason leaver
-check_eq "terminate: exit 0 ($OUT)" 0 $?
+p11e_logged card terminate "$SERIAL" --reason leaver --wipe "$U" --pin-source "$PIN_SRC"
+check_eq "terminate --wipe: exit 0 ($OUT)" 0 $?
 check_eq "terminate: in stock" in-stock "$(state)"
+check_eq "terminate --wipe: nothing of p11enroll's left on the card" 0 \
+	"$(p11tool_opensc --list-objects --type privkey | grep -c '^Private Key Object')"
+check_eq "terminate --wipe: the records retired" "retired retired retired" \
+	"$(for w in ann bob cy; do record $w@example.org | jq -r .retired; done | tr '\n' ' ' | sed 's/ $//')"
 check_contains "terminate: cy revoked" "$(verify cy)" "certificate revoked"
 check_eq "terminate: cy's record says cessationOfOperation" cessationOfOperation \
 	"$(record cy@example.org | jq -r .revoked_reason)"
