@@ -46,7 +46,8 @@ typedef struct p11e_ca_local_index {
 } p11e_ca_local_index;
 /* Parses the index text (len bytes, no NUL needed). A last line without
  * its newline that is not JSON is a torn append and ignored; any other line
- * that is not an issued or revocation line is P11E_FAIL naming its number
+ * that is not an issued, revocation or unhold line (a hold lifted: the
+ * serial's certificateHold entry dropped) is P11E_FAIL naming its number
  * (a revocation must never be lost silently). */
 p11e_rc p11e_ca_local_index_parse(const char *text, size_t len, p11e_ca_local_index *out,
 				  p11e_err *err);
