@@ -228,10 +228,11 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 				 "--officer-key: only pin unblock and pin rotate-so read the "
 				 "escrowed SO PIN");
 	if (!is_status && !is_change && !is_unblock)
-		return p11e_errf(&ctx->err, P11E_USAGE,
-				 "pin: unknown action '%.40s'; use status, change, unblock or rotate-so "
-				 "(see p11enroll pin --help)",
-				 verb);
+		return p11e_errf(
+		    &ctx->err, P11E_USAGE,
+		    "pin: unknown action '%.40s'; use status, change, unblock or rotate-so "
+		    "(see p11enroll pin --help)",
+		    verb);
 	if (!is_unblock && cli_value(a, "so-pin-source") != NULL)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "--so-pin-source: only pin unblock uses the SO PIN");

@@ -10,7 +10,10 @@
  * nothing held, and the message says to use `card lost --revoke` or revoke.
  * Each CA call is idempotent (a second hold or lift is "already"), so a
  * crash in the middle is finished by the rerun; the card's document lists
- * what is held ("held") once the move is saved. */
+ * what is held ("held") once the move is saved. A held certificate is
+ * withdrawn from the publishers its record names (the directory mail
+ * clients find encryption certificates in), and published again when the
+ * hold is lifted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "p11enroll/clock.h"
 #include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
+#include "p11enroll/publish.h"
 #include "p11enroll/record.h"
 #include "p11enroll/revoke.h"
 
@@ -27,6 +31,8 @@
 typedef struct card_cert {
 	char *identity;
 	char *ca;
+	char *published; /* the publishers it is in (the record's), or NULL */
+	X509 *cert;
 	int generation;
 	char serial[65];
 } card_cert;
@@ -36,6 +42,8 @@ static void certs_free(card_cert *c, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free(c[i].identity);
 		free(c[i].ca);
+		free(c[i].published);
+		X509_free(c[i].cert);
 	}
 	free(c);
 }
@@ -70,8 +78,12 @@ static p11e_rc card_certs(const p11e_config *cfg, const char *serial, card_cert 
 			P11E_OK) {
 			c->identity = strdup(r->identity);
 			c->ca = strdup(r->ca);
+			c->published = r->published != NULL ? strdup(r->published) : NULL;
 			c->generation = p11e_record_generation(r);
-			if (c->identity == NULL || c->ca == NULL)
+			c->cert = x;
+			x = NULL;
+			if (c->identity == NULL || c->ca == NULL ||
+			    (r->published != NULL && c->published == NULL))
 				rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			(*n)++;
 		}
@@ -96,6 +108,28 @@ static p11e_rc open_ca(const p11e_config *cfg, const char *spec, p11e_ca **ca, p
 		rc = p11e_ca_open(conf, ca, err);
 	json_object_put(conf);
 	return rc;
+}
+
+/* Withdraws (remove) or publishes again a held certificate where the
+ * record says it is published. A directory that fails does not undo the
+ * hold: a warning, and the entry says it was not withdrawn (resume then
+ * leaves it be). 1 when done. */
+static int publish(const p11e_config *cfg, const char *serial, const char *identity,
+		   const char *names, X509 *cert, int remove)
+{
+	p11e_publish_result res;
+	p11e_err perr = {0};
+
+	if (names == NULL || names[0] == '\0')
+		return 0;
+	if (p11e_publish_cert(cfg, names, identity, cert, remove, &res, &perr) != P11E_OK) {
+		fprintf(stderr,
+			"p11enroll card %s: %s: %s; `p11enroll publish %s%s` when the directory "
+			"is back\n",
+			serial, identity, perr.msg, identity, remove ? " --remove" : "");
+		return 0;
+	}
+	return 1;
 }
 
 static p11e_rc hold_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
@@ -130,6 +164,11 @@ static p11e_rc hold_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 			break;
 		card_crash_point("card-cert-held");
 		e = json_object_new_object();
+		/* Withdrawn from the directories: a held certificate is not one to
+		 * encrypt to. */
+		if (publish(cfg, serial, c[i].identity, c[i].published, c[i].cert, 1))
+			json_object_object_add(e, "withdrawn",
+					       json_object_new_string(c[i].published));
 		json_object_object_add(e, "identity", json_object_new_string(c[i].identity));
 		json_object_object_add(e, "generation", json_object_new_int(c[i].generation));
 		json_object_object_add(e, "serial", json_object_new_string(c[i].serial));
@@ -141,6 +180,27 @@ static p11e_rc hold_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 	json_object_put(held);
 	certs_free(c, n);
 	return rc;
+}
+
+/* A lifted certificate published again where it was withdrawn from, if
+ * its record still has it (a renewal in between published its successor). */
+static void republish(const p11e_config *cfg, const char *serial, json_object *e)
+{
+	p11e_record rec;
+	p11e_err lerr = {0};
+	char cert_serial[65];
+	X509 *x = NULL;
+
+	memset(&rec, 0, sizeof(rec));
+	if (p11e_record_load(cfg->store, card_str(e, "identity"), &rec, &lerr) == P11E_OK &&
+	    rec.cert_pem != NULL && rec.revoked_reason == NULL &&
+	    (x = p11e_x509_from_pem(rec.cert_pem)) != NULL &&
+	    p11e_cert_serial("certificate", x, cert_serial, sizeof(cert_serial), &lerr) ==
+		P11E_OK &&
+	    strcmp(cert_serial, card_str(e, "serial")) == 0)
+		publish(cfg, serial, rec.identity, card_str(e, "withdrawn"), x, 0);
+	X509_free(x);
+	p11e_record_clear(&rec);
 }
 
 static p11e_rc lift_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
@@ -165,6 +225,8 @@ static p11e_rc lift_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 			fprintf(stderr, "p11enroll card %s: %s: %s\n", serial,
 				card_str(e, "identity"), err->msg);
 			rc = P11E_OK;
+		} else if (rc == P11E_OK && card_str(e, "withdrawn")[0] != '\0') {
+			republish(cfg, serial, e);
 		}
 		card_crash_point("card-cert-lifted");
 	}
