@@ -89,6 +89,12 @@ typedef struct p11e_ca_ops {
 	 * (p11e_store_open_home_in) rather than open one of their own. */
 	p11e_rc (*open_in)(const struct json_object *conf, struct p11e_store *store, void **state,
 			   p11e_err *err);
+	/* Optional (NULL: this CA cannot lift a hold through p11enroll): the
+	 * certificate with serial, revoked for certificateHold, valid again
+	 * (RFC 5280 removeFromCRL: the next CRL leaves it out). *lifted 0 when
+	 * it was not on hold (a rerun); P11E_USAGE when it is revoked for
+	 * another reason (that is final). A card's suspension (card.h). */
+	p11e_rc (*unhold)(void *state, const char *serial, int *lifted, p11e_err *err);
 } p11e_ca_ops;
 
 /* What a renewal tells the CA about the certificate it replaces. */
@@ -154,6 +160,13 @@ p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, 
  * anything is removed that only a revocation may follow (`p11enroll wipe`). */
 int p11e_ca_can_revoke(const p11e_ca *ca);
 p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err);
+/* Through ops->unhold; P11E_UNSUPPORTED naming the CA type if it has none. */
+p11e_rc p11e_ca_unhold(p11e_ca *ca, const char *serial, int *lifted, p11e_err *err);
+/* Whether this backend can lift a hold (ops->unhold): a card is suspended
+ * only where every certificate on it can be resumed. */
+int p11e_ca_can_hold(const p11e_ca *ca);
+/* The backend's "type" ("local", "cfssl"), for messages. */
+const char *p11e_ca_type(const p11e_ca *ca);
 /* Through ops->set_renewal; P11E_OK doing nothing when the backend has none. */
 p11e_rc p11e_ca_set_renewal(p11e_ca *ca, const p11e_ca_renewal *renewal, p11e_err *err);
 /* Through ops->renewal_window; P11E_NOT_FOUND when the backend has none. */

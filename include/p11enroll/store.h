@@ -36,6 +36,8 @@
  *             (HASH: of the directory URL); the file store, rooted at the
  *             CA's dir, keeps account.json, account.key, orders/KEY.json and
  *             chain.pem there (docs/store.md#acme-account-state)
+ *   card      the card registry: one card by its token serial, JSON
+ *             (cards/SERIAL.json; include/p11enroll/card.h)
  * Locks are named by a kind of their own ("identity", "token", "escrow",
  * "portal", "acme"): flock(2) on files under STATE_DIR/locks in the file store,
  * advisory locks held by a connection of their own in PostgreSQL; either

@@ -163,6 +163,17 @@ p11e_rc p11e_token_set_pin(p11e_token *t, const char *new_pin, p11e_err *err);
 p11e_rc p11e_token_unblock_pin(p11e_token *t, const char *so_pin, const char *new_pin,
 			       p11e_err *err);
 
+/* The SO PIN changed: one C_Login as the SO with old_pin (never retried),
+ * C_SetPIN(old_pin, new_pin), C_Logout (the card registry's personalisation,
+ * src/core/card_pin.c). A wrong old PIN: P11E_PIN_INCORRECT; a new PIN of
+ * the wrong form: P11E_USAGE naming the token's length range. */
+p11e_rc p11e_token_set_so_pin(p11e_token *t, const char *old_pin, const char *new_pin,
+			      p11e_err *err);
+/* One SO login with so_pin and a logout: which of two SO PINs a card has,
+ * when a change was cut short. P11E_PIN_INCORRECT when refused (counted by
+ * the card). */
+p11e_rc p11e_token_so_pin_check(p11e_token *t, const char *so_pin, p11e_err *err);
+
 /* Initialises the one uninitialised token matching uri with label, SO PIN,
  * then logs in as SO and sets the user PIN. An initialised match is
  * P11E_EXISTS (we never wipe a token). */

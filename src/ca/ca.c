@@ -124,6 +124,26 @@ int p11e_ca_can_revoke(const p11e_ca *ca)
 	return ca->ops->revoke != NULL;
 }
 
+p11e_rc p11e_ca_unhold(p11e_ca *ca, const char *serial, int *lifted, p11e_err *err)
+{
+	*lifted = 0;
+	if (ca->ops->unhold == NULL)
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "ca: a %s CA cannot lift a certificateHold through p11enroll",
+				 ca->ops->type);
+	return ca->ops->unhold(ca->state, serial, lifted, err);
+}
+
+int p11e_ca_can_hold(const p11e_ca *ca)
+{
+	return ca->ops->revoke != NULL && ca->ops->unhold != NULL;
+}
+
+const char *p11e_ca_type(const p11e_ca *ca)
+{
+	return ca->ops->type;
+}
+
 p11e_rc p11e_ca_crl(p11e_ca *ca, int days, X509_CRL **out, p11e_err *err)
 {
 	*out = NULL;

@@ -451,4 +451,5 @@ const p11e_ca_ops p11e_ca_local_ops = {
     .config_keys = local_config_keys,
     .revoke = p11e_ca_local_revoke,
     .crl = p11e_ca_local_crl,
+    .unhold = p11e_ca_local_unhold,
 };

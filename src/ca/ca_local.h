@@ -46,7 +46,8 @@ typedef struct p11e_ca_local_index {
 } p11e_ca_local_index;
 /* Parses the index text (len bytes, no NUL needed). A last line without
  * its newline that is not JSON is a torn append and ignored; any other line
- * that is not an issued or revocation line is P11E_FAIL naming its number
+ * that is not an issued, revocation or unhold line (a hold lifted: the
+ * serial's certificateHold entry dropped) is P11E_FAIL naming its number
  * (a revocation must never be lost silently). */
 p11e_rc p11e_ca_local_index_parse(const char *text, size_t len, p11e_ca_local_index *out,
 				  p11e_err *err);
@@ -58,6 +59,11 @@ int p11e_ca_local_index_push_revoked(p11e_ca_local_index *ix, const p11e_ca_loca
  * document, written durably first, is what counts), first cutting off
  * a torn last line (a crash inside an earlier append). */
 p11e_rc p11e_ca_local_index_write(const p11e_ca_local *ca, struct json_object *o, p11e_err *err);
+/* A certificateHold lifted (ca_local_revoke.c; ca.h's unhold). */
+p11e_rc p11e_ca_local_unhold(void *state, const char *serial, int *lifted, p11e_err *err);
+/* The store's index entry of serial no longer revoked for certificateHold
+ * (ca_local_store.c); nothing when it is not on hold. */
+p11e_rc p11e_ca_local_cert_unhold(const p11e_ca_local *ca, const char *serial, p11e_err *err);
 p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int reason, int *already,
 			     p11e_err *err);
 p11e_rc p11e_ca_local_crl(void *state, int days, X509_CRL **out, p11e_err *err);

@@ -54,9 +54,19 @@ int p11e_ca_local_index_push_issued(p11e_ca_local_index *ix, const char *serial)
 
 int p11e_ca_local_index_push_revoked(p11e_ca_local_index *ix, const p11e_ca_local_revocation *r)
 {
-	p11e_ca_local_revocation *grown =
-	    realloc(ix->revoked, (ix->n_revoked + 1) * sizeof(*grown));
+	p11e_ca_local_revocation *grown;
 
+	/* One entry a serial: the first revocation's, except that a hold gives
+	 * way to a final revocation (RFC 5280 5.3.1, certificateHold). */
+	for (size_t i = 0; i < ix->n_revoked; i++) {
+		if (strcmp(ix->revoked[i].serial, r->serial) != 0)
+			continue;
+		if (ix->revoked[i].reason == P11E_REASON_CERTIFICATE_HOLD &&
+		    r->reason != P11E_REASON_CERTIFICATE_HOLD)
+			ix->revoked[i] = *r;
+		return 0;
+	}
+	grown = realloc(ix->revoked, (ix->n_revoked + 1) * sizeof(*grown));
 	if (grown == NULL)
 		return -1;
 	ix->revoked = grown;
@@ -95,6 +105,17 @@ static p11e_rc parse_line(const char *line, size_t len, p11e_ca_local_index *ix,
 			goto out;
 		if (p11e_ca_local_index_push_revoked(ix, &r) != 0)
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	} else if ((serial = string_field(o, "unhold")) != NULL) {
+		/* A hold lifted (p11e_ca_local_unhold): the serial is valid again. */
+		if (p11e_serial_canonical("unhold", serial, canon, sizeof(canon), &ignored) !=
+		    P11E_OK)
+			goto out;
+		for (size_t i = 0; i < ix->n_revoked; i++)
+			if (strcmp(ix->revoked[i].serial, canon) == 0 &&
+			    ix->revoked[i].reason == P11E_REASON_CERTIFICATE_HOLD) {
+				ix->revoked[i] = ix->revoked[--ix->n_revoked];
+				break;
+			}
 	} else if ((serial = string_field(o, "serial")) != NULL) {
 		if (p11e_serial_canonical("serial", serial, canon, sizeof(canon), &ignored) !=
 		    P11E_OK)
@@ -267,8 +288,11 @@ p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int re
 	if ((rc = p11e_ca_local_lock(ca, &lock, err)) != P11E_OK ||
 	    (rc = read_index(ca, &ix, err)) != P11E_OK)
 		goto out;
+	/* Revoked already, unless a hold gives way to a final revocation. */
 	for (size_t i = 0; i < ix.n_revoked && !*already; i++)
-		*already = strcmp(ix.revoked[i].serial, serial) == 0;
+		*already = strcmp(ix.revoked[i].serial, serial) == 0 &&
+			   (ix.revoked[i].reason != P11E_REASON_CERTIFICATE_HOLD ||
+			    reason == P11E_REASON_CERTIFICATE_HOLD);
 	for (size_t i = 0; i < ix.n_issued && !issued; i++)
 		issued = strcmp(ix.issued[i], serial) == 0;
 	if (!issued)
@@ -281,6 +305,52 @@ p11e_rc p11e_ca_local_revoke(void *state, const char *serial, X509 *cert, int re
 		     P11E_OK)
 		rc = append_revocation(ca, serial, reason, now, err);
 out:
+	p11e_lock_release(&lock);
+	p11e_ca_local_index_clear(&ix);
+	return rc;
+}
+
+p11e_rc p11e_ca_local_unhold(void *state, const char *serial, int *lifted, p11e_err *err)
+{
+	const p11e_ca_local *ca = state;
+	p11e_ca_local_index ix;
+	p11e_lock lock = P11E_LOCK_INIT;
+	struct json_object *o = NULL;
+	int reason = -1;
+	char at[21];
+	p11e_rc rc;
+
+	*lifted = 0;
+	memset(&ix, 0, sizeof(ix));
+	if ((rc = p11e_ca_local_lock(ca, &lock, err)) != P11E_OK ||
+	    (rc = read_index(ca, &ix, err)) != P11E_OK)
+		goto out;
+	for (size_t i = 0; i < ix.n_revoked && reason < 0; i++)
+		if (strcmp(ix.revoked[i].serial, serial) == 0)
+			reason = ix.revoked[i].reason;
+	if (reason < 0)
+		goto out; /* not on hold (lifted before: a rerun) */
+	if (reason != P11E_REASON_CERTIFICATE_HOLD) {
+		rc = p11e_errf(err, P11E_USAGE,
+			       "serial: %s is revoked (%s), not on hold: that cannot be undone",
+			       serial, p11e_revoke_reason_name(reason));
+		goto out;
+	}
+	/* The store's entry first, then the line: a crash between leaves the
+	 * line's hold in force, and the rerun lifts it again. */
+	if ((rc = p11e_ca_local_cert_unhold(ca, serial, err)) != P11E_OK)
+		goto out;
+	if ((o = json_object_new_object()) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	p11e_iso_format(time(NULL), at);
+	json_object_object_add(o, "unhold", json_object_new_string(serial));
+	json_object_object_add(o, "at", json_object_new_string(at));
+	if ((rc = p11e_ca_local_index_write(ca, o, err)) == P11E_OK)
+		*lifted = 1;
+out:
+	json_object_put(o);
 	p11e_lock_release(&lock);
 	p11e_ca_local_index_clear(&ix);
 	return rc;

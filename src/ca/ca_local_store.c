@@ -188,15 +188,39 @@ p11e_rc p11e_ca_local_cert_revoke(const p11e_ca_local *ca, const char *serial, i
 			return p11e_errf(err, P11E_FAIL, "out of memory");
 		json_object_object_add(o, "serial", json_object_new_string(serial));
 	} else if (json_object_object_get_ex(o, "revoked_at", &v)) {
-		*already = 1;
-		json_object_put(o);
-		return P11E_OK;
+		struct json_object *r = NULL;
+		/* A hold gives way to a final revocation (RFC 5280 5.3.1). */
+		int held = json_object_object_get_ex(o, "reason", &r) &&
+			   p11e_revoke_reason_parse(json_object_get_string(r)) ==
+			       P11E_REASON_CERTIFICATE_HOLD;
+		if (!held || reason == P11E_REASON_CERTIFICATE_HOLD) {
+			*already = 1;
+			json_object_put(o);
+			return P11E_OK;
+		}
 	}
 	p11e_iso_format(at, when);
 	json_object_object_add(o, "revoked_at", json_object_new_string(when));
 	json_object_object_add(o, "reason",
 			       json_object_new_string(p11e_revoke_reason_name(reason)));
 	rc = put_json(ca, "ca-cert", serial, o, err);
+	json_object_put(o);
+	return rc;
+}
+
+p11e_rc p11e_ca_local_cert_unhold(const p11e_ca_local *ca, const char *serial, p11e_err *err)
+{
+	struct json_object *o = NULL, *r = NULL;
+	p11e_rc rc;
+
+	if ((rc = get_json(ca, "ca-cert", serial, &o, err)) != P11E_OK || o == NULL)
+		return rc;
+	if (json_object_object_get_ex(o, "reason", &r) &&
+	    p11e_revoke_reason_parse(json_object_get_string(r)) == P11E_REASON_CERTIFICATE_HOLD) {
+		json_object_object_del(o, "revoked_at");
+		json_object_object_del(o, "reason");
+		rc = put_json(ca, "ca-cert", serial, o, err);
+	}
 	json_object_put(o);
 	return rc;
 }

@@ -103,5 +103,6 @@ extern const cli_command cmd_config; /* cmd_config.c */
 extern const cli_command cmd_pin, cmd_wipe; /* cmd_pin.c, cmd_wipe.c */
 extern const cli_command cmd_serve, cmd_invite; /* cmd_serve.c, cmd_invite.c: the portal */
 extern const cli_command cmd_store; /* cmd_store.c: the state store (files or PostgreSQL) */
+extern const cli_command cmd_card; /* cmd_card.c: the card registry */
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "p11enroll/card.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
@@ -19,6 +20,32 @@ static const char *new_pin_source(const cli_ctx *ctx, const p11e_uri *uri)
 	if (ctx->config.pin_source != NULL)
 		return ctx->config.pin_source;
 	return "prompt";
+}
+
+/* The card just initialised into the registry, in stock, its SO PIN as
+ * given (not escrowed: `card register` with --so-pin-source does that).
+ * The module was unloaded first: the registry opens its own. */
+static p11e_rc register_card(cli_ctx *ctx, const p11e_uri *uri, const char *label,
+			     const char *module)
+{
+	char *token_uri =
+	    p11e_uri_format(label, uri->manufacturer, uri->serial, uri->model, NULL, 0, NULL);
+	p11e_card_register_params p = {.uri = token_uri, .module = module, .personalise = 0};
+	p11e_card_register_result res;
+	p11e_rc rc;
+
+	if (token_uri == NULL)
+		return p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
+	rc = p11e_card_register(&ctx->config, &p, &res, &ctx->err);
+	/* The token is initialised whatever happens here: a registry that
+	 * could not take it is a warning with what to run, not a failure. */
+	if (rc != P11E_OK)
+		fprintf(stderr,
+			"p11enroll init-token: the token is not registered as a card (%s); run "
+			"p11enroll card register %s --no-personalise\n",
+			ctx->err.msg, token_uri);
+	free(token_uri);
+	return P11E_OK;
 }
 
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
@@ -49,6 +76,11 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		rc = p11e_token_init(m, &uri, label, so_pin, pin, &ctx->err);
 	if (rc != P11E_OK)
 		goto out;
+	p11e_module_free(m);
+	m = NULL;
+	if (!cli_flag(a, "no-register"))
+		register_card(ctx, &uri, label,
+			      p11e_session_module_path(&ctx->config, &uri, ctx->module));
 	if (ctx->json) {
 		printf("{ \"initialized\": true }\n");
 	} else {
@@ -73,10 +105,12 @@ const cli_command cmd_init_token = {
 	    "a blank token has no label yet). An initialised token is never wiped.\n"
 	    "Both PINs come from sources (env:VAR, file:PATH, prompt), never from arguments:\n"
 	    "the user PIN from --pin-source, else the URI's pin-source, else the config's\n"
-	    "pin_source, else a prompt.",
+	    "pin_source, else a prompt. The token is then registered as a card in stock\n"
+	    "(p11enroll card list), its SO PIN not escrowed (card register does that).",
     .opts =
 	(const cli_opt[]){{"label", "LABEL", "the new token label (1 to 32 characters)"},
 			  {"so-pin-source", "SRC", "where the SO PIN comes from (default: prompt)"},
+			  {"no-register", NULL, "do not record it in the card registry"},
 			  {NULL, NULL, NULL}},
     .min_pos = 1,
     .max_pos = 1,

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include "cli.h"
 #include "p11enroll/audit.h"
+#include "p11enroll/card.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/session.h"
 #include "p11enroll/util.h"
@@ -169,6 +170,46 @@ static p11e_rc audit(cli_ctx *ctx, const char *action, const p11e_session *s, p1
 	return rc;
 }
 
+/* The card registry's verbs: unblock with the escrowed SO PIN
+ * (--officer-key), rotate-so (include/p11enroll/card.h). */
+static p11e_rc card_pin(cli_ctx *ctx, const cli_args *a, int rotate)
+{
+	p11e_card_pin_params p = {
+	    .uri = a->pos[1],
+	    .module = ctx->module,
+	    .officer_key = cli_value(a, "officer-key"),
+	    .officer_pin_source = cli_value(a, "officer-pin-source"),
+	    .new_pin_source = cli_value(a, "new-pin-source"),
+	    .operator_name = cli_value(a, "operator"),
+	};
+	int generation = 0;
+	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
+
+	if (rc == P11E_OK && cli_value(a, "so-pin-source") != NULL)
+		rc = p11e_errf(&ctx->err, P11E_USAGE,
+			       "--so-pin-source: the escrowed SO PIN is used here; give one "
+			       "or the other");
+	if (rc == P11E_OK)
+		rc = rotate ? p11e_card_rotate_so(&ctx->config, &p, &generation, &ctx->err)
+			    : p11e_card_unblock(&ctx->config, &p, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, rotate ? "so_pin_rotated" : "unblocked",
+				       json_object_new_boolean(1));
+		if (rotate)
+			json_object_object_add(o, "generation", json_object_new_int(generation));
+		cli_print_json(o);
+	} else if (rotate) {
+		printf("SO PIN replaced by a generated one, escrowed (number %d); not shown\n",
+		       generation);
+	} else {
+		printf("user PIN unblocked with the escrowed SO PIN and set anew\n");
+	}
+	return P11E_OK;
+}
+
 static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 {
 	const char *verb = a->pos[0];
@@ -180,11 +221,18 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 	p11e_rc rc;
 
 	memset(&s, 0, sizeof(s));
-	if (!is_status && !is_change && !is_unblock)
+	if (strcmp(verb, "rotate-so") == 0 || (is_unblock && cli_value(a, "officer-key") != NULL))
+		return card_pin(ctx, a, !is_unblock);
+	if (cli_value(a, "officer-key") != NULL)
 		return p11e_errf(&ctx->err, P11E_USAGE,
-				 "pin: unknown action '%.40s'; use status, change or unblock "
-				 "(see p11enroll pin --help)",
-				 verb);
+				 "--officer-key: only pin unblock and pin rotate-so read the "
+				 "escrowed SO PIN");
+	if (!is_status && !is_change && !is_unblock)
+		return p11e_errf(
+		    &ctx->err, P11E_USAGE,
+		    "pin: unknown action '%.40s'; use status, change, unblock or rotate-so "
+		    "(see p11enroll pin --help)",
+		    verb);
 	if (!is_unblock && cli_value(a, "so-pin-source") != NULL)
 		return p11e_errf(&ctx->err, P11E_USAGE,
 				 "--so-pin-source: only pin unblock uses the SO PIN");
@@ -224,7 +272,8 @@ out:
 
 const cli_command cmd_pin = {
     .name = "pin",
-    .usage = "status|change|unblock URI [--new-pin-source SRC] [--so-pin-source SRC]",
+    .usage = "status|change|unblock|rotate-so URI [--new-pin-source SRC] [--so-pin-source SRC]\n"
+	     "       [--officer-key KEY]",
     .summary = "the user PIN: its flags, a change, an unblock with the SO PIN",
     .help = "status   the token's PIN flags (count low, final try, locked, to be changed,\n"
 	    "         protected authentication path, SO PIN flags): no PIN, no login.\n"
@@ -233,6 +282,10 @@ const cli_command cmd_pin = {
 	    "         --new-pin-source (a prompt asks twice).\n"
 	    "unblock  logs in as the SO (--so-pin-source, default a prompt) and sets a new\n"
 	    "         user PIN (--new-pin-source): the way out of a locked PIN (exit 4).\n"
+	    "         With --officer-key, the card's escrowed SO PIN (card register) is\n"
+	    "         read from the vault instead, never shown.\n"
+	    "rotate-so  a registered card's SO PIN replaced by a generated one, escrowed\n"
+	    "         before the card is changed (--officer-key reads the current one).\n"
 	    "Each PIN is sent once and never retried. On a reader with a pinpad (protected\n"
 	    "authentication path) and no source given, the reader asks for every PIN.\n"
 	    "Changes and unblocks are recorded in the audit trail (never a PIN).",
@@ -240,9 +293,13 @@ const cli_command cmd_pin = {
 	(const cli_opt[]){
 	    {"new-pin-source", "SRC", "the new user PIN: env:VAR, file:PATH or prompt"},
 	    {"so-pin-source", "SRC", "unblock: the SO PIN (default: prompt, or the pinpad)"},
+	    {"officer-key", "KEY", "unblock, rotate-so: read the escrowed SO PIN with this key"},
+	    {"officer-pin-source", "SRC", "the officer key's PIN or passphrase"},
+	    {"operator", "NAME", "who does it, for the audit (default: the local user)"},
+	    {"wait", "SECONDS", "wait this long for the card's lock (default 5; 0: not)"},
 	    {NULL, NULL, NULL}},
     .min_pos = 2,
     .max_pos = 2,
     .run = run,
-    .actions = (const char *const[]){"status", "change", "unblock", NULL},
+    .actions = (const char *const[]){"status", "change", "unblock", "rotate-so", NULL},
 };

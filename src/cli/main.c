@@ -12,7 +12,7 @@
 static const cli_command *const commands[] = {
     &cmd_tokens, &cmd_init_token, &cmd_enroll, &cmd_batch,  &cmd_csr,	 &cmd_ca,
     &cmd_status, &cmd_poll,	  &cmd_list,   &cmd_escrow, &cmd_export, &cmd_recover,
-    &cmd_forget, &cmd_audit,	  &cmd_config, &cmd_pin,    &cmd_wipe,	 &cmd_publish, &cmd_renew, &cmd_revoke, &cmd_replace, &cmd_serve, &cmd_invite, &cmd_store, NULL,
+    &cmd_forget, &cmd_audit,	  &cmd_config, &cmd_pin,    &cmd_wipe,	 &cmd_publish, &cmd_renew, &cmd_revoke, &cmd_replace, &cmd_serve, &cmd_invite, &cmd_store, &cmd_card, NULL,
 };
 
 /* Options every command takes. */

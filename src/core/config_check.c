@@ -7,6 +7,7 @@
 #include <string.h>
 #include <json-c/json.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/card.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/publish.h"
 #include "p11enroll/store.h"
@@ -18,7 +19,7 @@ static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "
 				       "audit_log",	  "module_args", "publishers",
 				       "renew_within_days", "renew_reuse_key",
 				       "keep_old_encryption_keys", "post_renew_command", "portal", "store",
-				       "kerberos_realm", NULL};
+				       "kerberos_realm", "cards", NULL};
 /* `serve`'s section (src/portal/portal_conf.c reads it; docs/config.md). */
 static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
 					  "client_cas",	 "client_crl",	"self_service_profiles",
@@ -196,6 +197,9 @@ p11e_rc p11e_config_check_strict(const char *file, const char *text, size_t len,
 		return rc;
 	if (json_object_object_get_ex(root, "store", &v) &&
 	    (rc = check_store(file, v, err)) != P11E_OK)
+		return rc;
+	if (json_object_object_get_ex(root, "cards", &v) &&
+	    (rc = p11e_card_config_check(file, v, err)) != P11E_OK)
 		return rc;
 	if (json_object_object_get_ex(root, "portal", &v) &&
 	    (rc = check_entry(file, "portal", "the portal", v, portal_keys, err)) != P11E_OK)

@@ -63,6 +63,8 @@ static const p11e_store_kind kinds[] = {
      * digits of the CA url's SHA-256); the file store keeps them in the
      * CA's cmp-HASH directory (or its "dir"), requests/. */
     {"cmp-request", "requests", ".json", 256 * 1024, 0},
+    /* The card registry (card.c): one card, named by its token serial. */
+    {"card", "cards", ".json", 1024 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)

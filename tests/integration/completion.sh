@@ -25,7 +25,7 @@ cat >"$TEST_TMP/etc/c.json" <<JSON
  "profiles": {"staff": {"base": "smime"}}}
 JSON
 check_contains "verbs" "$(complete_line p11enroll en)" "enroll "
-check_contains "verbs: every one" "$(complete_line p11enroll '')" "audit batch ca config csr"
+check_contains "verbs: every one" "$(complete_line p11enroll '')" "audit batch ca card config csr"
 check_contains "global options" "$(complete_line p11enroll --ver)" "--version"
 check_eq "enroll's options" "--email " "$(complete_line p11enroll enroll --ema)"
 check_eq "ca names from --config" "corp corp-acme " \
@@ -45,7 +45,7 @@ check_eq "audit <TAB>" "head reset-head show verify " "$(complete_line p11enroll
 check_eq "store <TAB>" "init migrate status " "$(complete_line p11enroll store '')"
 check_eq "store migrate --fr<TAB>" "--from " "$(complete_line p11enroll store migrate --fr)"
 check_eq "config <TAB>" "cas check profiles " "$(complete_line p11enroll config '')"
-check_eq "pin <TAB>" "change status unblock " "$(complete_line p11enroll pin '')"
+check_eq "pin <TAB>" "change rotate-so status unblock " "$(complete_line p11enroll pin '')"
 check_eq "after global options, ca <TAB>" "cert crl init revoke " \
 	"$(complete_line p11enroll --config "$TEST_TMP/etc/c.json" ca '')"
 check_eq "after an option and its value, still the action" "cert crl init revoke " \
