@@ -35,6 +35,7 @@ typedef struct p11e_config {
 	char *pin_source;	  /* NULL: "prompt" on a terminal */
 	char *default_ca;	  /* never NULL after load: a CA name or "local:DIR" */
 	char *default_profile;	  /* never NULL after load */
+	char *kerberos_realm;	  /* "kerberos_realm": principals' default realm, or NULL */
 	struct json_object *root; /* the parsed file (NULL without one) */
 	struct p11e_store *store; /* where the state lives (store.h): opened by
 				     load and parse, closed by clear */

@@ -31,6 +31,14 @@ typedef struct p11e_enroll_params {
 	const char *email;    /* a person: the identity is the address ... */
 	const char *dns;      /* ... or a server (profile tls-server): its host name */
 	const char *name;     /* CN; default: p11e_default_cn (validate.h) */
+	/* Logon identities (profile smartcard-logon, docs/logon.md): the user
+	 * principal name (UPN otherName), the Kerberos principal name@REALM
+	 * (id-pkinit-san; its realm upper-cased) and the security identifier
+	 * in its text form S-1-5-... (the SID extension). NULL: none, or the
+	 * record's. */
+	const char *upn;
+	const char *principal;
+	const char *sid;
 	const char *profile;  /* default: config default_profile */
 	const char *key_type; /* default: the profile's */
 	const char *ca;	      /* default: config default_ca */

@@ -61,6 +61,11 @@ typedef struct p11e_record {
 			   lower-cased (p11e_email_canonical); NULL for a server and in a
 			   record made before it was kept (p11e_record_email) */
 	char *name;	/* subject CN */
+	/* Logon identities (pipeline.h): a UPN, a principal name@REALM, a SID
+	 * "S-1-5-..."; NULL when none. Kept, so renewal certifies them again. */
+	char *upn;
+	char *principal;
+	char *sid;
 	char *profile;
 	char *key_type;	 /* "ec:P-256" */
 	char *ca;	 /* CA spec as given ("local:DIR" or a config name) */

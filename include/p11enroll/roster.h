@@ -1,5 +1,5 @@
 /* Rosters for batch enrollment: CSV with a header row (columns email, name,
- * profile, token, key, ca; only email is required) or JSON lines with the
+ * profile, token, key, ca, upn, principal, sid; only email is required) or JSON lines with the
  * same keys. A token is a PKCS#11 URI or a bare serial number. */
 #ifndef P11ENROLL_ROSTER_H
 #define P11ENROLL_ROSTER_H
@@ -15,6 +15,9 @@ typedef struct p11e_roster_row {
 	char *token; /* as a URI: a bare serial becomes pkcs11:serial=... */
 	char *key;
 	char *ca;
+	char *upn; /* logon identities (smartcard-logon; checked by the pipeline) */
+	char *principal;
+	char *sid;
 	char *error; /* set when the line itself is bad: the row is reported, not run */
 } p11e_roster_row;
 
@@ -23,7 +26,7 @@ typedef struct p11e_roster {
 	size_t n;
 } p11e_roster;
 
-/* Columns (CSV) or keys (JSON lines) other than the six: ignored, instead
+/* Columns (CSV) or keys (JSON lines) other than the nine: ignored, instead
  * of refused (an HR export with a "department" column). */
 #define P11E_ROSTER_ALLOW_EXTRA_COLUMNS 1u
 

@@ -39,4 +39,21 @@ p11e_rc p11e_name_check(const char *name, const char *field, p11e_err *err);
  * malloc'd; NULL on allocation failure. */
 char *p11e_default_cn(const char *identity);
 
+/* What a logon certificate names (src/util/validate_logon.c), each
+ * P11E_USAGE naming field when bad. A user principal name (AD
+ * userPrincipalName): NAME@SUFFIX, UTF-8, no control characters, at most
+ * 1024 bytes. */
+p11e_rc p11e_upn_check(const char *upn, const char *field, p11e_err *err);
+/* A Kerberos realm: letters, digits, '.', '-', '_', at most 255. */
+p11e_rc p11e_realm_check(const char *realm, const char *field, p11e_err *err);
+/* A Kerberos principal name@REALM (components separated by '/', no escapes);
+ * *out: malloc'd, its realm upper-cased (realms are upper case, and a KDC
+ * compares them exactly). */
+p11e_rc p11e_principal_canonical(const char *principal, const char *field, char **out,
+				 p11e_err *err);
+/* A security identifier in its text form S-1-AUTHORITY-SUB..., as AD shows
+ * objectSid: decimal, no leading zeros, a 48-bit authority, 1 to 15 32-bit
+ * sub-authorities. */
+p11e_rc p11e_sid_check(const char *sid, const char *field, p11e_err *err);
+
 #endif

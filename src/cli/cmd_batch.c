@@ -229,10 +229,10 @@ const cli_command cmd_batch = {
     .usage = "ROSTER [--jobs N] [--token URI | --software] [--ca CA] [--profile P] [--key TYPE] "
 	     "[--json]",
     .summary = "enroll every identity of a roster (CSV or JSON lines), resumable",
-    .help = "ROSTER: CSV with a header row (columns email, name, profile, token, key, ca; only\n"
-	    "email is required) or JSON lines with those keys. token is a PKCS#11 URI or a\n"
-	    "serial; the options give the defaults for missing columns. Each row runs the\n"
-	    "enroll pipeline: a rerun skips rows already done and resumes the others. A bad\n"
+    .help = "ROSTER: CSV with a header row (columns email, name, profile, token, key, ca, upn,\n"
+	    "principal, sid; only email is required) or JSON lines with those keys. token is\n"
+	    "a PKCS#11 URI or a serial; the options give the defaults for missing columns.\n"
+	    "Each row runs the enroll pipeline: a rerun skips rows already done and resumes the others. A bad\n"
 	    "row is reported with its line number and the batch goes on; a PIN failure stops\n"
 	    "it (a PIN is never tried twice). With --jobs N, N workers enroll at once, each\n"
 	    "with its own session on each token (logged in once for the whole batch).\n"

@@ -13,6 +13,9 @@ p11e_rc cli_enroll_params(const cli_ctx *ctx, const cli_args *a, p11e_enroll_par
 	p->email = cli_value(a, "email");
 	p->dns = cli_value(a, "dns");
 	p->name = cli_value(a, "name");
+	p->upn = cli_value(a, "upn");
+	p->principal = cli_value(a, "principal");
+	p->sid = cli_value(a, "sid");
 	p->profile = cli_value(a, "profile");
 	p->key_type = cli_value(a, "key");
 	p->ca = cli_value(a, "ca");

@@ -51,6 +51,9 @@ json_object *cli_record_json(const p11e_record *r)
 	add(o, "identity", r->identity);
 	add(o, "step", p11e_step_name(r->step));
 	add(o, "name", r->name);
+	add(o, "upn", r->upn);
+	add(o, "principal", r->principal);
+	add(o, "sid", r->sid);
 	add(o, "profile", r->profile);
 	add(o, "key_type", r->key_type);
 	add(o, "ca", r->ca);

@@ -15,6 +15,7 @@
 #include "p11enroll/renew.h"
 #include "p11enroll/store.h"
 #include "p11enroll/util.h"
+#include "p11enroll/validate.h"
 #include "config_check.h"
 
 #define SYSTEM_CONFIG "/etc/p11enroll/config.json"
@@ -364,8 +365,18 @@ static p11e_rc complete(p11e_config *c, p11e_err *err)
 	    (rc = get_string(c, "state_dir", S_PATH, &c->state_dir, err)) != P11E_OK ||
 	    (rc = get_string(c, "pin_source", S_PIN_SOURCE, &c->pin_source, err)) != P11E_OK ||
 	    (rc = get_string(c, "default_ca", S_CA_SPEC, &c->default_ca, err)) != P11E_OK ||
-	    (rc = get_string(c, "default_profile", S_PLAIN, &c->default_profile, err)) != P11E_OK)
+	    (rc = get_string(c, "default_profile", S_PLAIN, &c->default_profile, err)) != P11E_OK ||
+	    (rc = get_string(c, "kerberos_realm", S_PLAIN, &c->kerberos_realm, err)) != P11E_OK)
 		return rc;
+	if (c->kerberos_realm != NULL) {
+		p11e_err inner = {0};
+		if (p11e_realm_check(c->kerberos_realm, "kerberos_realm", &inner) != P11E_OK)
+			return p11e_errf(err, P11E_CONFIG, "config %s: %s", c->path, inner.msg);
+		/* Realms are upper case, and a KDC compares them exactly. */
+		for (char *r = c->kerberos_realm; *r; r++)
+			if (*r >= 'a' && *r <= 'z')
+				*r = (char)(*r - 'a' + 'A');
+	}
 	if (c->state_dir == NULL && (c->state_dir = default_state_dir()) == NULL) {
 		return p11e_errf(
 		    err, P11E_CONFIG,
@@ -449,6 +460,7 @@ void p11e_config_clear(p11e_config *c)
 	free(c->pin_source);
 	free(c->default_ca);
 	free(c->default_profile);
+	free(c->kerberos_realm);
 	if (c->root != NULL)
 		json_object_put(c->root);
 	memset(c, 0, sizeof(*c));

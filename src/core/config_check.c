@@ -17,7 +17,8 @@ static const char *const top_keys[] = {"module",	  "state_dir",	 "pin_source", "
 				       "default_profile", "cas",	 "profiles",   "vault",
 				       "audit_log",	  "module_args", "publishers",
 				       "renew_within_days", "renew_reuse_key",
-				       "keep_old_encryption_keys", "post_renew_command", "portal", "store", NULL};
+				       "keep_old_encryption_keys", "post_renew_command", "portal", "store",
+				       "kerberos_realm", NULL};
 /* `serve`'s section (src/portal/portal_conf.c reads it; docs/config.md). */
 static const char *const portal_keys[] = {"listen",	 "tls_cert",	"tls_key",
 					  "client_cas",	 "client_crl",	"self_service_profiles",

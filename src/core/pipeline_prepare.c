@@ -211,6 +211,16 @@ p11e_rc pipe_check_params(const p11e_config *cfg, const p11e_enroll_params *p, c
 		    p->email != NULL ? p->email : "");
 	if (p->name != NULL && (rc = p11e_name_check(p->name, "name", err)) != P11E_OK)
 		return rc;
+	if ((p->upn != NULL && (rc = p11e_upn_check(p->upn, "upn", err)) != P11E_OK) ||
+	    (p->sid != NULL && (rc = p11e_sid_check(p->sid, "sid", err)) != P11E_OK))
+		return rc;
+	if (p->principal != NULL) {
+		char *canonical = NULL;
+		if ((rc = p11e_principal_canonical(p->principal, "principal", &canonical, err)) !=
+		    P11E_OK)
+			return rc;
+		free(canonical);
+	}
 	if (p->key_type != NULL && (rc = p11e_keytype_parse(p->key_type, &kt, err)) != P11E_OK)
 		return rc;
 	if (p->profile != NULL &&
@@ -285,6 +295,33 @@ static p11e_rc start_over(enroll_run *r, int *new_store, p11e_err *err)
 		rc = p11e_record_set(&rec->key_id, NULL, err);
 	if (rc == P11E_OK)
 		rc = p11e_record_set(&rec->temp_id, NULL, err);
+	return rc;
+}
+
+/* The logon identities given (checked by pipe_check_params) into the
+ * record: until the CSR is built they may change (a renewal starts a new
+ * CSR, so a renamed user gets the new UPN); after, a rerun must agree. */
+static p11e_rc settle_logon_ids(const p11e_enroll_params *p, p11e_record *rec, p11e_err *err)
+{
+	char *principal = NULL;
+	p11e_rc rc = P11E_OK;
+
+	if (p->principal != NULL &&
+	    (rc = p11e_principal_canonical(p->principal, "principal", &principal, err)) != P11E_OK)
+		return rc;
+	if (rec->step < P11E_STEP_CSR_BUILT) {
+		if (p->upn != NULL)
+			rc = p11e_record_set(&rec->upn, p->upn, err);
+		if (rc == P11E_OK && principal != NULL)
+			rc = p11e_record_set(&rec->principal, principal, err);
+		if (rc == P11E_OK && p->sid != NULL)
+			rc = p11e_record_set(&rec->sid, p->sid, err);
+	} else if ((rc = check_same("upn", p->upn, rec->upn, rec->identity, err)) == P11E_OK &&
+		   (rc = check_same("principal", principal, rec->principal, rec->identity, err)) ==
+		       P11E_OK) {
+		rc = check_same("sid", p->sid, rec->sid, rec->identity, err);
+	}
+	free(principal);
 	return rc;
 }
 
@@ -381,7 +418,7 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		rec->history = hist;
 		rec->n_history = nhist;
 		rec->generation = gen;
-		return rc;
+		return rc == P11E_OK ? settle_logon_ids(p, rec, err) : rc;
 	}
 	if (rc != P11E_OK)
 		return rc;
@@ -395,6 +432,8 @@ p11e_rc pipe_load_record(enroll_run *r, const char *identity, int *new_store, in
 		if (rc != P11E_OK)
 			return rc;
 	}
+	if ((rc = settle_logon_ids(p, rec, err)) != P11E_OK)
+		return rc;
 	if (rec->step == P11E_STEP_NEW)
 		return start_over(r, new_store, err);
 	/* A token key may not have been made yet at key-pending: only the

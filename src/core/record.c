@@ -101,6 +101,9 @@ static const field fields[] = {
     F(revoked_reason),
     F(revoked_at),
     F(token_removed),
+    F(upn),
+    F(principal),
+    F(sid),
 };
 #undef F
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))

@@ -19,14 +19,16 @@
 #define ROSTER_MAX (64 * 1024 * 1024)
 /* HR exports run to a few dozen columns; more is not a roster. */
 #define MAX_FIELDS 256
-#define KNOWN "email, name, profile, token, key, ca"
+#define KNOWN "email, name, profile, token, key, ca, upn, principal, sid"
 
-static const char *const columns[] = {"email", "name", "profile", "token", "key", "ca", NULL};
-#define NCOLUMNS 6
+static const char *const columns[] = {"email", "name", "profile",   "token", "key",
+				      "ca",    "upn",  "principal", "sid",	 NULL};
+#define NCOLUMNS 9
 
 static char **column_slot(p11e_roster_row *r, size_t col)
 {
-	char **slots[NCOLUMNS] = {&r->email, &r->name, &r->profile, &r->token, &r->key, &r->ca};
+	char **slots[NCOLUMNS] = {&r->email, &r->name, &r->profile,   &r->token, &r->key,
+				  &r->ca,    &r->upn,  &r->principal, &r->sid};
 	return slots[col];
 }
 

@@ -1,0 +1,66 @@
+# The logon identities (issue 22) from the command line and a roster into the
+# record: --upn, --principal (realm upper-cased), --sid kept, so a rerun and a
+# renewal reuse them; bad ones refused with a one-line error naming the field
+# (exit 2) before anything exists; a rerun contradicting a certified one
+# refused (exit 9); the config's kerberos_realm checked at load (exit 8).
+. "$TESTS_DIR/lib/common.sh"
+setup_ca
+SID=S-1-5-21-1004336348-1177238915-682003330-1106
+
+out=$(p11e enroll "$TEST_TOKEN_URI" --email alice@example.org --upn alice@corp.example.org \
+	--principal alice@example.org --sid "$SID" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "enroll with --upn --principal --sid ($out)" 0 $?
+check_eq "recorded, the realm upper-cased" "alice@corp.example.org alice@EXAMPLE.ORG $SID" \
+	"$(record alice@example.org | jq -r '"\(.upn) \(.principal) \(.sid)"')"
+check_eq "status --json shows them" "alice@corp.example.org" \
+	"$(p11e status alice@example.org --json | jq -r '(.[0] // .).upn')"
+
+out=$(p11e enroll "$TEST_TOKEN_URI" --email alice@example.org --upn alice2@corp.example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "a rerun with another UPN once certified: exit 9" 9 $?
+check_contains "names the field" "$out" "upn: identity alice@example.org was started with"
+
+out=$(p11e renew alice@example.org --force --pin-source "$PIN_SRC" 2>&1)
+check_eq "renew ($out)" 0 $?
+check_eq "the renewal kept them" "2 alice@corp.example.org alice@EXAMPLE.ORG $SID" \
+	"$(record alice@example.org | jq -r '"\(.generation) \(.upn) \(.principal) \(.sid)"')"
+
+# Bad values: exit 2, one line naming the field, nothing made.
+keys() { p11tool_opensc --list-objects --type privkey | grep -c "ID:"; }
+keys_before=$(keys)
+for args in "--sid S-1-5" "--sid s-1-5-21-1" "--principal bob" "--principal bob@EX:AMPLE" \
+	"--upn bob"; do
+	# shellcheck disable=SC2086
+	out=$(p11e enroll "$TEST_TOKEN_URI" --email bob@example.org $args --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+	check_eq "enroll $args: exit 2 ($out)" 2 $?
+	check_eq "enroll $args: one line" 1 "$(printf '%s\n' "$out" | wc -l)"
+		field=${args%% *}
+	check_contains "enroll $args: names the field" "$out" "enroll: ${field#--}: "
+done
+out=$(p11e enroll "$TEST_TOKEN_URI" --email bob@example.org --upn "$(printf 'bob\033[2J@corp')" \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "a UPN with control characters: exit 2" 2 $?
+check_contains "names the field" "$out" "upn: a control character at byte 4"
+check_not_contains "the escape not echoed" "$out" "$(printf '\033')"
+check "nothing made for bob" no_record bob@example.org
+check_eq "no key made on the token" "$keys_before" "$(keys)"
+
+# A roster: the columns reach the record; a bad row is reported, the rest go on.
+cat >"$TEST_TMP/roster.csv" <<CSV
+email,upn,principal,sid
+carol@example.org,carol@corp.example.org,carol@corp.example.org,S-1-5-21-1-2-3-1107
+dave@example.org,dave@corp.example.org,,S-1-5-21-1-2-x
+CSV
+out=$(p11e batch "$TEST_TMP/roster.csv" --token "$TEST_TOKEN_URI" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "batch with a bad row: exit 1 ($out)" 1 $?
+check_eq "carol's row recorded" "carol@corp.example.org carol@CORP.EXAMPLE.ORG S-1-5-21-1-2-3-1107" \
+	"$(record carol@example.org | jq -r '"\(.upn) \(.principal) \(.sid)"')"
+check_contains "dave's row: the SID named" "$out" "sid: 'S-1-5-21-1-2-x' is not a SID"
+check "nothing made for dave" no_record dave@example.org
+
+# kerberos_realm in the config: checked at load.
+printf '{ "kerberos_realm": "EXAMPLE ORG" }\n' >"$TEST_TMP/bad.json"
+out=$(p11e --config "$TEST_TMP/bad.json" status 2>&1)
+check_eq "a bad kerberos_realm: exit 8" 8 $?
+check_contains "names it" "$out" "kerberos_realm: 'EXAMPLE ORG' is not a Kerberos realm"
+finish
