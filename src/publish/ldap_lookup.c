@@ -77,6 +77,7 @@ p11e_rc p11e_ldap_lookup_identity(void *state, const char *address, p11e_dir_ide
 	p11e_rc rc;
 
 	memset(out, 0, sizeof(*out));
+	p->looking_up = 1;
 	if ((rc = p11e_ldap_connect_bind(p, err)) != P11E_OK ||
 	    (rc = search_one(p, address, &res, &entry, err)) != P11E_OK)
 		goto out;

@@ -274,6 +274,11 @@ static int set_opt(ldap_pub *p, int option, const void *value)
 	return p->api.set_option(p->ld, option, value) == LDAP_OPT_SUCCESS ? 0 : -1;
 }
 
+const char *p11e_ldap_then(const ldap_pub *p)
+{
+	return p->looking_up ? "enroll again" : "run p11enroll publish --retry";
+}
+
 /* Connects, TLS as configured (certificate and host name always verified),
  * binds. A failed bind is never tried again: the password is wrong. */
 static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
@@ -308,8 +313,8 @@ static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 		p11e_ldap_describe(p, code, why, sizeof(why));
 		return p11e_errf(err, P11E_FAIL,
 				 "publisher %s: StartTLS with %s failed: %s; check the server and "
-				 "ca_bundle, then p11enroll publish --retry",
-				 p->name, p->url, why);
+				 "ca_bundle, then %s",
+				 p->name, p->url, why, p11e_ldap_then(p));
 	}
 	if (p->password_source != NULL) {
 		rc = p11e_secret_read(p->password_source, "LDAP bind password", &password, err);
@@ -330,9 +335,9 @@ static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 				 "from bind_password_source: %s; fix them in the config",
 				 p->name, why);
 	return p11e_errf(err, P11E_FAIL,
-			 "publisher %s: cannot reach or bind to %s: %s; nothing was changed, "
-			 "run p11enroll publish --retry later",
-			 p->name, p->url, why);
+			 "publisher %s: cannot reach or bind to %s: %s; nothing was %s, %s later",
+			 p->name, p->url, why, p->looking_up ? "made" : "changed",
+			 p11e_ldap_then(p));
 }
 
 /* p->ld set means bound: a connection that failed half-way is dropped, so

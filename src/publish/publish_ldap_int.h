@@ -42,12 +42,15 @@ typedef struct ldap_pub {
 	char *attr_copies[MAX_ATTRS];
 	int starttls;
 	int timeout_s;
-	LDAP *ld; /* bound, once the first call connected */
+	LDAP *ld;	/* bound, once the first call connected */
+	int looking_up; /* for an enrollment's identity lookup, not a publish */
 } ldap_pub;
 
 /* Connects and binds once (p->ld set means bound); a failed bind is never
  * tried again. */
 p11e_rc p11e_ldap_connect_bind(ldap_pub *p, p11e_err *err);
+/* What to do once the directory answers again, for a message. */
+const char *p11e_ldap_then(const ldap_pub *p);
 /* The library's words for code and the server's diagnostic, cleaned. */
 void p11e_ldap_describe(ldap_pub *p, int code, char *out, size_t cap);
 /* The publisher's lookup op (include/p11enroll/publish.h). */
