@@ -38,6 +38,9 @@ if [ "${1:-}" = "--test" ]; then
 	# sysvol's ACLs with in samba-vfs-modules: all only Recommends of samba on
 	# Debian 12; without the last, provisioning fails in setsysvolacl, measured).
 	pkgs+=(samba samba-dsdb-modules samba-ad-provision samba-vfs-modules)
+	# tests/integration/identity_ad.sh: Samba's own answers (ldbsearch) and a
+	# PKINIT client (MIT kinit, klist).
+	pkgs+=(ldb-tools krb5-user)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)
