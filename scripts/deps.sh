@@ -38,9 +38,11 @@ if [ "${1:-}" = "--test" ]; then
 	# sysvol's ACLs with in samba-vfs-modules: all only Recommends of samba on
 	# Debian 12; without the last, provisioning fails in setsysvolacl, measured).
 	pkgs+=(samba samba-dsdb-modules samba-ad-provision samba-vfs-modules)
-	# tests/integration/identity_ad.sh: Samba's own answers (ldbsearch) and a
-	# PKINIT client (MIT kinit, klist).
-	pkgs+=(ldb-tools krb5-user)
+	# tests/integration/logon_mit.sh: a private MIT Kerberos realm with PKINIT (kinit,
+	# klist in krb5-user; kadmin.local in krb5-admin-server).
+	pkgs+=(krb5-kdc krb5-pkinit krb5-user krb5-admin-server)
+	# tests/integration/identity_ad.sh: Samba's own answers (ldbsearch on sam.ldb).
+	pkgs+=(ldb-tools)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)

@@ -12,6 +12,13 @@ typedef struct p11e_csr_params {
 	const char *email; /* required for S/MIME profiles; becomes the rfc822Name SAN */
 	const char *dns;   /* required for tls-server profiles; becomes the dNSName SAN */
 	const char *name;  /* CN; defaults to the email */
+	/* Logon (profiles with P11E_PURPOSE_LOGON or _KDC; docs/logon.md):
+	 * UPN and id-pkinit-san otherNames after the rfc822Name or dNSName, and
+	 * the SID extension (LOGON only); NULL: left out. Checked by the caller
+	 * (validate.h). */
+	const char *upn;
+	const char *principal;
+	const char *sid;
 	const p11e_profile *profile;
 	const char *digest; /* NULL: the profile's, else "sha256" */
 	int rsa_pss;	    /* RSA keys: sign with RSASSA-PSS */

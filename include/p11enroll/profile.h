@@ -13,6 +13,14 @@
 					 keyAgreement (EC), emailProtection */
 #define P11E_PURPOSE_CLIENT_AUTH 0x4u /* TLS client: digitalSignature, clientAuth */
 #define P11E_PURPOSE_SERVER_AUTH 0x8u /* TLS server: digitalSignature, serverAuth, dNSName */
+/* Smartcard logon (docs/logon.md): digitalSignature (+ keyEncipherment for
+ * RSA), msSmartcardLogin and id-pkinit-KPClientAuth; UPN and id-pkinit-san
+ * otherNames, the SID extension. With CLIENT_AUTH in built-in smartcard-logon. */
+#define P11E_PURPOSE_LOGON 0x10u
+/* A PKINIT KDC: digitalSignature (+ keyEncipherment for RSA), id-pkinit-KPKdc
+ * (Windows' "KDC Authentication"); id-pkinit-san krbtgt/REALM@REALM. With
+ * SERVER_AUTH (the dNSName) in built-in kdc. */
+#define P11E_PURPOSE_KDC 0x20u
 
 typedef struct p11e_profile {
 	char name[64];
@@ -41,7 +49,7 @@ typedef struct p11e_profile {
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",
  * "smime-encrypt", "client-auth", "tls-server" (a host named by dNSName, as
- * ACME CAs issue). P11E_NOT_FOUND for another name. */
+ * ACME CAs issue), "smartcard-logon" and "kdc" (rsa:2048 keys; docs/logon.md). P11E_NOT_FOUND for another name. */
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err);
 const char *const *p11e_profile_builtin_names(void); /* NULL-terminated */
 
@@ -63,5 +71,11 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
  * know). */
 p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *identity,
 				p11e_err *err);
+/* The same for a logon profile's names (src/x509/profile_logon.c): the
+ * logon or KDC key purposes, and each of upn, principal and sid that is not
+ * NULL exactly as asked (a CA may drop otherNames and unknown extensions).
+ * P11E_OK for another profile. */
+p11e_rc p11e_profile_check_logon(const p11e_profile *p, X509 *cert, const char *upn,
+				 const char *principal, const char *sid, p11e_err *err);
 
 #endif

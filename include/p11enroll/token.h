@@ -136,6 +136,10 @@ p11e_rc p11e_token_forbid_signing(p11e_token *t, const p11e_id *id, p11e_err *er
 void p11e_token_unlock(p11e_token *t);
 /* Info as read at open (refreshed after a failed login). */
 const p11e_token_info *p11e_token_get_info(const p11e_token *t);
+/* Whether the token says it is a PIV card: manufacturer "piv_II" (OpenSC's
+ * PIV driver, YubiKeys through OpenSC too) or a model starting "YubiKey"
+ * (Yubico's ykcs11). docs/tokens.md, Fixed-slot cards. */
+int p11e_token_info_piv_shaped(const p11e_token_info *info);
 
 /* Logs the user in once. pin NULL is only valid for a protected
  * authentication path (pinpad). CKR_PIN_INCORRECT -> P11E_PIN_INCORRECT and

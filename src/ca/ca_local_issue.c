@@ -1,6 +1,7 @@
 /* The embedded CA's certificate building: serials, extensions, signing, and
  * the leaf certificate for a CSR as its profile dictates. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -8,7 +9,9 @@
 #include <openssl/x509v3.h>
 #include "p11enroll/ca.h"
 #include "p11enroll/util.h"
+#include "p11enroll/validate.h"
 #include "ca/ca_local.h"
+#include "x509/ext_logon.h"
 #include "x509/x509_internal.h"
 
 p11e_rc p11e_ca_local_set_serial(X509 *cert, p11e_err *err)
@@ -66,6 +69,78 @@ p11e_rc p11e_ca_local_sign(X509 *cert, EVP_PKEY *key, const char *digest, p11e_e
 	return P11E_OK;
 }
 
+/* A requested otherName: a logon profile keeps a UPN (smartcard-logon
+ * only) and an id-pkinit-san that are well-formed (*keep), refuses a
+ * malformed one (reason set), and drops any other. */
+static p11e_rc logon_name_ok(const GENERAL_NAME *gn, const p11e_profile *profile, int *keep,
+			     char *reason, size_t reason_len, p11e_err *err)
+{
+	char *upn = NULL, *principal = NULL, *canonical = NULL;
+	p11e_err bad = {0};
+
+	*keep = 0;
+	if (!(profile->purposes & (P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC)))
+		return P11E_OK;
+	if ((profile->purposes & P11E_PURPOSE_LOGON) && (upn = p11e_x509_upn_of(gn)) != NULL) {
+		if (p11e_upn_check(upn, "UPN otherName", &bad) != P11E_OK)
+			snprintf(reason, reason_len, "%s", bad.msg);
+		*keep = reason[0] == '\0';
+	} else if ((principal = p11e_x509_pkinit_san_of(gn)) != NULL) {
+		/* As p11enroll writes it: the realm upper-cased. */
+		if (p11e_principal_canonical(principal, "id-pkinit-san", &canonical, &bad) !=
+		    P11E_OK)
+			snprintf(reason, reason_len, "%s", bad.msg);
+		else if (strcmp(canonical, principal) != 0)
+			snprintf(reason, reason_len,
+				 "id-pkinit-san '%.100s': the realm must be upper case", principal);
+		*keep = reason[0] == '\0';
+	}
+	(void)err;
+	free(upn);
+	free(principal);
+	free(canonical);
+	return P11E_OK;
+}
+
+/* A logon profile's SID extension, rebuilt from the CSR's (not copied:
+ * only a well-formed SID goes into a certificate). *reason set for a
+ * malformed one. */
+static p11e_rc add_sid(X509 *cert, X509_REQ *csr, const p11e_profile *profile, char *reason,
+		       size_t reason_len, p11e_err *err)
+{
+	STACK_OF(X509_EXTENSION) *exts = NULL;
+	ASN1_OBJECT *obj = NULL;
+	X509_EXTENSION *ext = NULL;
+	char *sid = NULL;
+	p11e_err bad = {0};
+	int at;
+	p11e_rc rc = P11E_OK;
+
+	if (!(profile->purposes & P11E_PURPOSE_LOGON))
+		return P11E_OK;
+	exts = X509_REQ_get_extensions(csr);
+	if ((obj = p11e_x509_sid_ext_obj()) == NULL) {
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+		goto out;
+	}
+	if (exts == NULL || (at = X509v3_get_ext_by_OBJ(exts, obj, -1)) < 0)
+		goto out;
+	sid = p11e_x509_sid_of(sk_X509_EXTENSION_value(exts, at));
+	if (sid == NULL || p11e_sid_check(sid, "SID extension", &bad) != P11E_OK) {
+		snprintf(reason, reason_len, "%s",
+			 sid == NULL ? "the SID extension is malformed" : bad.msg);
+		goto out;
+	}
+	if ((ext = p11e_x509_sid_ext(sid)) == NULL || X509_add_ext(cert, ext, -1) != 1)
+		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot add the SID extension");
+out:
+	X509_EXTENSION_free(ext);
+	ASN1_OBJECT_free(obj);
+	free(sid);
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	return rc;
+}
+
 /* The CSR's requested SANs that the profile allows: rfc822Name (if
  * allow_email_san) and dNSName (if allow_dns_san); everything else is
  * dropped. *reason is set (and *kept NULL) for a request to refuse. */
@@ -99,6 +174,17 @@ static p11e_rc filter_san(X509_REQ *csr, const p11e_profile *profile, GENERAL_NA
 			(*n_email)++;
 		} else if (gn->type == GEN_DNS && profile->allow_dns_san) {
 			(*n_dns)++;
+		} else if (gn->type == GEN_OTHERNAME) {
+			int keep = 0;
+			if ((rc = logon_name_ok(gn, profile, &keep, reason, reason_len, err)) !=
+				P11E_OK ||
+			    reason[0] != '\0') {
+				GENERAL_NAMES_free(*kept);
+				*kept = NULL;
+				goto out;
+			}
+			if (!keep)
+				continue;
 		} else {
 			continue;
 		}
@@ -138,6 +224,8 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 	p11e_rc rc;
 
 	*out = NULL;
+	if (reason_len > 0)
+		reason[0] = '\0';
 	if (profile->validity_days < 1)
 		return p11e_errf(err, P11E_CONFIG, "profile '%s': validity_days must be at least 1",
 				 profile->name);
@@ -210,6 +298,9 @@ p11e_rc p11e_ca_local_issue(const p11e_ca_local *ca, X509_REQ *csr, const p11e_p
 	    X509_add1_ext_i2d(cert, NID_subject_alt_name, san, empty_subject, X509V3_ADD_DEFAULT) !=
 		1)
 		goto ssl_fail;
+	if ((rc = add_sid(cert, csr, profile, reason, reason_len, err)) != P11E_OK ||
+	    reason[0] != '\0')
+		goto out;
 	if ((rc = p11e_ca_local_sign(cert, ca->key, profile->digest, err)) != P11E_OK)
 		goto out;
 	*out = cert;

@@ -99,7 +99,8 @@ const cli_command cmd_enroll = {
 	     "logon: the Kerberos principal (id-pkinit-san; default NAME@kerberos_realm)"},
 	    {"sid", "SID", "logon: the account's SID S-1-5-... (the SID extension)"},
 	    {"profile", "P",
-	     "smime, smime-sign, smime-encrypt, client-auth, tls-server or a config profile"},
+	     "smime, smime-sign, smime-encrypt, client-auth, tls-server, smartcard-logon, kdc "
+	     "or a config profile"},
 	    {"key", "TYPE", "key type (default: the profile's)"},
 	    {"ca", "CA", "a CA from the config, or local:DIR"},
 	    {"label", "LABEL",

@@ -104,7 +104,9 @@ static p11e_rc profile_purposes(const char *path, const char *name, json_object 
 	} known[] = {{"sign", P11E_PURPOSE_SIGN},
 		     {"encrypt", P11E_PURPOSE_ENCRYPT},
 		     {"client-auth", P11E_PURPOSE_CLIENT_AUTH},
-		     {"server-auth", P11E_PURPOSE_SERVER_AUTH}};
+		     {"server-auth", P11E_PURPOSE_SERVER_AUTH},
+		     {"smartcard-logon", P11E_PURPOSE_LOGON},
+		     {"kdc", P11E_PURPOSE_KDC}};
 	json_object *v;
 	unsigned purposes = 0;
 
@@ -129,7 +131,8 @@ static p11e_rc profile_purposes(const char *path, const char *name, json_object 
 bad:
 	return p11e_errf(err, P11E_CONFIG,
 			 "config %s: profiles.%s.purposes must be a list of \"sign\", "
-			 "\"encrypt\", \"client-auth\" and \"server-auth\"",
+			 "\"encrypt\", \"client-auth\", \"server-auth\", \"smartcard-logon\" "
+			 "and \"kdc\"",
 			 path, name);
 }
 
@@ -199,7 +202,7 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 			return p11e_errf(
 			    err, P11E_NOT_FOUND,
 			    "profile '%s' is not defined (built-in: smime, smime-sign, "
-			    "smime-encrypt, client-auth, tls-server)",
+			    "smime-encrypt, client-auth, tls-server, smartcard-logon, kdc)",
 			    name);
 		return rc;
 	}
@@ -231,7 +234,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 	if (rc != P11E_OK)
 		return p11e_errf(err, P11E_CONFIG,
 				 "config %s: profiles.%s.base '%s' is not a built-in profile "
-				 "(smime, smime-sign, smime-encrypt, client-auth, tls-server)",
+				 "(smime, smime-sign, smime-encrypt, client-auth, tls-server, "
+				 "smartcard-logon, kdc)",
 				 c->path, name, base);
 	snprintf(out->name, sizeof(out->name), "%s", name);
 	if ((rc = profile_string(c->path, name, def, "subject", out->subject, sizeof(out->subject),

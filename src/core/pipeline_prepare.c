@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "core/pipeline_logon.h"
 #include "core/pipeline_prepare.h"
 #include "p11enroll/software.h"
 #include "p11enroll/util.h"
@@ -481,6 +482,7 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 	p11e_record *rec = r->rec;
 	p11e_keytype given_kt;
 	const char *identity = rec->identity;
+	int new_key_type;
 	p11e_rc rc;
 
 	rc = check_same("profile", p->profile, rec->profile, identity, err);
@@ -508,7 +510,8 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 		rc = settle_key_store(r, new_store, err);
 	if (rc != P11E_OK)
 		return rc;
-	if (rec->key_type == NULL) {
+	new_key_type = rec->key_type == NULL;
+	if (new_key_type) {
 		rc = p11e_keytype_parse(p->key_type ? p->key_type : r->profile.default_key, &r->kt,
 					err);
 		if (rc == P11E_OK)
@@ -526,5 +529,7 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 	}
 	if (rc == P11E_OK)
 		rc = check_identity_kind(&r->profile, rec, err);
+	if (rc == P11E_OK)
+		rc = pipe_settle_logon(r, new_key_type, err);
 	return rc;
 }

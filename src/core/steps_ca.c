@@ -30,6 +30,9 @@ p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 	    .email = r->rec->dns_name != NULL ? NULL : p11e_record_email(r->rec),
 	    .dns = r->rec->dns_name,
 	    .name = r->rec->name,
+	    .upn = r->rec->upn,
+	    .principal = r->rec->principal,
+	    .sid = r->rec->sid,
 	    .profile = &r->profile,
 	    .digest = r->p->digest,
 	    .rsa_pss = r->p->rsa_pss,
@@ -117,6 +120,9 @@ static p11e_rc take_result(enroll_run *r, p11e_ca_result *res, p11e_err *err)
 	}
 	/* Whatever the CA was asked, it must have issued what the profile says. */
 	rc = p11e_profile_check_cert(&r->profile, res->cert, r->rec->identity, err);
+	if (rc == P11E_OK)
+		rc = p11e_profile_check_logon(&r->profile, res->cert, r->rec->upn, r->rec->principal,
+					      r->rec->sid, err);
 	if (rc != P11E_OK)
 		return rc;
 	cert_pem = p11e_x509_to_pem(res->cert);

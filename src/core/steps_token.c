@@ -21,6 +21,7 @@
 #include "p11enroll/session.h"
 #include "p11enroll/software.h"
 #include "p11enroll/util.h"
+#include "core/pipeline_logon.h"
 #include "core/pipeline_steps.h"
 
 /* new -> key-pending: choose the CKA_ID the key is generated under and
@@ -39,6 +40,9 @@ p11e_rc pipe_step_new(enroll_run *r, p11e_err *err)
 	/* A profile's slot, unless the command line names the key's ID. */
 	if (slot == NULL && r->p->id_hex == NULL && r->profile.slot_id[0] != '\0')
 		slot = r->profile.slot_id;
+	/* A logon key where Windows and OpenSC look for it: PIV 9a. */
+	if (slot == NULL && r->p->id_hex == NULL)
+		slot = pipe_logon_default_slot(r);
 	if ((rc = pipe_slot_new(r, slot, err)) != P11E_OK)
 		return rc;
 	if (r->p->id_hex != NULL) {

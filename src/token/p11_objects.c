@@ -263,6 +263,12 @@ void p11e_token_note_fixed_slots(p11e_token *t)
 	t->fixed_slots = 1;
 }
 
+int p11e_token_info_piv_shaped(const p11e_token_info *info)
+{
+	return info != NULL && (strcmp(info->manufacturer, "piv_II") == 0 ||
+				strncmp(info->model, "YubiKey", 7) == 0);
+}
+
 const char *p11e_piv_slot_id(const char *piv_slot)
 {
 	/* OpenSC's PIV driver: the four standard slots, then the twenty retired

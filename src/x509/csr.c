@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include "p11enroll/csr.h"
 #include "p11enroll/util.h"
+#include "x509/ext_logon.h"
 #include "x509/x509_internal.h"
 
 #define CKM_EDDSA_ 0x1057UL /* PKCS#11 3.0 CKM_EDDSA */
@@ -120,6 +121,14 @@ EXTENDED_KEY_USAGE *p11e_x509_ext_key_usage(unsigned purposes)
 	if ((purposes & P11E_PURPOSE_SERVER_AUTH) &&
 	    !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)))
 		goto fail;
+	/* Logon (docs/logon.md): Windows' smartcard logon, then RFC 4556's
+	 * client and KDC purposes (the KDC's is Windows' "KDC Authentication"). */
+	if ((purposes & P11E_PURPOSE_LOGON) &&
+	    (!sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_ms_smartcard_login)) ||
+	     !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_pkInitClientAuth))))
+		goto fail;
+	if ((purposes & P11E_PURPOSE_KDC) && !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_pkInitKDC)))
+		goto fail;
 	return eku;
 fail:
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
@@ -136,28 +145,70 @@ static int add_eku(STACK_OF(X509_EXTENSION) * *exts, unsigned purposes)
 	return ok;
 }
 
-/* A subjectAltName with one name: GEN_EMAIL (rfc822Name) or GEN_DNS. */
-static int add_san(STACK_OF(X509_EXTENSION) * *exts, int type, const char *value)
+/* Appends a name (taken over; NULL: out of memory) to names. */
+static int push_name(GENERAL_NAMES *names, GENERAL_NAME *gn)
 {
+	if (gn == NULL || !sk_GENERAL_NAME_push(names, gn)) {
+		GENERAL_NAME_free(gn);
+		return 0;
+	}
+	return 1;
+}
+
+/* One subjectAltName: type (GEN_EMAIL rfc822Name or GEN_DNS) value first,
+ * then a logon profile's otherNames (UPN for a person, id-pkinit-san). */
+static int add_san(STACK_OF(X509_EXTENSION) * *exts, int type, const char *value,
+		   const p11e_csr_params *p)
+{
+	unsigned logon = p->profile->purposes & (P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC);
 	GENERAL_NAMES *names = GENERAL_NAMES_new();
-	GENERAL_NAME *gn = GENERAL_NAME_new();
-	ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+	GENERAL_NAME *gn = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
 	int ok = 0;
 
-	if (names == NULL || gn == NULL || ia5 == NULL ||
-	    ASN1_STRING_set(ia5, value, (int)strlen(value)) != 1)
+	if (names == NULL)
 		goto out;
-	GENERAL_NAME_set0_value(gn, type, ia5);
-	ia5 = NULL;
-	if (!sk_GENERAL_NAME_push(names, gn))
+	if (value != NULL) {
+		if ((gn = GENERAL_NAME_new()) == NULL || (ia5 = ASN1_IA5STRING_new()) == NULL ||
+		    ASN1_STRING_set(ia5, value, (int)strlen(value)) != 1)
+			goto out;
+		GENERAL_NAME_set0_value(gn, type, ia5);
+		ia5 = NULL;
+		ok = push_name(names, gn);
+		gn = NULL;
+		if (!ok)
+			goto out;
+	}
+	ok = 0;
+	if (logon && p->upn != NULL && !push_name(names, p11e_x509_upn_name(p->upn)))
 		goto out;
-	gn = NULL;
-	ok = X509V3_add1_i2d(exts, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1;
+	if (logon && p->principal != NULL &&
+	    !push_name(names, p11e_x509_pkinit_san_name(p->principal)))
+		goto out;
+	ok = sk_GENERAL_NAME_num(names) == 0 ||
+	     X509V3_add1_i2d(exts, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1;
 out:
 	ASN1_IA5STRING_free(ia5);
 	GENERAL_NAME_free(gn);
 	GENERAL_NAMES_free(names);
 	return ok;
+}
+
+/* The SID extension, for a logon profile given a SID. */
+static int add_sid(STACK_OF(X509_EXTENSION) * *exts, const p11e_csr_params *p)
+{
+	X509_EXTENSION *ext;
+
+	if (!(p->profile->purposes & P11E_PURPOSE_LOGON) || p->sid == NULL)
+		return 1;
+	if ((ext = p11e_x509_sid_ext(p->sid)) == NULL)
+		return 0;
+	if ((*exts == NULL && (*exts = sk_X509_EXTENSION_new_null()) == NULL) ||
+	    !sk_X509_EXTENSION_push(*exts, ext)) {
+		X509_EXTENSION_free(ext);
+		return 0;
+	}
+	return 1;
 }
 
 /* Everything but the signature: version, subject, public key, extensions. */
@@ -233,15 +284,16 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 
 	/* One subjectAltName extension: the host for a server, else the address. */
 	if (server && prof->allow_dns_san) {
-		if (!add_san(&exts, GEN_DNS, p->dns))
+		if (!add_san(&exts, GEN_DNS, p->dns, p))
 			goto ssl_fail;
-	} else if (prof->allow_email_san && has_email && !add_san(&exts, GEN_EMAIL, p->email)) {
+	} else if (!add_san(&exts, GEN_EMAIL,
+			    prof->allow_email_san && has_email ? p->email : NULL, p)) {
 		goto ssl_fail;
 	}
 	if ((ku_bs = p11e_x509_key_usage(ku)) == NULL ||
 	    X509V3_add1_i2d(&exts, NID_key_usage, ku_bs, 1, X509V3_ADD_DEFAULT) != 1)
 		goto ssl_fail;
-	if (!add_eku(&exts, prof->purposes))
+	if (!add_eku(&exts, prof->purposes) || !add_sid(&exts, p))
 		goto ssl_fail;
 	if (X509_REQ_add_extensions(req, exts) != 1)
 		goto ssl_fail;

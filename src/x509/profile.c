@@ -10,16 +10,22 @@
 static const struct {
 	const char *name;
 	unsigned purposes;
+	/* NULL: ec:P-256. MIT krb5 1.20's PKINIT signs with a token key only
+	 * through RSA mechanisms (docs/logon.md), and Windows logon wants RSA. */
+	const char *key;
 } builtins[] = {
-    {"smime", P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT},
-    {"smime-sign", P11E_PURPOSE_SIGN},
-    {"smime-encrypt", P11E_PURPOSE_ENCRYPT},
-    {"client-auth", P11E_PURPOSE_CLIENT_AUTH},
-    {"tls-server", P11E_PURPOSE_SERVER_AUTH},
+    {"smime", P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT, NULL},
+    {"smime-sign", P11E_PURPOSE_SIGN, NULL},
+    {"smime-encrypt", P11E_PURPOSE_ENCRYPT, NULL},
+    {"client-auth", P11E_PURPOSE_CLIENT_AUTH, NULL},
+    {"tls-server", P11E_PURPOSE_SERVER_AUTH, NULL},
+    {"smartcard-logon", P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_LOGON, "rsa:2048"},
+    {"kdc", P11E_PURPOSE_SERVER_AUTH | P11E_PURPOSE_KDC, "rsa:2048"},
 };
 
-static const char *const builtin_names[] = {"smime",	   "smime-sign", "smime-encrypt",
-					    "client-auth", "tls-server", NULL};
+static const char *const builtin_names[] = {
+    "smime", "smime-sign", "smime-encrypt", "client-auth", "tls-server", "smartcard-logon",
+    "kdc",   NULL};
 
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 {
@@ -35,7 +41,8 @@ p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 		out->allow_email_san = !(out->purposes & P11E_PURPOSE_SERVER_AUTH);
 		out->allow_dns_san = (out->purposes & P11E_PURPOSE_SERVER_AUTH) != 0;
 		out->validity_days = 365;
-		snprintf(out->default_key, sizeof(out->default_key), "ec:P-256");
+		snprintf(out->default_key, sizeof(out->default_key), "%s",
+			 builtins[i].key != NULL ? builtins[i].key : "ec:P-256");
 		snprintf(out->digest, sizeof(out->digest), "sha256");
 		snprintf(out->key_store, sizeof(out->key_store), "token");
 		out->pfx_password_length = P11E_PASSWORD_LENGTH;
@@ -45,7 +52,7 @@ p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 	}
 	return p11e_errf(err, P11E_NOT_FOUND,
 			 "profile: '%.64s' is unknown (built-in: smime, smime-sign, smime-encrypt, "
-			 "client-auth, tls-server)",
+			 "client-auth, tls-server, smartcard-logon, kdc)",
 			 name);
 }
 
@@ -90,7 +97,8 @@ p11e_rc p11e_profile_key_usage(const p11e_profile *p, p11e_key_kind kind, unsign
 	*ku = 0;
 	if (p->purposes == 0)
 		return p11e_errf(err, P11E_USAGE, "profile '%s': no purposes", p->name);
-	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH))
+	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH |
+			   P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC))
 		v |= KU_DIGITAL_SIGNATURE;
 	if (p->purposes & P11E_PURPOSE_ENCRYPT) {
 		if ((rc = check_encrypt(p, kind, err)) != P11E_OK)
@@ -99,6 +107,10 @@ p11e_rc p11e_profile_key_usage(const p11e_profile *p, p11e_key_kind kind, unsign
 		 * agree on it (ECDH, RFC 5753). */
 		v |= kind == P11E_KEY_RSA ? KU_KEY_ENCIPHERMENT : KU_KEY_AGREEMENT;
 	}
+	/* Windows' smartcard logon and Kerberos authentication certificates
+	 * carry keyEncipherment with an RSA key (RSA key transport). */
+	if ((p->purposes & (P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC)) && kind == P11E_KEY_RSA)
+		v |= KU_KEY_ENCIPHERMENT;
 	*ku = v;
 	return P11E_OK;
 }
@@ -115,7 +127,8 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
 	if (kind != P11E_KEY_RSA && kind != P11E_KEY_EC && kind != P11E_KEY_ED25519)
 		return p11e_errf(err, P11E_USAGE, "profile '%s': unknown key kind %s", p->name,
 				 kind_name(kind));
-	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH))
+	if (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_CLIENT_AUTH | P11E_PURPOSE_SERVER_AUTH |
+			   P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC))
 		v |= P11E_USE_SIGN;
 	if (p->purposes & P11E_PURPOSE_ENCRYPT) {
 		if ((rc = check_encrypt(p, kind, err)) != P11E_OK)

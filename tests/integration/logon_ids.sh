@@ -7,7 +7,8 @@
 setup_ca
 SID=S-1-5-21-1004336348-1177238915-682003330-1106
 
-out=$(p11e enroll "$TEST_TOKEN_URI" --email alice@example.org --upn alice@corp.example.org \
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email alice@example.org \
+	--upn alice@corp.example.org \
 	--principal alice@example.org --sid "$SID" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
 check_eq "enroll with --upn --principal --sid ($out)" 0 $?
 check_eq "recorded, the realm upper-cased" "alice@corp.example.org alice@EXAMPLE.ORG $SID" \
@@ -51,12 +52,26 @@ email,upn,principal,sid
 carol@example.org,carol@corp.example.org,carol@corp.example.org,S-1-5-21-1-2-3-1107
 dave@example.org,dave@corp.example.org,,S-1-5-21-1-2-x
 CSV
-out=$(p11e batch "$TEST_TMP/roster.csv" --token "$TEST_TOKEN_URI" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+out=$(p11e batch "$TEST_TMP/roster.csv" --profile smartcard-logon --token "$TEST_TOKEN_URI" --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
 check_eq "batch with a bad row: exit 1 ($out)" 1 $?
 check_eq "carol's row recorded" "carol@corp.example.org carol@CORP.EXAMPLE.ORG S-1-5-21-1-2-3-1107" \
 	"$(record carol@example.org | jq -r '"\(.upn) \(.principal) \(.sid)"')"
 check_contains "dave's row: the SID named" "$out" "sid: 'S-1-5-21-1-2-x' is not a SID"
 check "nothing made for dave" no_record dave@example.org
+
+# Logon names for a profile that certifies none: refused, nothing made.
+keys_before=$(keys)
+out=$(p11e enroll "$TEST_TOKEN_URI" --email erin@example.org --upn erin@corp.example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "--upn with profile smime: exit 2" 2 $?
+check_contains "says which profiles" "$out" "upn: profile 'smime' puts no logon names in a certificate"
+# smartcard-logon without a UPN or principal (and no realm): refused.
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email erin@example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "smartcard-logon with no UPN or principal: exit 2" 2 $?
+check_contains "names the options" "$out" "give --upn or --principal"
+check "nothing made for erin" no_record erin@example.org
+check_eq "no key made" "$keys_before" "$(keys)"
 
 # kerberos_realm in the config: checked at load.
 printf '{ "kerberos_realm": "EXAMPLE ORG" }\n' >"$TEST_TMP/bad.json"

@@ -78,7 +78,7 @@ static void defaults(void)
 	CHECK(eq(p.name, "client-auth") && p.purposes == P11E_PURPOSE_CLIENT_AUTH);
 	CHECK_RC(p11e_config_profile(&c, "nobody", &p, &err), P11E_NOT_FOUND, &err);
 	CHECK(eq(err.msg, "profile 'nobody' is not defined (built-in: smime, smime-sign, "
-			  "smime-encrypt, client-auth, tls-server)"));
+			  "smime-encrypt, client-auth, tls-server, smartcard-logon, kdc)"));
 	json_object *ca = NULL;
 	CHECK_RC(p11e_config_ca(&c, "corp", &ca, &err), P11E_CONFIG, &err);
 	CHECK(ca == NULL &&
