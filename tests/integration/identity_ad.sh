@@ -13,9 +13,9 @@
 # pkinit_identity and pkinit_anchors from the krb5.conf beside smb.conf
 # (measured, see tests/lib/samba.sh); it maps the card to the account by the
 # UPN otherName (the lower-case domain UPN samba-tool gives, alice@p11e.test).
-# The KDC's certificate is signed by p11enroll's embedded CA (RSA, for
-# Heimdal) with openssl: id-pkinit-KPKdc, the smartcard-logon purpose and
-# id-pkinit-san krbtgt/P11E.TEST@P11E.TEST, as MIT's client wants.
+# The KDC's certificate is p11enroll's too: profile kdc from the embedded CA
+# (an RSA CA: Heimdal's), id-pkinit-KPKdc and id-pkinit-san
+# krbtgt/P11E.TEST@P11E.TEST, as MIT's client wants.
 #
 # Slow: provisioning 10-100 s, 50 samba-tool user create calls (about 1-2 s
 # each), 50 RSA-2048 keys on SoftHSM. Root only (tests/lib/samba.sh says why).
@@ -34,29 +34,20 @@ N=50
 p11e ca init --dir "$CA_DIR" --key rsa:2048 >/dev/null
 check_eq "embedded CA (RSA)" 0 $?
 
-# The KDC's certificate, from the embedded CA.
-cat >"$TEST_TMP/kdc.cnf" <<'CNF'
-[kdc]
-basicConstraints = CA:FALSE
-keyUsage = digitalSignature, keyEncipherment
-extendedKeyUsage = 1.3.6.1.5.2.3.5, 1.3.6.1.4.1.311.20.2.2, serverAuth
-subjectAltName = otherName:1.3.6.1.5.2.2;SEQUENCE:kdc_principal, DNS:dc.p11e.test
-[kdc_principal]
-realm = EXP:0, GeneralString:P11E.TEST
-principal_name = EXP:1, SEQUENCE:kdc_name
-[kdc_name]
-name_type = EXP:0, INTEGER:2
-name_string = EXP:1, SEQUENCE:kdc_components
-[kdc_components]
-c1 = GeneralString:krbtgt
-c2 = GeneralString:P11E.TEST
-CNF
-openssl req -newkey rsa:2048 -nodes -subj "/CN=dc.p11e.test" -keyout "$TEST_TMP/kdc.key" \
-	-out "$TEST_TMP/kdc.csr" 2>/dev/null &&
-	openssl x509 -req -in "$TEST_TMP/kdc.csr" -CA "$CA_DIR/ca.pem" -CAkey "$CA_DIR/ca.key" \
-		-CAcreateserial -days 2 -extfile "$TEST_TMP/kdc.cnf" -extensions kdc \
-		-out "$TEST_TMP/kdc.pem" 2>/dev/null
-check_eq "KDC certificate" 0 $?
+# The KDC's certificate: profile kdc from the embedded CA, a software key
+# delivered as a PFX (converted with openssl for pkinit_identity), its
+# principal krbtgt/P11E.TEST@P11E.TEST from kerberos_realm.
+W=$TEST_TMP/w
+mkdir -p "$W"
+file_vault "$W" '"kerberos_realm": "P11E.TEST"'
+out=$(p11e enroll --software --profile kdc --dns dc.p11e.test 2>&1)
+check_eq "the KDC's certificate ($out)" 0 $?
+check_eq "its principal" "krbtgt/P11E.TEST@P11E.TEST" "$(record dc.p11e.test | jq -r .principal)"
+pfx=$(store_pfx_file "$(record dc.p11e.test | jq -r .pfx_path)")
+escrowed dc.p11e.test >"$W/kdc.pass"
+openssl pkcs12 -in "$pfx" -passin "file:$W/kdc.pass" -nokeys -clcerts -out "$TEST_TMP/kdc.pem" 2>/dev/null
+openssl pkcs12 -in "$pfx" -passin "file:$W/kdc.pass" -nocerts -nodes -out "$TEST_TMP/kdc.key" 2>/dev/null
+check "the KDC's key and certificate out of the PFX" test -s "$TEST_TMP/kdc.key" -a -s "$TEST_TMP/kdc.pem"
 export SAMBA_PKINIT_IDENTITY=$TEST_TMP/kdc.pem,$TEST_TMP/kdc.key SAMBA_PKINIT_ANCHORS=$CA_DIR/ca.pem
 
 trap samba_stop EXIT
@@ -81,18 +72,16 @@ echo "$N users created in $((SECONDS - started)) s"
 
 printf '%s\n' "$READER_PW" >"$TEST_TMP/bind.pw"
 chmod 600 "$TEST_TMP/bind.pw"
-CONF=$TEST_TMP/config.json
-jq -n --arg url "$SAMBA_LDAPS" --arg ca "$SAMBA_CA" --arg dn "CN=p11read,$USERS" \
-	--arg pw "file:$TEST_TMP/bind.pw" --arg base "$SAMBA_BASE" --arg cadir "local:$CA_DIR" '{
-	default_ca: $cadir,
-	kerberos_realm: "P11E.TEST",
+CONF=$W/config.json
+jq --arg url "$SAMBA_LDAPS" --arg ca "$SAMBA_CA" --arg dn "CN=p11read,$USERS" \
+	--arg pw "file:$TEST_TMP/bind.pw" --arg base "$SAMBA_BASE" '. + {
 	publishers: {
 		ad: {type: "ldap", url: $url, ca_bundle: $ca, bind_dn: $dn,
 		     bind_password_source: $pw, base_dn: $base, directory: "ad",
 		     filter: "(&(objectClass=user)(mail=%s))", timeout: 60}
 	},
 	profiles: {adlogon: {base: "smartcard-logon", identity_from: "ad", publish: []}}
-	}' >"$CONF"
+	}' "$W/config.json" >"$W/config.new" && mv "$W/config.new" "$CONF"
 
 # One batch of N, on a terminal (script(1)) so that it shows its progress.
 {
@@ -116,10 +105,14 @@ check_eq "samba-tool and ldbsearch agree on u01's SID" "$one_sid" "$(awk '$1 == 
 
 # The certificate's UPN otherName and SID extension, as openssl reads them.
 cert_upn() { openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | sed -n 's/.*othername: *UPN::*\([^,]*\).*/\1/p' | tr -d ' '; }
-cert_sid() { # the string in the otherName of extension 1.3.6.1.4.1.311.25.2
-	local off
-	off=$(openssl asn1parse -in "$1" 2>/dev/null | awk '/:1.3.6.1.4.1.311.25.2$/ { getline; sub(":", "", $1); print $1; exit }')
-	[ -n "$off" ] && openssl asn1parse -in "$1" -strparse "$off" 2>/dev/null | sed -n 's/.*:\(S-1-[0-9-]*\)$/\1/p'
+cert_sid() { # the SID string in extension 1.3.6.1.4.1.311.25.2: its otherName 1.3.6.1.4.1.311.25.2.1
+	local off inner
+	off=$(openssl asn1parse -in "$1" 2>/dev/null | awk '/:1.3.6.1.4.1.311.25.2$/ { getline; split($1, a, ":"); print a[1]; exit }')
+	[ -n "$off" ] || return 1
+	inner=$(openssl asn1parse -in "$1" -strparse "$off" 2>/dev/null)
+	printf '%s\n' "$inner" | grep -q ':1.3.6.1.4.1.311.25.2.1$' || return 1
+	printf '%s\n' "$inner" | awk '/OCTET STRING/ { sub(/.*OCTET STRING *:/, ""); print; exit }' |
+		{ read -r v; case $v in "[HEX DUMP]:"*) printf '%s' "${v#\[HEX DUMP\]:}" | xxd -r -p ;; *) printf '%s' "$v" ;; esac; }
 }
 mismatches=0
 while read -r mail upn sid; do

@@ -7,7 +7,9 @@
 # the wrong length, a UPN with a control character, two UPN values) are each
 # a one-line error naming the field, exit code documented, with no key on
 # the token and no record left behind; a directory that is down likewise.
-# A renamed user's renewal takes the new UPN. Runs in about 10 s.
+# The card's certificate (profile smartcard-logon) carries them: its UPN
+# otherName and SID extension read back with openssl. A renamed user's
+# renewal takes the new UPN, in the record and the new certificate. About 15 s.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/slapd.sh"
 setup_ca
@@ -73,7 +75,7 @@ jq -n --arg url "$SLAPD_LDAPS" --arg ca "$D/tls-ca.pem" --arg dn "cn=publisher,$
 		      bind_password_source: $pw, base_dn: $base, directory: "openldap",
 		      timeout: 30}
 	},
-	profiles: {logon: {base: "client-auth", identity_from: "gal", publish: []}}
+	profiles: {logon: {base: "smartcard-logon", identity_from: "gal", publish: []}}
 	}' >"$CONF"
 
 enroll() { # enroll EMAIL [options]
@@ -92,6 +94,11 @@ check_eq "alice: the record's SID decoded from objectSid" S-1-5-21-1-2-3-1001 "$
 token_cert "$(key_id alice@example.org)" "$TEST_TMP/alice.pem"
 check_contains "alice: the CN is the display name" \
 	"$(openssl x509 -in "$TEST_TMP/alice.pem" -noout -subject -nameopt RFC2253)" "CN=Alice Example"
+check_contains "alice: the certificate's UPN otherName is the directory's" \
+	"$(openssl x509 -in "$TEST_TMP/alice.pem" -noout -ext subjectAltName)" "othername: UPN::alice@corp.example"
+check_contains "alice: the certificate's SID extension holds the decoded SID" \
+	"$(openssl asn1parse -in "$TEST_TMP/alice.pem" -strparse "$(openssl asn1parse -in "$TEST_TMP/alice.pem" |
+		awk '/:1.3.6.1.4.1.311.25.2$/ { getline; split($1, a, ":"); print a[1]; exit }')")" ":S-1-5-21-1-2-3-1001"
 keys=$(keys_on_token)
 check_eq "one key on the token" 1 "$keys"
 
@@ -152,4 +159,7 @@ out=$(p11e --config "$CONF" renew alice@example.org --force --pin-source "$PIN_S
 check_eq "alice renewed ($out)" 0 $?
 check_eq "alice renewed: the new UPN" alice.new@corp.example "$(record alice@example.org | jq -r .upn)"
 check_eq "alice renewed: generation 2" 2 "$(record alice@example.org | jq -r .generation)"
+token_cert "$(key_id alice@example.org)" "$TEST_TMP/alice2.pem"
+check_contains "alice renewed: the new certificate's UPN" \
+	"$(openssl x509 -in "$TEST_TMP/alice2.pem" -noout -ext subjectAltName)" "othername: UPN::alice.new@corp.example"
 finish
