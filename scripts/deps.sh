@@ -41,6 +41,9 @@ if [ "${1:-}" = "--test" ]; then
 	# tests/integration/logon_mit.sh: a private MIT Kerberos realm with PKINIT (kinit,
 	# klist in krb5-user; kadmin.local in krb5-admin-server).
 	pkgs+=(krb5-kdc krb5-pkinit krb5-user krb5-admin-server)
+	# tests/integration/logon_sssd.sh: sssd's p11_child (sssd-common) and sssctl
+	# cert-eval-rule (sssd-tools); logon_pam_pkcs11.sh: pkcs11_inspect, pklogin_finder.
+	pkgs+=(sssd-common sssd-tools libpam-pkcs11)
 	# tests/integration/identity_ad.sh: Samba's own answers (ldbsearch on sam.ldb).
 	pkgs+=(ldb-tools)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's

@@ -32,7 +32,7 @@ check_eq "ca names from --config" "corp corp-acme " \
 	"$(complete_line p11enroll --config "$TEST_TMP/etc/c.json" enroll --ca co)"
 check_eq "ca names from \$P11ENROLL_CONFIG" "corp corp-acme " \
 	"$(P11ENROLL_CONFIG=$TEST_TMP/etc/c.json complete_line p11enroll enroll --ca '')"
-check_eq "profile names: built-in and the config's" "smime smime-encrypt smime-sign staff " \
+check_eq "profile names: built-in and the config's" "smartcard-logon smime smime-encrypt smime-sign staff " \
 	"$(complete_line p11enroll --config "$TEST_TMP/etc/c.json" enroll --profile s)"
 check_eq "revocation reasons" "keyCompromise " "$(complete_line p11enroll ca revoke --reason key)"
 check_eq "export formats" "p7b pem pfx " "$(complete_line p11enroll export x --format p)"

@@ -73,6 +73,18 @@ check_contains "names the options" "$out" "give --upn or --principal"
 check "nothing made for erin" no_record erin@example.org
 check_eq "no key made" "$keys_before" "$(keys)"
 
+# An EC logon key: made, with one line of warning naming MIT's limit; not repeated
+# by a rerun of the done identity.
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email frank@example.org \
+	--upn frank@corp.example.org --key ec:P-256 --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1 >/dev/null)
+check_eq "EC logon key: enrolled" "ec:P-256 done" "$(record frank@example.org | jq -r '"\(.key_type) \(.step)"')"
+check_eq "EC logon key: one line on stderr" 1 "$(printf '%s\n' "$out" | wc -l)"
+check_contains "EC logon key: the warning" "$out" \
+	"warning: identity frank@example.org: an EC logon key: MIT krb5 1.20's PKINIT signs with a token's key only through RSA"
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email frank@example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1 >/dev/null)
+check_eq "EC logon key: no warning on a rerun" "" "$out"
+
 # kerberos_realm in the config: checked at load.
 printf '{ "kerberos_realm": "EXAMPLE ORG" }\n' >"$TEST_TMP/bad.json"
 out=$(p11e --config "$TEST_TMP/bad.json" status 2>&1)

@@ -28,6 +28,8 @@
  *                             CKR_MECHANISM_INVALID to C_GetMechanismInfo and
  *                             C_GenerateKeyPair (SoftHSM 2.6.1's slots.mechanisms does not
  *                             hide a key generation mechanism from either)
+ *   P11SHIM_MANUFACTURER=TEXT C_GetTokenInfo reports this manufacturerID (a PIV card
+ *                             through OpenSC says "piv_II")
  *
  * PIN emulation (retry counter, lock, pinpad) is tests/shim/p11shim_pin.c's:
  * p11shim_pin_install() is called with the table after the copy.
@@ -62,7 +64,22 @@ static struct {
 	long max_objects; /* 0: no limit */
 	int no_eddsa;
 	CK_C_GenerateKeyPair next_generate; /* what C_GenerateKeyPair calls below no_eddsa's */
+	const char *manufacturer;
+	CK_C_GetTokenInfo next_token_info; /* what C_GetTokenInfo calls below manufacturer's */
 } shim = {.once = PTHREAD_ONCE_INIT};
+
+static CK_RV shim_GetTokenInfo(CK_SLOT_ID slot, CK_TOKEN_INFO_PTR info)
+{
+	CK_RV rv = shim.next_token_info(slot, info);
+	size_t n = strlen(shim.manufacturer);
+
+	if (rv == CKR_OK && info != NULL) {
+		memset(info->manufacturerID, ' ', sizeof(info->manufacturerID));
+		memcpy(info->manufacturerID, shim.manufacturer,
+		       n < sizeof(info->manufacturerID) ? n : sizeof(info->manufacturerID));
+	}
+	return rv;
+}
 
 static int hex_value(char c)
 {
@@ -294,6 +311,11 @@ static void shim_load(void)
 		shim.table.C_GetMechanismInfo = shim_GetMechanismInfo;
 	}
 	p11shim_pin_install(&shim.table, shim.real);
+	shim.manufacturer = getenv("P11SHIM_MANUFACTURER");
+	if (shim.manufacturer && *shim.manufacturer) {
+		shim.next_token_info = shim.table.C_GetTokenInfo;
+		shim.table.C_GetTokenInfo = shim_GetTokenInfo;
+	}
 }
 
 /* The one symbol the shim exports (built with -fvisibility=hidden). */
