@@ -381,9 +381,6 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		rc = maybe_start_over(&r, &new_store, err);
 	if (rc == P11E_OK)
 		rc = pipe_settle(&r, new_store, err);
-	/* Before anything is made: a failed lookup leaves the record as it was. */
-	if (rc == P11E_OK)
-		rc = pipe_identity_from(&r, err);
 	if (rc == P11E_OK && (r.secret = p11e_record_secret_name(
 				  rec->identity, p11e_record_generation(rec))) == NULL)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");

@@ -3,7 +3,9 @@
  * display name come from the directory into the record, so that the CSR,
  * a rerun and `status` all see them. Until the CSR is built each run asks
  * again (a renewal starts a new CSR: a renamed user gets the new UPN);
- * after that the record's values are the certificate's and stay. */
+ * after that the record's values are the certificate's and stay. Runs in
+ * pipe_settle, before the logon profile's checks, which need the UPN; a
+ * failure there leaves the record as it was (nothing is saved). */
 #include <string.h>
 #include "core/pipeline_prepare.h"
 #include "p11enroll/directory.h"
@@ -50,6 +52,11 @@ p11e_rc pipe_identity_from(enroll_run *r, p11e_err *err)
 		goto out;
 	if ((rc = p11e_record_set(&rec->upn, id.upn, err)) != P11E_OK ||
 	    (rc = p11e_record_set(&rec->sid, id.sid, err)) != P11E_OK)
+		goto out;
+	/* The principal follows the UPN (pipe_settle_logon derives it again
+	 * from this one and kerberos_realm) unless --principal names it. */
+	if (r->p->principal == NULL &&
+	    (rc = p11e_record_set(&rec->principal, NULL, err)) != P11E_OK)
 		goto out;
 	/* The display name is the CN unless --name says otherwise. */
 	if (r->p->name == NULL && id.display_name != NULL)

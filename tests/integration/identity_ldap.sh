@@ -70,6 +70,7 @@ CONF=$TEST_TMP/config.json
 jq -n --arg url "$SLAPD_LDAPS" --arg ca "$D/tls-ca.pem" --arg dn "cn=publisher,$SLAPD_BASE" \
 	--arg pw "file:$TEST_TMP/bind.pw" --arg base "$PEOPLE" --arg cadir "local:$CA_DIR" '{
 	default_ca: $cadir,
+	kerberos_realm: "CORP.EXAMPLE",
 	publishers: {
 		gal: {type: "ldap", url: $url, ca_bundle: $ca, bind_dn: $dn,
 		      bind_password_source: $pw, base_dn: $base, directory: "openldap",
@@ -90,6 +91,7 @@ keys_on_token() { p11tool_opensc --list-objects --type privkey 2>/dev/null | gre
 out=$(enroll alice@example.org 2>&1)
 check_eq "alice enrolled ($out)" 0 $?
 check_eq "alice: the record's UPN is the directory's" alice@corp.example "$(record alice@example.org | jq -r .upn)"
+check_eq "alice: the principal from the UPN and kerberos_realm" alice@CORP.EXAMPLE "$(record alice@example.org | jq -r .principal)"
 check_eq "alice: the record's SID decoded from objectSid" S-1-5-21-1-2-3-1001 "$(record alice@example.org | jq -r .sid)"
 token_cert "$(key_id alice@example.org)" "$TEST_TMP/alice.pem"
 check_contains "alice: the CN is the display name" \
@@ -158,6 +160,7 @@ printf 'dn: cn=alice,%s\nchangetype: modify\nreplace: userPrincipalName\nuserPri
 out=$(p11e --config "$CONF" renew alice@example.org --force --pin-source "$PIN_SRC" 2>&1)
 check_eq "alice renewed ($out)" 0 $?
 check_eq "alice renewed: the new UPN" alice.new@corp.example "$(record alice@example.org | jq -r .upn)"
+check_eq "alice renewed: the principal follows" alice.new@CORP.EXAMPLE "$(record alice@example.org | jq -r .principal)"
 check_eq "alice renewed: generation 2" 2 "$(record alice@example.org | jq -r .generation)"
 token_cert "$(key_id alice@example.org)" "$TEST_TMP/alice2.pem"
 check_contains "alice renewed: the new certificate's UPN" \
