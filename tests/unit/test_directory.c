@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
+#include "p11enroll/config.h"
 #include "p11enroll/directory.h"
+#include "p11enroll/profile.h"
 
 /* A SID's bytes: revision 1, count, the 48-bit authority big-endian, the
  * sub-authorities little-endian. */
@@ -196,9 +198,48 @@ static void test_entry(void)
 	}
 }
 
+static p11e_rc parse_config(const char *profiles, p11e_config *c, p11e_err *err)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+		 "{\"publishers\": {\"ad\": {\"type\": \"ldap\", \"url\": "
+		 "\"ldaps://dc.example/\", \"base_dn\": \"dc=example\"}}, \"profiles\": {%s}}",
+		 profiles);
+	setenv("P11ENROLL_STATE_DIR", "/tmp/p11e-test-directory", 1);
+	return p11e_config_parse("/etc/t/config.json", text, strlen(text), c, err);
+}
+
+/* The profile key: an ldap publisher's name, else the config is refused. */
+static void test_config(void)
+{
+	p11e_config c;
+	p11e_profile prof;
+	p11e_dir_identity id;
+	p11e_err err = {0};
+
+	CHECK_RC(parse_config("\"logon\": {\"base\": \"client-auth\", \"identity_from\": \"ad\"}",
+			      &c, &err),
+		 P11E_OK, &err);
+	CHECK_RC(p11e_config_profile(&c, "logon", &prof, &err), P11E_OK, &err);
+	CHECK(strcmp(prof.identity_from, "ad") == 0);
+	CHECK_RC(p11e_config_profile(&c, "client-auth", &prof, &err), P11E_OK, &err);
+	CHECK(prof.identity_from[0] == '\0');
+	/* A lookup through a publisher that is not configured. */
+	CHECK_RC(p11e_dir_identity_lookup(&c, "nosuch", "a@example.org", &id, &err), P11E_CONFIG,
+		 &err);
+	CHECK(id.upn == NULL && id.sid == NULL);
+	p11e_config_clear(&c);
+	CHECK(parse_config("\"logon\": {\"identity_from\": \"nosuch\"}", &c, &err) == P11E_CONFIG);
+	CHECK(strstr(err.msg, "identity_from") != NULL);
+	CHECK(parse_config("\"logon\": {\"identity_from\": 3}", &c, &err) == P11E_CONFIG);
+	CHECK(strstr(err.msg, "identity_from") != NULL);
+}
+
 int main(void)
 {
 	test_sid();
 	test_entry();
+	test_config();
 	return check_done();
 }
