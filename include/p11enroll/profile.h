@@ -49,7 +49,8 @@ typedef struct p11e_profile {
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",
  * "smime-encrypt", "client-auth", "tls-server" (a host named by dNSName, as
- * ACME CAs issue), "smartcard-logon" and "kdc" (rsa:2048 keys; docs/logon.md). P11E_NOT_FOUND for another name. */
+ * ACME CAs issue), "smartcard-logon" and "kdc" (rsa:2048 keys; docs/logon.md).
+ * P11E_NOT_FOUND for another name. */
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err);
 const char *const *p11e_profile_builtin_names(void); /* NULL-terminated */
 

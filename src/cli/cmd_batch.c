@@ -232,10 +232,11 @@ const cli_command cmd_batch = {
     .help = "ROSTER: CSV with a header row (columns email, name, profile, token, key, ca, upn,\n"
 	    "principal, sid; only email is required) or JSON lines with those keys. token is\n"
 	    "a PKCS#11 URI or a serial; the options give the defaults for missing columns.\n"
-	    "Each row runs the enroll pipeline: a rerun skips rows already done and resumes the others. A bad\n"
-	    "row is reported with its line number and the batch goes on; a PIN failure stops\n"
-	    "it (a PIN is never tried twice). With --jobs N, N workers enroll at once, each\n"
-	    "with its own session on each token (logged in once for the whole batch).\n"
+	    "Each row runs the enroll pipeline: a rerun skips rows already done and resumes\n"
+	    "the others. A bad row is reported with its line number and the batch goes on; a\n"
+	    "PIN failure stops it (a PIN is never tried twice). With --jobs N, N workers\n"
+	    "enroll at once, each with its own session on each token (logged in once for the\n"
+	    "whole batch).\n"
 	    "Exit: 0 all done, 1 a row failed, 3/4 PIN, 7 some pending.",
     .opts =
 	(const cli_opt[]){

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "p11enroll/pipeline.h"
 #include "p11enroll/session.h"
+#include "p11enroll/validate.h"
 
 /* The URI names an existing key (id=... or object=LABEL): certify that key,
  * record nothing. */
@@ -16,7 +17,7 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	p11e_profile profile;
 	p11e_id id;
 	X509_REQ *req = NULL;
-	char *pem = NULL;
+	char *pem = NULL, *principal = NULL;
 	const char *pname = cli_value(a, "profile");
 
 	if (pname == NULL && cli_value(a, "dns") != NULL)
@@ -30,14 +31,26 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	p11e_csr_params cp = {.email = cli_value(a, "email"),
 			      .dns = cli_value(a, "dns"),
 			      .name = cli_value(a, "name"),
+			      .upn = cli_value(a, "upn"),
+			      .sid = cli_value(a, "sid"),
 			      .profile = &profile,
 			      .digest = cli_value(a, "digest"),
 			      .rsa_pss = cli_flag(a, "rsa-pss")};
+	/* The logon names as the pipeline checks them (validate.h). */
+	if ((cp.upn != NULL && (rc = p11e_upn_check(cp.upn, "upn", &ctx->err)) != P11E_OK) ||
+	    (cp.sid != NULL && (rc = p11e_sid_check(cp.sid, "sid", &ctx->err)) != P11E_OK) ||
+	    (cli_value(a, "principal") != NULL &&
+	     (rc = p11e_principal_canonical(cli_value(a, "principal"), "principal", &principal,
+					    &ctx->err)) != P11E_OK))
+		return rc;
+	cp.principal = principal;
 	memcpy(id.v, uri->id, uri->id_len);
 	id.len = uri->id_len;
 	rc = p11e_session_open(&ctx->config, &sp, &s, &ctx->err);
-	if (rc != P11E_OK)
+	if (rc != P11E_OK) {
+		free(principal);
 		return rc;
+	}
 	if (!uri->has_id)
 		rc = p11e_token_key_id_by_label(s.token, uri->object, &id, &ctx->err);
 	if (rc == P11E_OK)
@@ -47,6 +60,7 @@ static p11e_rc csr_for_existing_key(cli_ctx *ctx, const cli_args *a, const p11e_
 	if (rc == P11E_OK)
 		fputs(pem, stdout);
 	free(pem);
+	free(principal);
 	X509_REQ_free(req);
 	p11e_session_close(&s);
 	return rc;

@@ -27,8 +27,9 @@ static p11e_rc derive_principal(enroll_run *r, char **out, p11e_err *err)
 		snprintf(buf, sizeof(buf), "%.*s@%s",
 			 (int)(at != NULL ? (size_t)(at - from) : strlen(from)), from, realm);
 	return p11e_principal_canonical(buf,
-					r->rec->upn != NULL ? "principal (from the UPN and kerberos_realm)"
-							    : "principal (from the address and kerberos_realm)",
+					r->rec->upn != NULL
+					    ? "principal (from the UPN and kerberos_realm)"
+					    : "principal (from the address and kerberos_realm)",
 					out, err);
 }
 
@@ -41,7 +42,10 @@ p11e_rc pipe_settle_logon(enroll_run *r, int new_key_type, p11e_err *err)
 	p11e_rc rc;
 
 	if (!logon_purposes(&r->profile)) {
-		const char *given = p->upn ? "upn" : p->principal ? "principal" : p->sid ? "sid" : NULL;
+		const char *given = p->upn	   ? "upn"
+				    : p->principal ? "principal"
+				    : p->sid	   ? "sid"
+						   : NULL;
 		if (given != NULL)
 			return p11e_errf(err, P11E_USAGE,
 					 "%s: profile '%s' puts no logon names in a certificate; "
@@ -49,11 +53,17 @@ p11e_rc pipe_settle_logon(enroll_run *r, int new_key_type, p11e_err *err)
 					 given, name);
 		return P11E_OK;
 	}
-	if ((r->profile.purposes & P11E_PURPOSE_KDC) && (p->upn != NULL || p->sid != NULL))
+	if ((r->profile.purposes & P11E_PURPOSE_LOGON) && rec->dns_name != NULL)
 		return p11e_errf(err, P11E_USAGE,
-				 "%s: profile '%s' certifies a KDC, named by its principal; give no "
-				 "--upn or --sid",
-				 p->upn ? "upn" : "sid", name);
+				 "dns: profile '%s' certifies a person who logs on; enroll with "
+				 "--email (a KDC's certificate: profile kdc)",
+				 name);
+	if ((r->profile.purposes & P11E_PURPOSE_KDC) && (p->upn != NULL || p->sid != NULL))
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "%s: profile '%s' certifies a KDC, named by its principal; give no "
+		    "--upn or --sid",
+		    p->upn ? "upn" : "sid", name);
 	/* A realm in the config names the principal until the CSR is built. */
 	if (rec->principal == NULL && rec->step < P11E_STEP_CSR_BUILT &&
 	    r->cfg->kerberos_realm != NULL) {
@@ -64,17 +74,20 @@ p11e_rc pipe_settle_logon(enroll_run *r, int new_key_type, p11e_err *err)
 		if (rc != P11E_OK)
 			return rc;
 	}
-	if ((r->profile.purposes & P11E_PURPOSE_LOGON) && rec->upn == NULL && rec->principal == NULL)
-		return p11e_errf(err, P11E_USAGE,
-				 "upn: profile '%s' names the user by UPN or Kerberos principal: give "
-				 "--upn or --principal (or kerberos_realm in the config for "
-				 "NAME@REALM)",
-				 name);
+	if ((r->profile.purposes & P11E_PURPOSE_LOGON) && rec->upn == NULL &&
+	    rec->principal == NULL)
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "upn: profile '%s' names the user by UPN or Kerberos principal: give "
+		    "--upn or --principal (or kerberos_realm in the config for "
+		    "NAME@REALM)",
+		    name);
 	if ((r->profile.purposes & P11E_PURPOSE_KDC) && rec->principal == NULL)
-		return p11e_errf(err, P11E_USAGE,
-				 "principal: profile '%s' needs the KDC's principal: give --principal "
-				 "krbtgt/REALM@REALM, or kerberos_realm in the config",
-				 name);
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "principal: profile '%s' needs the KDC's principal: give --principal "
+		    "krbtgt/REALM@REALM, or kerberos_realm in the config",
+		    name);
 	if (new_key_type && (r->profile.purposes & P11E_PURPOSE_LOGON) && r->kt.kind == P11E_KEY_EC)
 		fprintf(stderr,
 			"p11enroll: warning: identity %s: an EC logon key: MIT krb5 1.20's PKINIT "

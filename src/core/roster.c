@@ -22,7 +22,7 @@
 #define KNOWN "email, name, profile, token, key, ca, upn, principal, sid"
 
 static const char *const columns[] = {"email", "name", "profile",   "token", "key",
-				      "ca",    "upn",  "principal", "sid",	 NULL};
+				      "ca",    "upn",  "principal", "sid",   NULL};
 #define NCOLUMNS 9
 
 static char **column_slot(p11e_roster_row *r, size_t col)

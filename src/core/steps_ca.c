@@ -121,8 +121,8 @@ static p11e_rc take_result(enroll_run *r, p11e_ca_result *res, p11e_err *err)
 	/* Whatever the CA was asked, it must have issued what the profile says. */
 	rc = p11e_profile_check_cert(&r->profile, res->cert, r->rec->identity, err);
 	if (rc == P11E_OK)
-		rc = p11e_profile_check_logon(&r->profile, res->cert, r->rec->upn, r->rec->principal,
-					      r->rec->sid, err);
+		rc = p11e_profile_check_logon(&r->profile, res->cert, r->rec->upn,
+					      r->rec->principal, r->rec->sid, err);
 	if (rc != P11E_OK)
 		return rc;
 	cert_pem = p11e_x509_to_pem(res->cert);

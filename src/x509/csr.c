@@ -286,8 +286,8 @@ static p11e_rc build_unsigned(EVP_PKEY *pubkey, const p11e_csr_params *p, X509_R
 	if (server && prof->allow_dns_san) {
 		if (!add_san(&exts, GEN_DNS, p->dns, p))
 			goto ssl_fail;
-	} else if (!add_san(&exts, GEN_EMAIL,
-			    prof->allow_email_san && has_email ? p->email : NULL, p)) {
+	} else if (!add_san(&exts, GEN_EMAIL, prof->allow_email_san && has_email ? p->email : NULL,
+			    p)) {
 		goto ssl_fail;
 	}
 	if ((ku_bs = p11e_x509_key_usage(ku)) == NULL ||

@@ -27,8 +27,8 @@ X509_EXTENSION *p11e_x509_sid_ext(const char *sid)
 	X509_EXTENSION *ext = NULL;
 
 	if (names == NULL || gn == NULL || text == NULL || value == NULL || type_id == NULL ||
-	    ext_obj == NULL || ASN1_OCTET_STRING_set(text, (const unsigned char *)sid,
-						     (int)strlen(sid)) != 1)
+	    ext_obj == NULL ||
+	    ASN1_OCTET_STRING_set(text, (const unsigned char *)sid, (int)strlen(sid)) != 1)
 		goto out;
 	ASN1_TYPE_set(value, V_ASN1_OCTET_STRING, text);
 	text = NULL;
@@ -72,8 +72,7 @@ char *p11e_x509_sid_of(const X509_EXTENSION *ext)
 		goto out;
 	gn = sk_GENERAL_NAME_value(names, 0);
 	if (gn->type != GEN_OTHERNAME || OBJ_cmp(gn->d.otherName->type_id, type_id) != 0 ||
-	    gn->d.otherName->value == NULL ||
-	    gn->d.otherName->value->type != V_ASN1_OCTET_STRING)
+	    gn->d.otherName->value == NULL || gn->d.otherName->value->type != V_ASN1_OCTET_STRING)
 		goto out;
 	s = gn->d.otherName->value->value.octet_string;
 	len = ASN1_STRING_length(s);

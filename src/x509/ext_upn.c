@@ -11,7 +11,9 @@
 #define NT_PRINCIPAL 1
 
 /* RFC 4120's PrincipalName and RFC 4556's KRB5PrincipalName; the Kerberos
- * module's tags are EXPLICIT. */
+ * module's tags are EXPLICIT. (OpenSSL's template macros confuse
+ * clang-format.) */
+/* clang-format off */
 typedef struct krb5_principal_name {
 	ASN1_INTEGER *name_type;
 	STACK_OF(ASN1_GENERALSTRING) *name_string;
@@ -34,6 +36,7 @@ ASN1_SEQUENCE(KRB5_PKINIT_SAN) = {
 
 DECLARE_ASN1_FUNCTIONS(KRB5_PKINIT_SAN)
 IMPLEMENT_ASN1_FUNCTIONS(KRB5_PKINIT_SAN)
+/* clang-format on */
 
 /* An otherName GENERAL_NAME of type oid holding value (taken over). */
 static GENERAL_NAME *other_name(ASN1_OBJECT *oid, ASN1_TYPE *value)
@@ -72,7 +75,8 @@ static char *c_string(const ASN1_STRING *s)
 	const unsigned char *d = ASN1_STRING_get0_data(s);
 	char *out;
 
-	if (len < 0 || memchr(d, '\0', (size_t)len) != NULL || (out = malloc((size_t)len + 1)) == NULL)
+	if (len < 0 || memchr(d, '\0', (size_t)len) != NULL ||
+	    (out = malloc((size_t)len + 1)) == NULL)
 		return NULL;
 	memcpy(out, d, (size_t)len);
 	out[len] = '\0';

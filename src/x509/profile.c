@@ -23,9 +23,9 @@ static const struct {
     {"kdc", P11E_PURPOSE_SERVER_AUTH | P11E_PURPOSE_KDC, "rsa:2048"},
 };
 
-static const char *const builtin_names[] = {
-    "smime", "smime-sign", "smime-encrypt", "client-auth", "tls-server", "smartcard-logon",
-    "kdc",   NULL};
+static const char *const builtin_names[] = {"smime",	   "smime-sign", "smime-encrypt",
+					    "client-auth", "tls-server", "smartcard-logon",
+					    "kdc",	   NULL};
 
 p11e_rc p11e_profile_builtin(const char *name, p11e_profile *out, p11e_err *err)
 {

@@ -71,6 +71,18 @@ out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email erin@examp
 check_eq "smartcard-logon with no UPN or principal: exit 2" 2 $?
 check_contains "names the options" "$out" "give --upn or --principal"
 check "nothing made for erin" no_record erin@example.org
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --dns host.example.org \
+	--upn host@corp.example.org --ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "smartcard-logon for a host: exit 2" 2 $?
+check_contains "says to use --email" "$out" "dns: profile 'smartcard-logon' certifies a person"
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile kdc --dns kdc.example.org --upn kdc@corp.example.org \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1)
+check_eq "kdc with --upn: exit 2" 2 $?
+check_contains "kdc: no UPN" "$out" "upn: profile 'kdc' certifies a KDC"
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile kdc --dns kdc.example.org --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "kdc without a principal or realm: exit 2" 2 $?
+check_contains "kdc: names --principal" "$out" "principal: profile 'kdc' needs the KDC's principal"
 check_eq "no key made" "$keys_before" "$(keys)"
 
 # An EC logon key: made, with one line of warning naming MIT's limit; not repeated
@@ -84,6 +96,20 @@ check_contains "EC logon key: the warning" "$out" \
 out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email frank@example.org \
 	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" 2>&1 >/dev/null)
 check_eq "EC logon key: no warning on a rerun" "" "$out"
+
+# csr for an existing key: the logon names in the request, checked the same way.
+uri="pkcs11:token=test;id=$(pct_id "$(key_id alice@example.org)")"
+out=$(p11e csr "$uri" --profile smartcard-logon --email alice@example.org --upn alice@corp.example.org \
+	--principal alice@example.org --sid "$SID" --pin-source "$PIN_SRC" 2>/dev/null |
+	openssl req -noout -text 2>&1)
+check_contains "csr: the UPN" "$out" "UPN::alice@corp.example.org"
+check_contains "csr: the SID extension" "$out" "1.3.6.1.4.1.311.25.2"
+check_contains "csr: the realm upper-cased" "$(p11e csr "$uri" --profile smartcard-logon \
+	--email alice@example.org --principal alice@example.org --pin-source "$PIN_SRC" 2>/dev/null |
+	openssl req -outform DER | xxd -p | tr -d '\n')" "4558414d504c452e4f5247" # EXAMPLE.ORG
+out=$(p11e csr "$uri" --profile smartcard-logon --email alice@example.org --sid S-1-5 \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "csr with a bad --sid: exit 2 ($out)" 2 $?
 
 # kerberos_realm in the config: checked at load.
 printf '{ "kerberos_realm": "EXAMPLE ORG" }\n' >"$TEST_TMP/bad.json"

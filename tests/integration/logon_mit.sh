@@ -4,7 +4,8 @@
 # converted with openssl for pkinit_identity); the embedded CA is the anchor on
 # both sides. A user's card enrolled with smartcard-logon on SoftHSM gets a TGT
 # with `kinit -X X509_user_identity=PKCS11:...` (klist shows the principal, named
-# by id-pkinit-san from kerberos_realm); after `p11enroll revoke` and the CRL
+# by id-pkinit-san from kerberos_realm), while the same with an EC key on the token
+# does not (hence the profile's rsa:2048 and the warning); after `p11enroll revoke` and the CRL
 # handed to the KDC (pkinit_revoke) the same card is refused; a card with only
 # an S/MIME certificate is refused. The certificate's logon names are checked
 # byte for byte with `openssl asn1parse` against DER written out by hand.
@@ -74,14 +75,28 @@ check_contains "klist shows the principal" "$(klist 2>&1)" "Default principal: a
 check_contains "a TGT" "$(klist 2>&1)" "krbtgt/$REALM@$REALM"
 kdestroy >/dev/null 2>&1
 
+# Why the profile's key is RSA: an EC P-256 logon key on the token does not get a
+# ticket from MIT krb5 1.20's PKINIT (the client signs only with RSA mechanisms).
+krb5_addprinc carol
+out=$(p11e enroll "$TEST_TOKEN_URI" --profile smartcard-logon --email carol@example.org \
+	--key ec:P-256 --pin-source "$PIN_SRC" 2>&1)
+check_eq "enroll carol's EC logon card" 0 $?
+check_contains "with the warning" "$out" "warning: identity carol@example.org: an EC logon key"
+out=$(kinit_card "PKCS11:module_name=$SOFTHSM_MODULE:token=test:certid=$(key_id carol@example.org)" carol@$REALM)
+check_eq "kinit with an EC key on the token: refused ($out)" 1 $?
+check_contains "kinit says" "$out" "Preauthentication failed"
+kdestroy >/dev/null 2>&1
+
 # A card with only an S/MIME certificate: refused.
 softhsm2-util --init-token --free --label smime --so-pin 12345678 --pin 123456 >/dev/null # fixture
 out=$(p11e enroll pkcs11:token=smime --email bob@example.org --ca "local:$CA_DIR" \
 	--pin-source "$PIN_SRC" 2>&1)
 check_eq "enroll bob's S/MIME card ($out)" 0 $?
 out=$(kinit_card "PKCS11:module_name=$SOFTHSM_MODULE:token=smime" bob@$REALM)
-echo "kinit with the S/MIME-only card said: $out"
 check_eq "kinit with an S/MIME-only card: refused ($out)" 1 $?
+# MIT's client finds no certificate fit for PKINIT on the card and falls back to a
+# password it does not have (stdin is spent): the KDC never sees a PKINIT request.
+check_contains "kinit with an S/MIME-only card: no PKINIT" "$out" "Pre-authentication failed"
 check "no ticket for bob" bash -c '! klist -s'
 
 # alice's card for another principal: the KDC maps the certificate to alice only.

@@ -96,8 +96,9 @@ static void pkinit_san(void)
 
 	/* A KDC: two components, krbtgt and the realm. */
 	gn = p11e_x509_pkinit_san_name("krbtgt/EXAMPLE.ORG@EXAMPLE.ORG");
-	CHECK(name_is(gn, "A0 3D 06 06 2B0601050202 A0 33 30 31 A0 0D 1B 0B" REALM_HEX
-			  "A1 20 30 1E A0 03 02 01 01 A1 17 30 15 1B 06 6B7262746774 1B 0B" REALM_HEX));
+	CHECK(name_is(gn,
+		      "A0 3D 06 06 2B0601050202 A0 33 30 31 A0 0D 1B 0B" REALM_HEX
+		      "A1 20 30 1E A0 03 02 01 01 A1 17 30 15 1B 06 6B7262746774 1B 0B" REALM_HEX));
 	back = p11e_x509_pkinit_san_of(gn);
 	CHECK(back != NULL && strcmp(back, "krbtgt/EXAMPLE.ORG@EXAMPLE.ORG") == 0);
 	free(back);
@@ -274,17 +275,17 @@ static void csr_and_ca(void)
 	{
 		p11e_profile client;
 		p11e_profile_builtin("client-auth", &client, &err);
-		CHECK_RC(p11e_ca_local_issue(&ca, req, &client, &cert, reason, sizeof(reason),
-					     &err),
-			 P11E_OK, &err);
+		CHECK_RC(
+		    p11e_ca_local_issue(&ca, req, &client, &cert, reason, sizeof(reason), &err),
+		    P11E_OK, &err);
 		CHECK(cert != NULL && X509_get_ext_by_NID(cert, NID_subject_alt_name, -1) >= 0);
 		if (cert != NULL) {
 			const STACK_OF(X509_EXTENSION) *ce = X509_get0_extensions(cert);
 			CHECK(ext_value_is(ce, "2.5.29.17",
 					   "30 13 81 11 616C696365406578616D706C652E6F7267"));
 			CHECK(!ext_value_is(ce, "1.3.6.1.4.1.311.25.2", ""));
-			CHECK_RC(p11e_profile_check_logon(&logon, cert, cp.upn, cp.principal, cp.sid,
-							  &err),
+			CHECK_RC(p11e_profile_check_logon(&logon, cert, cp.upn, cp.principal,
+							  cp.sid, &err),
 				 P11E_CA_REJECTED, &err);
 			CHECK(strstr(err.msg, "smartcard logon") != NULL);
 		}
@@ -327,12 +328,13 @@ static void csr_and_ca(void)
 			    ce, "2.5.29.17",
 			    "30 50 82 0F 6B64632E6578616D706C652E6F7267"
 			    "A0 3D 06 06 2B0601050202 A0 33 30 31 A0 0D 1B 0B" REALM_HEX
-			    "A1 20 30 1E A0 03 02 01 01 A1 17 30 15 1B 06 6B7262746774 1B 0B" REALM_HEX));
+			    "A1 20 30 1E A0 03 02 01 01 A1 17 30 15 1B 06 6B7262746774 1B "
+			    "0B" REALM_HEX));
 			CHECK(ext_value_is(ce, "2.5.29.37",
 					   "30 13 06 08 2B06010505070301 06 07 2B0601050203 05"));
-			CHECK_RC(p11e_profile_check_logon(&kdc, cert, NULL, kp.principal, NULL,
-							  &err),
-				 P11E_OK, &err);
+			CHECK_RC(
+			    p11e_profile_check_logon(&kdc, cert, NULL, kp.principal, NULL, &err),
+			    P11E_OK, &err);
 		}
 	}
 	X509_free(cert);

@@ -42,9 +42,9 @@ static void principals(void)
 		 &err);
 	CHECK(out != NULL && strcmp(out, "alice@EXAMPLE.ORG") == 0); /* realm upper-cased */
 	free(out);
-	CHECK_RC(p11e_principal_canonical("krbtgt/Example.org@example.org", "principal", &out,
-					  &err),
-		 P11E_OK, &err);
+	CHECK_RC(
+	    p11e_principal_canonical("krbtgt/Example.org@example.org", "principal", &out, &err),
+	    P11E_OK, &err);
 	/* Only the realm: a name component keeps its case. */
 	CHECK(out != NULL && strcmp(out, "krbtgt/Example.org@EXAMPLE.ORG") == 0);
 	free(out);
@@ -54,12 +54,12 @@ static void principals(void)
 	CHECK_RC(p11e_principal_canonical("alice@", "principal", &out, &err), P11E_USAGE, &err);
 	CHECK_RC(p11e_principal_canonical("@EXAMPLE.ORG", "principal", &out, &err), P11E_USAGE,
 		 &err);
-	CHECK_RC(p11e_principal_canonical("a//b@EXAMPLE.ORG", "principal", &out, &err),
-		 P11E_USAGE, &err);
-	CHECK_RC(p11e_principal_canonical("a\\@b@EXAMPLE.ORG", "principal", &out, &err),
-		 P11E_USAGE, &err);
-	CHECK_RC(p11e_principal_canonical("alice@EXAMPLE ORG", "principal", &out, &err),
-		 P11E_USAGE, &err);
+	CHECK_RC(p11e_principal_canonical("a//b@EXAMPLE.ORG", "principal", &out, &err), P11E_USAGE,
+		 &err);
+	CHECK_RC(p11e_principal_canonical("a\\@b@EXAMPLE.ORG", "principal", &out, &err), P11E_USAGE,
+		 &err);
+	CHECK_RC(p11e_principal_canonical("alice@EXAMPLE ORG", "principal", &out, &err), P11E_USAGE,
+		 &err);
 	CHECK(strncmp(err.msg, "principal: 'EXAMPLE ORG' is not a Kerberos realm", 48) == 0);
 	CHECK_RC(p11e_principal_canonical("al\tice@EXAMPLE.ORG", "principal", &out, &err),
 		 P11E_USAGE, &err);
@@ -82,14 +82,14 @@ static void sids(void)
 	};
 	static const char *const bad[] = {
 	    "",
-	    "S-1-5",				 /* no sub-authority */
-	    "S-2-5-21",				 /* revision 1 only */
-	    "s-1-5-21",				 /* as AD writes it */
-	    "S-1-5-21-",			 /* empty last */
-	    "S-1-5--21",			 /* empty between */
-	    "S-1-5-021",			 /* leading zero */
-	    "S-1-5-4294967296",			 /* past 32 bits */
-	    "S-1-281474976710656-1",		 /* past 48 bits */
+	    "S-1-5",					    /* no sub-authority */
+	    "S-2-5-21",					    /* revision 1 only */
+	    "s-1-5-21",					    /* as AD writes it */
+	    "S-1-5-21-",				    /* empty last */
+	    "S-1-5--21",				    /* empty between */
+	    "S-1-5-021",				    /* leading zero */
+	    "S-1-5-4294967296",				    /* past 32 bits */
+	    "S-1-281474976710656-1",			    /* past 48 bits */
 	    "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16", /* 16 */
 	    "S-1-5-21 ",
 	    "S-1-0x5-21",
@@ -106,9 +106,10 @@ static void sids(void)
 /* The record keeps them: saved and loaded, so renew and a rerun reuse them. */
 static void record_fields(void)
 {
-	static const char text[] = "{\"version\":2,\"step\":\"done\",\"identity\":\"a@example.org\","
-				   "\"upn\":\"a@corp.example.org\",\"principal\":\"a@EXAMPLE.ORG\","
-				   "\"sid\":\"S-1-5-21-1-2-3-1106\"}";
+	static const char text[] =
+	    "{\"version\":2,\"step\":\"done\",\"identity\":\"a@example.org\","
+	    "\"upn\":\"a@corp.example.org\",\"principal\":\"a@EXAMPLE.ORG\","
+	    "\"sid\":\"S-1-5-21-1-2-3-1106\"}";
 	p11e_record r;
 	p11e_err err = {0};
 

@@ -7,8 +7,9 @@
 static void test_builtins(void)
 {
 	const char *const *names = p11e_profile_builtin_names();
-	const char *want[] = {"smime",	    "smime-sign",      "smime-encrypt", "client-auth",
-			      "tls-server", "smartcard-logon", "kdc"};
+	const char *want[] = {"smime",	     "smime-sign", "smime-encrypt",
+			      "client-auth", "tls-server", "smartcard-logon",
+			      "kdc"};
 	const unsigned purposes[] = {P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT,
 				     P11E_PURPOSE_SIGN,
 				     P11E_PURPOSE_ENCRYPT,

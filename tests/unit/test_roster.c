@@ -45,7 +45,8 @@ static void unknown_columns(void)
 	p11e_err err = {0};
 
 	refused("email,department\nx@example.com,X\n", 0,
-		"line 1: unknown column 'department' (known: email, name, profile, token, key, ca, upn, principal, sid; "
+		"line 1: unknown column 'department' (known: email, name, profile, token, key, ca, "
+		"upn, principal, sid; "
 		"--allow-extra-columns ignores others)");
 	refused("email,nmae\nx@example.com,X\n", 0, "unknown column 'nmae'");
 	refused("email,name,profile,token,key,ca,x\n", 0, "unknown column 'x'");
@@ -180,7 +181,8 @@ static void json_lines(void)
 		CHECK(r.rows[1].line == 2 && has(r.rows[1].error, "not a JSON object"));
 		CHECK(r.rows[2].line == 3 &&
 		      eq(r.rows[2].error, "unknown key 'colour' (known: email, name, profile, "
-					  "token, key, ca, upn, principal, sid; --allow-extra-columns ignores others)"));
+					  "token, key, ca, upn, principal, sid; "
+					  "--allow-extra-columns ignores others)"));
 		CHECK(r.rows[3].line == 5 &&
 		      eq(r.rows[3].error, "key 'email' appears twice; keep one"));
 		CHECK(r.rows[4].line == 6 && eq(r.rows[4].error, "key 'email' must be a string"));
