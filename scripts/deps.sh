@@ -44,6 +44,8 @@ if [ "${1:-}" = "--test" ]; then
 	# tests/integration/logon_sssd.sh: sssd's p11_child (sssd-common) and sssctl
 	# cert-eval-rule (sssd-tools); logon_pam_pkcs11.sh: pkcs11_inspect, pklogin_finder.
 	pkgs+=(sssd-common sssd-tools libpam-pkcs11)
+	# tests/integration/identity_ad.sh: Samba's own answers (ldbsearch on sam.ldb).
+	pkgs+=(ldb-tools)
 	# tests/integration/opencryptoki.sh: its soft token and pkcsslotd (util-linux's
 	# unshare, already in every Debian, gives the test its private namespaces).
 	pkgs+=(opencryptoki)

@@ -41,6 +41,10 @@ typedef struct p11e_profile {
 	/* Hex CKA_ID of the card slot its keys go to ("slot_id", or "piv_slot"
 	 * mapped), or "": docs/tokens.md, Fixed-slot cards. */
 	char slot_id[2 * P11E_ID_MAX + 1];
+	/* "identity_from": the "ldap" publisher whose directory gives the
+	 * person's UPN, SID and display name (include/p11enroll/directory.h),
+	 * or "". */
+	char identity_from[64];
 } p11e_profile;
 
 /* The built-in profiles: "smime" (sign+encrypt, the default), "smime-sign",

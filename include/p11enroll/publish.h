@@ -17,6 +17,7 @@
 #include "p11enroll/record.h"
 
 struct json_object;
+struct p11e_dir_identity;
 
 typedef struct p11e_publish_ops {
 	const char *type; /* the config's "type": "ldap" */
@@ -35,6 +36,11 @@ typedef struct p11e_publish_ops {
 	void (*close)(void *state);
 	/* The keys its entry may hold (include/p11enroll/conf.h's form). */
 	const char *const *config_keys;
+	/* The identity of address in the directory (profile "identity_from":
+	 * include/p11enroll/directory.h), or NULL for a publisher that has no
+	 * directory to ask. */
+	p11e_rc (*lookup)(void *state, const char *address, struct p11e_dir_identity *out,
+			  p11e_err *err);
 } p11e_publish_ops;
 
 /* The i-th backend, NULL past the last: for the config check. */
@@ -51,6 +57,9 @@ p11e_rc p11e_publisher_publish(p11e_publisher *p, const char *address, X509 *cer
 p11e_rc p11e_publisher_unpublish(p11e_publisher *p, const char *address, X509 *cert, int *already,
 				 p11e_err *err);
 void p11e_publisher_close(p11e_publisher *p);
+/* The publisher's lookup op; P11E_CONFIG naming it if it has none. */
+p11e_rc p11e_publisher_lookup(p11e_publisher *p, const char *address,
+			      struct p11e_dir_identity *out, p11e_err *err);
 
 /* The publishers a profile publishes to, as one string of names separated
  * by single spaces (malloc'd into *out; "" for none): the config profile's

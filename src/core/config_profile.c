@@ -29,6 +29,7 @@ static const char *const profile_keys[] = {"base",
 					   "renew_within_days",
 					   "renew_reuse_key",
 					   "keep_old_encryption_keys",
+					   "identity_from",
 					   NULL};
 
 static p11e_rc profile_string(const char *path, const char *name, json_object *def,
@@ -161,6 +162,28 @@ static p11e_rc profile_publish(const p11e_config *c, const char *name, json_obje
 	return P11E_OK;
 }
 
+/* "identity_from": the name of an entry of "publishers" of type "ldap". */
+static p11e_rc profile_identity_from(const p11e_config *c, const char *name, json_object *def,
+				     p11e_profile *out, p11e_err *err)
+{
+	json_object *pubs = NULL, *pub = NULL, *type = NULL;
+	p11e_rc rc = profile_string(c->path, name, def, "identity_from", out->identity_from,
+				    sizeof(out->identity_from), err);
+
+	if (rc != P11E_OK || !json_object_object_get_ex(def, "identity_from", NULL))
+		return rc;
+	if (!json_object_object_get_ex(c->root, "publishers", &pubs) ||
+	    !json_object_object_get_ex(pubs, out->identity_from, &pub) ||
+	    !json_object_object_get_ex(pub, "type", &type) ||
+	    strcmp(json_object_get_string(type), "ldap") != 0)
+		return p11e_errf(err, P11E_CONFIG,
+				 "config %s: profiles.%s.identity_from must name an entry of "
+				 "\"publishers\" of type \"ldap\" (the directory people are "
+				 "looked up in)",
+				 c->path, name);
+	return P11E_OK;
+}
+
 p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile *out,
 			    p11e_err *err)
 {
@@ -232,7 +255,8 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
 				 out->pfx_password_alphabet, sizeof(out->pfx_password_alphabet),
 				 err)) != P11E_OK ||
 	    (rc = profile_slot(c->path, name, def, out, err)) != P11E_OK ||
-	    (rc = profile_publish(c, name, def, err)) != P11E_OK)
+	    (rc = profile_publish(c, name, def, err)) != P11E_OK ||
+	    (rc = profile_identity_from(c, name, def, out, err)) != P11E_OK)
 		return rc;
 	if (strcmp(out->key_store, "token") != 0 && strcmp(out->key_store, "software") != 0)
 		return p11e_errf(

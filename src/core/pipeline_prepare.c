@@ -529,6 +529,9 @@ p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err)
 	}
 	if (rc == P11E_OK)
 		rc = check_identity_kind(&r->profile, rec, err);
+	/* The directory's names first: the logon checks need the UPN. */
+	if (rc == P11E_OK)
+		rc = pipe_identity_from(r, err);
 	if (rc == P11E_OK)
 		rc = pipe_settle_logon(r, new_key_type, err);
 	return rc;

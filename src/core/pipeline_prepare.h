@@ -25,5 +25,9 @@ p11e_rc pipe_restart(enroll_run *r, int *new_store, p11e_err *err);
 /* Settles profile, key store and key type, refusing what contradicts the
  * record. */
 p11e_rc pipe_settle(enroll_run *r, int new_store, p11e_err *err);
+/* The profile's identity_from: UPN, SID and display name from the
+ * directory into the record while the CSR is not built yet
+ * (src/core/pipeline_identity.c). */
+p11e_rc pipe_identity_from(enroll_run *r, p11e_err *err);
 
 #endif

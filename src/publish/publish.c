@@ -68,6 +68,17 @@ p11e_rc p11e_publisher_unpublish(p11e_publisher *p, const char *address, X509 *c
 	return p->ops->unpublish(p->state, address, cert, already, err);
 }
 
+p11e_rc p11e_publisher_lookup(p11e_publisher *p, const char *address, struct p11e_dir_identity *out,
+			      p11e_err *err)
+{
+	if (p->ops->lookup == NULL)
+		return p11e_errf(err, P11E_CONFIG,
+				 "identity_from: a publisher of type %s has no directory to look "
+				 "people up in",
+				 p->ops->type);
+	return p->ops->lookup(p->state, address, out, err);
+}
+
 void p11e_publisher_close(p11e_publisher *p)
 {
 	if (p == NULL)

@@ -23,31 +23,9 @@
 #include "p11enroll/publish.h"
 #include "p11enroll/secret.h"
 #include "p11enroll/util.h"
+#include "publish/publish_ldap_int.h"
 
-#define MAX_ATTRS 4
-
-/* The libldap calls used, typed by its own declarations. */
-typedef struct ldap_api {
-	__typeof__(&ldap_initialize) initialize;
-	__typeof__(&ldap_set_option) set_option;
-	__typeof__(&ldap_get_option) get_option;
-	__typeof__(&ldap_start_tls_s) start_tls_s;
-	__typeof__(&ldap_sasl_bind_s) sasl_bind_s;
-	__typeof__(&ldap_search_ext_s) search_ext_s;
-	__typeof__(&ldap_count_entries) count_entries;
-	__typeof__(&ldap_first_entry) first_entry;
-	__typeof__(&ldap_next_entry) next_entry;
-	__typeof__(&ldap_get_dn) get_dn;
-	__typeof__(&ldap_memfree) memfree;
-	__typeof__(&ldap_msgfree) msgfree;
-	__typeof__(&ldap_get_values_len) get_values_len;
-	__typeof__(&ldap_value_free_len) value_free_len;
-	__typeof__(&ldap_modify_ext_s) modify_ext_s;
-	__typeof__(&ldap_unbind_ext_s) unbind_ext_s;
-	__typeof__(&ldap_err2string) err2string;
-} ldap_api;
-
-static int load_ldap(ldap_api *api)
+int p11e_ldap_load(ldap_api *api)
 {
 	static const char *const names[] = {
 	    "ldap_initialize",	   "ldap_set_option",	  "ldap_get_option",	"ldap_start_tls_s",
@@ -69,17 +47,6 @@ static int load_ldap(ldap_api *api)
 
 	return p11e_dl_symbols(sonames, names, slots, sizeof(names) / sizeof(names[0]));
 }
-
-typedef struct ldap_pub {
-	ldap_api api;
-	char name[64]; /* its key in "publishers", for messages */
-	char *url, *ca_bundle, *bind_dn, *password_source, *base_dn, *filter;
-	const char *attrs[MAX_ATTRS + 1];
-	char *attr_copies[MAX_ATTRS];
-	int starttls;
-	int timeout_s;
-	LDAP *ld; /* bound, once the first call connected */
-} ldap_pub;
 
 static const char *const config_keys[] = {
     "type",    "url",	 "starttls",  "ca_bundle",  "bind_dn", "bind_password_source",
@@ -287,7 +254,7 @@ out:
 
 /* The library's words for code and, if the server sent one, its diagnostic
  * message, cleaned (a peer's text). */
-static void describe(ldap_pub *p, int code, char *out, size_t cap)
+void p11e_ldap_describe(ldap_pub *p, int code, char *out, size_t cap)
 {
 	char *diag = NULL;
 	char clean[200] = "";
@@ -307,6 +274,11 @@ static int set_opt(ldap_pub *p, int option, const void *value)
 	return p->api.set_option(p->ld, option, value) == LDAP_OPT_SUCCESS ? 0 : -1;
 }
 
+const char *p11e_ldap_then(const ldap_pub *p)
+{
+	return p->looking_up ? "enroll again" : "run p11enroll publish --retry";
+}
+
 /* Connects, TLS as configured (certificate and host name always verified),
  * binds. A failed bind is never tried again: the password is wrong. */
 static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
@@ -317,7 +289,7 @@ static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 	struct berval cred = {0, NULL};
 	p11e_rc rc;
 
-	if (load_ldap(&p->api) != 0)
+	if (p11e_ldap_load(&p->api) != 0)
 		return p11e_errf(err, P11E_UNSUPPORTED,
 				 "publisher %s: cannot load libldap (libldap-2.5.so.0); install "
 				 "Debian's libldap-2.5-0",
@@ -338,11 +310,11 @@ static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 				 "ca_bundle",
 				 p->name);
 	if (p->starttls && (code = p->api.start_tls_s(p->ld, NULL, NULL)) != LDAP_SUCCESS) {
-		describe(p, code, why, sizeof(why));
+		p11e_ldap_describe(p, code, why, sizeof(why));
 		return p11e_errf(err, P11E_FAIL,
 				 "publisher %s: StartTLS with %s failed: %s; check the server and "
-				 "ca_bundle, then p11enroll publish --retry",
-				 p->name, p->url, why);
+				 "ca_bundle, then %s",
+				 p->name, p->url, why, p11e_ldap_then(p));
 	}
 	if (p->password_source != NULL) {
 		rc = p11e_secret_read(p->password_source, "LDAP bind password", &password, err);
@@ -356,21 +328,21 @@ static p11e_rc connect_bind_once(ldap_pub *p, p11e_err *err)
 	p11e_secret_free(password, (size_t)-1);
 	if (code == LDAP_SUCCESS)
 		return P11E_OK;
-	describe(p, code, why, sizeof(why));
+	p11e_ldap_describe(p, code, why, sizeof(why));
 	if (code == LDAP_INVALID_CREDENTIALS)
 		return p11e_errf(err, P11E_CONFIG,
 				 "publisher %s: the directory refused bind_dn and the password "
 				 "from bind_password_source: %s; fix them in the config",
 				 p->name, why);
 	return p11e_errf(err, P11E_FAIL,
-			 "publisher %s: cannot reach or bind to %s: %s; nothing was changed, "
-			 "run p11enroll publish --retry later",
-			 p->name, p->url, why);
+			 "publisher %s: cannot reach or bind to %s: %s; nothing was %s, %s later",
+			 p->name, p->url, why, p->looking_up ? "made" : "changed",
+			 p11e_ldap_then(p));
 }
 
 /* p->ld set means bound: a connection that failed half-way is dropped, so
  * a later call starts over instead of using an unbound handle. */
-static p11e_rc connect_bind(ldap_pub *p, p11e_err *err)
+p11e_rc p11e_ldap_connect_bind(ldap_pub *p, p11e_err *err)
 {
 	p11e_rc rc;
 
@@ -402,7 +374,7 @@ static p11e_rc find_entry(ldap_pub *p, const char *address, char **dn, LDAPMessa
 	code = p->api.search_ext_s(p->ld, p->base_dn, LDAP_SCOPE_SUBTREE, filter, (char **)p->attrs,
 				   0, NULL, NULL, &tv, 2, res);
 	if (code != LDAP_SUCCESS && code != LDAP_SIZELIMIT_EXCEEDED) {
-		describe(p, code, why, sizeof(why));
+		p11e_ldap_describe(p, code, why, sizeof(why));
 		return p11e_errf(err, code == LDAP_NO_SUCH_OBJECT ? P11E_CONFIG : P11E_FAIL,
 				 "publisher %s: search %s under %s failed: %s", p->name, filter,
 				 p->base_dn, why);
@@ -525,7 +497,7 @@ static p11e_rc modify_one(ldap_pub *p, const char *dn, LDAPMessage *entry, size_
 		*already = 1;
 		return P11E_OK;
 	}
-	describe(p, code, why, sizeof(why));
+	p11e_ldap_describe(p, code, why, sizeof(why));
 	return p11e_errf(err, P11E_FAIL, "publisher %s: cannot %s %s of %.200s: %s%s", p->name,
 			 remove ? "remove the certificate from" : "add the certificate to",
 			 p->attrs[i], dn, why,
@@ -545,7 +517,7 @@ static p11e_rc change(void *state, const char *address, X509 *cert, int remove, 
 	p11e_rc rc;
 	int all_already = 1;
 
-	if ((rc = connect_bind(p, err)) != P11E_OK ||
+	if ((rc = p11e_ldap_connect_bind(p, err)) != P11E_OK ||
 	    (rc = find_entry(p, address, &dn, &res, &entry, err)) != P11E_OK)
 		goto out;
 	for (size_t i = 0; p->attrs[i] != NULL && rc == P11E_OK; i++) {
@@ -585,5 +557,6 @@ const p11e_publish_ops p11e_publish_ldap_ops = {
     .publish = ldap_publish,
     .unpublish = ldap_unpublish,
     .close = ldap_close,
+    .lookup = p11e_ldap_lookup_identity,
     .config_keys = config_keys,
 };

@@ -19,6 +19,14 @@
 #                        LDAP server alone. Waits up to two minutes for ldaps.
 #                        Sets SAMBA_PID, SAMBA_LDAPS, SAMBA_CA, SAMBA_DIR,
 #                        SAMBA_LOG, SAMBA_BASE (DC=p11e,DC=test), SAMBA_ADMIN_DN.
+#                        With SAMBA_PKINIT_IDENTITY (CERT,KEY files) and
+#                        SAMBA_PKINIT_ANCHORS (a CA file) set, the DC runs its
+#                        KDC too (port 88) with PKINIT: Samba 4.17's Heimdal
+#                        KDC reads a [kdc] section (enable-pkinit,
+#                        pkinit_identity, pkinit_anchors) from the krb5.conf
+#                        beside smb.conf, written here as SAMBA_KRB5_CONF,
+#                        which is also a client's krb5.conf for P11E.TEST
+#                        (measured: MIT kinit gets a TGT by PKINIT with it).
 #   samba_restart        the same DC again (its data kept): after samba_stop,
 #                        for "the directory came back".
 #   samba_stop           stops it (its data stays under DIR/dc).
@@ -76,7 +84,7 @@ samba_provision() {
 			--host-ip=127.0.0.1 --realm=P11E.TEST --domain=P11E \
 			--adminpass="$SAMBA_ADMIN_PASSWORD" --targetdir="$d" \
 			--option="interfaces=lo" --option="bind interfaces only=yes" \
-			--option="server services=ldap" \
+			--option="server services=${SAMBA_SERVICES:-ldap}" \
 			--option="pid directory=$d/run" --option="ncalrpc dir=$d/run/ncalrpc" \
 			--option="log file=$d/log.%m" \
 			--option="tls enabled=yes" --option="tls certfile=$SAMBA_DIR/tls/cert.pem" \
@@ -99,8 +107,28 @@ samba_run() {
 	return 1
 }
 
+# The krb5.conf of the KDC and its clients (see samba_start).
+samba_krb5_conf() {
+	cat >"$SAMBA_KRB5_CONF" <<KRB5
+[libdefaults]
+	default_realm = P11E.TEST
+	dns_lookup_kdc = false
+	dns_lookup_realm = false
+[realms]
+	P11E.TEST = {
+		kdc = 127.0.0.1
+	}
+[kdc]
+	enable-pkinit = true
+	pkinit_identity = FILE:$SAMBA_PKINIT_IDENTITY
+	pkinit_anchors = FILE:$SAMBA_PKINIT_ANCHORS
+KRB5
+}
+
 samba_start() {
 	SAMBA_DIR=$1
+	SAMBA_KRB5_CONF=$SAMBA_DIR/dc/etc/krb5.conf
+	if [ -n "${SAMBA_PKINIT_IDENTITY:-}" ]; then SAMBA_SERVICES="ldap, kdc"; fi
 	SAMBA_LOG=$SAMBA_DIR/samba.log
 	SAMBA_CA=$SAMBA_DIR/tls/ca.pem
 	SAMBA_LDAPS=ldaps://127.0.0.1/
@@ -114,6 +142,7 @@ samba_start() {
 		echo "samba: provision failed: $(tail -3 "$SAMBA_DIR/provision.log")" >&2
 		return 1
 	fi
+	if [ -n "${SAMBA_PKINIT_IDENTITY:-}" ]; then samba_krb5_conf; fi
 	samba_run && return 0
 	echo "samba did not start: $(tail -3 "$SAMBA_LOG")" >&2
 	samba_stop

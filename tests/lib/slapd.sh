@@ -17,6 +17,8 @@
 #   slapd_add LDIF       ldapadd as the rootdn, over StartTLS.
 #   slapd_search ARGS... ldapsearch as the rootdn over ldaps, -LLL, base SLAPD_BASE.
 # Returns non-zero (after five tries on other ports) if slapd does not come up.
+# SLAPD_SCHEMA, if set before slapd_start, is one more schema file included
+# (a test's own attribute types: identity_ldap.sh's Active Directory ones).
 
 SLAPD_BASE=dc=example,dc=com
 
@@ -37,6 +39,7 @@ slapd_conf() {
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
+${SLAPD_SCHEMA:+include $SLAPD_SCHEMA}
 pidfile $d/slapd.pid
 argsfile $d/slapd.args
 modulepath /usr/lib/ldap
