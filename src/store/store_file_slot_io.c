@@ -16,9 +16,11 @@
 #include "store_file_slots.h"
 #include "store_int.h"
 
+/* The identity records, and the embedded CA's index entries (written at
+ * issuance as saves that are not durable: ca_local_store.c). */
 int p11e_store_file_slotted(const p11e_store_kind *k)
 {
-	return strcmp(k->name, "identity") == 0;
+	return strcmp(k->name, "identity") == 0 || strcmp(k->name, "ca-cert") == 0;
 }
 
 /* Test builds only: P11ENROLL_TEST_LOSE_UNSYNCED=torn tears every save that

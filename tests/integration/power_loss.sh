@@ -86,6 +86,20 @@ P11ENROLL_TEST_LOSE_UNSYNCED=1 p11e enroll "$TEST_TOKEN_URI" --email kept@exampl
 check_eq "a run that ends: exit 0" 0 $?
 check_eq "a run that ends: its record is done on disk" done "$(record kept@example.com | jq -r .step)"
 
+# The embedded CA's index entry (ca-cert) is written after the request's
+# document and not durably: kept's was dropped above. Its index.jsonl line is
+# never synced either: with both lost, the serial is still the CA's (the
+# request's document, durable, names it), so it can be revoked.
+kept_serial=$(record kept@example.com | jq -r .cert_pem | openssl x509 -noout -serial |
+	sed 's/^serial=//' | tr A-F a-f)
+grep -v 'CN=kept@example.com' "$CA_DIR/index.jsonl" >"$TEST_TMP/index.jsonl"
+cat "$TEST_TMP/index.jsonl" >"$CA_DIR/index.jsonl"
+out=$(p11e ca revoke --dir "$CA_DIR" --serial "$kept_serial" --reason superseded 2>&1)
+check_eq "a serial whose index entries were lost: revoked ($out)" 0 $?
+p11e ca crl --dir "$CA_DIR" --out "$TEST_TMP/crl.pem" >/dev/null 2>&1
+check_contains "  and on the CRL" "$(openssl crl -in "$TEST_TMP/crl.pem" -noout -text)" \
+	"$(tr a-f A-F <<<"$kept_serial")"
+
 # What the disk is asked (strace -f -y): the record is saved after every step,
 # but waited for only at its four durable points: key-pending, the final key ID,
 # csr-built and done, each one fdatasync of the record written in place into one
@@ -114,5 +128,11 @@ check_eq "no other wait on the record (fsync, sync_file_range)" 0 \
 	"$(grep -c '\(fsync\|sync_file_range\)([0-9]*<[^>]*identities/synced' "$TEST_TMP/sync")"
 check_eq "the directory fsync'd once, for the new file" 1 \
 	"$(grep -c 'fsync([0-9]*<[^>]*/identities>' "$TEST_TMP/sync")"
-check_eq "nothing syncs a whole file system" 0 "$(grep -c '^[0-9]* \(syncfs\|sync\)(' "$TEST_TMP/sync")"
+# The embedded CA: its request's document durable (file and directory), its
+# index entry (ca-cert) not: nothing else waits.
+check_eq "the CA's waits: the request's document and its directory" 2 \
+	"$(grep -cE '(^|[0-9] )(fsync|fdatasync|sync_file_range)\([0-9]*<[^>]*/ca-(requests|certs)' "$TEST_TMP/sync")"
+check_eq "every wait of the enrollment (at most 7)" 7 \
+	"$(grep -cE '(^|[0-9] )(fsync|fdatasync|syncfs|sync|msync|sync_file_range)\(' "$TEST_TMP/sync")"
+check_eq "nothing syncs a whole file system" 0 "$(grep -cE '(^|[0-9] )(syncfs|sync)\(' "$TEST_TMP/sync")"
 finish
