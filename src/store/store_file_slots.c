@@ -129,9 +129,12 @@ void p11e_slots_parse(const unsigned char *buf, size_t n, p11e_slots_view *v)
 
 size_t p11e_slots_cap_for(size_t len)
 {
-	size_t cap = P11E_SLOT_MIN;
+	/* 16 KiB at least: a record is made small (its first save) and
+	 * grows to a few KiB by its end, more with each generation; slot 1
+	 * past a hole costs no disk until it is written. */
+	size_t cap = 4 * P11E_SLOT_MIN;
 
-	while (cap < 2 * (P11E_SLOT_HDR + len))
+	while (cap < 4 * (P11E_SLOT_HDR + len))
 		cap *= 2;
 	return cap;
 }

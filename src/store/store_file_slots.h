@@ -50,7 +50,8 @@ typedef struct {
 
 /* What buf (a whole file) holds. Never reads past n. */
 void p11e_slots_parse(const unsigned char *buf, size_t n, p11e_slots_view *v);
-/* The slot size for a document of len bytes: room for it twice over. */
+/* The slot size for a document of len bytes: room for it four times over,
+ * so that a record that grows (a renewal's generation) stays in place. */
 size_t p11e_slots_cap_for(size_t len);
 /* Encodes one slot into out (P11E_SLOT_HDR + len bytes); 0, or -1 if len
  * does not fit in cap or the hash fails. */

@@ -108,7 +108,8 @@ static void parser(void)
 	p11e_slots_parse(buf, 20, &v);
 	CHECK(v.format == P11E_SLOTS_TORN && v.newest == -1);
 
-	CHECK(p11e_slots_cap_for(0) == 4096 && p11e_slots_cap_for(3000) == 8192);
+	CHECK(p11e_slots_cap_for(0) == 16384 && p11e_slots_cap_for(3000) == 16384);
+	CHECK(p11e_slots_cap_for(5000) == 32768);
 	CHECK(p11e_slot_encode(buf, 1, 0, 4096, buf, 4096) == -1);
 	CHECK(p11e_slot_encode(buf, 1, 0, 5000, "{}", 2) == -1);
 }
@@ -166,7 +167,7 @@ static void store(p11e_store *s)
 	p11e_slots_view v;
 	unsigned char *buf = NULL, *data = NULL;
 	size_t n = 0, len = 0;
-	char big[6000];
+	char big[20000];
 	FILE *f;
 
 	/* Made by a save that is not durable; then durable, then not twice:
@@ -181,7 +182,7 @@ static void store(p11e_store *s)
 				&err),
 		 P11E_OK, &err);
 	view_of("a@example.com", &v, &buf, &n);
-	CHECK(v.newest == 1 && v.anchor == 1 && v.slot[1].confirmed);
+	CHECK(v.newest == 1 && v.anchor == 1 && v.slot[1].confirmed && v.slot[1].off == 16384);
 	CHECK(v.slot[1].flags == (P11E_SLOT_DURABLE | P11E_SLOT_ENTRY));
 	free(buf);
 	CHECK_RC(p11e_store_put(s, "identity", "a@example.com", "{\"g\":3}", 7, 0, &err), P11E_OK,
@@ -207,7 +208,7 @@ static void store(p11e_store *s)
 
 	/* A durable slot whose writer died before its fdatasync returned (no
 	 * "confirmed"): the next save syncs it and confirms it first. */
-	overwrite("a@example.com", 4096 + P11E_SLOT_CONFIRMED_AT, "\0", 1);
+	overwrite("a@example.com", 16384 + P11E_SLOT_CONFIRMED_AT, "\0", 1);
 	CHECK_RC(p11e_store_put(s, "identity", "a@example.com", "{\"g\":6}", 7, 0, &err), P11E_OK,
 		 &err);
 	view_of("a@example.com", &v, &buf, &n);
@@ -233,6 +234,7 @@ static void store(p11e_store *s)
 	CHECK(got(s, "old@example.com", "{\"step\":\"new\"}"));
 
 	/* Outgrowing the slots: the file made again, larger. */
+	CHECK(sizeof(big) > 16384 - P11E_SLOT_HDR);
 	memset(big, 'x', sizeof(big));
 	big[0] = '"';
 	big[sizeof(big) - 1] = '"';
@@ -244,7 +246,7 @@ static void store(p11e_store *s)
 	CHECK(len == sizeof(big) && data != NULL && memcmp(data, big, len) == 0);
 	free(data);
 	view_of("old@example.com", &v, &buf, &n);
-	CHECK(v.cap == 16384);
+	CHECK(v.cap == 131072);
 	free(buf);
 
 	/* Zeros only (a new file's bytes lost with the power): no record; a
@@ -257,7 +259,7 @@ static void store(p11e_store *s)
 	}
 	CHECK_RC(p11e_store_get(s, "identity", "old@example.com", &data, &len, &err),
 		 P11E_NOT_FOUND, &err);
-	overwrite("a@example.com", 4096 + P11E_SLOT_HDR + 3, "X", 1);
+	overwrite("a@example.com", 16384 + P11E_SLOT_HDR + 3, "X", 1);
 	overwrite("a@example.com", P11E_SLOT_HDR + 3, "X", 1);
 	CHECK_RC(p11e_store_get(s, "identity", "a@example.com", &data, &len, &err), P11E_FAIL,
 		 &err);
