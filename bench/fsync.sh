@@ -3,8 +3,12 @@
 # figure, never a pass/fail test. One EC P-256 `p11enroll enroll` on a fresh
 # SoftHSM token (file object store) with the embedded CA and the file store,
 # under strace:
-#   1. strace -f -c: the count of fsync, fdatasync, openat, rename, link
-#   2. strace -f -y -e fsync,fdatasync: which file each fsync was for, split
+#   1. strace -f -c: the count of every call that can wait for the disk
+#      (fsync, fdatasync, syncfs, sync, msync, sync_file_range: each one a
+#      wait whatever its flags; msync(MS_SYNC) and sync_file_range with
+#      SYNC_FILE_RANGE_WAIT_AFTER are the ones that do) and openat, rename,
+#      link; "waits" is their sum, nothing left out
+#   2. strace -f -y: which file each of those calls was for, split
 #      into p11enroll's own (STATE_DIR, the CA's directory) and SoftHSM's
 #      (its token directory: not ours to remove)
 #   3. the median wall time of N enrollments without strace
@@ -50,20 +54,24 @@ fresh
 enroll warm@example.com
 
 echo "## strace -f -c (calls per enrollment)"
-strace -f -c -o "$W/count" -e trace=fsync,fdatasync,openat,rename,link \
+SYNCS=fsync,fdatasync,syncfs,sync,msync,sync_file_range
+strace -f -c -o "$W/count" -e trace=$SYNCS,openat,rename,link \
 	"$P" enroll pkcs11:token=bench --email one@example.com --key ec:P-256 \
 	--ca "local:$W/ca" --module "$MOD" --pin-source "file:$W/pin" >/dev/null
 # columns: % time, seconds, usecs/call, calls, [errors,] syscall
-awk '/^ *[0-9]/ && $NF ~ /^(fsync|fdatasync|openat|rename|link)$/ { print "  " $NF ": " $4 }' \
+awk '/^ *[0-9]/ && $NF ~ /^(fsync|fdatasync|syncfs|sync|msync|sync_file_range|openat|rename|link)$/ { print "  " $NF ": " $4 }' \
 	"$W/count" | sort
+awk '/^ *[0-9]/ && $NF ~ /^(fsync|fdatasync|syncfs|sync|msync|sync_file_range)$/ { n += $4 }
+	END { print "  waits (all of the sync calls above): " n + 0 }' "$W/count"
 
 echo
-echo "## each fsync, by file (strace -f -y)"
-strace -f -y -o "$W/sync" -e trace=fsync,fdatasync \
+echo "## each call that may wait for the disk, by file (strace -f -y)"
+strace -f -y -o "$W/sync" -e trace=$SYNCS \
 	"$P" enroll pkcs11:token=bench --email two@example.com --key ec:P-256 \
 	--ca "local:$W/ca" --module "$MOD" --pin-source "file:$W/pin" >/dev/null
 # fsync(3</path/to/file>) = 0 -> the path, with $W shown as W
-sed -n 's/.*\(fsync\|fdatasync\)([0-9]*<\([^>]*\)>.*/\1 \2/p' "$W/sync" | sed "s|$W|W|" >"$W/files"
+sed -n 's/.*\(fsync\|fdatasync\|syncfs\|msync\|sync_file_range\)([0-9]*<\([^>]*\)>.*/\1 \2/p;
+	s/.* \(sync\)().*/\1 (everything)/p' "$W/sync" | sed "s|$W|W|" >"$W/files"
 ours=$(grep -vc ' W/tok' "$W/files" || true)
 theirs=$(grep -c ' W/tok' "$W/files" || true)
 sed 's|\.tmp\.[A-Za-z0-9]\{6\}$|.tmp.XXXXXX|' "$W/files" | sort | uniq -c | sort -rn | sed 's/^/  /'

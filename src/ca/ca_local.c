@@ -260,16 +260,20 @@ static p11e_rc repair_index(const p11e_ca_local *ca, X509 *cert, const p11e_prof
 			    const char *request_key, p11e_err *err)
 {
 	char serial[65];
-	int taken = 0, found = 0;
+	int taken = 0, found = 0, in_store = 0;
 	p11e_rc rc;
 
 	if ((rc = p11e_cert_serial("serial", cert, serial, sizeof(serial), err)) != P11E_OK ||
 	    (rc = p11e_ca_local_serial_taken(ca, serial, &taken, err)) != P11E_OK ||
 	    (rc = p11e_ca_local_index_has(ca, request_key, &found, err)) != P11E_OK)
 		return rc;
+	/* The ca-cert entry is not durable (ca_local_store.c): put back alone
+	 * when index.jsonl has the line, so the log never holds one twice. */
+	if (!taken)
+		in_store = found ? P11E_CA_INDEX_STORE_ONLY : 1;
 	if (!taken || !found)
-		rc = p11e_ca_local_index_append(ca, cert, profile, request_key, time(NULL), !taken,
-						err);
+		rc = p11e_ca_local_index_append(ca, cert, profile, request_key, time(NULL),
+						in_store, err);
 	return rc;
 }
 

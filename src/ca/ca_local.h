@@ -100,7 +100,9 @@ p11e_rc p11e_ca_local_index_has(const p11e_ca_local *ca, const char *request_key
 				p11e_err *err);
 /* Appends cert's line (serial, subject, not_after, request_key, sha256,
  * profile, issued_at) to DIR/index.jsonl; in_store: stores it
- * as its ca-cert document first. */
+ * as its ca-cert document first; in_store P11E_CA_INDEX_STORE_ONLY: only
+ * that (index.jsonl has the line). */
+#define P11E_CA_INDEX_STORE_ONLY 3
 p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p11e_profile *profile,
 				   const char *request_key, time_t issued_at, int in_store,
 				   p11e_err *err);

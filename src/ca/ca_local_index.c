@@ -86,7 +86,8 @@ p11e_rc p11e_ca_local_index_append(const p11e_ca_local *ca, X509 *cert, const p1
 	/* The store's document first: it is the index every station reads;
 	 * index.jsonl is this directory's log of it. */
 	if (!in_store || (rc = p11e_ca_local_cert_put(ca, o, err)) == P11E_OK)
-		rc = p11e_ca_local_index_write(ca, o, err);
+		rc = in_store == P11E_CA_INDEX_STORE_ONLY ? P11E_OK
+							  : p11e_ca_local_index_write(ca, o, err);
 out:
 	OPENSSL_free(serial);
 	BIO_free(bio);

@@ -89,10 +89,11 @@ static p11e_rc get_json(const p11e_ca_local *ca, const char *kind, const char *w
 	return P11E_OK;
 }
 
-/* Written durably: the certificate leaves (or the revocation is reported)
- * only after its document is on stable storage. */
+/* Written durably (flags P11E_STORE_DURABLE) where the certificate leaves
+ * (or the revocation is reported) only after its document is on stable
+ * storage. */
 static p11e_rc put_json(const p11e_ca_local *ca, const char *kind, const char *what,
-			struct json_object *o, p11e_err *err)
+			struct json_object *o, int flags, p11e_err *err)
 {
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 								 JSON_C_TO_STRING_NOSLASHESCAPE);
@@ -103,7 +104,7 @@ static p11e_rc put_json(const p11e_ca_local *ca, const char *kind, const char *w
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	if ((rc = doc_name(ca, what, name, sizeof(name), err)) != P11E_OK)
 		return rc;
-	return p11e_store_put(ca->store, kind, name, text, strlen(text), P11E_STORE_DURABLE, err);
+	return p11e_store_put(ca->store, kind, name, text, strlen(text), flags, err);
 }
 
 p11e_rc p11e_ca_local_serial_taken(const p11e_ca_local *ca, const char *serial, int *taken,
@@ -155,7 +156,9 @@ p11e_rc p11e_ca_local_request_put(const p11e_ca_local *ca, const char *request_k
 	json_object_object_add(o, "serial", json_object_new_string(serial));
 	json_object_object_add(o, "issued_at", json_object_new_string(at));
 	json_object_object_add(o, "pem", json_object_new_string(pem));
-	rc = put_json(ca, "ca-request", request_key, o, err);
+	/* The one durable document of an issuance: it holds the certificate
+	 * and its serial, and the index entry after it is rebuilt from it. */
+	rc = put_json(ca, "ca-request", request_key, o, P11E_STORE_DURABLE, err);
 out:
 	free(pem);
 	json_object_put(o);
@@ -168,7 +171,11 @@ p11e_rc p11e_ca_local_cert_put(const p11e_ca_local *ca, struct json_object *line
 
 	if (!json_object_object_get_ex(line, "serial", &s))
 		return p11e_errf(err, P11E_FAIL, "local CA: an index line without a serial");
-	return put_json(ca, "ca-cert", json_object_get_string(s), line, err);
+	/* Not durable (docs/store.md#durability): the request's document,
+	 * durable before it, names the serial; a lost entry is read back from
+	 * it (p11e_ca_local_store_index) and put back by the next submission
+	 * of that request. */
+	return put_json(ca, "ca-cert", json_object_get_string(s), line, 0, err);
 }
 
 p11e_rc p11e_ca_local_cert_revoke(const p11e_ca_local *ca, const char *serial, int reason,
@@ -203,7 +210,7 @@ p11e_rc p11e_ca_local_cert_revoke(const p11e_ca_local *ca, const char *serial, i
 	json_object_object_add(o, "revoked_at", json_object_new_string(when));
 	json_object_object_add(o, "reason",
 			       json_object_new_string(p11e_revoke_reason_name(reason)));
-	rc = put_json(ca, "ca-cert", serial, o, err);
+	rc = put_json(ca, "ca-cert", serial, o, P11E_STORE_DURABLE, err);
 	json_object_put(o);
 	return rc;
 }
@@ -287,6 +294,28 @@ out:
 	return rc;
 }
 
+/* The serial one ca-request document names, issued: its ca-cert entry,
+ * written after it and not durably, may be lost with the power. */
+static p11e_rc merge_request(const p11e_store_doc *d, p11e_ca_local_index *ix, p11e_err *err)
+{
+	struct json_object *o = json_tokener_parse((const char *)d->data), *v = NULL;
+	p11e_err ignored;
+	char canon[65];
+	p11e_rc rc = P11E_OK;
+
+	if (o == NULL || !json_object_object_get_ex(o, "serial", &v) ||
+	    p11e_serial_canonical("serial", json_object_get_string(v), canon, sizeof(canon),
+				  &ignored) != P11E_OK)
+		rc = p11e_errf(err, P11E_FAIL,
+			       "local CA: the request document %s names no serial; restore it "
+			       "from backup",
+			       d->name);
+	else if (!in_issued(ix, canon) && p11e_ca_local_index_push_issued(ix, canon) != 0)
+		rc = p11e_errf(err, P11E_FAIL, "out of memory");
+	json_object_put(o);
+	return rc;
+}
+
 p11e_rc p11e_ca_local_store_index(const p11e_ca_local *ca, p11e_ca_local_index *ix, p11e_err *err)
 {
 	p11e_store_doc *docs = NULL;
@@ -296,6 +325,14 @@ p11e_rc p11e_ca_local_store_index(const p11e_ca_local *ca, p11e_ca_local_index *
 	for (size_t i = 0; rc == P11E_OK && i < n; i++)
 		if (strncmp(docs[i].name, ca->id, idlen) == 0 && docs[i].name[idlen] == '/')
 			rc = merge_doc(&docs[i], ix, err);
+	p11e_store_docs_free(docs, n);
+	docs = NULL;
+	n = 0;
+	if (rc == P11E_OK)
+		rc = p11e_store_list(ca->store, "ca-request", &docs, &n, err);
+	for (size_t i = 0; rc == P11E_OK && i < n; i++)
+		if (strncmp(docs[i].name, ca->id, idlen) == 0 && docs[i].name[idlen] == '/')
+			rc = merge_request(&docs[i], ix, err);
 	p11e_store_docs_free(docs, n);
 	return rc;
 }

@@ -46,7 +46,8 @@ p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const cha
 
 	if (path == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
-	rc = p11e_read_private(path, k->max, &text, len, err);
+	rc = p11e_store_file_slotted(k) ? p11e_store_file_slots_get(path, k, &text, len, err)
+					: p11e_read_private(path, k->max, &text, len, err);
 	free(path);
 	*data = (unsigned char *)text;
 	return rc;
@@ -55,13 +56,17 @@ p11e_rc p11e_store_file_get(const char *dir, const p11e_store_kind *k, const cha
 /* Test builds only: P11ENROLL_TEST_LOSE_UNSYNCED=1 drops every put that is
  * not durable, as a power loss may (the page cache gone with the machine):
  * with a crash point after it, a rerun meets only what was made durable
- * (tests/integration/power_loss.sh). */
-static int lost_by_power(int flags)
+ * (tests/integration/power_loss.sh). "torn" drops them too, but tears those
+ * of the documents kept in two slots (store_file_slot_io.c). */
+static int lost_by_power(const p11e_store_kind *k, int flags)
 {
 #ifdef P11ENROLL_TEST_HOOKS
 	const char *lose = getenv("P11ENROLL_TEST_LOSE_UNSYNCED");
-	return !(flags & P11E_STORE_DURABLE) && lose != NULL && strcmp(lose, "1") == 0;
+	return !(flags & P11E_STORE_DURABLE) && lose != NULL &&
+	       (strcmp(lose, "1") == 0 ||
+		(strcmp(lose, "torn") == 0 && !p11e_store_file_slotted(k)));
 #else
+	(void)k;
 	(void)flags;
 	return 0;
 #endif
@@ -75,10 +80,14 @@ p11e_rc p11e_store_file_put(const char *dir, const p11e_store_kind *k, const cha
 
 	if (path == NULL)
 		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-	else if (lost_by_power(flags))
+	else if (lost_by_power(k, flags))
 		rc = P11E_OK;
 	else if ((rc = p11e_mkdirs(dir, 0700, err)) != P11E_OK)
 		;
+	else if (p11e_store_file_slotted(k) && !(flags & P11E_STORE_CREATE))
+		/* In place: one fdatasync when durable, no wait when not. */
+		rc = p11e_store_file_slots_put(dir, path, k, data, len, flags & P11E_STORE_DURABLE,
+					       err);
 	else if (flags & P11E_STORE_CREATE)
 		/* link(2) of a finished temp file: of two writers one wins, and a
 		 * document there already is never replaced (P11E_EXISTS). */
@@ -194,7 +203,9 @@ p11e_rc p11e_store_file_list(const char *dir, const p11e_store_kind *k,
 			rc = p11e_errf(err, P11E_FAIL, "out of memory");
 			goto out;
 		}
-		rc = p11e_read_private(path, k->max, &text, &(*docs)[count].len, err);
+		rc = p11e_store_file_slotted(k)
+			 ? p11e_store_file_slots_get(path, k, &text, &(*docs)[count].len, err)
+			 : p11e_read_private(path, k->max, &text, &(*docs)[count].len, err);
 		free(path);
 		if (rc == P11E_NOT_FOUND) /* removed since readdir */
 			continue;

@@ -52,6 +52,17 @@ p11e_rc p11e_store_file_remove(const char *dir, const p11e_store_kind *k, const 
 			       p11e_err *err);
 p11e_rc p11e_store_file_list(const char *dir, const p11e_store_kind *k,
 			     p11e_store_doc **docs, size_t *n, p11e_err *err);
+/* Two-slot documents (store_file_slot_io.c): the kinds written in place
+ * into two checksummed slots (the identity records), the format before still
+ * read; *text, read whole from path, made the document it holds; their get
+ * and put. */
+int p11e_store_file_slotted(const p11e_store_kind *k);
+p11e_rc p11e_store_file_slots_decode(const char *path, const p11e_store_kind *k, char **text,
+				     size_t *len, p11e_err *err);
+p11e_rc p11e_store_file_slots_get(const char *path, const p11e_store_kind *k, char **text,
+				  size_t *len, p11e_err *err);
+p11e_rc p11e_store_file_slots_put(const char *dir, const char *path, const p11e_store_kind *k,
+				  const void *data, size_t len, int durable, p11e_err *err);
 int p11e_store_file_same_name(const p11e_store_kind *k, const char *stored, const char *name);
 /* Its audit chain (store_file_audit.c): the log at log, its head under
  * state_dir. */

@@ -80,7 +80,7 @@ P11ENROLL_TEST_PAUSE_MS=15000 "$P11ENROLL" enroll "$TEST_TOKEN_URI" --email spli
 pid=$!
 for _ in $(seq 1 600); do
 	# One read: a missing file reads as "", which must not count as an ID.
-	k=$(jq -r .key_id "$IDS/split@example.com.json" 2>/dev/null)
+	k=$(record split@example.com 2>/dev/null | jq -r .key_id 2>/dev/null)
 	[ -n "$k" ] && [ "$k" != null ] && break
 	sleep 0.1
 done
@@ -147,10 +147,11 @@ while [ $kills -lt 20 ] && [ $tries -lt 36 ]; do
 	listing=$(objects)
 	for f in "$IDS"/k*.json; do
 		[ -e "$f" ] || continue
-		step=$(jq -r .step "$f")
+		rec=$(record "$(basename "$f" .json)" 2>/dev/null) || continue
+		step=$(jq -r .step <<<"$rec")
 		[ "$step" = done ] && continue
 		landed[$step]=$((${landed[$step]:-0} + 1))
-		t=$(jq -r .temp_id "$f")
+		t=$(jq -r .temp_id <<<"$rec")
 		if [ "$step" = key-pending ] && [ "$t" != null ]; then
 			n=$(($(count privkey "$t" "$listing") + $(count pubkey "$t" "$listing")))
 			[ $n = 1 ] && half=$((half + 1))

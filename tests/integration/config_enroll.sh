@@ -22,7 +22,7 @@ JSON
 export P11ENROLL_CONFIG=$TEST_TMP/etc/config.json
 state=$TEST_TMP/etc/state
 # rec_of ID: the record, from the config's state_dir (over PostgreSQL: the store's).
-rec_of() { if on_pg; then record "$1"; else cat "$state/identities/$1.json"; fi; }
+rec_of() { if on_pg; then record "$1"; else P11ENROLL_STATE_DIR=$state record "$1"; fi; }
 
 out=$(p11e enroll "$TEST_TOKEN_URI" --email dana@example.com --name "Dana Example" 2>&1)
 check_eq "enroll with only URI and email ($out)" 0 $?

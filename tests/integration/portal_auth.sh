@@ -59,7 +59,7 @@ for c in alice zed twonames subca; do check "$c: a client certificate" test -s $
 SLASH='x/y@example.com'
 SLASH_URL='x%2Fy@example.com'
 # Its record and escrow entry are escaped file names (the helpers lower-case "%2F").
-slash_record() { if on_pg; then record "$SLASH"; else cat "$P11ENROLL_STATE_DIR/identities/$SLASH_URL.json"; fi; }
+slash_record() { "$STORE_PROBE" "" get identity "$SLASH"; }
 p11e enroll --software --profile soft-auth --email "$SLASH" >enroll.out 2>&1
 check_eq "enrolled $SLASH ($(cat enroll.out))" done "$(slash_record | jq -r .step)"
 PW=$(openssl cms -decrypt -inform DER -in "$W/escrow/$SLASH_URL.cms" -recip officers.pem \

@@ -111,9 +111,7 @@ enroll() { # enroll EMAIL PROFILE
 		--profile nopub >/dev/null && retarget "$1" "$2"
 }
 retarget() { # retarget EMAIL PROFILE: the record publishes to PROFILE's, from the start
-	local f=$P11ENROLL_STATE_DIR/identities/$1.json
-	jq --arg p "$2" '.profile = $p | del(.publish_pending, .published, .publish_sha256)' \
-		"$f" >"$TEST_TMP/retarget.json" && cp "$TEST_TMP/retarget.json" "$f"
+	record_edit "$1" ".profile = \"$2\" | del(.publish_pending, .published, .publish_sha256)"
 }
 # The values of an attribute of the user whose sAMAccountName is $1, one DER
 # file each ($TEST_TMP/v.N); prints the count.

@@ -77,9 +77,7 @@ token_der() { p11tool_opensc --read-object --type cert --id "$(key_id "$1")" -o 
 # `publish` by hand first: these enroll with a profile that publishes nowhere,
 # then their records are pointed at the publishing one (smime, or tls).
 retarget() { # retarget EMAIL PROFILE
-	local f=$P11ENROLL_STATE_DIR/identities/$1.json
-	jq --arg p "$2" '.profile = $p | del(.publish_pending, .published, .publish_sha256)' "$f" \
-		>"$f.new" && mv "$f.new" "$f"
+	record_edit "$1" ".profile = \"$2\" | del(.publish_pending, .published, .publish_sha256)"
 }
 for who in alice bob carol dave twin nobody; do
 	enroll "$who@example.org" --profile nopub
@@ -167,9 +165,7 @@ check "erin: the token's certificate" cmp "$TEST_TMP/v.1" "$TEST_TMP/erin.der"
 check_eq "erin: record says tls" tls "$(record erin@example.org | jq -r .published)"
 
 # A wrong bind password: exit 8 naming the config, the password nowhere, nothing lost.
-jq '.profile = "badpw" | del(.publish_pending, .published, .publish_sha256)' \
-	"$P11ENROLL_STATE_DIR/identities/dave@example.org.json" >"$TEST_TMP/dave.json" &&
-	cp "$TEST_TMP/dave.json" "$P11ENROLL_STATE_DIR/identities/dave@example.org.json"
+record_edit dave@example.org '.profile = "badpw" | del(.publish_pending, .published, .publish_sha256)'
 out=$(pub dave@example.org 2>&1)
 check_eq "wrong bind password: exit 8 ($out)" 8 $?
 check_contains "wrong bind password: says so" "$out" "refused bind_dn"
@@ -248,9 +244,7 @@ check "frank: generation 2's" cmp "$TEST_TMP/v.1" "$TEST_TMP/frank2.der"
 # The AD form (plain userCertificate) as far as slapd allows: slapd refuses it,
 # with a message pointing at "directory".
 jq '.publishers.ad = (.publishers.gal + {directory: "ad"})' "$CONF" >"$CONF.ad"
-jq 'del(.publish_pending, .published, .publish_sha256) | .profile = "adp"' \
-	"$P11ENROLL_STATE_DIR/identities/dave@example.org.json" >"$TEST_TMP/dave.json" &&
-	cp "$TEST_TMP/dave.json" "$P11ENROLL_STATE_DIR/identities/dave@example.org.json"
+record_edit dave@example.org 'del(.publish_pending, .published, .publish_sha256) | .profile = "adp"'
 jq '.profiles.adp = {base: "smime", publish: ["ad"]}' "$CONF.ad" >"$CONF.ad2"
 out=$(p11e --config "$CONF.ad2" publish dave@example.org 2>&1)
 check_eq "AD forms on slapd: exit 1 ($out)" 1 $?

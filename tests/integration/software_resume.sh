@@ -56,7 +56,7 @@ for point in "${points[@]}"; do
 		before=$(PW=$pw openssl pkey -in "$keyfile" -passin env:PW -pubout 2>/dev/null)
 		check "$point: the escrowed password opens the key file" test -n "$before"
 	fi
-	csr=$(jq -r '.csr_pem // empty' "$S/identities/$e.json")
+	csr=$(record "$e" | jq -r '.csr_pem // empty')
 	if [ -n "$csr" ]; then
 		csr_pub=$(openssl req -pubkey -noout <<<"$csr")
 		[ -n "$before" ] && check_eq "$point: the CSR is for the key file's key" "$before" "$csr_pub"
@@ -84,7 +84,7 @@ for point in "${points[@]}"; do
 	out=$(p11e enroll --software --email "$e" --officer-key "$W/officer.key" 2>&1)
 	check_eq "$point: rerun resumes and finishes ($out)" 0 $?
 	printf '%s\n' "$out" >>"$LOG"
-	check_eq "$point: record is done" done "$(jq -r .step "$S/identities/$e.json")"
+	check_eq "$point: record is done" done "$(record "$e" | jq -r .step)"
 
 	pw=$(escrowed "$e")
 	PASSWORDS+=("$pw")
@@ -102,10 +102,10 @@ for point in "${points[@]}"; do
 	check_eq "$point: no key file left" 0 "$(find "$S/keys" -type f 2>/dev/null | wc -l)"
 	check_eq "$point: no temp file left" 0 "$(find "$S" "$W/escrow" -name '*.tmp*' | wc -l)"
 	check_eq "$point: the CA issued once for $e" 1 \
-		"$(grep -c "\"request_key\": *\"$(jq -r .request_key "$S/identities/$e.json")\"" \
+		"$(grep -c "\"request_key\": *\"$(record "$e" | jq -r .request_key)\"" \
 			"$CA_DIR/index.jsonl")"
 	check_eq "$point: the PFX holds the recorded certificate" \
-		"$(jq -r .cert_sha256 "$S/identities/$e.json")" \
+		"$(record "$e" | jq -r .cert_sha256)" \
 		"$(PW=$pw openssl pkcs12 -in "$pfx" -passin env:PW -clcerts -nokeys 2>/dev/null |
 			openssl x509 -outform DER | sha256sum | cut -d' ' -f1)"
 done

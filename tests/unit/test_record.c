@@ -83,6 +83,7 @@ static void round_trip(void)
 	p11e_err err = {0};
 	struct stat st;
 	char *path, *text = NULL, *dir, created[32];
+	size_t text_len = 0;
 	json_object *o, *v;
 
 	CHECK_RC(p11e_record_load(store, "nobody@example.com", &back, &err), P11E_NOT_FOUND, &err);
@@ -97,7 +98,9 @@ static void round_trip(void)
 	CHECK(path != NULL && stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
 	dir = p11e_path_join(state, "identities");
 	CHECK(dir != NULL && stat(dir, &st) == 0 && (st.st_mode & 0777) == 0700);
-	CHECK_RC(p11e_read_file(path, 1 << 20, &text, NULL, &err), P11E_OK, &err);
+	/* Through the store: the file holds it in one of two slots. */
+	CHECK_RC(p11e_store_get(store, "identity", "zed@example.com", (unsigned char **)&text, &text_len, &err),
+		 P11E_OK, &err);
 	o = text ? json_tokener_parse(text) : NULL;
 	CHECK(o != NULL && json_object_object_get_ex(o, "version", &v) &&
 	      json_object_get_int(v) == 2);
@@ -270,7 +273,6 @@ static void corrupt(void)
 	    {"{ \"version\": 1, \"identity\": \"amy@example.com\", \"step\": \"done\" }",
 	     "it is the record of amy@example.com"},
 	    {"not json", "not a JSON object"},
-	    {"", "not a JSON object"},
 	    {"[]", "not a JSON object"},
 	};
 	p11e_record back, *list = NULL;
@@ -291,6 +293,12 @@ static void corrupt(void)
 		CHECK_RC(p11e_record_list(store, &list, &n, &err), P11E_FAIL, &err);
 		CHECK(list == NULL && n == 0 && strstr(err.msg, path) != NULL);
 	}
+	/* An empty file never held a durable record, in either format (a
+	 * durable save is whole on disk before its name is): what a power
+	 * loss leaves of a file made by a save that was not durable, read as
+	 * no record (docs/store.md#durability). */
+	write_text(path, "");
+	CHECK_RC(p11e_record_load(store, "zed@example.com", &back, &err), P11E_NOT_FOUND, &err);
 	/* A newer p11enroll's file is not read (and so never overwritten). */
 	write_text(path,
 		   "{ \"version\": 3, \"identity\": \"zed@example.com\", \"step\": \"done\" }");
