@@ -82,6 +82,9 @@ typedef struct p11e_ca_ops {
 	 * (else ""). */
 	p11e_rc (*renewal_window)(void *state, X509 *cert, long long *start, long long *end,
 				  p11e_err *err);
+	/* Optional, with revoke NULL: why this CA cannot revoke (its protocol
+	 * has no revocation), for the message. */
+	const char *revoke_none;
 } p11e_ca_ops;
 
 /* What a renewal tells the CA about the certificate it replaces. */
@@ -176,5 +179,6 @@ extern const p11e_ca_ops p11e_ca_cfssl_ops;
 extern const p11e_ca_ops p11e_ca_acme_ops;
 extern const p11e_ca_ops p11e_ca_digicert_ops;
 extern const p11e_ca_ops p11e_ca_scep_ops;
+extern const p11e_ca_ops p11e_ca_est_ops;
 
 #endif

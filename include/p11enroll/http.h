@@ -18,6 +18,11 @@ typedef struct p11e_http {
 	const char *header;	/* one extra header line ("X-DC-DEVKEY: ..."), or NULL */
 	const char *client_cert; /* PEM file: a TLS client certificate to present, or NULL */
 	const char *client_key;	 /* PEM file: its private key (NULL: in client_cert) */
+	/* Or a TLS client certificate and key in memory (the key may be a
+	 * token's, its private operations run there: EST's simplereenroll);
+	 * not owned, used only while p11e_http_request runs. */
+	struct x509_st *client_x509;
+	struct evp_pkey_st *client_pkey;
 } p11e_http;
 
 /* Reads the common keys of a CA's config ("ca_bundle", "timeout",

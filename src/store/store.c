@@ -51,6 +51,9 @@ static const p11e_store_kind kinds[] = {
     {"acme-key", "", ".key", 64 * 1024, 0},
     {"acme-order", "orders", ".json", 256 * 1024, 0},
     {"acme-chain", "", ".pem", 256 * 1024, 0},
+    /* EST requests (ca_est.c), named HASH-REQUEST_KEY (HASH: 16 hex digits
+     * of the EST url's SHA-256): sent, pending, issued or unsettled. */
+    {"est-request", "requests", ".json", 256 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)
