@@ -11,7 +11,7 @@
  * The server is authenticated by "ca_bundle" alone: RFC 7030 3.6.1's
  * explicit trust anchor, required. The client is authenticated by HTTP Basic
  * (RFC 7030 3.2.3; the password from a secret source, sent only over TLS or
- * to this machine) and/or a TLS client certificate ("client_cert").
+ * to this machine) and/or a TLS client certificate ("client_cert_file").
  *
  * EST has no way to ask what became of a request, and a server that issued
  * at once issues again when the request comes twice; its only repetition is
@@ -59,8 +59,8 @@ static const char *const known_keys[] = {
     "retries",
     "username",
     "password_source",
-    "client_cert",
-    "client_key",
+    "client_cert_file",
+    "client_key_file",
     "poll_interval",
     "resend_unanswered",
     NULL,
@@ -152,8 +152,8 @@ static p11e_rc est_open(const struct json_object *conf, void **state, p11e_err *
 			       "explicit trust anchor)");
 		goto out;
 	}
-	e->http.client_cert = p11e_conf_string(conf, "client_cert");
-	e->http.client_key = p11e_conf_string(conf, "client_key");
+	e->http.client_cert = p11e_conf_string(conf, "client_cert_file");
+	e->http.client_key = p11e_conf_string(conf, "client_key_file");
 	e->username = p11e_conf_string(conf, "username");
 	e->password_source = p11e_conf_string(conf, "password_source");
 	if ((e->username == NULL) != (e->password_source == NULL) ||
@@ -440,7 +440,7 @@ static p11e_rc take_issued(const est *e, const est_doc *d, p11e_ca_result *out, 
 /* Whether the transfer failed before the request could reach the server. */
 static int never_sent(const p11e_http_resp *resp)
 {
-	return resp->curl_code == CURLE_COULDNT_CONNECT ||
+	return !resp->request_sent || resp->curl_code == CURLE_COULDNT_CONNECT ||
 	       resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
 	       resp->curl_code == CURLE_SSL_CONNECT_ERROR ||
 	       resp->curl_code == CURLE_PEER_FAILED_VERIFICATION ||

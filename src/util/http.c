@@ -370,6 +370,11 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	if (cc != CURLE_OK) {
 		resp->status = 0;
 		resp->curl_code = (int)cc;
+		{
+			long sent = 0;
+			api.easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+			resp->request_sent = sent > 0;
+		}
 		rc = p11e_errf(err, P11E_FAIL, "%s: %s; is the CA up?", req->url,
 			       b.too_big     ? "answer too large"
 			       : curl_err[0] ? curl_err

@@ -41,6 +41,9 @@ cat >p11enroll.json <<JSON
                          "password_source": "file:$D/password" },
            "est-otherta": { "type": "est", "url": "$url", "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
                             "username": "enroller", "password_source": "file:$D/password" },
+           "est-tls": { "type": "est", "url": "$url", "ca_bundle": "stub/ca.pem",
+                        "username": "enroller", "password_source": "file:$D/password",
+                        "client_cert_file": "station.pem", "client_key_file": "station.key" },
            "est-down": { "type": "est", "url": "https://127.0.0.1:$dead/.well-known/est",
                          "ca_bundle": "stub/ca.pem", "retries": 0 } } }
 JSON
@@ -78,6 +81,15 @@ check_eq "one simpleenroll, HTTP Basic" 1 \
 check_eq "ca cert --ca est prints the CA from /cacerts" \
 	"$(openssl x509 -in stub/ca.pem -noout -fingerprint -sha256)" \
 	"$(p11e ca cert --ca est 2>&1 | openssl x509 -noout -fingerprint -sha256 2>&1)"
+
+# A station's own TLS client certificate (PEM files, relative to the config) beside HTTP Basic.
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout station.key \
+	-subj /CN=station -out station.csr 2>/dev/null
+openssl x509 -req -in station.csr -CA stub/ca.pem -CAkey stub/ca.key -days 2 -out station.pem 2>/dev/null
+enroll bea@example.com est-tls
+check_eq "enroll with a TLS client certificate and HTTP Basic ($out)" 0 "$rc"
+check_eq "the stub saw both" 1 \
+	"$(grep -c "^simpleenroll spki=$(spki_of_key bea@example.com) auth=basic+cert answer=200" stub/requests.log)"
 
 # 2. An independent client: strongSwan's pki --est sends the very CSR p11enroll sent
 # to the same stub (it takes the server's base URL and adds /.well-known/est/...).
@@ -188,6 +200,30 @@ mode issue
 enroll judy@example.com est-slow
 check_eq "CA slow: the rerun refuses ($out)" 1 "$rc"
 check_eq "CA slow: one POST" 1 "$(posts "$(spki_of_key judy@example.com)")"
+
+# A server that takes the connection and never answers the TLS handshake: nothing
+# left, so nothing is unsettled: the rerun tries again (and says the CA may be down).
+python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1] + ".tmp", "w").write("%d\n" % s.getsockname()[1])
+import os; os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+held = []
+while True:
+    held.append(s.accept()[0])
+' tarpit.port &
+tarpit=$!
+trap 'kill $stub $tarpit 2>/dev/null' EXIT
+for _ in $(seq 600); do [ -s tarpit.port ] && break; sleep 0.1; done
+jq --arg u "https://127.0.0.1:$(cat tarpit.port)/.well-known/est" \
+	'.cas["est-tarpit"] = (.cas.est + {url: $u, timeout: 2, connect_timeout: 2, retries: 0})' \
+	p11enroll.json >tarpit.json
+P11ENROLL_CONFIG=$D/tarpit.json enroll kate@example.com est-tarpit
+check_eq "TLS never answered: exit 1 ($out)" 1 "$rc"
+P11ENROLL_CONFIG=$D/tarpit.json enroll kate@example.com est-tarpit
+check_eq "TLS never answered: the rerun tries again (exit 1)" 1 "$rc"
+check_not_contains "TLS never answered: nothing left unsettled" "$out" "answer is unknown"
+kill $tarpit 2>/dev/null
 
 # 8. A crash at every point of an EST enrollment: the rerun finishes, and never
 # sends a second request for one key. Crashed after the request was noted as

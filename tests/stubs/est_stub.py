@@ -206,7 +206,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.note(op, spki, "none", 401)
                 return self.send(401, b"authentication required\n", extra=[
                     ("WWW-Authenticate", 'Basic realm="est stub"')])
-            auth = "basic"
+            auth = "basic+cert" if peer else "basic"
         m = self.mode()
         with LOCK:
             SEEN[spki] = SEEN.get(spki, 0) + 1
@@ -240,9 +240,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
+    def finish_request(self, request, client_address):
+        # The TLS handshake in the connection's own thread: a client that
+        # stalls or fails it never holds up the others.
+        request.settimeout(60)
+        try:
+            request = CTX.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        super().finish_request(request, client_address)
+
 
 def main():
-    global ARGS, PASSWORD
+    global ARGS, PASSWORD, CTX
     p = argparse.ArgumentParser()
     p.add_argument("--dir", required=True)
     p.add_argument("--user")
@@ -253,12 +263,11 @@ def main():
         with open(ARGS.password_file) as f:
             PASSWORD = f.read().strip()
     make_ca(ARGS.dir)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(ARGS.dir, "server.pem"), os.path.join(ARGS.dir, "server.key"))
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.load_verify_locations(os.path.join(ARGS.dir, "ca.pem"))
+    CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    CTX.load_cert_chain(os.path.join(ARGS.dir, "server.pem"), os.path.join(ARGS.dir, "server.key"))
+    CTX.verify_mode = ssl.CERT_OPTIONAL
+    CTX.load_verify_locations(os.path.join(ARGS.dir, "ca.pem"))
     srv = Server(("127.0.0.1", 0), Handler)
-    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = os.path.join(ARGS.dir, "port.tmp")
     with open(tmp, "w") as f:
         f.write("%d\n" % srv.server_address[1])
