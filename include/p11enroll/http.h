@@ -48,8 +48,9 @@ typedef struct p11e_http_resp {
 	char *headers; /* the last response's header block, "Name: value\r\n"... */
 	int curl_code; /* a transfer failure: libcurl's CURLcode (its error text can
 			  name an earlier symptom, e.g. getpeername's errno 107) */
-	int request_sent; /* a transfer failure: whether any of the request left
-			     (libcurl's CURLINFO_REQUEST_SIZE); 0: the server never got it */
+	/* A transfer failure: whether any of the request left (libcurl's
+	 * CURLINFO_REQUEST_SIZE); 0: the server never got it. */
+	int request_sent;
 } p11e_http_resp;
 
 /* Sends req; on a transfer failure after the retries, P11E_FAIL naming the
