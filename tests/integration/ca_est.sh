@@ -57,7 +57,7 @@ run() { # run CMD...: p11enroll's exit code in $rc, its output in $out
 enroll() { # enroll EMAIL CA [more options]
 	local email=$1 ca=$2
 	shift 2
-	run enroll "$TEST_TOKEN_URI" --email "$email" --key ec:P-256 --profile client-auth --ca "$ca" "$@"
+	run enroll "$TEST_TOKEN_URI" --email "$email" --key "${KEY:-ec:P-256}" --profile client-auth --ca "$ca" "$@"
 }
 mode() { printf '%s\n' "$*" >stub/mode; }
 # POSTs the stub saw for the key whose certificate request has SPKI hash $1
@@ -140,6 +140,33 @@ check "renew alice: the new certificate on the token" token_cert "$new" alice2.p
 check "renew alice: verifies against the CA" openssl verify -CAfile stub/ca.pem alice2.pem
 check_eq "renew alice: one simplereenroll, by TLS client certificate" 1 \
 	"$(grep -c "^simplereenroll spki=$(spki_of_key alice@example.com) auth=cert answer=200" stub/requests.log)"
+
+# A renewal the CA holds pending: poll repeats the simplereenroll, again with the old
+# certificate and its token key for TLS.
+mode pending 1
+run renew carol@example.com --force
+check_eq "renew carol, pending: exit 7 ($out)" 7 "$rc"
+run poll
+check_eq "renew carol, poll: exit 0 ($out)" 0 "$rc"
+check_eq "renew carol: simplereenroll 202 then 200, both by TLS client certificate" "202 200" \
+	"$(grep "^simplereenroll spki=$(spki_of_key carol@example.com) auth=cert " stub/requests.log |
+		sed 's/.*answer=//' | tr '\n' ' ' | sed 's/ $//')"
+check_eq "renew carol: generation 2" 2 "$(record carol@example.com | jq -r .generation)"
+mode issue
+
+# --reuse-key with an RSA key (deterministic PKCS#1 v1.5 signatures: the renewal's
+# CSR could repeat the first one's bytes, and so its request key): the renewal gets a
+# certificate of its own, by one simplereenroll, never the one kept for the first request.
+KEY=rsa:2048 enroll dora@example.com est
+check_eq "enroll dora (RSA) ($out)" 0 "$rc"
+token_cert "$(key_id dora@example.com)" dora1.pem
+run renew dora@example.com --force --reuse-key
+check_eq "renew dora --reuse-key: exit 0 ($out)" 0 "$rc"
+token_cert "$(key_id dora@example.com)" dora2.pem
+check "renew dora --reuse-key: a new certificate, not the kept first one" \
+	test "$(openssl x509 -in dora1.pem -noout -serial)" != "$(openssl x509 -in dora2.pem -noout -serial)"
+check_eq "renew dora --reuse-key: one simplereenroll" 1 \
+	"$(grep -c "^simplereenroll spki=$(spki_of_key dora@example.com) auth=cert answer=200" stub/requests.log)"
 
 # 5. Hostile answers: a certificate is never taken from them, and since the CA
 # answered 200 (it may have issued), the request is never sent again.
