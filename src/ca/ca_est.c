@@ -412,6 +412,11 @@ static p11e_rc unsettled(const est *e, const char *name, est_doc *d, const char 
 	snprintf(d->state, sizeof(d->state), "unsettled");
 	p11e_peer_copy(d->reason, sizeof(d->reason), why);
 	doc_save(e, name, d, &ignored);
+	if (e->resend_unanswered)
+		return p11e_errf(err, P11E_FAIL,
+				 "ca est: %s: %s; the CA may have issued a certificate: a rerun "
+				 "sends the request again (\"resend_unanswered\" is set)",
+				 e->base, d->reason);
 	return p11e_errf(err, P11E_FAIL,
 			 "ca est: %s: %s; the CA may have issued a certificate, and EST cannot "
 			 "ask which: p11enroll will not send this request again (see "

@@ -192,6 +192,7 @@ check_contains "a certificate for another key: named" "$out" "another key"
 # resend_unanswered: the operator's choice to send it again, once the CA is checked.
 enroll erin@example.com est-resend
 check_eq "otherkey with resend_unanswered: exit 1" 1 "$rc"
+check_contains "otherkey with resend_unanswered: says a rerun sends again" "$out" "a rerun sends the request again"
 mode issue
 enroll erin@example.com est-resend
 check_eq "resend_unanswered: the rerun sends again and finishes ($out)" 0 "$rc"
