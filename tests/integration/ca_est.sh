@@ -310,7 +310,23 @@ check_contains "unknown key: named" "$out" "pasword_source"
 
 # The password never shows: not in any output, not in the store's request notes.
 check_not_contains "the password is in no output" "$all_out" "$(cat password)"
-check_eq "the password is in no kept request" "" \
+# The kept requests (kind est-request), in whichever store.
+est_docs() {
+	if on_pg; then
+		local n
+		for n in $("$STORE_PROBE" "" list est-request | cut -d' ' -f1); do
+			"$STORE_PROBE" "" get est-request "$n"
+		done
+	else
+		cat "$P11ENROLL_STATE_DIR"/ca/est/requests/*.json
+	fi
+}
+docs=$(est_docs)
+check "the requests are kept in the store, issued ones with their certificate" \
+	grep -Eq '"state": *"issued"' <<<"$docs"
+check_contains "an issued request keeps its certificate" "$docs" "BEGIN CERTIFICATE"
+check_not_contains "the password is in no kept request" "$docs" "$(cat password)"
+check_eq "the password is in no file of the state dir" "" \
 	"$(grep -rl "$(cat password)" "$P11ENROLL_STATE_DIR" 2>/dev/null)"
 state_layout_check "est"
 
