@@ -15,6 +15,9 @@ pkgs+=(libevent-dev)
 pkgs+=(libpq-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(gnutls-bin libnss3-tools curl golang-cfssl pebble scep iproute2 python3 python3-cryptography)
+	# tests/integration/ca_est.sh: strongSwan's `pki --est`, an independent EST client (its
+	# curl and openssl plugins are in the plugin packages).
+	pkgs+=(strongswan-pki libstrongswan-extra-plugins libstrongswan-standard-plugins)
 	# scripts/fuzz.sh: clang's libFuzzer runtime is in libclang-rt-14-dev, only a
 	# Recommends of clang on Debian 12.
 	pkgs+=(clang libclang-rt-14-dev)

@@ -95,6 +95,9 @@ typedef struct p11e_ca_ops {
 	 * it was not on hold (a rerun); P11E_USAGE when it is revoked for
 	 * another reason (that is final). A card's suspension (card.h). */
 	p11e_rc (*unhold)(void *state, const char *serial, int *lifted, p11e_err *err);
+	/* Optional, with revoke NULL: why this CA cannot revoke (its protocol
+	 * has no revocation), for the message. */
+	const char *revoke_none;
 } p11e_ca_ops;
 
 /* What a renewal tells the CA about the certificate it replaces. */
@@ -202,5 +205,6 @@ extern const p11e_ca_ops p11e_ca_digicert_ops;
 extern const p11e_ca_ops p11e_ca_scep_ops;
 extern const p11e_ca_ops p11e_ca_certsrv_ops;
 extern const p11e_ca_ops p11e_ca_cmp_ops;
+extern const p11e_ca_ops p11e_ca_est_ops;
 
 #endif

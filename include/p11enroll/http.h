@@ -25,6 +25,11 @@ typedef struct p11e_http {
 	int auth;
 	const char *username;
 	const char *password;
+	/* Or a TLS client certificate and key in memory (the key may be a
+	 * token's, its private operations run there: EST's simplereenroll);
+	 * not owned, used only while p11e_http_request runs. */
+	struct x509_st *client_x509;
+	struct evp_pkey_st *client_pkey;
 } p11e_http;
 
 #define P11E_HTTP_AUTH_BASIC 1
@@ -54,6 +59,9 @@ typedef struct p11e_http_resp {
 	char *headers; /* the last response's header block, "Name: value\r\n"... */
 	int curl_code; /* a transfer failure: libcurl's CURLcode (its error text can
 			  name an earlier symptom, e.g. getpeername's errno 107) */
+	/* A transfer failure: whether any of the request left (libcurl's
+	 * CURLINFO_REQUEST_SIZE); 0: the server never got it. */
+	int request_sent;
 } p11e_http_resp;
 
 /* Sends req; on a transfer failure after the retries, P11E_FAIL naming the

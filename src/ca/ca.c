@@ -17,6 +17,7 @@ static const p11e_ca_ops *const backends[] = {
     &p11e_ca_digicert_ops, &p11e_ca_scep_ops,
     &p11e_ca_certsrv_ops,
     &p11e_ca_cmp_ops,
+    &p11e_ca_est_ops,
 };
 
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -111,6 +112,10 @@ p11e_rc p11e_ca_revoke(p11e_ca *ca, const char *serial, X509 *cert, int reason, 
 		       p11e_err *err)
 {
 	*already = 0;
+	if (ca->ops->revoke == NULL && ca->ops->revoke_none != NULL)
+		return p11e_errf(err, P11E_UNSUPPORTED,
+				 "ca: %s; revoke at the CA itself (p11enroll cannot)",
+				 ca->ops->revoke_none);
 	if (ca->ops->revoke == NULL)
 		return p11e_errf(err, P11E_UNSUPPORTED,
 				 "ca: a %s CA cannot revoke through p11enroll; revoke at the CA "

@@ -65,6 +65,9 @@ static const p11e_store_kind kinds[] = {
     {"cmp-request", "requests", ".json", 256 * 1024, 0},
     /* The card registry (card.c): one card, named by its token serial. */
     {"card", "cards", ".json", 1024 * 1024, 0},
+    /* EST requests (ca_est.c), named HASH-REQUEST_KEY (HASH: 16 hex digits
+     * of the EST url's SHA-256): sent, pending, issued or unsettled. */
+    {"est-request", "requests", ".json", 256 * 1024, 0},
 };
 
 static const p11e_store_kind *kind_of(const char *name, p11e_err *err)

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <curl/curl.h>
 #include <json-c/json.h>
+#include <openssl/ssl.h>
 #include "p11enroll/http.h"
 #include "p11enroll/peer.h"
 #include "p11enroll/util.h"
@@ -246,6 +247,19 @@ static size_t collect_header(char *ptr, size_t size, size_t n, void *user)
 	return collect(ptr, size, n, user);
 }
 
+/* CURLOPT_SSL_CTX_FUNCTION: libcurl's OpenSSL context takes the certificate
+ * and the key from memory (a token's key cannot be named by a PEM file). */
+static CURLcode use_client_key(CURL *c, void *ssl_ctx, void *arg)
+{
+	const p11e_http *h = arg;
+
+	(void)c;
+	if (SSL_CTX_use_certificate(ssl_ctx, h->client_x509) != 1 ||
+	    SSL_CTX_use_PrivateKey(ssl_ctx, h->client_pkey) != 1)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
 static void backoff(int attempt)
 {
 	/* 1 s, 2 s, 4 s ...: a restarting CA gets time to come up. */
@@ -342,6 +356,10 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 		api.easy_setopt(c, CURLOPT_USERNAME, h->username ? h->username : "");
 		api.easy_setopt(c, CURLOPT_PASSWORD, h->password ? h->password : "");
 	}
+	if (h->client_x509 != NULL && h->client_pkey != NULL) {
+		api.easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, use_client_key);
+		api.easy_setopt(c, CURLOPT_SSL_CTX_DATA, (void *)h);
+	}
 	api.easy_setopt(c, CURLOPT_CONNECTTIMEOUT,
 			h->connect_timeout_s ? h->connect_timeout_s : 10L);
 	api.easy_setopt(c, CURLOPT_TIMEOUT, h->total_timeout_s ? h->total_timeout_s : 60L);
@@ -362,6 +380,11 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 	if (cc != CURLE_OK) {
 		resp->status = 0;
 		resp->curl_code = (int)cc;
+		{
+			long sent = 0;
+			api.easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
+			resp->request_sent = sent > 0;
+		}
 		rc = p11e_errf(err, P11E_FAIL, "%s: %s; is the CA up?", req->url,
 			       b.too_big     ? "answer too large"
 			       : curl_err[0] ? curl_err
