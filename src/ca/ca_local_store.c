@@ -226,7 +226,7 @@ p11e_rc p11e_ca_local_cert_unhold(const p11e_ca_local *ca, const char *serial, p
 	    p11e_revoke_reason_parse(json_object_get_string(r)) == P11E_REASON_CERTIFICATE_HOLD) {
 		json_object_object_del(o, "revoked_at");
 		json_object_object_del(o, "reason");
-		rc = put_json(ca, "ca-cert", serial, o, err);
+		rc = put_json(ca, "ca-cert", serial, o, P11E_STORE_DURABLE, err);
 	}
 	json_object_put(o);
 	return rc;
