@@ -67,15 +67,10 @@ check_eq "... the records in the identities view" "csr-built done issued key-pen
 check_eq "the source left as it was" "$before" "$(tree_sum "$W/s1/state")"
 check_eq "the counter in the database" 5 "$(pg_psql "SELECT value FROM p11enroll.counters WHERE name = 's1-serial'")"
 check_eq "... its next value past the source's" 6 "$(probe db.json counter s1-serial 1 1)"
-a=$(p11e --config "$S1" --json status 2>&1)
-check_eq "status on the file store: exit 0, 8 identities" "0 8" "$? $(jq length <<<"$a")"
-b=$(p11e --config db.json --json status 2>&1)
-check_eq "status from a station on PostgreSQL shows the same" "$a" "$b"
+status_same "$S1" db.json 8 "from a station on PostgreSQL"
 
 # --- a rerun imports nothing ---
-out=$(p11e --config db.json --json store migrate --from "file:$W/s1/state" 2>&1)
-check_eq "rerun: exit 0 ($out)" 0 $?
-check_eq "rerun: nothing imported, all there" "0 $((N + 1)) 0" "$(imported "$out")"
+rerun_imports_nothing db.json "$W/s1/state" "$N"
 check_eq "... no row written again" 1 \
 	"$(pg_psql "SELECT max(row_version) FROM p11enroll.documents")"
 

@@ -50,15 +50,10 @@ check_eq "the source left as it was" "$before" "$(tree_sum "$W/s1/state")"
 check_eq "the counter raised to the source's" "s1-serial 5" "$(probe t.json counters)"
 check_eq "... so the target's next value is past it" 6 "$(probe t.json counter s1-serial 1 1)"
 check_eq "target documents 0600" "" "$(find "$W/t/state" -type f ! -perm 600 ! -path '*/locks/*')"
-a=$(p11e --config "$S1" --json status 2>&1)
-check_eq "status on the source: exit 0, 9 identities ($a)" "0 9" "$? $(jq length <<<"$a")"
-b=$(p11e --config t.json --json status 2>&1)
-check_eq "status on the target shows what it showed on the source" "$a" "$b"
+status_same "$S1" t.json 9 "on the target"
 
 # --- a rerun imports nothing ---
-out=$(p11e --config t.json --json store migrate --from "file:$W/s1/state" 2>&1)
-check_eq "rerun: exit 0 ($out)" 0 $?
-check_eq "rerun: nothing imported, all there" "0 $((N + 1)) 0" "$(imported "$out")"
+rerun_imports_nothing t.json "$W/s1/state" "$N"
 
 # --- a crash mid-import, then the rerun ---
 target c

@@ -84,6 +84,22 @@ resumed_on() {
 	check_eq "... one key" 1 "$(count_objects privkey "$(jq -r .key_id <<<"$rec")")"
 	check_eq "... one certificate" 1 "$(count_objects cert "$(jq -r .key_id <<<"$rec")")"
 }
+# status_same FROM TO N WHERE: status --json at the station FROM lists N identities, and at
+# TO (WHERE: which) exactly the same.
+status_same() {
+	local a b
+	a=$(p11e --config "$1" --json status 2>&1)
+	check_eq "status on the source: exit 0, $3 identities ($a)" "0 $3" "$? $(jq length <<<"$a")"
+	b=$(p11e --config "$2" --json status 2>&1)
+	check_eq "status $4 shows what it showed on the source" "$a" "$b"
+}
+# rerun_imports_nothing TO DIR N: store migrate --from file:DIR into the station TO again
+# imports none of DIR's N documents (and its counter): all there; its output in $out.
+rerun_imports_nothing() {
+	out=$(p11e --config "$1" --json store migrate --from "file:$2" 2>&1)
+	check_eq "rerun: exit 0 ($out)" 0 $?
+	check_eq "rerun: nothing imported, all there" "0 $(($3 + 1)) 0" "$(imported "$out")"
+}
 # second_station DIR FROM: a second station DIR filled as station_fill does (prefix s2),
 # plus FROM's record of s1-done@ under another name: a conflict for the import.
 second_station() {
