@@ -46,6 +46,17 @@ p11e_rc p11e_store_import(p11e_store *to, p11e_store *from, long wait_ms,
 			  p11e_err *err);
 void p11e_import_report_free(p11e_import_report *r);
 
+/* The ACME CAs' state a station kept in STATE_DIR/acme-HASH (the default
+ * "dir" of an ACME CA): account, account key, orders in progress and last
+ * chain, imported into to as above under the names a station on to uses
+ * (HASH/account, HASH/REQUEST_KEY, HASH/chain), counted into rep (as filled
+ * by p11e_store_import). Returns P11E_EXISTS when one of them conflicted
+ * (another station's account for the same CA: refused by kind and name). An
+ * ACME CA with a "dir" of its own elsewhere is not looked for. */
+p11e_rc p11e_store_import_acme(p11e_store *to, const char *state_dir, long wait_ms,
+			       p11e_import_conflict_fn conflict, void *arg,
+			       p11e_import_report *rep, p11e_err *err);
+
 /* The station's default embedded CA (STATE_DIR/ca, "local:STATE_DIR/ca"),
  * src/ca/ca_local_import.c: when that directory holds a CA (ca.pem), its
  * own file store (the index's ca-cert documents, the ca-request answers,

@@ -128,12 +128,26 @@ static p11e_rc import(cli_ctx *ctx, p11e_store *to, const char *source, const ch
 		p11e_rc ca_rc = p11e_ca_local_import(to, source + 5, IMPORT_WAIT_MS,
 						     report_conflict, NULL, &ca, &ca_err);
 
+		size_t before = rep.conflicts;
+
 		add_counts(&rep, &ca.rep);
 		if (ca_rc != P11E_OK && (rc == P11E_OK || ca_rc != P11E_EXISTS)) {
 			rc = ca_rc;
 			ctx->err = ca_err;
 		}
-		if (rc == P11E_EXISTS && ca.rep.conflicts > 0)
+		/* And its ACME CAs' accounts, keys, orders and chains (acme-HASH). */
+		if (rc == P11E_OK || rc == P11E_EXISTS) {
+			p11e_err acme_err = {0};
+			p11e_rc acme_rc = p11e_store_import_acme(to, source + 5, IMPORT_WAIT_MS,
+								 report_conflict, NULL, &rep,
+								 &acme_err);
+
+			if (acme_rc != P11E_OK && (rc == P11E_OK || acme_rc != P11E_EXISTS)) {
+				rc = acme_rc;
+				ctx->err = acme_err;
+			}
+		}
+		if (rc == P11E_EXISTS && rep.conflicts > before)
 			rc = p11e_errf(&ctx->err, P11E_EXISTS,
 				       "%zu document%s refused (named above): the target holds "
 				       "other bytes under that name; everything else was imported. "

@@ -80,6 +80,20 @@ static p11e_rc write_value(const char *state_dir, const char *name, unsigned lon
 	return rc;
 }
 
+/* The counter's lock taken (*held, for p11e_store_file_unlock) and its value
+ * read under it: *found 0 when it was never written. */
+static p11e_rc lock_and_read(const char *state_dir, const char *name, void **held,
+			     unsigned long long *v, int *found, p11e_err *err)
+{
+	p11e_rc rc = p11e_store_file_lock(state_dir, "counter", name, COUNTER_WAIT_MS, held, err);
+
+	if (rc == P11E_OK && (rc = read_value(state_dir, name, v, found, err)) != P11E_OK) {
+		p11e_store_file_unlock(*held);
+		*held = NULL;
+	}
+	return rc;
+}
+
 p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 				     unsigned long long first, unsigned long long *out,
 				     p11e_err *err)
@@ -89,11 +103,8 @@ p11e_rc p11e_store_file_counter_next(const char *state_dir, const char *name,
 	p11e_rc rc;
 	int found;
 
-	if ((rc = p11e_store_file_lock(state_dir, "counter", name, COUNTER_WAIT_MS, &held, err)) !=
-	    P11E_OK)
+	if ((rc = lock_and_read(state_dir, name, &held, &v, &found, err)) != P11E_OK)
 		return rc;
-	if ((rc = read_value(state_dir, name, &v, &found, err)) != P11E_OK)
-		goto out;
 	if (found && v == ULLONG_MAX) {
 		rc = p11e_errf(err, P11E_FAIL, "store: counter %.100s is at its largest", name);
 		goto out;
@@ -116,11 +127,8 @@ p11e_rc p11e_store_file_counter_raise(const char *state_dir, const char *name,
 	p11e_rc rc;
 	int found;
 
-	if ((rc = p11e_store_file_lock(state_dir, "counter", name, COUNTER_WAIT_MS, &held, err)) !=
-	    P11E_OK)
+	if ((rc = lock_and_read(state_dir, name, &held, &v, &found, err)) != P11E_OK)
 		return rc;
-	if ((rc = read_value(state_dir, name, &v, &found, err)) != P11E_OK)
-		goto out;
 	/* A counter at or past at_least is not written at all. */
 	if (!found || v < at_least) {
 		v = at_least;
@@ -128,7 +136,6 @@ p11e_rc p11e_store_file_counter_raise(const char *state_dir, const char *name,
 	}
 	if (rc == P11E_OK && now != NULL)
 		*now = v;
-out:
 	p11e_store_file_unlock(held);
 	return rc;
 }

@@ -11,9 +11,11 @@
  * value, so the target never hands out a value the source used. The audit
  * chain last: verified before anything moves, appended re-chained
  * (core/audit_import.c), so the target's chain stays one chain. */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include "p11enroll/audit.h"
@@ -208,6 +210,99 @@ static p11e_rc import_kind(import_run *r, p11e_import_count *c, p11e_err *err)
 	for (size_t i = 0; i < n && rc == P11E_OK; i++)
 		rc = import_doc(r, c, c->kind, &docs[i], err);
 	p11e_store_docs_free(docs, n);
+	return rc;
+}
+
+/* The home-prefixed kinds (an ACME CA's account, key, orders and chain) of
+ * from, a file store rooted at one home: each document named HOME/NAME in
+ * the target, as a station on a shared store names it. */
+static p11e_rc import_home(import_run *r, const char *home, p11e_err *err)
+{
+	p11e_rc rc = P11E_OK;
+
+	for (size_t i = 0; i < r->rep->n && rc == P11E_OK; i++) {
+		const char *kind = r->rep->counts[i].kind;
+		p11e_store_doc *docs = NULL;
+		size_t n = 0;
+
+		if (!p11e_store_kind_home_prefixed(kind))
+			continue;
+		if ((rc = p11e_store_list(r->from, kind, &docs, &n, err)) != P11E_OK)
+			return rc;
+		for (size_t j = 0; j < n && rc == P11E_OK; j++) {
+			p11e_store_doc d = docs[j];
+			char name[256];
+
+			if ((size_t)snprintf(name, sizeof(name), "%s/%s", home, docs[j].name) >=
+			    sizeof(name)) {
+				refuse(r, &r->rep->counts[i], kind, docs[j].name,
+				       "its name is too long for a document");
+				continue;
+			}
+			d.name = name;
+			rc = import_doc(r, &r->rep->counts[i], kind, &d, err);
+		}
+		p11e_store_docs_free(docs, n);
+	}
+	return rc;
+}
+
+/* An ACME CA's directory as a station makes it by default: acme-HASH (HASH:
+ * 16 hex digits of the directory URL's SHA-256, ca_acme.c), not a link. */
+static int acme_home(const char *state_dir, const char *entry)
+{
+	struct stat st;
+	char *path;
+	int ok;
+
+	if (strncmp(entry, "acme-", 5) != 0 || strlen(entry) != 5 + 16)
+		return 0;
+	for (const char *p = entry + 5; *p != '\0'; p++)
+		if (p11e_hex_digit(*p) < 0 || (*p >= 'A' && *p <= 'F'))
+			return 0;
+	if ((path = p11e_path_join(state_dir, entry)) == NULL)
+		return 0;
+	ok = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+	free(path);
+	return ok;
+}
+
+p11e_rc p11e_store_import_acme(p11e_store *to, const char *state_dir, long wait_ms,
+			       p11e_import_conflict_fn conflict, void *arg,
+			       p11e_import_report *rep, p11e_err *err)
+{
+	import_run r = {.to = to, .conflict = conflict, .arg = arg, .rep = rep};
+	size_t conflicts = rep->conflicts;
+	struct dirent *e;
+	void *held = NULL;
+	DIR *d;
+	p11e_rc rc;
+
+	if ((d = opendir(state_dir)) == NULL)
+		return P11E_OK; /* p11e_store_import said what was wrong with it */
+	if ((rc = p11e_store_lock(to, "store", "import", wait_ms, &held, err)) != P11E_OK)
+		goto out;
+	while (rc == P11E_OK && (e = readdir(d)) != NULL) {
+		char *path;
+
+		if (!acme_home(state_dir, e->d_name))
+			continue;
+		if ((path = p11e_path_join(state_dir, e->d_name)) == NULL) {
+			rc = p11e_errf(err, P11E_FAIL, "out of memory");
+			break;
+		}
+		rc = p11e_store_open_dir(path, &r.from, err);
+		free(path);
+		if (rc == P11E_OK)
+			rc = import_home(&r, e->d_name + 5, err);
+		p11e_store_close(r.from);
+		r.from = NULL;
+	}
+	if (rc == P11E_OK && rep->conflicts > conflicts)
+		rc = P11E_EXISTS;
+out:
+	p11e_store_unlock(to, held);
+	closedir(d);
 	return rc;
 }
 

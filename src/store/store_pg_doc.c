@@ -57,25 +57,48 @@ static p11e_rc fenced_fail(pg_store *s, pg_held *fence, PGresult *res, const cha
 			 inner.msg + (strncmp(inner.msg, "store: ", 7) ? 0 : 7));
 }
 
+/* SELECT COLUMNS FROM SCHEMA.documents WHERE kind = $1 [AND name = $2] on
+ * this thread's connection (pg_doc_conn: its lock's, else the shared one),
+ * binary results: *res (clear it) on success, else what went wrong, doing
+ * what, in err. */
+static p11e_rc select_docs(pg_store *s, const char *columns, const char *const *vals, int nvals,
+			   const char *doing, PGresult **res, p11e_err *err)
+{
+	char sql[200];
+	PGconn *conn;
+	p11e_rc rc;
+
+	*res = NULL;
+	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
+		return rc;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s.documents WHERE kind = $1%s", columns,
+		 s->schema_sql, nvals > 1 ? " AND name = $2" : "");
+	*res = s->pq.exec_params(conn, sql, nvals, NULL, vals, NULL, NULL, 1);
+	if (*res == NULL || s->pq.result_status(*res) != PGRES_TUPLES_OK) {
+		rc = pg_fail(s, conn, *res, doing, err);
+		s->pq.clear(*res);
+		*res = NULL;
+	}
+	return rc;
+}
+
+/* A document past its kind's bound, as both readers refuse it. */
+static p11e_rc too_big(const p11e_store_kind *k, const char *name, size_t n, p11e_err *err)
+{
+	return p11e_errf(err, P11E_FAIL, "store: %s %.100s: %zu bytes, more than %zu", k->name,
+			 name, n, k->max);
+}
+
 static p11e_rc get_locked(pg_store *s, const p11e_store_kind *k, const char *name,
 			  unsigned char **data, size_t *len, p11e_err *err)
 {
 	const char *vals[2] = {k->name, name};
-	char sql[200];
-	PGconn *conn;
 	PGresult *res;
 	p11e_rc rc;
 	size_t n;
 
-	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
+	if ((rc = select_docs(s, "data", vals, 2, "reading a document", &res, err)) != P11E_OK)
 		return rc;
-	snprintf(sql, sizeof(sql), "SELECT data FROM %s.documents WHERE kind = $1 AND name = $2",
-		 s->schema_sql);
-	res = s->pq.exec_params(conn, sql, 2, NULL, vals, NULL, NULL, 1);
-	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(s, conn, res, "reading a document", err);
-		goto out;
-	}
 	if (s->pq.ntuples(res) == 0) {
 		rc = p11e_errf(err, P11E_NOT_FOUND, "store: no %s %.100s in %s", k->name, name,
 			       s->where);
@@ -83,8 +106,7 @@ static p11e_rc get_locked(pg_store *s, const p11e_store_kind *k, const char *nam
 	}
 	n = (size_t)s->pq.getlength(res, 0, 0);
 	if (n > k->max) {
-		rc = p11e_errf(err, P11E_FAIL, "store: %s %.100s: %zu bytes, more than %zu",
-			       k->name, name, n, k->max);
+		rc = too_big(k, name, n, err);
 		goto out;
 	}
 	if ((*data = malloc(n + 1)) == NULL) {
@@ -215,21 +237,12 @@ static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc
 			   p11e_err *err)
 {
 	const char *vals[1] = {k->name};
-	char sql[200];
-	PGconn *conn;
 	PGresult *res;
 	p11e_rc rc;
 	int rows;
 
-	if ((rc = pg_doc_conn(s, &conn, err)) != P11E_OK)
+	if ((rc = select_docs(s, "name, data", vals, 1, "listing documents", &res, err)) != P11E_OK)
 		return rc;
-	snprintf(sql, sizeof(sql), "SELECT name, data FROM %s.documents WHERE kind = $1",
-		 s->schema_sql);
-	res = s->pq.exec_params(conn, sql, 1, NULL, vals, NULL, NULL, 1);
-	if (res == NULL || s->pq.result_status(res) != PGRES_TUPLES_OK) {
-		rc = pg_fail(s, conn, res, "listing documents", err);
-		goto out;
-	}
 	if ((rows = s->pq.ntuples(res)) == 0)
 		goto out;
 	if ((*docs = calloc((size_t)rows, sizeof(**docs))) == NULL) {
@@ -242,8 +255,7 @@ static p11e_rc list_locked(pg_store *s, const p11e_store_kind *k, p11e_store_doc
 		p11e_store_doc *d = &(*docs)[i];
 
 		if (dl > k->max) {
-			rc = p11e_errf(err, P11E_FAIL, "store: %s %.100s: %zu bytes, more than %zu",
-				       k->name, s->pq.getvalue(res, i, 0), dl, k->max);
+			rc = too_big(k, s->pq.getvalue(res, i, 0), dl, err);
 			goto out;
 		}
 		if ((d->name = malloc(nl + 1)) == NULL || (d->data = malloc(dl + 1)) == NULL) {

@@ -88,7 +88,9 @@ static CK_RV create(p11e_token *t, const der *d, const unsigned char *id, size_t
 	if (authority && (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_TEMPLATE_INCONSISTENT ||
 			  rv == CKR_ATTRIBUTE_VALUE_INVALID))
 		rv = t->m->f->C_CreateObject(t->session, tmpl, 10, out);
-	if (rv == CKR_OK)
+	if (rv == CKR_OK && authority)
+		p11e_known_add_kept(t, id, id_len, *out);
+	else if (rv == CKR_OK)
 		p11e_known_add(t, CKO_CERTIFICATE, id, id_len, *out);
 	if (rv == CKR_DEVICE_MEMORY)
 		t->out_of_room = 1; /* a card with no room for it: p11e_token_out_of_room */
@@ -171,7 +173,7 @@ p11e_rc p11e_token_store_ca_cert(p11e_token *t, X509 *cert, p11e_err *err)
 	if (rc != P11E_OK)
 		goto out;
 	if (same) {
-		p11e_known_add(t, CKO_CERTIFICATE, idp, id_len, h);
+		p11e_known_add_kept(t, idp, id_len, h);
 		goto out;
 	}
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, label,

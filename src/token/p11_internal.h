@@ -71,6 +71,8 @@ typedef struct p11e_known {
 	CK_OBJECT_HANDLE h;
 	int used;
 	int made; /* created by this session (key generation), not found */
+	int kept; /* a CA certificate: every enrollment needs it again, so the
+		     objects of later enrollments never push it out */
 } p11e_known;
 #define P11E_KNOWN_MAX 8
 
@@ -100,6 +102,12 @@ struct p11e_token {
 void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
 		    CK_OBJECT_HANDLE h);
 void p11e_known_add_made(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE h);
+/* Remembers h as a CA certificate, kept while the session lasts (at most
+ * half of the remembered objects are kept; past that it is remembered as
+ * any other): a worker's tenth enrollment finds the chain without a search
+ * as its first did. */
+void p11e_known_add_kept(p11e_token *t, const unsigned char *id, size_t id_len,
+			 CK_OBJECT_HANDLE h);
 /* Whether this session generated the key pair now under id: then no
  * certificate can be under that ID yet unless this session stored one (or
  * another program wrote one meanwhile, which the searches of a resumed run

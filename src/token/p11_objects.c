@@ -47,28 +47,53 @@ p11e_rc p11e_find(p11e_token *t, CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDL
 	return P11E_OK;
 }
 
-void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
-		    CK_OBJECT_HANDLE h)
+/* The slot for a new entry: the oldest one that is not kept (a CA certificate). */
+static p11e_known *known_next_slot(p11e_token *t)
 {
 	p11e_known *k = &t->known[t->known_next];
 
+	for (size_t i = 0; i < P11E_KNOWN_MAX && k->used && k->kept; i++) {
+		t->known_next = (t->known_next + 1) % P11E_KNOWN_MAX;
+		k = &t->known[t->known_next];
+	}
+	t->known_next = (t->known_next + 1) % P11E_KNOWN_MAX;
+	return k;
+}
+
+void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id, size_t id_len,
+		    CK_OBJECT_HANDLE h)
+{
+	p11e_known *k;
+
 	if (id_len > P11E_ID_MAX)
 		return;
-	t->known_next = (t->known_next + 1) % P11E_KNOWN_MAX;
+	k = known_next_slot(t);
 	k->cls = cls;
 	memcpy(k->id.v, id, id_len);
 	k->id.len = id_len;
 	k->h = h;
 	k->used = 1;
 	k->made = 0;
+	k->kept = 0;
+}
+
+void p11e_known_add_kept(p11e_token *t, const unsigned char *id, size_t id_len,
+			 CK_OBJECT_HANDLE h)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < P11E_KNOWN_MAX; i++)
+		kept += t->known[i].used && t->known[i].kept;
+	p11e_known_add(t, CKO_CERTIFICATE, id, id_len, h);
+	if (kept < P11E_KNOWN_MAX / 2 && id_len <= P11E_ID_MAX)
+		t->known[(t->known_next + P11E_KNOWN_MAX - 1) % P11E_KNOWN_MAX].kept = 1;
 }
 
 void p11e_known_add_made(p11e_token *t, CK_OBJECT_CLASS cls, const p11e_id *id, CK_OBJECT_HANDLE h)
 {
-	size_t slot = t->known_next;
-
 	p11e_known_add(t, cls, id->v, id->len, h);
-	t->known[slot].made = 1;
+	if (id->len <= P11E_ID_MAX) /* the entry just added */
+		t->known[(t->known_next + P11E_KNOWN_MAX - 1) % P11E_KNOWN_MAX].made = 1;
 }
 
 int p11e_known_made_key(p11e_token *t, const p11e_id *id)

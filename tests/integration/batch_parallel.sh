@@ -49,6 +49,19 @@ for e in w1 w7 w12 s1 s6; do
 		grep -ci "ID: *$(jq -r .key_id <<<"$rec")\$")"
 done
 
+# One worker, six rows on one token: one search for the CA certificate in all. Each
+# enrollment remembers its key pair and certificate; the CA certificate found by the
+# first stays remembered (before, the fourth row's objects pushed it out and the row
+# searched again: a worker handed four rows of one token, as one was over PostgreSQL).
+printf 'email\n' >"$TEST_TMP/one.csv"
+for i in $(seq 1 6); do echo "o$i@example.com" >>"$TEST_TMP/one.csv"; done
+: >"$TEST_TMP/spy.log"
+json=$(p11e batch "$TEST_TMP/one.csv" --jobs 1 --module "$SPY" --token "$TEST_TOKEN_URI" \
+	--ca "local:$CA_DIR" --pin-source "$PIN_SRC" --json)
+check_eq "one worker, six rows: exit 0" 0 $?
+check_eq "one worker, six rows: one search, for the CA certificate" 1 \
+	"$(grep -c 'C_FindObjectsInit$' "$TEST_TMP/spy.log")"
+
 # The check above can fail: a single enroll signs through libp11, which reads
 # every key of the token to find one.
 : >"$TEST_TMP/spy.log"

@@ -184,7 +184,8 @@ fi
 # HOME, or the stub's request log.
 check_eq "the API key is in no output" 0 "$(grep -cF "$DC_KEY" "$OUT")"
 check_eq "the API key is in no record or file of p11enroll" "" \
-	"$(grep -rlF "$DC_KEY" "$P11ENROLL_STATE_DIR" "$HOME" "$TEST_TMP/p11enroll.json" 2>/dev/null)"
+	"$(grep -rlF "$DC_KEY" "$P11ENROLL_STATE_DIR" "$HOME" "$TEST_TMP/p11enroll.json" 2>/dev/null
+	store_grep "$DC_KEY")"
 check_eq "the API key is not in the stub's request log" 0 "$(grep -cF "$DC_KEY" "$DC/requests.log")"
 check "p11enroll status still reads every record" p11e status
 # A software key whose order is pending: poll finishes it, writing the PFX,
@@ -202,6 +203,6 @@ check_eq "software identity done" done "$(record soft@example.com | jq -r .step)
 pass=$(openssl cms -decrypt -inform DER -in "$TEST_TMP/escrow/soft@example.com.cms" \
 	-recip "$TEST_TMP/officers.pem" -inkey "$TEST_TMP/officer.key" 2>/dev/null)
 check "the PFX opens with the escrowed password" \
-	env PW="$pass" openssl pkcs12 -in "$P11ENROLL_STATE_DIR/pfx/soft@example.com.p12" -noout -passin env:PW
+	env PW="$pass" openssl pkcs12 -in "$(store_pfx_file "$(record soft@example.com | jq -r .pfx_path)")" -noout -passin env:PW
 check_eq "one order for it" 1 "$(dc_orders soft@example.com)"
 finish

@@ -35,12 +35,12 @@ check "export --out dave.p12: the PFX" cmp dave.p12 "$(store_pfx_file "$(record 
 check_eq "  mode 0600" 600 "$(stat -c %a dave.p12)"
 p11e export "$D" --out dave-pfx 2>/dev/null
 check "a name that says nothing: the default (the PFX)" cmp dave-pfx "$(store_pfx_file "$(record $D | jq -r .pfx_path)")"
-n_audit=$(grep -c '"export"' "$P11ENROLL_STATE_DIR/audit.jsonl")
+n_audit=$(grep -c '"export"' <(audit_lines))
 out=$(p11e export "$D" --format pfx --out other.pem 2>&1)
 check_eq "export --format pfx --out other.pem: exit 2" 2 $?
 check_contains "  names the field and both" "$out" "out: 'other.pem' is named as a PEM file, but --format is pfx"
 check "  nothing written" test ! -e other.pem
-check_eq "  nothing recorded as exported" "$n_audit" "$(grep -c '"export"' "$P11ENROLL_STATE_DIR/audit.jsonl")"
+check_eq "  nothing recorded as exported" "$n_audit" "$(grep -c '"export"' <(audit_lines))"
 out=$(p11e export "$D" --format pem --out other.p12 2>&1)
 check_eq "export --format pem --out other.p12: exit 2" 2 $?
 cd - >/dev/null || exit 1

@@ -90,7 +90,7 @@ check_eq "escrow show with the pkcs11: URI ($pw2)" 0 $?
 check_eq "both officers read the same password" "$pw1" "$pw2"
 pw3=$(p11e escrow show sw@example.com --officer-key "$key_uri" --officer-pin-source "$PIN_SRC" 2>&1)
 check_eq "the printed URI works as --officer-key" "$pw1" "$pw3"
-check_contains "audited" "$(cat "$P11ENROLL_STATE_DIR/audit.jsonl")" '"escrow-officer-init"'
+check_contains "audited" "$(audit_lines)" '"escrow-officer-init"'
 
 # --- issued by the embedded CA ---
 out=$(p11e escrow officer-init --key-file "$W/o3.key" --ca "local:$CA_DIR" --email Officer3@example.com \

@@ -23,7 +23,7 @@ printf 'email,nmae\nx@example.com,X\n' >"$TEST_TMP/typo.csv"
 run_batch "$TEST_TMP/typo.csv"
 check_eq "misspelt column: usage ($out)" 2 "$rc"
 check_contains "the typo named" "$out" "'nmae'"
-check_eq "nothing enrolled from refused rosters" "" "$(ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null)"
+check_eq "nothing enrolled from refused rosters" "" "$(record_names)"
 
 # The HR export goes through with --allow-extra-columns; Excel's BOM and CRLF too.
 printf '\xef\xbb\xbfDepartment,email,name,Cost centre\r\nIT,ann@example.com,Ann Example,42\r\n' \

@@ -21,7 +21,7 @@ out=$(enroll cafe@example.org --name "$(printf 'Caf\xe9')" 2>&1)
 check_eq "Latin-1 name: exit 2 ($out)" 2 $?
 check_contains "Latin-1 name: says why" "$out" "name: not UTF-8"
 check_eq "Latin-1 name: no key made" 0 "$(privkeys)"
-check "Latin-1 name: no record" test ! -e "$S/identities/cafe@example.org.json"
+check "Latin-1 name: no record" no_record cafe@example.org
 # ... and the corrected rerun takes the corrected name.
 out=$(enroll cafe@example.org --name "Cafe Fixed" 2>&1)
 check_eq "corrected name: exit 0 ($out)" 0 $?
@@ -49,7 +49,8 @@ a254=$local64@$domain
 check_eq "the address is 254 characters" 254 "${#a254}"
 out=$(enroll "$a254" 2>&1)
 check_eq "254 characters: exit 0 ($out)" 0 $?
-check_eq "254 characters: a hashed record file" 1 "$(ls "$S/identities" | grep -c '^SHA256-[0-9a-f]\{64\}\.json$')"
+on_pg || check_eq "254 characters: a hashed record file" 1 \
+	"$(ls "$S/identities" | grep -c '^SHA256-[0-9a-f]\{64\}\.json$')"
 check_eq "254 characters: status lists it done" done \
 	"$(p11e status --json | jq -r --arg a "$a254" '.[] | select(.identity == $a) | .step')"
 out=$(enroll "$a254" 2>&1)
@@ -92,7 +93,7 @@ check_eq "forget: exit 0 ($out)" 0 $?
 check_contains "forget: says what it destroyed" "$out" "2 key objects destroyed"
 keys=$((keys - 1))
 check_eq "forget: the key is gone" "$keys" "$(privkeys)"
-check "forget: the record is gone" test ! -e "$S/identities/redo3@example.org.json"
+check "forget: the record is gone" no_record redo3@example.org
 out=$(enroll redo3@example.org --key ec:P-384 2>&1)
 check_eq "after forget: a fresh enrollment (exit 0) ($out)" 0 $?
 keys=$((keys + 1))
@@ -130,13 +131,13 @@ P11ENROLL_TEST_CRASH_AFTER=key-made p11e enroll --software --email soft@example.
 check_eq "software key-made: escrowed" 1 "$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org\.cms$')"
 check_eq "software key-made: its dates beside it" 1 \
 	"$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org\.meta$')"
-check_eq "software key-made: a key file" 1 "$(ls "$S/keys" | grep -c '^soft@example.org')"
+check_eq "software key-made: a key file" 1 "$(store_names key | grep -c '^soft@example.org')"
 out=$(p11e forget soft@example.org 2>&1)
 check_eq "forget software: exit 0 ($out)" 0 $?
 check_contains "forget software: says so" "$out" "escrowed password deleted"
-check_eq "forget software: no key file" 0 "$(ls "$S/keys" | grep -c '^soft@example.org')"
+check_eq "forget software: no key file" 0 "$(store_names key | grep -c '^soft@example.org')"
 check_eq "forget software: no escrow" 0 "$(ls "$TEST_TMP/escrow" | grep -c '^soft@example.org')"
-check_contains "forget software: audited" "$(cat "$S/audit.jsonl")" '"action":"forget"'
+check_contains "forget software: audited" "$(audit_lines)" '"action":"forget"'
 out=$(p11e enroll --software --email soft@example.org --ca "local:$CA_DIR" 2>&1)
 check_eq "software after forget: exit 0 ($out)" 0 $?
 
@@ -154,7 +155,7 @@ out=$(p11e forget ren@example.org --pin-source "$PIN_SRC" 2>&1)
 check_eq "forget during a renewal: exit 9 ($out)" 9 $?
 check_contains "forget during a renewal: says why" "$out" "earlier generations"
 check_eq "forget during a renewal: one line" 1 "$(echo "$out" | wc -l)"
-check "forget refused: the record stays" test -e "$S/identities/ren@example.org.json"
+check "forget refused: the record stays" record_exists ren@example.org
 check_eq "forget refused: both keys stay" "1 1" \
 	"$(count_objects privkey "$ren1") $(count_objects privkey "$ren2")"
 out=$(p11e renew ren@example.org --pin-source "$PIN_SRC" 2>&1)
@@ -170,7 +171,7 @@ check_eq "two generations' passwords escrowed" 2 "$(escrows)"
 out=$(p11e forget soft@example.org 2>&1)
 check_eq "forget of a software renewal: exit 9 ($out)" 9 $?
 check_eq "forget refused: both escrowed passwords stay" 2 "$(escrows)"
-check "forget refused: the record stays" test -e "$S/identities/soft@example.org.json"
+check "forget refused: the record stays" record_exists soft@example.org
 # A record that lost its history (edited by hand) at generation 2: forget
 # deletes generation 2's entry, never generation 1's.
 record_edit soft@example.org 'del(.history)'

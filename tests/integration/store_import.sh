@@ -15,16 +15,8 @@
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/postgres.sh"
 . "$TESTS_DIR/lib/station.sh"
-if [ "${TEST_HOOKS:-0}" != 1 ]; then
-	bad "store_import needs a build with -DP11ENROLL_TEST_HOOKS=ON (scripts/test.sh does that)"
-	finish
-fi
-unset P11ENROLL_STORE
+import_workdir store_import
 declare -A serial
-W=$TEST_TMP/import
-mkdir -p "$W" && chmod 700 "$W"
-cd "$W" || exit 1
-setup_ca
 pg_start || { bad "postgres did not start: $(tail -n 5 "$PG_LOG" 2>/dev/null)"; finish; }
 PW=$(cat "$PG_DIR/p11e.pw")
 (umask 077 && printf 'host=127.0.0.1 port=%s dbname=fleet user=p11e password=%s sslmode=disable connect_timeout=10\n' \
@@ -34,10 +26,6 @@ fleet() { # fleet NAME SCHEMA: W/NAME.json, a station on the database's schema S
   "store": { "type": "postgresql", "conninfo_source": "file:%s/conninfo", "schema": "%s" } }\n' \
 		"$W" "$1" "$CA_DIR" "$W" "$2" >"$W/$1.json"
 	p11e --config "$W/$1.json" store init >/dev/null
-}
-probe() { "$STORE_PROBE" "$@"; }
-imported() { # imported JSON: "IMPORTED THERE CONFLICTS" summed over the kinds
-	jq -r '"\([.kinds[].imported] | add) \([.kinds[].already_there] | add) \([.kinds[].conflicts] | add)"' <<<"$1"
 }
 fleet db p11enroll
 
@@ -79,15 +67,10 @@ check_eq "... the records in the identities view" "csr-built done issued key-pen
 check_eq "the source left as it was" "$before" "$(tree_sum "$W/s1/state")"
 check_eq "the counter in the database" 5 "$(pg_psql "SELECT value FROM p11enroll.counters WHERE name = 's1-serial'")"
 check_eq "... its next value past the source's" 6 "$(probe db.json counter s1-serial 1 1)"
-a=$(p11e --config "$S1" --json status 2>&1)
-check_eq "status on the file store: exit 0, 8 identities" "0 8" "$? $(jq length <<<"$a")"
-b=$(p11e --config db.json --json status 2>&1)
-check_eq "status from a station on PostgreSQL shows the same" "$a" "$b"
+status_same "$S1" db.json 8 "from a station on PostgreSQL"
 
 # --- a rerun imports nothing ---
-out=$(p11e --config db.json --json store migrate --from "file:$W/s1/state" 2>&1)
-check_eq "rerun: exit 0 ($out)" 0 $?
-check_eq "rerun: nothing imported, all there" "0 $((N + 1)) 0" "$(imported "$out")"
+rerun_imports_nothing db.json "$W/s1/state" "$N"
 check_eq "... no row written again" 1 \
 	"$(pg_psql "SELECT max(row_version) FROM p11enroll.documents")"
 
@@ -103,20 +86,11 @@ check_eq "... imports the rest" "$((N + 1 - 4)) 4 0" "$(imported "$out")"
 check_eq "... every document, byte for byte" "$N" "$(same_docs "$S1" crash.json)"
 
 # --- a half-done identity resumes on the database ---
-out=$(p11e --config db.json enroll --email s1-csr-built@example.com --pin-source "$PIN_SRC" 2>&1)
-check_eq "resume from csr-built on PostgreSQL: exit 0 ($out)" 0 $?
-rec=$(probe db.json get identity s1-csr-built@example.com)
-check_eq "... done" done "$(jq -r .step <<<"$rec")"
-check_eq "... one key" 1 "$(count_objects privkey "$(jq -r .key_id <<<"$rec")")"
-check_eq "... one certificate" 1 "$(count_objects cert "$(jq -r .key_id <<<"$rec")")"
+resumed_on db.json s1-csr-built@example.com "resume from csr-built on PostgreSQL"
 check_eq "... the CA issued once" 1 "$(grep -c "\"request_key\": *\"$(jq -r .request_key <<<"$rec")\"" "$CA_DIR/index.jsonl")"
 
 # --- a second station merges; a conflict refused by name ---
-station "$W/s2"
-S2=$W/s2/station.json
-station_fill "$W/s2" s2
-probe "$S1" get identity s1-done@example.com | jq -c '.name = "Someone Else"' |
-	probe "$S2" put identity s1-done@example.com
+second_station "$W/s2" "$S1"
 kept=$(probe db.json get identity s1-done@example.com)
 p11e --config db.json --json store migrate --from "file:$W/s2/state" >out 2>err
 check_eq "merge with a conflict: exit 9" 9 $?
@@ -182,6 +156,9 @@ done
 rm -f $(grep -il "${serial[old]}" "$C5"/ca-certs/* "$C5"/ca-requests/*)
 check_eq "old@ only in index.jsonl" "1 1" \
 	"$(grep -ic "${serial[old]}" "$C5/index.jsonl") $(ls "$C5/ca-certs" | wc -l)"
+# ... and its request's answer only in the older layout, issued/REQUEST_KEY.pem
+OLD_KEY=$(probe "$S5" get identity old@example.com | jq -r .request_key)
+probe "$S5" get identity old@example.com | jq -r .cert_pem >"$C5/issued/$OLD_KEY.pem"
 p11e --config "$S5" ca crl >/dev/null && p11e --config "$S5" ca crl >"$W/crl0.pem"
 check_contains "two CRLs at s5" "$(openssl crl -in "$W/crl0.pem" -noout -text)" \
 	"X509v3 CRL Number: "$'\n'"                2"
@@ -199,10 +176,29 @@ check_eq "store migrate --from a station with its own CA: exit 0 ($out)" 0 $?
 check_contains "... says the key was not moved" "$out" "Its key and certificate were not moved"
 check_eq "... both certificates in the database's index" 2 \
 	"$(pg_psql "SELECT count(*) FROM cas.documents WHERE kind = 'ca-cert'")"
-check_eq "... new@'s request answer" 1 "$(pg_psql "SELECT count(*) FROM cas.documents WHERE kind = 'ca-request'")"
+old_answer() { # the database's answer to old@'s request (ca-request CAID/OLD_KEY)
+	probe cas.json get ca-request "$(probe cas.json list ca-request | cut -d' ' -f1 | grep "/$OLD_KEY\$")"
+}
+check_eq "... new@'s request answer, and old@'s from issued/" 2 \
+	"$(pg_psql "SELECT count(*) FROM cas.documents WHERE kind = 'ca-request'")"
+check_eq "... old@'s answer: its serial and certificate, as the CA writes it" \
+	"${serial[old],,} $(openssl x509 -in "$C5/issued/$OLD_KEY.pem" -noout -fingerprint -sha256)" \
+	"$(old_answer | jq -r .serial | tr A-F a-f) $(old_answer | jq -r .pem |
+		openssl x509 -noout -fingerprint -sha256 2>/dev/null)"
 out=$(p11e --config cas.json --json store migrate --from "file:$W/s5/state" 2>&1)
 check_eq "rerun: the index-only certificate there already" "0 1" \
 	"$(jq -r '"\(.embedded_ca.index_only_imported) \(.embedded_ca.index_only_already_there)"' <<<"$out")"
+check_eq "rerun: the issued/ answer there already, nothing refused" "0 0" \
+	"$(jq -r '[.kinds[] | select(.kind == "ca-request")][0] | "\(.imported) \(.conflicts)"' <<<"$out")"
+# A second copy of the station whose issued/ answers old@'s request with another
+# certificate: refused by name, the database's answer left as it was.
+cp -a "$W/s5" "$W/s6"
+probe "$S5" get identity new@example.com | jq -r .cert_pem >"$W/s6/state/ca/issued/$OLD_KEY.pem"
+out=$(p11e --config cas.json store migrate --from "file:$W/s6/state" 2>&1)
+check_eq "another answer to old@'s request: exit 9" 9 $?
+check_contains "... refused by name" "$out" "/$OLD_KEY"
+check_eq "... the database's answer unchanged" "${serial[old],,}" \
+	"$(old_answer | jq -r .serial | tr A-F a-f)"
 for who in old new; do
 	out=$(p11e --config cas.json ca revoke --serial "${serial[$who]}" --reason keyCompromise 2>&1)
 	check_eq "revoke $who@ (issued on the file station) from a PostgreSQL station ($out)" 0 $?
@@ -215,4 +211,37 @@ for who in old new; do
 	check_contains "... lists $who@" "${text,,}" "serial number: ${serial[$who],,}"
 done
 check "... signed by the CA" openssl crl -in "$W/crl1.pem" -CAfile "$C5/ca.pem" -noout
+
+# --- an ACME CA's account, key, orders and chain (STATE_DIR/acme-HASH) ---
+H=0123456789abcdef
+acme_station() { # acme_station DIR KEYTEXT: DIR/state/acme-H as an ACME CA leaves it
+	mkdir -p -m 700 "$1/state/acme-$H/orders"
+	(umask 077 &&
+		printf '{"kid":"https://acme.example/acct/1","url":"https://acme.example/dir"}' \
+			>"$1/state/acme-$H/account.json" &&
+		printf '%s' "$2" >"$1/state/acme-$H/account.key" &&
+		printf '{"url":"https://acme.example/order/7"}' >"$1/state/acme-$H/orders/req7.json" &&
+		cp "$C5/ca.pem" "$1/state/acme-$H/chain.pem")
+}
+acme_station "$W/s5" "the account key"
+fleet ac acme_import
+acme_kinds() { jq -r '[.kinds[] | select(.kind | startswith("acme-")) | "\(.kind)=\(.imported)/\(.already_there)/\(.conflicts)"] | join(" ")' <<<"$1"; }
+out=$(p11e --config ac.json --json store migrate --from "file:$W/s5/state" 2>&1)
+check_eq "ACME state imported: exit 0" 0 $?
+check_eq "... account, key, order and chain, one each" \
+	"acme-account=1/0/0 acme-key=1/0/0 acme-order=1/0/0 acme-chain=1/0/0" "$(acme_kinds "$out")"
+for kn in "acme-account $H/account account.json" "acme-key $H/account account.key" \
+	"acme-order $H/req7 orders/req7.json" "acme-chain $H/chain chain.pem"; do
+	set -- $kn
+	check_eq "... $1 $2 byte for byte" "$(cat "$W/s5/state/acme-$H/$3")" "$(probe ac.json get "$1" "$2")"
+done
+out=$(p11e --config ac.json --json store migrate --from "file:$W/s5/state" 2>&1)
+check_eq "rerun: the ACME state there already" \
+	"0 acme-account=0/1/0 acme-key=0/1/0 acme-order=0/1/0 acme-chain=0/1/0" "$? $(acme_kinds "$out")"
+cp -a "$W/s5" "$W/s7" && rm -rf "$W/s7/state/ca"
+(umask 077 && printf 'another station'"'"'s key' >"$W/s7/state/acme-$H/account.key")
+out=$(p11e --config ac.json store migrate --from "file:$W/s7/state" 2>&1)
+check_eq "another station's account key for the same CA: exit 9" 9 $?
+check_contains "... refused by name" "$out" "acme-key $H/account"
+check_eq "... the database's key unchanged" "the account key" "$(probe ac.json get acme-key "$H/account")"
 finish

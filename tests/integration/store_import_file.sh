@@ -14,25 +14,12 @@
 # its own store.
 . "$TESTS_DIR/lib/common.sh"
 . "$TESTS_DIR/lib/station.sh"
-if [ "${TEST_HOOKS:-0}" != 1 ]; then
-	bad "store_import_file needs a build with -DP11ENROLL_TEST_HOOKS=ON (scripts/test.sh does that)"
-	finish
-fi
-unset P11ENROLL_STORE
-W=$TEST_TMP/import
-mkdir -p "$W" && chmod 700 "$W"
-cd "$W" || exit 1
-setup_ca
-probe() { "$STORE_PROBE" "$@"; }
+import_workdir store_import_file
 target() { # target NAME: a file store W/NAME/state, initialised, config W/NAME.json
 	mkdir -p "$W/$1" && chmod 700 "$W/$1"
 	printf '{ "state_dir": "%s/%s/state", "store": { "type": "file" }, "default_ca": "local:%s" }\n' \
 		"$W" "$1" "$CA_DIR" >"$W/$1.json"
 	p11e --config "$W/$1.json" store init >/dev/null
-}
-imported() { # imported JSON: "IMPORTED THERE CONFLICTS" summed over the kinds
-	jq -r '[.kinds[].imported] + [.kinds[].already_there] + [.kinds[].conflicts] | . as $a |
-		"\($a[0:length/3] | add) \($a[length/3:2*length/3] | add) \($a[2*length/3:] | add)"' <<<"$1"
 }
 
 # --- the source station ---
@@ -63,15 +50,10 @@ check_eq "the source left as it was" "$before" "$(tree_sum "$W/s1/state")"
 check_eq "the counter raised to the source's" "s1-serial 5" "$(probe t.json counters)"
 check_eq "... so the target's next value is past it" 6 "$(probe t.json counter s1-serial 1 1)"
 check_eq "target documents 0600" "" "$(find "$W/t/state" -type f ! -perm 600 ! -path '*/locks/*')"
-a=$(p11e --config "$S1" --json status 2>&1)
-check_eq "status on the source: exit 0, 9 identities ($a)" "0 9" "$? $(jq length <<<"$a")"
-b=$(p11e --config t.json --json status 2>&1)
-check_eq "status on the target shows what it showed on the source" "$a" "$b"
+status_same "$S1" t.json 9 "on the target"
 
 # --- a rerun imports nothing ---
-out=$(p11e --config t.json --json store migrate --from "file:$W/s1/state" 2>&1)
-check_eq "rerun: exit 0 ($out)" 0 $?
-check_eq "rerun: nothing imported, all there" "0 $((N + 1)) 0" "$(imported "$out")"
+rerun_imports_nothing t.json "$W/s1/state" "$N"
 
 # --- a crash mid-import, then the rerun ---
 target c
@@ -85,19 +67,11 @@ check_eq "... imports the rest" "$((N + 1 - 3)) 3 0" "$(imported "$out")"
 check_eq "... every document, byte for byte" "$((N - 2))" "$(same_docs "$S1" c.json)"
 
 # --- a half-done identity resumes on the target ---
-out=$(p11e --config t.json enroll --email s1-key-pending@example.com --pin-source "$PIN_SRC" 2>&1)
-check_eq "resume on the target: exit 0 ($out)" 0 $?
-rec=$(probe t.json get identity s1-key-pending@example.com)
-check_eq "... done" done "$(jq -r .step <<<"$rec")"
-check_eq "... one key" 1 "$(count_objects privkey "$(jq -r .key_id <<<"$rec")")"
-check_eq "... one certificate" 1 "$(count_objects cert "$(jq -r .key_id <<<"$rec")")"
+resumed_on t.json s1-key-pending@example.com "resume on the target"
 
 # --- a second station merges; conflicts refused by name ---
-station "$W/s2"
+second_station "$W/s2" "$S1"
 S2=$W/s2/station.json
-station_fill "$W/s2" s2
-probe "$S1" get identity s1-done@example.com | jq -c '.name = "Someone Else"' |
-	probe "$S2" put identity s1-done@example.com
 probe "$S1" get identity s1-issued@example.com | probe "$S2" put identity s1-issued@example.com
 ORPHAN=$(printf 'o%.0s' $(seq 1 250))@example.com
 printf 'no record names me' | probe "$S2" put pfx "$ORPHAN"

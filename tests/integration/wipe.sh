@@ -9,7 +9,6 @@ if [ "${TEST_HOOKS:-0}" != 1 ]; then
 	finish
 fi
 setup_ca
-S=$P11ENROLL_STATE_DIR
 U=$TEST_TOKEN_URI
 enroll() { # enroll EMAIL [OPTIONS]
 	local email=$1; shift
@@ -60,17 +59,10 @@ check_eq "refused wipes: 4 private keys still" 4 "$(privkeys)"
 check_eq "refused wipes: no record retired" none "$(retired a@example.org)"
 
 # A busy identity (a run holds its lock): exit 12, nothing touched.
-mkdir -p "$S/locks/identity"
-# -o: the lock is flock's own, not inherited by sleep, so killing flock frees it.
-flock -o "$S/locks/identity/b@example.org.lock" sleep 60 &
-holder=$!
-for _ in $(seq 1 100); do [ -e "$S/locks/identity/b@example.org.lock" ] && break; sleep 0.1; done
-sleep 1
+check "busy: the lock held" lock_hold identity b@example.org
 out=$(wipe --wait 1 2>&1)
 check_eq "busy identity: exit 12 ($out)" 12 $?
-sleeper=$(pgrep -P "$holder")
-kill "$holder" $sleeper 2>/dev/null
-wait "$holder" 2>/dev/null
+lock_release
 check_eq "busy: 4 private keys still" 4 "$(privkeys)"
 check_eq "busy: a not retired" none "$(retired a@example.org)"
 
@@ -96,7 +88,7 @@ check_eq "after: only the user's certificate (CA certificate gone too)" 1 "$(cer
 check_contains "after: the user's key stays" "$(p11tool_opensc --list-objects --type privkey)" "mine"
 check_contains "status shows retired" "$(p11e status 2>&1)" "retired"
 check_eq "status --json: retired" retired "$(p11e status --json 2>/dev/null | jq -r '.[0].retired')"
-audit=$(cat "$S/audit.jsonl")
+audit=$(audit_lines)
 check_eq "audit: one wipe line per identity (plus the crashed one)" 3 \
 	"$(grep '"action":"wipe"' <<<"$audit" | grep -c '"outcome":"ok"')"
 check "audit verify" p11e audit verify
@@ -117,7 +109,7 @@ check_eq "re-enroll: certificate, CA certificate, the user's" 3 "$(certs)"
 # issued by the same CA (through p11enroll, then its record moved aside).
 out=$(enroll keep@example.org 2>&1)
 check_eq "enroll keep: exit 0 ($out)" 0 $?
-mv "$S/identities/keep@example.org.json" "$TEST_TMP/keep.json"
+record keep@example.org >"$TEST_TMP/keep.json" && record_remove keep@example.org
 out=$(wipe --json 2>/dev/null)
 check_eq "wipe with a foreign certificate from the CA: exit 0 ($out)" 0 $?
 check_eq "the CA certificate is kept" 1 "$(jq -r .ca_certificates_kept <<<"$out")"

@@ -94,7 +94,7 @@ out=$(wipe --json 2>&1)
 check_eq "second wipe: exit 0" 0 $?
 check_eq "second wipe: nothing" "0 0" \
 	"$(jq -r '"\(.identities_retired) \(.generations_removed)"' <<<"$out")"
-audit=$(cat "$P11ENROLL_STATE_DIR/audit.jsonl")
+audit=$(audit_lines)
 check_eq "audit: a wipe line for moved@ too" 1 \
 	"$(grep '"action":"wipe"' <<<"$audit" | grep -c 'moved@example.com')"
 check "audit verify" p11e audit verify

@@ -88,7 +88,7 @@ check_contains "with the reason" "$(openssl crl -in "$TEST_TMP/crl.pem" -noout -
 	"Cessation Of Operation"
 check_eq "ann@'s record: both generations revoked" "cessationOfOperation cessationOfOperation" \
 	"$(record ann@example.com | jq -r '"\(.history[0].revoked_reason) \(.revoked_reason)"')"
-audit=$(grep '"action":"wipe"' "$S/audit.jsonl" | grep '"outcome":"ok"' | grep ann@example.com)
+audit=$(grep '"action":"wipe"' <(audit_lines) | grep '"outcome":"ok"' | grep ann@example.com)
 for c in ann1 ann2; do
 	check_contains "audit: ann@'s wipe line names $c's serial" \
 		"$(jq -r .certificates <<<"$audit")" "$(serial "$TEST_TMP/$c.pem")"
@@ -96,7 +96,7 @@ done
 check_contains "audit: the ones this run revoked, with the reason" \
 	"$(jq -r '"\(.revoked) \(.reason)"' <<<"$audit")" "cessationOfOperation"
 check_eq "audit: one revoke line per certificate" 3 \
-	"$(grep '"action":"revoke"' "$S/audit.jsonl" | grep -c '"outcome":"ok"')"
+	"$(grep '"action":"revoke"' <(audit_lines) | grep -c '"outcome":"ok"')"
 check "audit verify" p11e audit verify
 
 # A wiped identity keeps its history; its next enrollment is the next generation.
@@ -131,7 +131,7 @@ check_eq "--keep-valid: cat@, ann@, bob@ retired, three kept valid, none revoked
 check_eq "cat@'s and bob@'s certificates still valid at the CA" "OK OK" \
 	"$(crl_verify "$TEST_TMP/cat1.pem") $(crl_verify "$TEST_TMP/bob2.pem")"
 check_contains "audit: kept_valid names cat@'s serial" \
-	"$(grep '"action":"wipe"' "$S/audit.jsonl" | grep cat@example.com | jq -r '.kept_valid // empty')" \
+	"$(grep '"action":"wipe"' <(audit_lines) | grep cat@example.com | jq -r '.kept_valid // empty')" \
 	"$(serial "$TEST_TMP/cat1.pem")"
 enroll cat@example.com
 check_eq "cat@ enrolled again: generation 2, generation 1 retired and removed" "2 retired removed" \

@@ -86,6 +86,57 @@ record_count() {
 		ls "$P11ENROLL_STATE_DIR/identities" 2>/dev/null | grep -c '\.json$'
 	fi
 }
+# store_names KIND: the names of the store's documents of KIND (identity, key, pfx, ...), a
+# line each, in whichever store.
+store_names() { "$STORE_PROBE" "" list "$1" | cut -d' ' -f1; }
+# store_grep STRING: the documents of the store (every kind) holding STRING, as KIND/NAME a
+# line each, in whichever store: a secret looked for in everything p11enroll keeps.
+store_grep() {
+	local kind line
+	for kind in $("$STORE_PROBE" "" kinds); do
+		"$STORE_PROBE" "" list "$kind" 2>/dev/null | while read -r line; do
+			"$STORE_PROBE" "" get "$kind" "${line% *}" 2>/dev/null | grep -qF -- "$1" &&
+				echo "$kind/${line% *}"
+		done
+	done
+	return 0
+}
+# ca_docs KIND: the embedded CA's ($CA_DIR) documents of KIND (ca-cert, ca-request), one
+# after the other: the file store keeps them in the CA's directory, PostgreSQL in the
+# database. ca_doc_remove KIND SUFFIX: those whose name ends in SUFFIX removed.
+ca_docs() {
+	local line
+	if on_pg; then
+		"$STORE_PROBE" "" list "$1" | while read -r line; do
+			"$STORE_PROBE" "" get "$1" "${line% *}"
+			echo
+		done
+	else
+		# Through a file store rooted at the CA's directory: its index
+		# entries are kept in two slots (issue 21, item 6), not plain JSON.
+		env -u P11ENROLL_CONFIG -u P11ENROLL_STORE P11ENROLL_STATE_DIR="$CA_DIR" \
+			"$STORE_PROBE" "" list "$1" | while read -r line; do
+			env -u P11ENROLL_CONFIG -u P11ENROLL_STORE P11ENROLL_STATE_DIR="$CA_DIR" \
+				"$STORE_PROBE" "" get "$1" "${line% *}"
+			echo
+		done
+	fi
+}
+ca_doc_remove() {
+	local line
+	if on_pg; then
+		"$STORE_PROBE" "" list "$1" | while read -r line; do
+			case ${line% *} in *"$2") "$STORE_PROBE" "" remove "$1" "${line% *}" ;; esac
+		done
+	else
+		rm -f "$CA_DIR/${1}s"/*"$2".json
+	fi
+}
+# all_records: every identity's record, one after the other.
+all_records() {
+	local id
+	for id in $(record_names); do record "$id"; done
+}
 # record_put ID: the record from stdin, as a restore by hand would; record_remove ID.
 record_put() {
 	if on_pg; then
@@ -180,6 +231,22 @@ store_pfx_file() {
 	*) printf '%s\n' "$1" ;;
 	esac
 }
+# lock_hold KIND NAME: the store's lock KIND/NAME held by another process (a store_probe in
+# the background, $LOCK_HOLDER) until lock_release, in whichever store: a run that needs it
+# finds it busy.
+lock_hold() {
+	rm -f "$TEST_TMP/lock-hold.in" "$TEST_TMP/lock-hold.out" && mkfifo "$TEST_TMP/lock-hold.in"
+	"$STORE_PROBE" "" hold "$1" "$2" <"$TEST_TMP/lock-hold.in" >"$TEST_TMP/lock-hold.out" &
+	LOCK_HOLDER=$!
+	exec 8>"$TEST_TMP/lock-hold.in"
+	for _ in $(seq 1 600); do
+		grep -q locked "$TEST_TMP/lock-hold.out" 2>/dev/null && return 0
+		kill -0 "$LOCK_HOLDER" 2>/dev/null || break
+		sleep 0.1
+	done
+	return 1
+}
+lock_release() { exec 8>&-; wait "$LOCK_HOLDER" 2>/dev/null; }
 # state_layout_check WHAT: every file under STATE_DIR is one the file store's documented
 # layout names (docs/store.md): nothing else appears there.
 state_layout_check() {

@@ -54,6 +54,61 @@ station_fill() {
 	check_eq "$p: a counter at 5" "$p-serial 5" "$("$STORE_PROBE" "$d/station.json" counters)"
 }
 
+# import_workdir NAME: what both import tests start with: a test-hooks build (else the
+# test ends, failed), the file store whatever P11E_TEST_STORE says, the work directory
+# W (0700, the current directory) and the embedded CA.
+import_workdir() {
+	if [ "${TEST_HOOKS:-0}" != 1 ]; then
+		bad "$1 needs a build with -DP11ENROLL_TEST_HOOKS=ON (scripts/test.sh does that)"
+		finish
+	fi
+	unset P11ENROLL_STORE
+	W=$TEST_TMP/import
+	mkdir -p "$W" && chmod 700 "$W"
+	cd "$W" || exit 1
+	setup_ca
+}
+probe() { "$STORE_PROBE" "$@"; }
+# imported JSON: "IMPORTED THERE CONFLICTS" summed over the kinds of store migrate --json.
+imported() {
+	jq -r '"\([.kinds[].imported] | add) \([.kinds[].already_there] | add) \([.kinds[].conflicts] | add)"' <<<"$1"
+}
+# resumed_on CONFIG EMAIL WHAT: EMAIL's enrollment resumed at the station CONFIG ends done,
+# with one key and one certificate; its record in $rec.
+resumed_on() {
+	local out
+	out=$(p11e --config "$1" enroll --email "$2" --pin-source "$PIN_SRC" 2>&1)
+	check_eq "$3: exit 0 ($out)" 0 $?
+	rec=$(probe "$1" get identity "$2")
+	check_eq "... done" done "$(jq -r .step <<<"$rec")"
+	check_eq "... one key" 1 "$(count_objects privkey "$(jq -r .key_id <<<"$rec")")"
+	check_eq "... one certificate" 1 "$(count_objects cert "$(jq -r .key_id <<<"$rec")")"
+}
+# status_same FROM TO N WHERE: status --json at the station FROM lists N identities, and at
+# TO (WHERE: which) exactly the same.
+status_same() {
+	local a b
+	a=$(p11e --config "$1" --json status 2>&1)
+	check_eq "status on the source: exit 0, $3 identities ($a)" "0 $3" "$? $(jq length <<<"$a")"
+	b=$(p11e --config "$2" --json status 2>&1)
+	check_eq "status $4 shows what it showed on the source" "$a" "$b"
+}
+# rerun_imports_nothing TO DIR N: store migrate --from file:DIR into the station TO again
+# imports none of DIR's N documents (and its counter): all there; its output in $out.
+rerun_imports_nothing() {
+	out=$(p11e --config "$1" --json store migrate --from "file:$2" 2>&1)
+	check_eq "rerun: exit 0 ($out)" 0 $?
+	check_eq "rerun: nothing imported, all there" "0 $(($3 + 1)) 0" "$(imported "$out")"
+}
+# second_station DIR FROM: a second station DIR filled as station_fill does (prefix s2),
+# plus FROM's record of s1-done@ under another name: a conflict for the import.
+second_station() {
+	station "$1"
+	station_fill "$1" s2
+	probe "$2" get identity s1-done@example.com | jq -c '.name = "Someone Else"' |
+		probe "$1/station.json" put identity s1-done@example.com
+}
+
 # docs CONFIG: every document of every kind, "KIND NAME LEN" a line.
 docs() {
 	local k

@@ -16,6 +16,8 @@
  *   store_probe CONFIG fence NAME           takes the identity lock NAME,
  *       says "locked" and waits for a line on stdin, then puts the
  *       identity document NAME ("fenced write") under it
+ *   store_probe CONFIG hold KIND NAME      takes the lock, says "locked" and
+ *       holds it until a line or the end of stdin (tests/lib/common.sh lock_hold)
  * CONFIG "" loads the config as p11enroll does (P11ENROLL_CONFIG, then the
  * system file, then the defaults with P11ENROLL_STORE): tests/lib/common.sh
  * reads records so whichever store the test runs on (P11E_TEST_STORE).
@@ -148,6 +150,18 @@ static int run(p11e_store *s, int argc, char **argv)
 				    &err);
 		p11e_lock_release(&l);
 		return rc == P11E_OK ? 0 : fail(rc, &err);
+	}
+	if (strcmp(cmd, "hold") == 0 && argc == 5) {
+		p11e_lock l = P11E_LOCK_INIT;
+		char line[16];
+
+		if ((rc = p11e_lock_acquire(s, argv[3], argv[4], 0, &l, &err)) != P11E_OK)
+			return fail(rc, &err);
+		printf("locked\n");
+		fflush(stdout);
+		(void)fgets(line, sizeof(line), stdin);
+		p11e_lock_release(&l);
+		return 0;
 	}
 	fprintf(stderr, "store_probe: bad arguments (see tests/tools/store_probe.c)\n");
 	return 2;
