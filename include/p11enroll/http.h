@@ -71,6 +71,12 @@ p11e_rc p11e_http_request(const p11e_http *h, const p11e_http_req *req, p11e_htt
 			  p11e_err *err);
 void p11e_http_resp_free(p11e_http_resp *resp);
 
+/* Whether a failed transfer (p11e_http_request's P11E_FAIL) certainly never
+ * delivered the request: nothing was sent, or the connection or its TLS
+ * handshake failed. A protocol without an idempotency key may then send it
+ * again; after any other failure the server may have it. */
+int p11e_http_never_sent(const p11e_http_resp *resp);
+
 /* libcurl's own version line ("libcurl/7.88.1 OpenSSL/3.0.x ..."), from
  * the library this process would load; NULL if it cannot be loaded. */
 const char *p11e_http_curl_version(void);

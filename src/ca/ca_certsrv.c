@@ -69,6 +69,7 @@ typedef struct certsrv {
 	const char *username;
 	const char *password_source; /* NULL: Negotiate or no authentication */
 	int poll_interval;
+	int resend_unanswered; /* the operator found no request at the CA: send again */
 	p11e_http http;
 	char hash[17];
 	char *dir;
@@ -181,6 +182,14 @@ static p11e_rc certsrv_open_in(const json_object *conf, p11e_store *store, void 
 			goto fail;
 		}
 		c->poll_interval = (int)json_object_get_int64(v);
+	}
+	if (json_object_object_get_ex(conf, "resend_unanswered", &v)) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			rc = p11e_errf(err, P11E_CONFIG,
+				       "ca certsrv: \"resend_unanswered\" must be true or false");
+			goto fail;
+		}
+		c->resend_unanswered = json_object_get_boolean(v);
 	}
 	if ((rc = p11e_http_from_config(conf, "certsrv", &c->http, err)) != P11E_OK ||
 	    (rc = read_auth(c, err)) != P11E_OK)
@@ -463,16 +472,6 @@ static void remove_doc(certsrv *c, const char *key)
 	p11e_store_remove(c->store, KIND, name, NULL);
 }
 
-/* Whether a failed transfer may have delivered the request: only a
- * connection never made (or refused before TLS finished) certainly did not. */
-static int surely_unsent(const p11e_http_resp *resp)
-{
-	return resp->curl_code == 7 /* CURLE_COULDNT_CONNECT */ ||
-	       resp->curl_code == 6 /* CURLE_COULDNT_RESOLVE_HOST */ ||
-	       resp->curl_code == 35 /* CURLE_SSL_CONNECT_ERROR */ ||
-	       resp->curl_code == 60 /* CURLE_PEER_FAILED_VERIFICATION */;
-}
-
 static p11e_rc certsrv_submit(void *state, X509_REQ *csr, const p11e_profile *profile,
 			      const char *request_key, p11e_ca_result *out, p11e_err *err)
 {
@@ -501,22 +500,26 @@ static p11e_rc certsrv_submit(void *state, X509_REQ *csr, const p11e_profile *pr
 		snprintf(id, sizeof(id), "%ld", req_id);
 		return certsrv_poll(state, id, profile, out, err);
 	}
-	if (found) {
+	if (found && !c->resend_unanswered) {
 		time_t t = (time_t)sent;
 		gmtime_r(&t, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		return p11e_errf(err, P11E_CA_REJECTED,
-				 "ca certsrv: this CSR was sent to %s at %s and p11enroll "
-				 "stopped before its answer was kept; certsrv cannot tell which "
-				 "request it was, so nothing is sent again: find the request with "
-				 "attribute p11enroll-request:%s in the CA console (issue or deny "
-				 "it there), or start over with `p11enroll forget`",
-				 c->base, when, request_key);
+		return p11e_errf(
+		    err, P11E_CA_REJECTED,
+		    "ca certsrv: this CSR was sent to %s at %s and p11enroll "
+		    "stopped before its answer was kept; certsrv cannot tell which "
+		    "request it was, so nothing is sent again: find the request with "
+		    "attribute p11enroll-request:%s in the CA console, deny or revoke it "
+		    "there and start over with `p11enroll forget`; or, if the CA holds "
+		    "none, set \"resend_unanswered\": true on this CA to send it again",
+		    c->base, when, request_key);
 	}
 	if ((pem = p11e_csr_to_pem(csr)) == NULL)
 		return p11e_errf(err, P11E_FAIL, "out of memory");
 	sent = (long)time(NULL);
-	if ((rc = save_doc(c, request_key, sent, 0, P11E_STORE_CREATE, err)) != P11E_OK)
+	/* CREATE: two runs of one CSR never both send it (a resend replaces
+	 * the unanswered document the operator cleared). */
+	if ((rc = save_doc(c, request_key, sent, 0, found ? 0 : P11E_STORE_CREATE, err)) != P11E_OK)
 		goto out;
 	snprintf(url, sizeof(url), "%s/certfnsh.asp", c->base);
 	/* The request key as a request attribute: what finds the request in
@@ -538,7 +541,7 @@ static p11e_rc certsrv_submit(void *state, X509_REQ *csr, const p11e_profile *pr
 	if (rc != P11E_OK) {
 		/* Refused credentials or no connection at all: the CA never took
 		 * the request, and a rerun may send it. */
-		if (rc == P11E_CONFIG || surely_unsent(&resp))
+		if (rc == P11E_CONFIG || p11e_http_never_sent(&resp))
 			remove_doc(c, request_key);
 		goto out;
 	}

@@ -442,17 +442,6 @@ static p11e_rc take_issued(const est *e, const est_doc *d, p11e_ca_result *out, 
 	return P11E_OK;
 }
 
-/* Whether the transfer failed before the request could reach the server. */
-static int never_sent(const p11e_http_resp *resp)
-{
-	return !resp->request_sent || resp->curl_code == CURLE_COULDNT_CONNECT ||
-	       resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
-	       resp->curl_code == CURLE_SSL_CONNECT_ERROR ||
-	       resp->curl_code == CURLE_PEER_FAILED_VERIFICATION ||
-	       resp->curl_code == CURLE_SSL_CERTPROBLEM ||
-	       resp->curl_code == CURLE_SSL_CACERT_BADFILE;
-}
-
 /* A 200 answer: the certificate for the request's key, kept, then taken. */
 static p11e_rc answered(const est *e, const char *name, est_doc *d, EVP_PKEY *pub,
 			const p11e_http_resp *resp, p11e_ca_result *out, p11e_err *err)
@@ -524,7 +513,7 @@ static p11e_rc send_request(const est *e, const char *name, est_doc *d, EVP_PKEY
 		return rc;
 	}
 	if (rc != P11E_OK) {
-		if (never_sent(&resp)) {
+		if (p11e_http_never_sent(&resp)) {
 			doc_forget(e, name);
 			*err = terr;
 			return P11E_FAIL;

@@ -410,6 +410,16 @@ out:
 	return rc;
 }
 
+int p11e_http_never_sent(const p11e_http_resp *resp)
+{
+	return !resp->request_sent || resp->curl_code == CURLE_COULDNT_CONNECT ||
+	       resp->curl_code == CURLE_COULDNT_RESOLVE_HOST ||
+	       resp->curl_code == CURLE_SSL_CONNECT_ERROR ||
+	       resp->curl_code == CURLE_PEER_FAILED_VERIFICATION ||
+	       resp->curl_code == CURLE_SSL_CERTPROBLEM ||
+	       resp->curl_code == CURLE_SSL_CACERT_BADFILE;
+}
+
 void p11e_http_resp_free(p11e_http_resp *resp)
 {
 	if (resp == NULL)

@@ -40,6 +40,14 @@ cat >"$TEST_TMP/p11enroll.json" <<JSON
     "adcs-ntlm-wrong": { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "ntlm",
                     "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
                     "password_source": "file:$TEST_TMP/wrong.pw", "ca_bundle": "$CS/root.pem" },
+    "adcs-slow":  { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "basic",
+                    "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
+                    "password_source": "file:$CS/password", "ca_bundle": "$CS/root.pem",
+                    "timeout": 3, "retries": 0 },
+    "adcs-resend": { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "basic",
+                    "username": "$(printf '%s' "$CS_USER" | sed 's/\\/\\\\/g')",
+                    "password_source": "file:$CS/password", "ca_bundle": "$CS/root.pem",
+                    "resend_unanswered": true },
     "adcs-notls": { "type": "certsrv", "url": "$(cs_url)", "template": "User", "auth": "basic",
                     "username": "u", "password_source": "file:$CS/password" } } }
 JSON
@@ -152,6 +160,24 @@ if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	check_eq "crash after the answer, rerun: exit 0 ($out)" 0 "$rc"
 	enrolled_ok hank@example.com "crash after the answer"
 fi
+
+# A CA slower than the entry's timeout: the request reached it, so the rerun
+# sends nothing; once the operator found none at the CA, resend_unanswered
+# sends the same CSR again (the stub shows two requests for that key, as
+# the operator accepted).
+cs_mode '{"delay": 8}'
+enroll slow@example.com adcs-slow
+check_eq "CA slower than the timeout: exit 1" 1 "$rc"
+check_contains "CA slower than the timeout: names the timeout" "$out" "imed out"
+cs_mode '{}'
+k=$(reqkey slow@example.com)
+enroll slow@example.com adcs-slow
+check_eq "timed out, rerun: exit 6, nothing sent ($out)" 6 "$rc"
+check_contains "timed out, rerun: offers resend_unanswered" "$out" "resend_unanswered"
+check_eq "timed out, rerun: one request at the CA" 1 "$(cs_requests "$k")"
+enroll slow@example.com adcs-resend
+check_eq "resend_unanswered: exit 0 ($out)" 0 "$rc"
+check_eq "resend_unanswered: the second request for this CSR" 2 "$(cs_requests "$k")"
 
 # The CA down: nothing could be taken, so the rerun sends it.
 cs_stop
