@@ -171,6 +171,21 @@ static p11e_rc registered(card_open *o, p11e_err *err)
 	return P11E_OK;
 }
 
+/* What the SO PIN steps need of an open, registered card. */
+static card_pin_ctx pin_ctx(const p11e_config *cfg, const p11e_card_pin_params *p, card_open *o,
+			    const char *op)
+{
+	card_pin_ctx c = {.cfg = cfg,
+			  .serial = o->serial,
+			  .doc = o->doc,
+			  .s = &o->s,
+			  .officer_key = p->officer_key,
+			  .officer_pin_source = p->officer_pin_source,
+			  .module = p->module,
+			  .op = op};
+	return c;
+}
+
 p11e_rc p11e_card_rotate_so(const p11e_config *cfg, const p11e_card_pin_params *p, int *generation,
 			    p11e_err *err)
 {
@@ -182,14 +197,8 @@ p11e_rc p11e_card_rotate_so(const p11e_config *cfg, const p11e_card_pin_params *
 	if (rc == P11E_OK)
 		rc = registered(&o, err);
 	if (rc == P11E_OK) {
-		card_pin_ctx c = {.cfg = cfg,
-				  .serial = o.serial,
-				  .doc = o.doc,
-				  .s = &o.s,
-				  .officer_key = p->officer_key,
-				  .officer_pin_source = p->officer_pin_source,
-				  .module = p->module,
-				  .op = card_operator(p->operator_name, opbuf, sizeof(opbuf))};
+		card_pin_ctx c =
+		    pin_ctx(cfg, p, &o, card_operator(p->operator_name, opbuf, sizeof(opbuf)));
 		rc = card_so_rotate(&c, NULL, generation, err);
 	}
 	close_card(&o);
@@ -207,14 +216,7 @@ p11e_rc p11e_card_unblock(const p11e_config *cfg, const p11e_card_pin_params *p,
 	if (rc == P11E_OK)
 		rc = registered(&o, err);
 	if (rc == P11E_OK) {
-		card_pin_ctx c = {.cfg = cfg,
-				  .serial = o.serial,
-				  .doc = o.doc,
-				  .s = &o.s,
-				  .officer_key = p->officer_key,
-				  .officer_pin_source = p->officer_pin_source,
-				  .module = p->module,
-				  .op = op};
+		card_pin_ctx c = pin_ctx(cfg, p, &o, op);
 		rc = card_so_current(&c, &so_pin, err);
 	}
 	if (rc == P11E_OK) {

@@ -47,13 +47,8 @@ static p11e_rc search_one(ldap_pub *p, const char *address, LDAPMessage **res, L
 				 p->name, filter, p->base_dn);
 	*entry = p->api.first_entry(p->ld, *res);
 	if (n > 1 || code == LDAP_SIZELIMIT_EXCEEDED) {
-		char *a = p->api.get_dn(p->ld, *entry);
-		char *b = p->api.get_dn(p->ld, p->api.next_entry(p->ld, *entry));
 		char ca[200], cb[200];
-		p11e_peer_copy(ca, sizeof(ca), a ? a : "?");
-		p11e_peer_copy(cb, sizeof(cb), b ? b : "?");
-		p->api.memfree(a);
-		p->api.memfree(b);
+		p11e_ldap_two_dns(p, *entry, ca, cb, sizeof(ca));
 		return p11e_errf(err, P11E_USAGE,
 				 "identity_from %s: several entries match %s (%s, %s, ...); "
 				 "nothing was made: make the filter or base_dn select one person",

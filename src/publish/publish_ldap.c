@@ -254,6 +254,17 @@ out:
 
 /* The library's words for code and, if the server sent one, its diagnostic
  * message, cleaned (a peer's text). */
+void p11e_ldap_two_dns(ldap_pub *p, LDAPMessage *entry, char *a, char *b, size_t cap)
+{
+	char *da = p->api.get_dn(p->ld, entry);
+	char *db = p->api.get_dn(p->ld, p->api.next_entry(p->ld, entry));
+
+	p11e_peer_copy(a, cap, da ? da : "?");
+	p11e_peer_copy(b, cap, db ? db : "?");
+	p->api.memfree(da);
+	p->api.memfree(db);
+}
+
 void p11e_ldap_describe(ldap_pub *p, int code, char *out, size_t cap)
 {
 	char *diag = NULL;
@@ -387,13 +398,8 @@ static p11e_rc find_entry(ldap_pub *p, const char *address, char **dn, LDAPMessa
 				 p->name, filter, p->base_dn, address);
 	*entry = p->api.first_entry(p->ld, *res);
 	if (n > 1 || code == LDAP_SIZELIMIT_EXCEEDED) {
-		char *a = p->api.get_dn(p->ld, *entry);
-		char *b = p->api.get_dn(p->ld, p->api.next_entry(p->ld, *entry));
 		char ca[200], cb[200];
-		p11e_peer_copy(ca, sizeof(ca), a ? a : "?");
-		p11e_peer_copy(cb, sizeof(cb), b ? b : "?");
-		p->api.memfree(a);
-		p->api.memfree(b);
+		p11e_ldap_two_dns(p, *entry, ca, cb, sizeof(ca));
 		return p11e_errf(err, P11E_USAGE,
 				 "publisher %s: several entries match %s (%s, %s, ...); make the "
 				 "filter or base_dn select one",

@@ -53,6 +53,9 @@ p11e_rc p11e_ldap_connect_bind(ldap_pub *p, p11e_err *err);
 const char *p11e_ldap_then(const ldap_pub *p);
 /* The library's words for code and the server's diagnostic, cleaned. */
 void p11e_ldap_describe(ldap_pub *p, int code, char *out, size_t cap);
+/* The DNs of entry and the one after it, cleaned, for a "several entries
+ * match" message (each cut to cap). */
+void p11e_ldap_two_dns(ldap_pub *p, LDAPMessage *entry, char *a, char *b, size_t cap);
 /* The publisher's lookup op (include/p11enroll/publish.h). */
 p11e_rc p11e_ldap_lookup_identity(void *state, const char *address, p11e_dir_identity *out,
 				  p11e_err *err);

@@ -72,6 +72,34 @@ p11e_rc p11e_token_set_pin(p11e_token *t, const char *new_pin, p11e_err *err)
 	return P11E_OK;
 }
 
+/* Exactly one SO login: the SO PIN locks too, and then only re-initialising
+ * the token (losing every key) is left. Its failures are named for which
+ * PIN was tried, with what to check (hint, may be ""), never retried. */
+static p11e_rc so_login(p11e_token *t, const char *so_pin, const char *which, const char *hint,
+			p11e_err *err)
+{
+	CK_RV rv = t->m->f->C_Login(t->session, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, pin_len(so_pin));
+
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+		return P11E_OK;
+	p11e_read_token_info(t->m->f, t->slot, &t->info);
+	if (rv == CKR_PIN_INCORRECT)
+		return p11e_errf(err, P11E_PIN_INCORRECT,
+				 "token '%s': %s incorrect%s; not retried%s", t->info.label, which,
+				 t->info.so_pin_final_try   ? " (one try left before it locks)"
+				 : t->info.so_pin_count_low ? " (few tries left)"
+							    : "",
+				 hint);
+	if (rv == CKR_PIN_LOCKED)
+		return p11e_errf(err, P11E_PIN_LOCKED,
+				 "token '%s': SO PIN locked; only re-initialising the token "
+				 "(which erases every key on it) is left",
+				 t->info.label);
+	return p11e_errf(err, P11E_FAIL, "token '%s': SO login failed: %s%s%s", t->info.label,
+			 CKR_TEXT(rv), p11e_ckr_hint(rv, "C_Login") ? "; " : "",
+			 p11e_ckr_hint(rv, "C_Login") ? p11e_ckr_hint(rv, "C_Login") : "");
+}
+
 p11e_rc p11e_token_unblock_pin(p11e_token *t, const char *so_pin, const char *new_pin,
 			       p11e_err *err)
 {
@@ -83,29 +111,8 @@ p11e_rc p11e_token_unblock_pin(p11e_token *t, const char *so_pin, const char *ne
 				 "token '%s' has no pinpad: give --so-pin-source and "
 				 "--new-pin-source",
 				 t->info.label);
-	/* Exactly one SO login: the SO PIN locks too, and then only
-	 * re-initialising the token (losing every key) is left. */
-	rv = t->m->f->C_Login(t->session, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, pin_len(so_pin));
-	if (rv == CKR_PIN_INCORRECT) {
-		p11e_read_token_info(t->m->f, t->slot, &t->info);
-		return p11e_errf(err, P11E_PIN_INCORRECT,
-				 "token '%s': SO PIN incorrect%s; not retried, check "
-				 "--so-pin-source",
-				 t->info.label,
-				 t->info.so_pin_final_try   ? " (one try left before it locks)"
-				 : t->info.so_pin_count_low ? " (few tries left)"
-							    : "");
-	}
-	if (rv == CKR_PIN_LOCKED)
-		return p11e_errf(err, P11E_PIN_LOCKED,
-				 "token '%s': SO PIN locked; only re-initialising the token "
-				 "(which erases every key on it) is left",
-				 t->info.label);
-	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN)
-		return p11e_errf(err, P11E_FAIL, "token '%s': SO login failed: %s%s%s",
-				 t->info.label, CKR_TEXT(rv),
-				 p11e_ckr_hint(rv, "C_Login") ? "; " : "",
-				 p11e_ckr_hint(rv, "C_Login") ? p11e_ckr_hint(rv, "C_Login") : "");
+	if ((rc = so_login(t, so_pin, "SO PIN", ", check --so-pin-source", err)) != P11E_OK)
+		return rc;
 	rv = t->m->f->C_InitPIN(t->session, (CK_UTF8CHAR_PTR)new_pin, pin_len(new_pin));
 	if (rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID)
 		rc = refused_new_pin(t, rv, err);
@@ -117,34 +124,9 @@ p11e_rc p11e_token_unblock_pin(p11e_token *t, const char *so_pin, const char *ne
 	return rc;
 }
 
-/* One SO login, as p11e_token_unblock_pin's: its failures named for the SO
- * PIN, never retried. */
-static p11e_rc so_login(p11e_token *t, const char *so_pin, const char *which, p11e_err *err)
-{
-	CK_RV rv = t->m->f->C_Login(t->session, CKU_SO, (CK_UTF8CHAR_PTR)so_pin, pin_len(so_pin));
-
-	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
-		return P11E_OK;
-	p11e_read_token_info(t->m->f, t->slot, &t->info);
-	if (rv == CKR_PIN_INCORRECT)
-		return p11e_errf(err, P11E_PIN_INCORRECT,
-				 "token '%s': %s refused (CKR_PIN_INCORRECT)%s; not retried",
-				 t->info.label, which,
-				 t->info.so_pin_final_try   ? " (one try left before it locks)"
-				 : t->info.so_pin_count_low ? " (few tries left)"
-							    : "");
-	if (rv == CKR_PIN_LOCKED)
-		return p11e_errf(err, P11E_PIN_LOCKED,
-				 "token '%s': SO PIN locked; only re-initialising the token "
-				 "(which erases every key on it) is left",
-				 t->info.label);
-	return p11e_errf(err, P11E_FAIL, "token '%s': SO login failed: %s", t->info.label,
-			 CKR_TEXT(rv));
-}
-
 p11e_rc p11e_token_so_pin_check(p11e_token *t, const char *so_pin, p11e_err *err)
 {
-	p11e_rc rc = so_login(t, so_pin, "the SO PIN tried", err);
+	p11e_rc rc = so_login(t, so_pin, "the SO PIN tried", "", err);
 
 	if (rc == P11E_OK)
 		t->m->f->C_Logout(t->session);
@@ -161,7 +143,7 @@ p11e_rc p11e_token_set_so_pin(p11e_token *t, const char *old_pin, const char *ne
 	if (old_pin == NULL || new_pin == NULL)
 		return p11e_errf(err, P11E_USAGE, "token '%s': both SO PINs are needed",
 				 t->info.label);
-	if ((rc = so_login(t, old_pin, "the current SO PIN", err)) != P11E_OK)
+	if ((rc = so_login(t, old_pin, "the current SO PIN", "", err)) != P11E_OK)
 		return rc;
 	rv = t->m->f->C_SetPIN(t->session, (CK_UTF8CHAR_PTR)old_pin, pin_len(old_pin),
 			       (CK_UTF8CHAR_PTR)new_pin, pin_len(new_pin));

@@ -38,4 +38,7 @@ char *p11e_x509_sid_of(const X509_EXTENSION *ext);
  * ASN1_OBJECT_free), or NULL. */
 ASN1_OBJECT *p11e_x509_sid_ext_obj(void);
 
+/* Whether cert's extended key usage lists nid (profile.c). */
+int p11e_cert_has_eku(X509 *cert, int nid);
+
 #endif

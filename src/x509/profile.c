@@ -6,6 +6,7 @@
 #include <openssl/x509v3.h>
 #include "p11enroll/password.h"
 #include "p11enroll/profile.h"
+#include "x509/ext_logon.h"
 
 static const struct {
 	const char *name;
@@ -139,7 +140,7 @@ p11e_rc p11e_profile_token_usage(const p11e_profile *p, p11e_key_kind kind, unsi
 	return P11E_OK;
 }
 
-static int has_eku(X509 *cert, int nid)
+int p11e_cert_has_eku(X509 *cert, int nid)
 {
 	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
 	int found = 0;
@@ -174,17 +175,17 @@ p11e_rc p11e_profile_check_cert(const p11e_profile *p, X509 *cert, const char *i
 {
 	int smime = (p->purposes & (P11E_PURPOSE_SIGN | P11E_PURPOSE_ENCRYPT)) != 0;
 
-	if (smime && !has_eku(cert, NID_email_protect))
+	if (smime && !p11e_cert_has_eku(cert, NID_email_protect))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate without emailProtection for profile "
 				 "'%s': does the CA know this profile?",
 				 p->name);
-	if ((p->purposes & P11E_PURPOSE_CLIENT_AUTH) && !has_eku(cert, NID_client_auth))
+	if ((p->purposes & P11E_PURPOSE_CLIENT_AUTH) && !p11e_cert_has_eku(cert, NID_client_auth))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate without clientAuth for profile '%s': "
 				 "does the CA know this profile?",
 				 p->name);
-	if ((p->purposes & P11E_PURPOSE_SERVER_AUTH) && !has_eku(cert, NID_server_auth))
+	if ((p->purposes & P11E_PURPOSE_SERVER_AUTH) && !p11e_cert_has_eku(cert, NID_server_auth))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate without serverAuth for profile '%s': "
 				 "does the CA know this profile?",

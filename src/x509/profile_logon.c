@@ -7,17 +7,6 @@
 #include "p11enroll/profile.h"
 #include "x509/ext_logon.h"
 
-static int has_eku(X509 *cert, int nid)
-{
-	EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, NULL, NULL);
-	int found = 0;
-
-	for (int i = 0; eku != NULL && i < sk_ASN1_OBJECT_num(eku); i++)
-		found |= OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == nid;
-	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
-	return found;
-}
-
 /* Whether the SAN holds an otherName that of() reads as want. */
 static int names_other(X509 *cert, char *(*of)(const GENERAL_NAME *), const char *want)
 {
@@ -53,12 +42,13 @@ p11e_rc p11e_profile_check_logon(const p11e_profile *p, X509 *cert, const char *
 	if (!(p->purposes & (P11E_PURPOSE_LOGON | P11E_PURPOSE_KDC)))
 		return P11E_OK;
 	if ((p->purposes & P11E_PURPOSE_LOGON) &&
-	    (!has_eku(cert, NID_ms_smartcard_login) || !has_eku(cert, NID_pkInitClientAuth)))
+	    (!p11e_cert_has_eku(cert, NID_ms_smartcard_login) ||
+	     !p11e_cert_has_eku(cert, NID_pkInitClientAuth)))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate without the smartcard logon and "
 				 "id-pkinit-KPClientAuth key purposes" ASK_CA,
 				 p->name);
-	if ((p->purposes & P11E_PURPOSE_KDC) && !has_eku(cert, NID_pkInitKDC))
+	if ((p->purposes & P11E_PURPOSE_KDC) && !p11e_cert_has_eku(cert, NID_pkInitKDC))
 		return p11e_errf(err, P11E_CA_REJECTED,
 				 "the CA issued a certificate without the id-pkinit-KPKdc key "
 				 "purpose" ASK_CA,
