@@ -59,6 +59,7 @@ static const char *const known_keys[] = {
     "timeout",
     "connect_timeout",
     "retries",
+    "resend_unanswered",
     NULL,
 };
 
