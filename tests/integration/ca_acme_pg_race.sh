@@ -1,4 +1,4 @@
-# Two stations (two processes, two STATE_DIRs, one PostgreSQL database) race
+# Two stations (two processes, two tokens, two STATE_DIRs, one PostgreSQL database) race
 # for the first ACME registration (issue 21), against a real PostgreSQL 15
 # (tests/lib/postgres.sh) and a real Pebble (tests/lib/pebble.sh): neither
 # finds an account, so both would register one. The account is made under
@@ -58,9 +58,15 @@ for _ in $(seq 600); do
 done
 check_eq "the test holds the account's lock" 1 "$held"
 
+# A token each, as two desks have: SoftHSM 2.6.1 may fail a key generation
+# (CKR_FUNCTION_FAILED) while another process generates on the same token.
+softhsm2-util --init-token --free --label station-b --so-pin 12345678 --pin "$TEST_PIN" >/dev/null
+token_a=$TEST_TOKEN_URI
+token_b="pkcs11:token=station-b"
 n0=$(accounts)
 for s in a b; do
-	p11e --config "$W/$s.json" enroll "$TEST_TOKEN_URI" --pin-source "$PIN_SRC" \
+	eval "uri=\$token_$s"
+	p11e --config "$W/$s.json" enroll "$uri" --pin-source "$PIN_SRC" \
 		--dns "$s.example.org" --ca pebble >"$s.out" 2>&1 &
 	eval "pid_$s=\$!"
 done
