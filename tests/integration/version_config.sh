@@ -27,7 +27,7 @@ check_eq "the example is the one docs/config.md explains" "$(jq -S . "$TEST_TMP/
 	"$(jq -S . "$example")"
 check_eq "config cas" "corp" "$(p11e --config "$example" config cas)"
 check_eq "config profiles: built-in, then the config's" \
-	"smime smime-sign smime-encrypt client-auth tls-server staff signing" \
+	"smime smime-sign smime-encrypt client-auth tls-server smartcard-logon kdc staff signing" \
 	"$(p11e --config "$example" --json config profiles | jq -r 'join(" ")')"
 echo '{"cas": {"c": {"type": "local", "dir": "x", "dri": "y"}}}' >"$TEST_TMP/bad.json"
 out=$(p11e --config "$TEST_TMP/bad.json" config check 2>&1)
