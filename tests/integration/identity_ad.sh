@@ -117,7 +117,7 @@ cert_sid() { # the SID string in extension 1.3.6.1.4.1.311.25.2: its otherName 1
 	inner=$(openssl asn1parse -in "$1" -strparse "$off" 2>/dev/null)
 	printf '%s\n' "$inner" | grep -q ':1.3.6.1.4.1.311.25.2.1$' || return 1
 	printf '%s\n' "$inner" | awk '/OCTET STRING/ { sub(/.*OCTET STRING *:/, ""); print; exit }' |
-		{ read -r v; case $v in "[HEX DUMP]:"*) printf '%s' "${v#\[HEX DUMP\]:}" | xxd -r -p ;; *) printf '%s' "$v" ;; esac; }
+		{ read -r v; case $v in "[HEX DUMP]:"*) printf '%b' "$(printf '%s' "${v#\[HEX DUMP\]:}" | sed 's/../\\x&/g')" ;; *) printf '%s' "$v" ;; esac; }
 }
 mismatches=0
 while read -r mail upn sid; do

@@ -106,7 +106,7 @@ check_contains "csr: the UPN" "$out" "UPN::alice@corp.example.org"
 check_contains "csr: the SID extension" "$out" "1.3.6.1.4.1.311.25.2"
 check_contains "csr: the realm upper-cased" "$(p11e csr "$uri" --profile smartcard-logon \
 	--email alice@example.org --principal alice@example.org --pin-source "$PIN_SRC" 2>/dev/null |
-	openssl req -outform DER | xxd -p | tr -d '\n')" "4558414d504c452e4f5247" # EXAMPLE.ORG
+	openssl req -outform DER | od -An -tx1 | tr -d ' \n')" "4558414d504c452e4f5247" # EXAMPLE.ORG
 out=$(p11e csr "$uri" --profile smartcard-logon --email alice@example.org --sid S-1-5 \
 	--pin-source "$PIN_SRC" 2>&1)
 check_eq "csr with a bad --sid: exit 2 ($out)" 2 $?
