@@ -28,6 +28,11 @@ for r in a b; do
 	check_eq "batch $r: exit 0 ($(cat "$TEST_TMP/$r.err"))" 0 "$(cat "$TEST_TMP/$r.rc")"
 	check_eq "batch $r: nothing failed" 0 "$(jq '.failed + ."not-tried"' "$TEST_TMP/$r.json")"
 done
+# A row neither run made nor found done: say why, for the log.
+for r in a b; do
+	jq -c '.rows[] | select(.result != "enrolled" and .result != "already-done")' \
+		"$TEST_TMP/$r.json" 2>/dev/null | head -n 3 | sed "s/^/batch $r: /" >&2
+done
 counts() { jq -r '"\(.enrolled) \(."already-done")"' "$TEST_TMP/$1.json"; }
 echo "a: $(counts a), b: $(counts b)" >&2
 check_eq "enrolled, both runs together: each row once" 6 \
