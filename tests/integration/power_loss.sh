@@ -131,8 +131,8 @@ check_eq "the directory fsync'd once, for the new file" 1 \
 # The embedded CA: its request's document durable (file and directory), its
 # index entry (ca-cert) not: nothing else waits.
 check_eq "the CA's waits: the request's document and its directory" 2 \
-	"$(grep -cE '(^|[0-9] )(fsync|fdatasync|sync_file_range)\([0-9]*<[^>]*/ca-(requests|certs)' "$TEST_TMP/sync")"
+	"$(grep -cE '(^|[0-9] +)(fsync|fdatasync|sync_file_range)\([0-9]*<[^>]*/ca-(requests|certs)' "$TEST_TMP/sync")"
 check_eq "every wait of the enrollment (at most 7)" 7 \
-	"$(grep -cE '(^|[0-9] )(fsync|fdatasync|syncfs|sync|msync|sync_file_range)\(' "$TEST_TMP/sync")"
-check_eq "nothing syncs a whole file system" 0 "$(grep -cE '(^|[0-9] )(syncfs|sync)\(' "$TEST_TMP/sync")"
+	"$(grep -cE '(^|[0-9] +)(fsync|fdatasync|syncfs|sync|msync|sync_file_range)\(' "$TEST_TMP/sync")"
+check_eq "nothing syncs a whole file system" 0 "$(grep -cE '(^|[0-9] +)(syncfs|sync)\(' "$TEST_TMP/sync")"
 finish
