@@ -64,12 +64,12 @@ check_contains "because it is revoked" "$out" "certificate revoked"
 # starts on a line of its own.
 p11e enroll "$TEST_TOKEN_URI" --email third@example.com --pin-source "$PIN_SRC" >/dev/null 2>&1
 record third@example.com | jq -r .cert_pem >"$TEST_TMP/third.pem"
-printf '{"revoked":"ab' >>"$CA_DIR/index.jsonl"
+printf '{"revoked":"TORN-TAIL' >>"$CA_DIR/index.jsonl"
 out=$(p11e ca crl --dir "$CA_DIR" 2>&1 >/dev/null)
 check_eq "ca crl over a torn last line ($out)" 0 $?
 out=$(p11e ca revoke --cert "$TEST_TMP/third.pem" --reason cessationOfOperation 2>&1)
 check_eq "revoke after a torn line ($out)" 0 $?
-check_eq "the torn line was cut off" 0 "$(grep -c '"ab' "$CA_DIR/index.jsonl")"
+check_eq "the torn line was cut off" 0 "$(grep -c 'TORN-TAIL' "$CA_DIR/index.jsonl")"
 check_eq "every index line is JSON" "$(wc -l <"$CA_DIR/index.jsonl")" \
 	"$(jq -c . "$CA_DIR/index.jsonl" | wc -l)"
 p11e ca crl --dir "$CA_DIR" >"$TEST_TMP/crl2.pem"
