@@ -290,6 +290,8 @@ p11e_rc p11e_token_set_label(p11e_token *t, const p11e_id *id, const char *label
  * store). p11enroll gives every key an ID, so only its own label finds them
  * (src/token/p11_label.c). A NULL or empty label finds nothing. */
 p11e_rc p11e_token_destroy_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err);
+/* How many such key objects there are (*n), destroying none. */
+p11e_rc p11e_token_count_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err);
 /* Destroys every certificate object whose CKA_VALUE is cert's DER (a CA
  * certificate p11enroll wrote, found by value: `p11enroll wipe`); *n how
  * many (src/token/p11_wipe.c). */

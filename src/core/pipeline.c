@@ -79,6 +79,12 @@ static int durable_after(enroll_run *r, p11e_step reached)
 		/* The final ID was saved durably before the rename
 		 * (pipe_step_key): a rerun from key-pending finds the key. */
 		return r->rec->slot_id != NULL;
+	case P11E_STEP_CSR_BUILT:
+		/* The CA gets the request next (an EC CSR signed again would
+		 * be another). A CSR signed before the key's rename was saved durably with
+		 * the final ID (pipe_step_key): a rerun from key-pending finds
+		 * the key renamed and sends that very CSR. */
+		return !r->csr_before_rename;
 	case P11E_STEP_ISSUED:
 		/* The CA keeps what it issued durably and answers the same
 		 * request_key with the same certificate (crash point
@@ -96,9 +102,8 @@ static int durable_after(enroll_run *r, p11e_step reached)
 		free(targets);
 		return outside;
 	default:
-		/* key-pending: the key is made next; csr-built: the CA gets
-		 * the request (an EC CSR signed again would be another);
-		 * submitted: the CA holds it; done: the answer. */
+		/* key-pending: the key is made next; submitted: the CA holds
+		 * the request; done: the answer. */
 		return 1;
 	}
 }

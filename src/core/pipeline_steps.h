@@ -27,6 +27,9 @@ typedef struct enroll_run {
 	int chose_id;  /* this run chose temp_id: no earlier run can have used it */
 	int persisted; /* the record exists on disk */
 	int created;   /* this run created it (none was there): a refusal at new removes it */
+	/* The CSR was signed before the key's rename and saved durably with its
+	 * final ID (pipe_step_key): csr-built need not be durable again. */
+	int csr_before_rename;
 	/* Software key store (record key_store "software"): no token; the key
 	 * and its escrowed PFX password, once made or read back. */
 	int software;
@@ -54,6 +57,9 @@ p11e_rc pipe_count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *p
 p11e_rc pipe_step_new(enroll_run *r, p11e_err *err);
 p11e_rc pipe_step_key(enroll_run *r, p11e_err *err);
 p11e_rc pipe_step_store(enroll_run *r, p11e_err *err);
+/* Signs the CSR (the software key, or the token's key under id) into the
+ * record's csr_pem and request_key (src/core/steps_ca.c). */
+p11e_rc pipe_csr_sign(enroll_run *r, const p11e_id *id, p11e_err *err);
 /* The key pair made under id with the profile's usages (crash point key-made). */
 p11e_rc pipe_token_generate(enroll_run *r, const p11e_id *id, p11e_err *err);
 

@@ -23,8 +23,30 @@
 
 /* key-generated -> csr-built: the CSR is signed on the token (or by the
  * software key) and saved, so every later submission sends the very same
- * request. */
+ * request. A new key on the token had its CSR signed before its rename
+ * (pipe_csr_sign, called by pipe_step_key) and saved durably with its final
+ * ID: that CSR is the one sent, and csr-built need not be durable again. */
 p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
+{
+	p11e_id id;
+	p11e_rc rc = P11E_OK;
+
+	if (!r->software && r->rec->csr_pem != NULL && r->rec->request_key != NULL) {
+		r->csr_before_rename = 1;
+	} else {
+		if (!r->software)
+			rc = pipe_parse_id(r->rec->key_id, &id, "record key_id", err);
+		if (rc == P11E_OK)
+			rc = pipe_csr_sign(r, r->software ? NULL : &id, err);
+	}
+	if (rc == P11E_OK)
+		r->rec->step = P11E_STEP_CSR_BUILT;
+	return rc;
+}
+
+/* Signs the CSR with the software key, or the token's key under id, and sets
+ * the record's csr_pem and request_key (the step is the caller's). */
+p11e_rc pipe_csr_sign(enroll_run *r, const p11e_id *id, p11e_err *err)
 {
 	p11e_csr_params cp = {
 	    .email = r->rec->dns_name != NULL ? NULL : p11e_record_email(r->rec),
@@ -37,7 +59,6 @@ p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 	    .digest = r->p->digest,
 	    .rsa_pss = r->p->rsa_pss,
 	};
-	p11e_id id;
 	X509_REQ *req = NULL;
 	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1], *pem = NULL;
@@ -49,9 +70,7 @@ p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 		if (rc == P11E_OK)
 			rc = p11e_csr_build(r->skey, r->skey, &cp, &req, err);
 	} else {
-		rc = pipe_parse_id(r->rec->key_id, &id, "record key_id", err);
-		if (rc == P11E_OK)
-			rc = p11e_token_csr(r->token, &id, &cp, r->p->shared != NULL, &req, err);
+		rc = p11e_token_csr(r->token, id, &cp, r->p->shared != NULL, &req, err);
 	}
 	if (rc != P11E_OK)
 		goto out;
@@ -84,8 +103,6 @@ p11e_rc pipe_step_csr(enroll_run *r, p11e_err *err)
 	rc = p11e_record_set(&r->rec->csr_pem, pem, err);
 	if (rc == P11E_OK)
 		rc = p11e_record_set(&r->rec->request_key, hex, err);
-	if (rc == P11E_OK)
-		r->rec->step = P11E_STEP_CSR_BUILT;
 out:
 	OPENSSL_free(der);
 	free(pem);

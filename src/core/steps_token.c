@@ -162,10 +162,33 @@ static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final
 	return rc;
 }
 
+/* The CSR signed before the rename (pipe_step_key) goes to the CA only
+ * once the rename has finished. Anything still under the temporary ID, or a
+ * key that lost its ID on the way, shows that it never did: the CSR was never
+ * sent and is dropped, durably, before the key it names is removed (a kill
+ * during the removal then finds a record without it). Without such a sign
+ * the CA may hold the request: the CSR stays, and the start over is refused. */
+static p11e_rc drop_unsent_csr(enroll_run *r, size_t under_temp, p11e_err *err)
+{
+	size_t idless = 0;
+	p11e_rc rc = P11E_OK;
+
+	if (under_temp == 0)
+		rc = p11e_token_count_idless_keys(r->token, r->rec->label, &idless, err);
+	if (rc != P11E_OK || under_temp + idless == 0)
+		return rc;
+	rc = p11e_record_set(&r->rec->csr_pem, NULL, err);
+	if (rc == P11E_OK)
+		rc = p11e_record_set(&r->rec->request_key, NULL, err);
+	if (rc == P11E_OK)
+		rc = pipe_save(r, err);
+	return rc;
+}
+
 /* The key made for this step is not one whole pair under the recorded IDs
  * (a kill inside the rename on a module that rewrites an object in place can
- * leave a private key with no CKA_ID at all). No CSR exists before
- * key-generated, so nothing outside this record names the key yet: what the
+ * leave a private key with no CKA_ID at all). No CSR has left before the
+ * rename finished, so nothing outside this record names the key yet: what the
  * identity left (keys under its temporary and final IDs, and keys carrying
  * its label with no CKA_ID) goes, and the key is made again under temp.
  * key_id is cleared and saved once all is gone: a kill during the removal
@@ -174,13 +197,17 @@ static p11e_rc move_key(enroll_run *r, const p11e_id *temp, const p11e_id *final
  * unfinished one under temp (settle_temp_key), never renamed to the old
  * key's final ID. */
 static p11e_rc start_key_over(enroll_run *r, const p11e_id *temp, const p11e_id *final, size_t priv,
-			      size_t pub, p11e_err *err)
+			      size_t pub, size_t under_temp, p11e_err *err)
 {
 	static const unsigned long classes[] = {3 /* CKO_PRIVATE_KEY */, 2 /* CKO_PUBLIC_KEY */};
 	const p11e_id *ids[2] = {temp, final};
 	size_t n = 0;
 	p11e_rc rc = P11E_OK;
 
+	if (r->rec->csr_pem != NULL && r->rec->request_id == NULL && r->rec->cert_pem == NULL)
+		rc = drop_unsent_csr(r, under_temp, err);
+	if (rc != P11E_OK)
+		return rc;
 	if (r->rec->csr_pem != NULL || r->rec->request_id != NULL || r->rec->cert_pem != NULL)
 		return p11e_errf(err, P11E_FAIL,
 				 "identity %s: the token holds %zu private and %zu public keys "
@@ -230,7 +257,7 @@ static p11e_rc settle_renamed_key(enroll_run *r, const p11e_id *temp, const p11e
 	if (rc != P11E_OK)
 		return rc;
 	if (priv + fpriv != 1 || pub + fpub != 1)
-		return start_key_over(r, temp, final, priv + fpriv, pub + fpub, err);
+		return start_key_over(r, temp, final, priv + fpriv, pub + fpub, priv + pub, err);
 	/* Whatever is still under the temporary ID moves on (set_id renames
 	 * only what it finds there). */
 	if (priv + pub > 0)
@@ -348,6 +375,14 @@ p11e_rc pipe_step_key(enroll_run *r, p11e_err *err)
 			rc = pipe_public_key_id(pkey, &final, err);
 		if (rc == P11E_OK)
 			rc = pipe_set_hex(&r->rec->key_id, &final, err);
+		/* The CSR is signed now, under the temporary ID, so that the
+		 * final ID and the request go to disk in one durable save: the
+		 * key's rename and the CA's request then need one wait between
+		 * them, not two (docs/store.md#durability). */
+		if (rc == P11E_OK)
+			rc = pipe_csr_sign(r, &temp, err);
+		if (rc == P11E_OK)
+			r->csr_before_rename = 1;
 		/* Record the final ID before renaming, so a crash between the two is
 		 * recognised above. */
 		if (rc == P11E_OK)
@@ -385,8 +420,8 @@ static p11e_rc store_chain(enroll_run *r, STACK_OF(X509) * chain, p11e_err *err)
 		return P11E_OK;
 	/* Generous: a loaded machine runs many enrollments at once, and each
 	 * holds it for a few object writes only. */
-	rc = p11e_lock_acquire(r->cfg->store, "token", p11e_token_get_info(r->token)->serial,
-			       60000, &lock, err);
+	rc = p11e_lock_acquire(r->cfg->store, "token", p11e_token_get_info(r->token)->serial, 60000,
+			       &lock, err);
 	for (int i = 0; rc == P11E_OK && i < sk_X509_num(chain); i++) {
 		rc = p11e_token_store_ca_cert(r->token, sk_X509_value(chain, i), err);
 		if (rc == P11E_OK && i == 0)

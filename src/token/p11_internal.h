@@ -76,6 +76,8 @@ typedef struct p11e_known {
 } p11e_known;
 #define P11E_KNOWN_MAX 8
 
+#define P11E_RENAMED_MAX 4
+
 struct p11e_token {
 	p11e_module *m;
 	CK_SLOT_ID slot;
@@ -95,6 +97,14 @@ struct p11e_token {
 	/* Keys only in its fixed slots (a key under another CKA_ID refused):
 	 * p11e_token_note_fixed_slots. */
 	int fixed_slots;
+	/* The last private keys this session renamed (p11e_token_set_id): libp11
+	 * keeps a key's CKA_ID as it was when it first listed the object, so a
+	 * key it signed with under its temporary ID (the CSR, before the
+	 * rename) is still listed under that ID (p11e_token_signing_key). */
+	struct {
+		p11e_id from, to;
+	} renamed[P11E_RENAMED_MAX];
+	size_t renamed_next;
 };
 
 /* Remembers h as the object of class cls under CKA_ID id (made: this

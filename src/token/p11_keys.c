@@ -468,6 +468,16 @@ static p11e_rc p11_slot(p11e_token *t, PKCS11_SLOT **out, p11e_err *err)
 			 t->info.label);
 }
 
+/* libp11's private key listed under id, as an EVP_PKEY; NULL if none. */
+static EVP_PKEY *libp11_private_key(PKCS11_KEY *keys, unsigned int nkeys, const p11e_id *id)
+{
+	for (unsigned int i = 0; i < nkeys; i++)
+		if (keys[i].id_len == id->len && memcmp(keys[i].id, id->v, id->len) == 0 &&
+		    keys[i].isPrivate)
+			return PKCS11_get_private_key(&keys[i]);
+	return NULL;
+}
+
 p11e_rc p11e_token_signing_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out, p11e_err *err)
 {
 	PKCS11_SLOT *slot = NULL;
@@ -489,12 +499,17 @@ p11e_rc p11e_token_signing_key(p11e_token *t, const p11e_id *id, EVP_PKEY **out,
 	if (PKCS11_enumerate_keys(slot->token, &keys, &nkeys) != 0)
 		return p11e_errf_ssl(err, P11E_FAIL, "libp11: cannot list the keys of token '%s'",
 				     t->info.label);
-	for (unsigned int i = 0; i < nkeys; i++) {
-		if (keys[i].id_len == id->len && memcmp(keys[i].id, id->v, id->len) == 0 &&
-		    keys[i].isPrivate) {
-			*out = PKCS11_get_private_key(&keys[i]);
-			break;
-		}
+	*out = libp11_private_key(keys, nkeys, id);
+	/* A key this session renamed after libp11 listed it (a CSR signed
+	 * before the rename) is still in libp11's list under its old ID; the
+	 * object is the same. libp11 0.4.12 has no way to list keys afresh
+	 * without closing every session of the slot (PKCS11_update_slots also
+	 * misreads a list of more than one slot). */
+	for (size_t k = 0; *out == NULL && k < P11E_RENAMED_MAX && k < t->renamed_next; k++) {
+		size_t at = (t->renamed_next - 1 - k) % P11E_RENAMED_MAX;
+		if (t->renamed[at].to.len == id->len &&
+		    memcmp(t->renamed[at].to.v, id->v, id->len) == 0)
+			*out = libp11_private_key(keys, nkeys, &t->renamed[at].from);
 	}
 	if (*out == NULL)
 		return p11e_errf_ssl(

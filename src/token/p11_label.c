@@ -48,7 +48,9 @@ static int has_no_id(p11e_token *t, CK_OBJECT_HANDLE h)
 	return rv == CKR_ATTRIBUTE_TYPE_INVALID || (rv == CKR_OK && a.ulValueLen == 0);
 }
 
-p11e_rc p11e_token_destroy_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err)
+/* Counts (destroy 0) or destroys the key objects labelled `label` that have
+ * no CKA_ID. */
+static p11e_rc idless_keys(p11e_token *t, const char *label, int destroy, size_t *n, p11e_err *err)
 {
 	static const CK_OBJECT_CLASS classes[] = {CKO_PRIVATE_KEY, CKO_PUBLIC_KEY};
 	p11e_rc rc = P11E_OK;
@@ -67,11 +69,23 @@ p11e_rc p11e_token_destroy_idless_keys(p11e_token *t, const char *label, size_t 
 		for (CK_ULONG i = 0; rc == P11E_OK && i < count; i++) {
 			if (!has_no_id(t, list[i]))
 				continue;
-			rc = p11e_destroy_handle(t, list[i], "a key object without CKA_ID", err);
+			if (destroy)
+				rc = p11e_destroy_handle(t, list[i], "a key object without CKA_ID",
+							 err);
 			if (rc == P11E_OK)
 				(*n)++;
 		}
 		free(list);
 	}
 	return rc;
+}
+
+p11e_rc p11e_token_destroy_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err)
+{
+	return idless_keys(t, label, 1, n, err);
+}
+
+p11e_rc p11e_token_count_idless_keys(p11e_token *t, const char *label, size_t *n, p11e_err *err)
+{
+	return idless_keys(t, label, 0, n, err);
 }

@@ -77,8 +77,7 @@ void p11e_known_add(p11e_token *t, CK_OBJECT_CLASS cls, const unsigned char *id,
 	k->kept = 0;
 }
 
-void p11e_known_add_kept(p11e_token *t, const unsigned char *id, size_t id_len,
-			 CK_OBJECT_HANDLE h)
+void p11e_known_add_kept(p11e_token *t, const unsigned char *id, size_t id_len, CK_OBJECT_HANDLE h)
 {
 	size_t kept = 0;
 
@@ -411,6 +410,11 @@ p11e_rc p11e_token_set_id(p11e_token *t, const p11e_id *from, const p11e_id *to,
 		    strcmp(at, "key-renaming") == 0)
 			_exit(86);
 #endif
+	}
+	if (refused == CKR_OK && rc == P11E_OK) {
+		size_t at = t->renamed_next++ % P11E_RENAMED_MAX;
+		t->renamed[at].from = *from;
+		t->renamed[at].to = *to;
 	}
 	if (refused == CKR_OK)
 		return rc;

@@ -72,6 +72,27 @@ damaged() { # damaged EMAIL WHAT: WHAT is noid (private key's CKA_ID emptied) or
 damaged noid@example.com noid
 damaged gone@example.com gone
 
+# The CSR is signed before the rename and saved with the final ID; a power loss
+# after the CA answered leaves that record (key-pending, CSR in it). If the key
+# is then not whole and nothing shows that the rename was cut short (nothing
+# under the temporary ID, no key without an ID), the CA may hold the request:
+# the rerun refuses to make a second key, and the CA issued once.
+email=lost-key@example.com
+P11ENROLL_TEST_LOSE_UNSYNCED=1 P11ENROLL_TEST_CRASH_AFTER=ca-answered p11e enroll \
+	"$TEST_TOKEN_URI" --email "$email" --key ec:P-256 --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "lost key: crash after the CA answered" 86 $?
+final=$(key_id "$email")
+check_eq "lost key: the record on disk is key-pending with its CSR" "key-pending true" \
+	"$(record "$email" | jq -r '.step, (.csr_pem != null)' | paste -sd' ')"
+p11tool_opensc --delete-object --type privkey --id "$final" >/dev/null
+out=$(p11e enroll "$TEST_TOKEN_URI" --email "$email" --ca "local:$CA_DIR" \
+	--pin-source "$PIN_SRC" 2>&1)
+check_eq "lost key: the rerun refuses (exit 1)" 1 $?
+check_contains "lost key: says how to go on" "$out" "p11enroll forget $email"
+check_eq "lost key: no key made again" 0 "$(p11tool_opensc --list-objects --type privkey | grep -c "label: *$email\$")"
+check_eq "lost key: the CA issued once" 1 "$(grep -c "CN=$email" "$CA_DIR/index.jsonl")"
+
 # A rerun of a finished identity changes nothing.
 before=$(p11tool_opensc --list-objects | md5sum)
 p11e enroll "$TEST_TOKEN_URI" --email crash-new@example.com --ca "local:$CA_DIR" \
