@@ -76,6 +76,11 @@ void p11e_http_resp_free(p11e_http_resp *resp);
  * handshake failed. A protocol without an idempotency key may then send it
  * again; after any other failure the server may have it. */
 int p11e_http_never_sent(const p11e_http_resp *resp);
+/* A transport error of p11e_http_request (err) ends by asking whether the CA
+ * is up: its text without that hint into msg, for a caller that talks to
+ * something else (a vault). Returns 1 when it is about TLS ("SSL",
+ * "certificate"): a wrong ca_bundle, likeliest. */
+int p11e_http_error_text(const p11e_err *err, char *msg, size_t cap);
 
 /* libcurl's own version line ("libcurl/7.88.1 OpenSSL/3.0.x ..."), from
  * the library this process would load; NULL if it cannot be loaded. */

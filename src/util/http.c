@@ -492,3 +492,12 @@ p11e_rc p11e_http_post(const p11e_http *h, const char *url, const char *body, lo
 	p11e_http_resp_free(&resp);
 	return P11E_OK;
 }
+
+int p11e_http_error_text(const p11e_err *err, char *msg, size_t cap)
+{
+	const char *hint = strstr(err->msg, "; is the CA up?");
+	int len = hint != NULL ? (int)(hint - err->msg) : (int)strlen(err->msg);
+
+	snprintf(msg, cap, "%.*s", len, err->msg);
+	return strstr(msg, "SSL") != NULL || strstr(msg, "certificate") != NULL;
+}

@@ -140,13 +140,9 @@ static p11e_rc call(const cyberark *k, const char *method, const char *path, con
 	rc = p11e_http_request(&k->http, &req, resp, err);
 	if (rc == P11E_FAIL && err != NULL) {
 		char msg[P11E_ERR_MAX];
-		char *tail = strstr(err->msg, "; is the CA up?");
-		if (tail != NULL)
-			*tail = '\0';
-		snprintf(msg, sizeof(msg), "%s", err->msg);
+		int tls = p11e_http_error_text(err, msg, sizeof(msg));
 		p11e_errf(err, P11E_FAIL, "cyberark unreachable: %.400s%s", msg,
-			  strstr(msg, "SSL") || strstr(msg, "certificate") ? "; check \"ca_bundle\""
-									   : "");
+			  tls ? "; check \"ca_bundle\"" : "");
 	}
 	free(url);
 	return rc;

@@ -188,15 +188,14 @@ p11e_rc cyberark_ccp_get(cyberark *k, const char *name, const char *acct, unsign
 	req.url = url;
 	rc = p11e_http_request(&k->ccp_http, &req, &resp, err);
 	if (rc == P11E_FAIL && err != NULL && resp.curl_code != 0) {
-		char msg[P11E_ERR_MAX];
-		char *tail = strstr(err->msg, "; is the CA up?");
-		if (tail != NULL)
-			*tail = '\0';
+		char text[P11E_ERR_MAX], msg[P11E_ERR_MAX];
+		size_t ul = strlen(url);
+		p11e_http_error_text(err, text, sizeof(text));
 		/* libcurl's words without the URL, which the message names. */
 		snprintf(msg, sizeof(msg), "%s",
-			 strncmp(err->msg, url, strlen(url)) == 0 && err->msg[strlen(url)] == ':'
-			     ? err->msg + strlen(url) + 1 + (err->msg[strlen(url) + 1] == ' ')
-			     : err->msg);
+			 strncmp(text, url, ul) == 0 && text[ul] == ':'
+			     ? text + ul + 1 + (text[ul + 1] == ' ')
+			     : text);
 		rc = cyberark_ccp_transfer_error(k, resp.curl_code, msg, err);
 	}
 	if (rc != P11E_OK)

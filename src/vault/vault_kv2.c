@@ -201,11 +201,7 @@ static p11e_rc call(const kv2 *k, const char *method, const char *path, const p1
 	if (rc == P11E_FAIL && err != NULL) {
 		/* http.c speaks of CAs; say what is down here. */
 		char msg[P11E_ERR_MAX];
-		char *tail = strstr(err->msg, "; is the CA up?");
-		if (tail != NULL)
-			*tail = '\0';
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		if (strstr(msg, "SSL") != NULL || strstr(msg, "certificate") != NULL)
+		if (p11e_http_error_text(err, msg, sizeof(msg)))
 			p11e_errf(err, P11E_FAIL,
 				  "vault TLS check failed: %.400s; check \"ca_bundle\"", msg);
 		else
