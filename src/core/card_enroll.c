@@ -48,8 +48,7 @@ static void fix_for(int state, const char *serial, char *buf, size_t cap)
 
 /* The card's document, or *doc NULL when it is not registered (a serial
  * the registry cannot hold is never registered). */
-static p11e_rc lookup(const p11e_config *cfg, const char *serial, json_object **doc,
-		      p11e_err *err)
+static p11e_rc lookup(const p11e_config *cfg, const char *serial, json_object **doc, p11e_err *err)
 {
 	p11e_err mine = {0};
 	p11e_rc rc;
