@@ -104,6 +104,20 @@ typedef struct p11e_card_move_result {
 p11e_rc p11e_card_move(const p11e_config *cfg, const p11e_card_move_params *p,
 		       p11e_card_move_result *out, p11e_err *err);
 
+/* Enrollment and the registry (src/core/card_enroll.c): whether a key may
+ * go onto the token with this serial: P11E_OK for an unregistered card
+ * (*registered 0), one in stock or issued; P11E_USAGE, one line naming the
+ * state and the card command that fixes it, for a suspended, lost, damaged
+ * or terminated one. */
+p11e_rc p11e_card_enroll_check(const p11e_config *cfg, const char *serial, int *registered,
+			       p11e_err *err);
+/* An enrollment of identity finished onto card serial: a registered card in
+ * stock moves to issued ("issue", operator the local user, reason "enrolled
+ * IDENTITY"); *moved says whether it did. Call with the identity's lock held
+ * (lock order: identity, then card). */
+p11e_rc p11e_card_enrolled(const p11e_config *cfg, const char *serial, const char *identity,
+			   long wait_ms, int *moved, p11e_err *err);
+
 /* `card register URI` and what init-token does. */
 typedef struct p11e_card_register_params {
 	const char *uri;

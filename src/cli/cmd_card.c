@@ -213,6 +213,22 @@ static p11e_rc wipe(cli_ctx *ctx, const cli_args *a)
 	return rc;
 }
 
+/* Whether the card's last move, a terminate, came from damaged. */
+static int terminated_damaged(cli_ctx *ctx, const char *serial)
+{
+	json_object *doc = NULL, *hist;
+	int damaged = 0;
+
+	if (p11e_card_load(&ctx->config, serial, &doc, NULL) == P11E_OK &&
+	    json_object_object_get_ex(doc, "history", &hist)) {
+		size_t n = json_object_array_length(hist);
+		json_object *e = n > 0 ? json_object_array_get_idx(hist, n - 1) : NULL;
+		damaged = strcmp(str_of(e, "from"), "damaged") == 0;
+	}
+	json_object_put(doc);
+	return damaged;
+}
+
 static p11e_rc card_move(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 {
 	int to = -1;
@@ -223,7 +239,12 @@ static p11e_rc card_move(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 	 * finishes it); without --wipe it stays terminated. */
 	if (rc == P11E_OK && strcmp(v->move, "terminate") == 0 && to == P11E_CARD_TERMINATED &&
 	    cli_value(a, "wipe") == NULL) {
-		if (!ctx->json)
+		/* A damaged card is not reused: no --wipe hint for it. */
+		if (!ctx->json && terminated_damaged(ctx, a->pos[1]))
+			printf("card %s: terminated; a damaged card is not reused: it stays "
+			       "terminated\n",
+			       a->pos[1]);
+		else if (!ctx->json)
 			printf("card %s: terminated; `card terminate %s --wipe URI` wipes it and "
 			       "returns it to stock\n",
 			       a->pos[1], a->pos[1]);

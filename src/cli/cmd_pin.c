@@ -189,6 +189,13 @@ static p11e_rc card_pin(cli_ctx *ctx, const cli_args *a, int rotate)
 		rc = p11e_errf(&ctx->err, P11E_USAGE,
 			       "--so-pin-source: the escrowed SO PIN is used here; give one "
 			       "or the other");
+	/* A rotated SO PIN is always generated and escrowed, never chosen or
+	 * shown: a new PIN source would be silently unused. */
+	if (rc == P11E_OK && rotate && p.new_pin_source != NULL)
+		rc = p11e_errf(&ctx->err, P11E_USAGE,
+			       "--new-pin-source: pin rotate-so sets a generated SO PIN (escrowed, "
+			       "never shown) and takes no PIN source; a new user PIN is set by "
+			       "pin change or pin unblock");
 	if (rc == P11E_OK)
 		rc = rotate ? p11e_card_rotate_so(&ctx->config, &p, &generation, &ctx->err)
 			    : p11e_card_unblock(&ctx->config, &p, &ctx->err);
@@ -285,7 +292,8 @@ const cli_command cmd_pin = {
 	    "         With --officer-key, the card's escrowed SO PIN (card register) is\n"
 	    "         read from the vault instead, never shown.\n"
 	    "rotate-so  a registered card's SO PIN replaced by a generated one, escrowed\n"
-	    "         before the card is changed (--officer-key reads the current one).\n"
+	    "         before the card is changed (--officer-key reads the current one);\n"
+	    "         it takes no --new-pin-source (exit 2): the new SO PIN is never chosen.\n"
 	    "Each PIN is sent once and never retried. On a reader with a pinpad (protected\n"
 	    "authentication path) and no source given, the reader asks for every PIN.\n"
 	    "Changes and unblocks are recorded in the audit trail (never a PIN).",

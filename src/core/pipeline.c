@@ -397,6 +397,10 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 	 * (step new checks it again on a resumed record). */
 	if (rc == P11E_OK && rec->step == P11E_STEP_NEW && r.token != NULL)
 		rc = p11e_token_check_keytype(r.token, &r.kt, err);
+	/* A card the registry has suspended, lost, damaged or terminated takes
+	 * no key (card_enroll.c): refused before anything is made or saved. */
+	if (rc == P11E_OK)
+		rc = pipe_card_check(&r, err);
 	if (rc == P11E_OK && rec->step == P11E_STEP_NEW) {
 		/* Nothing is made yet: key-pending, durable, comes before. */
 		rc = pipe_save_step(&r, r.software || r.archived, err);
@@ -419,6 +423,10 @@ p11e_rc p11e_enroll(const p11e_config *cfg, const p11e_enroll_params *p, p11e_re
 		}
 	}
 out:
+	/* After the record is final, also on a rerun of a finished one (a
+	 * crash before the move), under the identity's lock: then the card's. */
+	if (rc == P11E_OK || rc == P11E_PENDING)
+		pipe_card_issue(&r);
 	if (r.ca != NULL && !r.ca_shared)
 		p11e_ca_close(r.ca);
 	p11e_session_close(&r.sess);

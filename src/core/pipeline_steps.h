@@ -41,6 +41,9 @@ typedef struct enroll_run {
 	/* The vault entry and key file name of this generation's PFX password:
 	 * the identity, or "IDENTITY#N" from generation 2 on. */
 	char *secret;
+	/* The token's card in the registry (card_enroll.c): 0 not looked up,
+	 * 1 registered, -1 not registered. */
+	int card_seen;
 } enroll_run;
 
 /* Shared helpers (pipeline.c). */
@@ -52,6 +55,12 @@ p11e_rc pipe_parse_id(const char *hex, p11e_id *id, const char *field, p11e_err 
 p11e_rc pipe_set_hex(char **field, const p11e_id *id, p11e_err *err);
 p11e_rc pipe_public_key_id(EVP_PKEY *pub, p11e_id *id, p11e_err *err);
 p11e_rc pipe_count_key(enroll_run *r, const p11e_id *id, size_t *priv, size_t *pub, p11e_err *err);
+
+/* card_enroll.c: refuses a token whose card may take no keys (before any
+ * key is made); a finished enrollment moves its card from stock to issued
+ * (a failure there is a warning: the certificate is on the card). */
+p11e_rc pipe_card_check(enroll_run *r, p11e_err *err);
+void pipe_card_issue(enroll_run *r);
 
 /* steps_token.c */
 p11e_rc pipe_step_new(enroll_run *r, p11e_err *err);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "p11enroll/ca.h"
+#include "p11enroll/card.h"
 #include "p11enroll/lock.h"
 #include "p11enroll/replace.h"
 #include "p11enroll/revoke.h"
@@ -159,6 +160,11 @@ static p11e_rc check_ready(const p11e_config *cfg, const p11e_replace_params *p,
 	    .uri = p->token_uri, .module = p->module, .pin_source = p->pin_source, .login = 1};
 	p11e_rc rc = p11e_session_login(cfg, &sp, card, err);
 
+	/* A new card the registry has as lost, suspended, ... : refused before
+	 * the old card's certificates are revoked (the pipeline checks again). */
+	if (rc == P11E_OK)
+		rc = p11e_card_enroll_check(cfg, p11e_token_get_info(card->token)->serial, NULL,
+					    err);
 	if (rc == P11E_OK)
 		rc = check_ca(cfg, rec->ca, err);
 	for (size_t i = 0; rc == P11E_OK && i < rec->n_history; i++)

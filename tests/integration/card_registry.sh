@@ -200,6 +200,13 @@ check_eq "init-token: the new card in stock, SO PIN not escrowed" "in-stock null
 	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | "\(.state) \(.so_pin.escrowed)"')"
 check_eq "init-token: its history says so" "register: initialised by init-token" \
 	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | .history[0] | "\(.move): \(.reason)"')"
+# A damaged card is terminated without a --wipe hint: it is not reused.
+FRESH=$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | .serial')
+p11e card damaged "$FRESH" --reason cracked >/dev/null
+p11e_logged card terminate "$FRESH" --reason cracked
+check_eq "terminate a damaged card: exit 0 ($OUT)" 0 $?
+check_contains "terminate a damaged card: says it is not reused" "$OUT" "a damaged card is not reused"
+check_not_contains "terminate a damaged card: no --wipe hint" "$OUT" "--wipe"
 
 # No secret reached the output, the audit or the card's document.
 for secret in "$SO1" "$SO_OLD"; do

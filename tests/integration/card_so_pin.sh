@@ -81,6 +81,14 @@ p11e_logged pin rotate-so pkcs11:token=c3 --officer-key "$KEY"
 check_eq "rotate-so rerun: exit 0 ($OUT)" 0 $?
 check_eq "rotate-so rerun: the cut change confirmed, no further one" 4 "$(card c3 | jq .so_pin.escrowed)"
 check "c3: the card has number 4" so_login_works c3 "$(escrowed_so c3 4)"
+# rotate-so takes no PIN source (the SO PIN is always generated): refused, nothing changed.
+p11e_logged pin rotate-so pkcs11:token=c3 --officer-key "$KEY" --new-pin-source "file:$TEST_SO_PIN_FILE"
+check_eq "rotate-so --new-pin-source: exit 2 ($OUT)" 2 $?
+check_contains "rotate-so --new-pin-source: names the option" "$OUT" "--new-pin-source"
+check_eq "rotate-so --new-pin-source: one line" 1 "$(printf '%s\n' "$OUT" | wc -l)"
+check_eq "rotate-so --new-pin-source: still number 4, nothing pending" "4 null" \
+	"$(card c3 | jq -r '"\(.so_pin.escrowed) \(.so_pin.pending)"')"
+check "c3: still number 4 on the card" so_login_works c3 "$(escrowed_so c3 4)"
 
 # Helpdesk unblock: wrong user PINs (count low), then the escrowed SO PIN unblocks it.
 printf '%s\n' 99999999 >"$TEST_TMP/wrong-pin"
