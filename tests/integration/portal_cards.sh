@@ -262,6 +262,41 @@ gone() { ! kill -0 "$1" 2>/dev/null || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut
 check "... (its sleep $sleep_pid killed with its group: $(cat /proc/$sleep_pid/stat 2>/dev/null))" gone "$sleep_pid"
 check_eq "the portal still answers" 200 "$(req c.json -b alice.jar "$URL/api/v1/cards")"
 
+# A card in a state that cannot be lost (damaged): 409, nothing changed, no notification.
+: >mode
+p11e_logged card found "$SA"
+p11e_logged card damaged "$SA" --reason "cracked"
+check_eq "damaged: exit 0 ($OUT)" 0 $?
+n=$(runs)
+hist=$(p11e card show "$SA" --json | jq '.history | length')
+check_eq "report a damaged card (API): 409" 409 \
+	"$(req x.json -b alice.jar -H "X-CSRF-Token: $A_CSRF" -H 'Content-Type: application/json' \
+		-d '{"confirm": "lost"}' "$URL/api/v1/cards/$SA/lost")"
+check_contains "... says why" "$(jq -r .error x.json)" "your card is damaged"
+check_eq "... its confirmation page: 409" 409 "$(req x.html -b alice.jar "$URL/cards/$SA/lost")"
+check_eq "... still damaged, no new history entry" "damaged $hist" \
+	"$(p11e card show "$SA" --json | jq -r '"\(.state) \(.history | length)"')"
+check_eq "... no notification" "$n" "$(runs)"
+check_eq "the cards page: 200" 200 "$(req c.html -b alice.jar "$URL/cards")"
+check_contains "... damaged" "$(text c.html)" "Damaged: it does not work"
+check_not_contains "... no report link" "$(cat c.html)" "/cards/$SA/lost"
+
+# carol's key is on a card the registry does not know: shown as such, a report is 404.
+softhsm2-util --init-token --free --label third --so-pin "$SO_OLD" --pin "$TEST_PIN" >/dev/null
+p11e_logged enroll pkcs11:token=third --email carol@example.org --ca "local:$CA_DIR" --pin-source "$PIN_SRC"
+check_eq "enroll carol onto an unregistered card: exit 0 ($OUT)" 0 $?
+SC=$(p11e pin status pkcs11:token=third --json | jq -r .serial)
+sign_in carol@example.org carol.jar
+check_eq "carol's cards (JSON): her card, state null" "$SC null" \
+	"$(req c.json -b carol.jar "$URL/api/v1/cards" >/dev/null; jq -r '.cards[0] | "\(.serial) \(.state)"' c.json)"
+check_eq "carol's cards page" 200 "$(req c.html -b carol.jar "$URL/cards")"
+check_contains "... not known to the registry" "$(text c.html)" "Not known to the card registry"
+check_eq "carol reports it lost: 404" 404 \
+	"$(req x.json -b carol.jar -H "X-CSRF-Token: $CSRF" -H 'Content-Type: application/json' \
+		-d '{"confirm": "lost"}' "$URL/api/v1/cards/$SC/lost")"
+check_contains "... says to call the help desk" "$(jq -r .error x.json)" "help desk"
+check "... and registered nothing" sh -c "! '$P11ENROLL' card show '$SC' >/dev/null 2>&1"
+
 # bob's card went through none of it.
 check_eq "bob's card: still issued" issued "$(state "$SB")"
 check_eq "bob's card: its history as before" "$before_b" "$(p11e card show "$SB" --json | jq -c .history)"
