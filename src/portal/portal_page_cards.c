@@ -42,46 +42,43 @@ static const char *member(json_object *o, const char *key)
 		   : NULL;
 }
 
-/* The card's name as its holder knows it: its label, and its serial (what
- * is printed on it, or what the help desk asks for). */
-static void card_name(p11e_sbuf *b, json_object *card)
+/* One card: its name, its state as a badge, the facts, and the way to
+ * report it lost while it can be. A section, not a table row: it fits a
+ * phone's width. */
+static void card_section(p11e_sbuf *b, json_object *card, size_t i)
 {
-	const char *label = member(card, "label");
-
-	if (label != NULL && label[0] != '\0') {
-		page_text(b, label);
-		p11e_sbuf_str(b, " ");
-	}
-	p11e_sbuf_str(b, "<span class=\"hint\">(serial number ");
-	page_text(b, member(card, "serial"));
-	p11e_sbuf_str(b, ")</span>");
-}
-
-static void card_row(p11e_sbuf *b, json_object *card)
-{
-	const char *state = member(card, "state"), *css, *words = card_words(state, &css);
+	const char *state = member(card, "state"), *label = member(card, "label"), *css;
+	const char *words = card_words(state, &css);
 	int lostable =
 	    state != NULL && (strcmp(state, "issued") == 0 || strcmp(state, "suspended") == 0);
+	char head[96];
 
-	p11e_sbuf_str(b, "<tr><td>");
-	card_name(b, card);
-	p11e_sbuf_str(b, "</td><td><span class=\"badge ");
+	snprintf(head, sizeof(head),
+		 "<section aria-labelledby=\"h-card-%zu\"><h2 id=\"h-card-%zu\">", i, i);
+	p11e_sbuf_str(b, head);
+	if (label != NULL && label[0] != '\0') {
+		p11e_sbuf_str(b, "Card ");
+		page_text(b, label);
+	} else {
+		p11e_sbuf_str(b, "Your card");
+	}
+	p11e_sbuf_str(b, "</h2>\n<p><span class=\"badge ");
 	p11e_sbuf_str(b, css);
 	p11e_sbuf_str(b, "\" data-state=\"");
 	page_text(b, state != NULL ? state : "");
 	p11e_sbuf_str(b, "\">");
 	page_text(b, words);
-	p11e_sbuf_str(b, "</span></td><td>");
+	p11e_sbuf_str(b, "</span></p>\n<dl class=\"facts\"><dt>Serial number</dt><dd>");
+	page_text(b, member(card, "serial"));
+	p11e_sbuf_str(b, "</dd><dt>Since</dt><dd>");
 	page_date_only(b, member(card, "since"));
-	p11e_sbuf_str(b, "</td><td>");
+	p11e_sbuf_str(b, "</dd></dl>\n");
 	if (lostable) {
-		p11e_sbuf_str(b, "<a class=\"button danger\" href=\"/cards/");
+		p11e_sbuf_str(b, "<p><a class=\"button danger\" href=\"/cards/");
 		page_url_segment(b, member(card, "serial"));
-		p11e_sbuf_str(b, "/lost\">Report this card lost</a>");
-	} else {
-		p11e_sbuf_str(b, "-");
+		p11e_sbuf_str(b, "/lost\">Report this card lost</a></p>\n");
 	}
-	p11e_sbuf_str(b, "</td></tr>");
+	p11e_sbuf_str(b, "</section>\n");
 }
 
 void page_cards(portal_req *r)
@@ -104,12 +101,10 @@ void page_cards(portal_req *r)
 		p11e_sbuf_str(&b, ".</p>\n");
 	} else {
 		p11e_sbuf_str(&b, "<p>The card your certificate is on, and whether it works.</p>\n"
-				  "<table id=\"cards\"><thead><tr><th scope=\"col\">Card</th><th "
-				  "scope=\"col\">State</th><th scope=\"col\">Since</th><th "
-				  "scope=\"col\">Lost it?</th></tr></thead><tbody>");
+				  "<div id=\"cards\">\n");
 		for (size_t i = 0; i < n; i++)
-			card_row(&b, json_object_array_get_idx(cards, i));
-		p11e_sbuf_str(&b, "</tbody></table>\n<p class=\"hint\">A card that is suspended "
+			card_section(&b, json_object_array_get_idx(cards, i), i);
+		p11e_sbuf_str(&b, "</div>\n<p class=\"hint\">A card that is suspended "
 				  "or reported lost can work again: ask ");
 		page_help_contact(r, &b);
 		p11e_sbuf_str(&b, ".</p>\n");

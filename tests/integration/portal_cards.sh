@@ -112,7 +112,7 @@ B_CSRF=$CSRF
 check_eq "GET /cards without a sign-in: 401" 401 "$(req x.html "$URL/cards")"
 check_eq "GET /api/v1/cards without a sign-in: 401" 401 "$(req x.json "$URL/api/v1/cards")"
 check_eq "alice's cards page" 200 "$(req c.html -b alice.jar "$URL/cards")"
-check_contains "the page names her card" "$(text c.html)" "serial number $SA"
+check_contains "the page names her card" "$(text c.html)" "Serial number$SA"
 check_contains "... in plain words: in use" "$(text c.html)" "In use"
 check_contains "... with a link to report it lost" "$(cat c.html)" "href=\"/cards/$SA/lost\""
 check_not_contains "... and not bob's card" "$(cat c.html)" "$SB"
