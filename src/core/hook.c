@@ -3,6 +3,7 @@
  * never ours, because ours may hold a PIN (pin_source "env:VAR") or a vault
  * credential; only PATH and what describes the renewal. Its output goes to
  * our stderr, so `renew --json` keeps stdout for itself. */
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np (glibc 2.34) */
 #include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -98,6 +99,9 @@ p11e_rc p11e_hook_spawn(const char *what, char *const argv[], char *const env[],
 	}
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	/* Nothing of ours but stdout and stderr: not the portal's sockets, the
+	 * store's connection, the audit log or a lock (not all are O_CLOEXEC). */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	/* serve blocks SIGTERM and friends in every thread: the command must
 	 * not inherit that, nor our ignored signals. */
 	sigemptyset(&none);

@@ -17,7 +17,7 @@ p11e_rc p11e_hook_run(const char *command, const p11e_record *rec, const char *s
 /* Runs argv[0] (an absolute path, never through a shell) with argv and
  * exactly the environment env (NULL-terminated "NAME=value"; PATH is added
  * by the caller if it wants one), stdin /dev/null, stdout onto our stderr,
- * no signal blocked. what names it in messages. timeout_s > 0: it runs in
+ * no other descriptor of ours, no signal blocked. what names it in messages. timeout_s > 0: it runs in
  * a process group of its own, killed (SIGKILL, the whole group) when it
  * has not ended after timeout_s seconds, *status then 128+9 and *timed_out
  * 1. P11E_FAIL only when it could not be started or waited for. */

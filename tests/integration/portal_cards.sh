@@ -32,6 +32,7 @@ cat >notify.sh <<'SH'
 #!/bin/sh
 out=$(mktemp "$1/run.XXXXXX")
 { echo "ARGS=$#:$*"; env; } >"$out"
+ls /proc/$$/fd >"$out.fds"
 case "$(cat "$2" 2>/dev/null)" in
 fail) exit 3 ;;
 hang) sleep 300 & echo $! >"$1/sleep.pid"; wait ;;
@@ -49,9 +50,9 @@ cat >config.json <<JSON
              "notify_timeout_seconds": 3 } }
 JSON
 export P11ENROLL_CONFIG=$W/config.json
-runs() { ls runs | grep -c '^run\.' ; }
+runs() { ls runs | grep -c '^run\.[^.]*$' ; }
 # last_run: the newest run's file.
-last_run() { ls -t runs/run.* | head -1; }
+last_run() { ls -t runs/run.* | grep -v '\.fds$' | head -1; }
 var() { sed -n "s/^$1=//p" "$(last_run)"; }
 
 # The config's key is checked at load: a shell string, a relative path, a bad timeout.
@@ -199,6 +200,8 @@ check_eq "... nothing else in its environment (no PIN, no config, no store crede
 	"P11E_CARD_FROM P11E_CARD_IDENTITIES P11E_CARD_MOVE P11E_CARD_OPERATOR P11E_CARD_REASON P11E_CARD_SERIAL P11E_CARD_TO PATH" \
 	"$(sed -n '2,$s/=.*//p' "$(last_run)" | grep -vxE 'PWD|OLDPWD|SHLVL|_' | sort -u | tr '\n' ' ' | sed 's/ $//')"
 check_not_contains "... no PIN in it" "$(cat runs/run.*)" "$TEST_PIN"
+check_eq "... no descriptor of the portal's inherited (sockets, store, audit log): 0 1 2 and dash's own 10 and 11" \
+	"0 1 2 10 11" "$(sort -n "$(last_run).fds" | tr '\n' ' ' | sed 's/ $//')"
 check "the reason was never run as a command" test ! -e pwned
 check "... nor in the portal's directory" test ! -e "$W/runs/pwned"
 check_eq "the cards page: reported lost" 200 "$(req c.html -b alice.jar "$URL/cards")"
