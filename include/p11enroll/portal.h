@@ -104,6 +104,8 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_STATIC_JS,	  /* GET /static/portal.js */
 	P11E_ROUTE_STATIC_LOGO,	  /* GET /static/logo (portal.logo) */
 	P11E_ROUTE_PAGE_SIGNOUT,  /* POST /signout (form, field csrf) */
+	P11E_ROUTE_PAGE_CARDS,	  /* GET /cards: the user's cards and their states */
+	P11E_ROUTE_PAGE_LOST,	  /* GET (confirm), POST /cards/SERIAL/lost (form) */
 	P11E_ROUTE_ME,		  /* /api/v1/me */
 	P11E_ROUTE_SESSION,	  /* /api/v1/session */
 	P11E_ROUTE_IDENTITIES,	  /* /api/v1/identities */
@@ -112,6 +114,8 @@ typedef enum p11e_portal_route {
 	P11E_ROUTE_PASSWORD,	  /* /api/v1/identities/ID/password */
 	P11E_ROUTE_RENEW,	  /* /api/v1/identities/ID/renew */
 	P11E_ROUTE_REVOKE,	  /* /api/v1/identities/ID/revoke */
+	P11E_ROUTE_CARDS,	  /* /api/v1/cards */
+	P11E_ROUTE_CARD_LOST,	  /* /api/v1/cards/SERIAL/lost (ID: the SERIAL) */
 } p11e_portal_route;
 
 #define P11E_PORTAL_ID_MAX 256

@@ -256,5 +256,8 @@ p11e_rc p11e_card_move(const p11e_config *cfg, const p11e_card_move_params *p,
 out:
 	json_object_put(doc);
 	p11e_lock_release(&lock);
+	/* The helpdesk told, outside the card's lock (the command may be slow). */
+	if (rc == P11E_OK && !out->already && out->to >= 0)
+		card_notify(cfg, p->serial, p->move, out->from, out->to, op, p->reason);
 	return rc;
 }

@@ -29,6 +29,17 @@ p11e_rc card_audit_due(const p11e_config *cfg, const char *serial, struct json_o
 p11e_rc card_certificates_work(const p11e_config *cfg, const char *move, int revoke,
 			       struct json_object *doc, p11e_err *err);
 
+/* The helpdesk notification (card_notify.c): cards.notify_command run
+ * once a move that takes a card out of service (to suspended, lost,
+ * damaged or terminated) is saved and audited; a failure is a warning and
+ * an audit line, never an error of the move. */
+void card_notify(const p11e_config *cfg, const char *serial, const char *move, int from, int to,
+		 const char *op, const char *reason);
+/* config load: cards.notify_command (a list of strings, the first an
+ * absolute path) or cards.notify_timeout_seconds (1 to 3600). */
+p11e_rc card_notify_config_check(const char *file, const char *key, struct json_object *val,
+				 p11e_err *err);
+
 /* The pipeline's crash points (test builds): pipe_crash_point. */
 void pipe_crash_point(const char *name);
 #define card_crash_point(name) pipe_crash_point(name)

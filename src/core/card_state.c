@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "core/card_int.h"
 #include "p11enroll/card.h"
 
 static const char *const state_names[P11E_CARD_STATES] = {"in-stock", "issued",	 "suspended",
@@ -90,10 +91,18 @@ p11e_rc p11e_card_config_check(const char *file, json_object *cards, p11e_err *e
 	json_object_object_foreach(cards, key, val)
 	{
 		(void)val;
+		if (strcmp(key, "notify_command") == 0 ||
+		    strcmp(key, "notify_timeout_seconds") == 0) {
+			p11e_rc rc = card_notify_config_check(file, key, val, err);
+			if (rc != P11E_OK)
+				return rc;
+			continue;
+		}
 		if (strcmp(key, "allowed_transitions") != 0)
 			return p11e_errf(err, P11E_CONFIG,
 					 "config %s: unknown key 'cards.%.60s' (known: "
-					 "allowed_transitions)",
+					 "allowed_transitions, notify_command, "
+					 "notify_timeout_seconds)",
 					 file, key);
 	}
 	if (!json_object_object_get_ex(cards, "allowed_transitions", &list))

@@ -374,7 +374,7 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 {
 	int want_post = route == P11E_ROUTE_SESSION || route == P11E_ROUTE_PASSWORD ||
 			route == P11E_ROUTE_IDENTITIES || route == P11E_ROUTE_RENEW ||
-			route == P11E_ROUTE_REVOKE;
+			route == P11E_ROUTE_REVOKE || route == P11E_ROUTE_CARD_LOST;
 
 	if (route == P11E_ROUTE_SESSION &&
 	    evhttp_request_get_command(r->req) == EVHTTP_REQ_DELETE) {
@@ -409,6 +409,12 @@ void portal_api_dispatch(portal_req *r, p11e_portal_route route, const char *id,
 		break;
 	case P11E_ROUTE_REVOKE:
 		portal_api_revoke(r, id);
+		break;
+	case P11E_ROUTE_CARDS:
+		portal_api_cards(r);
+		break;
+	case P11E_ROUTE_CARD_LOST:
+		portal_api_card_lost(r, id);
 		break;
 	default:
 		portal_send_error(r, 404, "no such page");

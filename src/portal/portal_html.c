@@ -226,6 +226,10 @@ void portal_html_dispatch(portal_req *r, p11e_portal_route route, const char *id
 		page_renew(r, id);
 	else if (route == P11E_ROUTE_PAGE_REVOKE)
 		post ? page_revoke(r, id) : page_revoke_confirm(r, id);
+	else if (route == P11E_ROUTE_PAGE_CARDS && !post)
+		page_cards(r);
+	else if (route == P11E_ROUTE_PAGE_LOST)
+		post ? page_card_lost(r, id) : page_card_lost_confirm(r, id);
 	else if (route == P11E_ROUTE_PAGE_CA_CHAIN && !post)
 		page_ca_chain(r);
 	else if (route >= P11E_ROUTE_STATIC_CSS && route <= P11E_ROUTE_STATIC_LOGO && !post)

@@ -278,8 +278,12 @@ static int route_methods(p11e_portal_route route)
 	case P11E_ROUTE_ME:
 	case P11E_ROUTE_CERTIFICATE:
 	case P11E_ROUTE_PFX:
+	case P11E_ROUTE_PAGE_CARDS:
+	case P11E_ROUTE_CARDS:
 		return EVHTTP_REQ_GET;
-	case P11E_ROUTE_PAGE_REVOKE: /* GET the confirmation, POST the revocation */
+	/* GET the confirmation, POST the revocation or the report */
+	case P11E_ROUTE_PAGE_REVOKE:
+	case P11E_ROUTE_PAGE_LOST:
 		return EVHTTP_REQ_GET | EVHTTP_REQ_POST;
 	case P11E_ROUTE_SESSION: /* POST signs in, DELETE signs out */
 		return EVHTTP_REQ_POST | EVHTTP_REQ_DELETE;

@@ -265,6 +265,35 @@ int portal_revocable(portal_req *r, const struct p11e_record *rec, char *msg, si
 int portal_request_replacement(portal_req *r, const char *profile,
 			       const struct p11e_record *revoked, struct p11e_record *rec,
 			       const char **msg);
+/* portal_ops_cards.c: r->user's cards (those their identity's current
+ * generation went onto) as a JSON array of {serial, state (null: not in
+ * the registry), label, manufacturer, model, since, generations} into
+ * *cards (new reference): 0. */
+struct json_object;
+int portal_user_cards(portal_req *r, struct json_object **cards);
+/* 0 when serial is one of r->user's cards, else the HTTP status (400 a bad
+ * serial, 401, 403 not theirs or unknown: the same answer) and why. */
+int portal_own_card(portal_req *r, const char *serial, char *msg, size_t cap);
+/* "I lost my card": r->user's card moved "lost" (p11e_card_move: held,
+ * operator "portal:USER", reason "reported lost in the portal: WORDS"),
+ * audited "portal-card-lost" too: 200 (*already: it was reported lost
+ * before, nothing changed), else the HTTP status (403, 404 not in the
+ * registry, 409 a state it cannot be lost from, busy, 500) and why. */
+int portal_report_card_lost(portal_req *r, const char *serial, const char *words, int *already,
+			    char *msg, size_t cap);
+/* 0 when r->user's card serial may be reported lost now (issued or
+ * suspended), else the status (as portal_own_card; 404 not in the
+ * registry; 409 already lost or another state) and why: the confirmation
+ * page. */
+int portal_card_lostable(portal_req *r, const char *serial, char *msg, size_t cap);
+/* What a user may say about the loss: at most PORTAL_CARD_REASON_MAX
+ * bytes, no control character (it goes into the card's history, the audit
+ * and the helpdesk's notification): 1, else 0. */
+#define PORTAL_CARD_REASON_MAX 200
+int portal_card_reason_ok(const char *words);
+/* portal_api_cards.c: GET /api/v1/cards, POST /api/v1/cards/SERIAL/lost. */
+void portal_api_cards(portal_req *r);
+void portal_api_card_lost(portal_req *r, const char *serial);
 void portal_audit(portal_req *r, const char *action, const char *identity, p11e_rc outcome,
 		  const p11e_err *outcome_err, p11e_rc *audit_rc, p11e_err *err);
 

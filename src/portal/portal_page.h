@@ -51,6 +51,11 @@ void page_signin(portal_req *r, int code, const char *problem);
 void page_revoke_confirm(portal_req *r, const char *id);
 void page_revoke(portal_req *r, const char *id);
 void page_ca_chain(portal_req *r);
+/* portal_page_cards.c: "Your cards", and "I lost my card" (the
+ * confirmation, GET; the report, POST). */
+void page_cards(portal_req *r);
+void page_card_lost_confirm(portal_req *r, const char *serial);
+void page_card_lost(portal_req *r, const char *serial);
 /* portal_static.c */
 void portal_static(portal_req *r, p11e_portal_route route);
 

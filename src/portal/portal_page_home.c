@@ -144,6 +144,15 @@ static void lost_section(p11e_sbuf *b, const p11e_record *rec)
 	p11e_sbuf_str(b, "/revoke\">Revoke my certificate</a></p></section>\n");
 }
 
+/* A key on a card: where the card's state is, and its "I lost it". */
+static void card_section(p11e_sbuf *b)
+{
+	p11e_sbuf_str(b, "<section aria-labelledby=\"h-card\"><h2 id=\"h-card\">Your "
+			 "card</h2>\n<p>Your key is on your card. See whether it works, or report "
+			 "it lost: <a id=\"cards-link\" href=\"/cards\">Your cards</a>.</p>"
+			 "</section>\n");
+}
+
 static const char *generation_words(const char *state)
 {
 	if (state == NULL || strcmp(state, "current") == 0)
@@ -280,6 +289,8 @@ void page_home(portal_req *r)
 		install_section(&b);
 	if (!revoked && page_software(&rec) && done)
 		lost_section(&b, &rec);
+	if (!page_software(&rec) && rec.token_serial != NULL)
+		card_section(&b);
 	history_section(&b, &rec);
 	p11e_record_clear(&rec);
 	page_send(r, &b, 200);

@@ -53,6 +53,21 @@ static int identity_segment(const char *seg, size_t len, char *id)
 	return 0;
 }
 
+/* /cards/SERIAL/lost and /api/v1/cards/SERIAL/lost (the serial's syntax is
+ * checked where it is used: p11e_card_serial_check). */
+static p11e_portal_route card_route(const char *path, char *id)
+{
+	int is_api = path[1] == 'a';
+	const char *rest = path + (is_api ? 14 : 7), *slash = strchr(rest, '/');
+
+	if (slash == NULL || strcmp(slash, "/lost") != 0 ||
+	    identity_segment(rest, (size_t)(slash - rest), id) != 0) {
+		id[0] = '\0';
+		return P11E_ROUTE_NONE;
+	}
+	return is_api ? P11E_ROUTE_CARD_LOST : P11E_ROUTE_PAGE_LOST;
+}
+
 p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 {
 	static const char api[] = "/api/v1/identities/", page[] = "/identities/";
@@ -84,6 +99,12 @@ p11e_portal_route p11e_portal_route_parse(const char *path, char *id)
 		return P11E_ROUTE_SESSION;
 	if (strcmp(path, "/api/v1/identities") == 0)
 		return P11E_ROUTE_IDENTITIES;
+	if (strcmp(path, "/cards") == 0)
+		return P11E_ROUTE_PAGE_CARDS;
+	if (strcmp(path, "/api/v1/cards") == 0)
+		return P11E_ROUTE_CARDS;
+	if (strncmp(path, "/cards/", 7) == 0 || strncmp(path, "/api/v1/cards/", 14) == 0)
+		return card_route(path, id);
 	if (strncmp(path, api, sizeof(api) - 1) == 0) {
 		rest = path + sizeof(api) - 1;
 		is_api = 1;

@@ -9,6 +9,7 @@
 //   - alice, whose client certificate Chromium presents by itself (the
 //     managed AutoSelectCertificateForUrls policy the shell script sets up):
 //     signed in without a form, downloads her certificate.
+// A user whose key is on a card sees it and reports it lost.
 // Every page is checked with axe-core for WCAG 2.1 AA (tags wcag2a, wcag2aa,
 // wcag21a, wcag21aa) at desktop (1280 px) and phone (390 px) widths, and
 // photographed at both into OUT. The pages' CSP (default-src 'self') forbids
@@ -287,11 +288,48 @@ async function certUser() {
 	}
 }
 
+// A user whose key is on a card (issue 23): their cards page, then "I lost
+// my card" through the confirmation page (the box required, an optional note).
+async function cardUser() {
+	const browser = await launch(env('CODE_HOME'), 'profile-card');
+	const dl = path.join(OUT, 'downloads-card');
+	try {
+		const page = await newPage(browser, dl);
+		await page.goto(URL0 + '/', { waitUntil: 'load' });
+		await page.type('#email', env('CARD_EMAIL'));
+		await page.type('#code', env('CARD_CODE'));
+		await follow(page, 'button[type=submit]');
+		check('card user: signed in', (await h1(page)) === 'Your certificate', await h1(page));
+		await follow(page, '#cards-link');
+		check('the cards page', (await h1(page)) === 'Your cards', await h1(page));
+		const state = () => page.$eval('#cards .badge', (e) => e.textContent);
+		check('the card: In use', (await state()) === 'In use', await state());
+		await snap(page, 'cards');
+		await follow(page, '#cards a.button');
+		check('the lost card confirmation page', (await h1(page)) === 'Report my card lost');
+		await snap(page, 'card-lost');
+		await page.click('#lost-confirm');
+		await new Promise((r) => setTimeout(r, 1000));
+		check('not sent without the ticked box', (await h1(page)) === 'Report my card lost');
+		await page.type('#reason', 'left it on the bus');
+		await page.click('#confirm');
+		await follow(page, '#lost-confirm');
+		check('reported', (await h1(page)) === 'Your card is reported lost', await h1(page));
+		await snap(page, 'card-reported');
+		await page.goto(URL0 + '/cards', { waitUntil: 'load' });
+		check('the card: Reported lost', (await state()).startsWith('Reported lost'), await state());
+		check('no report link any more', (await page.$('#cards a.button')) === null);
+	} finally {
+		await browser.close();
+	}
+}
+
 (async () => {
 	const started = Date.now();
 	try {
 		await codeUser();
 		await certUser();
+		await cardUser();
 	} catch (e) {
 		fail(`the browser run stopped: ${e && e.stack ? e.stack : e}`);
 	}

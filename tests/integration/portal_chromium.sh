@@ -5,7 +5,8 @@
 # docs/portal.md). Flows: a user with an invitation code signs in, requests,
 # downloads, reveals and copies the password, renews, revokes, requests a
 # new one, meets an error page and signs out; alice is signed in by her
-# client certificate and downloads it.
+# client certificate and downloads it; dan, whose key is on a card, sees his
+# cards and reports his card lost.
 # The npm packages come from tests/browser/package-lock.json through `npm ci`
 # into the build tree (browser-test-deps/, reused while the lock is
 # unchanged; P11E_BROWSER_DEPS=DIR elsewhere). Without npm or the registry
@@ -77,6 +78,15 @@ certutil -N -d "sql:$NSSDB" --empty-password >/dev/null 2>&1
 check "pk12util imports alice's PFX into the browser's NSS database" \
 	pk12util -i "$P11ENROLL_STATE_DIR/pfx/$A.p12" -d "sql:$NSSDB" -w alice.pw
 certutil -A -d "sql:$NSSDB" -n portal-tls -t "C,," -i tls.pem >/dev/null 2>&1
+# dan's key is on a card (the test token), registered and issued: his cards page.
+D=dan@example.com
+p11e enroll "$TEST_TOKEN_URI" --email $D --pin-source "$PIN_SRC" >/dev/null 2>&1
+check_eq "dan: a key on a card" done "$(record $D | jq -r .step)"
+DSERIAL=$(p11e pin status "$TEST_TOKEN_URI" --json | jq -r .serial)
+p11e card register "$TEST_TOKEN_URI" --no-personalise >/dev/null 2>&1
+p11e card issue "$DSERIAL" >/dev/null 2>&1
+check_eq "dan's card registered and issued" issued "$(p11e card show "$DSERIAL" --json | jq -r .state)"
+
 # The code user's browser: the TLS trust only.
 CODE_HOME=$TEST_TMP/home-code
 mkdir -p "$CODE_HOME/.pki/nssdb"
@@ -97,7 +107,7 @@ IVY=ivy@example.com
 OUT=$W/browser
 mkdir -p "$OUT"
 start=$(date +%s)
-CODE=$(p11e invite $IVY) CHROMIUM=$CHROMIUM PORTAL_URL=$URL OUT=$OUT CODE_HOME=$CODE_HOME \
+CODE=$(p11e invite $IVY) CARD_CODE=$(p11e invite $D) CARD_EMAIL=$D CHROMIUM=$CHROMIUM PORTAL_URL=$URL OUT=$OUT CODE_HOME=$CODE_HOME \
 	CERT_HOME=$HOME CODE_EMAIL=$IVY CERT_EMAIL=$A NODE_PATH=$DEPS/node_modules \
 	timeout 900 node "$TESTS_DIR/browser/portal.js" >browser.log 2>&1
 rc=$?
@@ -119,6 +129,9 @@ for action in portal-sign-in portal-download-pfx portal-reveal portal-renew port
 done
 check "audited: alice's certificate download" grep -q \
 	"\"action\":\"portal-download-pem\".*\"portal_user\":\"$A\"" "$P11ENROLL_STATE_DIR/audit.jsonl"
+check_eq "dan's card reported lost in the browser: lost, by portal:dan, with his note" \
+	"lost portal:$D reported lost in the portal: left it on the bus" \
+	"$(p11e card show "$DSERIAL" --json | jq -r '"\(.state) \(.history[-1].operator) \(.history[-1].reason)"')"
 check_not_contains "no password in the server's log" "$(cat serve.log)" "$(cat "$OUT/code.pw")"
 portal_stop
 if [ -n "${P11E_SCREENSHOTS:-}" ]; then

@@ -32,6 +32,19 @@ static void test_routes(void)
 	CHECK(p11e_portal_route_parse("/identities/a@b.c/renew", id) == P11E_ROUTE_PAGE_RENEW);
 	CHECK(p11e_portal_route_parse("/identities/a@b.c/password", id) ==
 	      P11E_ROUTE_PAGE_PASSWORD);
+	/* The cards (issue 23): the list, and the report of a lost one. */
+	CHECK(p11e_portal_route_parse("/cards", id) == P11E_ROUTE_PAGE_CARDS);
+	CHECK(p11e_portal_route_parse("/api/v1/cards", id) == P11E_ROUTE_CARDS);
+	CHECK(p11e_portal_route_parse("/cards/435c0a44e104c888/lost", id) == P11E_ROUTE_PAGE_LOST);
+	CHECK(strcmp(id, "435c0a44e104c888") == 0);
+	CHECK(p11e_portal_route_parse("/api/v1/cards/435c/lost", id) == P11E_ROUTE_CARD_LOST);
+	CHECK(strcmp(id, "435c") == 0);
+	CHECK(p11e_portal_route_parse("/api/v1/cards/435c/found", id) == P11E_ROUTE_NONE);
+	CHECK(id[0] == '\0');
+	CHECK(p11e_portal_route_parse("/cards//lost", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/cards/a/lost/", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/cards/a%00/lost", id) == P11E_ROUTE_NONE);
+	CHECK(p11e_portal_route_parse("/cards/", id) == P11E_ROUTE_NONE);
 	/* Pages have no certificate or pfx route of their own. */
 	CHECK(p11e_portal_route_parse("/identities/a@b.c/pfx", id) == P11E_ROUTE_NONE);
 	CHECK(id[0] == '\0');
