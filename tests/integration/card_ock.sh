@@ -115,7 +115,8 @@ echo "== pin unblock with the escrowed SO PIN"
 NEW_PIN=24681357
 printf '%s\n' "$NEW_PIN" >"$TEST_TMP/new-pin"
 ock pin unblock "$U" --new-pin-source "file:$TEST_TMP/new-pin"
-check_eq "unblock without an SO PIN source or officer key: refused ($OUT)" 2 $?
+check_eq "unblock with neither --officer-key nor an SO PIN source (no terminal to prompt): exit 2 ($OUT)" 2 $?
+check_eq "... no SO login tried" "locked so-count-low" "$(flags)"
 ock pin unblock "$U" --officer-key "$KEY" --new-pin-source "file:$TEST_TMP/new-pin" --operator helpdesk1
 check_eq "pin unblock --officer-key: exit 0 ($OUT)" 0 $?
 check_eq "pin status: nothing low, nothing locked (the SO count cleared by its right login)" "" "$(flags)"
