@@ -33,4 +33,10 @@ p11e_rc p11e_password_check(size_t length, const char *alphabet, const char *wha
  * NUL-terminated, malloc'd: free it with p11e_secret_free(pw, (size_t)-1). */
 p11e_rc p11e_password_generate(size_t length, const char *alphabet, char **out, p11e_err *err);
 
+/* The same from the default alphabet without the P11E_PASSWORD_MIN_BITS floor
+ * (length 1 to P11E_PASSWORD_LENGTH_MAX), for a secret whose length a device
+ * caps and whose guessing its retry counter stops, not its length: a card's
+ * SO PIN (opencryptoki's soft token takes 8 characters at most: 46.7 bits). */
+p11e_rc p11e_password_generate_capped(size_t length, char **out, p11e_err *err);
+
 #endif

@@ -165,7 +165,10 @@ p11e_rc card_so_resolve(card_pin_ctx *c, p11e_err *err)
 	return p11e_card_save(c->cfg, c->serial, c->doc, err);
 }
 
-/* A new SO PIN of a length the card takes (SO_PIN_LENGTH within its range). */
+/* A new SO PIN of a length the card takes (SO_PIN_LENGTH within its range).
+ * A card that takes fewer characters than 64 bits need (8 on opencryptoki's
+ * soft token) gets as many as it takes: its SO retry counter, not the length,
+ * stops guessing, and it has no longer PIN to give. */
 static p11e_rc new_pin(card_pin_ctx *c, char **out, p11e_err *err)
 {
 	const p11e_token_info *info = p11e_token_get_info(c->s->token);
@@ -175,7 +178,7 @@ static p11e_rc new_pin(card_pin_ctx *c, char **out, p11e_err *err)
 		len = info->max_pin_len;
 	if (len < info->min_pin_len)
 		len = info->min_pin_len;
-	return p11e_password_generate(len, NULL, out, err);
+	return p11e_password_generate_capped(len, out, err);
 }
 
 p11e_rc card_so_rotate(card_pin_ctx *c, const char *old_pin, int *generation, p11e_err *err)

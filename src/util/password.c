@@ -78,19 +78,15 @@ p11e_rc p11e_password_check(size_t length, const char *alphabet, const char *wha
 	return P11E_OK;
 }
 
-p11e_rc p11e_password_generate(size_t length, const char *alphabet, char **out, p11e_err *err)
+/* length characters from alphabet (checked by the caller). */
+static p11e_rc draw(size_t length, const char *alphabet, char **out, p11e_err *err)
 {
 	unsigned char buf[64];
 	size_t n, have = 0, used = sizeof(buf);
 	unsigned limit;
 	char *pw;
-	p11e_rc rc;
 
 	*out = NULL;
-	if (alphabet == NULL)
-		alphabet = P11E_PASSWORD_ALPHABET;
-	if ((rc = p11e_password_check(length, alphabet, "password", err)) != P11E_OK)
-		return rc;
 	n = strlen(alphabet);
 	/* The largest multiple of n that fits a byte: bytes at or above it are
 	 * drawn again, so b % n is uniform. */
@@ -116,4 +112,26 @@ p11e_rc p11e_password_generate(size_t length, const char *alphabet, char **out, 
 	OPENSSL_cleanse(buf, sizeof(buf));
 	*out = pw;
 	return P11E_OK;
+}
+
+p11e_rc p11e_password_generate(size_t length, const char *alphabet, char **out, p11e_err *err)
+{
+	p11e_rc rc;
+
+	*out = NULL;
+	if (alphabet == NULL)
+		alphabet = P11E_PASSWORD_ALPHABET;
+	if ((rc = p11e_password_check(length, alphabet, "password", err)) != P11E_OK)
+		return rc;
+	return draw(length, alphabet, out, err);
+}
+
+p11e_rc p11e_password_generate_capped(size_t length, char **out, p11e_err *err)
+{
+	*out = NULL;
+	if (length < 1 || length > P11E_PASSWORD_LENGTH_MAX)
+		return p11e_errf(err, P11E_USAGE,
+				 "password: the password length must be 1 to %d, not %zu",
+				 P11E_PASSWORD_LENGTH_MAX, length);
+	return draw(length, P11E_PASSWORD_ALPHABET, out, err);
 }

@@ -7,102 +7,21 @@
 # `batch`, whose CSRs are signed by raw C_Sign; a crash at each token step,
 # then a rerun: one key and one certificate.
 #
-# opencryptoki's paths cannot be redirected: pkcsslotd reads
-# /etc/opencryptoki/opencryptoki.conf and writes /run/pkcsslotd.{pid,socket};
-# the soft token keeps its objects in /var/lib/opencryptoki/swtok and its
-# locks in /var/lock/opencryptoki (= /run/lock); the daemon and the library
-# meet in SysV shared memory keyed by ftok(/usr/sbin/pkcsslotd), and the
-# token's processes in POSIX shared memory (/dev/shm) named after its store
-# path. So the whole test runs in private namespaces: mounts (each of those
-# directories is one of $TEST_TMP), SysV IPC, and PIDs (the daemon dies with
-# the test whatever happens). The machine's token store, daemon and p11-kit
-# registry are neither used nor changed.
-#
-# Root only: pkcsslotd refuses to run unless its effective uid is 0 and gives
-# its directories and shared memory to the group pkcs11 (measured in a user
-# namespace: "Failed to set group ownership for shm", then a segfault). CI
-# runs as root; any other user gets a failure, never a skip.
-OCK_MODULE=/usr/lib/x86_64-linux-gnu/pkcs11/libopencryptoki.so
-if [ -z "${OCK_NS:-}" ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "FAIL: opencryptoki.sh must run as root: pkcsslotd needs euid 0 and the group pkcs11" >&2
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-	exec unshare --mount --ipc --pid --fork --mount-proc --propagation private \
-		env OCK_NS=1 bash "$0" "$@"
-fi
+# Private namespaces, pkcsslotd and its directories: tests/lib/opencryptoki.sh
+# (root only; any other user gets a failure, never a skip).
+. "$TESTS_DIR/lib/opencryptoki.sh"
+ock_enter_namespace "$@"
 . "$TESTS_DIR/lib/common.sh"
-for need in /usr/sbin/pkcsslotd "$OCK_MODULE" pkcs11-tool p11tool; do
-	if ! command -v "$need" >/dev/null && [ ! -e "$need" ]; then
-		bad "needs $need (opencryptoki, opensc, gnutls-bin: scripts/deps.sh --test)"
-		finish
-	fi
-done
-if ! getent group pkcs11 >/dev/null; then
-	bad "the group pkcs11 is missing (made by the opencryptoki package's postinst)"
-	finish
-fi
-
-# The private world: configuration with the soft token alone, an empty token
-# store, /run (pid file, socket, lock directories), /dev/shm, a p11-kit
-# registry holding only opencryptoki (for the pkcs11 engine and the proxy).
-OCK=$TEST_TMP/ock
-mkdir -p "$OCK/etc" "$OCK/lib/swtok/TOK_OBJ" "$OCK/run/lock/opencryptoki/swtok"
-cat >"$OCK/etc/opencryptoki.conf" <<'EOF'
-version opencryptoki-3.1
-slot 0
-{
-stdll = libpkcs11_sw.so
-description = "p11enroll test: soft token"
-}
-EOF
-chmod 0755 "$OCK/etc" && chmod 0644 "$OCK/etc/opencryptoki.conf"
-chgrp -R pkcs11 "$OCK/lib" "$OCK/run/lock/opencryptoki" &&
-	chmod -R 0770 "$OCK/lib" "$OCK/run/lock/opencryptoki" && chmod 0755 "$OCK/run" "$OCK/run/lock"
-for m in "$OCK/etc:/etc/opencryptoki" "$OCK/lib:/var/lib/opencryptoki" "$OCK/run:/run"; do
-	mount --bind "${m%%:*}" "${m#*:}" || { bad "cannot bind-mount a private ${m#*:}"; finish; }
-done
-private_p11kit_registry "$OCK/p11-kit" || finish
-mount -t tmpfs -o mode=1777 ock-shm /dev/shm || { bad "cannot mount a private /dev/shm"; finish; }
-
-stop_slotd() {
-	local pid i
-	pid=$(cat /run/pkcsslotd.pid 2>/dev/null) || return 0
-	kill "$pid" 2>/dev/null
-	for i in $(seq 60); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.5
-	done
-	kill -KILL "$pid" 2>/dev/null
-}
-# opencryptoki keeps allocations until exit: theirs, not ours.
-lsan_suppress libopencryptoki libpkcs11_sw
+ock_setup || finish
 
 # Without its daemon the module cannot initialise.
 out=$(p11e tokens --module "$OCK_MODULE" 2>&1)
 check_eq "no pkcsslotd: tokens fails" 1 $?
 check_contains "no pkcsslotd: the code by name" "$out" "C_Initialize failed: CKR_FUNCTION_FAILED"
 
-trap stop_slotd EXIT
-/usr/sbin/pkcsslotd || { bad "pkcsslotd did not start"; finish; }
-for i in $(seq 120); do
-	[ -S /run/pkcsslotd.socket ] && break
-	sleep 0.5
-done
-[ -S /run/pkcsslotd.socket ] || { bad "pkcsslotd made no socket within a minute"; finish; }
-
-# ASan's leak check costs much here: opencryptoki 3.8 leaks allocations for
-# every object of the token (suppressed above), and slow unwinding (set by
-# with-softhsm.sh, so that a leak's stack shows the module) slows every
-# allocation of its OpenSSL keygen. Measured: rsa:2048 enrollments took 10 s
-# on a fresh token and 38 s with 20 keys on it, against 0.5-1 s without the
-# check. So leaks are checked for `tokens`, `init-token`, the first
-# enrollment and the refusals; then no more (the SoftHSM tests check
-# p11enroll's own leaks everywhere).
-leak_checks_off() {
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0:fast_unwind_on_malloc=1"
-}
+ock_start || finish
+# Leaks are checked for `tokens`, `init-token`, the first enrollment and the
+# refusals; then no more (tests/lib/opencryptoki.sh says what they cost).
 
 # The token gets the label "test", so common.sh's pkcs11-tool helpers
 # (count_objects, token_cert) read it once pointed at this module.
@@ -115,7 +34,6 @@ enroll_ock() { # enroll_ock KEY PROFILE (--email E | --dns H) [more options]
 	ock enroll "$OCK_URI" --key "$key" --profile "$profile" --ca "local:$CA_DIR" \
 		--pin-source "$PIN_SRC" "$@" 2>&1
 }
-printf '%s\n' 87654321 >"$TEST_TMP/ock-so-pin" # opencryptoki's factory SO PIN
 printf '%s\n' 11223344 >"$TEST_TMP/wrong-so-pin"
 setup_ca
 
@@ -131,13 +49,13 @@ check_eq "init-token with a wrong SO PIN: exit 3" 3 $?
 check_contains "... by name" "$out" "CKR_PIN_INCORRECT"
 check_not_contains "... the PIN not shown" "$out" 11223344
 out=$(ock init-token "pkcs11:model=IBM%20SoftTok" --label test \
-	--so-pin-source "file:$TEST_TMP/ock-so-pin" --pin-source "$PIN_SRC" 2>&1)
+	--so-pin-source "file:$OCK_SO_PIN_FILE" --pin-source "$PIN_SRC" 2>&1)
 check_eq "init-token with the factory SO PIN ($out)" 0 $?
 out=$(ock tokens 2>&1)
 check_contains "tokens: the new label" "$out" "token:  test"
 check_contains "tokens: initialised" "$out" "flags:  initialised, login required"
 out=$(ock init-token "pkcs11:model=IBM%20SoftTok" --label again \
-	--so-pin-source "file:$TEST_TMP/ock-so-pin" --pin-source "$PIN_SRC" 2>&1)
+	--so-pin-source "file:$OCK_SO_PIN_FILE" --pin-source "$PIN_SRC" 2>&1)
 check_eq "init-token again: an initialised token is never wiped" 9 $?
 
 echo "== EC and Ed25519: refused by mechanism, nothing made"
@@ -188,7 +106,7 @@ for bits in 2048 3072 4096; do
 		check_contains "rsa:$bits $profile: the certificate's key size" \
 			"$(openssl x509 -in "$TEST_TMP/$who.pem" -noout -text 2>&1)" "Public-Key: ($bits bit)"
 		enrolled+=("$who")
-		leak_checks_off # after the first enrollment (see above)
+		ock_leak_checks_off # after the first enrollment (see above)
 	done
 done
 

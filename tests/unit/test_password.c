@@ -170,6 +170,17 @@ static void test_generate(void)
 	CHECK(pw == NULL);
 	CHECK_RC(p11e_password_generate(64, "AB0", &pw, &err), P11E_USAGE, &err);
 
+	/* Capped by a device (a card's SO PIN, 8 characters on opencryptoki):
+	 * under the 64-bit floor, still from the default alphabet. */
+	CHECK_RC(p11e_password_generate_capped(8, &pw, &err), P11E_OK, &err);
+	CHECK(pw != NULL && strlen(pw) == 8 && only_from(pw, P11E_PASSWORD_ALPHABET));
+	p11e_secret_free(pw, (size_t)-1);
+	pw = (char *)"untouched";
+	CHECK_RC(p11e_password_generate_capped(0, &pw, &err), P11E_USAGE, &err);
+	CHECK(pw == NULL);
+	CHECK_RC(p11e_password_generate_capped(P11E_PASSWORD_LENGTH_MAX + 1, &pw, &err), P11E_USAGE,
+		 &err);
+
 	/* 57 characters (256 % 57 = 28 rejected byte values) and 3 (255 % 3 = 0,
 	 * 1 rejected): 56 and 2 degrees of freedom; the limits are at p < 1e-6. */
 	uniformity(P11E_PASSWORD_ALPHABET, 24, 4000, 130.0);
