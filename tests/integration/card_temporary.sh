@@ -12,13 +12,13 @@
 setup_ca
 W=$TEST_TMP/w
 mkdir -p "$W"
-file_vault "$W"
+file_vault "$W" '"profiles": { "short": { "base": "smime-sign", "validity_days": 3 } }'
 OFFICER=(--officer-key "$W/officer.key")
 printf '%s' "$TEST_PIN" >"$TEST_TMP/engine.pin"
 LOG=$TEST_TMP/all-output.log
 : >"$LOG"
 # Fixture only: softhsm2-util takes PINs as arguments; p11enroll never does.
-for card in temp other; do
+for card in temp other blank; do
 	softhsm2-util --init-token --free --label "$card" --so-pin 12345678 --pin "$TEST_PIN" >/dev/null
 done
 U=$TEST_TOKEN_URI
@@ -42,6 +42,9 @@ lines() { printf '%s\n' "$1" | grep -c .; }
 
 p11e_logged enroll "$U" --email ann@example.org --pin-source "$PIN_SRC"
 check_eq "enroll ann: exit 0 ($OUT)" 0 $?
+# short@'s profile gives 3 days: its temporary certificate never outlives that.
+p11e_logged enroll "$U" --email short@example.org --profile short --pin-source "$PIN_SRC"
+check_eq "enroll short (3-day profile): exit 0 ($OUT)" 0 $?
 p11e_logged enroll "$U" --archive --email arch@example.org --pin-source "$PIN_SRC" "${OFFICER[@]}"
 check_eq "enroll arch --archive: exit 0 ($OUT)" 0 $?
 for who in ann arch; do record $who@example.org | jq -r .cert_pem >"$TEST_TMP/$who.pem"; done
@@ -65,6 +68,7 @@ refused() { # refused WHAT EXIT ARGS...
 	check_eq "$what: one line" 1 "$(lines "$out")"
 }
 refused "unknown serial" 10 lost nosuchcard --temporary "$T" --days 7
+refused "temporary card not registered" 10 lost "$PERM" --temporary pkcs11:token=blank --days 7
 refused "not in stock" 2 lost "$PERM" --temporary pkcs11:token=other --days 7
 refused "the same card" 2 lost "$PERM" --temporary "$U" --days 7
 refused "--days 0" 2 lost "$PERM" --temporary "$T" --days 0
@@ -85,6 +89,14 @@ check_eq "refusals: nothing on the temporary card" "0 0" \
 	"$(objects_on temp privkey) $(objects_on temp cert)"
 check_eq "refusals: no CA request" "$req0" "$(requests)"
 check_contains "refusals: ann verifies" "$(verify "$TEST_TMP/ann.pem")" ": OK"
+# The temporary card busy (another command holds its lock): exit 12, nothing changed.
+check "busy: the temporary card's lock held" lock_hold card "$TS"
+out=$(p11e card lost "$PERM" --temporary "$T" --days 7 --wait 1 --pin-source "$PIN_SRC" \
+	"${OFFICER[@]}" 2>&1)
+check_eq "busy temporary card: exit 12 ($out)" 12 $?
+lock_release
+check_eq "busy: states unchanged" "issued in-stock" "$(state "$PERM") $(state "$TS")"
+check_eq "busy: no CA request" "$req0" "$(requests)"
 
 # lost --temporary, killed at every step; each rerun goes on from where the last stopped.
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
@@ -102,15 +114,17 @@ check_contains "lost --temporary: says so" "$OUT" "card $TS is its temporary car
 check_eq "lost, temporary issued" "lost issued" "$(state "$PERM") $(state "$TS")"
 check_eq "the documents name each other" "$TS $PERM" \
 	"$(doc "$PERM" | jq -r .temporary_card) $(doc "$TS" | jq -r .temporary.for)"
-check_eq "one CA request per identity, never a second" $((req0 + 2)) "$(requests)"
+check_eq "one CA request per identity, never a second" $((req0 + 3)) "$(requests)"
 check_eq "one key and one certificate for ann" "1 1" \
 	"$(objects_on temp privkey ann@) $(objects_on temp cert ann@)"
 check_eq "arch: a new signing key and the restored one, a certificate each" "2 2" \
 	"$(objects_on temp privkey arch@) $(objects_on temp cert arch@)"
+check_eq "short: one key, one certificate" "1 1" \
+	"$(objects_on temp privkey short@) $(objects_on temp cert short@)"
 out=$(p11e card lost "$PERM" --temporary "$T" --days 7 --pin-source "$PIN_SRC" --json 2>&1)
 check_eq "lost --temporary again: already, nothing new" "0 true" \
 	"$? $(jq -r .already <<<"$out" 2>/dev/null)"
-check_eq "lost again: still one request per identity" $((req0 + 2)) "$(requests)"
+check_eq "lost again: still one request per identity" $((req0 + 3)) "$(requests)"
 now=$(date +%s)
 for who in ann arch; do
 	doc "$TS" | jq -r ".temporary.entries[] | select(.kind == \"new\" and .identity == \"$who@example.org\") | .cert_pem" \
@@ -123,6 +137,11 @@ for who in ann arch; do
 	check_contains "lost: $who's permanent certificate fails -crl_check" \
 		"$(verify "$TEST_TMP/$who.pem")" "certificate revoked"
 done
+doc "$TS" | jq -r '.temporary.entries[] | select(.identity == "short@example.org") | .cert_pem' \
+	>"$TEST_TMP/short-temp.pem"
+end=$(date -d "$(openssl x509 -in "$TEST_TMP/short-temp.pem" -noout -enddate | cut -d= -f2)" +%s)
+check "short's temporary certificate: the profile's 3 days, not --days 7 ($end, now $now)" \
+	test "$end" -le $((now + 3 * 86400 + 300))
 check_eq "arch's temporary certificate signs only" "Digital Signature" \
 	"$(openssl x509 -in "$TEST_TMP/arch-temp.pem" -noout -ext keyUsage | sed -n 2p | sed 's/^ *//')"
 id=$(doc "$TS" | jq -r '.temporary.entries[] | select(.kind == "restored") | .key_id')
