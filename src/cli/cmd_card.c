@@ -412,8 +412,7 @@ const cli_command cmd_card = {
     .opts =
 	(const cli_opt[]){
 	    {"so-pin-source", "SRC", "register: the card's SO PIN as it came"},
-	    {"officer-key", "KEY", "an escrow officer's key (register: a cut-short change; lost "
-				   "--temporary: archived keys)"},
+	    {"officer-key", "KEY", "an escrow officer's key (register, lost --temporary)"},
 	    {"officer-pin-source", "SRC", "the officer key's PIN or passphrase"},
 	    {"no-personalise", NULL, "register: keep the SO PIN (not escrowed)"},
 	    {"state", "S", "list: only cards in state S"},

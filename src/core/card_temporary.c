@@ -366,6 +366,26 @@ int p11e_card_temporary_of(const p11e_config *cfg, const char *serial, char *out
 	return has;
 }
 
+/* The temporary card's wipe removes what its entries made: an identity
+ * enrolled onto it by hand meanwhile (a record naming it, in use) would be
+ * left there, so found waits until that is revoked or wiped. */
+static p11e_rc no_enrollment_on(const p11e_config *cfg, const char *tserial, p11e_err *err)
+{
+	json_object *gens = NULL;
+	p11e_rc rc = p11e_card_generations(cfg, tserial, &gens, err);
+
+	for (size_t i = 0; rc == P11E_OK && i < json_object_array_length(gens); i++) {
+		json_object *g = json_object_array_get_idx(gens, i);
+		if (is(card_str(g, "state"), "current"))
+			rc = p11e_errf(err, P11E_USAGE,
+				       "card %s: %s was enrolled onto it (not a temporary key): "
+				       "p11enroll wipe it first; nothing changed",
+				       tserial, card_str(g, "identity"));
+	}
+	json_object_put(gens);
+	return rc;
+}
+
 p11e_rc p11e_card_found_temporary(const p11e_config *cfg, const p11e_card_temp_params *p,
 				  p11e_card_temp_result *out, p11e_err *err)
 {
@@ -410,6 +430,8 @@ p11e_rc p11e_card_found_temporary(const p11e_config *cfg, const p11e_card_temp_p
 		out->already = 1;
 		goto out;
 	}
+	if ((rc = no_enrollment_on(cfg, c.tserial, err)) != P11E_OK)
+		goto out;
 	snprintf(why, sizeof(why), "temporary card for card %s, which was found", p->serial);
 	if ((temp = temporary_of(c.tdoc)) != NULL) {
 		json_object_object_get_ex(temp, "entries", &c.entries);

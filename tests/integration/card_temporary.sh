@@ -162,6 +162,18 @@ out=$(p11e card found "$PERM" 2>&1)
 check_eq "found without --temporary: exit 2 ($out)" 2 $?
 check_contains "found without --temporary: says what to do" "$out" "give --temporary URI"
 refused "found with the wrong card" 2 found "$PERM" --temporary pkcs11:token=other
+# Someone enrolled onto the temporary card by hand: found waits until that is wiped.
+p11e_logged enroll "$T" --email extra@example.org --pin-source "$PIN_SRC"
+check_eq "enroll extra onto the temporary card: exit 0 ($OUT)" 0 $?
+out=$(p11e card found "$PERM" --temporary "$T" --pin-source "$PIN_SRC" 2>&1)
+check_eq "found, extra on the temporary card: exit 2 ($out)" 2 $?
+check_contains "found, extra: names it" "$out" "extra@example.org was enrolled onto it"
+check_eq "found, extra: still lost, temporary certificates not revoked" "lost 0" \
+	"$(state "$PERM") $(doc "$TS" | jq '[.temporary.entries[] | select(.revoked)] | length')"
+p11e_logged wipe "$T" --confirm temp --pin-source "$PIN_SRC"
+check_eq "wipe extra off the temporary card: exit 0 ($OUT)" 0 $?
+check_eq "the wipe left the temporary keys (not records')" "1 2 1" \
+	"$(objects_on temp privkey ann@) $(objects_on temp privkey arch@) $(objects_on temp privkey short@)"
 check_eq "found refused: still lost, temporary issued" "lost issued" "$(state "$PERM") $(state "$TS")"
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	for point in temp-cert-revoked card-cert-lifted card-moved temp-wiped; do
