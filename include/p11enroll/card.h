@@ -158,14 +158,14 @@ p11e_rc p11e_card_unblock(const p11e_config *cfg, const p11e_card_pin_params *p,
  * names it ("temporary_card"). */
 #define P11E_CARD_TEMP_DAYS_MAX 365
 typedef struct p11e_card_temp_params {
-	const char *serial;	/* the permanent card */
-	const char *temp_uri;	/* the temporary card, registered and in stock */
-	int days;		/* lost: 1 to P11E_CARD_TEMP_DAYS_MAX */
-	int revoke;		/* lost: revoke (keyCompromise) instead of a hold */
+	const char *serial;   /* the permanent card */
+	const char *temp_uri; /* the temporary card, registered and in stock */
+	int days;	      /* lost: 1 to P11E_CARD_TEMP_DAYS_MAX */
+	int revoke;	      /* lost: revoke (keyCompromise) instead of a hold */
 	const char *reason;
 	const char *operator_name;
 	const char *module;
-	const char *pin_source; /* the temporary card's PIN */
+	const char *pin_source;	 /* the temporary card's PIN */
 	const char *officer_key; /* archived keys restored: the file vault */
 	const char *officer_pin_source;
 	long wait_ms;
@@ -173,7 +173,7 @@ typedef struct p11e_card_temp_params {
 
 typedef struct p11e_card_temp_result {
 	char temp_serial[33];
-	int identities; /* identities the temporary card stands in for */
+	int identities;	  /* identities the temporary card stands in for */
 	int certificates; /* lost: short-lived certificates on it; found: revoked */
 	int restored;	  /* lost: archived keys restored onto it */
 	char until[32];	  /* lost: the latest notAfter of its certificates */

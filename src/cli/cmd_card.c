@@ -260,7 +260,8 @@ static p11e_rc temporary(cli_ctx *ctx, const cli_args *a, const char *move)
 	if (ctx->json) {
 		json_object *o = json_object_new_object();
 		json_object_object_add(o, "serial", json_object_new_string(a->pos[1]));
-		json_object_object_add(o, "state", json_object_new_string(lost ? "lost" : "issued"));
+		json_object_object_add(o, "state",
+				       json_object_new_string(lost ? "lost" : "issued"));
 		json_object_object_add(o, "temporary", json_object_new_string(res.temp_serial));
 		json_object_object_add(o, "identities", json_object_new_int(res.identities));
 		json_object_object_add(o, "certificates", json_object_new_int(res.certificates));

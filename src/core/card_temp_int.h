@@ -14,8 +14,8 @@ struct json_object;
 typedef struct temp_ctx {
 	const p11e_config *cfg;
 	const p11e_card_temp_params *p;
-	const char *tserial;	   /* the temporary card's serial */
-	struct json_object *tdoc;  /* its document */
+	const char *tserial;	     /* the temporary card's serial */
+	struct json_object *tdoc;    /* its document */
 	struct json_object *entries; /* tdoc's temporary.entries */
 	p11e_session s;
 } temp_ctx;

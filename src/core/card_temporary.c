@@ -71,8 +71,7 @@ static p11e_rc locked_move(const p11e_config *cfg, json_object *doc, const char 
 	return card_audit_due(cfg, serial, doc, err);
 }
 
-static json_object *entry(const char *identity, const char *kind, int generation,
-			  const char *label)
+static json_object *entry(const char *identity, const char *kind, int generation, const char *label)
 {
 	json_object *e = json_object_new_object();
 
@@ -129,7 +128,8 @@ static p11e_rc plan_one(const p11e_config *cfg, const p11e_card_temp_params *p, 
 	if (!arch || (prof.purposes & ~P11E_PURPOSE_ENCRYPT) != 0) {
 		json_object *e = entry(r->identity, "new", p11e_record_generation(r), label);
 		json_object_object_add(e, "ca", json_object_new_string(r->ca));
-		json_object_object_add(e, "days", json_object_new_int(capped_days(p->days, &prof, r)));
+		json_object_object_add(e, "days",
+				       json_object_new_int(capped_days(p->days, &prof, r)));
 		json_object_object_add(e, "sign_only", json_object_new_boolean(arch));
 		json_object_array_add(entries, e);
 	}
@@ -234,10 +234,11 @@ static p11e_rc open_temp(temp_ctx *c, const char *option, p11e_err *err)
 		return rc;
 	c->tserial = p11e_token_get_info(c->s.token)->serial;
 	if (strcmp(c->tserial, c->p->serial) == 0)
-		return p11e_errf(err, P11E_USAGE,
-				 "%s: the token there is card %s itself; give another card; nothing "
-				 "changed",
-				 option, c->p->serial);
+		return p11e_errf(
+		    err, P11E_USAGE,
+		    "%s: the token there is card %s itself; give another card; nothing "
+		    "changed",
+		    option, c->p->serial);
 	return P11E_OK;
 }
 
@@ -301,7 +302,8 @@ p11e_rc p11e_card_lost_temporary(const p11e_config *cfg, const p11e_card_temp_pa
 		/* A card reported lost already (held or revoked) may still get
 		 * a temporary card; otherwise the lost move must be allowed. */
 		if (pstate != P11E_CARD_LOST &&
-		    (rc = p11e_card_move_check(cfg, p->serial, "lost", pstate, &to, err)) != P11E_OK)
+		    (rc = p11e_card_move_check(cfg, p->serial, "lost", pstate, &to, err)) !=
+			P11E_OK)
 			goto out;
 		temp = json_object_new_object();
 		c.entries = json_object_new_array();
@@ -436,8 +438,8 @@ p11e_rc p11e_card_found_temporary(const p11e_config *cfg, const p11e_card_temp_p
 	if ((temp = temporary_of(c.tdoc)) != NULL) {
 		json_object_object_get_ex(temp, "entries", &c.entries);
 		if (!json_object_is_type(c.entries, json_type_array)) {
-			rc = p11e_errf(err, P11E_FAIL, "card %s: its temporary entries are not a list",
-				       c.tserial);
+			rc = p11e_errf(err, P11E_FAIL,
+				       "card %s: its temporary entries are not a list", c.tserial);
 			goto out;
 		}
 		fill_result(&c, out);
