@@ -221,8 +221,32 @@ check_eq "generation 1 is the permanent certificate" \
 check_eq "nothing of ann on the temporary card" 0 "$(objects_on temp privkey ann@)"
 
 # The temporary card, back in stock, can stand in again (its document was reset).
-p11e_logged card lost "$PERM" --temporary "$T" --days 2 --pin-source "$PIN_SRC" "${OFFICER[@]}"
-check_eq "a second loss, the same temporary card: exit 0 ($OUT)" 0 $?
+# Concurrency: while one run holds both cards (asleep after its first key), a move of the lost
+# card is busy, and the same command waits for it and then finds it done: one request each.
+req1=$(requests)
+if [ "${TEST_HOOKS:-0}" = 1 ]; then
+	P11ENROLL_TEST_SLEEP_AT=temp-key P11ENROLL_TEST_SLEEP_MS=3000 p11e card lost "$PERM" \
+		--temporary "$T" --days 2 --pin-source "$PIN_SRC" "${OFFICER[@]}" >>"$LOG" 2>&1 &
+	first=$!
+	for _ in $(seq 1 300); do
+		[ "$(doc "$TS" | jq -r '.temporary.entries[0].phase')" = key ] && break
+		sleep 0.1
+	done
+	out=$(p11e card suspend "$PERM" --wait 0 2>&1)
+	check_eq "during the run: the lost card is busy, exit 12 ($out)" 12 $?
+	out=$(p11e card lost "$PERM" --temporary "$T" --days 2 --wait 60 --pin-source "$PIN_SRC" \
+		"${OFFICER[@]}" --json 2>&1)
+	check_eq "the same command meanwhile: waits, then already done" "0 true" \
+		"$? $(jq -r .already <<<"$out" 2>/dev/null)"
+	wait "$first"
+	check_eq "the first run: exit 0" 0 $?
+else
+	p11e_logged card lost "$PERM" --temporary "$T" --days 2 --pin-source "$PIN_SRC" "${OFFICER[@]}"
+	check_eq "a second loss, the same temporary card: exit 0 ($OUT)" 0 $?
+fi
+check_eq "the second loss: one request per identity" $((req1 + 3)) "$(requests)"
+check_eq "the second loss: one key per identity and the restored one" "1 2 1" \
+	"$(objects_on temp privkey ann@) $(objects_on temp privkey arch@) $(objects_on temp privkey short@)"
 p11e_logged card found "$PERM" --temporary "$T" --pin-source "$PIN_SRC"
 check_eq "found again: exit 0 ($OUT)" 0 $?
 check_eq "back to stock twice" "issued in-stock" "$(state "$PERM") $(state "$TS")"
