@@ -230,10 +230,12 @@ check_eq "nothing of ann on the temporary card" 0 "$(objects_on temp privkey ann
 # The temporary card, back in stock, can stand in again (its document was reset).
 # Concurrency: while one run holds both cards (asleep after its first key), a move of the lost
 # card is busy, and the same command waits for it and then finds it done: one request each.
+# This time the card was stolen: --revoke (keyCompromise), which found does not undo.
 req1=$(requests)
 if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	P11ENROLL_TEST_SLEEP_AT=temp-key P11ENROLL_TEST_SLEEP_MS=3000 p11e card lost "$PERM" \
-		--temporary "$T" --days 2 --pin-source "$PIN_SRC" "${OFFICER[@]}" >>"$LOG" 2>&1 &
+		--temporary "$T" --days 2 --revoke --reason stolen --pin-source "$PIN_SRC" "${OFFICER[@]}" \
+		>>"$LOG" 2>&1 &
 	first=$!
 	for _ in $(seq 1 300); do
 		[ "$(doc "$TS" | jq -r '.temporary.entries[0].phase')" = key ] && break
@@ -248,13 +250,26 @@ if [ "${TEST_HOOKS:-0}" = 1 ]; then
 	wait "$first"
 	check_eq "the first run: exit 0" 0 $?
 else
-	p11e_logged card lost "$PERM" --temporary "$T" --days 2 --pin-source "$PIN_SRC" "${OFFICER[@]}"
+	p11e_logged card lost "$PERM" --temporary "$T" --days 2 --revoke --reason stolen \
+		--pin-source "$PIN_SRC" "${OFFICER[@]}"
 	check_eq "a second loss, the same temporary card: exit 0 ($OUT)" 0 $?
 fi
 check_eq "the second loss: one request per identity" $((req1 + 3)) "$(requests)"
 check_eq "the second loss: one key per identity and the restored one" "1 2 1" \
 	"$(objects_on temp privkey ann@) $(objects_on temp privkey arch@) $(objects_on temp privkey short@)"
+check_eq "--revoke: the permanent certificates revoked" "keyCompromise keyCompromise" \
+	"$(record ann@example.org | jq -r .revoked_reason) $(record short@example.org | jq -r .revoked_reason)"
+doc "$TS" | jq -r '.temporary.entries[] | select(.identity == "ann@example.org") | .cert_pem' \
+	>"$TEST_TMP/ann-temp2.pem"
+check_contains "--revoke: ann's temporary certificate verifies" "$(verify "$TEST_TMP/ann-temp2.pem")" ": OK"
 p11e_logged card found "$PERM" --temporary "$T" --pin-source "$PIN_SRC"
 check_eq "found again: exit 0 ($OUT)" 0 $?
 check_eq "back to stock twice" "issued in-stock" "$(state "$PERM") $(state "$TS")"
+record ann@example.org | jq -r .cert_pem >"$TEST_TMP/ann2.pem"
+check_contains "found after --revoke: ann's permanent certificate stays revoked" \
+	"$(verify "$TEST_TMP/ann2.pem")" "certificate revoked"
+check_contains "found after --revoke: the temporary one is revoked too" \
+	"$(verify "$TEST_TMP/ann-temp2.pem")" "certificate revoked"
+check_eq "found after --revoke: the temporary card is empty" "0 0" \
+	"$(objects_on temp privkey) $(objects_on temp cert)"
 finish
