@@ -78,6 +78,7 @@ refused "unknown serial" 10 lost nosuchcard --temporary "$T" --days 7
 refused "temporary card not registered" 10 lost "$PERM" --temporary pkcs11:token=blank --days 7
 refused "not in stock" 2 lost "$PERM" --temporary pkcs11:token=other --days 7
 refused "the same card" 2 lost "$PERM" --temporary "$U" --days 7
+refused "a lost card holding no certificate" 2 lost "$OS" --temporary "$T" --days 7
 refused "--days 0" 2 lost "$PERM" --temporary "$T" --days 0
 refused "--days huge" 2 lost "$PERM" --temporary "$T" --days 100000
 refused "--days not a number" 2 lost "$PERM" --temporary "$T" --days 7x
@@ -88,7 +89,7 @@ refused "found: no temporary card" 2 found "$PERM" --temporary "$T"
 out=$(p11e card lost "$PERM" --temporary "$T" --days 7 --pin-source "$PIN_SRC" 2>&1)
 check_eq "archived keys, no --officer-key: exit 2 ($out)" 2 $?
 check_contains "no --officer-key: names it" "$out" "--officer-key"
-check_eq "refusals: states unchanged" "issued in-stock issued" \
+check_eq "refusals: states unchanged (other still issued)" "issued in-stock issued" \
 	"$(state "$PERM") $(state "$TS") $(state "$OS")"
 check_eq "refusals: no temporary link" "null null" \
 	"$(doc "$PERM" | jq -r .temporary_card) $(doc "$TS" | jq -r .temporary)"
