@@ -164,4 +164,42 @@ p11e_rc p11e_card_rotate_so(const p11e_config *cfg, const p11e_card_pin_params *
  * SO PIN, the new user PIN from new_pin_source. */
 p11e_rc p11e_card_unblock(const p11e_config *cfg, const p11e_card_pin_params *p, p11e_err *err);
 
+/* Temporary cards (src/core/card_temporary.c, docs/cards.md "Temporary
+ * cards"): `card lost SERIAL --temporary URI --days N` and `card found
+ * SERIAL --temporary URI`. The temporary certificates are no generation of
+ * the identities' records (those keep pointing at the permanent card): the
+ * temporary card's document lists them ("temporary"), the permanent card's
+ * names it ("temporary_card"). */
+#define P11E_CARD_TEMP_DAYS_MAX 365
+typedef struct p11e_card_temp_params {
+	const char *serial;   /* the permanent card */
+	const char *temp_uri; /* the temporary card, registered and in stock */
+	int days;	      /* lost: 1 to P11E_CARD_TEMP_DAYS_MAX */
+	int revoke;	      /* lost: revoke (keyCompromise) instead of a hold */
+	const char *reason;
+	const char *operator_name;
+	const char *module;
+	const char *pin_source;	 /* the temporary card's PIN */
+	const char *officer_key; /* archived keys restored: the file vault */
+	const char *officer_pin_source;
+	long wait_ms;
+} p11e_card_temp_params;
+
+typedef struct p11e_card_temp_result {
+	char temp_serial[33];
+	int identities;	  /* identities the temporary card stands in for */
+	int certificates; /* lost: short-lived certificates on it; found: revoked */
+	int restored;	  /* lost: archived keys restored onto it */
+	char until[32];	  /* lost: the latest notAfter of its certificates */
+	int already;	  /* a rerun of a finished command: nothing changed */
+} p11e_card_temp_result;
+
+p11e_rc p11e_card_lost_temporary(const p11e_config *cfg, const p11e_card_temp_params *p,
+				 p11e_card_temp_result *out, p11e_err *err);
+p11e_rc p11e_card_found_temporary(const p11e_config *cfg, const p11e_card_temp_params *p,
+				  p11e_card_temp_result *out, p11e_err *err);
+/* The serial of card serial's temporary card into out (cap bytes): 1 when
+ * it has one, 0 when not (or it is not registered). */
+int p11e_card_temporary_of(const p11e_config *cfg, const char *serial, char *out, size_t cap);
+
 #endif

@@ -229,10 +229,90 @@ static int terminated_damaged(cli_ctx *ctx, const char *serial)
 	return damaged;
 }
 
+/* --days N: a whole number of days, 1 to P11E_CARD_TEMP_DAYS_MAX. */
+static p11e_rc days_of(cli_ctx *ctx, const cli_args *a, int *days)
+{
+	const char *text = cli_value(a, "days");
+	char *end = NULL;
+	long n = text != NULL ? strtol(text, &end, 10) : 0;
+
+	if (text == NULL)
+		return p11e_errf(&ctx->err, P11E_USAGE,
+				 "--days: card lost --temporary needs --days N, how long the "
+				 "temporary card's certificates are valid");
+	if (end == text || *end != '\0' || n < 1 || n > P11E_CARD_TEMP_DAYS_MAX)
+		return p11e_errf(&ctx->err, P11E_USAGE, "--days: a whole number from 1 to %d",
+				 P11E_CARD_TEMP_DAYS_MAX);
+	*days = (int)n;
+	return P11E_OK;
+}
+
+/* lost --temporary URI --days N, and found on a card that has a temporary
+ * card (src/core/card_temporary.c). */
+static p11e_rc temporary(cli_ctx *ctx, const cli_args *a, const char *move)
+{
+	p11e_card_temp_params p = {
+	    .serial = a->pos[1],
+	    .temp_uri = cli_value(a, "temporary"),
+	    .revoke = cli_flag(a, "revoke"),
+	    .reason = cli_value(a, "reason"),
+	    .operator_name = cli_value(a, "operator"),
+	    .module = ctx->module,
+	    .pin_source = ctx->pin_source,
+	    .officer_key = cli_value(a, "officer-key"),
+	    .officer_pin_source = cli_value(a, "officer-pin-source"),
+	};
+	p11e_card_temp_result res;
+	int lost = strcmp(move, "lost") == 0;
+	p11e_rc rc = cli_wait_ms(a, &p.wait_ms, &ctx->err);
+
+	if (rc == P11E_OK && lost)
+		rc = days_of(ctx, a, &p.days);
+	if (rc == P11E_OK)
+		rc = lost ? p11e_card_lost_temporary(&ctx->config, &p, &res, &ctx->err)
+			  : p11e_card_found_temporary(&ctx->config, &p, &res, &ctx->err);
+	if (rc != P11E_OK)
+		return rc;
+	if (ctx->json) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "serial", json_object_new_string(a->pos[1]));
+		json_object_object_add(o, "state",
+				       json_object_new_string(lost ? "lost" : "issued"));
+		json_object_object_add(o, "temporary", json_object_new_string(res.temp_serial));
+		json_object_object_add(o, "identities", json_object_new_int(res.identities));
+		json_object_object_add(o, "certificates", json_object_new_int(res.certificates));
+		json_object_object_add(o, "restored", json_object_new_int(res.restored));
+		if (lost)
+			json_object_object_add(o, "until", json_object_new_string(res.until));
+		json_object_object_add(o, "already", json_object_new_boolean(res.already));
+		cli_print_json(o);
+	} else if (lost) {
+		printf("card %s: lost; card %s is its temporary card%s: %d identities, %d "
+		       "certificates valid until %s, %d archived keys restored\n",
+		       a->pos[1], res.temp_serial, res.already ? " already" : "", res.identities,
+		       res.certificates, res.until, res.restored);
+	} else {
+		printf("card %s: issued again%s; its temporary card %s: %d certificates revoked, "
+		       "wiped, in stock\n",
+		       a->pos[1], res.already ? " (already)" : "", res.temp_serial,
+		       res.certificates);
+	}
+	return P11E_OK;
+}
+
 static p11e_rc card_move(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 {
 	int to = -1;
-	p11e_rc rc = one_move(ctx, a, v->move, &to);
+	char temp[33];
+	p11e_rc rc;
+
+	if (strcmp(v->move, "lost") == 0 && cli_value(a, "temporary") != NULL)
+		return temporary(ctx, a, v->move);
+	if (strcmp(v->move, "found") == 0 &&
+	    (cli_value(a, "temporary") != NULL ||
+	     p11e_card_temporary_of(&ctx->config, a->pos[1], temp, sizeof(temp))))
+		return temporary(ctx, a, v->move);
+	rc = one_move(ctx, a, v->move, &to);
 
 	/* terminate --wipe: a card that is not damaged is wiped and goes back
 	 * to stock, its history kept (a rerun after a crash between the steps
@@ -297,6 +377,14 @@ static p11e_rc run(cli_ctx *ctx, const cli_args *a)
 		if (cli_value(a, "wipe") != NULL && strcmp(v->name, "terminate") != 0)
 			return p11e_errf(&ctx->err, P11E_USAGE,
 					 "--wipe: only card terminate takes it");
+		if (cli_value(a, "temporary") != NULL && strcmp(v->name, "lost") != 0 &&
+		    strcmp(v->name, "found") != 0)
+			return p11e_errf(&ctx->err, P11E_USAGE,
+					 "--temporary: only card lost and card found take it");
+		if (cli_value(a, "days") != NULL &&
+		    (strcmp(v->name, "lost") != 0 || cli_value(a, "temporary") == NULL))
+			return p11e_errf(&ctx->err, P11E_USAGE,
+					 "--days: only card lost --temporary URI takes it");
 		if (cli_flag(a, "revoke") && strcmp(v->name, "lost") != 0)
 			return p11e_errf(&ctx->err, P11E_USAGE,
 					 "--revoke: only card lost takes it");
@@ -313,6 +401,7 @@ const cli_command cmd_card = {
     .name = "card",
     .usage = "register URI [--so-pin-source SRC] | list [--state S] | show SERIAL\n"
 	     "       | lost SERIAL [--revoke] [--reason R] | terminate SERIAL [--wipe URI]\n"
+	     "       | lost SERIAL --temporary URI --days N | found SERIAL [--temporary URI]\n"
 	     "       | issue|suspend|resume|lost|found|damaged|terminate SERIAL [--reason R]",
     .summary = "the card registry: cards in stock, issued, suspended, lost, terminated",
     .help = "register  records the token at URI as a card in stock (serial, manufacturer,\n"
@@ -334,17 +423,26 @@ const cli_command cmd_card = {
 	    "          from a CA that cannot lift a hold is not suspended (exit 11).\n"
 	    "          terminate revokes them (cessationOfOperation); with --wipe URI (the\n"
 	    "          card, its PIN from --pin-source) it wipes a card that is not\n"
-	    "          damaged (p11enroll wipe) and returns it to stock.",
+	    "          damaged (p11enroll wipe) and returns it to stock.\n"
+	    "lost --temporary URI --days N: the card at URI (registered, in stock, its\n"
+	    "          PIN from --pin-source) gets new keys and certificates valid N days\n"
+	    "          (at most the identity's own) for the lost card's identities, and\n"
+	    "          their archived encryption keys (--officer-key for the file vault);\n"
+	    "          it is then issued. found --temporary URI: its certificates\n"
+	    "          revoked (cessationOfOperation), the card wiped and back in stock;\n"
+	    "          found refuses without it while the card has a temporary card.",
     .opts =
 	(const cli_opt[]){
 	    {"so-pin-source", "SRC", "register: the card's SO PIN as it came"},
-	    {"officer-key", "KEY", "register: an escrow officer's key (a cut-short change)"},
+	    {"officer-key", "KEY", "an escrow officer's key (register, lost --temporary)"},
 	    {"officer-pin-source", "SRC", "the officer key's PIN or passphrase"},
 	    {"no-personalise", NULL, "register: keep the SO PIN (not escrowed)"},
 	    {"state", "S", "list: only cards in state S"},
 	    {"reason", "R", "a move: why (kept in the history and the audit)"},
 	    {"revoke", NULL, "lost: revoke its certificates (keyCompromise), not hold them"},
 	    {"wipe", "URI", "terminate: wipe the card there (this card) and restock it"},
+	    {"temporary", "URI", "lost, found: the temporary card there (docs/cards.md)"},
+	    {"days", "N", "lost --temporary: its certificates' validity (1 to 365)"},
 	    {"operator", "NAME", "who does it (default: the local user)"},
 	    {"wait", "SECONDS", "wait this long for the card's lock (default 5; 0: not)"},
 	    {NULL, NULL, NULL}},
