@@ -195,6 +195,15 @@ p11e_rc card_audit_due(const p11e_config *cfg, const char *serial, json_object *
 		if (rc == P11E_OK) {
 			json_object_object_del(e, "audited");
 			changed = 1;
+			/* The helpdesk hears of each move exactly when it is
+			 * audited: a move a crash left unaudited is told by the
+			 * command that finishes it (under the card's lock: the
+			 * command waits at most notify_timeout_seconds). */
+			card_notify(cfg, serial, card_str(e, "move"),
+				    p11e_card_state_parse(card_str(e, "from")),
+				    p11e_card_state_parse(card_str(e, "to")), card_str(e, "operator"),
+				    json_object_object_get_ex(e, "reason", NULL) ? card_str(e, "reason")
+										 : NULL);
 		}
 	}
 	if (changed) {
@@ -256,8 +265,5 @@ p11e_rc p11e_card_move(const p11e_config *cfg, const p11e_card_move_params *p,
 out:
 	json_object_put(doc);
 	p11e_lock_release(&lock);
-	/* The helpdesk told, outside the card's lock (the command may be slow). */
-	if (rc == P11E_OK && !out->already && out->to >= 0)
-		card_notify(cfg, p->serial, p->move, out->from, out->to, op, p->reason);
 	return rc;
 }

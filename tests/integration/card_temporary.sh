@@ -12,7 +12,14 @@
 setup_ca
 W=$TEST_TMP/w
 mkdir -p "$W"
-file_vault "$W" '"profiles": { "short": { "base": "smime-sign", "validity_days": 3 } }'
+# The helpdesk's notification command: one line per call.
+cat >"$W/notify.sh" <<'SH'
+#!/bin/sh
+echo "$P11E_CARD_SERIAL $P11E_CARD_MOVE $P11E_CARD_FROM $P11E_CARD_TO" >>"$1"
+SH
+chmod 755 "$W/notify.sh"
+file_vault "$W" '"profiles": { "short": { "base": "smime-sign", "validity_days": 3 } },
+  "cards": { "notify_command": ["'"$W"'/notify.sh", "'"$W"'/notified"] }'
 OFFICER=(--officer-key "$W/officer.key")
 printf '%s' "$TEST_PIN" >"$TEST_TMP/engine.pin"
 LOG=$TEST_TMP/all-output.log
@@ -118,6 +125,10 @@ fi
 p11e_logged card lost "$PERM" --temporary "$T" --days 7 --reason "left on a train" \
 	--pin-source "$PIN_SRC" "${OFFICER[@]}"
 check_eq "lost --temporary: exit 0 ($OUT)" 0 $?
+# Told when the move is audited: once, even when a kill came between the move and its
+# audit line (card-moved above).
+check_eq "the helpdesk told of the loss once" "$PERM lost issued lost" \
+	"$(grep " lost " "$W/notified" 2>/dev/null)"
 check_contains "lost --temporary: says so" "$OUT" "card $TS is its temporary card"
 check_eq "lost, temporary issued" "lost issued" "$(state "$PERM") $(state "$TS")"
 check_eq "the documents name each other" "$TS $PERM" \
