@@ -81,14 +81,15 @@ static int durable_after(enroll_run *r, p11e_step reached)
 		return r->rec->slot_id != NULL;
 	case P11E_STEP_CSR_BUILT:
 		/* The CA gets the request next (an EC CSR signed again would
-		 * be another). A CSR signed before the key's rename was saved durably with
-		 * the final ID (pipe_step_key): a rerun from key-pending finds
-		 * the key renamed and sends that very CSR. */
+		 * be another). A CSR signed before the key's rename was saved
+		 * durably with the final ID (pipe_step_key): a rerun from
+		 * key-pending finds the key renamed and sends that very CSR. */
 		return !r->csr_before_rename;
 	case P11E_STEP_ISSUED:
 		/* The CA keeps what it issued durably and answers the same
 		 * request_key with the same certificate (crash point
-		 * ca-answered): a rerun from csr-built asks again. */
+		 * ca-answered): a rerun from key-pending or csr-built asks
+		 * again. */
 		return 0;
 	case P11E_STEP_STORED:
 		/* Durable before anything outside the token: a publish, a

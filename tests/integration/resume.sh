@@ -76,8 +76,11 @@ damaged gone@example.com gone
 # after the CA answered leaves that record (key-pending, CSR in it). If the key
 # is then not whole and nothing shows that the rename was cut short (nothing
 # under the temporary ID, no key without an ID), the CA may hold the request:
-# the rerun refuses to make a second key, and the CA issued once.
+# the rerun refuses to make a second key, and the CA issued once. The loss is the file
+# store's (P11ENROLL_TEST_LOSE_UNSYNCED): PostgreSQL commits every save, so over it the
+# record is at csr-built and this case cannot arise.
 email=lost-key@example.com
+if ! on_pg; then
 P11ENROLL_TEST_LOSE_UNSYNCED=1 P11ENROLL_TEST_CRASH_AFTER=ca-answered p11e enroll \
 	"$TEST_TOKEN_URI" --email "$email" --key ec:P-256 --ca "local:$CA_DIR" \
 	--pin-source "$PIN_SRC" >/dev/null 2>&1
@@ -92,6 +95,7 @@ check_eq "lost key: the rerun refuses (exit 1)" 1 $?
 check_contains "lost key: says how to go on" "$out" "p11enroll forget $email"
 check_eq "lost key: no key made again" 0 "$(p11tool_opensc --list-objects --type privkey | grep -c "label: *$email\$")"
 check_eq "lost key: the CA issued once" 1 "$(grep -c "CN=$email" "$CA_DIR/index.jsonl")"
+fi
 
 # A rerun of a finished identity changes nothing.
 before=$(p11tool_opensc --list-objects | md5sum)
