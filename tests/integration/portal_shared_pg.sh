@@ -19,7 +19,8 @@ file_vault "$W" '"store": { "type": "postgresql", "conninfo_source": "file:'"$W"
   "portal": { "tls_cert": "tls.pem", "tls_key": "tls.key",
     "client_cas": "'"$CA_DIR"'/ca.pem", "session_minutes": 10, "workers": 2 }'
 p11e store init >init.out 2>&1
-check_eq "store init ($(cat init.out))" 0 $?
+status=$?
+check_eq "store init ($(cat init.out))" 0 "$status"
 
 store_sql() { pg_psql "$1"; }
 portal_shared_pg_helpers
