@@ -42,5 +42,12 @@ p11e_rc p11e_csr_build_token_raw(EVP_PKEY *pubkey, p11e_token *t, const p11e_id 
 /* PEM text of req, malloc'd. */
 char *p11e_csr_to_pem(X509_REQ *req);
 X509_REQ *p11e_csr_from_pem(const char *pem);
+/* req as PEM (*pem, malloc'd) and the request's idempotency key, which a CA
+ * is given: hex SHA-256 (65 bytes with the NUL) of its DER followed by tag
+ * (NULL or "": none). A tag keeps a CSR that is signed again byte for byte
+ * (RSA PKCS#1 v1.5 is deterministic: a renewal reusing the key, a
+ * temporary card's request) from passing for the first request. */
+p11e_rc p11e_csr_request_key(X509_REQ *req, const char *tag, char **pem, char hex[65],
+			     p11e_err *err);
 
 #endif

@@ -145,38 +145,20 @@ static p11e_rc make_csr(temp_ctx *c, json_object *e, const p11e_record *rec,
 	    .profile = prof,
 	};
 	X509_REQ *req = NULL;
-	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1], tag[48], *pem = NULL;
-	unsigned char *buf;
-	size_t tag_len;
 	p11e_id id;
-	int der_len;
 	p11e_rc rc = entry_id(e, &id, err);
 
 	if (rc == P11E_OK)
 		rc = p11e_token_csr(c->s.token, &id, &cp, 0, &req, err);
 	if (rc != P11E_OK)
 		goto out;
-	der_len = i2d_X509_REQ(req, &der);
-	pem = p11e_csr_to_pem(req);
-	if (der_len <= 0 || pem == NULL) {
-		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CSR");
+	snprintf(tag, sizeof(tag), "#temporary:%s", c->tserial);
+	if ((rc = p11e_csr_request_key(req, tag, &pem, hex, err)) != P11E_OK)
 		goto out;
-	}
-	tag_len = (size_t)snprintf(tag, sizeof(tag), "#temporary:%s", c->tserial);
-	if ((buf = OPENSSL_malloc((size_t)der_len + tag_len)) == NULL) {
-		rc = p11e_errf(err, P11E_FAIL, "out of memory");
-		goto out;
-	}
-	memcpy(buf, der, (size_t)der_len);
-	memcpy(buf + der_len, tag, tag_len);
-	SHA256(buf, (size_t)der_len + tag_len, md);
-	OPENSSL_free(buf);
-	p11e_hex_encode(md, sizeof(md), hex);
 	set_str(e, "csr_pem", pem);
 	set_str(e, "request_key", hex);
 out:
-	OPENSSL_free(der);
 	free(pem);
 	X509_REQ_free(req);
 	return rc;

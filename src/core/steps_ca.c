@@ -60,9 +60,7 @@ p11e_rc pipe_csr_sign(enroll_run *r, const p11e_id *id, p11e_err *err)
 	    .rsa_pss = r->p->rsa_pss,
 	};
 	X509_REQ *req = NULL;
-	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1], *pem = NULL;
-	int der_len;
+	char hex[2 * SHA256_DIGEST_LENGTH + 1], tag[16] = "", *pem = NULL;
 	p11e_rc rc;
 
 	if (r->software) {
@@ -74,37 +72,18 @@ p11e_rc pipe_csr_sign(enroll_run *r, const p11e_id *id, p11e_err *err)
 	}
 	if (rc != P11E_OK)
 		goto out;
-	der_len = i2d_X509_REQ(req, &der);
-	pem = p11e_csr_to_pem(req);
-	if (der_len <= 0 || pem == NULL) {
-		rc = p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CSR");
-		goto out;
-	}
 	/* The CA's idempotency key. A renewal that reuses the key may sign
-	 * the very same CSR again (RSA PKCS#1 v1.5 is deterministic), which
-	 * must not be taken for the first request: from generation 2 on, the
-	 * generation is hashed after the DER. */
-	if (p11e_record_generation(r->rec) > 1) {
-		char tag[16];
-		int tag_len = snprintf(tag, sizeof(tag), "#%d", p11e_record_generation(r->rec));
-		unsigned char *buf = OPENSSL_malloc((size_t)der_len + (size_t)tag_len);
-		if (buf == NULL) {
-			rc = p11e_errf(err, P11E_FAIL, "out of memory");
-			goto out;
-		}
-		memcpy(buf, der, (size_t)der_len);
-		memcpy(buf + der_len, tag, (size_t)tag_len);
-		SHA256(buf, (size_t)der_len + (size_t)tag_len, md);
-		OPENSSL_free(buf);
-	} else {
-		SHA256(der, (size_t)der_len, md);
-	}
-	p11e_hex_encode(md, sizeof(md), hex);
+	 * the very same CSR again, which must not be taken for the first
+	 * request: from generation 2 on, the generation is hashed after the
+	 * DER. */
+	if (p11e_record_generation(r->rec) > 1)
+		snprintf(tag, sizeof(tag), "#%d", p11e_record_generation(r->rec));
+	if ((rc = p11e_csr_request_key(req, tag, &pem, hex, err)) != P11E_OK)
+		goto out;
 	rc = p11e_record_set(&r->rec->csr_pem, pem, err);
 	if (rc == P11E_OK)
 		rc = p11e_record_set(&r->rec->request_key, hex, err);
 out:
-	OPENSSL_free(der);
 	free(pem);
 	X509_REQ_free(req);
 	return rc;

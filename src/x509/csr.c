@@ -589,6 +589,31 @@ char *p11e_csr_to_pem(X509_REQ *req)
 	return out;
 }
 
+p11e_rc p11e_csr_request_key(X509_REQ *req, const char *tag, char **pem, char hex[65],
+			     p11e_err *err)
+{
+	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
+	int der_len = i2d_X509_REQ(req, &der);
+	size_t tag_len = tag != NULL ? strlen(tag) : 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok;
+
+	*pem = der_len > 0 ? p11e_csr_to_pem(req) : NULL;
+	ok = *pem != NULL && ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	     EVP_DigestUpdate(ctx, der, (size_t)der_len) == 1 &&
+	     (tag_len == 0 || EVP_DigestUpdate(ctx, tag, tag_len) == 1) &&
+	     EVP_DigestFinal_ex(ctx, md, NULL) == 1;
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	if (!ok) {
+		free(*pem);
+		*pem = NULL;
+		return p11e_errf_ssl(err, P11E_FAIL, "cannot encode the CSR");
+	}
+	p11e_hex_encode(md, sizeof(md), hex);
+	return P11E_OK;
+}
+
 X509_REQ *p11e_csr_from_pem(const char *pem)
 {
 	BIO *bio = pem != NULL ? BIO_new_mem_buf(pem, -1) : NULL;
