@@ -62,5 +62,10 @@ p11e_rc p11e_config_profile(const p11e_config *c, const char *name, p11e_profile
  * (json_object_put it). P11E_CONFIG naming the CA if unknown. */
 p11e_rc p11e_config_ca(const p11e_config *c, const char *spec, struct json_object **out,
 		       p11e_err *err);
+/* The CA for spec opened on the config's store (p11e_ca_open_in: one
+ * connection for both over PostgreSQL); *out NULL on failure. */
+struct p11e_ca;
+p11e_rc p11e_config_open_ca(const p11e_config *c, const char *spec, struct p11e_ca **out,
+			    p11e_err *err);
 
 #endif

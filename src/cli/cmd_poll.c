@@ -40,7 +40,6 @@ typedef struct ca_cache {
 static p11e_rc cached_ca(const p11e_config *cfg, ca_cache *c, const char *spec, p11e_ca **out,
 			 p11e_err *err)
 {
-	struct json_object *conf = NULL;
 	p11e_rc rc;
 
 	*out = NULL;
@@ -49,10 +48,7 @@ static p11e_rc cached_ca(const p11e_config *cfg, ca_cache *c, const char *spec, 
 			*out = c->ca[i];
 			return P11E_OK;
 		}
-	rc = p11e_config_ca(cfg, spec, &conf, err);
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, out, err);
-	json_object_put(conf);
+	rc = p11e_config_open_ca(cfg, spec, out, err);
 	if (rc != P11E_OK)
 		return rc;
 	if (c->n < sizeof(c->ca) / sizeof(c->ca[0]) && (c->spec[c->n] = strdup(spec)) != NULL) {
@@ -334,8 +330,7 @@ static p11e_rc select_records(cli_ctx *ctx, const cli_args *a, p11e_record **out
 		if (identity == NULL) {
 			rc = p11e_errf(&ctx->err, P11E_FAIL, "out of memory");
 		} else {
-			rc = p11e_record_load(ctx->config.store, identity, &all[count],
-					      &ctx->err);
+			rc = p11e_record_load(ctx->config.store, identity, &all[count], &ctx->err);
 			if (rc == P11E_NOT_FOUND)
 				p11e_errf(&ctx->err, P11E_NOT_FOUND,
 					  "identity %s: no enrollment record in %s/identities; "

@@ -98,18 +98,6 @@ static p11e_rc card_certs(const p11e_config *cfg, const char *serial, card_cert 
 	return rc;
 }
 
-static p11e_rc open_ca(const p11e_config *cfg, const char *spec, p11e_ca **ca, p11e_err *err)
-{
-	json_object *conf = NULL;
-	p11e_rc rc = p11e_config_ca(cfg, spec, &conf, err);
-
-	*ca = NULL;
-	if (rc == P11E_OK)
-		rc = p11e_ca_open(conf, ca, err);
-	json_object_put(conf);
-	return rc;
-}
-
 /* Withdraws (remove) or publishes again a held certificate where the
  * record says it is published. A directory that fails does not undo the
  * hold: a warning, and the entry says it was not withdrawn (resume then
@@ -143,7 +131,8 @@ static p11e_rc hold_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 	/* Every CA asked first: a card is held whole or not at all. */
 	for (size_t i = 0; rc == P11E_OK && i < n; i++) {
 		p11e_ca *ca = NULL;
-		if ((rc = open_ca(cfg, c[i].ca, &ca, err)) == P11E_OK && !p11e_ca_can_hold(ca))
+		if ((rc = p11e_config_open_ca(cfg, c[i].ca, &ca, err)) == P11E_OK &&
+		    !p11e_ca_can_hold(ca))
 			rc = p11e_errf(err, P11E_UNSUPPORTED,
 				       "card %s: %s's certificate comes from a %s CA, which cannot "
 				       "put it on hold and lift it; nothing was held (use card "
@@ -156,7 +145,7 @@ static p11e_rc hold_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 		int already = 0;
 		json_object *e;
 
-		if ((rc = open_ca(cfg, c[i].ca, &ca, err)) == P11E_OK)
+		if ((rc = p11e_config_open_ca(cfg, c[i].ca, &ca, err)) == P11E_OK)
 			rc = p11e_ca_revoke(ca, c[i].serial, NULL, P11E_REASON_CERTIFICATE_HOLD,
 					    &already, err);
 		p11e_ca_close(ca);
@@ -217,7 +206,7 @@ static p11e_rc lift_all(const p11e_config *cfg, json_object *doc, p11e_err *err)
 		p11e_ca *ca = NULL;
 		int lifted = 0;
 
-		if ((rc = open_ca(cfg, card_str(e, "ca"), &ca, err)) == P11E_OK)
+		if ((rc = p11e_config_open_ca(cfg, card_str(e, "ca"), &ca, err)) == P11E_OK)
 			rc = p11e_ca_unhold(ca, card_str(e, "serial"), &lifted, err);
 		p11e_ca_close(ca);
 		/* Revoked for good meanwhile (lost --revoke, revoke): stays so. */

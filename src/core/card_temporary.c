@@ -98,14 +98,10 @@ static int capped_days(int days, const p11e_profile *prof, const p11e_record *r)
 
 static p11e_rc check_ca(const p11e_config *cfg, const char *spec, p11e_err *err)
 {
-	json_object *conf = NULL;
 	p11e_ca *ca = NULL;
-	p11e_rc rc = p11e_config_ca(cfg, spec, &conf, err);
+	p11e_rc rc = p11e_config_open_ca(cfg, spec, &ca, err);
 
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
 	p11e_ca_close(ca);
-	json_object_put(conf);
 	return rc;
 }
 

@@ -71,18 +71,6 @@ static p11e_rc entry_id(json_object *e, p11e_id *id, p11e_err *err)
 	return P11E_OK;
 }
 
-static p11e_rc open_ca(const p11e_config *cfg, const char *spec, p11e_ca **ca, p11e_err *err)
-{
-	json_object *conf = NULL;
-	p11e_rc rc = p11e_config_ca(cfg, spec, &conf, err);
-
-	*ca = NULL;
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, ca, err);
-	json_object_put(conf);
-	return rc;
-}
-
 /* The profile the temporary certificate is asked for: the identity's, its
  * validity the entry's days, without encryption for an archived identity
  * (the plan decided: card_temporary.c). */
@@ -179,7 +167,7 @@ static p11e_rc get_cert(temp_ctx *c, json_object *e, const p11e_record *rec,
 	if (req == NULL)
 		return p11e_errf(err, P11E_FAIL, "card %s: %s's saved request is unreadable",
 				 c->tserial, rec->identity);
-	rc = open_ca(c->cfg, card_str(e, "ca"), &ca, err);
+	rc = p11e_config_open_ca(c->cfg, card_str(e, "ca"), &ca, err);
 	if (rc == P11E_OK && card_str(e, "request_id")[0] != '\0')
 		rc = p11e_ca_poll(ca, card_str(e, "request_id"), prof, &res, err);
 	else if (rc == P11E_OK)
@@ -339,7 +327,7 @@ p11e_rc temp_revoke_all(temp_ctx *c, int *n, p11e_err *err)
 		if (card_str(e, "cert_serial")[0] == '\0' || temp_int(e, "revoked"))
 			continue;
 		cert = p11e_x509_from_pem(card_str(e, "cert_pem"));
-		rc = open_ca(c->cfg, card_str(e, "ca"), &ca, err);
+		rc = p11e_config_open_ca(c->cfg, card_str(e, "ca"), &ca, err);
 		if (rc == P11E_OK)
 			rc = p11e_ca_revoke(ca, card_str(e, "cert_serial"), cert,
 					    P11E_REASON_CESSATION_OF_OPERATION, &already, err);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include "p11enroll/ca.h"
 #include "p11enroll/conf.h"
 #include "p11enroll/config.h"
 #include "p11enroll/renew.h"
@@ -535,5 +536,17 @@ out:
 		o = NULL;
 	}
 	*out = o;
+	return rc;
+}
+
+p11e_rc p11e_config_open_ca(const p11e_config *c, const char *spec, p11e_ca **out, p11e_err *err)
+{
+	json_object *conf = NULL;
+	p11e_rc rc = p11e_config_ca(c, spec, &conf, err);
+
+	*out = NULL;
+	if (rc == P11E_OK)
+		rc = p11e_ca_open_in(conf, c->store, out, err);
+	json_object_put(conf);
 	return rc;
 }

@@ -275,7 +275,6 @@ static p11e_rc ca_issued(const p11e_config *cfg, const officer_key *k,
 	p11e_profile prof;
 	p11e_csr_params cp = {.email = p->email, .name = p->name, .profile = &prof};
 	p11e_ca_result res;
-	struct json_object *conf = NULL;
 	p11e_ca *ca = NULL;
 	X509_REQ *req = NULL;
 	unsigned char *der = NULL, md[SHA256_DIGEST_LENGTH];
@@ -294,9 +293,7 @@ static p11e_rc ca_issued(const p11e_config *cfg, const officer_key *k,
 		goto out;
 	SHA256(der, (size_t)der_len, md);
 	p11e_hex_encode(md, sizeof(md), key);
-	rc = p11e_config_ca(cfg, p->ca, &conf, err);
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
+	rc = p11e_config_open_ca(cfg, p->ca, &ca, err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_submit(ca, req, &prof, key, &res, err);
 	if (rc == P11E_OK && (res.state != P11E_CA_STATE_ISSUED || res.cert == NULL))
@@ -312,7 +309,6 @@ static p11e_rc ca_issued(const p11e_config *cfg, const officer_key *k,
 out:
 	p11e_ca_result_clear(&res);
 	p11e_ca_close(ca);
-	json_object_put(conf);
 	OPENSSL_free(der);
 	X509_REQ_free(req);
 	return rc;
@@ -411,8 +407,8 @@ p11e_rc p11e_officer_init(const p11e_config *cfg, const p11e_officer_init_params
 	if ((rc = check_params(p, file, &kt, err)) != P11E_OK)
 		return rc;
 	/* One officer-init at a time: the key file and the append. */
-	rc = p11e_lock_acquire(cfg->store, "escrow", "officers", P11E_LOCK_WAIT_DEFAULT_MS,
-			       &lock, err);
+	rc = p11e_lock_acquire(cfg->store, "escrow", "officers", P11E_LOCK_WAIT_DEFAULT_MS, &lock,
+			       err);
 	if (rc != P11E_OK)
 		return rc;
 	if (p->key_file != NULL) {

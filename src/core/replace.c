@@ -72,8 +72,8 @@ static p11e_rc check_pfx(const p11e_config *cfg, const p11e_record *rec, int num
 	char *data = NULL;
 	size_t len = 0;
 	p11e_err inner;
-	p11e_rc rc = pfx != NULL ? p11e_soft_pfx_read(cfg->store, pfx, &data, &len, &inner)
-				 : P11E_NOT_FOUND;
+	p11e_rc rc =
+	    pfx != NULL ? p11e_soft_pfx_read(cfg->store, pfx, &data, &len, &inner) : P11E_NOT_FOUND;
 
 	free(data); /* encrypted */
 	if (rc == P11E_OK)
@@ -129,14 +129,10 @@ static p11e_rc check_recovery(const p11e_config *cfg, const p11e_replace_params 
  * embedded CA's files are there, a CA key on a token logs in. */
 static p11e_rc check_ca(const p11e_config *cfg, const char *spec, p11e_err *err)
 {
-	struct json_object *conf = NULL;
 	p11e_ca *ca = NULL;
-	p11e_rc rc = p11e_config_ca(cfg, spec, &conf, err);
+	p11e_rc rc = p11e_config_open_ca(cfg, spec, &ca, err);
 
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
 	p11e_ca_close(ca);
-	json_object_put(conf);
 	return rc;
 }
 

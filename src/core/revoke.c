@@ -64,19 +64,15 @@ static p11e_rc find_target(p11e_record *rec, int n, target *t, p11e_err *err)
 static p11e_rc ask_ca(const p11e_config *cfg, const target *t, X509 *cert, int reason, int *already,
 		      p11e_err *err)
 {
-	struct json_object *conf = NULL;
 	p11e_ca *ca = NULL;
 	char serial[65];
 	p11e_rc rc = p11e_cert_serial("certificate", cert, serial, sizeof(serial), err);
 
 	if (rc == P11E_OK)
-		rc = p11e_config_ca(cfg, t->ca, &conf, err);
-	if (rc == P11E_OK)
-		rc = p11e_ca_open_in(conf, cfg->store, &ca, err);
+		rc = p11e_config_open_ca(cfg, t->ca, &ca, err);
 	if (rc == P11E_OK)
 		rc = p11e_ca_revoke(ca, serial, cert, reason, already, err);
 	p11e_ca_close(ca);
-	json_object_put(conf);
 	return rc;
 }
 
