@@ -12,14 +12,8 @@ mkdir -p "$H"
 python3 "$TESTS_DIR/stubs/hostile_ca_stub.py" --dir "$H" >"$H/stub.out" 2>&1 &
 stub=$!
 trap 'kill $stub 2>/dev/null; [ -n "${cf:-}" ] && kill $cf 2>/dev/null' EXIT
-# Up to a minute: Python starts slowly on a loaded CI machine.
-for _ in $(seq 1200); do
-	[ -s "$H/port" ] && break
-	kill -0 "$stub" 2>/dev/null || break
-	sleep 0.05
-done
-[ -s "$H/port" ] || { bad "the hostile CA stub did not start: $(tail -3 "$H/stub.out")"; finish; }
-url="http://127.0.0.1:$(cat "$H/port")"
+port=$(stub_wait "the hostile CA" "$stub" "$H/port" "$H/stub.out") || { bad "no stub"; finish; }
+url="http://127.0.0.1:$port"
 cat >"$H/p11enroll.json" <<JSON
 { "cas": {
     "cf":   { "type": "cfssl", "url": "$url", "profile": "smime", "retries": 0 },

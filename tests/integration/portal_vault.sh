@@ -39,9 +39,9 @@ start_stub() {
 	python3 "$TESTS_DIR/stubs/$script" --port-file port --tls-cert stub.pem --tls-key stub.key \
 		"$@" &
 	STUB=$!
-	for _ in $(seq 600); do [ -s port ] || ! kill -0 $STUB 2>/dev/null && break; sleep 0.1; done
-	[ -s port ] || { bad "$script did not start"; finish; }
-	SURL=https://127.0.0.1:$(cat port)
+	local port
+	port=$(stub_wait "$script" "$STUB" port /dev/null) || { bad "$script did not start"; finish; }
+	SURL=https://127.0.0.1:$port
 }
 stub() { curl -sf --max-time 60 --cacert stub-ca.pem "$@"; }
 

@@ -35,6 +35,7 @@ finish() {
 p11e() { "$P11ENROLL" "$@"; }
 
 . "${BASH_SOURCE[0]%/*}/ports.sh"
+. "${BASH_SOURCE[0]%/*}/stub.sh"
 
 # pkcs11-tool (OpenSC) on the test token, logged in, PIN from the environment.
 p11tool_opensc() {

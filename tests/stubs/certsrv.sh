@@ -18,22 +18,10 @@ cs_start() {
 	python3 "$TESTS_DIR/stubs/certsrv_stub.py" --dir "$CS" --user "$CS_USER" \
 		--password-file "$CS/password" --port "$port" ${CS_NTLM:+--ntlm} >>"$CS/stub.out" 2>&1 &
 	CS_PID=$!
-	# Up to a minute: Python starts slowly on a loaded CI machine.
-	for _ in $(seq 1200); do
-		if [ -s "$CS/port" ]; then
-			CS_PORT=$(cat "$CS/port")
-			return 0
-		fi
-		kill -0 "$CS_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "certsrv stub did not start: $(tail -5 "$CS/stub.out")" >&2
-	return 1
+	CS_PORT=$(stub_wait certsrv "$CS_PID" "$CS/port" "$CS/stub.out")
 }
 cs_stop() {
-	[ -n "$CS_PID" ] || return 0
-	kill "-${1:-TERM}" "$CS_PID" 2>/dev/null
-	wait "$CS_PID" 2>/dev/null
+	stub_stop "$CS_PID" "${1:-TERM}"
 	CS_PID=""
 }
 # cs_mode JSON: how the stub treats the next requests.

@@ -16,23 +16,11 @@ dc_start() {
 	python3 "$TESTS_DIR/stubs/digicert_stub.py" --dir "$DC" --api-key-file "$DC/api.key" \
 		--port "$port" >>"$DC/stub.out" 2>&1 &
 	DC_PID=$!
-	# Up to a minute: Python starts slowly on a loaded CI machine.
-	for _ in $(seq 1200); do
-		if [ -s "$DC/port" ]; then
-			DC_PORT=$(cat "$DC/port")
-			return 0
-		fi
-		kill -0 "$DC_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	echo "digicert stub did not start: $(tail -5 "$DC/stub.out")" >&2
-	return 1
+	DC_PORT=$(stub_wait digicert "$DC_PID" "$DC/port" "$DC/stub.out")
 }
 # dc_stop [SIGNAL]: stops the stub (SIGTERM, or e.g. KILL for a crash).
 dc_stop() {
-	[ -n "$DC_PID" ] || return 0
-	kill "-${1:-TERM}" "$DC_PID" 2>/dev/null
-	wait "$DC_PID" 2>/dev/null
+	stub_stop "$DC_PID" "${1:-TERM}"
 	DC_PID=""
 }
 # dc_mode JSON: how the stub treats the next orders and requests.
