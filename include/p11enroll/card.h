@@ -126,6 +126,9 @@ typedef struct p11e_card_register_params {
 	const char *officer_key;   /* to read a pending escrowed PIN back on a rerun */
 	const char *officer_pin_source;
 	int personalise; /* 0: registered only (init-token), SO PIN not escrowed */
+	/* The history's reason; NULL: "registered" (without personalise:
+	 * "registered, SO PIN not personalised"). */
+	const char *reason;
 	const char *operator_name;
 	long wait_ms;
 } p11e_card_register_params;

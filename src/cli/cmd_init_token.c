@@ -30,7 +30,10 @@ static p11e_rc register_card(cli_ctx *ctx, const p11e_uri *uri, const char *labe
 {
 	char *token_uri =
 	    p11e_uri_format(label, uri->manufacturer, uri->serial, uri->model, NULL, 0, NULL);
-	p11e_card_register_params p = {.uri = token_uri, .module = module, .personalise = 0};
+	p11e_card_register_params p = {.uri = token_uri,
+				       .module = module,
+				       .personalise = 0,
+				       .reason = "initialised by init-token"};
 	p11e_card_register_result res;
 	p11e_rc rc;
 

@@ -94,7 +94,9 @@ p11e_rc p11e_card_register(const p11e_config *cfg, const p11e_card_register_para
 		add_str(o.doc, "label", info->label);
 		add_str(o.doc, "registered", now);
 		card_history_add(o.doc, "register", -1, P11E_CARD_IN_STOCK, op,
-				 p->personalise ? "registered" : "initialised by init-token");
+				 p->reason != NULL ? p->reason
+				 : p->personalise  ? "registered"
+						   : "registered, SO PIN not personalised");
 		if ((rc = p11e_card_save(cfg, o.serial, o.doc, err)) != P11E_OK)
 			goto out;
 		card_crash_point("card-registered");

@@ -200,6 +200,13 @@ check_eq "init-token: the new card in stock, SO PIN not escrowed" "in-stock null
 	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | "\(.state) \(.so_pin.escrowed)"')"
 check_eq "init-token: its history says so" "register: initialised by init-token" \
 	"$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | .history[0] | "\(.move): \(.reason)"')"
+# card register --no-personalise says that, not init-token's words.
+softhsm2-util --init-token --free --label plain --so-pin 12345678 --pin "$TEST_PIN" >/dev/null
+p11e_logged card register "pkcs11:token=plain" --no-personalise
+check_eq "register --no-personalise: exit 0 ($OUT)" 0 $?
+check_eq "register --no-personalise: its history says so" \
+	"register: registered, SO PIN not personalised" \
+	"$(p11e card list --json | jq -r '.cards[] | select(.label == "plain") | .history[0] | "\(.move): \(.reason)"')"
 # A damaged card is terminated without a --wipe hint: it is not reused.
 FRESH=$(p11e card list --json | jq -r '.cards[] | select(.label == "fresh") | .serial')
 p11e card damaged "$FRESH" --reason cracked >/dev/null
