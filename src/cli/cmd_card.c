@@ -115,7 +115,7 @@ static p11e_rc card_list(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 
 static p11e_rc card_show(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 {
-	json_object *doc = NULL, *gens = NULL, *hist;
+	json_object *doc = NULL, *gens = NULL, *hist, *temp;
 	p11e_rc rc;
 
 	(void)v;
@@ -135,6 +135,13 @@ static p11e_rc card_show(cli_ctx *ctx, const cli_args *a, const card_verb *v)
 	print_safe("  model         ", str_of(doc, "model"), "\n");
 	printf("  registered    %s\n", str_of(doc, "registered"));
 	printf("  SO PIN        %s\n", escrowed(doc) ? "escrowed" : "not escrowed");
+	/* A lost card's stand-in, or the card a temporary one stands in for. */
+	if (str_of(doc, "temporary_card")[0] != '\0')
+		printf("  temporary     card %s stands in for it\n", str_of(doc, "temporary_card"));
+	if (json_object_object_get_ex(doc, "temporary", &temp) &&
+	    json_object_is_type(temp, json_type_object))
+		printf("  temporary     for card %s%s%s\n", str_of(temp, "for"),
+		       str_of(temp, "until")[0] ? ", until " : "", str_of(temp, "until"));
 	for (size_t i = 0; i < json_object_array_length(gens); i++) {
 		json_object *g = json_object_array_get_idx(gens, i), *n;
 		json_object_object_get_ex(g, "generation", &n);

@@ -133,6 +133,10 @@ check_contains "lost --temporary: says so" "$OUT" "card $TS is its temporary car
 check_eq "lost, temporary issued" "lost issued" "$(state "$PERM") $(state "$TS")"
 check_eq "the documents name each other" "$TS $PERM" \
 	"$(doc "$PERM" | jq -r .temporary_card) $(doc "$TS" | jq -r .temporary.for)"
+check_contains "card show: the lost card names its stand-in" "$(p11e card show "$PERM")" \
+	"temporary     card $TS stands in for it"
+check_contains "card show: the temporary card says for which, until when" \
+	"$(p11e card show "$TS")" "temporary     for card $PERM, until 20"
 check_eq "one CA request per identity, never a second" $((req0 + 3)) "$(requests)"
 check_eq "one key and one certificate for ann" "1 1" \
 	"$(objects_on temp privkey ann@) $(objects_on temp cert ann@)"
@@ -207,6 +211,8 @@ check_eq "found: issued, the temporary card in stock" "issued in-stock" \
 	"$(state "$PERM") $(state "$TS")"
 check_eq "found: no link left" "null null" \
 	"$(doc "$PERM" | jq -r .temporary_card) $(doc "$TS" | jq -r .temporary)"
+check_eq "found: card show names no temporary card" 0 \
+	"$( (p11e card show "$PERM"; p11e card show "$TS") | grep -c '^  temporary')"
 check_eq "found: the temporary card is empty" "0 0 0" \
 	"$(objects_on temp privkey) $(objects_on temp pubkey) $(objects_on temp cert)"
 for who in ann arch; do
