@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 #include "p11enroll/audit.h"
+#include "p11enroll/card.h"
 #include "p11enroll/lock.h"
 #include "p11enroll/pem.h"
 #include "p11enroll/pkcs12.h"
@@ -248,6 +249,11 @@ p11e_rc p11e_recover(const p11e_config *cfg, const p11e_recover_params *p, p11e_
 			 p11e_token_get_info(token)->label);
 		snprintf(res->token_serial, sizeof(res->token_serial), "%s",
 			 p11e_token_get_info(token)->serial);
+		/* A card the registry took out of service takes no key, as
+		 * for an enrollment (card_enroll.c); a caller that opened the
+		 * token itself (replace, a temporary card) checked it. */
+		if (p->token == NULL)
+			rc = p11e_card_enroll_check(cfg, res->token_serial, NULL, err);
 	}
 audit:;
 	/* The record first: a key goes onto a token only once it is logged. */

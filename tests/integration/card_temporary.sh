@@ -133,6 +133,12 @@ check_contains "lost --temporary: says so" "$OUT" "card $TS is its temporary car
 check_eq "lost, temporary issued" "lost issued" "$(state "$PERM") $(state "$TS")"
 check_eq "the documents name each other" "$TS $PERM" \
 	"$(doc "$PERM" | jq -r .temporary_card) $(doc "$TS" | jq -r .temporary.for)"
+# The lost card takes no key, a recovered archived key neither.
+before=$(objects_on test privkey arch@)
+out=$(p11e recover arch@example.org "$U" --pin-source "$PIN_SRC" "${OFFICER[@]}" 2>&1)
+check_eq "recover onto the lost card: exit 2 ($out)" 2 $?
+check_contains "recover onto the lost card: says why" "$out" "card $PERM is lost"
+check_eq "recover onto the lost card: nothing imported" "$before" "$(objects_on test privkey arch@)"
 check_contains "card show: the lost card names its stand-in" "$(p11e card show "$PERM")" \
 	"temporary     card $TS stands in for it"
 check_contains "card show: the temporary card says for which, until when" \
